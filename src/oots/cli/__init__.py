@@ -1,0 +1,92 @@
+"""The ``oots`` command.
+
+Each command group lives in its own module of this package and is added to :data:`app` below.
+Errors from the :mod:`oots.errors` tree become a plain sentence with an error id and the tree's exit
+code; a traceback is printed only with ``--debug``. Exit codes: 0 success, 1 a check failed (an
+invalid document, a bad signature), 2 unusable input or configuration, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+import uuid
+from typing import Annotated
+
+import typer
+
+from oots import __version__
+from oots.errors import OotsError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="oots",
+    help="oots — the Once-Only Technical System: nodes, access point, common services, validator, demo network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"oots {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """oots — the Once-Only Technical System."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from oots.cli import config, demo
+
+    app.add_typer(config.app, name="config")
+    app.command("demo")(demo.demo)
+
+
+_register()
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's own errors (wrong options, missing arguments), whichever click Typer bundles."""
+    return hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``oots`` console script."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, prog_name="oots", standalone_mode=False)
+    except OotsError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"error: {exc.message} (error id {exc.error_id})", err=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        error_id = uuid.uuid4().hex[:12]
+        logging.getLogger("oots.cli").error("internal error %s", error_id, exc_info=True)
+        if debug:
+            traceback.print_exc()
+        typer.echo(f"internal error: {type(exc).__name__} (error id {error_id}); rerun with --debug", err=True)
+        sys.exit(70)
+    sys.exit(result if isinstance(result, int) else 0)

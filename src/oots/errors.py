@@ -1,0 +1,127 @@
+"""The one exception tree of oots.
+
+Every error the package raises on purpose derives from :class:`OotsError`. Each boundary has a
+single mapper from this tree to its own vocabulary: the CLI to an exit code and a sentence, the AS4
+receiver to an ebMS error, the evidence provider to an EDM error response, the web layers to an HTTP
+problem. Users see ``error_id`` and a plain sentence; the log carries the same id.
+
+::
+
+    OotsError
+    ├── ConfigError                  a settings file or value is wrong (path + reason)
+    ├── XmlError                     input is not acceptable XML (hostile, malformed, too large)
+    ├── ModelError                   an XML or JSON document does not map onto the EDM model
+    ├── ValidationFailed             a document broke rules (carries the findings)
+    ├── ProtocolError                a wire protocol was broken
+    │   ├── LocalProtocolError       ... by us (a bug or a misuse of the API)
+    │   └── RemoteProtocolError      ... by the peer (its message is wrong)
+    ├── SecurityError                a signature, certificate, token or key did not hold
+    ├── TransportError               the network failed (connect, timeout, TLS, HTTP status)
+    ├── StoreError                   the database failed or is at the wrong schema
+    └── NotFound                     a named thing (exchange, job, party, data service) does not exist
+"""
+
+from __future__ import annotations
+
+import uuid
+
+__all__ = [
+    "ConfigError",
+    "LocalProtocolError",
+    "ModelError",
+    "NotFound",
+    "OotsError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SecurityError",
+    "StoreError",
+    "TransportError",
+    "ValidationFailed",
+    "XmlError",
+]
+
+
+class OotsError(Exception):
+    """Root of every error oots raises on purpose.
+
+    ``message`` is a plain sentence a user can read; ``error_id`` is a short random id that is shown
+    to the user and written to the log, so the two can be matched without logging personal data.
+    """
+
+    #: Exit code the command line uses for this kind of error.
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, error_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_id = error_id or uuid.uuid4().hex[:12]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(OotsError):
+    """A configuration file or value is wrong. ``problems`` lists each one as ``(path, reason)``."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class XmlError(OotsError):
+    """The input is not acceptable XML: malformed, hostile (DTD, entities) or over a size limit."""
+
+    exit_code = 2
+
+
+class ModelError(OotsError):
+    """A document is well-formed but does not map onto the exchange data model."""
+
+
+class ValidationFailed(OotsError):
+    """A document broke one or more rules; ``findings`` holds them (rule ids, severities, locations)."""
+
+    def __init__(self, message: str, findings: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
+
+
+class ProtocolError(OotsError):
+    """A wire protocol (ebMS/AS4, RegRep, OIDC, SAML) was broken.
+
+    ``code`` is the protocol's own error code where it has one (``EBMS:0004``, ``EDM:ERR:0003``).
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class LocalProtocolError(ProtocolError):
+    """We were about to break the protocol: a bug or a misuse of the API."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol: its message is wrong."""
+
+
+class SecurityError(OotsError):
+    """A signature, digest, certificate, token or key did not hold. ``code`` as for ProtocolError."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransportError(OotsError):
+    """The network failed: connection refused, timeout, TLS failure or an unexpected HTTP status."""
+
+
+class StoreError(OotsError):
+    """The database failed, or is at a schema version this code does not know."""
+
+
+class NotFound(OotsError):
+    """A named thing does not exist (an exchange, a job, a partner, a data service)."""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oots.errors import ConfigError
+from oots.settings import load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.node.name == "oots-node"
+    assert settings.database_url == "sqlite:///var/oots.db"
+
+
+def test_file_values_are_typed(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path, '[node]\nname = "be-node"\ncountry = "BE"\n[queue]\nmax_attempts = 3\n')
+    settings = load_settings(path)
+    assert settings.node.country == "BE"
+    assert settings.queue.max_attempts == 3
+
+
+def test_unknown_keys_are_named_with_their_path(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurll = "x"\n[nodes]\nname = "y"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    problems = dict(info.value.problems)
+    assert problems["database.urll"] == "unknown key"
+    assert problems["nodes"] == "unknown key"
+
+
+def test_wrong_types_are_explained(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path, '[node]\ncountry = "Belgium"\n[queue]\nmax_attempts = 0\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    paths = [p for p, _ in info.value.problems]
+    assert paths == ["node.country", "queue.max_attempts"]
+
+
+def test_environment_overrides_the_file(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl = "sqlite:///a.db"\n')
+    clean_env.setenv("OOTS_DATABASE__URL", "sqlite:///b.db")
+    assert load_settings(path).database_url == "sqlite:///b.db"
+
+
+def test_unknown_environment_settings_are_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("OOTS_DATABASE__URLL", "x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert info.value.problems[0][0] == "OOTS_DATABASE__URLL"
+
+
+def test_not_toml_is_a_config_error(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[node\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")

@@ -104,6 +104,16 @@ class LogSettings(Section):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Component sections. Each part of oots adds its section class in its own slot below (keeps merges clean).
+# --- section: as4 ---
+# --- section: common services ---
+# --- section: eid ---
+# --- section: provider ---
+# --- section: requester ---
+# --- section: audit ---
+# --- section: admin ---
+
+
 class Settings(BaseSettings):
     """All settings of one node."""
 
@@ -119,6 +129,13 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
+    # --- field: as4 ---
+    # --- field: common services ---
+    # --- field: eid ---
+    # --- field: provider ---
+    # --- field: requester ---
+    # --- field: audit ---
+    # --- field: admin ---
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ then by file name among the rule set's own XSDs; anything else is refused.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ class CodeList:
 class RuleSet:
     """The rule files in ``directory``. Loading is lazy and cached; corrections are applied on load."""
 
-    def __init__(self, directory: Path, *, apply_fixes: bool = True) -> None:
+    def __init__(self, directory: Path, *, fixes: Collection[str] | None = None) -> None:
         self.directory = Path(directory).resolve()
         if not self.directory.is_dir():
             raise RuleSetError(f"rule set directory {directory} does not exist")
@@ -94,7 +95,11 @@ class RuleSet:
         xsd_dir = self.directory / "xsd"
         if not sch_dir.is_dir() and not xsd_dir.is_dir():
             raise RuleSetError(f"{directory} holds neither an xsd/ nor a sch/ folder: not a rule set")
-        self.apply_fixes = apply_fixes
+        known = {f.name for f in SCHEMATRON_FIXES} | {f.name for f in CODELIST_FIXES}
+        #: Names of the corrections this rule set applies (all by default).
+        self.fixes = frozenset(known if fixes is None else fixes)
+        if unknown := self.fixes - known:
+            raise RuleSetError(f"unknown corrections: {', '.join(sorted(unknown))}")
         self.name = self.directory.name
         self.schematron_files: dict[str, Path] = {p.stem: p for p in sorted(sch_dir.glob("*.sch"))}
         self.xsd_files = sorted(xsd_dir.rglob("*.xsd")) if xsd_dir.is_dir() else []
@@ -185,11 +190,10 @@ class RuleSet:
         if path is None:
             return None
         root = _read_xml(path)
-        if self.apply_fixes:
-            for fix in SCHEMATRON_FIXES:
-                if fix.apply(stem, root):
-                    with self._lock:
-                        self.applied_fixes.add(fix.name)
+        for fix in SCHEMATRON_FIXES:
+            if fix.name in self.fixes and fix.apply(stem, root):
+                with self._lock:
+                    self.applied_fixes.add(fix.name)
         return SchematronSource(stem, root, path)
 
     # -- code lists ---------------------------------------------------------------------------------------
@@ -209,12 +213,11 @@ class RuleSet:
                 continue
             for path in sorted(folder.rglob("*.gc")):
                 data = path.read_bytes()
-                if self.apply_fixes:
-                    for fix in CODELIST_FIXES:
-                        fixed = fix.apply(path.name, data)
-                        if fixed != data:
-                            self.applied_fixes.add(fix.name)
-                            data = fixed
+                for fix in CODELIST_FIXES:
+                    fixed = fix.apply(path.name, data) if fix.name in self.fixes else data
+                    if fixed != data:
+                        self.applied_fixes.add(fix.name)
+                        data = fixed
                 code_list = read_genericode(path, data)
                 lists.setdefault(code_list.name, code_list)
         return lists

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -94,11 +95,15 @@ class Validator:
 
     ``rules`` is a rule set directory (see :mod:`oots.validation.ruleset`) used for every document;
     without it, v1.x documents get the packaged official v1.0 rules and v2.x documents the provisional
-    structural checks of :mod:`oots.validation.v2`.
+    structural checks of :mod:`oots.validation.v2`. ``fixes`` names the corrections of
+    :mod:`oots.validation.fixes` to apply (default: all; an empty list shows the official files' defects).
     """
 
-    def __init__(self, rules: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.rules = RuleSet(rules) if rules is not None else None
+    def __init__(
+        self, rules: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES, fixes: Collection[str] | None = None
+    ) -> None:
+        self.fixes = fixes
+        self.rules = RuleSet(rules, fixes=fixes) if rules is not None else None
         self.max_bytes = max_bytes
         self._builtin: RuleSet | None = None
         self._executables: dict[tuple[Path, str], _Executable] = {}
@@ -112,7 +117,7 @@ class Validator:
             return None
         with self._lock:
             if self._builtin is None:
-                self._builtin = RuleSet(BUILTIN_V1)
+                self._builtin = RuleSet(BUILTIN_V1, fixes=self.fixes)
             return self._builtin
 
     def executable(self, ruleset: RuleSet, kind: str) -> _Executable | None:
@@ -161,7 +166,7 @@ class Validator:
         if executable is not None:
             node = _Saxon.processor().parse_xml(xml_text=_as_text(data, tree))
             findings.extend(executable.run(node))
-        findings.extend(codelist_layer.check(root, ruleset))
+        findings.extend(codelist_layer.check(root, ruleset, detected.kind))
         sources = executable.compiled.sources if executable is not None else ()
         return Report(detected.kind, detected.version, tuple(findings), (ruleset.name, *sources))
 

@@ -1,0 +1,93 @@
+"""``oots.edm``: the typed OOTS Exchange Data Model and its XML codecs (no I/O).
+
+Public API (see ``docs/edm.md``): :func:`parse`, :func:`to_xml`, the document classes, the ``sdg:``
+objects they carry, and the code tables.
+"""
+
+from __future__ import annotations
+
+from oots.edm.codec import Document, parse, parse_element, to_element, to_xml
+from oots.edm.codes import ERROR_CODES, ErrorCode, ErrorSeverity, Version, error_code
+from oots.edm.documents import (
+    EvidenceClassification,
+    EvidencePackage,
+    QueryError,
+    QueryRequest,
+    QueryResponse,
+    RepositoryItemRef,
+    ResponseEvidence,
+)
+from oots.edm.model import (
+    AccessService,
+    Address,
+    Agent,
+    AgentClassification,
+    AttributeKeyValuePair,
+    DataServiceEvidenceType,
+    Distribution,
+    Evidence,
+    EvidenceProvider,
+    EvidenceType,
+    EvidenceTypeDistribution,
+    EvidenceTypeList,
+    Gender,
+    Identifier,
+    InformationConcept,
+    IsAbout,
+    Jurisdiction,
+    JurisdictionDetermination,
+    LegalPerson,
+    LevelOfAssurance,
+    Period,
+    Person,
+    ReferenceFramework,
+    Requirement,
+    SupportedValue,
+    Text,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "AccessService",
+    "Address",
+    "Agent",
+    "AgentClassification",
+    "AttributeKeyValuePair",
+    "DataServiceEvidenceType",
+    "Distribution",
+    "Document",
+    "ErrorCode",
+    "ErrorSeverity",
+    "Evidence",
+    "EvidenceClassification",
+    "EvidencePackage",
+    "EvidenceProvider",
+    "EvidenceType",
+    "EvidenceTypeDistribution",
+    "EvidenceTypeList",
+    "Gender",
+    "Identifier",
+    "InformationConcept",
+    "IsAbout",
+    "Jurisdiction",
+    "JurisdictionDetermination",
+    "LegalPerson",
+    "LevelOfAssurance",
+    "Period",
+    "Person",
+    "QueryError",
+    "QueryRequest",
+    "QueryResponse",
+    "ReferenceFramework",
+    "RepositoryItemRef",
+    "Requirement",
+    "ResponseEvidence",
+    "SupportedValue",
+    "Text",
+    "Version",
+    "error_code",
+    "parse",
+    "parse_element",
+    "to_element",
+    "to_xml",
+]

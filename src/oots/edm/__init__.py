@@ -6,6 +6,17 @@ objects they carry, and the code tables.
 
 from __future__ import annotations
 
+from oots.edm.build import (
+    evidence_request,
+    evidence_response,
+    new_urn_uuid,
+    new_uuid,
+    now_utc,
+    preview_required,
+    query_error,
+    requested_evidence_type,
+    response_evidence,
+)
 from oots.edm.codec import Document, parse, parse_element, to_element, to_xml
 from oots.edm.codes import ERROR_CODES, ErrorCode, ErrorSeverity, Version, error_code
 from oots.edm.documents import (
@@ -86,8 +97,17 @@ __all__ = [
     "Text",
     "Version",
     "error_code",
+    "evidence_request",
+    "evidence_response",
+    "new_urn_uuid",
+    "new_uuid",
+    "now_utc",
     "parse",
     "parse_element",
+    "preview_required",
+    "query_error",
+    "requested_evidence_type",
+    "response_evidence",
     "to_element",
     "to_xml",
 ]

@@ -56,6 +56,15 @@ from oots.edm.model import (
     SupportedValue,
     Text,
 )
+from oots.edm.registry import (
+    Association,
+    CommonServicesError,
+    CommonServicesResponse,
+    RegistryClassification,
+    RegistryItem,
+    RegistryResponse,
+    SubmitObjectsRequest,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -63,7 +72,10 @@ __all__ = [
     "Address",
     "Agent",
     "AgentClassification",
+    "Association",
     "AttributeKeyValuePair",
+    "CommonServicesError",
+    "CommonServicesResponse",
     "DataServiceEvidenceType",
     "Distribution",
     "Document",
@@ -90,9 +102,13 @@ __all__ = [
     "QueryRequest",
     "QueryResponse",
     "ReferenceFramework",
+    "RegistryClassification",
+    "RegistryItem",
+    "RegistryResponse",
     "RepositoryItemRef",
     "Requirement",
     "ResponseEvidence",
+    "SubmitObjectsRequest",
     "SupportedValue",
     "Text",
     "Version",

@@ -23,6 +23,7 @@ from typing import Any
 from lxml import etree
 
 from oots import xmlsafe
+from oots.edm import _cs
 from oots.edm import _regrep as rr
 from oots.edm.codes import STATUS_FAILURE, STATUS_SUCCESS, ErrorSeverity, Version
 from oots.edm.documents import (
@@ -44,11 +45,20 @@ from oots.edm.model import (
     Requirement,
     Text,
 )
+from oots.edm.registry import CommonServicesError, CommonServicesResponse, RegistryResponse, SubmitObjectsRequest
 from oots.errors import ModelError
 
 __all__ = ["Document", "parse", "parse_element", "to_element", "to_xml"]
 
-Document = QueryRequest | QueryResponse | QueryError
+Document = (
+    QueryRequest
+    | QueryResponse
+    | QueryError
+    | CommonServicesResponse
+    | CommonServicesError
+    | SubmitObjectsRequest
+    | RegistryResponse
+)
 
 _REQUEST_SLOTS = (
     "SpecificationIdentifier",
@@ -367,7 +377,14 @@ def _write_error(doc: QueryError, version: Version) -> etree._Element:
 # ------------------------------------------------------------------------------------------------- dispatch
 
 
-def _read_query_response(root: etree._Element) -> QueryResponse | QueryError:
+def _read_query_response(root: etree._Element) -> Document:
+    spec = next((s for s in root.iterchildren(rr.RIM + "Slot") if s.get("name") == "SpecificationIdentifier"), None)
+    if spec is not None:
+        if rr.read_string(spec).strip() == Version.CS_V2.value:
+            rr.slots(root, ("SpecificationIdentifier",), "a Common Services answer")
+            return _cs.read_query_response(root, Version.CS_V2)
+    elif _cs.looks_like_cs(root):
+        return _cs.read_query_response(root, Version.EDM_V1)
     status = root.get("status")
     failure = status == STATUS_FAILURE or root.find(rr.RS + "Exception") is not None
     allowed = _ERROR_SLOTS if failure else _RESPONSE_SLOTS
@@ -390,7 +407,14 @@ def parse_element(root: etree._Element) -> Document:
         return _read_request(root)
     if tag == rr.Q + "QueryResponse":
         return _read_query_response(root)
-    raise ModelError(f"{rr.name(root)} is not an OOTS exchange document (expected query:QueryRequest or QueryResponse)")
+    if tag == rr.LCM + "SubmitObjectsRequest":
+        return _cs.read_submit(root)
+    if tag == rr.RS + "RegistryResponse":
+        return _cs.read_registry_response(root)
+    raise ModelError(
+        f"{rr.name(root)} is not an OOTS document (expected query:QueryRequest, query:QueryResponse, "
+        "lcm:SubmitObjectsRequest or rs:RegistryResponse)"
+    )
 
 
 def parse(data: bytes) -> Document:
@@ -404,11 +428,15 @@ def parse(data: bytes) -> Document:
 
 def _target(doc: Document, version: Version | str | None) -> Version:
     if version is None:
-        return doc.specification
+        return doc.specification if not isinstance(doc, SubmitObjectsRequest | RegistryResponse) else Version.EDM_V1
     try:
         target = Version(version)
     except ValueError:
         raise ModelError(f"unknown version {version!r}; known: {', '.join(v.value for v in Version)}") from None
+    if isinstance(doc, SubmitObjectsRequest | RegistryResponse):
+        return target  # the same in every version
+    if isinstance(doc, CommonServicesResponse | CommonServicesError):
+        return Version.EDM_V1 if target is Version.EDM_V1 else Version.CS_V2
     if target not in (Version.EDM_V1, Version.EDM_V2):
         raise ModelError(f"a {type(doc).__name__} is written as oots-edm:v1.0 or oots-edm:v2.0, not {target}")
     return target
@@ -421,7 +449,15 @@ def to_element(doc: Document, version: Version | str | None = None) -> etree._El
         return _write_request(doc, target)
     if isinstance(doc, QueryResponse):
         return _write_response(doc, target)
-    return _write_error(doc, target)
+    if isinstance(doc, QueryError):
+        return _write_error(doc, target)
+    if isinstance(doc, CommonServicesResponse):
+        return _cs.write_response(doc, target)
+    if isinstance(doc, CommonServicesError):
+        return _cs.write_error(doc, target)
+    if isinstance(doc, SubmitObjectsRequest):
+        return _cs.write_submit(doc)
+    return _cs.write_registry_response(doc)
 
 
 def to_xml(doc: Document, version: Version | str | None = None) -> bytes:

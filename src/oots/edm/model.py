@@ -334,13 +334,22 @@ class EvidenceType:
 
 @dataclass(frozen=True, slots=True)
 class EvidenceTypeList:
-    """``sdg:EvidenceTypeList``: evidence types that together fulfil a requirement (lists are alternatives)."""
+    """``sdg:EvidenceTypeList``: evidence types that together fulfil a requirement (lists are alternatives).
+
+    ``Jurisdiction`` only in v2.0 (seen in the Commission's acceptance Evidence Broker).
+    """
 
     identifier: str
     names: tuple[Text, ...] = ()
     evidence_types: tuple[EvidenceType, ...] = ()
+    jurisdictions: tuple[Jurisdiction, ...] = ()
 
-    _xml_names: ClassVar[dict[str, str]] = {"names": "Name", "evidence_types": "EvidenceType"}
+    _xml_names: ClassVar[dict[str, str]] = {
+        "names": "Name",
+        "evidence_types": "EvidenceType",
+        "jurisdictions": "Jurisdiction",
+    }
+    _since_v2: ClassVar[frozenset[str]] = frozenset({"jurisdictions"})
 
 
 @dataclass(frozen=True, slots=True)

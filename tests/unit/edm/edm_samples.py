@@ -29,6 +29,11 @@ def registry_v1(spec: Path) -> list[Path]:
     return out
 
 
+def cs_v2(spec: Path) -> list[Path]:
+    """Real answers of the Commission's acceptance Evidence Broker and Data Service Directory."""
+    return sorted((spec / "common-services/acceptance-captures").glob("*.xml"))
+
+
 def exchange_v2(spec: Path) -> list[Path]:
     """The v2.0 reference messages (the ``.entete`` files are ebMS headers, not EDM documents)."""
     return sorted(p for p in (spec / "edm-v2.0-captures/reference/messages").glob("*.xml") if ".entete" not in p.name)

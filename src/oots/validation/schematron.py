@@ -235,7 +235,7 @@ class _Builder:
         self._var_counter = 0
 
     def _x(self, parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
-        el = etree.SubElement(parent, f"{{{XSL_NS}}}{tag}")
+        el: etree._Element = etree.SubElement(parent, f"{{{XSL_NS}}}{tag}")
         for key, value in attrs.items():
             el.set(key, value)
         return el

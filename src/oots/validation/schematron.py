@@ -3,7 +3,8 @@
 It supports what the official OOTS rule files use: ``sch:ns``, ``sch:let`` (schema, pattern and rule
 level), ``sch:pattern``, ``sch:rule`` with ``@context``, ``sch:assert`` / ``sch:report`` with ``@id``,
 ``@flag`` / ``@role`` (severity), ``sch:value-of`` and ``sch:name`` in messages, ``sch:include``,
-abstract rules (``sch:extends``) and abstract patterns (``is-a`` with ``sch:param``).
+abstract rules (``sch:extends``), abstract patterns (``is-a`` with ``sch:param``) and, as the xslt2
+binding allows, top-level ``xsl:function`` / ``xsl:key`` elements.
 
 Several schema files can be combined into one stylesheet (one per document kind), so a document is
 parsed once and walked by a single compiled executable.
@@ -291,6 +292,9 @@ class _Builder:
         _resolve_includes(root, source.path)
         for ns in root.iter(f"{_S}ns"):
             self.add_namespace(ns.get("prefix", ""), ns.get("uri", ""), source.name)
+        for foreign in root.iterchildren(f"{{{XSL_NS}}}*"):
+            # xslt2 binding: top-level xsl:function / xsl:key / xsl:variable go into the stylesheet as they are
+            self.globals.append(etree.fromstring(etree.tostring(foreign)))
         for let in root.findall(f"{_S}let"):
             var = etree.Element(f"{{{XSL_NS}}}variable")
             name = let.get("name", "")

@@ -106,6 +106,16 @@ def test_abstract_rules_and_patterns_and_include(tmp_path: Path) -> None:
     assert found == ["COUNT", "HAS-N", "INC"]
 
 
+def test_xsl_functions_in_the_schema() -> None:
+    body = """<xsl:function xmlns:xsl="http://www.w3.org/1999/XSL/Transform" name="e:twice" as="xs:integer">
+      <xsl:param name="n" as="xs:integer"/><xsl:sequence select="2 * $n"/>
+    </xsl:function>
+    <sch:pattern><sch:rule context="e:b"><sch:assert test="e:twice(xs:integer(.)) lt 4" id="F">f</sch:assert></sch:rule>
+    </sch:pattern>"""
+    schema = _schema('<sch:ns prefix="xs" uri="http://www.w3.org/2001/XMLSchema"/>' + body)
+    assert _run(schema, DOC) == [("F", "ERROR", "/e:a[1]/e:b[2]", "f")]
+
+
 def test_unsupported_query_binding_and_bad_files() -> None:
     with pytest.raises(RuleSetError, match="queryBinding"):
         compile_schematron([SchematronSource("T", etree.fromstring(_schema("", binding="")))])

@@ -233,7 +233,6 @@ class _Builder:
         self.main = etree.Element(f"{{{XSL_NS}}}template")
         self.main.set("match", "/")
         self.globals: list[etree._Element] = []
-        self._var_counter = 0
 
     def _x(self, parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
         el: etree._Element = etree.SubElement(parent, f"{{{XSL_NS}}}{tag}")

@@ -68,6 +68,7 @@ def _fields(cls: type) -> tuple[_Field, ...]:
 
 
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
+_BY_TAG: dict[type, dict[str, _Field]] = {}
 
 
 def _describe(cls: type) -> tuple[_Field, ...]:
@@ -139,7 +140,9 @@ def _scalar(f: _Field, el: etree._Element) -> Any:
 def read(cls: type[T], el: etree._Element) -> T:
     """Map the element ``el`` onto the dataclass ``cls``; raise ModelError with a plain reason."""
     fields = _fields(cls)
-    by_tag = {f.tag: f for f in fields}
+    by_tag = _BY_TAG.get(cls)
+    if by_tag is None:
+        by_tag = _BY_TAG[cls] = {f.tag: f for f in fields}
     values: dict[str, Any] = {}
     for child in el:
         if not isinstance(child.tag, str):

@@ -49,11 +49,12 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo, edm
+    from oots.cli import config, demo, edm, validate
 
     app.add_typer(config.app, name="config")
     app.add_typer(edm.app, name="edm")
     app.command("demo")(demo.demo)
+    app.command("validate")(validate.validate)
 
 
 _register()

@@ -218,7 +218,7 @@ def read_collection(slot: etree._Element, cls: type[T], tag: str) -> tuple[T, ..
 
 def _slot(parent: etree._Element, slot_name: str, kind: str) -> etree._Element:
     slot = etree.SubElement(parent, RIM + "Slot", name=slot_name)
-    sv = etree.SubElement(slot, RIM + "SlotValue")
+    sv: etree._Element = etree.SubElement(slot, RIM + "SlotValue")
     sv.set(XSI_TYPE, kind)
     return sv
 

@@ -170,7 +170,7 @@ def _put(f: _Field, parent: etree._Element, value: Any, v2: bool) -> None:
     if kind == "obj":
         write(parent, f.tag, value, v2=v2)
         return
-    el = etree.SubElement(parent, f.tag)
+    el: etree._Element = etree.SubElement(parent, f.tag)
     if kind == "ident":
         el.text = value.value
         if value.scheme_id is not None:
@@ -191,7 +191,7 @@ def _put(f: _Field, parent: etree._Element, value: Any, v2: bool) -> None:
 
 def write(parent: etree._Element, tag: str, obj: Any, *, v2: bool = True) -> etree._Element:
     """Append ``obj`` as element ``tag`` (Clark notation) to ``parent``; return the new element."""
-    el = etree.SubElement(parent, tag)
+    el: etree._Element = etree.SubElement(parent, tag)
     for f in _fields(type(obj)):
         if f.since_v2 and not v2:
             continue

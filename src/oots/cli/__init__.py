@@ -49,9 +49,11 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo
+    from oots.cli import as4, config, demo, keys
 
     app.add_typer(config.app, name="config")
+    app.add_typer(as4.app, name="as4")
+    app.add_typer(keys.app, name="keys")
     app.command("demo")(demo.demo)
 
 

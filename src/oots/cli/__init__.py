@@ -49,12 +49,13 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import as4, config, demo, keys
+    from oots.cli import as4, config, demo, keys, validate
 
     app.add_typer(config.app, name="config")
     app.add_typer(as4.app, name="as4")
     app.add_typer(keys.app, name="keys")
     app.command("demo")(demo.demo)
+    app.command("validate")(validate.validate)
 
 
 _register()

@@ -1,9 +1,15 @@
-"""Helpers of the AS4 tests: pinned time, a test PKI (generated per session, never committed)."""
+"""Helpers and fixtures of the AS4 tests: pinned time, a test PKI (generated per session, never committed),
+a seeded random source, an OOTS message. Test modules import the fixtures they use from here (a
+conftest.py in this folder would shadow other folders' ``conftest`` imports)."""
 
 from __future__ import annotations
 
+import random as pyrandom
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from oots.as4 import keys, model, profile
 from oots.as4.trust import TrustStore
@@ -55,3 +61,20 @@ def oots_message(message_id: str = "m-1@sender.example") -> model.UserMessage:
         exchange_id="0b7e9c52-31d3-4f8b-a1b2-7c3d4e5f6a7b",
         specification_id=profile.SPECIFICATION_ID_V2,
     )
+
+
+@pytest.fixture(scope="session", name="pki")
+def pki_fixture() -> Pki:
+    return make_pki()
+
+
+@pytest.fixture(name="rng")
+def rng_fixture() -> Callable[[int], bytes]:
+    """Deterministic bytes (tests only: production passes os.urandom)."""
+    return pyrandom.Random(20261127).randbytes
+
+
+@pytest.fixture(name="oots_message")
+def oots_message_fixture() -> Callable[..., model.UserMessage]:
+    """Builds an OOTS v2.0 UserMessage from sender-ap to receiver-ap (message id as argument)."""
+    return oots_message

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from as4_helpers import oots_message_fixture  # noqa: F401 - fixtures
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from as4_helpers import NOW, Pki, pki_fixture  # noqa: F401 - fixtures
 
 from oots.as4 import message, mime, model
 from oots.errors import SecurityError
@@ -48,10 +49,7 @@ def test_one_flipped_header_byte_breaks_it(golden: tuple[str, bytes]) -> None:
     assert [c.status for c in report.checks][:2] == ["mismatch", "ok"]
 
 
-def test_receive_refuses_it_without_the_key(golden: tuple[str, bytes], pki: object) -> None:
-    from as4_helpers import NOW, Pki
-
-    assert isinstance(pki, Pki)
+def test_receive_refuses_it_without_the_key(golden: tuple[str, bytes], pki: Pki) -> None:
     with pytest.raises(SecurityError) as info:
         message.receive(*golden, trust=pki.trust, now=NOW)
     assert info.value.code == "EBMS:0102"

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from as4_helpers import NOW, Pki
+from as4_helpers import NOW, Pki, oots_message_fixture, pki_fixture, rng_fixture  # noqa: F401 - fixtures
 
 from oots import ns
 from oots.as4 import compression, message, mime, model

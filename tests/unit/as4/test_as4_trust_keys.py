@@ -5,7 +5,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from as4_helpers import NOW, Pki
+from as4_helpers import (
+    NOW,
+    Pki,
+    pki_fixture,  # noqa: F401 - fixtures
+)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 

@@ -56,3 +56,89 @@ def cert_file(tmp_path: Path, partner_cert: x509.Certificate) -> Path:
     path = tmp_path / "red_gw.crt.pem"
     path.write_bytes(partner_cert.public_bytes(serialization.Encoding.PEM))
     return path
+
+
+# -- a test double of the AS4 core's wire codec --------------------------------------------------------
+#
+# The message handler is tested apart from the real SOAP/WS-Security codec (``oots.as4`` core, tested
+# on its own and in the flow tests): this double hands out opaque tokens as "wire bytes" and keeps the
+# values behind them, like httpx's MockTransport keeps requests. A token it did not issue fails to parse
+# (EBMS:0009), a partner whose certificate is not the signer's fails to verify (EBMS:0101).
+
+
+class TokenCodec:
+    def __init__(self, signer: x509.Certificate) -> None:
+        from itertools import count
+
+        self.signer = signer
+        self.sent: dict[bytes, tuple[object, ...]] = {}
+        self._ids = count(1)
+        self.refuse_decrypt = False
+
+    def _token(self, kind: str, *value: object) -> bytes:
+        token = f"{kind}:{next(self._ids)}".encode()
+        self.sent[token] = (kind, *value)
+        return token
+
+    def pack_user_message(self, message, payloads, pmode, now):
+        from oots.as4.model import Reference
+        from oots.as4.msh import Packed
+
+        refs = (Reference("#messaging", "sha256", message.message_info.message_id.encode()),)
+        return Packed("multipart/related", self._token("user", message, tuple(payloads), self.signer), refs)
+
+    def parse(self, content_type, body):
+        from oots.as4.msh import Parsed
+        from oots.errors import RemoteProtocolError
+
+        entry = self.sent.get(body)
+        if entry is None:
+            raise RemoteProtocolError("not an AS4 message", code="EBMS:0009")
+        if entry[0] == "user":
+            return Parsed(entry[1], None, entry)
+        return Parsed(None, entry[1], entry)
+
+    def verify(self, parsed, partner, now):
+        from oots.as4.model import Reference
+        from oots.as4.msh import VerifiedMessage
+        from oots.errors import SecurityError
+
+        _, message, payloads, signer = parsed.handle
+        if partner.signing_certificate != signer:
+            raise SecurityError("the signer is not the partner's certificate", code="EBMS:0101")
+        refs = (Reference("#messaging", "sha256", message.message_info.message_id.encode()),)
+        return VerifiedMessage(message, payloads, signer, refs)
+
+    def decrypt(self, message):
+        from oots.errors import SecurityError
+
+        if self.refuse_decrypt:
+            raise SecurityError("cannot decrypt", code="EBMS:0102")
+        return message
+
+    def pack_receipt(self, message, message_id, now):
+        from oots.as4.model import MessageInfo, Receipt, SignalMessage
+        from oots.as4.msh import Packed
+
+        signal = SignalMessage(MessageInfo(message_id, now, message.message_id), Receipt(message.references))
+        return Packed("application/soap+xml", self._token("signal", signal))
+
+    def pack_errors(self, errors, ref_to_message_id, message_id, now):
+        from oots.as4.model import MessageInfo, SignalMessage
+        from oots.as4.msh import Packed
+
+        signal = SignalMessage(MessageInfo(message_id, now, ref_to_message_id), errors=tuple(errors))
+        return Packed("application/soap+xml", self._token("signal", signal))
+
+    def read_signal(self, content_type, body, partner, now):
+        from oots.errors import RemoteProtocolError
+
+        entry = self.sent.get(body)
+        if entry is None or entry[0] != "signal":
+            raise RemoteProtocolError("not a signal message", code="EBMS:0302")
+        return entry[1]
+
+
+@pytest.fixture
+def token_codec(partner_cert: x509.Certificate) -> TokenCodec:
+    return TokenCodec(partner_cert)

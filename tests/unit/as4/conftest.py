@@ -104,17 +104,12 @@ class TokenCodec:
         from oots.errors import SecurityError
 
         _, message, payloads, signer = parsed.handle
+        if self.refuse_decrypt:
+            raise SecurityError("cannot decrypt", code="EBMS:0102")
         if partner.signing_certificate != signer:
             raise SecurityError("the signer is not the partner's certificate", code="EBMS:0101")
         refs = (Reference("#messaging", "sha256", message.message_info.message_id.encode()),)
         return VerifiedMessage(message, payloads, signer, refs)
-
-    def decrypt(self, message):
-        from oots.errors import SecurityError
-
-        if self.refuse_decrypt:
-            raise SecurityError("cannot decrypt", code="EBMS:0102")
-        return message
 
     def pack_receipt(self, message, message_id, now):
         from oots.as4.model import MessageInfo, Receipt, SignalMessage
@@ -142,3 +137,19 @@ class TokenCodec:
 @pytest.fixture
 def token_codec(partner_cert: x509.Certificate) -> TokenCodec:
     return TokenCodec(partner_cert)
+
+
+# -- a real development PKI (the core's keys API) for the core codec and the flow tests -----------------
+
+
+@pytest.fixture(scope="session")
+def dev_pki() -> dict[str, object]:
+    """A CA and, for blue and red, signing and encryption key pairs (generated per test session)."""
+    from oots.as4 import keys
+
+    ca = keys.make_ca("oots test CA", now=NOW)
+    out: dict[str, object] = {"ca": ca}
+    for name in ("blue", "red"):
+        out[f"{name}_sign"] = keys.issue(ca, f"{name} sign", now=NOW, purpose="sign")
+        out[f"{name}_encrypt"] = keys.issue(ca, f"{name} encrypt", now=NOW, purpose="encrypt")
+    return out

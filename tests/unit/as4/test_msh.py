@@ -302,5 +302,5 @@ def test_give_up(pair: Pair) -> None:
 
 def test_pipeline_steps_are_named_in_order() -> None:
     assert [name for name, _ in msh.STEPS] == [
-        "parse", "verify", "decrypt", "resolve_pmode", "deduplicate", "store", "receipt", "deliver",
+        "parse", "decrypt_and_verify", "resolve_pmode", "deduplicate", "store", "receipt", "deliver",
     ]  # fmt: skip

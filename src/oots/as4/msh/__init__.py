@@ -16,6 +16,7 @@ side is :mod:`oots.as4.store`, the transport :mod:`oots.as4.http`.
 from __future__ import annotations
 
 from oots.as4.msh._codec import Codec, Packed, Parsed, VerifiedMessage
+from oots.as4.msh._core import CoreCodec
 from oots.as4.msh._receive import STEPS, Inbound, InboundRecord, PriorReceipt, Receiver, receive
 from oots.as4.msh._send import (
     ErrorReceived,
@@ -47,6 +48,7 @@ __all__ = [
     "OUTBOUND_TRANSITIONS",
     "STEPS",
     "Codec",
+    "CoreCodec",
     "ErrorReceived",
     "Inbound",
     "InboundEvent",

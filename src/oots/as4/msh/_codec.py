@@ -78,11 +78,12 @@ class Codec(Protocol):
         ...
 
     def verify(self, parsed: Parsed, partner: Partner, now: dt.datetime) -> VerifiedMessage:
-        """Check the signature and the signer's certificate against ``partner`` (raises ``SecurityError``)."""
-        ...
+        """Decrypt and decompress the payloads with our key, then check the signature over the plaintext
+        and the signer's certificate against ``partner`` (raises ``SecurityError`` / EBMS:0303).
 
-    def decrypt(self, message: VerifiedMessage) -> VerifiedMessage:
-        """Decrypt and decompress the payloads with our own key (raises ``SecurityError`` / EBMS:0303)."""
+        With sign-then-encrypt the signature covers the plaintext, so decryption comes first and the
+        two are one step: nothing decrypted is returned unless the signature holds.
+        """
         ...
 
     def pack_receipt(self, message: VerifiedMessage, message_id: str, now: dt.datetime) -> Packed:

@@ -1,5 +1,8 @@
-"""The receiving side as named steps: parse → verify → decrypt → resolve PMode → deduplicate → store →
+"""The receiving side as named steps: parse → decrypt and verify → resolve PMode → deduplicate → store →
 receipt → deliver.
+
+Decryption and verification are one step because AS4 signs, then encrypts: the signature covers the
+plaintext, so the codec decrypts first and returns nothing unless the signature then holds.
 
 :func:`receive` runs the steps over the request bytes and returns an :class:`Inbound` outcome: the
 synchronous answer (a signed receipt or an ebMS error), the record to store and whether to deliver it.
@@ -103,8 +106,8 @@ def parse(rx: Receiver, ctx: _Ctx) -> None:
         raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
 
 
-def verify(rx: Receiver, ctx: _Ctx) -> None:
-    """Check the signature with the keys of the partner the (unverified) header names as sender."""
+def decrypt_and_verify(rx: Receiver, ctx: _Ctx) -> None:
+    """Decrypt, then check the signature with the keys of the partner the (unverified) header names."""
     assert ctx.parsed is not None
     assert ctx.parsed.user_message is not None
     sender = ctx.parsed.user_message.party_info.from_party.party_id
@@ -115,12 +118,6 @@ def verify(rx: Receiver, ctx: _Ctx) -> None:
             f"the sender {sender.value!r} is not a configured partner", code="EBMS:0010"
         ) from None
     ctx.message = rx.codec.verify(ctx.parsed, partner, ctx.now)
-
-
-def decrypt(rx: Receiver, ctx: _Ctx) -> None:
-    """Decrypt and decompress the payloads."""
-    assert ctx.message is not None
-    ctx.message = rx.codec.decrypt(ctx.message)
 
 
 def resolve_pmode(rx: Receiver, ctx: _Ctx) -> None:
@@ -171,8 +168,7 @@ def deliver(rx: Receiver, ctx: _Ctx) -> None:
 #: The pipeline, in order. Each step reads and fills the context, or raises an OotsError.
 STEPS: tuple[tuple[str, Step], ...] = (
     ("parse", parse),
-    ("verify", verify),
-    ("decrypt", decrypt),
+    ("decrypt_and_verify", decrypt_and_verify),
     ("resolve_pmode", resolve_pmode),
     ("deduplicate", deduplicate),
     ("store", store),

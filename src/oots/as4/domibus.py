@@ -26,6 +26,7 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -284,7 +285,7 @@ class DomibusClient:
     """A client of one Domibus WS plugin endpoint (``.../domibus/services/wsplugin``).
 
     Pass ``transport`` to route the calls elsewhere (tests pass an ``httpx.ASGITransport`` around a
-    fake written from the WSDL); ``verify`` and ``cert`` are httpx's TLS options.
+    fake written from the WSDL); ``verify`` is an ``ssl.SSLContext`` (see ``oots.as4.http.tls_context``).
     """
 
     url: str
@@ -293,16 +294,13 @@ class DomibusClient:
     timeout: float = 30.0
     max_answer_bytes: int = 100 * 1024 * 1024
     transport: httpx.BaseTransport | None = None
-    verify: bool | str = True
-    cert: tuple[str, str] | None = None
+    verify: ssl.SSLContext | bool = True
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
 
     def _http(self) -> httpx.Client:
         if self._client is None:
             auth = (self.username, self.password) if self.username else None
-            self._client = httpx.Client(
-                transport=self.transport, auth=auth, timeout=self.timeout, verify=self.verify, cert=self.cert
-            )
+            self._client = httpx.Client(transport=self.transport, auth=auth, timeout=self.timeout, verify=self.verify)
         return self._client
 
     def close(self) -> None:

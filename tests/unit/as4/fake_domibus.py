@@ -7,13 +7,11 @@ with :meth:`FakeDomibus.inject`; submitted messages are kept in :attr:`FakeDomib
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -158,19 +156,3 @@ class FakeDomibus:
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/domibus/services/wsplugin", self.endpoint, methods=["POST"])])
-
-
-class SyncASGITransport(httpx.BaseTransport):
-    """Drive an ASGI app from a synchronous httpx client (httpx's ASGITransport is async only)."""
-
-    def __init__(self, app: object) -> None:
-        self._inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def go() -> httpx.Response:
-            req = httpx.Request(request.method, request.url, headers=request.headers, content=request.read())
-            response = await self._inner.handle_async_request(req)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=content)
-
-        return asyncio.run(go())

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_domibus import FakeDomibus, SyncASGITransport, plugin_schema
+from asgi_sync import SyncASGITransport
+from fake_domibus import FakeDomibus, plugin_schema
 
 from oots.as4 import domibus
 from oots.as4 import pmode as pm

@@ -3,62 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import itertools
 import os
 
 import pytest
+from msh_world import NOW, side, user_message
 
 from oots.as4 import msh
 from oots.as4 import pmode as pm
-from oots.as4.keys import KeyPair
 from oots.as4.model import (
     CollaborationInfo,
-    MessageInfo,
-    Party,
-    PartyId,
-    PartyInfo,
     Payload,
-    Property,
     Service,
-    UserMessage,
 )
-
-NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
-T = pm.OOTS_PARTY_ID_TYPE
-
-
-def side(own: str, other: str, pki: dict[str, object]) -> tuple[pm.PModeSet, msh.CoreCodec]:
-    ca = pki["ca"]
-    assert isinstance(ca, KeyPair)
-    o_sign, o_enc = pki[f"{other}_sign"], pki[f"{other}_encrypt"]
-    assert isinstance(o_sign, KeyPair)
-    assert isinstance(o_enc, KeyPair)
-    partner = pm.Partner(
-        other,
-        pm.Party(f"{other}_gw"),
-        f"http://{other}.test/as4",
-        o_sign.certificate,
-        o_enc.certificate,
-        (ca.certificate,),
-    )
-    pmodes = pm.PModeSet(pm.Party(f"{own}_gw"), (partner,), pm.oots_legs())
-    codec = msh.CoreCodec(pki[f"{own}_sign"], pki[f"{own}_encrypt"], os.urandom)  # type: ignore[arg-type]
-    return pmodes, codec
-
-
-def user_message(message_id: str) -> UserMessage:
-    return UserMessage(
-        MessageInfo(message_id, NOW),
-        PartyInfo(Party(PartyId("blue_gw", T), pm.GATEWAY_ROLE), Party(PartyId("red_gw", T), pm.GATEWAY_ROLE)),
-        CollaborationInfo(
-            Service("QueryManager", "urn:oasis:names:tc:ebcore:ebrs:ebms:binding:1.0"), "ExecuteQueryRequest", "c-1"
-        ),
-        (
-            Property("originalSender", "BE1", "urn:cef.eu:names:identifier:EAS:0208"),
-            Property("finalRecipient", "FR2", "urn:cef.eu:names:identifier:EAS:0009"),
-        ),
-    )
 
 
 @pytest.fixture

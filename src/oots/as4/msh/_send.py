@@ -92,6 +92,9 @@ class MessageFailed:
     error: Error
 
 
+#: Errors that mean "not now" rather than "never": the message is sent again on the schedule.
+_RETRYABLE = frozenset({EbmsError.DELIVERY_FAILURE.code, EbmsError.CONNECTION_FAILURE.code})
+
 Event = ReceiptReceived | ErrorReceived | RetryScheduled | MessageFailed
 
 
@@ -181,6 +184,14 @@ def on_reply(
     if signal.errors:
         failures = tuple(e for e in signal.errors if e.severity == "failure")
         first = (failures or signal.errors)[0]
+        if failures and all(e.error_code in _RETRYABLE for e in failures):
+            # The partner could not keep the message for now (its store is down): no receipt, so retry.
+            return _no_receipt(
+                record,
+                pmode,
+                f"{first.error_code} from the partner: {first.error_detail or ''}",
+                EbmsError.DELIVERY_FAILURE,
+            )
         if not failures:
             # Only warnings: the message was accepted; treat as receipt-less success is wrong, so keep waiting.
             return _no_receipt(

@@ -6,6 +6,8 @@ import datetime as dt
 import itertools
 import os
 
+import pytest
+
 from oots.as4 import msh
 from oots.as4 import pmode as pm
 from oots.as4.keys import KeyPair
@@ -97,3 +99,19 @@ class MemoryInbox:
 def receiver(pmodes: pm.PModeSet, codec: msh.CoreCodec, inbox: MemoryInbox) -> msh.Receiver:
     ids = itertools.count(1)
     return msh.Receiver(pmodes, codec, inbox.seen, lambda: f"signal-{next(ids)}@{pmodes.own.party_id}")
+
+
+# -- a real development PKI (the core's keys API) for the core codec and the flow tests -----------------
+
+
+@pytest.fixture(scope="session")
+def dev_pki() -> dict[str, object]:
+    """A CA and, for blue and red, signing and encryption key pairs (generated per test session)."""
+    from oots.as4 import keys
+
+    ca = keys.make_ca("oots test CA", now=NOW)
+    out: dict[str, object] = {"ca": ca}
+    for name in ("blue", "red"):
+        out[f"{name}_sign"] = keys.issue(ca, f"{name} sign", now=NOW, purpose="sign")
+        out[f"{name}_encrypt"] = keys.issue(ca, f"{name} encrypt", now=NOW, purpose="encrypt")
+    return out

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 from __future__ import annotations
 
 import ssl
@@ -5,7 +6,14 @@ import ssl
 import httpx
 import pytest
 from asgi_sync import SyncASGITransport
-from msh_world import NOW, MemoryInbox, receiver, side, user_message
+from msh_world import (
+    NOW,
+    MemoryInbox,
+    dev_pki,  # noqa: F401 - fixture
+    receiver,
+    side,
+    user_message,
+)
 
 from oots.as4 import http, msh
 from oots.as4.model import Payload

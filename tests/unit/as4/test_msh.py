@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -6,6 +7,7 @@ import itertools
 
 import pytest
 from cryptography import x509
+from msh_doubles import make_cert, partner_cert, token_codec  # noqa: F401 - fixtures
 
 from oots.as4 import msh
 from oots.as4 import pmode as pm

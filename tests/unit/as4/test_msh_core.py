@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 """The message handler over the real AS4 core: signed, encrypted messages and NRR receipts."""
 
 from __future__ import annotations
@@ -7,7 +8,12 @@ import itertools
 import os
 
 import pytest
-from msh_world import NOW, side, user_message
+from msh_world import (
+    NOW,
+    dev_pki,  # noqa: F401 - fixture
+    side,
+    user_message,
+)
 
 from oots.as4 import msh
 from oots.as4 import pmode as pm

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 from __future__ import annotations
 
 import dataclasses
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from msh_doubles import cert_file, make_cert, partner_cert  # noqa: F401 - fixtures
 
 from oots.as4 import pmode as pm
 from oots.errors import ConfigError, NotFound

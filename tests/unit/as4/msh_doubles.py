@@ -1,4 +1,6 @@
-"""Fixtures for the AS4 message handler tests: a small generated PKI and a pinned clock."""
+"""Test doubles and fixtures for the message handler tests: a small generated PKI, a pinned clock and a
+test double of the core's wire codec. Test modules import the fixtures they use (no conftest here, so
+that no other package's ``from conftest import ...`` finds this one)."""
 
 from __future__ import annotations
 
@@ -137,19 +139,3 @@ class TokenCodec:
 @pytest.fixture
 def token_codec(partner_cert: x509.Certificate) -> TokenCodec:
     return TokenCodec(partner_cert)
-
-
-# -- a real development PKI (the core's keys API) for the core codec and the flow tests -----------------
-
-
-@pytest.fixture(scope="session")
-def dev_pki() -> dict[str, object]:
-    """A CA and, for blue and red, signing and encryption key pairs (generated per test session)."""
-    from oots.as4 import keys
-
-    ca = keys.make_ca("oots test CA", now=NOW)
-    out: dict[str, object] = {"ca": ca}
-    for name in ("blue", "red"):
-        out[f"{name}_sign"] = keys.issue(ca, f"{name} sign", now=NOW, purpose="sign")
-        out[f"{name}_encrypt"] = keys.issue(ca, f"{name} encrypt", now=NOW, purpose="encrypt")
-    return out

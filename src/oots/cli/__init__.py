@@ -49,11 +49,12 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo, validate
+    from oots.cli import as4_ops, config, demo, validate
 
     app.add_typer(config.app, name="config")
     app.command("demo")(demo.demo)
     app.command("validate")(validate.validate)
+    app.add_typer(as4_ops.app, name="as4")
 
 
 _register()

@@ -9,6 +9,7 @@ What is returned holds only what was signed (and decrypted), with the signer's c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ __all__ = [
     "OutboundMessage",
     "VerifiedSignalMessage",
     "VerifiedUserMessage",
+    "certificates_in",
     "check_receipt",
     "error_signal",
     "inspect",
@@ -340,6 +342,19 @@ def inspect(
     root = _parse_envelope(envelope, limits)
     report = open_security(root, attachments, decryption=decryption, known_certificates=known_certificates)
     return report, parse_messaging(report.messaging)
+
+
+def certificates_in(content_type: str, body: bytes, *, limits: Limits = Limits()) -> list[x509.Certificate]:
+    """The X.509 certificates carried as BinarySecurityTokens in a message (unverified; for tools)."""
+    envelope, _ = _split(content_type, body, limits)
+    root = _parse_envelope(envelope, limits)
+    certs = []
+    for bst in root.iter("{" + ns.WSSE + "}BinarySecurityToken"):
+        try:
+            certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((bst.text or "").split()))))
+        except ValueError:
+            continue
+    return certs
 
 
 # -------------------------------------------------------------------------------------- signals

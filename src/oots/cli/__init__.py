@@ -49,12 +49,14 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import as4_ops, config, demo, validate
+    from oots.cli import as4, as4_ops, config, demo, keys, validate
 
     app.add_typer(config.app, name="config")
+    as4.app.command("ping")(as4_ops.ping_command)
+    app.add_typer(as4.app, name="as4")
+    app.add_typer(keys.app, name="keys")
     app.command("demo")(demo.demo)
     app.command("validate")(validate.validate)
-    app.add_typer(as4_ops.app, name="as4")
 
 
 _register()

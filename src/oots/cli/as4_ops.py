@@ -1,6 +1,7 @@
 """``oots as4 ping``: operate the built-in AS4 access point.
 
-(Kept apart from the ``as4`` group's message tools in ``oots.cli.as4``; both register under ``as4``.)
+Kept apart from the message tools of :mod:`oots.cli.as4` (pack, inspect); ``oots.cli._register`` adds
+these commands to the same ``as4`` group.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from oots.as4.msh import OutboundState
 from oots.as4.service import load_access_point, ping
 from oots.settings import load_settings
 
-app = typer.Typer(help="The eDelivery AS4 access point: send, inspect, operate.", no_args_is_help=True)
-
-
-@app.command("ping")
 def ping_command(
     party: Annotated[str, typer.Argument(help="The partner's name or party id (as configured in [as4]).")],
     config: Annotated[

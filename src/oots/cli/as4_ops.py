@@ -15,6 +15,7 @@ from oots.as4.msh import OutboundState
 from oots.as4.service import load_access_point, ping
 from oots.settings import load_settings
 
+
 def ping_command(
     party: Annotated[str, typer.Argument(help="The partner's name or party id (as configured in [as4]).")],
     config: Annotated[

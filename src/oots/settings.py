@@ -27,6 +27,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "As4PartnerSettings",
+    "As4Settings",
     "DatabaseSettings",
     "LogSettings",
     "NodeSettings",
@@ -106,6 +108,55 @@ class LogSettings(Section):
 
 # Component sections. Each part of oots adds its section class in its own slot below (keeps merges clean).
 # --- section: as4 ---
+
+
+class As4PartnerSettings(Section):
+    """One partner access point (``[[as4.partners]]``)."""
+
+    name: str = Field(..., min_length=1, description="Short name used by `oots as4 ping NAME` and in logs.")
+    party_id: str = Field("", description="Its eb:PartyId (default: the name).")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    endpoint: str = Field("", description="Its AS4 endpoint URL (may come from the pmode_file).")
+    signing_certificate: Path | None = Field(None, description="PEM/DER certificate its messages are signed with.")
+    encryption_certificate: Path | None = Field(None, description="Certificate we encrypt to (default: signing).")
+    trust_anchors: list[Path] = Field(default_factory=list, description="CA certificates its certificates chain to.")
+    retry_offsets_seconds: list[float] | None = Field(None, description="Overrides as4.retry_offsets_seconds.")
+
+
+class As4Settings(Section):
+    """The eDelivery AS4 access point (built in, or an existing Domibus in front of the node)."""
+
+    mode: Literal["builtin", "domibus"] = Field("builtin", description="Own access point, or a Domibus.")
+    party_id: str = Field("oots-node", description="This access point's eb:PartyId.")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    role: str = Field("http://sdg.europa.eu/edelivery/gateway")
+    signing_key: Path | None = Field(None, description="PEM private key messages and receipts are signed with.")
+    signing_certificate: Path | None = Field(None, description="PEM certificate of the signing key.")
+    decryption_key: Path | None = Field(
+        None, description="PEM private key payloads are encrypted to (default: signing)."
+    )
+    decryption_certificate: Path | None = None
+    key_password: SecretStr | None = Field(None, description="Password of encrypted private keys.")
+    pmode_file: Path | None = Field(None, description="A Domibus PMode XML to take legs and partners from.")
+    retry_offsets_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 180.0, 600.0],
+        description="Seconds after the first send at which a message without receipt is sent again.",
+    )
+    receipt_timeout_seconds: float = Field(60.0, gt=0, description="HTTP wait for the synchronous receipt.")
+    duplicate_detection: bool = True
+    duplicate_window_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="How long message ids are remembered.")
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest AS4 request body accepted.")
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    tls_ca_file: Path | None = Field(None, description="CA bundle for partners' TLS (default: system store).")
+    tls_client_certificate: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_client_key: Path | None = None
+    partners: list[As4PartnerSettings] = Field(default_factory=list)
+    domibus_url: str = Field("", description="Domibus WS plugin URL (mode = domibus).")
+    domibus_username: str = ""
+    domibus_password: SecretStr | None = None
+    domibus_poll_seconds: float = Field(30.0, gt=0, description="Sweep for pending messages this often.")
+
+
 # --- section: common services ---
 # --- section: eid ---
 # --- section: provider ---
@@ -130,6 +181,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
     # --- field: as4 ---
+    as4: As4Settings = As4Settings()
     # --- field: common services ---
     # --- field: eid ---
     # --- field: provider ---

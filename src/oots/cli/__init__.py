@@ -49,9 +49,10 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo
+    from oots.cli import config, demo, eid
 
     app.add_typer(config.app, name="config")
+    app.add_typer(eid.app, name="eid")
     app.command("demo")(demo.demo)
 
 

@@ -77,3 +77,22 @@ class Network:
 
 
 Step = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+class AppClient:
+    """A synchronous client for one in-process application (Starlette's TestClient wants httpx2)."""
+
+    def __init__(self, app: Any, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url=self.base_url, follow_redirects=False) as client:
+            return await client.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return run(self._request("GET", url, **kwargs))
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return run(self._request("POST", url, **kwargs))

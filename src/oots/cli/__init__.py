@@ -49,11 +49,12 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo, eid
+    from oots.cli import config, demo, eid, validate
 
     app.add_typer(config.app, name="config")
     app.add_typer(eid.app, name="eid")
     app.command("demo")(demo.demo)
+    app.command("validate")(validate.validate)
 
 
 _register()

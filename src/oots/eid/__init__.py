@@ -4,10 +4,12 @@
   :class:`LevelOfAssurance` (the eIDAS minimum data sets and levels);
 * :mod:`oots.eid.oidc` — authorization-code flow with PKCE, ID token verification;
 * :mod:`oots.eid.saml` — SAML service provider with the eIDAS attribute profile (pysaml2, xmlsec1);
+* :mod:`oots.eid.edm_mapping` — the identity as ``sdg:Person`` / ``sdg:LegalPerson``;
 * :mod:`oots.eid.web` — :class:`EidLogin`, the mountable login component for Starlette/FastAPI;
 * :mod:`oots.eid.testidp` — the test identity provider (``oots eid serve``).
 """
 
+from oots.eid.edm_mapping import edm_subjects
 from oots.eid.errors import AssuranceTooLow, LoginRefused
 from oots.eid.identity import (
     Address,
@@ -36,5 +38,6 @@ __all__ = [
     "ProviderMetadata",
     "SamlServiceProvider",
     "Subject",
+    "edm_subjects",
     "verify_id_token",
 ]

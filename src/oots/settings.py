@@ -30,6 +30,7 @@ __all__ = [
     "As4PartnerSettings",
     "As4Settings",
     "DatabaseSettings",
+    "EidSettings",
     "LogSettings",
     "NodeSettings",
     "QueueSettings",
@@ -159,6 +160,31 @@ class As4Settings(Section):
 
 # --- section: common services ---
 # --- section: eid ---
+
+
+class EidSettings(Section):
+    """eID login of the node's web pages: an OpenID provider and/or a SAML (eIDAS) identity provider."""
+
+    issuer: str = Field("", description="OpenID provider issuer URL; empty turns OpenID Connect login off.")
+    client_id: str = Field("", description="Client id registered at the OpenID provider.")
+    client_secret: SecretStr | None = Field(None, description="Client secret (or client_secret_file).")
+    redirect_url: str = Field("", description="OIDC redirect URL; empty means <node.base_url>/eid/callback.")
+    scope: str = Field("openid profile", description="Scopes asked for at the OpenID provider.")
+    saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
+    saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
+    saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")
+    saml_cert_file: Path | None = Field(None, description="SP certificate (PEM) matching saml_key_file.")
+    required_level: Literal["low", "substantial", "high"] = Field(
+        "substantial", description="Lowest eIDAS level of assurance accepted for a login."
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="Secret sealing the login cookies (>= 16 bytes); empty: random per process."
+    )
+    session_minutes: int = Field(30, ge=1, le=24 * 60, description="How long a login stays valid.")
+    login_minutes: int = Field(10, ge=1, le=60, description="How long a started login may take.")
+    clock_skew_seconds: int = Field(60, ge=0, le=600, description="Clock difference tolerated on tokens.")
+
+
 # --- section: provider ---
 # --- section: requester ---
 # --- section: audit ---
@@ -184,6 +210,7 @@ class Settings(BaseSettings):
     as4: As4Settings = As4Settings()
     # --- field: common services ---
     # --- field: eid ---
+    eid: EidSettings = EidSettings()
     # --- field: provider ---
     # --- field: requester ---
     # --- field: audit ---

@@ -24,3 +24,10 @@ def read_headers(path: Path) -> dict[str, str]:
         name, _, value = line.partition(": ")
         headers[name] = value
     return headers
+
+
+DEMO = Path(__file__).resolve().parents[3] / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
+SR = "https://sr.oots.tech.ec.europa.eu"
+EB1 = "urn:fdc:oots:eb:ebxml-regrep:queries:requirements-by-procedure-and-jurisdiction"
+EB2 = "urn:fdc:oots:eb:ebxml-regrep:queries:evidence-types-by-requirement-and-jurisdiction"
+DSD = "urn:fdc:oots:dsd:ebxml-regrep:queries:dataservices-by-evidencetype-and-jurisdiction"

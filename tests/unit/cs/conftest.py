@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cs_helpers import CAPTURES, Capture, read_headers
 
+from cs.cs_helpers import CAPTURES, Capture, read_headers
 from oots.cs.keys import CsPki, generate_pki
 
 

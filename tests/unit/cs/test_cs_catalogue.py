@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cs_helpers import DEMO, DSD, EB1, EB2
 
+from cs.cs_helpers import DEMO, DSD, EB1, EB2
 from oots.cs.catalogue import Catalogue, NeedMoreInput
 from oots.cs.datafile import load_catalogue, parse_catalogue
 from oots.cs.queries import DataServicesQuery, EvidenceTypesQuery, QueryFailure, RequirementsQuery, parse_query

@@ -7,8 +7,8 @@ import datetime as dt
 import json
 
 import pytest
-from cs_helpers import CAPTURE_TIME, Capture
 
+from cs.cs_helpers import CAPTURE_TIME, Capture
 from oots.cs.jades import DIGEST_HEADER, SIGNATURE_HEADER, AnswerSigner, issuer_serial_kid, verify_answer
 from oots.cs.keys import CsPki
 from oots.cs.trust import TrustStore, commission_roots

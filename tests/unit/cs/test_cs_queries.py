@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cs_helpers import DSD, EB1, EB2, SR
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cs.cs_helpers import DSD, EB1, EB2, SR
 from oots.cs.queries import (
     DataServicesQuery,
     EvidenceTypesQuery,

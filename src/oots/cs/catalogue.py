@@ -327,7 +327,7 @@ class Catalogue:
         self, query: EvidenceTypesQuery
     ) -> tuple[Requirement, tuple[Procedure, ...], Page[EvidenceTypeList]]:
         """The requirement, its procedures and its evidence type lists in the country."""
-        req = self._requirement.get(query.requirement_id)
+        req = self._requirement.get(_canonical(query.requirement_id))
         if req is None:
             raise QueryFailure(
                 "EB:ERR:0002",
@@ -352,7 +352,7 @@ class Catalogue:
         Raises :class:`NeedMoreInput` when the provider depends on a jurisdiction below country level
         or on a classification the user has not given yet.
         """
-        candidates = self._services.get(query.evidence_type_classification)
+        candidates = self._services.get(_canonical(query.evidence_type_classification))
         if not candidates:
             raise QueryFailure(
                 "DSD:ERR:0002", "evidence-type-classification", "The Evidence Type requested cannot be found"
@@ -376,6 +376,15 @@ class Catalogue:
                 "DSD:ERR:0001", "DS_NOT_FOUND", "No Data Services were found based on the given parameters"
             )
         return _page(results, query.start_index, query.max_results)
+
+
+#: The Semantic Repository's domain before and since late 2023; requesters may send either.
+_SR_OLD = "https://sr.oots.tech.europa.eu/"
+_SR_NEW = "https://sr.oots.tech.ec.europa.eu/"
+
+
+def _canonical(url: str) -> str:
+    return _SR_NEW + url[len(_SR_OLD) :] if url.startswith(_SR_OLD) else url
 
 
 def _covers(publisher: Jurisdiction, level: str, query: DataServicesQuery) -> bool:

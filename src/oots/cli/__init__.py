@@ -49,9 +49,10 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo, validate
+    from oots.cli import config, cs, demo, validate
 
     app.add_typer(config.app, name="config")
+    app.add_typer(cs.app, name="cs")
     app.command("demo")(demo.demo)
     app.command("validate")(validate.validate)
 

@@ -122,6 +122,9 @@ class AnswerSigner:
     chain: tuple[x509.Certificate, ...]
     _static: dict[str, Any] = field(init=False, repr=False, compare=False)
     _alg: str = field(init=False, repr=False, compare=False)
+    #: Signatures made in the current second, by digest: the same body signed in the same second gets
+    #: the same (valid) signature again instead of a new ECDSA operation.
+    _memo: dict[tuple[int, str], dict[str, str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.chain:
@@ -143,6 +146,7 @@ class AnswerSigner:
             "typ": "jose",
             "b64": False,
         }
+        object.__setattr__(self, "_memo", {})
         object.__setattr__(self, "_static", static)
         object.__setattr__(self, "_alg", alg)
 
@@ -150,9 +154,14 @@ class AnswerSigner:
         """The ``digest`` and ``oots-response-sig`` headers for ``body``."""
         digest = digest_value(body)
         issued = now or dt.datetime.now(dt.UTC)
+        iat = int(issued.timestamp())
+        memo = self._memo
+        known = memo.get((iat, digest))
+        if known is not None:
+            return dict(known)
         header = {
             **self._static,
-            "iat": int(issued.timestamp()),
+            "iat": iat,
             "sigD": {"mId": HTTP_HEADERS_MID, "pars": [DIGEST_HEADER]},
             "crit": ["b64", "sigD"],
         }
@@ -161,7 +170,11 @@ class AnswerSigner:
         der = self.key.sign(_signing_input(protected, {DIGEST_HEADER: digest}, [DIGEST_HEADER]), ec.ECDSA(hash_alg))
         r, s = decode_dss_signature(der)
         signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-        return {DIGEST_HEADER: digest, SIGNATURE_HEADER: f"{protected}..{_b64url(signature)}"}
+        result = {DIGEST_HEADER: digest, SIGNATURE_HEADER: f"{protected}..{_b64url(signature)}"}
+        if len(memo) > 4096 or any(k[0] != iat for k in list(memo)[:1]):
+            memo.clear()
+        memo[(iat, digest)] = result
+        return dict(result)
 
 
 @dataclass(frozen=True)

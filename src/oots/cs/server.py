@@ -14,6 +14,7 @@ keyed by the parsed query; only the signature is made per request (it carries th
 from __future__ import annotations
 
 import logging
+import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from starlette.routing import Route
 from oots import edm
 from oots.cs import answers
 from oots.cs.catalogue import Catalogue
+from oots.cs.datafile import load_catalogue
 from oots.cs.jades import AnswerSigner
+from oots.cs.keys import load_signer
 from oots.cs.queries import (
     DataServicesQuery,
     EvidenceTypesQuery,
@@ -37,8 +40,19 @@ from oots.cs.queries import (
     Service,
     parse_query,
 )
+from oots.errors import ConfigError
+from oots.settings import Settings, load_settings
 
-__all__ = ["CONTENT_TYPE", "MAX_QUERY_STRING", "AnswerCache", "answer", "create_app", "version_of"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_QUERY_STRING",
+    "AnswerCache",
+    "answer",
+    "app_factory",
+    "create_app",
+    "create_app_from_settings",
+    "version_of",
+]
 
 CONTENT_TYPE = "application/x-ebrs+xml"
 #: Longest query string looked at; longer ones get the registry's bad-parameters error.
@@ -159,3 +173,22 @@ def create_app(
         Route("/health", health, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+def create_app_from_settings(settings: Settings) -> Starlette:
+    """The app a node's settings describe: ``common_services.catalogue_file`` and the signing key."""
+    cs = settings.common_services
+    if cs.catalogue_file is None:
+        raise ConfigError("common_services.catalogue_file: the server needs a catalogue")
+    catalogue = load_catalogue(cs.catalogue_file)
+    signer = None
+    if cs.signing_key_file is not None or cs.signing_chain_file is not None:
+        if cs.signing_key_file is None or cs.signing_chain_file is None:
+            raise ConfigError("common_services: give both signing_key_file and signing_chain_file")
+        signer = load_signer(cs.signing_key_file, cs.signing_chain_file)
+    return create_app(catalogue, signer)
+
+
+def app_factory() -> Starlette:
+    """For ``uvicorn --factory oots.cs.server:app_factory``: settings from ``$OOTS_CONFIG`` and ``OOTS_*``."""
+    return create_app_from_settings(load_settings(os.environ.get("OOTS_CONFIG") or None))

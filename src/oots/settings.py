@@ -29,6 +29,7 @@ from oots.errors import ConfigError
 __all__ = [
     "As4PartnerSettings",
     "As4Settings",
+    "CommonServicesSettings",
     "DatabaseSettings",
     "EidSettings",
     "LogSettings",
@@ -159,6 +160,31 @@ class As4Settings(Section):
 
 
 # --- section: common services ---
+
+
+class CommonServicesSettings(Section):
+    """The Evidence Broker and Data Service Directory: the client's targets and trust, the server's keys."""
+
+    environment: Literal["acc", "prod", "local"] = Field(
+        "prod", description="Whose registries: the Commission's acceptance or production ones, or a local instance."
+    )
+    eb_url: str = Field("", description="Base URL of the Evidence Broker; empty: found by DNS NAPTR.")
+    dsd_url: str = Field("", description="Base URL of the Data Service Directory; empty: found by DNS NAPTR.")
+    country: str = Field("", description="Country whose NAPTR records are used (default: node.country).")
+    accept_version: Literal["oots-cs:v2.0", "oots-edm:v1.0"] = Field(
+        "oots-cs:v2.0", description="API version asked for with the Accept-Version header."
+    )
+    trust_roots: tuple[Path, ...] = Field(
+        (), description="PEM files of the roots that may sign answers; empty: the Commission's root of the environment."
+    )
+    require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
+    cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
+    timeout_seconds: float = Field(10.0, gt=0)
+    catalogue_file: Path | None = Field(None, description="Server: the catalogue data file (TOML) loaded on start.")
+    signing_key_file: Path | None = Field(None, description="Server: PEM EC private key that signs answers.")
+    signing_chain_file: Path | None = Field(None, description="Server: PEM chain of the signing key, leaf first.")
+
+
 # --- section: eid ---
 
 
@@ -209,6 +235,7 @@ class Settings(BaseSettings):
     # --- field: as4 ---
     as4: As4Settings = As4Settings()
     # --- field: common services ---
+    common_services: CommonServicesSettings = CommonServicesSettings()
     # --- field: eid ---
     eid: EidSettings = EidSettings()
     # --- field: provider ---

@@ -344,17 +344,24 @@ def _tie_break(query: PersonQuery, named: list[PersonRecord], rules: MatchRules,
     best = max(agree for _, agree in consistent)
     top = [r for r, agree in consistent if agree == best]
     if len(top) == 1:
-        decided = [a.value for a in rules.tie_breakers if _decides(query, top[0], a)]
+        others = [r for r in named if r is not top[0]]
+        decided = [a.value for a in rules.tie_breakers if _decides(query, top[0], others, a)]
         reason = "MATCH:TIE_BREAK:" + (",".join(decided) or "conflicts")
         return MatchResult(MatchOutcome.MATCH, reason, top[0], n, (top[0].record_id,))
     ids = tuple(r.record_id for r in top)
     return MatchResult(MatchOutcome.AMBIGUOUS, f"AMBIGUOUS:NAMES:n={len(top)}", None, n, ids)
 
 
-def _decides(query: PersonQuery, record: PersonRecord, attribute: Attribute) -> bool:
+def _decides(query: PersonQuery, winner: PersonRecord, others: list[PersonRecord], attribute: Attribute) -> bool:
+    """True when ``attribute`` agrees for the winner and fails to agree for some other candidate."""
     mine = getattr(query, attribute.value)
-    theirs = getattr(record, attribute.value)
-    return bool(mine and theirs)
+    if not mine or not getattr(winner, attribute.value):
+        return False
+    for other in others:
+        theirs = getattr(other, attribute.value)
+        if not theirs or not _attr_agrees(attribute, mine, theirs):
+            return True
+    return False
 
 
 _LEGAL_FORMS = frozenset(

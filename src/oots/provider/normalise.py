@@ -11,8 +11,10 @@ Scripts:
   spelled out (``ß`` → ``ss``, ``ø`` → ``o``, ``ł`` → ``l``, ``æ`` → ``ae``); for ``ä ö ü`` the German
   spellings ``ae oe ue`` are a second key (``Müller`` meets ``Mueller`` and ``Muller``).
 * Greek: ELOT 743 (the Greek standard, also used in Greek passports since 2011) and the older
-  phonetic spellings (``χ`` → ``h``, ``υ`` → ``i``, ``γ`` → ``y`` before ``ε ι η υ``,
-  ``μπ`` → ``b`` and ``ντ`` → ``d`` at the start).
+  phonetic spellings: ``αυ``/``ευ`` always ``av``/``ev``, ``γ`` → ``y`` before ``ε ι η υ``, ``μπ`` →
+  ``b`` and ``ντ`` → ``d`` at the start, ``γκ`` → ``g``/``ng``; every combination of them (a name is
+  often spelt half one way, half the other). ``χ`` → ``h``, ``υ`` → ``i``, ``φ`` → ``ph``,
+  ``ξ`` → ``ks`` are covered by the folding.
 * Cyrillic: ISO 9 (diacritics then removed), the ICAO 9303 passport table (Russian), the Ukrainian
   national table (``г`` → ``h``), the Bulgarian official table (``щ`` → ``sht``, ``ъ`` → ``a``) and
   the scholarly spelling (``щ`` → ``šč``).
@@ -137,8 +139,6 @@ _ELOT_SINGLE = {
     "ψ": "ps",
     "ω": "o",
 }
-# The older, phonetic spellings found in documents issued before ELOT 743 was applied everywhere.
-_GREEK_PHONETIC_SINGLE = {**_ELOT_SINGLE, "υ": "i", "χ": "h", "ξ": "ks", "φ": "ph", "θ": "th"}
 
 # --- Cyrillic --------------------------------------------------------------------------------------
 _ISO9 = {
@@ -256,10 +256,10 @@ def _is_script(token: str, low: int, high: int) -> bool:
     return any(low <= ord(c) <= high for c in token)
 
 
-def _greek(token: str, single: dict[str, str], *, elot: bool) -> str:
+def _greek_letters(token: str) -> tuple[list[str], list[bool]]:
+    """Lower-case Greek letters without accents, and for each whether it carries a diaeresis."""
     # Diaeresis means "no diphthong": mark it before the other accents are stripped.
-    marked = unicodedata.normalize("NFD", token)
-    marked = marked.replace("\u0308", "\x00")
+    marked = unicodedata.normalize("NFD", token).replace("\u0308", "\x00")
     plain = "".join(c for c in marked if not unicodedata.combining(c) or c == "\x00")
     letters: list[str] = []
     parted: list[bool] = []
@@ -270,7 +270,13 @@ def _greek(token: str, single: dict[str, str], *, elot: bool) -> str:
             continue
         letters.append(c)
         parted.append(False)
-    out: list[str] = []
+    return letters, parted
+
+
+def _greek_segments(token: str) -> list[tuple[str, ...]]:
+    """The token as segments, each with its spellings: ELOT 743 first, then the common variants."""
+    letters, parted = _greek_letters(token)
+    out: list[tuple[str, ...]] = []
     i = 0
     n = len(letters)
     while i < n:
@@ -279,37 +285,54 @@ def _greek(token: str, single: dict[str, str], *, elot: bool) -> str:
         after = letters[i + 2] if i + 2 < n else ""
         if c in "αεη" and nxt == "υ" and not parted[i + 1]:
             base = {"α": "a", "ε": "e", "η": "i"}[c]
-            voiced = after in _GREEK_VOICED if after else False
-            out.append(base + ("v" if voiced or not elot else "f"))
+            voiced = bool(after) and after in _GREEK_VOICED
+            out.append((base + ("v" if voiced else "f"), base + "v", base + "f"))
             i += 2
             continue
         if c == "ο" and nxt == "υ" and not parted[i + 1]:
-            out.append("ou")
+            out.append(("ou",))
             i += 2
             continue
         if c == "γ" and nxt in ("γ", "ξ", "χ"):
-            out.append("n" + single[nxt] if nxt != "γ" else "ng")
+            out.append(("ng",) if nxt == "γ" else ("n" + _ELOT_SINGLE[nxt],))
             i += 2
             continue
         if c == "γ" and nxt == "κ":
-            out.append("g" if i == 0 else ("gk" if elot else "ng"))
+            out.append(("gk", "g") if i == 0 else ("gk", "ng"))
             i += 2
             continue
         if c == "μ" and nxt == "π":
-            out.append("b" if (i == 0 and not elot) else "mp")
+            out.append(("mp", "b") if i == 0 else ("mp", "mb"))
             i += 2
             continue
-        if c == "ν" and nxt == "τ" and not elot:
-            out.append("d" if i == 0 else "nt")
+        if c == "ν" and nxt == "τ":
+            out.append(("nt", "d") if i == 0 else ("nt", "nd"))
             i += 2
             continue
-        if c == "γ" and not elot and nxt in "εηιυ":
-            out.append("y")
+        if c == "γ" and nxt in "εηιυ":
+            out.append(("g", "y"))
             i += 1
             continue
-        out.append(single.get(c, c))
+        out.append((_ELOT_SINGLE.get(c, c),))
         i += 1
-    return "".join(out)
+    return out
+
+
+#: Above this many spellings of one Greek token only the ELOT 743 one and the all-variants one are kept.
+_MAX_GREEK_SPELLINGS = 32
+
+
+def _greek(token: str) -> set[str]:
+    segments = _greek_segments(token)
+    count = 1
+    for seg in segments:
+        count *= len(seg)
+    if count > _MAX_GREEK_SPELLINGS:
+        return {"".join(seg[0] for seg in segments), "".join(seg[-1] for seg in segments)}
+    spellings = {""}
+    for seg in segments:
+        spellings = {head + tail for head in spellings for tail in seg}
+    return spellings
 
 
 def _latin(token: str) -> set[str]:
@@ -345,10 +368,7 @@ def _ascii_fallback(text: str) -> str:
 def latin_forms(token: str) -> frozenset[str]:
     """The plausible Latin spellings of one case-folded token (before folding)."""
     if _is_script(token, 0x0370, 0x03FF) or _is_script(token, 0x1F00, 0x1FFF):
-        forms = {
-            _greek(token, _ELOT_SINGLE, elot=True),
-            _greek(token, _GREEK_PHONETIC_SINGLE, elot=False),
-        }
+        forms = _greek(token)
     elif _is_script(token, 0x0400, 0x04FF):
         forms = {"".join(table.get(c, c) for c in token) for table in _CYRILLIC_TABLES}
     else:

@@ -49,10 +49,11 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo
+    from oots.cli import config, demo, validate
 
     app.add_typer(config.app, name="config")
     app.command("demo")(demo.demo)
+    app.command("validate")(validate.validate)
 
 
 _register()

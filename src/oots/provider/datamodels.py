@@ -255,7 +255,7 @@ def xml_schema(model: DataModel) -> bytes:
             attrs = {"name": f.element, "type": "xs:date" if f.type == "date" else "m:Text"}
             if not f.required:
                 attrs["minOccurs"] = "0"
-            etree.SubElement(s, q + "element", **attrs)
+            etree.SubElement(s, q + "element", attrs)
 
     block("Subject", model.subject)
     block(model.details_element, model.details)

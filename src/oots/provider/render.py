@@ -105,7 +105,7 @@ def _values(fields: Sequence[ModelField], data: Mapping[str, str]) -> list[tuple
 
 
 # --- PDF -------------------------------------------------------------------------------------------
-class _EvidencePdf(FPDF):  # type: ignore[misc]
+class _EvidencePdf(FPDF):
     def __init__(self, content: EvidenceContent) -> None:
         super().__init__(format="A4")
         self.content = content

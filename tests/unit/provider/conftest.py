@@ -96,7 +96,12 @@ def pdf_text(pdf: bytes) -> str:
                 to_unicode = re.search(rb"/ToUnicode\s+(\d+) 0 R", objects[int(ref)])
                 if to_unicode:
                     fonts[name.decode()] = _cmap(_stream(objects[int(to_unicode.group(1))]))
-    pages = [int(m) for body in objects.values() if b"/Type /Page\n" in body for m in re.findall(rb"/Contents (\d+) 0 R", body)]
+    pages = [
+        int(m)
+        for body in objects.values()
+        if b"/Type /Page\n" in body
+        for m in re.findall(rb"/Contents (\d+) 0 R", body)
+    ]
     lines: list[str] = []
     for content_id in pages:
         current: dict[int, str] = {}
@@ -107,10 +112,14 @@ def pdf_text(pdf: bytes) -> str:
                 current = fonts.get(match.group(1).decode(), {})
             elif token.startswith(b"("):
                 raw = _literal(token)
-                line += "".join(current.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2))
+                line += "".join(
+                    current.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2)
+                )
             elif token.startswith(b"<"):
                 raw = bytes.fromhex(re.sub(rb"\s", b"", token[1:-1]).decode())
-                line += "".join(current.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2))
+                line += "".join(
+                    current.get(int.from_bytes(raw[i : i + 2], "big"), "?") for i in range(0, len(raw) - 1, 2)
+                )
             elif line:
                 lines.append(line)
                 line = ""

@@ -233,6 +233,7 @@ class _Builder:
         self.main = etree.Element(f"{{{XSL_NS}}}template")
         self.main.set("match", "/")
         self.globals: list[etree._Element] = []
+        self.base: str | None = None
 
     def _x(self, parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
         el: etree._Element = etree.SubElement(parent, f"{{{XSL_NS}}}{tag}")
@@ -289,6 +290,9 @@ class _Builder:
                 f"{source.name}: queryBinding {binding!r} is not supported (XPath 2 or later is required)"
             )
         _resolve_includes(root, source.path)
+        if source.path is not None and self.base is None:
+            # relative doc()/document() URIs in the rules resolve against the rule file's folder
+            self.base = source.path.resolve().parent.as_uri() + "/"
         for ns in root.iter(f"{_S}ns"):
             self.add_namespace(ns.get("prefix", ""), ns.get("uri", ""), source.name)
         for foreign in root.iterchildren(f"{{{XSL_NS}}}*"):
@@ -389,6 +393,8 @@ class _Builder:
         root = etree.Element(f"{{{XSL_NS}}}stylesheet", nsmap=nsmap)
         for key, value in self.xsl.attrib.items():
             root.set(key, value)
+        if self.base is not None:
+            root.set("{http://www.w3.org/XML/1998/namespace}base", self.base)
         for child in list(self.xsl):
             root.append(child)
         self.xsl = root

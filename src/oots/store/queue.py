@@ -190,8 +190,14 @@ _HELD = (
 )
 _COMPLETE = (
     update(_T)
-    .where(_HELD)
-    .values(status="done", locked_by=None, locked_until=None, finished_at=bindparam("now"), updated_at=bindparam("now"))
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "running", _C.locked_by == bindparam("worker"))
+    .values(status="done", finished_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(_C.id)
+)
+_UNCOMPLETE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "done", _C.locked_by == bindparam("worker"))
+    .values(status="running", finished_at=None)
 )
 _FAIL = (
     update(_T)
@@ -295,16 +301,26 @@ def claim(
     return [by_id[i] for i in ids if i in by_id]
 
 
-def complete(session: Session, job: Job, worker_id: str, *, now: datetime | None = None) -> bool:
-    """Mark ``job`` done in the caller's transaction; False if ``worker_id`` no longer holds it.
+def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: datetime | None = None) -> list[Job]:
+    """Mark claimed jobs done in the caller's transaction; return those ``worker_id`` still held.
 
-    Call it in the handler's transaction: when it returns False the lease was lost (another worker
-    took the job over), and the caller must roll back so the handler's effects are not committed twice.
-    On PostgreSQL the row stays locked until the transaction ends, so nobody can take the job over
-    in the meantime.
+    Call it in the handlers' transaction (before or after the handlers run): a job missing from the
+    result was taken over by another worker after its lease expired, and its handler must not run
+    here (or its effects must be rolled back). On PostgreSQL the rows stay locked until the
+    transaction ends, so nobody can take the jobs over in the meantime. A done job keeps
+    ``locked_by``: the worker that finished it.
     """
-    result = session.connection().execute(_COMPLETE, {**_held(job, worker_id), "now": now or utcnow()})
-    return _rowcount(result) == 1
+    if not jobs:
+        return []
+    params = {"ids": [j.id for j in jobs], "worker": worker_id, "now": now or utcnow()}
+    held = set(session.connection().scalars(_COMPLETE, params))
+    return [job for job in jobs if job.id in held]
+
+
+def uncomplete(session: Session, jobs: Sequence[Job], worker_id: str) -> None:
+    """Undo :func:`complete` for jobs whose handlers did not run in this transaction after all."""
+    if jobs:
+        session.connection().execute(_UNCOMPLETE, {"ids": [j.id for j in jobs], "worker": worker_id})
 
 
 def fail(
@@ -416,6 +432,17 @@ def purge_done(session: Session, *, older_than: datetime) -> int:
 # --- the worker -----------------------------------------------------------------------------------
 
 
+class _HandlerFailed(Exception):
+    """A handler raised: the group's transaction is rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    attempted: int  # jobs whose outcome (done or failed) is now recorded
+    again: list[Job]  # jobs still held that must be run again
+    in_time: bool  # every job given ran within group_commit_seconds
+
+
 def default_worker_id() -> str:
     """``host:pid:random`` — unique per worker, readable in ``locked_by``."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -447,6 +474,7 @@ class Worker:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
+        self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
@@ -492,7 +520,7 @@ class Worker:
             )
 
     def run_once(self) -> int:
-        """Claim one batch and run it; return how many jobs were run (0: nothing was due)."""
+        """Claim one batch and run it; return how many jobs were attempted (0: nothing was due)."""
         if self._stop.is_set():
             return 0
         pending = self.claim_batch()
@@ -506,7 +534,17 @@ class Worker:
                 # The batch has been waiting long: renew its leases (dropping any already taken over).
                 pending = self._extend(pending)
                 continue
-            done += self._run_group(pending, self.settings.group_commit_seconds)
+            size = min(len(pending), self._group_size)
+            group = self._run_group(pending[:size])
+            pending = group.again + pending[size:]
+            done += group.attempted
+            # Grow groups while they finish in time, shrink them to what did when they do not.
+            if self.settings.group_commit_seconds <= 0:
+                self._group_size = 1
+            elif group.in_time:
+                self._group_size = min(size * 2, self.settings.batch_size)
+            else:
+                self._group_size = max(1, group.attempted)
         return done
 
     def drain(self) -> int:
@@ -543,50 +581,56 @@ class Worker:
         # A second signal acts as it did before (a second Ctrl-C interrupts at once).
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
-    def _run_group(self, pending: list[Job], seconds: float) -> int:
-        """Run jobs from the front of ``pending`` in one transaction, each in a savepoint; return how many.
+    def _run_group(self, jobs: list[Job]) -> _Group:
+        """Run ``jobs`` (in order) in one transaction that also marks them done: one commit for all.
 
-        The first job always runs; more follow while the group is younger than ``seconds`` (group
-        commit: one commit, one disk flush, for many short jobs). Should the commit fail, none of the
-        group happened, and its jobs are run again one per transaction.
+        The group is cut short when it runs longer than ``queue.group_commit_seconds`` or the worker
+        is asked to stop; jobs not reached go back to the caller (``again``). A handler that raises
+        rolls the whole transaction back: its failure is recorded, and the jobs run before it in the
+        group go back to be run again (their database effects were rolled back with it; anything
+        they did outside the database happens twice — handlers must be idempotent). A group whose
+        commit fails is run again one job per transaction.
         """
-        group: list[Job] = []
+        seconds = self.settings.group_commit_seconds
+        ran: list[Job] = []
+        rest: list[Job] = []
+        failure: tuple[Job, Exception] | None = None
         try:
             with self.db.session(immediate=True) as session:
+                held = complete(session, jobs, self.id, now=self.clock())
+                for job in jobs:
+                    if job not in held:
+                        log.warning("job %s (%s): lease lost to another worker; not run here", job.id, job.kind)
                 started = time.monotonic()
-                while pending and not (group and (self._stop.is_set() or time.monotonic() - started >= seconds)):
-                    job = pending.pop(0)
-                    group.append(job)
-                    self._attempt(session, job)
+                for index, job in enumerate(held):
+                    if ran and (self._stop.is_set() or time.monotonic() - started >= seconds):
+                        rest = held[index:]
+                        uncomplete(session, rest, self.id)
+                        break
+                    try:
+                        self.handlers[job.kind](session, job)
+                    except Exception as exc:
+                        failure = (job, exc)
+                        rest = held[index + 1 :]
+                        raise _HandlerFailed from exc
+                    ran.append(job)
+        except _HandlerFailed:
+            assert failure is not None
+            self._record_failure(*failure)
+            return _Group(attempted=1, again=ran + rest, in_time=False)
         except Exception as exc:
-            if len(group) == 1:
-                self._record_failure(group[0], exc)
+            if not ran:
+                raise
+            if len(ran) == 1:
+                self._record_failure(ran[0], exc)
             else:
                 log.warning(
-                    "worker %s: a group of %d jobs failed to commit; running them one by one", self.id, len(group)
+                    "worker %s: a group of %d jobs failed to commit; running them one by one", self.id, len(ran)
                 )
-                for job in group:
-                    self._run_group([job], 0.0)
-        return len(group)
-
-    def _attempt(self, session: Session, job: Job) -> None:
-        """One attempt at ``job`` inside the group's transaction, isolated by a savepoint."""
-        savepoint = session.begin_nested()
-        try:
-            # Mark it done first: on PostgreSQL this also locks the row until the commit.
-            if not complete(session, job, self.id, now=self.clock()):
-                savepoint.rollback()
-                log.warning("job %s (%s): lease lost to another worker; not run here", job.id, job.kind)
-                return
-            self.handlers[job.kind](session, job)
-            savepoint.commit()
-        except Exception as exc:
-            if savepoint.is_active:
-                savepoint.rollback()
-            status = fail(
-                session, job, self.id, _error_text(exc), settings=self.settings, rng=self.rng, now=self.clock()
-            )
-            self._log_failure(job, exc, status)
+                for job in ran:
+                    self._run_group([job])
+            return _Group(attempted=len(ran), again=rest, in_time=False)
+        return _Group(attempted=len(ran), again=rest, in_time=not rest)
 
     def _record_failure(self, job: Job, exc: BaseException) -> None:
         with self.db.session(immediate=True) as session:

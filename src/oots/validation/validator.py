@@ -1,0 +1,241 @@
+"""The validator: XML Schema, then the official Schematron rules, then code lists, per document kind.
+
+A :class:`Validator` caches what is expensive: the loaded rule sets, their XML Schemas and one compiled
+Saxon executable per (rule set, document kind) that holds the patterns of every Schematron file of that
+kind. A document is parsed once by the hardened parser (for detection and XSD) and once by Saxon.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from oots.validation import codelists as codelist_layer
+from oots.validation import v2
+from oots.validation.detect import KINDS, Detected, detect
+from oots.validation.findings import Finding, Layer, Report, Severity
+from oots.validation.ruleset import BUILTIN_V1, RuleSet
+from oots.validation.schematron import (
+    DOCUMENT_PARAM,
+    ENTRY_TEMPLATE,
+    FS,
+    RS,
+    CompiledSchematron,
+    RuleSetError,
+    compile_schematron,
+)
+from oots.xmlsafe import DEFAULT_MAX_BYTES, parse_tree
+
+__all__ = ["Validator", "validate"]
+
+_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_SPACES = re.compile(r"\s+")
+
+
+class _Saxon:
+    """One process-wide Saxon processor (SaxonC allows one Java VM per process)."""
+
+    _lock = threading.Lock()
+    _processor: Any = None
+
+    @classmethod
+    def processor(cls) -> Any:
+        with cls._lock:
+            if cls._processor is None:
+                from saxonche import PySaxonProcessor
+
+                cls._processor = PySaxonProcessor(license=False)
+            return cls._processor
+
+
+class _Executable:
+    """A compiled Schematron stylesheet for one document kind."""
+
+    def __init__(self, compiled: CompiledSchematron) -> None:
+        self.compiled = compiled
+        self._lock = threading.Lock()  # parameters live on the shared executable
+        processor = _Saxon.processor()
+        xslt = processor.new_xslt30_processor()
+        try:
+            self.executable = xslt.compile_stylesheet(stylesheet_text=compiled.xslt)
+        except Exception as exc:  # saxonche raises PySaxonApiError with the static error text
+            raise RuleSetError(f"the Schematron rules {', '.join(compiled.sources)} do not compile: {exc}") from None
+        if self.executable is None:
+            raise RuleSetError(f"the Schematron rules {', '.join(compiled.sources)} do not compile")
+
+    def run(self, document: str | Any) -> list[Finding]:
+        """Run the rules on ``document``: its text (parsed inside Saxon) or a parsed Saxon node."""
+        try:
+            if isinstance(document, str):
+                value = _Saxon.processor().make_string_value(document)
+                with self._lock:
+                    self.executable.set_parameter(DOCUMENT_PARAM, value)
+                    out = self.executable.call_template_returning_string(ENTRY_TEMPLATE) or ""
+            else:
+                with self._lock:
+                    out = self.executable.transform_to_string(xdm_node=document) or ""
+        except Exception as exc:
+            return [
+                Finding(
+                    "OOTS-SCH-ERROR",
+                    Severity.FATAL,
+                    Layer.SCHEMATRON,
+                    f"a rule of {', '.join(self.compiled.sources)} could not be evaluated: {exc}",
+                    "/",
+                )
+            ]
+        findings = []
+        for record in out.split(RS):
+            if not record.strip():
+                continue
+            index, location, message = record.split(FS, 2)
+            assertion = self.compiled.assertions[int(index)]
+            findings.append(
+                Finding(
+                    assertion.rule_id,
+                    Severity(assertion.severity),
+                    Layer.SCHEMATRON,
+                    _SPACES.sub(" ", message).strip(),
+                    location.strip(),
+                )
+            )
+        return findings
+
+
+class Validator:
+    """Validates OOTS documents; keeps the compiled rules between calls (thread-safe).
+
+    ``rules`` is a rule set directory (see :mod:`oots.validation.ruleset`) used for every document;
+    without it, v1.x documents get the packaged official v1.0 rules and v2.x documents the provisional
+    structural checks of :mod:`oots.validation.v2`. ``fixes`` names the corrections of
+    :mod:`oots.validation.fixes` to apply (default: all; an empty list shows the official files' defects).
+    """
+
+    def __init__(
+        self, rules: Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES, fixes: Collection[str] | None = None
+    ) -> None:
+        self.fixes = fixes
+        self.rules = RuleSet(rules, fixes=fixes) if rules is not None else None
+        self.max_bytes = max_bytes
+        self._builtin: RuleSet | None = None
+        self._executables: dict[tuple[Path, str], _Executable] = {}
+        self._lock = threading.Lock()
+
+    def ruleset_for(self, detected: Detected) -> RuleSet | None:
+        """The rule set that applies to a document (``None``: provisional v2 checks instead)."""
+        if self.rules is not None:
+            return self.rules
+        if detected.version is not None and not detected.version.startswith("1."):
+            return None
+        with self._lock:
+            if self._builtin is None:
+                self._builtin = RuleSet(BUILTIN_V1, fixes=self.fixes)
+            return self._builtin
+
+    def executable(self, ruleset: RuleSet, kind: str) -> _Executable | None:
+        """The compiled Schematron of ``kind`` in ``ruleset`` (compiled on first use, then reused)."""
+        key = (ruleset.directory, kind)
+        with self._lock:
+            cached = self._executables.get(key)
+        if cached is not None:
+            return cached
+        sources = [s for s in (ruleset.schematron(stem) for stem in KINDS[kind]) if s is not None]
+        if not sources:
+            return None
+        compiled = _Executable(compile_schematron(sources))
+        with self._lock:
+            return self._executables.setdefault(key, compiled)
+
+    def validate(self, data: bytes) -> Report:
+        """Validate one document. Raises :class:`oots.errors.XmlError` if it is not acceptable XML."""
+        tree = parse_tree(data, max_bytes=self.max_bytes)
+        root = tree.getroot()
+        detected = detect(root)
+        if detected.kind == "unknown":
+            return Report(
+                "unknown",
+                detected.version,
+                (
+                    Finding(
+                        "OOTS-DOC-001",
+                        Severity.FATAL,
+                        Layer.DOCUMENT,
+                        f"the root element {_clark_to_text(detected.root)} is not an OOTS document "
+                        "(query:QueryRequest, query:QueryResponse, lcm:SubmitObjectsRequest or rs:RegistryResponse)",
+                        "/*[1]",
+                    ),
+                ),
+            )
+        ruleset = self.ruleset_for(detected)
+        if ruleset is None:
+            provisional = v2.check(root, detected)
+            return Report(detected.kind, detected.version, tuple(provisional), ("OOTS-V2 (provisional)",))
+        findings: list[Finding] = []
+        schema = ruleset.schema
+        if schema is not None and not schema.validate(tree):
+            findings.extend(_xsd_findings(schema.error_log))
+        executable = self.executable(ruleset, detected.kind)
+        if executable is not None:
+            findings.extend(executable.run(_as_text(data, tree)))
+        findings.extend(codelist_layer.check(root, ruleset, detected.kind))
+        sources = executable.compiled.sources if executable is not None else ()
+        return Report(detected.kind, detected.version, tuple(findings), (ruleset.name, *sources))
+
+
+def _as_text(data: bytes, tree: etree._ElementTree) -> str:
+    """The document as text for Saxon: the bytes themselves when UTF-8, else lxml's decoding of them."""
+    match = _ENCODING.match(data[:200])
+    if match is None or match.group(1).lower() in {b"utf-8", b"utf8"}:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+    return etree.tostring(tree, encoding="unicode")
+
+
+def _clark_to_text(tag: str) -> str:
+    if tag.startswith("{"):
+        uri, local = tag[1:].split("}", 1)
+        return f"{local} (namespace {uri})"
+    return tag
+
+
+def _xsd_findings(log: Any) -> list[Finding]:
+    findings = []
+    for error in log:
+        findings.append(
+            Finding(
+                f"XSD:{error.type_name}",
+                Severity.FATAL,
+                Layer.XSD,
+                error.message,
+                error.path or f"line {error.line}",
+            )
+        )
+    return findings
+
+
+class _Defaults:
+    """The validators :func:`validate` uses, one per rule set directory (``None``: the packaged rules)."""
+
+    lock = threading.Lock()
+    validators: ClassVar[dict[Path | None, Validator]] = {}
+
+    @classmethod
+    def get(cls, rules: Path | None) -> Validator:
+        key = Path(rules).resolve() if rules is not None else None
+        with cls.lock:
+            validator = cls.validators.get(key)
+            if validator is None:
+                validator = cls.validators[key] = Validator(key)
+            return validator
+
+
+def validate(data: bytes, *, rules: Path | None = None) -> Report:
+    """Validate one document with the packaged rules (or the rule set in ``rules``)."""
+    return _Defaults.get(rules).validate(data)

@@ -110,40 +110,23 @@ def content_id_of(value: str) -> str:
     return value.strip()
 
 
+_PARAM: Final = re.compile(r'\s*;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;"]*?))\s*(?=;|$)', re.DOTALL)
+_QUOTED_PAIR: Final = re.compile(r"\\(.)", re.DOTALL)
+
+
 def header_params(value: str) -> tuple[str, dict[str, str]]:
     """Split a structured header (``type/sub; a="x"; b=y``) into its value and parameters (names lower-cased)."""
-    head, _, rest = value.partition(";")
+    head, sep, rest = value.partition(";")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " \t\r\n;":
-            i += 1
-        if i >= n:
-            break
-        eq = rest.find("=", i)
-        if eq < 0:
-            raise _mime_error(f"a header parameter has no value: {rest[i:]!r}")
-        name = rest[i:eq].strip().lower()
-        i = eq + 1
-        while i < n and rest[i] in " \t":
-            i += 1
-        if i < n and rest[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < n and rest[i] != '"':
-                if rest[i] == "\\" and i + 1 < n:
-                    i += 1
-                chars.append(rest[i])
-                i += 1
-            if i >= n:
-                raise _mime_error("a quoted header parameter is not closed")
-            i += 1
-            params[name] = "".join(chars)
-        else:
-            end = rest.find(";", i)
-            end = n if end < 0 else end
-            params[name] = rest[i:end].strip()
-            i = end
+    rest = (sep + rest).rstrip().rstrip(";")
+    pos = 0
+    while pos < len(rest):
+        found = _PARAM.match(rest, pos)
+        if found is None:
+            raise _mime_error(f"a header parameter is malformed: {rest[pos : pos + 60]!r}")
+        name, quoted, plain = found.groups()
+        params[name.lower()] = _QUOTED_PAIR.sub(r"\1", quoted) if quoted is not None else plain.strip()
+        pos = found.end()
     return head.strip().lower(), params
 
 

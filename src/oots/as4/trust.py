@@ -14,16 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
 from oots.errors import SecurityError
 
 __all__ = ["TrustStore"]
-
-
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +43,7 @@ class TrustStore:
                 f"(valid {certificate.not_valid_before_utc:%Y-%m-%d} to {certificate.not_valid_after_utc:%Y-%m-%d})",
                 code="EBMS:0101",
             )
-        leaf = _der(certificate)
-        if any(_der(anchor) == leaf for anchor in self.anchors):
+        if certificate in self.anchors:
             return  # pinned partner certificate, valid now
         verifier = (
             verification.PolicyBuilder()

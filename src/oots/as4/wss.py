@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -385,24 +385,41 @@ def _prefix_list(parent: etree._Element) -> tuple[str, ...]:
     return tuple(str(found[0].get("PrefixList") or "").split())
 
 
+_ID_ATTRIBUTES: Final = etree.XPath("//@wsu:Id | //@Id", namespaces={"wsu": ns.WSU})
+
+
 def _ids(root: etree._Element) -> dict[str, etree._Element]:
     """Every ``wsu:Id``/``Id`` in the document; an id used twice is refused (signature wrapping)."""
     table: dict[str, etree._Element] = {}
-    for el in root.iter(etree.Element):
-        for name in (_WSU_ID, "Id"):
-            value = el.get(name)
-            if value is None:
-                continue
-            if value in table and table[value] is not el:
-                raise _fail(f"the id {value!r} is used by two elements (a signature wrapping attempt?)")
-            table[str(value)] = el
+    for value in _ID_ATTRIBUTES(root):
+        el = value.getparent()
+        key = str(value)
+        if key in table and table[key] is not el:
+            raise _fail(f"the id {key!r} is used by two elements (a signature wrapping attempt?)")
+        table[key] = el
     return table
+
+
+class _KnownCertificates:
+    """The message's BinarySecurityTokens and the caller's certificates, decoded on first use only
+    (the usual direct BST reference never needs them)."""
+
+    def __init__(self, security: etree._Element, extra: Iterable[x509.Certificate]) -> None:
+        self._security = security
+        self._extra = extra
+        self._certs: list[x509.Certificate] | None = None
+
+    def __iter__(self) -> Iterator[x509.Certificate]:
+        if self._certs is None:
+            tokens = [c for c in self._security if c.tag == _WSSE + "BinarySecurityToken"]
+            self._certs = [*(_bst_certificate(t) for t in tokens), *self._extra]
+        return iter(self._certs)
 
 
 def _certificate_from_str(
     str_el: etree._Element,
     ids: Mapping[str, etree._Element],
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> x509.Certificate:
     """Resolve a ``wsse:SecurityTokenReference`` (BST reference, SubjectKeyIdentifier or IssuerSerial)."""
     ref = str_el.find(_WSSE + "Reference")
@@ -468,7 +485,7 @@ def _unwrap(
     key: KeyPair,
     ids: Mapping[str, etree._Element],
     suite: SecuritySuite,
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> bytes:
     method = ek.find(_XENC + "EncryptionMethod")
     algorithm = None if method is None else method.get("Algorithm")
@@ -488,7 +505,7 @@ def _unwrap(
             target = _certificate_from_str(str_el, ids, [key.certificate, *known])
         except SecurityError as exc:
             raise _decrypt_error(f"the content key is for an unknown certificate: {exc.message}") from None
-        if _der(target) != _der(key.certificate):
+        if target != key.certificate:
             raise _decrypt_error("the content key is encrypted for another certificate than ours")
     cipher_value = ek.findtext(f"{_XENC}CipherData/{_XENC}CipherValue")
     if not cipher_value:
@@ -509,7 +526,7 @@ def _decrypt_parts(
     parts: dict[str, tuple[str, bytes]],
     key: KeyPair | None,
     suite: SecuritySuite,
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> tuple[frozenset[str], frozenset[str]]:
     """Decrypt the parts named by ``xenc:EncryptedData`` in place; return (encrypted, still encrypted)."""
     encrypted: set[str] = set()
@@ -621,8 +638,7 @@ def open_security(
         raise _fail("the message has more than one wsse:Security header")
     security = securities[0]
     ids = _ids(root)
-    bsts = [_bst_certificate(b) for b in security if b.tag == _WSSE + "BinarySecurityToken"]
-    known = [*bsts, *known_certificates]
+    known = _KnownCertificates(security, known_certificates)
 
     parts = dict(attachments)
     encrypted, undecrypted = _decrypt_parts(security, ids, parts=parts, key=decryption, suite=suite, known=known)

@@ -235,8 +235,8 @@ def _split(content_type: str, body: bytes, limits: Limits) -> tuple[bytes, dict[
         cid = part.content_id
         if not cid:
             raise RemoteProtocolError("a MIME part has no Content-ID", code="EBMS:0007")
-        attachments[cid] = (part.content_type, part.body)
-    return related.root.body, attachments
+        attachments[cid] = (part.content_type, bytes(part.body))  # parsed parts are bytes: no copy
+    return bytes(related.root.body), attachments
 
 
 def _parse_envelope(data: bytes, limits: Limits) -> etree._Element:

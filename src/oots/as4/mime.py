@@ -57,10 +57,13 @@ def _mime_error(message: str) -> RemoteProtocolError:
 
 @dataclass(frozen=True, slots=True)
 class MimePart:
-    """One body part: its headers (names lower-cased, in order) and its decoded content."""
+    """One body part: its headers (names lower-cased, in order) and its decoded content.
+
+    Parts read from the wire hold ``bytes``; a part being written may hold a ``bytearray`` (an
+    encryption output), which is copied once, into the message."""
 
     headers: tuple[tuple[str, str], ...]
-    body: bytes = field(repr=False)
+    body: bytes | bytearray = field(repr=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), if present."""
@@ -148,13 +151,13 @@ def build_related(parts: Sequence[MimePart], *, boundary: str) -> tuple[str, byt
     if not start:
         raise LocalProtocolError("the SOAP part needs a Content-ID")
     delimiter = b"--" + boundary.encode("ascii")
-    chunks: list[bytes] = []
+    chunks: list[bytes | bytearray] = []
     for part in parts:
         if delimiter in part.body:
             raise LocalProtocolError("the MIME boundary occurs inside a part; draw another one")
         head = "".join(f"{_header_name(k)}: {v}\r\n" for k, v in part.headers)
-        chunks.append(delimiter + b"\r\n" + head.encode("ascii") + b"\r\n" + part.body + b"\r\n")
-    chunks.append(delimiter + b"--\r\n")
+        chunks += (delimiter + b"\r\n" + head.encode("ascii") + b"\r\n", part.body, b"\r\n")
+    chunks.append(delimiter + b"--\r\n")  # one join: a large part is copied once
     content_type = (
         f'multipart/related; type="{SOAP_XML}"; boundary={_quote(boundary)}; start="<{start}>"; start-info="{SOAP_XML}"'
     )
@@ -213,6 +216,24 @@ def _split_head(data: bytes, what: str) -> tuple[bytes, bytes]:
     return head, body
 
 
+def _part(body: bytes, start: int, end: int) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """The headers and content of the part at ``body[start:end]``, copying the content once."""
+    if body.startswith(b"\r\n", start) or body.startswith(b"\n", start):  # a part without headers
+        return (), body[start + (2 if body.startswith(b"\r\n", start) else 1) : end]
+    limit = min(end, start + _MAX_HEADER_BYTES + 4)
+    crlf = body.find(b"\r\n\r\n", start, limit)
+    lf = body.find(b"\n\n", start, limit)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        head_end, content_start = crlf, crlf + 4
+    elif lf >= 0:
+        head_end, content_start = lf, lf + 2
+    elif end - start > _MAX_HEADER_BYTES:
+        raise _mime_error(f"the headers of a MIME part are longer than {_MAX_HEADER_BYTES:,} bytes")
+    else:
+        raise _mime_error("a MIME part has no blank line after its headers")
+    return _parse_headers(body[start:head_end]), body[content_start:end]
+
+
 def _decode(part_headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
     encoding = "binary"
     for key, value in part_headers:
@@ -245,7 +266,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
     if pos:
         pos += 1
     line_delimiter = b"\n" + delimiter
-    raw_parts: list[bytes] = []
+    raw_parts: list[tuple[tuple[tuple[str, str], ...], bytes]] = []
     closed = False
     while True:
         after = pos + len(delimiter)
@@ -260,7 +281,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
         if nxt < 0:
             break
         end = nxt - 1 if nxt > start and body[nxt - 1 : nxt] == b"\r" else nxt
-        raw_parts.append(body[start:end])
+        raw_parts.append(_part(body, start, end))
         if len(raw_parts) > max_parts:
             raise _mime_error(f"the message has more than {max_parts} MIME parts")
         pos = nxt + 1
@@ -268,14 +289,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
         raise _mime_error("the multipart body is truncated (no closing boundary)")
     if not raw_parts:
         raise _mime_error("the multipart body has no parts")
-    parts: list[MimePart] = []
-    for raw in raw_parts:
-        if raw.startswith((b"\r\n", b"\n")):  # a part without headers
-            head, content = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
-        else:
-            head, content = _split_head(raw, "a MIME part")
-        headers = _parse_headers(head)
-        parts.append(MimePart(headers, _decode(headers, content)))
+    parts = [MimePart(headers, _decode(headers, content)) for headers, content in raw_parts]
     start_param = params.get("start")
     root_index = 0
     if start_param:

@@ -191,7 +191,7 @@ class EncryptedPart:
 
     content_id: str
     content_type: str
-    data: bytes = field(repr=False)
+    data: bytes | bytearray = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +252,10 @@ def _encrypt_parts(
     out: list[EncryptedPart] = []
     for (content_id, media_type, data), data_id in zip(parts, data_ids, strict=True):
         iv = random(_IV_BYTES)
-        out.append(EncryptedPart(content_id, "application/octet-stream", iv + aes.encrypt(iv, data, None)))
+        sealed = bytearray(_IV_BYTES + len(data) + _TAG_BYTES)  # IV ‖ ciphertext ‖ tag, one buffer
+        sealed[:_IV_BYTES] = iv
+        aes.encrypt_into(iv, data, None, memoryview(sealed)[_IV_BYTES:])
+        out.append(EncryptedPart(content_id, "application/octet-stream", sealed))
         xml.append(
             f'<xenc:EncryptedData Id="{data_id}" MimeType="{attr(media_type)}" Type="{SWA_CONTENT_ONLY}">'
             f'<xenc:EncryptionMethod Algorithm="{suite.data_encryption}"/>'
@@ -571,7 +574,7 @@ def _decrypt_parts(
         if len(data) < _IV_BYTES + _TAG_BYTES:
             raise _decrypt_error(f"the encrypted part {cid} is too short")
         try:
-            plain = AESGCM(cek).decrypt(data[:_IV_BYTES], data[_IV_BYTES:], None)
+            plain = AESGCM(cek).decrypt(data[:_IV_BYTES], memoryview(data)[_IV_BYTES:], None)
         except InvalidTag:
             raise _decrypt_error(f"the encrypted part {cid} fails its integrity check") from None
         parts[cid] = (str(ed.get("MimeType") or "application/octet-stream").lower(), plain)

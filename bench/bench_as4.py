@@ -119,7 +119,7 @@ def _santuario(
     (msg_dir / "template.xml").write_text(
         f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="{ns.S12}"><env:Header>'
         f'<wsse:Security xmlns:wsse="{ns.WSSE}" xmlns:wsu="{ns.WSU}" env:mustUnderstand="true"></wsse:Security>'
-        f'{envelope.messaging_xml(header, wsu_id="msg-java")}</env:Header>'
+        f"{envelope.messaging_xml(header, wsu_id='msg-java')}</env:Header>"
         f'<env:Body xmlns:wsu="{ns.WSU}" wsu:Id="body-java"></env:Body></env:Envelope>',
         encoding="utf-8",
     )
@@ -144,14 +144,20 @@ def run() -> None:
     trust = TrustStore.of([ca.certificate])
     um = _message(now)
     print("CPU time per message, milliseconds (best of 3 rounds); RSA-2048, AES-128-GCM, SHA-256")
-    print(f"{'payload':>8} {'side':>8} {'oots':>9} {'santuario':>10} {'floor':>8} {'oots/floor':>11} {'santuario/oots':>15}")
+    tuned = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
+    print(f"glibc malloc settings: {tuned or 'defaults'} (see docs/as4.md, 'Performance')")
+    header = ("payload", "side", "oots", "santuario", "floor", "oots/floor", "santuario/oots")
+    widths = (8, 8, 9, 10, 8, 11, 15)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     with tempfile.TemporaryDirectory(prefix="bench-as4-") as tmp:
         work = Path(tmp)
         for size, label, iterations in SIZES:
             payload = model.Payload("payload@oots", "application/octet-stream", os.urandom(size))
 
             def send(payload: model.Payload = payload) -> message.OutboundMessage:
-                return message.pack(um, [payload], sign=sign, encrypt_for=enc.certificate, random=os.urandom, compress=False)
+                return message.pack(
+                    um, [payload], sign=sign, encrypt_for=enc.certificate, random=os.urandom, compress=False
+                )
 
             out = send()
 
@@ -173,10 +179,12 @@ def run() -> None:
             )
             if isinstance(java, str):
                 print(f"         santuario {java}")
-            xml = (b"<evidence>" + b"<item>value %d</item>" * 1 + b"</evidence>") * (size // 40)
+            xml = (b"<evidence><item>value</item></evidence>") * (size // 40)
             packed = compression.compress(xml)
+            rounds = max(5, iterations // 10)
+            deflate = _cpu_ms(lambda xml=xml: compression.compress(xml), rounds)
+            inflate = _cpu_ms(lambda packed=packed: compression.decompress(packed), rounds)
             print(
-                f"{label:>8} gzip (apart, XML-like payload): compress {_cpu_ms(lambda xml=xml: compression.compress(xml), max(5, iterations // 10)):.3f} ms, "
-                f"decompress {_cpu_ms(lambda packed=packed: compression.decompress(packed), max(5, iterations // 10)):.3f} ms, "
+                f"{label:>8} gzip apart (XML-like payload): compress {deflate:.3f} ms, decompress {inflate:.3f} ms, "
                 f"ratio {len(xml) / len(packed):.0f}:1"
             )

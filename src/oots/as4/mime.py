@@ -35,6 +35,7 @@ from oots.errors import LocalProtocolError, RemoteProtocolError
 __all__ = [
     "DEFAULT_MAX_PARTS",
     "SOAP_XML",
+    "Buffer",
     "MimePart",
     "Related",
     "build_related",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 SOAP_XML: Final = "application/soap+xml"
+#: Bytes of a part: ``bytes`` when read with copies, a ``memoryview`` of the message when split
+#: with ``zero_copy``, a ``bytearray`` when an encryption output is being written.
+Buffer = bytes | bytearray | memoryview
 DEFAULT_MAX_PARTS: Final = 100
 _MAX_HEADER_BYTES: Final = 16 * 1024
 _BOUNDARY_CHARS: Final = re.compile(r"^[0-9A-Za-z'()+_,./:=?\- ]{1,70}$")
@@ -63,7 +67,7 @@ class MimePart:
     encryption output), which is copied once, into the message."""
 
     headers: tuple[tuple[str, str], ...]
-    body: bytes | bytearray = field(repr=False)
+    body: Buffer = field(repr=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), if present."""
@@ -151,7 +155,7 @@ def build_related(parts: Sequence[MimePart], *, boundary: str) -> tuple[str, byt
     if not start:
         raise LocalProtocolError("the SOAP part needs a Content-ID")
     delimiter = b"--" + boundary.encode("ascii")
-    chunks: list[bytes | bytearray] = []
+    chunks: list[Buffer] = []
     for part in parts:
         if delimiter in part.body:
             raise LocalProtocolError("the MIME boundary occurs inside a part; draw another one")
@@ -216,10 +220,12 @@ def _split_head(data: bytes, what: str) -> tuple[bytes, bytes]:
     return head, body
 
 
-def _part(body: bytes, start: int, end: int) -> tuple[tuple[tuple[str, str], ...], bytes]:
-    """The headers and content of the part at ``body[start:end]``, copying the content once."""
+def _part(body: bytes, view: memoryview | None, start: int, end: int) -> tuple[tuple[tuple[str, str], ...], Buffer]:
+    """The headers and content of the part at ``body[start:end]``: the content is a slice of ``view``
+    when given (no copy), else a copy."""
+    source: Buffer = body if view is None else view
     if body.startswith(b"\r\n", start) or body.startswith(b"\n", start):  # a part without headers
-        return (), body[start + (2 if body.startswith(b"\r\n", start) else 1) : end]
+        return (), source[start + (2 if body.startswith(b"\r\n", start) else 1) : end]
     limit = min(end, start + _MAX_HEADER_BYTES + 4)
     crlf = body.find(b"\r\n\r\n", start, limit)
     lf = body.find(b"\n\n", start, limit)
@@ -231,10 +237,10 @@ def _part(body: bytes, start: int, end: int) -> tuple[tuple[tuple[str, str], ...
         raise _mime_error(f"the headers of a MIME part are longer than {_MAX_HEADER_BYTES:,} bytes")
     else:
         raise _mime_error("a MIME part has no blank line after its headers")
-    return _parse_headers(body[start:head_end]), body[content_start:end]
+    return _parse_headers(body[start:head_end]), source[content_start:end]
 
 
-def _decode(part_headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
+def _decode(part_headers: tuple[tuple[str, str], ...], body: Buffer) -> Buffer:
     encoding = "binary"
     for key, value in part_headers:
         if key == "content-transfer-encoding":
@@ -250,8 +256,14 @@ def _decode(part_headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
     raise _mime_error(f"the content transfer encoding {encoding!r} is not supported")
 
 
-def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MAX_PARTS) -> Related:
-    """Split a multipart/related body; the root is the part named by ``start`` (else the first)."""
+def split_related(
+    content_type: str, body: bytes, *, max_parts: int = DEFAULT_MAX_PARTS, zero_copy: bool = False
+) -> Related:
+    """Split a multipart/related body; the root is the part named by ``start`` (else the first).
+
+    With ``zero_copy`` the part bodies are ``memoryview`` slices of ``body`` (no copy of large parts);
+    otherwise they are ``bytes``."""
+    view = memoryview(body) if zero_copy else None
     media, params = header_params(content_type)
     if media != "multipart/related":
         raise _mime_error(f"expected multipart/related, got {media or 'no content type'}")
@@ -266,7 +278,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
     if pos:
         pos += 1
     line_delimiter = b"\n" + delimiter
-    raw_parts: list[tuple[tuple[tuple[str, str], ...], bytes]] = []
+    raw_parts: list[tuple[tuple[tuple[str, str], ...], Buffer]] = []
     closed = False
     while True:
         after = pos + len(delimiter)
@@ -281,7 +293,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
         if nxt < 0:
             break
         end = nxt - 1 if nxt > start and body[nxt - 1 : nxt] == b"\r" else nxt
-        raw_parts.append(_part(body, start, end))
+        raw_parts.append(_part(body, view, start, end))
         if len(raw_parts) > max_parts:
             raise _mime_error(f"the message has more than {max_parts} MIME parts")
         pos = nxt + 1

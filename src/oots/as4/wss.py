@@ -37,7 +37,7 @@ from lxml import etree
 from oots import ns
 from oots.as4.envelope import attr, read_reference, reference_xml
 from oots.as4.keys import KeyPair
-from oots.as4.mime import content_id_of
+from oots.as4.mime import Buffer, content_id_of
 from oots.as4.model import Reference, Transform
 from oots.as4.profile import Random
 from oots.errors import LocalProtocolError, RemoteProtocolError, SecurityError
@@ -361,7 +361,7 @@ class SecurityReport:
     checks: tuple[ReferenceCheck, ...]
     references: tuple[Reference, ...]
     messaging: etree._Element
-    parts: Mapping[str, tuple[str, bytes]]  # content id -> (media type, bytes), decrypted where possible
+    parts: Mapping[str, tuple[str, Buffer]]  # content id -> (media type, bytes), decrypted where possible
     encrypted: frozenset[str]  # content ids that were encrypted on the wire
     undecrypted: frozenset[str]  # content ids still encrypted (no key given)
     problems: tuple[tuple[str, str], ...]  # (EBMS code, sentence), in the order found
@@ -526,7 +526,7 @@ def _decrypt_parts(
     security: etree._Element,
     ids: Mapping[str, etree._Element],
     *,
-    parts: dict[str, tuple[str, bytes]],
+    parts: dict[str, tuple[str, Buffer]],
     key: KeyPair | None,
     suite: SecuritySuite,
     known: Iterable[x509.Certificate],
@@ -610,7 +610,7 @@ def _verify_signature_value(cert: x509.Certificate, method: str, signature: byte
 
 def open_security(
     root: etree._Element,
-    attachments: Mapping[str, tuple[str, bytes]],
+    attachments: Mapping[str, tuple[str, Buffer]],
     *,
     decryption: KeyPair | None = None,
     known_certificates: Sequence[x509.Certificate] = (),
@@ -724,7 +724,7 @@ def _check_reference(
     *,
     messaging: etree._Element,
     body: etree._Element,
-    parts: Mapping[str, tuple[str, bytes]],
+    parts: Mapping[str, tuple[str, Buffer]],
     undecrypted: frozenset[str],
     suite: SecuritySuite,
 ) -> ReferenceCheck:

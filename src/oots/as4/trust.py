@@ -10,7 +10,7 @@ restricted further, since AS4 certificates in use do not agree on key usages. Fa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -20,6 +20,8 @@ from oots.errors import SecurityError
 
 __all__ = ["TrustStore"]
 
+_CACHE_SIZE = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class TrustStore:
@@ -27,6 +29,11 @@ class TrustStore:
 
     anchors: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: Chains already built, by leaf: the window in which the whole chain is valid. A hit inside
+    #: the window skips building the chain again (the answer cannot differ: no revocation here).
+    _verified: dict[x509.Certificate, tuple[datetime, datetime]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
 
     @classmethod
     def of(cls, anchors: Iterable[x509.Certificate], intermediates: Iterable[x509.Certificate] = ()) -> TrustStore:
@@ -45,6 +52,9 @@ class TrustStore:
             )
         if certificate in self.anchors:
             return  # pinned partner certificate, valid now
+        window = self._verified.get(certificate)
+        if window is not None and window[0] <= at <= window[1]:
+            return
         verifier = (
             verification.PolicyBuilder()
             .store(verification.Store(list(self.anchors)))
@@ -56,9 +66,15 @@ class TrustStore:
             .build_client_verifier()
         )
         try:
-            verifier.verify(certificate, [*chain, *self.intermediates])
+            verified = verifier.verify(certificate, [*chain, *self.intermediates])
         except verification.VerificationError as exc:
             raise SecurityError(
                 f"the signer's certificate ({certificate.subject.rfc4514_string()}) is not trusted: {exc}",
                 code="EBMS:0101",
             ) from None
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[certificate] = (
+            max(c.not_valid_before_utc for c in verified.chain),
+            min(c.not_valid_after_utc for c in verified.chain),
+        )

@@ -217,3 +217,20 @@ def test_without_userinfo_a_bare_id_token_is_refused(idp_dir: Path, idp_key: Sig
     resp = run(login(network, "el-2", "high"))
     assert resp.status_code == 502
     assert "claims are unusable" in resp.text
+
+
+def test_a_saml_post_without_the_flow_cookie_is_posted_again_from_our_page(network: Network) -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with network.client() as client:
+            first = await client.post("/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r"})
+            second = await client.post(
+                "/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r", "_resent": "1"}
+            )
+            return first, second
+
+    first, second = run(scenario())
+    assert first.status_code == 200
+    assert 'name="_resent" value="1"' in first.text
+    assert 'action="/eid/saml/acs"' in first.text
+    assert second.status_code == 400
+    assert "expired or was already completed" in second.text

@@ -60,3 +60,7 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
     typer.echo(f"oots test identity provider at {url}/  (discovery: {url}/.well-known/openid-configuration)")
     uvicorn.Server(uvicorn.Config(application, host=host, port=port, log_level="warning")).run()
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="eid")

@@ -199,6 +199,13 @@ class EidSettings(Section):
     client_secret: SecretStr | None = Field(None, description="Client secret (or client_secret_file).")
     redirect_url: str = Field("", description="OIDC redirect URL; empty means <node.base_url>/eid/callback.")
     scope: str = Field("openid profile", description="Scopes asked for at the OpenID provider.")
+    userinfo: bool = Field(False, description="Also read the identity claims at the provider's userinfo endpoint.")
+    claim_map: dict[str, str] = Field(
+        default_factory=dict, description="Provider claim name -> oots claim name (e.g. birthplace = place_of_birth)."
+    )
+    acr_map: dict[str, Literal["low", "substantial", "high"]] = Field(
+        default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
+    )
     saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
     saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
     saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")

@@ -49,9 +49,12 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, cs, demo, validate
+    from oots.cli import as4, config, cs, demo, edm, keys, validate
 
     app.add_typer(config.app, name="config")
+    app.add_typer(edm.app, name="edm")
+    app.add_typer(as4.app, name="as4")
+    app.add_typer(keys.app, name="keys")
     app.add_typer(cs.app, name="cs")
     app.command("demo")(demo.demo)
     app.command("validate")(validate.validate)

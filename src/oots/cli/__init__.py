@@ -49,9 +49,10 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import config, demo, validate
+    from oots.cli import config, demo, provider, validate
 
     app.add_typer(config.app, name="config")
+    app.add_typer(provider.app, name="provider")
     app.command("demo")(demo.demo)
     app.command("validate")(validate.validate)
 

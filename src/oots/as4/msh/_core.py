@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from oots import ns, xmlsafe
 from oots.as4 import message as core
@@ -37,7 +36,7 @@ def _check_signer(signer: x509.Certificate, partner: Partner) -> None:
     """With a configured signing certificate, the partner must sign with exactly that one: a CA shared by
     several partners (a national or test PKI) would otherwise let one sign in another's name."""
     expected = partner.signing_certificate
-    if expected is not None and signer.fingerprint(hashes.SHA256()) != expected.fingerprint(hashes.SHA256()):
+    if expected is not None and signer != expected:
         raise SecurityError(
             f"the message is signed by {signer.subject.rfc4514_string()}, not by partner {partner.name}'s certificate",
             code="EBMS:0101",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,7 +149,7 @@ def _round(ap, size: int, count: int, concurrency: int) -> tuple[list[float], fl
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def run() -> None:
@@ -195,9 +194,6 @@ def run() -> None:
                         flush=True,
                     )
             ap.sender.close()
-            print(
-                f"   (mean 10 KB round trip at 1 sender: {statistics.mean(_round(ap, 10 * 1024, 20, 1)[0]) * 1000:.1f} ms)"
-            )
         finally:
             proc.terminate()
             proc.wait(10)

@@ -34,7 +34,9 @@ class As4Inbound(Base):
     state: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
-    #: DER of the certificate that signed the message.
+    #: Who verified the message: ``as4`` (this access point) or ``domibus``.
+    via: Mapped[str] = mapped_column(String(20), default="as4")
+    #: DER of the certificate that signed the message (empty when Domibus verified it).
     signer: Mapped[bytes] = mapped_column(LargeBinary)
     #: The references the sender signed (echoed in our receipt): non-repudiation of receipt.
     references: Mapped[Any] = mapped_column(JsonValue)

@@ -19,24 +19,29 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
 from oots.as4 import msh
-from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app
+from oots.as4.domibus import DomibusClient, DomibusMessage, Notification, fetch, push_app, sweep
+from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, tls_context
 from oots.as4.keys import KeyPair, load_key_pair
 from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, PartyInfo, Payload, Service, UserMessage
 from oots.as4.msh import CoreCodec, Outbound
 from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
 from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, send_due
-from oots.errors import ConfigError, TransportError
+from oots.errors import ConfigError, OotsError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
 from oots.store.queue import Worker
 
 __all__ = [
     "AccessPoint",
     "Background",
+    "DomibusBackground",
     "background",
     "create_as4_app",
+    "domibus_background",
+    "domibus_client",
     "load_access_point",
     "ping",
     "send_once",
@@ -218,3 +223,83 @@ def background(
     worker = Worker(store.db, queue, clock=ap.clock)
     worker.register(DELIVER_JOB, store.deliver_handler(deliver))
     return Background(ap, store, worker, on_event=on_event)
+
+
+# -- Domibus mode: an existing Domibus is the access point ----------------------------------------------
+
+
+def domibus_client(settings: As4Settings) -> DomibusClient:
+    """The client of the Domibus WS plugin named in ``[as4]`` (``mode = "domibus"``)."""
+    if not settings.domibus_url:
+        raise ConfigError("as4.domibus_url must be set when as4.mode is 'domibus'")
+    password = settings.domibus_password.get_secret_value() if settings.domibus_password else ""
+    return DomibusClient(
+        settings.domibus_url,
+        settings.domibus_username,
+        password,
+        timeout=settings.receipt_timeout_seconds,
+        verify=tls_context(settings.tls_ca_file, settings.tls_client_certificate, settings.tls_client_key),
+    )
+
+
+@dataclass
+class DomibusBackground:
+    """Domibus mode's loops: the polling sweep (behind push notifications) and the delivery worker.
+
+    Messages Domibus received are kept in the node's store (idempotent on the message id) and
+    delivered through the same ``as4.deliver`` jobs as the built-in access point's.
+    """
+
+    client: DomibusClient
+    store: As4Store
+    worker: Worker
+    poll_seconds: float = 30.0
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def hand_over(self, message: DomibusMessage) -> None:
+        self.store.accept_domibus(message)
+
+    def sweep_once(self) -> list[str]:
+        return sweep(self.client, self.hand_over)
+
+    def push_app(self) -> Starlette:
+        """The endpoint Domibus' WS plugin pushes to: a ``receiveSuccess`` fetches that message at once."""
+
+        async def on_notification(note: Notification) -> None:
+            if note.operation == "receiveSuccess":
+                for message_id in note.message_ids:
+                    await run_in_threadpool(fetch, self.client, message_id, self.hand_over)
+
+        return push_app(on_notification)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep_once()
+            except OotsError as exc:
+                log.warning("Domibus sweep failed (error id %s): %s", exc.error_id, exc.message)
+            self._stop.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        for target, name in ((self._sweep_loop, "domibus-sweep"), (self._work, "as4-worker")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        self.worker.run_forever(install_signal_handlers=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def domibus_background(
+    client: DomibusClient, store: As4Store, deliver: Deliver, queue: QueueSettings, *, poll_seconds: float = 30.0
+) -> DomibusBackground:
+    worker = Worker(store.db, queue, clock=store.clock)
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver))
+    return DomibusBackground(client, store, worker, poll_seconds)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oots.as4 import msh
+from oots.as4.domibus import DomibusMessage
 from oots.as4.http import HttpSender
 from oots.as4.model import (
     CollaborationInfo,
@@ -191,8 +192,11 @@ class As4Store:
 
     def accept(self, record: InboundRecord) -> None:
         """Keep the message, its payloads, the receipt and its delivery job in one transaction."""
+        assert record.message.pmode is not None
+        self._insert(record, record.message.pmode.partner.name, record.message.pmode.leg.name)
+
+    def _insert(self, record: InboundRecord, partner: str, leg: str) -> None:
         message = record.message
-        assert message.pmode is not None
         state = record.state if record.deliver else msh.inbound_next(record.state, InboundEvent.NOT_FOR_DELIVERY)
         sender = message.user_message.party_info.from_party.party_id
         try:
@@ -201,11 +205,12 @@ class As4Store:
                     message_id=message.message_id,
                     header=user_message_to_json(message.user_message),
                     from_party=f"{sender.type or ''}|{sender.value}"[:255],
-                    partner=message.pmode.partner.name,
-                    leg=message.pmode.leg.name,
+                    partner=partner,
+                    leg=leg,
                     state=state.value,
                     received_at=record.received_at,
-                    signer=message.signer.public_bytes(serialization.Encoding.DER),
+                    via=message.via,
+                    signer=message.signer.public_bytes(serialization.Encoding.DER) if message.signer else b"",
                     references=references_to_json(message.references),
                     receipt_content_type=record.receipt.content_type,
                     receipt=record.receipt.body,
@@ -227,6 +232,38 @@ class As4Store:
                     enqueue(session, DELIVER_JOB, {"id": row.id}, key=message.message_id, now=record.received_at)
         except IntegrityError:
             raise StoreError(f"message {message.message_id} is already kept") from None
+
+    def accept_domibus(self, message: DomibusMessage) -> bool:
+        """Keep a message Domibus received and queue its delivery; False when it was kept before.
+
+        This is the hand-over of :func:`oots.as4.domibus.sweep`: idempotent on the message id, so a
+        message fetched again after a crash is not delivered twice. Domibus gave the receipt, so none
+        is kept here.
+        """
+        um = message.user_message
+        sender = um.party_info.from_party.party_id
+        ci = um.collaboration_info
+        partner, leg, deliver = "domibus", "unknown", True
+        try:
+            partner = self.pmodes.partner(sender.value, sender.type).name
+            found = self.pmodes.leg(ci.service.value, ci.action, ci.service.type)
+            leg, deliver = found.name, not found.is_test
+        except NotFound:
+            pass
+        record = InboundRecord(
+            VerifiedMessage(um, message.payloads, None, (), None, "domibus"),
+            InboundState.RECEIVED,
+            self.clock(),
+            deliver,
+            msh.Packed("", b""),
+        )
+        if self.seen(message.message_id) is not None:
+            return False
+        try:
+            self._insert(record, partner, leg)
+        except StoreError:
+            return False
+        return True
 
     def load_inbound(self, session: Session, inbound_id: int) -> tuple[As4Inbound, VerifiedMessage]:
         row = session.get(As4Inbound, inbound_id)
@@ -250,9 +287,10 @@ class As4Store:
         message = VerifiedMessage(
             um,
             tuple(Payload(p.content_id, p.mime_type, p.data, _props_back(p.properties)) for p in payloads),
-            x509.load_der_x509_certificate(row.signer),
+            x509.load_der_x509_certificate(row.signer) if row.signer else None,
             references_from_json(row.references),
             pmode,
+            row.via,
         )
         return row, message
 

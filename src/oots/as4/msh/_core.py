@@ -27,7 +27,7 @@ from oots.as4.msh._codec import Packed, Parsed, VerifiedMessage
 from oots.as4.pmode import Partner, PMode
 from oots.as4.profile import Random
 from oots.as4.trust import TrustStore
-from oots.errors import RemoteProtocolError, SecurityError, XmlError
+from oots.errors import LocalProtocolError, RemoteProtocolError, SecurityError, XmlError
 
 __all__ = ["CoreCodec"]
 
@@ -120,6 +120,8 @@ class CoreCodec:
         return VerifiedMessage(verified.user_message, verified.payloads, verified.signer, verified.references)
 
     def pack_receipt(self, message: VerifiedMessage, message_id: str, now: dt.datetime) -> Packed:
+        if message.signer is None:
+            raise LocalProtocolError("a receipt is only given for a message this access point verified")
         verified = core.VerifiedUserMessage(message.user_message, message.payloads, message.signer, message.references)
         signal = core.receipt_for(verified, message_id=message_id, timestamp=now)
         out = core.pack_signal(signal, sign=self.sign, random=self.random)

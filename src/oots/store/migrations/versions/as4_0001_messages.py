@@ -2,7 +2,7 @@
 
 Revision ID: as4_0001
 Revises: base (first revision of the as4 branch)
-Create Date: 2026-11-27 03:40:59.289745
+Create Date: 2026-11-27 03:48:34.353236
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("received_at", UtcDateTime(), nullable=False),
         sa.Column("delivered_at", UtcDateTime(), nullable=True),
+        sa.Column("via", sa.String(length=20), nullable=False),
         sa.Column("signer", sa.LargeBinary(), nullable=False),
         sa.Column(
             "references", sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"), nullable=False

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: Add yours on its own line; migrations and the schema check see only the tables listed here.
 MODEL_MODULES: tuple[str, ...] = (
     "oots.store.models",
+    "oots.as4.models",
     "oots.cs.models",
 )
 

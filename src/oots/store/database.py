@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MODEL_MODULES: tuple[str, ...] = (
     "oots.store.models",
     "oots.as4.models",
+    "oots.audit.models",
     "oots.cs.models",
 )
 

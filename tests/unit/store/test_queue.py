@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -497,3 +498,78 @@ def test_claims_are_recorded_on_the_row(db: Database, clock: Clock) -> None:
     with db.session() as s:
         held = s.scalar(select(func.count()).select_from(QueueJob).where(QueueJob.locked_by == "w"))
     assert held == 5
+
+
+def test_run_forever_outlives_a_database_outage(db: Database, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    w = worker(db, clock, {}, settings=SETTINGS.model_copy(update={"poll_interval_seconds": 0.001}))
+    real_claim = w.claim_batch
+    outages = iter([True, True, False])
+
+    def flaky_claim() -> list[q.Job]:
+        if next(outages, False):
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_claim()
+
+    @w.handler("a")
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        w.stop()
+
+    w.claim_batch = flaky_claim  # type: ignore[method-assign]
+    w.run_forever(install_signal_handlers=False)
+    assert ledger_rows(db) == [job_id]
+    assert "database error" in caplog.text
+
+
+@pytest.mark.postgres
+def test_racing_enqueues_of_one_key_make_one_job(postgres_url: str) -> None:
+    import threading
+
+    from oots.store import Database as Db
+
+    db = Db(postgres_url)
+    db.migrate()
+    first_inserted = threading.Event()
+    release_first = threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        with db.session() as s:
+            ids["first"] = q.enqueue(s, "race", {"who": 1}, key="same")
+            first_inserted.set()
+            release_first.wait(10)
+
+    def second() -> None:
+        first_inserted.wait(10)
+        with db.session() as s:
+            ids["second"] = q.enqueue(s, "race", {"who": 2}, key="same")  # blocks until the first commits
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_inserted.wait(10)
+    # hold the first transaction open until the second enqueue is seen waiting on its row lock
+    for _ in range(200):
+        with db.session() as s:
+            waiting = s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO queue_jobs%'"
+                )
+            )
+        if waiting:
+            break
+        time.sleep(0.05)
+    assert waiting == 1
+    release_first.set()
+    for t in threads:
+        t.join()
+    assert ids["first"] == ids["second"]
+    with db.session() as s:
+        assert q.counts(s)["race"] == {"queued": 1}
+        s.execute(text("DELETE FROM queue_jobs WHERE kind = 'race'"))
+    db.dispose()

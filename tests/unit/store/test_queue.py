@@ -438,14 +438,19 @@ def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock:
     with db.session() as s:
         ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
 
+    started = clock()
+
     def slow(s: Session, job: q.Job) -> None:
         ledger(s, job)
         clock.advance(20)  # each job takes 20 s of a 30 s lease
 
-    w = worker(db, clock, {"a": slow})
+    w = worker(db, clock, {"a": slow}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
     assert w.run_once() == 3
     assert ledger_rows(db) == ids
     assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).locked_by for i in ids} == {w.id}
+    # the last job was claimed at `started` with a 30 s lease, renewed twice while it waited
+    assert job_row(db, ids[2]).locked_until == started + timedelta(seconds=40 + 30)
 
 
 # --- stopping -------------------------------------------------------------------------------------

@@ -53,11 +53,14 @@ class VerifiedMessage:
 
     user_message: UserMessage
     payloads: tuple[Payload, ...]
-    #: The certificate that signed the message (chained to the partner's trust anchors).
-    signer: x509.Certificate
+    #: The certificate that signed the message (chained to the partner's trust anchors); None when
+    #: another access point verified it (``via="domibus"``).
+    signer: x509.Certificate | None
     #: The signature's references, echoed in our non-repudiation receipt.
     references: tuple[Reference, ...]
     pmode: PMode | None = None
+    #: Who verified it: ``as4`` (this access point) or ``domibus`` (a Domibus in front of the node).
+    via: str = "as4"
 
     @property
     def message_id(self) -> str:

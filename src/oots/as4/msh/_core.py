@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from oots import ns, xmlsafe
 from oots.as4 import message as core
@@ -28,7 +27,7 @@ from oots.as4.msh._codec import Packed, Parsed, VerifiedMessage
 from oots.as4.pmode import Partner, PMode
 from oots.as4.profile import Random
 from oots.as4.trust import TrustStore
-from oots.errors import RemoteProtocolError, SecurityError, XmlError
+from oots.errors import LocalProtocolError, RemoteProtocolError, SecurityError, XmlError
 
 __all__ = ["CoreCodec"]
 
@@ -37,7 +36,7 @@ def _check_signer(signer: x509.Certificate, partner: Partner) -> None:
     """With a configured signing certificate, the partner must sign with exactly that one: a CA shared by
     several partners (a national or test PKI) would otherwise let one sign in another's name."""
     expected = partner.signing_certificate
-    if expected is not None and signer.fingerprint(hashes.SHA256()) != expected.fingerprint(hashes.SHA256()):
+    if expected is not None and signer != expected:
         raise SecurityError(
             f"the message is signed by {signer.subject.rfc4514_string()}, not by partner {partner.name}'s certificate",
             code="EBMS:0101",
@@ -121,6 +120,8 @@ class CoreCodec:
         return VerifiedMessage(verified.user_message, verified.payloads, verified.signer, verified.references)
 
     def pack_receipt(self, message: VerifiedMessage, message_id: str, now: dt.datetime) -> Packed:
+        if message.signer is None:
+            raise LocalProtocolError("a receipt is only given for a message this access point verified")
         verified = core.VerifiedUserMessage(message.user_message, message.payloads, message.signer, message.references)
         signal = core.receipt_for(verified, message_id=message_id, timestamp=now)
         out = core.pack_signal(signal, sign=self.sign, random=self.random)

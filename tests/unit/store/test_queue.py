@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
@@ -578,3 +580,18 @@ def test_racing_enqueues_of_one_key_make_one_job(postgres_url: str) -> None:
         assert q.counts(s)["race"] == {"queued": 1}
         s.execute(text("DELETE FROM queue_jobs WHERE kind = 'race'"))
     db.dispose()
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=10_000),
+    draw=st.floats(min_value=0, max_value=1),
+    base=st.floats(min_value=0.01, max_value=100),
+    cap=st.floats(min_value=0.01, max_value=100_000),
+)
+def test_backoff_is_bounded_and_never_shrinks_with_attempts(attempt: int, draw: float, base: float, cap: float) -> None:
+    settings = QueueSettings(backoff_base_seconds=base, backoff_max_seconds=cap)
+    rng = FixedRandom(draw)
+    delay = q.backoff_delay(attempt, settings, rng)  # type: ignore[arg-type]
+    ceiling = min(cap, base * 2.0 ** (attempt - 1)) if attempt < 1000 else cap
+    assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
+    assert q.backoff_delay(attempt + 1, settings, rng) >= delay  # type: ignore[arg-type]

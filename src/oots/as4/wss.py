@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -505,7 +506,7 @@ def _unwrap(
     str_el = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
     if str_el is not None:
         try:
-            target = _certificate_from_str(str_el, ids, [key.certificate, *known])
+            target = _certificate_from_str(str_el, ids, itertools.chain([key.certificate], known))
         except SecurityError as exc:
             raise _decrypt_error(f"the content key is for an unknown certificate: {exc.message}") from None
         if target != key.certificate:

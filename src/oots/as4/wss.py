@@ -109,6 +109,9 @@ _SIGNATURE_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
 }
 _GCM_KEY_BYTES: Final[Mapping[str, int]] = {AES128_GCM: 16, AES192_GCM: 24, AES256_GCM: 32}
 _IV_BYTES: Final = 12
+#: References a signature may carry beyond one per part: Messaging, Body and a few more (a
+#: timestamp, a token) that some implementations sign; more is refused before any digest is computed.
+_EXTRA_REFERENCES: Final = 6
 _TAG_BYTES: Final = 16
 
 
@@ -678,7 +681,10 @@ def open_security(
     references: list[Reference] = []
     covered: set[str] = set()
     messaging_refs = body_refs = 0
-    for ref_el in signed_info.iter(_DS + "Reference"):
+    ref_elements = list(signed_info.iterchildren(_DS + "Reference"))
+    if len(ref_elements) > len(parts) + _EXTRA_REFERENCES:
+        raise _fail(f"the signature has {len(ref_elements)} references for {len(parts)} parts; refused")
+    for ref_el in ref_elements:
         try:
             ref = read_reference(ref_el)
         except RemoteProtocolError as exc:

@@ -393,3 +393,13 @@ def test_compression_helper_is_what_goes_on_the_wire(
     assert part.content_type == "application/gzip"
     assert compression.decompress(part.body) == REGREP
     assert ns.EB  # namespaces come from the one module
+
+
+def test_too_many_references(pki: Pki, packed: message.OutboundMessage) -> None:
+    def change(env: bytes, parts: list[mime.MimePart]) -> tuple[bytes, list[mime.MimePart]]:
+        start = env.index(b"<ds:Reference ")
+        end = env.index(b"</ds:Reference>", start) + len(b"</ds:Reference>")
+        return env[:end] + env[start:end] * 50 + env[end:], parts
+
+    exc = _expect("EBMS:0101", pki, *_rebuild(packed, change))
+    assert "references" in exc.message

@@ -140,7 +140,7 @@ def run() -> None:
             "--keys",
             str(keys),
         ]
-        cmd += ["--workers", str(WORKERS)]
+        cmd += ["--workers", str(WORKERS), "--database", f"sqlite:///{tmp}/cs.db"]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             _wait_ready(port, proc)

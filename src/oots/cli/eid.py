@@ -30,6 +30,10 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
     sp_metadata: Annotated[
         list[Path] | None, typer.Option("--sp-metadata", help="SAML service provider metadata file (repeatable).")
     ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="RSA signing key (PEM) instead of the generated one.")
+    ] = None,
+    cert_file: Annotated[Path | None, typer.Option("--cert-file", help="Certificate (PEM) of --key-file.")] = None,
 ) -> int:
     """Run the test identity provider (OpenID Provider + SAML IdP) until Ctrl-C."""
     import uvicorn
@@ -44,7 +48,13 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
         clients[cid] = secret
     url = (issuer or f"http://{host}:{port}").rstrip("/")
     config = IdpConfig(
-        issuer=url, data_dir=data_dir, people_file=data, clients=clients, sp_metadata_files=tuple(sp_metadata or ())
+        issuer=url,
+        data_dir=data_dir,
+        people_file=data,
+        clients=clients,
+        sp_metadata_files=tuple(sp_metadata or ()),
+        key_file=key_file,
+        cert_file=cert_file,
     )
     application = create_idp_app(config)
     typer.echo(f"oots test identity provider at {url}/  (discovery: {url}/.well-known/openid-configuration)")

@@ -52,6 +52,7 @@ class ProviderMetadata:
     token_endpoint: str
     jwks_uri: str
     end_session_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any], expected_issuer: str) -> ProviderMetadata:
@@ -63,6 +64,7 @@ class ProviderMetadata:
                 token_endpoint=str(doc["token_endpoint"]),
                 jwks_uri=str(doc["jwks_uri"]),
                 end_session_endpoint=str(doc["end_session_endpoint"]) if doc.get("end_session_endpoint") else None,
+                userinfo_endpoint=str(doc["userinfo_endpoint"]) if doc.get("userinfo_endpoint") else None,
             )
         except (KeyError, TypeError):
             raise RemoteProtocolError("the provider's discovery document lacks a required endpoint") from None
@@ -251,8 +253,16 @@ class OidcClient:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = 10.0,
+        scope: str = "openid profile",
+        userinfo: bool = False,
+        claim_map: Mapping[str, str] | None = None,
+        acr_map: Mapping[str, str] | None = None,
     ) -> None:
         self.issuer = issuer
+        self.scope = scope
+        self._userinfo = userinfo
+        self._claim_map = dict(claim_map or {})
+        self._acr_map = {k: LevelOfAssurance.parse(v) for k, v in (acr_map or {}).items()}
         self.client_id = client_id
         self._secret = client_secret
         self.redirect_uri = redirect_uri
@@ -297,7 +307,7 @@ class OidcClient:
         return self._keys
 
     async def login_url(self, flow: Flow) -> str:
-        return authorization_url(await self.metadata(), self.client_id, self.redirect_uri, flow)
+        return authorization_url(await self.metadata(), self.client_id, self.redirect_uri, flow, self.scope)
 
     async def redeem(self, code: str, flow: Flow) -> Identity:
         """Exchange an authorization code for a verified identity."""
@@ -335,9 +345,45 @@ class OidcClient:
         token = body.get("id_token")
         if not isinstance(token, str):
             raise RemoteProtocolError("the token endpoint returned no ID token")
-        return await self.verify(token, flow)
+        claims = await self.verify(token, flow)
+        if self._userinfo:
+            access = body.get("access_token")
+            if not isinstance(access, str) or not meta.userinfo_endpoint:
+                raise RemoteProtocolError("userinfo is configured but the provider gave no access token or endpoint")
+            extra = await self._read_userinfo(meta.userinfo_endpoint, access)
+            if extra.get("sub") != claims.get("sub"):
+                raise LoginRefused("the userinfo answer is about another subject than the ID token", code="malformed")
+            claims = {**extra, **claims}
+        return identity_from_claims(self.translate(claims), flow.required_level)
 
-    async def verify(self, token: str, flow: Flow) -> Identity:
+    def translate(self, claims: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename the provider's claims (``claim_map``) and map its own ``acr`` values (``acr_map``)."""
+        out = {self._claim_map.get(name, name): value for name, value in claims.items()}
+        acr = out.get("acr")
+        if isinstance(acr, str) and acr in self._acr_map:
+            out["acr"] = self._acr_map[acr].uri
+        return out
+
+    async def _read_userinfo(self, url: str, access_token: str) -> dict[str, Any]:
+        try:
+            async with self._http() as http:
+                resp = await http.get(url, headers={"Authorization": f"Bearer {access_token}"})
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot reach the userinfo endpoint ({type(exc).__name__})") from None
+        if resp.status_code != 200:
+            raise TransportError(f"the userinfo endpoint answered HTTP {resp.status_code}")
+        if not resp.headers.get("content-type", "").startswith("application/json"):
+            raise RemoteProtocolError("only JSON userinfo answers are supported")
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise RemoteProtocolError("the userinfo answer is not a JSON object")
+        return data
+
+    async def verify(self, token: str, flow: Flow) -> dict[str, Any]:
+        """The verified claims of an ID token for ``flow``."""
         keys = await self.keys()
         try:
             kid = jwt.get_unverified_header(token).get("kid")
@@ -345,7 +391,6 @@ class OidcClient:
             kid = None
         if kid is not None and all(k.key_id != kid for k in keys.keys):
             keys = await self.keys(refresh=True)
-        claims = verify_id_token(
+        return verify_id_token(
             token, keys, issuer=self.issuer, client_id=self.client_id, nonce=flow.nonce, now=self._clock()
         )
-        return identity_from_claims(claims, flow.required_level)

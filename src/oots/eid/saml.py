@@ -92,6 +92,8 @@ class SamlServiceProvider:
             "xmlsec_binary": xmlsec_binary,
             "accepted_time_diff": accepted_time_diff,
             "allow_unknown_attributes": True,
+            "signing_algorithm": s2.SIG_RSA_SHA256,
+            "digest_algorithm": s2.DIGEST_SHA256,
             "metadata": {"inline": [idp_metadata]},
             "service": {
                 "sp": {
@@ -131,6 +133,8 @@ class SamlServiceProvider:
             entityid=self.idp_entity_id,
             relay_state=relay_state,
             binding=s2.BINDING_HTTP_REDIRECT,
+            sigalg=s2.SIG_RSA_SHA256,
+            digest_alg=s2.DIGEST_SHA256,
             requested_authn_context={"authn_context_class_ref": [required_level.uri], "comparison": "minimum"},
         )
         location = dict(info["headers"])["Location"]

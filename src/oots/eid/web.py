@@ -99,6 +99,10 @@ class EidLogin:
                 settings.redirect_url or f"{self.base_url}{self.prefix}/callback",
                 transport=oidc_transport,
                 clock=clock,
+                scope=settings.scope,
+                userinfo=settings.userinfo,
+                claim_map=settings.claim_map,
+                acr_map=settings.acr_map,
             )
         self._saml_source = saml_idp_metadata or settings.saml_idp_metadata
         self._saml: SamlServiceProvider | None = None

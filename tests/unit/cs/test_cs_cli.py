@@ -81,7 +81,7 @@ def test_keys_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_serve_refuses_a_broken_catalogue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[procedure]]\nid = "x"\n')
-    code, _, err = run(["cs", "serve", "--data", str(bad)], capsys)
+    code, _, err = run(["cs", "serve", "--data", str(bad), "--database", f"sqlite:///{tmp_path / 'x.db'}"], capsys)
     assert code == 2
     assert "procedure.0" in err
 
@@ -97,7 +97,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oots", "cs", "serve", "--data", str(DEMO), "--port", str(port), "--keys", str(keys)],
+        [
+            *(
+                sys.executable,
+                "-m",
+                "oots",
+                "cs",
+                "serve",
+                "--data",
+                str(DEMO),
+                "--port",
+                str(port),
+                "--keys",
+                str(keys),
+            ),
+            *("--database", f"sqlite:///{keys / 'cs.db'}"),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -64,9 +64,10 @@ def protected_app(login: EidLogin) -> Starlette:
 class Network:
     """The test provider at idp.test and a portal at sp.test, reached through one cookie-keeping client."""
 
-    def __init__(self, idp_dir: Path, **eid: Any) -> None:
+    def __init__(self, idp_dir: Path, idp_options: dict[str, Any] | None = None, **eid: Any) -> None:
         self.router = HostRouter()
-        self.idp = create_idp_app(IdpConfig(issuer=IDP, data_dir=idp_dir, fetch_sp_metadata=False))
+        options = {"fetch_sp_metadata": False, **(idp_options or {})}
+        self.idp = create_idp_app(IdpConfig(issuer=IDP, data_dir=idp_dir, **options))
         settings = EidSettings(issuer=IDP, client_id="portal", session_secret=SECRET, **eid)
         self.login = EidLogin(settings, SP, oidc_transport=self.router)
         self.router.add(IDP, self.idp)

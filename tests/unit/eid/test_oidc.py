@@ -220,3 +220,31 @@ def test_wrong_pkce_verifier_is_refused(network: Network) -> None:
     with pytest.raises(LoginRefused) as info:
         run(client.redeem(code, stolen))
     assert info.value.code == "replay"  # the provider answers invalid_grant
+
+
+def test_provider_dialect_is_translated() -> None:
+    client = OidcClient(
+        IDP,
+        CLIENT,
+        None,
+        "http://sp.test/cb",
+        claim_map={"birthplace": "place_of_birth", "pid": "person_identifier"},
+        acr_map={"eidas2": "substantial"},
+    )
+    claims = person_claims()
+    claims["pid"] = claims.pop("person_identifier")
+    claims["acr"] = "eidas2"
+    claims["birthplace"] = "Lyon"
+    claims["iss"] = IDP
+    identity = identity_from_claims(client.translate(claims), LevelOfAssurance.SUBSTANTIAL)
+    assert identity.subject.identifier == "BE/BE/123"
+    assert isinstance(identity.subject, NaturalPerson)
+    assert identity.subject.place_of_birth == "Lyon"
+    assert identity.level is LevelOfAssurance.SUBSTANTIAL
+
+
+def test_acr_map_with_an_unknown_level_is_a_config_error() -> None:
+    from oots.errors import ModelError
+
+    with pytest.raises(ModelError):
+        OidcClient(IDP, CLIENT, None, "http://sp.test/cb", acr_map={"x": "medium"})

@@ -170,3 +170,23 @@ def test_unknown_acs_is_refused_by_the_provider(sp: SamlServiceProvider, idp: Sa
     query = redirect_query(rogue.start(L.LOW, "r").redirect_url)
     with pytest.raises(RemoteProtocolError, match="AssertionConsumerServiceURL"):
         idp.parse_request(query["SAMLRequest"], None)
+
+
+def test_signed_request_and_encrypted_assertion(idp: SamlIdentityProvider, tmp_path: Path) -> None:
+    from oots.eid.testidp.keys import generate_key_files
+
+    generate_key_files(tmp_path / "sp-key.pem", tmp_path / "sp-cert.pem", "portal")
+    sp = SamlServiceProvider(
+        SP_ID, ACS, idp.metadata_xml(), key_file=tmp_path / "sp-key.pem", cert_file=tmp_path / "sp-cert.pem"
+    )
+    assert 'use="encryption"' in sp.metadata_xml()
+    login, pending = begin(sp, idp)
+    query = redirect_query(login.redirect_url)
+    assert "Signature" in query  # HTTP-Redirect binding signature
+    assert query["SigAlg"].endswith("rsa-sha256")
+    response = idp.respond(pending, person(), None, L.HIGH)
+    raw = base64.b64decode(response)
+    assert b"EncryptedAssertion" in raw
+    assert b"Janssens" not in raw  # the attributes travel encrypted
+    identity = sp.consume(response, login.request_id, L.SUBSTANTIAL)
+    assert identity.subject == person()

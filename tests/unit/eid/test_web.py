@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,6 +12,7 @@ from eid_helpers import IDP, SP, Network, run
 
 from oots.eid import LevelOfAssurance
 from oots.eid.testidp import load_people
+from oots.eid.testidp.keys import SigningKey
 from oots.eid.web import FLOW_COOKIE, SESSION_COOKIE, safe_next
 
 
@@ -200,3 +202,35 @@ def test_a_level_in_the_query_cannot_lower_the_requirement(network: Network) -> 
 
     location = run(scenario()).headers["location"]
     assert LevelOfAssurance.LOW.uri.replace(":", "%3A").replace("/", "%2F") not in location
+
+
+def test_claims_from_the_userinfo_endpoint(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = Network(idp_dir, {"claims_in_id_token": False}, userinfo=True)
+    data = run(login(network, "el-2", "high")).json()
+    assert data["subject"]["family_name"] == "Papadopoulou"
+    assert data["subject"]["person_identifier"].startswith("EL/EL/")
+    assert data["level"] == "high"
+
+
+def test_without_userinfo_a_bare_id_token_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = Network(idp_dir, {"claims_in_id_token": False})
+    resp = run(login(network, "el-2", "high"))
+    assert resp.status_code == 502
+    assert "claims are unusable" in resp.text
+
+
+def test_a_saml_post_without_the_flow_cookie_is_posted_again_from_our_page(network: Network) -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with network.client() as client:
+            first = await client.post("/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r"})
+            second = await client.post(
+                "/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r", "_resent": "1"}
+            )
+            return first, second
+
+    first, second = run(scenario())
+    assert first.status_code == 200
+    assert 'name="_resent" value="1"' in first.text
+    assert 'action="/eid/saml/acs"' in first.text
+    assert second.status_code == 400
+    assert "expired or was already completed" in second.text

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from oots.errors import NotFound, StoreError
@@ -177,6 +177,84 @@ def test_the_handlers_effects_commit_with_the_completion(db: Database, clock: Cl
         assert q.counts(s) == {"a": {"done": 1}, "follow-up": {"queued": 1}}
 
 
+def test_a_group_of_jobs_shares_one_commit(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}] * 5, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 5
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 2  # the claim, then the whole group
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+
+
+def test_without_group_commit_each_job_commits_alone(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 3, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 3
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 4
+
+
+def test_a_failure_in_a_group_rolls_back_only_the_failure_for_good(db: Database, clock: Clock) -> None:
+    runs: list[int] = []
+
+    def handler(s: Session, job: q.Job) -> None:
+        runs.append(job.id)
+        ledger(s, job)
+        if job.payload["fail"]:
+            raise RuntimeError("no")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{"fail": n == 2} for n in range(5)], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 5
+    assert ledger_rows(db) == [i for n, i in enumerate(ids) if n != 2]
+    assert [job_row(db, i).status for i in ids] == ["done", "done", "queued", "done", "done"]
+    assert [job_row(db, i).attempts for i in ids] == [1, 1, 1, 1, 1]
+    # the jobs run before the failure in its group were rolled back with it and run again
+    assert runs == [ids[0], ids[1], ids[2], ids[0], ids[1], ids[3], ids[4]]
+
+
+def test_a_group_whose_commit_fails_is_run_again_job_by_job(db: Database, clock: Clock) -> None:
+    broken = {"commit": True}
+
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        if broken["commit"]:
+
+            @event.listens_for(s, "before_commit")
+            def refuse(session: Session) -> None:
+                if broken["commit"] and not session.in_nested_transaction():
+                    broken["commit"] = False
+                    raise RuntimeError("the disk is full")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 3
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).attempts for i in ids} == {1}
+
+
 def test_a_failing_handlers_effects_are_rolled_back_and_the_job_retried(db: Database, clock: Clock) -> None:
     def handler(s: Session, job: q.Job) -> None:
         ledger(s, job)
@@ -336,7 +414,7 @@ def test_a_worker_that_lost_its_lease_commits_nothing(db: Database, clock: Clock
     [held] = slow.claim_batch()
     clock.advance(31)
     assert fast.drain() == 1  # took the job over and finished it
-    slow._run(held)  # the slow worker finally gets to it: its completion must not count
+    slow._run_group([held])  # the slow worker finally gets to it: it must not run it
     assert ledger_rows(db) == [job_id]
     row = job_row(db, job_id)
     assert (row.status, row.attempts) == ("done", 2)

@@ -72,6 +72,8 @@ class IdpConfig:
     sp_metadata_files: tuple[Path, ...] = ()
     fetch_sp_metadata: bool = True
     saml_lifetime_minutes: float = 5
+    #: False: the ID token carries only protocol claims and acr; the identity is at /userinfo only.
+    claims_in_id_token: bool = True
 
 
 @dataclass
@@ -99,10 +101,12 @@ class _State:
         self.lock = threading.Lock()
         self.pending: dict[str, _Pending] = {}
         self.codes: dict[str, _Code] = {}
+        self.tokens: dict[str, tuple[dict[str, Any], float]] = {}
 
     def sweep(self, now: float, login_lifetime: int) -> None:
         self.pending = {k: v for k, v in self.pending.items() if v.created + login_lifetime > now}
         self.codes = {k: v for k, v in self.codes.items() if v.expires + 600 > now}
+        self.tokens = {k: v for k, v in self.tokens.items() if v[1] > now}
 
 
 def _fetch_metadata(url: str) -> str:
@@ -147,6 +151,7 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
                 "token_endpoint": issuer + "/token",
                 "jwks_uri": issuer + "/jwks",
                 "end_session_endpoint": issuer + "/logout",
+                "userinfo_endpoint": issuer + "/userinfo",
                 "response_types_supported": ["code"],
                 "grant_types_supported": ["authorization_code"],
                 "subject_types_supported": ["pairwise"],
@@ -249,11 +254,17 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         verifier = str(form.get("code_verifier") or "")
         if not verifier or not secrets.compare_digest(pkce_challenge(verifier), entry.challenge):
             return fail("invalid_grant", "the PKCE code verifier does not match")
-        claims = identity_to_claims(entry.identity)
+        identity_claims = identity_to_claims(entry.identity)
+        sub = hashlib.sha256(f"{client_id}|{entry.identity.subject.identifier}".encode()).hexdigest()[:32]
+        access_token = secrets.token_urlsafe(32)
+        with state.lock:
+            state.sweep(now, config.login_lifetime)
+            state.tokens[access_token] = ({**identity_claims, "sub": sub}, now + config.token_lifetime)
+        claims = identity_claims if config.claims_in_id_token else {"acr": identity_claims["acr"]}
         claims.update(
             {
                 "iss": issuer,
-                "sub": hashlib.sha256(f"{client_id}|{entry.identity.subject.identifier}".encode()).hexdigest()[:32],
+                "sub": sub,
                 "aud": client_id,
                 "iat": int(now),
                 "exp": int(now) + config.token_lifetime,
@@ -264,13 +275,26 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         id_token = jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid})
         return JSONResponse(
             {
-                "access_token": secrets.token_urlsafe(32),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": config.token_lifetime,
                 "id_token": id_token,
             },
             headers={"Cache-Control": "no-store"},
         )
+
+    async def userinfo(request: Request) -> JSONResponse:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        with state.lock:
+            entry = state.tokens.get(token)
+        if entry is None or entry[1] < clock():
+            return JSONResponse(
+                {"error": "invalid_token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return JSONResponse(entry[0], headers={"Cache-Control": "no-store"})
 
     async def logout(request: Request) -> Response:
         target = request.query_params.get("post_logout_redirect_uri")
@@ -425,6 +449,7 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             Route("/jwks", jwks),
             Route("/authorize", authorize),
             Route("/token", token, methods=["POST"]),
+            Route("/userinfo", userinfo),
             Route("/logout", logout),
             Route("/saml/metadata", saml_metadata),
             Route("/saml/sso", saml_sso, methods=["GET", "POST"]),

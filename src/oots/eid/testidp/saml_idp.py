@@ -54,6 +54,7 @@ class SamlIdentityProvider:
         self._lock = threading.Lock()
         self._sp_metadata: dict[str, str] = {}
         self._acs: dict[str, set[str]] = {}
+        self._encrypt: dict[str, bool] = {}
         self._base: dict[str, Any] = {
             "entityid": entity_id,
             "key_file": str(key.key_file),
@@ -95,6 +96,12 @@ class SamlIdentityProvider:
         }
         self._sp_metadata[entity] = xml
         self._acs[entity] = acs
+        # Encrypt assertions for a service provider that publishes an encryption key (as eIDAS nodes expect).
+        self._encrypt[entity] = any(
+            kd.get("use") in (None, "encryption")
+            for sp in root.iter(f"{_MD}SPSSODescriptor")
+            for kd in sp.findall(f"{_MD}KeyDescriptor")
+        )
         return entity
 
     def _build(self) -> Any:
@@ -176,6 +183,7 @@ class SamlIdentityProvider:
             authn={"class_ref": level.uri, "authn_auth": self.entity_id},
             sign_response=False,
             sign_assertion=True,
+            encrypt_assertion=self._encrypt.get(pending.sp_entity_id, False),
             sign_alg=s2.SIG_RSA_SHA256,
             digest_alg=s2.DIGEST_SHA256,
         )

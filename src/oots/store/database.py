@@ -36,7 +36,10 @@ log = logging.getLogger(__name__)
 
 #: The modules whose tables belong to ``Base.metadata`` — one per owner (``oots/<package>/models.py``).
 #: Add yours on its own line; migrations and the schema check see only the tables listed here.
-MODEL_MODULES: tuple[str, ...] = ("oots.store.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "oots.store.models",
+    "oots.eid.models",
+)
 
 #: Where the Alembic environment and every owner's migration branch live (package data).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

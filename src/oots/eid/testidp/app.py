@@ -15,6 +15,7 @@ and without configured clients any client id is accepted (the redirect URI is th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import logging
@@ -228,8 +229,6 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         client_id, secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("basic "):
-            import base64
-
             try:
                 client_id, _, secret = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):

@@ -312,3 +312,47 @@ def test_saml_level_below_the_requirement_is_refused(idp_dir: Path, idp_key: Sig
     resp = run(scenario())
     assert resp.status_code == 403
     assert "needs at least Substantial" in resp.text
+
+
+def test_an_arbitrary_company_typed_at_the_provider(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "AT/BE/77",
+                "family_name": "Gruber",
+                "given_name": "Anna",
+                "date_of_birth": "1970-01-02",
+                "legal_person_identifier": "AT/BE/FN123456",
+                "legal_name": "Gruber GmbH",
+                "level": "substantial",
+            }
+            resp = await client.get((await client.post(picker, data=form)).headers["location"])
+            return await follow(client, resp)
+
+    data = run(scenario()).json()
+    assert data["subject"]["legal_name"] == "Gruber GmbH"
+    assert data["subject"]["legal_person_identifier"] == "AT/BE/FN123456"
+    assert data["representative"]["family_name"] == "Gruber"
+
+
+def test_a_typed_person_with_a_bad_identifier_is_explained(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "12345",
+                "family_name": "A",
+                "given_name": "B",
+                "date_of_birth": "1970-01-02",
+                "level": "low",
+            }
+            return await client.post(picker, data=form)
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "CC/CC/identifier" in resp.text

@@ -41,6 +41,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "oots.as4.models",
     "oots.audit.models",
     "oots.cs.models",
+    "oots.eid.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

@@ -28,7 +28,7 @@ from oots.cs.trust import TrustStore
 DEMO = Path(__file__).resolve().parent.parent / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
 CLIENTS = 50
 SECONDS = float(os.environ.get("OOTS_BENCH_SECONDS", "10"))
-WORKERS = int(os.environ.get("OOTS_BENCH_CS_WORKERS", "2"))
+WORKERS = int(os.environ.get("OOTS_BENCH_CS_WORKERS", "1"))
 
 
 def _free_port() -> int:

@@ -35,7 +35,10 @@ def serve(  # noqa: PLR0917
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8090,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     keys: Annotated[
-        Path | None, typer.Option("--keys", help="Directory made by `oots cs keys init` (default: fresh keys).")
+        Path | None,
+        typer.Option(
+            "--keys", help="Directory made by `oots cs keys init` (default: the configured key, else fresh keys)."
+        ),
     ] = None,
     lcm: Annotated[
         list[Path] | None, typer.Option("--lcm", help="LCM SubmitObjectsRequest documents to add (repeatable).")
@@ -64,20 +67,25 @@ def serve(  # noqa: PLR0917
             catalogue = catalogue.merged(catalogue_from_lcm(path.read_bytes()))
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    if keys is None:
-        keys = Path(tempfile.mkdtemp(prefix="oots-cs-keys-"))
-        write_pki(generate_pki(), keys)
-        typer.echo(f"fresh signing keys in {keys}; clients trust {keys / TRUST_FILE}")
-    for name in (KEY_FILE, CHAIN_FILE):
-        if not (keys / name).is_file():
-            raise ConfigError(f"{keys / name} is missing (create the keys with `oots cs keys init {keys}`)")
+    configured = load_settings(config).common_services
+    if keys is None and configured.signing_key_file and configured.signing_chain_file:
+        key_file, chain_file = configured.signing_key_file, configured.signing_chain_file
+    else:
+        if keys is None:
+            keys = Path(tempfile.mkdtemp(prefix="oots-cs-keys-"))
+            write_pki(generate_pki(), keys)
+            typer.echo(f"fresh signing keys in {keys}; clients trust {keys / TRUST_FILE}")
+        key_file, chain_file = keys / KEY_FILE, keys / CHAIN_FILE
+    for path in (key_file, chain_file):
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing (create the keys with `oots cs keys init DIR`)")
     if config is not None:
         os.environ["OOTS_CONFIG"] = str(config.resolve())
     if database is not None:
         os.environ["OOTS_DATABASE__URL"] = database
     os.environ["OOTS_COMMON_SERVICES__CATALOGUE_FILE"] = str(data.resolve())
-    os.environ["OOTS_COMMON_SERVICES__SIGNING_KEY_FILE"] = str((keys / KEY_FILE).resolve())
-    os.environ["OOTS_COMMON_SERVICES__SIGNING_CHAIN_FILE"] = str((keys / CHAIN_FILE).resolve())
+    os.environ["OOTS_COMMON_SERVICES__SIGNING_KEY_FILE"] = str(key_file.resolve())
+    os.environ["OOTS_COMMON_SERVICES__SIGNING_CHAIN_FILE"] = str(chain_file.resolve())
     settings = load_settings(config)
     db = open_database(settings)
     try:

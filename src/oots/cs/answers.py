@@ -180,8 +180,14 @@ def to_data_service(
 
 
 def _response(items: list[edm.RegistryItem], total: int, start: int, version: edm.Version) -> bytes:
+    # The 1.x answers carry RegRep's paging attributes (as the official samples do); the Commission's
+    # 2.0 answers do not, and neither do ours.
+    paged = version is V1
     doc = edm.CommonServicesResponse(
-        items=tuple(items), total_result_count=total, start_index=start, specification=version
+        items=tuple(items),
+        total_result_count=total if paged else None,
+        start_index=start if paged else None,
+        specification=version,
     )
     return edm.to_xml(doc, version)
 

@@ -110,6 +110,47 @@ def serve(  # noqa: PLR0917
     return 0
 
 
+@app.command("load")
+def load(
+    data: Annotated[Path | None, typer.Option("--data", help="A catalogue data file (TOML).")] = None,
+    lcm: Annotated[
+        list[Path] | None, typer.Option("--lcm", help="LCM SubmitObjectsRequest documents (repeatable).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Node configuration (database, ...).")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Database URL (default: the node's).")] = None,
+) -> int:
+    """Replace the catalogue in the database; running servers pick it up within seconds."""
+    from oots.cs.catalogue import Catalogue
+    from oots.cs.datafile import load_catalogue
+    from oots.cs.lcm import catalogue_from_lcm
+    from oots.cs.repository import save_catalogue
+    from oots.settings import load_settings
+    from oots.store import open_database
+
+    if data is None and not lcm:
+        raise ConfigError("give a catalogue: --data FILE and/or --lcm FILE")
+    catalogue = load_catalogue(data) if data is not None else Catalogue()
+    for path in lcm or []:
+        try:
+            catalogue = catalogue.merged(catalogue_from_lcm(path.read_bytes()))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if database is not None:
+        os.environ["OOTS_DATABASE__URL"] = database
+    db = open_database(load_settings(config))
+    try:
+        with db.session(immediate=True) as session:
+            revision = save_catalogue(session, catalogue)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"catalogue revision {revision} in {db.safe_url}: {len(catalogue.procedures)} procedures, "
+        f"{len(catalogue.requirements)} requirements, {len(catalogue.evidence_type_lists)} evidence type lists, "
+        f"{len(catalogue.data_services)} data services"
+    )
+    return 0
+
+
 # ---- keys --------------------------------------------------------------------------------------
 
 

@@ -2,9 +2,9 @@
 
 Public API (see ``docs/common-services.md``):
 
-* client: :class:`CommonServicesClient` (three queries → ``oots.edm`` objects), :class:`RegistryError`
-  (the one error type for HTTP and RegRep failures), :class:`AdditionalInputRequired` (``DSD:ERR:0005``);
-  :func:`discover` (DNS NAPTR);
+* client: :class:`CommonServicesClient` / :class:`AsyncCommonServicesClient` (three queries →
+  ``oots.edm`` objects), :class:`RegistryError` (the one error type for HTTP and RegRep failures),
+  :class:`AdditionalInputRequired` (``DSD:ERR:0005``); :func:`discover` (DNS NAPTR);
 * signatures: :class:`AnswerSigner`, :func:`verify_answer`, :class:`VerifiedAnswer`, :func:`digest_value`;
   trust: :class:`TrustStore`, :func:`commission_roots`, :func:`validate_chain`; local keys:
   :func:`generate_pki`, :func:`write_pki`, :func:`load_signer`;
@@ -16,7 +16,7 @@ Public API (see ``docs/common-services.md``):
 from __future__ import annotations
 
 from oots.cs.catalogue import Catalogue, NeedMoreInput
-from oots.cs.client import AdditionalInputRequired, CommonServicesClient, RegistryError
+from oots.cs.client import AdditionalInputRequired, AsyncCommonServicesClient, CommonServicesClient, RegistryError
 from oots.cs.datafile import load_catalogue
 from oots.cs.discovery import discover
 from oots.cs.jades import AnswerSigner, VerifiedAnswer, digest_value, verify_answer
@@ -42,6 +42,7 @@ __all__ = [
     "EB_REQUIREMENTS",
     "AdditionalInputRequired",
     "AnswerSigner",
+    "AsyncCommonServicesClient",
     "Catalogue",
     "CommonServicesClient",
     "CsPki",

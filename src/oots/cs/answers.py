@@ -39,13 +39,20 @@ SR_V1 = "https://sr.oots.tech.europa.eu/"
 
 def sr_url(url: str | None, version: edm.Version) -> str | None:
     """A Semantic Repository URL in the spelling of ``version``: the v1.0 profile uses the old domain
-    and ``distributions/`` where v2.0 has ``datamodels/``; other URLs are left alone."""
-    if url is None or version is not V1 or not url.startswith(SR_CURRENT):
-        return url
-    rest = url[len(SR_CURRENT) :]
-    if rest.startswith("datamodels/"):
-        rest = "distributions/" + rest[len("datamodels/") :]
-    return SR_V1 + rest
+    and ``distributions/``, v2.0 the current domain and ``datamodels/``; other URLs are left alone."""
+    if url is None:
+        return None
+    if version is V1 and url.startswith(SR_CURRENT):
+        rest = url[len(SR_CURRENT) :]
+        if rest.startswith("datamodels/"):
+            rest = "distributions/" + rest[len("datamodels/") :]
+        return SR_V1 + rest
+    if version is not V1 and url.startswith(SR_V1):
+        rest = url[len(SR_V1) :]
+        if rest.startswith("distributions/"):
+            rest = "datamodels/" + rest[len("distributions/") :]
+        return SR_CURRENT + rest
+    return url
 
 
 def _u(url: str, version: edm.Version) -> str:

@@ -226,7 +226,8 @@ def _bench_pdf() -> None:
         pdf = render_pdf(content(rows))
         times.append(time.perf_counter() - started)
     print(
-        f"   PDF of {len(pdf) / 1024:.0f} KB ({rows} annex rows): {1000 * statistics.median(times):.0f} ms (median of 5)"
+        f"   PDF of {len(pdf) / 1024:.0f} KB ({rows} annex rows): "
+        f"{1000 * statistics.median(times):.0f} ms (median of 5)"
     )
     small = []
     for _ in range(5):

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from edm_examples import COMPANY, METADATA, PERSON, PLATFORM, PROVIDER, REQUESTER, request
-from edm_samples import exchange_v1, registry_v1
+from edm_samples import SPEC, exchange_v1, registry_v1
 
-from conftest import SPEC
 from oots import edm
 from oots.validation import Validator
 

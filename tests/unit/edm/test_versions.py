@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edm_samples import cs_v2, exchange_v1, exchange_v2, registry_v1
+from edm_samples import SPEC, cs_v2, exchange_v1, exchange_v2, registry_v1
 from edm_xsd import errors
 
-from conftest import SPEC
 from oots import edm
 from oots.errors import ModelError
 

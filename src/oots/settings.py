@@ -29,6 +29,7 @@ from oots.errors import ConfigError
 __all__ = [
     "As4PartnerSettings",
     "As4Settings",
+    "AuditSettings",
     "CommonServicesSettings",
     "DatabaseSettings",
     "EidSettings",
@@ -83,6 +84,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
+    roles: tuple[Literal["requester", "provider"], ...] = Field(
+        (), description="What this node does in OOTS; a node with a role runs an access point."
+    )
 
 
 class DatabaseSettings(Section):
@@ -329,6 +333,20 @@ class ProviderSettings(Section):
 
 # --- section: requester ---
 # --- section: audit ---
+
+
+class AuditSettings(Section):
+    """The audit journal (IR 2022/1463 art. 17): keys, retention."""
+
+    seal_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) sealing the hash chain; empty: generated into data_dir/audit.keys."
+    )
+    data_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) encrypting personal data at rest; empty: generated like seal_key."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are purged by `oots audit purge`.")
+
+
 # --- section: admin ---
 
 
@@ -357,6 +375,7 @@ class Settings(BaseSettings):
     provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---
     # --- field: audit ---
+    audit: AuditSettings = AuditSettings()
     # --- field: admin ---
 
     @classmethod

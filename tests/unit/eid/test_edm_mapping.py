@@ -79,6 +79,7 @@ def test_request_with_the_login_passes_the_codec() -> None:
         identifier="a2d9f6b4-5f0c-4c7e-9f36-2a8e0d1c7b11",
         evidence_type_classification="https://sr.oots.tech.ec.europa.eu/evidencetypeclassifications/ES/0f1c9c3e",
         titles=(edm.Text("Certificate", "EN"),),
+        distributed_as=(edm.EvidenceTypeDistribution("application/pdf"),),
     )
     request = edm.evidence_request(
         requester=agent, provider=agent, evidence_type=evidence_type, subject=subject, authorized_representative=rep

@@ -27,7 +27,11 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "As4PartnerSettings",
+    "As4Settings",
+    "CommonServicesSettings",
     "DatabaseSettings",
+    "EidSettings",
     "LogSettings",
     "NodeSettings",
     "ProviderDataServiceSettings",
@@ -79,6 +83,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
+    roles: tuple[Literal["requester", "provider"], ...] = Field(
+        (), description="What this node does in OOTS; a node with a role runs an access point."
+    )
 
 
 class DatabaseSettings(Section):
@@ -98,6 +105,9 @@ class QueueSettings(Section):
     backoff_max_seconds: float = Field(300.0, gt=0)
     poll_interval_seconds: float = Field(0.2, gt=0)
     batch_size: int = Field(32, ge=1, le=1000, description="Jobs claimed per round trip.")
+    group_commit_seconds: float = Field(
+        0.05, ge=0, description="Jobs finished within this long share one commit (0: every job commits alone)."
+    )
 
 
 class LogSettings(Section):
@@ -109,8 +119,114 @@ class LogSettings(Section):
 
 # Component sections. Each part of oots adds its section class in its own slot below (keeps merges clean).
 # --- section: as4 ---
+
+
+class As4PartnerSettings(Section):
+    """One partner access point (``[[as4.partners]]``)."""
+
+    name: str = Field(..., min_length=1, description="Short name used by `oots as4 ping NAME` and in logs.")
+    party_id: str = Field("", description="Its eb:PartyId (default: the name).")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    endpoint: str = Field("", description="Its AS4 endpoint URL (may come from the pmode_file).")
+    signing_certificate: Path | None = Field(None, description="PEM/DER certificate its messages are signed with.")
+    encryption_certificate: Path | None = Field(None, description="Certificate we encrypt to (default: signing).")
+    trust_anchors: list[Path] = Field(default_factory=list, description="CA certificates its certificates chain to.")
+    retry_offsets_seconds: list[float] | None = Field(None, description="Overrides as4.retry_offsets_seconds.")
+
+
+class As4Settings(Section):
+    """The eDelivery AS4 access point (built in, or an existing Domibus in front of the node)."""
+
+    mode: Literal["builtin", "domibus"] = Field("builtin", description="Own access point, or a Domibus.")
+    party_id: str = Field("oots-node", description="This access point's eb:PartyId.")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    role: str = Field("http://sdg.europa.eu/edelivery/gateway")
+    signing_key: Path | None = Field(None, description="PEM private key messages and receipts are signed with.")
+    signing_certificate: Path | None = Field(None, description="PEM certificate of the signing key.")
+    decryption_key: Path | None = Field(
+        None, description="PEM private key payloads are encrypted to (default: signing)."
+    )
+    decryption_certificate: Path | None = None
+    key_password: SecretStr | None = Field(None, description="Password of encrypted private keys.")
+    pmode_file: Path | None = Field(None, description="A Domibus PMode XML to take legs and partners from.")
+    retry_offsets_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 180.0, 600.0],
+        description="Seconds after the first send at which a message without receipt is sent again.",
+    )
+    receipt_timeout_seconds: float = Field(60.0, gt=0, description="HTTP wait for the synchronous receipt.")
+    duplicate_detection: bool = True
+    duplicate_window_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="How long message ids are remembered.")
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest AS4 request body accepted.")
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    tls_ca_file: Path | None = Field(None, description="CA bundle for partners' TLS (default: system store).")
+    tls_client_certificate: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_client_key: Path | None = None
+    partners: list[As4PartnerSettings] = Field(default_factory=list)
+    domibus_url: str = Field("", description="Domibus WS plugin URL (mode = domibus).")
+    domibus_username: str = ""
+    domibus_password: SecretStr | None = None
+    domibus_poll_seconds: float = Field(30.0, gt=0, description="Sweep for pending messages this often.")
+
+
 # --- section: common services ---
+
+
+class CommonServicesSettings(Section):
+    """The Evidence Broker and Data Service Directory: the client's targets and trust, the server's keys."""
+
+    environment: Literal["acc", "prod", "local"] = Field(
+        "prod", description="Whose registries: the Commission's acceptance or production ones, or a local instance."
+    )
+    eb_url: str = Field("", description="Base URL of the Evidence Broker; empty: found by DNS NAPTR.")
+    dsd_url: str = Field("", description="Base URL of the Data Service Directory; empty: found by DNS NAPTR.")
+    country: str = Field("", description="Country whose NAPTR records are used (default: node.country).")
+    accept_version: Literal["oots-cs:v2.0", "oots-edm:v1.0"] = Field(
+        "oots-cs:v2.0", description="API version asked for with the Accept-Version header."
+    )
+    trust_roots: tuple[Path, ...] = Field(
+        (), description="PEM files of the roots that may sign answers; empty: the Commission's root of the environment."
+    )
+    require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
+    cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
+    timeout_seconds: float = Field(10.0, gt=0)
+    catalogue_file: Path | None = Field(None, description="Server: the catalogue data file (TOML) loaded on start.")
+    signing_key_file: Path | None = Field(None, description="Server: PEM EC private key that signs answers.")
+    signing_chain_file: Path | None = Field(None, description="Server: PEM chain of the signing key, leaf first.")
+
+
 # --- section: eid ---
+
+
+class EidSettings(Section):
+    """eID login of the node's web pages: an OpenID provider and/or a SAML (eIDAS) identity provider."""
+
+    issuer: str = Field("", description="OpenID provider issuer URL; empty turns OpenID Connect login off.")
+    client_id: str = Field("", description="Client id registered at the OpenID provider.")
+    client_secret: SecretStr | None = Field(None, description="Client secret (or client_secret_file).")
+    redirect_url: str = Field("", description="OIDC redirect URL; empty means <node.base_url>/eid/callback.")
+    scope: str = Field("openid profile", description="Scopes asked for at the OpenID provider.")
+    userinfo: bool = Field(False, description="Also read the identity claims at the provider's userinfo endpoint.")
+    claim_map: dict[str, str] = Field(
+        default_factory=dict, description="Provider claim name -> oots claim name (e.g. birthplace = place_of_birth)."
+    )
+    acr_map: dict[str, Literal["low", "substantial", "high"]] = Field(
+        default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
+    )
+    saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
+    saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
+    saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")
+    saml_cert_file: Path | None = Field(None, description="SP certificate (PEM) matching saml_key_file.")
+    required_level: Literal["low", "substantial", "high"] = Field(
+        "substantial", description="Lowest eIDAS level of assurance accepted for a login."
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="Secret sealing the login cookies (>= 16 bytes); empty: random per process."
+    )
+    session_minutes: int = Field(30, ge=1, le=24 * 60, description="How long a login stays valid.")
+    login_minutes: int = Field(10, ge=1, le=60, description="How long a started login may take.")
+    clock_skew_seconds: int = Field(60, ge=0, le=600, description="Clock difference tolerated on tokens.")
+
+
 # --- section: provider ---
 _MEDIA = Literal["application/pdf", "application/xml", "application/json"]
 _LEVEL = Literal["exact", "reordered", "partial"]
@@ -235,8 +351,11 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
     # --- field: as4 ---
+    as4: As4Settings = As4Settings()
     # --- field: common services ---
+    common_services: CommonServicesSettings = CommonServicesSettings()
     # --- field: eid ---
+    eid: EidSettings = EidSettings()
     # --- field: provider ---
     provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---

@@ -31,3 +31,7 @@ def demo(
     uvicorn.Server(config).run()
     typer.echo("oots demo: stopped")
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.command("demo")(demo)

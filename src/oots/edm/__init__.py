@@ -28,6 +28,7 @@ from oots.edm.documents import (
     RepositoryItemRef,
     ResponseEvidence,
 )
+from oots.edm.jsonform import DOCUMENT_KINDS, from_json, to_json
 from oots.edm.model import (
     AccessService,
     Address,
@@ -67,6 +68,7 @@ from oots.edm.registry import (
 )
 
 __all__ = [
+    "DOCUMENT_KINDS",
     "ERROR_CODES",
     "AccessService",
     "Address",
@@ -115,6 +117,7 @@ __all__ = [
     "error_code",
     "evidence_request",
     "evidence_response",
+    "from_json",
     "new_urn_uuid",
     "new_uuid",
     "now_utc",
@@ -125,5 +128,6 @@ __all__ = [
     "requested_evidence_type",
     "response_evidence",
     "to_element",
+    "to_json",
     "to_xml",
 ]

@@ -64,7 +64,7 @@ def _read_object(ro: etree._Element) -> RegistryItem | Association:
     return RegistryItem(object_id, content, classification)
 
 
-def _write_object(parent: etree._Element, obj: RegistryItem | Association, v2: bool) -> None:
+def _write_object(parent: etree._Element, obj: RegistryItem | Association, v2: bool | None) -> None:
     ro = etree.SubElement(parent, rr.RIM + "RegistryObject")
     if isinstance(obj, Association):
         ro.set(rr.XSI_TYPE, _ASSOCIATION)
@@ -240,12 +240,12 @@ def read_submit(root: etree._Element) -> SubmitObjectsRequest:
     return SubmitObjectsRequest(request_id, _read_objects(root))
 
 
-def write_submit(doc: SubmitObjectsRequest) -> etree._Element:
+def write_submit(doc: SubmitObjectsRequest, v2: bool | None) -> etree._Element:
     root = etree.Element(rr.LCM + "SubmitObjectsRequest", nsmap={**rr.NSMAP, "lcm": rr.LCM[1:-1]})
     root.set("id", doc.id)
     rol = etree.SubElement(root, rr.RIM + "RegistryObjectList")
     for obj in doc.objects:
-        _write_object(rol, obj, True)
+        _write_object(rol, obj, v2)
     return root
 
 

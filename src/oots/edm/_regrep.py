@@ -246,7 +246,7 @@ def write_intl(parent: etree._Element, slot_name: str, texts: Sequence[Text]) ->
         ls.set("value", text.value)
 
 
-def write_any(parent: etree._Element, slot_name: str, tag: str, obj: Any, *, v2: bool) -> None:
+def write_any(parent: etree._Element, slot_name: str, tag: str, obj: Any, *, v2: bool | None) -> None:
     _sdg.write(_slot(parent, slot_name, "rim:AnyValueType"), _sdg.tag(tag), obj, v2=v2)
 
 

@@ -38,6 +38,17 @@ class _Field:
     since_v2: bool
 
 
+_SR_V1 = "https://sr.oots.tech.europa.eu/"
+_SR_V2 = "https://sr.oots.tech.ec.europa.eu/"
+_SR_URLS = (_SR_V1, _SR_V2)
+
+
+def sr_url(value: str, *, v2: bool) -> str:
+    """A Semantic Repository URL in the domain a version uses (v1.0 rules accept only the old one)."""
+    old, new = (_SR_V1, _SR_V2) if v2 else (_SR_V2, _SR_V1)
+    return new + value[len(old) :] if value.startswith(old) else value
+
+
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
@@ -68,6 +79,7 @@ def _fields(cls: type) -> tuple[_Field, ...]:
 
 
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
+_BY_TAG: dict[type, dict[str, _Field]] = {}
 
 
 def _describe(cls: type) -> tuple[_Field, ...]:
@@ -139,7 +151,9 @@ def _scalar(f: _Field, el: etree._Element) -> Any:
 def read(cls: type[T], el: etree._Element) -> T:
     """Map the element ``el`` onto the dataclass ``cls``; raise ModelError with a plain reason."""
     fields = _fields(cls)
-    by_tag = {f.tag: f for f in fields}
+    by_tag = _BY_TAG.get(cls)
+    if by_tag is None:
+        by_tag = _BY_TAG[cls] = {f.tag: f for f in fields}
     values: dict[str, Any] = {}
     for child in el:
         if not isinstance(child.tag, str):
@@ -162,7 +176,7 @@ def read(cls: type[T], el: etree._Element) -> T:
     return cls(**values)
 
 
-def _put(f: _Field, parent: etree._Element, value: Any, v2: bool) -> None:
+def _put(f: _Field, parent: etree._Element, value: Any, v2: bool | None) -> None:
     kind = f.kind
     if kind == "obj":
         write(parent, f.tag, value, v2=v2)
@@ -182,15 +196,21 @@ def _put(f: _Field, parent: etree._Element, value: Any, v2: bool) -> None:
         el.text = value.isoformat()
     elif kind == "bool":
         el.text = "true" if value else "false"
+    elif v2 is not None and value.startswith(_SR_URLS):
+        el.text = sr_url(value, v2=v2)
     else:
         el.text = value
 
 
-def write(parent: etree._Element, tag: str, obj: Any, *, v2: bool = True) -> etree._Element:
-    """Append ``obj`` as element ``tag`` (Clark notation) to ``parent``; return the new element."""
+def write(parent: etree._Element, tag: str, obj: Any, *, v2: bool | None = True) -> etree._Element:
+    """Append ``obj`` as element ``tag`` (Clark notation) to ``parent``; return the new element.
+
+    ``v2`` picks the profile: False writes v1.0 (no ``_since_v2`` fields, v1.0 Semantic Repository
+    domain), True v2.0 (the ``ec`` domain), None writes the object as it is (LCM, versionless).
+    """
     el: etree._Element = etree.SubElement(parent, tag)
     for f in _fields(type(obj)):
-        if f.since_v2 and not v2:
+        if f.since_v2 and v2 is False:
             continue
         value = getattr(obj, f.name)
         if f.repeated:

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from oots.edm.codes import PREVIEW_REQUIRED, ErrorSeverity, Version, error_code
+from oots.edm.codes import PREVIEW_REQUIRED, ErrorCode, ErrorSeverity, Version, error_code
 from oots.edm.documents import (
     EvidenceClassification,
     EvidencePackage,
@@ -209,18 +209,48 @@ def query_error(
     if not code.startswith("EDM:ERR:"):
         raise ModelError(f"{code} is not an evidence exchange error (EDM:ERR:*)")
     row = error_code(code)
+    if code == PREVIEW_REQUIRED.code:
+        raise ModelError("EDM:ERR:0002 is the preview-required error: build it with preview_required()")
+    return _error(
+        row,
+        request=request,
+        error_provider=error_provider,
+        detail=detail,
+        message=message,
+        timestamp=timestamp,
+        version=version,
+    )
+
+
+def _error(
+    row: ErrorCode,
+    *,
+    request: QueryRequest | None,
+    error_provider: Agent | None,
+    detail: str | None,
+    message: str | None = None,
+    timestamp: dt.datetime | None,
+    version: Version | None = None,
+    severity: ErrorSeverity = ErrorSeverity.ERROR,
+    preview_location: str | None = None,
+    preview_method: str | None = None,
+    preview_descriptions: tuple[Text, ...] = (),
+) -> QueryError:
     return QueryError(
         request_id=None if request is None else request.id,
         specification=version or (request.specification if request is not None else Version.EDM_V2),
         evidence_response_identifier=new_uuid(),
         error_provider=None if error_provider is None else _as(error_provider, AgentClassification.ERROR_PROVIDER),
         evidence_requester=None if request is None else _bare(request.evidence_requester[0]),
-        code=code,
+        code=row.code,
         exception_type=row.exception_type,
-        severity=ErrorSeverity.ERROR,
+        severity=severity,
         message=message or row.message,
         detail=detail,
         timestamp=timestamp or now_utc(),
+        preview_location=preview_location,
+        preview_method=preview_method,
+        preview_descriptions=preview_descriptions,
     )
 
 
@@ -239,11 +269,12 @@ def preview_required(
         raise ModelError("a PreviewLocation must start with https://")
     if method not in ("GET", "POST"):
         raise ModelError("a PreviewMethod is GET or POST")
-    base = query_error(
-        PREVIEW_REQUIRED.code, request=request, error_provider=error_provider, detail=detail, timestamp=timestamp
-    )
-    return dataclasses.replace(
-        base,
+    return _error(
+        PREVIEW_REQUIRED,
+        request=request,
+        error_provider=error_provider,
+        detail=detail,
+        timestamp=timestamp,
         severity=ErrorSeverity.PREVIEW_REQUIRED,
         preview_location=location,
         preview_method=method,

@@ -11,6 +11,9 @@ Differences between the profiles, all in this module:
   ``RegistryPackage`` with a ``rim:Classification`` (``urn:fdc:oots:classification:edm``);
 - severity URNs: ``urn:sr.oots.tech.europa.eu:...`` in v1.0, ``urn:sr.oots.tech.ec.europa.eu:...`` in
   v2.0 (both read);
+- Semantic Repository URLs (``https://sr.oots.tech[.ec].europa.eu/...``) in ``sdg:`` values are
+  written in the domain of the target version (both read); LCM requests carry no version and are
+  written as they are unless a version is asked for;
 - ``sdg:`` fields marked ``_since_v2`` in :mod:`oots.edm.model` are left out of v1.0.
 """
 
@@ -456,7 +459,7 @@ def to_element(doc: Document, version: Version | str | None = None) -> etree._El
     if isinstance(doc, CommonServicesError):
         return _cs.write_error(doc, target)
     if isinstance(doc, SubmitObjectsRequest):
-        return _cs.write_submit(doc)
+        return _cs.write_submit(doc, None if version is None else target is not Version.EDM_V1)
     return _cs.write_registry_response(doc)
 
 

@@ -153,6 +153,8 @@ class QueryError:
         preview = self.severity is ErrorSeverity.PREVIEW_REQUIRED
         if preview and (self.code != "EDM:ERR:0002" or self.preview_location is None):
             raise ModelError("a preview-required error is EDM:ERR:0002 with a PreviewLocation")
+        if self.code == "EDM:ERR:0002" and not preview:
+            raise ModelError("EDM:ERR:0002 is used only with severity PreviewRequired (R-EDM-ERR-C015)")
         if self.severity is ErrorSeverity.ADDITIONAL_INPUT:
             raise ModelError("severity AdditionalInput belongs to DSD:ERR:0005, not to an evidence exchange error")
 

@@ -285,12 +285,24 @@ class DataServiceEvidenceType:
     identifier: str
     evidence_type_classification: str
     titles: tuple[Text, ...]
+    distributed_as: tuple[EvidenceTypeDistribution, ...]
     descriptions: tuple[Text, ...] = ()
-    distributed_as: tuple[EvidenceTypeDistribution, ...] = ()
     access_services: tuple[AccessService, ...] = ()
     authentication_level_of_assurance: LevelOfAssurance | None = None
     jurisdiction_determination: JurisdictionDetermination | None = None
     evidence_provider_classifications: tuple[InformationConcept, ...] = ()
+
+    _order: ClassVar[tuple[str, ...]] = (
+        "identifier",
+        "evidence_type_classification",
+        "titles",
+        "descriptions",
+        "distributed_as",
+        "access_services",
+        "authentication_level_of_assurance",
+        "jurisdiction_determination",
+        "evidence_provider_classifications",
+    )
 
     _xml_names: ClassVar[dict[str, str]] = {
         "titles": "Title",

@@ -60,8 +60,9 @@ def _slot_names(root: etree._Element) -> set[str]:
     return {str(s.get("name")) for s in root.iter(f"{{{RIM}}}Slot") if s.get("name")}
 
 
-def _kind(root: etree._Element) -> str:
+def _kind(root: etree._Element, spec: str | None) -> str:
     tag = root.tag
+    common_services = spec is not None and spec.startswith("oots-cs:")
     if tag == f"{{{QUERY}}}QueryRequest":
         return "edm-request"
     if tag == f"{{{QUERY}}}QueryResponse":
@@ -85,7 +86,7 @@ def _kind(root: etree._Element) -> str:
             return "dsd-response"
         if next(root.iter(f"{{{SDG}}}EvidenceTypeList"), None) is not None:
             return "eb-evidence-types"
-        if "Requirement" in names and "SpecificationIdentifier" not in top:
+        if "Requirement" in names and ("SpecificationIdentifier" not in top or common_services):
             return "eb-requirements"
         return "edm-response"
     if tag == f"{{{LCM}}}SubmitObjectsRequest":
@@ -104,8 +105,8 @@ def _kind(root: etree._Element) -> str:
 
 def detect(root: etree._Element) -> Detected:
     """Detect the kind and version of the document whose root element is ``root``."""
-    kind = _kind(root)
     spec = _slot_value(root, "SpecificationIdentifier")
+    kind = _kind(root, spec)
     version: str | None
     if spec is not None:
         match = _VERSION.match(spec)

@@ -20,7 +20,15 @@ from oots.validation import v2
 from oots.validation.detect import KINDS, Detected, detect
 from oots.validation.findings import Finding, Layer, Report, Severity
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
-from oots.validation.schematron import FS, RS, CompiledSchematron, RuleSetError, compile_schematron
+from oots.validation.schematron import (
+    DOCUMENT_PARAM,
+    ENTRY_TEMPLATE,
+    FS,
+    RS,
+    CompiledSchematron,
+    RuleSetError,
+    compile_schematron,
+)
 from oots.xmlsafe import DEFAULT_MAX_BYTES, parse_tree
 
 __all__ = ["Validator", "validate"]
@@ -50,6 +58,7 @@ class _Executable:
 
     def __init__(self, compiled: CompiledSchematron) -> None:
         self.compiled = compiled
+        self._lock = threading.Lock()  # parameters live on the shared executable
         processor = _Saxon.processor()
         xslt = processor.new_xslt30_processor()
         try:
@@ -59,9 +68,17 @@ class _Executable:
         if self.executable is None:
             raise RuleSetError(f"the Schematron rules {', '.join(compiled.sources)} do not compile")
 
-    def run(self, node: Any) -> list[Finding]:
+    def run(self, document: str | Any) -> list[Finding]:
+        """Run the rules on ``document``: its text (parsed inside Saxon) or a parsed Saxon node."""
         try:
-            out = self.executable.transform_to_string(xdm_node=node) or ""
+            if isinstance(document, str):
+                value = _Saxon.processor().make_string_value(document)
+                with self._lock:
+                    self.executable.set_parameter(DOCUMENT_PARAM, value)
+                    out = self.executable.call_template_returning_string(ENTRY_TEMPLATE) or ""
+            else:
+                with self._lock:
+                    out = self.executable.transform_to_string(xdm_node=document) or ""
         except Exception as exc:
             return [
                 Finding(
@@ -108,6 +125,7 @@ class Validator:
         self._builtin: RuleSet | None = None
         self._executables: dict[tuple[Path, str], _Executable] = {}
         self._lock = threading.Lock()
+        self._xsd_lock = threading.Lock()
 
     def ruleset_for(self, detected: Detected) -> RuleSet | None:
         """The rule set that applies to a document (``None``: provisional v2 checks instead)."""
@@ -160,12 +178,13 @@ class Validator:
             return Report(detected.kind, detected.version, tuple(provisional), ("OOTS-V2 (provisional)",))
         findings: list[Finding] = []
         schema = ruleset.schema
-        if schema is not None and not schema.validate(tree):
-            findings.extend(_xsd_findings(schema.error_log))
+        if schema is not None:
+            with self._xsd_lock:  # an XMLSchema keeps its error log on itself
+                if not schema.validate(tree):
+                    findings.extend(_xsd_findings(schema.error_log))
         executable = self.executable(ruleset, detected.kind)
         if executable is not None:
-            node = _Saxon.processor().parse_xml(xml_text=_as_text(data, tree))
-            findings.extend(executable.run(node))
+            findings.extend(executable.run(_as_text(data, tree)))
         findings.extend(codelist_layer.check(root, ruleset, detected.kind))
         sources = executable.compiled.sources if executable is not None else ()
         return Report(detected.kind, detected.version, tuple(findings), (ruleset.name, *sources))

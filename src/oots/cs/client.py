@@ -1,0 +1,274 @@
+"""A verifying client of the Evidence Broker and the Data Service Directory.
+
+:class:`CommonServicesClient` asks the three queries and returns ``oots.edm`` objects. Every answer
+goes through the same steps: HTTP GET → signature, digest and chain checked against the configured
+roots (an unsigned, tampered or untrusted answer raises :class:`~oots.errors.SecurityError`) →
+parsed with the hardened parser into the model → a RegRep error becomes :class:`RegistryError`
+(:class:`AdditionalInputRequired` for ``DSD:ERR:0005``, carrying what to ask the user). Network
+failures and unexpected HTTP statuses are :class:`RegistryError` too, so a caller handles one error
+type for "the registry did not give an answer". Successful answers are kept for ``cache_ttl``
+seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import httpx
+
+from oots import edm
+from oots.cs.discovery import Resolver, discover
+from oots.cs.jades import verify_answer
+from oots.cs.queries import DSD_DATA_SERVICES, EB_EVIDENCE_TYPES, EB_REQUIREMENTS
+from oots.cs.trust import TrustStore, commission_roots
+from oots.errors import ConfigError, ModelError, RemoteProtocolError, XmlError
+
+__all__ = ["AdditionalInputRequired", "CommonServicesClient", "RegistryError"]
+
+#: Largest answer accepted.
+MAX_ANSWER_BYTES = 10 * 1024 * 1024
+
+
+class RegistryError(RemoteProtocolError):
+    """The registry gave no usable answer: a RegRep error (``code``), an HTTP status or a network failure."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        detail: str | None = None,
+        http_status: int | None = None,
+        answer: edm.CommonServicesError | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.detail = detail
+        self.http_status = http_status
+        self.answer = answer
+
+
+class AdditionalInputRequired(RegistryError):
+    """``DSD:ERR:0005``: ask the user, then repeat the query with the jurisdiction and/or classification values."""
+
+    @property
+    def data_service_evidence_type(self) -> edm.DataServiceEvidenceType | None:
+        return self.answer.data_service_evidence_type if self.answer else None
+
+    @property
+    def jurisdiction_determination(self) -> edm.JurisdictionDetermination | None:
+        return self.answer.jurisdiction_determination if self.answer else None
+
+    @property
+    def classification_concepts(self) -> tuple[edm.InformationConcept, ...]:
+        return self.answer.user_requested_classification_concepts if self.answer else ()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    expires: float
+    document: edm.CommonServicesResponse
+
+
+class CommonServicesClient:
+    """Queries the EB and the DSD and returns verified, typed answers."""
+
+    def __init__(
+        self,
+        *,
+        eb_url: str,
+        dsd_url: str,
+        trust: TrustStore | None,
+        version: edm.Version = edm.Version.CS_V2,
+        require_signature: bool = True,
+        cache_ttl: float = 300.0,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if version not in (edm.Version.CS_V2, edm.Version.EDM_V1):
+            raise ConfigError(f"{version} is not a Common Services API version")
+        if (require_signature or version is edm.Version.CS_V2) and trust is None:
+            raise ConfigError("verifying answers needs trust roots")
+        self.eb_url = eb_url.rstrip("/")
+        self.dsd_url = dsd_url.rstrip("/")
+        self.trust = trust
+        self.version = version
+        self.require_signature = require_signature or version is edm.Version.CS_V2
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], _Entry] = {}
+        self._lock = Lock()
+        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> CommonServicesClient:
+        """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
+        cs = settings.common_services
+        env = cs.environment
+        if cs.trust_roots:
+            trust: TrustStore | None = TrustStore.from_pem_files([Path(p) for p in cs.trust_roots])
+        elif env in ("acc", "prod"):
+            trust = commission_roots(env)
+        else:
+            raise ConfigError("common_services.trust_roots: a local instance needs its trust roots")
+        version = edm.Version(cs.accept_version)
+        urls = {}
+        for registry in ("eb", "dsd"):
+            url = getattr(cs, f"{registry}_url")
+            if not url:
+                if env == "local":
+                    raise ConfigError(f"common_services.{registry}_url: a local instance needs its URL")
+                url = discover(
+                    cs.country or settings.node.country,
+                    registry,
+                    major=version.major,
+                    environment=env,
+                    resolver=resolver,
+                )
+            urls[registry] = url
+        return cls(
+            eb_url=urls["eb"],
+            dsd_url=urls["dsd"],
+            trust=trust,
+            version=version,
+            require_signature=cs.require_signature,
+            cache_ttl=cs.cache_ttl_seconds,
+            timeout=cs.timeout_seconds,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CommonServicesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the three queries -----------------------------------------------------------------------
+
+    def requirements(
+        self,
+        *,
+        procedure_id: str | None = None,
+        country_code: str | None = None,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+    ) -> tuple[edm.Requirement, ...]:
+        """EB query 1: the requirements of a procedure (in a country)."""
+        params = _params(
+            EB_REQUIREMENTS,
+            {
+                "procedure-id": procedure_id,
+                "country-code": country_code,
+                "jurisdiction-admin-l2": jurisdiction_admin_l2,
+                "jurisdiction-admin-l3": jurisdiction_admin_l3,
+            },
+        )
+        return self._query(self.eb_url, params).requirements
+
+    def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
+        """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
+        params = _params(EB_EVIDENCE_TYPES, {"requirement-id": requirement_id, "country-code": country_code})
+        found = self._query(self.eb_url, params).requirements
+        if len(found) != 1:
+            raise RegistryError(f"the Evidence Broker answered with {len(found)} requirements instead of one")
+        return found[0]
+
+    def data_services(
+        self,
+        evidence_type_classification: str,
+        country_code: str,
+        *,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+        jurisdiction_context_id: str | None = None,
+        evidence_type_id: str | None = None,
+        specification: str | None = None,
+        classification_values: Mapping[str, str] | None = None,
+    ) -> tuple[edm.DataServiceEvidenceType, ...]:
+        """DSD query: the data services of an evidence type in a country.
+
+        Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
+        classification value first.
+        """
+        values: dict[str, str | None] = {
+            "evidence-type-classification": evidence_type_classification,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+            "jurisdiction-context-id": jurisdiction_context_id,
+            "evidence-type-id": evidence_type_id,
+            "specification": specification,
+        }
+        values.update(dict(classification_values or {}))
+        return self._query(self.dsd_url, _params(DSD_DATA_SERVICES, values)).data_service_evidence_types
+
+    # ---- plumbing --------------------------------------------------------------------------------
+
+    def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
+        key = (base, params)
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is not None and entry.expires > now:
+                return entry.document
+        document = self._fetch(base, params)
+        if self.cache_ttl > 0:
+            with self._lock:
+                self._cache[key] = _Entry(now + self.cache_ttl, document)
+                if len(self._cache) > 4096:
+                    for stale in [k for k, v in self._cache.items() if v.expires <= now] or list(self._cache)[:1024]:
+                        del self._cache[stale]
+        return document
+
+    def _fetch(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
+        url = f"{base}/rest/search"
+        headers = {"Accept": "application/x-ebrs+xml", "Accept-Version": self.version.value}
+        try:
+            reply = self._http.get(url, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"cannot reach the registry at {base}: {type(exc).__name__}") from None
+        if reply.status_code != 200:
+            raise RegistryError(
+                f"the registry at {base} answered HTTP {reply.status_code}", http_status=reply.status_code
+            )
+        body = reply.content
+        if len(body) > MAX_ANSWER_BYTES:
+            raise RegistryError(f"the registry's answer is larger than {MAX_ANSWER_BYTES} bytes")
+        if self.require_signature:
+            assert self.trust is not None
+            body = verify_answer(body, reply.headers, self.trust).body
+        try:
+            document = edm.parse(body)
+        except (XmlError, ModelError) as exc:
+            raise RegistryError(f"the registry's answer is not a RegRep query response: {exc.message}") from None
+        if isinstance(document, edm.CommonServicesError):
+            kind = AdditionalInputRequired if document.code == "DSD:ERR:0005" else RegistryError
+            raise kind(
+                f"{document.code}: {document.message or 'the registry refused the query'}",
+                code=document.code,
+                detail=document.detail,
+                answer=document,
+            )
+        if not isinstance(document, edm.CommonServicesResponse):
+            raise RegistryError(f"the registry answered with a {type(document).__name__}, not a query response")
+        if self.version is edm.Version.CS_V2 and document.specification is not edm.Version.CS_V2:
+            raise RegistryError(f"asked for {self.version.value}, the registry answered {document.specification}")
+        return document
+
+
+def _params(query_id: str, values: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
+    return (("queryId", query_id), *((k, v) for k, v in values.items() if v is not None))

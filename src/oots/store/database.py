@@ -1,0 +1,249 @@
+"""The engine, sessions and migrations of one node's database (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from oots.errors import ConfigError, StoreError
+from oots.store.base import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from oots.settings import Settings
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "MODEL_MODULES",
+    "Database",
+    "alembic_config",
+    "load_models",
+    "normalise_url",
+    "open_database",
+]
+
+log = logging.getLogger(__name__)
+
+#: The modules whose tables belong to ``Base.metadata`` — one per owner (``oots/<package>/models.py``).
+#: Add yours on its own line; migrations and the schema check see only the tables listed here.
+MODEL_MODULES: tuple[str, ...] = (
+    "oots.store.models",
+    "oots.as4.models",
+    "oots.cs.models",
+)
+
+#: Where the Alembic environment and every owner's migration branch live (package data).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: How long a SQLite connection waits for the write lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Key of the PostgreSQL advisory lock that serialises migrations of concurrently starting processes.
+_MIGRATION_LOCK_KEY = 0x6F6F7473  # "oots"
+
+#: Execution option selecting how a SQLite transaction begins (``DEFERRED`` or ``IMMEDIATE``).
+SQLITE_BEGIN = "oots_sqlite_begin"
+
+
+def load_models() -> MetaData:
+    """Import every module of :data:`MODEL_MODULES` and return the metadata holding all their tables."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    return Base.metadata
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration built in code (no ``alembic.ini``), optionally bound to ``connection``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    cfg.set_main_option("truncate_slug_length", "40")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL; PostgreSQL URLs get the psycopg 3 driver, other databases are refused."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database.url is not a database URL: {exc}", [("database.url", str(exc))]) from None
+    backend = parsed.drivername.partition("+")[0]
+    if backend in ("postgresql", "postgres"):
+        # psycopg 3 is the one PostgreSQL driver oots depends on.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        reason = f"unsupported database {backend!r} (oots runs on SQLite or PostgreSQL)"
+        raise ConfigError(f"database.url: {reason}", [("database.url", reason)])
+    return parsed
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own implicit transactions
+    # cannot do BEGIN IMMEDIATE, savepoints or transactional DDL properly).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE"):
+        raise StoreError(f"unknown SQLite transaction mode {mode!r}")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """One database: an engine, a session factory, the schema migrations.
+
+    ``session()`` is the unit of work: it commits when the block ends and rolls back when it raises.
+    On SQLite (one writer at a time) ``session(immediate=True)`` takes the write lock at the start, so
+    a transaction that reads and then writes never fails half-way on a concurrent writer.
+    """
+
+    def __init__(self, url: str | URL, *, pool_size: int = 5, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.dialect = self.url.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            kwargs |= {
+                "pool_size": pool_size,
+                "max_overflow": pool_size,
+                "pool_pre_ping": True,
+                "connect_args": {"connect_timeout": 10},
+            }
+        else:
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except NoSuchModuleError as exc:
+            raise ConfigError(f"database.url: no driver for {self.url.drivername}: {exc}") from None
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"Database({self.safe_url!r})"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden (for messages and logs)."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def session(self, *, immediate: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed at the end of the block, rolled back on an exception."""
+        with self.sessionmaker() as session, session.begin():
+            if immediate and self.is_sqlite:
+                session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
+            yield session
+
+    @contextmanager
+    def connect(self, *, immediate: bool = False) -> Iterator[Connection]:
+        """A Core connection in one transaction (committed at the end of the block)."""
+        with self._connect() as raw:
+            conn = raw.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"}) if immediate and self.is_sqlite else raw
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise StoreError(f"cannot open the database {self.safe_url}: {_reason(exc)}") from exc
+        with conn:
+            yield conn
+
+    def migrate(self) -> set[str]:
+        """Upgrade the schema to the head of every owner's branch; return the revisions now applied.
+
+        Concurrent starts are safe: PostgreSQL serialises them with an advisory lock, SQLite with its
+        write lock. A database at a revision this code does not know is refused with :class:`StoreError`.
+        """
+        from alembic import command
+        from alembic.util import CommandError
+
+        load_models()
+        with self.connect(immediate=True) as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(alembic_config(conn), "heads")
+            except CommandError as exc:
+                raise StoreError(
+                    f"the database {self.safe_url} is at a schema this version of oots does not know: {exc}"
+                ) from exc
+            return self._revisions(conn)
+
+    def revisions(self) -> set[str]:
+        """The migration revisions the database is at (empty for a database never migrated)."""
+        with self.connect() as conn:
+            return self._revisions(conn)
+
+    @staticmethod
+    def _revisions(conn: Connection) -> set[str]:
+        from alembic.runtime.migration import MigrationContext
+
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+
+def _reason(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open the node's database from its settings and bring its schema up to date.
+
+    With no ``database.url`` this is the SQLite file ``<node.data_dir>/oots.db`` (the directory is
+    created when missing).
+    """
+    url = normalise_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory for {url.database}: {exc.strerror}") from exc
+    db = Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
+    if migrate:
+        try:
+            db.migrate()
+        except BaseException:
+            db.dispose()
+            raise
+    return db

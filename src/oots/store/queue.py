@@ -1,0 +1,662 @@
+"""The durable work queue: background jobs kept in the node's own database.
+
+* :func:`enqueue` adds a job inside the caller's transaction, so the job exists exactly when the
+  state change that called for it commits. An idempotency ``key`` makes a second enqueue of the same
+  ``(kind, key)`` return the first job instead of adding another.
+* A :class:`Worker` claims due jobs in batches (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite's single
+  writer lock) and holds each under a lease (``locked_by``, ``locked_until``). A job whose lease ran
+  out — its worker was killed — is claimable again, so nothing is lost.
+* A handler runs inside a transaction, and the job is marked done in that same transaction: the
+  handler's database effects and the job's completion commit together or not at all. Retries are
+  therefore exactly-once for database effects but at-least-once for anything outside the database,
+  so a handler that calls the network must be idempotent (send a message id the peer deduplicates).
+* A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
+  job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
+  back by :func:`requeue`.
+
+States (see docs/architecture.md): ``queued`` → ``running`` → ``done`` | ``queued`` (retry) | ``dead``;
+``running`` with an expired lease → ``running`` (claimed again) | ``dead`` (no attempts left).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from oots.errors import NotFound, StoreError
+from oots.settings import QueueSettings
+from oots.store.base import UtcDateTime, utcnow
+from oots.store.database import Database
+from oots.store.models import JOB_STATUSES, QueueJob
+
+__all__ = [
+    "JOB_STATUSES",
+    "Handler",
+    "Job",
+    "QueueJob",
+    "Worker",
+    "backoff_delay",
+    "claim",
+    "complete",
+    "counts",
+    "enqueue",
+    "enqueue_many",
+    "fail",
+    "list_dead",
+    "purge_done",
+    "release",
+    "requeue",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_KIND_LENGTH = 100
+MAX_KEY_LENGTH = 200
+#: Longest error text kept on a job (the start of the message is what matters).
+MAX_ERROR_LENGTH = 4000
+
+_SKIP = {"synchronize_session": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A claimed job as its handler sees it. ``attempts`` counts this attempt (1 on the first run)."""
+
+    id: int
+    kind: str
+    key: str | None
+    payload: Any
+    attempts: int
+    max_attempts: int | None
+    locked_until: datetime
+
+
+#: A handler does the job's work with the session of the job's transaction.
+Handler = Callable[[Session, Job], None]
+
+
+def _check_kind(kind: str) -> None:
+    if not kind or len(kind) > MAX_KIND_LENGTH:
+        raise StoreError(f"a job kind must be 1 to {MAX_KIND_LENGTH} characters, not {kind!r}")
+
+
+def _check_payload(payload: Any) -> None:
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"a job payload must be plain JSON: {exc}") from None
+
+
+def _new_row(  # noqa: PLR0917 - private helper
+    kind: str, payload: Any, key: str | None, run_at: datetime | None, max_attempts: int | None, now: datetime
+) -> dict[str, Any]:
+    _check_kind(kind)
+    _check_payload(payload)
+    if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise StoreError(f"a job key must be 1 to {MAX_KEY_LENGTH} characters")
+    if max_attempts is not None and max_attempts < 1:
+        raise StoreError(f"max_attempts must be at least 1, not {max_attempts}")
+    return {
+        "kind": kind,
+        "key": key,
+        "payload": payload,
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: Any,
+    *,
+    key: str | None = None,
+    run_at: datetime | None = None,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Add a job in the caller's transaction and return its id.
+
+    ``payload`` is any JSON value. With ``key``, a job of the same ``kind`` and ``key`` that already
+    exists (in any state, done included) is returned instead of adding a second one — also when two
+    transactions race. ``run_at`` delays the job; ``max_attempts`` overrides ``queue.max_attempts``.
+    """
+    row = _new_row(kind, payload, key, run_at, max_attempts, now or utcnow())
+    if key is None:
+        return session.execute(insert(QueueJob).values(row).returning(QueueJob.id)).scalar_one()
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert(QueueJob) if dialect == "postgresql" else sqlite.insert(QueueJob)
+    stmt = upsert.values(row).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(QueueJob.id)
+    job_id = session.execute(stmt).scalar_one_or_none()
+    if job_id is None:
+        job_id = session.execute(select(QueueJob.id).where(QueueJob.kind == kind, QueueJob.key == key)).scalar_one()
+    return job_id
+
+
+def enqueue_many(
+    session: Session, kind: str, payloads: Iterable[Any], *, run_at: datetime | None = None, now: datetime | None = None
+) -> list[int]:
+    """Add one job per payload (no idempotency keys) in one round trip; return their ids in order."""
+    moment = now or utcnow()
+    rows = [_new_row(kind, payload, None, run_at, None, moment) for payload in payloads]
+    if not rows:
+        return []
+    stmt = insert(QueueJob).returning(QueueJob.id, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
+
+
+def backoff_delay(attempt: int, settings: QueueSettings, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retrying after failed attempt number ``attempt`` (1, 2, ...).
+
+    ``backoff_base_seconds * 2**(attempt-1)``, capped at ``backoff_max_seconds``, then jittered into
+    its upper half ([d/2, d]) so that jobs that failed together do not all come back together.
+    """
+    ceiling = min(settings.backoff_max_seconds, settings.backoff_base_seconds * 2.0 ** min(max(attempt - 1, 0), 62))
+    draw = (rng or random).random()
+    return ceiling / 2 + ceiling / 2 * draw
+
+
+# Statements built once (building SQLAlchemy expressions costs more than running them).
+_T: Table = QueueJob.__table__  # type: ignore[assignment]
+_C = _T.c
+
+#: The condition that a worker still holds one particular claim of a job.
+_HELD = (
+    (_C.id == bindparam("job_id"))
+    & (_C.status == "running")
+    & (_C.locked_by == bindparam("worker"))
+    & (_C.attempts == bindparam("b_attempts"))
+)
+_COMPLETE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "running", _C.locked_by == bindparam("worker"))
+    .values(status="done", finished_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(_C.id)
+)
+_UNCOMPLETE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "done", _C.locked_by == bindparam("worker"))
+    .values(status="running", finished_at=None)
+)
+_FAIL = (
+    update(_T)
+    .where(_HELD)
+    .values(
+        status=bindparam("new_status"),
+        run_at=func.coalesce(bindparam("retry_at", type_=UtcDateTime()), _C.run_at),
+        finished_at=bindparam("finished_at", type_=UtcDateTime()),
+        locked_by=None,
+        locked_until=None,
+        last_error=bindparam("error"),
+        updated_at=bindparam("now"),
+    )
+)
+_RELEASE = (
+    update(_T)
+    .where(_HELD)
+    .values(status="queued", locked_by=None, locked_until=None, attempts=_C.attempts - 1, updated_at=bindparam("now"))
+)
+_EXTEND = update(_T).where(_HELD).values(locked_until=bindparam("until"))
+_EXPIRED = (
+    select(_C.id, _C.attempts, _C.max_attempts, _C.locked_by)
+    .where(_C.status == "running", _C.locked_until <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
+    .order_by(_C.locked_until, _C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DUE = (
+    select(_C.id)
+    .where(_C.status == "queued", _C.run_at <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
+    .order_by(_C.run_at, _C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status="running",
+        locked_by=bindparam("worker"),
+        locked_until=bindparam("until"),
+        attempts=_C.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts)
+)
+_EXPIRED_TO_DEAD = (
+    update(_T)
+    .where(_C.id == bindparam("job_id"), _C.status == "running")
+    .values(
+        status="dead",
+        locked_by=None,
+        locked_until=None,
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+def _held(job: Job, worker_id: str) -> dict[str, Any]:
+    return {"job_id": job.id, "worker": worker_id, "b_attempts": job.attempts}
+
+
+def claim(
+    session: Session,
+    worker_id: str,
+    *,
+    kinds: Sequence[str],
+    limit: int,
+    lease_seconds: float,
+    default_max_attempts: int,
+    now: datetime | None = None,
+) -> list[Job]:
+    """Claim up to ``limit`` due jobs of ``kinds`` for ``worker_id`` and return them, oldest due first.
+
+    Run it in a transaction of its own that commits right away (on SQLite an immediate one, see
+    :meth:`Database.session`). Jobs whose lease expired are taken first; those among them that have
+    no attempts left are dead-lettered instead of run again.
+    """
+    if not kinds or limit < 1:
+        return []
+    conn = session.connection()
+    moment = now or utcnow()
+    until = moment + timedelta(seconds=lease_seconds)
+    kinds = list(kinds)
+    ids: list[int] = []
+    for row in conn.execute(_EXPIRED, {"now": moment, "kinds": kinds, "limit": limit}).all():
+        if row.attempts >= (row.max_attempts or default_max_attempts):
+            error = f"lease expired on attempt {row.attempts} (worker {row.locked_by} never finished it)"
+            conn.execute(_EXPIRED_TO_DEAD, {"job_id": row.id, "now": moment, "error": error})
+            log.warning("job %s dead-lettered: its last worker never finished it", row.id)
+        else:
+            ids.append(row.id)
+    if len(ids) < limit:
+        ids.extend(conn.scalars(_DUE, {"now": moment, "kinds": kinds, "limit": limit - len(ids)}))
+    if not ids:
+        return []
+    rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
+    by_id = {r.id: Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: datetime | None = None) -> list[Job]:
+    """Mark claimed jobs done in the caller's transaction; return those ``worker_id`` still held.
+
+    Call it in the handlers' transaction (before or after the handlers run): a job missing from the
+    result was taken over by another worker after its lease expired, and its handler must not run
+    here (or its effects must be rolled back). On PostgreSQL the rows stay locked until the
+    transaction ends, so nobody can take the jobs over in the meantime. A done job keeps
+    ``locked_by``: the worker that finished it.
+    """
+    if not jobs:
+        return []
+    params = {"ids": [j.id for j in jobs], "worker": worker_id, "now": now or utcnow()}
+    held = set(session.connection().scalars(_COMPLETE, params))
+    return [job for job in jobs if job.id in held]
+
+
+def uncomplete(session: Session, jobs: Sequence[Job], worker_id: str) -> None:
+    """Undo :func:`complete` for jobs whose handlers did not run in this transaction after all."""
+    if jobs:
+        session.connection().execute(_UNCOMPLETE, {"ids": [j.id for j in jobs], "worker": worker_id})
+
+
+def fail(
+    session: Session,
+    job: Job,
+    worker_id: str,
+    error: str,
+    *,
+    settings: QueueSettings,
+    rng: random.Random | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Record a failed attempt: back to ``queued`` after a backoff, or ``dead`` when none are left.
+
+    Returns the new status, or None if ``worker_id`` no longer held the job.
+    """
+    moment = now or utcnow()
+    params: dict[str, Any] = {**_held(job, worker_id), "now": moment, "error": error[:MAX_ERROR_LENGTH]}
+    if job.attempts >= (job.max_attempts or settings.max_attempts):
+        params |= {"new_status": "dead", "retry_at": None, "finished_at": moment}
+    else:
+        delay = backoff_delay(job.attempts, settings, rng)
+        params |= {"new_status": "queued", "retry_at": moment + timedelta(seconds=delay), "finished_at": None}
+    result = session.connection().execute(_FAIL, params)
+    return str(params["new_status"]) if _rowcount(result) == 1 else None
+
+
+def release(session: Session, jobs: Iterable[Job], worker_id: str, *, now: datetime | None = None) -> int:
+    """Give claimed jobs back unattempted (a stopping worker); returns how many were given back."""
+    moment = now or utcnow()
+    conn = session.connection()
+    return sum(_rowcount(conn.execute(_RELEASE, {**_held(job, worker_id), "now": moment})) for job in jobs)
+
+
+def extend(session: Session, jobs: Iterable[Job], worker_id: str, until: datetime) -> list[Job]:
+    """Extend the lease of claimed jobs to ``until``; return those still held, with their new lease."""
+    conn = session.connection()
+    kept = []
+    for job in jobs:
+        if _rowcount(conn.execute(_EXTEND, {**_held(job, worker_id), "until": until})) == 1:
+            kept.append(replace(job, locked_until=until))
+    return kept
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+# --- inspection -----------------------------------------------------------------------------------
+
+
+def counts(session: Session) -> dict[str, dict[str, int]]:
+    """Number of jobs per kind and status: ``{"send": {"queued": 3, "done": 10}, ...}``."""
+    out: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(QueueJob.kind, QueueJob.status, func.count()).group_by(QueueJob.kind, QueueJob.status)
+    )
+    for kind, status, number in rows:
+        out.setdefault(kind, {})[status] = int(number)
+    return out
+
+
+def list_dead(session: Session, *, kind: str | None = None, limit: int = 100) -> list[QueueJob]:
+    """Dead-lettered jobs, most recently failed first."""
+    stmt = select(QueueJob).where(QueueJob.status == "dead")
+    if kind is not None:
+        stmt = stmt.where(QueueJob.kind == kind)
+    return list(session.scalars(stmt.order_by(QueueJob.finished_at.desc(), QueueJob.id.desc()).limit(limit)))
+
+
+def requeue(session: Session, job_id: int, *, now: datetime | None = None) -> None:
+    """Put a dead job back in the queue with a fresh set of attempts (its last error is kept).
+
+    Raises :class:`NotFound` if there is no dead job with this id.
+    """
+    moment = now or utcnow()
+    result = session.execute(
+        update(QueueJob)
+        .where(QueueJob.id == job_id, QueueJob.status == "dead")
+        .values(status="queued", attempts=0, run_at=moment, finished_at=None, updated_at=moment)
+        .execution_options(**_SKIP)
+    )
+    if _rowcount(result) != 1:
+        raise NotFound(f"there is no dead job {job_id}")
+
+
+def requeue_dead(session: Session, *, kind: str | None = None, now: datetime | None = None) -> int:
+    """Put every dead job (of ``kind``) back in the queue; returns how many."""
+    moment = now or utcnow()
+    stmt = update(QueueJob).where(QueueJob.status == "dead")
+    if kind is not None:
+        stmt = stmt.where(QueueJob.kind == kind)
+    result = session.execute(
+        stmt.values(status="queued", attempts=0, run_at=moment, finished_at=None, updated_at=moment).execution_options(
+            **_SKIP
+        )
+    )
+    return _rowcount(result)
+
+
+def purge_done(session: Session, *, older_than: datetime) -> int:
+    """Delete done jobs finished before ``older_than`` (their keys then stop deduplicating)."""
+    result = session.execute(
+        delete(QueueJob).where(QueueJob.status == "done", QueueJob.finished_at < older_than).execution_options(**_SKIP)
+    )
+    return _rowcount(result)
+
+
+# --- the worker -----------------------------------------------------------------------------------
+
+
+class _HandlerFailed(Exception):
+    """A handler raised: the group's transaction is rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    attempted: int  # jobs whose outcome (done or failed) is now recorded
+    again: list[Job]  # jobs still held that must be run again
+    in_time: bool  # every job given ran within group_commit_seconds
+
+
+def default_worker_id() -> str:
+    """``host:pid:random`` — unique per worker, readable in ``locked_by``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Runs the handlers of the kinds registered with it until stopped.
+
+    ``run_once()`` claims one batch and works through it; ``run_forever()`` polls every
+    ``queue.poll_interval_seconds`` while idle and stops gracefully on SIGTERM or SIGINT: the job in
+    hand is finished, the rest of the claimed batch is given back at once. ``clock`` and ``rng``
+    are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        settings: QueueSettings,
+        *,
+        handlers: Mapping[str, Handler] | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.id = worker_id or default_worker_id()
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.handlers: dict[str, Handler] = {}
+        self._stop = threading.Event()
+        self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
+        for kind, handler in (handlers or {}).items():
+            self.register(kind, handler)
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Run ``handler`` for jobs of ``kind`` (one handler per kind)."""
+        _check_kind(kind)
+        if kind in self.handlers:
+            raise StoreError(f"a handler for job kind {kind!r} is already registered")
+        self.handlers[kind] = handler
+
+    def handler(self, kind: str) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`register`."""
+
+        def decorate(function: Handler) -> Handler:
+            self.register(kind, function)
+            return function
+
+        return decorate
+
+    # -- stopping
+
+    def stop(self) -> None:
+        """Ask the worker to stop after the job in hand (safe from signal handlers and other threads)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- work
+
+    def claim_batch(self) -> list[Job]:
+        """Claim the next batch in a transaction of its own."""
+        with self.db.session(immediate=True) as session:
+            return claim(
+                session,
+                self.id,
+                kinds=sorted(self.handlers),
+                limit=self.settings.batch_size,
+                lease_seconds=self.settings.lease_seconds,
+                default_max_attempts=self.settings.max_attempts,
+                now=self.clock(),
+            )
+
+    def run_once(self) -> int:
+        """Claim one batch and run it; return how many jobs were attempted (0: nothing was due)."""
+        if self._stop.is_set():
+            return 0
+        pending = self.claim_batch()
+        done = 0
+        renew_below = self.settings.lease_seconds / 2
+        while pending:
+            if self._stop.is_set():
+                self._release(pending)
+                break
+            if (pending[0].locked_until - self.clock()).total_seconds() < renew_below:
+                # The batch has been waiting long: renew its leases (dropping any already taken over).
+                pending = self._extend(pending)
+                continue
+            size = min(len(pending), self._group_size)
+            group = self._run_group(pending[:size])
+            pending = group.again + pending[size:]
+            done += group.attempted
+            # Grow groups while they finish in time, shrink them to what did when they do not.
+            if self.settings.group_commit_seconds <= 0:
+                self._group_size = 1
+            elif group.in_time:
+                self._group_size = min(size * 2, self.settings.batch_size)
+            else:
+                self._group_size = max(1, group.attempted)
+        return done
+
+    def drain(self) -> int:
+        """Run batches until nothing is due; return how many jobs were run (for tests and tools)."""
+        total = 0
+        while (n := self.run_once()) > 0:
+            total += n
+        return total
+
+    def run_forever(self, *, install_signal_handlers: bool = True) -> None:
+        """Work until :meth:`stop` (or SIGTERM/SIGINT when ``install_signal_handlers``)."""
+        previous: dict[int, Any] = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        log.info("worker %s started for %s", self.id, ", ".join(sorted(self.handlers)))
+        try:
+            while not self.stopping:
+                try:
+                    ran = self.run_once()
+                except DBAPIError as exc:
+                    log.warning("worker %s: database error, retrying: %s", self.id, type(exc.orig).__name__)
+                    ran = 0
+                if ran == 0:
+                    self._stop.wait(self.settings.poll_interval_seconds)
+        finally:
+            for number, old_handler in previous.items():
+                signal.signal(number, old_handler)
+            log.info("worker %s stopped", self.id)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("worker %s: %s received, finishing the job in hand", self.id, signal.Signals(signum).name)
+        self.stop()
+        # A second signal acts as it did before (a second Ctrl-C interrupts at once).
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    def _run_group(self, jobs: list[Job]) -> _Group:
+        """Run ``jobs`` (in order) in one transaction that also marks them done: one commit for all.
+
+        The group is cut short when it runs longer than ``queue.group_commit_seconds`` or the worker
+        is asked to stop; jobs not reached go back to the caller (``again``). A handler that raises
+        rolls the whole transaction back: its failure is recorded, and the jobs run before it in the
+        group go back to be run again (their database effects were rolled back with it; anything
+        they did outside the database happens twice — handlers must be idempotent). A group whose
+        commit fails is run again one job per transaction.
+        """
+        seconds = self.settings.group_commit_seconds
+        ran: list[Job] = []
+        rest: list[Job] = []
+        failure: tuple[Job, Exception] | None = None
+        try:
+            with self.db.session(immediate=True) as session:
+                held = complete(session, jobs, self.id, now=self.clock())
+                for job in jobs:
+                    if job not in held:
+                        log.warning("job %s (%s): lease lost to another worker; not run here", job.id, job.kind)
+                started = time.monotonic()
+                for index, job in enumerate(held):
+                    if ran and (self._stop.is_set() or time.monotonic() - started >= seconds):
+                        rest = held[index:]
+                        uncomplete(session, rest, self.id)
+                        break
+                    try:
+                        self.handlers[job.kind](session, job)
+                    except Exception as exc:
+                        failure = (job, exc)
+                        rest = held[index + 1 :]
+                        raise _HandlerFailed from exc
+                    ran.append(job)
+        except _HandlerFailed:
+            assert failure is not None
+            self._record_failure(*failure)
+            return _Group(attempted=1, again=ran + rest, in_time=False)
+        except Exception as exc:
+            if not ran:
+                raise
+            if len(ran) == 1:
+                self._record_failure(ran[0], exc)
+            else:
+                log.warning(
+                    "worker %s: a group of %d jobs failed to commit; running them one by one", self.id, len(ran)
+                )
+                for job in ran:
+                    self._run_group([job])
+            return _Group(attempted=len(ran), again=rest, in_time=False)
+        return _Group(attempted=len(ran), again=rest, in_time=not rest)
+
+    def _record_failure(self, job: Job, exc: BaseException) -> None:
+        with self.db.session(immediate=True) as session:
+            status = fail(
+                session, job, self.id, _error_text(exc), settings=self.settings, rng=self.rng, now=self.clock()
+            )
+        self._log_failure(job, exc, status)
+
+    def _log_failure(self, job: Job, exc: BaseException, status: str | None) -> None:
+        outcome = {"dead": "dead-lettered", "queued": "will retry"}.get(status or "", "lease lost")
+        log.warning(
+            "job %s (%s) attempt %d failed (%s): %s", job.id, job.kind, job.attempts, type(exc).__name__, outcome
+        )
+
+    def _release(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        with self.db.session(immediate=True) as session:
+            n = release(session, jobs, self.id, now=self.clock())
+        log.info("worker %s gave back %d claimed job(s)", self.id, n)
+
+    def _extend(self, jobs: Sequence[Job]) -> list[Job]:
+        until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
+        with self.db.session(immediate=True) as session:
+            return extend(session, jobs, self.id, until)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

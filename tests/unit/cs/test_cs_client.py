@@ -1,0 +1,171 @@
+"""The verifying client against the real server app in process: typed results, one error type, trust."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import pytest
+
+from cs.cs_helpers import DEMO, AppTransport
+from oots import edm
+from oots.cs.catalogue import Catalogue
+from oots.cs.client import AdditionalInputRequired, CommonServicesClient, RegistryError
+from oots.cs.datafile import load_catalogue
+from oots.cs.keys import CsPki
+from oots.cs.server import create_app
+from oots.cs.trust import TrustStore
+from oots.errors import ConfigError, SecurityError
+from oots.settings import Settings
+
+BASE = "http://testserver"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Catalogue:
+    return load_catalogue(DEMO)
+
+
+def make_client(app: Any, root: Any, **kw: Any) -> tuple[CommonServicesClient, AppTransport]:
+    transport = AppTransport(app, kw.pop("mangle", None))
+    client = CommonServicesClient(
+        eb_url=BASE, dsd_url=BASE + "/dsd", trust=TrustStore((root,)), transport=transport, **kw
+    )
+    return client, transport
+
+
+def test_journey(demo: Catalogue, pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, pki.signer()), pki.root)
+    (req,) = client.requirements(procedure_id="R1", country_code="DE")
+    assert isinstance(req, edm.Requirement)
+    with_lists = client.evidence_types(req.identifier, country_code="DE")
+    etc = with_lists.evidence_type_lists[0].evidence_types[0].evidence_type_classification
+    with pytest.raises(AdditionalInputRequired) as info:
+        client.data_services(etc, "DE")
+    more = info.value
+    assert more.code == "DSD:ERR:0005"
+    assert more.jurisdiction_determination is not None
+    assert more.data_service_evidence_type is not None
+    (dset,) = client.data_services(
+        etc,
+        "DE",
+        jurisdiction_admin_l2="DE6",
+        jurisdiction_context_id=more.jurisdiction_determination.jurisdiction_context_id,
+    )
+    assert dset.access_services[0].publisher.names[0].value == "Registry Office Hamburg-Mitte"
+
+
+def test_classification_values(demo: Catalogue, pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, pki.signer()), pki.root)
+    etc = next(
+        e.classification for e in demo.evidence_types if e.country == "IT" and e.titles[0][1] == "Degree certificate"
+    )
+    with pytest.raises(AdditionalInputRequired) as info:
+        client.data_services(etc, "IT")
+    (concept,) = info.value.classification_concepts
+    (dset,) = client.data_services(etc, "IT", classification_values={concept.identifier.value: "AFAM"})
+    assert dset.access_services[0].publisher.identifier.value == "m_univ-afam"
+
+
+def test_regrep_errors_are_registry_errors(demo: Catalogue, pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, pki.signer()), pki.root)
+    with pytest.raises(RegistryError) as info:
+        client.requirements(procedure_id="W2")
+    assert info.value.code == "EB:ERR:0001"
+    with pytest.raises(RegistryError) as info:
+        client.evidence_types("https://sr.example/requirements/none")
+    assert info.value.code == "EB:ERR:0002"
+
+
+def test_cache_reuses_answers_until_ttl(demo: Catalogue, pki: CsPki) -> None:
+    now = [0.0]
+    client, transport = make_client(create_app(demo, pki.signer()), pki.root, cache_ttl=60, clock=lambda: now[0])
+    client.requirements(country_code="NL")
+    client.requirements(country_code="NL")
+    assert transport.requests == 1
+    now[0] = 61
+    client.requirements(country_code="NL")
+    assert transport.requests == 2
+
+
+def test_unsigned_answers_are_refused(demo: Catalogue, pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, None), pki.root)
+    with pytest.raises(SecurityError) as info:
+        client.requirements(country_code="NL")
+    assert info.value.code == "unsigned"
+
+
+def test_tampered_answers_are_refused(demo: Catalogue, pki: CsPki) -> None:
+    def tamper(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        return body.replace(b"Proof of", b"Proof on"), headers
+
+    client, _ = make_client(create_app(demo, pki.signer()), pki.root, mangle=tamper)
+    with pytest.raises(SecurityError) as info:
+        client.requirements(country_code="NL")
+    assert info.value.code == "bad-digest"
+
+
+def test_untrusted_signer_is_refused(demo: Catalogue, pki: CsPki, other_pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, other_pki.signer()), pki.root)
+    with pytest.raises(SecurityError) as info:
+        client.requirements(country_code="NL")
+    assert info.value.code == "untrusted-chain"
+
+
+def test_http_failures_are_registry_errors(pki: CsPki) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    trust = TrustStore((pki.root,))
+    down = CommonServicesClient(eb_url=BASE, dsd_url=BASE, trust=trust, transport=httpx.MockTransport(refuse))
+    with pytest.raises(RegistryError) as info:
+        down.requirements()
+    assert info.value.http_status is None
+    broken = CommonServicesClient(
+        eb_url=BASE, dsd_url=BASE, trust=trust, transport=httpx.MockTransport(lambda r: httpx.Response(503))
+    )
+    with pytest.raises(RegistryError) as info:
+        broken.requirements()
+    assert info.value.http_status == 503
+
+
+def test_v1_api_without_signatures(demo: Catalogue, pki: CsPki) -> None:
+    client, _ = make_client(create_app(demo, None), pki.root, version=edm.Version.EDM_V1, require_signature=False)
+    assert (
+        client.requirements(procedure_id="X1", country_code="ES")[0].names[0].value
+        == "Proof of registration of a company"
+    )
+
+
+class Naptr:
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+
+    def resolve(self, qname: str, rdtype: str) -> Iterable[Any]:
+        import dns.rdata
+        import dns.rdataclass
+        import dns.rdatatype
+
+        return [
+            dns.rdata.from_text(
+                dns.rdataclass.IN, dns.rdatatype.NAPTR, f'10 10 "U" "x" "!^.*$!{self.answers[qname]}!" .'
+            )
+        ]
+
+
+def test_from_settings_discovers_the_commission(clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings(node={"country": "FR"}, common_services={"environment": "acc"})
+    resolver = Naptr(
+        {
+            "fr.eb.v2.cs.acc.oots.tech.ec.europa.eu": "https://query.cs.acc.oots.tech.ec.europa.eu/eb",
+            "fr.dsd.v2.cs.acc.oots.tech.ec.europa.eu": "https://query.cs.acc.oots.tech.ec.europa.eu/dsd",
+        }
+    )
+    client = CommonServicesClient.from_settings(settings, resolver=resolver)
+    assert client.eb_url.endswith("/eb")
+    assert client.dsd_url.endswith("/dsd")
+    assert client.trust is not None
+    assert "2 test" in client.trust.roots[0].subject.rfc4514_string()
+    with pytest.raises(ConfigError):
+        CommonServicesClient.from_settings(Settings(common_services={"environment": "local"}))

@@ -1,0 +1,184 @@
+"""The detached JAdES signature and digest of Common Services answers, against the real captures."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+
+from cs.cs_helpers import CAPTURE_TIME, Capture
+from oots.cs.jades import DIGEST_HEADER, SIGNATURE_HEADER, AnswerSigner, issuer_serial_kid, verify_answer
+from oots.cs.keys import CsPki
+from oots.cs.trust import TrustStore, commission_roots
+from oots.errors import SecurityError
+
+
+def _flip(text: str, index: int) -> str:
+    """``text`` with one character changed to another of the same alphabet (stays decodable)."""
+    c = text[index]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    replacement = alphabet[(alphabet.index(c) + 1) % len(alphabet)] if c in alphabet else "A"
+    return text[:index] + replacement + text[index + 1 :]
+
+
+def test_real_acceptance_answers_verify(captures: list[Capture]) -> None:
+    trust = commission_roots("acc")
+    for capture in captures:
+        verified = verify_answer(capture.body, capture.headers, trust, at=CAPTURE_TIME)
+        assert verified.body == capture.body
+        assert "CN=EC-OOTS-CS-ACC" in verified.signer_name
+        assert verified.signed_at is not None
+        assert verified.signed_at.year == 2026
+        assert len(verified.chain) == 3
+
+
+def test_header_names_are_case_insensitive(captures: list[Capture]) -> None:
+    capture = captures[0]
+    upper = {k.upper(): v for k, v in capture.headers.items()}
+    verify_answer(capture.body, upper, commission_roots("acc"), at=CAPTURE_TIME)
+
+
+def test_production_root_refuses_acceptance_answers(captures: list[Capture]) -> None:
+    with pytest.raises(SecurityError) as info:
+        verify_answer(captures[0].body, captures[0].headers, commission_roots("prod"), at=CAPTURE_TIME)
+    assert info.value.code == "untrusted-chain"
+
+
+@pytest.mark.parametrize("index", [0, 1, 200, 1000, -40, -2])
+def test_each_flipped_body_byte_is_refused(captures: list[Capture], index: int) -> None:
+    for capture in captures:
+        body = bytearray(capture.body)
+        body[index] ^= 0x01
+        with pytest.raises(SecurityError) as info:
+            verify_answer(bytes(body), capture.headers, commission_roots("acc"), at=CAPTURE_TIME)
+        assert info.value.code == "bad-digest"
+
+
+def test_every_flipped_digest_character_is_refused(captures: list[Capture]) -> None:
+    capture = captures[2]
+    digest = capture.headers[DIGEST_HEADER]
+    for index in range(len("SHA-256="), len(digest) - 1):
+        headers = {**capture.headers, DIGEST_HEADER: _flip(digest, index)}
+        with pytest.raises(SecurityError) as info:
+            verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+        assert info.value.code in {"bad-signature", "bad-digest"}
+
+
+def test_every_flipped_signature_character_is_refused(captures: list[Capture]) -> None:
+    capture = captures[0]
+    token = capture.headers[SIGNATURE_HEADER]
+    signature_start = token.rindex(".") + 1
+    for index in range(signature_start, len(token) - 1):
+        headers = {**capture.headers, SIGNATURE_HEADER: _flip(token, index)}
+        with pytest.raises(SecurityError):
+            verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+
+
+@pytest.mark.parametrize("index", [0, 7, 100, 500, 3000, 8000])
+def test_flipped_protected_header_is_refused(captures: list[Capture], index: int) -> None:
+    capture = captures[1]
+    headers = {**capture.headers, SIGNATURE_HEADER: _flip(capture.headers[SIGNATURE_HEADER], index)}
+    with pytest.raises(SecurityError):
+        verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+
+
+def test_unsigned_answer_is_refused(captures: list[Capture]) -> None:
+    headers = {k: v for k, v in captures[0].headers.items() if k != SIGNATURE_HEADER}
+    with pytest.raises(SecurityError) as info:
+        verify_answer(captures[0].body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+    assert info.value.code == "unsigned"
+
+
+def test_missing_digest_is_refused(captures: list[Capture]) -> None:
+    headers = {k: v for k, v in captures[0].headers.items() if k != DIGEST_HEADER}
+    with pytest.raises(SecurityError) as info:
+        verify_answer(captures[0].body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+    assert info.value.code == "unsigned"
+
+
+def test_expired_chain_is_refused(captures: list[Capture]) -> None:
+    later = dt.datetime(2028, 1, 1, tzinfo=dt.UTC)
+    with pytest.raises(SecurityError) as info:
+        verify_answer(captures[0].body, captures[0].headers, commission_roots("acc"), at=later)
+    assert info.value.code == "certificate-expired"
+
+
+def test_kid_is_the_issuer_serial_the_commission_writes(captures: list[Capture]) -> None:
+    from cryptography import x509
+
+    token = captures[0].headers[SIGNATURE_HEADER]
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    assert issuer_serial_kid(leaf) == header["kid"]
+
+
+def _header(token: str) -> dict[str, object]:
+    return json.loads(base64.urlsafe_b64decode(token.split(".", maxsplit=1)[0] + "=="))  # type: ignore[no-any-return]
+
+
+def test_own_signature_has_the_commission_shape(captures: list[Capture], pki: CsPki) -> None:
+    body = captures[0].body
+    headers = pki.signer().headers(body)
+    ours = _header(headers[SIGNATURE_HEADER])
+    theirs = _header(captures[0].headers[SIGNATURE_HEADER])
+    assert list(ours) == list(theirs)
+    for name in ("alg", "typ", "b64", "sigD", "crit"):
+        assert ours[name] == theirs[name]
+    assert headers[DIGEST_HEADER] == captures[0].headers[DIGEST_HEADER]
+    verified = verify_answer(body, headers, TrustStore((pki.root,)))
+    assert verified.signer == pki.chain[0]
+
+
+def test_own_signature_refused_under_another_root(pki: CsPki, other_pki: CsPki) -> None:
+    headers = pki.signer().headers(b"<x/>")
+    with pytest.raises(SecurityError) as info:
+        verify_answer(b"<x/>", headers, TrustStore((other_pki.root,)))
+    assert info.value.code == "untrusted-chain"
+    with pytest.raises(SecurityError):
+        verify_answer(b"<x/>", headers, commission_roots("acc"))
+
+
+def test_chain_swapped_for_another_signer_is_refused(pki: CsPki, other_pki: CsPki) -> None:
+    """A signature made with one key but carrying another trusted chain does not verify."""
+    token = pki.signer().headers(b"<x/>")[SIGNATURE_HEADER]
+    forged = AnswerSigner(other_pki.signer_key, other_pki.chain).headers(b"<x/>")[SIGNATURE_HEADER]
+    mixed = forged.split(".")[0] + ".." + token.split(".")[2]
+    with pytest.raises(SecurityError) as info:
+        verify_answer(
+            b"<x/>",
+            {"digest": pki.signer().headers(b"<x/>")["digest"], SIGNATURE_HEADER: mixed},
+            TrustStore((other_pki.root,)),
+        )
+    assert info.value.code == "bad-signature"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"alg": "none"}, "bad-algorithm"),
+        ({"alg": "HS256"}, "bad-algorithm"),
+        ({"b64": True}, "malformed-signature"),
+        ({"crit": ["b64"]}, "malformed-signature"),
+        ({"sigD": {"mId": "http://uri.etsi.org/19182/ObjectIdByURI", "pars": ["digest"]}}, "malformed-signature"),
+        ({"sigD": {"mId": "http://uri.etsi.org/19182/HttpHeaders", "pars": ["content-type"]}}, "malformed-signature"),
+        ({"x5c": []}, "untrusted-chain"),
+        ({"x5c": ["!!"]}, "untrusted-chain"),
+    ],
+)
+def test_header_profile_is_enforced(pki: CsPki, change: dict[str, object], code: str) -> None:
+    headers = pki.signer().headers(b"<x/>")
+    header = {**_header(headers[SIGNATURE_HEADER]), **change}
+    protected = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    token = protected + ".." + headers[SIGNATURE_HEADER].split(".")[2]
+    with pytest.raises(SecurityError) as info:
+        verify_answer(b"<x/>", {**headers, SIGNATURE_HEADER: token}, TrustStore((pki.root,)))
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("token", ["", "a.b.c", "x..y", "..", "e30..AAAA", "a" * 70000])
+def test_garbage_signature_header_is_refused(pki: CsPki, token: str) -> None:
+    headers = {**pki.signer().headers(b"<x/>"), SIGNATURE_HEADER: token}
+    with pytest.raises(SecurityError):
+        verify_answer(b"<x/>", headers, TrustStore((pki.root,)))

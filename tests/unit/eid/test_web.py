@@ -1,0 +1,236 @@
+"""The login component in a small portal, against the test provider, all in memory (OIDC)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from eid_helpers import IDP, SP, Network, run
+
+from oots.eid import LevelOfAssurance
+from oots.eid.testidp import load_people
+from oots.eid.testidp.keys import SigningKey
+from oots.eid.web import FLOW_COOKIE, SESSION_COOKIE, safe_next
+
+
+async def follow(client: httpx.AsyncClient, resp: httpx.Response) -> httpx.Response:
+    assert resp.status_code in (302, 303), resp.text
+    return await client.get(resp.headers["location"])
+
+
+async def login_until_callback(
+    client: httpx.AsyncClient, key: str, level: str, path: str = "/me"
+) -> tuple[httpx.Response, str]:
+    resp = await client.get(path)  # not logged in: sent to the login
+    resp = await follow(client, resp)  # /eid/login -> provider
+    assert resp.headers["location"].startswith(IDP + "/authorize?")
+    resp = await follow(client, resp)  # /authorize -> picker page
+    picker = resp.headers["location"]
+    resp = await client.get(IDP + picker + "?country=" + key[:2].upper())
+    assert resp.status_code == 200
+    resp = await client.post(IDP + picker, data={"subject": key, "level": level})
+    assert resp.status_code == 303
+    callback = resp.headers["location"]
+    assert callback.startswith(SP + "/eid/callback?")
+    return await client.get(callback), callback
+
+
+async def login(network: Network, key: str, level: str = "substantial", path: str = "/me") -> httpx.Response:
+    async with network.client() as client:
+        resp, _ = await login_until_callback(client, key, level, path)
+        if resp.status_code != 303:
+            return resp
+        return await follow(client, resp)
+
+
+def test_login_reads_back_the_exact_attributes(network: Network) -> None:
+    resp = run(login(network, "be-2", "high"))
+    assert resp.status_code == 200
+    data = resp.json()
+    person = load_people().find("be-2")
+    assert person is not None
+    subject = data["subject"]
+    assert subject["person_identifier"] == person.subject.identifier
+    assert subject["family_name"] == "Janssens"
+    assert subject["given_name"] == "Emma"
+    assert subject["date_of_birth"] == "1990-07-02"
+    assert subject["birth_name"] == "Claes"
+    assert subject["place_of_birth"] == "Gent"
+    assert subject["gender"] == "Female"
+    assert subject["current_address"]["thoroughfare"] == "Avenue Louise"
+    assert data["level"] == "high"
+    assert data["protocol"] == "oidc"
+    assert data["issuer"] == IDP
+    assert data["representative"] is None
+
+
+def test_company_login_carries_the_representative(network: Network) -> None:
+    data = run(login(network, "fr-company-1")).json()
+    assert data["subject"]["type"] == "legal"
+    assert data["subject"]["legal_name"] == "Boulangerie Martin SARL"
+    assert data["subject"]["legal_person_identifier"].startswith("FR/FR/")
+    assert data["representative"]["family_name"] == "Martin"
+
+
+def test_a_login_below_the_required_level_is_refused_plainly(network: Network) -> None:
+    resp = run(login(network, "de-1", "low"))
+    assert resp.status_code == 403
+    assert "level of assurance Low" in resp.text
+    assert "at least Substantial" in resp.text
+    assert SESSION_COOKIE not in resp.cookies
+
+
+def test_a_page_needing_high_steps_up(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp, _ = await login_until_callback(client, "it-1", "substantial")
+            resp = await follow(client, resp)
+            assert resp.status_code == 200
+            resp = await client.get("/high")  # substantial is not enough here
+            assert resp.status_code == 303
+            assert "level=high" in resp.headers["location"]
+            resp = await follow(client, resp)
+            assert "acr_values=http%3A%2F%2Feidas.europa.eu%2FLoA%2Fhigh" in resp.headers["location"]
+            return resp
+
+    run(scenario())
+
+
+def test_the_callback_cannot_be_replayed(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp, callback = await login_until_callback(client, "nl-1", "substantial")
+            assert resp.status_code == 303
+            return await client.get(callback)  # the flow cookie is gone: refused
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "expired or was already completed" in resp.text
+
+
+def test_a_foreign_state_is_refused(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            await client.get("/eid/login?next=/me")
+            return await client.get("/eid/callback?code=abc&state=not-the-one")
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "does not belong to this login" in resp.text
+
+
+def test_a_tampered_session_cookie_is_not_a_login(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            client.cookies.set(SESSION_COOKIE, "gAAAAABforged", domain="sp.test")
+            return await client.get("/me")
+
+    assert run(scenario()).status_code == 303
+
+
+def test_logout_ends_the_session(network: Network) -> None:
+    async def scenario() -> tuple[int, int]:
+        async with network.client() as client:
+            resp, _ = await login_until_callback(client, "pl-1", "substantial")
+            assert (await follow(client, resp)).status_code == 200
+            resp = await client.post("/eid/logout")
+            assert resp.headers["location"].startswith(IDP + "/logout?")
+            after = await client.get("/me")
+            return resp.status_code, after.status_code
+
+    assert run(scenario()) == (303, 303)
+
+
+def test_the_flow_is_kept_in_an_encrypted_cookie_only(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            return await client.get("/eid/login?next=/me")
+
+    resp = run(scenario())
+    cookie = resp.cookies[FLOW_COOKIE]
+    query = parse_qs(urlsplit(resp.headers["location"]).query)
+    assert query["state"][0] not in cookie
+    assert query["code_challenge_method"] == ["S256"]
+    assert "httponly" in resp.headers["set-cookie"].lower()
+
+
+def test_no_personal_data_in_logs_or_urls(network: Network, caplog: pytest.LogCaptureFixture) -> None:
+    person = load_people().find("es-3")
+    assert person is not None
+    urls: list[str] = []
+
+    async def scenario() -> None:
+        async with network.client() as client:
+            client.event_hooks["request"] = [lambda request: _record(urls, request)]
+            resp, _ = await login_until_callback(client, "es-3", "high")
+            assert (await follow(client, resp)).status_code == 200
+        async with network.client() as client:  # a refused login is logged too
+            client.event_hooks["request"] = [lambda request: _record(urls, request)]
+            resp, _ = await login_until_callback(client, "es-3", "low")
+            assert resp.status_code == 403
+
+    async def _record(store: list[str], request: httpx.Request) -> None:
+        store.append(str(request.url))
+
+    with caplog.at_level(logging.DEBUG):
+        run(scenario())
+    subject = person.subject
+    secrets_ = [subject.identifier, "Martínez", "Martina", "1997-10-14", "Bilbao", "Calle de Alcalá"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "eid login: natural person via oidc at level high" in logged  # the login was logged ...
+    assert "eid login refused: assurance" in logged
+    for value in secrets_:
+        assert value not in logged  # ... without personal data
+        assert all(value not in url and value.replace(" ", "+") not in url for url in urls)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("/me?x=1", "/me?x=1"), ("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil", "/"), (None, "/")],
+)
+def test_only_local_paths_are_returned_to(value: str | None, expected: str) -> None:
+    assert safe_next(value) == expected
+
+
+def test_a_level_in_the_query_cannot_lower_the_requirement(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            return await client.get("/eid/login?next=/me&level=low")
+
+    location = run(scenario()).headers["location"]
+    assert LevelOfAssurance.LOW.uri.replace(":", "%3A").replace("/", "%2F") not in location
+
+
+def test_claims_from_the_userinfo_endpoint(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = Network(idp_dir, {"claims_in_id_token": False}, userinfo=True)
+    data = run(login(network, "el-2", "high")).json()
+    assert data["subject"]["family_name"] == "Papadopoulou"
+    assert data["subject"]["person_identifier"].startswith("EL/EL/")
+    assert data["level"] == "high"
+
+
+def test_without_userinfo_a_bare_id_token_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = Network(idp_dir, {"claims_in_id_token": False})
+    resp = run(login(network, "el-2", "high"))
+    assert resp.status_code == 502
+    assert "claims are unusable" in resp.text
+
+
+def test_a_saml_post_without_the_flow_cookie_is_posted_again_from_our_page(network: Network) -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with network.client() as client:
+            first = await client.post("/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r"})
+            second = await client.post(
+                "/eid/saml/acs", data={"SAMLResponse": "PHg+", "RelayState": "r", "_resent": "1"}
+            )
+            return first, second
+
+    first, second = run(scenario())
+    assert first.status_code == 200
+    assert 'name="_resent" value="1"' in first.text
+    assert 'action="/eid/saml/acs"' in first.text
+    assert second.status_code == 400
+    assert "expired or was already completed" in second.text

@@ -1,0 +1,217 @@
+"""The database layer: engines, sessions, migrations on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import StatementError
+
+import oots.store
+from oots.errors import ConfigError, StoreError
+from oots.settings import Settings
+from oots.store import Database, load_models, open_database
+from oots.store.database import MIGRATIONS_DIR, alembic_config, normalise_url
+from oots.store.models import QueueJob
+
+
+def heads() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def assert_schema_matches_models(db: Database) -> None:
+    with db.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), load_models())
+    assert diff == []
+
+
+# --- migrations -----------------------------------------------------------------------------------
+
+
+def test_an_empty_sqlite_database_migrates_to_heads_matching_the_models(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    assert db.revisions() == set()
+    assert db.migrate() == heads()
+    assert_schema_matches_models(db)
+    assert db.migrate() == heads()  # a second run changes nothing
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_an_empty_postgres_database_migrates_to_heads_matching_the_models(
+    postgres_database: Callable[[], str],
+) -> None:
+    db = Database(postgres_database())
+    assert db.revisions() == set()
+    assert db.migrate() == heads()
+    assert_schema_matches_models(db)
+    assert db.migrate() == heads()
+    db.dispose()
+
+
+def test_every_migration_follows_the_branch_rules() -> None:
+    """versions/<owner>_<NNNN>_<what>.py; an owner's first revision starts its own branch."""
+    script = ScriptDirectory.from_config(alembic_config())
+    files = sorted(p for p in (MIGRATIONS_DIR / "versions").glob("*.py") if p.name != "__init__.py")
+    assert files, "no migrations found"
+    owners: dict[str, list[int]] = {}
+    for path in files:
+        match = re.fullmatch(r"([a-z][a-z0-9]*)_(\d{4})_[a-z0-9_]+\.py", path.name)
+        assert match, f"{path.name} is not named <owner>_<NNNN>_<what>.py"
+        owner, number = match.group(1), int(match.group(2))
+        rev = script.get_revision(f"{owner}_{number:04d}")
+        assert rev is not None, f"{path.name} must have revision = {owner}_{number:04d}"
+        assert Path(rev.path).name == path.name
+        if number == 1:
+            assert rev.down_revision is None, f"{path.name} starts the {owner} branch: down_revision=None"
+            assert rev.branch_labels == {owner}, f"{path.name} needs branch_labels=({owner!r},)"
+        else:
+            assert not rev.branch_labels
+            downs = rev.down_revision if isinstance(rev.down_revision, tuple) else (rev.down_revision,)
+            assert f"{owner}_{number - 1:04d}" in downs, f"{path.name} must follow {owner}_{number - 1:04d}"
+        owners.setdefault(owner, []).append(number)
+        ast.parse(path.read_text(encoding="utf-8"))
+    for owner, numbers in owners.items():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"{owner} revisions are not consecutive"
+    assert "store" in owners
+
+
+def test_a_database_from_a_newer_oots_is_refused(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    with db.connect() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('future_0042')"))
+    with pytest.raises(StoreError, match="does not know"):
+        db.migrate()
+    db.dispose()
+
+
+def test_unreachable_postgres_is_a_store_error() -> None:
+    db = Database("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(StoreError, match="cannot open the database") as info:
+        db.migrate()
+    assert "127.0.0.1:1" in info.value.message
+
+
+# --- engines and sessions -------------------------------------------------------------------------
+
+
+def test_open_database_makes_the_sqlite_file_and_migrates(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    settings = Settings(node={"data_dir": tmp_path / "deep" / "dir"})  # type: ignore[arg-type]
+    db = open_database(settings)
+    assert (tmp_path / "deep" / "dir" / "oots.db").is_file()
+    assert db.revisions() == heads()
+    with db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    assert "queue_jobs" in inspect(db.engine).get_table_names()
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_open_database_on_postgres(postgres_url: str, clean_env: pytest.MonkeyPatch) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with open_database(Settings(database={"url": plain})) as db:  # type: ignore[arg-type]
+        assert db.url.drivername == "postgresql+psycopg"
+        assert db.revisions() == heads()
+        assert "queue_jobs" in inspect(db.engine).get_table_names()
+
+
+def test_session_commits_or_rolls_back(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    row = {"kind": "k", "payload": {}, "max_attempts": None}
+    with db.session() as s:
+        s.add(QueueJob(**row))
+
+    def add_then_fail() -> None:
+        with db.session() as s:
+            s.add(QueueJob(**row))
+            s.flush()
+            _ = 1 / 0
+
+    with pytest.raises(ZeroDivisionError):
+        add_then_fail()
+    with db.session() as s:
+        assert len(s.scalars(select(QueueJob)).all()) == 1
+    db.dispose()
+
+
+def test_sqlite_immediate_sessions_take_the_write_lock_at_once(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with db.session(immediate=True) as s:
+        s.execute(select(1))
+    with db.session() as s:
+        s.execute(select(1))
+    assert [st for st in statements if st.startswith("BEGIN")] == ["BEGIN IMMEDIATE", "BEGIN DEFERRED"]
+    db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_urls_are_normalised(url: str, driver: str) -> None:
+    assert normalise_url(url).drivername == driver
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
+def test_unsupported_urls_are_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"database\.url"):
+        Database(url)
+
+
+def test_the_password_never_shows(sqlite_url: str) -> None:
+    db = Database("postgresql://user:s3cret@127.0.0.1:1/db")
+    assert "s3cret" not in repr(db)
+    assert "s3cret" not in db.safe_url
+
+
+# --- types ----------------------------------------------------------------------------------------
+
+
+def test_datetimes_come_back_in_utc_and_naive_ones_are_refused(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    paris = timezone(timedelta(hours=1))
+    moment = datetime(2026, 3, 29, 2, 30, 15, 123456, tzinfo=paris)
+    with db.session() as s:
+        s.add(QueueJob(kind="k", payload=[], max_attempts=None, run_at=moment))
+    with db.session() as s:
+        got = s.scalars(select(QueueJob.run_at)).one()
+    assert got == moment
+    assert got.tzinfo == UTC
+    naive = datetime(2026, 1, 1)
+    with db.session() as s:
+        s.add(QueueJob(kind="k", payload=[], max_attempts=None, run_at=naive))
+        with pytest.raises(StatementError, match="naive datetime"):
+            s.flush()
+        s.rollback()
+    db.dispose()
+
+
+def test_public_api() -> None:
+    for name in oots.store.__all__:
+        assert hasattr(oots.store, name), name
+    assert "oots.store.models" in oots.store.MODEL_MODULES

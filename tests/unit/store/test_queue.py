@@ -1,0 +1,499 @@
+"""The durable work queue on SQLite and PostgreSQL: enqueue, claim, lease, retry, dead letters, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session
+
+from oots.errors import NotFound, StoreError
+from oots.settings import QueueSettings
+from oots.store import Database
+from oots.store import queue as q
+from oots.store.models import QueueJob
+
+from .conftest import Clock
+
+SETTINGS = QueueSettings(
+    lease_seconds=30, max_attempts=3, backoff_base_seconds=10, backoff_max_seconds=100, batch_size=10
+)
+
+
+class FixedRandom:
+    """A stand-in for random.Random that always draws the same number."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def ledger(session: Session, job: q.Job, note: str = "") -> None:
+    """A handler's database effect: one ledger row per run."""
+    session.execute(
+        text("INSERT INTO ledger (job_id, worker, note) VALUES (:j, :w, :n)"), {"j": job.id, "w": "x", "n": note}
+    )
+
+
+def ledger_rows(db: Database) -> list[int]:
+    with db.session() as s:
+        return list(s.scalars(text("SELECT job_id FROM ledger ORDER BY job_id")))
+
+
+def job_row(db: Database, job_id: int) -> QueueJob:
+    with db.session() as s:
+        row = s.get(QueueJob, job_id)
+        assert row is not None
+        return row
+
+
+def worker(db: Database, clock: Clock, handlers: dict[str, q.Handler], **kw: Any) -> q.Worker:
+    settings = kw.pop("settings", SETTINGS)
+    return q.Worker(db, settings, handlers=handlers, clock=clock, rng=FixedRandom(1.0), **kw)  # type: ignore[arg-type]
+
+
+# --- enqueue --------------------------------------------------------------------------------------
+
+
+def test_enqueue_keeps_the_payload(db: Database, clock: Clock) -> None:
+    payload = {"to": "BE", "ids": [1, 2], "nested": {"ok": True, "x": None}, "text": "Zoë"}
+    with db.session() as s:
+        job_id = q.enqueue(s, "send", payload, now=clock())
+    row = job_row(db, job_id)
+    assert (row.kind, row.payload, row.status, row.attempts) == ("send", payload, "queued", 0)
+    assert row.run_at == clock()
+    assert row.run_at.tzinfo is not None
+
+
+def test_enqueue_with_the_same_key_returns_the_first_job(db: Database) -> None:
+    with db.session() as s:
+        first = q.enqueue(s, "send", {"n": 1}, key="msg-1")
+        again = q.enqueue(s, "send", {"n": 2}, key="msg-1")
+    with db.session() as s:
+        later = q.enqueue(s, "send", {"n": 3}, key="msg-1")
+        other_kind = q.enqueue(s, "receipt", {"n": 4}, key="msg-1")
+        no_key = [q.enqueue(s, "send", {"n": 5}), q.enqueue(s, "send", {"n": 5})]
+    assert first == again == later
+    assert len({first, other_kind, *no_key}) == 4
+    assert job_row(db, first).payload == {"n": 1}
+    with db.session() as s:
+        assert q.counts(s) == {"send": {"queued": 3}, "receipt": {"queued": 1}}
+
+
+def test_a_key_stays_taken_after_the_job_is_done(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        first = q.enqueue(s, "send", {}, key="k", now=clock())
+    worker(db, clock, {"send": ledger}).drain()
+    with db.session() as s:
+        assert q.enqueue(s, "send", {}, key="k") == first
+    assert ledger_rows(db) == [first]
+
+
+def test_enqueue_belongs_to_the_callers_transaction(db: Database) -> None:
+    class Boom(Exception):
+        pass
+
+    def enqueue_then_fail() -> None:
+        with db.session() as s:
+            q.enqueue(s, "send", {"n": 1})
+            raise Boom
+
+    with pytest.raises(Boom):
+        enqueue_then_fail()
+    with db.session() as s:
+        assert q.counts(s) == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "key", "message"),
+    [
+        ("", {}, None, "job kind"),
+        ("k" * 101, {}, None, "job kind"),
+        ("send", {1, 2}, None, "plain JSON"),
+        ("send", {"x": float("nan")}, None, "plain JSON"),
+        ("send", {}, "", "job key"),
+        ("send", {}, "k" * 201, "job key"),
+    ],
+)
+def test_enqueue_refuses_bad_input(db: Database, kind: str, payload: Any, key: str | None, message: str) -> None:
+    with db.session() as s, pytest.raises(StoreError, match=message):
+        q.enqueue(s, kind, payload, key=key)
+
+
+def test_enqueue_many_returns_ids_in_order(db: Database) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "bulk", [{"i": i} for i in range(50)])
+        assert q.enqueue_many(s, "bulk", []) == []
+    assert len(set(ids)) == 50
+    assert [job_row(db, i).payload["i"] for i in ids] == list(range(50))
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+def test_a_worker_runs_due_jobs_oldest_first_and_marks_them_done(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        late = q.enqueue(s, "a", {}, run_at=clock() + timedelta(seconds=60), now=clock())
+        first = q.enqueue(s, "a", {}, run_at=clock() - timedelta(seconds=5), now=clock())
+        second = q.enqueue(s, "a", {}, now=clock())
+    seen: list[tuple[int, int]] = []
+    w = worker(db, clock, {"a": lambda s, j: seen.append((j.id, j.attempts))})
+    assert w.drain() == 2
+    assert seen == [(first, 1), (second, 1)]
+    assert job_row(db, first).status == "done"
+    assert job_row(db, first).finished_at == clock()
+    assert job_row(db, late).status == "queued"
+    clock.advance(60)
+    assert w.drain() == 1
+    assert seen[-1] == (late, 1)
+
+
+def test_a_worker_claims_only_kinds_it_has_handlers_for(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        mine = q.enqueue(s, "mine", {}, now=clock())
+        theirs = q.enqueue(s, "theirs", {}, now=clock())
+    assert worker(db, clock, {"mine": ledger}).drain() == 1
+    assert job_row(db, mine).status == "done"
+    row = job_row(db, theirs)
+    assert (row.status, row.attempts) == ("queued", 0)
+
+
+def test_the_handlers_effects_commit_with_the_completion(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job, note=job.payload["note"])
+        q.enqueue(s, "follow-up", {"after": job.id})
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {"note": "hello"}, now=clock())
+    worker(db, clock, {"a": handler}).drain()
+    assert ledger_rows(db) == [job_id]
+    with db.session() as s:
+        assert q.counts(s) == {"a": {"done": 1}, "follow-up": {"queued": 1}}
+
+
+def test_a_group_of_jobs_shares_one_commit(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}] * 5, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 5
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 2  # the claim, then the whole group
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+
+
+def test_without_group_commit_each_job_commits_alone(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 3, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 3
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 4
+
+
+def test_a_failure_in_a_group_rolls_back_only_the_failure_for_good(db: Database, clock: Clock) -> None:
+    runs: list[int] = []
+
+    def handler(s: Session, job: q.Job) -> None:
+        runs.append(job.id)
+        ledger(s, job)
+        if job.payload["fail"]:
+            raise RuntimeError("no")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{"fail": n == 2} for n in range(5)], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 5
+    assert ledger_rows(db) == [i for n, i in enumerate(ids) if n != 2]
+    assert [job_row(db, i).status for i in ids] == ["done", "done", "queued", "done", "done"]
+    assert [job_row(db, i).attempts for i in ids] == [1, 1, 1, 1, 1]
+    # the jobs run before the failure in its group were rolled back with it and run again
+    assert runs == [ids[0], ids[1], ids[2], ids[0], ids[1], ids[3], ids[4]]
+
+
+def test_a_group_whose_commit_fails_is_run_again_job_by_job(db: Database, clock: Clock) -> None:
+    broken = {"commit": True}
+
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        if broken["commit"]:
+
+            @event.listens_for(s, "before_commit")
+            def refuse(session: Session) -> None:
+                if broken["commit"] and not session.in_nested_transaction():
+                    broken["commit"] = False
+                    raise RuntimeError("the disk is full")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 3
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).attempts for i in ids} == {1}
+
+
+def test_a_failing_handlers_effects_are_rolled_back_and_the_job_retried(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        q.enqueue(s, "follow-up", {})
+        raise RuntimeError("peer said no")
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    assert worker(db, clock, {"a": handler}).drain() == 1
+    assert ledger_rows(db) == []
+    row = job_row(db, job_id)
+    assert (row.status, row.attempts, row.locked_by) == ("queued", 1, None)
+    assert row.last_error == "RuntimeError: peer said no"
+    assert row.run_at == clock() + timedelta(seconds=10)  # base 10 s, jitter drawn at its top
+    with db.session() as s:
+        assert q.counts(s) == {"a": {"queued": 1}}
+
+
+def test_a_handler_that_breaks_the_commit_counts_as_a_failure(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        s.execute(text("INSERT INTO ledger (job_id, worker) VALUES (:j, NULL)"), {"j": job.id})
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    worker(db, clock, {"a": handler}).drain()
+    row = job_row(db, job_id)
+    assert row.status == "queued"
+    assert row.last_error is not None
+    assert "IntegrityError" in row.last_error
+
+
+def test_retries_follow_the_backoff_schedule_then_dead_letter(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        raise ValueError(f"attempt {job.attempts}")
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    w = worker(db, clock, {"a": handler})
+    delays = []
+    for attempt in (1, 2):
+        assert w.drain() == 1
+        row = job_row(db, job_id)
+        assert (row.status, row.attempts, row.last_error) == ("queued", attempt, f"ValueError: attempt {attempt}")
+        delays.append((row.run_at - clock()).total_seconds())
+        assert w.drain() == 0  # not due yet
+        clock.now = row.run_at
+    assert delays == [10, 20]
+    assert w.drain() == 1
+    row = job_row(db, job_id)
+    assert (row.status, row.attempts, row.last_error) == ("dead", 3, "ValueError: attempt 3")
+    clock.advance(10_000)
+    assert w.drain() == 0
+
+
+def test_a_job_may_allow_more_or_fewer_attempts_than_the_default(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        raise ValueError("no")
+
+    with db.session() as s:
+        once = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+    worker(db, clock, {"a": handler}).drain()
+    assert job_row(db, once).status == "dead"
+    with db.session() as s, pytest.raises(StoreError, match="max_attempts"):
+        q.enqueue(s, "a", {}, max_attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "draw", "expected"),
+    [(1, 1.0, 10), (2, 1.0, 20), (3, 1.0, 40), (4, 1.0, 80), (5, 1.0, 100), (60, 1.0, 100), (1, 0.0, 5), (3, 0.5, 30)],
+)
+def test_backoff_doubles_up_to_the_cap_with_jitter_in_its_upper_half(
+    attempt: int, draw: float, expected: float
+) -> None:
+    assert q.backoff_delay(attempt, SETTINGS, FixedRandom(draw)) == pytest.approx(expected)  # type: ignore[arg-type]
+
+
+def test_backoff_with_real_randomness_stays_within_bounds() -> None:
+    for attempt in range(1, 12):
+        ceiling = min(100.0, 10.0 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= q.backoff_delay(attempt, SETTINGS) <= ceiling
+
+
+# --- dead letters and inspection ------------------------------------------------------------------
+
+
+def test_dead_jobs_are_listed_and_can_be_requeued(db: Database, clock: Clock) -> None:
+    fail = {"on": True}
+
+    def handler(s: Session, job: q.Job) -> None:
+        if fail["on"]:
+            raise RuntimeError("down")
+        ledger(s, job)
+
+    with db.session() as s:
+        dead_a = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+        dead_b = q.enqueue(s, "b", {}, max_attempts=1, now=clock())
+    w = worker(db, clock, {"a": handler, "b": handler})
+    w.drain()
+    with db.session() as s:
+        assert {j.id for j in q.list_dead(s)} == {dead_a, dead_b}
+        assert [j.id for j in q.list_dead(s, kind="a")] == [dead_a]
+        assert q.list_dead(s)[0].last_error == "RuntimeError: down"
+        q.requeue(s, dead_a, now=clock())
+        with pytest.raises(NotFound):
+            q.requeue(s, dead_a)  # no longer dead
+        with pytest.raises(NotFound):
+            q.requeue(s, 999_999)
+    row = job_row(db, dead_a)
+    assert (row.status, row.attempts, row.finished_at) == ("queued", 0, None)
+    fail["on"] = False
+    assert w.drain() == 1
+    assert job_row(db, dead_a).status == "done"
+    with db.session() as s:
+        assert q.requeue_dead(s, kind="b", now=clock()) == 1
+    assert w.drain() == 1
+    assert ledger_rows(db) == sorted([dead_a, dead_b])
+
+
+def test_counts_and_purge(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+        q.enqueue(s, "b", {}, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"batch_size": 2}))
+    assert w.run_once() == 2
+    with db.session() as s:
+        assert q.counts(s) == {"a": {"done": 2, "queued": 1}, "b": {"queued": 1}}
+        assert q.purge_done(s, older_than=clock()) == 0
+        assert q.purge_done(s, older_than=clock() + timedelta(seconds=1)) == 2
+        assert q.counts(s) == {"a": {"queued": 1}, "b": {"queued": 1}}
+
+
+# --- leases ---------------------------------------------------------------------------------------
+
+
+def test_an_expired_lease_makes_the_job_claimable_again(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    crashed = worker(db, clock, {"a": ledger}, worker_id="crashed")
+    rescuer = worker(db, clock, {"a": ledger}, worker_id="rescuer")
+    [held] = crashed.claim_batch()  # ...and then the process dies
+    assert (held.id, held.attempts) == (job_id, 1)
+    row = job_row(db, job_id)
+    assert (row.status, row.locked_by, row.locked_until) == ("running", "crashed", clock() + timedelta(seconds=30))
+    clock.advance(29)
+    assert rescuer.claim_batch() == []
+    clock.advance(1)
+    [again] = rescuer.claim_batch()
+    assert (again.id, again.attempts) == (job_id, 2)
+    assert job_row(db, job_id).locked_by == "rescuer"
+
+
+def test_a_worker_that_lost_its_lease_commits_nothing(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    slow = worker(db, clock, {"a": ledger}, worker_id="slow")
+    fast = worker(db, clock, {"a": ledger}, worker_id="fast")
+    [held] = slow.claim_batch()
+    clock.advance(31)
+    assert fast.drain() == 1  # took the job over and finished it
+    slow._run_group([held])  # the slow worker finally gets to it: it must not run it
+    assert ledger_rows(db) == [job_id]
+    row = job_row(db, job_id)
+    assert (row.status, row.attempts) == ("done", 2)
+
+
+def test_an_expired_lease_without_attempts_left_dead_letters_the_job(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+    worker(db, clock, {"a": ledger}, worker_id="w1").claim_batch()
+    clock.advance(31)
+    assert worker(db, clock, {"a": ledger}).drain() == 0
+    row = job_row(db, job_id)
+    assert row.status == "dead"
+    assert row.last_error is not None
+    assert "lease expired" in row.last_error
+    assert "w1" in row.last_error
+
+
+def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+
+    def slow(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        clock.advance(20)  # each job takes 20 s of a 30 s lease
+
+    w = worker(db, clock, {"a": slow})
+    assert w.run_once() == 3
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+
+
+# --- stopping -------------------------------------------------------------------------------------
+
+
+def test_stop_finishes_the_job_in_hand_and_gives_back_the_rest(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    w = worker(db, clock, {})
+
+    @w.handler("a")
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        w.stop()
+
+    assert w.run_once() == 1
+    assert ledger_rows(db) == ids[:1]
+    for job_id in ids[1:]:
+        row = job_row(db, job_id)
+        assert (row.status, row.attempts, row.locked_by, row.locked_until) == ("queued", 0, None, None)
+    assert w.run_once() == 0  # a stopped worker claims nothing
+
+
+def test_sigterm_stops_run_forever_gracefully(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    before = signal.getsignal(signal.SIGTERM)
+
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    worker(db, clock, {"a": handler}).run_forever()
+    assert ledger_rows(db) == ids[:1]
+    assert [job_row(db, i).status for i in ids] == ["done", "queued", "queued"]
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_registering_a_kind_twice_is_refused(db: Database, clock: Clock) -> None:
+    w = worker(db, clock, {"a": ledger})
+    with pytest.raises(StoreError, match="already registered"):
+        w.register("a", ledger)
+
+
+def test_claims_are_recorded_on_the_row(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 5, now=clock())
+    [*claimed] = worker(db, clock, {"a": ledger}, worker_id="w").claim_batch()
+    assert len(claimed) == 5
+    with db.session() as s:
+        held = s.scalar(select(func.count()).select_from(QueueJob).where(QueueJob.locked_by == "w"))
+    assert held == 5

@@ -29,6 +29,7 @@ from oots.errors import ConfigError
 __all__ = [
     "As4PartnerSettings",
     "As4Settings",
+    "AuditSettings",
     "CommonServicesSettings",
     "DatabaseSettings",
     "EidSettings",
@@ -332,6 +333,20 @@ class ProviderSettings(Section):
 
 # --- section: requester ---
 # --- section: audit ---
+
+
+class AuditSettings(Section):
+    """The audit journal (IR 2022/1463 art. 17): keys, retention."""
+
+    seal_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) sealing the hash chain; empty: generated into data_dir/audit.keys."
+    )
+    data_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) encrypting personal data at rest; empty: generated like seal_key."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are purged by `oots audit purge`.")
+
+
 # --- section: admin ---
 
 
@@ -360,6 +375,7 @@ class Settings(BaseSettings):
     provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---
     # --- field: audit ---
+    audit: AuditSettings = AuditSettings()
     # --- field: admin ---
 
     @classmethod

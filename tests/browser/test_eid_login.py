@@ -214,7 +214,7 @@ def test_custom_person_by_keyboard(servers: Setup, browser: Any, caplog: pytest.
     context = browser.new_context()
     page = context.new_page()
     page.goto(servers.portal + "/eid/login?next=/me&method=oidc")
-    page.get_by_label("Person identifier (CC/CC/identifier)").focus()
+    page.get_by_label("Person identifier (CC/CC/identifier)", exact=True).focus()
     page.keyboard.type("DE/FR/QX-4711")
     page.keyboard.press("Tab")
     page.keyboard.type("Zimmermann")

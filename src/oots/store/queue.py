@@ -445,7 +445,7 @@ class _Group:
 
 def default_worker_id() -> str:
     """``host:pid:random`` — unique per worker, readable in ``locked_by``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()[:150]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -470,6 +470,8 @@ class Worker:
         self.db = db
         self.settings = settings
         self.id = worker_id or default_worker_id()
+        if len(self.id) > 200:
+            raise StoreError("a worker id must be at most 200 characters")
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}

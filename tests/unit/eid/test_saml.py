@@ -38,8 +38,7 @@ def sp(idp: SamlIdentityProvider) -> SamlServiceProvider:
 def begin(
     sp: SamlServiceProvider, idp: SamlIdentityProvider, level: LevelOfAssurance = L.SUBSTANTIAL
 ) -> tuple[SamlLogin, PendingSamlLogin]:
-    idp._remember(sp.metadata_xml())  # the provider learns the SP's metadata (as --sp-metadata does)
-    idp._server = idp._build()
+    idp.add_service_provider(sp.metadata_xml())  # the provider learns the SP's metadata (as --sp-metadata does)
     login = sp.start(level, "relay-1")
     query = redirect_query(login.redirect_url)
     assert login.redirect_url.startswith("http://idp.test/saml/sso?")
@@ -94,8 +93,7 @@ def test_company_with_representative(sp: SamlServiceProvider, idp: SamlIdentityP
 def test_wrong_signature(sp: SamlServiceProvider, idp: SamlIdentityProvider, tmp_path: Path) -> None:
     login, pending = begin(sp, idp)
     impostor = make_idp(load_or_create(tmp_path))  # same entity id, another key
-    impostor._remember(sp.metadata_xml())
-    impostor._server = impostor._build()
+    impostor.add_service_provider(sp.metadata_xml())
     assert refused(sp, impostor.respond(pending, person(), None, L.HIGH), login.request_id) == "signature"
 
 
@@ -109,8 +107,7 @@ def test_tampered_attribute(sp: SamlServiceProvider, idp: SamlIdentityProvider) 
 def test_wrong_issuer(sp: SamlServiceProvider, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
     login, pending = begin(sp, idp)
     other = make_idp(idp_key, "http://other-idp.test/saml/metadata")
-    other._remember(sp.metadata_xml())
-    other._server = other._build()
+    other.add_service_provider(sp.metadata_xml())
     assert refused(sp, other.respond(pending, person(), None, L.HIGH), login.request_id) == "issuer"
 
 

@@ -234,3 +234,125 @@ def test_a_saml_post_without_the_flow_cookie_is_posted_again_from_our_page(netwo
     assert 'action="/eid/saml/acs"' in first.text
     assert second.status_code == 400
     assert "expired or was already completed" in second.text
+
+
+def saml_network(idp_dir: Path) -> Network:
+    from eid_helpers import AppClient
+
+    from oots.eid.testidp import IdpConfig, create_idp_app
+
+    idp_app = create_idp_app(IdpConfig(issuer=IDP, data_dir=idp_dir, fetch_sp_metadata=False))
+    idp_metadata = AppClient(idp_app, IDP).get("/saml/metadata").text
+    network = Network(idp_dir, saml_idp_metadata=idp_metadata)
+    network.router.add(IDP, idp_app)
+    sp_metadata = run(_get(network, "/eid/saml/metadata")).text
+    idp_app.state.saml_idp.add_service_provider(sp_metadata)
+    return network
+
+
+async def _get(network: Network, path: str) -> httpx.Response:
+    async with network.client() as client:
+        return await client.get(path)
+
+
+async def saml_until_acs(client: httpx.AsyncClient, key: str, level: str) -> dict[str, str]:
+    import re
+
+    resp = await client.get("/eid/login?next=/me&method=saml")
+    assert resp.headers["location"].startswith(IDP + "/saml/sso?SAMLRequest=")
+    resp = await follow(client, resp)
+    picker = IDP + resp.headers["location"]
+    page = await client.post(picker, data={"subject": key, "level": level})
+    assert page.status_code == 200
+    assert 'action="http://sp.test/eid/saml/acs"' in page.text
+    fields = dict(re.findall(r'name="(SAMLResponse|RelayState)" value="([^"]*)"', page.text))
+    assert set(fields) == {"SAMLResponse", "RelayState"}
+    return fields
+
+
+def test_saml_login_through_the_routes(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-company-1", "high")
+            resp = await client.post("/eid/saml/acs", data=fields)
+            assert resp.status_code == 303, resp.text
+            assert FLOW_COOKIE not in resp.cookies or not resp.cookies[FLOW_COOKIE]
+            return await follow(client, resp)
+
+    data = run(scenario()).json()
+    assert data["protocol"] == "saml"
+    assert data["level"] == "high"
+    assert data["subject"]["legal_name"] == "Rossi Costruzioni S.r.l."
+    assert data["representative"]["family_name"] == "Rossi"
+
+
+def test_saml_answer_with_another_relay_state_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-1", "high")
+            return await client.post("/eid/saml/acs", data={**fields, "RelayState": "someone-elses"})
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "does not belong to this login (RelayState)" in resp.text
+
+
+def test_saml_level_below_the_requirement_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-1", "low")
+            return await client.post("/eid/saml/acs", data=fields)
+
+    resp = run(scenario())
+    assert resp.status_code == 403
+    assert "needs at least Substantial" in resp.text
+
+
+def test_an_arbitrary_company_typed_at_the_provider(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "AT/BE/77",
+                "family_name": "Gruber",
+                "given_name": "Anna",
+                "date_of_birth": "1970-01-02",
+                "legal_person_identifier": "AT/BE/FN123456",
+                "legal_name": "Gruber GmbH",
+                "level": "substantial",
+            }
+            resp = await client.get((await client.post(picker, data=form)).headers["location"])
+            return await follow(client, resp)
+
+    data = run(scenario()).json()
+    assert data["subject"]["legal_name"] == "Gruber GmbH"
+    assert data["subject"]["legal_person_identifier"] == "AT/BE/FN123456"
+    assert data["representative"]["family_name"] == "Gruber"
+
+
+def test_a_typed_person_with_a_bad_identifier_is_explained(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "12345",
+                "family_name": "A",
+                "given_name": "B",
+                "date_of_birth": "1970-01-02",
+                "level": "low",
+            }
+            return await client.post(picker, data=form)
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "CC/CC/identifier" in resp.text

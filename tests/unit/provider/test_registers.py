@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +217,8 @@ def test_sql_register_errors(tmp_path: Path, sqlite_engine: sa.Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_sql_register_on_postgresql(postgres_url: str) -> None:
-    engine = sa.create_engine(postgres_url)
+def test_sql_register_on_postgresql(postgres_database: Callable[[], str]) -> None:
+    engine = sa.create_engine(postgres_database())
     try:
         load_into(engine, "births", BIRTHS, int_ids=True)
         load_into(engine, "companies", COMPANIES)

@@ -71,6 +71,10 @@ def check_person_register(register: Register) -> None:
     garcia = register.find_persons(PersonQuery("García", "María", dt.date(1982, 10, 7)))
     assert {p.family_name for p in garcia} == {"García Márquez", "García López"}
     assert match_person(PersonQuery("García", "María", dt.date(1982, 10, 7)), garcia).reason == "AMBIGUOUS:NAMES:n=2"
+    # names given the other way round are found only when asked for
+    swapped = PersonQuery("Lotte", "Peeters", dt.date(1985, 7, 23))
+    assert register.find_persons(swapped) == []
+    assert [p.family_name for p in register.find_persons(swapped, swapped_names=True)] == ["Peeters"]
     # nobody
     assert register.find_persons(PersonQuery("Nobody", "Noone", dt.date(1950, 1, 1))) == []
     with pytest.raises(NotFound):

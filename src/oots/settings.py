@@ -105,7 +105,9 @@ class QueueSettings(Section):
     backoff_base_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
     poll_interval_seconds: float = Field(0.2, gt=0)
-    batch_size: int = Field(32, ge=1, le=1000, description="Jobs claimed per round trip.")
+    batch_size: int = Field(
+        100, ge=1, le=1000, description="Most jobs claimed per round trip (fewer while jobs run slowly)."
+    )
     group_commit_seconds: float = Field(
         0.05, ge=0, description="Jobs finished within this long share one commit (0: every job commits alone)."
     )
@@ -190,7 +192,9 @@ class CommonServicesSettings(Section):
     require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
     cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
     timeout_seconds: float = Field(10.0, gt=0)
-    catalogue_file: Path | None = Field(None, description="Server: the catalogue data file (TOML) loaded on start.")
+    catalogue_file: Path | None = Field(
+        None, description="Server: the catalogue data file (TOML) that fills an empty database."
+    )
     signing_key_file: Path | None = Field(None, description="Server: PEM EC private key that signs answers.")
     signing_chain_file: Path | None = Field(None, description="Server: PEM chain of the signing key, leaf first.")
 

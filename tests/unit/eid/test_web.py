@@ -47,20 +47,21 @@ async def login(network: Network, key: str, level: str = "substantial", path: st
 
 
 def test_login_reads_back_the_exact_attributes(network: Network) -> None:
-    resp = run(login(network, "be-2", "high"))
+    resp = run(login(network, "de-2", "high"))
     assert resp.status_code == 200
     data = resp.json()
-    person = load_people().find("be-2")
+    person = load_people().find("de-2")
     assert person is not None
     subject = data["subject"]
     assert subject["person_identifier"] == person.subject.identifier
-    assert subject["family_name"] == "Janssens"
-    assert subject["given_name"] == "Emma"
-    assert subject["date_of_birth"] == "1990-07-02"
-    assert subject["birth_name"] == "Claes"
-    assert subject["place_of_birth"] == "Gent"
+    assert subject["family_name"] == "Schmidt"
+    assert subject["given_name"] == "Anna-Lena"
+    assert subject["date_of_birth"] == "1988-12-01"
+    assert subject["birth_name"] == "Weber"
+    assert subject["place_of_birth"] == "Hamburg"
     assert subject["gender"] == "Female"
-    assert subject["current_address"]["thoroughfare"] == "Avenue Louise"
+    assert subject["current_address"]["thoroughfare"] == "Mönckebergstraße"
+    assert subject["current_address"]["post_code"] == "20095"
     assert data["level"] == "high"
     assert data["protocol"] == "oidc"
     assert data["issuer"] == IDP
@@ -70,9 +71,10 @@ def test_login_reads_back_the_exact_attributes(network: Network) -> None:
 def test_company_login_carries_the_representative(network: Network) -> None:
     data = run(login(network, "fr-company-1")).json()
     assert data["subject"]["type"] == "legal"
-    assert data["subject"]["legal_name"] == "Boulangerie Martin SARL"
-    assert data["subject"]["legal_person_identifier"].startswith("FR/FR/")
-    assert data["representative"]["family_name"] == "Martin"
+    assert data["subject"]["legal_name"] == "Atelier Lumière SAS"
+    assert data["subject"]["legal_person_identifier"] == "FR/FR/999000202"
+    assert data["subject"]["vat_registration"] == "FR99999000202"
+    assert data["representative"]["family_name"] == "Lefèvre"
 
 
 def test_a_login_below_the_required_level_is_refused_plainly(network: Network) -> None:
@@ -178,7 +180,7 @@ def test_no_personal_data_in_logs_or_urls(network: Network, caplog: pytest.LogCa
     with caplog.at_level(logging.DEBUG):
         run(scenario())
     subject = person.subject
-    secrets_ = [subject.identifier, "Martínez", "Martina", "1997-10-14", "Bilbao", "Calle de Alcalá"]
+    secrets_ = [subject.identifier, "Fernández de Córdoba", "José Luis", "1970-05-25", "Córdoba", "Calle Cruz Conde"]
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "eid login: natural person via oidc at level high" in logged  # the login was logged ...
     assert "eid login refused: assurance" in logged
@@ -206,7 +208,7 @@ def test_a_level_in_the_query_cannot_lower_the_requirement(network: Network) -> 
 
 def test_claims_from_the_userinfo_endpoint(idp_dir: Path, idp_key: SigningKey) -> None:
     network = Network(idp_dir, {"claims_in_id_token": False}, userinfo=True)
-    data = run(login(network, "el-2", "high")).json()
+    data = run(login(network, "el-1", "high")).json()
     assert data["subject"]["family_name"] == "Papadopoulou"
     assert data["subject"]["person_identifier"].startswith("EL/EL/")
     assert data["level"] == "high"

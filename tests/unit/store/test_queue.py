@@ -455,6 +455,22 @@ def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock:
     assert job_row(db, ids[2]).locked_until == started + timedelta(seconds=40 + 30)
 
 
+def test_a_worker_claims_fewer_jobs_while_they_run_slowly(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 30, now=clock())
+
+    def slow(s: Session, job: q.Job) -> None:
+        time.sleep(0.05)  # takes at least 50 ms
+
+    settings = SETTINGS.model_copy(update={"lease_seconds": 0.4, "batch_size": 20, "group_commit_seconds": 0})
+    w = worker(db, clock, {"a": slow}, settings=settings)
+    assert w.claim_size() == 20  # nothing known yet
+    w.run_once()
+    # a quarter lease (0.1 s) holds at most two such jobs
+    assert 1 <= w.claim_size() <= 2
+    assert 1 <= len(w.claim_batch()) <= 2
+
+
 # --- stopping -------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from oots.errors import ConfigError
 __all__ = [
     "As4PartnerSettings",
     "As4Settings",
+    "AuditSettings",
     "CommonServicesSettings",
     "DatabaseSettings",
     "EidSettings",
@@ -191,7 +192,9 @@ class CommonServicesSettings(Section):
     require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
     cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
     timeout_seconds: float = Field(10.0, gt=0)
-    catalogue_file: Path | None = Field(None, description="Server: the catalogue data file (TOML) loaded on start.")
+    catalogue_file: Path | None = Field(
+        None, description="Server: the catalogue data file (TOML) that fills an empty database."
+    )
     signing_key_file: Path | None = Field(None, description="Server: PEM EC private key that signs answers.")
     signing_chain_file: Path | None = Field(None, description="Server: PEM chain of the signing key, leaf first.")
 
@@ -334,6 +337,20 @@ class ProviderSettings(Section):
 
 # --- section: requester ---
 # --- section: audit ---
+
+
+class AuditSettings(Section):
+    """The audit journal (IR 2022/1463 art. 17): keys, retention."""
+
+    seal_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) sealing the hash chain; empty: generated into data_dir/audit.keys."
+    )
+    data_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) encrypting personal data at rest; empty: generated like seal_key."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are purged by `oots audit purge`.")
+
+
 # --- section: admin ---
 
 
@@ -362,6 +379,7 @@ class Settings(BaseSettings):
     provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---
     # --- field: audit ---
+    audit: AuditSettings = AuditSettings()
     # --- field: admin ---
 
     @classmethod

@@ -240,8 +240,8 @@ class Catalogue:
     def __post_init__(self) -> None:
         problems = []
         procedure = {p.id: p for p in self.procedures}
-        requirement = {r.id: r for r in self.requirements}
-        evidence_type = {e.classification: e for e in self.evidence_types}
+        requirement = {_canonical(r.id): r for r in self.requirements}
+        evidence_type = {_canonical(e.classification): e for e in self.evidence_types}
         for kind, items, index in (
             ("procedure", self.procedures, procedure),
             ("requirement", self.requirements, requirement),
@@ -252,16 +252,16 @@ class Catalogue:
         for req in self.requirements:
             problems += [f"requirement {req.id}: unknown procedure {p}" for p in req.procedures if p not in procedure]
         for etl in self.evidence_type_lists:
-            if etl.requirement not in requirement:
+            if _canonical(etl.requirement) not in requirement:
                 problems.append(f"evidence type list {etl.id}: unknown requirement {etl.requirement}")
             problems += [
                 f"evidence type list {etl.id}: unknown evidence type {e}"
                 for e in etl.evidence_types
-                if e not in evidence_type
+                if _canonical(e) not in evidence_type
             ]
         services: dict[str, list[DataService]] = {}
         for ds in self.data_services:
-            services.setdefault(ds.classification, []).append(ds)
+            services.setdefault(_canonical(ds.classification), []).append(ds)
             concept_ids = {c.id for c in ds.classifications}
             for access in ds.access_services:
                 for cid, _ in access.publisher.classification_values:
@@ -284,7 +284,7 @@ class Catalogue:
         return self._procedure[procedure_id]
 
     def evidence_type(self, classification: str) -> EvidenceType:
-        return self._evidence_type[classification]
+        return self._evidence_type[_canonical(classification)]
 
     def merged(self, other: Catalogue) -> Catalogue:
         """This catalogue with ``other``'s entries added (an entry with the same id is replaced)."""
@@ -337,7 +337,8 @@ class Catalogue:
         lists = [
             etl
             for etl in self.evidence_type_lists
-            if etl.requirement == req.id and (query.country_code is None or etl.country == query.country_code)
+            if _canonical(etl.requirement) == _canonical(req.id)
+            and (query.country_code is None or etl.country == query.country_code)
         ]
         if not lists:
             raise QueryFailure("EB:ERR:0001", "evidence-types", "The result set is empty")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from oots import edm
-from oots.cs import answers
+from oots.cs import answers, repository
 from oots.cs.catalogue import Catalogue
 from oots.cs.datafile import load_catalogue
 from oots.cs.jades import AnswerSigner
@@ -42,15 +43,18 @@ from oots.cs.queries import (
 )
 from oots.errors import ConfigError
 from oots.settings import Settings, load_settings
+from oots.store import Database, open_database
 
 __all__ = [
     "CONTENT_TYPE",
     "MAX_QUERY_STRING",
     "AnswerCache",
+    "StoredCatalogue",
     "answer",
     "app_factory",
     "create_app",
     "create_app_from_settings",
+    "store_catalogue_file",
     "version_of",
 ]
 
@@ -85,7 +89,7 @@ def answer(catalogue: Catalogue, query: Query, version: edm.Version) -> bytes:
 class AnswerCache:
     """A bounded LRU cache of answer bodies (thread-safe; answers are deterministic)."""
 
-    size: int = 4096
+    size: int = 2048
     _data: OrderedDict[object, bytes] = field(default_factory=OrderedDict)
     _lock: Lock = field(default_factory=Lock)
 
@@ -112,7 +116,7 @@ def create_app(
     catalogue: Catalogue | Callable[[], Catalogue],
     signer: AnswerSigner | None = None,
     *,
-    cache_size: int = 4096,
+    cache_size: int = 2048,
 ) -> Starlette:
     """The Common Services ASGI app over ``catalogue`` (or a callable returning the current snapshot)."""
     current: Callable[[], Catalogue] = catalogue if callable(catalogue) else (lambda: catalogue)
@@ -175,18 +179,67 @@ def create_app(
     return Starlette(routes=routes)
 
 
-def create_app_from_settings(settings: Settings) -> Starlette:
-    """The app a node's settings describe: ``common_services.catalogue_file`` and the signing key."""
+class StoredCatalogue:
+    """The catalogue snapshot of a database, reloaded when its revision changes (checked every few seconds)."""
+
+    def __init__(self, db: Database, *, refresh_seconds: float = 5.0) -> None:
+        self.db = db
+        self.refresh_seconds = refresh_seconds
+        self._checked = float("-inf")
+        self._revision = -1
+        self._catalogue = Catalogue()
+        self._lock = Lock()
+
+    def __call__(self) -> Catalogue:
+        now = time.monotonic()
+        if now - self._checked < self.refresh_seconds:
+            return self._catalogue
+        with self._lock:
+            if now - self._checked >= self.refresh_seconds:
+                with self.db.session() as session:
+                    current = repository.revision(session)
+                    if current != self._revision:
+                        self._catalogue = repository.load_catalogue(session)
+                        self._revision = current
+                self._checked = now
+        return self._catalogue
+
+
+def store_catalogue_file(settings: Settings) -> int:
+    """Load ``common_services.catalogue_file`` into the node's database; return the new revision."""
     cs = settings.common_services
     if cs.catalogue_file is None:
-        raise ConfigError("common_services.catalogue_file: the server needs a catalogue")
+        raise ConfigError("common_services.catalogue_file: no catalogue file to load")
     catalogue = load_catalogue(cs.catalogue_file)
+    db = open_database(settings)
+    try:
+        with db.session(immediate=True) as session:
+            return repository.save_catalogue(session, catalogue)
+    finally:
+        db.dispose()
+
+
+def create_app_from_settings(settings: Settings) -> Starlette:
+    """The app of a node's settings: the catalogue in its database, the signing key of ``[common_services]``.
+
+    A database that holds no catalogue yet is filled from ``common_services.catalogue_file``.
+    """
+    cs = settings.common_services
     signer = None
     if cs.signing_key_file is not None or cs.signing_chain_file is not None:
         if cs.signing_key_file is None or cs.signing_chain_file is None:
             raise ConfigError("common_services: give both signing_key_file and signing_chain_file")
         signer = load_signer(cs.signing_key_file, cs.signing_chain_file)
-    return create_app(catalogue, signer)
+    db = open_database(settings)
+    with db.session() as session:
+        empty = repository.revision(session) == 0
+    if empty:
+        if cs.catalogue_file is None:
+            raise ConfigError("common_services.catalogue_file: the database holds no catalogue yet")
+        with db.session(immediate=True) as session:
+            if repository.revision(session) == 0:
+                repository.save_catalogue(session, load_catalogue(cs.catalogue_file))
+    return create_app(StoredCatalogue(db), signer)
 
 
 def app_factory() -> Starlette:

@@ -40,6 +40,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "oots.store.models",
     "oots.as4.models",
     "oots.cs.models",
+    "oots.requester.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

@@ -59,8 +59,7 @@ def _run(tmp: Path) -> None:
 
     idp = SamlIdentityProvider("http://idp/saml/metadata", "http://idp/saml/sso", key)
     sp = SamlServiceProvider("http://sp/md", "http://sp/acs", idp.metadata_xml())
-    idp._remember(sp.metadata_xml())
-    idp._server = idp._build()
+    idp.add_service_provider(sp.metadata_xml())
 
     def saml_round() -> None:
         login = sp.start(LevelOfAssurance.SUBSTANTIAL, "r")

@@ -55,7 +55,7 @@ def _enqueue_bulk(db: Database, n: int) -> float:
 
 
 def _drain_in_process(db: Database) -> tuple[int, float]:
-    worker = q.Worker(db, QueueSettings(batch_size=32), handlers={"noop": lambda s, j: None})
+    worker = q.Worker(db, QueueSettings(), handlers={"noop": lambda s, j: None})
     started = time.perf_counter()
     n = worker.drain()
     return n, n / (time.perf_counter() - started)

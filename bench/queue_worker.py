@@ -18,9 +18,11 @@ def noop(session: Session, job: Job) -> None:
 
 def main() -> None:
     url, ready = sys.argv[1], Path(sys.argv[2])
-    batch = int(sys.argv[3]) if len(sys.argv) > 3 else 32
+    settings = QueueSettings(poll_interval_seconds=0.01)
+    if len(sys.argv) > 3:
+        settings = settings.model_copy(update={"batch_size": int(sys.argv[3])})
     db = Database(url)
-    worker = Worker(db, QueueSettings(poll_interval_seconds=0.01, batch_size=batch), handlers={"noop": noop})
+    worker = Worker(db, settings, handlers={"noop": noop})
     ready.touch()
     worker.run_forever()
     db.dispose()

@@ -29,6 +29,7 @@ from oots.errors import ConfigError
 __all__ = [
     "As4PartnerSettings",
     "As4Settings",
+    "AuditSettings",
     "CommonServicesSettings",
     "DatabaseSettings",
     "EidSettings",
@@ -85,6 +86,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
+    roles: tuple[Literal["requester", "provider"], ...] = Field(
+        (), description="What this node does in OOTS; a node with a role runs an access point."
+    )
 
 
 class DatabaseSettings(Section):
@@ -103,7 +107,9 @@ class QueueSettings(Section):
     backoff_base_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
     poll_interval_seconds: float = Field(0.2, gt=0)
-    batch_size: int = Field(32, ge=1, le=1000, description="Jobs claimed per round trip.")
+    batch_size: int = Field(
+        100, ge=1, le=1000, description="Most jobs claimed per round trip (fewer while jobs run slowly)."
+    )
     group_commit_seconds: float = Field(
         0.05, ge=0, description="Jobs finished within this long share one commit (0: every job commits alone)."
     )
@@ -188,7 +194,9 @@ class CommonServicesSettings(Section):
     require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
     cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
     timeout_seconds: float = Field(10.0, gt=0)
-    catalogue_file: Path | None = Field(None, description="Server: the catalogue data file (TOML) loaded on start.")
+    catalogue_file: Path | None = Field(
+        None, description="Server: the catalogue data file (TOML) that fills an empty database."
+    )
     signing_key_file: Path | None = Field(None, description="Server: PEM EC private key that signs answers.")
     signing_chain_file: Path | None = Field(None, description="Server: PEM chain of the signing key, leaf first.")
 
@@ -374,6 +382,20 @@ class RequesterSettings(Section):
 
 
 # --- section: audit ---
+
+
+class AuditSettings(Section):
+    """The audit journal (IR 2022/1463 art. 17): keys, retention."""
+
+    seal_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) sealing the hash chain; empty: generated into data_dir/audit.keys."
+    )
+    data_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) encrypting personal data at rest; empty: generated like seal_key."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are purged by `oots audit purge`.")
+
+
 # --- section: admin ---
 
 
@@ -403,6 +425,7 @@ class Settings(BaseSettings):
     # --- field: requester ---
     requester: RequesterSettings = RequesterSettings()
     # --- field: audit ---
+    audit: AuditSettings = AuditSettings()
     # --- field: admin ---
 
     @classmethod

@@ -82,7 +82,7 @@ def portal(login: EidLogin) -> Starlette:
                 "birth_name": subject.birth_name or "",
                 "place_of_birth": subject.place_of_birth or "",
                 "gender": subject.gender.value if subject.gender else "",
-                "address": subject.current_address.full_address or "" if subject.current_address else "",
+                "street": subject.current_address.thoroughfare or "" if subject.current_address else "",
             }
         else:
             rows |= {"legal_person_identifier": subject.legal_person_identifier, "legal_name": subject.legal_name}
@@ -153,16 +153,16 @@ def test_oidc_login_reads_back_attributes_and_level(servers: Setup, browser: Any
     assert isinstance(person.subject, NaturalPerson)
     assert read(page, "person_identifier", "family_name", "given_name", "date_of_birth", "level", "protocol") == {
         "person_identifier": person.subject.person_identifier,
-        "family_name": "Bernard",
-        "given_name": "Hugo",
-        "date_of_birth": "1975-09-17",
+        "family_name": "de La Fontaine",
+        "given_name": "Jean-Luc",
+        "date_of_birth": "1968-01-30",
         "level": "high",
         "protocol": "oidc",
     }
-    assert read(page, "place_of_birth", "gender", "address") == {
-        "place_of_birth": "Marseille",
+    assert read(page, "place_of_birth", "gender", "street") == {
+        "place_of_birth": "Reims",
         "gender": "Male",
-        "address": "Boulevard Haussmann 80, 75001 Paris",
+        "street": "Place Drouet-d'Erlon",
     }
     context.close()
 
@@ -177,14 +177,14 @@ def test_saml_login_reads_back_attributes_and_level(servers: Setup, browser: Any
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(servers.portal + "/me")
     assert read(page, "family_name", "given_name", "date_of_birth", "place_of_birth", "level", "protocol") == {
-        "family_name": "Russo",
-        "given_name": "Francesco",
-        "date_of_birth": "1979-03-29",
-        "place_of_birth": "Napoli",
+        "family_name": "Rossi",
+        "given_name": "Marco",
+        "date_of_birth": "1985-04-12",
+        "place_of_birth": "Milano",
         "level": "substantial",
         "protocol": "saml",
     }
-    assert read(page, "person_identifier")["person_identifier"].startswith("IT/IT/")
+    assert read(page, "person_identifier")["person_identifier"] == "IT/IT/RSSMRC85D12F205X"
     context.close()
 
 
@@ -196,8 +196,9 @@ def test_saml_company_login_and_a_low_login_refused(servers: Setup, browser: Any
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(servers.portal + "/me")
     values = read(page, "legal_name", "legal_person_identifier", "representative", "level")
-    assert values["legal_name"] == "Nowak Budownictwo Sp. z o.o."
-    assert values["representative"].startswith("PL/PL/")
+    assert values["legal_name"] == "Bursztyn Sp. z o.o."
+    assert values["legal_person_identifier"] == "PL/PL/0009991010"
+    assert values["representative"] == "PL/PL/83021712345"
     assert values["level"] == "high"
     context.close()
 
@@ -214,7 +215,7 @@ def test_custom_person_by_keyboard(servers: Setup, browser: Any, caplog: pytest.
     context = browser.new_context()
     page = context.new_page()
     page.goto(servers.portal + "/eid/login?next=/me&method=oidc")
-    page.get_by_label("Person identifier (CC/CC/identifier)").focus()
+    page.get_by_label("Person identifier (CC/CC/identifier)", exact=True).focus()
     page.keyboard.type("DE/FR/QX-4711")
     page.keyboard.press("Tab")
     page.keyboard.type("Zimmermann")

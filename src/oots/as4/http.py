@@ -33,7 +33,16 @@ from oots.as4.errors import EbmsError
 from oots.as4.msh import Inbound, InboundRecord, PriorReceipt, Receiver, SendRequest, receive
 from oots.errors import ConfigError, OotsError, TransportError
 
-__all__ = ["DEFAULT_PATH", "HttpReply", "HttpSender", "Inbox", "as4_app", "handle_request", "tls_context"]
+__all__ = [
+    "DEFAULT_PATH",
+    "HttpReply",
+    "HttpSender",
+    "Inbox",
+    "as4_app",
+    "as4_routes",
+    "handle_request",
+    "tls_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +85,16 @@ def handle_request(receiver: Receiver, inbox: Inbox, content_type: str, body: by
     return answer
 
 
-def as4_app(
+def as4_routes(
     receiver: Callable[[], Receiver],
     inbox: Inbox,
     *,
     clock: Callable[[], dt.datetime],
     max_bytes: int,
     path: str = DEFAULT_PATH,
-) -> Starlette:
-    """The ASGI app of the AS4 endpoint (``POST path``). ``receiver`` is called per request so that
-    PModes can be reloaded; ``clock`` gives the time certificates are checked at."""
+) -> list[Route]:
+    """The routes of the AS4 endpoint: ``POST path`` and ``GET path/health``. ``receiver`` is called
+    per request so that PModes can be reloaded; ``clock`` gives the time certificates are checked at."""
 
     async def endpoint(request: Request) -> Response:
         declared = request.headers.get("content-length")
@@ -109,7 +118,19 @@ def as4_app(
     async def health(request: Request) -> Response:
         return Response("ok\n", media_type="text/plain")
 
-    return Starlette(routes=[Route(path, endpoint, methods=["POST"]), Route(path + "/health", health, methods=["GET"])])
+    return [Route(path, endpoint, methods=["POST"]), Route(path + "/health", health, methods=["GET"])]
+
+
+def as4_app(
+    receiver: Callable[[], Receiver],
+    inbox: Inbox,
+    *,
+    clock: Callable[[], dt.datetime],
+    max_bytes: int,
+    path: str = DEFAULT_PATH,
+) -> Starlette:
+    """The AS4 endpoint as an ASGI app of its own (see :func:`as4_routes`)."""
+    return Starlette(routes=as4_routes(receiver, inbox, clock=clock, max_bytes=max_bytes, path=path))
 
 
 def tls_context(ca_file: Path | None, client_certificate: Path | None, client_key: Path | None) -> ssl.SSLContext:

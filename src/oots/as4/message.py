@@ -262,7 +262,7 @@ def _require_holds(report: SecurityReport) -> x509.Certificate:
 
 
 def _body_is_empty(root: etree._Element) -> None:
-    body = root.find("{" + ns.S12 + "}Body")
+    body = next(root.iterchildren("{" + ns.S12 + "}Body"), None)
     if body is not None and (len(body) or (body.text or "").strip()):
         raise RemoteProtocolError("the SOAP Body must be empty in AS4 (payloads go in MIME parts)", code="EBMS:0008")
 

@@ -228,7 +228,7 @@ def _part(body: bytes, view: memoryview | None, start: int, end: int) -> tuple[t
         return (), source[start + (2 if body.startswith(b"\r\n", start) else 1) : end]
     limit = min(end, start + _MAX_HEADER_BYTES + 4)
     crlf = body.find(b"\r\n\r\n", start, limit)
-    lf = body.find(b"\n\n", start, limit)
+    lf = body.find(b"\n\n", start, crlf if crlf >= 0 else limit)
     if crlf >= 0 and (lf < 0 or crlf < lf):
         head_end, content_start = crlf, crlf + 4
     elif lf >= 0:

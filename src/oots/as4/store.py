@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -182,8 +182,8 @@ class As4Store:
     # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------
 
     def seen(self, message_id: str) -> PriorReceipt | None:
-        with self.db.session() as session:
-            row = session.execute(
+        with self.db.connect() as conn:
+            row = conn.execute(
                 select(As4Inbound.received_at, As4Inbound.receipt_content_type, As4Inbound.receipt).where(
                     As4Inbound.message_id == message_id
                 )
@@ -199,37 +199,40 @@ class As4Store:
         message = record.message
         state = record.state if record.deliver else msh.inbound_next(record.state, InboundEvent.NOT_FOR_DELIVERY)
         sender = message.user_message.party_info.from_party.party_id
+        values = {
+            "message_id": message.message_id,
+            "header": user_message_to_json(message.user_message),
+            "from_party": f"{sender.type or ''}|{sender.value}"[:255],
+            "partner": partner,
+            "leg": leg,
+            "state": state.value,
+            "received_at": record.received_at,
+            "via": message.via,
+            "signer": message.signer.public_bytes(serialization.Encoding.DER) if message.signer else b"",
+            "references": references_to_json(message.references),
+            "receipt_content_type": record.receipt.content_type,
+            "receipt": record.receipt.body,
+        }
         try:
             with self.db.session(immediate=True) as session:
-                row = As4Inbound(
-                    message_id=message.message_id,
-                    header=user_message_to_json(message.user_message),
-                    from_party=f"{sender.type or ''}|{sender.value}"[:255],
-                    partner=partner,
-                    leg=leg,
-                    state=state.value,
-                    received_at=record.received_at,
-                    via=message.via,
-                    signer=message.signer.public_bytes(serialization.Encoding.DER) if message.signer else b"",
-                    references=references_to_json(message.references),
-                    receipt_content_type=record.receipt.content_type,
-                    receipt=record.receipt.body,
-                )
-                session.add(row)
-                session.flush()
-                for i, p in enumerate(message.payloads):
-                    session.add(
-                        As4InboundPayload(
-                            inbound_id=row.id,
-                            position=i,
-                            content_id=p.content_id,
-                            mime_type=p.mime_type,
-                            properties=_props(p.properties),
-                            data=p.data,
-                        )
+                inbound_id = session.execute(insert(As4Inbound).values(values).returning(As4Inbound.id)).scalar_one()
+                if message.payloads:
+                    session.execute(
+                        insert(As4InboundPayload),
+                        [
+                            {
+                                "inbound_id": inbound_id,
+                                "position": i,
+                                "content_id": p.content_id,
+                                "mime_type": p.mime_type,
+                                "properties": _props(p.properties),
+                                "data": p.data,
+                            }
+                            for i, p in enumerate(message.payloads)
+                        ],
                     )
                 if record.deliver:
-                    enqueue(session, DELIVER_JOB, {"id": row.id}, key=message.message_id, now=record.received_at)
+                    enqueue(session, DELIVER_JOB, {"id": inbound_id}, key=message.message_id, now=record.received_at)
         except IntegrityError:
             raise StoreError(f"message {message.message_id} is already kept") from None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -108,6 +109,9 @@ _SIGNATURE_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
 }
 _GCM_KEY_BYTES: Final[Mapping[str, int]] = {AES128_GCM: 16, AES192_GCM: 24, AES256_GCM: 32}
 _IV_BYTES: Final = 12
+#: References a signature may carry beyond one per part: Messaging, Body and a few more (a
+#: timestamp, a token) that some implementations sign; more is refused before any digest is computed.
+_EXTRA_REFERENCES: Final = 6
 _TAG_BYTES: Final = 16
 
 
@@ -505,7 +509,7 @@ def _unwrap(
     str_el = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
     if str_el is not None:
         try:
-            target = _certificate_from_str(str_el, ids, [key.certificate, *known])
+            target = _certificate_from_str(str_el, ids, itertools.chain([key.certificate], known))
         except SecurityError as exc:
             raise _decrypt_error(f"the content key is for an unknown certificate: {exc.message}") from None
         if target != key.certificate:
@@ -677,7 +681,10 @@ def open_security(
     references: list[Reference] = []
     covered: set[str] = set()
     messaging_refs = body_refs = 0
-    for ref_el in signed_info.iter(_DS + "Reference"):
+    ref_elements = list(signed_info.iterchildren(_DS + "Reference"))
+    if len(ref_elements) > len(parts) + _EXTRA_REFERENCES:
+        raise _fail(f"the signature has {len(ref_elements)} references for {len(parts)} parts; refused")
+    for ref_el in ref_elements:
         try:
             ref = read_reference(ref_el)
         except RemoteProtocolError as exc:

@@ -35,7 +35,10 @@ def serve(  # noqa: PLR0917
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8090,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     keys: Annotated[
-        Path | None, typer.Option("--keys", help="Directory made by `oots cs keys init` (default: fresh keys).")
+        Path | None,
+        typer.Option(
+            "--keys", help="Directory made by `oots cs keys init` (default: the configured key, else fresh keys)."
+        ),
     ] = None,
     lcm: Annotated[
         list[Path] | None, typer.Option("--lcm", help="LCM SubmitObjectsRequest documents to add (repeatable).")
@@ -64,20 +67,25 @@ def serve(  # noqa: PLR0917
             catalogue = catalogue.merged(catalogue_from_lcm(path.read_bytes()))
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    if keys is None:
-        keys = Path(tempfile.mkdtemp(prefix="oots-cs-keys-"))
-        write_pki(generate_pki(), keys)
-        typer.echo(f"fresh signing keys in {keys}; clients trust {keys / TRUST_FILE}")
-    for name in (KEY_FILE, CHAIN_FILE):
-        if not (keys / name).is_file():
-            raise ConfigError(f"{keys / name} is missing (create the keys with `oots cs keys init {keys}`)")
+    configured = load_settings(config).common_services
+    if keys is None and configured.signing_key_file and configured.signing_chain_file:
+        key_file, chain_file = configured.signing_key_file, configured.signing_chain_file
+    else:
+        if keys is None:
+            keys = Path(tempfile.mkdtemp(prefix="oots-cs-keys-"))
+            write_pki(generate_pki(), keys)
+            typer.echo(f"fresh signing keys in {keys}; clients trust {keys / TRUST_FILE}")
+        key_file, chain_file = keys / KEY_FILE, keys / CHAIN_FILE
+    for path in (key_file, chain_file):
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing (create the keys with `oots cs keys init DIR`)")
     if config is not None:
         os.environ["OOTS_CONFIG"] = str(config.resolve())
     if database is not None:
         os.environ["OOTS_DATABASE__URL"] = database
     os.environ["OOTS_COMMON_SERVICES__CATALOGUE_FILE"] = str(data.resolve())
-    os.environ["OOTS_COMMON_SERVICES__SIGNING_KEY_FILE"] = str((keys / KEY_FILE).resolve())
-    os.environ["OOTS_COMMON_SERVICES__SIGNING_CHAIN_FILE"] = str((keys / CHAIN_FILE).resolve())
+    os.environ["OOTS_COMMON_SERVICES__SIGNING_KEY_FILE"] = str(key_file.resolve())
+    os.environ["OOTS_COMMON_SERVICES__SIGNING_CHAIN_FILE"] = str(chain_file.resolve())
     settings = load_settings(config)
     db = open_database(settings)
     try:
@@ -98,6 +106,47 @@ def serve(  # noqa: PLR0917
         workers=workers,
         log_level="warning",
         access_log=False,
+    )
+    return 0
+
+
+@app.command("load")
+def load(
+    data: Annotated[Path | None, typer.Option("--data", help="A catalogue data file (TOML).")] = None,
+    lcm: Annotated[
+        list[Path] | None, typer.Option("--lcm", help="LCM SubmitObjectsRequest documents (repeatable).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Node configuration (database, ...).")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="Database URL (default: the node's).")] = None,
+) -> int:
+    """Replace the catalogue in the database; running servers pick it up within seconds."""
+    from oots.cs.catalogue import Catalogue
+    from oots.cs.datafile import load_catalogue
+    from oots.cs.lcm import catalogue_from_lcm
+    from oots.cs.repository import save_catalogue
+    from oots.settings import load_settings
+    from oots.store import open_database
+
+    if data is None and not lcm:
+        raise ConfigError("give a catalogue: --data FILE and/or --lcm FILE")
+    catalogue = load_catalogue(data) if data is not None else Catalogue()
+    for path in lcm or []:
+        try:
+            catalogue = catalogue.merged(catalogue_from_lcm(path.read_bytes()))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if database is not None:
+        os.environ["OOTS_DATABASE__URL"] = database
+    db = open_database(load_settings(config))
+    try:
+        with db.session(immediate=True) as session:
+            revision = save_catalogue(session, catalogue)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"catalogue revision {revision} in {db.safe_url}: {len(catalogue.procedures)} procedures, "
+        f"{len(catalogue.requirements)} requirements, {len(catalogue.evidence_type_lists)} evidence type lists, "
+        f"{len(catalogue.data_services)} data services"
     )
     return 0
 

@@ -105,3 +105,8 @@ def people() -> None:
     from oots.provider.samples import load_people
 
     typer.echo(json.dumps([p.raw for p in load_people()], ensure_ascii=False, indent=2))
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``oots provider`` to the root command."""
+    root.add_typer(app, name="provider")

@@ -39,13 +39,20 @@ SR_V1 = "https://sr.oots.tech.europa.eu/"
 
 def sr_url(url: str | None, version: edm.Version) -> str | None:
     """A Semantic Repository URL in the spelling of ``version``: the v1.0 profile uses the old domain
-    and ``distributions/`` where v2.0 has ``datamodels/``; other URLs are left alone."""
-    if url is None or version is not V1 or not url.startswith(SR_CURRENT):
-        return url
-    rest = url[len(SR_CURRENT) :]
-    if rest.startswith("datamodels/"):
-        rest = "distributions/" + rest[len("datamodels/") :]
-    return SR_V1 + rest
+    and ``distributions/``, v2.0 the current domain and ``datamodels/``; other URLs are left alone."""
+    if url is None:
+        return None
+    if version is V1 and url.startswith(SR_CURRENT):
+        rest = url[len(SR_CURRENT) :]
+        if rest.startswith("datamodels/"):
+            rest = "distributions/" + rest[len("datamodels/") :]
+        return SR_V1 + rest
+    if version is not V1 and url.startswith(SR_V1):
+        rest = url[len(SR_V1) :]
+        if rest.startswith("distributions/"):
+            rest = "datamodels/" + rest[len("distributions/") :]
+        return SR_CURRENT + rest
+    return url
 
 
 def _u(url: str, version: edm.Version) -> str:
@@ -180,8 +187,14 @@ def to_data_service(
 
 
 def _response(items: list[edm.RegistryItem], total: int, start: int, version: edm.Version) -> bytes:
+    # The 1.x answers carry RegRep's paging attributes (as the official samples do); the Commission's
+    # 2.0 answers do not, and neither do ours.
+    paged = version is V1
     doc = edm.CommonServicesResponse(
-        items=tuple(items), total_result_count=total, start_index=start, specification=version
+        items=tuple(items),
+        total_result_count=total if paged else None,
+        start_index=start if paged else None,
+        specification=version,
     )
     return edm.to_xml(doc, version)
 

@@ -8,6 +8,7 @@ parsed with the hardened parser into the model → a RegRep error becomes :class
 failures and unexpected HTTP statuses are :class:`RegistryError` too, so a caller handles one error
 type for "the registry did not give an answer". Successful answers are kept for ``cache_ttl``
 seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
+:class:`AsyncCommonServicesClient` is the same client for asyncio code (a web portal).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from oots.cs.queries import DSD_DATA_SERVICES, EB_EVIDENCE_TYPES, EB_REQUIREMENT
 from oots.cs.trust import TrustStore, commission_roots
 from oots.errors import ConfigError, ModelError, RemoteProtocolError, XmlError
 
-__all__ = ["AdditionalInputRequired", "CommonServicesClient", "RegistryError"]
+__all__ = ["AdditionalInputRequired", "AsyncCommonServicesClient", "CommonServicesClient", "RegistryError"]
 
 #: Largest answer accepted.
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
@@ -74,8 +75,8 @@ class _Entry:
     document: edm.CommonServicesResponse
 
 
-class CommonServicesClient:
-    """Queries the EB and the DSD and returns verified, typed answers."""
+class _ClientCore:
+    """Configuration, cache and answer checking shared by the sync and the async client."""
 
     def __init__(
         self,
@@ -86,8 +87,6 @@ class CommonServicesClient:
         version: edm.Version = edm.Version.CS_V2,
         require_signature: bool = True,
         cache_ttl: float = 300.0,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if version not in (edm.Version.CS_V2, edm.Version.EDM_V1):
@@ -103,17 +102,9 @@ class CommonServicesClient:
         self._clock = clock
         self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], _Entry] = {}
         self._lock = Lock()
-        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Any,
-        *,
-        resolver: Resolver | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> CommonServicesClient:
-        """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
+    @staticmethod
+    def _settings_arguments(settings: Any, resolver: Resolver | None) -> dict[str, Any]:
         cs = settings.common_services
         env = cs.environment
         if cs.trust_roots:
@@ -137,110 +128,39 @@ class CommonServicesClient:
                     resolver=resolver,
                 )
             urls[registry] = url
-        return cls(
-            eb_url=urls["eb"],
-            dsd_url=urls["dsd"],
-            trust=trust,
-            version=version,
-            require_signature=cs.require_signature,
-            cache_ttl=cs.cache_ttl_seconds,
-            timeout=cs.timeout_seconds,
-            transport=transport,
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> CommonServicesClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ---- the three queries -----------------------------------------------------------------------
-
-    def requirements(
-        self,
-        *,
-        procedure_id: str | None = None,
-        country_code: str | None = None,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-    ) -> tuple[edm.Requirement, ...]:
-        """EB query 1: the requirements of a procedure (in a country)."""
-        params = _params(
-            EB_REQUIREMENTS,
-            {
-                "procedure-id": procedure_id,
-                "country-code": country_code,
-                "jurisdiction-admin-l2": jurisdiction_admin_l2,
-                "jurisdiction-admin-l3": jurisdiction_admin_l3,
-            },
-        )
-        return self._query(self.eb_url, params).requirements
-
-    def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
-        """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
-        params = _params(EB_EVIDENCE_TYPES, {"requirement-id": requirement_id, "country-code": country_code})
-        found = self._query(self.eb_url, params).requirements
-        if len(found) != 1:
-            raise RegistryError(f"the Evidence Broker answered with {len(found)} requirements instead of one")
-        return found[0]
-
-    def data_services(
-        self,
-        evidence_type_classification: str,
-        country_code: str,
-        *,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-        jurisdiction_context_id: str | None = None,
-        evidence_type_id: str | None = None,
-        specification: str | None = None,
-        classification_values: Mapping[str, str] | None = None,
-    ) -> tuple[edm.DataServiceEvidenceType, ...]:
-        """DSD query: the data services of an evidence type in a country.
-
-        Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
-        classification value first.
-        """
-        values: dict[str, str | None] = {
-            "evidence-type-classification": evidence_type_classification,
-            "country-code": country_code,
-            "jurisdiction-admin-l2": jurisdiction_admin_l2,
-            "jurisdiction-admin-l3": jurisdiction_admin_l3,
-            "jurisdiction-context-id": jurisdiction_context_id,
-            "evidence-type-id": evidence_type_id,
-            "specification": specification,
+        return {
+            "eb_url": urls["eb"],
+            "dsd_url": urls["dsd"],
+            "trust": trust,
+            "version": version,
+            "require_signature": cs.require_signature,
+            "cache_ttl": cs.cache_ttl_seconds,
+            "timeout": cs.timeout_seconds,
         }
-        values.update(dict(classification_values or {}))
-        return self._query(self.dsd_url, _params(DSD_DATA_SERVICES, values)).data_service_evidence_types
 
-    # ---- plumbing --------------------------------------------------------------------------------
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Accept": "application/x-ebrs+xml", "Accept-Version": self.version.value}
 
-    def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
-        key = (base, params)
-        now = self._clock()
+    def _cached(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> edm.CommonServicesResponse | None:
         with self._lock:
             entry = self._cache.get(key)
-            if entry is not None and entry.expires > now:
+            if entry is not None and entry.expires > self._clock():
                 return entry.document
-        document = self._fetch(base, params)
-        if self.cache_ttl > 0:
-            with self._lock:
-                self._cache[key] = _Entry(now + self.cache_ttl, document)
-                if len(self._cache) > 4096:
-                    for stale in [k for k, v in self._cache.items() if v.expires <= now] or list(self._cache)[:1024]:
-                        del self._cache[stale]
-        return document
+        return None
 
-    def _fetch(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
-        url = f"{base}/rest/search"
-        headers = {"Accept": "application/x-ebrs+xml", "Accept-Version": self.version.value}
-        try:
-            reply = self._http.get(url, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise RegistryError(f"cannot reach the registry at {base}: {type(exc).__name__}") from None
+    def _remember(self, key: tuple[str, tuple[tuple[str, str], ...]], document: edm.CommonServicesResponse) -> None:
+        if self.cache_ttl <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            self._cache[key] = _Entry(now + self.cache_ttl, document)
+            if len(self._cache) > 4096:
+                for stale in [k for k, v in self._cache.items() if v.expires <= now] or list(self._cache)[:1024]:
+                    del self._cache[stale]
+
+    def _answer(self, base: str, reply: httpx.Response) -> edm.CommonServicesResponse:
+        """Check an HTTP reply: status, size, signature, digest, chain; parse it; map RegRep errors."""
         if reply.status_code != 200:
             raise RegistryError(
                 f"the registry at {base} answered HTTP {reply.status_code}", http_status=reply.status_code
@@ -270,5 +190,271 @@ class CommonServicesClient:
         return document
 
 
+def _unreachable(base: str, exc: Exception) -> RegistryError:
+    return RegistryError(f"cannot reach the registry at {base}: {type(exc).__name__}")
+
+
+def _one_requirement(found: tuple[edm.Requirement, ...]) -> edm.Requirement:
+    if len(found) != 1:
+        raise RegistryError(f"the Evidence Broker answered with {len(found)} requirements instead of one")
+    return found[0]
+
+
+class CommonServicesClient(_ClientCore):
+    """Queries the EB and the DSD and returns verified, typed answers."""
+
+    def __init__(
+        self,
+        *,
+        eb_url: str,
+        dsd_url: str,
+        trust: TrustStore | None,
+        version: edm.Version = edm.Version.CS_V2,
+        require_signature: bool = True,
+        cache_ttl: float = 300.0,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            eb_url=eb_url,
+            dsd_url=dsd_url,
+            trust=trust,
+            version=version,
+            require_signature=require_signature,
+            cache_ttl=cache_ttl,
+            clock=clock,
+        )
+        self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> CommonServicesClient:
+        """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
+        return cls(**cls._settings_arguments(settings, resolver), transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CommonServicesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def requirements(
+        self,
+        *,
+        procedure_id: str | None = None,
+        country_code: str | None = None,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+    ) -> tuple[edm.Requirement, ...]:
+        """EB query 1: the requirements of a procedure (in a country)."""
+        params = requirements_params(procedure_id, country_code, jurisdiction_admin_l2, jurisdiction_admin_l3)
+        return self._query(self.eb_url, params).requirements
+
+    def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
+        """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
+        params = evidence_types_params(requirement_id, country_code)
+        return _one_requirement(self._query(self.eb_url, params).requirements)
+
+    def data_services(
+        self,
+        evidence_type_classification: str,
+        country_code: str,
+        *,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+        jurisdiction_context_id: str | None = None,
+        evidence_type_id: str | None = None,
+        specification: str | None = None,
+        classification_values: Mapping[str, str] | None = None,
+    ) -> tuple[edm.DataServiceEvidenceType, ...]:
+        """DSD query: the data services of an evidence type in a country.
+
+        Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
+        classification value first.
+        """
+        params = data_services_params(
+            evidence_type_classification,
+            country_code,
+            jurisdiction_admin_l2=jurisdiction_admin_l2,
+            jurisdiction_admin_l3=jurisdiction_admin_l3,
+            jurisdiction_context_id=jurisdiction_context_id,
+            evidence_type_id=evidence_type_id,
+            specification=specification,
+            classification_values=classification_values,
+        )
+        return self._query(self.dsd_url, params).data_service_evidence_types
+
+    def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
+        key = (base, params)
+        document = self._cached(key)
+        if document is None:
+            try:
+                reply = self._http.get(f"{base}/rest/search", params=params, headers=self._headers)
+            except httpx.HTTPError as exc:
+                raise _unreachable(base, exc) from None
+            document = self._answer(base, reply)
+            self._remember(key, document)
+        return document
+
+
+class AsyncCommonServicesClient(_ClientCore):
+    """:class:`CommonServicesClient` for asyncio code: the same queries, checks and errors, awaited."""
+
+    def __init__(
+        self,
+        *,
+        eb_url: str,
+        dsd_url: str,
+        trust: TrustStore | None,
+        version: edm.Version = edm.Version.CS_V2,
+        require_signature: bool = True,
+        cache_ttl: float = 300.0,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            eb_url=eb_url,
+            dsd_url=dsd_url,
+            trust=trust,
+            version=version,
+            require_signature=require_signature,
+            cache_ttl=cache_ttl,
+            clock=clock,
+        )
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AsyncCommonServicesClient:
+        """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
+        return cls(**cls._settings_arguments(settings, resolver), transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncCommonServicesClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def requirements(
+        self,
+        *,
+        procedure_id: str | None = None,
+        country_code: str | None = None,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+    ) -> tuple[edm.Requirement, ...]:
+        """EB query 1 (see :meth:`CommonServicesClient.requirements`)."""
+        params = requirements_params(procedure_id, country_code, jurisdiction_admin_l2, jurisdiction_admin_l3)
+        return (await self._query(self.eb_url, params)).requirements
+
+    async def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
+        """EB query 2 (see :meth:`CommonServicesClient.evidence_types`)."""
+        params = evidence_types_params(requirement_id, country_code)
+        return _one_requirement((await self._query(self.eb_url, params)).requirements)
+
+    async def data_services(
+        self,
+        evidence_type_classification: str,
+        country_code: str,
+        *,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+        jurisdiction_context_id: str | None = None,
+        evidence_type_id: str | None = None,
+        specification: str | None = None,
+        classification_values: Mapping[str, str] | None = None,
+    ) -> tuple[edm.DataServiceEvidenceType, ...]:
+        """DSD query (see :meth:`CommonServicesClient.data_services`)."""
+        params = data_services_params(
+            evidence_type_classification,
+            country_code,
+            jurisdiction_admin_l2=jurisdiction_admin_l2,
+            jurisdiction_admin_l3=jurisdiction_admin_l3,
+            jurisdiction_context_id=jurisdiction_context_id,
+            evidence_type_id=evidence_type_id,
+            specification=specification,
+            classification_values=classification_values,
+        )
+        return (await self._query(self.dsd_url, params)).data_service_evidence_types
+
+    async def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
+        key = (base, params)
+        document = self._cached(key)
+        if document is None:
+            try:
+                reply = await self._http.get(f"{base}/rest/search", params=params, headers=self._headers)
+            except httpx.HTTPError as exc:
+                raise _unreachable(base, exc) from None
+            document = self._answer(base, reply)
+            self._remember(key, document)
+        return document
+
+
 def _params(query_id: str, values: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
     return (("queryId", query_id), *((k, v) for k, v in values.items() if v is not None))
+
+
+def requirements_params(
+    procedure_id: str | None,
+    country_code: str | None,
+    jurisdiction_admin_l2: str | None = None,
+    jurisdiction_admin_l3: str | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """The query parameters of EB query 1."""
+    return _params(
+        EB_REQUIREMENTS,
+        {
+            "procedure-id": procedure_id,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+        },
+    )
+
+
+def evidence_types_params(requirement_id: str, country_code: str | None) -> tuple[tuple[str, str], ...]:
+    """The query parameters of EB query 2."""
+    return _params(EB_EVIDENCE_TYPES, {"requirement-id": requirement_id, "country-code": country_code})
+
+
+def data_services_params(
+    evidence_type_classification: str,
+    country_code: str,
+    *,
+    jurisdiction_admin_l2: str | None = None,
+    jurisdiction_admin_l3: str | None = None,
+    jurisdiction_context_id: str | None = None,
+    evidence_type_id: str | None = None,
+    specification: str | None = None,
+    classification_values: Mapping[str, str] | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """The query parameters of the DSD query (classification answers as ``<concept id>=<value>``)."""
+    values: dict[str, str | None] = {
+        "evidence-type-classification": evidence_type_classification,
+        "country-code": country_code,
+        "jurisdiction-admin-l2": jurisdiction_admin_l2,
+        "jurisdiction-admin-l3": jurisdiction_admin_l3,
+        "jurisdiction-context-id": jurisdiction_context_id,
+        "evidence-type-id": evidence_type_id,
+        "specification": specification,
+    }
+    values.update(dict(classification_values or {}))
+    return _params(DSD_DATA_SERVICES, values)

@@ -68,6 +68,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NUTS = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,3}$")
 _LAU = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9._:/@+-]{1,256}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPEC = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 
 
@@ -179,7 +180,7 @@ _SERVICE_OF = {EB_REQUIREMENTS: Service.EB, EB_EVIDENCE_TYPES: Service.EB, DSD_D
 def _clean(name: str, value: str, service: Service) -> str:
     if len(value) > MAX_VALUE_LENGTH:
         raise QueryFailure(service.bad_parameters, name, f"the value of {name} is longer than {MAX_VALUE_LENGTH}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         raise QueryFailure(service.bad_parameters, name, f"the value of {name} holds control characters")
     value = value.strip()
     if not value:

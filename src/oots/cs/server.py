@@ -89,7 +89,7 @@ def answer(catalogue: Catalogue, query: Query, version: edm.Version) -> bytes:
 class AnswerCache:
     """A bounded LRU cache of answer bodies (thread-safe; answers are deterministic)."""
 
-    size: int = 4096
+    size: int = 2048
     _data: OrderedDict[object, bytes] = field(default_factory=OrderedDict)
     _lock: Lock = field(default_factory=Lock)
 
@@ -116,7 +116,7 @@ def create_app(
     catalogue: Catalogue | Callable[[], Catalogue],
     signer: AnswerSigner | None = None,
     *,
-    cache_size: int = 4096,
+    cache_size: int = 2048,
 ) -> Starlette:
     """The Common Services ASGI app over ``catalogue`` (or a callable returning the current snapshot)."""
     current: Callable[[], Catalogue] = catalogue if callable(catalogue) else (lambda: catalogue)

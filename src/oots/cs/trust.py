@@ -106,6 +106,18 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bool(bc.ca)
 
 
+def _check_signer_usage(leaf: x509.Certificate) -> None:
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not (usage.digital_signature or usage.content_commitment):
+        raise SecurityError(
+            f"the certificate of {leaf.subject.rfc4514_string()} is not for signatures (key usage)",
+            code="untrusted-chain",
+        )
+
+
 def validate_chain(chain: Sequence[x509.Certificate], trust: TrustStore, *, at: dt.datetime) -> x509.Certificate:
     """Check ``chain`` (leaf first) against ``trust`` at time ``at``; return the leaf.
 
@@ -116,6 +128,7 @@ def validate_chain(chain: Sequence[x509.Certificate], trust: TrustStore, *, at: 
     if len(chain) > MAX_CHAIN:
         raise SecurityError(f"the certificate chain is longer than {MAX_CHAIN}", code="untrusted-chain")
     leaf = chain[0]
+    _check_signer_usage(leaf)
     for index, cert in enumerate(chain):
         role = "signer" if index == 0 else "issuing"
         root = trust.find_issuer(cert)

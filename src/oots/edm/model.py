@@ -280,12 +280,15 @@ class AccessService:
 
 @dataclass(frozen=True, slots=True)
 class DataServiceEvidenceType:
-    """``sdg:DataServiceEvidenceType``: an evidence type as a data service offers it (DSD; request)."""
+    """``sdg:DataServiceEvidenceType``: an evidence type as a data service offers it (DSD; request).
+
+    The XSD wants at least one ``DistributedAs``; the model leaves that check to the validator.
+    """
 
     identifier: str
     evidence_type_classification: str
     titles: tuple[Text, ...]
-    distributed_as: tuple[EvidenceTypeDistribution, ...]
+    distributed_as: tuple[EvidenceTypeDistribution, ...] = ()
     descriptions: tuple[Text, ...] = ()
     access_services: tuple[AccessService, ...] = ()
     authentication_level_of_assurance: LevelOfAssurance | None = None

@@ -6,6 +6,7 @@
 * :mod:`oots.eid.saml` — SAML service provider with the eIDAS attribute profile (pysaml2, xmlsec1);
 * :mod:`oots.eid.edm_mapping` — the identity as ``sdg:Person`` / ``sdg:LegalPerson``;
 * :mod:`oots.eid.web` — :class:`EidLogin`, the mountable login component for Starlette/FastAPI;
+* :mod:`oots.eid.role` — :class:`EidRole`, eID as a role of a node (``context.services["eid"]``);
 * :mod:`oots.eid.testidp` — the test identity provider (``oots eid serve``).
 """
 
@@ -21,6 +22,7 @@ from oots.eid.identity import (
     Subject,
 )
 from oots.eid.oidc import OidcClient, ProviderMetadata, verify_id_token
+from oots.eid.role import EidRole
 from oots.eid.saml import SamlServiceProvider
 from oots.eid.web import EidLogin
 
@@ -28,6 +30,7 @@ __all__ = [
     "Address",
     "AssuranceTooLow",
     "EidLogin",
+    "EidRole",
     "Gender",
     "Identity",
     "LegalPerson",

@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 MODEL_MODULES: tuple[str, ...] = (
     "oots.store.models",
     "oots.as4.models",
+    "oots.audit.models",
     "oots.cs.models",
+    "oots.eid.models",
     "oots.requester.models",
 )
 

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -258,6 +258,9 @@ _EXPIRED_TO_DEAD = (
 )
 
 
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
 def _held(job: Job, worker_id: str) -> dict[str, Any]:
     return {"job_id": job.id, "worker": worker_id, "b_attempts": job.attempts}
 
@@ -445,7 +448,7 @@ class _Group:
 
 def default_worker_id() -> str:
     """``host:pid:random`` — unique per worker, readable in ``locked_by``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()[:150]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -470,11 +473,14 @@ class Worker:
         self.db = db
         self.settings = settings
         self.id = worker_id or default_worker_id()
+        if len(self.id) > 200:
+            raise StoreError("a worker id must be at most 200 characters")
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
+        self._job_seconds: float | None = None  # moving average of the time a job takes here
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
@@ -506,14 +512,27 @@ class Worker:
 
     # -- work
 
+    def claim_size(self) -> int:
+        """How many jobs to claim at once: ``queue.batch_size``, fewer while jobs run slowly.
+
+        A worker claims no more than it expects to finish in a quarter of a lease (from the average
+        time its recent jobs took), so slow jobs are spread over all workers instead of waiting in
+        one worker's batch.
+        """
+        size = self.settings.batch_size
+        if self._job_seconds:
+            size = min(size, int(self.settings.lease_seconds / 4 / self._job_seconds))
+        return max(1, size)
+
     def claim_batch(self) -> list[Job]:
         """Claim the next batch in a transaction of its own."""
         with self.db.session(immediate=True) as session:
+            self._no_flush_wait(session)
             return claim(
                 session,
                 self.id,
                 kinds=sorted(self.handlers),
-                limit=self.settings.batch_size,
+                limit=self.claim_size(),
                 lease_seconds=self.settings.lease_seconds,
                 default_max_attempts=self.settings.max_attempts,
                 now=self.clock(),
@@ -535,7 +554,11 @@ class Worker:
                 pending = self._extend(pending)
                 continue
             size = min(len(pending), self._group_size)
+            started = time.monotonic()
             group = self._run_group(pending[:size])
+            if group.attempted:
+                per_job = (time.monotonic() - started) / group.attempted
+                self._job_seconds = per_job if self._job_seconds is None else 0.7 * self._job_seconds + 0.3 * per_job
             pending = group.again + pending[size:]
             done += group.attempted
             # Grow groups while they finish in time, shrink them to what did when they do not.
@@ -580,6 +603,16 @@ class Worker:
         self.stop()
         # A second signal acts as it did before (a second Ctrl-C interrupts at once).
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    def _no_flush_wait(self, session: Session) -> None:
+        """On PostgreSQL, let this transaction commit without waiting for its disk flush.
+
+        Used for claims, releases and lease renewals only: losing one in a server crash merely
+        returns the jobs to where they were, and the next synchronous commit (a group's) flushes it
+        anyway, the write-ahead log being sequential. Halves the flushes per batch.
+        """
+        if not self.db.is_sqlite:
+            session.execute(_ASYNC_COMMIT)
 
     def _run_group(self, jobs: list[Job]) -> _Group:
         """Run ``jobs`` (in order) in one transaction that also marks them done: one commit for all.
@@ -649,12 +682,14 @@ class Worker:
         if not jobs:
             return
         with self.db.session(immediate=True) as session:
+            self._no_flush_wait(session)
             n = release(session, jobs, self.id, now=self.clock())
         log.info("worker %s gave back %d claimed job(s)", self.id, n)
 
     def _extend(self, jobs: Sequence[Job]) -> list[Job]:
         until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
         with self.db.session(immediate=True) as session:
+            self._no_flush_wait(session)
             return extend(session, jobs, self.id, until)
 
 

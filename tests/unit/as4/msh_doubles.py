@@ -96,18 +96,24 @@ class TokenCodec:
         entry = self.sent.get(body)
         if entry is None:
             raise RemoteProtocolError("not an AS4 message", code="EBMS:0009")
-        if entry[0] == "user":
-            return Parsed(entry[1], None, entry)
-        return Parsed(None, entry[1], entry)
+        return Parsed(entry[1].message_info.message_id, entry)
 
-    def verify(self, parsed, partner, now):
+    def verify(self, parsed, pmodes, now):
         from oots.as4.model import Reference
         from oots.as4.msh import VerifiedMessage
-        from oots.errors import SecurityError
+        from oots.errors import NotFound, RemoteProtocolError, SecurityError
 
-        _, message, payloads, signer = parsed.handle
+        kind, message, *rest = parsed.handle
+        if kind != "user":
+            raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
+        payloads, signer = rest
         if self.refuse_decrypt:
             raise SecurityError("cannot decrypt", code="EBMS:0102")
+        sender = message.party_info.from_party.party_id
+        try:
+            partner = pmodes.partner(sender.value, sender.type)
+        except NotFound:
+            raise RemoteProtocolError("unknown sender", code="EBMS:0010") from None
         if partner.signing_certificate != signer:
             raise SecurityError("the signer is not the partner's certificate", code="EBMS:0101")
         refs = (Reference("#messaging", "sha256", message.message_info.message_id.encode()),)

@@ -80,6 +80,7 @@ def test_a_flipped_byte_is_refused(wired) -> None:  # type: ignore[no-untyped-de
     assert answer.record is None
     assert answer.error is not None
     assert answer.error.error_code == "EBMS:0101"
+    assert answer.error.ref_to_message_in_error == "m3@blue"  # the id it claims, to correlate the error
 
 
 def test_a_partner_cannot_sign_in_another_ones_name(wired, dev_pki: dict[str, object]) -> None:  # type: ignore[no-untyped-def]

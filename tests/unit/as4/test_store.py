@@ -25,19 +25,28 @@ class Clock:
         return self.now
 
 
-def database(path: Path) -> Database:
-    db = Database(f"sqlite:///{path}")
+def database(url: str) -> Database:
+    db = Database(url)
     db.migrate()
     return db
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def urls(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Two fresh databases (blue's and red's): SQLite files, or PostgreSQL databases on the test server."""
+    if request.param == "postgres":
+        make = request.getfixturevalue("postgres_database")
+        return {"blue": make(), "red": make()}
+    return {name: f"sqlite:///{tmp_path / name}.db" for name in ("blue", "red")}
+
+
 @pytest.fixture
-def nodes(tmp_path: Path, dev_pki: dict[str, object]):  # type: ignore[no-untyped-def]
+def nodes(urls: dict[str, str], dev_pki: dict[str, object]):  # type: ignore[no-untyped-def]
     clock = Clock(NOW)
     blue_pm, blue_codec = side("blue", "red", dev_pki, endpoint="http://red.test/as4", offsets=(10.0, 30.0))
     red_pm, red_codec = side("red", "blue", dev_pki)
-    blue = As4Store(database(tmp_path / "blue.db"), blue_pm, clock=clock)
-    red = As4Store(database(tmp_path / "red.db"), red_pm, clock=clock)
+    blue = As4Store(database(urls["blue"]), blue_pm, clock=clock)
+    red = As4Store(database(urls["red"]), red_pm, clock=clock)
     ids = iter(range(1, 10_000))
     red_rx = lambda: msh.Receiver(red_pm, red_codec, red.seen, lambda: f"sig-{next(ids)}@red")  # noqa: E731
     app = http.as4_app(red_rx, red, clock=clock, max_bytes=5_000_000)

@@ -172,3 +172,20 @@ def test_query_a_real_server(server: tuple[str, Path], capsys: pytest.CaptureFix
     code, _, err = run(["cs", "query", "requirements", "--url", url, "--trust", str(other)], capsys)
     assert code == 1
     assert "does not end at a trusted root" in err
+
+
+def test_load_replaces_the_stored_catalogue(spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cs.db'}"
+    lcm = spec_dir / "edm-v1.0/samples/LCM/Complete XML Examples/3.1.5 LCM Interface Specification of the DSD"
+    code, out, _ = run(["cs", "load", "--data", str(DEMO), "--database", url], capsys)
+    assert code == 0
+    assert "revision 1" in out
+    assert "40 data services" in out
+    files = sorted(lcm.glob("*.xml"))
+    code, out, _ = run(["cs", "load", "--database", url, *(x for f in files for x in ("--lcm", str(f)))], capsys)
+    assert code == 0
+    assert "revision 2" in out
+    assert "3 data services" in out
+    code, _, err = run(["cs", "load", "--database", url], capsys)
+    assert code == 2
+    assert "give a catalogue" in err

@@ -169,3 +169,34 @@ def test_from_settings_discovers_the_commission(clean_env: pytest.MonkeyPatch) -
     assert "2 test" in client.trust.roots[0].subject.rfc4514_string()
     with pytest.raises(ConfigError):
         CommonServicesClient.from_settings(Settings(common_services={"environment": "local"}))
+
+
+def test_async_client_journey_and_refusals(demo: Catalogue, pki: CsPki, other_pki: CsPki) -> None:
+    import asyncio
+
+    from oots.cs.client import AsyncCommonServicesClient
+
+    async def journey() -> None:
+        transport = httpx.ASGITransport(app=create_app(demo, pki.signer()))
+        async with AsyncCommonServicesClient(
+            eb_url=BASE, dsd_url=BASE, trust=TrustStore((pki.root,)), transport=transport
+        ) as client:
+            (req,) = await client.requirements(procedure_id="T3", country_code="ES")
+            lists = (await client.evidence_types(req.identifier, country_code="ES")).evidence_type_lists
+            etc = lists[0].evidence_types[0].evidence_type_classification
+            (dset,) = await client.data_services(etc, "ES")
+            assert dset.access_services[0].identifier.value == "AP_ES_01"
+            de = next(e for e in demo.evidence_types if e.country == "DE" and e.titles[0][1] == "Birth certificate")
+            with pytest.raises(AdditionalInputRequired):
+                await client.data_services(de.classification, "DE")
+            with pytest.raises(RegistryError) as info:
+                await client.requirements(procedure_id="W1")
+            assert info.value.code == "EB:ERR:0001"
+        untrusted = httpx.ASGITransport(app=create_app(demo, other_pki.signer()))
+        async with AsyncCommonServicesClient(
+            eb_url=BASE, dsd_url=BASE, trust=TrustStore((pki.root,)), transport=untrusted
+        ) as client:
+            with pytest.raises(SecurityError):
+                await client.requirements()
+
+    asyncio.run(journey())

@@ -127,3 +127,24 @@ def test_v1_answers_use_the_v1_semantic_repository_and_lookups_accept_it(client:
             "https://sr.oots.tech.europa.eu/distributions/"
         )
     )
+
+
+def test_every_catalogue_answer_passes_the_official_rules(
+    client: Client, demo: Catalogue, validator: Validator
+) -> None:
+    """Exhaustive: every procedure code and requirement in every country, every evidence type in every country."""
+    countries = sorted({p.country for p in demo.procedures})
+    queries: list[list[tuple[str, str]]] = []
+    for code in sorted({p.code for p in demo.procedures}):
+        queries += [[("queryId", EB1), ("procedure-id", code), ("country-code", cc)] for cc in countries]
+    for req in demo.requirements:
+        queries += [[("queryId", EB2), ("requirement-id", req.id), ("country-code", cc)] for cc in countries]
+    for et in demo.evidence_types:
+        for cc in {et.country, "NL"}:
+            queries.append(
+                [("queryId", DSD), ("evidence-type-classification", et.classification), ("country-code", cc)]
+            )
+    for params in queries:
+        body = client.get("/rest/search?" + urlencode(params)).content
+        report = validator.validate(body)
+        assert report.valid, (params, [f for f in report.findings if f.severity.value in ("ERROR", "FATAL")][:3])

@@ -182,3 +182,24 @@ def test_garbage_signature_header_is_refused(pki: CsPki, token: str) -> None:
     headers = {**pki.signer().headers(b"<x/>"), SIGNATURE_HEADER: token}
     with pytest.raises(SecurityError):
         verify_answer(b"<x/>", headers, TrustStore((pki.root,)))
+
+
+def test_a_ca_certificate_cannot_sign_answers(pki: CsPki) -> None:
+    """The issuing CA's key is for certificates only (key usage): a chain starting with it is refused."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from oots.cs.trust import validate_chain
+
+    assert isinstance(pki.signer_key, ec.EllipticCurvePrivateKey)
+    with pytest.raises(SecurityError) as info:
+        validate_chain(pki.chain[1:], TrustStore((pki.root,)), at=pki.chain[0].not_valid_before_utc)
+    assert info.value.code == "untrusted-chain"
+
+
+def test_chain_with_a_wrong_link_is_refused(pki: CsPki, other_pki: CsPki) -> None:
+    from oots.cs.trust import validate_chain
+
+    mixed = (pki.chain[0], other_pki.chain[1], pki.root)
+    with pytest.raises(SecurityError) as info:
+        validate_chain(mixed, TrustStore((pki.root,)), at=pki.chain[0].not_valid_before_utc)
+    assert info.value.code == "untrusted-chain"

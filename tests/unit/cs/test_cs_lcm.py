@@ -71,3 +71,12 @@ def test_not_a_submission_is_refused(spec_dir: Path) -> None:
         catalogue_from_lcm((response / "3.3 The Regrep LCM Successful Response.xml").read_bytes())
     with pytest.raises(ModelError):
         catalogue_from_lcm(b"<x/>")
+
+
+def test_answers_spell_the_semantic_repository_per_version(from_lcm: Catalogue) -> None:
+    page = from_lcm.find_requirements(RequirementsQuery(procedure_id="R1", country_code="DE"))
+    v1 = answers.requirements_answer(page, answers.V1)
+    v2 = answers.requirements_answer(page, answers.V2)
+    assert b"https://sr.oots.tech.europa.eu/requirements/" in v1
+    assert b"https://sr.oots.tech.ec.europa.eu/requirements/" in v2
+    assert b"https://sr.oots.tech.europa.eu/" not in v2

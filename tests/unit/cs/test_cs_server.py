@@ -175,7 +175,7 @@ def test_hostile_queries_never_fail(client: Client, params: list[tuple[str, str]
 def _skeleton(xml: bytes) -> list[str]:
     """Element and slot names with value types, the way the captures are shaped (no texts)."""
     root = xmlsafe.parse(xml)
-    out = []
+    out = [f"@{name}" for name in sorted(root.attrib)]
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
@@ -196,6 +196,12 @@ def test_v2_answers_have_the_shape_of_the_captures(client: Client, captures: lis
     theirs = by_name["eb_requirements_fr"].body
     assert _skeleton(ours)[:8] == _skeleton(theirs)[:8]
     assert set(_skeleton(ours)) == set(_skeleton(theirs))
+    req = next(r.id for r in demo.requirements if r.names[0][1] == "Proof of residence")
+    eb2 = client.get(
+        "/rest/search?" + urlencode([("queryId", EB2), ("requirement-id", req), ("country-code", "FR")]), headers=V2
+    )
+    assert set(_skeleton(eb2.content)) == set(_skeleton(by_name["eb_evidence_types_fr"].body))
+    assert _skeleton(eb2.content)[:9] == _skeleton(by_name["eb_evidence_types_fr"].body)[:9]
     etc = _etc(demo, "FR", "Birth certificate")
     none = client.get(
         "/rest/search?" + urlencode([("queryId", DSD), ("evidence-type-classification", etc), ("country-code", "BE")]),

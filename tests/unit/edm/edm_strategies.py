@@ -31,6 +31,8 @@ DATETIME = st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime
 DATE = st.dates(min_value=dt.date(1000, 1, 1), max_value=dt.date(9999, 12, 31))
 
 _URI_FIELDS = {"attribute_uri", "transformation", "conforms_to"}
+#: Optional in the model, at least one in the XSD.
+_XSD_AT_LEAST_ONE = {(model.DataServiceEvidenceType, "distributed_as")}
 _V2_ONLY = {
     (cls, name) for cls in vars(model).values() if isinstance(cls, type) for name in getattr(cls, "_since_v2", ())
 }
@@ -81,11 +83,12 @@ def sdg(cls: type, *, v2: bool, depth: int = 0) -> st.SearchStrategy[Any]:
             continue
         if typing.get_origin(tp) is tuple:
             item = typing.get_args(tp)[0]
-            if depth > 2 and not required:
+            if depth > 2 and not required and (cls, f.name) not in _XSD_AT_LEAST_ONE:
                 continue  # keep recursive types (RelatedTo) and big trees small
-            kwargs[f.name] = st.lists(_scalar(item, f.name, v2, depth), min_size=1 if required else 0, max_size=2).map(
-                tuple
-            )
+            at_least_one = required or (cls, f.name) in _XSD_AT_LEAST_ONE
+            kwargs[f.name] = st.lists(
+                _scalar(item, f.name, v2, depth), min_size=1 if at_least_one else 0, max_size=2
+            ).map(tuple)
             continue
         (inner,) = _members(tp)
         value = _scalar(inner, f.name, v2, depth)

@@ -22,27 +22,29 @@ def login(key: str, level: LevelOfAssurance = LevelOfAssurance.HIGH) -> Identity
 
 
 def test_natural_person() -> None:
-    subject, rep = edm_subjects(login("be-2"))
+    subject, rep = edm_subjects(login("de-2"))
     assert isinstance(subject, edm.Person)
     assert rep is None
     assert subject.level_of_assurance is edm.LevelOfAssurance.HIGH
-    assert subject.identifier == edm.Identifier("BE/BE/BE0010742", scheme_id="eidas")
-    assert (subject.family_name, subject.given_name, subject.birth_name) == ("Janssens", "Emma", "Claes")
-    assert subject.date_of_birth == dt.date(1990, 7, 2)
+    assert subject.identifier == edm.Identifier("DE/DE/L01X00T47", scheme_id="eidas")
+    assert (subject.family_name, subject.given_name, subject.birth_name) == ("Schmidt", "Anna-Lena", "Weber")
+    assert subject.date_of_birth == dt.date(1988, 12, 1)
     assert subject.gender is edm.Gender.FEMALE
     assert subject.current_address is not None
-    assert subject.current_address.admin_unit_level_1 == "BE"
-    assert subject.current_address.thoroughfare == "Avenue Louise"
+    assert subject.current_address.admin_unit_level_1 == "DE"
+    assert subject.current_address.admin_unit_level_2 == "DE600"
+    assert subject.current_address.thoroughfare == "Mönckebergstraße"
 
 
 def test_company_and_its_representative() -> None:
     subject, rep = edm_subjects(login("nl-company-1", LevelOfAssurance.SUBSTANTIAL))
     assert isinstance(subject, edm.LegalPerson)
-    assert subject.legal_name == "De Jong Logistiek B.V."
-    assert subject.legal_person_identifier == edm.Identifier("NL/NL/34123456", scheme_id="eidas")
+    assert subject.legal_name == "De Vries Logistiek B.V."
+    assert subject.legal_person_identifier == edm.Identifier("NL/NL/99900707", scheme_id="eidas")
+    assert subject.identifiers == (edm.Identifier("NL999000707B01", "VAT"),)
     assert subject.level_of_assurance is edm.LevelOfAssurance.SUBSTANTIAL
     assert rep is not None
-    assert rep.family_name == "de Jong"
+    assert rep.family_name == "de Vries"
 
 
 def test_legal_identifiers_get_their_schemes() -> None:
@@ -79,6 +81,7 @@ def test_request_with_the_login_passes_the_codec() -> None:
         identifier="a2d9f6b4-5f0c-4c7e-9f36-2a8e0d1c7b11",
         evidence_type_classification="https://sr.oots.tech.ec.europa.eu/evidencetypeclassifications/ES/0f1c9c3e",
         titles=(edm.Text("Certificate", "EN"),),
+        distributed_as=(edm.EvidenceTypeDistribution("application/pdf"),),
     )
     request = edm.evidence_request(
         requester=agent, provider=agent, evidence_type=evidence_type, subject=subject, authorized_representative=rep

@@ -38,15 +38,14 @@ def sp(idp: SamlIdentityProvider) -> SamlServiceProvider:
 def begin(
     sp: SamlServiceProvider, idp: SamlIdentityProvider, level: LevelOfAssurance = L.SUBSTANTIAL
 ) -> tuple[SamlLogin, PendingSamlLogin]:
-    idp._remember(sp.metadata_xml())  # the provider learns the SP's metadata (as --sp-metadata does)
-    idp._server = idp._build()
+    idp.add_service_provider(sp.metadata_xml())  # the provider learns the SP's metadata (as --sp-metadata does)
     login = sp.start(level, "relay-1")
     query = redirect_query(login.redirect_url)
     assert login.redirect_url.startswith("http://idp.test/saml/sso?")
     return login, idp.parse_request(query["SAMLRequest"], query.get("RelayState"))
 
 
-def person(key: str = "be-2") -> NaturalPerson:
+def person(key: str = "de-2") -> NaturalPerson:
     item = load_people().find(key)
     assert item is not None
     assert isinstance(item.subject, NaturalPerson)
@@ -70,7 +69,7 @@ def test_request_asks_for_the_level_and_the_acs(sp: SamlServiceProvider, idp: Sa
 
 def test_person_attributes_and_level_come_back_exactly(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
     login, pending = begin(sp, idp)
-    subject = person("be-2")
+    subject = person("de-2")
     identity = sp.consume(idp.respond(pending, subject, None, L.HIGH), login.request_id, L.SUBSTANTIAL)
     assert identity.subject == subject  # every attribute, the address included
     assert identity.level is L.HIGH
@@ -94,23 +93,21 @@ def test_company_with_representative(sp: SamlServiceProvider, idp: SamlIdentityP
 def test_wrong_signature(sp: SamlServiceProvider, idp: SamlIdentityProvider, tmp_path: Path) -> None:
     login, pending = begin(sp, idp)
     impostor = make_idp(load_or_create(tmp_path))  # same entity id, another key
-    impostor._remember(sp.metadata_xml())
-    impostor._server = impostor._build()
+    impostor.add_service_provider(sp.metadata_xml())
     assert refused(sp, impostor.respond(pending, person(), None, L.HIGH), login.request_id) == "signature"
 
 
 def test_tampered_attribute(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
     login, pending = begin(sp, idp)
     xml = base64.b64decode(idp.respond(pending, person(), None, L.HIGH))
-    forged = base64.b64encode(xml.replace(b"Janssens", b"Janssenz")).decode()
+    forged = base64.b64encode(xml.replace(b"Anna-Lena", b"Anna-Lene")).decode()
     assert refused(sp, forged, login.request_id) == "signature"
 
 
 def test_wrong_issuer(sp: SamlServiceProvider, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
     login, pending = begin(sp, idp)
     other = make_idp(idp_key, "http://other-idp.test/saml/metadata")
-    other._remember(sp.metadata_xml())
-    other._server = other._build()
+    other.add_service_provider(sp.metadata_xml())
     assert refused(sp, other.respond(pending, person(), None, L.HIGH), login.request_id) == "issuer"
 
 
@@ -187,6 +184,6 @@ def test_signed_request_and_encrypted_assertion(idp: SamlIdentityProvider, tmp_p
     response = idp.respond(pending, person(), None, L.HIGH)
     raw = base64.b64decode(response)
     assert b"EncryptedAssertion" in raw
-    assert b"Janssens" not in raw  # the attributes travel encrypted
+    assert b"Anna-Lena" not in raw  # the attributes travel encrypted
     identity = sp.consume(response, login.request_id, L.SUBSTANTIAL)
     assert identity.subject == person()

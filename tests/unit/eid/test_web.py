@@ -47,20 +47,21 @@ async def login(network: Network, key: str, level: str = "substantial", path: st
 
 
 def test_login_reads_back_the_exact_attributes(network: Network) -> None:
-    resp = run(login(network, "be-2", "high"))
+    resp = run(login(network, "de-2", "high"))
     assert resp.status_code == 200
     data = resp.json()
-    person = load_people().find("be-2")
+    person = load_people().find("de-2")
     assert person is not None
     subject = data["subject"]
     assert subject["person_identifier"] == person.subject.identifier
-    assert subject["family_name"] == "Janssens"
-    assert subject["given_name"] == "Emma"
-    assert subject["date_of_birth"] == "1990-07-02"
-    assert subject["birth_name"] == "Claes"
-    assert subject["place_of_birth"] == "Gent"
+    assert subject["family_name"] == "Schmidt"
+    assert subject["given_name"] == "Anna-Lena"
+    assert subject["date_of_birth"] == "1988-12-01"
+    assert subject["birth_name"] == "Weber"
+    assert subject["place_of_birth"] == "Hamburg"
     assert subject["gender"] == "Female"
-    assert subject["current_address"]["thoroughfare"] == "Avenue Louise"
+    assert subject["current_address"]["thoroughfare"] == "Mönckebergstraße"
+    assert subject["current_address"]["post_code"] == "20095"
     assert data["level"] == "high"
     assert data["protocol"] == "oidc"
     assert data["issuer"] == IDP
@@ -70,9 +71,10 @@ def test_login_reads_back_the_exact_attributes(network: Network) -> None:
 def test_company_login_carries_the_representative(network: Network) -> None:
     data = run(login(network, "fr-company-1")).json()
     assert data["subject"]["type"] == "legal"
-    assert data["subject"]["legal_name"] == "Boulangerie Martin SARL"
-    assert data["subject"]["legal_person_identifier"].startswith("FR/FR/")
-    assert data["representative"]["family_name"] == "Martin"
+    assert data["subject"]["legal_name"] == "Atelier Lumière SAS"
+    assert data["subject"]["legal_person_identifier"] == "FR/FR/999000202"
+    assert data["subject"]["vat_registration"] == "FR99999000202"
+    assert data["representative"]["family_name"] == "Lefèvre"
 
 
 def test_a_login_below_the_required_level_is_refused_plainly(network: Network) -> None:
@@ -178,7 +180,7 @@ def test_no_personal_data_in_logs_or_urls(network: Network, caplog: pytest.LogCa
     with caplog.at_level(logging.DEBUG):
         run(scenario())
     subject = person.subject
-    secrets_ = [subject.identifier, "Martínez", "Martina", "1997-10-14", "Bilbao", "Calle de Alcalá"]
+    secrets_ = [subject.identifier, "Fernández de Córdoba", "José Luis", "1970-05-25", "Córdoba", "Calle Cruz Conde"]
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "eid login: natural person via oidc at level high" in logged  # the login was logged ...
     assert "eid login refused: assurance" in logged
@@ -206,7 +208,7 @@ def test_a_level_in_the_query_cannot_lower_the_requirement(network: Network) -> 
 
 def test_claims_from_the_userinfo_endpoint(idp_dir: Path, idp_key: SigningKey) -> None:
     network = Network(idp_dir, {"claims_in_id_token": False}, userinfo=True)
-    data = run(login(network, "el-2", "high")).json()
+    data = run(login(network, "el-1", "high")).json()
     assert data["subject"]["family_name"] == "Papadopoulou"
     assert data["subject"]["person_identifier"].startswith("EL/EL/")
     assert data["level"] == "high"
@@ -234,3 +236,125 @@ def test_a_saml_post_without_the_flow_cookie_is_posted_again_from_our_page(netwo
     assert 'action="/eid/saml/acs"' in first.text
     assert second.status_code == 400
     assert "expired or was already completed" in second.text
+
+
+def saml_network(idp_dir: Path) -> Network:
+    from eid_helpers import AppClient
+
+    from oots.eid.testidp import IdpConfig, create_idp_app
+
+    idp_app = create_idp_app(IdpConfig(issuer=IDP, data_dir=idp_dir, fetch_sp_metadata=False))
+    idp_metadata = AppClient(idp_app, IDP).get("/saml/metadata").text
+    network = Network(idp_dir, saml_idp_metadata=idp_metadata)
+    network.router.add(IDP, idp_app)
+    sp_metadata = run(_get(network, "/eid/saml/metadata")).text
+    idp_app.state.saml_idp.add_service_provider(sp_metadata)
+    return network
+
+
+async def _get(network: Network, path: str) -> httpx.Response:
+    async with network.client() as client:
+        return await client.get(path)
+
+
+async def saml_until_acs(client: httpx.AsyncClient, key: str, level: str) -> dict[str, str]:
+    import re
+
+    resp = await client.get("/eid/login?next=/me&method=saml")
+    assert resp.headers["location"].startswith(IDP + "/saml/sso?SAMLRequest=")
+    resp = await follow(client, resp)
+    picker = IDP + resp.headers["location"]
+    page = await client.post(picker, data={"subject": key, "level": level})
+    assert page.status_code == 200
+    assert 'action="http://sp.test/eid/saml/acs"' in page.text
+    fields = dict(re.findall(r'name="(SAMLResponse|RelayState)" value="([^"]*)"', page.text))
+    assert set(fields) == {"SAMLResponse", "RelayState"}
+    return fields
+
+
+def test_saml_login_through_the_routes(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-company-1", "high")
+            resp = await client.post("/eid/saml/acs", data=fields)
+            assert resp.status_code == 303, resp.text
+            assert FLOW_COOKIE not in resp.cookies or not resp.cookies[FLOW_COOKIE]
+            return await follow(client, resp)
+
+    data = run(scenario()).json()
+    assert data["protocol"] == "saml"
+    assert data["level"] == "high"
+    assert data["subject"]["legal_name"] == "Rossi Costruzioni S.r.l."
+    assert data["representative"]["family_name"] == "Rossi"
+
+
+def test_saml_answer_with_another_relay_state_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-1", "high")
+            return await client.post("/eid/saml/acs", data={**fields, "RelayState": "someone-elses"})
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "does not belong to this login (RelayState)" in resp.text
+
+
+def test_saml_level_below_the_requirement_is_refused(idp_dir: Path, idp_key: SigningKey) -> None:
+    network = saml_network(idp_dir)
+
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            fields = await saml_until_acs(client, "it-1", "low")
+            return await client.post("/eid/saml/acs", data=fields)
+
+    resp = run(scenario())
+    assert resp.status_code == 403
+    assert "needs at least Substantial" in resp.text
+
+
+def test_an_arbitrary_company_typed_at_the_provider(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "AT/BE/77",
+                "family_name": "Gruber",
+                "given_name": "Anna",
+                "date_of_birth": "1970-01-02",
+                "legal_person_identifier": "AT/BE/FN123456",
+                "legal_name": "Gruber GmbH",
+                "level": "substantial",
+            }
+            resp = await client.get((await client.post(picker, data=form)).headers["location"])
+            return await follow(client, resp)
+
+    data = run(scenario()).json()
+    assert data["subject"]["legal_name"] == "Gruber GmbH"
+    assert data["subject"]["legal_person_identifier"] == "AT/BE/FN123456"
+    assert data["representative"]["family_name"] == "Gruber"
+
+
+def test_a_typed_person_with_a_bad_identifier_is_explained(network: Network) -> None:
+    async def scenario() -> httpx.Response:
+        async with network.client() as client:
+            resp = await follow(client, await client.get("/eid/login?next=/me"))
+            picker = IDP + resp.headers["location"]
+            form = {
+                "custom": "1",
+                "person_identifier": "12345",
+                "family_name": "A",
+                "given_name": "B",
+                "date_of_birth": "1970-01-02",
+                "level": "low",
+            }
+            return await client.post(picker, data=form)
+
+    resp = run(scenario())
+    assert resp.status_code == 400
+    assert "CC/CC/identifier" in resp.text

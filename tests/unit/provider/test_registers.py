@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,13 +178,21 @@ def test_sql_register_key_table_in_another_database(sqlite_engine: sa.Engine, tm
     assert "k" not in sa.inspect(sqlite_engine).get_table_names()
 
 
-def test_sql_register_from_a_select_with_where(sqlite_engine: sa.Engine) -> None:
+@pytest.mark.parametrize("keys_table", [None, "selected_keys"])
+def test_sql_register_from_a_select_with_where(sqlite_engine: sa.Engine, keys_table: str | None) -> None:
     register = SqlRegister(
-        sqlite_engine, "SELECT * FROM births WHERE registered_on IS NOT NULL", where={"country": "EL"}
+        sqlite_engine,
+        "SELECT * FROM births WHERE registered_on IS NOT NULL",
+        where={"country": "EL"},
+        keys_table=keys_table,
     )
+    if keys_table:
+        register.build_keys()
     found = register.find_persons(PersonQuery("Papadopoulou", "Eleni", dt.date(1987, 3, 25)))
     assert len(found) == 1
     assert register.find_persons(PersonQuery("García", "María", dt.date(1982, 10, 7))) == []
+    by_id = register.find_persons(PersonQuery("?", "?", dt.date(1900, 1, 1), identifier="EL/FR/AB1234567"))
+    assert [p.given_name for p in by_id] == ["Ελένη"]
 
 
 def test_sql_register_with_integer_ids(tmp_path: Path) -> None:
@@ -208,8 +217,8 @@ def test_sql_register_errors(tmp_path: Path, sqlite_engine: sa.Engine) -> None:
 
 
 @pytest.mark.postgres
-def test_sql_register_on_postgresql(postgres_url: str) -> None:
-    engine = sa.create_engine(postgres_url)
+def test_sql_register_on_postgresql(postgres_database: Callable[[], str]) -> None:
+    engine = sa.create_engine(postgres_database())
     try:
         load_into(engine, "births", BIRTHS, int_ids=True)
         load_into(engine, "companies", COMPANIES)

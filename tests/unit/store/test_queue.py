@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
@@ -437,14 +440,35 @@ def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock:
     with db.session() as s:
         ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
 
+    started = clock()
+
     def slow(s: Session, job: q.Job) -> None:
         ledger(s, job)
         clock.advance(20)  # each job takes 20 s of a 30 s lease
 
-    w = worker(db, clock, {"a": slow})
+    w = worker(db, clock, {"a": slow}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
     assert w.run_once() == 3
     assert ledger_rows(db) == ids
     assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).locked_by for i in ids} == {w.id}
+    # the last job was claimed at `started` with a 30 s lease, renewed twice while it waited
+    assert job_row(db, ids[2]).locked_until == started + timedelta(seconds=40 + 30)
+
+
+def test_a_worker_claims_fewer_jobs_while_they_run_slowly(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 30, now=clock())
+
+    def slow(s: Session, job: q.Job) -> None:
+        time.sleep(0.05)  # takes at least 50 ms
+
+    settings = SETTINGS.model_copy(update={"lease_seconds": 0.4, "batch_size": 20, "group_commit_seconds": 0})
+    w = worker(db, clock, {"a": slow}, settings=settings)
+    assert w.claim_size() == 20  # nothing known yet
+    w.run_once()
+    # a quarter lease (0.1 s) holds at most two such jobs
+    assert 1 <= w.claim_size() <= 2
+    assert 1 <= len(w.claim_batch()) <= 2
 
 
 # --- stopping -------------------------------------------------------------------------------------
@@ -497,3 +521,93 @@ def test_claims_are_recorded_on_the_row(db: Database, clock: Clock) -> None:
     with db.session() as s:
         held = s.scalar(select(func.count()).select_from(QueueJob).where(QueueJob.locked_by == "w"))
     assert held == 5
+
+
+def test_run_forever_outlives_a_database_outage(db: Database, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    w = worker(db, clock, {}, settings=SETTINGS.model_copy(update={"poll_interval_seconds": 0.001}))
+    real_claim = w.claim_batch
+    outages = iter([True, True, False])
+
+    def flaky_claim() -> list[q.Job]:
+        if next(outages, False):
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_claim()
+
+    @w.handler("a")
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        w.stop()
+
+    w.claim_batch = flaky_claim  # type: ignore[method-assign]
+    w.run_forever(install_signal_handlers=False)
+    assert ledger_rows(db) == [job_id]
+    assert "database error" in caplog.text
+
+
+@pytest.mark.postgres
+def test_racing_enqueues_of_one_key_make_one_job(postgres_url: str) -> None:
+    import threading
+
+    from oots.store import Database as Db
+
+    db = Db(postgres_url)
+    db.migrate()
+    first_inserted = threading.Event()
+    release_first = threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        with db.session() as s:
+            ids["first"] = q.enqueue(s, "race", {"who": 1}, key="same")
+            first_inserted.set()
+            release_first.wait(10)
+
+    def second() -> None:
+        first_inserted.wait(10)
+        with db.session() as s:
+            ids["second"] = q.enqueue(s, "race", {"who": 2}, key="same")  # blocks until the first commits
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_inserted.wait(10)
+    # hold the first transaction open until the second enqueue is seen waiting on its row lock
+    for _ in range(200):
+        with db.session() as s:
+            waiting = s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO queue_jobs%'"
+                )
+            )
+        if waiting:
+            break
+        time.sleep(0.05)
+    assert waiting == 1
+    release_first.set()
+    for t in threads:
+        t.join()
+    assert ids["first"] == ids["second"]
+    with db.session() as s:
+        assert q.counts(s)["race"] == {"queued": 1}
+        s.execute(text("DELETE FROM queue_jobs WHERE kind = 'race'"))
+    db.dispose()
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=10_000),
+    draw=st.floats(min_value=0, max_value=1),
+    base=st.floats(min_value=0.01, max_value=100),
+    cap=st.floats(min_value=0.01, max_value=100_000),
+)
+def test_backoff_is_bounded_and_never_shrinks_with_attempts(attempt: int, draw: float, base: float, cap: float) -> None:
+    settings = QueueSettings(backoff_base_seconds=base, backoff_max_seconds=cap)
+    rng = FixedRandom(draw)
+    delay = q.backoff_delay(attempt, settings, rng)  # type: ignore[arg-type]
+    ceiling = min(cap, base * 2.0 ** (attempt - 1)) if attempt < 1000 else cap
+    assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
+    assert q.backoff_delay(attempt + 1, settings, rng) >= delay  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from typing import Protocol
 from cryptography import x509
 
 from oots.as4.model import Error, Payload, Reference, SignalMessage, UserMessage
-from oots.as4.pmode import Partner, PMode
+from oots.as4.pmode import Partner, PMode, PModeSet
 
 __all__ = ["Codec", "Packed", "Parsed", "VerifiedMessage"]
 
@@ -33,14 +33,13 @@ class Packed:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A received message after parsing only: nothing in it is verified yet.
+    """A received message before verification: nothing in it is trusted.
 
-    ``user_message`` / ``signal`` are the unverified header, good only for finding whose keys to
-    verify with; ``handle`` is the codec's own parsed document, passed back to :meth:`Codec.verify`.
+    ``message_id`` is the id the message claims, used only to refer to it in an error answer;
+    ``handle`` is the codec's own form of the message, passed back to :meth:`Codec.verify`.
     """
 
-    user_message: UserMessage | None
-    signal: SignalMessage | None
+    message_id: str | None
     handle: object = field(repr=False)
 
 
@@ -77,12 +76,13 @@ class Codec(Protocol):
         ...
 
     def parse(self, content_type: str, body: bytes) -> Parsed:
-        """Split the MIME package and parse the envelope (raises ``RemoteProtocolError`` with an EBMS code)."""
+        """The first look at a request: size and packaging (raises ``RemoteProtocolError`` with an EBMS code)."""
         ...
 
-    def verify(self, parsed: Parsed, partner: Partner, now: dt.datetime) -> VerifiedMessage:
-        """Decrypt and decompress the payloads with our key, then check the signature over the plaintext
-        and the signer's certificate against ``partner`` (raises ``SecurityError`` / EBMS:0303).
+    def verify(self, parsed: Parsed, pmodes: PModeSet, now: dt.datetime) -> VerifiedMessage:
+        """Decrypt and decompress the payloads with our key, check the signature over the plaintext,
+        and check that the signer is the partner the signed header names as sender, trusted at ``now``
+        (raises ``SecurityError``; ``RemoteProtocolError`` EBMS:0010 for a sender that is no partner).
 
         With sign-then-encrypt the signature covers the plaintext, so decryption comes first and the
         two are one step: nothing decrypted is returned unless the signature holds.

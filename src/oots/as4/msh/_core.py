@@ -12,24 +12,26 @@ partner cannot sign messages in another partner's name.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from oots import ns, xmlsafe
 from oots.as4 import message as core
-from oots.as4.envelope import parse_messaging
 from oots.as4.keys import KeyPair
-from oots.as4.mime import SOAP_XML, header_params, split_related
 from oots.as4.model import Error, MessageInfo, Payload, SignalMessage, UserMessage
 from oots.as4.msh._codec import Packed, Parsed, VerifiedMessage
-from oots.as4.pmode import Partner, PMode
+from oots.as4.pmode import Partner, PMode, PModeSet
 from oots.as4.profile import Random
 from oots.as4.trust import TrustStore
-from oots.errors import LocalProtocolError, RemoteProtocolError, SecurityError, XmlError
+from oots.errors import LocalProtocolError, NotFound, RemoteProtocolError, SecurityError
 
 __all__ = ["CoreCodec"]
+
+#: Where the id a message claims is looked for (before verification, for error answers only).
+_MESSAGE_ID = re.compile(rb"<(?:[A-Za-z0-9_-]+:)?MessageId>([^<]{1,255})</")
+_MESSAGE_ID_WINDOW = 64 * 1024
 
 
 def _check_signer(signer: x509.Certificate, partner: Partner) -> None:
@@ -75,48 +77,47 @@ class CoreCodec:
         return Packed(out.content_type, out.body, out.references)
 
     def parse(self, content_type: str, body: bytes) -> Parsed:
-        """Read the header without verifying anything, to learn whose keys to verify with."""
+        """Only the size and the id the message claims (for error answers): the envelope is parsed once,
+        by the core, when it is verified."""
         if len(body) > self.limits.max_message_bytes:
             raise RemoteProtocolError(f"the message is {len(body):,} bytes, over the limit", code="EBMS:0004")
-        media, _ = header_params(content_type)
-        envelope = body if media == SOAP_XML else split_related(content_type, body).root.body
-        try:
-            root = xmlsafe.parse(envelope, max_bytes=self.limits.max_envelope_bytes)
-        except XmlError as exc:
-            raise RemoteProtocolError(
-                f"the SOAP envelope is not acceptable XML: {exc.message}", code="EBMS:0009"
-            ) from None
-        messaging = root.find(f"{{{ns.S12}}}Header/{{{ns.EB}}}Messaging")
-        if messaging is None:
-            raise RemoteProtocolError("the message has no eb:Messaging header", code="EBMS:0009")
-        header = parse_messaging(messaging)
-        if isinstance(header, UserMessage):
-            return Parsed(header, None, (content_type, body))
-        return Parsed(None, header, (content_type, body))
+        claimed = _MESSAGE_ID.search(body, 0, _MESSAGE_ID_WINDOW)
+        message_id = claimed.group(1).decode("utf-8", "replace").strip() if claimed else None
+        return Parsed(message_id or None, (content_type, body))
 
-    def _receive(self, handle: object, partner: Partner, now: dt.datetime, *, decrypt: bool) -> object:
+    def _receive(
+        self, handle: object, trust: TrustStore, known: list[x509.Certificate], now: dt.datetime, *, decrypt: bool
+    ) -> object:
         assert isinstance(handle, tuple)
         content_type, body = handle
         return core.receive(
             content_type,
             body,
-            trust=_trust(partner),
+            trust=trust,
             now=now,
             decryption=self.decryption if decrypt else None,
-            known_certificates=[c for c in (partner.signing_certificate,) if c is not None],
+            known_certificates=known,
             require_encryption=decrypt,
             limits=self.limits,
         )
 
-    def verify(self, parsed: Parsed, partner: Partner, now: dt.datetime) -> VerifiedMessage:
-        """Decrypt, then verify the signature over the plaintext (sign-then-encrypt) and the signer's trust."""
-        verified = self._receive(parsed.handle, partner, now, decrypt=True)
+    def verify(self, parsed: Parsed, pmodes: PModeSet, now: dt.datetime) -> VerifiedMessage:
+        """Decrypt, verify the signature over the plaintext (sign-then-encrypt), then bind the signer to the
+        partner the signed header names: that partner's trust anchors and, when configured, its certificate."""
+        anchors = [c for p in pmodes.partners for c in (*p.trust_anchors, p.signing_certificate) if c is not None]
+        known = [p.signing_certificate for p in pmodes.partners if p.signing_certificate is not None]
+        verified = self._receive(parsed.handle, TrustStore.of(anchors), known, now, decrypt=True)
         if not isinstance(verified, core.VerifiedUserMessage):
             raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
-        _check_signer(verified.signer, partner)
         sender = verified.user_message.party_info.from_party.party_id
-        if (sender.type or "", sender.value) != partner.party.key:
-            raise SecurityError("the signed header names another sender than the one verified", code="EBMS:0101")
+        try:
+            partner = pmodes.partner(sender.value, sender.type)
+        except NotFound:
+            raise RemoteProtocolError(
+                f"the sender {sender.value!r} is not a configured partner", code="EBMS:0010"
+            ) from None
+        _trust(partner).verify(verified.signer, at=now)
+        _check_signer(verified.signer, partner)
         return VerifiedMessage(verified.user_message, verified.payloads, verified.signer, verified.references)
 
     def pack_receipt(self, message: VerifiedMessage, message_id: str, now: dt.datetime) -> Packed:
@@ -135,7 +136,8 @@ class CoreCodec:
         return Packed(out.content_type, out.body, out.references)
 
     def read_signal(self, content_type: str, body: bytes, partner: Partner, now: dt.datetime) -> SignalMessage:
-        verified = self._receive((content_type, body), partner, now, decrypt=False)
+        known = [c for c in (partner.signing_certificate,) if c is not None]
+        verified = self._receive((content_type, body), _trust(partner), known, now, decrypt=False)
         if not isinstance(verified, core.VerifiedSignalMessage):
             raise RemoteProtocolError("the answer is not a SignalMessage", code="EBMS:0302")
         _check_signer(verified.signer, partner)

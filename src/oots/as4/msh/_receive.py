@@ -100,24 +100,14 @@ Step = Callable[[Receiver, _Ctx], None]
 
 
 def parse(rx: Receiver, ctx: _Ctx) -> None:
-    """Split MIME, parse the envelope; it must carry a UserMessage."""
+    """The first look: size and packaging."""
     ctx.parsed = rx.codec.parse(ctx.content_type, ctx.body)
-    if ctx.parsed.user_message is None:
-        raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
 
 
 def decrypt_and_verify(rx: Receiver, ctx: _Ctx) -> None:
-    """Decrypt, then check the signature with the keys of the partner the (unverified) header names."""
+    """Decrypt, check the signature, and check the signer is the partner the signed header names."""
     assert ctx.parsed is not None
-    assert ctx.parsed.user_message is not None
-    sender = ctx.parsed.user_message.party_info.from_party.party_id
-    try:
-        partner = rx.pmodes.partner(sender.value, sender.type)
-    except NotFound:
-        raise RemoteProtocolError(
-            f"the sender {sender.value!r} is not a configured partner", code="EBMS:0010"
-        ) from None
-    ctx.message = rx.codec.verify(ctx.parsed, partner, ctx.now)
+    ctx.message = rx.codec.verify(ctx.parsed, rx.pmodes, ctx.now)
 
 
 def resolve_pmode(rx: Receiver, ctx: _Ctx) -> None:
@@ -181,8 +171,8 @@ def _error_answer(rx: Receiver, ctx: _Ctx, exc: OotsError, now: dt.datetime) -> 
     message_id = None
     if ctx.message is not None:
         message_id = ctx.message.message_id
-    elif ctx.parsed is not None and ctx.parsed.user_message is not None:
-        message_id = ctx.parsed.user_message.message_info.message_id
+    elif ctx.parsed is not None:
+        message_id = ctx.parsed.message_id
     error = error_for(exc, ref_to_message_in_error=message_id)
     packed = rx.codec.pack_errors([error], message_id, rx.new_message_id(), now)
     return Inbound(200, packed.content_type, packed.body, error=error, message_id=message_id)

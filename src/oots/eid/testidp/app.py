@@ -15,6 +15,7 @@ and without configured clients any client id is accepted (the redirect URI is th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import logging
@@ -38,7 +39,7 @@ from starlette.routing import Route
 
 from oots import __version__
 from oots.eid.attributes import identity_to_claims
-from oots.eid.identity import Gender, Identity, LevelOfAssurance, NaturalPerson, Subject
+from oots.eid.identity import Gender, Identity, LegalPerson, LevelOfAssurance, NaturalPerson, Subject
 from oots.eid.oidc import pkce_challenge
 from oots.eid.testidp.keys import SigningKey, load_or_create
 from oots.eid.testidp.people import TestPeople, load_people
@@ -228,8 +229,6 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         client_id, secret = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("basic "):
-            import base64
-
             try:
                 client_id, _, secret = base64.b64decode(auth[6:]).decode("utf-8").partition(":")
             except (ValueError, UnicodeDecodeError):
@@ -398,6 +397,10 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         if form.get("custom"):
             try:
                 subject = custom_person(form)
+                legal_name = str(form.get("legal_name") or "").strip()
+                legal_id = str(form.get("legal_person_identifier") or "").strip()
+                if legal_name or legal_id:  # the typed person logs in for a company
+                    subject, representative = LegalPerson(legal_id, legal_name), subject
             except OotsError as exc:
                 return error_page(f"The person you typed cannot be used: {exc.message}")
         else:

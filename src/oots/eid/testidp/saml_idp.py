@@ -10,6 +10,7 @@ and the level of assurance as ``AuthnContextClassRef``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,6 +117,13 @@ class SamlIdentityProvider:
         config.load(dict(self._base))
         return str(s2.entity_descriptor(config))
 
+    def add_service_provider(self, metadata_xml: str) -> str:
+        """Trust the service provider described by ``metadata_xml``; return its entity id."""
+        with self._lock:
+            entity = self._remember(metadata_xml)
+            self._server = self._build()
+        return entity
+
     def _ensure_sp(self, sp_entity_id: str) -> None:
         with self._lock:
             if sp_entity_id in self._sp_metadata:
@@ -191,6 +199,4 @@ class SamlIdentityProvider:
 
 
 def _pseudonym(identifier: str, sp: str) -> str:
-    import hashlib
-
     return hashlib.sha256(f"{sp}|{identifier}".encode()).hexdigest()[:32]

@@ -15,8 +15,8 @@ from lxml import etree
 
 __all__ = [
     "CODELIST_FIXES",
-    "FIX_ERR_C021_POST",
     "FIX_EDM_ERROR_CODES_WELLFORMED",
+    "FIX_ERR_C021_POST",
     "FIX_ERR_C022_COUNT",
     "FIX_QUERYBINDING_XSLT2",
     "SCHEMATRON_FIXES",

@@ -220,6 +220,9 @@ class EidSettings(Section):
         default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
     )
     saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
+    saml_idp_metadata_cert: Path | None = Field(
+        None, description="Certificate (PEM) whose key must have signed the SAML IdP metadata."
+    )
     saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
     saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")
     saml_cert_file: Path | None = Field(None, description="SP certificate (PEM) matching saml_key_file.")

@@ -206,3 +206,57 @@ def test_refusals_log_no_personal_data(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for value in (subject.family_name, subject.given_name, subject.person_identifier, "1988-12-01", "Weber"):
         assert value not in logged
+
+
+class TestMetadataSignature:
+    """The identity provider's metadata, pinned to the key that signs it."""
+
+    def test_signed_metadata_verifies(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+
+        verify_metadata(idp.metadata_xml(), idp_key.cert_file)
+        SamlServiceProvider(SP_ID, ACS, idp.metadata_xml(), idp_metadata_cert=idp_key.cert_file)
+
+    def test_another_key(self, idp: SamlIdentityProvider, tmp_path: Path) -> None:
+        from oots.eid.testidp.keys import generate_key_files
+        from oots.errors import ConfigError
+
+        generate_key_files(tmp_path / "k.pem", tmp_path / "c.pem")
+        with pytest.raises(ConfigError, match="does not verify"):
+            SamlServiceProvider(SP_ID, ACS, idp.metadata_xml(), idp_metadata_cert=tmp_path / "c.pem")
+
+    def test_changed_endpoint(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        forged = idp.metadata_xml().replace("http://idp.test/saml/sso", "http://evil.test/saml/sso")
+        with pytest.raises(ConfigError, match="does not verify"):
+            verify_metadata(forged, idp_key.cert_file)
+
+    def test_unsigned(self, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="not signed"):
+            verify_metadata(f'<EntityDescriptor xmlns="{MD}" entityID="x" ID="a"/>', idp_key.cert_file)
+
+    def test_signature_over_another_element(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        xml = idp.metadata_xml()
+        ident = xml.split(' ID="', 1)[1].split('"', 1)[0]
+        wrapped = xml.replace(f' ID="{ident}"', ' ID="other"', 1)
+        with pytest.raises(ConfigError, match="whole document"):
+            verify_metadata(wrapped, idp_key.cert_file)
+
+    def test_expired(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        xml = idp.metadata_xml().replace(' entityID="', ' validUntil="2020-01-01T00:00:00Z" entityID="', 1)
+        with pytest.raises(ConfigError, match="expired"):
+            verify_metadata(xml, idp_key.cert_file)
+
+
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"

@@ -19,15 +19,17 @@ SAMPLE = (
 
 
 def _rate(label: str, fn: object, seconds: float = 1.5) -> float:
+    """Documents per second of CPU time (the machine may be shared), with the wall-clock rate beside."""
     assert callable(fn)
     fn()  # warm up caches
-    n, started = 0, time.perf_counter()
+    n, started, cpu_started = 0, time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - started) < seconds:
         for _ in range(50):
             fn()
         n += 50
-    rate = n / elapsed
-    print(f"   {label:<34} {rate:>9,.0f} documents/s  ({elapsed / n * 1e6:,.0f} µs each)")
+    cpu = time.process_time() - cpu_started
+    rate = n / cpu
+    print(f"   {label:<26} {rate:>8,.0f} documents/s of CPU ({cpu / n * 1e6:,.0f} µs each; wall {n / elapsed:,.0f}/s)")
     return rate
 
 
@@ -43,4 +45,4 @@ def run() -> None:
     text = json.dumps(form)
     _rate("to_json + json.dumps", lambda: json.dumps(edm.to_json(doc)))
     _rate("json.loads + from_json", lambda: edm.from_json(json.loads(text)))
-    print(f"   target parse + serialise >= 2,000/s: {'met' if both >= 2000 else 'NOT met'}")
+    print(f"   target parse + serialise >= 2,000/s on one core: {'met' if both >= 2000 else 'NOT met'}")

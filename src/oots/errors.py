@@ -17,6 +17,7 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
     │   └── RemoteProtocolError      ... by the peer (its message is wrong)
     ├── SecurityError                a signature, certificate, token or key did not hold
     ├── TransportError               the network failed (connect, timeout, TLS, HTTP status)
+    │   └── RegisterError            an evidence provider's register failed or timed out
     ├── StoreError                   the database failed or is at the wrong schema
     └── NotFound                     a named thing (exchange, job, party, data service) does not exist
 """
@@ -32,6 +33,7 @@ __all__ = [
     "NotFound",
     "OotsError",
     "ProtocolError",
+    "RegisterError",
     "RemoteProtocolError",
     "SecurityError",
     "StoreError",
@@ -117,6 +119,19 @@ class SecurityError(OotsError):
 
 class TransportError(OotsError):
     """The network failed: connection refused, timeout, TLS failure or an unexpected HTTP status."""
+
+
+class RegisterError(TransportError):
+    """A register behind a data service failed: unreachable, an error status, an unreadable answer.
+
+    ``timeout`` is true when it did not answer in time. The evidence provider answers ``EDM:ERR:0005``
+    for a timeout and ``EDM:ERR:0008`` otherwise. The message names the register, never a person.
+    """
+
+    def __init__(self, message: str, *, register: str = "", timeout: bool = False) -> None:
+        super().__init__(message)
+        self.register = register
+        self.timeout = timeout
 
 
 class StoreError(OotsError):

@@ -27,10 +27,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "As4PartnerSettings",
+    "As4Settings",
+    "AuditSettings",
     "CommonServicesSettings",
     "DatabaseSettings",
+    "EidSettings",
     "LogSettings",
     "NodeSettings",
+    "ProviderDataServiceSettings",
+    "ProviderRegisterSettings",
+    "ProviderSettings",
     "QueueSettings",
     "Section",
     "Settings",
@@ -77,6 +84,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
+    roles: tuple[Literal["requester", "provider"], ...] = Field(
+        (), description="What this node does in OOTS; a node with a role runs an access point."
+    )
 
 
 class DatabaseSettings(Section):
@@ -95,7 +105,12 @@ class QueueSettings(Section):
     backoff_base_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(300.0, gt=0)
     poll_interval_seconds: float = Field(0.2, gt=0)
-    batch_size: int = Field(32, ge=1, le=1000, description="Jobs claimed per round trip.")
+    batch_size: int = Field(
+        100, ge=1, le=1000, description="Most jobs claimed per round trip (fewer while jobs run slowly)."
+    )
+    group_commit_seconds: float = Field(
+        0.05, ge=0, description="Jobs finished within this long share one commit (0: every job commits alone)."
+    )
 
 
 class LogSettings(Section):
@@ -107,6 +122,55 @@ class LogSettings(Section):
 
 # Component sections. Each part of oots adds its section class in its own slot below (keeps merges clean).
 # --- section: as4 ---
+
+
+class As4PartnerSettings(Section):
+    """One partner access point (``[[as4.partners]]``)."""
+
+    name: str = Field(..., min_length=1, description="Short name used by `oots as4 ping NAME` and in logs.")
+    party_id: str = Field("", description="Its eb:PartyId (default: the name).")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    endpoint: str = Field("", description="Its AS4 endpoint URL (may come from the pmode_file).")
+    signing_certificate: Path | None = Field(None, description="PEM/DER certificate its messages are signed with.")
+    encryption_certificate: Path | None = Field(None, description="Certificate we encrypt to (default: signing).")
+    trust_anchors: list[Path] = Field(default_factory=list, description="CA certificates its certificates chain to.")
+    retry_offsets_seconds: list[float] | None = Field(None, description="Overrides as4.retry_offsets_seconds.")
+
+
+class As4Settings(Section):
+    """The eDelivery AS4 access point (built in, or an existing Domibus in front of the node)."""
+
+    mode: Literal["builtin", "domibus"] = Field("builtin", description="Own access point, or a Domibus.")
+    party_id: str = Field("oots-node", description="This access point's eb:PartyId.")
+    party_id_type: str = Field("urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots")
+    role: str = Field("http://sdg.europa.eu/edelivery/gateway")
+    signing_key: Path | None = Field(None, description="PEM private key messages and receipts are signed with.")
+    signing_certificate: Path | None = Field(None, description="PEM certificate of the signing key.")
+    decryption_key: Path | None = Field(
+        None, description="PEM private key payloads are encrypted to (default: signing)."
+    )
+    decryption_certificate: Path | None = None
+    key_password: SecretStr | None = Field(None, description="Password of encrypted private keys.")
+    pmode_file: Path | None = Field(None, description="A Domibus PMode XML to take legs and partners from.")
+    retry_offsets_seconds: list[float] = Field(
+        default_factory=lambda: [60.0, 180.0, 600.0],
+        description="Seconds after the first send at which a message without receipt is sent again.",
+    )
+    receipt_timeout_seconds: float = Field(60.0, gt=0, description="HTTP wait for the synchronous receipt.")
+    duplicate_detection: bool = True
+    duplicate_window_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="How long message ids are remembered.")
+    max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest AS4 request body accepted.")
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    tls_ca_file: Path | None = Field(None, description="CA bundle for partners' TLS (default: system store).")
+    tls_client_certificate: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    tls_client_key: Path | None = None
+    partners: list[As4PartnerSettings] = Field(default_factory=list)
+    domibus_url: str = Field("", description="Domibus WS plugin URL (mode = domibus).")
+    domibus_username: str = ""
+    domibus_password: SecretStr | None = None
+    domibus_poll_seconds: float = Field(30.0, gt=0, description="Sweep for pending messages this often.")
+
+
 # --- section: common services ---
 
 
@@ -136,9 +200,157 @@ class CommonServicesSettings(Section):
 
 
 # --- section: eid ---
+
+
+class EidSettings(Section):
+    """eID login of the node's web pages: an OpenID provider and/or a SAML (eIDAS) identity provider."""
+
+    issuer: str = Field("", description="OpenID provider issuer URL; empty turns OpenID Connect login off.")
+    client_id: str = Field("", description="Client id registered at the OpenID provider.")
+    client_secret: SecretStr | None = Field(None, description="Client secret (or client_secret_file).")
+    redirect_url: str = Field("", description="OIDC redirect URL; empty means <node.base_url>/eid/callback.")
+    scope: str = Field("openid profile", description="Scopes asked for at the OpenID provider.")
+    userinfo: bool = Field(False, description="Also read the identity claims at the provider's userinfo endpoint.")
+    claim_map: dict[str, str] = Field(
+        default_factory=dict, description="Provider claim name -> oots claim name (e.g. birthplace = place_of_birth)."
+    )
+    acr_map: dict[str, Literal["low", "substantial", "high"]] = Field(
+        default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
+    )
+    saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
+    saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
+    saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")
+    saml_cert_file: Path | None = Field(None, description="SP certificate (PEM) matching saml_key_file.")
+    required_level: Literal["low", "substantial", "high"] = Field(
+        "substantial", description="Lowest eIDAS level of assurance accepted for a login."
+    )
+    session_secret: SecretStr | None = Field(
+        None, description="Secret sealing the login cookies (>= 16 bytes); empty: random per process."
+    )
+    session_minutes: int = Field(30, ge=1, le=24 * 60, description="How long a login stays valid.")
+    login_minutes: int = Field(10, ge=1, le=60, description="How long a started login may take.")
+    clock_skew_seconds: int = Field(60, ge=0, le=600, description="Clock difference tolerated on tokens.")
+
+
 # --- section: provider ---
+_MEDIA = Literal["application/pdf", "application/xml", "application/json"]
+_LEVEL = Literal["exact", "reordered", "partial"]
+_TIE_BREAKER = Literal["birth_name", "place_of_birth", "gender", "post_code"]
+
+
+class ProviderRegisterSettings(Section):
+    """One register an evidence provider reads (``[[provider.registers]]``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Name the data services refer to.")
+    kind: Literal["sample", "csv", "sql", "http"] = Field(
+        description="Adapter: sample register, CSV, SQL or HTTP JSON."
+    )
+    path: Path | None = Field(None, description="csv: the CSV file (UTF-8, header row).")
+    url: str = Field("", description="sql: SQLAlchemy URL of the register's database; http: base URL of its API.")
+    source: str = Field("", description="sql: table name or SELECT statement; sample: births, diplomas, ...")
+    country: str = Field("", pattern=r"^([A-Z]{2})?$", description="sample: whose part of the sample register.")
+    keys_table: str = Field("", description="sql: table of match keys (built by `oots provider build-keys`).")
+    keys_url: str = Field("", description="sql: database of the key table when not the register's own.")
+    where: dict[str, str] = Field(default_factory=dict, description="csv, sql: only rows with these field values.")
+    fields: dict[str, str] = Field(default_factory=dict, description="Register field names of identity attributes.")
+    legal_identifiers: dict[str, str] = Field(
+        default_factory=dict, description="Identifier scheme (VAT, LEI, ...) → register field."
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="http: timeout of one call.")
+    bearer_token: SecretStr | None = Field(None, description="http: token sent as Authorization: Bearer.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ProviderRegisterSettings:
+        needs = {"csv": ("path",), "sql": ("url", "source"), "http": ("url",), "sample": ("source", "country")}
+        missing = [k for k in needs[self.kind] if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"a {self.kind} register needs {', '.join(missing)}")
+        return self
+
+
+class ProviderMatchingSettings(Section):
+    """Identity-matching rules of a data service (``docs/provider.md`` explains each)."""
+
+    use_identifier: bool = True
+    identifier_fallback: bool = Field(True, description="Go on with names when no record holds the identifier.")
+    min_family_level: _LEVEL = "partial"
+    min_given_level: _LEVEL = "partial"
+    allow_swapped_names: bool = False
+    tie_breakers: tuple[_TIE_BREAKER, ...] = ("birth_name", "place_of_birth", "gender", "post_code")
+    reject_on_conflict: tuple[_TIE_BREAKER, ...] = ()
+    legal_name_fallback: bool = True
+
+
+class ProviderAuthoritySettings(Section):
+    """The issuing authority written into the evidence and its metadata."""
+
+    identifier: str
+    scheme_id: str = Field(pattern=r"^urn:", description="EAS scheme URN, e.g. urn:cef.eu:names:identifier:EAS:9930.")
+    name: str
+
+
+class ProviderDataServiceSettings(Section):
+    """One data service: an evidence type offered from one register (``[[provider.data_services]]``)."""
+
+    identifier: str = Field(description="DataServiceEvidenceType identifier (UUID) as the DSD lists it.")
+    evidence_type_classification: str = Field(pattern=r"^https://")
+    titles: dict[str, str] = Field(min_length=1, description="Title per language code (EN, DE, ...).")
+    descriptions: dict[str, str] = Field(default_factory=dict)
+    model: str = Field(description="Data model of the evidence (birth-certificate, ...).")
+    annexes: tuple[str, ...] = Field((), description="Data models of annex documents sent with it.")
+    formats: tuple[_MEDIA, ...] = ("application/pdf", "application/xml", "application/json")
+    level_of_assurance: Literal["Low", "Substantial", "High"] = "Substantial"
+    preview: Literal["required", "if_possible", "never"] = "if_possible"
+    jurisdiction: str = Field(pattern=r"^[A-Z]{2}$")
+    jurisdiction_nuts: str = ""
+    language: str = Field("EN", pattern=r"^[A-Z]{2}$")
+    register_name: str = Field(alias="register", description="Name of the register it reads.")
+    authority: ProviderAuthoritySettings
+    matching: ProviderMatchingSettings = ProviderMatchingSettings()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ProviderSettings(Section):
+    """The evidence provider: its registers and data services."""
+
+    enabled: bool = Field(False, description="Run the evidence provider role on this node.")
+    samples: bool = Field(False, description="Offer the sample data services of node.country (demo network).")
+    registers: tuple[ProviderRegisterSettings, ...] = ()
+    data_services: tuple[ProviderDataServiceSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> ProviderSettings:
+        names = [r.name for r in self.registers]
+        if len(set(names)) != len(names):
+            raise ValueError("register names must be unique")
+        for service in self.data_services:
+            if service.register_name not in names:
+                raise ValueError(
+                    f"data service {service.identifier} names an unknown register {service.register_name!r}"
+                )
+        ids = [s.identifier for s in self.data_services]
+        if len(set(ids)) != len(ids):
+            raise ValueError("data service identifiers must be unique")
+        return self
+
+
 # --- section: requester ---
 # --- section: audit ---
+
+
+class AuditSettings(Section):
+    """The audit journal (IR 2022/1463 art. 17): keys, retention."""
+
+    seal_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) sealing the hash chain; empty: generated into data_dir/audit.keys."
+    )
+    data_key: SecretStr | None = Field(
+        None, description="Key (hex, 32 bytes) encrypting personal data at rest; empty: generated like seal_key."
+    )
+    retention_days: int = Field(365, ge=1, description="Entries older than this are purged by `oots audit purge`.")
+
+
 # --- section: admin ---
 
 
@@ -158,12 +370,16 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     log: LogSettings = LogSettings()
     # --- field: as4 ---
+    as4: As4Settings = As4Settings()
     # --- field: common services ---
     common_services: CommonServicesSettings = CommonServicesSettings()
     # --- field: eid ---
+    eid: EidSettings = EidSettings()
     # --- field: provider ---
+    provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---
     # --- field: audit ---
+    audit: AuditSettings = AuditSettings()
     # --- field: admin ---
 
     @classmethod

@@ -16,7 +16,14 @@ import pytest
 
 CORE_PACKAGES = ["oots.edm", "oots.validation", "oots.as4"]
 #: Modules of those packages that are allowed to do I/O (transports, storage, command line).
-IO_MODULES = ("oots.as4.http", "oots.as4.store", "oots.as4.domibus", "oots.as4.service", "oots.as4.cli")
+IO_MODULES = (
+    "oots.as4.http",
+    "oots.as4.store",
+    "oots.as4.models",
+    "oots.as4.domibus",
+    "oots.as4.service",
+    "oots.as4.cli",
+)
 FORBIDDEN = (
     "fastapi",
     "starlette",

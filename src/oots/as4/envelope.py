@@ -219,7 +219,7 @@ def _header_error(message: str) -> RemoteProtocolError:
 
 
 def _children(el: etree._Element, tag: str) -> list[etree._Element]:
-    return [c for c in el if c.tag == tag]
+    return list(el.iterchildren(tag))
 
 
 def _one(el: etree._Element, tag: str, *, required: bool = True) -> etree._Element | None:

@@ -25,7 +25,7 @@ from oots.as4 import compression
 from oots.as4.envelope import messaging_xml, parse_messaging
 from oots.as4.errors import error_for
 from oots.as4.keys import KeyPair
-from oots.as4.mime import SOAP_XML, MimePart, build_related, header_params, split_related, write_message_file
+from oots.as4.mime import SOAP_XML, Buffer, MimePart, build_related, header_params, split_related, write_message_file
 from oots.as4.model import (
     Error,
     MessageInfo,
@@ -220,7 +220,7 @@ def _pack(
 # -------------------------------------------------------------------------------------- receive
 
 
-def _split(content_type: str, body: bytes, limits: Limits) -> tuple[bytes, dict[str, tuple[str, bytes]]]:
+def _split(content_type: str, body: bytes, limits: Limits) -> tuple[bytes, dict[str, tuple[str, Buffer]]]:
     """Step 1-2: size and MIME. Returns the envelope bytes and the attachments by content id."""
     if len(body) > limits.max_message_bytes:
         raise RemoteProtocolError(
@@ -229,14 +229,14 @@ def _split(content_type: str, body: bytes, limits: Limits) -> tuple[bytes, dict[
     media, _ = header_params(content_type)
     if media == SOAP_XML:
         return body, {}
-    related = split_related(content_type, body, max_parts=limits.max_parts)
-    attachments: dict[str, tuple[str, bytes]] = {}
+    related = split_related(content_type, body, max_parts=limits.max_parts, zero_copy=True)
+    attachments: dict[str, tuple[str, Buffer]] = {}
     for part in related.attachments:
         cid = part.content_id
         if not cid:
             raise RemoteProtocolError("a MIME part has no Content-ID", code="EBMS:0007")
-        attachments[cid] = (part.content_type, part.body)
-    return related.root.body, attachments
+        attachments[cid] = (part.content_type, part.body)  # a view of ``body``: no copy
+    return bytes(related.root.body), attachments
 
 
 def _parse_envelope(data: bytes, limits: Limits) -> etree._Element:
@@ -262,7 +262,7 @@ def _require_holds(report: SecurityReport) -> x509.Certificate:
 
 
 def _body_is_empty(root: etree._Element) -> None:
-    body = root.find("{" + ns.S12 + "}Body")
+    body = next(root.iterchildren("{" + ns.S12 + "}Body"), None)
     if body is not None and (len(body) or (body.text or "").strip()):
         raise RemoteProtocolError("the SOAP Body must be empty in AS4 (payloads go in MIME parts)", code="EBMS:0008")
 
@@ -280,7 +280,8 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
             raise RemoteProtocolError(f"the payload part {info.content_id} is missing", code="EBMS:0007")
         if require_encryption and info.content_id not in report.encrypted:
             raise SecurityError(f"the payload part {info.content_id} is not encrypted", code="EBMS:0103")
-        media, data = found
+        media, wire = found
+        data = bytes(wire)  # the one copy of a clear part (decrypted parts are bytes already)
         compressed = info.property(COMPRESSION_TYPE)
         if compressed is not None:
             if compressed.value != compression.GZIP:

@@ -35,6 +35,7 @@ from oots.errors import LocalProtocolError, RemoteProtocolError
 __all__ = [
     "DEFAULT_MAX_PARTS",
     "SOAP_XML",
+    "Buffer",
     "MimePart",
     "Related",
     "build_related",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 SOAP_XML: Final = "application/soap+xml"
+#: Bytes of a part: ``bytes`` when read with copies, a ``memoryview`` of the message when split
+#: with ``zero_copy``, a ``bytearray`` when an encryption output is being written.
+Buffer = bytes | bytearray | memoryview
 DEFAULT_MAX_PARTS: Final = 100
 _MAX_HEADER_BYTES: Final = 16 * 1024
 _BOUNDARY_CHARS: Final = re.compile(r"^[0-9A-Za-z'()+_,./:=?\- ]{1,70}$")
@@ -57,10 +61,13 @@ def _mime_error(message: str) -> RemoteProtocolError:
 
 @dataclass(frozen=True, slots=True)
 class MimePart:
-    """One body part: its headers (names lower-cased, in order) and its decoded content."""
+    """One body part: its headers (names lower-cased, in order) and its decoded content.
+
+    Parts read from the wire hold ``bytes``; a part being written may hold a ``bytearray`` (an
+    encryption output), which is copied once, into the message."""
 
     headers: tuple[tuple[str, str], ...]
-    body: bytes = field(repr=False)
+    body: Buffer = field(repr=False)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), if present."""
@@ -110,40 +117,23 @@ def content_id_of(value: str) -> str:
     return value.strip()
 
 
+_PARAM: Final = re.compile(r'\s*;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;"]*?))\s*(?=;|$)', re.DOTALL)
+_QUOTED_PAIR: Final = re.compile(r"\\(.)", re.DOTALL)
+
+
 def header_params(value: str) -> tuple[str, dict[str, str]]:
     """Split a structured header (``type/sub; a="x"; b=y``) into its value and parameters (names lower-cased)."""
-    head, _, rest = value.partition(";")
+    head, sep, rest = value.partition(";")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " \t\r\n;":
-            i += 1
-        if i >= n:
-            break
-        eq = rest.find("=", i)
-        if eq < 0:
-            raise _mime_error(f"a header parameter has no value: {rest[i:]!r}")
-        name = rest[i:eq].strip().lower()
-        i = eq + 1
-        while i < n and rest[i] in " \t":
-            i += 1
-        if i < n and rest[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < n and rest[i] != '"':
-                if rest[i] == "\\" and i + 1 < n:
-                    i += 1
-                chars.append(rest[i])
-                i += 1
-            if i >= n:
-                raise _mime_error("a quoted header parameter is not closed")
-            i += 1
-            params[name] = "".join(chars)
-        else:
-            end = rest.find(";", i)
-            end = n if end < 0 else end
-            params[name] = rest[i:end].strip()
-            i = end
+    rest = (sep + rest).rstrip().rstrip(";")
+    pos = 0
+    while pos < len(rest):
+        found = _PARAM.match(rest, pos)
+        if found is None:
+            raise _mime_error(f"a header parameter is malformed: {rest[pos : pos + 60]!r}")
+        name, quoted, plain = found.groups()
+        params[name.lower()] = _QUOTED_PAIR.sub(r"\1", quoted) if quoted is not None else plain.strip()
+        pos = found.end()
     return head.strip().lower(), params
 
 
@@ -165,13 +155,13 @@ def build_related(parts: Sequence[MimePart], *, boundary: str) -> tuple[str, byt
     if not start:
         raise LocalProtocolError("the SOAP part needs a Content-ID")
     delimiter = b"--" + boundary.encode("ascii")
-    chunks: list[bytes] = []
+    chunks: list[Buffer] = []
     for part in parts:
         if delimiter in part.body:
             raise LocalProtocolError("the MIME boundary occurs inside a part; draw another one")
         head = "".join(f"{_header_name(k)}: {v}\r\n" for k, v in part.headers)
-        chunks.append(delimiter + b"\r\n" + head.encode("ascii") + b"\r\n" + part.body + b"\r\n")
-    chunks.append(delimiter + b"--\r\n")
+        chunks += (delimiter + b"\r\n" + head.encode("ascii") + b"\r\n", part.body, b"\r\n")
+    chunks.append(delimiter + b"--\r\n")  # one join: a large part is copied once
     content_type = (
         f'multipart/related; type="{SOAP_XML}"; boundary={_quote(boundary)}; start="<{start}>"; start-info="{SOAP_XML}"'
     )
@@ -230,7 +220,27 @@ def _split_head(data: bytes, what: str) -> tuple[bytes, bytes]:
     return head, body
 
 
-def _decode(part_headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
+def _part(body: bytes, view: memoryview | None, start: int, end: int) -> tuple[tuple[tuple[str, str], ...], Buffer]:
+    """The headers and content of the part at ``body[start:end]``: the content is a slice of ``view``
+    when given (no copy), else a copy."""
+    source: Buffer = body if view is None else view
+    if body.startswith(b"\r\n", start) or body.startswith(b"\n", start):  # a part without headers
+        return (), source[start + (2 if body.startswith(b"\r\n", start) else 1) : end]
+    limit = min(end, start + _MAX_HEADER_BYTES + 4)
+    crlf = body.find(b"\r\n\r\n", start, limit)
+    lf = body.find(b"\n\n", start, crlf if crlf >= 0 else limit)
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        head_end, content_start = crlf, crlf + 4
+    elif lf >= 0:
+        head_end, content_start = lf, lf + 2
+    elif end - start > _MAX_HEADER_BYTES:
+        raise _mime_error(f"the headers of a MIME part are longer than {_MAX_HEADER_BYTES:,} bytes")
+    else:
+        raise _mime_error("a MIME part has no blank line after its headers")
+    return _parse_headers(body[start:head_end]), source[content_start:end]
+
+
+def _decode(part_headers: tuple[tuple[str, str], ...], body: Buffer) -> Buffer:
     encoding = "binary"
     for key, value in part_headers:
         if key == "content-transfer-encoding":
@@ -246,8 +256,14 @@ def _decode(part_headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
     raise _mime_error(f"the content transfer encoding {encoding!r} is not supported")
 
 
-def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MAX_PARTS) -> Related:
-    """Split a multipart/related body; the root is the part named by ``start`` (else the first)."""
+def split_related(
+    content_type: str, body: bytes, *, max_parts: int = DEFAULT_MAX_PARTS, zero_copy: bool = False
+) -> Related:
+    """Split a multipart/related body; the root is the part named by ``start`` (else the first).
+
+    With ``zero_copy`` the part bodies are ``memoryview`` slices of ``body`` (no copy of large parts);
+    otherwise they are ``bytes``."""
+    view = memoryview(body) if zero_copy else None
     media, params = header_params(content_type)
     if media != "multipart/related":
         raise _mime_error(f"expected multipart/related, got {media or 'no content type'}")
@@ -262,7 +278,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
     if pos:
         pos += 1
     line_delimiter = b"\n" + delimiter
-    raw_parts: list[bytes] = []
+    raw_parts: list[tuple[tuple[tuple[str, str], ...], Buffer]] = []
     closed = False
     while True:
         after = pos + len(delimiter)
@@ -277,7 +293,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
         if nxt < 0:
             break
         end = nxt - 1 if nxt > start and body[nxt - 1 : nxt] == b"\r" else nxt
-        raw_parts.append(body[start:end])
+        raw_parts.append(_part(body, view, start, end))
         if len(raw_parts) > max_parts:
             raise _mime_error(f"the message has more than {max_parts} MIME parts")
         pos = nxt + 1
@@ -285,14 +301,7 @@ def split_related(content_type: str, body: bytes, *, max_parts: int = DEFAULT_MA
         raise _mime_error("the multipart body is truncated (no closing boundary)")
     if not raw_parts:
         raise _mime_error("the multipart body has no parts")
-    parts: list[MimePart] = []
-    for raw in raw_parts:
-        if raw.startswith((b"\r\n", b"\n")):  # a part without headers
-            head, content = b"", raw[2:] if raw.startswith(b"\r\n") else raw[1:]
-        else:
-            head, content = _split_head(raw, "a MIME part")
-        headers = _parse_headers(head)
-        parts.append(MimePart(headers, _decode(headers, content)))
+    parts = [MimePart(headers, _decode(headers, content)) for headers, content in raw_parts]
     start_param = params.get("start")
     root_index = 0
     if start_param:

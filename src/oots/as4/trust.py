@@ -10,20 +10,17 @@ restricted further, since AS4 certificates in use do not agree on key usages. Fa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
 from oots.errors import SecurityError
 
 __all__ = ["TrustStore"]
 
-
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
+_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +29,11 @@ class TrustStore:
 
     anchors: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()
+    #: Chains already built, by leaf: the window in which the whole chain is valid. A hit inside
+    #: the window skips building the chain again (the answer cannot differ: no revocation here).
+    _verified: dict[x509.Certificate, tuple[datetime, datetime]] = field(
+        default_factory=dict, init=False, compare=False, repr=False, hash=False
+    )
 
     @classmethod
     def of(cls, anchors: Iterable[x509.Certificate], intermediates: Iterable[x509.Certificate] = ()) -> TrustStore:
@@ -48,9 +50,11 @@ class TrustStore:
                 f"(valid {certificate.not_valid_before_utc:%Y-%m-%d} to {certificate.not_valid_after_utc:%Y-%m-%d})",
                 code="EBMS:0101",
             )
-        leaf = _der(certificate)
-        if any(_der(anchor) == leaf for anchor in self.anchors):
+        if certificate in self.anchors:
             return  # pinned partner certificate, valid now
+        window = self._verified.get(certificate)
+        if window is not None and window[0] <= at <= window[1]:
+            return
         verifier = (
             verification.PolicyBuilder()
             .store(verification.Store(list(self.anchors)))
@@ -62,9 +66,15 @@ class TrustStore:
             .build_client_verifier()
         )
         try:
-            verifier.verify(certificate, [*chain, *self.intermediates])
+            verified = verifier.verify(certificate, [*chain, *self.intermediates])
         except verification.VerificationError as exc:
             raise SecurityError(
                 f"the signer's certificate ({certificate.subject.rfc4514_string()}) is not trusted: {exc}",
                 code="EBMS:0101",
             ) from None
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[certificate] = (
+            max(c.not_valid_before_utc for c in verified.chain),
+            min(c.not_valid_after_utc for c in verified.chain),
+        )

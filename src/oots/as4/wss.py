@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,7 +38,7 @@ from lxml import etree
 from oots import ns
 from oots.as4.envelope import attr, read_reference, reference_xml
 from oots.as4.keys import KeyPair
-from oots.as4.mime import content_id_of
+from oots.as4.mime import Buffer, content_id_of
 from oots.as4.model import Reference, Transform
 from oots.as4.profile import Random
 from oots.errors import LocalProtocolError, RemoteProtocolError, SecurityError
@@ -108,6 +109,9 @@ _SIGNATURE_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
 }
 _GCM_KEY_BYTES: Final[Mapping[str, int]] = {AES128_GCM: 16, AES192_GCM: 24, AES256_GCM: 32}
 _IV_BYTES: Final = 12
+#: References a signature may carry beyond one per part: Messaging, Body and a few more (a
+#: timestamp, a token) that some implementations sign; more is refused before any digest is computed.
+_EXTRA_REFERENCES: Final = 6
 _TAG_BYTES: Final = 16
 
 
@@ -191,7 +195,7 @@ class EncryptedPart:
 
     content_id: str
     content_type: str
-    data: bytes = field(repr=False)
+    data: bytes | bytearray = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +256,10 @@ def _encrypt_parts(
     out: list[EncryptedPart] = []
     for (content_id, media_type, data), data_id in zip(parts, data_ids, strict=True):
         iv = random(_IV_BYTES)
-        out.append(EncryptedPart(content_id, "application/octet-stream", iv + aes.encrypt(iv, data, None)))
+        sealed = bytearray(_IV_BYTES + len(data) + _TAG_BYTES)  # IV ‖ ciphertext ‖ tag, one buffer
+        sealed[:_IV_BYTES] = iv
+        aes.encrypt_into(iv, data, None, memoryview(sealed)[_IV_BYTES:])
+        out.append(EncryptedPart(content_id, "application/octet-stream", sealed))
         xml.append(
             f'<xenc:EncryptedData Id="{data_id}" MimeType="{attr(media_type)}" Type="{SWA_CONTENT_ONLY}">'
             f'<xenc:EncryptionMethod Algorithm="{suite.data_encryption}"/>'
@@ -358,7 +365,7 @@ class SecurityReport:
     checks: tuple[ReferenceCheck, ...]
     references: tuple[Reference, ...]
     messaging: etree._Element
-    parts: Mapping[str, tuple[str, bytes]]  # content id -> (media type, bytes), decrypted where possible
+    parts: Mapping[str, tuple[str, Buffer]]  # content id -> (media type, bytes), decrypted where possible
     encrypted: frozenset[str]  # content ids that were encrypted on the wire
     undecrypted: frozenset[str]  # content ids still encrypted (no key given)
     problems: tuple[tuple[str, str], ...]  # (EBMS code, sentence), in the order found
@@ -385,24 +392,41 @@ def _prefix_list(parent: etree._Element) -> tuple[str, ...]:
     return tuple(str(found[0].get("PrefixList") or "").split())
 
 
+_ID_ATTRIBUTES: Final = etree.XPath("//@wsu:Id | //@Id", namespaces={"wsu": ns.WSU})
+
+
 def _ids(root: etree._Element) -> dict[str, etree._Element]:
     """Every ``wsu:Id``/``Id`` in the document; an id used twice is refused (signature wrapping)."""
     table: dict[str, etree._Element] = {}
-    for el in root.iter(etree.Element):
-        for name in (_WSU_ID, "Id"):
-            value = el.get(name)
-            if value is None:
-                continue
-            if value in table and table[value] is not el:
-                raise _fail(f"the id {value!r} is used by two elements (a signature wrapping attempt?)")
-            table[str(value)] = el
+    for value in _ID_ATTRIBUTES(root):
+        el = value.getparent()
+        key = str(value)
+        if key in table and table[key] is not el:
+            raise _fail(f"the id {key!r} is used by two elements (a signature wrapping attempt?)")
+        table[key] = el
     return table
+
+
+class _KnownCertificates:
+    """The message's BinarySecurityTokens and the caller's certificates, decoded on first use only
+    (the usual direct BST reference never needs them)."""
+
+    def __init__(self, security: etree._Element, extra: Iterable[x509.Certificate]) -> None:
+        self._security = security
+        self._extra = extra
+        self._certs: list[x509.Certificate] | None = None
+
+    def __iter__(self) -> Iterator[x509.Certificate]:
+        if self._certs is None:
+            tokens = [c for c in self._security if c.tag == _WSSE + "BinarySecurityToken"]
+            self._certs = [*(_bst_certificate(t) for t in tokens), *self._extra]
+        return iter(self._certs)
 
 
 def _certificate_from_str(
     str_el: etree._Element,
     ids: Mapping[str, etree._Element],
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> x509.Certificate:
     """Resolve a ``wsse:SecurityTokenReference`` (BST reference, SubjectKeyIdentifier or IssuerSerial)."""
     ref = str_el.find(_WSSE + "Reference")
@@ -468,7 +492,7 @@ def _unwrap(
     key: KeyPair,
     ids: Mapping[str, etree._Element],
     suite: SecuritySuite,
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> bytes:
     method = ek.find(_XENC + "EncryptionMethod")
     algorithm = None if method is None else method.get("Algorithm")
@@ -485,10 +509,10 @@ def _unwrap(
     str_el = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
     if str_el is not None:
         try:
-            target = _certificate_from_str(str_el, ids, [key.certificate, *known])
+            target = _certificate_from_str(str_el, ids, itertools.chain([key.certificate], known))
         except SecurityError as exc:
             raise _decrypt_error(f"the content key is for an unknown certificate: {exc.message}") from None
-        if _der(target) != _der(key.certificate):
+        if target != key.certificate:
             raise _decrypt_error("the content key is encrypted for another certificate than ours")
     cipher_value = ek.findtext(f"{_XENC}CipherData/{_XENC}CipherValue")
     if not cipher_value:
@@ -506,10 +530,10 @@ def _decrypt_parts(
     security: etree._Element,
     ids: Mapping[str, etree._Element],
     *,
-    parts: dict[str, tuple[str, bytes]],
+    parts: dict[str, tuple[str, Buffer]],
     key: KeyPair | None,
     suite: SecuritySuite,
-    known: Sequence[x509.Certificate],
+    known: Iterable[x509.Certificate],
 ) -> tuple[frozenset[str], frozenset[str]]:
     """Decrypt the parts named by ``xenc:EncryptedData`` in place; return (encrypted, still encrypted)."""
     encrypted: set[str] = set()
@@ -554,7 +578,7 @@ def _decrypt_parts(
         if len(data) < _IV_BYTES + _TAG_BYTES:
             raise _decrypt_error(f"the encrypted part {cid} is too short")
         try:
-            plain = AESGCM(cek).decrypt(data[:_IV_BYTES], data[_IV_BYTES:], None)
+            plain = AESGCM(cek).decrypt(data[:_IV_BYTES], memoryview(data)[_IV_BYTES:], None)
         except InvalidTag:
             raise _decrypt_error(f"the encrypted part {cid} fails its integrity check") from None
         parts[cid] = (str(ed.get("MimeType") or "application/octet-stream").lower(), plain)
@@ -590,7 +614,7 @@ def _verify_signature_value(cert: x509.Certificate, method: str, signature: byte
 
 def open_security(
     root: etree._Element,
-    attachments: Mapping[str, tuple[str, bytes]],
+    attachments: Mapping[str, tuple[str, Buffer]],
     *,
     decryption: KeyPair | None = None,
     known_certificates: Sequence[x509.Certificate] = (),
@@ -621,8 +645,7 @@ def open_security(
         raise _fail("the message has more than one wsse:Security header")
     security = securities[0]
     ids = _ids(root)
-    bsts = [_bst_certificate(b) for b in security if b.tag == _WSSE + "BinarySecurityToken"]
-    known = [*bsts, *known_certificates]
+    known = _KnownCertificates(security, known_certificates)
 
     parts = dict(attachments)
     encrypted, undecrypted = _decrypt_parts(security, ids, parts=parts, key=decryption, suite=suite, known=known)
@@ -658,7 +681,10 @@ def open_security(
     references: list[Reference] = []
     covered: set[str] = set()
     messaging_refs = body_refs = 0
-    for ref_el in signed_info.iter(_DS + "Reference"):
+    ref_elements = list(signed_info.iterchildren(_DS + "Reference"))
+    if len(ref_elements) > len(parts) + _EXTRA_REFERENCES:
+        raise _fail(f"the signature has {len(ref_elements)} references for {len(parts)} parts; refused")
+    for ref_el in ref_elements:
         try:
             ref = read_reference(ref_el)
         except RemoteProtocolError as exc:
@@ -705,7 +731,7 @@ def _check_reference(
     *,
     messaging: etree._Element,
     body: etree._Element,
-    parts: Mapping[str, tuple[str, bytes]],
+    parts: Mapping[str, tuple[str, Buffer]],
     undecrypted: frozenset[str],
     suite: SecuritySuite,
 ) -> ReferenceCheck:

@@ -1,6 +1,7 @@
 """The ``oots`` command.
 
-Each command group lives in its own module of this package and is added to :data:`app` below.
+Each command group lives in its own module of this package, which adds itself to :data:`app` through
+a ``register(app)`` function (found by :func:`_register`; there is no list to edit here).
 Errors from the :mod:`oots.errors` tree become a plain sentence with an error id and the tree's exit
 code; a traceback is printed only with ``--debug``. Exit codes: 0 success, 1 a check failed (an
 invalid document, a bad signature), 2 unusable input or configuration, 130 interrupted.
@@ -8,7 +9,9 @@ invalid document, a bad signature), 2 unusable input or configuration, 130 inter
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 import sys
 import traceback
 import uuid
@@ -49,15 +52,12 @@ def _root(
 
 
 def _register() -> None:
-    from oots.cli import as4, config, cs, demo, edm, keys, validate
-
-    app.add_typer(config.app, name="config")
-    app.add_typer(edm.app, name="edm")
-    app.add_typer(as4.app, name="as4")
-    app.add_typer(keys.app, name="keys")
-    app.add_typer(cs.app, name="cs")
-    app.command("demo")(demo.demo)
-    app.command("validate")(validate.validate)
+    """Add every command group: each module of this package with a ``register(app)`` function."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
 
 
 _register()

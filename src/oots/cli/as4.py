@@ -245,3 +245,7 @@ def _print(result: dict[str, Any]) -> None:
     if sig["trust"] is not None:
         typer.echo(f"  certificate: {sig['trust']}")
     typer.echo("  result: " + ("the signature holds" if result["holds"] else "the signature does NOT hold"))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="as4")

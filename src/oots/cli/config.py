@@ -31,3 +31,7 @@ def check(
     typer.echo(f"{file}: OK (node {settings.node.name}, country {settings.node.country})")
     typer.echo(f"  database: {settings.database_url}")
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="config")

@@ -408,3 +408,7 @@ def query_data_services(  # noqa: PLR0917
     ]
     _emit(rows, as_json, ["evidence type", "access point", "conforms to", "provider", "provider id"])
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="cs")

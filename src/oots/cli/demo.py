@@ -1,33 +1,84 @@
-"""``oots demo``: start a local OOTS network on this machine and print where to click."""
+"""``oots demo``: start a whole OOTS network on this machine and print where to click."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from oots.node import create_app
-from oots.settings import DatabaseSettings, NodeSettings, Settings
+from oots.network import NetworkPlan, Supervisor, load_topology, plan
+from oots.network.topology import DEFAULT_TOPOLOGY
+
+
+def guide(network: NetworkPlan) -> str:
+    """The short text that tells a newcomer where to start and what to try."""
+    lines = ["", "The local OOTS network is running:", ""]
+    lines.append(f"  Common Services (EB + DSD)   {network.common_services.url}/rest/search")
+    lines.append(f"  eID test identity provider   {network.eid.url}/")
+    for country, (_, service, roles) in network.nodes.items():
+        lines.append(f"  {country} node ({', '.join(roles) or 'no role'}){'':<5} {service.url}/")
+    requesters = [(c, s) for c, (_, s, roles) in network.nodes.items() if "requester" in roles]
+    providers = [c for c, (_, _, roles) in network.nodes.items() if "provider" in roles]
+    lines.append("")
+    if requesters and providers:
+        country, portal = requesters[0]
+        other = next((c for c in providers if c != country), providers[0])
+        lines += [
+            f"Start here: {portal.url}/portal/  (the {country} procedure portal)",
+            f"  log in at the eID provider as a citizen of {other} (pick one from its list), apply for a",
+            f"  procedure, and retrieve the evidence from {other} through OOTS. Try:",
+            "  - a birth certificate without preview, and with preview (accept it, or refuse it);",
+            "  - proof of residence in a country that asks for the region first (a follow-up question);",
+            "  - a person the registers do not know (a clear refusal).",
+        ]
+    else:
+        lines.append("Start here: the node pages above (the requester and provider roles are not in this build).")
+    if network.skipped_roles:
+        lines.append("")
+        lines.append("Roles not available in this build, skipped: " + ", ".join(network.skipped_roles))
+    lines += ["", f"Files, databases and logs: {network.directory}", "Press Ctrl-C to stop everything.", ""]
+    return "\n".join(lines)
 
 
 def demo(
     base_port: Annotated[int, typer.Option("--base-port", help="First port; every service gets one from here.")] = 8000,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo keeps its databases.")] = Path(
+    topology: Annotated[
+        str, typer.Option("--topology", help="A topology file (TOML); default: three countries.")
+    ] = DEFAULT_TOPOLOGY,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where keys, configs, databases and logs go.")] = Path(
         "var/demo"
     ),
 ) -> int:
-    """Start the local demo network (for now: one node) and stop it cleanly on Ctrl-C."""
-    node_dir = data_dir / "node"
-    node_dir.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{base_port}/"
-    settings = Settings(
-        node=NodeSettings(name="demo-node", country="EU", data_dir=node_dir, base_url=url.rstrip("/")),
-        database=DatabaseSettings(),
-    )
-    typer.echo(f"oots demo: node running at {url}  (Ctrl-C stops it)")
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=base_port, log_level="warning")
-    uvicorn.Server(config).run()
-    typer.echo("oots demo: stopped")
+    """Start the local OOTS network (Common Services, eID provider, Member State nodes); Ctrl-C stops it."""
+    network = plan(load_topology(topology), data_dir, base_port=base_port)
+    supervisor = Supervisor(network.services, progress=typer.echo)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        supervisor.start()
+        typer.echo(guide(network))
+        while not stop.is_set():
+            if len(supervisor.running()) < len(network.services):
+                gone = sorted({s.name for s in network.services} - set(supervisor.running()))
+                typer.echo(f"oots demo: {', '.join(gone)} stopped unexpectedly; see the logs in {network.directory}")
+                break
+            stop.wait(0.5)
+    finally:
+        typer.echo("oots demo: stopping ...")
+        supervisor.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        typer.echo("oots demo: stopped")
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.command("demo")(demo)

@@ -88,3 +88,7 @@ def convert(
     except ModelError as exc:
         return _unusable(exc, file)
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="edm")

@@ -26,3 +26,7 @@ def init(
         typer.echo(f"{name}: " + ", ".join(str(p) for p in paths.values()))
     typer.echo("development keys only: never use them on a real network")
     return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="keys")

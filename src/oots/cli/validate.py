@@ -60,3 +60,7 @@ def _print_text(entry: dict[str, Any]) -> None:
     typer.echo(f"{entry['file']}: {verdict} ({entry['kind']}, v{entry['version']}), {len(findings)} finding(s)")
     for f in findings:
         typer.echo(f"  {f['severity']:<7} {f['rule']} [{f['layer']}] {f['location']}: {f['message']}")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("validate")(validate)

@@ -7,6 +7,9 @@ objects they carry, and the code tables.
 from __future__ import annotations
 
 from oots.edm.build import (
+    additional_input,
+    common_services_answer,
+    common_services_error,
     evidence_request,
     evidence_response,
     new_urn_uuid,
@@ -114,6 +117,9 @@ __all__ = [
     "SupportedValue",
     "Text",
     "Version",
+    "additional_input",
+    "common_services_answer",
+    "common_services_error",
     "error_code",
     "evidence_request",
     "evidence_response",

@@ -41,7 +41,11 @@ _PREFIX_OF[ns.LCM] = "lcm"
 def qname_value(el: etree._Element, value: str) -> str:
     """Resolve a QName attribute value (``rim:StringValueType``) to its conventional prefixed form."""
     prefix, _, local = value.rpartition(":")
-    uri = el.nsmap.get(prefix or None)
+    tag = el.tag
+    if prefix == (el.prefix or "") and isinstance(tag, str) and tag.startswith("{"):
+        uri: str | None = tag[1 : tag.index("}")]  # the element's own prefix: no need to build nsmap
+    else:
+        uri = el.nsmap.get(prefix or None)
     if uri is None:
         raise ModelError(f"the prefix of {value!r} is not declared")
     known = _PREFIX_OF.get(uri)

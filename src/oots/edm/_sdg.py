@@ -38,6 +38,11 @@ class _Field:
     since_v2: bool
 
 
+_SubElement = etree.SubElement
+_Text = model.Text
+_Identifier = model.Identifier
+_NO_ATTRS: dict[str, str] = {}
+
 _SR_V1 = "https://sr.oots.tech.europa.eu/"
 _SR_V2 = "https://sr.oots.tech.ec.europa.eu/"
 _SR_URLS = (_SR_V1, _SR_V2)
@@ -111,23 +116,9 @@ def _local(tag: object) -> str:
     return "sdg:" + text[len(_SDG) :] if text.startswith(_SDG) else text
 
 
-def _text(el: etree._Element) -> str:
-    if len(el):
-        raise ModelError(f"{_local(el.tag)} must hold text, not elements")
-    return el.text or ""
-
-
-def _scalar(f: _Field, el: etree._Element) -> Any:
+def _convert(f: _Field, value: str) -> Any:
+    """Text of an enum, date or boolean element to its value."""
     kind = f.kind
-    if kind == "obj":
-        return read(f.type, el)
-    if kind == "ident":
-        return model.Identifier(_text(el), el.get("schemeID"))
-    if kind == "text":
-        return model.Text(_text(el), el.get("lang"))
-    value = _text(el)
-    if kind == "str":
-        return value
     if kind == "enum":
         try:
             return f.type(value.strip())
@@ -139,7 +130,6 @@ def _scalar(f: _Field, el: etree._Element) -> Any:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             raise ModelError(f"{_local(f.tag)} is {value!r}, not a date (YYYY-MM-DD)") from None
-    # bool
     token = value.strip()
     if token in ("true", "1"):
         return True
@@ -156,50 +146,67 @@ def read(cls: type[T], el: etree._Element) -> T:
         by_tag = _BY_TAG[cls] = {f.tag: f for f in fields}
     values: dict[str, Any] = {}
     for child in el:
-        if not isinstance(child.tag, str):
-            continue  # comments, processing instructions
-        f = by_tag.get(child.tag)
+        f = by_tag.get(child.tag)  # type: ignore[arg-type]
         if f is None:
+            if not isinstance(child.tag, str):
+                continue  # comments, processing instructions
             raise ModelError(f"unexpected element {_local(child.tag)} in {_local(el.tag)}")
-        value = _scalar(f, child)
+        kind = f.kind
+        if kind == "obj":
+            value: Any = read(f.type, child)
+        else:
+            if len(child):
+                raise ModelError(f"{_local(child.tag)} must hold text, not elements")
+            text = child.text or ""
+            if kind == "str":
+                value = text
+            elif kind == "text":
+                value = _Text(text, child.get("lang"))
+            elif kind == "ident":
+                value = _Identifier(text, child.get("schemeID"))
+            else:
+                value = _convert(f, text)
+        name = f.name
         if f.repeated:
-            values.setdefault(f.name, []).append(value)
-        elif f.name in values:
+            found = values.get(name)
+            if found is None:
+                values[name] = [value]
+            else:
+                found.append(value)
+        elif name in values:
             raise ModelError(f"{_local(el.tag)} has more than one {_local(f.tag)}")
         else:
-            values[f.name] = value
+            values[name] = value
     for f in fields:
-        if f.repeated and f.name in values:
-            values[f.name] = tuple(values[f.name])
-        elif f.required and f.name not in values:
+        name = f.name
+        if name in values:
+            if f.repeated:
+                values[name] = tuple(values[name])
+        elif f.required:
             raise ModelError(f"{_local(el.tag)} has no {_local(f.tag)}")
     return cls(**values)
 
 
 def _put(f: _Field, parent: etree._Element, value: Any, v2: bool | None) -> None:
     kind = f.kind
-    if kind == "obj":
-        write(parent, f.tag, value, v2=v2)
-        return
-    el: etree._Element = etree.SubElement(parent, f.tag)
-    if kind == "ident":
-        el.text = value.value
-        if value.scheme_id is not None:
-            el.set("schemeID", value.scheme_id)
+    if kind == "str":
+        if v2 is not None and value.startswith(_SR_URLS):
+            value = sr_url(value, v2=v2)
+        _SubElement(parent, f.tag).text = value
     elif kind == "text":
-        el.text = value.value
-        if value.lang is not None:
-            el.set("lang", value.lang)
+        lang = value.lang
+        _SubElement(parent, f.tag, _NO_ATTRS if lang is None else {"lang": lang}).text = value.value
+    elif kind == "ident":
+        scheme = value.scheme_id
+        _SubElement(parent, f.tag, _NO_ATTRS if scheme is None else {"schemeID": scheme}).text = value.value
+    elif kind == "obj":
+        write(parent, f.tag, value, v2=v2)
     elif kind == "enum":
-        el.text = value.value
+        _SubElement(parent, f.tag).text = value.value
     elif kind == "date":
-        el.text = value.isoformat()
-    elif kind == "bool":
-        el.text = "true" if value else "false"
-    elif v2 is not None and value.startswith(_SR_URLS):
-        el.text = sr_url(value, v2=v2)
+        _SubElement(parent, f.tag).text = value.isoformat()
     else:
-        el.text = value
+        _SubElement(parent, f.tag).text = "true" if value else "false"
 
 
 def write(parent: etree._Element, tag: str, obj: Any, *, v2: bool | None = True) -> etree._Element:
@@ -208,9 +215,10 @@ def write(parent: etree._Element, tag: str, obj: Any, *, v2: bool | None = True)
     ``v2`` picks the profile: False writes v1.0 (no ``_since_v2`` fields, v1.0 Semantic Repository
     domain), True v2.0 (the ``ec`` domain), None writes the object as it is (LCM, versionless).
     """
-    el: etree._Element = etree.SubElement(parent, tag)
+    el: etree._Element = _SubElement(parent, tag)
+    v1 = v2 is False
     for f in _fields(type(obj)):
-        if f.since_v2 and v2 is False:
+        if v1 and f.since_v2:
             continue
         value = getattr(obj, f.name)
         if f.repeated:

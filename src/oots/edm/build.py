@@ -29,14 +29,19 @@ from oots.edm.model import (
     Evidence,
     EvidenceTypeDistribution,
     InformationConcept,
+    JurisdictionDetermination,
     LegalPerson,
     Person,
     Requirement,
     Text,
 )
+from oots.edm.registry import CommonServicesError, CommonServicesResponse, RegistryContent, RegistryItem
 from oots.errors import ModelError
 
 __all__ = [
+    "additional_input",
+    "common_services_answer",
+    "common_services_error",
     "evidence_request",
     "evidence_response",
     "new_urn_uuid",
@@ -279,4 +284,68 @@ def preview_required(
         preview_location=location,
         preview_method=method,
         preview_descriptions=tuple(description),
+    )
+
+
+def common_services_answer(
+    contents: Sequence[RegistryContent], *, version: Version = Version.CS_V2
+) -> CommonServicesResponse:
+    """An Evidence Broker or DSD answer holding ``contents`` (requirements or data service evidence
+    types), each in a registry object with a fresh ``urn:uuid:`` id; counts set to match."""
+    return CommonServicesResponse(
+        items=tuple(RegistryItem(new_urn_uuid(), content) for content in contents),
+        total_result_count=len(contents),
+        start_index=0,
+        specification=version,
+    )
+
+
+def common_services_error(
+    code: str, *, detail: str | None = None, message: str | None = None, version: Version = Version.CS_V2
+) -> CommonServicesError:
+    """An ``EB:ERR:*`` or ``DSD:ERR:*`` error; type and message from the table (``detail`` names the
+    parameter at fault, e.g. ``country-code``). ``DSD:ERR:0005`` is built with :func:`additional_input`."""
+    row = error_code(code)
+    if code == "DSD:ERR:0005":
+        raise ModelError("DSD:ERR:0005 asks for additional input: build it with additional_input()")
+    return CommonServicesError(
+        code=row.code,
+        exception_type=row.exception_type,
+        severity=row.severity,
+        message=message or row.message,
+        detail=detail,
+        specification=version,
+    )
+
+
+def additional_input(
+    evidence_type: DataServiceEvidenceType,
+    *,
+    jurisdiction: JurisdictionDetermination | None = None,
+    classifications: Sequence[InformationConcept] = (),
+    version: Version = Version.CS_V2,
+) -> CommonServicesError:
+    """``DSD:ERR:0005``: the DSD needs the user's jurisdiction and/or classification answers before it
+    can name a data service (R-DSD-RESP-S022: at least one of the two)."""
+    if jurisdiction is None and not classifications:
+        raise ModelError("DSD:ERR:0005 asks for a jurisdiction determination or classification concepts")
+    row = error_code("DSD:ERR:0005")
+    parts = [
+        name
+        for name, given in (
+            ("JurisdictionDetermination", jurisdiction),
+            ("UserRequestedClassificationConcepts", classifications),
+        )
+        if given
+    ]
+    return CommonServicesError(
+        code=row.code,
+        exception_type=row.exception_type,
+        severity=row.severity,
+        message=row.message,
+        detail=" and ".join(parts),
+        data_service_evidence_type=evidence_type,
+        jurisdiction_determination=jurisdiction,
+        user_requested_classification_concepts=tuple(classifications),
+        specification=version,
     )

@@ -280,17 +280,32 @@ class AccessService:
 
 @dataclass(frozen=True, slots=True)
 class DataServiceEvidenceType:
-    """``sdg:DataServiceEvidenceType``: an evidence type as a data service offers it (DSD; request)."""
+    """``sdg:DataServiceEvidenceType``: an evidence type as a data service offers it (DSD; request).
+
+    The XSD wants at least one ``DistributedAs``; the model leaves that check to the validator.
+    """
 
     identifier: str
     evidence_type_classification: str
     titles: tuple[Text, ...]
-    descriptions: tuple[Text, ...] = ()
     distributed_as: tuple[EvidenceTypeDistribution, ...] = ()
+    descriptions: tuple[Text, ...] = ()
     access_services: tuple[AccessService, ...] = ()
     authentication_level_of_assurance: LevelOfAssurance | None = None
     jurisdiction_determination: JurisdictionDetermination | None = None
     evidence_provider_classifications: tuple[InformationConcept, ...] = ()
+
+    _order: ClassVar[tuple[str, ...]] = (
+        "identifier",
+        "evidence_type_classification",
+        "titles",
+        "descriptions",
+        "distributed_as",
+        "access_services",
+        "authentication_level_of_assurance",
+        "jurisdiction_determination",
+        "evidence_provider_classifications",
+    )
 
     _xml_names: ClassVar[dict[str, str]] = {
         "titles": "Title",

@@ -1,37 +1,237 @@
-"""The node's ASGI application.
+"""The node, composed from its settings: one ASGI application and one worker.
 
-``create_app(settings)`` builds the application from explicit settings; nothing is read from globals.
-The roles (requester, provider, access point) mount their routes here as they are built.
+* :func:`build_context` opens the database (migrating it), loads the access point when the node has a
+  role, and creates the roles named in ``[node] roles``.
+* :func:`create_app` serves ``/`` , ``/health``, ``/ready``, the AS4 endpoint ``/as4`` and every role's
+  routes.
+* :func:`create_worker` runs the queue (every role's job handlers and the delivery of received AS4
+  messages to the role that consumes their action) and the access point's sender loop.
+
+Nothing is kept in process memory between requests: any number of ``oots serve`` and ``oots worker``
+processes can run one node against one PostgreSQL database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from oots import __version__
+from oots.as4 import msh
+from oots.as4.service import create_as4_app, load_access_point
+from oots.as4.store import DELIVER_JOB, As4Store, send_due
+from oots.errors import ConfigError, NotFound, OotsError
+from oots.node.gateway import As4Gateway
+from oots.node.roles import As4Handler, NodeContext, Role
 from oots.settings import Settings
+from oots.store import open_database
+from oots.store.queue import Handler, Worker
 
-__all__ = ["create_app"]
+__all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
+
+log = logging.getLogger(__name__)
+
+#: Where each role named in ``[node] roles`` is created: ``module:function(ctx) -> Role``.
+ROLE_FACTORIES: Mapping[str, str] = {
+    "provider": "oots.provider.role:create_role",
+    "requester": "oots.requester.role:create_role",
+}
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Return the node's ASGI application for ``settings``."""
+def _load_role(name: str, ctx: NodeContext) -> Role:
+    target = ROLE_FACTORIES.get(name)
+    if target is None:
+        raise ConfigError(f"node.roles: unknown role {name!r}", [("node.roles", f"unknown role {name!r}")])
+    module_name, _, function = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise ConfigError(
+            f"node.roles: the {name} role is not available in this version of oots",
+            [("node.roles", f"{name} is not available")],
+        ) from None
+    role: Role = getattr(module, function)(ctx)
+    return role
+
+
+def build_context(settings: Settings, *, config_dir: Path | None = None) -> NodeContext:
+    """Open the node's database and load what its roles need (the access point, the roles themselves)."""
+    settings.node.data_dir.mkdir(parents=True, exist_ok=True)
+    database = open_database(settings)
+    ctx = NodeContext(settings=settings, database=database)
+    if settings.node.roles or settings.as4.signing_key is not None:
+        ap = load_access_point(settings, base_dir=config_dir)
+        ctx.clock = ap.clock
+        ctx.services["as4"] = As4Gateway(ap, As4Store(database, ap.pmodes, clock=ap.clock))
+    ctx.services["roles"] = [_load_role(name, ctx) for name in settings.node.roles]
+    return ctx
+
+
+def _roles(ctx: NodeContext) -> list[Role]:
+    roles: list[Role] = ctx.services.get("roles", [])
+    return roles
+
+
+def _gateway(ctx: NodeContext) -> As4Gateway | None:
+    gateway: As4Gateway | None = ctx.services.get("as4")
+    return gateway
+
+
+def as4_dispatch(ctx: NodeContext) -> Callable[[Session, msh.VerifiedMessage], None]:
+    """The delivery hook: a received message goes to the role that consumes its action."""
+    handlers: dict[str, As4Handler] = {}
+    for role in _roles(ctx):
+        for action, handler in role.as4_handlers().items():
+            if action in handlers:
+                raise ConfigError(f"two roles consume the AS4 action {action}")
+            handlers[action] = handler
+
+    def deliver(session: Session, message: msh.VerifiedMessage) -> None:
+        action = message.user_message.collaboration_info.action
+        handler = handlers.get(action)
+        if handler is None:
+            raise NotFound(f"no role of this node consumes AS4 messages with action {action}")
+        handler(session, message)
+
+    return deliver
+
+
+@dataclass
+class NodeWorker:
+    """The node's background work: the queue worker and the access point's sender loop."""
+
+    ctx: NodeContext
+    worker: Worker
+    poll_seconds: float = 0.05
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def _send_loop(self) -> None:
+        gateway = _gateway(self.ctx)
+        if gateway is None:
+            return
+        ap = gateway.access_point
+        while not self._stop.is_set():
+            try:
+                sent = send_due(gateway.store, ap.codec, ap.sender, now=ap.clock)
+            except Exception:  # the loop must outlive a bad moment of the database or the network
+                log.exception("AS4 sender loop: an attempt failed; going on")
+                sent = 0
+            if not sent:
+                self._stop.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
+        for target, name in ((self._send_loop, "as4-sender"), (self._work, "queue-worker")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        self.worker.run_forever(install_signal_handlers=False)
+
+    def run_forever(self) -> None:
+        """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest."""
+        sender = threading.Thread(target=self._send_loop, name="as4-sender", daemon=True)
+        sender.start()
+        try:
+            self.worker.run_forever(install_signal_handlers=True)
+        finally:
+            self._stop.set()
+            sender.join(10)
+            self._close_sender()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._close_sender()
+
+    def _close_sender(self) -> None:
+        gateway = _gateway(self.ctx)
+        if gateway is not None:
+            gateway.access_point.sender.close()
+
+
+def create_worker(ctx: NodeContext) -> NodeWorker:
+    """The node's worker: every role's job handlers, AS4 deliveries, the sender loop."""
+    worker = Worker(ctx.database, ctx.settings.queue, clock=ctx.clock)
+    handlers: dict[str, Handler] = {}
+    for role in _roles(ctx):
+        for kind, handler in role.job_handlers().items():
+            if kind in handlers:
+                raise ConfigError(f"two roles handle the job kind {kind}")
+            handlers[kind] = handler
+    gateway = _gateway(ctx)
+    if gateway is not None:
+        handlers[DELIVER_JOB] = gateway.store.deliver_handler(as4_dispatch(ctx))
+    for kind, handler in handlers.items():
+        worker.register(kind, handler)
+    return NodeWorker(ctx, worker)
+
+
+def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -> Starlette:
+    """The node's ASGI application (built from settings, or from an already built context)."""
+    ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
+    node = ctx.settings.node
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "node": settings.node.name, "version": __version__})
+        return JSONResponse({"status": "ok", "node": node.name, "version": __version__})
+
+    async def ready(request: Request) -> JSONResponse:
+        try:
+            with ctx.database.session() as session:
+                session.execute(text("SELECT 1"))
+        except OotsError as exc:
+            return JSONResponse({"status": "unavailable", "error_id": exc.error_id}, status_code=503)
+        except Exception:
+            log.exception("readiness check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready", "node": node.name})
 
     async def home(request: Request) -> HTMLResponse:
-        name = settings.node.name
+        roles = ", ".join(node.roles) or "no OOTS role"
         return HTMLResponse(
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{name} — oots node</title></head><body><main>"
-            f"<h1>{name}</h1><p>oots {__version__} node for country {settings.node.country}.</p>"
-            "<p><a href='/health'>Health</a></p></main></body></html>"
+            f"<title>{node.name} — oots node</title></head><body><main>"
+            f"<h1>{node.name}</h1><p>oots {__version__} node for country {node.country}: {roles}.</p>"
+            "<ul><li><a href='/health'>Health</a></li><li><a href='/ready'>Readiness</a></li></ul>"
+            "</main></body></html>"
         )
 
-    app = Starlette(routes=[Route("/", home), Route("/health", health)])
-    app.state.settings = settings
+    routes: list[BaseRoute] = [Route("/", home), Route("/health", health), Route("/ready", ready)]
+    gateway = _gateway(ctx)
+    if gateway is not None:
+        routes.extend(create_as4_app(gateway.access_point, gateway.store, path="/as4").routes)
+    for role in _roles(ctx):
+        routes.extend(role.routes())
+
+    background = create_worker(ctx) if with_worker else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.context = ctx
+    app.state.settings = ctx.settings
     return app

@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 #: Add yours on its own line; migrations and the schema check see only the tables listed here.
 MODEL_MODULES: tuple[str, ...] = (
     "oots.store.models",
+    "oots.as4.models",
+    "oots.audit.models",
     "oots.cs.models",
+    "oots.eid.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

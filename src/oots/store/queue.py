@@ -27,21 +27,22 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from oots.errors import NotFound, StoreError
 from oots.settings import QueueSettings
-from oots.store.base import utcnow
+from oots.store.base import UtcDateTime, utcnow
 from oots.store.database import Database
 from oots.store.models import JOB_STATUSES, QueueJob
 
@@ -176,6 +177,94 @@ def backoff_delay(attempt: int, settings: QueueSettings, rng: random.Random | No
     return ceiling / 2 + ceiling / 2 * draw
 
 
+# Statements built once (building SQLAlchemy expressions costs more than running them).
+_T: Table = QueueJob.__table__  # type: ignore[assignment]
+_C = _T.c
+
+#: The condition that a worker still holds one particular claim of a job.
+_HELD = (
+    (_C.id == bindparam("job_id"))
+    & (_C.status == "running")
+    & (_C.locked_by == bindparam("worker"))
+    & (_C.attempts == bindparam("b_attempts"))
+)
+_COMPLETE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "running", _C.locked_by == bindparam("worker"))
+    .values(status="done", finished_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(_C.id)
+)
+_UNCOMPLETE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)), _C.status == "done", _C.locked_by == bindparam("worker"))
+    .values(status="running", finished_at=None)
+)
+_FAIL = (
+    update(_T)
+    .where(_HELD)
+    .values(
+        status=bindparam("new_status"),
+        run_at=func.coalesce(bindparam("retry_at", type_=UtcDateTime()), _C.run_at),
+        finished_at=bindparam("finished_at", type_=UtcDateTime()),
+        locked_by=None,
+        locked_until=None,
+        last_error=bindparam("error"),
+        updated_at=bindparam("now"),
+    )
+)
+_RELEASE = (
+    update(_T)
+    .where(_HELD)
+    .values(status="queued", locked_by=None, locked_until=None, attempts=_C.attempts - 1, updated_at=bindparam("now"))
+)
+_EXTEND = update(_T).where(_HELD).values(locked_until=bindparam("until"))
+_EXPIRED = (
+    select(_C.id, _C.attempts, _C.max_attempts, _C.locked_by)
+    .where(_C.status == "running", _C.locked_until <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
+    .order_by(_C.locked_until, _C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_DUE = (
+    select(_C.id)
+    .where(_C.status == "queued", _C.run_at <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
+    .order_by(_C.run_at, _C.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE = (
+    update(_T)
+    .where(_C.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status="running",
+        locked_by=bindparam("worker"),
+        locked_until=bindparam("until"),
+        attempts=_C.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts)
+)
+_EXPIRED_TO_DEAD = (
+    update(_T)
+    .where(_C.id == bindparam("job_id"), _C.status == "running")
+    .values(
+        status="dead",
+        locked_by=None,
+        locked_until=None,
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
+def _held(job: Job, worker_id: str) -> dict[str, Any]:
+    return {"job_id": job.id, "worker": worker_id, "b_attempts": job.attempts}
+
+
 def claim(
     session: Session,
     worker_id: str,
@@ -194,87 +283,47 @@ def claim(
     """
     if not kinds or limit < 1:
         return []
+    conn = session.connection()
     moment = now or utcnow()
     until = moment + timedelta(seconds=lease_seconds)
-    expired = session.execute(
-        select(QueueJob.id, QueueJob.attempts, QueueJob.max_attempts, QueueJob.locked_by)
-        .where(QueueJob.status == "running", QueueJob.locked_until <= moment, QueueJob.kind.in_(kinds))
-        .order_by(QueueJob.locked_until, QueueJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    kinds = list(kinds)
     ids: list[int] = []
-    for row in expired:
+    for row in conn.execute(_EXPIRED, {"now": moment, "kinds": kinds, "limit": limit}).all():
         if row.attempts >= (row.max_attempts or default_max_attempts):
-            session.execute(
-                update(QueueJob)
-                .where(QueueJob.id == row.id)
-                .values(
-                    status="dead",
-                    locked_by=None,
-                    locked_until=None,
-                    finished_at=moment,
-                    updated_at=moment,
-                    last_error=f"lease expired on attempt {row.attempts} (worker {row.locked_by} never finished it)",
-                )
-                .execution_options(**_SKIP)
-            )
+            error = f"lease expired on attempt {row.attempts} (worker {row.locked_by} never finished it)"
+            conn.execute(_EXPIRED_TO_DEAD, {"job_id": row.id, "now": moment, "error": error})
             log.warning("job %s dead-lettered: its last worker never finished it", row.id)
         else:
             ids.append(row.id)
     if len(ids) < limit:
-        ids.extend(
-            session.scalars(
-                select(QueueJob.id)
-                .where(QueueJob.status == "queued", QueueJob.run_at <= moment, QueueJob.kind.in_(kinds))
-                .order_by(QueueJob.run_at, QueueJob.id)
-                .limit(limit - len(ids))
-                .with_for_update(skip_locked=True)
-            )
-        )
+        ids.extend(conn.scalars(_DUE, {"now": moment, "kinds": kinds, "limit": limit - len(ids)}))
     if not ids:
         return []
-    rows = session.execute(
-        update(QueueJob)
-        .where(QueueJob.id.in_(ids))
-        .values(
-            status="running",
-            locked_by=worker_id,
-            locked_until=until,
-            attempts=QueueJob.attempts + 1,
-            updated_at=moment,
-        )
-        .returning(QueueJob.id, QueueJob.kind, QueueJob.key, QueueJob.payload, QueueJob.attempts, QueueJob.max_attempts)
-        .execution_options(**_SKIP)
-    ).all()
+    rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
     by_id = {r.id: Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
-def _held(job: Job, worker_id: str) -> Any:
-    """The condition that ``worker_id`` still holds this claim of ``job``."""
-    return (
-        (QueueJob.id == job.id)
-        & (QueueJob.status == "running")
-        & (QueueJob.locked_by == worker_id)
-        & (QueueJob.attempts == job.attempts)
-    )
+def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: datetime | None = None) -> list[Job]:
+    """Mark claimed jobs done in the caller's transaction; return those ``worker_id`` still held.
 
-
-def complete(session: Session, job: Job, worker_id: str, *, now: datetime | None = None) -> bool:
-    """Mark ``job`` done in the caller's transaction; False if ``worker_id`` no longer holds it.
-
-    Call it in the handler's transaction: when it returns False the lease was lost (another worker
-    took the job over), and the caller must roll back so the handler's effects are not committed twice.
+    Call it in the handlers' transaction (before or after the handlers run): a job missing from the
+    result was taken over by another worker after its lease expired, and its handler must not run
+    here (or its effects must be rolled back). On PostgreSQL the rows stay locked until the
+    transaction ends, so nobody can take the jobs over in the meantime. A done job keeps
+    ``locked_by``: the worker that finished it.
     """
-    moment = now or utcnow()
-    result = session.execute(
-        update(QueueJob)
-        .where(_held(job, worker_id))
-        .values(status="done", locked_by=None, locked_until=None, finished_at=moment, updated_at=moment)
-        .execution_options(**_SKIP)
-    )
-    return _rowcount(result) == 1
+    if not jobs:
+        return []
+    params = {"ids": [j.id for j in jobs], "worker": worker_id, "now": now or utcnow()}
+    held = set(session.connection().scalars(_COMPLETE, params))
+    return [job for job in jobs if job.id in held]
+
+
+def uncomplete(session: Session, jobs: Sequence[Job], worker_id: str) -> None:
+    """Undo :func:`complete` for jobs whose handlers did not run in this transaction after all."""
+    if jobs:
+        session.connection().execute(_UNCOMPLETE, {"ids": [j.id for j in jobs], "worker": worker_id})
 
 
 def fail(
@@ -292,47 +341,31 @@ def fail(
     Returns the new status, or None if ``worker_id`` no longer held the job.
     """
     moment = now or utcnow()
-    error = error[:MAX_ERROR_LENGTH]
+    params: dict[str, Any] = {**_held(job, worker_id), "now": moment, "error": error[:MAX_ERROR_LENGTH]}
     if job.attempts >= (job.max_attempts or settings.max_attempts):
-        values: dict[str, Any] = {"status": "dead", "finished_at": moment}
+        params |= {"new_status": "dead", "retry_at": None, "finished_at": moment}
     else:
         delay = backoff_delay(job.attempts, settings, rng)
-        values = {"status": "queued", "run_at": moment + timedelta(seconds=delay)}
-    values |= {"locked_by": None, "locked_until": None, "last_error": error, "updated_at": moment}
-    result = session.execute(update(QueueJob).where(_held(job, worker_id)).values(values).execution_options(**_SKIP))
-    return str(values["status"]) if _rowcount(result) == 1 else None
+        params |= {"new_status": "queued", "retry_at": moment + timedelta(seconds=delay), "finished_at": None}
+    result = session.connection().execute(_FAIL, params)
+    return str(params["new_status"]) if _rowcount(result) == 1 else None
 
 
 def release(session: Session, jobs: Iterable[Job], worker_id: str, *, now: datetime | None = None) -> int:
     """Give claimed jobs back unattempted (a stopping worker); returns how many were given back."""
     moment = now or utcnow()
-    released = 0
-    for job in jobs:
-        result = session.execute(
-            update(QueueJob)
-            .where(_held(job, worker_id))
-            .values(
-                status="queued",
-                locked_by=None,
-                locked_until=None,
-                attempts=QueueJob.attempts - 1,
-                updated_at=moment,
-            )
-            .execution_options(**_SKIP)
-        )
-        released += _rowcount(result)
-    return released
+    conn = session.connection()
+    return sum(_rowcount(conn.execute(_RELEASE, {**_held(job, worker_id), "now": moment})) for job in jobs)
 
 
-def extend(session: Session, jobs: Iterable[Job], worker_id: str, until: datetime) -> int:
-    """Extend the lease of claimed jobs still waiting in a worker's batch; returns how many."""
-    extended = 0
+def extend(session: Session, jobs: Iterable[Job], worker_id: str, until: datetime) -> list[Job]:
+    """Extend the lease of claimed jobs to ``until``; return those still held, with their new lease."""
+    conn = session.connection()
+    kept = []
     for job in jobs:
-        result = session.execute(
-            update(QueueJob).where(_held(job, worker_id)).values(locked_until=until).execution_options(**_SKIP)
-        )
-        extended += _rowcount(result)
-    return extended
+        if _rowcount(conn.execute(_EXTEND, {**_held(job, worker_id), "until": until})) == 1:
+            kept.append(replace(job, locked_until=until))
+    return kept
 
 
 def _rowcount(result: Any) -> int:
@@ -402,13 +435,20 @@ def purge_done(session: Session, *, older_than: datetime) -> int:
 # --- the worker -----------------------------------------------------------------------------------
 
 
+class _HandlerFailed(Exception):
+    """A handler raised: the group's transaction is rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    attempted: int  # jobs whose outcome (done or failed) is now recorded
+    again: list[Job]  # jobs still held that must be run again
+    in_time: bool  # every job given ran within group_commit_seconds
+
+
 def default_worker_id() -> str:
     """``host:pid:random`` — unique per worker, readable in ``locked_by``."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class _LeaseLost(Exception):
-    """The job was taken over by another worker before this one finished it."""
+    return f"{socket.gethostname()[:150]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Worker:
@@ -433,10 +473,14 @@ class Worker:
         self.db = db
         self.settings = settings
         self.id = worker_id or default_worker_id()
+        if len(self.id) > 200:
+            raise StoreError("a worker id must be at most 200 characters")
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
+        self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
+        self._job_seconds: float | None = None  # moving average of the time a job takes here
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
@@ -468,22 +512,35 @@ class Worker:
 
     # -- work
 
+    def claim_size(self) -> int:
+        """How many jobs to claim at once: ``queue.batch_size``, fewer while jobs run slowly.
+
+        A worker claims no more than it expects to finish in a quarter of a lease (from the average
+        time its recent jobs took), so slow jobs are spread over all workers instead of waiting in
+        one worker's batch.
+        """
+        size = self.settings.batch_size
+        if self._job_seconds:
+            size = min(size, int(self.settings.lease_seconds / 4 / self._job_seconds))
+        return max(1, size)
+
     def claim_batch(self) -> list[Job]:
         """Claim the next batch in a transaction of its own."""
         with self.db.session(immediate=True) as session:
+            self._no_flush_wait(session)
             return claim(
                 session,
                 self.id,
                 kinds=sorted(self.handlers),
-                limit=self.settings.batch_size,
+                limit=self.claim_size(),
                 lease_seconds=self.settings.lease_seconds,
                 default_max_attempts=self.settings.max_attempts,
                 now=self.clock(),
             )
 
     def run_once(self) -> int:
-        """Claim one batch and run it; return how many jobs were run (0: nothing was due)."""
-        if self.stopping:
+        """Claim one batch and run it; return how many jobs were attempted (0: nothing was due)."""
+        if self._stop.is_set():
             return 0
         pending = self.claim_batch()
         done = 0
@@ -496,8 +553,21 @@ class Worker:
                 # The batch has been waiting long: renew its leases (dropping any already taken over).
                 pending = self._extend(pending)
                 continue
-            self._run(pending.pop(0))
-            done += 1
+            size = min(len(pending), self._group_size)
+            started = time.monotonic()
+            group = self._run_group(pending[:size])
+            if group.attempted:
+                per_job = (time.monotonic() - started) / group.attempted
+                self._job_seconds = per_job if self._job_seconds is None else 0.7 * self._job_seconds + 0.3 * per_job
+            pending = group.again + pending[size:]
+            done += group.attempted
+            # Grow groups while they finish in time, shrink them to what did when they do not.
+            if self.settings.group_commit_seconds <= 0:
+                self._group_size = 1
+            elif group.in_time:
+                self._group_size = min(size * 2, self.settings.batch_size)
+            else:
+                self._group_size = max(1, group.attempted)
         return done
 
     def drain(self) -> int:
@@ -534,40 +604,94 @@ class Worker:
         # A second signal acts as it did before (a second Ctrl-C interrupts at once).
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
-    def _run(self, job: Job) -> None:
-        handler = self.handlers[job.kind]
+    def _no_flush_wait(self, session: Session) -> None:
+        """On PostgreSQL, let this transaction commit without waiting for its disk flush.
+
+        Used for claims, releases and lease renewals only: losing one in a server crash merely
+        returns the jobs to where they were, and the next synchronous commit (a group's) flushes it
+        anyway, the write-ahead log being sequential. Halves the flushes per batch.
+        """
+        if not self.db.is_sqlite:
+            session.execute(_ASYNC_COMMIT)
+
+    def _run_group(self, jobs: list[Job]) -> _Group:
+        """Run ``jobs`` (in order) in one transaction that also marks them done: one commit for all.
+
+        The group is cut short when it runs longer than ``queue.group_commit_seconds`` or the worker
+        is asked to stop; jobs not reached go back to the caller (``again``). A handler that raises
+        rolls the whole transaction back: its failure is recorded, and the jobs run before it in the
+        group go back to be run again (their database effects were rolled back with it; anything
+        they did outside the database happens twice — handlers must be idempotent). A group whose
+        commit fails is run again one job per transaction.
+        """
+        seconds = self.settings.group_commit_seconds
+        ran: list[Job] = []
+        rest: list[Job] = []
+        failure: tuple[Job, Exception] | None = None
         try:
             with self.db.session(immediate=True) as session:
-                handler(session, job)
-                if not complete(session, job, self.id, now=self.clock()):
-                    raise _LeaseLost
-        except _LeaseLost:
-            log.warning("job %s (%s): lease lost to another worker; its effects were rolled back", job.id, job.kind)
+                held = complete(session, jobs, self.id, now=self.clock())
+                for job in jobs:
+                    if job not in held:
+                        log.warning("job %s (%s): lease lost to another worker; not run here", job.id, job.kind)
+                started = time.monotonic()
+                for index, job in enumerate(held):
+                    if ran and (self._stop.is_set() or time.monotonic() - started >= seconds):
+                        rest = held[index:]
+                        uncomplete(session, rest, self.id)
+                        break
+                    try:
+                        self.handlers[job.kind](session, job)
+                    except Exception as exc:
+                        failure = (job, exc)
+                        rest = held[index + 1 :]
+                        raise _HandlerFailed from exc
+                    ran.append(job)
+        except _HandlerFailed:
+            assert failure is not None
+            self._record_failure(*failure)
+            return _Group(attempted=1, again=ran + rest, in_time=False)
         except Exception as exc:
-            text = f"{type(exc).__name__}: {exc}"
-            with self.db.session(immediate=True) as session:
-                status = fail(session, job, self.id, text, settings=self.settings, rng=self.rng, now=self.clock())
-            log.warning(
-                "job %s (%s) attempt %d failed (%s): %s",
-                job.id,
-                job.kind,
-                job.attempts,
-                type(exc).__name__,
-                "dead-lettered" if status == "dead" else "will retry",
+            if not ran:
+                raise
+            if len(ran) == 1:
+                self._record_failure(ran[0], exc)
+            else:
+                log.warning(
+                    "worker %s: a group of %d jobs failed to commit; running them one by one", self.id, len(ran)
+                )
+                for job in ran:
+                    self._run_group([job])
+            return _Group(attempted=len(ran), again=rest, in_time=False)
+        return _Group(attempted=len(ran), again=rest, in_time=not rest)
+
+    def _record_failure(self, job: Job, exc: BaseException) -> None:
+        with self.db.session(immediate=True) as session:
+            status = fail(
+                session, job, self.id, _error_text(exc), settings=self.settings, rng=self.rng, now=self.clock()
             )
+        self._log_failure(job, exc, status)
+
+    def _log_failure(self, job: Job, exc: BaseException, status: str | None) -> None:
+        outcome = {"dead": "dead-lettered", "queued": "will retry"}.get(status or "", "lease lost")
+        log.warning(
+            "job %s (%s) attempt %d failed (%s): %s", job.id, job.kind, job.attempts, type(exc).__name__, outcome
+        )
 
     def _release(self, jobs: Sequence[Job]) -> None:
         if not jobs:
             return
         with self.db.session(immediate=True) as session:
+            self._no_flush_wait(session)
             n = release(session, jobs, self.id, now=self.clock())
         log.info("worker %s gave back %d claimed job(s)", self.id, n)
 
     def _extend(self, jobs: Sequence[Job]) -> list[Job]:
         until = self.clock() + timedelta(seconds=self.settings.lease_seconds)
-        kept = []
         with self.db.session(immediate=True) as session:
-            for job in jobs:
-                if extend(session, [job], self.id, until):
-                    kept.append(Job(job.id, job.kind, job.key, job.payload, job.attempts, job.max_attempts, until))
-        return kept
+            self._no_flush_wait(session)
+            return extend(session, jobs, self.id, until)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -177,9 +177,13 @@ class RuleSet:
         try:
             schema = etree.XMLSchema(doc)
         except etree.XMLSchemaParseError as exc:
-            raise RuleSetError(f"the XML Schemas of {self.directory} do not load: {exc}") from None
+            problem = str(exc)
+        else:
+            problem = ""
         if resolver.refused:
             raise RuleSetError(f"schema imports outside the rule set were refused: {', '.join(resolver.refused)}")
+        if problem:
+            raise RuleSetError(f"the XML Schemas of {self.directory} do not load: {problem}")
         return schema
 
     # -- Schematron ---------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 It supports what the official OOTS rule files use: ``sch:ns``, ``sch:let`` (schema, pattern and rule
 level), ``sch:pattern``, ``sch:rule`` with ``@context``, ``sch:assert`` / ``sch:report`` with ``@id``,
 ``@flag`` / ``@role`` (severity), ``sch:value-of`` and ``sch:name`` in messages, ``sch:include``,
-abstract rules (``sch:extends``) and abstract patterns (``is-a`` with ``sch:param``).
+abstract rules (``sch:extends``), abstract patterns (``is-a`` with ``sch:param``) and, as the xslt2
+binding allows, top-level ``xsl:function`` / ``xsl:key`` elements.
 
 Several schema files can be combined into one stylesheet (one per document kind), so a document is
 parsed once and walked by a single compiled executable.
@@ -232,7 +233,7 @@ class _Builder:
         self.main = etree.Element(f"{{{XSL_NS}}}template")
         self.main.set("match", "/")
         self.globals: list[etree._Element] = []
-        self._var_counter = 0
+        self.base: str | None = None
 
     def _x(self, parent: etree._Element, tag: str, **attrs: str) -> etree._Element:
         el: etree._Element = etree.SubElement(parent, f"{{{XSL_NS}}}{tag}")
@@ -289,8 +290,14 @@ class _Builder:
                 f"{source.name}: queryBinding {binding!r} is not supported (XPath 2 or later is required)"
             )
         _resolve_includes(root, source.path)
+        if source.path is not None and self.base is None:
+            # relative doc()/document() URIs in the rules resolve against the rule file's folder
+            self.base = source.path.resolve().parent.as_uri() + "/"
         for ns in root.iter(f"{_S}ns"):
             self.add_namespace(ns.get("prefix", ""), ns.get("uri", ""), source.name)
+        for foreign in root.iterchildren(f"{{{XSL_NS}}}*"):
+            # xslt2 binding: top-level xsl:function / xsl:key / xsl:variable go into the stylesheet as they are
+            self.globals.append(etree.fromstring(etree.tostring(foreign)))
         for let in root.findall(f"{_S}let"):
             var = etree.Element(f"{{{XSL_NS}}}variable")
             name = let.get("name", "")
@@ -386,6 +393,8 @@ class _Builder:
         root = etree.Element(f"{{{XSL_NS}}}stylesheet", nsmap=nsmap)
         for key, value in self.xsl.attrib.items():
             root.set(key, value)
+        if self.base is not None:
+            root.set("{http://www.w3.org/XML/1998/namespace}base", self.base)
         for child in list(self.xsl):
             root.append(child)
         self.xsl = root

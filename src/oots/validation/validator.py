@@ -125,6 +125,7 @@ class Validator:
         self._builtin: RuleSet | None = None
         self._executables: dict[tuple[Path, str], _Executable] = {}
         self._lock = threading.Lock()
+        self._xsd_lock = threading.Lock()
 
     def ruleset_for(self, detected: Detected) -> RuleSet | None:
         """The rule set that applies to a document (``None``: provisional v2 checks instead)."""
@@ -177,8 +178,10 @@ class Validator:
             return Report(detected.kind, detected.version, tuple(provisional), ("OOTS-V2 (provisional)",))
         findings: list[Finding] = []
         schema = ruleset.schema
-        if schema is not None and not schema.validate(tree):
-            findings.extend(_xsd_findings(schema.error_log))
+        if schema is not None:
+            with self._xsd_lock:  # an XMLSchema keeps its error log on itself
+                if not schema.validate(tree):
+                    findings.extend(_xsd_findings(schema.error_log))
         executable = self.executable(ruleset, detected.kind)
         if executable is not None:
             findings.extend(executable.run(_as_text(data, tree)))

@@ -3,6 +3,8 @@
 //   java As4Oracle verify  DIR [KEY.pk8]            DIR holds envelope.xml and parts/<hex(content id)>
 //   java As4Oracle produce DIR SIGN.pk8 SIGN.der RECIPIENT.der
 //                                                   DIR holds template.xml (unsigned envelope) and parts/
+//   java As4Oracle bench DIR SIGN.pk8 SIGN.der RECIPIENT.pk8 RECIPIENT.der N
+//                                                   CPU time per message of produce + verify (bench/bench_as4.py)
 //
 // "verify" decrypts the SwA parts (EncryptedKey unwrapped by XMLCipher, AES-GCM by JCE), then checks
 // the signature with XMLSignature, a TransformSpi for the SwA Attachment-Content-Signature-Transform and
@@ -87,11 +89,16 @@ public class As4Oracle {
         return Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-256").digest(data));
     }
 
-    static Document parse(Path file) throws Exception {
-        DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
-        f.setNamespaceAware(true);
-        f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
-        Document doc = f.newDocumentBuilder().parse(file.toFile());
+    static DocumentBuilder builder;
+
+    static Document parse(byte[] data) throws Exception {
+        if (builder == null) {
+            DocumentBuilderFactory f = DocumentBuilderFactory.newInstance();
+            f.setNamespaceAware(true);
+            f.setFeature("http://apache.org/xml/features/disallow-doctype-decl", true);
+            builder = f.newDocumentBuilder();
+        }
+        Document doc = builder.parse(new ByteArrayInputStream(data));
         NodeList all = doc.getElementsByTagName("*");
         for (int i = 0; i < all.getLength(); i++) {
             Element e = (Element) all.item(i);
@@ -132,10 +139,16 @@ public class As4Oracle {
     }
 
     static int verify(Path dir, Path keyFile) throws Exception {
-        Document doc = parse(dir.resolve("envelope.xml"));
-        Map<String, byte[]> parts = readParts(dir);
-        if (keyFile != null) {
-            PrivateKey key = privateKey(keyFile);
+        boolean valid = verifyBytes(Files.readAllBytes(dir.resolve("envelope.xml")), readParts(dir),
+                keyFile == null ? null : privateKey(keyFile), true);
+        return valid ? 0 : 1;
+    }
+
+    static boolean verifyBytes(byte[] envelope, Map<String, byte[]> wireParts, PrivateKey key, boolean print)
+            throws Exception {
+        Document doc = parse(envelope);
+        Map<String, byte[]> parts = new HashMap<>(wireParts);
+        if (key != null) {
             NodeList eds = doc.getElementsByTagNameNS(XENC, "EncryptedData");
             for (int i = 0; i < eds.getLength(); i++) {
                 Element ed = (Element) eds.item(i);
@@ -151,7 +164,7 @@ public class As4Oracle {
                 gcm.init(Cipher.DECRYPT_MODE, new SecretKeySpec(cek.getEncoded(), "AES"), new GCMParameterSpec(128, wire, 0, 12));
                 byte[] plain = gcm.doFinal(wire, 12, wire.length - 12);
                 parts.put(cid, plain);
-                System.out.println("DECRYPTED " + cid + " " + sha256(plain));
+                if (print) System.out.println("DECRYPTED " + cid + " " + sha256(plain));
             }
         }
         Element sigEl = first(doc, DS, "Signature");
@@ -160,12 +173,14 @@ public class As4Oracle {
         Element bst = byRef(doc, first(first(sigEl, DS, "KeyInfo"), WSSE, "SecurityTokenReference"));
         X509Certificate cert = certificate(Base64.getMimeDecoder().decode(bst.getTextContent()));
         boolean valid = sig.checkSignatureValue(cert);
-        SignedInfo si = sig.getSignedInfo();
-        for (int i = 0; i < si.getLength(); i++) {
-            System.out.println("REFERENCE " + si.item(i).getURI() + " " + (si.getVerificationResult(i) ? "OK" : "FAILED"));
+        if (print) {
+            SignedInfo si = sig.getSignedInfo();
+            for (int i = 0; i < si.getLength(); i++) {
+                System.out.println("REFERENCE " + si.item(i).getURI() + " " + (si.getVerificationResult(i) ? "OK" : "FAILED"));
+            }
+            System.out.println(valid ? "SIGNATURE VALID" : "SIGNATURE INVALID");
         }
-        System.out.println(valid ? "SIGNATURE VALID" : "SIGNATURE INVALID");
-        return valid ? 0 : 1;
+        return valid;
     }
 
     static Element bst(Document doc, byte[] der, String id) {
@@ -188,8 +203,24 @@ public class As4Oracle {
     }
 
     static int produce(Path dir, Path signKey, Path signCert, Path recipientCert) throws Exception {
-        Document doc = parse(dir.resolve("template.xml"));
         Map<String, byte[]> parts = readParts(dir);
+        Map<String, byte[]> wire = new LinkedHashMap<>();
+        byte[] envelope = produceBytes(Files.readAllBytes(dir.resolve("template.xml")), parts, privateKey(signKey),
+                Files.readAllBytes(signCert), Files.readAllBytes(recipientCert), wire);
+        Files.createDirectories(dir.resolve("out"));
+        for (Map.Entry<String, byte[]> part : wire.entrySet()) {
+            Files.write(dir.resolve("out").resolve(hex(part.getKey())), part.getValue());
+        }
+        Files.write(dir.resolve("out").resolve("envelope.xml"), envelope);
+        System.out.println("PRODUCED " + parts.size() + " part(s)");
+        return 0;
+    }
+
+    static final SecureRandom RANDOM = new SecureRandom();
+
+    static byte[] produceBytes(byte[] template, Map<String, byte[]> parts, PrivateKey signKey, byte[] signDer,
+            byte[] recipientDer, Map<String, byte[]> wire) throws Exception {
+        Document doc = parse(template);
         Element security = first(doc, WSSE, "Security");
         Element messaging = first(doc, EB, "Messaging");
         Element body = first(doc, S12, "Body");
@@ -200,7 +231,7 @@ public class As4Oracle {
         // Sign.
         XMLSignature sig = new XMLSignature(doc, "", XMLSignature.ALGO_ID_SIGNATURE_RSA_SHA256,
                 Transforms.TRANSFORM_C14N_EXCL_OMIT_COMMENTS);
-        Element signBst = bst(doc, Files.readAllBytes(signCert), "X509-java-sign");
+        Element signBst = bst(doc, signDer, "X509-java-sign");
         security.appendChild(signBst);
         security.appendChild(sig.getElement());
         sig.addResourceResolver(new CidResolver(parts));
@@ -215,9 +246,8 @@ public class As4Oracle {
             sig.addDocument("cid:" + cid, ts, MessageDigestAlgorithm.ALGO_ID_DIGEST_SHA256);
         }
         sig.getKeyInfo().addUnknownElement(strTo(doc, "X509-java-sign"));
-        sig.sign(privateKey(signKey));
+        sig.sign(signKey);
         // Encrypt the parts: one AES-128 key, wrapped with RSA-OAEP (MGF1-SHA256, SHA-256).
-        byte[] recipientDer = Files.readAllBytes(recipientCert);
         KeyGenerator kg = KeyGenerator.getInstance("AES");
         kg.init(128);
         SecretKey cek = kg.generateKey();
@@ -236,19 +266,17 @@ public class As4Oracle {
         Node anchor = security.getFirstChild();
         security.insertBefore(bst(doc, recipientDer, "X509-java-recipient"), anchor);
         security.insertBefore(ekEl, anchor);
-        SecureRandom random = new SecureRandom();
-        Files.createDirectories(dir.resolve("out"));
         n = 0;
         for (Map.Entry<String, byte[]> part : parts.entrySet()) {
             byte[] iv = new byte[12];
-            random.nextBytes(iv);
+            RANDOM.nextBytes(iv);
             Cipher gcm = Cipher.getInstance("AES/GCM/NoPadding");
             gcm.init(Cipher.ENCRYPT_MODE, cek, new GCMParameterSpec(128, iv));
             byte[] ct = gcm.doFinal(part.getValue());
-            byte[] wire = new byte[12 + ct.length];
-            System.arraycopy(iv, 0, wire, 0, 12);
-            System.arraycopy(ct, 0, wire, 12, ct.length);
-            Files.write(dir.resolve("out").resolve(hex(part.getKey())), wire);
+            byte[] wire_ = new byte[12 + ct.length];
+            System.arraycopy(iv, 0, wire_, 0, 12);
+            System.arraycopy(ct, 0, wire_, 12, ct.length);
+            wire.put(part.getKey(), wire_);
             Element ed = doc.createElementNS(XENC, "xenc:EncryptedData");
             ed.setAttribute("Id", "ED-java-" + n++);
             ed.setAttribute("MimeType", "application/gzip");
@@ -276,10 +304,31 @@ public class As4Oracle {
             ed.appendChild(cd);
             security.insertBefore(ed, anchor);
         }
-        try (OutputStream os = Files.newOutputStream(dir.resolve("out").resolve("envelope.xml"))) {
-            XMLUtils.outputDOM(doc, os);
+        ByteArrayOutputStream os = new ByteArrayOutputStream();
+        XMLUtils.outputDOM(doc, os);
+        return os.toByteArray();
+    }
+
+    /** CPU time per message of the same work oots does: sign + encrypt + serialise, parse + decrypt + verify. */
+    static int bench(Path dir, Path signKey, Path signCert, Path recipientKey, Path recipientCert, int iterations)
+            throws Exception {
+        byte[] template = Files.readAllBytes(dir.resolve("template.xml"));
+        Map<String, byte[]> parts = readParts(dir);
+        PrivateKey sk = privateKey(signKey), rk = privateKey(recipientKey);
+        byte[] signDer = Files.readAllBytes(signCert), recipientDer = Files.readAllBytes(recipientCert);
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        long send = 0, receive = 0;
+        int warmup = iterations;  // let the JIT compile first, as in a long-running access point
+        for (int i = 0; i < warmup + iterations; i++) {
+            Map<String, byte[]> wire = new LinkedHashMap<>();
+            long t0 = mx.getCurrentThreadCpuTime();
+            byte[] envelope = produceBytes(template, parts, sk, signDer, recipientDer, wire);
+            long t1 = mx.getCurrentThreadCpuTime();
+            if (!verifyBytes(envelope, wire, rk, false)) throw new IllegalStateException("own message does not verify");
+            long t2 = mx.getCurrentThreadCpuTime();
+            if (i >= warmup) { send += t1 - t0; receive += t2 - t1; }
         }
-        System.out.println("PRODUCED " + parts.size() + " part(s)");
+        System.out.printf(Locale.ROOT, "SANTUARIO send_ms=%.3f receive_ms=%.3f%n", send / 1e6 / iterations, receive / 1e6 / iterations);
         return 0;
     }
 
@@ -291,6 +340,9 @@ public class As4Oracle {
             rc = verify(Paths.get(args[1]), args.length > 2 ? Paths.get(args[2]) : null);
         } else if (args[0].equals("produce")) {
             rc = produce(Paths.get(args[1]), Paths.get(args[2]), Paths.get(args[3]), Paths.get(args[4]));
+        } else if (args[0].equals("bench")) {
+            rc = bench(Paths.get(args[1]), Paths.get(args[2]), Paths.get(args[3]), Paths.get(args[4]), Paths.get(args[5]),
+                    Integer.parseInt(args[6]));
         } else {
             System.err.println("usage: As4Oracle verify DIR [KEY.pk8] | produce DIR SIGN.pk8 SIGN.der RECIPIENT.der");
             rc = 2;

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from as4_helpers import NOW, Pki, oots_message_fixture, pki_fixture, rng_fixture  # noqa: F401 - fixtures
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from oots import ns
 from oots.as4 import compression, message, mime, model
@@ -393,3 +395,37 @@ def test_compression_helper_is_what_goes_on_the_wire(
     assert part.content_type == "application/gzip"
     assert compression.decompress(part.body) == REGREP
     assert ns.EB  # namespaces come from the one module
+
+
+def test_too_many_references(pki: Pki, packed: message.OutboundMessage) -> None:
+    def change(env: bytes, parts: list[mime.MimePart]) -> tuple[bytes, list[mime.MimePart]]:
+        start = env.index(b"<ds:Reference ")
+        end = env.index(b"</ds:Reference>", start) + len(b"</ds:Reference>")
+        return env[:end] + env[start:end] * 50 + env[end:], parts
+
+    exc = _expect("EBMS:0101", pki, *_rebuild(packed, change))
+    assert "references" in exc.message
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    bodies=st.lists(st.binary(max_size=3000), max_size=4),
+    compress=st.booleans(),
+    encrypt=st.booleans(),
+)
+def test_any_payloads_round_trip(
+    pki: Pki, oots_message: Callable[..., model.UserMessage], bodies: list[bytes], compress: bool, encrypt: bool
+) -> None:
+    payloads = [model.Payload(f"part-{i}@sender.example", "application/octet-stream", b) for i, b in enumerate(bodies)]
+    out = message.pack(
+        oots_message(),
+        payloads,
+        sign=pki.sender_sign,
+        encrypt_for=pki.receiver_encrypt.certificate if encrypt else None,
+        random=os.urandom,
+        compress=compress,
+    )
+    verified = _receive(pki, out.content_type, out.body, require_encryption=encrypt and bool(bodies))
+    assert isinstance(verified, message.VerifiedUserMessage)
+    assert [p.data for p in verified.payloads] == bodies
+    assert len(verified.references) == 2 + len(bodies)

@@ -86,3 +86,13 @@ def test_pkcs12(pki: Pki, tmp_path: Path) -> None:
 def test_key_must_match_certificate(pki: Pki) -> None:
     with pytest.raises(SecurityError):
         keys.KeyPair(pki.sender_sign.private_key, pki.receiver_sign.certificate)
+
+
+def test_cached_chain_still_honours_the_ca_validity(pki: Pki) -> None:
+    short_ca = keys.make_ca("short CA", now=NOW - timedelta(days=1), days=3)
+    leaf = keys.issue(short_ca, "long leaf", now=NOW - timedelta(days=1), purpose="sign", days=100)
+    store = TrustStore.of([short_ca.certificate])
+    store.verify(leaf.certificate, at=NOW)
+    store.verify(leaf.certificate, at=NOW + timedelta(hours=1))  # from the cache
+    with pytest.raises(SecurityError):
+        store.verify(leaf.certificate, at=NOW + timedelta(days=10))  # the CA has expired by then

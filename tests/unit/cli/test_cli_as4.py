@@ -63,6 +63,19 @@ def test_pack_then_inspect(capsys: pytest.CaptureFixture[str], dev_pki: Path, tm
     assert report["signature"]["trust"] == "trusted"
 
 
+def test_inspect_with_the_decryption_certificate(
+    capsys: pytest.CaptureFixture[str], dev_pki: Path, tmp_path: Path
+) -> None:
+    out = _pack(capsys, dev_pki, tmp_path, "--no-compress")
+    code, stdout, _ = run(
+        capsys, "as4", "inspect", str(out), "--decrypt-key", str(dev_pki / "fr" / "encrypt.key.pem"),
+        "--decrypt-cert", str(dev_pki / "fr" / "encrypt.pem"),
+    )  # fmt: skip
+    assert code == 0
+    assert stdout.count(", decrypted") == 2
+    assert "application/pdf" in stdout
+
+
 def test_inspect_failures(capsys: pytest.CaptureFixture[str], dev_pki: Path, tmp_path: Path) -> None:
     out = _pack(capsys, dev_pki, tmp_path)
     # the wrong decryption key

@@ -7,7 +7,9 @@ stripped at both ends. Two documents with equal forms are equal after canonicali
 
 from __future__ import annotations
 
+import io
 from typing import Any
+from xml.etree.ElementTree import canonicalize
 
 from lxml import etree
 
@@ -51,3 +53,10 @@ def diff(a: Any, b: Any, path: str = "") -> str | None:
     if len(a[3]) != len(b[3]):
         return f"{here}: {len(a[3])} children != {len(b[3])}: {[c[0] for c in a[3]]} vs {[c[0] for c in b[3]]}"
     return None
+
+
+def c14n2(data: bytes) -> str:
+    """W3C Canonical XML 2.0 with text stripped, prefixes rewritten (also in xsi:type values), no comments."""
+    return canonicalize(
+        from_file=io.BytesIO(data), strip_text=True, rewrite_prefixes=True, qname_aware_attrs=[XSI_TYPE]
+    )

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 
 from lxml import etree
+
+#: The specification kit, as the ``spec_dir`` fixture finds it (not imported from conftest: other
+#: test packages have a conftest module of their own).
+SPEC = Path(os.environ.get("OOTS_TEST_SPEC_DIR", Path(__file__).resolve().parents[4] / "shared" / "spec"))
 
 EXCHANGE = "edm-v1.0/samples/Exchange/4.5.4 - OOTS-EDM XML Examples of the Evidence Exchange"
 

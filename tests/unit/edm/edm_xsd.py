@@ -5,9 +5,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from edm_samples import SPEC
 from lxml import etree
-
-from conftest import SPEC
 
 _IMPORTS = (
     ("http://www.w3.org/XML/1998/namespace", "xml/xml.xsd"),

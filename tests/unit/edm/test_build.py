@@ -135,3 +135,35 @@ def test_constructor_refusals() -> None:
         edm.response_evidence(METADATA, "attachment1")
     with pytest.raises(ModelError, match="exactly one"):
         edm.IsAbout()
+
+
+def test_common_services_constructors() -> None:
+    from edm_examples import EVIDENCE_TYPE, REQUIREMENT
+
+    answer = edm.common_services_answer([REQUIREMENT])
+    assert answer.requirements == (REQUIREMENT,)
+    assert answer.total_result_count == 1
+    assert URN_UUID.match(answer.items[0].id)
+    assert edm.parse(edm.to_xml(answer)) == answer
+    assert errors(edm.to_xml(answer, V1)) == []
+
+    err = edm.common_services_error("EB:ERR:0003", detail="country-code")
+    assert err.exception_type == "rs:InvalidRequestExceptionType"
+    assert edm.parse(edm.to_xml(err)) == err
+
+    jd = edm.JurisdictionDetermination(
+        "5ce148b9-5578-4049-aecf-af7bb55714b5", (edm.Text("Place Of Birth", "EN"),), "LAU"
+    )
+    more = edm.additional_input(EVIDENCE_TYPE, jurisdiction=jd)
+    assert more.severity is edm.ErrorSeverity.ADDITIONAL_INPUT
+    assert more.detail == "JurisdictionDetermination"
+    assert edm.parse(edm.to_xml(more)) == more
+    assert errors(edm.to_xml(more, V1)) == []
+    assert b"urn:sr.oots.tech.europa.eu:codes:ErrorSeverity:DSDErrorResponse:AdditionalInput" in edm.to_xml(more, V1)
+
+    with pytest.raises(ModelError, match="additional_input"):
+        edm.common_services_error("DSD:ERR:0005")
+    with pytest.raises(ModelError, match="jurisdiction determination or classification"):
+        edm.additional_input(EVIDENCE_TYPE)
+    with pytest.raises(ModelError, match="not an Evidence Broker"):
+        edm.common_services_error("EDM:ERR:0004")

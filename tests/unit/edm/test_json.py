@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from edm_examples import request
-from edm_samples import captured_payloads, cs_v2, exchange_v1, exchange_v2, registry_v1
+from edm_samples import SPEC, captured_payloads, cs_v2, exchange_v1, exchange_v2, registry_v1
 
-from conftest import SPEC
 from oots import edm
 from oots.errors import ModelError
 

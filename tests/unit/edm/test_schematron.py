@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 from edm_examples import COMPANY, METADATA, PERSON, PLATFORM, PROVIDER, REQUESTER, request
-from edm_samples import exchange_v1, registry_v1
+from edm_samples import SPEC, exchange_v1, registry_v1
 
-from conftest import SPEC
 from oots import edm
 from oots.validation import Validator
 
@@ -50,6 +49,11 @@ def _generated() -> dict[str, edm.Document]:
             description=[edm.Text("Please preview", "EN")],
         ),
     }
+    jd = edm.JurisdictionDetermination(
+        "5ce148b9-5578-4049-aecf-af7bb55714b5", (edm.Text("Place Of Birth", "EN"),), "LAU"
+    )
+    docs["DSD:ERR:0005"] = edm.additional_input(req.evidence_request, jurisdiction=jd, version=V1)
+    docs["EB:ERR:0003"] = edm.common_services_error("EB:ERR:0003", detail="country-code", version=V1)
     for code in sorted(c for c in edm.ERROR_CODES if c.startswith("EDM:") and c != "EDM:ERR:0002"):
         docs[code] = edm.query_error(code, request=req, error_provider=PROVIDER, detail="details")
     return docs

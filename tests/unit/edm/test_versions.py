@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edm_samples import cs_v2, exchange_v1, exchange_v2, registry_v1
+from edm_samples import SPEC, cs_v2, exchange_v1, exchange_v2, registry_v1
 from edm_xsd import errors
 
-from conftest import SPEC
 from oots import edm
 from oots.errors import ModelError
 
@@ -53,11 +52,23 @@ def test_generated_v2_has_the_skeleton_of_the_shipped_message(path: Path) -> Non
     assert _skeleton(regenerated) == _skeleton(shipped)
 
 
-def test_generated_v2_request_skeleton_matches_shipped(spec_dir: Path) -> None:
-    from edm_examples import request
+def _generated_v2() -> dict[str, bytes]:
+    from edm_examples import METADATA, PROVIDER, request
 
-    shipped = (spec_dir / "edm-v2.0-captures/reference/messages/requete.xml").read_bytes()
-    assert _skeleton(edm.to_xml(request())) == _skeleton(shipped)
+    req = request()
+    evidence = edm.response_evidence(METADATA, "cid:a1@example.de", title="Evidence")
+    return {
+        "requete.xml": edm.to_xml(req),
+        "reponse.xml": edm.to_xml(edm.evidence_response(req, provider=PROVIDER, evidences=[evidence])),
+        "erreur.xml": edm.to_xml(edm.query_error("EDM:ERR:0004", request=req, error_provider=PROVIDER)),
+        "erreurExpiration.xml": edm.to_xml(edm.query_error("EDM:ERR:0005", request=req, error_provider=PROVIDER)),
+    }
+
+
+@pytest.mark.parametrize("name", ["requete.xml", "reponse.xml", "erreur.xml", "erreurExpiration.xml"])
+def test_generated_v2_skeleton_matches_shipped(spec_dir: Path, name: str) -> None:
+    shipped = (spec_dir / "edm-v2.0-captures/reference/messages" / name).read_bytes()
+    assert _skeleton(_generated_v2()[name]) == _skeleton(shipped)
 
 
 def test_unknown_target_version() -> None:

@@ -215,3 +215,54 @@ def test_public_api() -> None:
     for name in oots.store.__all__:
         assert hasattr(oots.store, name), name
     assert "oots.store.models" in oots.store.MODEL_MODULES
+
+
+# --- writing migrations ---------------------------------------------------------------------------
+
+
+def test_new_revision_continues_a_branch_or_starts_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import oots.store.database as database
+    from oots.store.revision import new_revision
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(database, "MIGRATIONS_DIR", copy)
+    follow = new_revision("store", "nothing new")
+    assert follow.parent == copy / "versions"
+    assert follow.name == "store_0002_nothing_new.py"
+    text_ = follow.read_text(encoding="utf-8")
+    assert "down_revision: str | Sequence[str] | None = 'store_0001'" in text_
+    assert "branch_labels: str | Sequence[str] | None = None" in text_
+    start = new_revision("zeta", "first tables")
+    assert start.name == "zeta_0001_first_tables.py"
+    assert "branch_labels: str | Sequence[str] | None = ('zeta',)" in start.read_text(encoding="utf-8")
+    with pytest.raises(ConfigError):
+        new_revision("Bad-Owner", "x")
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_once(postgres_database: Callable[[], str]) -> None:
+    import threading
+
+    url = postgres_database()
+    results: list[set[str]] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        db = Database(url)
+        try:
+            results.append(db.migrate())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert results == [heads()] * 3

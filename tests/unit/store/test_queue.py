@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from oots.errors import NotFound, StoreError
@@ -177,6 +180,84 @@ def test_the_handlers_effects_commit_with_the_completion(db: Database, clock: Cl
         assert q.counts(s) == {"a": {"done": 1}, "follow-up": {"queued": 1}}
 
 
+def test_a_group_of_jobs_shares_one_commit(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}] * 5, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 5
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 2  # the claim, then the whole group
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+
+
+def test_without_group_commit_each_job_commits_alone(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 3, now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(db.engine, "commit", count)
+    try:
+        assert w.run_once() == 3
+    finally:
+        event.remove(db.engine, "commit", count)
+    assert len(commits) == 4
+
+
+def test_a_failure_in_a_group_rolls_back_only_the_failure_for_good(db: Database, clock: Clock) -> None:
+    runs: list[int] = []
+
+    def handler(s: Session, job: q.Job) -> None:
+        runs.append(job.id)
+        ledger(s, job)
+        if job.payload["fail"]:
+            raise RuntimeError("no")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{"fail": n == 2} for n in range(5)], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 5
+    assert ledger_rows(db) == [i for n, i in enumerate(ids) if n != 2]
+    assert [job_row(db, i).status for i in ids] == ["done", "done", "queued", "done", "done"]
+    assert [job_row(db, i).attempts for i in ids] == [1, 1, 1, 1, 1]
+    # the jobs run before the failure in its group were rolled back with it and run again
+    assert runs == [ids[0], ids[1], ids[2], ids[0], ids[1], ids[3], ids[4]]
+
+
+def test_a_group_whose_commit_fails_is_run_again_job_by_job(db: Database, clock: Clock) -> None:
+    broken = {"commit": True}
+
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        if broken["commit"]:
+
+            @event.listens_for(s, "before_commit")
+            def refuse(session: Session) -> None:
+                if broken["commit"] and not session.in_nested_transaction():
+                    broken["commit"] = False
+                    raise RuntimeError("the disk is full")
+
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    w = worker(db, clock, {"a": handler}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 3600}))
+    assert w.run_once() == 3
+    assert ledger_rows(db) == ids
+    assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).attempts for i in ids} == {1}
+
+
 def test_a_failing_handlers_effects_are_rolled_back_and_the_job_retried(db: Database, clock: Clock) -> None:
     def handler(s: Session, job: q.Job) -> None:
         ledger(s, job)
@@ -336,7 +417,7 @@ def test_a_worker_that_lost_its_lease_commits_nothing(db: Database, clock: Clock
     [held] = slow.claim_batch()
     clock.advance(31)
     assert fast.drain() == 1  # took the job over and finished it
-    slow._run(held)  # the slow worker finally gets to it: its completion must not count
+    slow._run_group([held])  # the slow worker finally gets to it: it must not run it
     assert ledger_rows(db) == [job_id]
     row = job_row(db, job_id)
     assert (row.status, row.attempts) == ("done", 2)
@@ -359,14 +440,35 @@ def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock:
     with db.session() as s:
         ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
 
+    started = clock()
+
     def slow(s: Session, job: q.Job) -> None:
         ledger(s, job)
         clock.advance(20)  # each job takes 20 s of a 30 s lease
 
-    w = worker(db, clock, {"a": slow})
+    w = worker(db, clock, {"a": slow}, settings=SETTINGS.model_copy(update={"group_commit_seconds": 0}))
     assert w.run_once() == 3
     assert ledger_rows(db) == ids
     assert {job_row(db, i).status for i in ids} == {"done"}
+    assert {job_row(db, i).locked_by for i in ids} == {w.id}
+    # the last job was claimed at `started` with a 30 s lease, renewed twice while it waited
+    assert job_row(db, ids[2]).locked_until == started + timedelta(seconds=40 + 30)
+
+
+def test_a_worker_claims_fewer_jobs_while_they_run_slowly(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        q.enqueue_many(s, "a", [{}] * 30, now=clock())
+
+    def slow(s: Session, job: q.Job) -> None:
+        time.sleep(0.05)  # takes at least 50 ms
+
+    settings = SETTINGS.model_copy(update={"lease_seconds": 0.4, "batch_size": 20, "group_commit_seconds": 0})
+    w = worker(db, clock, {"a": slow}, settings=settings)
+    assert w.claim_size() == 20  # nothing known yet
+    w.run_once()
+    # a quarter lease (0.1 s) holds at most two such jobs
+    assert 1 <= w.claim_size() <= 2
+    assert 1 <= len(w.claim_batch()) <= 2
 
 
 # --- stopping -------------------------------------------------------------------------------------
@@ -419,3 +521,93 @@ def test_claims_are_recorded_on_the_row(db: Database, clock: Clock) -> None:
     with db.session() as s:
         held = s.scalar(select(func.count()).select_from(QueueJob).where(QueueJob.locked_by == "w"))
     assert held == 5
+
+
+def test_run_forever_outlives_a_database_outage(db: Database, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    w = worker(db, clock, {}, settings=SETTINGS.model_copy(update={"poll_interval_seconds": 0.001}))
+    real_claim = w.claim_batch
+    outages = iter([True, True, False])
+
+    def flaky_claim() -> list[q.Job]:
+        if next(outages, False):
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_claim()
+
+    @w.handler("a")
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        w.stop()
+
+    w.claim_batch = flaky_claim  # type: ignore[method-assign]
+    w.run_forever(install_signal_handlers=False)
+    assert ledger_rows(db) == [job_id]
+    assert "database error" in caplog.text
+
+
+@pytest.mark.postgres
+def test_racing_enqueues_of_one_key_make_one_job(postgres_url: str) -> None:
+    import threading
+
+    from oots.store import Database as Db
+
+    db = Db(postgres_url)
+    db.migrate()
+    first_inserted = threading.Event()
+    release_first = threading.Event()
+    ids: dict[str, int] = {}
+
+    def first() -> None:
+        with db.session() as s:
+            ids["first"] = q.enqueue(s, "race", {"who": 1}, key="same")
+            first_inserted.set()
+            release_first.wait(10)
+
+    def second() -> None:
+        first_inserted.wait(10)
+        with db.session() as s:
+            ids["second"] = q.enqueue(s, "race", {"who": 2}, key="same")  # blocks until the first commits
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    first_inserted.wait(10)
+    # hold the first transaction open until the second enqueue is seen waiting on its row lock
+    for _ in range(200):
+        with db.session() as s:
+            waiting = s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO queue_jobs%'"
+                )
+            )
+        if waiting:
+            break
+        time.sleep(0.05)
+    assert waiting == 1
+    release_first.set()
+    for t in threads:
+        t.join()
+    assert ids["first"] == ids["second"]
+    with db.session() as s:
+        assert q.counts(s)["race"] == {"queued": 1}
+        s.execute(text("DELETE FROM queue_jobs WHERE kind = 'race'"))
+    db.dispose()
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=10_000),
+    draw=st.floats(min_value=0, max_value=1),
+    base=st.floats(min_value=0.01, max_value=100),
+    cap=st.floats(min_value=0.01, max_value=100_000),
+)
+def test_backoff_is_bounded_and_never_shrinks_with_attempts(attempt: int, draw: float, base: float, cap: float) -> None:
+    settings = QueueSettings(backoff_base_seconds=base, backoff_max_seconds=cap)
+    rng = FixedRandom(draw)
+    delay = q.backoff_delay(attempt, settings, rng)  # type: ignore[arg-type]
+    ceiling = min(cap, base * 2.0 ** (attempt - 1)) if attempt < 1000 else cap
+    assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
+    assert q.backoff_delay(attempt + 1, settings, rng) >= delay  # type: ignore[arg-type]

@@ -106,6 +106,26 @@ def test_abstract_rules_and_patterns_and_include(tmp_path: Path) -> None:
     assert found == ["COUNT", "HAS-N", "INC"]
 
 
+def test_xsl_functions_in_the_schema() -> None:
+    body = """<xsl:function xmlns:xsl="http://www.w3.org/1999/XSL/Transform" name="e:twice" as="xs:integer">
+      <xsl:param name="n" as="xs:integer"/><xsl:sequence select="2 * $n"/>
+    </xsl:function>
+    <sch:pattern><sch:rule context="e:b"><sch:assert test="e:twice(xs:integer(.)) lt 4" id="F">f</sch:assert></sch:rule>
+    </sch:pattern>"""
+    schema = _schema('<sch:ns prefix="xs" uri="http://www.w3.org/2001/XMLSchema"/>' + body)
+    assert _run(schema, DOC) == [("F", "ERROR", "/e:a[1]/e:b[2]", "f")]
+
+
+def test_relative_documents_resolve_against_the_rule_file(tmp_path: Path) -> None:
+    # the 2.0.1 layout keeps code lists beside the rules (sch/codelist-include/)
+    (tmp_path / "codelist-include").mkdir()
+    (tmp_path / "codelist-include" / "codes.xml").write_text("<codes><code>1</code></codes>")
+    body = """<sch:pattern><sch:rule context="e:b">
+      <sch:assert test=". = doc('codelist-include/codes.xml')//code" id="CODE">not a code</sch:assert>
+    </sch:rule></sch:pattern>"""
+    assert _run(_schema(body), DOC, path=tmp_path / "X.sch") == [("CODE", "ERROR", "/e:a[1]/e:b[2]", "not a code")]
+
+
 def test_unsupported_query_binding_and_bad_files() -> None:
     with pytest.raises(RuleSetError, match="queryBinding"):
         compile_schematron([SchematronSource("T", etree.fromstring(_schema("", binding="")))])

@@ -120,3 +120,18 @@ def test_cli_gives_the_official_verdicts(capsys: pytest.CaptureFixture[str]) -> 
         assert entry["valid"] is (path.name not in EXPECTED), path.name
         blocking = {f["rule"] for f in entry["findings"] if f["severity"] in {"FATAL", "ERROR"}}
         assert blocking == EXPECTED.get(path.name, set())
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16"])
+def test_other_encodings_give_the_same_findings(encoding: str, validator: Validator) -> None:
+    data = (SAMPLES / "projectathon-testdata" / "TC03_Request.xml").read_bytes()
+    text = data.decode("utf-8")
+    assert any(ord(c) > 127 for c in text) or encoding == "UTF-16"
+    declaration = text[: text.index("?>") + 2] if text.startswith("<?xml") else ""
+    body = text[len(declaration) :]
+    recoded = f'<?xml version="1.0" encoding="{encoding}"?>{body}'.encode(encoding.lower())
+    assert recoded != data
+    original = validator.validate(data)
+    again = validator.validate(recoded)
+    assert again.kind == original.kind
+    assert again.findings == original.findings

@@ -1,0 +1,203 @@
+"""AS4 over HTTP: the receiving endpoint (ASGI, Starlette) and the sender (httpx).
+
+The endpoint reads the raw body (refusing more than ``max_bytes`` while it reads), runs the receive
+pipeline of :mod:`oots.as4.msh` off the event loop, has the :class:`Inbox` keep what must be kept
+(the message, its receipt and its delivery job, in one transaction) and only then answers — with the
+signed receipt, or the ebMS error. If the inbox cannot keep the message, the answer is
+``EBMS:0202 DeliveryFailure`` and no receipt: the sender will retry.
+
+:class:`HttpSender` posts a packed message and returns the synchronous answer; connection failures,
+timeouts and TLS failures become :class:`oots.errors.TransportError` (foreign exceptions are translated
+here, at the boundary). TLS uses the system's or a given CA bundle, with an optional client certificate
+for mutual TLS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from oots.as4.errors import EbmsError
+from oots.as4.msh import Inbound, InboundRecord, PriorReceipt, Receiver, SendRequest, receive
+from oots.errors import ConfigError, OotsError, TransportError
+
+__all__ = [
+    "DEFAULT_PATH",
+    "HttpReply",
+    "HttpSender",
+    "Inbox",
+    "as4_app",
+    "as4_routes",
+    "handle_request",
+    "tls_context",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/as4"
+
+
+class Inbox(Protocol):
+    """Where received messages are kept (``oots.as4.store.As4Store`` is the durable one)."""
+
+    def seen(self, message_id: str) -> PriorReceipt | None:
+        """The receipt given the first time ``message_id`` was received, if it was."""
+        ...
+
+    def accept(self, record: InboundRecord) -> None:
+        """Keep ``record`` and queue its delivery, durably, before the receipt is sent.
+
+        A concurrent duplicate may make this raise: the caller then answers from :meth:`seen`.
+        """
+        ...
+
+
+def handle_request(receiver: Receiver, inbox: Inbox, content_type: str, body: bytes, now: dt.datetime) -> Inbound:
+    """Run the pipeline and keep the message before answering (blocking: call it off the event loop)."""
+    answer = receive(receiver, content_type, body, now)
+    if answer.record is None:
+        return answer
+    try:
+        inbox.accept(answer.record)
+    except OotsError as exc:
+        prior = inbox.seen(answer.record.message.message_id)
+        if prior is not None:  # a concurrent duplicate was kept first: answer as a duplicate
+            return Inbound(200, prior.content_type, prior.receipt, duplicate_of=prior, message_id=answer.message_id)
+        log.error("AS4 message %s could not be kept (error id %s): %s", answer.message_id, exc.error_id, exc.message)
+        error = EbmsError.DELIVERY_FAILURE.to_error(
+            ref_to_message_in_error=answer.message_id,
+            detail=f"the message could not be stored (error id {exc.error_id})",
+        )
+        packed = receiver.codec.pack_errors([error], answer.message_id, receiver.new_message_id(), now)
+        return Inbound(200, packed.content_type, packed.body, error=error, message_id=answer.message_id)
+    return answer
+
+
+def as4_routes(
+    receiver: Callable[[], Receiver],
+    inbox: Inbox,
+    *,
+    clock: Callable[[], dt.datetime],
+    max_bytes: int,
+    path: str = DEFAULT_PATH,
+) -> list[Route]:
+    """The routes of the AS4 endpoint: ``POST path`` and ``GET path/health``. ``receiver`` is called
+    per request so that PModes can be reloaded; ``clock`` gives the time certificates are checked at."""
+
+    async def endpoint(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
+            chunks.append(chunk)
+        content_type = request.headers.get("content-type", "")
+        answer = await run_in_threadpool(handle_request, receiver(), inbox, content_type, b"".join(chunks), clock())
+        if answer.error is not None:
+            log.info("AS4 message %s refused: %s", answer.message_id, answer.error.error_code)
+        elif answer.duplicate_of is not None:
+            log.info("AS4 message %s is a duplicate; its first receipt was sent again", answer.message_id)
+        return Response(answer.body, answer.status, headers={"Content-Type": answer.content_type})
+
+    async def health(request: Request) -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    return [Route(path, endpoint, methods=["POST"]), Route(path + "/health", health, methods=["GET"])]
+
+
+def as4_app(
+    receiver: Callable[[], Receiver],
+    inbox: Inbox,
+    *,
+    clock: Callable[[], dt.datetime],
+    max_bytes: int,
+    path: str = DEFAULT_PATH,
+) -> Starlette:
+    """The AS4 endpoint as an ASGI app of its own (see :func:`as4_routes`)."""
+    return Starlette(routes=as4_routes(receiver, inbox, clock=clock, max_bytes=max_bytes, path=path))
+
+
+def tls_context(ca_file: Path | None, client_certificate: Path | None, client_key: Path | None) -> ssl.SSLContext:
+    """TLS 1.2 or later, the system's CAs or ``ca_file``, and a client certificate for mutual TLS."""
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if client_certificate is not None:
+            context.load_cert_chain(str(client_certificate), str(client_key) if client_key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot set up TLS (CA file {ca_file}, client certificate {client_certificate}): {exc}"
+        ) from None
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """The synchronous answer to a send."""
+
+    status: int
+    content_type: str
+    body: bytes = field(repr=False)
+
+
+@dataclass
+class HttpSender:
+    """Posts AS4 messages with httpx (one connection pool, reused; thread-safe)."""
+
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    ca_file: Path | None = None
+    client_certificate: Path | None = None
+    client_key: Path | None = None
+    max_answer_bytes: int = 16 * 1024 * 1024
+    transport: httpx.BaseTransport | None = None
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                transport=self.transport,
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                verify=tls_context(self.ca_file, self.client_certificate, self.client_key),
+                follow_redirects=False,
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def post(self, request: SendRequest) -> HttpReply:
+        """POST ``request``; the answer of any HTTP status is returned, network failures raise TransportError."""
+        headers = {"Content-Type": request.content_type, "MIME-Version": "1.0"}
+        try:
+            with self._http().stream("POST", request.url, content=request.body, headers=headers) as response:
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > self.max_answer_bytes:
+                        raise TransportError(
+                            f"the answer from {request.url} is larger than {self.max_answer_bytes} bytes"
+                        )
+                return HttpReply(response.status_code, response.headers.get("content-type", ""), body)
+        except httpx.TimeoutException:
+            raise TransportError(f"no answer from {request.url} in time") from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"cannot send to {request.url}: {type(exc).__name__}: {exc}") from None

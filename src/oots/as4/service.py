@@ -1,0 +1,414 @@
+"""The built-in access point, composed from the node's settings: PModes, keys, codec, HTTP sender,
+the AS4 endpoint and the background loops (sender, deliveries).
+
+:func:`load_access_point` reads the ``[as4]`` settings (PModes, the key files) once; the result is
+passed explicitly to what needs it (the ASGI app, the workers, the command line). Clock and
+randomness are injectable. :func:`ping` sends the test service to a partner and waits for its receipt,
+without the queue (an operator's check that keys, endpoint and trust are right).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Mount
+
+from oots.as4 import msh
+from oots.as4.domibus import DomibusClient, DomibusMessage, Notification, fetch, push_app, sweep
+from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, as4_routes, tls_context
+from oots.as4.keys import KeyPair, load_key_pair
+from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, PartyInfo, Payload, Service, UserMessage
+from oots.as4.msh import CoreCodec, Outbound, VerifiedMessage
+from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
+from oots.as4.profile import Random, new_message_id, new_uuid
+from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, send_due
+from oots.errors import ConfigError, NotFound, OotsError, TransportError
+from oots.settings import As4Settings, QueueSettings, Settings
+from oots.store import Database
+from oots.store.queue import Handler, Worker
+
+__all__ = [
+    "AccessPoint",
+    "AccessPointRole",
+    "Background",
+    "DomibusBackground",
+    "background",
+    "create_as4_app",
+    "dispatch_by_action",
+    "domibus_background",
+    "domibus_client",
+    "load_access_point",
+    "ping",
+    "send_once",
+    "submit",
+    "test_message",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class AccessPoint:
+    """Everything the built-in access point works with, loaded once from the settings."""
+
+    settings: As4Settings
+    pmodes: PModeSet
+    sign: KeyPair
+    decryption: KeyPair
+    sender: HttpSender
+    clock: Callable[[], dt.datetime] = _utcnow
+    random: Random = os.urandom
+    codec: CoreCodec = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.codec = CoreCodec(self.sign, self.decryption, self.random)
+
+    def new_message_id(self) -> str:
+        return new_message_id(self.random, self.pmodes.own.party_id.replace(" ", "_") + ".oots")
+
+    def receiver(self, seen: Callable[[str], msh.PriorReceipt | None]) -> msh.Receiver:
+        return msh.Receiver(self.pmodes, self.codec, seen, self.new_message_id)
+
+
+def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | None, base: Path) -> KeyPair:
+    if key is None or cert is None:
+        raise ConfigError(f"as4.{what}_key and as4.{what}_certificate must both be set for the built-in access point")
+    return load_key_pair(
+        key if key.is_absolute() else base / key, cert if cert.is_absolute() else base / cert, password=password
+    )
+
+
+def load_access_point(
+    settings: Settings,
+    *,
+    base_dir: Path | None = None,
+    clock: Callable[[], dt.datetime] = _utcnow,
+    random: Random = os.urandom,
+) -> AccessPoint:
+    """The access point of ``settings`` (reads its PMode, certificate and key files; checks the PModes)."""
+    s = settings.as4
+    base = base_dir or Path()
+    password = s.key_password.get_secret_value().encode() if s.key_password else None
+    sign = _key_pair(s.signing_key, s.signing_certificate, "signing", password, base)
+    if s.decryption_key is not None:
+        decryption = _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password, base)
+    else:
+        decryption = sign
+    pmodes = pmodes_from_settings(s, base_dir=base).check(now=clock())
+    sender = HttpSender(
+        timeout=s.receipt_timeout_seconds,
+        connect_timeout=s.connect_timeout_seconds,
+        ca_file=s.tls_ca_file,
+        client_certificate=s.tls_client_certificate,
+        client_key=s.tls_client_key,
+    )
+    return AccessPoint(s, pmodes, sign, decryption, sender, clock, random)
+
+
+def test_message(ap: AccessPoint, partner: Partner) -> UserMessage:
+    """A test-service UserMessage to ``partner`` (ebMS 3 §5.2.2.9: answered, never delivered)."""
+    own = ap.pmodes.own
+    return UserMessage(
+        MessageInfo(ap.new_message_id(), ap.clock()),
+        PartyInfo(
+            Party(PartyId(own.party_id, own.party_id_type), own.role),
+            Party(PartyId(partner.party.party_id, partner.party.party_id_type), partner.party.role),
+        ),
+        CollaborationInfo(Service(TEST_SERVICE), TEST_ACTION, new_uuid(ap.random)),
+    )
+
+
+def send_once(ap: AccessPoint, message: UserMessage, payloads: list[Payload] | None = None) -> Outbound:
+    """Pack ``message``, post it once and read the answer; the record tells what came of it (no retries)."""
+    to = message.party_info.to_party.party_id
+    partner = ap.pmodes.partner(to.value, to.type)
+    ci = message.collaboration_info
+    mode = ap.pmodes.resolve(partner, ap.pmodes.leg(ci.service.value, ci.action, ci.service.type))
+    record = msh.create_outbound(ap.codec, message, payloads or [], mode, ap.clock())
+    record, request = msh.begin_attempt(record, mode, ap.clock())
+    try:
+        reply = ap.sender.post(request)
+    except TransportError as exc:
+        record, _ = msh.on_transport_failure(record, mode, exc.message)
+        return record
+    record, _ = msh.on_reply(record, mode, ap.codec, (reply.content_type, reply.body), ap.clock())
+    return record
+
+
+def ping(ap: AccessPoint, partner_name: str) -> Outbound:
+    """Send the test service to the partner called ``partner_name`` (its name or party id)."""
+    partner = ap.pmodes.partner(partner_name)
+    return send_once(ap, test_message(ap, partner))
+
+
+# -- the running access point: the ASGI app and its background loops ------------------------------------
+
+
+def create_as4_app(ap: AccessPoint, inbox: Inbox, *, path: str = DEFAULT_PATH) -> Starlette:
+    """The AS4 endpoint of ``ap`` keeping received messages in ``inbox`` (an :class:`As4Store`)."""
+    return as4_app(
+        lambda: ap.receiver(inbox.seen), inbox, clock=ap.clock, max_bytes=ap.settings.max_message_bytes, path=path
+    )
+
+
+def submit(
+    ap: AccessPoint, store: As4Store, session: Session, message: UserMessage, payloads: Sequence[Payload]
+) -> Outbound:
+    """Pack ``message`` for its partner and keep it for sending, in the caller's transaction."""
+    to = message.party_info.to_party.party_id
+    partner = ap.pmodes.partner(to.value, to.type)
+    ci = message.collaboration_info
+    mode = ap.pmodes.resolve(partner, ap.pmodes.leg(ci.service.value, ci.action, ci.service.type))
+    record = msh.create_outbound(ap.codec, message, payloads, mode, ap.clock())
+    store.submit(session, record)
+    return record
+
+
+@dataclass
+class Background:
+    """The access point's loops in threads: the sender (due messages) and the queue worker (deliveries)."""
+
+    ap: AccessPoint
+    store: As4Store
+    worker: Worker
+    poll_seconds: float = 0.1
+    on_event: OutboundEventHook | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sent = send_due(self.store, self.ap.codec, self.ap.sender, now=self.ap.clock, on_event=self.on_event)
+            except Exception:  # the loop must outlive a bad moment of the database
+                log.exception("AS4 sender loop: an attempt failed; going on")
+                sent = 0
+            if not sent:
+                self._stop.wait(self.poll_seconds)
+
+    def start(self, *, worker: bool = True) -> None:
+        """Start the sender loop and, unless the node's own workers run the deliveries, the worker."""
+        loops = [(self._send_loop, "as4-sender")] + ([(self._work, "as4-worker")] if worker else [])
+        for target, name in loops:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        self.worker.run_forever(install_signal_handlers=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def background(
+    ap: AccessPoint,
+    store: As4Store,
+    deliver: Deliver,
+    queue: QueueSettings,
+    *,
+    on_event: OutboundEventHook | None = None,
+) -> Background:
+    """The loops of a running access point; ``deliver`` is the application's hook (see ``oots.as4.store``)."""
+    worker = Worker(store.db, queue, clock=ap.clock)
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver))
+    return Background(ap, store, worker, on_event=on_event)
+
+
+# -- Domibus mode: an existing Domibus is the access point ----------------------------------------------
+
+
+def domibus_client(settings: As4Settings) -> DomibusClient:
+    """The client of the Domibus WS plugin named in ``[as4]`` (``mode = "domibus"``)."""
+    if not settings.domibus_url:
+        raise ConfigError("as4.domibus_url must be set when as4.mode is 'domibus'")
+    password = settings.domibus_password.get_secret_value() if settings.domibus_password else ""
+    return DomibusClient(
+        settings.domibus_url,
+        settings.domibus_username,
+        password,
+        timeout=settings.receipt_timeout_seconds,
+        verify=tls_context(settings.tls_ca_file, settings.tls_client_certificate, settings.tls_client_key),
+    )
+
+
+@dataclass
+class DomibusBackground:
+    """Domibus mode's loops: the polling sweep (behind push notifications) and the delivery worker.
+
+    Messages Domibus received are kept in the node's store (idempotent on the message id) and
+    delivered through the same ``as4.deliver`` jobs as the built-in access point's.
+    """
+
+    client: DomibusClient
+    store: As4Store
+    worker: Worker
+    poll_seconds: float = 30.0
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+
+    def hand_over(self, message: DomibusMessage) -> None:
+        self.store.accept_domibus(message)
+
+    def sweep_once(self) -> list[str]:
+        return sweep(self.client, self.hand_over)
+
+    def push_app(self) -> Starlette:
+        """The endpoint Domibus' WS plugin pushes to: a ``receiveSuccess`` fetches that message at once."""
+
+        async def on_notification(note: Notification) -> None:
+            if note.operation == "receiveSuccess":
+                for message_id in note.message_ids:
+                    await run_in_threadpool(fetch, self.client, message_id, self.hand_over)
+
+        return push_app(on_notification)
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sweep_once()
+            except OotsError as exc:
+                log.warning("Domibus sweep failed (error id %s): %s", exc.error_id, exc.message)
+            self._stop.wait(self.poll_seconds)
+
+    def start(self, *, worker: bool = True) -> None:
+        """Start the sweep and, unless the node's own workers run the deliveries, the worker."""
+        loops = [(self._sweep_loop, "domibus-sweep")] + ([(self._work, "as4-worker")] if worker else [])
+        for target, name in loops:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _work(self) -> None:
+        self.worker.run_forever(install_signal_handlers=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.worker.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+def domibus_background(
+    client: DomibusClient, store: As4Store, deliver: Deliver, queue: QueueSettings, *, poll_seconds: float = 30.0
+) -> DomibusBackground:
+    worker = Worker(store.db, queue, clock=store.clock)
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver))
+    return DomibusBackground(client, store, worker, poll_seconds)
+
+
+# -- the access point as a node role ---------------------------------------------------------------------
+
+
+def dispatch_by_action(consumers: Mapping[str, Deliver]) -> Deliver:
+    """A delivery hook handing each message to the consumer of its ebMS action (``ExecuteQueryRequest``...).
+
+    A message no consumer takes fails its delivery job (retried, then dead-lettered, as the queue does).
+    """
+
+    def deliver(session: Session, message: VerifiedMessage) -> None:
+        action = message.user_message.collaboration_info.action
+        consumer = consumers.get(action)
+        if consumer is None:
+            raise NotFound(f"no part of this node consumes AS4 action {action!r}")
+        consumer(session, message)
+
+    return deliver
+
+
+class AccessPointRole:
+    """The access point as a part of a node (``oots.node.roles.Role``): its routes, its delivery jobs,
+    and the loop that sends (built-in mode) or sweeps Domibus (Domibus mode).
+
+    ``consumers`` maps ebMS actions to the hooks of the roles that consume them; each gets the message
+    inside the transaction that marks its delivery done, so it sees each message exactly once.
+    """
+
+    name = "access_point"
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        consumers: Mapping[str, Deliver] | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.consumers: dict[str, Deliver] = dict(consumers or {})
+        self.domibus: DomibusClient | None = None
+        self.access_point: AccessPoint | None = None
+        if settings.as4.mode == "domibus":
+            self.domibus = domibus_client(settings.as4)
+            pmodes = pmodes_from_settings(settings.as4, base_dir=base_dir)
+        else:
+            self.access_point = load_access_point(settings, base_dir=base_dir, clock=clock)
+            pmodes = self.access_point.pmodes
+        self.store = As4Store(database, pmodes, clock=clock)
+        self._loops: Background | DomibusBackground | None = None
+
+    def routes(self) -> Sequence[BaseRoute]:
+        if self.access_point is not None:
+            ap = self.access_point
+            return as4_routes(
+                lambda: ap.receiver(self.store.seen),
+                self.store,
+                clock=ap.clock,
+                max_bytes=self.settings.as4.max_message_bytes,
+            )
+        assert self.domibus is not None
+        return [Mount("/as4/domibus-push", app=self._domibus_loops().push_app())]
+
+    def job_handlers(self) -> Mapping[str, Handler]:
+        return {DELIVER_JOB: self.store.deliver_handler(dispatch_by_action(self.consumers))}
+
+    def as4_handlers(self) -> Mapping[str, Deliver]:
+        return {}
+
+    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> str:
+        """Send ``message`` (in the caller's transaction for the built-in access point; at once to Domibus)."""
+        if self.access_point is not None:
+            return submit(self.access_point, self.store, session, message, payloads).message_id
+        assert self.domibus is not None
+        return self.domibus.submit_message(message, payloads)
+
+    def _domibus_loops(self) -> DomibusBackground:
+        if not isinstance(self._loops, DomibusBackground):
+            assert self.domibus is not None
+            self._loops = domibus_background(
+                self.domibus,
+                self.store,
+                dispatch_by_action(self.consumers),
+                self.settings.queue,
+                poll_seconds=self.settings.as4.domibus_poll_seconds,
+            )
+        return self._loops
+
+    def start(self) -> None:
+        """Start the sender loop (built-in) or the Domibus sweep; deliveries run in the node's workers."""
+        if self.access_point is not None:
+            self._loops = Background(self.access_point, self.store, Worker(self.store.db, self.settings.queue))
+            self._loops.start(worker=False)
+        else:
+            self._domibus_loops().start(worker=False)
+
+    def stop(self) -> None:
+        if self._loops is not None:
+            self._loops.stop()

@@ -1,0 +1,439 @@
+"""The access point's durable side: what was received and sent, in the node's database.
+
+Receiving (:class:`As4Store` is the :class:`oots.as4.http.Inbox`): a received message, its payloads,
+the receipt we give and its delivery job are written in one transaction before the receipt is sent
+(:meth:`As4Store.accept`); ``message_id`` is unique, so a message is kept once. Delivery runs as a
+queue job (kind ``as4.deliver``, idempotency key = the message id) whose handler calls the
+application's hook *in the job's transaction* and marks the message delivered in that same
+transaction: the application sees each message exactly once, however often it came over the wire.
+
+Sending: :meth:`As4Store.submit` keeps an outgoing message (already packed) in the caller's
+transaction; :func:`send_due` — run by the node's sender loop — claims due messages under a lease,
+sends them *outside* any transaction (no database lock is held over the network), and saves what came
+of it: a receipt (kept, with the references we signed, as the non-repudiation record), an error, the
+next retry time, or ``failed`` with ``EBMS:0301``. A sender killed mid-send loses nothing: the lease
+runs out and the same bytes are sent again; the receiver answers the duplicate with its first receipt.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from oots.as4 import msh
+from oots.as4.domibus import DomibusMessage
+from oots.as4.http import HttpSender
+from oots.as4.model import (
+    CollaborationInfo,
+    MessageInfo,
+    PartInfo,
+    Party,
+    PartyId,
+    PartyInfo,
+    Payload,
+    Property,
+    Reference,
+    Service,
+    Transform,
+    UserMessage,
+)
+from oots.as4.models import As4Inbound, As4InboundPayload, As4Outbound
+from oots.as4.msh import (
+    InboundEvent,
+    InboundRecord,
+    InboundState,
+    Outbound,
+    OutboundState,
+    PriorReceipt,
+    VerifiedMessage,
+)
+from oots.as4.pmode import PModeSet
+from oots.errors import NotFound, OotsError, StoreError, TransportError
+from oots.store import Database
+from oots.store.queue import Job, enqueue
+
+__all__ = [
+    "DELIVER_JOB",
+    "As4Store",
+    "Deliver",
+    "OutboundEventHook",
+    "references_from_json",
+    "references_to_json",
+    "send_due",
+    "user_message_from_json",
+    "user_message_to_json",
+]
+
+log = logging.getLogger(__name__)
+
+DELIVER_JOB = "as4.deliver"
+
+#: The application's hook: gets the session of the delivery job's transaction and the verified message.
+Deliver = Callable[[Session, VerifiedMessage], None]
+#: Told of what happened to an outgoing message (receipt, error, retry, failure), in the saving transaction.
+OutboundEventHook = Callable[[Session, Any], None]
+
+
+# -- JSON forms of the model ----------------------------------------------------------------------
+
+
+def _props(props: Sequence[Property]) -> list[list[str | None]]:
+    return [[p.name, p.value, p.type] for p in props]
+
+
+def _props_back(data: Sequence[Sequence[str | None]]) -> tuple[Property, ...]:
+    return tuple(Property(str(n), str(v), t) for n, v, t in data)
+
+
+def user_message_to_json(um: UserMessage) -> dict[str, Any]:
+    pi, ci, mi = um.party_info, um.collaboration_info, um.message_info
+    return {
+        "message_id": mi.message_id,
+        "timestamp": mi.timestamp.isoformat(),
+        "ref_to_message_id": mi.ref_to_message_id,
+        "from": [pi.from_party.party_id.value, pi.from_party.party_id.type, pi.from_party.role],
+        "to": [pi.to_party.party_id.value, pi.to_party.party_id.type, pi.to_party.role],
+        "service": [ci.service.value, ci.service.type],
+        "action": ci.action,
+        "conversation_id": ci.conversation_id,
+        "properties": _props(um.message_properties),
+        "parts": [[p.href, _props(p.properties)] for p in um.payload_info],
+        "mpc": um.mpc,
+    }
+
+
+def user_message_from_json(d: dict[str, Any]) -> UserMessage:
+    return UserMessage(
+        MessageInfo(d["message_id"], dt.datetime.fromisoformat(d["timestamp"]), d["ref_to_message_id"]),
+        PartyInfo(
+            Party(PartyId(d["from"][0], d["from"][1]), d["from"][2]), Party(PartyId(d["to"][0], d["to"][1]), d["to"][2])
+        ),
+        CollaborationInfo(Service(d["service"][0], d["service"][1]), d["action"], d["conversation_id"]),
+        _props_back(d["properties"]),
+        tuple(PartInfo(href, _props_back(props)) for href, props in d["parts"]),
+        d["mpc"],
+    )
+
+
+def references_to_json(refs: Sequence[Reference]) -> list[dict[str, Any]]:
+    return [
+        {
+            "uri": r.uri,
+            "digest_method": r.digest_method,
+            "digest_value": base64.b64encode(r.digest_value).decode("ascii"),
+            "transforms": [[t.algorithm, list(t.inclusive_prefixes)] for t in r.transforms],
+        }
+        for r in refs
+    ]
+
+
+def references_from_json(data: Sequence[dict[str, Any]]) -> tuple[Reference, ...]:
+    return tuple(
+        Reference(
+            r["uri"],
+            r["digest_method"],
+            base64.b64decode(r["digest_value"]),
+            tuple(Transform(a, tuple(p)) for a, p in r["transforms"]),
+        )
+        for r in data
+    )
+
+
+def _outbound(row: As4Outbound) -> Outbound:
+    return Outbound(
+        message_id=row.message_id,
+        partner=row.partner,
+        leg=row.leg,
+        state=OutboundState(row.state),
+        created_at=row.created_at,
+        content_type=row.content_type,
+        body=row.body,
+        references=references_from_json(row.references),
+        attempts=row.attempts,
+        first_sent_at=row.first_sent_at,
+        next_attempt_at=row.next_attempt_at,
+        error_code=row.error_code,
+        error_detail=row.error_detail,
+        receipt=row.receipt,
+    )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class As4Store:
+    """The access point's tables in ``db``; ``pmodes`` resolves stored messages' PModes again."""
+
+    def __init__(self, db: Database, pmodes: PModeSet, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.db = db
+        self.pmodes = pmodes
+        self.clock = clock
+
+    # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------
+
+    def seen(self, message_id: str) -> PriorReceipt | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(As4Inbound.received_at, As4Inbound.receipt_content_type, As4Inbound.receipt).where(
+                    As4Inbound.message_id == message_id
+                )
+            ).first()
+        return None if row is None else PriorReceipt(row[0], row[1], row[2])
+
+    def accept(self, record: InboundRecord) -> None:
+        """Keep the message, its payloads, the receipt and its delivery job in one transaction."""
+        assert record.message.pmode is not None
+        self._insert(record, record.message.pmode.partner.name, record.message.pmode.leg.name)
+
+    def _insert(self, record: InboundRecord, partner: str, leg: str) -> None:
+        message = record.message
+        state = record.state if record.deliver else msh.inbound_next(record.state, InboundEvent.NOT_FOR_DELIVERY)
+        sender = message.user_message.party_info.from_party.party_id
+        values = {
+            "message_id": message.message_id,
+            "header": user_message_to_json(message.user_message),
+            "from_party": f"{sender.type or ''}|{sender.value}"[:255],
+            "partner": partner,
+            "leg": leg,
+            "state": state.value,
+            "received_at": record.received_at,
+            "via": message.via,
+            "signer": message.signer.public_bytes(serialization.Encoding.DER) if message.signer else b"",
+            "references": references_to_json(message.references),
+            "receipt_content_type": record.receipt.content_type,
+            "receipt": record.receipt.body,
+        }
+        try:
+            with self.db.session(immediate=True) as session:
+                inbound_id = session.execute(insert(As4Inbound).values(values).returning(As4Inbound.id)).scalar_one()
+                if message.payloads:
+                    session.execute(
+                        insert(As4InboundPayload),
+                        [
+                            {
+                                "inbound_id": inbound_id,
+                                "position": i,
+                                "content_id": p.content_id,
+                                "mime_type": p.mime_type,
+                                "properties": _props(p.properties),
+                                "data": p.data,
+                            }
+                            for i, p in enumerate(message.payloads)
+                        ],
+                    )
+                if record.deliver:
+                    enqueue(session, DELIVER_JOB, {"id": inbound_id}, key=message.message_id, now=record.received_at)
+        except IntegrityError:
+            raise StoreError(f"message {message.message_id} is already kept") from None
+
+    def accept_domibus(self, message: DomibusMessage) -> bool:
+        """Keep a message Domibus received and queue its delivery; False when it was kept before.
+
+        This is the hand-over of :func:`oots.as4.domibus.sweep`: idempotent on the message id, so a
+        message fetched again after a crash is not delivered twice. Domibus gave the receipt, so none
+        is kept here.
+        """
+        um = message.user_message
+        sender = um.party_info.from_party.party_id
+        ci = um.collaboration_info
+        partner, leg, deliver = "domibus", "unknown", True
+        try:
+            partner = self.pmodes.partner(sender.value, sender.type).name
+            found = self.pmodes.leg(ci.service.value, ci.action, ci.service.type)
+            leg, deliver = found.name, not found.is_test
+        except NotFound:
+            pass
+        record = InboundRecord(
+            VerifiedMessage(um, message.payloads, None, (), None, "domibus"),
+            InboundState.RECEIVED,
+            self.clock(),
+            deliver,
+            msh.Packed("", b""),
+        )
+        if self.seen(message.message_id) is not None:
+            return False
+        try:
+            self._insert(record, partner, leg)
+        except StoreError:
+            return False
+        return True
+
+    def load_inbound(self, session: Session, inbound_id: int) -> tuple[As4Inbound, VerifiedMessage]:
+        row = session.get(As4Inbound, inbound_id)
+        if row is None:
+            raise NotFound(f"no received AS4 message with id {inbound_id}")
+        payloads = session.execute(
+            select(As4InboundPayload)
+            .where(As4InboundPayload.inbound_id == inbound_id)
+            .order_by(As4InboundPayload.position)
+        ).scalars()
+        um = user_message_from_json(row.header)
+        pmode = None
+        try:
+            partner = self.pmodes.partner(row.partner)
+            ci = um.collaboration_info
+            pmode = self.pmodes.resolve(
+                partner, self.pmodes.leg(ci.service.value, ci.action, ci.service.type), initiator_is_us=False
+            )
+        except NotFound:
+            pmode = None
+        message = VerifiedMessage(
+            um,
+            tuple(Payload(p.content_id, p.mime_type, p.data, _props_back(p.properties)) for p in payloads),
+            x509.load_der_x509_certificate(row.signer) if row.signer else None,
+            references_from_json(row.references),
+            pmode,
+            row.via,
+        )
+        return row, message
+
+    def deliver_handler(self, hook: Deliver) -> Callable[[Session, Job], None]:
+        """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job."""
+
+        def handle(session: Session, job: Job) -> None:
+            row, message = self.load_inbound(session, int(job.payload["id"]))
+            if row.state != InboundState.RECEIVED.value:
+                return  # delivered already (a job re-run after its completion was lost)
+            hook(session, message)
+            row.state = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER).value
+            row.delivered_at = self.clock()
+
+        return handle
+
+    def inbound_state(self, message_id: str) -> str:
+        with self.db.session() as session:
+            state = session.execute(select(As4Inbound.state).where(As4Inbound.message_id == message_id)).scalar()
+        if state is None:
+            raise NotFound(f"no received AS4 message {message_id}")
+        return state
+
+    def purge_inbound(self, *, older_than: dt.datetime) -> int:
+        """Forget received messages that are done and older than the duplicate-detection window."""
+        done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
+        with self.db.session(immediate=True) as session:
+            ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
+            session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
+            result = session.execute(
+                delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def submit(self, session: Session, record: Outbound) -> None:
+        """Keep a packed outgoing message in the caller's transaction; it is sent when due."""
+        session.add(
+            As4Outbound(
+                message_id=record.message_id,
+                partner=record.partner,
+                leg=record.leg,
+                state=record.state.value,
+                created_at=record.created_at,
+                attempts=record.attempts,
+                next_attempt_at=record.next_attempt_at,
+                content_type=record.content_type,
+                body=record.body,
+                references=references_to_json(record.references),
+                updated_at=record.created_at,
+            )
+        )
+
+    def outbound(self, message_id: str) -> Outbound:
+        with self.db.session() as session:
+            row = session.execute(select(As4Outbound).where(As4Outbound.message_id == message_id)).scalar()
+            if row is None:
+                raise NotFound(f"no outgoing AS4 message {message_id}")
+            return _outbound(row)
+
+    def claim_due(self, now: dt.datetime, *, lease_seconds: float, limit: int = 16) -> list[Outbound]:
+        """Take the due messages under a lease (a killed sender's messages become due again after it)."""
+        waiting = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
+        until = now + dt.timedelta(seconds=lease_seconds)
+        with self.db.session(immediate=True) as session:
+            rows = (
+                session.execute(
+                    select(As4Outbound)
+                    .where(
+                        As4Outbound.state.in_(waiting),
+                        As4Outbound.next_attempt_at <= now,
+                        or_(As4Outbound.locked_until.is_(None), As4Outbound.locked_until < now),
+                    )
+                    .order_by(As4Outbound.next_attempt_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            for row in rows:
+                row.locked_until = until
+            return [_outbound(row) for row in rows]
+
+    def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
+        """Write what an attempt came to, and release the lease."""
+        with self.db.session(immediate=True) as session:
+            session.execute(
+                update(As4Outbound)
+                .where(As4Outbound.message_id == record.message_id)
+                .values(
+                    state=record.state.value,
+                    attempts=record.attempts,
+                    first_sent_at=record.first_sent_at,
+                    next_attempt_at=record.next_attempt_at,
+                    locked_until=None,
+                    error_code=record.error_code,
+                    error_detail=record.error_detail[:4000] if record.error_detail else None,
+                    receipt=record.receipt,
+                    updated_at=self.clock(),
+                )
+            )
+            if on_event is not None:
+                for event in events:
+                    on_event(session, event)
+
+
+def send_due(
+    store: As4Store,
+    codec: msh.Codec,
+    sender: HttpSender,
+    *,
+    now: Callable[[], dt.datetime],
+    lease_seconds: float = 120.0,
+    limit: int = 16,
+    on_event: OutboundEventHook | None = None,
+) -> int:
+    """Send every due message once; return how many were attempted (run it in a loop)."""
+    claimed = store.claim_due(now(), lease_seconds=lease_seconds, limit=limit)
+    for due in claimed:
+        try:
+            partner = store.pmodes.partner(due.partner)
+            leg = next(leg for leg in store.pmodes.legs if leg.name == due.leg)
+        except (NotFound, StopIteration):
+            updated, events = msh.give_up(due, f"partner {due.partner} or leg {due.leg} is no longer configured")
+            store.save(updated, events, on_event)
+            continue
+        mode = store.pmodes.resolve(partner, leg)
+        record, request = msh.begin_attempt(due, mode, now())
+        try:
+            reply = sender.post(request)
+        except TransportError as exc:
+            updated, events = msh.on_transport_failure(record, mode, exc.message)
+        else:
+            updated, events = msh.on_reply(record, mode, codec, (reply.content_type, reply.body), now())
+        try:
+            store.save(updated, events, on_event)
+        except OotsError as exc:
+            log.error("AS4 message %s: its outcome could not be saved (error id %s)", record.message_id, exc.error_id)
+            raise
+        log.info("AS4 message %s to %s: %s", record.message_id, record.partner, updated.state.value)
+    return len(claimed)

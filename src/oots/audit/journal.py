@@ -1,0 +1,313 @@
+"""The audit journal: append, verify, purge, search and export (IR 2022/1463 art. 17).
+
+Every step of every exchange, on both sides, is one :class:`~oots.audit.models.AuditEntry` appended in
+the transaction that records the step itself, so the journal and the state never disagree. Entries
+carry the AS4 message ids that link them to the access point's non-repudiation records. Personal data
+(whom the step was about) is kept encrypted; only its digest enters the seal chain. Appends are
+serialised across processes by locking the head row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from oots.audit.chain import ChainBreak, EntryFields, seal, verify_chain
+from oots.audit.models import AuditEntry, AuditHead
+from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
+from oots.errors import ConfigError, StoreError
+from oots.settings import Settings
+
+__all__ = ["Event", "Journal", "Side", "VerifyReport", "load_journal"]
+
+#: Personal data may be kept in entries only under these keys (the eIDAS minimum data set and friends).
+PERSONAL_KEYS = frozenset(
+    {
+        "person_identifier",
+        "family_name",
+        "given_name",
+        "date_of_birth",
+        "legal_person_identifier",
+        "legal_name",
+        "representative_identifier",
+        "representative_name",
+    }
+)
+
+
+class Side(StrEnum):
+    REQUESTER = "requester"
+    PROVIDER = "provider"
+
+
+class Event(StrEnum):
+    """The steps an exchange goes through, as the journal names them."""
+
+    EXCHANGE_CREATED = "exchange_created"
+    DISCOVERY_DONE = "discovery_done"
+    EXPLICIT_REQUEST_GIVEN = "explicit_request_given"
+    REQUEST_SENT = "request_sent"
+    REQUEST_RECEIVED = "request_received"
+    REQUEST_REJECTED = "request_rejected"
+    MATCHING_DONE = "matching_done"
+    PREVIEW_REQUIRED = "preview_required"
+    PREVIEW_SHOWN = "preview_shown"
+    PREVIEW_DECISION = "preview_decision"
+    EVIDENCE_SENT = "evidence_sent"
+    EVIDENCE_RECEIVED = "evidence_received"
+    ERROR_SENT = "error_sent"
+    ERROR_RECEIVED = "error_received"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entries: int
+    anchor_seq: int
+    head_seq: int
+    breaks: tuple[ChainBreak, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _fields(row: AuditEntry) -> EntryFields:
+    return EntryFields(
+        seq=row.seq,
+        recorded_at=row.recorded_at,
+        node=row.node,
+        side=row.side,
+        event=row.event,
+        exchange_id=row.exchange_id,
+        conversation_id=row.conversation_id,
+        message_ids=tuple(row.message_ids),
+        outcome=row.outcome,
+        details=row.details,
+        personal_digest=row.personal_digest,
+    )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Journal:
+    """The journal of one node. Keys are 32 bytes each: one seals the chain, one encrypts personal data."""
+
+    def __init__(
+        self, node: str, seal_key: bytes, data_key: bytes, *, clock: Callable[[], dt.datetime] = _utcnow
+    ) -> None:
+        if len(seal_key) != 32 or len(data_key) != 32:
+            raise ConfigError("the audit seal and data keys must be 32 bytes each")
+        self.node = node
+        self._seal_key = seal_key
+        self._data_key = data_key
+        self.clock = clock
+
+    def subject_key(self, identifier: str) -> str:
+        """The keyed hash under which a person's entries are found (the identifier is never stored)."""
+        return hmac.new(self._data_key, b"subject\n" + identifier.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def append(
+        self,
+        session: Session,
+        *,
+        side: Side | str,
+        event: Event | str,
+        exchange_id: str | None = None,
+        conversation_id: str | None = None,
+        message_ids: Sequence[str] = (),
+        outcome: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        personal: Mapping[str, str] | None = None,
+        subject: str | None = None,
+    ) -> int:
+        """Append one step in the caller's transaction; returns its sequence number.
+
+        ``details`` must hold no personal data (codes, reasons, ids); ``personal`` holds what the step was
+        about (only :data:`PERSONAL_KEYS`) and is encrypted; ``subject`` is the person's identifier, kept
+        only as a keyed hash so an authority's request for one person can be answered.
+        """
+        if personal:
+            unknown = set(personal) - PERSONAL_KEYS
+            if unknown:
+                raise ValueError(f"not personal-data keys of the audit journal: {sorted(unknown)}")
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+        if head is None:
+            raise StoreError("the audit journal has no head row: the database is not migrated")
+        seq = head.seq + 1
+        blob = None
+        if personal:
+            blob = encrypt_personal(self._data_key, dict(personal), associated=f"{self.node}:{seq}".encode())
+        row = AuditEntry(
+            seq=seq,
+            recorded_at=self.clock(),
+            node=self.node,
+            side=str(side),
+            event=str(event),
+            exchange_id=exchange_id,
+            conversation_id=conversation_id,
+            message_ids=list(message_ids),
+            outcome=outcome,
+            details=dict(details or {}),
+            personal=blob,
+            personal_digest=digest(blob) if blob is not None else None,
+            subject_key=self.subject_key(subject) if subject else None,
+            seal="",
+        )
+        # Seal what the database will give back (JSON as stored: tuples become lists), so verification agrees.
+        row.details = json.loads(json.dumps(row.details, sort_keys=True))
+        row.seal = seal(self._seal_key, head.seal, _fields(row))
+        session.add(row)
+        head.seq, head.seal = seq, row.seal
+        return seq
+
+    def entries(self, session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
+        last = 0
+        while True:
+            rows = session.execute(
+                select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+            ).scalars()
+            got = list(rows)
+            if not got:
+                return
+            yield from got
+            last = got[-1].seq
+
+    def verify(self, session: Session) -> VerifyReport:
+        """Check the whole chain from its anchor to its head."""
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+        count = 0
+
+        def pairs() -> Iterator[tuple[EntryFields, str]]:
+            nonlocal count
+            for row in self.entries(session):
+                count += 1
+                yield _fields(row), row.seal
+
+        breaks = verify_chain(
+            self._seal_key,
+            pairs(),
+            anchor_seq=head.anchor_seq,
+            anchor_seal=head.anchor_seal,
+            head=(head.seq, head.seal),
+        )
+        return VerifyReport(count, head.anchor_seq, head.seq, tuple(breaks))
+
+    def purge(self, session: Session, *, older_than: dt.datetime) -> int:
+        """Delete the oldest entries recorded before ``older_than``; the chain stays verifiable.
+
+        Only a prefix of the chain is removed (up to the last entry older than the cut-off that has
+        no younger entry before it); the last removed entry's seal becomes the new anchor.
+        """
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        first_young = session.execute(
+            select(func.min(AuditEntry.seq)).where(AuditEntry.recorded_at >= older_than)
+        ).scalar_one_or_none()
+        limit = (first_young - 1) if first_young is not None else head.seq
+        if limit <= head.anchor_seq:
+            return 0
+        anchor = session.execute(select(AuditEntry).where(AuditEntry.seq == limit)).scalar_one()
+        result = session.execute(delete(AuditEntry).where(AuditEntry.seq <= limit))
+        head.anchor_seq, head.anchor_seal = anchor.seq, anchor.seal
+        head.note = f"purged up to entry {limit} ({older_than.isoformat()})"
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def search(
+        self,
+        session: Session,
+        *,
+        exchange_id: str | None = None,
+        conversation_id: str | None = None,
+        message_id: str | None = None,
+        subject: str | None = None,
+        event: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditEntry]:
+        query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+        if exchange_id:
+            query = query.where(AuditEntry.exchange_id == exchange_id)
+        if conversation_id:
+            query = query.where(AuditEntry.conversation_id == conversation_id)
+        if subject:
+            query = query.where(AuditEntry.subject_key == self.subject_key(subject))
+        if event:
+            query = query.where(AuditEntry.event == event)
+        rows = list(session.execute(query).scalars())
+        if message_id:
+            rows = [r for r in rows if message_id in r.message_ids]
+        return rows
+
+    def export(self, rows: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+        """Entries as JSON-able dicts with their personal data decrypted (for an authority's request)."""
+        out = []
+        for row in sorted(rows, key=lambda r: r.seq):
+            personal = None
+            if row.personal is not None:
+                personal = decrypt_personal(self._data_key, row.personal, associated=f"{row.node}:{row.seq}".encode())
+            out.append(
+                {
+                    "seq": row.seq,
+                    "recorded_at": row.recorded_at.isoformat(),
+                    "node": row.node,
+                    "side": row.side,
+                    "event": row.event,
+                    "exchange_id": row.exchange_id,
+                    "conversation_id": row.conversation_id,
+                    "message_ids": list(row.message_ids),
+                    "outcome": row.outcome,
+                    "details": row.details,
+                    "personal": personal,
+                    "seal": row.seal,
+                }
+            )
+        return out
+
+
+def _key(value: str, what: str) -> bytes:
+    try:
+        key = bytes.fromhex(value.strip())
+    except ValueError:
+        raise ConfigError(f"audit.{what} must be 64 hexadecimal characters") from None
+    if len(key) != 32:
+        raise ConfigError(f"audit.{what} must be 32 bytes (64 hexadecimal characters)")
+    return key
+
+
+def _generated_keys(path: Path) -> dict[str, str]:
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return {str(k): str(v) for k, v in data.items()}
+        raise ConfigError(f"{path} is not a key file of the audit journal")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"seal_key": secrets.token_hex(32), "data_key": secrets.token_hex(32)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def load_journal(settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow) -> Journal:
+    """The node's journal; keys from ``[audit]``, or generated once into ``<data_dir>/audit.keys``."""
+    audit = settings.audit
+    generated: dict[str, str] = {}
+    if audit.seal_key is None or audit.data_key is None:
+        generated = _generated_keys(settings.node.data_dir / "audit.keys")
+    seal_key = audit.seal_key.get_secret_value() if audit.seal_key else generated["seal_key"]
+    data_key = audit.data_key.get_secret_value() if audit.data_key else generated["data_key"]
+    return Journal(settings.node.name, _key(seal_key, "seal_key"), _key(data_key, "data_key"), clock=clock)

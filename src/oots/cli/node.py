@@ -1,0 +1,45 @@
+"""``oots serve`` and ``oots worker``: run a node from its configuration file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+import uvicorn
+
+from oots.node import build_context, create_app, create_worker
+from oots.settings import load_settings
+
+
+def serve(
+    config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default: the port of node.base_url).")] = None,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Also run the queue worker and AS4 sender in this process.")
+    ] = False,
+) -> int:
+    """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
+    settings = load_settings(config)
+    ctx = build_context(settings, config_dir=config.resolve().parent)
+    app = create_app(ctx, with_worker=with_worker)
+    listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
+    typer.echo(f"{settings.node.name}: serving on http://{host}:{listen}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=host, port=listen, log_level="warning", access_log=False)
+    return 0
+
+
+def worker(config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]) -> int:
+    """Run the node's background work (queue jobs, AS4 sending) until SIGTERM or SIGINT."""
+    settings = load_settings(config)
+    ctx = build_context(settings, config_dir=config.resolve().parent)
+    typer.echo(f"{settings.node.name}: worker running (Ctrl-C stops after the current job)")
+    create_worker(ctx).run_forever()
+    return 0
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve)
+    root.command("worker")(worker)

@@ -1,0 +1,97 @@
+"""``oots queue``: inspect the durable work queue, re-queue dead jobs."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from oots.errors import ConfigError
+from oots.settings import load_settings
+
+app = typer.Typer(help="The durable work queue: counts, dead letters, re-queueing.", no_args_is_help=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]
+KindOpt = Annotated[str | None, typer.Option("--kind", help="Only jobs of this kind.")]
+
+
+@app.command("stats")
+def stats(config: ConfigArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Number of jobs per kind and status."""
+    from oots.store import open_database
+    from oots.store import queue as q
+
+    with open_database(load_settings(config)) as db, db.session() as session:
+        counts = q.counts(session)
+    if as_json:
+        typer.echo(json.dumps(counts, indent=2, sort_keys=True))
+        return
+    if not counts:
+        typer.echo("the queue is empty")
+        return
+    typer.echo(f"{'kind':<32} " + " ".join(f"{s:>8}" for s in q.JOB_STATUSES))
+    for kind in sorted(counts):
+        typer.echo(f"{kind:<32} " + " ".join(f"{counts[kind].get(s, 0):>8}" for s in q.JOB_STATUSES))
+
+
+@app.command("dead")
+def dead(
+    config: ConfigArg,
+    kind: KindOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+) -> None:
+    """List dead-lettered jobs, most recent first, with their last error."""
+    from oots.store import open_database
+    from oots.store import queue as q
+
+    with open_database(load_settings(config)) as db, db.session() as session:
+        jobs = q.list_dead(session, kind=kind, limit=limit)
+        for job in jobs:
+            when = job.finished_at.isoformat(timespec="seconds") if job.finished_at else "?"
+            typer.echo(f"{job.id}\t{job.kind}\t{when}\tattempts={job.attempts}\t{job.last_error or ''}")
+    if not jobs:
+        typer.echo("no dead jobs")
+
+
+@app.command("requeue")
+def requeue(
+    config: ConfigArg,
+    job_ids: Annotated[list[int] | None, typer.Argument(help="Ids of dead jobs.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all", help="Every dead job (of --kind).")] = False,
+    kind: KindOpt = None,
+) -> None:
+    """Put dead jobs back in the queue with fresh attempts."""
+    from oots.store import open_database
+    from oots.store import queue as q
+
+    if bool(job_ids) == all_dead:
+        raise ConfigError("give either job ids or --all")
+    with open_database(load_settings(config)) as db, db.session() as session:
+        if all_dead:
+            n = q.requeue_dead(session, kind=kind)
+        else:
+            for job_id in job_ids or []:
+                q.requeue(session, job_id)
+            n = len(job_ids or [])
+    typer.echo(f"re-queued {n} job(s)")
+
+
+@app.command("purge")
+def purge(
+    config: ConfigArg,
+    older_than_days: Annotated[float, typer.Option("--older-than-days", min=0, help="Age of done jobs to delete.")],
+) -> None:
+    """Delete done jobs finished more than N days ago (their idempotency keys stop deduplicating)."""
+    from oots.store import open_database, utcnow
+    from oots.store import queue as q
+
+    with open_database(load_settings(config)) as db, db.session() as session:
+        n = q.purge_done(session, older_than=utcnow() - timedelta(days=older_than_days))
+    typer.echo(f"deleted {n} done job(s)")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="queue")

@@ -1,0 +1,65 @@
+"""How a role (requester, provider, common services, eID, admin) plugs into a node.
+
+A node is composed from its settings: :func:`oots.node.create_app` builds one ASGI application and
+:func:`oots.node.create_worker` one queue worker, each from the same :class:`NodeContext`. A role is
+an object with three optional contributions:
+
+* ``routes()`` — Starlette routes (or mounts) it serves on the node's web endpoint;
+* ``job_handlers()`` — queue job kinds it runs in the node's workers (``oots.store.queue``);
+* ``as4_handlers()`` — ebMS actions it consumes: a delivered, *verified* AS4 user message of that action
+  is handed to the handler inside the queue transaction that marks its delivery done, so the role
+  sees each message exactly once.
+
+Roles get everything they use from the context — never from globals — so several nodes can run in
+one process in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
+
+from oots.settings import Settings
+from oots.store import Database
+from oots.store.queue import Handler
+
+__all__ = ["As4Handler", "NodeContext", "Role"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class NodeContext:
+    """What a node's parts share: settings, database, clock, and the services built from the settings.
+
+    ``services`` holds the node's loaded services by name (``"access_point"``, ``"cs_client"``,
+    ``"audit"``, ...), filled in by the composition in :mod:`oots.node.app`.
+    """
+
+    settings: Settings
+    database: Database
+    clock: Callable[[], dt.datetime] = _utcnow
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``handler(session, message)`` for a delivered AS4 user message (the access point's verified form).
+As4Handler = Callable[[Session, Any], None]
+
+
+class Role(Protocol):
+    """One part of a node. Every method is optional in spirit: return an empty collection."""
+
+    name: str
+
+    def routes(self) -> Sequence[BaseRoute]: ...
+
+    def job_handlers(self) -> Mapping[str, Handler]: ...
+
+    def as4_handlers(self) -> Mapping[str, As4Handler]: ...

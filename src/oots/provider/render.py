@@ -1,0 +1,274 @@
+"""Evidence rendering: a register record becomes a real document — PDF, XML or JSON.
+
+* PDF (``application/pdf``): human-readable, made with fpdf2 and the DejaVu Sans font shipped in
+  ``fonts/`` (every Latin, Greek and Cyrillic letter): the issuing authority, the title, the subject,
+  the evidence data, the date of issue and the evidence identifier on every page.
+* XML (``application/xml``) and JSON (``application/json``): the data model the data service declares
+  (:mod:`oots.provider.datamodels`), validated against its XSD or JSON Schema before it is returned;
+  an invalid document raises :class:`oots.errors.ValidationFailed` and never leaves the provider.
+
+Nothing here reads a register or knows a request: :class:`EvidenceContent` holds all that is rendered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from lxml import etree
+
+from oots.errors import LocalProtocolError
+from oots.provider.datamodels import DataModel, ModelField, validate_json_document, validate_xml
+
+__all__ = [
+    "MEDIA_JSON",
+    "MEDIA_PDF",
+    "MEDIA_XML",
+    "SUPPORTED_MEDIA_TYPES",
+    "Authority",
+    "EvidenceContent",
+    "RenderedDocument",
+    "render",
+    "render_json",
+    "render_pdf",
+    "render_xml",
+]
+
+MEDIA_PDF = "application/pdf"
+MEDIA_XML = "application/xml"
+MEDIA_JSON = "application/json"
+SUPPORTED_MEDIA_TYPES = (MEDIA_PDF, MEDIA_XML, MEDIA_JSON)
+_EXTENSIONS = {MEDIA_PDF: "pdf", MEDIA_XML: "xml", MEDIA_JSON: "json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    """The issuing authority (``sdg:IssuingAuthority``): an EAS-scheme identifier and a name."""
+
+    identifier: str
+    scheme_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceContent:
+    """Everything one evidence document shows.
+
+    ``data`` is the register record (field → text); ``annex_rows`` are extra label/value rows the PDF
+    lists after the data (a transcript, a history), which structured forms leave out.
+    """
+
+    evidence_id: str
+    model: DataModel
+    data: Mapping[str, str]
+    authority: Authority
+    issuing_date: dt.date
+    language: str
+    title: str
+    annex_rows: Sequence[tuple[str, str]] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDocument:
+    """One rendered document: bytes, media type, a file name and the data model it conforms to."""
+
+    media_type: str
+    content: bytes
+    filename: str
+    conforms_to: str | None
+    language: str
+    title: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def _fonts() -> Path:
+    return Path(str(resources.files("oots.provider") / "fonts"))
+
+
+def _values(fields: Sequence[ModelField], data: Mapping[str, str]) -> list[tuple[ModelField, str]]:
+    out = []
+    for f in fields:
+        value = data.get(f.key, "").strip()
+        if value:
+            out.append((f, value))
+    return out
+
+
+# --- PDF -------------------------------------------------------------------------------------------
+class _EvidencePdf(FPDF):
+    def __init__(self, content: EvidenceContent) -> None:
+        super().__init__(format="A4")
+        self.content = content
+        fonts = _fonts()
+        self.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+        self.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+        self.set_auto_page_break(auto=True, margin=22)
+        self.set_margins(20, 18, 20)
+
+    def header(self) -> None:
+        self.set_font("DejaVu", "B", 10)
+        self.cell(0, 6, self.content.authority.name, new_x="LMARGIN", new_y="NEXT")
+        self.set_font("DejaVu", "", 8)
+        self.set_text_color(90, 90, 90)
+        self.cell(
+            0,
+            5,
+            f"{self.content.authority.scheme_id.rsplit(':', 1)[-1]} {self.content.authority.identifier}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        self.set_text_color(0, 0, 0)
+        self.ln(4)
+
+    def footer(self) -> None:
+        self.set_y(-16)
+        self.set_font("DejaVu", "", 7)
+        self.set_text_color(90, 90, 90)
+        c = self.content
+        self.cell(
+            0,
+            4,
+            f"Evidence {c.evidence_id} · issued {c.issuing_date.isoformat()} · page {self.page_no()}/{{nb}}",
+            align="C",
+        )
+        self.set_text_color(0, 0, 0)
+
+
+def _section(pdf: _EvidencePdf, heading: str, rows: Sequence[tuple[str, str]]) -> None:
+    pdf.set_font("DejaVu", "B", 11)
+    pdf.set_fill_color(230, 236, 245)
+    pdf.cell(0, 8, heading, fill=True, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    for label, value in rows:
+        pdf.set_font("DejaVu", "", 9)
+        pdf.set_text_color(70, 70, 70)
+        y = pdf.get_y()
+        pdf.multi_cell(58, 6, label, new_x="RIGHT", new_y="TOP")
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font("DejaVu", "", 10)
+        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(max(pdf.get_y(), y + 6))
+    pdf.ln(3)
+
+
+def render_pdf(content: EvidenceContent) -> bytes:
+    """A human-readable PDF of the evidence."""
+    pdf = _EvidencePdf(content)
+    model = content.model
+    pdf.set_title(content.title)
+    pdf.set_author(content.authority.name)
+    pdf.set_subject(f"{model.title} — evidence {content.evidence_id}")
+    pdf.set_creator("oots evidence provider")
+    pdf.set_lang(content.language.lower())
+    pdf.set_creation_date(dt.datetime.combine(content.issuing_date, dt.time(), tzinfo=dt.UTC))
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.set_font("DejaVu", "B", 18)
+    pdf.multi_cell(0, 9, content.title, new_x="LMARGIN", new_y="NEXT")
+    if content.title != model.title:
+        pdf.set_font("DejaVu", "", 10)
+        pdf.cell(0, 6, model.title, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    subject = "Company" if model.legal_person else "Person"
+    _section(pdf, subject, [(f.label, v) for f, v in _values(model.subject, content.data)])
+    _section(pdf, model.details_element, [(f.label, v) for f, v in _values(model.details, content.data)])
+    if content.annex_rows:
+        _section(pdf, "Annex", list(content.annex_rows))
+    _section(
+        pdf,
+        "Issue",
+        [
+            ("Issuing authority", content.authority.name),
+            ("Authority identifier", f"{content.authority.identifier} ({content.authority.scheme_id})"),
+            ("Date of issue", content.issuing_date.isoformat()),
+            ("Evidence identifier", content.evidence_id),
+        ],
+    )
+    return bytes(pdf.output())
+
+
+# --- XML -------------------------------------------------------------------------------------------
+def _xml_tree(content: EvidenceContent) -> etree._Element:
+    model = content.model
+    ns = model.namespace
+
+    def el(parent: etree._Element, name: str, text: str | None = None, **attrs: str) -> etree._Element:
+        node = etree.SubElement(parent, f"{{{ns}}}{name}", attrs)
+        if text is not None:
+            node.text = text
+        return node
+
+    root = etree.Element(f"{{{ns}}}{model.root}", nsmap={None: ns}, version=model.version)
+    el(root, "Identifier", content.evidence_id)
+    authority = el(root, "IssuingAuthority")
+    el(authority, "Identifier", content.authority.identifier, schemeID=content.authority.scheme_id)
+    el(authority, "Name", content.authority.name)
+    el(root, "IssuingDate", content.issuing_date.isoformat())
+    el(root, "Language", content.language.upper())
+    subject = el(root, "Subject")
+    for f, value in _values(model.subject, content.data):
+        el(subject, f.element, value)
+    details = el(root, model.details_element)
+    for f, value in _values(model.details, content.data):
+        el(details, f.element, value)
+    return root
+
+
+def render_xml(content: EvidenceContent) -> bytes:
+    """The evidence as XML of its data model, validated against the model's XSD."""
+    tree = _xml_tree(content)
+    validate_xml(content.model, tree)
+    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# --- JSON ------------------------------------------------------------------------------------------
+def _json_value(content: EvidenceContent) -> dict[str, Any]:
+    model = content.model
+    details_name = model.details_element[0].lower() + model.details_element[1:]
+    return {
+        "model": model.conforms_to,
+        "identifier": content.evidence_id,
+        "issuingAuthority": {
+            "identifier": content.authority.identifier,
+            "schemeID": content.authority.scheme_id,
+            "name": content.authority.name,
+        },
+        "issuingDate": content.issuing_date.isoformat(),
+        "language": content.language.upper(),
+        "subject": {f.json_name: v for f, v in _values(model.subject, content.data)},
+        details_name: {f.json_name: v for f, v in _values(model.details, content.data)},
+    }
+
+
+def render_json(content: EvidenceContent) -> bytes:
+    """The evidence as JSON of its data model, validated against the model's JSON Schema."""
+    value = _json_value(content)
+    validate_json_document(content.model, value)
+    return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def render(content: EvidenceContent, media_type: str) -> RenderedDocument:
+    """Render ``content`` in ``media_type`` (one of :data:`SUPPORTED_MEDIA_TYPES`)."""
+    renderers = {MEDIA_PDF: render_pdf, MEDIA_XML: render_xml, MEDIA_JSON: render_json}
+    renderer = renderers.get(media_type)
+    if renderer is None:
+        raise LocalProtocolError(f"cannot render {media_type}: the formats are {', '.join(SUPPORTED_MEDIA_TYPES)}")
+    data = renderer(content)
+    return RenderedDocument(
+        media_type=media_type,
+        content=data,
+        filename=f"{content.model.name}-{content.evidence_id}.{_EXTENSIONS[media_type]}",
+        conforms_to=None if media_type == MEDIA_PDF else content.model.conforms_to,
+        language=content.language.upper(),
+        title=content.title,
+    )

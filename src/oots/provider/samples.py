@@ -1,0 +1,196 @@
+"""The demo network's sample registers and test people (package data, all invented).
+
+``data/people.json`` lists the test people (for the eID test provider and the tests);
+``data/companies.json`` the companies; ``data/registers/<kind>.csv`` the registers, one file per kind
+with a ``country`` column. ``scripts/make_provider_samples.py`` writes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from oots.edm import Jurisdiction, LevelOfAssurance
+from oots.errors import NotFound
+from oots.provider.datamodels import model_by_name
+from oots.provider.dataservice import DataService, PreviewPolicy
+from oots.provider.matching import PersonQuery
+from oots.provider.registers import CsvRegister, Register
+from oots.provider.render import Authority
+
+__all__ = [
+    "SAMPLE_COUNTRIES",
+    "SAMPLE_KINDS",
+    "TestPerson",
+    "load_people",
+    "sample_authority",
+    "sample_classification",
+    "sample_data_service",
+    "sample_data_services",
+    "sample_evidence_type_id",
+    "sample_register",
+    "sample_register_path",
+]
+
+SAMPLE_KINDS = ("births", "diplomas", "residence", "companies", "vehicles")
+SAMPLE_COUNTRIES = ("BE", "FR", "DE", "IT", "ES", "EL", "NL", "PL")
+
+
+def _data() -> Path:
+    return Path(str(resources.files("oots.provider") / "data"))
+
+
+def sample_register_path(kind: str) -> Path:
+    """The CSV file of one sample register kind."""
+    if kind not in SAMPLE_KINDS:
+        raise NotFound(f"there is no sample register {kind!r} (known: {', '.join(SAMPLE_KINDS)})")
+    return _data() / "registers" / f"{kind}.csv"
+
+
+def sample_register(kind: str, country: str) -> CsvRegister:
+    """One country's part of a sample register."""
+    return CsvRegister(sample_register_path(kind), name=f"{country.lower()}-{kind}", where={"country": country})
+
+
+@dataclass(frozen=True, slots=True)
+class TestPerson:
+    """A test person as an eID would assert them, with the registers that hold them."""
+
+    __test__ = False  # not a pytest test class
+
+    identifier: str
+    family_name: str
+    given_name: str
+    date_of_birth: dt.date
+    gender: str
+    place_of_birth: str
+    birth_name: str | None
+    register_country: str
+    registers: tuple[str, ...]
+    note: str
+    raw: dict[str, Any]
+
+    def query(self, *, optional: bool = True) -> PersonQuery:
+        """The person as a request presents them: the minimum data set with the identifier and, with
+        ``optional``, the optional eIDAS attributes (gender, place of birth, birth name, post code)."""
+        if not optional:
+            return PersonQuery(self.family_name, self.given_name, self.date_of_birth, identifier=self.identifier)
+        return PersonQuery(
+            self.family_name,
+            self.given_name,
+            self.date_of_birth,
+            identifier=self.identifier,
+            birth_name=self.birth_name,
+            place_of_birth=self.place_of_birth,
+            gender=self.gender,
+            post_code=self.raw["current_address"]["post_code"],
+        )
+
+
+def load_people() -> list[TestPerson]:
+    """The test people of ``data/people.json``."""
+    doc = json.loads((_data() / "people.json").read_text(encoding="utf-8"))
+    return [
+        TestPerson(
+            identifier=p["identifier"],
+            family_name=p["family_name"],
+            given_name=p["given_name"],
+            date_of_birth=dt.date.fromisoformat(p["date_of_birth"]),
+            gender=p["gender"],
+            place_of_birth=p["place_of_birth"],
+            birth_name=p.get("birth_name"),
+            register_country=p["register_country"],
+            registers=tuple(p["registers"]),
+            note=p["note"],
+            raw=p,
+        )
+        for p in doc["people"]
+    ]
+
+
+# --- the demo network's data services ----------------------------------------------------------------
+#: kind → (data model, annexes, English title, subject description)
+_SERVICES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "births": ("birth-certificate", (), "Birth certificate", "An official certificate of the birth of a person."),
+    "diplomas": (
+        "secondary-education-diploma",
+        ("diploma-supplement",),
+        "Secondary education completion",
+        "The diploma completing secondary education, with its supplement.",
+    ),
+    "residence": ("residence-certificate", (), "Certificate of residence", "Where a person is registered as living."),
+    "companies": (
+        "company-register-extract",
+        (),
+        "Extract of the commercial register",
+        "The registration of a company in the commercial register.",
+    ),
+    "vehicles": (
+        "vehicle-registration",
+        (),
+        "Vehicle registration certificate",
+        "The registration of a vehicle and its holder.",
+    ),
+}
+_AUTHORITIES = {
+    "BE": ("Federale Overheidsdienst Binnenlandse Zaken", "0208", "0999000001"),
+    "FR": ("Direction interministérielle du numérique", "0009", "99900000100011"),
+    "DE": ("Bundesverwaltungsamt", "9930", "DE999000001"),
+    "IT": ("Ministero dell'Interno", "0211", "IT99900000001"),
+    "ES": ("Ministerio de Justicia", "9920", "ESS9990001A"),
+    "EL": ("Υπουργείο Εσωτερικών", "9933", "EL999000001"),
+    "NL": ("Rijksdienst voor Identiteitsgegevens", "0190", "00000099900000000001"),
+    "PL": ("Ministerstwo Cyfryzacji", "9945", "PL9990000001"),
+}
+_LANGUAGES = {"BE": "NL", "FR": "FR", "DE": "DE", "IT": "IT", "ES": "ES", "EL": "EL", "NL": "NL", "PL": "PL"}
+_DEMO_NAMESPACE = uuid.UUID("6f4d2a8e-5b1c-4e0f-9a7d-3c2b1a0f9e8d")
+
+
+def sample_evidence_type_id(country: str, kind: str) -> str:
+    """The (stable) ``DataServiceEvidenceType/Identifier`` of a sample service."""
+    return str(uuid.uuid5(_DEMO_NAMESPACE, f"{country}/{kind}/data-service"))
+
+
+def sample_classification(country: str, kind: str) -> str:
+    """The (stable) ``EvidenceTypeClassification`` URL of a sample evidence type."""
+    return f"https://sr.oots.tech.europa.eu/evidencetypeclassifications/{country}/" + str(
+        uuid.uuid5(_DEMO_NAMESPACE, f"{country}/{kind}/evidence-type")
+    )
+
+
+def sample_authority(country: str) -> Authority:
+    name, eas, value = _AUTHORITIES[country]
+    return Authority(value, f"urn:cef.eu:names:identifier:EAS:{eas}", name)
+
+
+def sample_data_service(country: str, kind: str, *, register: Register | None = None) -> DataService:
+    """One sample data service of ``country`` reading its sample register (or ``register``)."""
+    if country not in SAMPLE_COUNTRIES:
+        raise NotFound(f"there is no sample country {country!r} (known: {', '.join(SAMPLE_COUNTRIES)})")
+    if kind not in _SERVICES:
+        raise NotFound(f"there is no sample register {kind!r} (known: {', '.join(SAMPLE_KINDS)})")
+    model, annexes, title, description = _SERVICES[kind]
+    return DataService(
+        identifier=sample_evidence_type_id(country, kind),
+        evidence_type_classification=sample_classification(country, kind),
+        titles={"EN": title},
+        descriptions={"EN": description},
+        model=model_by_name(model),
+        annexes=tuple(model_by_name(a) for a in annexes),
+        register=register or sample_register(kind, country),
+        authority=sample_authority(country),
+        jurisdiction=Jurisdiction(country),
+        level_of_assurance=LevelOfAssurance.SUBSTANTIAL,
+        preview=PreviewPolicy.IF_POSSIBLE,
+        language=_LANGUAGES[country],
+    )
+
+
+def sample_data_services(country: str) -> list[DataService]:
+    """The five sample data services of one country."""
+    return [sample_data_service(country, kind) for kind in SAMPLE_KINDS]

@@ -1,0 +1,149 @@
+"""Two access points, blue and red, as separate processes on loopback (keys from the core's dev PKI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from oots.as4.keys import init_dev_pki
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_configs(directory: Path, ports: dict[str, int], *, retry: str) -> dict[str, Path]:
+    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
+    paths = {}
+    for own, other in (("blue", "red"), ("red", "blue")):
+        mine, theirs = pki.access_points[own], pki.access_points[other]
+        config = directory / f"{own}.toml"
+        config.write_text(
+            f"""
+[node]
+name = "{own}"
+data_dir = "{(directory / own).as_posix()}"
+
+[queue]
+lease_seconds = 2
+poll_interval_seconds = 0.05
+backoff_base_seconds = 0.2
+backoff_max_seconds = 1
+
+[as4]
+party_id = "{own}_gw"
+signing_key = "{mine["sign_key"].as_posix()}"
+signing_certificate = "{mine["sign_cert"].as_posix()}"
+decryption_key = "{mine["encrypt_key"].as_posix()}"
+decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
+retry_offsets_seconds = {retry}
+receipt_timeout_seconds = 10
+connect_timeout_seconds = 2
+
+[[as4.partners]]
+name = "{other}"
+party_id = "{other}_gw"
+endpoint = "http://127.0.0.1:{ports[other]}/as4"
+signing_certificate = "{theirs["sign_cert"].as_posix()}"
+encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
+trust_anchors = ["{pki.ca_certificate.as_posix()}"]
+""",
+            encoding="utf-8",
+        )
+        paths[own] = config
+    return paths
+
+
+class Node:
+    """One access point process."""
+
+    def __init__(self, name: str, config: Path, port: int, directory: Path) -> None:
+        self.name, self.config, self.port, self.directory = name, config, port, directory
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = directory / f"{name}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/as4"
+
+    @property
+    def db_path(self) -> Path:
+        return self.directory / self.name / "oots.db"
+
+    def start(self, *, crash: str = "") -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+        if crash:
+            env["FLOW_CRASH"] = crash
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(HERE / "as4_node.py"), str(self.config), str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def wait_dead(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        finally:
+            con.close()
+
+    def deliveries(self) -> list[str]:
+        return [str(r[0]) for r in self.query("SELECT message_id FROM flow_deliveries ORDER BY message_id")]
+
+    def outbound(self, message_id: str) -> tuple[object, ...] | None:
+        rows = self.query(
+            "SELECT state, attempts, error_code, error_detail FROM as4_outbound WHERE message_id = ?", message_id
+        )
+        return rows[0] if rows else None
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

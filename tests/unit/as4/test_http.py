@@ -1,0 +1,116 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+from asgi_sync import SyncASGITransport
+from msh_world import (
+    NOW,
+    MemoryInbox,
+    dev_pki,  # noqa: F401 - fixture
+    receiver,
+    side,
+    user_message,
+)
+
+from oots.as4 import http, msh
+from oots.as4.model import Payload
+from oots.errors import ConfigError, TransportError
+
+
+@pytest.fixture
+def world(dev_pki: dict[str, object]):  # type: ignore[no-untyped-def]
+    blue, blue_codec = side("blue", "red", dev_pki, endpoint="http://red.test/as4")
+    red, red_codec = side("red", "blue", dev_pki)
+    inbox = MemoryInbox()
+    app = http.as4_app(lambda: receiver(red, red_codec, inbox), inbox, clock=lambda: NOW, max_bytes=200_000)
+    sender = http.HttpSender(transport=SyncASGITransport(app))
+    return blue, blue_codec, inbox, sender
+
+
+def send(world, message_id: str, data: bytes = b"<q/>"):  # type: ignore[no-untyped-def]
+    blue, codec, _inbox, sender = world
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(
+        codec, user_message(message_id), [Payload("p@blue", "application/xml", data)], mode, NOW
+    )
+    record, request = msh.begin_attempt(record, mode, NOW)
+    try:
+        reply = sender.post(request)
+    except TransportError as exc:
+        return msh.on_transport_failure(record, mode, exc.message)
+    return msh.on_reply(record, mode, codec, (reply.content_type, reply.body), NOW)
+
+
+def test_send_over_http_with_receipt(world) -> None:  # type: ignore[no-untyped-def]
+    record, _events = send(world, "h1@blue")
+    assert record.state is msh.OutboundState.RECEIPT
+    assert world[2].records["h1@blue"].message.payloads[0].data == b"<q/>"
+    # the same bytes again (a retry after a lost answer): the first receipt comes back, kept once
+    blue, _codec, inbox, sender = world
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    again = msh.SendRequest(mode.address, record.content_type, record.body, record.message_id)
+    reply = sender.post(again)
+    assert reply.body == record.receipt
+    assert len(inbox.records) == 1
+
+
+def test_store_failure_answers_delivery_failure_and_the_sender_retries(world) -> None:  # type: ignore[no-untyped-def]
+    world[2].fail = True
+    record, events = send(world, "h2@blue")
+    assert record.state is msh.OutboundState.WAITING_TO_RETRY
+    assert "EBMS:0202" in events[0].reason
+    assert world[2].records == {}
+
+
+def test_oversized_body_is_refused_while_reading(world) -> None:  # type: ignore[no-untyped-def]
+    app = http.as4_app(lambda: None, MemoryInbox(), clock=lambda: NOW, max_bytes=1000)  # type: ignore[arg-type,return-value]
+    client = httpx.Client(transport=SyncASGITransport(app), base_url="http://red.test")
+    answer = client.post("/as4", content=b"x" * 5000, headers={"Content-Type": "multipart/related"})
+    assert answer.status_code == 413
+    assert client.get("/as4/health").text == "ok\n"
+    assert client.get("/as4").status_code == 405
+
+
+def test_garbage_is_answered_with_an_ebms_error(world, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    red, red_codec = side("red", "blue", dev_pki)
+    inbox = MemoryInbox()
+    app = http.as4_app(lambda: receiver(red, red_codec, inbox), inbox, clock=lambda: NOW, max_bytes=10_000)
+    client = httpx.Client(transport=SyncASGITransport(app), base_url="http://red.test")
+    answer = client.post("/as4", content=b"hello", headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 200
+    assert b"EBMS:0007" in answer.content or b"EBMS:0009" in answer.content
+
+
+def test_unreachable_partner_is_a_transport_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    sender = http.HttpSender(transport=httpx.MockTransport(refuse))
+    with pytest.raises(TransportError, match="cannot send"):
+        sender.post(msh.SendRequest("http://red.test/as4", "multipart/related", b"x"))
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    sender = http.HttpSender(transport=httpx.MockTransport(slow))
+    with pytest.raises(TransportError, match="in time"):
+        sender.post(msh.SendRequest("http://red.test/as4", "multipart/related", b"x"))
+
+
+def test_answers_too_large_are_refused() -> None:
+    sender = http.HttpSender(
+        max_answer_bytes=10, transport=httpx.MockTransport(lambda r: httpx.Response(200, content=b"y" * 100))
+    )
+    with pytest.raises(TransportError, match="larger"):
+        sender.post(msh.SendRequest("http://red.test/as4", "multipart/related", b"x"))
+
+
+def test_mutual_tls_options_are_passed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sender = http.HttpSender(ca_file=tmp_path / "missing-ca.pem")
+    with pytest.raises(ConfigError, match="cannot set up TLS"):
+        sender.post(msh.SendRequest("https://127.0.0.1:9/as4", "multipart/related", b"x"))
+    context = http.tls_context(None, None, None)
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2

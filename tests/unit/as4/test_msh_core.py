@@ -1,0 +1,108 @@
+# ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
+"""The message handler over the real AS4 core: signed, encrypted messages and NRR receipts."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+
+import pytest
+from msh_world import (
+    NOW,
+    dev_pki,  # noqa: F401 - fixture
+    side,
+    user_message,
+)
+
+from oots.as4 import msh
+from oots.as4 import pmode as pm
+from oots.as4.model import (
+    CollaborationInfo,
+    Payload,
+    Service,
+)
+
+
+@pytest.fixture
+def wired(dev_pki: dict[str, object]) -> tuple[pm.PModeSet, msh.CoreCodec, msh.Receiver, dict[str, msh.InboundRecord]]:
+    blue, blue_codec = side("blue", "red", dev_pki)
+    red, red_codec = side("red", "blue", dev_pki)
+    stored: dict[str, msh.InboundRecord] = {}
+
+    def seen(message_id: str) -> msh.PriorReceipt | None:
+        rec = stored.get(message_id)
+        return None if rec is None else msh.PriorReceipt(rec.received_at, rec.receipt.content_type, rec.receipt.body)
+
+    ids = itertools.count(1)
+    return blue, blue_codec, msh.Receiver(red, red_codec, seen, lambda: f"s{next(ids)}@red"), stored
+
+
+def test_signed_encrypted_exchange_with_nrr_receipt(wired) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, receiver, stored = wired
+    payload = Payload(
+        "regrep@blue", "application/x-ebrs+xml", b"<?xml version='1.0'?><query>" + b"x" * 5000 + b"</query>"
+    )
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(codec, user_message("m1@blue"), [payload], mode, NOW)
+    assert payload.data not in record.body  # compressed and encrypted on the wire
+    record, request = msh.begin_attempt(record, mode, NOW)
+    answer = msh.receive(receiver, request.content_type, request.body, NOW)
+    assert answer.error is None, answer.error
+    assert answer.record is not None
+    got = answer.record.message
+    assert got.payloads[0].data == payload.data
+    assert got.signer.subject.rfc4514_string() == "CN=blue sign" or "blue sign" in got.signer.subject.rfc4514_string()
+    assert got.pmode is not None
+    assert got.pmode.partner.name == "blue"
+    stored[got.message_id] = answer.record
+    record, events = msh.on_reply(record, mode, codec, (answer.content_type, answer.body), NOW)
+    assert record.state is msh.OutboundState.RECEIPT, record.error_detail
+    assert isinstance(events[0], msh.ReceiptReceived)
+    assert events[0].receipt.receipt is not None
+    assert set(events[0].receipt.receipt.references) == set(record.references)
+
+
+def test_a_flipped_byte_is_refused(wired) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, receiver, _ = wired
+    mode = blue.resolve(blue.partner("red"), blue.test_leg())
+    record = msh.create_outbound(
+        codec,
+        dataclasses.replace(
+            user_message("m2@blue"), collaboration_info=CollaborationInfo(Service(pm.TEST_SERVICE), pm.TEST_ACTION, "c")
+        ),
+        [Payload("p@b", "text/plain", b"hello")],
+        mode,
+        NOW,
+    )
+    body = record.body.replace(b"m2@blue", b"m3@blue", 1)
+    answer = msh.receive(receiver, record.content_type, body, NOW)
+    assert answer.record is None
+    assert answer.error is not None
+    assert answer.error.error_code == "EBMS:0101"
+    assert answer.error.ref_to_message_in_error == "m3@blue"  # the id it claims, to correlate the error
+
+
+def test_a_partner_cannot_sign_in_another_ones_name(wired, dev_pki: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    blue, _codec, receiver, _ = wired
+    # red's own key signs a message whose header claims to come from blue.
+    impostor = msh.CoreCodec(dev_pki["red_sign"], dev_pki["red_encrypt"], os.urandom)  # type: ignore[arg-type]
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(impostor, user_message("m4@blue"), [], mode, NOW)
+    answer = msh.receive(receiver, record.content_type, record.body, NOW)
+    assert answer.error is not None
+    assert answer.error.error_code == "EBMS:0101"
+
+
+def test_the_test_service_with_the_real_codec(wired) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, receiver, _ = wired
+    mode = blue.resolve(blue.partner("red"), blue.test_leg())
+    um = dataclasses.replace(
+        user_message("m5@blue"),
+        collaboration_info=CollaborationInfo(Service(pm.TEST_SERVICE), pm.TEST_ACTION, "c"),
+        message_properties=(),
+    )
+    record = msh.create_outbound(codec, um, [], mode, NOW)
+    answer = msh.receive(receiver, record.content_type, record.body, NOW)
+    assert answer.record is not None
+    assert not answer.record.deliver

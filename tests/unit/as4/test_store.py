@@ -1,0 +1,190 @@
+# ruff: noqa: F811  (fixtures are imported from msh_world and used as arguments)
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from asgi_sync import SyncASGITransport
+from msh_world import NOW, dev_pki, side, user_message  # noqa: F401 - fixture
+
+from oots.as4 import http, msh
+from oots.as4.model import Payload, Property
+from oots.as4.store import DELIVER_JOB, As4Store, send_due, user_message_from_json, user_message_to_json
+from oots.errors import StoreError
+from oots.settings import QueueSettings
+from oots.store import Database
+from oots.store.queue import Worker, counts
+
+
+class Clock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def database(url: str) -> Database:
+    db = Database(url)
+    db.migrate()
+    return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def urls(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Two fresh databases (blue's and red's): SQLite files, or PostgreSQL databases on the test server."""
+    if request.param == "postgres":
+        make = request.getfixturevalue("postgres_database")
+        return {"blue": make(), "red": make()}
+    return {name: f"sqlite:///{tmp_path / name}.db" for name in ("blue", "red")}
+
+
+@pytest.fixture
+def nodes(urls: dict[str, str], dev_pki: dict[str, object]):  # type: ignore[no-untyped-def]
+    clock = Clock(NOW)
+    blue_pm, blue_codec = side("blue", "red", dev_pki, endpoint="http://red.test/as4", offsets=(10.0, 30.0))
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    blue = As4Store(database(urls["blue"]), blue_pm, clock=clock)
+    red = As4Store(database(urls["red"]), red_pm, clock=clock)
+    ids = iter(range(1, 10_000))
+    red_rx = lambda: msh.Receiver(red_pm, red_codec, red.seen, lambda: f"sig-{next(ids)}@red")  # noqa: E731
+    app = http.as4_app(red_rx, red, clock=clock, max_bytes=5_000_000)
+    sender = http.HttpSender(transport=SyncASGITransport(app))
+    yield blue, blue_codec, red, sender, clock
+    blue.db.dispose()
+    red.db.dispose()
+
+
+def submit(blue: As4Store, codec: msh.CoreCodec, message_id: str, clock: Clock, *, test: bool = False) -> None:
+    pm = blue.pmodes
+    leg = pm.test_leg() if test else pm.leg("QueryManager", "ExecuteQueryRequest")
+    payloads = (
+        []
+        if test
+        else [Payload("q@blue", "application/x-ebrs+xml", b"<query id='1'/>", (Property("PayloadName", "q.xml"),))]
+    )
+    record = msh.create_outbound(
+        codec, user_message(message_id, test=test), payloads, pm.resolve(pm.partner("red"), leg), clock()
+    )
+    with blue.db.session() as session:
+        blue.submit(session, record)
+
+
+def test_header_json_round_trip() -> None:
+    um = user_message("j1@blue")
+    assert user_message_from_json(user_message_to_json(um)) == um
+
+
+def test_send_receive_deliver_exactly_once(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "s1@blue", clock)
+    assert send_due(blue, codec, sender, now=clock) == 1
+    out = blue.outbound("s1@blue")
+    assert out.state is msh.OutboundState.RECEIPT, out.error_detail
+    assert out.receipt  # the non-repudiation record
+    assert send_due(blue, codec, sender, now=clock) == 0
+    assert red.inbound_state("s1@blue") == "received"
+
+    delivered: list[msh.VerifiedMessage] = []
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: delivered.append(m)))
+    assert worker.drain() == 1
+    assert [m.message_id for m in delivered] == ["s1@blue"]
+    assert delivered[0].payloads[0].data == b"<query id='1'/>"
+    assert delivered[0].payloads[0].property("PayloadName").value == "q.xml"  # type: ignore[union-attr]
+    assert delivered[0].pmode is not None
+    assert delivered[0].signer.subject.rfc4514_string().startswith("CN=blue sign")
+    assert red.inbound_state("s1@blue") == "delivered"
+
+    # the same bytes again (the sender never saw its receipt): answered, not kept or delivered again
+    again = sender.post(msh.SendRequest("http://red.test/as4", out.content_type, out.body, out.message_id))
+    assert again.body == red.seen("s1@blue").receipt  # type: ignore[union-attr]
+    assert worker.drain() == 0
+    assert len(delivered) == 1
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"done": 1}
+
+
+def test_a_delivery_hook_that_fails_is_retried_and_its_effects_rolled_back(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "s2@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    calls = []
+
+    def flaky(session, message):  # type: ignore[no-untyped-def]
+        calls.append(message.message_id)
+        if len(calls) == 1:
+            raise RuntimeError("the application is down")
+
+    worker = Worker(red.db, QueueSettings(backoff_base_seconds=0.001, backoff_max_seconds=0.001), clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(flaky))
+    worker.drain()
+    assert red.inbound_state("s2@blue") == "received"
+    clock.now += dt.timedelta(seconds=1)
+    worker.drain()
+    assert red.inbound_state("s2@blue") == "delivered"
+    assert calls == ["s2@blue", "s2@blue"]
+
+
+def test_test_service_is_kept_but_never_delivered(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "t1@blue", clock, test=True)
+    send_due(blue, codec, sender, now=clock)
+    assert blue.outbound("t1@blue").state is msh.OutboundState.RECEIPT
+    assert red.inbound_state("t1@blue") == "not_delivered"
+    with red.db.session() as session:
+        assert DELIVER_JOB not in counts(session)
+
+
+def test_retries_on_schedule_then_fails_with_a_clear_status(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, _sender, clock = nodes
+    down = http.HttpSender(transport=__import__("httpx").MockTransport(_refuse))
+    submit(blue, codec, "r1@blue", clock)
+    assert send_due(blue, codec, down, now=clock) == 1
+    out = blue.outbound("r1@blue")
+    assert out.state is msh.OutboundState.WAITING_TO_RETRY
+    assert out.next_attempt_at == NOW + dt.timedelta(seconds=10)
+    assert send_due(blue, codec, down, now=clock) == 0  # not due yet
+    clock.now = NOW + dt.timedelta(seconds=10)
+    assert send_due(blue, codec, down, now=clock) == 1
+    assert blue.outbound("r1@blue").next_attempt_at == NOW + dt.timedelta(seconds=30)
+    clock.now = NOW + dt.timedelta(seconds=30)
+    send_due(blue, codec, down, now=clock)
+    out = blue.outbound("r1@blue")
+    assert out.state is msh.OutboundState.FAILED
+    assert out.attempts == 3
+    assert out.error_code == "EBMS:0301"
+    assert "refused" in (out.error_detail or "")
+
+
+def _refuse(request):  # type: ignore[no-untyped-def]
+    import httpx
+
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def test_a_claimed_message_is_held_by_its_lease(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, _sender, clock = nodes
+    submit(blue, codec, "l1@blue", clock)
+    assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
+    assert blue.claim_due(clock(), lease_seconds=60) == []  # held by the first (perhaps killed) sender
+    clock.now += dt.timedelta(seconds=61)
+    assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
+
+
+def test_accept_twice_is_refused_and_purge_forgets(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, _sender, clock = nodes
+    submit(blue, codec, "p1@blue", clock, test=True)
+    out = blue.claim_due(clock(), lease_seconds=60)[0]
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    blind = msh.Receiver(red_pm, red_codec, lambda _id: None, lambda: "sig-x@red")  # no duplicate detection
+    first = msh.receive(blind, out.content_type, out.body, clock())
+    assert first.record is not None
+    red.accept(first.record)
+    with pytest.raises(StoreError, match="already kept"):
+        red.accept(first.record)
+    assert red.seen("p1@blue") is not None
+    assert red.purge_inbound(older_than=NOW) == 0
+    assert red.purge_inbound(older_than=NOW + dt.timedelta(seconds=1)) == 1
+    assert red.seen("p1@blue") is None

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from oots.audit.journal import Event, Journal, Side, load_journal
+from oots.cli import main
+from oots.settings import load_settings
+from oots.store import Database, open_database
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(days=10)
+        return self.now
+
+
+@pytest.fixture
+def node(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> tuple[Path, Database, Journal]:
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\nname = "be"\ndata_dir = "{tmp_path.as_posix()}"\n', encoding="utf-8")
+    settings = load_settings(config)
+    db = open_database(settings)
+    journal = load_journal(settings, clock=Clock())
+    return config, db, journal
+
+
+def fill(db: Database, journal: Journal, n: int) -> None:
+    for i in range(n):
+        with db.session(immediate=True) as session:
+            journal.append(
+                session,
+                side=Side.PROVIDER,
+                event=Event.REQUEST_RECEIVED,
+                exchange_id=f"x-{i % 3}",
+                conversation_id=f"c-{i}",
+                message_ids=[f"m{i}@be"],
+                details={"code": None, "i": i},
+                personal={"family_name": "Müller", "given_name": "Anna"},
+                subject=f"DE/BE/{i % 2}",
+            )
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+def test_append_verify_and_personal_data_at_rest(node: tuple[Path, Database, Journal]) -> None:
+    config, db, journal = node
+    fill(db, journal, 6)
+    with db.session() as session:
+        assert journal.verify(session).ok
+    raw = (config.parent / "oots.db").read_bytes()
+    assert b"M\xc3\xbcller" not in raw
+    assert b"DE/BE/1" not in raw
+
+
+def test_cli_verify_finds_an_edited_a_deleted_and_a_reordered_entry(
+    node: tuple[Path, Database, Journal], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, db, journal = node
+    fill(db, journal, 6)
+    assert run(capsys, "audit", "verify", str(config))[0] == 0
+    con = sqlite3.connect(config.parent / "oots.db")
+    con.execute("UPDATE audit_entries SET outcome = 'accepted' WHERE seq = 3")
+    con.commit()
+    code, _, err = run(capsys, "audit", "verify", str(config))
+    assert code == 1
+    assert "entry 3: seal does not match" in err
+    con.execute("UPDATE audit_entries SET outcome = NULL WHERE seq = 3")
+    con.execute("DELETE FROM audit_entries WHERE seq = 4")
+    con.commit()
+    code, _, err = run(capsys, "audit", "verify", str(config))
+    assert code == 1
+    assert "entry 5: expected entry 4, found 5 (missing)" in err
+    con.close()
+
+
+def test_reordering_is_found(node: tuple[Path, Database, Journal], capsys: pytest.CaptureFixture[str]) -> None:
+    config, db, journal = node
+    fill(db, journal, 4)
+    con = sqlite3.connect(config.parent / "oots.db")
+    con.execute("UPDATE audit_entries SET seq = 100 WHERE seq = 2")
+    con.execute("UPDATE audit_entries SET seq = 2 WHERE seq = 3")
+    con.execute("UPDATE audit_entries SET seq = 3 WHERE seq = 100")
+    con.commit()
+    con.close()
+    code, _, err = run(capsys, "audit", "verify", str(config))
+    assert code == 1
+    assert "seal does not match" in err
+
+
+def test_purge_keeps_the_chain_verifiable(node: tuple[Path, Database, Journal]) -> None:
+    _, db, journal = node
+    fill(db, journal, 6)  # recorded every 10 days from 2026-01-11
+    with db.session(immediate=True) as session:
+        removed = journal.purge(session, older_than=T0 + dt.timedelta(days=35))
+    assert removed == 3
+    with db.session() as session:
+        report = journal.verify(session)
+        assert report.ok, report.breaks
+        assert (report.entries, report.anchor_seq, report.head_seq) == (3, 3, 6)
+    fill(db, journal, 1)
+    with db.session() as session:
+        assert journal.verify(session).ok
+
+
+def test_export_by_person_decrypts(node: tuple[Path, Database, Journal], capsys: pytest.CaptureFixture[str]) -> None:
+    config, db, journal = node
+    fill(db, journal, 4)
+    code, out, _ = run(capsys, "audit", "export", str(config), "--person", "DE/BE/1")
+    assert code == 0
+    data = json.loads(out)
+    assert [e["seq"] for e in data] == [2, 4]
+    assert data[0]["personal"] == {"family_name": "Müller", "given_name": "Anna"}
+
+
+def test_unknown_personal_keys_are_refused(node: tuple[Path, Database, Journal]) -> None:
+    _, db, journal = node
+    with db.session() as session, pytest.raises(ValueError, match="not personal-data keys"):
+        journal.append(session, side="provider", event="x", personal={"colour": "blue"})

@@ -1,0 +1,189 @@
+"""SAML/eIDAS service provider against the test provider's SAML half: the good path and every refusal."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from oots.eid import AssuranceTooLow, LegalPerson, LevelOfAssurance, LoginRefused, NaturalPerson
+from oots.eid.saml import SamlLogin, SamlServiceProvider, redirect_query
+from oots.eid.testidp import load_people
+from oots.eid.testidp.keys import SigningKey, load_or_create
+from oots.eid.testidp.saml_idp import PendingSamlLogin, SamlIdentityProvider
+
+IDP_ID = "http://idp.test/saml/metadata"
+SP_ID = "http://sp.test/eid/saml/metadata"
+ACS = "http://sp.test/eid/saml/acs"
+
+L = LevelOfAssurance
+
+
+def make_idp(key: SigningKey, entity: str = IDP_ID, lifetime: float = 5) -> SamlIdentityProvider:
+    return SamlIdentityProvider(entity, entity.replace("metadata", "sso"), key, lifetime_minutes=lifetime)
+
+
+@pytest.fixture(scope="module")
+def idp(idp_key: SigningKey) -> SamlIdentityProvider:
+    return make_idp(idp_key)
+
+
+@pytest.fixture
+def sp(idp: SamlIdentityProvider) -> SamlServiceProvider:
+    sp = SamlServiceProvider(SP_ID, ACS, idp.metadata_xml())
+    return sp
+
+
+def begin(
+    sp: SamlServiceProvider, idp: SamlIdentityProvider, level: LevelOfAssurance = L.SUBSTANTIAL
+) -> tuple[SamlLogin, PendingSamlLogin]:
+    idp.add_service_provider(sp.metadata_xml())  # the provider learns the SP's metadata (as --sp-metadata does)
+    login = sp.start(level, "relay-1")
+    query = redirect_query(login.redirect_url)
+    assert login.redirect_url.startswith("http://idp.test/saml/sso?")
+    return login, idp.parse_request(query["SAMLRequest"], query.get("RelayState"))
+
+
+def person(key: str = "de-2") -> NaturalPerson:
+    item = load_people().find(key)
+    assert item is not None
+    assert isinstance(item.subject, NaturalPerson)
+    return item.subject
+
+
+def refused(sp: SamlServiceProvider, response: str, request_id: str, level: LevelOfAssurance = L.SUBSTANTIAL) -> str:
+    with pytest.raises(LoginRefused) as info:
+        sp.consume(response, request_id, level)
+    assert info.value.message
+    return str(info.value.code)
+
+
+def test_request_asks_for_the_level_and_the_acs(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    _, pending = begin(sp, idp, L.HIGH)
+    assert pending.sp_entity_id == SP_ID
+    assert pending.acs_url == ACS
+    assert pending.requested_level is L.HIGH
+    assert pending.relay_state == "relay-1"
+
+
+def test_person_attributes_and_level_come_back_exactly(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    login, pending = begin(sp, idp)
+    subject = person("de-2")
+    identity = sp.consume(idp.respond(pending, subject, None, L.HIGH), login.request_id, L.SUBSTANTIAL)
+    assert identity.subject == subject  # every attribute, the address included
+    assert identity.level is L.HIGH
+    assert identity.protocol == "saml"
+    assert identity.issuer == IDP_ID
+    assert identity.representative is None
+
+
+def test_company_with_representative(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    item = load_people().find("de-company-1")
+    assert item is not None
+    login, pending = begin(sp, idp)
+    identity = sp.consume(
+        idp.respond(pending, item.subject, item.representative, L.SUBSTANTIAL), login.request_id, L.LOW
+    )
+    assert isinstance(identity.subject, LegalPerson)
+    assert identity.subject == item.subject
+    assert identity.representative == item.representative
+
+
+def test_wrong_signature(sp: SamlServiceProvider, idp: SamlIdentityProvider, tmp_path: Path) -> None:
+    login, pending = begin(sp, idp)
+    impostor = make_idp(load_or_create(tmp_path))  # same entity id, another key
+    impostor.add_service_provider(sp.metadata_xml())
+    assert refused(sp, impostor.respond(pending, person(), None, L.HIGH), login.request_id) == "signature"
+
+
+def test_tampered_attribute(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    login, pending = begin(sp, idp)
+    xml = base64.b64decode(idp.respond(pending, person(), None, L.HIGH))
+    forged = base64.b64encode(xml.replace(b"Anna-Lena", b"Anna-Lene")).decode()
+    assert refused(sp, forged, login.request_id) == "signature"
+
+
+def test_wrong_issuer(sp: SamlServiceProvider, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+    login, pending = begin(sp, idp)
+    other = make_idp(idp_key, "http://other-idp.test/saml/metadata")
+    other.add_service_provider(sp.metadata_xml())
+    assert refused(sp, other.respond(pending, person(), None, L.HIGH), login.request_id) == "issuer"
+
+
+def test_wrong_audience(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    login, pending = begin(sp, idp)
+    response = idp.respond(pending, person(), None, L.HIGH, audience="http://another-sp.test/metadata")
+    assert refused(sp, response, login.request_id) == "audience"
+
+
+def test_answer_to_another_request(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    _, pending = begin(sp, idp)
+    second, _ = begin(sp, idp)
+    assert refused(sp, idp.respond(pending, person(), None, L.HIGH), second.request_id) == "state"
+
+
+def test_expired_assertion(sp: SamlServiceProvider, idp_key: SigningKey) -> None:
+    stale = make_idp(idp_key, lifetime=-10)  # the assertion's NotOnOrAfter lies ten minutes in the past
+    login, pending = begin(sp, stale)
+    assert refused(sp, stale.respond(pending, person(), None, L.HIGH), login.request_id) == "expired"
+
+
+def test_replayed_assertion(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    login, pending = begin(sp, idp)
+    response = idp.respond(pending, person(), None, L.HIGH)
+    sp.consume(response, login.request_id, L.SUBSTANTIAL)
+    assert refused(sp, response, login.request_id) == "replay"
+
+
+def test_downgraded_level(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    login, pending = begin(sp, idp, L.HIGH)
+    with pytest.raises(AssuranceTooLow) as info:
+        sp.consume(idp.respond(pending, person(), None, L.SUBSTANTIAL), login.request_id, L.HIGH)
+    assert info.value.got is L.SUBSTANTIAL
+    assert "needs at least High" in info.value.message
+
+
+def test_hostile_xml_is_refused_before_pysaml2(sp: SamlServiceProvider) -> None:
+    doc = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'
+    assert refused(sp, base64.b64encode(doc).decode(), "id-1") == "malformed"
+
+
+def test_not_base64(sp: SamlServiceProvider) -> None:
+    assert refused(sp, "%%%not base64%%%", "id-1") == "malformed"
+
+
+def test_sp_metadata_names_the_acs(sp: SamlServiceProvider) -> None:
+    xml = sp.metadata_xml()
+    assert SP_ID in xml
+    assert ACS in xml
+
+
+def test_unknown_acs_is_refused_by_the_provider(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
+    from oots.errors import RemoteProtocolError
+
+    begin(sp, idp)
+    rogue = SamlServiceProvider(SP_ID, "http://evil.test/acs", idp.metadata_xml())
+    query = redirect_query(rogue.start(L.LOW, "r").redirect_url)
+    with pytest.raises(RemoteProtocolError, match="AssertionConsumerServiceURL"):
+        idp.parse_request(query["SAMLRequest"], None)
+
+
+def test_signed_request_and_encrypted_assertion(idp: SamlIdentityProvider, tmp_path: Path) -> None:
+    from oots.eid.testidp.keys import generate_key_files
+
+    generate_key_files(tmp_path / "sp-key.pem", tmp_path / "sp-cert.pem", "portal")
+    sp = SamlServiceProvider(
+        SP_ID, ACS, idp.metadata_xml(), key_file=tmp_path / "sp-key.pem", cert_file=tmp_path / "sp-cert.pem"
+    )
+    assert 'use="encryption"' in sp.metadata_xml()
+    login, pending = begin(sp, idp)
+    query = redirect_query(login.redirect_url)
+    assert "Signature" in query  # HTTP-Redirect binding signature
+    assert query["SigAlg"].endswith("rsa-sha256")
+    response = idp.respond(pending, person(), None, L.HIGH)
+    raw = base64.b64decode(response)
+    assert b"EncryptedAssertion" in raw
+    assert b"Anna-Lena" not in raw  # the attributes travel encrypted
+    identity = sp.consume(response, login.request_id, L.SUBSTANTIAL)
+    assert identity.subject == person()

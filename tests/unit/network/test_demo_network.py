@@ -1,0 +1,101 @@
+"""`oots demo` brings a whole network up as separate processes and takes it down on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oots.errors import ConfigError
+from oots.network import load_topology, plan
+
+
+def free_base_port() -> int:
+    """A base port whose next 20 ports are free right now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base > 60000:
+            continue
+        ok = True
+        for port in (*range(base, base + 2), *range(base + 10, base + 15)):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def test_the_default_topology_plans_every_service(tmp_path: Path) -> None:
+    network = plan(load_topology(), tmp_path, base_port=9100)
+    names = [s.name for s in network.services]
+    assert names == ["cs", "eid", "be-node", "fr-node", "de-node"]
+    assert [s.port for s in network.services] == [9100, 9101, 9110, 9111, 9112]
+    config = (tmp_path / "be-node.toml").read_text(encoding="utf-8")
+    assert 'party_id = "AP_BE_01"' in config
+    assert 'endpoint = "http://127.0.0.1:9111/as4"' in config
+    done = subprocess.run(
+        [sys.executable, "-m", "oots", "config", "check", str(tmp_path / "be-node.toml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_wrong_topology_is_explained(tmp_path: Path) -> None:
+    bad = tmp_path / "t.toml"
+    bad.write_text('[[node]]\ncountry = "Belgium"\n[[node]]\ncountry = "FR"\ncolour = 1\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_topology(bad)
+    paths = [p for p, _ in info.value.problems]
+    assert "node.0.country" in paths
+    assert "node.1.colour" in paths
+
+
+@pytest.mark.slow
+def test_demo_starts_every_service_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base = free_base_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oots", "demo", "--base-port", str(base), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    out = "".join(lines)
+    try:
+        assert "all 5 services are up" in out, out
+        for port in (base, base + 1, base + 10, base + 11, base + 12):
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    assert "oots demo: stopped" in rest
+    for port in (base, base + 1, base + 10):
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)

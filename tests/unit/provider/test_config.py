@@ -1,0 +1,140 @@
+"""The [provider] settings section and what is built from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from oots.errors import ConfigError
+from oots.provider.config import build_data_services, build_register
+from oots.provider.matching import Attribute, NameLevel
+from oots.provider.registers import CsvRegister, HttpJsonRegister, SqlRegister
+from oots.provider.samples import sample_register_path
+from oots.settings import load_settings
+
+SERVICE = """
+[[provider.data_services]]
+identifier = "5b2f1c8e-3a4d-4e6f-8b9a-0c1d2e3f4a5b"
+evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/5b2f1c8e"
+titles = { en = "Birth certificate", nl = "Geboorteakte" }
+model = "birth-certificate"
+formats = ["application/pdf", "application/xml"]
+level_of_assurance = "High"
+preview = "required"
+jurisdiction = "BE"
+language = "NL"
+register = "{register}"
+authority = { identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }
+
+[provider.data_services.matching]
+min_family_level = "exact"
+allow_swapped_names = true
+tie_breakers = ["gender"]
+reject_on_conflict = ["gender"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_register_and_data_service(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    config = f"""
+[node]
+country = "BE"
+
+[provider]
+enabled = true
+samples = true
+
+[[provider.registers]]
+name = "be-births"
+kind = "csv"
+path = "{sample_register_path("births")}"
+where = {{ country = "BE" }}
+""" + SERVICE.replace("{register}", "be-births")
+    settings = load_settings(write(tmp_path, config))
+    services = build_data_services(settings)
+    assert len(services) == 6  # five samples of BE and the configured one
+    mine = services[-1]
+    assert isinstance(mine.register, CsvRegister)
+    assert len(mine.register) == 3
+    assert mine.titles == {"EN": "Birth certificate", "NL": "Geboorteakte"}
+    assert mine.title("nl") == "Geboorteakte"
+    assert mine.formats == ("application/pdf", "application/xml")
+    assert mine.rules.min_family_level is NameLevel.EXACT
+    assert mine.rules.allow_swapped_names
+    assert mine.rules.tie_breakers == (Attribute.GENDER,)
+    assert mine.preview.value == "required"
+
+
+def test_unknown_register_reference_is_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="unknown register 'nope'"):
+        load_settings(write(tmp_path, SERVICE.replace("{register}", "nope")))
+
+
+def test_incomplete_register_is_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="a sql register needs url, source"):
+        load_settings(write(tmp_path, '[[provider.registers]]\nname = "x"\nkind = "sql"\n'))
+    with pytest.raises(ConfigError, match=r"provider\.registers\.0\.colour: unknown key"):
+        load_settings(
+            write(tmp_path, '[[provider.registers]]\nname = "x"\nkind = "csv"\npath = "a.csv"\ncolour = "red"\n')
+        )
+
+
+def test_unknown_model_and_samples_country(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    config = f"""
+[[provider.registers]]
+name = "r"
+kind = "csv"
+path = "{sample_register_path("births")}"
+""" + SERVICE.replace("{register}", "r").replace('"birth-certificate"', '"horoscope"')
+    with pytest.raises(ConfigError, match="no data model 'horoscope'"):
+        build_data_services(load_settings(write(tmp_path, config)))
+    with pytest.raises(ConfigError, match="no sample registers for SE"):
+        build_data_services(load_settings(write(tmp_path, '[node]\ncountry = "SE"\n[provider]\nsamples = true\n')))
+
+
+def test_field_map_and_other_adapters(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "r.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE people (nr TEXT PRIMARY KEY, nom TEXT, prenom TEXT, ne DATE)"))
+    config = f"""
+[[provider.registers]]
+name = "sql"
+kind = "sql"
+url = "sqlite:///{db}"
+source = "people"
+keys_table = "people_keys"
+fields = {{ record_id = "nr", family_name = "nom", given_name = "prenom", date_of_birth = "ne" }}
+
+[[provider.registers]]
+name = "api"
+kind = "http"
+url = "https://register.example/api"
+bearer_token_file = "{tmp_path / "token"}"
+
+[[provider.registers]]
+name = "bad"
+kind = "csv"
+path = "x.csv"
+fields = {{ colour = "red" }}
+"""
+    (tmp_path / "token").write_text("s3cret\n", encoding="utf-8")
+    settings = load_settings(write(tmp_path, config))
+    sql, api, bad = settings.provider.registers
+    register = build_register(sql)
+    assert isinstance(register, SqlRegister)
+    assert register.fields.family_name == "nom"
+    http = build_register(api)
+    assert isinstance(http, HttpJsonRegister)
+    assert http._client.headers["Authorization"] == "Bearer s3cret"
+    http.close()
+    with pytest.raises(ConfigError, match="unknown attribute"):
+        build_register(bad)
+    engine.dispose()

@@ -1,0 +1,196 @@
+"""Evidence rendering: the PDF opens and holds the text; XML and JSON are valid against their models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from oots.errors import LocalProtocolError, ValidationFailed
+from oots.provider.datamodels import (
+    MODELS,
+    json_schema,
+    model_by_conforms_to,
+    model_by_name,
+    validate_json,
+    validate_json_document,
+    write_schemas,
+    xml_schema,
+)
+from oots.provider.render import (
+    MEDIA_JSON,
+    MEDIA_PDF,
+    MEDIA_XML,
+    Authority,
+    EvidenceContent,
+    render,
+    render_json,
+    render_pdf,
+    render_xml,
+)
+from oots.provider.samples import sample_register
+from oots.xmlsafe import parse
+
+AUTHORITY = Authority("EL999000001", "urn:cef.eu:names:identifier:EAS:9933", "Υπουργείο Εσωτερικών")
+EVIDENCE_ID = "3f2b8c1e-7d4a-4b9e-8f1c-2a5d6e7f8091"
+
+
+def content(
+    kind: str = "births", country: str = "EL", record: str = "B-EL-0019", model: str = "birth-certificate"
+) -> EvidenceContent:
+    data = sample_register(kind, country).fetch(record).data
+    return EvidenceContent(
+        EVIDENCE_ID, model_by_name(model), data, AUTHORITY, dt.date(2026, 11, 27), "EL", "Πιστοποιητικό γέννησης"
+    )
+
+
+def test_pdf_opens_and_holds_the_evidence(extract_pdf_text: Callable[[bytes], str]) -> None:
+    pdf = render_pdf(content())
+    assert pdf.startswith(b"%PDF-")
+    assert pdf.rstrip().endswith(b"%%EOF")
+    text = extract_pdf_text(pdf)
+    for expected in (
+        "Πιστοποιητικό γέννησης",
+        "Παπαδοπούλου",
+        "Ελένη",
+        "1987-03-25",
+        "Αθήνα",
+        "Υπουργείο Εσωτερικών",
+        "2026-11-27",
+        EVIDENCE_ID,
+        "Registration number",
+        "page 1/1",
+    ):
+        assert expected in text, expected
+
+
+def test_pdf_with_cyrillic_and_polish_letters(extract_pdf_text: Callable[[bytes], str]) -> None:
+    ukrainian = content("residence", "PL", "R-PL-0027", "residence-certificate")
+    text = extract_pdf_text(render_pdf(ukrainian))
+    assert "Шевченко" in text
+    assert "Олександр" in text
+    assert "Marszałkowska" in text
+
+
+def test_pdf_with_many_annex_rows_has_several_pages(extract_pdf_text: Callable[[bytes], str]) -> None:
+    c = content()
+    long = EvidenceContent(
+        c.evidence_id,
+        c.model,
+        c.data,
+        c.authority,
+        c.issuing_date,
+        "EN",
+        "Birth certificate",
+        annex_rows=[(f"Entry {i}", f"value {i}") for i in range(120)],
+    )
+    text = extract_pdf_text(render_pdf(long))
+    assert "Entry 119" in text
+    assert "page 3/" in text or "page 2/" in text
+
+
+def test_xml_is_valid_against_its_schema() -> None:
+    xml = render_xml(content())
+    root = parse(xml)
+    ns = {"m": model_by_name("birth-certificate").namespace}
+    assert root.tag == f"{{{ns['m']}}}BirthCertificate"
+    assert root.findtext("m:Subject/m:FamilyName", namespaces=ns) == "Παπαδοπούλου"
+    assert root.findtext("m:Identifier", namespaces=ns) == EVIDENCE_ID
+    assert root.find("m:IssuingAuthority/m:Identifier", ns).get("schemeID") == AUTHORITY.scheme_id  # type: ignore[union-attr]
+    schema = etree.XMLSchema(etree.fromstring(xml_schema(model_by_name("birth-certificate"))))
+    assert schema.validate(root)
+
+
+def test_xml_missing_required_data_is_refused() -> None:
+    c = content()
+    incomplete = {k: v for k, v in c.data.items() if k != "registration_number"}
+    with pytest.raises(ValidationFailed, match="not valid against its schema") as caught:
+        render_xml(EvidenceContent(c.evidence_id, c.model, incomplete, c.authority, c.issuing_date, "EL", c.title))
+    assert any("RegistrationNumber" in str(f) or "RegistrationDate" in str(f) for f in caught.value.findings)
+
+
+def test_json_is_valid_against_its_schema() -> None:
+    value = json.loads(render_json(content()))
+    assert value["subject"]["givenName"] == "Ελένη"
+    assert value["model"] == model_by_name("birth-certificate").conforms_to
+    assert validate_json(json_schema(model_by_name("birth-certificate")), value) == []
+
+
+def test_json_missing_required_data_is_refused() -> None:
+    c = content()
+    broken = dict(c.data, registered_on="25/03/1987")
+    with pytest.raises(ValidationFailed) as caught:
+        render_json(EvidenceContent(c.evidence_id, c.model, broken, c.authority, c.issuing_date, "EL", c.title))
+    assert any("registrationDate" in str(f) for f in caught.value.findings)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"a": 1}, "$.a: must be of type string"),
+        ({"a": ""}, "$.a: shorter than 1"),
+        ({"a": "x", "b": "y"}, "$: b is not allowed"),
+        ({}, "$: a is required"),
+        ({"a": "x", "d": "2026-02-30"}, "$.d: not a date"),
+        ({"a": "x", "c": "other"}, "$.c: must be 'fixed'"),
+        ({"a": "x", "l": ["A", 3]}, "$.l[1]: must be of type string"),
+        ([], "$: must be of type object"),
+    ],
+)
+def test_small_json_schema_validator(value: object, problem: str) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "string", "minLength": 1},
+            "c": {"const": "fixed"},
+            "d": {"type": "string", "format": "date"},
+            "l": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    assert problem in validate_json(schema, value)
+
+
+def test_every_model_renders_from_its_sample_register() -> None:
+    samples = {
+        "birth-certificate": ("births", "DE", "B-DE-0008"),
+        "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
+        "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
+        "residence-certificate": ("residence", "NL", "R-NL-0024"),
+        "company-register-extract": ("companies", "EL", "C-EL-0006"),
+        "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
+    }
+    assert set(samples) == {m.name for m in MODELS}
+    for model in MODELS:
+        kind, country, record = samples[model.name]
+        c = content(kind, country, record, model.name)
+        for media in (MEDIA_PDF, MEDIA_XML, MEDIA_JSON):
+            document = render(c, media)
+            assert document.media_type == media
+            assert document.filename.endswith({MEDIA_PDF: ".pdf", MEDIA_XML: ".xml", MEDIA_JSON: ".json"}[media])
+            assert document.conforms_to == (None if media == MEDIA_PDF else model.conforms_to)
+            assert len(document.sha256) == 64
+        assert model_by_conforms_to(model.conforms_to) is model
+
+
+def test_unsupported_media_type() -> None:
+    with pytest.raises(LocalProtocolError, match="cannot render image/png"):
+        render(content(), "image/png")
+
+
+def test_published_schema_files_match_the_definitions(tmp_path: Path) -> None:
+    write_schemas(tmp_path)
+    packaged = Path(__file__).resolve().parents[3] / "src" / "oots" / "provider" / "models"
+    for model in MODELS:
+        assert (packaged / model.xsd_file).read_bytes() == (tmp_path / model.xsd_file).read_bytes(), model.name
+        assert (packaged / model.json_schema_file).read_text() == (tmp_path / model.json_schema_file).read_text()
+
+
+def test_validate_json_document_accepts_rendered_output() -> None:
+    model = model_by_name("birth-certificate")
+    validate_json_document(model, json.loads(render_json(content())))

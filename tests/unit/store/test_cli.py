@@ -1,0 +1,73 @@
+"""``oots db`` and ``oots queue`` against a node's SQLite database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from oots.cli import main
+from oots.settings import QueueSettings, load_settings
+from oots.store import open_database
+from oots.store import queue as q
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = info.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+@pytest.fixture
+def config(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(f'[node]\ndata_dir = "{(tmp_path / "data").as_posix()}"\n', encoding="utf-8")
+    return path
+
+
+def test_db_status_then_migrate(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, out, _ = run(capsys, "db", "status", str(config))
+    assert code == 1
+    assert "pending: " in out
+    assert "store_0001" in out
+    code, out, _ = run(capsys, "db", "migrate", str(config))
+    assert code == 0, out
+    assert "store_0001" in out
+    code, out, _ = run(capsys, "db", "status", str(config))
+    assert code == 0
+    assert "up to date" in out
+
+
+def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    with open_database(load_settings(config)) as db:
+        with db.session() as s:
+            q.enqueue(s, "send", {}, max_attempts=1)
+            q.enqueue(s, "send", {})
+
+        def boom(session: Session, job: q.Job) -> None:
+            raise RuntimeError("peer down")
+
+        q.Worker(db, QueueSettings(), handlers={"send": boom}).run_once()
+    code, out, _ = run(capsys, "queue", "stats", str(config))
+    assert code == 0
+    assert out.splitlines()[1].split() == ["send", "1", "0", "0", "1"]
+    code, out, _ = run(capsys, "queue", "dead", str(config))
+    assert code == 0
+    assert "RuntimeError: peer down" in out
+    dead_id = out.split()[0]
+    code, _, err = run(capsys, "queue", "requeue", str(config), "999")
+    assert code == 1
+    assert "no dead job 999" in err
+    code, _, err = run(capsys, "queue", "requeue", str(config))
+    assert code == 2
+    code, out, _ = run(capsys, "queue", "requeue", str(config), dead_id)
+    assert (code, out.strip()) == (0, "re-queued 1 job(s)")
+    code, out, _ = run(capsys, "queue", "stats", str(config), "--json")
+    assert '"queued": 2' in out
+    code, out, _ = run(capsys, "queue", "purge", str(config), "--older-than-days", "1")
+    assert (code, out.strip()) == (0, "deleted 0 done job(s)")
+    code, out, _ = run(capsys, "queue", "dead", str(config))
+    assert out.strip() == "no dead jobs"

@@ -86,8 +86,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
-    roles: tuple[Literal["requester", "provider"], ...] = Field(
-        (), description="What this node does in OOTS; a node with a role runs an access point."
+    roles: tuple[Literal["requester", "provider", "common_services"], ...] = Field(
+        (),
+        description="What this node does in OOTS; a requester or provider node runs an access point.",
     )
 
 

@@ -76,8 +76,10 @@ def to_json(doc: Document) -> dict[str, Any]:
     """The JSON form of ``doc`` (a dict ready for ``json.dumps``)."""
     if type(doc).__name__ not in DOCUMENT_KINDS:
         raise ModelError(f"{type(doc).__name__} is not a document")
-    result: dict[str, Any] = _value_to_json(doc, True)
-    return result
+    form: dict[str, Any] = _value_to_json(doc, True)
+    # kind and version first, for the reader
+    head: dict[str, Any] = {key: form.pop(key) for key in ("kind", "specification") if key in form}
+    return {**head, **form}
 
 
 def object_to_json(obj: Any) -> dict[str, Any]:

@@ -54,7 +54,10 @@ __all__ = [
 
 
 def quiet_saml2_logging() -> None:
-    """Keep pysaml2 from logging messages (and the personal data in them) below WARNING."""
+    """Keep pysaml2 from logging messages (and the personal data in them) below WARNING.
+
+    Only when nobody set the ``saml2`` logger's level: an operator debugging SAML may set it on purpose.
+    """
     logger = logging.getLogger("saml2")
-    if logger.getEffectiveLevel() < logging.WARNING:
+    if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)

@@ -187,3 +187,22 @@ def test_signed_request_and_encrypted_assertion(idp: SamlIdentityProvider, tmp_p
     assert b"Anna-Lena" not in raw  # the attributes travel encrypted
     identity = sp.consume(response, login.request_id, L.SUBSTANTIAL)
     assert identity.subject == person()
+
+
+def test_refusals_log_no_personal_data(
+    sp: SamlServiceProvider, idp: SamlIdentityProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    subject = person()
+    with caplog.at_level(logging.DEBUG):
+        login, pending = begin(sp, idp)
+        good = idp.respond(pending, subject, None, L.HIGH)
+        xml = base64.b64decode(good)
+        refused(sp, base64.b64encode(xml.replace(b"Anna-Lena", b"Anna-Lene")).decode(), login.request_id)
+        refused(sp, idp.respond(pending, subject, None, L.HIGH, audience="http://x.test/md"), login.request_id)
+        sp.consume(good, login.request_id, L.SUBSTANTIAL)
+        refused(sp, good, login.request_id)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for value in (subject.family_name, subject.given_name, subject.person_identifier, "1988-12-01", "Weber"):
+        assert value not in logged

@@ -156,7 +156,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     @api.post("/v1/exchanges", status_code=202, response_model=Accepted, summary="Start an exchange")
     def create_exchange(body: ExchangeIn, client: str = authenticated) -> JSONResponse:
         subject = subject_from_json(body.person)
-        with database.session() as session:
+        with database.session(immediate=True) as session:
             ex = requester.create(
                 session,
                 client_id=client,
@@ -177,7 +177,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
     def choose(exchange_id: str, body: ChoicesIn, client: str = authenticated) -> JSONResponse:
         choices = {k: v.model_dump(exclude_defaults=True) for k, v in body.requirements.items()}
-        with database.session() as session:
+        with database.session(immediate=True) as session:
             requester.choose(session, exchange_id, client, choices)
             ex = requester.load(session, exchange_id)
             return accepted(ex.id, ex.state, ex.version)
@@ -189,14 +189,14 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         summary="The user gave the explicit request",
     )
     def explicit_request(exchange_id: str, client: str = authenticated) -> JSONResponse:
-        with database.session() as session:
+        with database.session(immediate=True) as session:
             requester.give_explicit_request(session, exchange_id, client)
             ex = requester.load(session, exchange_id)
             return accepted(ex.id, ex.state, ex.version)
 
     @api.post("/v1/exchanges/{exchange_id}/cancel", summary="Cancel an exchange")
     def cancel(exchange_id: str, client: str = authenticated) -> dict[str, Any]:
-        with database.session() as session:
+        with database.session(immediate=True) as session:
             requester.cancel(session, exchange_id, client)
             return requester.view(session, exchange_id, client).to_json(base_url)
 

@@ -381,6 +381,10 @@ class Requester:
     def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
         first_preview = row.status == "sent" and row.preview_location is None
         if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
+            if not doc.preview_location.startswith("https://"):  # never send a user to a plain-HTTP page
+                row.status = "failed"
+                self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, "the preview location is not https")
+                return
             row.preview_location = doc.preview_location
             row.preview_method = (doc.preview_method or "GET").upper()
             self._send(session, ex, row, preview_location=doc.preview_location)

@@ -182,7 +182,7 @@ class Portal:
             return self._page(request, "portal_error.html", 422, message="Choose a procedure and a country.")
         subject, _ = edm_subjects(identity)
         return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
-        with self.database.session() as session:
+        with self.database.session(immediate=True) as session:
             ex = self.requester.create(
                 session, client_id=self.client_id, procedure=procedure, country=country, subject=subject
             )
@@ -237,7 +237,7 @@ class Portal:
                     choice.setdefault("providers", {})[cls] = form[f"r{i}-t{j}-provider"]
             choices[entry["id"]] = choice
         try:
-            with self.database.session() as session:
+            with self.database.session(immediate=True) as session:
                 self.requester.choose(session, view["id"], self.client_id, choices)
         except (ModelError, LocalProtocolError) as exc:
             return self._page(request, "portal_error.html", 422, message=exc.message, back=request.url.path)
@@ -252,7 +252,7 @@ class Portal:
             return self._refused(request)
         try:
             view = self._view(request, identity)
-            with self.database.session() as session:
+            with self.database.session(immediate=True) as session:
                 self.requester.give_explicit_request(session, view["id"], self.client_id)
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")

@@ -7,7 +7,7 @@
 * AS4 handlers: ``ExecuteQueryResponse`` and ``ExceptionResponse`` (answers to our requests).
 
 The Common Services client and the outbox come from the node's services (``"cs_client"``,
-``"requester_outbox"`` or ``"access_point"`` + ``"as4_store"``), looked up when first needed.
+``"requester_outbox"`` or the access point gateway ``"as4"``), looked up when first needed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ from oots.requester.portal import Portal
 from oots.requester.webhooks import webhook_handler
 from oots.store.queue import Handler, Job
 
-__all__ = ["RequesterRole"]
+__all__ = ["RequesterRole", "create_role"]
+
+
+def create_role(ctx: NodeContext) -> RequesterRole:
+    """The requester role of a node (``[node] roles = ["requester"]``)."""
+    return RequesterRole(ctx)
 
 
 class RequesterRole:
@@ -61,10 +66,10 @@ class RequesterRole:
     def _outbox(self) -> Outbox:
         outbox = self.ctx.services.get("requester_outbox")
         if outbox is None:
-            ap, store = self.ctx.services.get("access_point"), self.ctx.services.get("as4_store")
-            if ap is None or store is None:
-                raise ConfigError("the requester needs the node's access point to send requests")
-            outbox = self.ctx.services["requester_outbox"] = As4Outbox(ap, store)
+            gateway = self.ctx.services.get("as4")
+            if gateway is None:
+                raise ConfigError("the requester needs the node's access point ([as4]) to send requests")
+            outbox = self.ctx.services["requester_outbox"] = As4Outbox(gateway)
         return outbox
 
     # ---- Role ----------------------------------------------------------------------------------

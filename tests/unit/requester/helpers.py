@@ -131,9 +131,13 @@ class Provider:
             ref_to_message_id=request_message.message_info.message_id,
         )
 
-    def evidence(self, message: UserMessage, request: edm.QueryRequest) -> VerifiedMessage:
-        assert request.natural_person is not None
-        provision = self.service.provide(request.natural_person, request.evidence_request.distributed_as)
+    def evidence(
+        self, message: UserMessage, request: edm.QueryRequest, *, as_person: edm.Person | None = None
+    ) -> VerifiedMessage:
+        """The evidence for the request's person (or for ``as_person``, a person of the register)."""
+        subject = as_person or request.natural_person
+        assert subject is not None
+        provision = self.service.provide(subject, request.evidence_request.distributed_as)
         payloads, evidences = [], []
         for i, provided in enumerate(provision.evidences):
             cid = f"ev{i}@provider.oots"

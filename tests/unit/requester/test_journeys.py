@@ -302,3 +302,25 @@ def test_unknown_procedure_fails(tmp_path: Path, pki: CsPki, procedure: str) -> 
     ex_id = start(node, client, procedure=procedure)
     view = state(client, ex_id)
     assert (view["state"], view["reason"]) == ("failed", "procedure_unknown")
+
+
+def test_a_plain_http_preview_location_is_refused(tmp_path: Path, pki: CsPki) -> None:
+    import dataclasses
+
+    from oots.as4 import profile
+    from oots.as4.model import Payload
+    from oots.as4.msh import VerifiedMessage
+
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    good = Provider().preview(*node.outbox.last_request(), "https://ep.example/preview/z")
+    doc = edm.parse(good.payloads[0].data)
+    assert isinstance(doc, edm.QueryError)
+    bad = dataclasses.replace(doc, preview_location="http://ep.example/preview/z")
+    payload = Payload("regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(bad))
+    node.deliver(VerifiedMessage(good.user_message, (payload,), None, ()))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "provider_error")
+    assert len(node.outbox.sent) == 1  # no second request went out

@@ -1,7 +1,7 @@
 """The Evidence Provider end to end: a requester node and a provider node over real AS4.
 
-The provider ("red", Spain's sample registers plus a register that is down) runs as its own process
-(``oots serve --with-worker``); the requester side ("blue") runs in this process with a small role
+The provider ("red", Spain's sample registers plus a register that is down) runs as its own
+processes (``oots serve`` and ``oots worker``); the requester side ("blue") runs in this process with a small role
 that records every answer it receives. Each case sends one evidence request and checks the exact EDM
 answer, validated by the official rules, and the correlation ids of the ebMS message.
 """
@@ -175,25 +175,26 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     log = directory / "red.log"
+    oots = [sys.executable, "-m", "oots"]
     with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "oots", "serve", str(red), "--port", str(ports["red"]), "--with-worker"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+        procs = [
+            subprocess.Popen([*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env)
+        ]
+        procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
     try:
-        _wait_ready(ports["red"], proc, log)
+        _wait_ready(ports["red"], procs[0], log)
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
             yield blue
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
         os.environ.update(saved)
 
 

@@ -320,10 +320,18 @@ class ProviderDataServiceSettings(Section):
 class ProviderSettings(Section):
     """The evidence provider: its registers and data services."""
 
-    enabled: bool = Field(False, description="Run the evidence provider role on this node.")
     samples: bool = Field(False, description="Offer the sample data services of node.country (demo network).")
     registers: tuple[ProviderRegisterSettings, ...] = ()
     data_services: tuple[ProviderDataServiceSettings, ...] = ()
+    answer_deadline_seconds: float = Field(
+        300,
+        gt=0,
+        le=86400,
+        description="A request older than this (from its ebMS timestamp) is answered EDM:ERR:0005.",
+    )
+    max_request_bytes: int = Field(
+        1_000_000, ge=10_000, description="A larger request payload is refused (EDM:ERR:0003) unread."
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ProviderSettings:

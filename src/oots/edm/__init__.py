@@ -6,6 +6,7 @@ objects they carry, and the code tables.
 
 from __future__ import annotations
 
+from oots.edm._sdg import sr_url
 from oots.edm.build import (
     additional_input,
     common_services_answer,
@@ -135,6 +136,7 @@ __all__ = [
     "query_error",
     "requested_evidence_type",
     "response_evidence",
+    "sr_url",
     "to_element",
     "to_json",
     "to_xml",

@@ -42,6 +42,7 @@ from oots.edm import (
     LevelOfAssurance,
     Person,
     Text,
+    sr_url,
 )
 from oots.errors import ProtocolError
 from oots.provider.datamodels import DataModel
@@ -241,7 +242,11 @@ class DataService:
                     code="EDM:ERR:0007",
                     reason="REFUSED:FORMAT",
                 )
-            if dist.conforms_to and dist.format != MEDIA_PDF and dist.conforms_to != self.model.conforms_to:
+            if (
+                dist.conforms_to
+                and dist.format != MEDIA_PDF
+                and sr_url(dist.conforms_to, v2=False) != sr_url(self.model.conforms_to, v2=False)
+            ):
                 raise EvidenceRefused(
                     "this evidence is not available in the data model asked for",
                     code="EDM:ERR:0007",

@@ -8,6 +8,7 @@ with a ``country`` column. ``scripts/make_provider_samples.py`` writes them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -151,41 +152,107 @@ _LANGUAGES = {"BE": "NL", "FR": "FR", "DE": "DE", "IT": "IT", "ES": "ES", "EL": 
 _DEMO_NAMESPACE = uuid.UUID("6f4d2a8e-5b1c-4e0f-9a7d-3c2b1a0f9e8d")
 
 
+#: kind → the data model name the demo catalogue's distributions conform to.
+_CATALOGUE_MODELS = {
+    "births": "certificate-of-birth",
+    "residence": "proof-of-residence",
+    "diplomas": "diploma",
+    "companies": "company-registration",
+    "vehicles": "vehicle-registration",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    identifier: str
+    classification: str
+    titles: dict[str, str]
+    descriptions: dict[str, str]
+    level_of_assurance: LevelOfAssurance | None
+    authority: Authority
+
+
+@functools.cache
+def _catalogue_listing() -> dict[tuple[str, str], _Listed]:
+    """The sample services as the Common Services demo catalogue lists them (first of each kind)."""
+    from oots.cs.datafile import load_catalogue  # the demo catalogue is the one list of identities
+
+    catalogue = load_catalogue(Path(str(resources.files("oots.cs") / "data" / "demo-catalogue.toml")))
+    kinds = {model: kind for kind, model in _CATALOGUE_MODELS.items()}
+    listed: dict[tuple[str, str], _Listed] = {}
+    for ds in catalogue.data_services:
+        models = {
+            d.conforms_to.rstrip("/").rsplit("/", 1)[-1].rsplit("-", 1)[0] for d in ds.distributions if d.conforms_to
+        }
+        kind = next((kinds[m] for m in models if m in kinds), None)
+        if kind is None or not ds.access_services:
+            continue
+        country = ds.classification.rstrip("/").rsplit("/", 2)[-2]
+        if (country, kind) in listed:
+            continue
+        publisher = ds.access_services[0].publisher
+        names = dict(publisher.names)
+        listed[(country, kind)] = _Listed(
+            identifier=ds.id,
+            classification=ds.classification,
+            titles=dict(ds.titles),
+            descriptions=dict(ds.descriptions),
+            level_of_assurance=LevelOfAssurance(ds.level_of_assurance) if ds.level_of_assurance else None,
+            authority=Authority(publisher.id, publisher.scheme, names.get("EN") or next(iter(names.values()), "")),
+        )
+    return listed
+
+
 def sample_evidence_type_id(country: str, kind: str) -> str:
-    """The (stable) ``DataServiceEvidenceType/Identifier`` of a sample service."""
-    return str(uuid.uuid5(_DEMO_NAMESPACE, f"{country}/{kind}/data-service"))
+    """The ``DataServiceEvidenceType/Identifier`` of a sample service: the demo catalogue's, or a
+    stable UUID for the few services the catalogue does not list."""
+    listed = _catalogue_listing().get((country, kind))
+    return listed.identifier if listed else str(uuid.uuid5(_DEMO_NAMESPACE, f"{country}/{kind}/data-service"))
 
 
 def sample_classification(country: str, kind: str) -> str:
-    """The (stable) ``EvidenceTypeClassification`` URL of a sample evidence type."""
+    """The ``EvidenceTypeClassification`` URL of a sample evidence type (the demo catalogue's, or stable)."""
+    listed = _catalogue_listing().get((country, kind))
+    if listed:
+        return listed.classification
     return f"https://sr.oots.tech.europa.eu/evidencetypeclassifications/{country}/" + str(
         uuid.uuid5(_DEMO_NAMESPACE, f"{country}/{kind}/evidence-type")
     )
 
 
-def sample_authority(country: str) -> Authority:
+def sample_authority(country: str, kind: str | None = None) -> Authority:
+    """The issuing authority of a sample service: the publisher the demo catalogue names for it, or
+    the country's default authority."""
+    listed = _catalogue_listing().get((country, kind)) if kind else None
+    if listed:
+        return listed.authority
     name, eas, value = _AUTHORITIES[country]
     return Authority(value, f"urn:cef.eu:names:identifier:EAS:{eas}", name)
 
 
 def sample_data_service(country: str, kind: str, *, register: Register | None = None) -> DataService:
-    """One sample data service of ``country`` reading its sample register (or ``register``)."""
+    """One sample data service of ``country`` reading its sample register (or ``register``).
+
+    Its identifier, evidence type classification, titles, level of assurance and issuing authority
+    are those the Common Services demo catalogue (``oots.cs`` package data) lists for the country's
+    access point ``AP_<CC>_01``, so the demo network's discovery and exchange agree."""
     if country not in SAMPLE_COUNTRIES:
         raise NotFound(f"there is no sample country {country!r} (known: {', '.join(SAMPLE_COUNTRIES)})")
     if kind not in _SERVICES:
         raise NotFound(f"there is no sample register {kind!r} (known: {', '.join(SAMPLE_KINDS)})")
     model, annexes, title, description = _SERVICES[kind]
+    listed = _catalogue_listing().get((country, kind))
     return DataService(
         identifier=sample_evidence_type_id(country, kind),
         evidence_type_classification=sample_classification(country, kind),
-        titles={"EN": title},
-        descriptions={"EN": description},
+        titles=listed.titles if listed and listed.titles else {"EN": title},
+        descriptions=listed.descriptions if listed and listed.descriptions else {"EN": description},
         model=model_by_name(model),
         annexes=tuple(model_by_name(a) for a in annexes),
         register=register or sample_register(kind, country),
-        authority=sample_authority(country),
+        authority=sample_authority(country, kind),
         jurisdiction=Jurisdiction(country),
-        level_of_assurance=LevelOfAssurance.SUBSTANTIAL,
+        level_of_assurance=(listed.level_of_assurance if listed else None) or LevelOfAssurance.SUBSTANTIAL,
         preview=PreviewPolicy.IF_POSSIBLE,
         language=_LANGUAGES[country],
     )

@@ -48,7 +48,6 @@ def test_csv_register_and_data_service(tmp_path: Path, clean_env: pytest.MonkeyP
 country = "BE"
 
 [provider]
-enabled = true
 samples = true
 
 [[provider.registers]]

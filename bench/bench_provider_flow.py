@@ -1,0 +1,152 @@
+"""Evidence requests answered per second by the provider role, without preview.
+
+One provider node (SQLite database, dev keys) in this process; each request goes through the role's
+AS4 handler as the queue would deliver it: validation with the official rules, parsing, identity
+matching against the Spanish sample register, the evidence document, the EDM response, the AS4
+answer packed, signed and encrypted into the outbound queue, and the audit journal — one
+transaction per request.
+
+Two figures: with the sample PDF rendered for each request (a one-page document), and with a PDF of
+about 100 KB (the same rendering path, its output replaced by a 100 KB document so that the figure
+measures the exchange and not fpdf2; the rendering of a 100 KB PDF itself is in ``bench provider``).
+``BENCH_REQUESTS`` sets the number of requests (default 200).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from oots import edm
+from oots.as4 import profile
+from oots.as4.keys import init_dev_pki
+from oots.as4.model import PartyId, Payload
+from oots.as4.msh import VerifiedMessage
+from oots.node import build_context
+from oots.provider import dataservice
+from oots.provider.render import RenderedDocument
+from oots.provider.samples import load_people, sample_data_service
+from oots.settings import load_settings
+
+CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
+
+
+def _config(directory: Path) -> Path:
+    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
+    red, blue = pki.access_points["red"], pki.access_points["blue"]
+    path = directory / "red.toml"
+    path.write_text(
+        f"""
+[node]
+name = "red"
+country = "ES"
+roles = ["provider"]
+data_dir = "{(directory / "red").as_posix()}"
+
+[provider]
+samples = true
+
+[as4]
+party_id = "red_gw"
+signing_key = "{red["sign_key"].as_posix()}"
+signing_certificate = "{red["sign_cert"].as_posix()}"
+decryption_key = "{red["encrypt_key"].as_posix()}"
+decryption_certificate = "{red["encrypt_cert"].as_posix()}"
+
+[[as4.partners]]
+name = "blue"
+party_id = "blue_gw"
+endpoint = "http://127.0.0.1:9/as4"
+signing_certificate = "{blue["sign_cert"].as_posix()}"
+encryption_certificate = "{blue["encrypt_cert"].as_posix()}"
+trust_anchors = ["{pki.ca_certificate.as_posix()}"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _request() -> bytes:
+    person = next(p for p in load_people() if p.identifier == "ES/ES/12345678Z")
+    offered = sample_data_service("ES", "births").evidence_type()
+    agent = edm.Agent(
+        identifier=edm.Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"),
+        names=(edm.Text("Sede", "ES"),),
+    )
+    request = edm.evidence_request(
+        requester=agent,
+        provider=agent,
+        evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
+        subject=edm.Person(
+            family_name=person.family_name,
+            given_name=person.given_name,
+            date_of_birth=person.date_of_birth,
+            identifier=edm.Identifier(person.identifier, "eidas"),
+            level_of_assurance=edm.LevelOfAssurance.HIGH,
+        ),
+        procedure="R1",
+        version=edm.Version.EDM_V1,
+    )
+    return edm.to_xml(request)
+
+
+def _measure(ctx: Any, body: bytes, count: int) -> tuple[float, int]:
+    role = ctx.services["roles"][0]
+    gateway = ctx.services["as4"]
+    size = 0
+    started = time.perf_counter()
+    for _ in range(count):
+        message = profile.user_message(
+            message_id=gateway.access_point.new_message_id(),
+            timestamp=dt.datetime.now(dt.UTC),
+            from_party=PartyId("blue_gw", profile.PARTY_ID_TYPE),
+            to_party=gateway.own_party,
+            original_sender=PartyId("requester-es", CORNER),
+            final_recipient=PartyId("provider-es", CORNER),
+            conversation_id=edm.new_uuid(),
+        )
+        verified = VerifiedMessage(message, (Payload("req@blue", profile.REGREP_MIME_TYPE, body),), None, ())
+        with ctx.database.session() as session:
+            role.on_request(session, verified)
+    elapsed = time.perf_counter() - started
+    with ctx.database.session() as session:
+        size = int(session.execute(text("SELECT max(length(body)) FROM as4_outbound")).scalar() or 0)
+    return count / elapsed, size
+
+
+def run() -> None:
+    count = int(os.environ.get("BENCH_REQUESTS", "200"))
+    body = _request()
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = build_context(load_settings(_config(Path(tmp))))
+        _measure(ctx, body, 5)  # warm-up: rule sets compiled, fonts loaded
+        rate, size = _measure(ctx, body, count)
+        print(f"   {count} requests, sample PDF rendered each time: {rate:.1f} answered/s ({size / 1024:.0f} KB)")
+
+        big = b"%PDF-1.7\n" + os.urandom(100 * 1024)
+        original = dataservice.render
+
+        def render_100k(content: Any, media_type: str) -> RenderedDocument:
+            document = original(content, media_type)
+            return dataclasses.replace(document, content=big)
+
+        dataservice.render = render_100k  # type: ignore[assignment]
+        try:
+            rates = []
+            for _ in range(3):
+                rate, size = _measure(ctx, body, max(1, count // 3))
+                rates.append(rate)
+        finally:
+            dataservice.render = original
+        print(
+            f"   PDF of about 100 KB: {statistics.median(rates):.1f} answered/s "
+            f"(median of 3 runs of {max(1, count // 3)}; answer {size / 1024:.0f} KB; target >= 50/s)"
+        )

@@ -1,0 +1,252 @@
+"""The provider's intake: one received evidence request in, one EDM answer out (no I/O of its own).
+
+:meth:`Intake.answer` takes the request payload as it came over AS4 and the ebMS timestamp of its
+message, and decides:
+
+* the payload is too large, not XML, not an evidence request, or breaks the official rules
+  (``oots.validation``) → ``EDM:ERR:0003`` naming the violated rule ids;
+* the deadline (``[provider] answer_deadline_seconds`` from the ebMS timestamp) has passed →
+  ``EDM:ERR:0005``;
+* no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0004``;
+* the service refuses (:class:`~oots.provider.dataservice.EvidenceRefused`: no or several matching
+  records, level of assurance, format, subject kind) → its code;
+* the register fails → ``EDM:ERR:0008``, times out → ``EDM:ERR:0005``;
+* otherwise an ``ExecuteQueryResponse`` with one attachment per evidence document.
+
+The result (:class:`Answer`) carries the ebMS action, the payloads and a reason code for the journal
+(never personal data). Sending it is the role's business (:mod:`oots.provider.role`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from oots import edm
+from oots.as4 import profile
+from oots.as4.model import Payload
+from oots.edm import Agent, Identifier, LegalPerson, Person, QueryError, QueryRequest, QueryResponse, Text
+from oots.errors import ModelError, RegisterError, XmlError
+from oots.provider.dataservice import DataService, EvidenceRefused, Provision
+from oots.validation import Validator
+
+__all__ = ["Answer", "Intake", "service_agent"]
+
+log = logging.getLogger(__name__)
+
+#: Reason codes whose EDM code cannot travel as such: EDM:ERR:0002 is reserved for PreviewRequired.
+_WIRE_CODE = {"REFUSED:PREVIEW_NOT_POSSIBLE": "EDM:ERR:0003"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What goes back for one request: the document, its ebMS action and payloads, and the outcome."""
+
+    document: QueryResponse | QueryError
+    payloads: tuple[Payload, ...]
+    #: ``None`` for evidence, else the ``EDM:ERR`` code sent.
+    code: str | None
+    #: Why (for the journal; no personal data): ``MATCH:…``, ``NO_MATCH:…``, ``INVALID:…``, ….
+    reason: str
+    request: QueryRequest | None = None
+    service: DataService | None = None
+    #: Identifier of the subject the request is about (for the journal's person index), if any.
+    subject_identifier: str | None = None
+    evidence_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def action(self) -> str:
+        return (
+            profile.ACTION_EXECUTE_QUERY_RESPONSE
+            if isinstance(self.document, QueryResponse)
+            else profile.ACTION_EXCEPTION_RESPONSE
+        )
+
+
+def service_agent(service: DataService) -> Agent:
+    """The evidence provider of ``service`` as an ``sdg:Agent`` (its issuing authority)."""
+    authority = service.authority
+    return Agent(
+        identifier=Identifier(authority.identifier, authority.scheme_id),
+        names=(Text(authority.name, service.language.upper()),),
+    )
+
+
+def _subject(request: QueryRequest) -> Person | LegalPerson:
+    subject = request.natural_person or request.legal_person
+    assert subject is not None  # QueryRequest guarantees exactly one
+    return subject
+
+
+def _subject_identifier(request: QueryRequest) -> str | None:
+    if request.natural_person is not None and request.natural_person.identifier is not None:
+        return request.natural_person.identifier.value
+    if request.legal_person is not None and request.legal_person.legal_person_identifier is not None:
+        return request.legal_person.legal_person_identifier.value
+    return None
+
+
+class Intake:
+    """Answers evidence requests for a node's data services (see the module docstring)."""
+
+    def __init__(
+        self,
+        services: Sequence[DataService],
+        *,
+        deadline: dt.timedelta = dt.timedelta(seconds=300),
+        max_request_bytes: int = 1_000_000,
+        content_domain: str = "provider.oots",
+        validator: Validator | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.services = tuple(services)
+        self.deadline = deadline
+        self.max_request_bytes = max_request_bytes
+        self.content_domain = content_domain
+        self.validator = validator or Validator()
+        self.clock = clock
+        self._by_id = {s.identifier: s for s in self.services}
+        self._by_type = {edm.sr_url(s.evidence_type_classification, v2=False): s for s in self.services}
+
+    # --- the service asked for ---------------------------------------------------------------------
+    def find_service(self, request: QueryRequest) -> DataService | None:
+        wanted = request.evidence_request
+        by_id = self._by_id.get(wanted.identifier) if wanted.identifier else None
+        if by_id is not None:
+            return by_id
+        return self._by_type.get(edm.sr_url(wanted.evidence_type_classification or "", v2=False))
+
+    # --- decisions ---------------------------------------------------------------------------------
+    def answer(self, data: bytes, *, sent: dt.datetime) -> Answer:
+        """The answer to the request ``data`` whose ebMS message was created at ``sent``."""
+        request: QueryRequest | None = None
+        if len(data) > self.max_request_bytes:
+            return self.error("EDM:ERR:0003", None, None, "INVALID:TOO_LARGE", detail="The request is too large.")
+        try:
+            report = self.validator.validate(data)
+        except XmlError:
+            return self.error("EDM:ERR:0003", None, None, "INVALID:XML", detail="The request is not acceptable XML.")
+        try:
+            document = edm.parse(data)
+        except (XmlError, ModelError) as exc:
+            rules = sorted(report.rule_ids(blocking_only=True))
+            detail = "Violated rules: " + ", ".join(rules) if rules else f"The request is not valid: {exc}"
+            return self.error("EDM:ERR:0003", None, None, "INVALID:MODEL", detail=detail[:2000])
+        if not isinstance(document, QueryRequest):
+            return self.error("EDM:ERR:0003", None, None, "INVALID:NOT_A_REQUEST", detail="Not an evidence request.")
+        request = document
+        if not report.valid:
+            rules = sorted(report.rule_ids(blocking_only=True))
+            return self.error(
+                "EDM:ERR:0003",
+                request,
+                None,
+                "INVALID:RULES",
+                detail=("Violated rules: " + ", ".join(rules))[:2000],
+            )
+        if self.clock() > sent + self.deadline:
+            return self.error("EDM:ERR:0005", request, None, "TIMEOUT:DEADLINE", detail="The request came too late.")
+        service = self.find_service(request)
+        if service is None:
+            return self.error(
+                "EDM:ERR:0004",
+                request,
+                None,
+                "UNKNOWN:EVIDENCE_TYPE",
+                detail="This evidence provider offers no data service for the evidence type requested.",
+            )
+        return self.provide(request, service)
+
+    def provide(self, request: QueryRequest, service: DataService, *, preview_allowed: bool = False) -> Answer:
+        """Identify, render and answer; every refusal becomes its documented EDM error."""
+        try:
+            if service.preview_needed(request.possibility_for_preview) and not preview_allowed:
+                # The preview space is not part of this version: never send evidence that should
+                # have been previewed.
+                return self.error(
+                    "EDM:ERR:0007",
+                    request,
+                    service,
+                    "PREVIEW:UNAVAILABLE",
+                    detail="This evidence provider cannot offer a preview yet; ask again without preview.",
+                )
+            provision = service.provide(
+                _subject(request), request.evidence_request.distributed_as, language=request.language
+            )
+        except EvidenceRefused as exc:
+            code = _WIRE_CODE.get(exc.reason, exc.code or "EDM:ERR:0008")
+            return self.error(code, request, service, exc.reason, detail=exc.message)
+        except RegisterError as exc:
+            if exc.timeout:
+                return self.error(
+                    "EDM:ERR:0005", request, service, "REGISTER:TIMEOUT", detail="The register timed out."
+                )
+            return self.error("EDM:ERR:0008", request, service, "REGISTER:FAILED", detail="The register failed.")
+        return self.evidence(request, service, provision)
+
+    def evidence(
+        self, request: QueryRequest, service: DataService, provision: Provision, *, keep: Sequence[str] | None = None
+    ) -> Answer:
+        """The ``ExecuteQueryResponse`` with the evidences of ``provision`` (only those in ``keep``)."""
+        payloads: list[Payload] = []
+        items: list[edm.ResponseEvidence] = []
+        kept: list[str] = []
+        for provided in provision.evidences:
+            if keep is not None and provided.metadata.identifier not in keep:
+                continue
+            content_id = f"{uuid.uuid4().hex}@{self.content_domain}"
+            payloads.append(Payload(content_id, provided.document.media_type, provided.document.content))
+            items.append(
+                edm.response_evidence(
+                    provided.metadata,
+                    f"cid:{content_id}",
+                    title=provided.document.filename,
+                    node="Annex" if provided.annex else "MainEvidence",
+                )
+            )
+            kept.append(provided.metadata.identifier)
+        response = edm.evidence_response(request, provider=service_agent(service), evidences=items)
+        body = Payload(
+            f"regrep{uuid.uuid4().hex}@{self.content_domain}", profile.REGREP_MIME_TYPE, edm.to_xml(response)
+        )
+        return Answer(
+            response,
+            (body, *payloads),
+            None,
+            provision.match.reason,
+            request,
+            service,
+            _subject_identifier(request),
+            tuple(kept),
+        )
+
+    def error(
+        self,
+        code: str,
+        request: QueryRequest | None,
+        service: DataService | None,
+        reason: str,
+        *,
+        detail: str | None = None,
+    ) -> Answer:
+        """An ``ExceptionResponse`` of ``code`` (the request's version, or v2.0 when unreadable)."""
+        if service is not None:
+            provider: Agent | None = service_agent(service)
+        elif request is not None:
+            provider = request.evidence_provider
+        else:
+            provider = None
+        document = edm.query_error(code, request=request, error_provider=provider, detail=detail)
+        return self.wrap_error(document, request, service, reason)
+
+    def wrap_error(
+        self, document: QueryError, request: QueryRequest | None, service: DataService | None, reason: str
+    ) -> Answer:
+        body = Payload(
+            f"regrep{uuid.uuid4().hex}@{self.content_domain}", profile.REGREP_MIME_TYPE, edm.to_xml(document)
+        )
+        subject = _subject_identifier(request) if request is not None else None
+        return Answer(document, (body,), document.code, reason, request, service, subject)

@@ -1,0 +1,393 @@
+"""The Evidence Provider end to end: a requester node and a provider node over real AS4.
+
+The provider ("red", Spain's sample registers plus a register that is down) runs as its own
+processes (``oots serve`` and ``oots worker``); the requester side ("blue") runs in this process with a small role
+that records every answer it receives. Each case sends one evidence request and checks the exact EDM
+answer, validated by the official rules, and the correlation ids of the ebMS message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from as4_flow_nodes import free_port, write_configs
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
+
+from oots import edm
+from oots.as4 import msh, profile
+from oots.as4.model import PartyId, Payload
+from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.node import NodeContext, build_context, create_app
+from oots.provider.samples import sample_data_service
+from oots.settings import load_settings
+from oots.store.queue import Handler
+from oots.validation import validate
+
+CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
+DOWN_SERVICE = "0b7c1a52-6a0e-4d7e-9f3c-5a1e2d3c4b5a"
+
+
+class RecorderRole:
+    """The requester's side of the test: records every answer with its ebMS header."""
+
+    name = "recorder"
+
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+        with ctx.database.session() as session:
+            session.execute(
+                text("CREATE TABLE IF NOT EXISTS answers (ref TEXT PRIMARY KEY, action TEXT, message BLOB)")
+            )
+        self.messages: dict[str, msh.VerifiedMessage] = {}
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    def job_handlers(self) -> Mapping[str, Handler]:
+        return {}
+
+    def as4_handlers(self) -> Mapping[str, Any]:
+        return {
+            profile.ACTION_EXECUTE_QUERY_RESPONSE: self.on_answer,
+            profile.ACTION_EXCEPTION_RESPONSE: self.on_answer,
+        }
+
+    def on_answer(self, session: Session, message: msh.VerifiedMessage) -> None:
+        ref = message.user_message.message_info.ref_to_message_id
+        assert ref is not None
+        self.messages[ref] = message
+        session.execute(
+            text("INSERT INTO answers VALUES (:r, :a, :m)"),
+            {"r": ref, "a": message.user_message.collaboration_info.action, "m": message.payloads[0].data},
+        )
+
+
+class Requester:
+    def __init__(self, config: Path, port: int) -> None:
+        self.ctx = build_context(load_settings(config))
+        self.role = RecorderRole(self.ctx)
+        self.ctx.services["roles"].append(self.role)
+        app = create_app(self.ctx, with_worker=True)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.port = port
+        self.provider_db = Path()
+
+    def __enter__(self) -> Requester:
+        self.thread.start()
+        _wait_ready(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+    def send(
+        self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
+    ) -> tuple[str, msh.VerifiedMessage]:
+        gateway = self.ctx.services["as4"]
+        message = profile.user_message(
+            message_id=gateway.access_point.new_message_id(),
+            timestamp=sent or gateway.access_point.clock(),
+            from_party=gateway.own_party,
+            to_party=PartyId("red_gw", profile.PARTY_ID_TYPE),
+            original_sender=PartyId("requester-es", CORNER),
+            final_recipient=PartyId("provider-es", CORNER),
+            conversation_id=str(uuid.uuid4()),
+            exchange_id=exchange_id,
+            specification_id=profile.SPECIFICATION_ID_V2 if exchange_id else None,
+        )
+        with self.ctx.database.session() as session:
+            gateway.submit(session, message, [Payload("request@blue.oots", profile.REGREP_MIME_TYPE, body)])
+        message_id = message.message_info.message_id
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if message_id in self.role.messages:
+                return message_id, self.role.messages[message_id]
+            time.sleep(0.05)
+        raise AssertionError("no answer came back")
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the node exited: {log.read_text(errors='replace')[-3000:] if log else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the node did not start")
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Requester]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OOTS_") and not k.startswith("OOTS_TEST_")}
+    for k in saved:
+        del os.environ[k]
+    directory = tmp_path_factory.mktemp("provflow")
+    ports = {"blue": free_port(), "red": free_port()}
+    configs = write_configs(directory, ports, retry="[0.5, 1, 2]")
+    down = free_port()  # nothing listens there: the register is down
+    red = configs["red"]
+    red.write_text(
+        red.read_text(encoding="utf-8").replace(
+            '[node]\nname = "red"\n', '[node]\nname = "red"\ncountry = "ES"\nroles = ["provider"]\n'
+        )
+        + f"""
+[provider]
+samples = true
+
+[[provider.registers]]
+name = "down"
+kind = "http"
+url = "http://127.0.0.1:{down}"
+timeout_seconds = 2
+
+[[provider.data_services]]
+identifier = "{DOWN_SERVICE}"
+evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/ES/{DOWN_SERVICE}"
+titles = {{ EN = "Certificate from a register that is down" }}
+model = "birth-certificate"
+formats = ["application/pdf"]
+jurisdiction = "ES"
+register = "down"
+authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identifier:EAS:9920", name = "Registro" }}
+""",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+    log = directory / "red.log"
+    oots = [sys.executable, "-m", "oots"]
+    with log.open("ab") as out:
+        procs = [
+            subprocess.Popen([*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env)
+        ]
+        procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
+    try:
+        _wait_ready(ports["red"], procs[0], log)
+        with Requester(configs["blue"], ports["blue"]) as blue:
+            blue.provider_db = directory / "red" / "oots.db"
+            yield blue
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        os.environ.update(saved)
+
+
+REQUESTER = Agent(
+    identifier=Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"),
+    names=(Text("Sede electrónica de prueba", "ES"),),
+)
+PROVIDER = Agent(
+    identifier=Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"),
+    names=(Text("Ministerio de Justicia", "ES"),),
+)
+
+
+def person(
+    family: str, given: str, born: str, identifier: str | None = None, loa: LevelOfAssurance = LevelOfAssurance.HIGH
+) -> Person:
+    return Person(
+        family_name=family,
+        given_name=given,
+        date_of_birth=dt.date.fromisoformat(born),
+        identifier=Identifier(identifier, "eidas") if identifier else None,
+        level_of_assurance=loa,
+    )
+
+
+def request_xml(
+    subject: Person,
+    *,
+    kind: str = "births",
+    version: edm.Version = edm.Version.EDM_V1,
+    evidence_type: edm.DataServiceEvidenceType | None = None,
+    fmt: str = "application/pdf",
+) -> tuple[edm.QueryRequest, bytes]:
+    offered = evidence_type or sample_data_service("ES", kind).evidence_type()
+    dist = next(d for d in offered.distributed_as if d.format == fmt)
+    request = edm.evidence_request(
+        requester=REQUESTER,
+        provider=PROVIDER,
+        evidence_type=edm.requested_evidence_type(offered, dist),
+        subject=subject,
+        procedure="R1",
+        version=version,
+    )
+    return request, edm.to_xml(request)
+
+
+def checked(message: msh.VerifiedMessage, request: edm.QueryRequest) -> QueryResponse | QueryError:
+    body = message.payloads[0].data
+    report = validate(body)
+    assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+    document = edm.parse(body)
+    assert isinstance(document, QueryResponse | QueryError)
+    assert document.request_id == request.id
+    return document
+
+
+def error_of(message: msh.VerifiedMessage, request: edm.QueryRequest) -> QueryError:
+    assert message.user_message.collaboration_info.action == profile.ACTION_EXCEPTION_RESPONSE
+    document = checked(message, request)
+    assert isinstance(document, QueryError)
+    return document
+
+
+GARCIA = person("García Márquez", "María José", "1982-10-07", "ES/ES/12345678Z")
+
+
+def test_evidence_without_preview(network: Requester) -> None:
+    request, body = request_xml(GARCIA)
+    sent_id, answer = network.send(body)
+    um = answer.user_message
+    assert um.collaboration_info.action == profile.ACTION_EXECUTE_QUERY_RESPONSE
+    assert um.message_info.ref_to_message_id == sent_id
+    original = um.property(profile.ORIGINAL_SENDER)
+    final = um.property(profile.FINAL_RECIPIENT)
+    assert original is not None
+    assert original.value == "provider-es"
+    assert final is not None
+    assert final.value == "requester-es"
+    document = checked(answer, request)
+    assert isinstance(document, QueryResponse)
+    (package,) = document.packages
+    (item,) = package.evidences
+    attachment = next(p for p in answer.payloads if f"cid:{p.content_id}" == item.attachment.href)
+    assert attachment.mime_type == "application/pdf"
+    assert attachment.data.startswith(b"%PDF")
+    assert item.metadata.is_about.natural_person is not None
+    assert item.metadata.is_about.natural_person.family_name == "García Márquez"
+
+
+def test_v2_request_keeps_its_exchange_id(network: Requester) -> None:
+    request, body = request_xml(GARCIA, version=edm.Version.EDM_V2, fmt="application/xml")
+    exchange = str(uuid.uuid4())
+    _, answer = network.send(body, exchange_id=exchange)
+    um = answer.user_message
+    assert um.collaboration_info.action == profile.ACTION_EXECUTE_QUERY_RESPONSE
+    prop = um.property(profile.EXCHANGE_ID)
+    assert prop is not None
+    assert prop.value == exchange
+    document = checked(answer, request)
+    assert isinstance(document, QueryResponse)
+    assert document.specification is edm.Version.EDM_V2
+    xml = [p for p in answer.payloads[1:] if p.mime_type == "application/xml"]
+    assert xml
+    assert b"BirthCertificate" in xml[0].data
+
+
+def test_no_matching_record(network: Requester) -> None:
+    request, body = request_xml(person("Nadie", "Nemo", "1950-01-01"))
+    _, answer = network.send(body)
+    error = error_of(answer, request)
+    assert error.code == "EDM:ERR:0004"
+
+
+def test_two_matching_records(network: Requester) -> None:
+    request, body = request_xml(person("García", "María", "1982-10-07"))
+    _, answer = network.send(body)
+    error = error_of(answer, request)
+    assert error.code == "EDM:ERR:0004"
+    assert not answer.payloads[1:]  # never evidence
+
+
+def test_unknown_evidence_type(network: Requester) -> None:
+    offered = sample_data_service("ES", "births").evidence_type()
+    unknown = edm.DataServiceEvidenceType(
+        identifier=str(uuid.uuid4()),
+        evidence_type_classification=f"https://sr.oots.tech.europa.eu/evidencetypeclassifications/ES/{uuid.uuid4()}",
+        titles=offered.titles,
+        distributed_as=offered.distributed_as,
+    )
+    request, body = request_xml(GARCIA, evidence_type=unknown)
+    _, answer = network.send(body)
+    assert error_of(answer, request).code == "EDM:ERR:0004"
+
+
+def test_register_down(network: Requester) -> None:
+    offered = edm.DataServiceEvidenceType(
+        identifier=DOWN_SERVICE,
+        evidence_type_classification=f"https://sr.oots.tech.europa.eu/evidencetypeclassifications/ES/{DOWN_SERVICE}",
+        titles=(Text("Certificate", "EN"),),
+        distributed_as=(edm.EvidenceTypeDistribution("application/pdf"),),
+    )
+    request, body = request_xml(GARCIA, evidence_type=offered)
+    _, answer = network.send(body)
+    assert error_of(answer, request).code == "EDM:ERR:0008"
+
+
+def test_deadline_passed(network: Requester) -> None:
+    request, body = request_xml(GARCIA)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    _, answer = network.send(body, sent=old)
+    assert error_of(answer, request).code == "EDM:ERR:0005"
+
+
+def test_invalid_request_names_the_rules(network: Requester) -> None:
+    request, body = request_xml(GARCIA)
+    broken = body.replace(b">application/pdf<", b">application/x-not-a-format<")
+    assert broken != body
+    _, answer = network.send(broken)
+    error = error_of(answer, request)
+    assert error.code == "EDM:ERR:0003"
+    assert error.detail is not None
+    assert "R-EDM-" in error.detail
+
+
+def test_a_huge_request_is_refused_unread(network: Requester) -> None:
+    _, body = request_xml(GARCIA)
+    huge = body.replace(b"</query:QueryRequest>", b"<!--" + b"x" * 1_100_000 + b"--></query:QueryRequest>")
+    _, answer = network.send(huge)
+    assert answer.user_message.collaboration_info.action == profile.ACTION_EXCEPTION_RESPONSE
+    document = edm.parse(answer.payloads[0].data)
+    assert isinstance(document, QueryError)
+    assert document.code == "EDM:ERR:0003"
+    assert b"xxxx" not in answer.payloads[0].data
+
+
+def test_the_provider_journals_each_answer_without_personal_data(network: Requester) -> None:
+    request, body = request_xml(GARCIA)
+    sent_id, _ = network.send(body)
+    con = sqlite3.connect(network.provider_db, timeout=10)
+    try:
+        rows = con.execute(
+            "SELECT event, outcome, details, message_ids, personal FROM audit_entries WHERE side = 'provider'"
+        ).fetchall()
+    finally:
+        con.close()
+    mine = [r for r in rows if sent_id in json.loads(r[3])]
+    assert [r[0] for r in mine] == ["request_received", "evidence_sent"]
+    details = json.loads(mine[1][2])
+    assert details["reason"] == "MATCH:IDENTIFIER"
+    assert details["request_id"] == request.id
+    text_of_all = " ".join(str(r[:4]) for r in rows)
+    assert "García" not in text_of_all
+    assert "12345678Z" not in text_of_all
+    assert mine[0][4]  # the person's identifier is kept, encrypted
+    reasons = {json.loads(r[2]).get("reason") for r in rows}
+    assert {"NO_MATCH:NO_CANDIDATE", "UNKNOWN:EVIDENCE_TYPE", "REGISTER:FAILED", "TIMEOUT:DEADLINE"} <= reasons

@@ -1,0 +1,222 @@
+"""The provider's intake: each request decision and its exact EDM answer (no network)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from oots import edm
+from oots.as4 import profile
+from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.errors import RegisterError
+from oots.provider.dataservice import DataService, PreviewPolicy
+from oots.provider.intake import Answer, Intake
+from oots.provider.matching import LegalPersonQuery, LegalPersonRecord, PersonQuery, PersonRecord
+from oots.provider.registers import RegisterRecord
+from oots.provider.samples import sample_data_service, sample_data_services
+from oots.validation import validate
+
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+REQUESTER = Agent(
+    identifier=Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), names=(Text("Sede", "ES"),)
+)
+PROVIDER = Agent(
+    identifier=Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), names=(Text("Ministerio", "ES"),)
+)
+GARCIA = Person(
+    family_name="García Márquez",
+    given_name="María José",
+    date_of_birth=dt.date(1982, 10, 7),
+    identifier=Identifier("ES/ES/12345678Z", "eidas"),
+    level_of_assurance=LevelOfAssurance.HIGH,
+)
+
+
+def intake(services: Sequence[DataService] | None = None) -> Intake:
+    return Intake(services if services is not None else sample_data_services("ES"), clock=lambda: NOW)
+
+
+def request(
+    subject: Person = GARCIA,
+    *,
+    service: DataService | None = None,
+    fmt: str = "application/pdf",
+    preview: bool = False,
+    version: edm.Version = edm.Version.EDM_V1,
+) -> tuple[edm.QueryRequest, bytes]:
+    offered = (service or sample_data_service("ES", "births")).evidence_type()
+    dist = next(d for d in offered.distributed_as if d.format == fmt)
+    req = edm.evidence_request(
+        requester=REQUESTER,
+        provider=PROVIDER,
+        evidence_type=edm.requested_evidence_type(offered, dist),
+        subject=subject,
+        procedure="R1",
+        possibility_for_preview=preview,
+        version=version,
+        issued=NOW,
+    )
+    return req, edm.to_xml(req)
+
+
+def valid(answer: Answer) -> QueryResponse | QueryError:
+    report = validate(answer.payloads[0].data)
+    assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+    assert answer.payloads[0].mime_type == profile.REGREP_MIME_TYPE
+    return answer.document
+
+
+def test_evidence_for_exactly_one_match() -> None:
+    req, body = request(fmt="application/xml")
+    answer = intake().answer(body, sent=NOW)
+    document = valid(answer)
+    assert isinstance(document, QueryResponse)
+    assert answer.code is None
+    assert answer.reason == "MATCH:IDENTIFIER"
+    assert answer.action == profile.ACTION_EXECUTE_QUERY_RESPONSE
+    assert document.request_id == req.id
+    assert answer.payloads[1].mime_type == "application/xml"
+    assert answer.subject_identifier == "ES/ES/12345678Z"
+    assert len(answer.evidence_ids) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not xml at all", "INVALID:XML"),
+        (b"<a/>", "INVALID:MODEL"),
+    ],
+)
+def test_unreadable_requests(data: bytes, reason: str) -> None:
+    answer = intake().answer(data, sent=NOW)
+    assert answer.code == "EDM:ERR:0003"
+    assert answer.reason == reason
+    assert answer.action == profile.ACTION_EXCEPTION_RESPONSE
+    assert answer.request is None
+
+
+def test_a_response_is_not_a_request() -> None:
+    _, body = request()
+    answer = intake().answer(body, sent=NOW)
+    response = answer.payloads[0].data
+    assert intake().answer(response, sent=NOW).reason == "INVALID:NOT_A_REQUEST"
+
+
+def test_too_large_is_refused_before_parsing() -> None:
+    small = Intake(sample_data_services("ES"), max_request_bytes=10_000, clock=lambda: NOW)
+    answer = small.answer(b"<" * 10_001, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:TOO_LARGE")
+
+
+def test_deadline_runs_from_the_ebms_timestamp() -> None:
+    _, body = request()
+    late = intake().answer(body, sent=NOW - dt.timedelta(seconds=301))
+    assert (late.code, late.reason) == ("EDM:ERR:0005", "TIMEOUT:DEADLINE")
+    valid(late)
+    assert intake().answer(body, sent=NOW - dt.timedelta(seconds=299)).code is None
+
+
+def test_level_of_assurance_too_low() -> None:
+    low = dataclasses.replace(GARCIA, level_of_assurance=LevelOfAssurance.LOW)
+    answer = intake().answer(request(low)[1], sent=NOW)
+    assert answer.code == "EDM:ERR:0001"
+    valid(answer)
+
+
+def test_format_not_offered() -> None:
+    pdf_only = dataclasses.replace(sample_data_service("ES", "births"), formats=("application/pdf",))
+    _, body = request(service=sample_data_service("ES", "births"), fmt="application/json")
+    answer = intake([pdf_only]).answer(body, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0007", "REFUSED:FORMAT")
+    valid(answer)
+
+
+def test_preview_required_but_not_allowed_is_an_invalid_request() -> None:
+    required = dataclasses.replace(sample_data_service("ES", "births"), preview=PreviewPolicy.REQUIRED)
+    answer = intake([required]).answer(request()[1], sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "REFUSED:PREVIEW_NOT_POSSIBLE")
+    valid(answer)
+
+
+def test_no_evidence_goes_out_when_a_preview_is_due() -> None:
+    answer = intake().answer(request(preview=True)[1], sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0007", "PREVIEW:UNAVAILABLE")
+    assert len(answer.payloads) == 1
+    never = dataclasses.replace(sample_data_service("ES", "births"), preview=PreviewPolicy.NEVER)
+    assert intake([never]).answer(request(preview=True)[1], sent=NOW).code is None
+
+
+class BrokenRegister:
+    name = "broken"
+
+    def __init__(self, timeout: bool) -> None:
+        self.timeout = timeout
+
+    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
+        raise RegisterError("the register broken failed", register="broken", timeout=self.timeout)
+
+    def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:
+        raise RegisterError("the register broken failed", register="broken", timeout=self.timeout)
+
+    def fetch(self, record_id: str) -> RegisterRecord:
+        raise AssertionError("not reached")
+
+
+@pytest.mark.parametrize(("timeout", "code"), [(True, "EDM:ERR:0005"), (False, "EDM:ERR:0008")])
+def test_register_failures(timeout: bool, code: str) -> None:
+    service = sample_data_service("ES", "births", register=BrokenRegister(timeout))
+    answer = intake([service]).answer(request()[1], sent=NOW)
+    assert answer.code == code
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.detail is not None
+    assert "García" not in document.detail
+
+
+def test_v2_request_is_answered_in_v2_with_the_evidence_type_in_either_sr_spelling() -> None:
+    _, body = request(version=edm.Version.EDM_V2, fmt="application/json")
+    assert b"sr.oots.tech.ec.europa.eu" in body
+    answer = intake().answer(body, sent=NOW)
+    assert answer.code is None
+    assert answer.document.specification is edm.Version.EDM_V2
+
+
+def test_sample_services_are_the_ones_the_demo_catalogue_lists() -> None:
+    from importlib import resources
+
+    from oots.cs.datafile import load_catalogue
+    from oots.provider.samples import SAMPLE_COUNTRIES
+
+    catalogue = load_catalogue(Path(str(resources.files("oots.cs") / "data" / "demo-catalogue.toml")))
+    listed = {ds.id: ds for ds in catalogue.data_services}
+    found = 0
+    for country in SAMPLE_COUNTRIES:
+        for service in sample_data_services(country):
+            ds = listed.get(service.identifier)
+            if ds is None:  # the catalogue does not list every kind in every country
+                continue
+            found += 1
+            assert ds.classification == service.evidence_type_classification
+            assert ds.level_of_assurance == service.level_of_assurance.value
+            access = ds.access_services[0]
+            assert access.id == f"AP_{country}_01"
+            assert access.publisher.id == service.authority.identifier
+            assert access.publisher.scheme == service.authority.scheme_id
+    assert found >= 38
+
+
+def test_a_provider_node_without_data_services_is_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.errors import ConfigError
+    from oots.node import NodeContext
+    from oots.provider.role import create_role
+    from oots.settings import load_settings
+
+    clean_env.setenv("OOTS_NODE__DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    ctx = NodeContext(settings=settings, database=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no data service"):
+        create_role(ctx)

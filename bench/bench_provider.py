@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -151,19 +152,29 @@ def _make_register(engine: sa.Engine, rows: int, rng: random.Random) -> list[tup
     return sample
 
 
-def _lookups(register: SqlRegister, queries: list[PersonQuery]) -> tuple[float, dict[str, int]]:
+def _lookups(register: SqlRegister, queries: list[PersonQuery]) -> tuple[float, float, dict[str, int]]:
+    """(wall-clock seconds, CPU seconds of this process, outcomes) of identifying every query."""
     outcomes: dict[str, int] = {}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for query in queries:
         result = match_person(query, register.find_persons(query))
         outcomes[result.outcome.value] = outcomes.get(result.outcome.value, 0) + 1
-    return time.perf_counter() - started, outcomes
+    return time.perf_counter() - started, time.process_time() - cpu, outcomes
+
+
+def _sqlite_tuning(dbapi_connection: Any, _record: Any) -> None:
+    # A register this size is read from the OS page cache: map it rather than copy pages around.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA mmap_size = 1073741824")
+    cursor.execute("PRAGMA cache_size = -65536")
+    cursor.close()
 
 
 def _bench_matching() -> None:
     rng = random.Random(20261127)
     with tempfile.TemporaryDirectory() as tmp:
         engine = sa.create_engine(f"sqlite:///{Path(tmp) / 'register.db'}")
+        sa.event.listen(engine, "connect", _sqlite_tuning)
         started = time.perf_counter()
         sample = _make_register(engine, ROWS, rng)
         print(f"   register: {ROWS:,} rows written in {time.perf_counter() - started:.1f} s")
@@ -177,17 +188,18 @@ def _bench_matching() -> None:
             queries.append(PersonQuery(family.upper(), given.upper(), born))
         queries = (queries * (1 + 5000 // max(1, len(queries))))[:5000]
         register.find_persons(queries[0])  # warm the statement cache
-        elapsed, outcomes = _lookups(register, queries)
+        elapsed, cpu, outcomes = _lookups(register, queries)
         print(
-            f"   identity matching (key table): {len(queries) / elapsed:,.0f} lookups/s "
-            f"({1e6 * elapsed / len(queries):.0f} µs each; outcomes {outcomes})"
+            f"   identity matching (key table): {len(queries) / elapsed:,.0f} lookups/s wall-clock, "
+            f"{len(queries) / cpu:,.0f} per CPU-second ({1e6 * elapsed / len(queries):.0f} µs each; "
+            f"outcomes {outcomes}; load average {os.getloadavg()[0]:.1f})"
         )
         plain = SqlRegister(engine, "people")
         few = queries[:1000]
-        elapsed, outcomes = _lookups(plain, few)
+        elapsed, cpu, outcomes = _lookups(plain, few)
         print(
-            f"   identity matching (date-of-birth index only): {len(few) / elapsed:,.0f} lookups/s "
-            f"(outcomes {outcomes})"
+            f"   identity matching (date-of-birth index only): {len(few) / elapsed:,.0f} lookups/s wall-clock, "
+            f"{len(few) / cpu:,.0f} per CPU-second (outcomes {outcomes})"
         )
         engine.dispose()
 
@@ -221,13 +233,15 @@ def _bench_pdf() -> None:
         rows = int(rows * 100_000 / size) + 1
         size = len(render_pdf(content(rows)))
     times = []
+    cpu = []
     for _ in range(5):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         pdf = render_pdf(content(rows))
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
     print(
         f"   PDF of {len(pdf) / 1024:.0f} KB ({rows} annex rows): "
-        f"{1000 * statistics.median(times):.0f} ms (median of 5)"
+        f"{1000 * statistics.median(times):.0f} ms wall-clock, {1000 * statistics.median(cpu):.0f} ms CPU (median of 5)"
     )
     small = []
     for _ in range(5):

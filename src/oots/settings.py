@@ -39,6 +39,8 @@ __all__ = [
     "ProviderRegisterSettings",
     "ProviderSettings",
     "QueueSettings",
+    "RequesterClientSettings",
+    "RequesterSettings",
     "Section",
     "Settings",
     "load_settings",
@@ -84,8 +86,9 @@ class NodeSettings(Section):
     country: str = Field("EU", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code (EL for Greece).")
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, keys and files.")
     base_url: str = Field("http://127.0.0.1:8000", description="Public URL of the node's web endpoint.")
-    roles: tuple[Literal["requester", "provider"], ...] = Field(
-        (), description="What this node does in OOTS; a node with a role runs an access point."
+    roles: tuple[Literal["requester", "provider", "common_services"], ...] = Field(
+        (),
+        description="What this node does in OOTS; a requester or provider node runs an access point.",
     )
 
 
@@ -218,6 +221,9 @@ class EidSettings(Section):
         default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
     )
     saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
+    saml_idp_metadata_cert: Path | None = Field(
+        None, description="Certificate (PEM) whose key must have signed the SAML IdP metadata."
+    )
     saml_entity_id: str = Field("", description="SAML entity id; empty means <node.base_url>/eid/saml/metadata.")
     saml_key_file: Path | None = Field(None, description="SP key (PEM) to sign requests and decrypt assertions.")
     saml_cert_file: Path | None = Field(None, description="SP certificate (PEM) matching saml_key_file.")
@@ -344,6 +350,49 @@ class ProviderSettings(Section):
 
 
 # --- section: requester ---
+
+
+class RequesterClientSettings(Section):
+    """One procedure portal allowed to use the portal API (``[[requester.clients]]``)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="The portal's client id.")
+    api_key_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the portal's API key; the key itself is never stored."
+    )
+    webhook_url: str = Field("", description="Where state changes are posted; empty: no webhooks.")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the webhook signatures.")
+
+
+class RequesterSettings(Section):
+    """The evidence requester: who the portal is, its API clients, previews and timeouts."""
+
+    enabled: bool = Field(False, description="Run the evidence requester role on this node.")
+    identifier: str = Field("", description="The evidence requester's identifier (sdg:Agent/Identifier).")
+    scheme_id: str = Field("urn:cef.eu:names:identifier:EAS:9930", description="EAS scheme of the identifier.")
+    name: str = Field("", description="The evidence requester's name as providers show it to users.")
+    possibility_for_preview: bool = Field(True, description="Let providers ask for a preview (PossibilityForPreview).")
+    response_timeout_seconds: float = Field(
+        300.0, gt=0, description="How long to wait for a provider's answer before the exchange expires."
+    )
+    preview_timeout_seconds: float = Field(
+        1800.0, gt=0, description="How long a user may take in a provider's preview space."
+    )
+    choice_timeout_seconds: float = Field(
+        3600.0, gt=0, description="How long an exchange may wait for the user's choices and explicit request."
+    )
+    clients: tuple[RequesterClientSettings, ...] = ()
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="Attempts to deliver one webhook.")
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    demo_portal: bool = Field(False, description="Serve the demo procedure portal at /portal (needs [eid]).")
+
+    @model_validator(mode="after")
+    def _unique_clients(self) -> RequesterSettings:
+        ids = [c.id for c in self.clients]
+        if len(set(ids)) != len(ids):
+            raise ValueError("requester client ids must be unique")
+        return self
+
+
 # --- section: audit ---
 
 
@@ -386,6 +435,7 @@ class Settings(BaseSettings):
     # --- field: provider ---
     provider: ProviderSettings = ProviderSettings()
     # --- field: requester ---
+    requester: RequesterSettings = RequesterSettings()
     # --- field: audit ---
     audit: AuditSettings = AuditSettings()
     # --- field: admin ---

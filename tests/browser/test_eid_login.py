@@ -104,11 +104,13 @@ class Setup:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     idp_port, portal_port = free_port(), free_port()
     idp_url, portal_url = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{portal_port}"
-    idp_app = create_idp_app(IdpConfig(issuer=idp_url, data_dir=tmp_path_factory.mktemp("idp")))
+    idp_dir = tmp_path_factory.mktemp("idp")
+    idp_app = create_idp_app(IdpConfig(issuer=idp_url, data_dir=idp_dir))
     settings = EidSettings(
         issuer=idp_url,
         client_id="portal",
         saml_idp_metadata=idp_url + "/saml/metadata",
+        saml_idp_metadata_cert=idp_dir / "idp-cert.pem",  # the metadata must be signed by the provider's key
         session_secret="browser-test-secret-0123456789",
     )
     login = EidLogin(settings, portal_url)

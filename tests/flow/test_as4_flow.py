@@ -67,7 +67,7 @@ def submit(config: Path, to: str, *, size: int = 2000, message_id: str | None = 
 @pytest.fixture
 def network(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     ports = {"blue": free_port(), "red": free_port()}
-    configs = write_configs(tmp_path, ports, retry=getattr(request, "param", "[1, 3, 8, 20]"))
+    configs = write_configs(tmp_path, ports, retry=getattr(request, "param", "[1, 3, 8, 20, 40]"))
     nodes = {name: Node(name, configs[name], ports[name], tmp_path) for name in ("blue", "red")}
     yield nodes, configs
     for node in nodes.values():
@@ -77,6 +77,7 @@ def network(tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-
 def receipt_for(node: Node, message_id: str) -> tuple[object, ...]:
     return wait_for(
         lambda: (row := node.outbound(message_id)) is not None and row[0] in ("receipt", "error", "failed") and row,
+        timeout=90,
         what=f"the outcome of {message_id}",
     )
 
@@ -110,7 +111,7 @@ def test_receiver_killed_before_delivery_delivers_once_after_restart(network) ->
     red.wait_dead()
     assert red.deliveries() == []
     red.start()
-    assert wait_for(lambda: red.deliveries() == [mid], what="the delivery after restart")
+    assert wait_for(lambda: red.deliveries() == [mid], timeout=60, what="the delivery after restart")
     assert red.query("SELECT state FROM as4_inbound WHERE message_id = ?", mid) == [("delivered",)]
 
 

@@ -317,10 +317,6 @@ class PMode:
     reception_awareness: ReceptionAwareness
 
 
-def _default_reception_awareness() -> ReceptionAwareness:
-    return ReceptionAwareness()
-
-
 @dataclass(frozen=True, slots=True)
 class PModeSet:
     """Everything this access point needs to send and receive: itself, its partners, its legs."""
@@ -331,7 +327,7 @@ class PModeSet:
     agreement: str | None = None
     mep: str = MEP_ONE_WAY
     mep_binding: str = MEP_PUSH
-    reception_awareness: ReceptionAwareness = field(default_factory=_default_reception_awareness)
+    reception_awareness: ReceptionAwareness = field(default_factory=ReceptionAwareness)
 
     # -- lookups ---------------------------------------------------------------------------------
     def partner(self, name_or_party_id: str, party_id_type: str | None = None) -> Partner:

@@ -13,37 +13,33 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Mount
 
 from oots.as4 import msh
 from oots.as4.domibus import DomibusClient, DomibusMessage, Notification, fetch, push_app, sweep
-from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, as4_routes, tls_context
+from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, tls_context
 from oots.as4.keys import KeyPair, load_key_pair
 from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, PartyInfo, Payload, Service, UserMessage
-from oots.as4.msh import CoreCodec, Outbound, VerifiedMessage
+from oots.as4.msh import CoreCodec, Outbound
 from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
 from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, send_due
-from oots.errors import ConfigError, NotFound, OotsError, TransportError
+from oots.errors import ConfigError, OotsError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
-from oots.store import Database
-from oots.store.queue import Handler, Worker
+from oots.store.queue import Worker
 
 __all__ = [
     "AccessPoint",
-    "AccessPointRole",
     "Background",
     "DomibusBackground",
     "background",
     "create_as4_app",
-    "dispatch_by_action",
     "domibus_background",
     "domibus_client",
     "load_access_point",
@@ -227,7 +223,7 @@ def background(
 ) -> Background:
     """The loops of a running access point; ``deliver`` is the application's hook (see ``oots.as4.store``)."""
     worker = Worker(store.db, queue, clock=ap.clock)
-    worker.register(DELIVER_JOB, store.deliver_handler(deliver))
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver, max_attempts=queue.max_attempts))
     return Background(ap, store, worker, on_event=on_event)
 
 
@@ -309,106 +305,5 @@ def domibus_background(
     client: DomibusClient, store: As4Store, deliver: Deliver, queue: QueueSettings, *, poll_seconds: float = 30.0
 ) -> DomibusBackground:
     worker = Worker(store.db, queue, clock=store.clock)
-    worker.register(DELIVER_JOB, store.deliver_handler(deliver))
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver, max_attempts=queue.max_attempts))
     return DomibusBackground(client, store, worker, poll_seconds)
-
-
-# -- the access point as a node role ---------------------------------------------------------------------
-
-
-def dispatch_by_action(consumers: Mapping[str, Deliver]) -> Deliver:
-    """A delivery hook handing each message to the consumer of its ebMS action (``ExecuteQueryRequest``...).
-
-    A message no consumer takes fails its delivery job (retried, then dead-lettered, as the queue does).
-    """
-
-    def deliver(session: Session, message: VerifiedMessage) -> None:
-        action = message.user_message.collaboration_info.action
-        consumer = consumers.get(action)
-        if consumer is None:
-            raise NotFound(f"no part of this node consumes AS4 action {action!r}")
-        consumer(session, message)
-
-    return deliver
-
-
-class AccessPointRole:
-    """The access point as a part of a node (``oots.node.roles.Role``): its routes, its delivery jobs,
-    and the loop that sends (built-in mode) or sweeps Domibus (Domibus mode).
-
-    ``consumers`` maps ebMS actions to the hooks of the roles that consume them; each gets the message
-    inside the transaction that marks its delivery done, so it sees each message exactly once.
-    """
-
-    name = "access_point"
-
-    def __init__(
-        self,
-        settings: Settings,
-        database: Database,
-        *,
-        consumers: Mapping[str, Deliver] | None = None,
-        clock: Callable[[], dt.datetime] = _utcnow,
-        base_dir: Path | None = None,
-    ) -> None:
-        self.settings = settings
-        self.consumers: dict[str, Deliver] = dict(consumers or {})
-        self.domibus: DomibusClient | None = None
-        self.access_point: AccessPoint | None = None
-        if settings.as4.mode == "domibus":
-            self.domibus = domibus_client(settings.as4)
-            pmodes = pmodes_from_settings(settings.as4, base_dir=base_dir)
-        else:
-            self.access_point = load_access_point(settings, base_dir=base_dir, clock=clock)
-            pmodes = self.access_point.pmodes
-        self.store = As4Store(database, pmodes, clock=clock)
-        self._loops: Background | DomibusBackground | None = None
-
-    def routes(self) -> Sequence[BaseRoute]:
-        if self.access_point is not None:
-            ap = self.access_point
-            return as4_routes(
-                lambda: ap.receiver(self.store.seen),
-                self.store,
-                clock=ap.clock,
-                max_bytes=self.settings.as4.max_message_bytes,
-            )
-        assert self.domibus is not None
-        return [Mount("/as4/domibus-push", app=self._domibus_loops().push_app())]
-
-    def job_handlers(self) -> Mapping[str, Handler]:
-        return {DELIVER_JOB: self.store.deliver_handler(dispatch_by_action(self.consumers))}
-
-    def as4_handlers(self) -> Mapping[str, Deliver]:
-        return {}
-
-    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> str:
-        """Send ``message`` (in the caller's transaction for the built-in access point; at once to Domibus)."""
-        if self.access_point is not None:
-            return submit(self.access_point, self.store, session, message, payloads).message_id
-        assert self.domibus is not None
-        return self.domibus.submit_message(message, payloads)
-
-    def _domibus_loops(self) -> DomibusBackground:
-        if not isinstance(self._loops, DomibusBackground):
-            assert self.domibus is not None
-            self._loops = domibus_background(
-                self.domibus,
-                self.store,
-                dispatch_by_action(self.consumers),
-                self.settings.queue,
-                poll_seconds=self.settings.as4.domibus_poll_seconds,
-            )
-        return self._loops
-
-    def start(self) -> None:
-        """Start the sender loop (built-in) or the Domibus sweep; deliveries run in the node's workers."""
-        if self.access_point is not None:
-            self._loops = Background(self.access_point, self.store, Worker(self.store.db, self.settings.queue))
-            self._loops.start(worker=False)
-        else:
-            self._domibus_loops().start(worker=False)
-
-    def stop(self) -> None:
-        if self._loops is not None:
-            self._loops.stop()

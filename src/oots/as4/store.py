@@ -297,14 +297,29 @@ class As4Store:
         )
         return row, message
 
-    def deliver_handler(self, hook: Deliver) -> Callable[[Session, Job], None]:
-        """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job."""
+    def deliver_handler(self, hook: Deliver, *, max_attempts: int | None = None) -> Callable[[Session, Job], None]:
+        """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job.
+
+        The hook runs in a savepoint: when it raises, its effects are rolled back and the job is retried
+        by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts`` here) the
+        message is marked ``delivery_failed`` with the reason instead, and the job ends.
+        """
 
         def handle(session: Session, job: Job) -> None:
             row, message = self.load_inbound(session, int(job.payload["id"]))
             if row.state != InboundState.RECEIVED.value:
                 return  # delivered already (a job re-run after its completion was lost)
-            hook(session, message)
+            try:
+                with session.begin_nested():
+                    hook(session, message)
+            except Exception as exc:
+                limit = job.max_attempts or max_attempts
+                if limit is None or job.attempts < limit:
+                    raise
+                log.error("AS4 message %s: delivery failed for good after %d attempts", row.message_id, job.attempts)
+                row.state = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED).value
+                row.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+                return
             row.state = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER).value
             row.delivered_at = self.clock()
 

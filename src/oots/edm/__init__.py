@@ -32,7 +32,7 @@ from oots.edm.documents import (
     RepositoryItemRef,
     ResponseEvidence,
 )
-from oots.edm.jsonform import DOCUMENT_KINDS, from_json, to_json
+from oots.edm.jsonform import DOCUMENT_KINDS, from_json, object_from_json, object_to_json, to_json
 from oots.edm.model import (
     AccessService,
     Address,
@@ -128,6 +128,8 @@ __all__ = [
     "new_urn_uuid",
     "new_uuid",
     "now_utc",
+    "object_from_json",
+    "object_to_json",
     "parse",
     "parse_element",
     "preview_required",

@@ -291,7 +291,10 @@ def common_services_answer(
     contents: Sequence[RegistryContent], *, version: Version = Version.CS_V2
 ) -> CommonServicesResponse:
     """An Evidence Broker or DSD answer holding ``contents`` (requirements or data service evidence
-    types), each in a registry object with a fresh ``urn:uuid:`` id; counts set to match."""
+    types), each in a registry object with a fresh ``urn:uuid:`` id; counts set to match.
+
+    A DSD answer holds one data service evidence type (R-DSD-RESP-S0015), its access services inside.
+    """
     return CommonServicesResponse(
         items=tuple(RegistryItem(new_urn_uuid(), content) for content in contents),
         total_result_count=len(contents),

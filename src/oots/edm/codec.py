@@ -464,5 +464,12 @@ def to_element(doc: Document, version: Version | str | None = None) -> etree._El
 
 
 def to_xml(doc: Document, version: Version | str | None = None) -> bytes:
-    """Serialise ``doc`` as UTF-8 XML in ``version`` (default: the document's own version)."""
-    return etree.tostring(to_element(doc, version), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    """Serialise ``doc`` as UTF-8 XML in ``version`` (default: the document's own version).
+
+    Raises :class:`oots.errors.ModelError` when a value holds characters XML 1.0 cannot carry.
+    """
+    try:
+        element = to_element(doc, version)
+    except ValueError as exc:  # lxml refuses control characters and non-characters in text and attributes
+        raise ModelError(f"the document cannot be written as XML: {exc}") from None
+    return etree.tostring(element, xml_declaration=True, encoding="UTF-8", pretty_print=True)

@@ -34,6 +34,11 @@ __all__ = [
 ]
 
 
+def _edm_only(version: Version, what: str) -> None:
+    if version is not Version.EDM_V1 and version is not Version.EDM_V2:
+        raise ModelError(f"{what} is oots-edm:v1.0 or oots-edm:v2.0, not {version}")
+
+
 @dataclass(frozen=True, slots=True)
 class QueryRequest:
     """The evidence request (``query:QueryRequest``, ebMS action ``ExecuteQueryRequest``)."""
@@ -61,8 +66,7 @@ class QueryRequest:
             raise ModelError("an evidence request names exactly one of NaturalPerson and LegalPerson")
         if not self.evidence_requester:
             raise ModelError("an evidence request names at least one EvidenceRequester")
-        if self.specification is Version.CS_V2:
-            raise ModelError("an evidence request is oots-edm:v1.0 or oots-edm:v2.0, not oots-cs:v2.0")
+        _edm_only(self.specification, "an evidence request")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,9 @@ class QueryResponse:
     response_available_date_time: dt.datetime | None = None
     specification: Version = Version.EDM_V2
 
+    def __post_init__(self) -> None:
+        _edm_only(self.specification, "an evidence response")
+
     @property
     def evidences(self) -> tuple[ResponseEvidence, ...]:
         """Every evidence of every package, in order."""
@@ -150,6 +157,7 @@ class QueryError:
     specification: Version = Version.EDM_V2
 
     def __post_init__(self) -> None:
+        _edm_only(self.specification, "an error response")
         preview = self.severity is ErrorSeverity.PREVIEW_REQUIRED
         if preview and (self.code != "EDM:ERR:0002" or self.preview_location is None):
             raise ModelError("a preview-required error is EDM:ERR:0002 with a PreviewLocation")

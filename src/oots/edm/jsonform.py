@@ -26,7 +26,9 @@ from oots.edm._regrep import format_datetime
 from oots.edm.codec import Document
 from oots.errors import ModelError
 
-__all__ = ["DOCUMENT_KINDS", "from_json", "to_json"]
+_T = typing.TypeVar("_T")
+
+__all__ = ["DOCUMENT_KINDS", "from_json", "object_from_json", "object_to_json", "to_json"]
 
 #: The document classes by the ``kind`` the JSON form names them with.
 DOCUMENT_KINDS: dict[str, type[Any]] = {
@@ -74,7 +76,17 @@ def to_json(doc: Document) -> dict[str, Any]:
     """The JSON form of ``doc`` (a dict ready for ``json.dumps``)."""
     if type(doc).__name__ not in DOCUMENT_KINDS:
         raise ModelError(f"{type(doc).__name__} is not a document")
-    result: dict[str, Any] = _value_to_json(doc, True)
+    form: dict[str, Any] = _value_to_json(doc, True)
+    # kind and version first, for the reader
+    head: dict[str, Any] = {key: form.pop(key) for key in ("kind", "specification") if key in form}
+    return {**head, **form}
+
+
+def object_to_json(obj: Any) -> dict[str, Any]:
+    """The JSON form of one model object that is not a document (an ``sdg:Person``, an ``Agent``...)."""
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        raise ModelError(f"{type(obj).__name__} is not a model object")
+    result: dict[str, Any] = _value_to_json(obj, False)
     return result
 
 
@@ -197,3 +209,11 @@ def from_json(data: Any) -> Document:
         raise ModelError(f"unknown document kind {kind!r}; known: {', '.join(DOCUMENT_KINDS)}")
     doc: Document = _object(cls, data, "")
     return doc
+
+
+def object_from_json(cls: type[_T], data: Any, path: str = "") -> _T:
+    """The model object of class ``cls`` a JSON form describes; ModelError naming the path of a fault."""
+    if not dataclasses.is_dataclass(cls):
+        raise ModelError(f"{cls.__name__} is not a model class")
+    obj: _T = _object(cls, data, path)
+    return obj

@@ -52,6 +52,11 @@ SLOT_OF: dict[type, tuple[str, str]] = {
 }
 
 
+def _cs_only(version: Version) -> None:
+    if version is Version.EDM_V2:
+        raise ModelError("a Common Services document is oots-cs:v2.0 (or the v1.0 profile), not oots-edm:v2.0")
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryClassification:
     """``rim:Classification`` of a registry object (``urn:fdc:oots:classification:eb|dsd``)."""
@@ -94,6 +99,9 @@ class CommonServicesResponse:
     request_id: str | None = None
     specification: Version = Version.CS_V2
 
+    def __post_init__(self) -> None:
+        _cs_only(self.specification)
+
     @property
     def requirements(self) -> tuple[Requirement, ...]:
         """The requirements of an Evidence Broker answer."""
@@ -126,6 +134,7 @@ class CommonServicesError:
     specification: Version = Version.CS_V2
 
     def __post_init__(self) -> None:
+        _cs_only(self.specification)
         if not self.code.startswith(("EB:ERR:", "DSD:ERR:")):
             raise ModelError(f"{self.code} is not an Evidence Broker or Data Service Directory error")
         additional = self.severity is ErrorSeverity.ADDITIONAL_INPUT

@@ -18,12 +18,12 @@ with warnings.catch_warnings():
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
     from saml2.client import Saml2Client
     from saml2.config import IdPConfig, SPConfig
-    from saml2.metadata import entity_descriptor
+    from saml2.metadata import entity_descriptor, sign_entity_descriptor
     from saml2.response import StatusError, UnsolicitedResponse
     from saml2.s_utils import UnravelError
     from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NAMEID_FORMAT_TRANSIENT, NameID
     from saml2.server import Server
-    from saml2.sigver import SignatureError, SigverError
+    from saml2.sigver import SignatureError, SigverError, security_context
     from saml2.validate import ResponseLifetimeExceed, ToEarly
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
@@ -50,11 +50,16 @@ __all__ = [
     "UnsolicitedResponse",
     "entity_descriptor",
     "quiet_saml2_logging",
+    "security_context",
+    "sign_entity_descriptor",
 ]
 
 
 def quiet_saml2_logging() -> None:
-    """Keep pysaml2 from logging messages (and the personal data in them) below WARNING."""
+    """Keep pysaml2 from logging messages (and the personal data in them) below WARNING.
+
+    Only when nobody set the ``saml2`` logger's level: an operator debugging SAML may set it on purpose.
+    """
     logger = logging.getLogger("saml2")
-    if logger.getEffectiveLevel() < logging.WARNING:
+    if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)

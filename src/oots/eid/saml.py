@@ -14,11 +14,15 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from lxml import etree
 
 from oots import xmlsafe
 from oots.eid import _saml2 as s2
@@ -28,7 +32,7 @@ from oots.eid.identity import Identity, LevelOfAssurance
 from oots.eid.replay import MemoryReplayCache, ReplayCache
 from oots.errors import ConfigError, OotsError
 
-__all__ = ["MAX_RESPONSE_BYTES", "SamlLogin", "SamlServiceProvider", "redirect_query"]
+__all__ = ["MAX_RESPONSE_BYTES", "SamlLogin", "SamlServiceProvider", "redirect_query", "verify_metadata"]
 
 #: Largest SAML response accepted (base64-decoded).
 MAX_RESPONSE_BYTES = 512 * 1024
@@ -69,6 +73,7 @@ class SamlServiceProvider:
         *,
         key_file: Path | None = None,
         cert_file: Path | None = None,
+        idp_metadata_cert: Path | None = None,
         replay_cache: ReplayCache | None = None,
         clock: Callable[[], float] = time.time,
         accepted_time_diff: int = 60,
@@ -76,6 +81,8 @@ class SamlServiceProvider:
         sp_type: str = "public",
     ) -> None:
         s2.quiet_saml2_logging()
+        if idp_metadata_cert is not None:
+            verify_metadata(idp_metadata, idp_metadata_cert, xmlsec_binary, clock())
         self.entity_id = entity_id
         self.acs_url = acs_url
         self._replay = replay_cache or MemoryReplayCache(clock)
@@ -249,3 +256,55 @@ def _expired(root: Any, now: float) -> bool:
                 if dt.datetime.fromisoformat(limit.replace("Z", "+00:00")).timestamp() <= now:
                     return True
     return False
+
+
+_DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+def verify_metadata(xml: str, cert_file: Path, xmlsec_binary: str = XMLSEC1, now: float | None = None) -> None:
+    """Check that ``xml`` (SAML metadata) is signed as a whole by the key of ``cert_file`` and not expired.
+
+    The signature must be a direct child of the root, reference the root's ``ID`` and nothing else
+    (no wrapping), and verify with ``xmlsec1`` against that certificate's public key. Raises
+    :class:`ConfigError` naming what failed.
+    """
+    try:
+        root = xmlsafe.parse(xml.encode("utf-8"))
+    except OotsError as exc:
+        raise ConfigError(f"the identity provider metadata is not usable XML: {exc.message}") from None
+    ident = root.get("ID")
+    signature = root.find(f"{_DS}Signature")
+    if not ident or signature is None:
+        raise ConfigError("the identity provider metadata is not signed (eid.saml_idp_metadata_cert is set)")
+    references = signature.findall(f"{_DS}SignedInfo/{_DS}Reference")
+    if len(references) != 1 or references[0].get("URI") != f"#{ident}":
+        raise ConfigError("the identity provider metadata signature does not cover the whole document")
+    valid_until = root.get("validUntil")
+    if valid_until:
+        try:
+            limit = dt.datetime.fromisoformat(valid_until.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise ConfigError("the identity provider metadata has an unreadable validUntil") from None
+        if limit < (now if now is not None else dt.datetime.now(dt.UTC).timestamp()):
+            raise ConfigError("the identity provider metadata has expired (validUntil)")
+    qname = etree.QName(root)
+    with tempfile.NamedTemporaryFile(suffix=".xml") as fh:
+        fh.write(xml.encode("utf-8"))
+        fh.flush()
+        command = [
+            xmlsec_binary,
+            "--verify",
+            "--enabled-reference-uris",
+            "same-doc",
+            "--pubkey-cert-pem",
+            str(cert_file),
+            "--id-attr:ID",
+            f"{qname.namespace}:{qname.localname}",
+            fh.name,
+        ]
+        try:
+            result = subprocess.run(command, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ConfigError(f"cannot run {xmlsec_binary} to check the metadata signature: {exc}") from None
+    if result.returncode != 0:
+        raise ConfigError(f"the identity provider metadata signature does not verify with {cert_file}")

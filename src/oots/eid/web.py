@@ -252,6 +252,7 @@ class EidLogin:
                 xml,
                 key_file=s.saml_key_file,
                 cert_file=s.saml_cert_file,
+                idp_metadata_cert=s.saml_idp_metadata_cert,
                 replay_cache=self._replay,
                 clock=self._clock,
                 accepted_time_diff=s.clock_skew_seconds,

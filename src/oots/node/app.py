@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 #: Where each role named in ``[node] roles`` is created: ``module:function(ctx) -> Role``.
 ROLE_FACTORIES: Mapping[str, str] = {
+    "common_services": "oots.cs.role:create_role",
     "provider": "oots.provider.role:create_role",
     "requester": "oots.requester.role:create_role",
 }
@@ -71,7 +72,8 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
     settings.node.data_dir.mkdir(parents=True, exist_ok=True)
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
-    if settings.node.roles or settings.as4.signing_key is not None:
+    # The exchange roles need the access point; the Common Services answer over plain HTTP only.
+    if set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
         ap = load_access_point(settings, base_dir=config_dir)
         ctx.clock = ap.clock
         ctx.services["as4"] = As4Gateway(ap, As4Store(database, ap.pmodes, clock=ap.clock))

@@ -221,7 +221,8 @@ class DataService:
                     "this evidence is about legal persons", code="EDM:ERR:0003", reason="REFUSED:SUBJECT_KIND"
                 )
             query = person_query(subject)
-            return match_person(query, self.register.find_persons(query), self.rules)
+            candidates = self.register.find_persons(query, swapped_names=self.rules.allow_swapped_names)
+            return match_person(query, candidates, self.rules)
         if self.subject_kind is not SubjectKind.LEGAL_PERSON:
             raise EvidenceRefused(
                 "this evidence is about natural persons", code="EDM:ERR:0003", reason="REFUSED:SUBJECT_KIND"

@@ -68,8 +68,9 @@ class Register(Protocol):
 
     name: str
 
-    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
-        """Natural persons who could be ``query``: same identifier, or same birth date and a name part."""
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
+        """Natural persons who could be ``query``: same identifier, or same birth date and a part of the
+        family name (with ``swapped_names``, also a part of the given name as family name)."""
         ...
 
     def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:
@@ -176,12 +177,14 @@ def _record(row: Mapping[str, Any], fields: FieldMap) -> RegisterRecord:
     return RegisterRecord(record_id, data)
 
 
-def person_lookup_keys(query: PersonQuery) -> frozenset[str]:
-    """The name keys a lookup searches: every part of the family name and (for swapped names) the given name."""
-    return name_keys(query.family_name) | name_keys(query.given_name)
+def person_lookup_keys(query: PersonQuery, *, swapped_names: bool = False) -> frozenset[str]:
+    """The name keys a lookup searches: every part of the family name and, with ``swapped_names``
+    (family and given names may have been given the other way round), of the given name."""
+    keys = name_keys(query.family_name)
+    return keys | name_keys(query.given_name) if swapped_names else keys
 
 
-def _could_be(query: PersonQuery, person: PersonRecord) -> bool:
+def _could_be(query: PersonQuery, person: PersonRecord, swapped_names: bool) -> bool:
     """The lookup rule every adapter applies: same identifier, or same birth date and a name key."""
     if (
         query.identifier
@@ -191,7 +194,7 @@ def _could_be(query: PersonQuery, person: PersonRecord) -> bool:
         return True
     if person.date_of_birth != query.date_of_birth:
         return False
-    return not name_keys(person.family_name).isdisjoint(person_lookup_keys(query))
+    return not name_keys(person.family_name).isdisjoint(person_lookup_keys(query, swapped_names=swapped_names))
 
 
 def _legal_lookup(query: LegalPersonQuery) -> tuple[set[str], str]:
@@ -267,9 +270,9 @@ class CsvRegister:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
         found: set[str] = set()
-        for key in person_lookup_keys(query):
+        for key in person_lookup_keys(query, swapped_names=swapped_names):
             found |= self._by_name.get((query.date_of_birth, key), set())
         if query.identifier:
             found |= self._by_id.get(normalise_identifier(query.identifier), set())
@@ -360,7 +363,7 @@ class SqlRegister:
             sa.Column("key", sa.String(200), nullable=False),
             sa.Column("born", sa.Date, nullable=True),
             sa.Column("record_id", id_type, nullable=False),
-            sa.Index(f"ix_{name}_lookup", "kind", "key", "born"),
+            sa.Index(f"ix_{name}_lookup", "kind", "key", "born", "record_id"),
         )
 
     def _col(self, name: str) -> sa.ColumnElement[Any] | None:
@@ -502,10 +505,10 @@ class SqlRegister:
         self._compiled_cache[shape] = result
         return result
 
-    def _lookup(self, query: PersonQuery) -> list[dict[str, Any]]:
+    def _lookup(self, query: PersonQuery, swapped_names: bool) -> list[dict[str, Any]]:
         """The keyed lookup on the driver's own connection: the statement is compiled once, so a lookup
         costs one indexed query and little Python (the bench measures it)."""
-        keys = sorted(person_lookup_keys(query))
+        keys = sorted(person_lookup_keys(query, swapped_names=swapped_names))
         if not keys and not query.identifier:
             return []
         compiled = self._compiled(len(keys), bool(query.identifier))
@@ -540,14 +543,17 @@ class SqlRegister:
         finally:
             raw.close()
 
-    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
         id_column = self._source.c[self.fields.record_id]
         if self._keys is not None:
             if self.keys_engine is self.engine:
-                rows = self._lookup(query)
+                rows = self._lookup(query, swapped_names)
             else:
                 ids_name, ids_both = self._prepared()
-                params: dict[str, Any] = {"keys": sorted(person_lookup_keys(query)), "born": query.date_of_birth}
+                params: dict[str, Any] = {
+                    "keys": sorted(person_lookup_keys(query, swapped_names=swapped_names)),
+                    "born": query.date_of_birth,
+                }
                 if query.identifier:
                     params["ident"] = normalise_identifier(query.identifier)
                 found = [r[0] for r in self._keys_rows(ids_both if query.identifier else ids_name, params)]
@@ -564,7 +570,8 @@ class SqlRegister:
                 value = query.identifier.rsplit("/", 1)[-1].strip()
                 condition = sa.or_(condition, ident == query.identifier, ident.like(f"%/{value}"))
             stmt = sa.select(self._source).where(condition)
-        return self._people(self._rows(self._filtered(stmt)))
+            people = self._people(self._rows(self._filtered(stmt)))
+            return [p for p in people if _could_be(query, p, swapped_names)]
 
     def _people(self, rows: list[dict[str, Any]]) -> list[PersonRecord]:
         out = [p for row in rows if (p := _person(row, self.fields, self.name)) is not None]
@@ -676,7 +683,7 @@ class HttpJsonRegister:
             raise RegisterError(f"register {self.name} answered JSON of an unexpected shape", register=self.name)
         return body
 
-    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
         params = [
             ("family_name", query.family_name),
             ("given_name", query.given_name),
@@ -692,7 +699,7 @@ class HttpJsonRegister:
                     f"register {self.name} answered a person record without its identity", register=self.name
                 )
             out.append(person)
-        return [p for p in out if _could_be(query, p)]
+        return [p for p in out if _could_be(query, p, swapped_names)]
 
     def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:
         params = [("legal_name", query.legal_name)]

@@ -42,6 +42,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "oots.audit.models",
     "oots.cs.models",
     "oots.eid.models",
+    "oots.requester.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

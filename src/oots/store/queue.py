@@ -56,13 +56,17 @@ __all__ = [
     "claim",
     "complete",
     "counts",
+    "default_worker_id",
     "enqueue",
     "enqueue_many",
+    "extend",
     "fail",
     "list_dead",
     "purge_done",
     "release",
     "requeue",
+    "requeue_dead",
+    "uncomplete",
 ]
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from lxml import etree
 __all__ = [
     "CODELIST_FIXES",
     "FIX_EDM_ERROR_CODES_WELLFORMED",
+    "FIX_ERR_C021_POST",
     "FIX_ERR_C022_COUNT",
     "FIX_QUERYBINDING_XSLT2",
     "SCHEMATRON_FIXES",
@@ -65,6 +66,27 @@ FIX_ERR_C022_COUNT = SchematronFix(
     _fix_c022,
 )
 
+_C021_DEFECT = "matches(rim:Value, '^GET$') or matches(rim:value, '^POST$')"
+_C021_INTENT = "matches(rim:Value, '^GET$') or matches(rim:Value, '^POST$')"
+
+
+def _fix_c021(stem: str, root: etree._Element) -> bool:
+    changed = False
+    for node in root.iter(f"{SCH}assert"):
+        if node.get("id") == "R-EDM-ERR-C021" and (node.get("test") or "").strip() == _C021_DEFECT:
+            node.set("test", _C021_INTENT)
+            changed = True
+    return changed
+
+
+#: R-EDM-ERR-C021 reads rim:value (lower case, no such element) for POST, so a correct POST always fails.
+FIX_ERR_C021_POST = SchematronFix(
+    "FIX_ERR_C021_POST",
+    "EDM-ERR-C.sch R-EDM-ERR-C021 tests matches(rim:value, '^POST$') with a lower-case element name that "
+    "never exists, so PreviewMethod POST always fails; the intent is rim:Value, as for GET.",
+    _fix_c021,
+)
+
 _NO_BINDING_FILES = frozenset({"EB-ERR", "DSD-ERR-S"})
 
 
@@ -101,5 +123,5 @@ FIX_EDM_ERROR_CODES_WELLFORMED = CodelistFix(
     _fix_gc,
 )
 
-SCHEMATRON_FIXES: tuple[SchematronFix, ...] = (FIX_ERR_C022_COUNT, FIX_QUERYBINDING_XSLT2)
+SCHEMATRON_FIXES: tuple[SchematronFix, ...] = (FIX_ERR_C021_POST, FIX_ERR_C022_COUNT, FIX_QUERYBINDING_XSLT2)
 CODELIST_FIXES: tuple[CodelistFix, ...] = (FIX_EDM_ERROR_CODES_WELLFORMED,)

@@ -14,7 +14,7 @@ from oots.as4.store import DELIVER_JOB, As4Store, send_due, user_message_from_js
 from oots.errors import StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
-from oots.store.queue import Worker, counts
+from oots.store.queue import Worker, counts, enqueue
 
 
 class Clock:
@@ -188,3 +188,26 @@ def test_accept_twice_is_refused_and_purge_forgets(nodes, dev_pki) -> None:  # t
     assert red.purge_inbound(older_than=NOW) == 0
     assert red.purge_inbound(older_than=NOW + dt.timedelta(seconds=1)) == 1
     assert red.seen("p1@blue") is None
+
+
+def test_a_delivery_that_keeps_failing_ends_delivery_failed_without_its_effects(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "f1@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+
+    def broken(session, message):  # type: ignore[no-untyped-def]
+        enqueue(session, "app.effect", {"of": message.message_id})  # a database effect, then a failure
+        raise RuntimeError("the register is unreachable")
+
+    settings = QueueSettings(backoff_base_seconds=0.001, backoff_max_seconds=0.001)
+    worker = Worker(red.db, settings, clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(broken, max_attempts=2))
+    worker.drain()
+    assert red.inbound_state("f1@blue") == "received"  # the first attempt failed: retried
+    clock.now += dt.timedelta(seconds=1)
+    worker.drain()
+    assert red.inbound_state("f1@blue") == "delivery_failed"
+    with red.db.session() as session:
+        job_counts = counts(session)
+    assert job_counts[DELIVER_JOB] == {"done": 1}
+    assert "app.effect" not in job_counts  # the hook's own effects were rolled back each time

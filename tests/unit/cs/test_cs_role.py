@@ -55,5 +55,38 @@ def test_role_serves_signed_answers_under_cs(tmp_path: Path, pki: CsPki, clean_e
         assert client.get("/cs/health").json()["signed"] is True
         with pytest.raises(ConfigError):
             create_role(Context(Settings(database={"url": settings.database.url}), db))
+        from oots.node.app import _load_role
+        from oots.node.roles import NodeContext
+
+        loaded = _load_role("common_services", NodeContext(settings=settings, database=db))
+        assert loaded.name == "common_services"
     finally:
         db.dispose()
+
+
+def test_a_common_services_node(tmp_path: Path, pki: CsPki, clean_env: pytest.MonkeyPatch) -> None:
+    """``[node] roles = ["common_services"]``: the node serves the EB and DSD under /cs, no access point needed."""
+    from oots.node.app import build_context, create_app
+
+    paths = write_pki(pki, tmp_path / "keys")
+    settings = Settings(
+        node={"roles": ["common_services"], "data_dir": str(tmp_path / "var")},
+        common_services={
+            "catalogue_file": str(DEMO),
+            "signing_key_file": str(paths["key"]),
+            "signing_chain_file": str(paths["chain"]),
+        },
+    )
+    ctx = build_context(settings)
+    try:
+        assert "as4" not in ctx.services
+        client = app_client(create_app(ctx))
+        reply = client.get(
+            "/cs/dsd/rest/search?" + urlencode([("queryId", "urn:x")]), headers={"Accept-Version": "oots-cs:v2.0"}
+        )
+        verify_answer(reply.content, reply.headers, TrustStore((pki.root,)))
+        doc = edm.parse(reply.content)
+        assert isinstance(doc, edm.CommonServicesError)
+        assert doc.code == "DSD:ERR:0004"
+    finally:
+        ctx.database.dispose()

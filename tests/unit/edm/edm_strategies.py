@@ -19,7 +19,9 @@ from oots import edm
 from oots.edm import model
 
 #: Text XML 1.0 carries unchanged (no control characters, no surrogates, no carriage returns).
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"), max_size=12
+)
 #: Tokens for normalizedString / code values.
 TOKEN = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 .:_/-]{0,15}", fullmatch=True)
 URI = st.from_regex(r"https://[a-z]{1,8}\.example/[a-z0-9/_-]{0,12}", fullmatch=True)

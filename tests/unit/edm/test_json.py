@@ -101,6 +101,8 @@ def test_hand_written_json_makes_conformant_xml() -> None:
             "natural_person.gender: 'X' is not one of Male, Female, Unspecified",
         ),
         ({**edm.to_json(request()), "evidence_provider": None}, "evidence_provider: must not be null"),
+        ({**edm.to_json(request()), "specification": "oots-cs:v2.0"}, "oots-edm:v1.0 or oots-edm:v2.0"),
+        ({"kind": "CommonServicesResponse", "specification": "oots-edm:v2.0"}, "oots-cs:v2.0"),
     ],
 )
 def test_bad_json(form: object, reason: str) -> None:

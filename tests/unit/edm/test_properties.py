@@ -4,8 +4,11 @@ model → XML → model and model → JSON → model are the identity, and v1.0 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+from edm_samples import exchange_v1
 from edm_strategies import document
 from edm_xsd import errors
 from hypothesis import HealthCheck, given, settings
@@ -41,3 +44,17 @@ def test_v2_models_written_as_v1_are_xsd_valid(doc: Any) -> None:
     xml = edm.to_xml(doc, edm.Version.EDM_V1)
     assert errors(xml) == []
     assert type(edm.parse(xml)) is type(doc)
+
+
+def test_text_xml_cannot_carry_is_a_model_error(spec_dir: Path) -> None:
+    import dataclasses
+
+    import oots.edm
+    from oots.edm import QueryRequest
+    from oots.errors import ModelError
+
+    path = next(p for p in exchange_v1(spec_dir) if "Evidence Request - Birth - full" in p.name)
+    doc = oots.edm.parse(path.read_bytes())
+    assert isinstance(doc, QueryRequest)
+    with pytest.raises(ModelError, match="cannot be written as XML"):
+        oots.edm.to_xml(dataclasses.replace(doc, id="urn:uuid:\uffff"))

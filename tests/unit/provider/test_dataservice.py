@@ -197,10 +197,11 @@ def test_register_failure_passes_through_as_register_error() -> None:
     class Broken:
         name = "broken"
 
-        def find_persons(self, query: object) -> list[object]:
+        def find_persons(self, query: object, *, swapped_names: bool = False) -> list[object]:
             raise RegisterError("register broken did not answer in time", register="broken", timeout=True)
 
-        find_legal_persons = find_persons
+        def find_legal_persons(self, query: object) -> list[object]:
+            raise AssertionError("not reached")
 
         def fetch(self, record_id: str) -> object:
             raise AssertionError("not reached")

@@ -71,6 +71,10 @@ def check_person_register(register: Register) -> None:
     garcia = register.find_persons(PersonQuery("García", "María", dt.date(1982, 10, 7)))
     assert {p.family_name for p in garcia} == {"García Márquez", "García López"}
     assert match_person(PersonQuery("García", "María", dt.date(1982, 10, 7)), garcia).reason == "AMBIGUOUS:NAMES:n=2"
+    # names given the other way round are found only when asked for
+    swapped = PersonQuery("Lotte", "Peeters", dt.date(1985, 7, 23))
+    assert register.find_persons(swapped) == []
+    assert [p.family_name for p in register.find_persons(swapped, swapped_names=True)] == ["Peeters"]
     # nobody
     assert register.find_persons(PersonQuery("Nobody", "Noone", dt.date(1950, 1, 1))) == []
     with pytest.raises(NotFound):
@@ -316,3 +320,23 @@ def test_http_json_register_sends_the_query_and_quotes_ids() -> None:
         "identifier": "ES/BE/1",
     }
     assert json.dumps(dict(seen[1].params))
+
+
+def test_every_adapter_returns_the_same_candidates(tmp_path: Path) -> None:
+    """CSV, SQL with and without key table, HTTP JSON: the same candidates for every test person."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'same.db'}")
+    load_into(engine, "births", BIRTHS)
+    keyed = SqlRegister(engine, "births", keys_table="births_keys")
+    keyed.build_keys()
+    adapters: list[Register] = [
+        CsvRegister(BIRTHS),
+        SqlRegister(engine, "births"),
+        keyed,
+        HttpJsonRegister("https://register.example/api", transport=fake_register_api(BIRTHS)),
+    ]
+    for person in load_people():
+        for query in (person.query(), person.query(optional=False)):
+            for swapped in (False, True):
+                seen = [sorted(p.record_id for p in a.find_persons(query, swapped_names=swapped)) for a in adapters]
+                assert all(s == seen[0] for s in seen), (person.note, seen)
+    engine.dispose()

@@ -15,7 +15,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import StatementError
 
-import oots.store
 from oots.errors import ConfigError, StoreError
 from oots.settings import Settings
 from oots.store import Database, load_models, open_database
@@ -212,8 +211,20 @@ def test_datetimes_come_back_in_utc_and_naive_ones_are_refused(sqlite_url: str) 
 
 
 def test_public_api() -> None:
+    import inspect as pyinspect
+
+    import oots.store.queue
+
     for name in oots.store.__all__:
         assert hasattr(oots.store, name), name
+    for name in oots.store.queue.__all__:
+        assert hasattr(oots.store.queue, name), name
+    public = {
+        n
+        for n, v in vars(oots.store.queue).items()
+        if not n.startswith("_") and getattr(v, "__module__", None) == "oots.store.queue" and pyinspect.isroutine(v)
+    }
+    assert public <= set(oots.store.queue.__all__)
     assert "oots.store.models" in oots.store.MODEL_MODULES
 
 

@@ -41,6 +41,31 @@ def test_fix_err_c022_count(samples: Path, validator: Validator) -> None:
     assert not report.valid
 
 
+def _with_preview_method(data: bytes, method: str) -> bytes:
+    root = etree.fromstring(data)
+    exception = root.find("{urn:oasis:names:tc:ebxml-regrep:xsd:rs:4.0}Exception")
+    assert exception is not None
+    for slot in exception.iterchildren(f"{{{RIM}}}Slot"):
+        if slot.get("name") == "PreviewMethod":
+            exception.remove(slot)
+    slot = etree.SubElement(exception, f"{{{RIM}}}Slot", name="PreviewMethod")
+    value = etree.SubElement(slot, f"{{{RIM}}}SlotValue")
+    value.set("{http://www.w3.org/2001/XMLSchema-instance}type", "rim:StringValueType")
+    etree.SubElement(value, f"{{{RIM}}}Value").text = method
+    return etree.tostring(root)
+
+
+def test_fix_err_c021_post(samples: Path, validator: Validator) -> None:
+    unfixed = without("FIX_ERR_C021_POST")
+    data = (samples / "projectathon-testdata/TC06_Response_1.xml").read_bytes()  # a PreviewRequired error
+    post, put = _with_preview_method(data, "POST"), _with_preview_method(data, "PUT")
+    # the official rule reads rim:value for POST: a correct POST fails it
+    assert "R-EDM-ERR-C021" in unfixed.validate(post).rule_ids(blocking_only=True)
+    assert "R-EDM-ERR-C021" not in validator.validate(post).rule_ids()
+    assert validator.validate(post).valid
+    assert "R-EDM-ERR-C021" in validator.validate(put).rule_ids(blocking_only=True)
+
+
 def test_fix_querybinding_xslt2(samples: Path, validator: Validator) -> None:
     unfixed = without("FIX_QUERYBINDING_XSLT2")
     eb_error = samples / "EB/Complete XML examples (EB)/4.4. Query Error Response of the Evidence Broker - Birth.xml"
@@ -69,7 +94,7 @@ def test_fixes_only_touch_the_defective_text() -> None:
     rules = RuleSet(BUILTIN_V1)
     for stem in rules.schematron_files:
         rules.schematron(stem)
-    assert rules.applied_fixes == {"FIX_ERR_C022_COUNT", "FIX_QUERYBINDING_XSLT2"}
+    assert rules.applied_fixes == {"FIX_ERR_C021_POST", "FIX_ERR_C022_COUNT", "FIX_QUERYBINDING_XSLT2"}
     corrected = rules.schematron("EDM-ERR-C")
     assert corrected is not None
     # applying the corrections again to a corrected file changes nothing

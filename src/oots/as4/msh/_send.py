@@ -193,7 +193,7 @@ def on_reply(
                 EbmsError.DELIVERY_FAILURE,
             )
         if not failures:
-            # Only warnings: the message was accepted; treat as receipt-less success is wrong, so keep waiting.
+            # Only warnings and no receipt: reception is not acknowledged, so the message is sent again.
             return _no_receipt(
                 record, pmode, f"only warnings came back ({first.error_code})", EbmsError.INVALID_RECEIPT
             )

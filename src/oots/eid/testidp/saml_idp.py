@@ -56,6 +56,7 @@ class SamlIdentityProvider:
         self._sp_metadata: dict[str, str] = {}
         self._acs: dict[str, set[str]] = {}
         self._encrypt: dict[str, bool] = {}
+        self._metadata: str | None = None
         self._base: dict[str, Any] = {
             "entityid": entity_id,
             "key_file": str(key.key_file),
@@ -113,9 +114,19 @@ class SamlIdentityProvider:
         return s2.Server(config=config)
 
     def metadata_xml(self) -> str:
+        """The identity provider's metadata, signed with its own key (as eIDAS nodes sign theirs)."""
+        if self._metadata is None:
+            self._metadata = self._signed_metadata()
+        return self._metadata
+
+    def _signed_metadata(self) -> str:
         config = s2.IdPConfig()
         config.load(dict(self._base))
-        return str(s2.entity_descriptor(config))
+        descriptor = s2.entity_descriptor(config)
+        _, signed = s2.sign_entity_descriptor(
+            descriptor, None, s2.security_context(config), sign_alg=s2.SIG_RSA_SHA256, digest_alg=s2.DIGEST_SHA256
+        )
+        return str(signed)
 
     def add_service_provider(self, metadata_xml: str) -> str:
         """Trust the service provider described by ``metadata_xml``; return its entity id."""

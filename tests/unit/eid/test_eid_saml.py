@@ -187,3 +187,76 @@ def test_signed_request_and_encrypted_assertion(idp: SamlIdentityProvider, tmp_p
     assert b"Anna-Lena" not in raw  # the attributes travel encrypted
     identity = sp.consume(response, login.request_id, L.SUBSTANTIAL)
     assert identity.subject == person()
+
+
+def test_refusals_log_no_personal_data(
+    sp: SamlServiceProvider, idp: SamlIdentityProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    subject = person()
+    with caplog.at_level(logging.DEBUG):
+        login, pending = begin(sp, idp)
+        good = idp.respond(pending, subject, None, L.HIGH)
+        xml = base64.b64decode(good)
+        refused(sp, base64.b64encode(xml.replace(b"Anna-Lena", b"Anna-Lene")).decode(), login.request_id)
+        refused(sp, idp.respond(pending, subject, None, L.HIGH, audience="http://x.test/md"), login.request_id)
+        sp.consume(good, login.request_id, L.SUBSTANTIAL)
+        refused(sp, good, login.request_id)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for value in (subject.family_name, subject.given_name, subject.person_identifier, "1988-12-01", "Weber"):
+        assert value not in logged
+
+
+class TestMetadataSignature:
+    """The identity provider's metadata, pinned to the key that signs it."""
+
+    def test_signed_metadata_verifies(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+
+        verify_metadata(idp.metadata_xml(), idp_key.cert_file)
+        SamlServiceProvider(SP_ID, ACS, idp.metadata_xml(), idp_metadata_cert=idp_key.cert_file)
+
+    def test_another_key(self, idp: SamlIdentityProvider, tmp_path: Path) -> None:
+        from oots.eid.testidp.keys import generate_key_files
+        from oots.errors import ConfigError
+
+        generate_key_files(tmp_path / "k.pem", tmp_path / "c.pem")
+        with pytest.raises(ConfigError, match="does not verify"):
+            SamlServiceProvider(SP_ID, ACS, idp.metadata_xml(), idp_metadata_cert=tmp_path / "c.pem")
+
+    def test_changed_endpoint(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        forged = idp.metadata_xml().replace("http://idp.test/saml/sso", "http://evil.test/saml/sso")
+        with pytest.raises(ConfigError, match="does not verify"):
+            verify_metadata(forged, idp_key.cert_file)
+
+    def test_unsigned(self, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="not signed"):
+            verify_metadata(f'<EntityDescriptor xmlns="{MD}" entityID="x" ID="a"/>', idp_key.cert_file)
+
+    def test_signature_over_another_element(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        xml = idp.metadata_xml()
+        ident = xml.split(' ID="', 1)[1].split('"', 1)[0]
+        wrapped = xml.replace(f' ID="{ident}"', ' ID="other"', 1)
+        with pytest.raises(ConfigError, match="whole document"):
+            verify_metadata(wrapped, idp_key.cert_file)
+
+    def test_expired(self, idp: SamlIdentityProvider, idp_key: SigningKey) -> None:
+        from oots.eid.saml import verify_metadata
+        from oots.errors import ConfigError
+
+        xml = idp.metadata_xml().replace(' entityID="', ' validUntil="2020-01-01T00:00:00Z" entityID="', 1)
+        with pytest.raises(ConfigError, match="expired"):
+            verify_metadata(xml, idp_key.cert_file)
+
+
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"

@@ -358,3 +358,30 @@ def test_a_typed_person_with_a_bad_identifier_is_explained(network: Network) -> 
     resp = run(scenario())
     assert resp.status_code == 400
     assert "CC/CC/identifier" in resp.text
+
+
+def test_fastapi_dependency(idp_dir: Path, idp_key: SigningKey) -> None:
+    from fastapi import Depends, FastAPI
+
+    from oots.eid import Identity
+
+    network = Network(idp_dir)
+    api = FastAPI()
+    api.router.routes.append(network.login.mount())
+
+    @api.get("/me")
+    def me(identity: Identity = Depends(network.login.dependency(LevelOfAssurance.SUBSTANTIAL))) -> dict[str, str]:
+        return {"identifier": identity.subject.identifier, "level": identity.level.value}
+
+    network.router.add(SP, api)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with network.client() as client:
+            first = await client.get("/me")
+            resp, _ = await login_until_callback(client, "nl-2", "high")
+            return first, await follow(client, resp)
+
+    first, after = run(scenario())
+    assert first.status_code == 303
+    assert first.headers["location"].startswith("/eid/login?next=%2Fme")
+    assert after.json() == {"identifier": "NL/NL/999990020", "level": "high"}

@@ -1,0 +1,165 @@
+"""What ``oots request`` does: drive one exchange through a node's portal API, without a browser.
+
+:func:`drive` takes an HTTP client already pointed at the node (and carrying the API key), the
+exchange to start and how to answer choices, and returns the evidence files it saved. Choices are
+made from the options (``evidence_type``, ``provider``), from the answers file, or asked on the
+terminal through ``ask`` (None: not interactive, a choice that cannot be made is an error).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from oots.errors import ConfigError, NotFound, OotsError, TransportError
+
+__all__ = ["ExchangeFailed", "RequestOptions", "drive"]
+
+_SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
+
+
+class ExchangeFailed(OotsError):
+    """The exchange ended without evidence (failed or expired)."""
+
+
+@dataclass
+class RequestOptions:
+    procedure: str
+    country: str
+    person: dict[str, Any]
+    out: Path
+    evidence_type: str | None = None
+    provider: str | None = None
+    answers: Mapping[str, Any] = field(default_factory=dict)
+    preview: bool = True
+    timeout: float = 600.0
+
+
+def _check(reply: httpx.Response) -> dict[str, Any]:
+    if reply.status_code == 401:
+        raise ConfigError("the node refused the API key")
+    if reply.status_code == 404:
+        raise NotFound(reply.json().get("detail", "not found"))
+    if reply.status_code >= 400:
+        try:
+            detail = reply.json().get("detail", reply.text)
+        except ValueError:
+            detail = reply.text[:200]
+        raise ConfigError(f"the node answered HTTP {reply.status_code}: {detail}")
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def _pick(
+    options: list[dict[str, Any]], wanted: str | None, what: str, ask: Callable[[str, list[str]], str] | None
+) -> str:
+    if wanted:
+        for option in options:
+            if wanted in (option["id"], option.get("name"), option["id"].partition("|")[2]) or any(
+                wanted == t.get("classification") or t.get("classification", "").endswith("/" + wanted)
+                for t in option.get("evidence_types", [])
+            ):
+                return str(option["id"])
+    if ask is None:
+        names = "; ".join(f"{o['id']} ({o.get('name', '')})" for o in options)
+        raise ConfigError(f"choose {what}: one of {names}")
+    return ask(f"Choose {what}", [f"{o['id']} ({o.get('name', '')})" for o in options]).partition(" (")[0]
+
+
+def _answer(q: dict[str, Any], cls: str, given: Mapping[str, Any], ask: Callable[[str, list[str]], str] | None) -> str:
+    per_type = given.get(cls)
+    if isinstance(per_type, Mapping) and q["id"] in per_type:
+        return str(per_type[q["id"]])
+    if q["id"] in given and not isinstance(given[q["id"]], Mapping):
+        return str(given[q["id"]])
+    if ask is None:
+        raise ConfigError(f"the question {q['label']!r} ({q['id']}) needs an answer: give it in --answers")
+    hint = q.get("values") or ([f"a {q['level']} code"] if q.get("level") else [])
+    return ask(q["label"], list(hint))
+
+
+def _choices(view: dict[str, Any], opts: RequestOptions, ask: Callable[[str, list[str]], str] | None) -> dict[str, Any]:
+    choices: dict[str, Any] = {}
+    for entry in view["requirements"]:
+        if entry["upload"]:
+            continue
+        choice: dict[str, Any] = {}
+        if entry["chosen_list"] is None and len(entry["lists"]) > 1:
+            choice["list"] = _pick(entry["lists"], opts.evidence_type, f"the evidence for {entry['name']}", ask)
+        for cls, slot in entry["types"].items():
+            if slot["questions"] and not slot["providers"]:
+                choice.setdefault("answers", {})[cls] = {
+                    q["id"]: _answer(q, cls, opts.answers, ask) for q in slot["questions"]
+                }
+            elif slot["providers"] and slot["chosen_provider"] is None:
+                choice.setdefault("providers", {})[cls] = _pick(slot["providers"], opts.provider, "the provider", ask)
+        if choice:
+            choices[entry["id"]] = choice
+    return {"requirements": choices}
+
+
+def drive(
+    client: httpx.Client,
+    opts: RequestOptions,
+    *,
+    ask: Callable[[str, list[str]], str] | None = None,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Path]:
+    """Run one exchange to its end; the evidence files saved (ExchangeFailed when none arrived)."""
+    created = _check(
+        client.post(
+            "/api/v1/exchanges",
+            json={"procedure": opts.procedure, "country": opts.country, "person": opts.person, "preview": opts.preview},
+        )
+    )
+    ex_id = created["id"]
+    say(f"exchange {ex_id} started")
+    deadline = clock() + opts.timeout
+    shown_preview: str | None = None
+    asked_explicit = False
+    while True:
+        view = _check(client.get(f"/api/v1/exchanges/{ex_id}"))
+        state = view["state"]
+        if state == "awaiting_user_choice":
+            _check(client.post(f"/api/v1/exchanges/{ex_id}/choices", json=_choices(view, opts, ask)))
+            continue
+        if state == "awaiting_explicit_request" and not asked_explicit:
+            for entry in view["requirements"]:
+                for cls, slot in entry["types"].items():
+                    chosen = next((p for p in slot["providers"] if p["id"] == slot["chosen_provider"]), None)
+                    if chosen is not None:
+                        say(f"asking {chosen['name']} for {cls.rpartition('/')[2]} ({entry['name']})")
+            _check(client.post(f"/api/v1/exchanges/{ex_id}/explicit-request"))
+            asked_explicit = True
+            continue
+        if state == "awaiting_preview" and view.get("preview") and view["preview"]["location"] != shown_preview:
+            shown_preview = view["preview"]["location"]
+            say(f"preview required: open {shown_preview} ({view['preview']['method']})")
+        if state == "completed":
+            return _save(client, view, opts.out, say)
+        if state in ("failed", "expired"):
+            raise ExchangeFailed(f"the exchange {state}: {view.get('reason_text') or view.get('reason')}")
+        if clock() > deadline:
+            raise TransportError(f"the exchange {ex_id} did not end within {opts.timeout:.0f} s (state {state})")
+        sleep(0.2)
+
+
+def _save(client: httpx.Client, view: dict[str, Any], out: Path, say: Callable[[str], None]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for ev in view["evidence"]:
+        reply = client.get(f"/api/v1/exchanges/{view['id']}/evidence/{ev['id']}")
+        if reply.status_code != 200:
+            raise TransportError(f"cannot download evidence {ev['id']}: HTTP {reply.status_code}")
+        path = out / f"evidence-{ev['id']}.{_SUFFIX.get(ev['media_type'], 'bin')}"
+        path.write_bytes(reply.content)
+        say(f"saved {path} ({ev['title']}, {ev['media_type']}, {len(reply.content):,} bytes)")
+        saved.append(path)
+    return saved

@@ -1,0 +1,555 @@
+"""The evidence requester's exchanges: discovery, choices, explicit request, requests, answers, previews.
+
+:class:`Requester` holds no state of its own: every operation takes a database session, reads the
+exchange, applies one event of :mod:`oots.requester.states`, and writes the result in that session's
+transaction — together with the queue jobs (discovery, timeout, webhook) and the AS4 messages the
+change calls for. Any process serving the node can therefore take the next step of any exchange.
+
+Answers are matched to their request by the ``QueryRequest`` id the response names *and* the AS4
+conversation id it came in (never by guessing): an answer that matches neither is dropped and logged.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from oots import edm
+from oots.as4 import profile
+from oots.as4.model import PartyId, Payload
+from oots.as4.msh import VerifiedMessage
+from oots.errors import ModelError, NotFound, XmlError
+from oots.requester import discovery
+from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
+from oots.requester.outbox import Outbox
+from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
+from oots.settings import Settings
+from oots.store.queue import enqueue
+
+__all__ = [
+    "DISCOVER_JOB",
+    "EXPIRE_JOB",
+    "WEBHOOK_JOB",
+    "ExchangeView",
+    "Requester",
+    "subject_from_json",
+]
+
+log = logging.getLogger(__name__)
+
+DISCOVER_JOB = "requester.discover"
+EXPIRE_JOB = "requester.expire"
+WEBHOOK_JOB = "requester.webhook"
+
+#: EDM error codes of an answer → the reason the exchange fails with.
+_ERROR_REASONS: Mapping[str, Reason] = {
+    "EDM:ERR:0001": Reason.LEVEL_OF_ASSURANCE_TOO_LOW,
+    "EDM:ERR:0002": Reason.REQUEST_REFUSED,
+    "EDM:ERR:0003": Reason.REQUEST_REFUSED,
+    "EDM:ERR:0004": Reason.PERSON_NOT_FOUND,
+    "EDM:ERR:0005": Reason.TIMEOUT,
+    "EDM:ERR:0006": Reason.EVIDENCE_NOT_AVAILABLE,
+    "EDM:ERR:0007": Reason.EVIDENCE_NOT_AVAILABLE,
+    "EDM:ERR:0008": Reason.PROVIDER_ERROR,
+}
+
+
+def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
+    """The user as the portal gives it: ``{"natural_person": {...}}`` or ``{"legal_person": {...}}``
+    (the JSON form of ``sdg:Person`` / ``sdg:LegalPerson``, level of assurance included)."""
+    if not isinstance(data, Mapping) or len(data) != 1:
+        raise ModelError("the person is an object with exactly one of natural_person and legal_person")
+    ((kind, value),) = data.items()
+    subject: edm.Person | edm.LegalPerson
+    if kind == "natural_person":
+        subject = edm.object_from_json(edm.Person, value, "natural_person")
+    elif kind == "legal_person":
+        subject = edm.object_from_json(edm.LegalPerson, value, "legal_person")
+    else:
+        raise ModelError(f"unknown kind of person {kind!r}; expected natural_person or legal_person")
+    if subject.level_of_assurance is None:
+        raise ModelError(f"{kind}.level_of_assurance is needed (the level of the user's eID login)")
+    return subject
+
+
+@dataclass(frozen=True)
+class ExchangeView:
+    """What the portal API shows of an exchange."""
+
+    exchange: RequesterExchange
+    requests: list[RequesterRequest]
+    evidence: list[RequesterEvidence]
+
+    def to_json(self, base_url: str) -> dict[str, Any]:
+        ex = self.exchange
+        preview = next((r for r in self.requests if r.status == "preview"), None)
+        out: dict[str, Any] = {
+            "id": ex.id,
+            "state": ex.state,
+            "version": ex.version,
+            "procedure": ex.procedure,
+            "country": ex.country,
+            "reason": ex.reason,
+            "reason_text": REASON_TEXT[Reason(ex.reason)] if ex.reason else None,
+            "detail": ex.detail,
+            "created_at": ex.created_at.isoformat(),
+            "updated_at": ex.updated_at.isoformat(),
+            "deadline": ex.deadline.isoformat(),
+            "explicit_request_given": ex.explicit_request_given,
+            "requirements": [_public(e) for e in ex.requirements or []],
+            "requests": [
+                {
+                    "requirement": r.requirement_id,
+                    "evidence_type": r.evidence_type,
+                    "provider": discovery.text_of(r.provider.get("names", [])),
+                    "status": r.status,
+                    "error_code": r.error_code,
+                }
+                for r in self.requests
+            ],
+            "preview": None,
+            "evidence": [
+                {
+                    "id": e.id,
+                    "evidence_id": e.evidence_id,
+                    "title": e.title,
+                    "media_type": e.media_type,
+                    "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
+                    "size": len(e.content),
+                    "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
+                }
+                for e in self.evidence
+            ],
+        }
+        if preview is not None and ex.state == State.AWAITING_PREVIEW:
+            out["preview"] = {"location": preview.preview_location, "method": preview.preview_method or "GET"}
+        return out
+
+
+class Requester:
+    """The requester role's operations (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        common_services: Callable[[], discovery.CommonServices],
+        outbox: Callable[[], Outbox],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.settings = settings
+        self.config = settings.requester
+        self._cs = common_services
+        self._outbox = outbox
+        self.clock = clock
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def load(self, session: Session, exchange_id: str, client_id: str | None = None) -> RequesterExchange:
+        ex = session.get(RequesterExchange, exchange_id)
+        if ex is None or (client_id is not None and ex.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        return ex
+
+    def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
+        ex = self.load(session, exchange_id, client_id)
+        requests = list(
+            session.scalars(
+                select(RequesterRequest)
+                .where(RequesterRequest.exchange_id == ex.id)
+                .order_by(RequesterRequest.position)
+            )
+        )
+        evidence = list(
+            session.scalars(
+                select(RequesterEvidence).where(RequesterEvidence.exchange_id == ex.id).order_by(RequesterEvidence.id)
+            )
+        )
+        return ExchangeView(ex, requests, evidence)
+
+    def evidence(
+        self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None
+    ) -> RequesterEvidence:
+        self.load(session, exchange_id, client_id)
+        found = session.get(RequesterEvidence, evidence_row)
+        if found is None or found.exchange_id != exchange_id:
+            raise NotFound(f"the exchange has no evidence {evidence_row}")
+        return found
+
+    # ---- the portal's steps --------------------------------------------------------------------
+
+    def create(
+        self,
+        session: Session,
+        *,
+        client_id: str,
+        procedure: str,
+        country: str,
+        subject: edm.Person | edm.LegalPerson,
+        requirements: Sequence[str] = (),
+        return_url: str | None = None,
+        preview: bool | None = None,
+    ) -> RequesterExchange:
+        """A new exchange in state ``discovering``; discovery runs as a queue job."""
+        now = self.clock()
+        key = "natural_person" if isinstance(subject, edm.Person) else "legal_person"
+        ex = RequesterExchange(
+            id=secrets.token_urlsafe(18),
+            client_id=client_id,
+            procedure=procedure,
+            country=country,
+            subject={key: edm.object_to_json(subject)},
+            wanted=list(requirements),
+            requirements=[],
+            state=State.DISCOVERING.value,
+            preview=self.config.possibility_for_preview
+            if preview is None
+            else preview and self.config.possibility_for_preview,
+            explicit_request_given=False,
+            return_url=return_url,
+            version=1,
+            created_at=now,
+            updated_at=now,
+            deadline=now + dt.timedelta(seconds=self.config.choice_timeout_seconds),
+        )
+        session.add(ex)
+        session.flush()
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1")
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline)
+        self._webhook(session, ex)
+        return ex
+
+    def discover(self, session: Session, exchange_id: str) -> None:
+        """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`."""
+        ex = self.load(session, exchange_id)
+        if ex.state != State.DISCOVERING:
+            return
+        client = self._cs()
+        entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements or [])
+        try:
+            if not entries:
+                entries = discovery.start(
+                    client,
+                    procedure=ex.procedure,
+                    own_country=self.settings.node.country,
+                    country=ex.country,
+                    wanted=list(ex.wanted or []),
+                )
+            complete = discovery.resolve(client, entries, ex.country)
+        except discovery.DiscoveryFailed as failure:
+            ex.requirements = entries
+            self._move(session, ex, Event.FAIL, failure.reason, failure.detail)
+            return
+        ex.requirements = entries
+        if not complete:
+            self._move(session, ex, Event.NEEDS_CHOICE)
+        elif all(e["upload"] for e in entries):
+            self._move(session, ex, Event.FAIL, Reason.CANCELLED, "the user uploads every document")
+        else:
+            self._move(session, ex, Event.DISCOVERED)
+
+    def choose(self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]) -> None:
+        """Record the user's choices and answers; discovery goes on (ModelError for an invalid choice)."""
+        ex = self.load(session, exchange_id, client_id)
+        entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements)
+        discovery.apply_choices(entries, choices)
+        ex.requirements = entries
+        self._move(session, ex, Event.CHOSEN)
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}")
+
+    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+        """The user asked for the evidence: create one request per evidence type and send the first."""
+        ex = self.load(session, exchange_id, client_id)
+        state = self._move(session, ex, Event.EXPLICIT_REQUEST)
+        ex.explicit_request_given = True
+        position = 0
+        for entry in ex.requirements:
+            if entry["upload"]:
+                continue
+            chosen = next(lst for lst in entry["lists"] if lst["id"] == entry["chosen_list"])
+            for etype in chosen["evidence_types"]:
+                slot = entry["types"][etype["classification"]]
+                provider = next(p for p in slot["providers"] if p["id"] == slot["chosen_provider"])
+                session.add(
+                    RequesterRequest(
+                        exchange_id=ex.id,
+                        position=position,
+                        requirement_id=entry["id"],
+                        evidence_type=etype["classification"],
+                        data_service=provider["data_service"],
+                        provider=provider["publisher"],
+                        access_point=provider["access_point"],
+                        access_point_type=provider["access_point_type"],
+                        specification=provider["specification"],
+                        status="pending",
+                    )
+                )
+                position += 1
+        session.flush()
+        assert state is State.REQUESTING
+        self._send_next(session, ex, after_evidence=False)
+
+    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+        ex = self.load(session, exchange_id, client_id)
+        self._move(session, ex, Event.CANCEL, Reason.CANCELLED, "cancelled by the portal")
+
+    def expire(self, session: Session, exchange_id: str) -> None:
+        """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
+        ex = session.get(RequesterExchange, exchange_id)
+        if ex is None or State(ex.state) in TERMINAL or ex.deadline > self.clock():
+            return
+        waiting = {
+            State.AWAITING_PREVIEW: "the user did not finish the preview in time",
+            State.REQUESTING: "the provider did not answer in time",
+        }.get(State(ex.state), "the user did not finish the choices in time")
+        self._move(session, ex, Event.TIMEOUT, Reason.TIMEOUT, waiting)
+
+    # ---- answers from providers ----------------------------------------------------------------
+
+    def on_message(self, session: Session, message: VerifiedMessage) -> None:
+        """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
+        regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
+        regrep = regrep or (message.payloads[0] if message.payloads else None)
+        if regrep is None:
+            log.warning("answer %s carries no RegRep document; dropped", message.message_id)
+            return
+        try:
+            doc = edm.parse(regrep.data)
+        except (XmlError, ModelError) as exc:
+            log.warning("answer %s is not an evidence response (%s); dropped", message.message_id, exc.message)
+            return
+        if not isinstance(doc, edm.QueryResponse | edm.QueryError) or doc.request_id is None:
+            log.warning("answer %s is a %s without a request id; dropped", message.message_id, type(doc).__name__)
+            return
+        row = session.scalars(select(RequesterRequest).where(RequesterRequest.request_id == doc.request_id)).first()
+        conversation = message.user_message.collaboration_info.conversation_id
+        if row is None or row.conversation_id != conversation:
+            log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
+            return
+        ex = self.load(session, row.exchange_id)
+        if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
+            log.info("answer %s for a finished request; ignored", message.message_id)
+            return
+        if isinstance(doc, edm.QueryResponse):
+            self._on_evidence(session, ex, row, doc, message.payloads)
+        else:
+            self._on_error(session, ex, row, doc)
+
+    def _on_evidence(
+        self,
+        session: Session,
+        ex: RequesterExchange,
+        row: RequesterRequest,
+        doc: edm.QueryResponse,
+        payloads: Sequence[Payload],
+    ) -> None:
+        parts = {p.content_id.strip("<>"): p for p in payloads}
+        for package in doc.packages:
+            for evidence in package.evidences:
+                cid = evidence.attachment.href.removeprefix("cid:")
+                part = parts.get(cid)
+                if part is None:
+                    row.status = "failed"
+                    row.error_detail = f"the evidence {evidence.id} names a missing attachment"
+                    self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, row.error_detail)
+                    return
+                session.add(
+                    RequesterEvidence(
+                        exchange_id=ex.id,
+                        request_row=row.id,
+                        evidence_id=evidence.id,
+                        title=evidence.attachment.title or discovery.text_of(evidence.metadata.is_conformant_to.titles),
+                        media_type=evidence.metadata.distribution.format or part.mime_type,
+                        metadata_json=edm.object_to_json(evidence.metadata),
+                        content=part.data,
+                        received_at=self.clock(),
+                    )
+                )
+        row.status = "received"
+        session.flush()
+        self._send_next(session, ex, after_evidence=True)
+
+    def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
+        first_preview = row.status == "sent" and row.preview_location is None
+        if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
+            if not doc.preview_location.startswith("https://"):  # never send a user to a plain-HTTP page
+                row.status = "failed"
+                self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, "the preview location is not https")
+                return
+            row.preview_location = doc.preview_location
+            row.preview_method = (doc.preview_method or "GET").upper()
+            self._send(session, ex, row, preview_location=doc.preview_location)
+            row.status = "preview"
+            self._move(session, ex, Event.PREVIEW_REQUIRED)
+            return
+        row.status = "failed"
+        row.error_code = doc.code
+        row.error_detail = doc.detail or doc.message
+        reason = _ERROR_REASONS.get(doc.code, Reason.PROVIDER_ERROR)
+        if row.preview_location is not None and reason in (Reason.PERSON_NOT_FOUND, Reason.REQUEST_REFUSED):
+            reason = Reason.PREVIEW_REFUSED
+        self._move(session, ex, Event.FAIL, reason, f"{doc.code}: {row.error_detail or ''}".rstrip(": "))
+
+    # ---- sending -------------------------------------------------------------------------------
+
+    def _send_next(self, session: Session, ex: RequesterExchange, *, after_evidence: bool) -> None:
+        pending = session.scalars(
+            select(RequesterRequest)
+            .where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "pending")
+            .order_by(RequesterRequest.position)
+        ).first()
+        if pending is None:
+            self._move(session, ex, Event.ALL_RECEIVED)
+            return
+        try:
+            self._send(session, ex, pending)
+        except NotFound as exc:
+            pending.status = "failed"
+            self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
+            return
+        pending.status = "sent"
+        if after_evidence:
+            self._move(session, ex, Event.EVIDENCE_RECEIVED)
+
+    def build_request(
+        self, ex: RequesterExchange, row: RequesterRequest, *, preview_location: str | None = None
+    ) -> edm.QueryRequest:
+        """The ``QueryRequest`` for one request row (the second one of a preview carries its location)."""
+        cfg = self.config
+        version = edm.Version(row.specification)
+        publisher = edm.object_from_json(edm.EvidenceProvider, row.provider)
+        entry = next(e for e in ex.requirements if e["id"] == row.requirement_id)
+        return edm.evidence_request(
+            requester=edm.Agent(
+                identifier=edm.Identifier(cfg.identifier, cfg.scheme_id),
+                names=(edm.Text(cfg.name, "EN"),),
+            ),
+            provider=edm.Agent(identifier=publisher.identifier, names=publisher.names),
+            evidence_type=edm.object_from_json(edm.DataServiceEvidenceType, row.data_service),
+            subject=subject_from_json(ex.subject),
+            procedure=ex.procedure,
+            requirements=(edm.Requirement(identifier=entry["id"], names=(edm.Text(entry["name"], "EN"),)),),
+            possibility_for_preview=ex.preview,
+            explicit_request_given=ex.explicit_request_given,
+            preview_location=preview_location,
+            return_location=(
+                f"{self.settings.node.base_url.rstrip('/')}/requester/return/{ex.id}"
+                if preview_location is not None and version is not edm.Version.EDM_V1
+                else None
+            ),
+            version=version,
+            issued=_millis(self.clock()),
+        )
+
+    def _send(
+        self, session: Session, ex: RequesterExchange, row: RequesterRequest, *, preview_location: str | None = None
+    ) -> None:
+        outbox = self._outbox()
+        request = self.build_request(ex, row, preview_location=preview_location)
+        if row.conversation_id is None:
+            row.conversation_id = str(uuid.uuid4())
+            row.first_request_id = request.id
+        row.request_id = request.id
+        message_id = outbox.new_message_id()
+        row.message_id = message_id
+        publisher = edm.object_from_json(edm.EvidenceProvider, row.provider)
+        cfg = self.config
+        v2 = request.specification is not edm.Version.EDM_V1
+        message = profile.user_message(
+            message_id=message_id,
+            timestamp=self.clock(),
+            from_party=outbox.own_party,
+            to_party=PartyId(row.access_point, row.access_point_type or profile.PARTY_ID_TYPE),
+            original_sender=PartyId(cfg.identifier, cfg.scheme_id),
+            final_recipient=PartyId(publisher.identifier.value, publisher.identifier.scheme_id),
+            conversation_id=row.conversation_id,
+            exchange_id=row.conversation_id if v2 else None,
+            specification_id=request.specification.value if v2 else None,
+        )
+        domain = message_id.partition("@")[2] or "oots"
+        payload = Payload(f"{uuid.uuid4()}@{domain}", profile.REGREP_MIME_TYPE, edm.to_xml(request))
+        outbox.submit(session, message, [payload])
+
+    # ---- state changes -------------------------------------------------------------------------
+
+    def _move(
+        self,
+        session: Session,
+        ex: RequesterExchange,
+        event: Event,
+        reason: Reason | None = None,
+        detail: str | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> State:
+        state = next_state(State(ex.state), event)
+        now = self.clock()
+        changed = state.value != ex.state or event is Event.EVIDENCE_RECEIVED
+        ex.state = state.value
+        ex.updated_at = now
+        if reason is not None:
+            ex.reason = reason.value
+            ex.detail = detail
+        if changed:
+            ex.version += 1
+            self._webhook(session, ex)
+        if state in TERMINAL:
+            return state
+        if deadline is None:
+            deadline = {
+                State.REQUESTING: self.config.response_timeout_seconds,
+                State.AWAITING_PREVIEW: self.config.preview_timeout_seconds,
+            }.get(state)
+        if deadline is not None:
+            self._extend(session, ex, deadline)
+        return state
+
+    def _extend(self, session: Session, ex: RequesterExchange, seconds: float) -> None:
+        ex.deadline = self.clock() + dt.timedelta(seconds=seconds)
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:{ex.version}", run_at=ex.deadline)
+
+    def _webhook(self, session: Session, ex: RequesterExchange) -> None:
+        client = next((c for c in self.config.clients if c.id == ex.client_id), None)
+        if client is None or not client.webhook_url:
+            return
+        enqueue(
+            session,
+            WEBHOOK_JOB,
+            {
+                "client": client.id,
+                "exchange": ex.id,
+                "state": ex.state,
+                "reason": ex.reason,
+                "version": ex.version,
+                "at": self.clock().isoformat(),
+            },
+            key=f"{ex.id}:{ex.version}",
+            max_attempts=self.config.webhook_max_attempts,
+        )
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    """A requirement entry as the API shows it: providers without their stored model objects."""
+    types = {
+        cls: {
+            **slot,
+            "providers": [
+                {k: v for k, v in p.items() if k not in ("data_service", "publisher")} for p in slot["providers"]
+            ],
+        }
+        for cls, slot in entry["types"].items()
+    }
+    return {**entry, "types": types}
+
+
+def _millis(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

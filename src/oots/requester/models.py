@@ -1,0 +1,94 @@
+"""The evidence requester's tables: exchanges, the evidence requests they send, the evidence received.
+
+* ``requester_exchanges``: one row per exchange a portal started (one user, one procedure, one or more
+  requirements): its state (``oots.requester.states``), the person as the request carries it (the JSON
+  form of ``sdg:Person``), the discovery results and the user's choices (JSON, see ``discovery``), the
+  deadline, and a counter of state changes (``version``) that numbers the webhooks.
+* ``requester_requests``: one row per evidence type to ask for (all types of the chosen list of each
+  requirement): the chosen data service, the provider's access point and final recipient, the EDM version,
+  the conversation id and the current ``QueryRequest`` id (answers are matched by these, never guessed),
+  and the preview location when the provider asked for one.
+* ``requester_evidence``: the documents received, with their ``sdg:Evidence`` metadata.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from oots.store.base import Base, BigId, JsonValue, utcnow
+
+__all__ = ["RequesterEvidence", "RequesterExchange", "RequesterRequest"]
+
+
+class RequesterExchange(Base):
+    __tablename__ = "requester_exchanges"
+    __table_args__ = (Index(None, "state", "deadline"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), index=True)
+    procedure: Mapped[str] = mapped_column(String(255))
+    country: Mapped[str] = mapped_column(String(2))
+    #: The JSON form of the sdg:Person (or sdg:LegalPerson, under ``legal_person``) of the user.
+    subject: Mapped[Any] = mapped_column(JsonValue)
+    #: Requirement ids the portal asked for (empty: every requirement of the procedure).
+    wanted: Mapped[Any] = mapped_column(JsonValue)
+    #: Discovery results and choices: a list of requirement entries (see ``oots.requester.discovery``).
+    requirements: Mapped[Any] = mapped_column(JsonValue)
+    state: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(60))
+    detail: Mapped[str | None] = mapped_column(Text)
+    preview: Mapped[bool]
+    explicit_request_given: Mapped[bool] = mapped_column(default=False)
+    #: Where the portal wants its user back after a preview (its own page).
+    return_url: Mapped[str | None] = mapped_column(String(2000))
+    #: Incremented on every state change; webhooks carry it so a portal can order and deduplicate them.
+    version: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deadline: Mapped[datetime]
+
+
+class RequesterRequest(Base):
+    __tablename__ = "requester_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    exchange_id: Mapped[str] = mapped_column(ForeignKey("requester_exchanges.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    requirement_id: Mapped[str] = mapped_column(String(500))
+    evidence_type: Mapped[str] = mapped_column(String(500))
+    #: The DataServiceEvidenceType as the request carries it (JSON form of the model object).
+    data_service: Mapped[Any] = mapped_column(JsonValue)
+    #: The publisher (evidence provider) of the chosen access service (JSON form).
+    provider: Mapped[Any] = mapped_column(JsonValue)
+    access_point: Mapped[str] = mapped_column(String(255))
+    access_point_type: Mapped[str | None] = mapped_column(String(255))
+    specification: Mapped[str] = mapped_column(String(40))
+    #: pending, sent, preview, received, failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    conversation_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    first_request_id: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    preview_location: Mapped[str | None] = mapped_column(String(2000))
+    preview_method: Mapped[str | None] = mapped_column(String(10))
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class RequesterEvidence(Base):
+    __tablename__ = "requester_evidence"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    exchange_id: Mapped[str] = mapped_column(ForeignKey("requester_exchanges.id", ondelete="CASCADE"), index=True)
+    request_row: Mapped[int] = mapped_column(BigId, ForeignKey("requester_requests.id", ondelete="CASCADE"))
+    evidence_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500))
+    media_type: Mapped[str] = mapped_column(String(255))
+    #: The sdg:Evidence metadata (JSON form).
+    metadata_json: Mapped[Any] = mapped_column(JsonValue)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

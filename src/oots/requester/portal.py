@@ -1,0 +1,278 @@
+"""The demo procedure portal: server-rendered pages over the requester, no JavaScript needed.
+
+A citizen of one country applies for a procedure in another: logs in with eID, sees what the
+procedure needs, chooses per requirement "retrieve it through OOTS" or "upload it myself", picks the
+evidence and the provider, answers follow-up questions, gives the explicit request on a page that says
+who will be asked for what and why, goes through the preview and back, and sees the evidence attached.
+
+Pages are English, French and German (``?lang=fr``, kept in a cookie); every form carries a CSRF
+token checked against a cookie (double submit); every exchange is shown only to the person it is
+about. The login is any object with ``current_identity(request)`` and ``login_url(next)`` —
+:class:`oots.eid.EidLogin` on a node.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from oots import edm
+from oots.eid.edm_mapping import edm_subjects
+from oots.eid.identity import Identity
+from oots.errors import LocalProtocolError, ModelError, NotFound
+from oots.requester.exchange import Requester, subject_from_json
+from oots.requester.i18n import LANGUAGES, translate
+from oots.requester.states import REASON_TEXT, Reason
+from oots.store import Database
+
+__all__ = ["DEMO_PROCEDURES", "Login", "Portal"]
+
+CSRF_COOKIE = "oots_portal_csrf"
+LANG_COOKIE = "oots_portal_lang"
+
+#: The procedures the demo portal offers (code, English title).
+DEMO_PROCEDURES: tuple[tuple[str, str], ...] = (
+    ("R1", "Requesting a birth certificate"),
+    ("S1", "Requesting proof of residence"),
+    ("T3", "Applying for a study grant"),
+    ("V1", "Registering a motor vehicle"),
+)
+COUNTRIES = ("BE", "DE", "EL", "ES", "FR", "IT", "NL", "PL")
+
+
+class Login(Protocol):
+    def current_identity(self, request: Request) -> Identity | None: ...
+
+    def login_url(self, next_path: str = "/") -> str: ...
+
+
+class Portal:
+    """The demo portal's pages under ``prefix`` (default ``/portal``), for API client ``client_id``."""
+
+    def __init__(
+        self,
+        requester: Requester,
+        database: Database,
+        login: Login,
+        *,
+        client_id: str = "demo-portal",
+        prefix: str = "/portal",
+    ) -> None:
+        self.requester = requester
+        self.database = database
+        self.login = login
+        self.client_id = client_id
+        self.prefix = prefix
+        self.env = Environment(
+            loader=PackageLoader("oots.requester", "templates"), autoescape=select_autoescape(), auto_reload=False
+        )
+        self._secure = requester.settings.node.base_url.startswith("https://")
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [
+            Mount(
+                self.prefix,
+                routes=[
+                    Route("/", self.home, methods=["GET"]),
+                    Route("/applications", self.start, methods=["POST"]),
+                    Route("/applications/{ex}", self.application, methods=["GET"]),
+                    Route("/applications/{ex}/choices", self.choices, methods=["POST"]),
+                    Route("/applications/{ex}/request", self.explicit, methods=["POST"]),
+                    Route("/applications/{ex}/evidence/{n:int}", self.evidence, methods=["GET"]),
+                ],
+            )
+        ]
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    def _lang(self, request: Request) -> str:
+        asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE, "")
+        return asked if asked in LANGUAGES else "en"
+
+    def _page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        lang = self._lang(request)
+        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        html = self.env.get_template(name).render(
+            _=lambda text: translate(lang, text),
+            lang=lang,
+            languages=LANGUAGES,
+            csrf=token,
+            prefix=self.prefix,
+            path=request.url.path,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status)
+        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self._secure)
+        if request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=self._secure)
+        response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    async def _form(self, request: Request) -> dict[str, Any] | None:
+        """The posted form, or None when its CSRF token does not match the cookie."""
+        form = await request.form()
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        sent = str(form.get("csrf", ""))
+        if not cookie or not hmac.compare_digest(cookie, sent):
+            return None
+        return {k: form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k) for k in form}
+
+    def _refused(self, request: Request) -> HTMLResponse:
+        return self._page(
+            request,
+            "portal_error.html",
+            403,
+            message=translate(self._lang(request), "The form expired; please try again."),
+        )
+
+    def _identity(self, request: Request) -> Identity | None:
+        return self.login.current_identity(request)
+
+    def _to_login(self, request: Request) -> Response:
+        return RedirectResponse(self.login.login_url(request.url.path), status_code=303)
+
+    def _owned(self, identity: Identity, ex_subject: Any) -> bool:
+        mine, _ = edm_subjects(identity)
+        theirs = subject_from_json(ex_subject)
+        if isinstance(mine, edm.Person) and isinstance(theirs, edm.Person):
+            return (mine.identifier, mine.family_name, mine.date_of_birth) == (
+                theirs.identifier,
+                theirs.family_name,
+                theirs.date_of_birth,
+            )
+        return mine == theirs
+
+    def _view(self, request: Request, identity: Identity) -> dict[str, Any]:
+        with self.database.session() as session:
+            ex = self.requester.load(session, request.path_params["ex"], self.client_id)
+            if not self._owned(identity, ex.subject):
+                raise NotFound("there is no such application")
+            return self.requester.view(session, ex.id, self.client_id).to_json(self.prefix)
+
+    # ---- pages ----------------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        identity = self._identity(request)
+        return self._page(
+            request,
+            "portal_home.html",
+            identity=identity,
+            login_url=self.login.login_url(self.prefix + "/"),
+            procedures=DEMO_PROCEDURES,
+            countries=COUNTRIES,
+        )
+
+    async def start(self, request: Request) -> Response:
+        identity = self._identity(request)
+        if identity is None:
+            return self._to_login(request)
+        form = await self._form(request)
+        if form is None:
+            return self._refused(request)
+        procedure, country = str(form.get("procedure", "")), str(form.get("country", ""))
+        if procedure not in {p for p, _ in DEMO_PROCEDURES} or country not in COUNTRIES:
+            return self._page(request, "portal_error.html", 422, message="Choose a procedure and a country.")
+        subject, _ = edm_subjects(identity)
+        return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
+        with self.database.session(immediate=True) as session:
+            ex = self.requester.create(
+                session, client_id=self.client_id, procedure=procedure, country=country, subject=subject
+            )
+            ex.return_url = return_url + ex.id
+            ex_id = ex.id
+        return RedirectResponse(f"{self.prefix}/applications/{ex_id}", status_code=303)
+
+    async def application(self, request: Request) -> Response:
+        identity = self._identity(request)
+        if identity is None:
+            return self._to_login(request)
+        try:
+            view = self._view(request, identity)
+        except NotFound:
+            return self._page(request, "portal_error.html", 404, message="Not found")
+        reason = view["reason"]
+        return self._page(
+            request,
+            "portal_application.html",
+            ex=view,
+            reason_text=REASON_TEXT[Reason(reason)] if reason else None,
+            refresh=view["state"] in ("discovering", "requesting"),
+        )
+
+    async def choices(self, request: Request) -> Response:
+        identity = self._identity(request)
+        if identity is None:
+            return self._to_login(request)
+        form = await self._form(request)
+        if form is None:
+            return self._refused(request)
+        try:
+            view = self._view(request, identity)
+        except NotFound:
+            return self._page(request, "portal_error.html", 404, message="Not found")
+        choices: dict[str, Any] = {}
+        for i, entry in enumerate(view["requirements"]):
+            how = form.get(f"r{i}-how", "oots")
+            if how == "upload":
+                choices[entry["id"]] = {"upload": True}
+                continue
+            choice: dict[str, Any] = {}
+            if form.get(f"r{i}-list"):
+                choice["list"] = form[f"r{i}-list"]
+            for j, (cls, slot) in enumerate(entry["types"].items()):
+                answers = {
+                    q["id"]: str(form.get(f"r{i}-t{j}-q{k}", "")).strip() for k, q in enumerate(slot["questions"])
+                }
+                if slot["questions"] and not slot["providers"] and all(answers.values()):
+                    choice.setdefault("answers", {})[cls] = answers
+                if form.get(f"r{i}-t{j}-provider"):
+                    choice.setdefault("providers", {})[cls] = form[f"r{i}-t{j}-provider"]
+            choices[entry["id"]] = choice
+        try:
+            with self.database.session(immediate=True) as session:
+                self.requester.choose(session, view["id"], self.client_id, choices)
+        except (ModelError, LocalProtocolError) as exc:
+            return self._page(request, "portal_error.html", 422, message=exc.message, back=request.url.path)
+        return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
+
+    async def explicit(self, request: Request) -> Response:
+        identity = self._identity(request)
+        if identity is None:
+            return self._to_login(request)
+        form = await self._form(request)
+        if form is None:
+            return self._refused(request)
+        try:
+            view = self._view(request, identity)
+            with self.database.session(immediate=True) as session:
+                self.requester.give_explicit_request(session, view["id"], self.client_id)
+        except NotFound:
+            return self._page(request, "portal_error.html", 404, message="Not found")
+        except LocalProtocolError as exc:
+            return self._page(request, "portal_error.html", 409, message=exc.message)
+        return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
+
+    async def evidence(self, request: Request) -> Response:
+        identity = self._identity(request)
+        if identity is None:
+            return self._to_login(request)
+        try:
+            view = self._view(request, identity)
+            with self.database.session() as session:
+                ev = self.requester.evidence(session, view["id"], request.path_params["n"], self.client_id)
+                content, media_type = ev.content, ev.media_type
+        except NotFound:
+            return self._page(request, "portal_error.html", 404, message="Not found")
+        if media_type == "application/pdf":
+            return Response(content, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+        return self._page(
+            request, "portal_document.html", text=content.decode("utf-8", "replace"), media_type=media_type, ex=view
+        )

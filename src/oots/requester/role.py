@@ -1,0 +1,127 @@
+"""The evidence requester as a role of a node (``oots.node.roles.Role``).
+
+* routes: the portal API at ``/api`` (``/api/v1/...``, OpenAPI at ``/api/openapi.json``) and the
+  return location ``/requester/return/{exchange}`` where a provider's preview space sends the user back;
+* job handlers: discovery (``requester.discover``), timeouts (``requester.expire``), webhooks
+  (``requester.webhook``);
+* AS4 handlers: ``ExecuteQueryResponse`` and ``ExceptionResponse`` (answers to our requests).
+
+The Common Services client and the outbox come from the node's services (``"cs_client"``,
+``"requester_outbox"`` or the access point gateway ``"as4"``), looked up when first needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from oots.as4 import profile
+from oots.as4.msh import VerifiedMessage
+from oots.errors import ConfigError
+from oots.node.roles import As4Handler, NodeContext
+from oots.requester.api import create_api
+from oots.requester.discovery import CommonServices
+from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Requester
+from oots.requester.models import RequesterExchange
+from oots.requester.outbox import As4Outbox, Outbox
+from oots.requester.portal import Portal
+from oots.requester.webhooks import webhook_handler
+from oots.store.queue import Handler, Job
+
+__all__ = ["RequesterRole", "create_role"]
+
+
+def create_role(ctx: NodeContext) -> RequesterRole:
+    """The requester role of a node (``[node] roles = ["requester"]``)."""
+    return RequesterRole(ctx)
+
+
+class RequesterRole:
+    """The evidence requester of a node."""
+
+    name = "requester"
+
+    def __init__(self, ctx: NodeContext, *, webhook_transport: httpx.BaseTransport | None = None) -> None:
+        self.ctx = ctx
+        self.webhook_transport = webhook_transport
+        self.requester = Requester(
+            ctx.settings, common_services=self._common_services, outbox=self._outbox, clock=ctx.clock
+        )
+
+    def _common_services(self) -> CommonServices:
+        client = self.ctx.services.get("cs_client")
+        if client is None:
+            from oots.cs.client import CommonServicesClient
+
+            client = self.ctx.services["cs_client"] = CommonServicesClient.from_settings(self.ctx.settings)
+        return client
+
+    def _outbox(self) -> Outbox:
+        outbox = self.ctx.services.get("requester_outbox")
+        if outbox is None:
+            gateway = self.ctx.services.get("as4")
+            if gateway is None:
+                raise ConfigError("the requester needs the node's access point ([as4]) to send requests")
+            outbox = self.ctx.services["requester_outbox"] = As4Outbox(gateway)
+        return outbox
+
+    # ---- Role ----------------------------------------------------------------------------------
+
+    def routes(self) -> Sequence[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Mount("/api", app=create_api(self.requester, self.ctx.database)),
+            Route("/requester/return/{exchange_id}", self._return, methods=["GET", "POST"]),
+        ]
+        if self.ctx.settings.requester.demo_portal:
+            login = self.ctx.services.get("eid_login")
+            if login is None:
+                from oots.eid import EidLogin
+
+                login = self.ctx.services["eid_login"] = EidLogin(
+                    self.ctx.settings.eid, self.ctx.settings.node.base_url
+                )
+                routes.append(login.mount())
+            routes.extend(Portal(self.requester, self.ctx.database, login).routes())
+        return routes
+
+    def job_handlers(self) -> Mapping[str, Handler]:
+        def discover(session: Session, job: Job) -> None:
+            self.requester.discover(session, job.payload["exchange"])
+
+        def expire(session: Session, job: Job) -> None:
+            self.requester.expire(session, job.payload["exchange"])
+
+        return {
+            DISCOVER_JOB: discover,
+            EXPIRE_JOB: expire,
+            WEBHOOK_JOB: webhook_handler(self.ctx.settings.requester, transport=self.webhook_transport),
+        }
+
+    def as4_handlers(self) -> Mapping[str, As4Handler]:
+        handle: Callable[[Session, Any], None] = self._on_message
+        return {profile.ACTION_EXECUTE_QUERY_RESPONSE: handle, profile.ACTION_EXCEPTION_RESPONSE: handle}
+
+    def _on_message(self, session: Session, message: VerifiedMessage) -> None:
+        self.requester.on_message(session, message)
+
+    async def _return(self, request: Request) -> Response:
+        exchange_id = request.path_params["exchange_id"]
+        with self.ctx.database.session() as session:
+            ex = session.get(RequesterExchange, exchange_id)
+            target = ex.return_url if ex is not None else None
+        if target:
+            joiner = "&" if "?" in target else "?"
+            return RedirectResponse(f"{target}{joiner}{urlencode({'exchange': exchange_id})}", status_code=303)
+        return HTMLResponse(
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Back from the preview</title></head>"
+            "<body><main><h1>Back from the preview</h1><p>You can close this page and go back to the "
+            "procedure portal.</p></main></body></html>",
+            status_code=200 if ex is not None else 404,
+        )

@@ -1,0 +1,123 @@
+"""The portal API's boundary: keys, ownership, states, input errors, the OpenAPI description, webhooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from cs.cs_helpers import AppTransport
+from starlette.applications import Starlette
+
+from oots.cs.keys import CsPki
+from oots.errors import SecurityError
+from oots.requester import verify_webhook
+from oots.requester.webhooks import SIGNATURE_HEADER, sign
+from requester.helpers import API_KEY, OTHER_KEY, Node, make_node, person_json
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def client_of(node: Node) -> httpx.Client:
+    return httpx.Client(
+        transport=AppTransport(Starlette(routes=list(node.role.routes()))), base_url="https://portal.example"
+    )
+
+
+@pytest.fixture
+def node(tmp_path: Path, pki: CsPki) -> Node:
+    return make_node(tmp_path, pki)
+
+
+def create(client: httpx.Client, **extra: object) -> httpx.Response:
+    body = {"procedure": "R1", "country": "BE", "person": person_json(), **extra}
+    return client.post("/api/v1/exchanges", json=body, headers=AUTH)
+
+
+def test_keys(node: Node) -> None:
+    client = client_of(node)
+    body = {"procedure": "R1", "country": "BE", "person": person_json()}
+    assert client.post("/api/v1/exchanges", json=body).status_code == 401
+    wrong = client.post("/api/v1/exchanges", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    assert wrong.headers["content-type"] == "application/problem+json"
+    by_header = client.post("/api/v1/exchanges", json=body, headers={"X-API-Key": API_KEY})
+    assert by_header.status_code == 202
+    assert by_header.headers["location"].endswith(by_header.json()["id"])
+
+
+def test_exchanges_belong_to_their_client(node: Node) -> None:
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    assert client.get(f"/api/v1/exchanges/{ex_id}", headers=other).status_code == 404
+    assert client.post(f"/api/v1/exchanges/{ex_id}/cancel", headers=other).status_code == 404
+    assert client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).status_code == 200
+    assert client.get("/api/v1/exchanges/nope", headers=AUTH).status_code == 404
+
+
+def test_steps_out_of_order_conflict(node: Node) -> None:
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    early = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=AUTH)
+    assert early.status_code == 409
+    assert "discovering" in early.json()["detail"]
+    cancelled = client.post(f"/api/v1/exchanges/{ex_id}/cancel", headers=AUTH)
+    assert cancelled.json()["state"] == "failed"
+    assert cancelled.json()["reason"] == "cancelled"
+    assert client.post(f"/api/v1/exchanges/{ex_id}/cancel", headers=AUTH).status_code == 409
+    node.drain()  # the discovery job finds the exchange ended and does nothing
+    assert client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).json()["state"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"country": "Belgium"}, "country"),
+        ({"person": {"natural_person": {"family_name": "X"}}}, "Person needs"),
+        ({"person": {"robot": {}}}, "robot"),
+        ({"person": {"natural_person": {**person_json()["natural_person"], "level_of_assurance": None}}}, "level"),
+        ({"surprise": 1}, "surprise"),
+        ({"return_url": "javascript:alert(1)"}, "return_url"),
+    ],
+)
+def test_bad_input_is_422_with_the_place(node: Node, change: dict[str, object], where: str) -> None:
+    reply = create(client_of(node), **change)
+    assert reply.status_code == 422, reply.text
+    assert where in reply.json()["detail"]
+
+
+def test_openapi_description(node: Node) -> None:
+    doc = client_of(node).get("/api/openapi.json").json()
+    assert {"/v1/exchanges", "/v1/exchanges/{exchange_id}/choices"} <= set(doc["paths"])
+
+
+def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:
+    calls: list[httpx.Request] = []
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503 if len(calls) == 1 else 204)
+
+    node = make_node(
+        tmp_path, pki, webhook_url="https://portal.example/hook", webhook_transport=httpx.MockTransport(hook)
+    )
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    node.drain()  # discovery, then the webhooks (the first delivery fails once and is retried)
+    for _ in range(5):  # the retry is due after the back-off (on the node's clock)
+        node.clock.advance(1)
+        node.drain()
+    assert len(calls) == 3
+    bodies = [json.loads(c.content) for c in calls]
+    delivered = {(b["version"], b["state"]) for b in bodies}
+    assert delivered == {(1, "discovering"), (2, "awaiting_explicit_request")}
+    assert all(b["exchange"] == ex_id for b in bodies)
+    for call in calls:
+        verify_webhook(b"s3cret-webhook-key", call.content, call.headers[SIGNATURE_HEADER])
+    with pytest.raises(SecurityError):
+        verify_webhook(b"another key", calls[0].content, calls[0].headers[SIGNATURE_HEADER])
+    with pytest.raises(SecurityError, match="too old"):
+        verify_webhook(b"k", b"{}", sign(b"k", b"{}", 1000), now=5000)

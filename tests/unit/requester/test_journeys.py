@@ -1,0 +1,326 @@
+"""Whole exchanges through the portal API against the real Common Services and sample provider answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cs.cs_helpers import AppTransport
+from starlette.applications import Starlette
+
+from oots import edm
+from oots.cs.keys import CsPki
+from oots.validation import validate
+from requester.helpers import (
+    API_KEY,
+    BIRTH_REQUIREMENT,
+    RESIDENCE_REQUIREMENT,
+    Node,
+    Provider,
+    make_node,
+    person_json,
+)
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def api(node: Node) -> httpx.Client:
+    app = Starlette(routes=list(node.role.routes()))
+    return httpx.Client(transport=AppTransport(app), base_url="https://portal.example")
+
+
+def start(node: Node, client: httpx.Client, **body: Any) -> str:
+    payload = {"procedure": "R1", "country": "BE", "person": person_json(), **body}
+    reply = client.post("/api/v1/exchanges", json=payload, headers=AUTH)
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["state"] == "discovering"
+    node.drain()
+    return str(reply.json()["id"])
+
+
+def state(client: httpx.Client, ex_id: str) -> dict[str, Any]:
+    reply = client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH)
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def explicit(node: Node, client: httpx.Client, ex_id: str) -> None:
+    reply = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=AUTH)
+    assert reply.status_code == 202, reply.text
+
+
+def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_explicit_request"
+    (req,) = view["requirements"]
+    assert req["id"] == BIRTH_REQUIREMENT
+    assert req["chosen_list"]
+    assert node.outbox.sent == []  # nothing goes out before the explicit request
+    explicit(node, client, ex_id)
+    message, request = node.outbox.last_request()
+    assert request.explicit_request_given is True
+    assert request.possibility_for_preview is False
+    assert request.specification is edm.Version.EDM_V1  # the access service conforms to v1.0
+    assert request.procedure == "R1"
+    props = {p.name: p.value for p in message.message_properties}
+    assert props["finalRecipient"] == "0308357159"
+    assert props["originalSender"] == "NL12345678"
+    assert message.party_info.to_party.party_id.value == "AP_BE_01"
+    report = validate(node.outbox.sent[-1][1][0].data)
+    assert report.valid, report
+    assert state(client, ex_id)["state"] == "requesting"
+
+    node.deliver(Provider().evidence(message, request))
+    view = state(client, ex_id)
+    assert view["state"] == "completed"
+    (pdf,) = view["evidence"]  # the request asks for one distribution (the first the DSD offers: PDF)
+    assert pdf["media_type"] == "application/pdf"
+    assert pdf["requirement"] == BIRTH_REQUIREMENT
+    got = client.get(pdf["href"].removeprefix("https://portal.example"), headers=AUTH)
+    assert got.status_code == 200
+    assert got.content.startswith(b"%PDF")
+    listed = client.get(f"/api/v1/exchanges/{ex_id}/evidence", headers=AUTH).json()
+    assert listed == view["evidence"]
+
+
+def test_with_preview_accepted(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client, return_url="https://portal.example/application/7")
+    explicit(node, client, ex_id)
+    first_message, first = node.outbox.last_request()
+    assert first.possibility_for_preview is True
+    assert first.preview_location is None
+    provider = Provider()
+    node.deliver(provider.preview(first_message, first, "https://ep.example/preview/abc"))
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_preview"
+    assert view["preview"] == {"location": "https://ep.example/preview/abc", "method": "GET"}
+    second_message, second = node.outbox.last_request()
+    assert len(node.outbox.sent) == 2
+    assert second.preview_location == "https://ep.example/preview/abc"
+    assert second.id != first.id
+    conv = second_message.collaboration_info.conversation_id
+    assert conv == first_message.collaboration_info.conversation_id
+    assert validate(node.outbox.sent[-1][1][0].data).valid
+
+    back = client.get(f"/requester/return/{ex_id}", follow_redirects=False)
+    assert back.status_code == 303
+    assert back.headers["location"] == f"https://portal.example/application/7?exchange={ex_id}"
+
+    node.deliver(provider.evidence(second_message, second))
+    assert state(client, ex_id)["state"] == "completed"
+
+
+def test_with_preview_refused(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/x"))
+    node.deliver(provider.error(*node.outbox.last_request(), "EDM:ERR:0004"))
+    view = state(client, ex_id)
+    assert view["state"] == "failed"
+    assert view["reason"] == "preview_refused"
+    assert view["reason_text"]
+
+
+def test_person_not_found(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    node.deliver(Provider().error(*node.outbox.last_request(), "EDM:ERR:0004"))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "person_not_found")
+
+
+def test_additional_input(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client, country="DE")
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_user_choice"
+    (req,) = view["requirements"]
+    ((cls, slot),) = req["types"].items()
+    (question,) = slot["questions"]
+    assert question["kind"] == "jurisdiction"
+    assert question["level"] == "NUTS1"
+    bad = client.post(
+        f"/api/v1/exchanges/{ex_id}/choices",
+        json={"requirements": {req["id"]: {"answers": {cls: {"jurisdiction": "not a code"}}}}},
+        headers=AUTH,
+    )
+    assert bad.status_code == 422
+    reply = client.post(
+        f"/api/v1/exchanges/{ex_id}/choices",
+        json={"requirements": {req["id"]: {"answers": {cls: {"jurisdiction": "DE6"}}}}},
+        headers=AUTH,
+    )
+    assert reply.status_code == 202, reply.text
+    node.drain()
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_explicit_request"
+    (provider,) = view["requirements"][0]["types"][cls]["providers"]
+    assert provider["name"] == "Registry Office Hamburg-Mitte"
+    explicit(node, client, ex_id)
+    _message, request = node.outbox.last_request()
+    assert request.evidence_provider.names[0].value == "Registry Office Hamburg-Mitte"
+
+
+def test_alternative_lists(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client, procedure="S1", country="FR", person=person_json("Lefèvre"))
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_user_choice"
+    (req,) = view["requirements"]
+    assert req["id"] == RESIDENCE_REQUIREMENT
+    assert len(req["lists"]) == 2
+    assert req["chosen_list"] is None
+    chosen = req["lists"][1]
+    wrong = client.post(
+        f"/api/v1/exchanges/{ex_id}/choices",
+        json={"requirements": {req["id"]: {"list": "no-such-list"}}},
+        headers=AUTH,
+    )
+    assert wrong.status_code == 422
+    reply = client.post(
+        f"/api/v1/exchanges/{ex_id}/choices", json={"requirements": {req["id"]: {"list": chosen["id"]}}}, headers=AUTH
+    )
+    assert reply.status_code == 202
+    node.drain()
+    view = state(client, ex_id)
+    while view["state"] == "awaiting_user_choice":  # a list may need answers or a provider choice too
+        entry = view["requirements"][0]
+        choice: dict[str, Any] = {"answers": {}, "providers": {}}
+        for cls, slot in entry["types"].items():
+            if slot["questions"] and not slot["answers"]:
+                choice["answers"][cls] = {q["id"]: (q.get("values") or ["FR1"])[0] for q in slot["questions"]}
+            elif slot["providers"] and slot["chosen_provider"] is None:
+                choice["providers"][cls] = slot["providers"][0]["id"]
+        client.post(f"/api/v1/exchanges/{ex_id}/choices", json={"requirements": {entry["id"]: choice}}, headers=AUTH)
+        node.drain()
+        view = state(client, ex_id)
+    assert view["state"] == "awaiting_explicit_request"
+    explicit(node, client, ex_id)
+    wanted = [t["classification"].rpartition("/")[2] for t in chosen["evidence_types"]]
+    asked = []
+    while True:  # every type of the chosen list is asked for, one after the other
+        message, request = node.outbox.last_request()
+        asked.append(request.evidence_request.evidence_type_classification.rpartition("/")[2])
+        node.deliver(Provider("FR", "residence").evidence(message, request))
+        if state(client, ex_id)["state"] != "requesting":
+            break
+    assert asked == wanted
+    assert state(client, ex_id)["state"] == "completed"
+
+
+def test_two_requirements_in_sequence(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, two_requirements=True, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    view = state(client, ex_id)
+    assert [r["id"] for r in view["requirements"]] == [BIRTH_REQUIREMENT, RESIDENCE_REQUIREMENT]
+    assert view["state"] == "awaiting_explicit_request", view
+    explicit(node, client, ex_id)
+    assert len(node.outbox.sent) == 1  # one at a time
+    provider = Provider()
+    node.deliver(provider.evidence(*node.outbox.last_request()))
+    view = state(client, ex_id)
+    assert view["state"] == "requesting"
+    assert len(node.outbox.sent) == 2
+    _, second = node.outbox.last_request()
+    # (a v1.0 request names the Semantic Repository by its v1.0 domain)
+    assert second.requirements[0].identifier.rpartition("/")[2] == RESIDENCE_REQUIREMENT.rpartition("/")[2]
+    node.deliver(Provider("BE", "residence").evidence(*node.outbox.last_request()))
+    view = state(client, ex_id)
+    assert view["state"] == "completed"
+    assert {e["requirement"] for e in view["evidence"]} == {BIRTH_REQUIREMENT, RESIDENCE_REQUIREMENT}
+
+
+def test_unreachable_provider(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    node.outbox.known.clear()
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "provider_unreachable")
+
+
+def test_preview_abandoned_times_out(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/y"))
+    node.clock.advance(node.ctx.settings.requester.preview_timeout_seconds - 1)
+    node.drain()
+    assert state(client, ex_id)["state"] == "awaiting_preview"
+    node.clock.advance(2)
+    node.drain()
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("expired", "timeout")
+    # a late answer changes nothing
+    node.deliver(provider.evidence(*node.outbox.last_request()))
+    assert state(client, ex_id)["state"] == "expired"
+
+
+def test_unmatched_answer_is_dropped(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    message, request = node.outbox.last_request()
+    import dataclasses
+
+    from oots.as4.model import CollaborationInfo
+
+    other = dataclasses.replace(
+        message,
+        collaboration_info=CollaborationInfo(
+            message.collaboration_info.service, message.collaboration_info.action, "another-conversation"
+        ),
+    )
+    node.deliver(Provider().evidence(other, request))
+    assert state(client, ex_id)["state"] == "requesting"
+
+
+@pytest.mark.parametrize("procedure", ["NO-SUCH-PROCEDURE"])
+def test_unknown_procedure_fails(tmp_path: Path, pki: CsPki, procedure: str) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client, procedure=procedure)
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "procedure_unknown")
+
+
+def test_a_plain_http_preview_location_is_refused(tmp_path: Path, pki: CsPki) -> None:
+    import dataclasses
+
+    from oots.as4 import profile
+    from oots.as4.model import Payload
+    from oots.as4.msh import VerifiedMessage
+
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    good = Provider().preview(*node.outbox.last_request(), "https://ep.example/preview/z")
+    doc = edm.parse(good.payloads[0].data)
+    assert isinstance(doc, edm.QueryError)
+    bad = dataclasses.replace(doc, preview_location="http://ep.example/preview/z")
+    payload = Payload("regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(bad))
+    node.deliver(VerifiedMessage(good.user_message, (payload,), None, ()))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "provider_error")
+    assert len(node.outbox.sent) == 1  # no second request went out

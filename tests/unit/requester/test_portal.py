@@ -1,0 +1,114 @@
+"""The demo portal's pages without a browser: login, choices, explicit request, preview, evidence, CSRF."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from oots.cs.keys import CsPki
+from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
+from oots.provider.samples import load_people
+from oots.requester.portal import Portal
+from requester.helpers import ListTransport, Node, Provider, make_node
+
+
+class CookieLogin:
+    """The tests' login: the cookie ``who`` holds a sample person's identifier (a node uses EidLogin)."""
+
+    def current_identity(self, request: Request) -> Identity | None:
+        who = request.cookies.get("who")
+        person = next((p for p in load_people() if p.identifier == who), None)
+        if person is None:
+            return None
+        subject = NaturalPerson(person.identifier, person.family_name, person.given_name, person.date_of_birth)
+        return Identity(subject, LevelOfAssurance.HIGH, "test", "oidc", dt.datetime.now(dt.UTC))
+
+    def login_url(self, next_path: str = "/") -> str:
+        return f"/login?next={next_path}"
+
+
+def browser(node: Node, who: str | None = "Peeters") -> httpx.Client:
+    portal = Portal(node.role.requester, node.ctx.database, CookieLogin())
+    app = Starlette(routes=list(portal.routes()))
+    client = httpx.Client(transport=ListTransport(app), base_url="https://portal.example")
+    if who:
+        client.cookies.set("who", next(p.identifier for p in load_people() if p.family_name == who))
+    return client
+
+
+def csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    web = browser(node, "Müller")
+    home = web.get("/portal/?lang=de")
+    assert home.status_code == 200
+    assert 'lang="de"' in home.text
+    assert "Online beantragen" in home.text
+    started = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)})
+    assert started.status_code == 303
+    page_url = started.headers["location"]
+    assert "Wir ermitteln" in web.get(page_url).text  # discovering, refreshes by itself
+    node.drain()
+    page = web.get(page_url)
+    assert "Über OOTS abrufen" in page.text
+    assert "Place of birth" in page.text
+    chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE6"})
+    assert chosen.status_code == 303, chosen.text
+    node.drain()
+    page = web.get(page_url)
+    assert "Registry Office Hamburg-Mitte" in page.text  # who will be asked, for what, why
+    asked = web.post(page_url + "/request", data={"csrf": csrf(page)})
+    assert asked.status_code == 303
+    provider = Provider("DE", "births")
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/1"))
+    page = web.get(page_url + "?lang=en")
+    assert 'href="https://ep.example/preview/1"' in page.text
+    node.deliver(provider.evidence(*node.outbox.last_request()))
+    page = web.get(page_url)
+    assert "Evidence attached to your application" in page.text
+    link = re.search(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page.text)
+    assert link
+    pdf = web.get(link.group(1))
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_csrf_login_and_ownership(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    anonymous = browser(node, None)
+    assert "Log in with eID" in anonymous.get("/portal/").text
+    web = browser(node)
+    web.get("/portal/")
+    forged = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": "forged"})
+    assert forged.status_code == 403
+    home = web.get("/portal/")
+    started = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)})
+    page_url = started.headers["location"]
+    assert anonymous.get(page_url).status_code == 303  # to the login
+    stranger = browser(node, "Van den Broeck")
+    assert stranger.get(page_url).status_code == 404
+
+
+def test_failure_in_plain_words(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    web = browser(node, "Van den Broeck")
+    home = web.get("/portal/?lang=fr")
+    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)}).headers[
+        "location"
+    ]
+    node.drain()
+    page = web.get(page_url)
+    web.post(page_url + "/request", data={"csrf": csrf(page)})
+    node.deliver(Provider().error(*node.outbox.last_request(), "EDM:ERR:0004"))
+    page = web.get(page_url)
+    assert "found no record" in page.text
+    assert "Recommencer" in page.text

@@ -49,9 +49,16 @@ _SR_URLS = (_SR_V1, _SR_V2)
 
 
 def sr_url(value: str, *, v2: bool) -> str:
-    """A Semantic Repository URL in the domain a version uses (v1.0 rules accept only the old one)."""
+    """A Semantic Repository URL in the spelling a version uses: v1.0 rules accept only the old
+    domain, and data models under ``distributions/`` (v2.0: the new domain and ``datamodels/``)."""
     old, new = (_SR_V1, _SR_V2) if v2 else (_SR_V2, _SR_V1)
-    return new + value[len(old) :] if value.startswith(old) else value
+    if not value.startswith(old):
+        return value
+    rest = value[len(old) :]
+    was, becomes = ("distributions/", "datamodels/") if v2 else ("datamodels/", "distributions/")
+    if rest.startswith(was):
+        rest = becomes + rest[len(was) :]
+    return new + rest
 
 
 def _camel(name: str) -> str:

@@ -26,8 +26,10 @@ from oots.errors import NotFound, ValidationFailed
 
 __all__ = [
     "MODELS",
+    "SR_DATAMODELS",
     "DataModel",
     "ModelField",
+    "canonical_model_url",
     "json_schema",
     "model_by_conforms_to",
     "model_by_name",
@@ -38,8 +40,12 @@ __all__ = [
     "xml_schema",
 ]
 
-#: Where the demo models are published (their ``ConformsTo``): the Semantic Repository's form.
-DEMO_DISTRIBUTIONS = "https://sr.oots.tech.europa.eu/distributions/"
+#: Where the models are published (their ``ConformsTo``): the Semantic Repository's data models, as
+#: the Common Services catalogue (``oots.cs`` package data) lists them in each distribution.
+SR_DATAMODELS = "https://sr.oots.tech.ec.europa.eu/datamodels/"
+#: The v1.0 profile's spelling of the same place (old domain, ``distributions/``).
+_SR_V1_DISTRIBUTIONS = "https://sr.oots.tech.europa.eu/distributions/"
+_SR_V1_DATAMODELS = "https://sr.oots.tech.europa.eu/datamodels/"
 _DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
@@ -60,7 +66,10 @@ class ModelField:
 
 @dataclass(frozen=True, slots=True)
 class DataModel:
-    """A demo data model: a root element, a subject block and a details block."""
+    """A demo data model: a root element, a subject block and a details block.
+
+    ``published`` is the name the Semantic Repository publishes it under (the last segment of its
+    ``ConformsTo`` before the version), the one the Common Services catalogue lists."""
 
     name: str
     title: str
@@ -70,6 +79,7 @@ class DataModel:
     details: tuple[ModelField, ...]
     version: str = "1.0.0"
     legal_person: bool = False
+    published: str = ""
 
     @property
     def namespace(self) -> str:
@@ -77,7 +87,7 @@ class DataModel:
 
     @property
     def conforms_to(self) -> str:
-        return f"{DEMO_DISTRIBUTIONS}oots-demo-{self.name}-{self.version}"
+        return f"{SR_DATAMODELS}{self.published or self.name}-{self.version}"
 
     @property
     def xsd_file(self) -> str:
@@ -118,6 +128,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("registry_office", "RegistryOffice", "Registry office", required=True),
             ModelField("nationality", "Nationality", "Nationality"),
         ),
+        published="certificate-of-birth",
     ),
     DataModel(
         "secondary-education-diploma",
@@ -133,6 +144,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("grade", "Grade", "Final grade"),
             ModelField("certificate_number", "CertificateNumber", "Certificate number", required=True),
         ),
+        published="diploma",
     ),
     DataModel(
         "diploma-supplement",
@@ -147,6 +159,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("institution", "Institution", "Awarding institution", required=True),
             ModelField("certificate_number", "CertificateNumber", "Certificate number", required=True),
         ),
+        published="diploma-supplement",
     ),
     DataModel(
         "residence-certificate",
@@ -162,6 +175,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("admin_unit_level_2", "NUTS", "Region (NUTS)"),
             ModelField("registered_since", "RegisteredSince", "Registered since", "date", required=True),
         ),
+        published="proof-of-residence",
     ),
     DataModel(
         "company-register-extract",
@@ -179,6 +193,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("activity", "Activity", "Main activity (NACE)"),
         ),
         legal_person=True,
+        published="company-registration",
     ),
     DataModel(
         "vehicle-registration",
@@ -194,6 +209,7 @@ MODELS: tuple[DataModel, ...] = (
             ModelField("fuel", "Fuel", "Fuel"),
             ModelField("first_registration", "FirstRegistration", "First registration", "date", required=True),
         ),
+        published="vehicle-registration",
     ),
 )
 
@@ -213,9 +229,21 @@ def model_by_name(name: str) -> DataModel:
     raise NotFound(f"there is no data model {name!r} (known: {', '.join(m.name for m in MODELS)})")
 
 
+def canonical_model_url(url: str) -> str:
+    """A data model URL in one spelling (current domain, ``datamodels/``), so that the v1.0
+    profile's ``https://sr.oots.tech.europa.eu/distributions/…`` names the same model."""
+    url = url.strip()
+    for old in (_SR_V1_DISTRIBUTIONS, _SR_V1_DATAMODELS):
+        if url.startswith(old):
+            return SR_DATAMODELS + url[len(old) :]
+    return url
+
+
 def model_by_conforms_to(url: str) -> DataModel:
+    """The model published under ``url`` (either profile's spelling)."""
+    wanted = canonical_model_url(url)
     for model in MODELS:
-        if model.conforms_to == url.strip():
+        if model.conforms_to == wanted:
             return model
     raise NotFound("no data model is published under that ConformsTo URL")
 

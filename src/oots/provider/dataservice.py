@@ -42,10 +42,9 @@ from oots.edm import (
     LevelOfAssurance,
     Person,
     Text,
-    sr_url,
 )
 from oots.errors import ProtocolError
-from oots.provider.datamodels import DataModel
+from oots.provider.datamodels import DataModel, canonical_model_url
 from oots.provider.matching import (
     LegalPersonQuery,
     LegalPersonRecord,
@@ -245,7 +244,7 @@ class DataService:
             if (
                 dist.conforms_to
                 and dist.format != MEDIA_PDF
-                and sr_url(dist.conforms_to, v2=False) != sr_url(self.model.conforms_to, v2=False)
+                and canonical_model_url(dist.conforms_to) != self.model.conforms_to
             ):
                 raise EvidenceRefused(
                     "this evidence is not available in the data model asked for",

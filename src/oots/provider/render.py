@@ -117,22 +117,15 @@ def _font_template(style: str, filename: str) -> tuple[TTFFont, bytes]:
     pdf.add_font("DejaVu", style, str(path))
     font = pdf.fonts[f"dejavu{style}"]
     assert isinstance(font, TTFFont)
-    # Without text shaping fpdf2 uses no layout tables; dropping them makes each subset much cheaper.
-    tables = ttLib.TTFont(str(path), recalcTimestamp=False)
-    for tag in ("GSUB", "GPOS", "GDEF", "kern"):
-        if tag in tables:
-            del tables[tag]
-    out = io.BytesIO()
-    tables.save(out)
-    return font, out.getvalue()
+    return font, path.read_bytes()
 
 
 class _EvidencePdf(FPDF):
     def __init__(self, content: EvidenceContent) -> None:
         super().__init__(format="A4")
         self.content = content
-        self._add_shared_font("", "DejaVuSans.ttf")
-        self._add_shared_font("B", "DejaVuSans-Bold.ttf")
+        self._add_shared_font("", "DejaVuSans-LGC.ttf")
+        self._add_shared_font("B", "DejaVuSans-Bold-LGC.ttf")
         self.set_auto_page_break(auto=True, margin=22)
         self.set_margins(20, 18, 20)
 

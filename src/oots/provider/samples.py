@@ -18,7 +18,7 @@ from typing import Any
 
 from oots.edm import Jurisdiction, LevelOfAssurance
 from oots.errors import NotFound
-from oots.provider.datamodels import model_by_name
+from oots.provider.datamodels import canonical_model_url, model_by_name
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.matching import PersonQuery
 from oots.provider.registers import CsvRegister, Register
@@ -152,16 +152,6 @@ _LANGUAGES = {"BE": "NL", "FR": "FR", "DE": "DE", "IT": "IT", "ES": "ES", "EL": 
 _DEMO_NAMESPACE = uuid.UUID("6f4d2a8e-5b1c-4e0f-9a7d-3c2b1a0f9e8d")
 
 
-#: kind → the data model name the demo catalogue's distributions conform to.
-_CATALOGUE_MODELS = {
-    "births": "certificate-of-birth",
-    "residence": "proof-of-residence",
-    "diplomas": "diploma",
-    "companies": "company-registration",
-    "vehicles": "vehicle-registration",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class _Listed:
     identifier: str
@@ -178,12 +168,10 @@ def _catalogue_listing() -> dict[tuple[str, str], _Listed]:
     from oots.cs.datafile import load_catalogue  # the demo catalogue is the one list of identities
 
     catalogue = load_catalogue(Path(str(resources.files("oots.cs") / "data" / "demo-catalogue.toml")))
-    kinds = {model: kind for kind, model in _CATALOGUE_MODELS.items()}
+    kinds = {model_by_name(model).conforms_to: kind for kind, (model, *_) in _SERVICES.items()}
     listed: dict[tuple[str, str], _Listed] = {}
     for ds in catalogue.data_services:
-        models = {
-            d.conforms_to.rstrip("/").rsplit("/", 1)[-1].rsplit("-", 1)[0] for d in ds.distributions if d.conforms_to
-        }
+        models = {canonical_model_url(d.conforms_to) for d in ds.distributions if d.conforms_to}
         kind = next((kinds[m] for m in models if m in kinds), None)
         if kind is None or not ds.access_services:
             continue

@@ -1,0 +1,89 @@
+"""The provider's data models are the ones the Common Services catalogue publishes: every
+distribution the catalogue lists for a sample data service is rendered and valid."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from oots.cs.datafile import load_catalogue
+from oots.edm import EvidenceTypeDistribution
+from oots.provider.datamodels import MODELS, model_by_conforms_to, validate_json_document, validate_xml
+from oots.provider.dataservice import DataService, EvidenceRefused
+from oots.provider.matching import LegalPersonQuery, LegalPersonRecord, PersonQuery, PersonRecord
+from oots.provider.registers import CsvRegister, FieldMap
+from oots.provider.render import MEDIA_JSON, MEDIA_XML
+from oots.provider.samples import SAMPLE_COUNTRIES, SAMPLE_KINDS, sample_data_service, sample_register_path
+from oots.xmlsafe import parse
+
+CATALOGUE = load_catalogue(Path(str(resources.files("oots.cs") / "data" / "demo-catalogue.toml")))
+LISTED = {ds.id: ds for ds in CATALOGUE.data_services}
+
+
+def _a_record(country: str, kind: str) -> tuple[DataService, PersonRecord | LegalPersonRecord]:
+    """The country's sample service and a real record to render. The service reads its kind's
+    whole sample register, since a country's register may hold no record of that kind."""
+    fields = FieldMap()
+    register = CsvRegister(sample_register_path(kind), fields=fields)
+    service = sample_data_service(country, kind, register=register)
+    with sample_register_path(kind).open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    row = next((r for r in rows if r.get("country") == country), rows[0])
+    found: Sequence[PersonRecord | LegalPersonRecord]
+    if service.model.legal_person:
+        found = register.find_legal_persons(LegalPersonQuery(row[fields.legal_name]))
+    else:
+        born = dt.date.fromisoformat(row[fields.date_of_birth])
+        found = register.find_persons(PersonQuery(row[fields.family_name], row[fields.given_name], born))
+    assert found, f"no record in the sample register {kind}"
+    return service, found[0]
+
+
+def test_every_catalogue_model_is_a_provider_model() -> None:
+    urls = {d.conforms_to for ds in CATALOGUE.data_services for d in ds.distributions if d.conforms_to}
+    assert urls
+    for url in urls:
+        assert model_by_conforms_to(url).conforms_to == url
+    # the v1.0 profile's spelling names the same model
+    v1 = next(iter(urls)).replace("sr.oots.tech.ec.europa.eu/datamodels/", "sr.oots.tech.europa.eu/distributions/")
+    assert model_by_conforms_to(v1).conforms_to in urls
+    assert {m.conforms_to for m in MODELS} >= urls
+
+
+@pytest.mark.parametrize("country", SAMPLE_COUNTRIES)
+@pytest.mark.parametrize("kind", SAMPLE_KINDS)
+def test_catalogue_distributions_render_and_validate(country: str, kind: str) -> None:
+    service, record = _a_record(country, kind)
+    listed = LISTED.get(service.identifier)
+    if listed is None:
+        pytest.skip(f"the catalogue does not list the {kind} service of {country}")
+    assert listed.distributions
+    for d in listed.distributions:
+        wanted = EvidenceTypeDistribution(d.format, conforms_to=d.conforms_to)
+        evidences = service.render(record, [wanted])
+        assert evidences
+        main = evidences[0]
+        assert main.document.media_type == d.format
+        if d.conforms_to:
+            assert main.metadata.distribution.conforms_to == d.conforms_to
+            if d.format == MEDIA_XML:
+                validate_xml(service.model, parse(main.document.content))
+            elif d.format == MEDIA_JSON:
+                validate_json_document(service.model, json.loads(main.document.content))
+        else:
+            assert main.document.content.startswith(b"%PDF-")
+
+
+def test_the_old_demo_model_url_is_refused() -> None:
+    service = sample_data_service("EL", "births")
+    _, record = _a_record("EL", "births")
+    old = "https://sr.oots.tech.europa.eu/distributions/oots-demo-birth-certificate-1.0.0"
+    with pytest.raises(EvidenceRefused) as caught:
+        service.render(record, [EvidenceTypeDistribution(MEDIA_XML, conforms_to=old)])
+    assert caught.value.code == "EDM:ERR:0007"

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "AdminSettings",
     "As4PartnerSettings",
     "As4Settings",
     "AuditSettings",
@@ -366,7 +367,6 @@ class RequesterClientSettings(Section):
 class RequesterSettings(Section):
     """The evidence requester: who the portal is, its API clients, previews and timeouts."""
 
-    enabled: bool = Field(False, description="Run the evidence requester role on this node.")
     identifier: str = Field("", description="The evidence requester's identifier (sdg:Agent/Identifier).")
     scheme_id: str = Field("urn:cef.eu:names:identifier:EAS:9930", description="EAS scheme of the identifier.")
     name: str = Field("", description="The evidence requester's name as providers show it to users.")
@@ -411,6 +411,17 @@ class AuditSettings(Section):
 # --- section: admin ---
 
 
+class AdminSettings(Section):
+    """The node's admin area (``/admin``): who may log in."""
+
+    password_hash: SecretStr | None = Field(
+        None,
+        description="Hash of the admin password from `oots admin hash-password` (or password_hash_file); "
+        "empty turns the admin area off.",
+    )
+    session_minutes: int = Field(60, ge=1, le=24 * 60, description="How long an admin login stays valid.")
+
+
 class Settings(BaseSettings):
     """All settings of one node."""
 
@@ -439,6 +450,7 @@ class Settings(BaseSettings):
     # --- field: audit ---
     audit: AuditSettings = AuditSettings()
     # --- field: admin ---
+    admin: AdminSettings = AdminSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,8 +10,27 @@ from typing import Annotated
 
 import typer
 
+from oots.eid.testidp.people import TestSubject, load_people
 from oots.network import NetworkPlan, Supervisor, load_topology, plan
 from oots.network.topology import DEFAULT_TOPOLOGY
+
+
+def _citizens(network: NetworkPlan, country: str) -> tuple[TestSubject | None, TestSubject | None]:
+    """A person of ``country`` the registers know, and one they do not (from the eID provider's people)."""
+    people = load_people(None if network.eid_people == "builtin" else network.eid_people).country(country)
+    if people is None:
+        return None, None
+    known = next((p for p in people.people if "nobody" not in p.note), None)
+    unknown = next((p for p in people.people if "nobody" in p.note), None)
+    return known, unknown
+
+
+def _who(item: TestSubject | None, fallback: str) -> str:
+    if item is None:
+        return fallback
+    subject = item.subject
+    name = f"{getattr(subject, 'given_name', '')} {getattr(subject, 'family_name', '')}".strip()
+    return f"{name} ({subject.identifier})"
 
 
 def guide(network: NetworkPlan) -> str:
@@ -27,16 +46,23 @@ def guide(network: NetworkPlan) -> str:
     if requesters and providers:
         country, portal = requesters[0]
         other = next((c for c in providers if c != country), providers[0])
+        known, unknown = _citizens(network, other)
         lines += [
             f"Start here: {portal.url}/portal/  (the {country} procedure portal)",
-            f"  log in at the eID provider as a citizen of {other} (pick one from its list), apply for a",
-            f"  procedure, and retrieve the evidence from {other} through OOTS. Try:",
+            f"  log in at the eID provider ({network.eid.url}/) as {_who(known, f'a citizen of {other}')}",
+            f"  of {other}, apply for a procedure, and retrieve the evidence from {other} through OOTS. Try:",
             "  - a birth certificate without preview, and with preview (accept it, or refuse it);",
             "  - proof of residence in a country that asks for the region first (a follow-up question);",
-            "  - a person the registers do not know (a clear refusal).",
+            f"  - {_who(unknown, 'a person the registers do not know')}, whom no register knows (a clear refusal).",
         ]
     else:
         lines.append("Start here: the node pages above (the requester and provider roles are not in this build).")
+    if network.admin_password:
+        lines += [
+            "",
+            f"Admin area of every node: <node URL>/admin  (password {network.admin_password});"
+            " metrics: <node URL>/metrics",
+        ]
     if network.skipped_roles:
         lines.append("")
         lines.append("Roles not available in this build, skipped: " + ", ".join(network.skipped_roles))

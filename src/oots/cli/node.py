@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from oots.node import build_context, create_app, create_worker
+from oots.node.observe import configure_logging
 from oots.settings import load_settings
 
 
@@ -23,6 +24,7 @@ def serve(
 ) -> int:
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
     settings = load_settings(config)
+    configure_logging(settings.log, node=settings.node.name)
     ctx = build_context(settings, config_dir=config.resolve().parent)
     app = create_app(ctx, with_worker=with_worker)
     listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
@@ -34,6 +36,7 @@ def serve(
 def worker(config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]) -> int:
     """Run the node's background work (queue jobs, AS4 sending) until SIGTERM or SIGINT."""
     settings = load_settings(config)
+    configure_logging(settings.log, node=settings.node.name)
     ctx = build_context(settings, config_dir=config.resolve().parent)
     typer.echo(f"{settings.node.name}: worker running (Ctrl-C stops after the current job)")
     create_worker(ctx).run_forever()

@@ -19,6 +19,7 @@ from pathlib import Path
 from oots.as4.keys import init_dev_pki
 from oots.cs.keys import generate_pki, write_pki
 from oots.network.topology import NodeSpec, Topology
+from oots.node.admin import hash_password
 
 __all__ = ["NetworkPlan", "ServiceSpec", "available_roles", "plan"]
 
@@ -50,6 +51,10 @@ class NetworkPlan:
     services: list[ServiceSpec] = field(default_factory=list)
     nodes: dict[str, tuple[NodeSpec, ServiceSpec, tuple[str, ...]]] = field(default_factory=dict)
     skipped_roles: list[str] = field(default_factory=list)
+    #: The admin password of every node's /admin (generated per run; also in ``admin-password.txt``).
+    admin_password: str = ""
+    #: The eID test provider's people: ``builtin`` or a file (see ``oots.eid.testidp.people``).
+    eid_people: str = "builtin"
 
     @property
     def common_services(self) -> ServiceSpec:
@@ -93,6 +98,7 @@ def _node_config(
     cs_trust: Path,
     eid_url: str,
     client_secret: str,
+    admin_hash: str,
 ) -> str:
     mine = keys[spec.party_id]
     lines = [
@@ -148,6 +154,15 @@ def _node_config(
     ]
     if "provider" in roles:
         lines += ["[provider]", "samples = true", ""]
+    if "requester" in roles:
+        lines += [
+            "[requester]",
+            f'identifier = "OOTS-DEMO-{spec.country}-PORTAL"',
+            f'name = "{spec.country} demo procedure portal"',
+            "demo_portal = true",
+            "",
+        ]
+    lines += ["[admin]", f'password_hash = "{admin_hash}"', ""]
     return "\n".join(lines)
 
 
@@ -203,6 +218,11 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
         ServiceSpec("eid", "eID test identity provider", _oots(*eid_args), eid_port, logs / "eid.log")
     )
 
+    # One admin password for every node of the local network, shown in the guide (never for a real network).
+    result.admin_password = secrets.token_urlsafe(9)
+    (directory / "admin-password.txt").write_text(result.admin_password + "\n", encoding="utf-8")
+    admin_hash = hash_password(result.admin_password, iterations=100_000)
+    result.eid_people = topology.eid.people
     for spec in topology.node:
         roles = tuple(r for r in spec.roles if r in can)
         result.skipped_roles += [f"{spec.node_name}: {r}" for r in spec.roles if r not in can]
@@ -222,6 +242,7 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
                 cs_trust=cs_keys["trust"],
                 eid_url=eid_url,
                 client_secret=secrets_by_node[spec.node_name],
+                admin_hash=admin_hash,
             ),
             encoding="utf-8",
         )

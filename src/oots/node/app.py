@@ -2,8 +2,9 @@
 
 * :func:`build_context` opens the database (migrating it), loads the access point when the node has a
   role, and creates the roles named in ``[node] roles``.
-* :func:`create_app` serves ``/`` , ``/health``, ``/ready``, the AS4 endpoint ``/as4`` and every role's
-  routes.
+* :func:`create_app` serves ``/`` , ``/health``, ``/ready``, ``/metrics`` (Prometheus), the admin area
+  ``/admin``, the AS4 endpoint ``/as4`` and every role's routes; every request gets a correlation id
+  (``X-Correlation-ID``) that the logs carry.
 * :func:`create_worker` runs the queue (every role's job handlers and the delivery of received AS4
   messages to the role that consumes their action) and the access point's sender loop.
 
@@ -24,8 +25,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
 
 from oots import __version__
@@ -33,7 +35,9 @@ from oots.as4 import msh
 from oots.as4.service import create_as4_app, load_access_point
 from oots.as4.store import DELIVER_JOB, As4Store, send_due
 from oots.errors import ConfigError, NotFound, OotsError
+from oots.node.admin import admin_routes
 from oots.node.gateway import As4Gateway
+from oots.node.observe import CorrelationMiddleware, Metrics
 from oots.node.roles import As4Handler, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
@@ -179,7 +183,9 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
             handlers[kind] = handler
     gateway = _gateway(ctx)
     if gateway is not None:
-        handlers[DELIVER_JOB] = gateway.store.deliver_handler(as4_dispatch(ctx))
+        handlers[DELIVER_JOB] = gateway.store.deliver_handler(
+            as4_dispatch(ctx), max_attempts=ctx.settings.queue.max_attempts
+        )
     for kind, handler in handlers.items():
         worker.register(kind, handler)
     return NodeWorker(ctx, worker)
@@ -210,11 +216,23 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{node.name} — oots node</title></head><body><main>"
             f"<h1>{node.name}</h1><p>oots {__version__} node for country {node.country}: {roles}.</p>"
-            "<ul><li><a href='/health'>Health</a></li><li><a href='/ready'>Readiness</a></li></ul>"
+            "<ul><li><a href='/health'>Health</a></li><li><a href='/ready'>Readiness</a></li>"
+            "<li><a href='/metrics'>Metrics</a></li><li><a href='/admin'>Admin area</a></li></ul>"
             "</main></body></html>"
         )
 
-    routes: list[BaseRoute] = [Route("/", home), Route("/health", health), Route("/ready", ready)]
+    metrics = Metrics(ctx.database, node=node.name)
+
+    async def metrics_page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    routes: list[BaseRoute] = [
+        Route("/", home),
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics_page),
+        *admin_routes(ctx),
+    ]
     gateway = _gateway(ctx)
     if gateway is not None:
         routes.extend(create_as4_app(gateway.access_point, gateway.store, path="/as4").routes)
@@ -233,7 +251,8 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             if background is not None:
                 background.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CorrelationMiddleware, metrics=metrics)])
     app.state.context = ctx
+    app.state.metrics = metrics
     app.state.settings = ctx.settings
     return app

@@ -99,3 +99,59 @@ def test_demo_starts_every_service_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     for port in (base, base + 1, base + 10):
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+
+
+def test_every_node_config_turns_on_what_the_demo_guide_promises(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.node import build_context, create_app
+    from oots.node.admin import verify_password
+    from oots.settings import load_settings
+
+    network = plan(load_topology(), tmp_path, base_port=9100)
+    password = (tmp_path / "admin-password.txt").read_text(encoding="utf-8").strip()
+    assert password == network.admin_password
+    settings = load_settings(tmp_path / "be-node.toml")
+    assert settings.admin.password_hash is not None
+    assert verify_password(password, settings.admin.password_hash.get_secret_value())
+    if "requester" in settings.node.roles:
+        assert settings.requester.demo_portal
+        assert settings.requester.identifier == "OOTS-DEMO-BE-PORTAL"
+    # the node starts from it, with every role the build has
+    app = create_app(build_context(settings, config_dir=tmp_path))
+    paths = {getattr(r, "path", "") for r in app.routes}
+    assert {"/health", "/metrics", "/admin"} <= paths
+    if "requester" in settings.node.roles:
+        assert "/portal" in paths
+
+
+def test_the_guide_names_real_test_people(tmp_path: Path) -> None:
+    from oots.cli.demo import guide
+    from oots.eid.testidp.people import load_people
+
+    network = plan(load_topology(), tmp_path, base_port=9100)
+    # as it reads once both roles are in the build
+    network.nodes = {c: (spec, service, ("requester", "provider")) for c, (spec, service, _) in network.nodes.items()}
+    text = guide(network)
+    france = load_people().country("FR")
+    assert france is not None
+    first = france.people[0].subject
+    assert f"as {first.given_name} {first.family_name} ({first.identifier})" in text  # type: ignore[union-attr]
+    assert "Outis Nemo (FR/FR/999999990)" in text
+    assert "http://127.0.0.1:9110/portal/" in text
+    assert f"password {network.admin_password}" in text
+
+
+def test_the_eid_people_are_the_registers_people(tmp_path: Path) -> None:
+    """One source: the eID provider's file is exactly what the script derives from the provider's data."""
+    root = Path(__file__).resolve().parents[3]
+    out = tmp_path / "people.json"
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "make_eid_people.py"), str(root / "src/oots/provider/data"), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shipped = root / "src/oots/eid/testidp/people.json"
+    assert out.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8"), (
+        "run scripts/make_eid_people.py after changing src/oots/provider/data"
+    )

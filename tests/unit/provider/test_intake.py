@@ -156,7 +156,7 @@ class BrokenRegister:
     def __init__(self, timeout: bool) -> None:
         self.timeout = timeout
 
-    def find_persons(self, query: PersonQuery) -> Sequence[PersonRecord]:
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
         raise RegisterError("the register broken failed", register="broken", timeout=self.timeout)
 
     def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:

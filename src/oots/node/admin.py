@@ -1,0 +1,362 @@
+"""The node's admin area at ``/admin``: exchanges, messages, the queue, the audit journal, partners.
+
+Login with the password whose hash ``[admin] password_hash`` holds (``oots admin hash-password``); without
+it the area is off. The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin``;
+every form that changes something carries a token bound to the session. Pages show ids, states and
+dates — never personal data (the journal's search by person uses the keyed hash of the identifier).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import html
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from itsdangerous import BadSignature, TimestampSigner
+from sqlalchemy import inspect, select
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from oots.errors import ConfigError, NotFound
+from oots.node.roles import NodeContext
+from oots.store import queue
+from oots.store.database import load_models
+
+__all__ = ["admin_routes", "hash_password", "verify_password"]
+
+_ALGORITHM = "pbkdf2_sha256"
+DEFAULT_ITERATIONS = 600_000
+COOKIE = "oots_admin"
+
+
+def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) for ``[admin] password_hash``."""
+    if not password:
+        raise ConfigError("the admin password must not be empty")
+    salt = secrets.token_bytes(16)
+    derived = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return "$".join((_ALGORITHM, str(iterations), base64.b64encode(salt).decode(), base64.b64encode(derived).decode()))
+
+
+def _parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
+    try:
+        algorithm, iterations, salt, derived = encoded.split("$")
+        if algorithm != _ALGORITHM:
+            raise ValueError(algorithm)
+        return int(iterations), base64.b64decode(salt, validate=True), base64.b64decode(derived, validate=True)
+    except ValueError:
+        raise ConfigError(
+            "admin.password_hash is not a hash made by `oots admin hash-password`",
+            [("admin.password_hash", "expected pbkdf2_sha256$<iterations>$<salt>$<hash>")],
+        ) from None
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """Whether ``password`` matches ``encoded`` (constant time)."""
+    iterations, salt, derived = _parse_hash(encoded)
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return hmac.compare_digest(candidate, derived)
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _page(title: str, body: str, *, node: str, nav: bool = True) -> HTMLResponse:
+    menu = ""
+    if nav:
+        menu = (
+            "<nav><a href='/admin'>Overview</a> · <a href='/admin/exchanges'>Exchanges and messages</a> · "
+            "<a href='/admin/queue'>Queue</a> · <a href='/admin/audit'>Audit journal</a> · "
+            "<a href='/admin/partners'>Partners and data services</a> · "
+            "<form method='post' action='/admin/logout' style='display:inline'>"
+            "<button>Log out</button></form></nav>"
+        )
+    return HTMLResponse(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)} — {_e(node)} admin</title>"
+        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left}</style></head>"
+        f"<body>{menu}<main><h1>{_e(title)}</h1>{body}</main></body></html>",
+        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+    )
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_last: bool = False) -> str:
+    if not rows:
+        return "<p>None.</p>"
+    head = "".join(f"<th scope='col'>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = [f"<td>{_e(v)}</td>" for v in row]
+        if raw_last:
+            cells[-1] = f"<td>{row[-1]}</td>"
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _certificate_expiry(path: Path | None) -> tuple[str, str]:
+    if path is None:
+        return "—", ""
+    try:
+        data = path.read_bytes()
+        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+    except (OSError, ValueError) as exc:
+        return "unreadable", str(exc)
+    expires = cert.not_valid_after_utc
+    days = (expires - dt.datetime.now(dt.UTC)).days
+    return expires.date().isoformat(), ("EXPIRED" if days < 0 else f"{days} days left")
+
+
+def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
+    """The ``/admin`` routes of the node (a page saying how to turn it on when no password is set)."""
+    settings = ctx.settings
+    node = settings.node.name
+    configured = settings.admin.password_hash
+    if configured is None:
+
+        async def off(request: Request) -> Response:
+            return _page(
+                "Admin area is off",
+                "<p>Set <code>[admin] password_hash</code> (from <code>oots admin hash-password</code>)"
+                " to turn it on.</p>",
+                node=node,
+                nav=False,
+            )
+
+        return [Route("/admin", off), Route("/admin/{rest:path}", off)]
+
+    encoded = configured.get_secret_value()
+    _parse_hash(encoded)  # a wrong hash is a configuration error at start, not at the first login
+    secret = hashlib.sha256(b"oots-admin-session\0" + encoded.encode()).digest()
+    signer = TimestampSigner(secret, salt="oots-admin")
+    max_age = settings.admin.session_minutes * 60
+    secure = settings.node.base_url.startswith("https://")
+
+    def session_of(request: Request) -> str | None:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            return None
+        try:
+            return signer.unsign(cookie, max_age=max_age).decode()
+        except BadSignature:
+            return None
+
+    def csrf(session: str) -> str:
+        return hmac.new(secret, b"csrf\0" + session.encode(), hashlib.sha256).hexdigest()
+
+    def login_page(message: str = "", status: int = 200) -> Response:
+        note = f"<p role='alert'>{_e(message)}</p>" if message else ""
+        response = _page(
+            "Admin login",
+            f"{note}<form method='post' action='/admin/login'><label for='password'>Password</label> "
+            "<input id='password' name='password' type='password' autocomplete='current-password' required> "
+            "<button>Log in</button></form>",
+            node=node,
+            nav=False,
+        )
+        response.status_code = status
+        return response
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_page()
+        form = await request.form()
+        password = str(form.get("password") or "")
+        if not verify_password(password, encoded):
+            return login_page("Wrong password.", 401)
+        session = secrets.token_hex(16)
+        response = RedirectResponse("/admin", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            signer.sign(session).decode(),
+            max_age=max_age,
+            path="/admin",
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/admin/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/admin")
+        return response
+
+    def present_tables() -> set[str]:
+        with ctx.database.connect() as connection:
+            return set(inspect(connection).get_table_names())
+
+    def recent(table_name: str, columns: Sequence[str], order: str, limit: int = 50) -> list[Sequence[Any]]:
+        if table_name not in present_tables():
+            return []
+        table = load_models().tables[table_name]
+        query = select(*(table.c[c] for c in columns)).order_by(table.c[order].desc()).limit(limit)
+        with ctx.database.connect() as connection:
+            return [tuple(row) for row in connection.execute(query)]
+
+    def guarded(render: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            session = session_of(request)
+            if session is None:
+                return RedirectResponse("/admin/login", status_code=303)
+            if request.method == "POST":
+                form = await request.form()
+                if not hmac.compare_digest(str(form.get("csrf") or ""), csrf(session)):
+                    return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node)
+            result: Response = await render(request, session)
+            return result
+
+        return endpoint
+
+    async def overview(request: Request, session: str) -> Response:
+        with ctx.database.session() as db:
+            counts = queue.counts(db)
+        queue_rows = [
+            (kind, ", ".join(f"{s}: {n}" for s, n in sorted(by.items()))) for kind, by in sorted(counts.items())
+        ]
+        dead = sum(by.get("dead", 0) for by in counts.values())
+        body = (
+            f"<p>Node {_e(node)} ({_e(settings.node.country)}), roles: {_e(', '.join(settings.node.roles) or 'none')}."
+            f" Dead letters: <a href='/admin/queue'>{dead}</a>. Metrics: <a href='/metrics'>/metrics</a>.</p>"
+            "<h2>Queue</h2>" + _table(("Kind", "Jobs by status"), queue_rows)
+        )
+        return _page("Overview", body, node=node)
+
+    async def exchanges(request: Request, session: str) -> Response:
+        rows = recent(
+            "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
+        )
+        outbound = recent("as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id")
+        inbound = recent("as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id")
+        body = (
+            "<h2>Exchanges (requester)</h2>"
+            + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
+            + "<h2>AS4 messages sent</h2>"
+            + _table(("Message id", "Partner", "Leg", "State", "Attempts", "Updated"), outbound)
+            + "<h2>AS4 messages received</h2>"
+            + _table(("Message id", "Partner", "Leg", "State", "Received"), inbound)
+        )
+        return _page("Exchanges and messages", body, node=node)
+
+    async def queue_page(request: Request, session: str) -> Response:
+        token = csrf(session)
+        message = ""
+        if request.method == "POST":
+            form = await request.form()
+            job = str(form.get("job") or "")
+            with ctx.database.session() as db:
+                if job == "all":
+                    message = f"{queue.requeue_dead(db)} dead jobs put back in the queue."
+                else:
+                    try:
+                        queue.requeue(db, int(job))
+                        message = f"Job {int(job)} put back in the queue."
+                    except (ValueError, NotFound):
+                        message = f"There is no dead job {job}."
+        with ctx.database.session() as db:
+            counts = queue.counts(db)
+            dead = [
+                (
+                    j.id,
+                    j.kind,
+                    j.attempts,
+                    j.finished_at,
+                    (j.last_error or "")[:300],
+                    f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
+                    f"<input type='hidden' name='job' value='{j.id}'><button>Requeue</button></form>",
+                )
+                for j in queue.list_dead(db)
+            ]
+        rows = [(k, s, n) for k, by in sorted(counts.items()) for s, n in sorted(by.items())]
+        body = (
+            (f"<p role='status'>{_e(message)}</p>" if message else "")
+            + "<h2>Jobs</h2>"
+            + _table(("Kind", "Status", "Count"), rows)
+            + "<h2>Dead letters</h2>"
+            + _table(("Job", "Kind", "Attempts", "Failed at", "Last error", ""), dead, raw_last=True)
+            + (
+                f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
+                "<input type='hidden' name='job' value='all'><button>Requeue all dead jobs</button></form>"
+                if dead
+                else ""
+            )
+        )
+        return _page("Queue", body, node=node)
+
+    async def audit(request: Request, session: str) -> Response:
+        from oots.audit.journal import load_journal
+
+        fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
+        given = {f: request.query_params.get(f, "").strip() for f in fields}
+        labels = {
+            "exchange_id": "Exchange id",
+            "conversation_id": "Conversation id",
+            "message_id": "AS4 message id",
+            "subject": "Person identifier",
+            "event": "Event",
+        }
+        form = "".join(
+            f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> " for f in fields
+        )
+        journal = load_journal(settings, clock=ctx.clock)
+        with ctx.database.session() as db:
+            entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
+            rows = [
+                (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
+                for e in entries
+            ]
+            report = journal.verify(db) if request.query_params.get("verify") else None
+        status = ""
+        if report is not None:
+            status = (
+                f"<p role='status'>Chain intact: {report.entries} entries verified.</p>"
+                if report.ok
+                else f"<p role='alert'>Chain broken: {_e(report.breaks[0] if report.breaks else '')}</p>"
+            )
+        body = (
+            f"<form method='get' action='/admin/audit'>{form}<button>Search</button></form>"
+            "<p><a href='/admin/audit?verify=1'>Verify the chain</a></p>"
+            + status
+            + _table(("Seq", "Recorded", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
+        )
+        return _page("Audit journal", body, node=node)
+
+    async def partners(request: Request, session: str) -> Response:
+        as4 = settings.as4
+        own = [("this node", as4.party_id, "", *_certificate_expiry(as4.signing_certificate))]
+        rows = own + [
+            (p.name, p.party_id or p.name, p.endpoint, *_certificate_expiry(p.signing_certificate))
+            for p in as4.partners
+        ]
+        services = [
+            (s.identifier, s.titles.get("EN") or next(iter(s.titles.values())), s.register_name, s.preview)
+            for s in settings.provider.data_services
+        ]
+        samples = "<p>Plus the sample data services of the demo network.</p>" if settings.provider.samples else ""
+        body = (
+            "<h2>Access points</h2>"
+            + _table(("Name", "Party id", "Endpoint", "Signing certificate expires", ""), rows)
+            + "<h2>Data services</h2>"
+            + _table(("Identifier", "Title", "Register", "Preview"), services)
+            + samples
+        )
+        return _page("Partners and data services", body, node=node)
+
+    return [
+        Route("/admin/login", login, methods=["GET", "POST"]),
+        Route("/admin/logout", logout, methods=["POST"]),
+        Route("/admin", guarded(overview)),
+        Route("/admin/exchanges", guarded(exchanges)),
+        Route("/admin/queue", guarded(queue_page), methods=["GET", "POST"]),
+        Route("/admin/audit", guarded(audit)),
+        Route("/admin/partners", guarded(partners)),
+    ]

@@ -1,0 +1,271 @@
+"""What operators watch: Prometheus metrics at ``/metrics`` and JSON logs with correlation ids.
+
+* :class:`Metrics` keeps this process's counters and latency histograms (HTTP requests by route and
+  status) and, at every scrape, reads the node's shared state from the database — exchanges by state,
+  AS4 messages by direction and state, queue jobs by kind and status — so that every process of a node
+  reports the same node-wide figures. :func:`render` writes the Prometheus text exposition format.
+* :class:`CorrelationMiddleware` gives every request a correlation id (the caller's ``X-Correlation-ID``
+  when it is a sane token, a fresh one otherwise), echoes it in the response and puts it on every log
+  record written while the request runs.
+* :func:`configure_logging` applies ``[log]``: the level, and with ``json = true`` one JSON object per
+  line. Log records carry ids and states, never personal data (the journal keeps that, encrypted).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, inspect, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from oots.settings import LogSettings
+from oots.store.database import Database, load_models
+
+__all__ = [
+    "LATENCY_BUCKETS",
+    "CorrelationMiddleware",
+    "JsonFormatter",
+    "Metrics",
+    "configure_logging",
+    "correlation_id",
+    "render",
+]
+
+#: Upper bounds (seconds) of the latency histogram buckets.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("oots_correlation_id", default=None)
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
+
+
+def correlation_id() -> str | None:
+    """The correlation id of the request being handled (``None`` outside a request)."""
+    return _correlation.get()
+
+
+# --- metrics --------------------------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
+
+
+@dataclass
+class _Histogram:
+    buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if value <= bound:
+                self.buckets[i] += 1
+
+
+@dataclass(frozen=True)
+class Family:
+    """One metric family ready for rendering: name, type, help and ``(suffix, labels, value)`` samples."""
+
+    name: str
+    kind: str
+    help: str
+    samples: list[tuple[str, dict[str, str], float]]
+
+
+def render(families: Iterable[Family]) -> str:
+    """The Prometheus text exposition format (version 0.0.4) of ``families``."""
+    lines: list[str] = []
+    for family in families:
+        lines.append(f"# HELP {family.name} {family.help}")
+        lines.append(f"# TYPE {family.name} {family.kind}")
+        for suffix, labels, value in family.samples:
+            number = repr(float(value)) if not float(value).is_integer() else str(int(value))
+            lines.append(f"{family.name}{suffix}{_labels(labels)} {number}")
+    return "\n".join(lines) + "\n"
+
+
+#: Tables read at scrape time: (table, metric name, help, label columns).
+_DB_GAUGES = (
+    ("requester_exchanges", "oots_exchanges", "Exchanges of this node's requester by state.", ("state",)),
+    ("as4_outbound", "oots_as4_outbound_messages", "AS4 messages sent by this node by state.", ("state",)),
+    ("as4_inbound", "oots_as4_inbound_messages", "AS4 messages received by this node by state.", ("state",)),
+    ("queue_jobs", "oots_queue_jobs", "Jobs of the node's durable queue by kind and status.", ("kind", "status")),
+    ("audit_entries", "oots_audit_entries", "Entries of the audit journal by side and event.", ("side", "event")),
+)
+
+
+class Metrics:
+    """This process's request metrics plus the node-wide state read from ``database`` at each scrape."""
+
+    def __init__(self, database: Database | None = None, *, node: str = "") -> None:
+        self.database = database
+        self.node = node
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, str], int] = {}
+        self._latency: dict[tuple[str, str], _Histogram] = {}
+        self.started = time.time()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            key = (method, route, str(status))
+            self._requests[key] = self._requests.get(key, 0) + 1
+            self._latency.setdefault((method, route), _Histogram()).observe(seconds)
+
+    def _process_families(self) -> list[Family]:
+        with self._lock:
+            requests = [
+                ("_total", {"method": m, "route": r, "status": s}, float(n))
+                for (m, r, s), n in sorted(self._requests.items())
+            ]
+            latency: list[tuple[str, dict[str, str], float]] = []
+            for (method, route), hist in sorted(self._latency.items()):
+                base = {"method": method, "route": route}
+                for bound, number in zip(LATENCY_BUCKETS, hist.buckets, strict=True):
+                    latency.append(("_bucket", {**base, "le": repr(bound)}, float(number)))
+                latency.append(("_bucket", {**base, "le": "+Inf"}, float(hist.count)))
+                latency.append(("_sum", base, hist.total))
+                latency.append(("_count", base, float(hist.count)))
+        return [
+            Family("oots_http_requests", "counter", "HTTP requests served by this process.", requests),
+            Family("oots_http_request_duration_seconds", "histogram", "Time to answer an HTTP request.", latency),
+            Family("oots_process_start_time_seconds", "gauge", "When this process started.", [("", {}, self.started)]),
+        ]
+
+    def _database_families(self) -> list[Family]:
+        if self.database is None:
+            return []
+        families: list[Family] = []
+        tables = load_models().tables
+        with self.database.connect() as connection:
+            present = set(inspect(connection).get_table_names())
+            for table_name, name, help_text, columns in _DB_GAUGES:
+                if table_name not in present or table_name not in tables:
+                    continue
+                cols = [tables[table_name].c[c] for c in columns]
+                rows = connection.execute(select(*cols, func.count()).group_by(*cols)).all()
+                samples = [("", dict(zip(columns, map(str, row[:-1]), strict=True)), float(row[-1])) for row in rows]
+                families.append(Family(name, "gauge", help_text, samples))
+        return families
+
+    def families(self) -> list[Family]:
+        return self._process_families() + self._database_families()
+
+    def exposition(self) -> str:
+        return render(self.families())
+
+
+# --- correlation ids and request metrics -----------------------------------------------------------------
+
+
+class CorrelationMiddleware:
+    """ASGI middleware: correlation id in and out, request counted and timed in :class:`Metrics`."""
+
+    header = b"x-correlation-id"
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(self.header, b"").decode("latin-1")
+        cid = given if _SANE_ID.match(given) else secrets.token_hex(8)
+        token = _correlation.set(cid)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message = dict(message)
+                message["headers"] = [*message.get("headers", []), (self.header, cid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.metrics is not None:
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "unmatched"
+                self.metrics.observe_request(scope.get("method", ""), path, status, time.perf_counter() - started)
+            _correlation.reset(token)
+
+
+# --- logs ------------------------------------------------------------------------------------------------
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, correlation id, node, and extras."""
+
+    def __init__(self, node: str = "") -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self.node:
+            out["node"] = self.node
+        cid = correlation_id()
+        if cid is not None:
+            out["correlation_id"] = cid
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, str | int | float | bool | None) else str(value)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class _CorrelationFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation = correlation_id() or "-"
+        return True
+
+
+def configure_logging(settings: LogSettings, *, node: str = "") -> logging.Handler:
+    """Install one handler on the root logger as ``[log]`` says; returns it (replaces an earlier one)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_oots_node_handler", False)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler()
+    if settings.json_format:
+        handler.setFormatter(JsonFormatter(node))
+    else:
+        handler.addFilter(_CorrelationFilter())
+        prefix = f"{node} " if node else ""
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(name)s [%(correlation)s]: %(message)s")
+        )
+    handler._oots_node_handler = True  # type: ignore[attr-defined]
+    for other in [h for h in root.handlers if not getattr(h, "_oots_node_handler", False)]:
+        root.removeHandler(other)
+    root.addHandler(handler)
+    root.setLevel(settings.level)
+    return handler

@@ -1,0 +1,293 @@
+"""Operations of a node: /metrics, correlation ids and JSON logs, the admin area."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from typer.testing import CliRunner
+
+from oots.audit.journal import load_journal
+from oots.cli import app as cli_app
+from oots.errors import ConfigError
+from oots.node import build_context, create_app
+from oots.node.admin import hash_password, verify_password
+from oots.node.observe import CorrelationMiddleware, Metrics, configure_logging, correlation_id
+from oots.settings import LogSettings, load_settings
+from oots.store import queue
+
+PASSWORD = "correct horse battery staple"
+
+
+class _SyncTransport(httpx.BaseTransport):
+    def __init__(self, app: Starlette) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def go() -> httpx.Response:
+            req = httpx.Request(request.method, request.url, headers=request.headers, content=request.read())
+            response = await self._inner.handle_async_request(req)
+            return httpx.Response(response.status_code, headers=response.headers, content=await response.aread())
+
+        return asyncio.run(go())
+
+
+class AppClient(httpx.Client):
+    """A synchronous client of one in-process application (Starlette's own wants httpx2)."""
+
+    def __init__(self, app: Starlette) -> None:
+        super().__init__(transport=_SyncTransport(app), base_url="http://node.test")
+        self.app = app
+
+
+def node_config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[node]\nname = "be-node"\ncountry = "BE"\ndata_dir = "{tmp_path.as_posix()}"\n{extra}', encoding="utf-8"
+    )
+    return config
+
+
+@pytest.fixture
+def admin_client(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[AppClient]:
+    digest = hash_password(PASSWORD, iterations=1000)
+    settings = load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n'))
+    with AppClient(create_app(settings)) as client:
+        yield client
+
+
+def login(client: AppClient, password: str = PASSWORD) -> int:
+    return client.post("/admin/login", data={"password": password}).status_code
+
+
+# --- metrics --------------------------------------------------------------------------------------------
+
+
+def parse_exposition(text: str) -> dict[str, float]:
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        samples[name] = float(value)
+    return samples
+
+
+def test_metrics_count_requests_and_read_the_queue(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(node_config(tmp_path))
+    ctx = build_context(settings)
+    with ctx.database.session() as session:
+        queue.enqueue(session, "demo.work", {"n": 1})
+        queue.enqueue(session, "demo.work", {"n": 2})
+    with AppClient(create_app(ctx)) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/health").status_code == 200
+        assert client.get("/no-such-page").status_code == 404
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert "# TYPE oots_http_requests counter" in text
+    assert "# TYPE oots_http_request_duration_seconds histogram" in text
+    samples = parse_exposition(text)
+    assert samples['oots_http_requests_total{method="GET",route="/health",status="200"}'] == 2
+    assert samples['oots_http_requests_total{method="GET",route="unmatched",status="404"}'] == 1
+    assert samples['oots_http_request_duration_seconds_count{method="GET",route="/health"}'] == 2
+    assert samples['oots_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/health"}'] == 2
+    assert samples['oots_queue_jobs{kind="demo.work",status="queued"}'] == 2
+
+
+def test_metrics_are_node_wide_whichever_process_answers(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(node_config(tmp_path))
+    ctx = build_context(settings)
+    other = Metrics(ctx.database, node="be-node")  # another process of the same node
+    with ctx.database.session() as session:
+        queue.enqueue(session, "demo.work", {"n": 1})
+    assert parse_exposition(other.exposition())['oots_queue_jobs{kind="demo.work",status="queued"}'] == 1
+
+
+def test_label_values_are_escaped() -> None:
+    metrics = Metrics()
+    metrics.observe_request("GET", 'a"b\\c\nd', 200, 0.01)
+    assert 'route="a\\"b\\\\c\\nd"' in metrics.exposition()
+
+
+# --- correlation ids and logs ---------------------------------------------------------------------------
+
+
+def logging_app() -> Starlette:
+    async def work(request: Request) -> PlainTextResponse:
+        logging.getLogger("oots.test").info("did the work", extra={"exchange_id": "x-1"})
+        return PlainTextResponse(correlation_id() or "")
+
+    return Starlette(routes=[Route("/work", work)], middleware=[Middleware(CorrelationMiddleware)])
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+
+
+def test_correlation_id_is_kept_or_made_and_logged_as_json(restore_logging: None) -> None:
+    handler = configure_logging(LogSettings(level="INFO", json=True), node="be-node")
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    with AppClient(logging_app()) as client:
+        given = client.get("/work", headers={"X-Correlation-ID": "req-42"})
+        made = client.get("/work", headers={"X-Correlation-ID": "bad id <script>"})
+    assert given.headers["x-correlation-id"] == "req-42" == given.text
+    assert made.headers["x-correlation-id"] == made.text
+    assert re.fullmatch(r"[0-9a-f]{16}", made.text)
+    records = [json.loads(line) for line in stream.getvalue().splitlines() if "did the work" in line]
+    assert [r["correlation_id"] for r in records] == ["req-42", made.text]
+    first = records[0]
+    assert (first["level"], first["logger"], first["node"], first["exchange_id"]) == (
+        "INFO",
+        "oots.test",
+        "be-node",
+        "x-1",
+    )
+    assert first["time"].endswith("Z")
+
+
+def test_plain_logs_carry_the_correlation_id_too(restore_logging: None) -> None:
+    handler = configure_logging(LogSettings(level="INFO"), node="be-node")
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    with AppClient(logging_app()) as client:
+        client.get("/work", headers={"X-Correlation-ID": "req-7"})
+    line = next(x for x in stream.getvalue().splitlines() if "did the work" in x)
+    assert "be-node INFO oots.test [req-7]: did the work" in line
+
+
+# --- admin area -----------------------------------------------------------------------------------------
+
+
+def test_password_hashes() -> None:
+    digest = hash_password("s3cret", iterations=1000)
+    assert digest.startswith("pbkdf2_sha256$1000$")
+    assert verify_password("s3cret", digest)
+    assert not verify_password("s3cret ", digest)
+    assert hash_password("s3cret", iterations=1000) != digest  # salted
+    with pytest.raises(ConfigError):
+        verify_password("x", "md5$abc")
+    with pytest.raises(ConfigError):
+        hash_password("")
+
+
+def test_cli_prints_a_usable_hash() -> None:
+    result = CliRunner().invoke(cli_app, ["admin", "hash-password", "--iterations", "100000"], input="pw\npw\n")
+    assert result.exit_code == 0, result.output
+    digest = result.output.strip().splitlines()[-1]
+    assert verify_password("pw", digest)
+
+
+def test_admin_area_is_off_without_a_password(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    with AppClient(create_app(load_settings(node_config(tmp_path)))) as client:
+        page = client.get("/admin/queue")
+    assert "Admin area is off" in page.text
+    assert "password_hash" in page.text
+
+
+def test_a_wrong_hash_is_a_configuration_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(node_config(tmp_path, '[admin]\npassword_hash = "plain-text"\n'))
+    with pytest.raises(ConfigError, match="hash-password"):
+        create_app(settings)
+
+
+def test_admin_pages_need_a_login(admin_client: AppClient) -> None:
+    for path in ("/admin", "/admin/queue", "/admin/audit", "/admin/exchanges", "/admin/partners"):
+        response = admin_client.get(path, follow_redirects=False)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/admin/login"
+    assert login(admin_client, "wrong") == 401
+    forged = admin_client.get("/admin", headers={"Cookie": "oots_admin=admin.forged.signature"})
+    assert forged.status_code == 303
+
+
+def test_admin_overview_and_pages_after_login(admin_client: AppClient) -> None:
+    response = admin_client.post("/admin/login", data={"password": PASSWORD})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "path=/admin" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    overview = admin_client.get("/admin")
+    assert overview.status_code == 200
+    assert "be-node" in overview.text
+    assert admin_client.get("/admin/exchanges").status_code == 200
+    partners = admin_client.get("/admin/partners")
+    assert "this node" in partners.text
+    admin_client.post("/admin/logout")
+    assert admin_client.get("/admin", follow_redirects=False).status_code == 303
+
+
+def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppClient) -> None:
+    ctx = admin_client.app.state.context
+    with ctx.database.session() as session:
+        job = queue.enqueue(session, "demo.fail", {}, max_attempts=1)
+    with ctx.database.session() as session:
+        session.execute(queue.QueueJob.__table__.update().values(status="dead", last_error="boom"))
+    assert login(admin_client) == 303
+    page = admin_client.get("/admin/queue").text
+    assert "boom" in page
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", page)
+    assert token is not None
+    refused = admin_client.post("/admin/queue", data={"job": str(job), "csrf": "0" * 64})
+    assert "stale" in refused.text
+    with ctx.database.session() as session:
+        assert queue.counts(session)["demo.fail"] == {"dead": 1}
+    done = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
+    assert f"Job {job} put back in the queue." in done.text
+    with ctx.database.session() as session:
+        assert queue.counts(session)["demo.fail"] == {"queued": 1}
+
+
+def test_audit_search_by_exchange_message_and_person(admin_client: AppClient) -> None:
+    ctx = admin_client.app.state.context
+    journal = load_journal(ctx.settings)
+    with ctx.database.session() as session:
+        journal.append(
+            session,
+            side="requester",
+            event="request_sent",
+            exchange_id="ex-1",
+            message_ids=["msg-a@oots"],
+            subject="BE/BE/85072312345",
+            personal={"family_name": "Peeters"},
+        )
+        journal.append(session, side="requester", event="request_sent", exchange_id="ex-2", message_ids=["msg-b@oots"])
+    assert login(admin_client) == 303
+    everything = admin_client.get("/admin/audit").text
+    assert "ex-1" in everything
+    assert "ex-2" in everything
+    assert "Peeters" not in everything  # personal data stays encrypted
+    by_message = admin_client.get("/admin/audit", params={"message_id": "msg-b@oots"}).text
+    assert "ex-2" in by_message
+    assert "ex-1" not in by_message
+    by_person = admin_client.get("/admin/audit", params={"subject": "BE/BE/85072312345"}).text
+    assert "ex-1" in by_person
+    assert "ex-2" not in by_person
+    verified = admin_client.get("/admin/audit", params={"verify": "1"}).text
+    assert "Chain intact: 2 entries verified." in verified

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -194,3 +195,20 @@ def test_published_schema_files_match_the_definitions(tmp_path: Path) -> None:
 def test_validate_json_document_accepts_rendered_output() -> None:
     model = model_by_name("birth-certificate")
     validate_json_document(model, json.loads(render_json(content())))
+
+
+def test_pdf_with_the_diacritics_of_every_eu_latin_alphabet(
+    extract_pdf_text: Callable[[bytes], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # the embedded font is reduced to Latin, Greek and Cyrillic: every EU language's letters stay in it
+    c = content()
+    names = {"family_name": "Ștefănescu-Győző Čapková", "given_name": "Łukasz Ærøskøbing Þórður Māris Ġużè"}
+    with caplog.at_level(logging.WARNING, logger="fpdf"):
+        pdf = render_pdf(
+            EvidenceContent(c.evidence_id, c.model, {**c.data, **names}, c.authority, c.issuing_date, "EN", "X")
+        )
+    assert "missing" not in caplog.text  # fpdf2 warns of each glyph the font lacks
+    text = extract_pdf_text(pdf)
+    for value in names.values():
+        for word in value.split():
+            assert word in text, word

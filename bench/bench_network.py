@@ -45,8 +45,9 @@ def _base_port() -> int:
 
 
 def run() -> None:
-    count = int(os.environ.get("OOTS_BENCH_NETWORK_EXCHANGES", "1000"))
-    concurrency = int(os.environ.get("OOTS_BENCH_NETWORK_CONCURRENCY", "50"))
+    # read, then removed: OOTS_ variables are settings to load_settings (which the agreement check uses)
+    count = int(os.environ.pop("OOTS_BENCH_NETWORK_EXCHANGES", "1000"))
+    concurrency = int(os.environ.pop("OOTS_BENCH_NETWORK_CONCURRENCY", "50"))
     with tempfile.TemporaryDirectory(prefix="oots-bench-network-") as tmp:
         supervisor, network = requester_provider_pair(Path(tmp), base_port=_base_port(), api_key=API_KEY)
         try:

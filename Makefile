@@ -45,8 +45,10 @@ unit: $(STAMP)
 test: $(STAMP) sysdeps lint typecheck
 	$(BIN)/pytest -q
 
+# PostgreSQL figures use this server (a scratch database is created and dropped); unset it to skip them.
+OOTS_BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	OOTS_BENCH_POSTGRES_URL=$(OOTS_BENCH_POSTGRES_URL) $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info src/*.egg-info

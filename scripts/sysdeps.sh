@@ -6,6 +6,19 @@
 # Where they cannot be installed (not root, no apt-get), it says so; the tests that need them skip
 # with the same reason.
 set -u
+cd "$(dirname "$0")/.."
+
+# axe-core (npm) for the accessibility scans of the browser tests: a tarball in .cache/axe, no root needed.
+if ! ls .cache/axe/axe-core-*.tgz >/dev/null 2>&1; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p .cache/axe
+    (cd .cache/axe && npm pack --silent axe-core@4 >/dev/null 2>&1) \
+      || echo "sysdeps: npm could not fetch axe-core; the accessibility scans will skip." >&2
+  else
+    echo "sysdeps: npm is missing, so axe-core cannot be fetched; the accessibility scans will skip." >&2
+  fi
+fi
+
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/share/java/xmlsec.jar ] || missing+=(libxml-security-java libbcprov-java)

@@ -367,7 +367,6 @@ class RequesterClientSettings(Section):
 class RequesterSettings(Section):
     """The evidence requester: who the portal is, its API clients, previews and timeouts."""
 
-    enabled: bool = Field(False, description="Run the evidence requester role on this node.")
     identifier: str = Field("", description="The evidence requester's identifier (sdg:Agent/Identifier).")
     scheme_id: str = Field("urn:cef.eu:names:identifier:EAS:9930", description="EAS scheme of the identifier.")
     name: str = Field("", description="The evidence requester's name as providers show it to users.")

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from axe_helper import axe_source
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -129,10 +130,21 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def scan(page: Any, name: str) -> None:
+    """axe-core over the page: no serious or critical accessibility violation (skipped without axe-core)."""
+    axe = axe_source()
+    if axe is None:
+        return
+    page.add_script_tag(content=axe)
+    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
+    assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
+
+
 def pick(page: Any, country: str, key: str, level: str) -> None:
     """On the provider's page: choose the country, the test identity and the level, by their labels."""
     page.get_by_label("Country of the test identity").select_option(country)
     page.get_by_role("button", name="Show test identities").click()
+    scan(page, "provider's login page")
     page.locator(f"#s-{key}").check()
     page.locator(f"#list-level-{level}").check()
     page.get_by_role("button", name="Log in", exact=True).click()
@@ -143,9 +155,10 @@ def read(page: Any, *names: str) -> dict[str, str]:
 
 
 def test_oidc_login_reads_back_attributes_and_level(servers: Setup, browser: Any) -> None:
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)  # lets the test inject axe-core
     page = context.new_page()
     page.goto(servers.portal + "/me")
+    scan(page, "method chooser")
     page.get_by_role("link", name="Log in with your national eID (OpenID Connect)").click()
     assert page.url.startswith(servers.idp + "/login/")
     pick(page, "FR", "fr-2", "high")
@@ -170,7 +183,7 @@ def test_oidc_login_reads_back_attributes_and_level(servers: Setup, browser: Any
 
 
 def test_saml_login_reads_back_attributes_and_level(servers: Setup, browser: Any) -> None:
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(servers.portal + "/me")
     page.get_by_role("link", name="Log in with an eID from another country (eIDAS)").click()
@@ -191,7 +204,7 @@ def test_saml_login_reads_back_attributes_and_level(servers: Setup, browser: Any
 
 
 def test_saml_company_login_and_a_low_login_refused(servers: Setup, browser: Any) -> None:
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(servers.portal + "/eid/login?next=/me&method=saml")
     pick(page, "PL", "pl-company-1", "high")
@@ -204,17 +217,18 @@ def test_saml_company_login_and_a_low_login_refused(servers: Setup, browser: Any
     assert values["level"] == "high"
     context.close()
 
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(servers.portal + "/eid/login?next=/me&method=oidc")
     pick(page, "NL", "nl-1", "low")
     assert page.get_by_role("heading", level=1).inner_text() == "Your login could not be accepted"
+    scan(page, "refusal page")
     assert "needs at least Substantial" in page.locator("#reason").inner_text()
     context.close()
 
 
 def test_custom_person_by_keyboard(servers: Setup, browser: Any, caplog: pytest.LogCaptureFixture) -> None:
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(servers.portal + "/eid/login?next=/me&method=oidc")
     page.get_by_label("Person identifier (CC/CC/identifier)", exact=True).focus()

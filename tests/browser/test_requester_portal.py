@@ -4,7 +4,7 @@ The test identity provider and the portal (the requester's demo pages over a req
 Common Services app in process) run as HTTP servers in threads; a helper thread plays the worker and
 the provider (the provider's sample data service answers; the eID test people are not in the sample
 registers, so it answers for the register's Peeters). Screenshots go to ``test-artifacts/`` (git-ignored);
-the explicit request is given with the keyboard only; axe-core (when cached, see ``AXE``) finds no
+the explicit request is given with the keyboard only; axe-core (fetched by scripts/sysdeps.sh, see axe_helper) finds no
 serious or critical violation on each page.
 """
 
@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
+from axe_helper import axe_source
 from requester.helpers import Node, Provider, make_node
 from test_eid_login import ARGS, CHROMIUM, ServerThread, free_port, pick
 
@@ -37,19 +38,6 @@ from oots.settings import EidSettings
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "requester-portal"
-#: axe-core, fetched once with ``npm pack axe-core@4`` into this directory (the test skips the scan without it).
-AXE = Path.home() / ".cache" / "oots-axe"
-
-
-def _axe_source() -> str | None:
-    for tarball in sorted(AXE.glob("axe-core-*.tgz")):
-        import tarfile
-
-        with tarfile.open(tarball) as archive:
-            member = archive.extractfile("package/axe.min.js")
-            if member is not None:
-                return member.read().decode("utf-8")
-    return None
 
 
 class Playing:
@@ -129,7 +117,7 @@ def _check_accessibility(page: Any, axe: str | None, name: str) -> None:
 
 
 def test_apply_retrieve_and_see_the_evidence(site: str, browser: Any) -> None:
-    axe = _axe_source()
+    axe = axe_source()
     context = browser.new_context(bypass_csp=True)  # lets the test inject axe-core into the pages
     page = context.new_page()
     page.goto(site + "/portal/")

@@ -141,7 +141,6 @@ dsd_url = "http://127.0.0.1:{ports["cs"]}/dsd"
 trust_roots = ["{trust.as_posix()}"]
 
 [requester]
-enabled = true
 identifier = "NL12345678"
 scheme_id = "urn:cef.eu:names:identifier:EAS:0106"
 name = "Flow test portal"

@@ -183,7 +183,9 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
             handlers[kind] = handler
     gateway = _gateway(ctx)
     if gateway is not None:
-        handlers[DELIVER_JOB] = gateway.store.deliver_handler(as4_dispatch(ctx))
+        handlers[DELIVER_JOB] = gateway.store.deliver_handler(
+            as4_dispatch(ctx), max_attempts=ctx.settings.queue.max_attempts
+        )
     for kind, handler in handlers.items():
         worker.register(kind, handler)
     return NodeWorker(ctx, worker)

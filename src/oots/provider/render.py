@@ -12,8 +12,11 @@ Nothing here reads a register or knows a request: :class:`EvidenceContent` holds
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fontTools import ttLib  # type: ignore[import-untyped]
 from fpdf import FPDF
+from fpdf.fonts import SubsetMap, TTFFont
 from lxml import etree
 
 from oots.errors import LocalProtocolError
@@ -105,15 +110,46 @@ def _values(fields: Sequence[ModelField], data: Mapping[str, str]) -> list[tuple
 
 
 # --- PDF -------------------------------------------------------------------------------------------
+@functools.cache
+def _font_template(style: str, filename: str) -> tuple[TTFFont, bytes]:
+    path = _fonts() / filename
+    pdf = FPDF()
+    pdf.add_font("DejaVu", style, str(path))
+    font = pdf.fonts[f"dejavu{style}"]
+    assert isinstance(font, TTFFont)
+    # Without text shaping fpdf2 uses no layout tables; dropping them makes each subset much cheaper.
+    tables = ttLib.TTFont(str(path), recalcTimestamp=False)
+    for tag in ("GSUB", "GPOS", "GDEF", "kern"):
+        if tag in tables:
+            del tables[tag]
+    out = io.BytesIO()
+    tables.save(out)
+    return font, out.getvalue()
+
+
 class _EvidencePdf(FPDF):
     def __init__(self, content: EvidenceContent) -> None:
         super().__init__(format="A4")
         self.content = content
-        fonts = _fonts()
-        self.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-        self.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+        self._add_shared_font("", "DejaVuSans.ttf")
+        self._add_shared_font("B", "DejaVuSans-Bold.ttf")
         self.set_auto_page_break(auto=True, margin=22)
         self.set_margins(20, 18, 20)
+
+    def _add_shared_font(self, style: str, filename: str) -> None:
+        """``add_font("DejaVu", style, …)`` without parsing the font again: fpdf2 derives the glyph
+        widths and ids of every character on each load (most of the time of a small document), so
+        they are derived once per process and shared; each document gets its own font tables to
+        subset and its own subset map."""
+        template, data = _font_template(style, filename)
+        font = copy.copy(template)
+        font.i = len(self.fonts) + 1
+        font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+        font._hbfont = None
+        font.biggest_size_pt = 0
+        font.missing_glyphs = []
+        font.subset = SubsetMap(font)
+        self.fonts[template.fontkey] = font
 
     def header(self) -> None:
         self.set_font("DejaVu", "B", 10)

@@ -192,7 +192,6 @@ def make_node(
         node={"name": "nl-portal", "country": "BE", "data_dir": str(tmp_path), "base_url": "https://portal.example"},
         queue={"group_commit_seconds": 0, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.01},
         requester={
-            "enabled": True,
             "identifier": "NL12345678",
             "scheme_id": "urn:cef.eu:names:identifier:EAS:0106",
             "name": "Example procedure portal",

@@ -66,6 +66,25 @@ class Supervisor:
             f"{service.title} did not answer {service.health_url} within {timeout:.0f} s (log: {service.log})"
         )
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (fault tests: a node dying mid-work)."""
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait(10)
+
+    def restart(self, name: str, *, timeout: float = 60.0) -> None:
+        """Start one service again (after :meth:`kill`) and wait until it is healthy."""
+        service = next(s for s in self.services if s.name == name)
+        old = self.procs.get(name)
+        if old is not None and old.poll() is None:
+            raise StartFailed(f"{service.title} is still running")
+        self.progress(f"restarting {service.title} on {service.url} ...")
+        with service.log.open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                list(service.argv), stdout=log, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True
+            )
+        self._wait_healthy(service, timeout)
+
     def running(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is None]
 

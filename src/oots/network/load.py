@@ -1,0 +1,215 @@
+"""Load on a running network: many exchanges through a requester node's portal API, and the checks after.
+
+:func:`run_exchanges` drives ``count`` exchanges (``concurrency`` at a time) with the same driver as
+``oots request``; :func:`journal_agreement` compares, message by message, what the requester node sent
+and received over AS4 with what the provider node's audit journal says it received and answered.
+Used by the load tests and ``bench/bench_network.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from oots.as4.models import As4Inbound, As4Outbound
+from oots.audit.models import AuditEntry
+from oots.errors import OotsError
+from oots.network.plan import NetworkPlan, plan
+from oots.network.supervisor import Supervisor
+from oots.network.topology import load_topology
+from oots.requester.cli_driver import RequestOptions, drive
+from oots.requester.models import RequesterExchange
+from oots.store.database import Database
+
+__all__ = [
+    "Agreement",
+    "LoadResult",
+    "journal_agreement",
+    "peak_memory_mb",
+    "requester_provider_pair",
+    "run_exchanges",
+    "sample_person",
+]
+
+
+@dataclass
+class LoadResult:
+    """What a load run gave: per exchange its end and how long it took (seconds)."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run_exchanges(
+    base_url: str,
+    api_key: str,
+    *,
+    count: int,
+    concurrency: int,
+    procedure: str,
+    country: str,
+    person: dict[str, Any],
+    timeout: float = 300.0,
+    on_progress: Callable[[int], None] | None = None,
+) -> LoadResult:
+    """Run ``count`` exchanges without preview, ``concurrency`` at a time; every one is waited for."""
+    result = LoadResult()
+    lock = threading.Lock()
+    done = 0
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30.0)
+            with lock:
+                clients.append(local.client)
+        http: httpx.Client = local.client
+        return http
+
+    def one(out: Path) -> None:
+        nonlocal done
+        started = time.perf_counter()
+        opts = RequestOptions(procedure, country, person, out, preview=False, timeout=timeout)
+        try:
+            drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)))
+        except (OotsError, httpx.HTTPError) as exc:
+            with lock:
+                result.failures.append(f"{type(exc).__name__}: {exc}")
+        else:
+            with lock:
+                result.latencies.append(time.perf_counter() - started)
+        with lock:
+            done += 1
+            if on_progress is not None:
+                on_progress(done)
+
+    with tempfile.TemporaryDirectory(prefix="oots-load-") as tmp:
+        begin = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                for future in [pool.submit(one, Path(tmp) / str(i)) for i in range(count)]:
+                    future.result()
+        finally:
+            for http in clients:
+                http.close()
+        result.seconds = time.perf_counter() - begin
+    return result
+
+
+@dataclass
+class Agreement:
+    """How the two sides' records compare (every list empty and the counts equal: they agree)."""
+
+    exchanges: int
+    requests_sent: int
+    requests_journaled: int
+    #: Request message ids the requester sent that the provider's journal never received (or twice).
+    missing_or_duplicated: list[str]
+    #: Answers the provider journaled as sent that never arrived at the requester's access point.
+    answers_not_received: list[str]
+    states: dict[str, int]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.missing_or_duplicated
+            and not self.answers_not_received
+            and self.requests_sent == self.requests_journaled
+        )
+
+
+def journal_agreement(requester: Database, provider: Database) -> Agreement:
+    """Compare the requester node's AS4 records with the provider node's audit journal, message by message."""
+    with requester.session() as session:
+        states = Counter(session.scalars(select(RequesterExchange.state)))
+        sent = list(session.scalars(select(As4Outbound.message_id)))
+        received = set(session.scalars(select(As4Inbound.message_id)))
+    with provider.session() as session:
+        entries = list(session.execute(select(AuditEntry.event, AuditEntry.message_ids)))
+    got = Counter(ids[0] for event, ids in entries if event == "request_received" and ids)
+    answered = [ids[1] for event, ids in entries if event in ("evidence_sent", "error_sent") and len(ids) > 1]
+    return Agreement(
+        exchanges=sum(states.values()),
+        requests_sent=len(sent),
+        requests_journaled=sum(got.values()),
+        missing_or_duplicated=sorted(m for m in sent if got.get(m, 0) != 1),
+        answers_not_received=sorted(m for m in answered if m not in received),
+        states=dict(states),
+    )
+
+
+def requester_provider_pair(
+    directory: Path, *, base_port: int, api_key: str, progress: Callable[[str], None] = lambda _: None
+) -> tuple[Supervisor, NetworkPlan]:
+    """Plan and start a two-node network (BE requester, FR provider) whose portal API accepts ``api_key``."""
+    topology = directory / "topology.toml"
+    topology.parent.mkdir(parents=True, exist_ok=True)
+    topology.write_text(
+        '[[node]]\ncountry = "BE"\nroles = ["requester"]\n\n[[node]]\ncountry = "FR"\nroles = ["provider"]\n',
+        encoding="utf-8",
+    )
+    network = plan(load_topology(topology), directory / "net", base_port=base_port)
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    with (network.directory / "be-node.toml").open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[[requester.clients]]\nid = "load"\napi_key_sha256 = "{digest}"\n')
+    supervisor = Supervisor(network.services, progress=progress)
+    try:
+        supervisor.start(timeout=120)
+    except BaseException:
+        supervisor.stop()
+        raise
+    return supervisor, network
+
+
+def sample_person(country: str, register: str = "births") -> dict[str, Any]:
+    """The portal API's JSON for a test person of ``country`` whom its ``register`` knows."""
+    from oots.provider.samples import load_people
+
+    person = next(p for p in load_people() if p.register_country == country and register in p.registers)
+    return {
+        "natural_person": {
+            "level_of_assurance": "High",
+            "identifier": {"value": person.identifier, "scheme_id": "eidas"},
+            "family_name": person.family_name,
+            "given_name": person.given_name,
+            "date_of_birth": person.date_of_birth.isoformat(),
+        }
+    }
+
+
+def peak_memory_mb(pid: int) -> float:
+    """Peak resident memory of a live process (Linux ``VmHWM``), in MB; 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

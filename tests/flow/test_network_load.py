@@ -1,0 +1,112 @@
+"""Load and faults across real processes: a requester node and a provider node, as ``oots demo`` runs them.
+
+Exchanges without preview go through the requester's portal API, 50 at a time; afterwards every one
+has completed, none is duplicated, and the requester's AS4 records agree message by message with the
+provider's audit journal. The same holds when the provider node is SIGKILLed mid-run and restarted.
+(CI runs 200 exchanges; ``bench/bench_network.py`` runs 1,000 and prints the figures.)
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oots.network import Supervisor
+from oots.network.load import journal_agreement, requester_provider_pair, run_exchanges, sample_person
+from oots.settings import load_settings
+from oots.store import open_database
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "load-test-key-0123456789abcdef"
+COUNT = 200
+CONCURRENCY = 50
+
+
+def free_base_port() -> int:
+    """A base port whose services' ports (base, base + 1, base + 10, base + 11) are free right now."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base > 60000:
+            continue
+        try:
+            for port in (base, base + 1, base + 10, base + 11):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[tuple[Supervisor, str, Path]]:
+    supervisor, net = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY)
+    try:
+        yield supervisor, net.nodes["BE"][1].url, net.directory
+    finally:
+        supervisor.stop()
+
+
+def check_agreement(directory: Path, count: int) -> None:
+    requester = open_database(load_settings(directory / "be-node.toml"))
+    provider = open_database(load_settings(directory / "fr-node.toml"))
+    try:
+        agreement = journal_agreement(requester, provider)
+    finally:
+        requester.dispose()
+        provider.dispose()
+    assert agreement.exchanges == count
+    assert agreement.states == {"completed": count}
+    assert agreement.requests_sent == count  # one request per exchange, none sent twice
+    assert agreement.ok, agreement
+
+
+def test_200_exchanges_50_at_a_time(network: tuple[Supervisor, str, Path]) -> None:
+    _, url, directory = network
+    result = run_exchanges(
+        url, API_KEY, count=COUNT, concurrency=CONCURRENCY, procedure="R1", country="FR", person=sample_person("FR")
+    )
+    assert result.failures == []
+    assert result.completed == COUNT
+    check_agreement(directory, COUNT)
+
+
+def test_the_provider_node_killed_and_restarted_mid_run(network: tuple[Supervisor, str, Path]) -> None:
+    supervisor, url, directory = network
+    quarter = threading.Event()
+
+    def progress(done: int) -> None:
+        if done >= COUNT // 4:
+            quarter.set()
+
+    def fault() -> None:
+        quarter.wait(600)
+        supervisor.kill("fr-node")
+        time.sleep(1.0)
+        supervisor.restart("fr-node", timeout=120)
+
+    killer = threading.Thread(target=fault)
+    killer.start()
+    result = run_exchanges(
+        url,
+        API_KEY,
+        count=COUNT,
+        concurrency=CONCURRENCY,
+        procedure="R1",
+        country="FR",
+        person=sample_person("FR"),
+        on_progress=progress,
+    )
+    killer.join(300)
+    assert not killer.is_alive()
+    assert result.failures == []
+    assert result.completed == COUNT
+    check_agreement(directory, COUNT)

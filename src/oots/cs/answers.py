@@ -38,21 +38,8 @@ SR_V1 = "https://sr.oots.tech.europa.eu/"
 
 
 def sr_url(url: str | None, version: edm.Version) -> str | None:
-    """A Semantic Repository URL in the spelling of ``version``: the v1.0 profile uses the old domain
-    and ``distributions/``, v2.0 the current domain and ``datamodels/``; other URLs are left alone."""
-    if url is None:
-        return None
-    if version is V1 and url.startswith(SR_CURRENT):
-        rest = url[len(SR_CURRENT) :]
-        if rest.startswith("datamodels/"):
-            rest = "distributions/" + rest[len("datamodels/") :]
-        return SR_V1 + rest
-    if version is not V1 and url.startswith(SR_V1):
-        rest = url[len(SR_V1) :]
-        if rest.startswith("distributions/"):
-            rest = "datamodels/" + rest[len("distributions/") :]
-        return SR_CURRENT + rest
-    return url
+    """A Semantic Repository URL in the spelling of ``version`` (see :func:`oots.edm.sr_url`)."""
+    return None if url is None else edm.sr_url(url, v2=version is not V1)
 
 
 def _u(url: str, version: edm.Version) -> str:

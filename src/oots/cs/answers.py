@@ -111,19 +111,10 @@ def _concept(k: c.ClassificationConcept, version: edm.Version, values: Sequence[
 def _publisher(
     p: c.Publisher, concepts: dict[str, c.ClassificationConcept], version: edm.Version
 ) -> edm.EvidenceProvider:
-    a = p.address
     return edm.EvidenceProvider(
         identifier=edm.Identifier(p.id, p.scheme),
         names=_texts(p.names),
-        address=edm.Address(
-            admin_unit_level_1=a.admin_unit_level_1,
-            full_address=a.full_address,
-            locator_designator=a.locator_designator,
-            post_code=a.post_code,
-            post_city_name=a.post_city_name,
-            thoroughfare=a.thoroughfare,
-            admin_unit_level_2=a.admin_unit_level_2,
-        ),
+        address=p.address,
         jurisdiction=edm.Jurisdiction(p.jurisdiction.level1, p.jurisdiction.level2, p.jurisdiction.level3),
         classification_concepts=tuple(
             _concept(concepts[cid], version, values) for cid, values in p.classification_values if cid in concepts

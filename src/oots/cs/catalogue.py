@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from oots.cs.queries import DataServicesQuery, EvidenceTypesQuery, QueryFailure, RequirementsQuery
+from oots.edm.model import Address  # the catalogue keeps the EDM's own address
 from oots.errors import ConfigError
 
 __all__ = [
@@ -102,17 +103,6 @@ class Jurisdiction:
     level1: str
     level2: str | None = None
     level3: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    admin_unit_level_1: str
-    full_address: str | None = None
-    locator_designator: str | None = None
-    post_code: str | None = None
-    post_city_name: str | None = None
-    thoroughfare: str | None = None
-    admin_unit_level_2: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

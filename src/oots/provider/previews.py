@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, null, select
 from sqlalchemy.orm import Session
 
 from oots import edm
@@ -381,7 +381,7 @@ class Previews:
         row.state = state.value
         row.outcome = outcome
         row.closed_at = self.clock()
-        row.subject = None
+        row.subject = null()  # SQL NULL, not the JSON 'null' a None would store
         row.request_payload = None
         session.execute(delete(ProviderPreviewDocument).where(ProviderPreviewDocument.preview_key == row.key))
 

@@ -353,6 +353,12 @@ class Requester:
         doc: edm.QueryResponse,
         payloads: Sequence[Payload],
     ) -> None:
+        if row.preview_location is not None and not doc.evidences:
+            # after a preview, a response without evidence means the user refused every document (TC08)
+            row.status = "failed"
+            row.error_detail = "the user refused every evidence in the provider's preview"
+            self._move(session, ex, Event.FAIL, Reason.PREVIEW_REFUSED, row.error_detail)
+            return
         parts = {p.content_id.strip("<>"): p for p in payloads}
         for package in doc.packages:
             for evidence in package.evidences:

@@ -49,6 +49,7 @@ _FR: Final[dict[str, str]] = {
     ),
     "You refused every document: none is sent.": "Vous avez refusé tous les documents : aucun n'est envoyé.",
     "Return to the procedure portal": "Retourner au portail de démarches",
+    "Nothing is sent.": "Rien n'est envoyé.",
     "You can close this page and go back to the procedure portal.": (
         "Vous pouvez fermer cette page et retourner au portail de démarches."
     ),
@@ -96,6 +97,7 @@ _DE: Final[dict[str, str]] = {
     ),
     "You refused every document: none is sent.": "Sie haben alle Nachweise abgelehnt: keiner wird gesendet.",
     "Return to the procedure portal": "Zurück zum Verfahrensportal",
+    "Nothing is sent.": "Es wird nichts gesendet.",
     "You can close this page and go back to the procedure portal.": (
         "Sie können diese Seite schließen und zum Verfahrensportal zurückkehren."
     ),

@@ -48,7 +48,8 @@ from oots.eid.web import EidLogin
 from oots.errors import XmlError
 from oots.node.roles import NodeContext
 from oots.provider.dataservice import DataService
-from oots.provider.preview import PREVIEW_PATH, PreviewClosed, allowed_return, same_person, valid_token
+from oots.provider.models import ProviderPreview
+from oots.provider.preview import PREVIEW_PATH, PreviewClosed, allowed_return, same_person, token_key, valid_token
 from oots.provider.preview_i18n import LANGUAGES, negotiate, translate
 from oots.provider.previews import NOT_THE_SUBJECT, Previews, ShownDocument, subject_from_row
 from oots.xmlsafe import parse as parse_xml
@@ -71,6 +72,8 @@ class _View:
     documents: list[ShownDocument]
     deadline: dt.datetime
     return_location: str | None
+    #: The user already decided (the page then only says so).
+    decided: bool
 
 
 def _pretty(doc: ShownDocument) -> str:
@@ -202,14 +205,15 @@ class PreviewSpace:
             if service is None or subject is None:
                 return None
             documents = self.previews.documents(session, row)
-            return _View(service, subject, documents, row.deadline, row.return_location)
+            return _View(service, subject, documents, row.deadline, row.return_location, row.decision is not None)
 
-    def _identity(self, request: Request, view: _View) -> Identity | Response:
-        """The logged-in person at the service's level, or the redirect to the login."""
+    def _identity(self, request: Request, token: str, view: _View) -> Identity | Response:
+        """The logged-in person at the service's level, or the redirect to the login (and back to the
+        preview page, whatever page of the preview asked)."""
         level = LevelOfAssurance.parse(view.service.level_of_assurance.value)
         identity = self.login.current_identity(request)
         if identity is None or not identity.level.satisfies(level):
-            return RedirectResponse(self.login.login_url(request.url.path, level), 303)
+            return RedirectResponse(self.login.login_url(f"{PREVIEW_PATH}/{token}", level), 303)
         return identity
 
     def _is_subject(self, identity: Identity, view: _View) -> bool:
@@ -225,7 +229,7 @@ class PreviewSpace:
         view = await run_in_threadpool(self._load, token) if valid_token(token) else None
         if view is None:
             return self._closed(request)
-        identity = self._identity(request, view)
+        identity = self._identity(request, token, view)
         if isinstance(identity, Response):
             return identity
         if not self._is_subject(identity, view):
@@ -254,6 +258,8 @@ class PreviewSpace:
         if isinstance(checked, Response):
             return checked
         view, identity = checked
+        if view.decided:
+            return self._secured(RedirectResponse(f"{PREVIEW_PATH}/{token}/done", 303))
 
         def shown() -> None:
             with self.ctx.database.session(immediate=True) as session:
@@ -365,33 +371,29 @@ class PreviewSpace:
         target = allowed_return(back, self.previews.return_origins)
         if target:
             return self._secured(RedirectResponse(target, 303))
-        suffix = "?refused=1" if not accepted else ""
-        return self._secured(RedirectResponse(f"{PREVIEW_PATH}/{token}/done{suffix}", 303))
+        return self._secured(RedirectResponse(f"{PREVIEW_PATH}/{token}/done", 303))
 
     async def done(self, request: Request) -> Response:
         token = request.path_params["token"]
 
-        def back() -> str | None:
-            from oots.provider.models import ProviderPreview
-            from oots.provider.preview import token_key
-
+        def decided() -> tuple[str | None, str | None]:
             with self.ctx.database.session() as session:
                 row = session.get(ProviderPreview, token_key(token)) if valid_token(token) else None
-                return None if row is None or row.decision is None else row.return_location
+                return (None, None) if row is None else (row.decision, row.return_location)
 
-        target = allowed_return(await run_in_threadpool(back), self.previews.return_origins)
-        refused = request.query_params.get("refused") == "1"
+        decision, back = await run_in_threadpool(decided)
+        if decision is None:
+            return self._closed(request)
+        first = {
+            "accepted": "The documents you accepted are sent to the procedure portal.",
+            "refused": "You refused every document: none is sent.",
+        }.get(decision, "Nothing is sent.")
         return self._message(
             request,
             "Your decision was recorded",
-            [
-                "You refused every document: none is sent."
-                if refused
-                else "The documents you accepted are sent to the procedure portal.",
-                "You can close this page and go back to the procedure portal.",
-            ],
+            [first, "You can close this page and go back to the procedure portal."],
             200,
-            back=target,
+            back=allowed_return(back, self.previews.return_origins),
         )
 
 

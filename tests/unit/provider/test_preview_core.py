@@ -183,3 +183,36 @@ def test_the_person_who_logs_in_must_be_the_subject() -> None:
 def test_routing_survives_json() -> None:
     routing = Routing(("red_gw", "urn:t"), ("p", None), ("r", "urn:c"), "conv", "msg@x", "ex", "spec")
     assert Routing.from_json(routing.to_json()) == routing
+
+
+def test_the_page_language() -> None:
+    from oots.provider.preview_i18n import negotiate, translate
+
+    assert negotiate(None, None, None) == "en"
+    assert negotiate(None, None, "fr-FR,fr;q=0.9,en;q=0.8") == "fr"
+    assert negotiate(None, None, "es-ES, de;q=0.5, fr;q=0.4") == "de"
+    assert negotiate(None, None, "de;q=0, fr;q=0.1") == "fr"
+    assert negotiate(None, None, "x" * 5000) == "en"
+    assert negotiate(None, "de", "fr") == "de"
+    assert negotiate("fr", "de", "en") == "fr"
+    assert negotiate("xx", None, None) == "en"
+    assert translate("fr", "Confirm my decision") == "Confirmer ma décision"
+    assert translate("de", "Confirm my decision") == "Entscheidung bestätigen"
+    assert translate("es", "Confirm my decision") == "Confirm my decision"
+
+
+def test_every_word_of_the_pages_is_translated() -> None:
+    import re
+    from importlib import resources
+
+    from oots.provider import preview_i18n
+
+    catalogues = (preview_i18n._FR, preview_i18n._DE)
+    assert set(catalogues[0]) == set(catalogues[1])
+    templates = resources.files("oots.provider").joinpath("templates")
+    used: set[str] = set()
+    for name in ("preview_base.html", "preview_page.html", "preview_message.html"):
+        used |= set(re.findall(r"""_\(["']([^"']+)["']\)""", templates.joinpath(name).read_text("utf-8")))
+    missing = sorted(s for s in used if s not in catalogues[0])
+    assert len(used) > 10
+    assert missing == []

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -289,13 +290,18 @@ def test_one_evidence_accepted_and_one_refused(network: Blue) -> None:
 
 def test_refusing_everything_v1(network: Blue) -> None:
     preview = start(network, edm.Version.EDM_V1)
-    request, message_id = second(network, preview)
+    request, message_id = second(network, preview)  # v1.0: no ReturnLocation slot
+    back = f"{network.url}/requester/return/ex-v1"
     with httpx.Client(follow_redirects=True, timeout=30) as user:
-        page = login(user, preview.location, "es-1")
+        # the requester names its return address on the way in; another origin would be ignored
+        user.get(f"{preview.location}?returnurl=https://evil.example.eu/x", follow_redirects=False)
+        page = login(user, f"{preview.location}?{urlencode({'returnurl': back})}", "es-1")
         action, csrf = form_of(page)
-        done = user.post(network.red_url + action, data={"csrf": csrf, "d0": "refuse", "d1": "refuse"})
-        assert done.status_code == 200
-        assert "Your decision was recorded" in done.text
+        done = user.post(
+            network.red_url + action, data={"csrf": csrf, "d0": "refuse", "d1": "refuse"}, follow_redirects=False
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == back
     answer = network.answer(message_id)
     document = checked(answer, request)  # the official v1.0 rules: TC08's empty response
     assert isinstance(document, QueryResponse)

@@ -7,6 +7,7 @@ Routes (on the provider node, next to its AS4 endpoint):
   (the data service's matching rules), and sees every document rendered for the request: a PDF in a
   frame and as a link, XML and JSON pretty-printed (escaped). A ``POST`` arrival (``PreviewMethod``
   POST) is answered with a redirect to the same page; its body is never read.
+  A v1.x requester (no ReturnLocation slot) may append ``?returnurl=<its return address>``.
 * ``GET /preview/{token}/documents/{n}`` — one document as it will be sent.
 * ``POST /preview/{token}/decision`` — accept or refuse each document (CSRF token, double submit);
   then back to the requester's ReturnLocation when it is one of ``provider.preview_return_origins``,
@@ -54,10 +55,12 @@ from oots.provider.preview_i18n import LANGUAGES, negotiate, translate
 from oots.provider.previews import NOT_THE_SUBJECT, Previews, ShownDocument, subject_from_row
 from oots.xmlsafe import parse as parse_xml
 
-__all__ = ["PreviewSpace"]
+__all__ = ["RETURN_PARAMETER", "PreviewSpace"]
 
 log = logging.getLogger(__name__)
 
+#: The query parameter a v1.x requester may add to the PreviewLocation to name its return address.
+RETURN_PARAMETER = "returnurl"
 #: The largest decision form accepted (a few radio buttons and a token).
 MAX_FORM_BYTES = 16_384
 _LABELS = {"application/pdf": "PDF", "application/xml": "XML", "application/json": "JSON"}
@@ -253,7 +256,16 @@ class PreviewSpace:
     async def page(self, request: Request) -> Response:
         token = request.path_params["token"]
         if request.method == "POST":  # PreviewMethod POST: the body is not ours to read
-            return self._secured(RedirectResponse(request.url.path, 303))
+            query = f"?{request.url.query}" if request.url.query else ""
+            return self._secured(RedirectResponse(request.url.path + query, 303))
+        back = request.query_params.get(RETURN_PARAMETER)
+        if back:
+
+            def remember() -> None:
+                with self.ctx.database.session(immediate=True) as session:
+                    self.previews.remember_return(session, token, back)
+
+            await run_in_threadpool(remember)
         checked = await self._checked(request, token)
         if isinstance(checked, Response):
             return checked

@@ -241,6 +241,16 @@ class Previews:
     def service_of(self, row: ProviderPreview) -> DataService | None:
         return next((s for s in self.intake.services if s.identifier == row.data_service), None)
 
+    def remember_return(self, session: Session, token: str, url: str) -> bool:
+        """Keep ``url`` as where to send the user back (v1.x: the requester names it on the way in, as
+        a ``returnurl`` parameter; a v2.0 ReturnLocation is never replaced). Only allowed portals."""
+        allowed = allowed_return(url, self.return_origins)
+        row = self._locked(session, token_key(token)) if valid_token(token) and allowed else None
+        if row is None or PreviewState(row.state) not in OPEN or row.return_location is not None:
+            return False
+        row.return_location = allowed
+        return True
+
     def shown(self, session: Session, token: str) -> None:
         """Journal the first time the user sees the evidence."""
         row = self._locked(session, token_key(token))

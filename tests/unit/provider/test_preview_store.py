@@ -351,3 +351,17 @@ def test_the_preview_keeps_only_a_hash_of_its_token(desk: Desk) -> None:
         jobs = json.dumps([str(j.payload) for j in session.scalars(select(QueueJob))])
     assert token not in dump
     assert token not in jobs
+
+
+def test_a_v1_requester_names_its_return_address_on_the_way_in(desk: Desk) -> None:
+    _, location = open_preview(desk)
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session(immediate=True) as session:
+        assert not desk.previews.remember_return(session, token, "https://evil.example.eu/x")
+        assert not desk.previews.remember_return(session, "A" * 43, f"{PORTAL}/r/1")
+        assert desk.previews.remember_return(session, token, f"{PORTAL}/r/1")
+        assert not desk.previews.remember_return(session, token, f"{PORTAL}/r/2")  # never replaced
+        row = desk.previews.find(session, token)
+        assert row is not None
+        assert row.return_location == f"{PORTAL}/r/1"

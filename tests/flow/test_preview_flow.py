@@ -76,6 +76,9 @@ class ServerThread:
 class Blue:
     """The requester's side: sends requests in chosen conversations, records the answers."""
 
+    #: Stops the provider's processes and starts them again (set by the fixture).
+    restart_red: Any = None
+
     def __init__(self, config: Path, port: int, red_url: str, red_db: Path) -> None:
         self.ctx = build_context(load_settings(config))
         self.role = RecorderRole(self.ctx)
@@ -151,18 +154,19 @@ required_level = "low"
     log = directory / "red.log"
     oots = [sys.executable, "-m", "oots"]
     idp = ServerThread(create_idp_app(IdpConfig(issuer=idp_url, data_dir=directory / "idp")), ports["idp"])
-    with log.open("ab") as out:
-        procs = [
-            subprocess.Popen([*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env)
-        ]
-        procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
-    try:
-        _wait_ready(ports["red"], procs[0], log)
-        with idp:
-            blue = Blue(configs["blue"], ports["blue"], red_url, directory / "red" / "oots.db")
-            with blue.server:
-                yield blue
-    finally:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start_red() -> None:
+        with log.open("ab") as out:
+            procs.append(
+                subprocess.Popen(
+                    [*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env
+                )
+            )
+            procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
+        _wait_ready(ports["red"], procs[-2], log)
+
+    def stop_red() -> None:
         for proc in procs:
             proc.terminate()
         for proc in procs:
@@ -171,6 +175,21 @@ required_level = "low"
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+        procs.clear()
+
+    def restart_red() -> None:
+        stop_red()
+        start_red()
+
+    try:
+        start_red()
+        with idp:
+            blue = Blue(configs["blue"], ports["blue"], red_url, directory / "red" / "oots.db")
+            blue.restart_red = restart_red
+            with blue.server:
+                yield blue
+    finally:
+        stop_red()
         os.environ.update(saved)
 
 
@@ -399,6 +418,26 @@ def test_hostile_forms(network: Blue) -> None:
     document = checked(network.answer(message_id), request)
     assert isinstance(document, QueryResponse)
     assert len(document.evidences) == 2
+
+
+def test_a_held_request_survives_a_restart_of_the_provider(network: Blue) -> None:
+    preview = start(network)
+    request, message_id = second(network, preview)
+    assert network.quiet(message_id, 1.0)  # held
+    network.restart_red()  # every provider process stops (SIGTERM) and starts again
+    with httpx.Client(follow_redirects=True, timeout=30) as user:
+        page = login(user, preview.location, "es-1")
+        assert page.status_code == 200
+        action, csrf = form_of(page)
+        decided = user.post(
+            network.red_url + action, data={"csrf": csrf, "d0": "refuse", "d1": "accept"}, follow_redirects=False
+        )
+        assert decided.status_code == 303
+    document = checked(network.answer(message_id), request)
+    assert isinstance(document, QueryResponse)
+    (evidence,) = document.evidences
+    assert evidence.classification is not None
+    assert evidence.classification.node == "Annex"  # the supplement, the one accepted
 
 
 def test_the_journal_records_the_preview(network: Blue) -> None:

@@ -73,10 +73,13 @@ class Desk:
                     self.previews.expire(session, key, self.send)
 
 
-@pytest.fixture
-def desk(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Desk]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def desk(request: pytest.FixtureRequest, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Desk]:
     config = tmp_path / "node.toml"
-    config.write_text(f'[node]\nname = "red"\ndata_dir = "{tmp_path.as_posix()}"\n', encoding="utf-8")
+    database = ""
+    if request.param == "postgres":
+        database = f'[database]\nurl = "{request.getfixturevalue("postgres_database")()}"\n'
+    config.write_text(f'[node]\nname = "red"\ndata_dir = "{tmp_path.as_posix()}"\n{database}', encoding="utf-8")
     settings = load_settings(config)
     db = open_database(settings)
     clock = Clock()

@@ -336,6 +336,9 @@ class Previews:
                 run_at=row.deadline,
             )
             return
+        if row.state == PreviewState.READY.value:  # the user decided in time; the answer job was not yet run
+            self.answer(session, key, send)
+            return
         next_state(PreviewState(row.state), PreviewEvent.TIMEOUT)
         request = self._held_request(row)
         service = self.service_of(row)

@@ -368,3 +368,17 @@ def test_a_v1_requester_names_its_return_address_on_the_way_in(desk: Desk) -> No
         row = desk.previews.find(session, token)
         assert row is not None
         assert row.return_location == f"{PORTAL}/r/1"
+
+
+def test_a_decision_in_time_wins_over_the_deadline(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    follow(desk, second)
+    decide(desk, location, accept=[1])
+    desk.clock.now = T0 + dt.timedelta(minutes=21)
+    desk.run_jobs(EXPIRE_JOB)  # the timeout job runs before the answer job
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    assert len(document.evidences) == 1

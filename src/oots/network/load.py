@@ -158,16 +158,20 @@ class Agreement:
 _ANSWER_EVENTS = ("evidence_received", "error_received", "preview_required", "answer_dropped")
 
 
-def journal_agreement(requester: Database, provider: Database) -> Agreement:
+def journal_agreement(requester: Database, provider: Database, *, partner: str | None = None) -> Agreement:
     """Compare the two nodes' records message by message.
 
     Each request the requester's access point sent is in the requester's journal once (``request_sent``)
     and in the provider's journal once (``request_received``); each answer the provider journaled as
     sent arrived at the requester's access point and is in the requester's journal once, with the same
-    outcome (``evidence`` or the error code)."""
+    outcome (``evidence`` or the error code). With ``partner``, only the requests sent to that AS4 partner
+    (the provider's access point) count."""
     with requester.session() as session:
         states = Counter(session.scalars(select(RequesterExchange.state)))
-        sent = list(session.scalars(select(As4Outbound.message_id)))
+        outbound = select(As4Outbound.message_id)
+        if partner is not None:
+            outbound = outbound.where(As4Outbound.partner == partner)
+        sent = list(session.scalars(outbound))
         received = set(session.scalars(select(As4Inbound.message_id)))
         mine = list(
             session.execute(

@@ -190,7 +190,9 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
         )
     got = Counter(ids[0] for event, ids, _ in entries if event == "request_received" and ids)
     answered = {
-        ids[1]: outcome for event, ids, outcome in entries if event in ("evidence_sent", "error_sent") and len(ids) > 1
+        ids[1]: outcome or ""
+        for event, ids, outcome in entries
+        if event in ("evidence_sent", "error_sent") and len(ids) > 1
     }
     journaled_sent = Counter(ids[0] for event, ids, _ in mine if event == "request_sent" and ids)
     arrived: dict[str, list[str]] = {}
@@ -200,7 +202,7 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
     mismatches = sorted(
         (m, theirs, arrived[m][0])
         for m, theirs in answered.items()
-        if len(arrived.get(m, ())) == 1 and arrived[m][0] not in (theirs or "", "late", "unmatched")
+        if len(arrived.get(m, ())) == 1 and arrived[m][0] not in (theirs, "late", "unmatched")
     )
     return Agreement(
         exchanges=sum(states.values()),

@@ -51,6 +51,7 @@ from oots.validation import validate
 pytestmark = pytest.mark.slow
 
 KEY = "flow-portal-key-0123456789"
+CLIENT_SECRET = "flow-oauth-client-secret-9876543210"
 DEMO = Path(__file__).resolve().parents[2] / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
 SR = "https://sr.oots.tech.ec.europa.eu"
 BIRTH = f"{SR}/requirements/d1ffb6b9-e588-513c-b54c-2beaebbe6471"
@@ -106,6 +107,10 @@ response_timeout_seconds = {RESPONSE_TIMEOUT}
 [[requester.clients]]
 id = "portal"
 api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
+
+[[requester.clients]]
+id = "oauth-portal"
+client_secret_sha256 = "{hashlib.sha256(CLIENT_SECRET.encode()).hexdigest()}"
 """
     config.write_text(text, encoding="utf-8")
 
@@ -206,6 +211,7 @@ def _start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 @dataclass
 class Network:
     api: httpx.Client
+    base_url: str
     blue_config: Path
     red_config: Path
     blue_db: Path
@@ -231,7 +237,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                 base_url=f"http://127.0.0.1:{ports['blue']}", headers={"Authorization": f"Bearer {KEY}"}, timeout=20
             ) as api:
                 yield Network(
-                    api, configs["blue"], configs["red"], directory / "blue" / "oots.db", directory / "red" / "oots.db"
+                    api,
+                    f"http://127.0.0.1:{ports['blue']}",
+                    configs["blue"],
+                    configs["red"],
+                    directory / "blue" / "oots.db",
+                    directory / "red" / "oots.db",
                 )
     finally:
         for proc in procs:
@@ -452,6 +463,35 @@ def test_a_provider_that_never_answers_times_out(network: Network) -> None:
     assert view["detail"] == "the provider did not answer in time"
     steps = [(e, o) for e, o, _ in journal(network.blue_db, ex_id)]
     assert steps[-2:] == [("request_sent", "sent"), ("timeout", "timeout")]
+
+
+def test_oots_request_with_oauth2_client_credentials(network: Network, tmp_path: Path) -> None:
+    who = tmp_path / "person.json"
+    who.write_text(json.dumps(person("Van den Broeck", "BE")), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+    command = [sys.executable, "-m", "oots", "request", "--node", network.base_url, "--procedure", "R1"]
+    command += ["--country", "BE", "--person", str(who), "--no-preview", "--out", str(tmp_path / "out")]
+    refused = subprocess.run(
+        [*command, "--client-id", "oauth-portal"],
+        check=False,
+        env={**env, "OOTS_CLIENT_SECRET": "wrong"},
+        capture_output=True,
+    )
+    assert refused.returncode == 2
+    assert b"refused the client credentials" in refused.stderr
+    done = subprocess.run(
+        [*command, "--client-id", "oauth-portal"],
+        check=False,
+        env={**env, "OOTS_CLIENT_SECRET": CLIENT_SECRET},
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    (pdf,) = (tmp_path / "out").iterdir()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # the exchange belongs to the OAuth2 client: the API key's client does not see it
+    assert b"exchange " in done.stdout
+    ex_id = done.stdout.decode().split("exchange ", 1)[1].split()[0]
+    assert network.api.get(f"/api/v1/exchanges/{ex_id}").status_code == 404
 
 
 def test_every_answer_passed_the_rules_and_the_journals_agree(network: Network, clean_env: pytest.MonkeyPatch) -> None:

@@ -112,6 +112,8 @@ class TokenIssuer:
         if len(parts) != 3 or len(token) > _MAX_TOKEN:
             raise SecurityError("the bearer token is malformed")
         head, body, signature = parts
+        if len(head) > 200:  # ours is 36 characters; never parse a deep structure from outside
+            raise SecurityError("the bearer token is not one of this node's")
         try:
             header = json.loads(_unb64(head))
         except ValueError:

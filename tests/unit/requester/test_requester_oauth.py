@@ -168,7 +168,10 @@ def test_tampered_and_forged_tokens_are_refused(client: httpx.Client, node: Node
     unsigned = f"{_b64({'alg': 'none', 'typ': 'at+jwt'})}.{_b64(claims)}."
     other_node = TokenIssuer(b"k" * 32, issuer=claims["iss"], lifetime_seconds=300, clock=lambda: claims["iat"])
     foreign, _ = other_node.issue("oauth-portal", ["exchanges:read", "exchanges:write"])
-    for bad in (widened, longer, unsigned, foreign, access[:-2], "a.b.c", "..", access + "." + signature):
+    nested = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=") + f".{_b64(claims)}.{signature}"
+    not_json = f"{base64.urlsafe_b64encode(bytes(range(256))).decode().rstrip('=')}.{_b64(claims)}.{signature}"
+    bad_tokens = (widened, longer, unsigned, foreign, nested, not_json, access[:-2], "a.b.c", "..", access + ".x")
+    for bad in bad_tokens:
         reply = start(client, bearer(bad))
         assert reply.status_code == 401, bad
         assert client.get("/api/v1/exchanges/x", headers=bearer(bad)).status_code == 401

@@ -42,8 +42,10 @@ from oots.as4 import profile
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.errors import ConfigError
 from oots.network.load import journal_agreement
 from oots.provider.samples import load_people
+from oots.requester.cli_driver import ClientCredentials, RequestOptions, drive
 from oots.settings import load_settings
 from oots.store import open_database
 from oots.validation import validate
@@ -471,14 +473,9 @@ def test_oots_request_with_oauth2_client_credentials(network: Network, tmp_path:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     command = [sys.executable, "-m", "oots", "request", "--node", network.base_url, "--procedure", "R1"]
     command += ["--country", "BE", "--person", str(who), "--no-preview", "--out", str(tmp_path / "out")]
-    refused = subprocess.run(
-        [*command, "--client-id", "oauth-portal"],
-        check=False,
-        env={**env, "OOTS_CLIENT_SECRET": "wrong"},
-        capture_output=True,
-    )
-    assert refused.returncode == 2
-    assert b"refused the client credentials" in refused.stderr
+    wrong = ClientCredentials(f"{network.base_url}/api/v1/oauth/token", "oauth-portal", "wrong")
+    with httpx.Client(base_url=network.base_url, auth=wrong) as http, pytest.raises(ConfigError, match="refused"):
+        drive(http, RequestOptions("R1", "BE", person("Van den Broeck", "BE"), tmp_path / "no"), say=lambda _: None)
     done = subprocess.run(
         [*command, "--client-id", "oauth-portal"],
         check=False,
@@ -494,11 +491,17 @@ def test_oots_request_with_oauth2_client_credentials(network: Network, tmp_path:
     assert network.api.get(f"/api/v1/exchanges/{ex_id}").status_code == 404
 
 
-def test_every_answer_passed_the_rules_and_the_journals_agree(network: Network, clean_env: pytest.MonkeyPatch) -> None:
+def test_every_message_passed_the_rules_and_the_journals_agree(network: Network, clean_env: pytest.MonkeyPatch) -> None:
     answers = received(network.blue_db)
+    requests = received(network.red_db)
     assert answers
-    for _, action, document in answers:
-        assert action in (profile.ACTION_EXECUTE_QUERY_RESPONSE, profile.ACTION_EXCEPTION_RESPONSE)
+    assert len(requests) == len(answers)
+    for _, action, document in requests + answers:
+        assert action in (
+            profile.ACTION_EXECUTE_QUERY_REQUEST,
+            profile.ACTION_EXECUTE_QUERY_RESPONSE,
+            profile.ACTION_EXCEPTION_RESPONSE,
+        )
         report = validate(document)
         assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
     requester = open_database(load_settings(network.blue_config))

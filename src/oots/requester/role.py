@@ -115,7 +115,7 @@ class RequesterRole:
     def _on_message(self, session: Session, message: VerifiedMessage) -> None:
         self.requester.on_message(session, message)
 
-    async def _return(self, request: Request) -> Response:
+    def _return(self, request: Request) -> Response:  # sync: Starlette runs it in its thread pool (it writes)
         exchange_id = request.path_params["exchange_id"]
         with self.ctx.database.session(immediate=True) as session:
             ex = self.requester.returned(session, exchange_id)

@@ -164,8 +164,8 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
     Each request the requester's access point sent is in the requester's journal once (``request_sent``)
     and in the provider's journal once (``request_received``); each answer the provider journaled as
     sent arrived at the requester's access point and is in the requester's journal once, with the same
-    outcome (``evidence`` or the error code). With ``partner``, only the requests sent to that AS4 partner
-    (the provider's access point) count."""
+    outcome (``evidence`` or the error code, ``EDM:ERR:0002`` for a preview asked for). With ``partner``,
+    only the requests sent to that AS4 partner (the provider's access point) count."""
     with requester.session() as session:
         states = Counter(session.scalars(select(RequesterExchange.state)))
         outbound = select(As4Outbound.message_id)
@@ -192,7 +192,7 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
     answered = {
         ids[1]: outcome or ""
         for event, ids, outcome in entries
-        if event in ("evidence_sent", "error_sent") and len(ids) > 1
+        if event in ("evidence_sent", "error_sent", "preview_required") and len(ids) > 1
     }
     journaled_sent = Counter(ids[0] for event, ids, _ in mine if event == "request_sent" and ids)
     arrived: dict[str, list[str]] = {}

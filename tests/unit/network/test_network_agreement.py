@@ -87,7 +87,9 @@ class Pair:
                         receipt=b"",
                     )
                 )
-                event = Event.EVIDENCE_RECEIVED if answer == "evidence" else Event.ERROR_RECEIVED
+                event = {"evidence": Event.EVIDENCE_RECEIVED, "EDM:ERR:0002": Event.PREVIEW_REQUIRED}.get(
+                    answer, Event.ERROR_RECEIVED
+                )
                 self.r_journal.append(
                     session,
                     side=Side.REQUESTER,
@@ -100,7 +102,9 @@ class Pair:
             for _ in range(provider_sees):
                 self.p_journal.append(session, side=Side.PROVIDER, event=Event.REQUEST_RECEIVED, message_ids=[request])
             if provider_sees:
-                event = Event.EVIDENCE_SENT if answer == "evidence" else Event.ERROR_SENT
+                event = {"evidence": Event.EVIDENCE_SENT, "EDM:ERR:0002": Event.PREVIEW_REQUIRED}.get(
+                    answer, Event.ERROR_SENT
+                )
                 self.p_journal.append(
                     session, side=Side.PROVIDER, event=event, message_ids=[request, reply], outcome=answer
                 )
@@ -121,6 +125,14 @@ def test_two_journals_that_agree(pair: Pair) -> None:
     agreement = journal_agreement(pair.requester, pair.provider)
     assert agreement.ok, agreement
     assert (agreement.exchanges, agreement.requests_sent, agreement.requests_journaled) == (2, 2, 2)
+
+
+def test_a_preview_asked_for_is_an_answer_too(pair: Pair) -> None:
+    pair.exchange(answer="EDM:ERR:0002")
+    assert journal_agreement(pair.requester, pair.provider).ok
+    _, reply = pair.exchange(answer="EDM:ERR:0002", requester_outcome="EDM:ERR:0004")
+    agreement = journal_agreement(pair.requester, pair.provider)
+    assert agreement.outcome_mismatches == [(reply, "EDM:ERR:0002", "EDM:ERR:0004")]
 
 
 def test_a_request_the_provider_never_journaled(pair: Pair) -> None:

@@ -42,6 +42,7 @@ from oots.as4 import profile
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.errors import ConfigError
 from oots.network.load import journal_agreement
 from oots.provider.samples import load_people
@@ -70,6 +71,8 @@ FR_TAX_RESIDENCE = (
     f"{SR}/evidencetypeclassifications/FR/64f876df-4a9b-5591-81e0-c07efc6d7aef",
 )
 RESPONSE_TIMEOUT = 10
+#: How long the provider keeps a preview open (the user abandons one in a test: it must be short).
+PREVIEW_TIMEOUT = 12
 
 
 def _catalogue() -> str:
@@ -103,8 +106,9 @@ trust_roots = ["{trust.as_posix()}"]
 identifier = "NL12345678"
 scheme_id = "urn:cef.eu:names:identifier:EAS:0106"
 name = "Flow test portal"
-possibility_for_preview = false
 response_timeout_seconds = {RESPONSE_TIMEOUT}
+preview_timeout_seconds = {PREVIEW_TIMEOUT * 4}
+allow_http_preview_hosts = ["127.0.0.1"]
 
 [[requester.clients]]
 id = "portal"
@@ -117,13 +121,22 @@ client_secret_sha256 = "{hashlib.sha256(CLIENT_SECRET.encode()).hexdigest()}"
     config.write_text(text, encoding="utf-8")
 
 
-def _red(config: Path) -> None:
+def _red(config: Path, ports: dict[str, int]) -> None:
     text = config.read_text(encoding="utf-8").replace(
-        'name = "red"\n', 'name = "red"\ncountry = "BE"\nroles = ["provider"]\n'
+        'name = "red"\n',
+        f'name = "red"\ncountry = "BE"\nroles = ["provider"]\nbase_url = "http://127.0.0.1:{ports["red"]}"\n',
     )
     text += f"""
+[eid]
+issuer = "http://127.0.0.1:{ports["idp"]}"
+client_id = "red"
+session_secret = "requester-flow-test-secret-0123456789"
+required_level = "low"
+
 [provider]
 samples = true
+preview_timeout_seconds = {PREVIEW_TIMEOUT}
+preview_return_origins = ["http://127.0.0.1:{ports["blue"]}"]
 
 [[provider.registers]]
 name = "de-births"
@@ -168,7 +181,7 @@ authority.name = "Directorate General of Public Finances (DGFiP)"
     config.write_text(text, encoding="utf-8")
 
 
-class CsServer:
+class CsServer:  # also the test identity provider
     def __init__(self, app: Any, port: int) -> None:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -214,6 +227,7 @@ def _start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 class Network:
     api: httpx.Client
     base_url: str
+    red_url: str
     blue_config: Path
     red_config: Path
     blue_db: Path
@@ -223,16 +237,17 @@ class Network:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     directory = tmp_path_factory.mktemp("reqflow")
-    ports = {name: free_port() for name in ("blue", "red", "cs", "gone")}
+    ports = {name: free_port() for name in ("blue", "red", "cs", "gone", "idp")}
     configs = write_configs(directory, ports, retry="[0.5, 1, 2]")
     pki = generate_pki()
     trust = next(p for p in write_pki(pki, directory / "cs").values() if p.name == "cs-trust.pem")
     _blue(configs["blue"], ports, trust, directory / "cs")
-    _red(configs["red"])
+    _red(configs["red"], ports)
     catalogue = parse_catalogue(tomllib.loads(_catalogue()))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        with CsServer(create_cs_app(catalogue, pki.signer()), ports["cs"]):
+        idp = create_idp_app(IdpConfig(issuer=f"http://127.0.0.1:{ports['idp']}", data_dir=directory / "idp"))
+        with CsServer(create_cs_app(catalogue, pki.signer()), ports["cs"]), CsServer(idp, ports["idp"]):
             procs.append(_start(configs["red"], ports["red"], directory / "red.log"))
             procs.append(_start(configs["blue"], ports["blue"], directory / "blue.log"))
             with httpx.Client(
@@ -241,6 +256,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                 yield Network(
                     api,
                     f"http://127.0.0.1:{ports['blue']}",
+                    f"http://127.0.0.1:{ports['red']}",
                     configs["blue"],
                     configs["red"],
                     directory / "blue" / "oots.db",
@@ -343,14 +359,24 @@ def journal(db: Path, exchange: str) -> list[tuple[str, str | None, list[str]]]:
     return [(str(e), o, json.loads(m)) for e, o, m in rows]
 
 
+#: The rules that a PreviewLocation be https (request, answer): a loopback network's preview space is plain http.
+_LOOPBACK_PREVIEW_RULES = frozenset({"R-EDM-REQ-C005", "R-EDM-ERR-C019"})
+
+
+def passes_the_rules(document: bytes) -> None:
+    report = validate(document)
+    blocking = {f.rule for f in report.findings if f.blocking}
+    tolerated = _LOOPBACK_PREVIEW_RULES if b"http://127.0.0.1:" in document else frozenset()
+    assert blocking <= tolerated, [f.as_dict() for f in report.findings if f.blocking]
+
+
 def sent_requests(net: Network, exchange: str) -> list[edm.QueryRequest]:
     """The requests of one exchange as the provider received them (each passing the official rules)."""
     ids = [ids[0] for event, _, ids in journal(net.blue_db, exchange) if event == "request_sent"]
     by_id = {m: doc for m, _, doc in received(net.red_db)}
     out = []
     for message_id in ids:
-        report = validate(by_id[message_id])
-        assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+        passes_the_rules(by_id[message_id])
         doc = edm.parse(by_id[message_id])
         assert isinstance(doc, edm.QueryRequest)
         out.append(doc)
@@ -491,6 +517,91 @@ def test_oots_request_with_oauth2_client_credentials(network: Network, tmp_path:
     assert network.api.get(f"/api/v1/exchanges/{ex_id}").status_code == 404
 
 
+# ---- with the provider's preview space ----------------------------------------------------------
+
+
+def to_preview(net: Network) -> tuple[str, dict[str, Any]]:
+    """An exchange that allows a preview, up to the provider's PreviewLocation."""
+    body = {
+        "procedure": "R1",
+        "country": "BE",
+        "person": person("Peeters", "BE"),
+        "preview": True,
+        "return_url": "https://portal.example/applications/7",
+    }
+    created = net.api.post("/api/v1/exchanges", json=body)
+    assert created.status_code == 202, created.text
+    ex_id = str(created.json()["id"])
+    assert wait(net, ex_id, WAITING)["state"] == "awaiting_explicit_request"
+    assert net.api.post(f"/api/v1/exchanges/{ex_id}/explicit-request").status_code == 202
+    view = wait(net, ex_id, {"awaiting_preview", *FINAL})
+    assert view["state"] == "awaiting_preview", view
+    assert view["preview"]["method"] == "GET"
+    assert view["preview"]["location"].startswith(f"{net.red_url}/preview/")
+    return ex_id, view
+
+
+def decide(net: Network, ex_id: str, location: str, decision: str) -> httpx.Response:
+    """The user at the preview space: logs in with eID (the test IdP), decides on the one document."""
+    back = f"{net.base_url}/requester/return/{ex_id}"
+    with httpx.Client(follow_redirects=True, timeout=30) as user:
+        page = user.get(f"{location}?returnurl={back}")
+        assert "/login/" in str(page.url)  # at the identity provider
+        page = user.post(str(page.url), data={"subject": "be-1", "level": "high"})
+        assert page.status_code == 200, page.text[:500]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+        assert csrf is not None
+        assert action is not None
+        shown = re.findall(r'<iframe class="pdf" src="([^"]+)"', page.text)
+        assert len(shown) == 1
+        pdf = user.get(net.red_url + shown[0]).content
+        done = user.post(
+            net.red_url + action.group(1), data={"csrf": csrf.group(1), "d0": decision}, follow_redirects=False
+        )
+        assert done.status_code == 303
+        assert done.headers["location"] == back
+        home = user.get(back, follow_redirects=False)  # the requester's return location sends the user home
+        assert home.status_code == 303
+        assert home.headers["location"] == f"https://portal.example/applications/7?exchange={ex_id}"
+    return httpx.Response(200, content=pdf)
+
+
+def test_preview_accepted(network: Network) -> None:
+    ex_id, view = to_preview(network)
+    location = view["preview"]["location"]
+    shown = decide(network, ex_id, location, "accept")
+    view = wait(network, ex_id, FINAL)
+    assert view["state"] == "completed", view
+    (document,) = documents(network, view)
+    assert document == shown.content  # exactly what the user saw
+    first, second = sent_requests(network, ex_id)
+    assert first.possibility_for_preview is True
+    assert first.preview_location is None
+    assert second.preview_location == location
+    steps = [e for e, _, _ in journal(network.blue_db, ex_id)]
+    assert steps[-5:] == ["request_sent", "preview_required", "request_sent", "preview_returned", "evidence_received"]
+
+
+def test_preview_refused(network: Network) -> None:
+    ex_id, view = to_preview(network)
+    decide(network, ex_id, view["preview"]["location"], "refuse")
+    view = wait(network, ex_id, FINAL)
+    assert (view["state"], view["reason"]) == ("failed", "preview_refused"), view
+    assert view["evidence"] == []
+
+
+def test_preview_abandoned_times_out(network: Network) -> None:
+    ex_id, _ = to_preview(network)  # the user never goes there
+    view = wait(network, ex_id, FINAL, timeout=PREVIEW_TIMEOUT + 60)
+    assert (view["state"], view["reason"]) == ("failed", "timeout"), view
+    assert view["detail"].startswith("EDM:ERR:0005")
+    assert [(e, o) for e, o, _ in journal(network.blue_db, ex_id)][-2:] == [
+        ("error_received", "EDM:ERR:0005"),
+        ("exchange_failed", "timeout"),
+    ]
+
+
 def test_every_message_passed_the_rules_and_the_journals_agree(network: Network, clean_env: pytest.MonkeyPatch) -> None:
     answers = received(network.blue_db)
     requests = received(network.red_db)
@@ -502,8 +613,7 @@ def test_every_message_passed_the_rules_and_the_journals_agree(network: Network,
             profile.ACTION_EXECUTE_QUERY_RESPONSE,
             profile.ACTION_EXCEPTION_RESPONSE,
         )
-        report = validate(document)
-        assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+        passes_the_rules(document)
     requester = open_database(load_settings(network.blue_config))
     provider = open_database(load_settings(network.red_config))
     try:

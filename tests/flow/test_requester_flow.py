@@ -203,19 +203,22 @@ class CsServer:  # also the test identity provider
 def _start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     with log.open("ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "oots", "serve", str(config), "--port", str(port), "--with-worker"],
             stdout=out,
             stderr=out,
             env=env,
         )
-    deadline = time.monotonic() + 90
+
+
+def _ready(proc: subprocess.Popen[bytes], config: Path, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{config.stem} exited: {log.read_text(errors='replace')[-3000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -248,8 +251,10 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     try:
         idp = create_idp_app(IdpConfig(issuer=f"http://127.0.0.1:{ports['idp']}", data_dir=directory / "idp"))
         with CsServer(create_cs_app(catalogue, pki.signer()), ports["cs"]), CsServer(idp, ports["idp"]):
-            procs.append(_start(configs["red"], ports["red"], directory / "red.log"))
-            procs.append(_start(configs["blue"], ports["blue"], directory / "blue.log"))
+            for name in ("red", "blue"):  # both start at once
+                procs.append(_start(configs[name], ports[name], directory / f"{name}.log"))
+            for name, proc in zip(("red", "blue"), procs, strict=True):
+                _ready(proc, configs[name], ports[name], directory / f"{name}.log")
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{ports['blue']}", headers={"Authorization": f"Bearer {KEY}"}, timeout=20
             ) as api:

@@ -20,12 +20,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -171,6 +173,17 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# The statements of the receiving hot path, built once: values go in as parameters, so SQLAlchemy
+# compiles each statement once and reuses it (``insert(...).values(row)`` would make a new statement,
+# with a new cache key over every value, per message).
+_INBOUND = As4Inbound.__table__
+_SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt).where(
+    _INBOUND.c.message_id == bindparam("message_id")
+)
+_INSERT_INBOUND = insert(_INBOUND).returning(_INBOUND.c.id)
+_INSERT_PAYLOAD = insert(As4InboundPayload.__table__)
+
+
 class As4Store:
     """The access point's tables in ``db``; ``pmodes`` resolves stored messages' PModes again."""
 
@@ -178,16 +191,26 @@ class As4Store:
         self.db = db
         self.pmodes = pmodes
         self.clock = clock
+        # SQLite has one writer at a time, and a connection that finds the write lock taken polls for
+        # it with growing sleeps (1, 2, 5, 10 ms ...). The threads of one process (the endpoint's
+        # pool, the sender loop) queue here instead, so the lock passes straight to the next writer.
+        self._write_lock = threading.Lock() if db.is_sqlite else None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction (SQLite: the write lock taken at its start, in-process writers queued)."""
+        if self._write_lock is None:
+            with self.db.session() as session:
+                yield session
+            return
+        with self._write_lock, self.db.session(immediate=True) as session:
+            yield session
 
     # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------
 
     def seen(self, message_id: str) -> PriorReceipt | None:
         with self.db.connect() as conn:
-            row = conn.execute(
-                select(As4Inbound.received_at, As4Inbound.receipt_content_type, As4Inbound.receipt).where(
-                    As4Inbound.message_id == message_id
-                )
-            ).first()
+            row = conn.execute(_SEEN, {"message_id": message_id}).first()
         return None if row is None else PriorReceipt(row[0], row[1], row[2])
 
     def accept(self, record: InboundRecord) -> None:
@@ -214,11 +237,11 @@ class As4Store:
             "receipt": record.receipt.body,
         }
         try:
-            with self.db.session(immediate=True) as session:
-                inbound_id = session.execute(insert(As4Inbound).values(values).returning(As4Inbound.id)).scalar_one()
+            with self._writing() as session:
+                inbound_id = session.execute(_INSERT_INBOUND, values).scalar_one()
                 if message.payloads:
                     session.execute(
-                        insert(As4InboundPayload),
+                        _INSERT_PAYLOAD,
                         [
                             {
                                 "inbound_id": inbound_id,
@@ -335,7 +358,7 @@ class As4Store:
     def purge_inbound(self, *, older_than: dt.datetime) -> int:
         """Forget received messages that are done and older than the duplicate-detection window."""
         done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
-        with self.db.session(immediate=True) as session:
+        with self._writing() as session:
             ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
             session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
             result = session.execute(
@@ -374,7 +397,7 @@ class As4Store:
         """Take the due messages under a lease (a killed sender's messages become due again after it)."""
         waiting = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
         until = now + dt.timedelta(seconds=lease_seconds)
-        with self.db.session(immediate=True) as session:
+        with self._writing() as session:
             rows = (
                 session.execute(
                     select(As4Outbound)
@@ -396,7 +419,7 @@ class As4Store:
 
     def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
         """Write what an attempt came to, and release the lease."""
-        with self.db.session(immediate=True) as session:
+        with self._writing() as session:
             session.execute(
                 update(As4Outbound)
                 .where(As4Outbound.message_id == record.message_id)

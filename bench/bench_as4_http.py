@@ -4,6 +4,10 @@ The receiver is a separate process (uvicorn, the built-in access point, its SQLi
 is decrypted, verified, stored with its receipt and its delivery job, then answered with a signed
 receipt). The sender packs (gzip, sign, encrypt), posts, and verifies the receipt: the figures are the
 whole round trip as the sending application sees it. ``python -m bench as4_http``.
+
+Next to the wall-clock figures, the CPU time per message of each side (the sending process: pack,
+HTTP client, receipt check; the receiving process: HTTP server, decrypt, verify, store, receipt) is
+printed: on a shared machine the latencies follow the other processes' load, the CPU times much less.
 """
 
 from __future__ import annotations
@@ -147,6 +151,15 @@ def _round(ap, size: int, count: int, concurrency: int) -> tuple[list[float], fl
     return times, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -183,14 +196,25 @@ def run() -> None:
             ap = service.load_access_point(load_settings(configs["blue"]))
             for _ in range(10):  # warm up: connections, caches
                 _send(ap, 10 * 1024)
-            print(f"   {'payload':>8} {'senders':>7} {'msgs':>5} {'p50 ms':>8} {'p99 ms':>8} {'msgs/s':>8}")
+            print(
+                f"   {'payload':>8} {'senders':>7} {'msgs':>5} {'p50 ms':>8} {'p99 ms':>8} {'msgs/s':>8} "
+                f"{'send CPU ms':>11} {'recv CPU ms':>11}"
+            )
             for size, (n1, n8) in ROUNDS.items():
                 for concurrency, count in ((1, n1), (8, n8)):
+                    before, server_before = os.times(), _cpu_seconds(proc.pid)
                     times, wall = _round(ap, size, count, concurrency)
+                    after, server_after = os.times(), _cpu_seconds(proc.pid)
+                    client_cpu = (after.user + after.system - before.user - before.system) / count * 1000
+                    server_cpu = (
+                        f"{(server_after - server_before) / count * 1000:>11.2f}"
+                        if server_before is not None and server_after is not None
+                        else f"{'-':>11}"
+                    )
                     label = f"{size // 1024} KB" if size < 1024 * 1024 else f"{size // (1024 * 1024)} MB"
                     print(
                         f"   {label:>8} {concurrency:>7} {count:>5} {_pct(times, 0.5) * 1000:>8.1f} "
-                        f"{_pct(times, 0.99) * 1000:>8.1f} {count / wall:>8.1f}",
+                        f"{_pct(times, 0.99) * 1000:>8.1f} {count / wall:>8.1f} {client_cpu:>11.2f} {server_cpu}",
                         flush=True,
                     )
             ap.sender.close()

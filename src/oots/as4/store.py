@@ -27,7 +27,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,11 +65,13 @@ from oots.store.queue import Job, enqueue
 
 __all__ = [
     "DELIVER_JOB",
+    "PURGE_JOB",
     "As4Store",
     "Deliver",
     "OutboundEventHook",
     "references_from_json",
     "references_to_json",
+    "schedule_purge",
     "send_due",
     "user_message_from_json",
     "user_message_to_json",
@@ -78,6 +80,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "as4.deliver"
+#: The periodic job that forgets received messages past the duplicate-detection window.
+PURGE_JOB = "as4.purge_inbound"
 
 #: The application's hook: gets the session of the delivery job's transaction and the verified message.
 Deliver = Callable[[Session, VerifiedMessage], None]
@@ -176,12 +180,13 @@ def _utcnow() -> dt.datetime:
 # The statements of the receiving hot path, built once: values go in as parameters, so SQLAlchemy
 # compiles each statement once and reuses it (``insert(...).values(row)`` would make a new statement,
 # with a new cache key over every value, per message).
-_INBOUND = As4Inbound.__table__
+_INBOUND: Table = As4Inbound.__table__  # type: ignore[assignment]
 _SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt).where(
     _INBOUND.c.message_id == bindparam("message_id")
 )
 _INSERT_INBOUND = insert(_INBOUND).returning(_INBOUND.c.id)
-_INSERT_PAYLOAD = insert(As4InboundPayload.__table__)
+_PAYLOADS: Table = As4InboundPayload.__table__  # type: ignore[assignment]
+_INSERT_PAYLOAD = insert(_PAYLOADS)
 
 
 class As4Store:
@@ -357,14 +362,24 @@ class As4Store:
 
     def purge_inbound(self, *, older_than: dt.datetime) -> int:
         """Forget received messages that are done and older than the duplicate-detection window."""
-        done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
         with self._writing() as session:
-            ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
-            session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
-            result = session.execute(
-                delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+            return _purge(session, older_than)
+
+    def purge_handler(self, *, window_seconds: float, every_seconds: float) -> Callable[[Session, Job], None]:
+        """The handler of ``as4.purge_inbound`` jobs: purge what is past the window, schedule the next run.
+
+        The purge and the next run commit with the job, so exactly one chain of purges runs however
+        many workers the node has (see :func:`schedule_purge`).
+        """
+
+        def handle(session: Session, job: Job) -> None:
+            now = self.clock()
+            purged = _purge(session, now - dt.timedelta(seconds=window_seconds))
+            if purged:
+                log.info("AS4: %d received message(s) past the duplicate-detection window purged", purged)
+            schedule_purge(session, every_seconds=every_seconds, now=now)
+
+        return handle
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -417,6 +432,21 @@ class As4Store:
                 row.locked_until = until
             return [_outbound(row) for row in rows]
 
+    def awaiting_outcome(self, *, limit: int = 50) -> list[Outbound]:
+        """Messages handed to another access point (Domibus mode) whose outcome is not known yet.
+
+        They are ``sent`` without a lease: the built-in sender never leaves a message so (an attempt
+        ends in another state, and a message being sent holds a lease).
+        """
+        with self.db.session() as session:
+            rows = session.execute(
+                select(As4Outbound)
+                .where(As4Outbound.state == OutboundState.SENT.value, As4Outbound.locked_until.is_(None))
+                .order_by(As4Outbound.first_sent_at)
+                .limit(limit)
+            ).scalars()
+            return [_outbound(row) for row in rows]
+
     def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
         """Write what an attempt came to, and release the lease."""
         with self._writing() as session:
@@ -438,6 +468,23 @@ class As4Store:
             if on_event is not None:
                 for event in events:
                     on_event(session, event)
+
+
+def _purge(session: Session, older_than: dt.datetime) -> int:
+    done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
+    ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
+    session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
+    result = session.execute(delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def schedule_purge(session: Session, *, every_seconds: float, now: dt.datetime) -> None:
+    """Queue the next ``as4.purge_inbound`` run, at the next multiple of ``every_seconds`` (in the caller's
+    transaction). Its idempotency key is that moment: a worker starting and the previous run both
+    scheduling it make one job, not two."""
+    slot = int(now.timestamp() // every_seconds) + 1
+    at = dt.datetime.fromtimestamp(slot * every_seconds, dt.UTC)
+    enqueue(session, PURGE_JOB, {"at": at.isoformat()}, key=f"{every_seconds:g}:{slot}", run_at=at, now=now)
 
 
 def send_due(

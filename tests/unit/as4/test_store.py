@@ -251,3 +251,34 @@ def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes)
     assert red.inbound_state("w2@blue") == "received"  # not delivered yet: never purged
     with red.db.session() as session:
         assert counts(session)[PURGE_JOB] == {"done": 2, "queued": 1}  # always exactly one next run
+
+
+def test_concurrent_accepts_from_many_threads_are_all_kept(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    blue, codec, red, _sender, clock = nodes
+    for i in range(16):
+        submit(blue, codec, f"c{i}@blue", clock)
+    due = blue.claim_due(clock(), lease_seconds=60, limit=16)
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    rx = msh.Receiver(red_pm, red_codec, red.seen, lambda: f"sig-{threading.get_ident()}-{clock()}@red")
+    records = [msh.receive(rx, out.content_type, out.body, clock()).record for out in due]
+    failures: list[BaseException] = []
+
+    def keep(chunk: list[msh.InboundRecord | None]) -> None:
+        for record in chunk:
+            assert record is not None
+            try:
+                red.accept(record)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=keep, args=(records[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(red.inbound_state(f"c{i}@blue") == "received" for i in range(16))
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"queued": 16}

@@ -184,7 +184,7 @@ def submit_due(dap: DomibusAccessPoint, store: As4Store, *, lease_seconds: float
         mode = dap.pmodes.resolve(partner, leg)
         record, _request = msh.begin_attempt(due, mode, dap.clock())
         try:
-            dap.client.submit_request(record.body)
+            domibus_id = dap.client.submit_request(record.body)
         except TransportError as exc:
             updated, _ = msh.on_transport_failure(record, mode, f"Domibus: {exc.message}")
         except DomibusError as exc:
@@ -193,6 +193,8 @@ def submit_due(dap: DomibusAccessPoint, store: As4Store, *, lease_seconds: float
             updated, _ = msh.on_transport_failure(record, mode, f"Domibus: {exc.message}")
         else:
             updated = record  # sent: Domibus has it; check_submitted reads what came of it
+            if domibus_id != record.message_id:  # the header names our id, so Domibus keeps it
+                log.warning("Domibus took AS4 message %s under the id %s", record.message_id, domibus_id)
         store.save(updated)
         log.info("AS4 message %s to %s handed to Domibus: %s", record.message_id, record.partner, updated.state.value)
     return len(claimed)

@@ -164,6 +164,9 @@ class As4Settings(Section):
     receipt_timeout_seconds: float = Field(60.0, gt=0, description="HTTP wait for the synchronous receipt.")
     duplicate_detection: bool = True
     duplicate_window_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="How long message ids are remembered.")
+    purge_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often received messages past the duplicate window are purged (node worker)."
+    )
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest AS4 request body accepted.")
     connect_timeout_seconds: float = Field(10.0, gt=0)
     tls_ca_file: Path | None = Field(None, description="CA bundle for partners' TLS (default: system store).")

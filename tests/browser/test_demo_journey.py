@@ -354,6 +354,7 @@ def test_what_the_guide_says_to_try_works(demo: Demo) -> None:
     guide = demo.text()
     assert '"no preview"' in guide
     assert "R1 with the documents held by DE: the portal first asks where you were born" in guide
+    assert "DE6 for Hamburg" in guide
     assert "as Outis Nemo (FR/FR/999999990), whom no register knows" in guide
     elodie, nemo = portal_user(demo, "fr-1"), portal_user(demo, "fr-nobody")
     try:
@@ -384,7 +385,12 @@ def test_what_the_guide_says_to_try_works(demo: Demo) -> None:
         wait_for(elodie, refused, "You chose not to share the evidence after previewing it.")
         # DE asks a follow-up question before it knows whom to ask
         page = wait_for(elodie, question, "What the procedure needs")
+        assert "Place of birth" in page.text
         assert 'name="r0-t0-q0"' in page.text
+        answer = {"csrf": form_token(page), "r0-how": "oots", "r0-t0-q0": "DE6"}  # the guide's example
+        elodie.post(question + "/choices", data=answer)
+        page = wait_for(elodie, question, "Request the evidence")  # now the portal knows whom it will ask
+        assert "Hamburg" in page.text
         # a person no register knows: a clear refusal
         wait_for(nemo, unknown, "The authority found no record for you")
 

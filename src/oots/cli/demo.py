@@ -60,7 +60,8 @@ def guide(network: NetworkPlan) -> str:
         if "DE" in providers and other != "DE":
             lines.append(
                 "  - R1 with the documents held by DE: the portal first asks where you were born (a follow-up"
-                " question);"
+                " question;\n    answer with a region code, DE6 for Hamburg) and then names the registry office it"
+                " will ask;"
             )
         lines.append(
             f"  - as {_who(unknown, 'a person the registers do not know')}, whom no register knows: a clear refusal."

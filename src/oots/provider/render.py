@@ -18,15 +18,19 @@ import functools
 import hashlib
 import io
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fontTools import ttLib  # type: ignore[import-untyped]
+from fontTools import subset as ftsubset  # type: ignore[import-untyped]
+from fontTools import ttLib
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.output import OutputProducer
 from lxml import etree
 
 from oots.errors import LocalProtocolError
@@ -110,20 +114,145 @@ def _values(fields: Sequence[ModelField], data: Mapping[str, str]) -> list[tuple
 
 
 # --- PDF -------------------------------------------------------------------------------------------
+# fpdf2 embeds a subset of each font holding the glyphs a document uses: it parses the font, subsets it
+# with fontTools and writes it out again, once per font and document. On the whole DejaVu font that is
+# most of the time of a one-page document, so two things are kept per process (the result is the same
+# font, byte for byte — tests/unit/provider/test_render.py checks it against fpdf2's own path):
+#
+# * a reduced copy of each font per set of Unicode blocks (128 code points) a document touches, which
+#   fpdf2 then subsets: a few hundred glyphs to read and write instead of three thousand;
+# * the subset fpdf2 made for an exact set of glyphs (the labels, the digits and the letters of the
+#   names): a document using the same glyphs again starts from it, already in its final form, so its
+#   outlines are copied rather than recompiled.
+_BLOCK_BITS = 7
+_SUBSETS_KEPT = 256
+
+
 @functools.cache
-def _font_template(style: str, filename: str) -> tuple[TTFFont, bytes]:
-    path = _fonts() / filename
+def _font_file(filename: str) -> bytes:
+    return (_fonts() / filename).read_bytes()
+
+
+@functools.cache
+def _font_template(style: str, filename: str) -> TTFFont:
     pdf = FPDF()
-    pdf.add_font("DejaVu", style, str(path))
+    pdf.add_font("DejaVu", style, str(_fonts() / filename))
     font = pdf.fonts[f"dejavu{style}"]
     assert isinstance(font, TTFFont)
-    return font, path.read_bytes()
+    return font
+
+
+@functools.lru_cache(maxsize=32)
+def _font_for_blocks(filename: str, blocks: frozenset[int]) -> bytes:
+    """The font reduced to the characters of ``blocks`` (code point >> 7), everything else kept as it is
+    (glyph names, hinting, every table), so that subsetting it gives what subsetting the whole font gives."""
+    font = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False)
+    names = [name for code, name in font.getBestCmap().items() if code >> _BLOCK_BITS in blocks]
+    options = ftsubset.Options(
+        glyph_names=True,
+        notdef_glyph=True,
+        notdef_outline=True,
+        recommended_glyphs=True,
+        hinting=True,
+        legacy_kern=True,
+        name_legacy=True,
+        name_IDs=["*"],
+        name_languages=["*"],
+        layout_features=["*"],
+        drop_tables=[],
+    )
+    subsetter = ftsubset.Subsetter(options)
+    subsetter.populate(glyphs=names)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+class _SubsetCache:
+    """The fonts fpdf2 wrote, by font file and exact glyph set; the least recently used go first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._fonts: OrderedDict[tuple[str, frozenset[str]], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, frozenset[str]]) -> bytes | None:
+        with self._lock:
+            data = self._fonts.get(key)
+            if data is not None:
+                self._fonts.move_to_end(key)
+            return data
+
+    def put(self, key: tuple[str, frozenset[str]], data: bytes) -> None:
+        with self._lock:
+            self._fonts[key] = data
+            self._fonts.move_to_end(key)
+            while len(self._fonts) > self.size:
+                self._fonts.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._fonts.clear()
+
+
+_subsets = _SubsetCache(_SUBSETS_KEPT)
+
+
+def clear_font_caches() -> None:
+    """Forget every reduced font and subset kept by this process (tests compare with a cold start)."""
+    _subsets.clear()
+    _font_for_blocks.cache_clear()
+
+
+class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
+    """A font that keeps what it writes in the subset cache under ``key``."""
+
+    def __init__(self, data: bytes, key: tuple[str, frozenset[str]]) -> None:
+        super().__init__(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+        self.subset_key = key
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:
+        super().save(file, reorderTables)
+        if isinstance(file, io.BytesIO):
+            _subsets.put(self.subset_key, file.getvalue())
+
+
+def _prepare_font(font: TTFFont, filename: str) -> None:
+    """Give ``font`` the smallest starting point for fpdf2's subset of the glyphs it now uses."""
+    glyphs = frozenset(font.subset.get_all_glyph_names())
+    key = (filename, glyphs)
+    done = _subsets.get(key)
+    if done is not None:
+        # already the final subset: outlines and bounds are right, so they are copied as they are
+        font.ttfont = ttLib.TTFont(io.BytesIO(done), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+        return
+    codes: set[int] = set()
+    for glyph, _ in font.subset.items():
+        if glyph is not None:
+            codes.update((glyph.unicode,) if isinstance(glyph.unicode, int) else glyph.unicode)
+    blocks = frozenset(code >> _BLOCK_BITS for code in codes)
+    reduced = _font_for_blocks(filename, blocks)
+    font.ttfont = _RecordingTTFont(reduced, key)
+    if not glyphs <= set(font.ttfont.getGlyphOrder()):
+        # a glyph reached otherwise than through the character map: start from the whole font
+        font.ttfont = _RecordingTTFont(_font_file(filename), key)
+
+
+class _EvidencePdfOutput(OutputProducer):
+    def _add_fonts(self, *args: Any, **kwargs: Any) -> Any:
+        files: dict[str, str] = getattr(self.fpdf, "font_files", {})
+        for fontkey, font in self.fpdf.fonts.items():
+            if isinstance(font, TTFFont) and fontkey in files:
+                _prepare_font(font, files[fontkey])
+        return super()._add_fonts(*args, **kwargs)
 
 
 class _EvidencePdf(FPDF):
     def __init__(self, content: EvidenceContent) -> None:
         super().__init__(format="A4")
         self.content = content
+        self.font_files: dict[str, str] = {}
         self._add_shared_font("", "DejaVuSans-LGC.ttf")
         self._add_shared_font("B", "DejaVuSans-Bold-LGC.ttf")
         self.set_auto_page_break(auto=True, margin=22)
@@ -132,17 +261,18 @@ class _EvidencePdf(FPDF):
     def _add_shared_font(self, style: str, filename: str) -> None:
         """``add_font("DejaVu", style, …)`` without parsing the font again: fpdf2 derives the glyph
         widths and ids of every character on each load (most of the time of a small document), so
-        they are derived once per process and shared; each document gets its own font tables to
-        subset and its own subset map."""
-        template, data = _font_template(style, filename)
+        they are derived once per process and shared; each document gets its own subset map, and its
+        own font tables to subset when the document is written (:func:`_prepare_font`)."""
+        template = _font_template(style, filename)
         font = copy.copy(template)
         font.i = len(self.fonts) + 1
-        font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+        font.ttfont = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False, lazy=True)
         font._hbfont = None
         font.biggest_size_pt = 0
         font.missing_glyphs = []
         font.subset = SubsetMap(font)
         self.fonts[template.fontkey] = font
+        self.font_files[template.fontkey] = filename
 
     def header(self) -> None:
         self.set_font("DejaVu", "B", 10)
@@ -223,7 +353,7 @@ def render_pdf(content: EvidenceContent) -> bytes:
             ("Evidence identifier", content.evidence_id),
         ],
     )
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=_EvidencePdfOutput))
 
 
 # --- XML -------------------------------------------------------------------------------------------

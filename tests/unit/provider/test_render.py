@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from oots.xmlsafe import parse
 
 AUTHORITY = Authority("EL999000001", "urn:cef.eu:names:identifier:EAS:9933", "Υπουργείο Εσωτερικών")
 EVIDENCE_ID = "3f2b8c1e-7d4a-4b9e-8f1c-2a5d6e7f8091"
+# the module, not the function of that name the package exports
+render_module = importlib.import_module("oots.provider.render")
 
 
 def content(
@@ -212,3 +215,45 @@ def test_pdf_with_the_diacritics_of_every_eu_latin_alphabet(
     for value in names.values():
         for word in value.split():
             assert word in text, word
+
+
+@pytest.mark.parametrize(
+    ("kind", "country", "record", "model"),
+    [
+        ("births", "EL", "B-EL-0019", "birth-certificate"),
+        ("residence", "PL", "R-PL-0027", "residence-certificate"),
+    ],
+)
+def test_pdf_from_kept_fonts_is_the_pdf_of_a_fresh_start(
+    kind: str, country: str, record: str, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fonts a process keeps (reduced per Unicode block, subsets per glyph set) change the time
+    # a PDF takes, never its bytes: the same document as fpdf2 subsetting the whole font itself
+    c = content(kind, country, record, model)
+    other = EvidenceContent(
+        c.evidence_id, c.model, {**c.data, "family_name": "Żółkiewski-Ærø"}, c.authority, c.issuing_date, "EN", "X"
+    )
+    render_module.clear_font_caches()
+    cold = render_pdf(c)  # from the fonts reduced to the blocks used
+    warm = render_pdf(c)  # from the subset kept for this glyph set
+    other_warm = render_pdf(other)  # other glyphs: not from that subset
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        fresh = render_pdf(c)
+        other_fresh = render_pdf(other)
+    assert cold == fresh
+    assert warm == fresh
+    assert other_warm == other_fresh
+    assert other_fresh != fresh
+
+
+def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> None:
+    kept = render_module._SubsetCache(2)
+    for n in range(3):
+        kept.put(("f", frozenset({str(n)})), str(n).encode())
+    assert kept.get(("f", frozenset({"0"}))) is None
+    assert kept.get(("f", frozenset({"1"}))) == b"1"  # now the most recently used
+    kept.put(("f", frozenset({"3"})), b"3")
+    assert kept.get(("f", frozenset({"2"}))) is None
+    assert kept.get(("f", frozenset({"1"}))) == b"1"
+    assert kept.get(("f", frozenset({"3"}))) == b"3"

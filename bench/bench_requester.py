@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import socket
 import statistics
 import tempfile
@@ -163,12 +164,13 @@ def _exchange(client: httpx.Client, body: dict[str, Any]) -> float:
         time.sleep(0.01)
 
 
-def _figures(label: str, times: list[float], wall: float) -> None:
+def _figures(label: str, times: list[float], wall: float, cpu: float) -> None:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     print(
         f"   {label}: p50 {statistics.median(ordered) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-        f"{len(times) / wall:.1f} exchanges/s ({len(times)} exchanges)",
+        f"{len(times) / wall:.1f} exchanges/s ({len(times)} exchanges; {cpu * 1000 / len(times):.0f} ms CPU "
+        f"each, both nodes, the CS and the client; load average {os.getloadavg()[0]:.1f})",
         flush=True,
     )
 
@@ -189,7 +191,6 @@ dsd_url = "http://127.0.0.1:{ports["cs"]}/dsd"
 trust_roots = ["{trust.as_posix()}"]
 
 [requester]
-enabled = true
 identifier = "NL12345678"
 name = "Bench portal"
 possibility_for_preview = false
@@ -230,13 +231,13 @@ api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
             ) as client,
         ):
             _exchange(client, body)  # warm up (caches, connections)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             times = [_exchange(client, body) for _ in range(single)]
-            _figures("1 at a time", times, time.perf_counter() - started)
+            _figures("1 at a time", times, time.perf_counter() - started, time.process_time() - cpu)
             with ThreadPoolExecutor(concurrent) as pool:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 times = list(pool.map(lambda _: _exchange(client, body), range(concurrent * rounds)))
-                _figures(f"{concurrent} concurrent", times, time.perf_counter() - started)
+                _figures(f"{concurrent} concurrent", times, time.perf_counter() - started, time.process_time() - cpu)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
 
 from oots import edm
 from oots.as4 import profile
@@ -87,7 +87,10 @@ class ExchangeView:
 
     exchange: RequesterExchange
     requests: list[RequesterRequest]
+    #: The evidence received, without its content (the API lists it; a download reads the content).
     evidence: list[RequesterEvidence]
+    #: Size in bytes of each evidence's content, by evidence row.
+    sizes: Mapping[int, int]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -124,7 +127,7 @@ class ExchangeView:
                     "title": e.title,
                     "media_type": e.media_type,
                     "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
-                    "size": len(e.content),
+                    "size": self.sizes[e.id],
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
                 for e in self.evidence
@@ -169,12 +172,14 @@ class Requester:
                 .order_by(RequesterRequest.position)
             )
         )
-        evidence = list(
-            session.scalars(
-                select(RequesterEvidence).where(RequesterEvidence.exchange_id == ex.id).order_by(RequesterEvidence.id)
-            )
-        )
-        return ExchangeView(ex, requests, evidence)
+        # a portal polls this: the documents stay in the database, only their sizes are read
+        rows = session.execute(
+            select(RequesterEvidence, func.length(RequesterEvidence.content))
+            .options(defer(RequesterEvidence.content, raiseload=True))
+            .where(RequesterEvidence.exchange_id == ex.id)
+            .order_by(RequesterEvidence.id)
+        ).all()
+        return ExchangeView(ex, requests, [e for e, _ in rows], {e.id: int(size or 0) for e, size in rows})
 
     def evidence(
         self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None

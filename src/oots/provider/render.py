@@ -29,6 +29,7 @@ from typing import Any
 from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools import ttLib
 from fpdf import FPDF
+from fpdf import output as fpdf_output
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import OutputProducer
 from lxml import etree
@@ -169,24 +170,35 @@ def _font_for_blocks(filename: str, blocks: frozenset[int]) -> bytes:
     return out.getvalue()
 
 
+@dataclass(frozen=True, slots=True)
+class _Subset:
+    """A font subset fpdf2 wrote: its bytes and the id in it of each glyph it was made for."""
+
+    data: bytes
+    glyph_ids: Mapping[str, int]
+
+
+_SubsetKey = tuple[str, frozenset[str]]
+
+
 class _SubsetCache:
-    """The fonts fpdf2 wrote, by font file and exact glyph set; the least recently used go first."""
+    """The subsets fpdf2 wrote, by font file and exact glyph set; the least recently used go first."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._fonts: OrderedDict[tuple[str, frozenset[str]], bytes] = OrderedDict()
+        self._fonts: OrderedDict[_SubsetKey, _Subset] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, frozenset[str]]) -> bytes | None:
+    def get(self, key: _SubsetKey) -> _Subset | None:
         with self._lock:
-            data = self._fonts.get(key)
-            if data is not None:
+            kept = self._fonts.get(key)
+            if kept is not None:
                 self._fonts.move_to_end(key)
-            return data
+            return kept
 
-    def put(self, key: tuple[str, frozenset[str]], data: bytes) -> None:
+    def put(self, key: _SubsetKey, kept: _Subset) -> None:
         with self._lock:
-            self._fonts[key] = data
+            self._fonts[key] = kept
             self._fonts.move_to_end(key)
             while len(self._fonts) > self.size:
                 self._fonts.popitem(last=False)
@@ -206,26 +218,59 @@ def clear_font_caches() -> None:
 
 
 class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
-    """A font that keeps what it writes in the subset cache under ``key``."""
+    """A font to subset that keeps the subset it writes (and its glyph ids) under ``key``."""
 
-    def __init__(self, data: bytes, key: tuple[str, frozenset[str]]) -> None:
+    def __init__(self, data: bytes, key: _SubsetKey) -> None:
         super().__init__(io.BytesIO(data), recalcTimestamp=False, lazy=True)
         self.subset_key = key
 
     def save(self, file: Any, reorderTables: bool | None = True) -> None:
         super().save(file, reorderTables)
         if isinstance(file, io.BytesIO):
-            _subsets.put(self.subset_key, file.getvalue())
+            ids = {name: self.getGlyphID(name) for name in self.subset_key[1]}
+            _subsets.put(self.subset_key, _Subset(file.getvalue(), ids))
+
+
+class _KeptTTFont(ttLib.TTFont):  # type: ignore[misc]
+    """A subset made before for the same glyphs: it is final, so it is neither subset again
+    (:class:`_Subsetter`) nor rebuilt when written — its bytes are written as they were kept."""
+
+    def __init__(self, kept: _Subset) -> None:
+        super().__init__(io.BytesIO(kept.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+        self.kept = kept
+
+    def getGlyphID(self, glyphName: str) -> int:
+        return self.kept.glyph_ids[glyphName]
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:
+        file.write(self.kept.data)
+
+
+class _Subsetter(ftsubset.Subsetter):  # type: ignore[misc]
+    def subset(self, font: Any) -> None:
+        if not isinstance(font, _KeptTTFont):
+            super().subset(font)
+
+
+class _Subsetting:
+    """What fpdf2's writer uses of ``fontTools.subset``, with a kept subset left as it is."""
+
+    Options = ftsubset.Options
+    Subsetter = _Subsetter
+
+
+# fpdf2 subsets each embedded font with ``fontTools.subset`` as its writer module imported it; every
+# font but a kept subset (only this module makes them) is subset exactly as before
+setattr(fpdf_output, "ftsubset", _Subsetting)  # noqa: B010 — not exported by fpdf2
 
 
 def _prepare_font(font: TTFFont, filename: str) -> None:
     """Give ``font`` the smallest starting point for fpdf2's subset of the glyphs it now uses."""
     glyphs = frozenset(font.subset.get_all_glyph_names())
     key = (filename, glyphs)
-    done = _subsets.get(key)
-    if done is not None:
-        # already the final subset: outlines and bounds are right, so they are copied as they are
-        font.ttfont = ttLib.TTFont(io.BytesIO(done), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+    kept = _subsets.get(key)
+    if kept is not None:
+        font.ttfont = _KeptTTFont(kept)
         return
     codes: set[int] = set()
     for glyph, _ in font.subset.items():
@@ -303,6 +348,16 @@ class _EvidencePdf(FPDF):
         self.set_text_color(0, 0, 0)
 
 
+def _text(pdf: _EvidencePdf, width: float, height: float, text: str, *, new_x: str, new_y: str) -> None:
+    """``multi_cell`` for text that needs several lines, ``cell`` for a line that fits (the same place
+    on the page, without fpdf2's line breaking, a good part of the time of a document)."""
+    room = (width or pdf.w - pdf.r_margin - pdf.x) - 2 * pdf.c_margin
+    if "\n" not in text and pdf.get_string_width(text) <= room:
+        pdf.cell(width, height, text, new_x=new_x, new_y=new_y)
+    else:
+        pdf.multi_cell(width, height, text, new_x=new_x, new_y=new_y)
+
+
 def _section(pdf: _EvidencePdf, heading: str, rows: Sequence[tuple[str, str]]) -> None:
     pdf.set_font("DejaVu", "B", 11)
     pdf.set_fill_color(230, 236, 245)
@@ -312,10 +367,10 @@ def _section(pdf: _EvidencePdf, heading: str, rows: Sequence[tuple[str, str]]) -
         pdf.set_font("DejaVu", "", 9)
         pdf.set_text_color(70, 70, 70)
         y = pdf.get_y()
-        pdf.multi_cell(58, 6, label, new_x="RIGHT", new_y="TOP")
+        _text(pdf, 58, 6, label, new_x="RIGHT", new_y="TOP")
         pdf.set_text_color(0, 0, 0)
         pdf.set_font("DejaVu", "", 10)
-        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        _text(pdf, 0, 6, value, new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), y + 6))
     pdf.ln(3)
 

@@ -257,3 +257,22 @@ def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> Non
     assert kept.get(("f", frozenset({"2"}))) is None
     assert kept.get(("f", frozenset({"1"}))) == b"1"
     assert kept.get(("f", frozenset({"3"}))) == b"3"
+
+
+def test_a_glyph_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    subset_by_fonttools: list[object] = []
+    base = render_module.ftsubset.Subsetter
+    real = base.subset
+
+    def counting(self: object, font: object) -> None:
+        subset_by_fonttools.append(font)
+        real(self, font)
+
+    monkeypatch.setattr(base, "subset", counting)
+    render_module.clear_font_caches()
+    c = content()
+    first = render_pdf(c)
+    # the regular and the bold font, each reduced to its blocks and then subset by fpdf2
+    assert len(subset_by_fonttools) == 4
+    assert render_pdf(c) == first
+    assert len(subset_by_fonttools) == 4  # both written as kept

@@ -224,6 +224,19 @@ class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
         super().__init__(io.BytesIO(data), recalcTimestamp=False, lazy=True)
         self.subset_key = key
 
+    def getTableData(self, tag: str) -> bytes:
+        if tag != "glyf":
+            other: bytes = super().getTableData(tag)
+            return other
+        # the outlines of the reduced font already have their exact bounds: copy them rather than
+        # recompile each one (the font's own bounds, in head, maxp and hhea, are still recomputed)
+        self.recalcBBoxes = False
+        try:
+            data: bytes = super().getTableData(tag)
+        finally:
+            self.recalcBBoxes = True
+        return data
+
     def save(self, file: Any, reorderTables: bool | None = True) -> None:
         super().save(file, reorderTables)
         if isinstance(file, io.BytesIO):

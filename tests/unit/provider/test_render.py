@@ -282,3 +282,32 @@ def test_a_glyph_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyP
     assert len(subset_by_fonttools) == 4
     assert render_pdf(c) == first
     assert len(subset_by_fonttools) == 4  # both written as kept
+
+
+def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
+    monkeypatch: pytest.MonkeyPatch, extract_pdf_text: Callable[[bytes], str]
+) -> None:
+    subset_by_fonttools: list[object] = []
+    base = render_module.ftsubset.Subsetter
+    real = base.subset
+
+    def counting(self: object, font: object) -> None:
+        subset_by_fonttools.append(font)
+        real(self, font)
+
+    monkeypatch.setattr(base, "subset", counting)
+    render_module.clear_font_caches()
+    c = content()
+
+    def about(family: str, given: str) -> EvidenceContent:
+        data = {**c.data, "family_name": family, "given_name": given}
+        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
+
+    render_pdf(about("Παπαδοπούλου", "Ελένη"))
+    seen = len(subset_by_fonttools)
+    # other Greek and Latin letters: the text font embeds the whole Greek and Basic Latin alphabets
+    second = render_pdf(about("Χατζηγεωργίου", "Ευάγγελος Zoe"))
+    assert len(subset_by_fonttools) == seen
+    text = extract_pdf_text(second)
+    assert "Χατζηγεωργίου" in text
+    assert "Ευάγγελος Zoe" in text

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
@@ -154,6 +155,9 @@ class Requester:
         self._cs = common_services
         self._outbox = outbox
         self.clock = clock
+        #: Moves on once a transaction of this process that changed an exchange's state has committed:
+        #: a portal waiting for a change (``version_after``) looks at it before asking the database.
+        self.changes = 0
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -162,6 +166,24 @@ class Requester:
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return ex
+
+    def version(self, session: Session, exchange_id: str, client_id: str | None = None) -> int:
+        """The exchange's version (its count of state changes), read on its own."""
+        row = session.execute(
+            select(RequesterExchange.version, RequesterExchange.client_id).where(RequesterExchange.id == exchange_id)
+        ).first()
+        if row is None or (client_id is not None and row.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        return int(row.version)
+
+    def _changed(self, session: Session) -> None:
+        if not session.info.get("requester_changed"):
+            session.info["requester_changed"] = True
+            sa_event.listen(session, "after_commit", self._committed, once=True)
+
+    def _committed(self, session: Session) -> None:
+        session.info.pop("requester_changed", None)
+        self.changes += 1
 
     def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         ex = self.load(session, exchange_id, client_id)
@@ -507,6 +529,7 @@ class Requester:
         if changed:
             ex.version += 1
             self._webhook(session, ex)
+            self._changed(session)
         if state in TERMINAL:
             return state
         if deadline is None:

@@ -10,13 +10,17 @@ node. Every exchange belongs to the client that created it; another client's exc
 | method | path | what |
 |---|---|---|
 | POST | /api/v1/exchanges | start an exchange → 202 with its id and state |
-| GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence |
+| GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence (¹) |
 | POST | /api/v1/exchanges/{id}/choices | the user's choices and answers → 202 |
 | POST | /api/v1/exchanges/{id}/explicit-request | the user asked for the evidence → 202 |
 | POST | /api/v1/exchanges/{id}/cancel | end it |
 | GET | /api/v1/exchanges/{id}/evidence | the evidence received |
 | GET | /api/v1/exchanges/{id}/evidence/{n} | one document |
 | POST | /api/v1/oauth/token | an access token (client credentials grant, RFC 6749 §4.4) |
+
+(¹) With ``?version_after=n`` the answer waits until the exchange's version is above ``n`` or ``wait``
+seconds (default 20, at most 60) have passed: a portal without webhooks waits for the next change
+instead of polling.
 
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
 valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
@@ -25,16 +29,19 @@ valid key or token, 403 for a token without the scope the call needs, 404 for an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote_plus
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -48,6 +55,11 @@ from oots.store import Database
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
+
+#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): how often a waiting request looks at this
+#: process's change counter, and how often it asks the database regardless.
+_WAIT_STEP_SECONDS = 0.005
+_WAIT_DATABASE_SECONDS = 0.25
 
 
 class ExchangeIn(BaseModel):
@@ -326,10 +338,42 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             )
             return accepted(ex.id, ex.state, ex.version)
 
-    @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
-    def read_exchange(exchange_id: str, client: str = authenticated) -> dict[str, Any]:
+    def read(exchange_id: str, client: str) -> dict[str, Any]:
         with database.session() as session:
             return requester.view(session, exchange_id, client).to_json(base_url)
+
+    def version(exchange_id: str, client: str) -> int:
+        with database.session() as session:
+            return requester.version(session, exchange_id, client)
+
+    @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
+    async def read_exchange(
+        exchange_id: str,
+        client: str = authenticated,
+        version_after: Annotated[
+            int | None,
+            Query(ge=0, description="Wait until the exchange's version is above this one (long polling)."),
+        ] = None,
+        wait: Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most for version_after.")] = 20.0,
+    ) -> dict[str, Any]:
+        if version_after is not None:
+            await _wait_for_change(exchange_id, client, version_after, wait)
+        return await run_in_threadpool(read, exchange_id, client)
+
+    async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> None:
+        # A change made in this process moves requester.changes (checked every few milliseconds, no
+        # database); one made by another process (a separate worker) is seen by the database check.
+        deadline = time.monotonic() + wait
+        seen, checked = -1, 0.0
+        while True:
+            now = time.monotonic()
+            if requester.changes != seen or now - checked >= _WAIT_DATABASE_SECONDS:
+                seen, checked = requester.changes, now
+                if await run_in_threadpool(version, exchange_id, client) > after:
+                    return
+            if now >= deadline:
+                return
+            await asyncio.sleep(min(_WAIT_STEP_SECONDS, deadline - now))
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
     def choose(exchange_id: str, body: ChoicesIn, client: str = allowed_to_write) -> JSONResponse:

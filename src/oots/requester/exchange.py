@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
 
 from oots import edm
 from oots.as4 import profile
@@ -95,7 +96,10 @@ class ExchangeView:
 
     exchange: RequesterExchange
     requests: list[RequesterRequest]
+    #: The evidence received, without its content (the API lists it; a download reads the content).
     evidence: list[RequesterEvidence]
+    #: Size in bytes of each evidence's content, by evidence row.
+    sizes: Mapping[int, int]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -132,7 +136,7 @@ class ExchangeView:
                     "title": e.title,
                     "media_type": e.media_type,
                     "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
-                    "size": len(e.content),
+                    "size": self.sizes[e.id],
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
                 for e in self.evidence
@@ -161,6 +165,9 @@ class Requester:
         self._outbox = outbox
         self.clock = clock
         self.journal = journal
+        #: Moves on once a transaction of this process that changed an exchange's state has committed:
+        #: a portal waiting for a change (``version_after``) looks at it before asking the database.
+        self.changes = 0
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -169,6 +176,24 @@ class Requester:
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return ex
+
+    def version(self, session: Session, exchange_id: str, client_id: str | None = None) -> int:
+        """The exchange's version (its count of state changes), read on its own."""
+        row = session.execute(
+            select(RequesterExchange.version, RequesterExchange.client_id).where(RequesterExchange.id == exchange_id)
+        ).first()
+        if row is None or (client_id is not None and row.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        return int(row.version)
+
+    def _changed(self, session: Session) -> None:
+        if not session.info.get("requester_changed"):
+            session.info["requester_changed"] = True
+            sa_event.listen(session, "after_commit", self._committed, once=True)
+
+    def _committed(self, session: Session) -> None:
+        session.info.pop("requester_changed", None)
+        self.changes += 1
 
     def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         ex = self.load(session, exchange_id, client_id)
@@ -179,12 +204,14 @@ class Requester:
                 .order_by(RequesterRequest.position)
             )
         )
-        evidence = list(
-            session.scalars(
-                select(RequesterEvidence).where(RequesterEvidence.exchange_id == ex.id).order_by(RequesterEvidence.id)
-            )
-        )
-        return ExchangeView(ex, requests, evidence)
+        # a portal polls this: the documents stay in the database, only their sizes are read
+        rows = session.execute(
+            select(RequesterEvidence, func.length(RequesterEvidence.content))
+            .options(defer(RequesterEvidence.content, raiseload=True))
+            .where(RequesterEvidence.exchange_id == ex.id)
+            .order_by(RequesterEvidence.id)
+        ).all()
+        return ExchangeView(ex, requests, [e for e, _ in rows], {e.id: int(size or 0) for e, size in rows})
 
     def evidence(
         self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None
@@ -602,6 +629,7 @@ class Requester:
         if changed:
             ex.version += 1
             self._webhook(session, ex)
+            self._changed(session)
         step = _STEPS.get(event)
         if step is not None:
             self.record(

@@ -89,6 +89,7 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     got = client.get(pdf["href"].removeprefix("https://portal.example"), headers=AUTH)
     assert got.status_code == 200
     assert got.content.startswith(b"%PDF")
+    assert pdf["size"] == len(got.content)  # counted by the database: the view leaves the document there
     listed = client.get(f"/api/v1/exchanges/{ex_id}/evidence", headers=AUTH).json()
     assert listed == view["evidence"]
 

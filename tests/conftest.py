@@ -29,6 +29,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.fixture(autouse=True)
+def _oots_environment_restored() -> Iterator[None]:
+    """What a test leaves in ``OOTS_*`` variables does not reach the next one.
+
+    Commands run in-process (``oots cs serve`` hands its options to the server through the
+    environment) would otherwise point every later test's settings at their database and keys.
+    """
+    before = {name: value for name, value in os.environ.items() if name.startswith("OOTS_")}
+    yield
+    for name in [name for name in os.environ if name.startswith("OOTS_")]:
+        if name not in before:
+            del os.environ[name]
+    os.environ.update(before)
+
+
 # --- databases ------------------------------------------------------------------------------------
 
 POSTGRES_ENV = "OOTS_TEST_POSTGRES_URL"

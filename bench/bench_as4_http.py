@@ -25,39 +25,10 @@ ROLE = "http://sdg.europa.eu/edelivery/gateway"
 
 
 def _configs(directory: Path, port: int) -> dict[str, Path]:
-    from oots.as4.keys import init_dev_pki
+    from oots.network.pair import write_node_configs
 
-    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
-    out = {}
-    for own, other in (("blue", "red"), ("red", "blue")):
-        mine, theirs = pki.access_points[own], pki.access_points[other]
-        path = directory / f"{own}.toml"
-        path.write_text(
-            f"""
-[node]
-name = "{own}"
-data_dir = "{(directory / own).as_posix()}"
-
-[as4]
-party_id = "{own}_gw"
-signing_key = "{mine["sign_key"].as_posix()}"
-signing_certificate = "{mine["sign_cert"].as_posix()}"
-decryption_key = "{mine["encrypt_key"].as_posix()}"
-decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
-max_message_bytes = 50000000
-
-[[as4.partners]]
-name = "{other}"
-party_id = "{other}_gw"
-endpoint = "http://127.0.0.1:{port}/as4"
-signing_certificate = "{theirs["sign_cert"].as_posix()}"
-encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-            encoding="utf-8",
-        )
-        out[own] = path
-    return out
+    url = f"http://127.0.0.1:{port}/as4"
+    return write_node_configs(directory, {"blue": url, "red": url}, as4="max_message_bytes = 50000000")
 
 
 def serve(config: Path, port: int) -> None:

@@ -10,7 +10,6 @@ and the throughput at 20.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import socket
 import statistics
@@ -30,11 +29,11 @@ from starlette.routing import BaseRoute
 
 from oots import edm
 from oots.as4 import msh, profile
-from oots.as4.keys import init_dev_pki
 from oots.as4.model import PartyId, Payload
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import load_people, sample_data_service
 from oots.settings import load_settings
@@ -112,41 +111,6 @@ class _Server:
         self.thread.join(20)
 
 
-def _config(directory: Path, own: str, other: str, ports: dict[str, int], pki: Any, extra: str) -> Path:
-    mine, theirs = pki.access_points[own], pki.access_points[other]
-    path = directory / f"{own}.toml"
-    path.write_text(
-        f"""
-[node]
-name = "{own}"
-country = "BE"
-data_dir = "{(directory / own).as_posix()}"
-base_url = "http://127.0.0.1:{ports[own]}"
-{extra}
-[queue]
-poll_interval_seconds = 0.005
-group_commit_seconds = 0.005
-
-[as4]
-party_id = "{own}_gw"
-signing_key = "{mine["sign_key"].as_posix()}"
-signing_certificate = "{mine["sign_cert"].as_posix()}"
-decryption_key = "{mine["encrypt_key"].as_posix()}"
-decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
-
-[[as4.partners]]
-name = "{other}"
-party_id = "{other}_gw"
-endpoint = "http://127.0.0.1:{ports[other]}/as4"
-signing_certificate = "{theirs["sign_cert"].as_posix()}"
-encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
 def _exchange(client: httpx.Client, body: dict[str, Any]) -> float:
     started = time.perf_counter()
     ex_id = client.post("/api/v1/exchanges", json=body).json()["id"]
@@ -177,19 +141,15 @@ def run(single: int = 20, concurrent: int = 20, rounds: int = 3) -> None:
     with tempfile.TemporaryDirectory(prefix="oots-bench-requester-") as tmp:
         directory = Path(tmp)
         ports = {"blue": _port(), "red": _port(), "cs": _port()}
-        pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
         cs_pki = generate_pki()
         trust = next(p for p in write_pki(cs_pki, directory / "cs").values() if p.name == "cs-trust.pem")
-        requester = f"""roles = ["requester"]
-
-[common_services]
+        requester = f"""[common_services]
 environment = "local"
 eb_url = "http://127.0.0.1:{ports["cs"]}"
 dsd_url = "http://127.0.0.1:{ports["cs"]}/dsd"
 trust_roots = ["{trust.as_posix()}"]
 
 [requester]
-enabled = true
 identifier = "NL12345678"
 name = "Bench portal"
 possibility_for_preview = false
@@ -198,8 +158,17 @@ possibility_for_preview = false
 id = "portal"
 api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
 """
-        blue_ctx = build_context(load_settings(_config(directory, "blue", "red", ports, pki, requester)))
-        red_ctx = build_context(load_settings(_config(directory, "red", "blue", ports, pki, "")))
+        node = {name: f'country = "BE"\nbase_url = "http://127.0.0.1:{ports[name]}"' for name in ("blue", "red")}
+        node["blue"] += '\nroles = ["requester"]'
+        configs = write_node_configs(
+            directory,
+            {name: f"http://127.0.0.1:{ports[name]}/as4" for name in ("blue", "red")},
+            node=node,
+            queue="poll_interval_seconds = 0.005\ngroup_commit_seconds = 0.005",
+            tables={"blue": requester},
+        )
+        blue_ctx = build_context(load_settings(configs["blue"]))
+        red_ctx = build_context(load_settings(configs["red"]))
         red_ctx.services["roles"].append(_ProviderStandIn(red_ctx))
         catalogue = parse_catalogue(
             tomllib.loads(DEMO.read_text(encoding="utf-8").replace('id = "AP_BE_01"', 'id = "red_gw"'))

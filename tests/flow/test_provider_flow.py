@@ -144,15 +144,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Requester]:
         del os.environ[k]
     directory = tmp_path_factory.mktemp("provflow")
     ports = {"blue": free_port(), "red": free_port()}
-    configs = write_configs(directory, ports, retry="[0.5, 1, 2]")
     down = free_port()  # nothing listens there: the register is down
-    red = configs["red"]
-    red.write_text(
-        red.read_text(encoding="utf-8").replace(
-            '[node]\nname = "red"\n', '[node]\nname = "red"\ncountry = "ES"\nroles = ["provider"]\n'
-        )
-        + f"""
-[provider]
+    provider = f"""[provider]
 samples = true
 
 [[provider.registers]]
@@ -170,9 +163,15 @@ formats = ["application/pdf"]
 jurisdiction = "ES"
 register = "down"
 authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identifier:EAS:9920", name = "Registro" }}
-""",
-        encoding="utf-8",
+"""
+    configs = write_configs(
+        directory,
+        ports,
+        retry="[0.5, 1, 2]",
+        node={"red": 'country = "ES"\nroles = ["provider"]'},
+        tables={"red": provider},
     )
+    red = configs["red"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     log = directory / "red.log"
     oots = [sys.executable, "-m", "oots"]

@@ -124,17 +124,10 @@ class Server:
 
 
 def _configure(tmp_path: Path, ports: dict[str, int]) -> dict[str, Path]:
-    configs = write_configs(tmp_path, ports, retry="[0.5, 1, 2]")
     pki = generate_pki()
     paths = write_pki(pki, tmp_path / "cs")
     trust = next(p for p in paths.values() if p.name == "cs-trust.pem")
-    blue = configs["blue"].read_text(encoding="utf-8")
-    blue = blue.replace(
-        'name = "blue"\n',
-        f'name = "blue"\ncountry = "BE"\nroles = ["requester"]\nbase_url = "http://127.0.0.1:{ports["blue"]}"\n',
-    )
-    blue += f"""
-[common_services]
+    requester = f"""[common_services]
 environment = "local"
 eb_url = "http://127.0.0.1:{ports["cs"]}"
 dsd_url = "http://127.0.0.1:{ports["cs"]}/dsd"
@@ -149,7 +142,8 @@ name = "Flow test portal"
 id = "portal"
 api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
 """
-    configs["blue"].write_text(blue, encoding="utf-8")
+    node = f'country = "BE"\nroles = ["requester"]\nbase_url = "http://127.0.0.1:{ports["blue"]}"'
+    configs = write_configs(tmp_path, ports, retry="[0.5, 1, 2]", node={"blue": node}, tables={"blue": requester})
     catalogue_toml = DEMO.read_text(encoding="utf-8").replace('id = "AP_BE_01"', 'id = "red_gw"')
     import tomllib
 

@@ -44,7 +44,9 @@ __all__ = [
     "RequesterSettings",
     "Section",
     "Settings",
+    "describe_problems",
     "load_settings",
+    "read_toml",
 ]
 
 ENV_PREFIX = "OOTS_"
@@ -472,14 +474,28 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.node.data_dir / 'oots.db').as_posix()}"
 
 
-def _describe(exc: ValidationError, source: str) -> ConfigError:
+def describe_problems(exc: ValidationError, source: str, *, shown: int | None = None) -> ConfigError:
+    """A :class:`ConfigError` naming each problem of a validated TOML document by its key path."""
     problems: list[tuple[str, str]] = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
         reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         problems.append((path, reason))
-    lines = "; ".join(f"{p}: {r}" for p, r in problems)
+    lines = "; ".join(f"{p}: {r}" for p, r in problems[:shown])
     return ConfigError(f"{source} has {len(problems)} problem(s): {lines}", problems)
+
+
+def read_toml(path: str | Path, what: str = "configuration file") -> dict[str, Any]:
+    """The TOML document at ``path``; a missing, unreadable or malformed file is a :class:`ConfigError`."""
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"the {what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _unknown_env(env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -512,15 +528,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     source = "the settings"
     if path is not None:
         source = str(path)
-        try:
-            with Path(path).open("rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"the configuration file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        data = read_toml(path)
     env_problems = _unknown_env(os.environ)
     if env_problems:
         lines = "; ".join(f"{p}: {r}" for p, r in env_problems)
@@ -528,4 +536,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise _describe(exc, source) from None
+        raise describe_problems(exc, source) from None

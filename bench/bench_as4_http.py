@@ -129,11 +129,9 @@ def run() -> None:
 
     with tempfile.TemporaryDirectory(prefix="oots-bench-as4-") as tmp:
         directory = Path(tmp)
-        import socket
+        from oots.network.local import free_port
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         configs = _configs(directory, port)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
         proc = subprocess.Popen(

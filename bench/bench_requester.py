@@ -11,10 +11,8 @@ and the throughput at 20.
 from __future__ import annotations
 
 import hashlib
-import socket
 import statistics
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
@@ -33,6 +30,7 @@ from oots.as4.model import PartyId, Payload
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.network.local import ServerThread, free_port
 from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import load_people, sample_data_service
@@ -41,12 +39,6 @@ from oots.store.queue import Handler
 
 KEY = "bench-portal-key-0123456789"
 DEMO = Path(__file__).resolve().parents[1] / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _ProviderStandIn:
@@ -95,22 +87,6 @@ class _ProviderStandIn:
         gateway.submit(session, reply, [regrep, *payloads])
 
 
-class _Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 def _exchange(client: httpx.Client, body: dict[str, Any]) -> float:
     started = time.perf_counter()
     ex_id = client.post("/api/v1/exchanges", json=body).json()["id"]
@@ -140,7 +116,7 @@ def _figures(label: str, times: list[float], wall: float) -> None:
 def run(single: int = 20, concurrent: int = 20, rounds: int = 3) -> None:
     with tempfile.TemporaryDirectory(prefix="oots-bench-requester-") as tmp:
         directory = Path(tmp)
-        ports = {"blue": _port(), "red": _port(), "cs": _port()}
+        ports = {"blue": free_port(), "red": free_port(), "cs": free_port()}
         cs_pki = generate_pki()
         trust = next(p for p in write_pki(cs_pki, directory / "cs").values() if p.name == "cs-trust.pem")
         requester = f"""[common_services]
@@ -188,9 +164,9 @@ api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
             },
         }
         with (
-            _Server(create_cs_app(catalogue, cs_pki.signer()), ports["cs"]),
-            _Server(create_app(red_ctx, with_worker=True), ports["red"]),
-            _Server(create_app(blue_ctx, with_worker=True), ports["blue"]),
+            ServerThread(create_cs_app(catalogue, cs_pki.signer()), ports["cs"], log_level="error"),
+            ServerThread(create_app(red_ctx, with_worker=True), ports["red"], log_level="error"),
+            ServerThread(create_app(blue_ctx, with_worker=True), ports["blue"], log_level="error"),
             httpx.Client(
                 base_url=f"http://127.0.0.1:{ports['blue']}",
                 headers={"Authorization": f"Bearer {KEY}"},

@@ -422,6 +422,25 @@ class AdminSettings(Section):
         "empty turns the admin area off.",
     )
     session_minutes: int = Field(60, ge=1, le=24 * 60, description="How long an admin login stays valid.")
+    eid_login: bool = Field(
+        False, description="Offer login with the node's eID relying party ([eid]) to the identities in eid_admins."
+    )
+    eid_admins: tuple[str, ...] = Field(
+        (),
+        description="Person identifiers (eIDAS unique identifiers, e.g. BE/BE/85072312345) allowed to log in "
+        "to the admin area with eID.",
+    )
+    eid_level: Literal["low", "substantial", "high"] = Field(
+        "high", description="Level of assurance an admin's eID login must reach."
+    )
+
+    @model_validator(mode="after")
+    def _eid_needs_admins(self) -> AdminSettings:
+        if self.eid_login and not self.eid_admins:
+            raise ValueError("eid_login needs at least one identity in eid_admins")
+        if any(not a.strip() for a in self.eid_admins):
+            raise ValueError("eid_admins holds an empty identifier")
+        return self
 
 
 class Settings(BaseSettings):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,12 +15,6 @@ import httpx
 from oots.network.pair import write_node_configs
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_configs(directory: Path, ports: dict[str, int], *, retry: str, **more: Any) -> dict[str, Path]:

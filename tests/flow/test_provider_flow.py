@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
@@ -33,6 +33,7 @@ from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.network.local import free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import sample_data_service
 from oots.settings import load_settings

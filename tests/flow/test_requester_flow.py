@@ -11,7 +11,6 @@ that crosses the wire passes the official v1.0 rules.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import write_configs
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
@@ -30,6 +28,7 @@ from oots.as4.model import PartyId, Payload
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.network.local import ServerThread, free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import load_people, sample_data_service
 from oots.settings import load_settings
@@ -103,26 +102,6 @@ class ProviderStandIn:
         gateway.submit(session, reply, [regrep, *payloads])
 
 
-class Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.port = port
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 def _configure(tmp_path: Path, ports: dict[str, int]) -> dict[str, Path]:
     pki = generate_pki()
     paths = write_pki(pki, tmp_path / "cs")
@@ -168,9 +147,9 @@ def network(request: pytest.FixtureRequest, tmp_path: Path, clean_env: pytest.Mo
     stand_in = ProviderStandIn(red_ctx, f"http://127.0.0.1:{ports['red']}", preview=request.param)
     red_ctx.services["roles"].append(stand_in)
     with (
-        Server(create_cs_app(catalogue, pki.signer()), ports["cs"]),
-        Server(create_app(red_ctx, with_worker=True), ports["red"]),
-        Server(create_app(blue_ctx, with_worker=True), ports["blue"]),
+        ServerThread(create_cs_app(catalogue, pki.signer()), ports["cs"]),
+        ServerThread(create_app(red_ctx, with_worker=True), ports["red"]),
+        ServerThread(create_app(blue_ctx, with_worker=True), ports["blue"]),
     ):
         yield {"blue": f"http://127.0.0.1:{ports['blue']}", "stand_in": stand_in, "preview": request.param}
 

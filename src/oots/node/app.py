@@ -19,7 +19,6 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import text
@@ -32,8 +31,9 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
-from oots.as4.service import create_as4_app, load_access_point
-from oots.as4.store import DELIVER_JOB, As4Store, send_due
+from oots.as4.domibus_mode import load_domibus_access_point
+from oots.as4.service import load_access_point
+from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, schedule_purge
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
 from oots.node.gateway import As4Gateway
@@ -78,7 +78,11 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
     # The exchange roles need the access point; the Common Services answer over plain HTTP only.
-    if set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
+    if settings.as4.mode == "domibus":
+        dap = load_domibus_access_point(settings, base_dir=config_dir)
+        ctx.clock = dap.clock
+        ctx.services["as4"] = As4Gateway(dap, As4Store(database, dap.pmodes, clock=dap.clock))
+    elif set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
         ap = load_access_point(settings, base_dir=config_dir)
         ctx.clock = ap.clock
         ctx.services["as4"] = As4Gateway(ap, As4Store(database, ap.pmodes, clock=ap.clock))
@@ -128,9 +132,7 @@ class NodeWorker:
         self._loops = Loops(self.worker)
         gateway = _gateway(self.ctx)
         if gateway is not None:
-            ap = gateway.access_point
-            send = partial(send_due, gateway.store, ap.codec, ap.sender, now=ap.clock)
-            self._loops.every("as4-sender", send, poll_seconds=self.poll_seconds)
+            self._loops.every("as4-sender", gateway.send_due, poll_seconds=self.poll_seconds)
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
@@ -150,7 +152,7 @@ class NodeWorker:
     def _close_sender(self) -> None:
         gateway = _gateway(self.ctx)
         if gateway is not None:
-            gateway.access_point.sender.close()
+            gateway.close()
 
 
 def create_worker(ctx: NodeContext) -> NodeWorker:
@@ -167,6 +169,10 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
         handlers[DELIVER_JOB] = gateway.store.deliver_handler(
             as4_dispatch(ctx), max_attempts=ctx.settings.queue.max_attempts
         )
+        window, every = ctx.settings.as4.duplicate_window_seconds, ctx.settings.as4.purge_interval_seconds
+        handlers[PURGE_JOB] = gateway.store.purge_handler(window_seconds=window, every_seconds=every)
+        with ctx.database.session() as session:  # the first run; each run schedules the next
+            schedule_purge(session, every_seconds=every, now=ctx.clock())
     for kind, handler in handlers.items():
         worker.register(kind, handler)
     return NodeWorker(ctx, worker)
@@ -216,7 +222,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     ]
     gateway = _gateway(ctx)
     if gateway is not None:
-        routes.extend(create_as4_app(gateway.access_point, gateway.store, path="/as4").routes)
+        routes.extend(gateway.routes())
     for role in _roles(ctx):
         routes.extend(role.routes())
 

@@ -205,14 +205,20 @@ class ClientCore:
         jurisdiction_admin_l3: str | None = None,
     ) -> Query[tuple[edm.Requirement, ...]]:
         """EB query 1: the requirements of a procedure (in a country)."""
-        params = requirements_params(procedure_id, country_code, jurisdiction_admin_l2, jurisdiction_admin_l3)
-        return Query(self.eb_url, params, _requirements)
+        values = {
+            "procedure-id": procedure_id,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+        }
+        return Query(self.eb_url, _params(EB_REQUIREMENTS, values), _requirements)
 
     def evidence_types_query(
         self, /, requirement_id: str, *, country_code: str | None = None
     ) -> Query[edm.Requirement]:
         """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
-        return Query(self.eb_url, evidence_types_params(requirement_id, country_code), _one_requirement)
+        values = {"requirement-id": requirement_id, "country-code": country_code}
+        return Query(self.eb_url, _params(EB_EVIDENCE_TYPES, values), _one_requirement)
 
     def data_services_query(
         self,
@@ -232,17 +238,17 @@ class ClientCore:
         Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
         classification value first.
         """
-        params = data_services_params(
-            evidence_type_classification,
-            country_code,
-            jurisdiction_admin_l2=jurisdiction_admin_l2,
-            jurisdiction_admin_l3=jurisdiction_admin_l3,
-            jurisdiction_context_id=jurisdiction_context_id,
-            evidence_type_id=evidence_type_id,
-            specification=specification,
-            classification_values=classification_values,
-        )
-        return Query(self.dsd_url, params, _data_services)
+        values: dict[str, str | None] = {
+            "evidence-type-classification": evidence_type_classification,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+            "jurisdiction-context-id": jurisdiction_context_id,
+            "evidence-type-id": evidence_type_id,
+            "specification": specification,
+        }
+        values.update(dict(classification_values or {}))  # classification answers: <concept id>=<value>
+        return Query(self.dsd_url, _params(DSD_DATA_SERVICES, values), _data_services)
 
     # -- sending and receiving
 
@@ -412,51 +418,3 @@ class AsyncCommonServicesClient(ClientCore):
 
 def _params(query_id: str, values: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
     return (("queryId", query_id), *((k, v) for k, v in values.items() if v is not None))
-
-
-def requirements_params(
-    procedure_id: str | None,
-    country_code: str | None,
-    jurisdiction_admin_l2: str | None = None,
-    jurisdiction_admin_l3: str | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """The query parameters of EB query 1."""
-    return _params(
-        EB_REQUIREMENTS,
-        {
-            "procedure-id": procedure_id,
-            "country-code": country_code,
-            "jurisdiction-admin-l2": jurisdiction_admin_l2,
-            "jurisdiction-admin-l3": jurisdiction_admin_l3,
-        },
-    )
-
-
-def evidence_types_params(requirement_id: str, country_code: str | None) -> tuple[tuple[str, str], ...]:
-    """The query parameters of EB query 2."""
-    return _params(EB_EVIDENCE_TYPES, {"requirement-id": requirement_id, "country-code": country_code})
-
-
-def data_services_params(
-    evidence_type_classification: str,
-    country_code: str,
-    *,
-    jurisdiction_admin_l2: str | None = None,
-    jurisdiction_admin_l3: str | None = None,
-    jurisdiction_context_id: str | None = None,
-    evidence_type_id: str | None = None,
-    specification: str | None = None,
-    classification_values: Mapping[str, str] | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """The query parameters of the DSD query (classification answers as ``<concept id>=<value>``)."""
-    values: dict[str, str | None] = {
-        "evidence-type-classification": evidence_type_classification,
-        "country-code": country_code,
-        "jurisdiction-admin-l2": jurisdiction_admin_l2,
-        "jurisdiction-admin-l3": jurisdiction_admin_l3,
-        "jurisdiction-context-id": jurisdiction_context_id,
-        "evidence-type-id": evidence_type_id,
-        "specification": specification,
-    }
-    values.update(dict(classification_values or {}))
-    return _params(DSD_DATA_SERVICES, values)

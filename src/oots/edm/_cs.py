@@ -181,14 +181,7 @@ def write_response(doc: CommonServicesResponse, version: Version) -> etree._Elem
 def write_error(doc: CommonServicesError, version: Version) -> etree._Element:
     v2 = version is Version.CS_V2
     root = _query_response_root(STATUS_FAILURE, doc.request_id, version)
-    exc = rr.write_exception(
-        root,
-        exception_type=doc.exception_type,
-        severity=doc.severity.urn(ec_domain=v2),
-        code=doc.code,
-        message=doc.message,
-        detail=doc.detail,
-    )
+    exc = rr.write_error_exception(root, doc, v2=v2)
     if doc.data_service_evidence_type is not None:
         rr.write_any(exc, "DataServiceEvidenceType", "DataServiceEvidenceType", doc.data_service_evidence_type, v2=v2)
     if doc.jurisdiction_determination is not None:

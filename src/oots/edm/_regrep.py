@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
@@ -306,3 +306,30 @@ def write_exception(
         exc.set("detail", detail)
     exc.set("code", code)
     return exc
+
+
+class ErrorDocument(Protocol):
+    """What an error document gives its ``rs:Exception``."""
+
+    @property
+    def exception_type(self) -> str: ...
+    @property
+    def severity(self) -> ErrorSeverity: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
+
+
+def write_error_exception(parent: etree._Element, doc: ErrorDocument, *, v2: bool) -> etree._Element:
+    """The ``rs:Exception`` of an EDM or Common Services error document."""
+    return write_exception(
+        parent,
+        exception_type=doc.exception_type,
+        severity=doc.severity.urn(ec_domain=v2),
+        code=doc.code,
+        message=doc.message,
+        detail=doc.detail,
+    )

@@ -349,14 +349,7 @@ def _write_error(doc: QueryError, version: Version) -> etree._Element:
         rr.write_any(root, "ErrorProvider", "Agent", doc.error_provider, v2=v2)
     if doc.evidence_requester is not None:
         rr.write_any(root, "EvidenceRequester", "Agent", doc.evidence_requester, v2=v2)
-    exc = rr.write_exception(
-        root,
-        exception_type=doc.exception_type,
-        severity=doc.severity.urn(ec_domain=v2),
-        code=doc.code,
-        message=doc.message,
-        detail=doc.detail,
-    )
+    exc = rr.write_error_exception(root, doc, v2=v2)
     rr.write_datetime(exc, "Timestamp", doc.timestamp)
     if doc.preview_location is not None:
         rr.write_string(exc, "PreviewLocation", doc.preview_location)

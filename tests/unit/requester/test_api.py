@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -121,3 +122,46 @@ def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:
         verify_webhook(b"another key", calls[0].content, calls[0].headers[SIGNATURE_HEADER])
     with pytest.raises(SecurityError, match="too old"):
         verify_webhook(b"k", b"{}", sign(b"k", b"{}", 1000), now=5000)
+
+
+def test_waiting_for_the_next_change(node: Node) -> None:
+    # a portal without webhooks asks for the exchange once its version is above the one it has
+    client = client_of(node)
+    created = create(client).json()
+    ex_id, version = created["id"], created["version"]
+    url = f"/api/v1/exchanges/{ex_id}"
+    unchanged = client.get(url, params={"version_after": version, "wait": 0.05}, headers=AUTH)
+    assert unchanged.status_code == 200
+    assert (unchanged.json()["state"], unchanged.json()["version"]) == ("discovering", version)
+
+    waiting = ThreadPoolExecutor(1)
+    answer = waiting.submit(
+        lambda: client_of(node).get(url, params={"version_after": version, "wait": 60}, headers=AUTH)
+    )
+    assert node.drain() >= 1  # discovery: the exchange now waits for the user's explicit request
+    got = answer.result(timeout=60)
+    waiting.shutdown()
+    assert got.status_code == 200
+    assert got.json()["state"] == "awaiting_explicit_request"
+    assert got.json()["version"] > version
+    # already above: no wait at all
+    assert client.get(url, params={"version_after": version}, headers=AUTH).json() == got.json()
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"version_after": -1}, 422), ({"version_after": 1, "wait": 0}, 422), ({"version_after": 1, "wait": 61}, 422)],
+)
+def test_waiting_bad_input(node: Node, params: dict[str, float], status: int) -> None:
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    assert client.get(f"/api/v1/exchanges/{ex_id}", params=params, headers=AUTH).status_code == status
+
+
+def test_waiting_on_an_unknown_or_foreign_exchange_is_404(node: Node) -> None:
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    params = {"version_after": 0, "wait": 1}
+    assert client.get(f"/api/v1/exchanges/{ex_id}", params=params, headers=other).status_code == 404
+    assert client.get("/api/v1/exchanges/nope", params=params, headers=AUTH).status_code == 404

@@ -12,7 +12,10 @@ from typing import Any
 
 import httpx
 
+from oots.network.local import free_port
 from oots.network.pair import write_node_configs
+
+__all__ = ["Node", "free_port", "wait_for", "write_configs"]  # free_port: kept for the tests importing it here
 
 HERE = Path(__file__).resolve().parent
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,42 +32,11 @@ ROLE = "http://sdg.europa.eu/edelivery/gateway"
 
 
 def _configs(directory: Path, port: int, *, database_url: str = "") -> dict[str, Path]:
-    from oots.as4.keys import init_dev_pki
+    from oots.network.pair import write_node_configs
 
-    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
-    out = {}
-    for own, other in (("blue", "red"), ("red", "blue")):
-        mine, theirs = pki.access_points[own], pki.access_points[other]
-        path = directory / f"{own}.toml"
-        path.write_text(
-            f"""
-[node]
-name = "{own}"
-data_dir = "{(directory / own).as_posix()}"
-
-[database]
-url = "{database_url if own == "red" else ""}"
-
-[as4]
-party_id = "{own}_gw"
-signing_key = "{mine["sign_key"].as_posix()}"
-signing_certificate = "{mine["sign_cert"].as_posix()}"
-decryption_key = "{mine["encrypt_key"].as_posix()}"
-decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
-max_message_bytes = 50000000
-
-[[as4.partners]]
-name = "{other}"
-party_id = "{other}_gw"
-endpoint = "http://127.0.0.1:{port}/as4"
-signing_certificate = "{theirs["sign_cert"].as_posix()}"
-encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-            encoding="utf-8",
-        )
-        out[own] = path
-    return out
+    url = f"http://127.0.0.1:{port}/as4"
+    tables = {"red": f'[database]\nurl = "{database_url}"'} if database_url else None
+    return write_node_configs(directory, {"blue": url, "red": url}, as4="max_message_bytes = 50000000", tables=tables)
 
 
 def serve(config: Path, port: int) -> None:
@@ -234,6 +202,7 @@ def run() -> None:
 
 
 def _all_rounds(server: str | None) -> None:
+    from oots.network.local import free_port
     from oots.store.scratch import scratch_database
 
     for store in ("sqlite", "postgres"):
@@ -245,9 +214,7 @@ def _all_rounds(server: str | None) -> None:
                     print("   postgres: skipped (set OOTS_BENCH_POSTGRES_URL or OOTS_TEST_POSTGRES_URL)")
                     continue
                 url = stack.enter_context(scratch_database(server, prefix="oots_bench_as4"))
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = free_port()
             _rounds(_configs(directory, port, database_url=url), port, store)
 
 

@@ -24,17 +24,12 @@ from oots.cs.jades import verify_answer
 from oots.cs.keys import TRUST_FILE, generate_pki, write_pki
 from oots.cs.queries import DSD_DATA_SERVICES
 from oots.cs.trust import TrustStore
+from oots.network.local import free_port
 
 DEMO = Path(__file__).resolve().parent.parent / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
 CLIENTS = 50
 SECONDS = float(os.environ.get("OOTS_BENCH_SECONDS", "10"))
 WORKERS = int(os.environ.get("OOTS_BENCH_CS_WORKERS", "1"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _paths() -> list[str]:
@@ -135,7 +130,7 @@ def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keys = Path(tmp) / "keys"
         write_pki(generate_pki(), keys)
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
         cmd = [
             sys.executable,

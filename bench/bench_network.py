@@ -10,7 +10,6 @@ p99 <= 1 s, <= 300 MB resident per node process.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from oots.network.load import (
     run_exchanges,
     sample_person,
 )
+from oots.network.local import free_base_port
 from oots.settings import load_settings
 from oots.store import open_database
 
@@ -28,20 +28,7 @@ API_KEY = "bench-network-key-0123456789"
 
 
 def _base_port() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base > 60000:
-            continue
-        try:
-            for port in (base, base + 1, base + 10, base + 11):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
+    return free_base_port((0, 1, 10, 11))
 
 
 def run() -> None:

@@ -27,9 +27,9 @@ from sqlalchemy import text
 
 from oots import edm
 from oots.as4 import profile
-from oots.as4.keys import init_dev_pki
 from oots.as4.model import PartyId, Payload
 from oots.as4.msh import VerifiedMessage
+from oots.network.pair import write_node_configs
 from oots.node import build_context
 from oots.provider import dataservice
 from oots.provider.render import RenderedDocument
@@ -40,38 +40,13 @@ CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 
 
 def _config(directory: Path) -> Path:
-    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
-    red, blue = pki.access_points["red"], pki.access_points["blue"]
-    path = directory / "red.toml"
-    path.write_text(
-        f"""
-[node]
-name = "red"
-country = "ES"
-roles = ["provider"]
-data_dir = "{(directory / "red").as_posix()}"
-
-[provider]
-samples = true
-
-[as4]
-party_id = "red_gw"
-signing_key = "{red["sign_key"].as_posix()}"
-signing_certificate = "{red["sign_cert"].as_posix()}"
-decryption_key = "{red["encrypt_key"].as_posix()}"
-decryption_certificate = "{red["encrypt_cert"].as_posix()}"
-
-[[as4.partners]]
-name = "blue"
-party_id = "blue_gw"
-endpoint = "http://127.0.0.1:9/as4"
-signing_certificate = "{blue["sign_cert"].as_posix()}"
-encryption_certificate = "{blue["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-        encoding="utf-8",
-    )
-    return path
+    nowhere = "http://127.0.0.1:9/as4"  # blue only appears as red's partner; nothing is sent to it
+    return write_node_configs(
+        directory,
+        {"red": nowhere, "blue": nowhere},
+        node={"red": 'country = "ES"\nroles = ["provider"]'},
+        tables={"red": "[provider]\nsamples = true"},
+    )["red"]
 
 
 def _request() -> bytes:

@@ -10,13 +10,10 @@ p50 and p99 at 1 and at 20 concurrent exchanges, the throughput, and the CPU tim
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
-import socket
 import statistics
 import tempfile
-import threading
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -24,75 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
-from oots.as4.keys import init_dev_pki
 from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import generate_pki, write_pki
 from oots.cs.server import create_app as create_cs_app
+from oots.network.local import ServerThread, free_port
+from oots.network.pair import write_node_configs
 from oots.node import build_context, create_app
 from oots.provider.samples import load_people
 from oots.settings import load_settings
 
 KEY = "bench-portal-key-0123456789"
 DEMO = Path(__file__).resolve().parents[1] / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> _Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
-def _config(directory: Path, own: str, other: str, ports: dict[str, int], pki: Any, extra: str) -> Path:
-    mine, theirs = pki.access_points[own], pki.access_points[other]
-    path = directory / f"{own}.toml"
-    path.write_text(
-        f"""
-[node]
-name = "{own}"
-country = "BE"
-data_dir = "{(directory / own).as_posix()}"
-base_url = "http://127.0.0.1:{ports[own]}"
-{extra}
-[queue]
-poll_interval_seconds = 0.005
-group_commit_seconds = 0.005
-
-[as4]
-party_id = "{own}_gw"
-signing_key = "{mine["sign_key"].as_posix()}"
-signing_certificate = "{mine["sign_cert"].as_posix()}"
-decryption_key = "{mine["encrypt_key"].as_posix()}"
-decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
-
-[[as4.partners]]
-name = "{other}"
-party_id = "{other}_gw"
-endpoint = "http://127.0.0.1:{ports[other]}/as4"
-signing_certificate = "{theirs["sign_cert"].as_posix()}"
-encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _exchange(client: httpx.Client, body: dict[str, Any]) -> float:
@@ -127,13 +67,10 @@ def _figures(label: str, times: list[float], wall: float, cpu: float) -> None:
 def run(single: int = 20, concurrent: int = 20, rounds: int = 3) -> None:
     with tempfile.TemporaryDirectory(prefix="oots-bench-requester-") as tmp:
         directory = Path(tmp)
-        ports = {"blue": _port(), "red": _port(), "cs": _port()}
-        pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
+        ports = {"blue": free_port(), "red": free_port(), "cs": free_port()}
         cs_pki = generate_pki()
         trust = next(p for p in write_pki(cs_pki, directory / "cs").values() if p.name == "cs-trust.pem")
-        requester = f"""roles = ["requester"]
-
-[common_services]
+        requester = f"""[common_services]
 environment = "local"
 eb_url = "http://127.0.0.1:{ports["cs"]}"
 dsd_url = "http://127.0.0.1:{ports["cs"]}/dsd"
@@ -148,9 +85,18 @@ possibility_for_preview = false
 id = "portal"
 api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
 """
-        blue_ctx = build_context(load_settings(_config(directory, "blue", "red", ports, pki, requester)))
-        provider = 'roles = ["provider"]\n\n[provider]\nsamples = true\n'
-        red_ctx = build_context(load_settings(_config(directory, "red", "blue", ports, pki, provider)))
+        node = {name: f'country = "BE"\nbase_url = "http://127.0.0.1:{ports[name]}"' for name in ("blue", "red")}
+        node["blue"] += '\nroles = ["requester"]'
+        node["red"] += '\nroles = ["provider"]'
+        configs = write_node_configs(
+            directory,
+            {name: f"http://127.0.0.1:{ports[name]}/as4" for name in ("blue", "red")},
+            node=node,
+            queue="poll_interval_seconds = 0.005\ngroup_commit_seconds = 0.005",
+            tables={"blue": requester, "red": "[provider]\nsamples = true"},
+        )
+        blue_ctx = build_context(load_settings(configs["blue"]))
+        red_ctx = build_context(load_settings(configs["red"]))
         catalogue = parse_catalogue(
             tomllib.loads(DEMO.read_text(encoding="utf-8").replace('id = "AP_BE_01"', 'id = "red_gw"'))
         )
@@ -169,9 +115,9 @@ api_key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"
             },
         }
         with (
-            _Server(create_cs_app(catalogue, cs_pki.signer()), ports["cs"]),
-            _Server(create_app(red_ctx, with_worker=True), ports["red"]),
-            _Server(create_app(blue_ctx, with_worker=True), ports["blue"]),
+            ServerThread(create_cs_app(catalogue, cs_pki.signer()), ports["cs"], log_level="error"),
+            ServerThread(create_app(red_ctx, with_worker=True), ports["red"], log_level="error"),
+            ServerThread(create_app(blue_ctx, with_worker=True), ports["blue"], log_level="error"),
             httpx.Client(
                 base_url=f"http://127.0.0.1:{ports['blue']}",
                 headers={"Authorization": f"Bearer {KEY}"},

@@ -45,7 +45,9 @@ __all__ = [
     "RequesterSettings",
     "Section",
     "Settings",
+    "describe_problems",
     "load_settings",
+    "read_toml",
 ]
 
 ENV_PREFIX = "OOTS_"
@@ -476,6 +478,25 @@ class AdminSettings(Section):
         "empty turns the admin area off.",
     )
     session_minutes: int = Field(60, ge=1, le=24 * 60, description="How long an admin login stays valid.")
+    eid_login: bool = Field(
+        False, description="Offer login with the node's eID relying party ([eid]) to the identities in eid_admins."
+    )
+    eid_admins: tuple[str, ...] = Field(
+        (),
+        description="Person identifiers (eIDAS unique identifiers, e.g. BE/BE/85072312345) allowed to log in "
+        "to the admin area with eID.",
+    )
+    eid_level: Literal["low", "substantial", "high"] = Field(
+        "high", description="Level of assurance an admin's eID login must reach."
+    )
+
+    @model_validator(mode="after")
+    def _eid_needs_admins(self) -> AdminSettings:
+        if self.eid_login and not self.eid_admins:
+            raise ValueError("eid_login needs at least one identity in eid_admins")
+        if any(not a.strip() for a in self.eid_admins):
+            raise ValueError("eid_admins holds an empty identifier")
+        return self
 
 
 class Settings(BaseSettings):
@@ -528,14 +549,28 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.node.data_dir / 'oots.db').as_posix()}"
 
 
-def _describe(exc: ValidationError, source: str) -> ConfigError:
+def describe_problems(exc: ValidationError, source: str, *, shown: int | None = None) -> ConfigError:
+    """A :class:`ConfigError` naming each problem of a validated TOML document by its key path."""
     problems: list[tuple[str, str]] = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
         reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         problems.append((path, reason))
-    lines = "; ".join(f"{p}: {r}" for p, r in problems)
+    lines = "; ".join(f"{p}: {r}" for p, r in problems[:shown])
     return ConfigError(f"{source} has {len(problems)} problem(s): {lines}", problems)
+
+
+def read_toml(path: str | Path, what: str = "configuration file") -> dict[str, Any]:
+    """The TOML document at ``path``; a missing, unreadable or malformed file is a :class:`ConfigError`."""
+    try:
+        with Path(path).open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"the {what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _unknown_env(env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -568,15 +603,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     source = "the settings"
     if path is not None:
         source = str(path)
-        try:
-            with Path(path).open("rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"the configuration file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        data = read_toml(path)
     env_problems = _unknown_env(os.environ)
     if env_problems:
         lines = "; ".join(f"{p}: {r}" for p, r in env_problems)
@@ -584,4 +611,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise _describe(exc, source) from None
+        raise describe_problems(exc, source) from None

@@ -10,16 +10,12 @@ from __future__ import annotations
 import html
 import logging
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from axe_helper import axe_source
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +24,7 @@ from starlette.routing import Route
 
 from oots.eid import EidLogin, NaturalPerson
 from oots.eid.testidp import IdpConfig, create_idp_app, load_people
+from oots.network.local import ServerThread, free_port
 from oots.settings import EidSettings
 
 pytestmark = pytest.mark.browser
@@ -42,31 +39,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerThread:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def portal(login: EidLogin) -> Starlette:

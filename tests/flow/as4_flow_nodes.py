@@ -2,68 +2,33 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from oots.as4.keys import init_dev_pki
+from oots.network.local import free_port
+from oots.network.pair import write_node_configs
+
+__all__ = ["Node", "free_port", "wait_for", "write_configs"]  # free_port: kept for the tests importing it here
 
 HERE = Path(__file__).resolve().parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def write_configs(directory: Path, ports: dict[str, int], *, retry: str) -> dict[str, Path]:
-    pki = init_dev_pki(directory / "pki", ["blue", "red"], now=dt.datetime.now(dt.UTC))
-    paths = {}
-    for own, other in (("blue", "red"), ("red", "blue")):
-        mine, theirs = pki.access_points[own], pki.access_points[other]
-        config = directory / f"{own}.toml"
-        config.write_text(
-            f"""
-[node]
-name = "{own}"
-data_dir = "{(directory / own).as_posix()}"
-
-[queue]
-lease_seconds = 2
-poll_interval_seconds = 0.05
-backoff_base_seconds = 0.2
-backoff_max_seconds = 1
-
-[as4]
-party_id = "{own}_gw"
-signing_key = "{mine["sign_key"].as_posix()}"
-signing_certificate = "{mine["sign_cert"].as_posix()}"
-decryption_key = "{mine["encrypt_key"].as_posix()}"
-decryption_certificate = "{mine["encrypt_cert"].as_posix()}"
-retry_offsets_seconds = {retry}
-receipt_timeout_seconds = 10
-connect_timeout_seconds = 2
-
-[[as4.partners]]
-name = "{other}"
-party_id = "{other}_gw"
-endpoint = "http://127.0.0.1:{ports[other]}/as4"
-signing_certificate = "{theirs["sign_cert"].as_posix()}"
-encryption_certificate = "{theirs["encrypt_cert"].as_posix()}"
-trust_anchors = ["{pki.ca_certificate.as_posix()}"]
-""",
-            encoding="utf-8",
-        )
-        paths[own] = config
-    return paths
+def write_configs(directory: Path, ports: dict[str, int], *, retry: str, **more: Any) -> dict[str, Path]:
+    """``blue.toml`` and ``red.toml`` for two nodes on loopback ``ports`` (``more``: see ``write_node_configs``)."""
+    return write_node_configs(
+        directory,
+        {name: f"http://127.0.0.1:{ports[name]}/as4" for name in ("blue", "red")},
+        queue="lease_seconds = 2\npoll_interval_seconds = 0.05\nbackoff_base_seconds = 0.2\nbackoff_max_seconds = 1",
+        as4=f"retry_offsets_seconds = {retry}\nreceipt_timeout_seconds = 10\nconnect_timeout_seconds = 2",
+        **more,
+    )
 
 
 class Node:

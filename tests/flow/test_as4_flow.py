@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from as4_flow_nodes import Node, free_port, wait_for, write_configs
+from as4_flow_nodes import Node, wait_for, write_configs
 
 from oots.as4 import service
 from oots.as4.model import (
@@ -27,6 +27,7 @@ from oots.as4.model import (
     UserMessage,
 )
 from oots.as4.store import As4Store
+from oots.network.local import free_port
 from oots.settings import load_settings
 from oots.store import Database
 

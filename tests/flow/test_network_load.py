@@ -8,7 +8,6 @@ provider's audit journal. The same holds when the provider node is SIGKILLed mid
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from oots.network import Supervisor
 from oots.network.load import journal_agreement, requester_provider_pair, run_exchanges, sample_person
+from oots.network.local import free_base_port as _free_base_port
 from oots.settings import load_settings
 from oots.store import open_database
 
@@ -30,20 +30,7 @@ CONCURRENCY = 50
 
 def free_base_port() -> int:
     """A base port whose services' ports (base, base + 1, base + 10, base + 11) are free right now."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base > 60000:
-            continue
-        try:
-            for port in (base, base + 1, base + 10, base + 11):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
+    return _free_base_port((0, 1, 10, 11))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.errors import ConfigError
+from oots.network.local import free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.node.app import as4_dispatch
 from oots.settings import load_settings

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
@@ -33,6 +33,7 @@ from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.network.local import free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import sample_data_service
 from oots.settings import load_settings
@@ -144,15 +145,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Requester]:
         del os.environ[k]
     directory = tmp_path_factory.mktemp("provflow")
     ports = {"blue": free_port(), "red": free_port()}
-    configs = write_configs(directory, ports, retry="[0.5, 1, 2]")
     down = free_port()  # nothing listens there: the register is down
-    red = configs["red"]
-    red.write_text(
-        red.read_text(encoding="utf-8").replace(
-            '[node]\nname = "red"\n', '[node]\nname = "red"\ncountry = "ES"\nroles = ["provider"]\n'
-        )
-        + f"""
-[provider]
+    provider = f"""[provider]
 samples = true
 
 [[provider.registers]]
@@ -170,9 +164,15 @@ formats = ["application/pdf"]
 jurisdiction = "ES"
 register = "down"
 authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identifier:EAS:9920", name = "Registro" }}
-""",
-        encoding="utf-8",
+"""
+    configs = write_configs(
+        directory,
+        ports,
+        retry="[0.5, 1, 2]",
+        node={"red": 'country = "ES"\nroles = ["provider"]'},
+        tables={"red": provider},
     )
+    red = configs["red"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     log = directory / "red.log"
     oots = [sys.executable, "-m", "oots"]

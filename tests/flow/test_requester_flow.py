@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import write_configs
 
 from oots import edm
 from oots.as4 import profile
@@ -45,6 +45,7 @@ from oots.cs.server import create_app as create_cs_app
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.errors import ConfigError
 from oots.network.load import journal_agreement
+from oots.network.local import free_port
 from oots.provider.samples import load_people
 from oots.requester.cli_driver import ClientCredentials, RequestOptions, drive
 from oots.settings import load_settings

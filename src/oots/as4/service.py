@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from oots.as4.profile import Random, new_message_id, new_uuid
 from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, send_due
 from oots.errors import ConfigError, OotsError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
+from oots.store.loops import Loops
 from oots.store.queue import Worker
 
 __all__ = [
@@ -182,35 +182,21 @@ class Background:
     worker: Worker
     poll_seconds: float = 0.1
     on_event: OutboundEventHook | None = None
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    _loops: Loops = field(init=False)
 
-    def _send_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = send_due(self.store, self.ap.codec, self.ap.sender, now=self.ap.clock, on_event=self.on_event)
-            except Exception:  # the loop must outlive a bad moment of the database
-                log.exception("AS4 sender loop: an attempt failed; going on")
-                sent = 0
-            if not sent:
-                self._stop.wait(self.poll_seconds)
+    def __post_init__(self) -> None:
+        self._loops = Loops(self.worker, worker_name="as4-worker")
+        self._loops.every("as4-sender", self._send, poll_seconds=self.poll_seconds)
+
+    def _send(self) -> int:
+        return send_due(self.store, self.ap.codec, self.ap.sender, now=self.ap.clock, on_event=self.on_event)
 
     def start(self, *, worker: bool = True) -> None:
         """Start the sender loop and, unless the node's own workers run the deliveries, the worker."""
-        loops = [(self._send_loop, "as4-sender")] + ([(self._work, "as4-worker")] if worker else [])
-        for target, name in loops:
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _work(self) -> None:
-        self.worker.run_forever(install_signal_handlers=False)
+        self._loops.start(worker=worker)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self.worker.stop()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._loops.stop(timeout)
 
 
 def background(
@@ -256,14 +242,22 @@ class DomibusBackground:
     store: As4Store
     worker: Worker
     poll_seconds: float = 30.0
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    _loops: Loops = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._loops = Loops(self.worker, worker_name="as4-worker")
+        self._loops.every(
+            "domibus-sweep", self._sweep, poll_seconds=self.poll_seconds, errors=(OotsError,), failed=_sweep_failed
+        )
 
     def hand_over(self, message: DomibusMessage) -> None:
         self.store.accept_domibus(message)
 
     def sweep_once(self) -> list[str]:
         return sweep(self.client, self.hand_over)
+
+    def _sweep(self) -> None:  # the sweep waits its poll interval after every round, found or not
+        self.sweep_once()
 
     def push_app(self) -> Starlette:
         """The endpoint Domibus' WS plugin pushes to: a ``receiveSuccess`` fetches that message at once."""
@@ -275,30 +269,17 @@ class DomibusBackground:
 
         return push_app(on_notification)
 
-    def _sweep_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sweep_once()
-            except OotsError as exc:
-                log.warning("Domibus sweep failed (error id %s): %s", exc.error_id, exc.message)
-            self._stop.wait(self.poll_seconds)
-
     def start(self, *, worker: bool = True) -> None:
         """Start the sweep and, unless the node's own workers run the deliveries, the worker."""
-        loops = [(self._sweep_loop, "domibus-sweep")] + ([(self._work, "as4-worker")] if worker else [])
-        for target, name in loops:
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _work(self) -> None:
-        self.worker.run_forever(install_signal_handlers=False)
+        self._loops.start(worker=worker)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self.worker.stop()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._loops.stop(timeout)
+
+
+def _sweep_failed(name: str, exc: Exception) -> None:
+    assert isinstance(exc, OotsError)
+    log.warning("Domibus sweep failed (error id %s): %s", exc.error_id, exc.message)
 
 
 def domibus_background(

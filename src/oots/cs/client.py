@@ -14,11 +14,12 @@ seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
 from threading import Lock
-from typing import Any
+from typing import Any, Concatenate, Generic, NotRequired, ParamSpec, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -29,7 +30,14 @@ from oots.cs.queries import DSD_DATA_SERVICES, EB_EVIDENCE_TYPES, EB_REQUIREMENT
 from oots.cs.trust import TrustStore, commission_roots
 from oots.errors import ConfigError, ModelError, RemoteProtocolError, XmlError
 
-__all__ = ["AdditionalInputRequired", "AsyncCommonServicesClient", "CommonServicesClient", "RegistryError"]
+__all__ = [
+    "AdditionalInputRequired",
+    "AsyncCommonServicesClient",
+    "ClientCore",
+    "CommonServicesClient",
+    "Query",
+    "RegistryError",
+]
 
 #: Largest answer accepted.
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
@@ -75,8 +83,55 @@ class _Entry:
     document: edm.CommonServicesResponse
 
 
-class _ClientCore:
-    """Configuration, cache and answer checking shared by the sync and the async client."""
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+_Params = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Query(Generic[_T]):
+    """One registry query, as the sans-I/O core builds it: where to send it and what to take from the answer."""
+
+    base: str
+    params: _Params
+    pick: Callable[[edm.CommonServicesResponse], _T]
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/rest/search"
+
+
+class _Options(TypedDict):
+    eb_url: str
+    dsd_url: str
+    trust: TrustStore | None
+    version: NotRequired[edm.Version]
+    require_signature: NotRequired[bool]
+    cache_ttl: NotRequired[float]
+    clock: NotRequired[Callable[[], float]]
+
+
+def _requirements(document: edm.CommonServicesResponse) -> tuple[edm.Requirement, ...]:
+    return document.requirements
+
+
+def _one_requirement(document: edm.CommonServicesResponse) -> edm.Requirement:
+    found = document.requirements
+    if len(found) != 1:
+        raise RegistryError(f"the Evidence Broker answered with {len(found)} requirements instead of one")
+    return found[0]
+
+
+def _data_services(document: edm.CommonServicesResponse) -> tuple[edm.DataServiceEvidenceType, ...]:
+    return document.data_service_evidence_types
+
+
+class ClientCore:
+    """The sans-I/O client: builds the queries, keeps the cache and checks every answer.
+
+    The transports (:class:`CommonServicesClient`, :class:`AsyncCommonServicesClient`) only send
+    :meth:`request` and give the reply to :meth:`receive`.
+    """
 
     def __init__(
         self,
@@ -100,7 +155,7 @@ class _ClientCore:
         self.require_signature = require_signature or version is edm.Version.CS_V2
         self.cache_ttl = cache_ttl
         self._clock = clock
-        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], _Entry] = {}
+        self._cache: dict[tuple[str, _Params], _Entry] = {}
         self._lock = Lock()
 
     @staticmethod
@@ -138,18 +193,85 @@ class _ClientCore:
             "timeout": cs.timeout_seconds,
         }
 
+    # -- the three queries
+
+    def requirements_query(
+        self,
+        /,
+        *,
+        procedure_id: str | None = None,
+        country_code: str | None = None,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+    ) -> Query[tuple[edm.Requirement, ...]]:
+        """EB query 1: the requirements of a procedure (in a country)."""
+        values = {
+            "procedure-id": procedure_id,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+        }
+        return Query(self.eb_url, _params(EB_REQUIREMENTS, values), _requirements)
+
+    def evidence_types_query(
+        self, /, requirement_id: str, *, country_code: str | None = None
+    ) -> Query[edm.Requirement]:
+        """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
+        values = {"requirement-id": requirement_id, "country-code": country_code}
+        return Query(self.eb_url, _params(EB_EVIDENCE_TYPES, values), _one_requirement)
+
+    def data_services_query(
+        self,
+        /,
+        evidence_type_classification: str,
+        country_code: str,
+        *,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+        jurisdiction_context_id: str | None = None,
+        evidence_type_id: str | None = None,
+        specification: str | None = None,
+        classification_values: Mapping[str, str] | None = None,
+    ) -> Query[tuple[edm.DataServiceEvidenceType, ...]]:
+        """DSD query: the data services of an evidence type in a country.
+
+        Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
+        classification value first.
+        """
+        values: dict[str, str | None] = {
+            "evidence-type-classification": evidence_type_classification,
+            "country-code": country_code,
+            "jurisdiction-admin-l2": jurisdiction_admin_l2,
+            "jurisdiction-admin-l3": jurisdiction_admin_l3,
+            "jurisdiction-context-id": jurisdiction_context_id,
+            "evidence-type-id": evidence_type_id,
+            "specification": specification,
+        }
+        values.update(dict(classification_values or {}))  # classification answers: <concept id>=<value>
+        return Query(self.dsd_url, _params(DSD_DATA_SERVICES, values), _data_services)
+
+    # -- sending and receiving
+
     @property
-    def _headers(self) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
+        """The request headers of every query."""
         return {"Accept": "application/x-ebrs+xml", "Accept-Version": self.version.value}
 
-    def _cached(self, key: tuple[str, tuple[tuple[str, str], ...]]) -> edm.CommonServicesResponse | None:
+    def cached(self, query: Query[_T]) -> _T | None:
+        """The answer to ``query`` while the cache holds it; ``None`` means: send it."""
         with self._lock:
-            entry = self._cache.get(key)
+            entry = self._cache.get((query.base, query.params))
             if entry is not None and entry.expires > self._clock():
-                return entry.document
+                return query.pick(entry.document)
         return None
 
-    def _remember(self, key: tuple[str, tuple[tuple[str, str], ...]], document: edm.CommonServicesResponse) -> None:
+    def receive(self, query: Query[_T], status: int, headers: Mapping[str, str], body: bytes) -> _T:
+        """Check the reply to ``query`` (status, size, signature, digest, chain), parse it, keep it, pick."""
+        document = self._answer(query.base, status, headers, body)
+        self._remember((query.base, query.params), document)
+        return query.pick(document)
+
+    def _remember(self, key: tuple[str, _Params], document: edm.CommonServicesResponse) -> None:
         if self.cache_ttl <= 0:
             return
         now = self._clock()
@@ -159,18 +281,14 @@ class _ClientCore:
                 for stale in [k for k, v in self._cache.items() if v.expires <= now] or list(self._cache)[:1024]:
                     del self._cache[stale]
 
-    def _answer(self, base: str, reply: httpx.Response) -> edm.CommonServicesResponse:
-        """Check an HTTP reply: status, size, signature, digest, chain; parse it; map RegRep errors."""
-        if reply.status_code != 200:
-            raise RegistryError(
-                f"the registry at {base} answered HTTP {reply.status_code}", http_status=reply.status_code
-            )
-        body = reply.content
+    def _answer(self, base: str, status: int, headers: Mapping[str, str], body: bytes) -> edm.CommonServicesResponse:
+        if status != 200:
+            raise RegistryError(f"the registry at {base} answered HTTP {status}", http_status=status)
         if len(body) > MAX_ANSWER_BYTES:
             raise RegistryError(f"the registry's answer is larger than {MAX_ANSWER_BYTES} bytes")
         if self.require_signature:
             assert self.trust is not None
-            body = verify_answer(body, reply.headers, self.trust).body
+            body = verify_answer(body, headers, self.trust).body
         try:
             document = edm.parse(body)
         except (XmlError, ModelError) as exc:
@@ -194,46 +312,40 @@ def _unreachable(base: str, exc: Exception) -> RegistryError:
     return RegistryError(f"cannot reach the registry at {base}: {type(exc).__name__}")
 
 
-def _one_requirement(found: tuple[edm.Requirement, ...]) -> edm.Requirement:
-    if len(found) != 1:
-        raise RegistryError(f"the Evidence Broker answered with {len(found)} requirements instead of one")
-    return found[0]
+def _sent(build: Callable[Concatenate[ClientCore, _P], Query[_T]]) -> Callable[Concatenate[Any, _P], _T]:
+    """A query of the core, sent and answered by the blocking transport."""
+
+    @wraps(build)
+    def ask(self: CommonServicesClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return self.send(build(self, *args, **kwargs))
+
+    return ask
 
 
-class CommonServicesClient(_ClientCore):
-    """Queries the EB and the DSD and returns verified, typed answers."""
+def _awaited(
+    build: Callable[Concatenate[ClientCore, _P], Query[_T]],
+) -> Callable[Concatenate[Any, _P], Coroutine[Any, Any, _T]]:
+    """A query of the core, sent and answered by the asyncio transport."""
+
+    @wraps(build)
+    async def ask(self: AsyncCommonServicesClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return await self.send(build(self, *args, **kwargs))
+
+    return ask
+
+
+class CommonServicesClient(ClientCore):
+    """Queries the EB and the DSD and returns verified, typed answers (blocking HTTP)."""
 
     def __init__(
-        self,
-        *,
-        eb_url: str,
-        dsd_url: str,
-        trust: TrustStore | None,
-        version: edm.Version = edm.Version.CS_V2,
-        require_signature: bool = True,
-        cache_ttl: float = 300.0,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None, **options: Unpack[_Options]
     ) -> None:
-        super().__init__(
-            eb_url=eb_url,
-            dsd_url=dsd_url,
-            trust=trust,
-            version=version,
-            require_signature=require_signature,
-            cache_ttl=cache_ttl,
-            clock=clock,
-        )
+        super().__init__(**options)
         self._http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
     @classmethod
     def from_settings(
-        cls,
-        settings: Any,
-        *,
-        resolver: Resolver | None = None,
-        transport: httpx.BaseTransport | None = None,
+        cls, settings: Any, *, resolver: Resolver | None = None, transport: httpx.BaseTransport | None = None
     ) -> CommonServicesClient:
         """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
         return cls(**cls._settings_arguments(settings, resolver), transport=transport)
@@ -247,99 +359,34 @@ class CommonServicesClient(_ClientCore):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def requirements(
-        self,
-        *,
-        procedure_id: str | None = None,
-        country_code: str | None = None,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-    ) -> tuple[edm.Requirement, ...]:
-        """EB query 1: the requirements of a procedure (in a country)."""
-        params = requirements_params(procedure_id, country_code, jurisdiction_admin_l2, jurisdiction_admin_l3)
-        return self._query(self.eb_url, params).requirements
+    def send(self, query: Query[_T]) -> _T:
+        """The answer to ``query``, from the cache or the registry."""
+        found = self.cached(query)
+        if found is not None:
+            return found
+        try:
+            reply = self._http.get(query.url, params=query.params, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise _unreachable(query.base, exc) from None
+        return self.receive(query, reply.status_code, reply.headers, reply.content)
 
-    def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
-        """EB query 2: the requirement with its evidence type lists (alternatives) in a country."""
-        params = evidence_types_params(requirement_id, country_code)
-        return _one_requirement(self._query(self.eb_url, params).requirements)
-
-    def data_services(
-        self,
-        evidence_type_classification: str,
-        country_code: str,
-        *,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-        jurisdiction_context_id: str | None = None,
-        evidence_type_id: str | None = None,
-        specification: str | None = None,
-        classification_values: Mapping[str, str] | None = None,
-    ) -> tuple[edm.DataServiceEvidenceType, ...]:
-        """DSD query: the data services of an evidence type in a country.
-
-        Raises :class:`AdditionalInputRequired` when the user must give a jurisdiction or a
-        classification value first.
-        """
-        params = data_services_params(
-            evidence_type_classification,
-            country_code,
-            jurisdiction_admin_l2=jurisdiction_admin_l2,
-            jurisdiction_admin_l3=jurisdiction_admin_l3,
-            jurisdiction_context_id=jurisdiction_context_id,
-            evidence_type_id=evidence_type_id,
-            specification=specification,
-            classification_values=classification_values,
-        )
-        return self._query(self.dsd_url, params).data_service_evidence_types
-
-    def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
-        key = (base, params)
-        document = self._cached(key)
-        if document is None:
-            try:
-                reply = self._http.get(f"{base}/rest/search", params=params, headers=self._headers)
-            except httpx.HTTPError as exc:
-                raise _unreachable(base, exc) from None
-            document = self._answer(base, reply)
-            self._remember(key, document)
-        return document
+    requirements = _sent(ClientCore.requirements_query)
+    evidence_types = _sent(ClientCore.evidence_types_query)
+    data_services = _sent(ClientCore.data_services_query)
 
 
-class AsyncCommonServicesClient(_ClientCore):
+class AsyncCommonServicesClient(ClientCore):
     """:class:`CommonServicesClient` for asyncio code: the same queries, checks and errors, awaited."""
 
     def __init__(
-        self,
-        *,
-        eb_url: str,
-        dsd_url: str,
-        trust: TrustStore | None,
-        version: edm.Version = edm.Version.CS_V2,
-        require_signature: bool = True,
-        cache_ttl: float = 300.0,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None, **options: Unpack[_Options]
     ) -> None:
-        super().__init__(
-            eb_url=eb_url,
-            dsd_url=dsd_url,
-            trust=trust,
-            version=version,
-            require_signature=require_signature,
-            cache_ttl=cache_ttl,
-            clock=clock,
-        )
+        super().__init__(**options)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
 
     @classmethod
     def from_settings(
-        cls,
-        settings: Any,
-        *,
-        resolver: Resolver | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        cls, settings: Any, *, resolver: Resolver | None = None, transport: httpx.AsyncBaseTransport | None = None
     ) -> AsyncCommonServicesClient:
         """A client from a node's :class:`~oots.settings.Settings` (``[common_services]``)."""
         return cls(**cls._settings_arguments(settings, resolver), transport=transport)
@@ -353,108 +400,21 @@ class AsyncCommonServicesClient(_ClientCore):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def requirements(
-        self,
-        *,
-        procedure_id: str | None = None,
-        country_code: str | None = None,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-    ) -> tuple[edm.Requirement, ...]:
-        """EB query 1 (see :meth:`CommonServicesClient.requirements`)."""
-        params = requirements_params(procedure_id, country_code, jurisdiction_admin_l2, jurisdiction_admin_l3)
-        return (await self._query(self.eb_url, params)).requirements
+    async def send(self, query: Query[_T]) -> _T:
+        """The answer to ``query``, from the cache or the registry."""
+        found = self.cached(query)
+        if found is not None:
+            return found
+        try:
+            reply = await self._http.get(query.url, params=query.params, headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise _unreachable(query.base, exc) from None
+        return self.receive(query, reply.status_code, reply.headers, reply.content)
 
-    async def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
-        """EB query 2 (see :meth:`CommonServicesClient.evidence_types`)."""
-        params = evidence_types_params(requirement_id, country_code)
-        return _one_requirement((await self._query(self.eb_url, params)).requirements)
-
-    async def data_services(
-        self,
-        evidence_type_classification: str,
-        country_code: str,
-        *,
-        jurisdiction_admin_l2: str | None = None,
-        jurisdiction_admin_l3: str | None = None,
-        jurisdiction_context_id: str | None = None,
-        evidence_type_id: str | None = None,
-        specification: str | None = None,
-        classification_values: Mapping[str, str] | None = None,
-    ) -> tuple[edm.DataServiceEvidenceType, ...]:
-        """DSD query (see :meth:`CommonServicesClient.data_services`)."""
-        params = data_services_params(
-            evidence_type_classification,
-            country_code,
-            jurisdiction_admin_l2=jurisdiction_admin_l2,
-            jurisdiction_admin_l3=jurisdiction_admin_l3,
-            jurisdiction_context_id=jurisdiction_context_id,
-            evidence_type_id=evidence_type_id,
-            specification=specification,
-            classification_values=classification_values,
-        )
-        return (await self._query(self.dsd_url, params)).data_service_evidence_types
-
-    async def _query(self, base: str, params: tuple[tuple[str, str], ...]) -> edm.CommonServicesResponse:
-        key = (base, params)
-        document = self._cached(key)
-        if document is None:
-            try:
-                reply = await self._http.get(f"{base}/rest/search", params=params, headers=self._headers)
-            except httpx.HTTPError as exc:
-                raise _unreachable(base, exc) from None
-            document = self._answer(base, reply)
-            self._remember(key, document)
-        return document
+    requirements = _awaited(ClientCore.requirements_query)
+    evidence_types = _awaited(ClientCore.evidence_types_query)
+    data_services = _awaited(ClientCore.data_services_query)
 
 
 def _params(query_id: str, values: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
     return (("queryId", query_id), *((k, v) for k, v in values.items() if v is not None))
-
-
-def requirements_params(
-    procedure_id: str | None,
-    country_code: str | None,
-    jurisdiction_admin_l2: str | None = None,
-    jurisdiction_admin_l3: str | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """The query parameters of EB query 1."""
-    return _params(
-        EB_REQUIREMENTS,
-        {
-            "procedure-id": procedure_id,
-            "country-code": country_code,
-            "jurisdiction-admin-l2": jurisdiction_admin_l2,
-            "jurisdiction-admin-l3": jurisdiction_admin_l3,
-        },
-    )
-
-
-def evidence_types_params(requirement_id: str, country_code: str | None) -> tuple[tuple[str, str], ...]:
-    """The query parameters of EB query 2."""
-    return _params(EB_EVIDENCE_TYPES, {"requirement-id": requirement_id, "country-code": country_code})
-
-
-def data_services_params(
-    evidence_type_classification: str,
-    country_code: str,
-    *,
-    jurisdiction_admin_l2: str | None = None,
-    jurisdiction_admin_l3: str | None = None,
-    jurisdiction_context_id: str | None = None,
-    evidence_type_id: str | None = None,
-    specification: str | None = None,
-    classification_values: Mapping[str, str] | None = None,
-) -> tuple[tuple[str, str], ...]:
-    """The query parameters of the DSD query (classification answers as ``<concept id>=<value>``)."""
-    values: dict[str, str | None] = {
-        "evidence-type-classification": evidence_type_classification,
-        "country-code": country_code,
-        "jurisdiction-admin-l2": jurisdiction_admin_l2,
-        "jurisdiction-admin-l3": jurisdiction_admin_l3,
-        "jurisdiction-context-id": jurisdiction_context_id,
-        "evidence-type-id": evidence_type_id,
-        "specification": specification,
-    }
-    values.update(dict(classification_values or {}))
-    return _params(DSD_DATA_SERVICES, values)

@@ -17,7 +17,6 @@ Unknown keys are refused with their path, like the node's settings.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oots.cs import catalogue as c
 from oots.errors import ConfigError
+from oots.settings import describe_problems, read_toml
 
 __all__ = ["load_catalogue", "parse_catalogue"]
 
@@ -219,24 +219,10 @@ def parse_catalogue(data: dict[str, Any], *, source: str = "the catalogue") -> c
     try:
         model = _File.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            (".".join(str(p) for p in e["loc"]), "unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        ]
-        lines = "; ".join(f"{p}: {r}" for p, r in problems[:5])
-        raise ConfigError(f"{source} has {len(problems)} problem(s): {lines}", problems) from None
+        raise describe_problems(exc, source, shown=5) from None
     return _build(model, source)
 
 
 def load_catalogue(path: str | Path) -> c.Catalogue:
     """Read a catalogue data file (TOML)."""
-    try:
-        with Path(path).open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"the catalogue file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_catalogue(data, source=str(path))
+    return parse_catalogue(read_toml(path, "catalogue file"), source=str(path))

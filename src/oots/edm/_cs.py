@@ -133,32 +133,15 @@ def read_query_response(root: etree._Element, version: Version) -> CommonService
     )
 
 
-def _exception_attrs(exc: etree._Element) -> dict[str, Any]:
-    code = exc.get("code")
-    if not code:
-        raise ModelError("the rs:Exception has no code")
-    kind = exc.get(rr.XSI_TYPE)
-    if not kind:
-        raise ModelError("the rs:Exception has no xsi:type")
-    return {
-        "code": code,
-        "exception_type": rr.qname_value(exc, kind),
-        "message": exc.get("message"),
-        "detail": exc.get("detail"),
-    }
-
-
 def _read_cs_error(root: etree._Element, exc: etree._Element, version: Version) -> CommonServicesError:
-    severity = exc.get("severity")
-    if not severity:
-        raise ModelError("the rs:Exception has no severity")
+    severity = rr.read_severity(exc)
     found = rr.slots(exc, _DSD5_SLOTS, "the rs:Exception")
     dset = found.get("DataServiceEvidenceType")
     jd = found.get("JurisdictionDetermination")
     concepts = found.get("UserRequestedClassificationConcepts")
     return CommonServicesError(
-        **_exception_attrs(exc),
-        severity=ErrorSeverity.from_urn(severity),
+        **rr.read_exception(exc),
+        severity=severity,
         data_service_evidence_type=None
         if dset is None
         else rr.read_any(dset, DataServiceEvidenceType, "DataServiceEvidenceType"),
@@ -198,14 +181,7 @@ def write_response(doc: CommonServicesResponse, version: Version) -> etree._Elem
 def write_error(doc: CommonServicesError, version: Version) -> etree._Element:
     v2 = version is Version.CS_V2
     root = _query_response_root(STATUS_FAILURE, doc.request_id, version)
-    exc = etree.SubElement(root, rr.RS + "Exception")
-    exc.set(rr.XSI_TYPE, doc.exception_type)
-    exc.set("severity", doc.severity.urn(ec_domain=v2))
-    if doc.message is not None:
-        exc.set("message", doc.message)
-    if doc.detail is not None:
-        exc.set("detail", doc.detail)
-    exc.set("code", doc.code)
+    exc = rr.write_error_exception(root, doc, v2=v2)
     if doc.data_service_evidence_type is not None:
         rr.write_any(exc, "DataServiceEvidenceType", "DataServiceEvidenceType", doc.data_service_evidence_type, v2=v2)
     if doc.jurisdiction_determination is not None:
@@ -256,7 +232,7 @@ def read_registry_response(root: etree._Element) -> RegistryResponse:
         return RegistryResponse(request_id=root.get("requestId"))
     if status != STATUS_FAILURE or exc is None:
         raise ModelError("a registry response is Success without rs:Exception or Failure with one")
-    return RegistryResponse(request_id=root.get("requestId"), **_exception_attrs(exc))
+    return RegistryResponse(request_id=root.get("requestId"), **rr.read_exception(exc))
 
 
 def write_registry_response(doc: RegistryResponse) -> etree._Element:
@@ -265,12 +241,12 @@ def write_registry_response(doc: RegistryResponse) -> etree._Element:
     if doc.request_id is not None:
         root.set("requestId", doc.request_id)
     if not doc.success:
-        exc = etree.SubElement(root, rr.RS + "Exception")
-        exc.set(rr.XSI_TYPE, doc.exception_type or "")
-        exc.set("severity", ErrorSeverity.ERROR.urn(ec_domain=False))
-        if doc.message is not None:
-            exc.set("message", doc.message)
-        if doc.detail is not None:
-            exc.set("detail", doc.detail)
-        exc.set("code", doc.code or "")
+        rr.write_exception(
+            root,
+            exception_type=doc.exception_type or "",
+            severity=ErrorSeverity.ERROR.urn(ec_domain=False),
+            code=doc.code or "",
+            message=doc.message,
+            detail=doc.detail,
+        )
     return root

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
 from oots import ns
 from oots.edm import _sdg
+from oots.edm.codes import ErrorSeverity
 from oots.edm.model import Text
 from oots.errors import ModelError
 
@@ -264,3 +265,71 @@ def write_collection(
         element = etree.SubElement(sv, RIM + "Element")
         element.set(XSI_TYPE, "rim:AnyValueType")
         _sdg.write(element, _sdg.tag(tag), obj, v2=v2)
+
+
+# ----------------------------------------------------------------------------------------- rs:Exception
+
+
+def read_exception(exc: etree._Element) -> dict[str, Any]:
+    """The attributes every ``rs:Exception`` has: ``code``, ``exception_type``, ``message``, ``detail``."""
+    code = exc.get("code")
+    if not code:
+        raise ModelError("the rs:Exception has no code")
+    kind = exc.get(XSI_TYPE)
+    if not kind:
+        raise ModelError("the rs:Exception has no xsi:type")
+    return {
+        "code": code,
+        "exception_type": qname_value(exc, kind),
+        "message": exc.get("message"),
+        "detail": exc.get("detail"),
+    }
+
+
+def read_severity(exc: etree._Element) -> ErrorSeverity:
+    severity = exc.get("severity")
+    if not severity:
+        raise ModelError("the rs:Exception has no severity")
+    return ErrorSeverity.from_urn(severity)
+
+
+def write_exception(
+    parent: etree._Element, *, exception_type: str, severity: str, code: str, message: str | None, detail: str | None
+) -> etree._Element:
+    """Append an ``rs:Exception`` (``severity`` is the URN) and return it for its slots."""
+    exc: etree._Element = etree.SubElement(parent, RS + "Exception")
+    exc.set(XSI_TYPE, exception_type)
+    exc.set("severity", severity)
+    if message is not None:
+        exc.set("message", message)
+    if detail is not None:
+        exc.set("detail", detail)
+    exc.set("code", code)
+    return exc
+
+
+class ErrorDocument(Protocol):
+    """What an error document gives its ``rs:Exception``."""
+
+    @property
+    def exception_type(self) -> str: ...
+    @property
+    def severity(self) -> ErrorSeverity: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
+
+
+def write_error_exception(parent: etree._Element, doc: ErrorDocument, *, v2: bool) -> etree._Element:
+    """The ``rs:Exception`` of an EDM or Common Services error document."""
+    return write_exception(
+        parent,
+        exception_type=doc.exception_type,
+        severity=doc.severity.urn(ec_domain=v2),
+        code=doc.code,
+        message=doc.message,
+        detail=doc.detail,
+    )

@@ -28,7 +28,7 @@ from lxml import etree
 from oots import xmlsafe
 from oots.edm import _cs
 from oots.edm import _regrep as rr
-from oots.edm.codes import STATUS_FAILURE, STATUS_SUCCESS, ErrorSeverity, Version
+from oots.edm.codes import STATUS_FAILURE, STATUS_SUCCESS, Version
 from oots.edm.documents import (
     EvidenceClassification,
     EvidencePackage,
@@ -319,15 +319,8 @@ def _read_error(root: etree._Element, found: dict[str, etree._Element], version:
     if len(exceptions) != 1:
         raise ModelError(f"the error response must hold one rs:Exception, not {len(exceptions)}")
     exc = exceptions[0]
-    code = exc.get("code")
-    if not code:
-        raise ModelError("the rs:Exception has no code")
-    kind = exc.get(rr.XSI_TYPE)
-    if not kind:
-        raise ModelError("the rs:Exception has no xsi:type")
-    severity = exc.get("severity")
-    if not severity:
-        raise ModelError("the rs:Exception has no severity")
+    attributes = rr.read_exception(exc)
+    severity = rr.read_severity(exc)
     efound = rr.slots(exc, _EXCEPTION_SLOTS, "the rs:Exception")
     return QueryError(
         request_id=root.get("requestId"),
@@ -335,11 +328,8 @@ def _read_error(root: etree._Element, found: dict[str, etree._Element], version:
         evidence_response_identifier=rr.read_string(rr.need(found, "EvidenceResponseIdentifier", where)),
         error_provider=_opt(found, "ErrorProvider", lambda s: rr.read_any(s, Agent, "Agent")),
         evidence_requester=_opt(found, "EvidenceRequester", lambda s: rr.read_any(s, Agent, "Agent")),
-        code=code,
-        exception_type=rr.qname_value(exc, kind),
-        severity=ErrorSeverity.from_urn(severity),
-        message=exc.get("message"),
-        detail=exc.get("detail"),
+        **attributes,
+        severity=severity,
         timestamp=rr.read_datetime(rr.need(efound, "Timestamp", "the rs:Exception")),
         preview_location=_opt(efound, "PreviewLocation", rr.read_string),
         preview_descriptions=_opt(efound, "PreviewDescription", rr.read_intl) or (),
@@ -359,14 +349,7 @@ def _write_error(doc: QueryError, version: Version) -> etree._Element:
         rr.write_any(root, "ErrorProvider", "Agent", doc.error_provider, v2=v2)
     if doc.evidence_requester is not None:
         rr.write_any(root, "EvidenceRequester", "Agent", doc.evidence_requester, v2=v2)
-    exc = etree.SubElement(root, rr.RS + "Exception")
-    exc.set(rr.XSI_TYPE, doc.exception_type)
-    exc.set("severity", doc.severity.urn(ec_domain=v2))
-    if doc.message is not None:
-        exc.set("message", doc.message)
-    if doc.detail is not None:
-        exc.set("detail", doc.detail)
-    exc.set("code", doc.code)
+    exc = rr.write_error_exception(root, doc, v2=v2)
     rr.write_datetime(exc, "Timestamp", doc.timestamp)
     if doc.preview_location is not None:
         rr.write_string(exc, "PreviewLocation", doc.preview_location)

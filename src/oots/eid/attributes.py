@@ -15,7 +15,7 @@ import base64
 import binascii
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -261,12 +261,24 @@ def _single(attributes: Mapping[str, Sequence[str]], name: str) -> str | None:
     return values[0]
 
 
-def _natural_from(attributes: Mapping[str, Sequence[str]], base: str) -> NaturalPerson:
+class _Get(Protocol):
+    def __call__(self, attr: str, required: bool = False) -> str | None: ...
+
+
+def _reader(attributes: Mapping[str, Sequence[str]], base: str) -> _Get:
+    """``get(name, required=False)``: the single value of the attribute ``base + name``."""
+
     def get(attr: str, required: bool = False) -> str | None:
         value = _single(attributes, base + attr)
         if required and not value:
             raise ModelError(f"the attribute {attr} is missing")
         return value
+
+    return get
+
+
+def _natural_from(attributes: Mapping[str, Sequence[str]], base: str) -> NaturalPerson:
+    get = _reader(attributes, base)
 
     address = get("CurrentAddress")
     gender = get("Gender")
@@ -283,11 +295,7 @@ def _natural_from(attributes: Mapping[str, Sequence[str]], base: str) -> Natural
 
 
 def _legal_from(attributes: Mapping[str, Sequence[str]], base: str) -> LegalPerson:
-    def get(attr: str, required: bool = False) -> str | None:
-        value = _single(attributes, base + attr)
-        if required and not value:
-            raise ModelError(f"the attribute {attr} is missing")
-        return value
+    get = _reader(attributes, base)
 
     address = get("LegalPersonAddress")
     return LegalPerson(

@@ -1,9 +1,12 @@
 """The node's admin area at ``/admin``: exchanges, messages, the queue, the audit journal, partners.
 
-Login with the password whose hash ``[admin] password_hash`` holds (``oots admin hash-password``); without
-it the area is off. The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin``;
-every form that changes something carries a token bound to the session. Pages show ids, states and
-dates — never personal data (the journal's search by person uses the keyed hash of the identifier).
+Login with the password whose hash ``[admin] password_hash`` holds (``oots admin hash-password``), or
+with eID through the node's relying party (``[eid]``) for the person identifiers listed in
+``[admin] eid_admins`` at ``[admin] eid_level`` (``eid_login = true``); with neither the area is off.
+The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin`` that expires after
+``session_minutes``; every form that changes something (requeue, logout) carries a token bound to the
+session. Logging out of an eID session also ends the eID login. Pages show ids, states and dates —
+never personal data (the journal's search by person uses the keyed hash of the identifier).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import datetime as dt
 import hashlib
 import hmac
 import html
+import logging
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,16 +29,24 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from oots.eid.errors import LoginRefused
+from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
+from oots.eid.web import EidLogin
 from oots.errors import ConfigError, NotFound
 from oots.node.roles import NodeContext
+from oots.settings import Settings
 from oots.store import queue
 from oots.store.database import load_models
 
-__all__ = ["admin_routes", "hash_password", "verify_password"]
+__all__ = ["admin_identifier", "admin_routes", "hash_password", "node_eid_login", "verify_password"]
 
 _ALGORITHM = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
 COOKIE = "oots_admin"
+#: Session kinds: the first word of the signed session value.
+PASSWORD_SESSION, EID_SESSION = "password", "eid"
+
+log = logging.getLogger(__name__)
 
 
 def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -70,15 +82,16 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _page(title: str, body: str, *, node: str, nav: bool = True) -> HTMLResponse:
+def _page(title: str, body: str, *, node: str, token: str | None = None, status: int = 200) -> HTMLResponse:
+    """A page of the area; with the session's form ``token`` it has the menu and the logout button."""
     menu = ""
-    if nav:
+    if token is not None:
         menu = (
             "<nav><a href='/admin'>Overview</a> · <a href='/admin/exchanges'>Exchanges and messages</a> · "
             "<a href='/admin/queue'>Queue</a> · <a href='/admin/audit'>Audit journal</a> · "
             "<a href='/admin/partners'>Partners and data services</a> · "
             "<form method='post' action='/admin/logout' style='display:inline'>"
-            "<button>Log out</button></form></nav>"
+            f"<input type='hidden' name='csrf' value='{token}'><button>Log out</button></form></nav>"
         )
     return HTMLResponse(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -86,6 +99,7 @@ def _page(title: str, body: str, *, node: str, nav: bool = True) -> HTMLResponse
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
         "td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left}</style></head>"
         f"<body>{menu}<main><h1>{_e(title)}</h1>{body}</main></body></html>",
+        status_code=status,
         headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
     )
 
@@ -116,29 +130,67 @@ def _certificate_expiry(path: Path | None) -> tuple[str, str]:
     return expires.date().isoformat(), ("EXPIRED" if days < 0 else f"{days} days left")
 
 
+def _session_secret(settings: Settings, encoded: str | None) -> bytes:
+    """The key of the session cookies: from the password hash and the eID settings, so that changing
+    either (or the list of admins) ends every session; random per process when nothing is configured."""
+    admin, eid = settings.admin, settings.eid
+    parts = [encoded or ""]
+    if admin.eid_login:
+        if eid.session_secret is None and encoded is None:
+            return secrets.token_bytes(32)
+        parts += [eid.session_secret.get_secret_value() if eid.session_secret else "", *sorted(admin.eid_admins)]
+    return hashlib.sha256(b"oots-admin-session\0" + "\0".join(parts).encode()).digest()
+
+
+def node_eid_login(ctx: NodeContext) -> tuple[EidLogin, list[BaseRoute]]:
+    """The node's eID relying party (shared with the roles as ``services["eid_login"]``) and, unless they
+    are mounted already, its routes to mount (``services["eid_login_mounted"]`` records that)."""
+    login: EidLogin | None = ctx.services.get("eid_login")
+    if login is None:
+        login = ctx.services["eid_login"] = EidLogin(ctx.settings.eid, ctx.settings.node.base_url)
+    elif ctx.services.get("eid_login_mounted"):
+        return login, []
+    ctx.services["eid_login_mounted"] = True
+    return login, [login.mount()]
+
+
+def admin_identifier(identity: Identity) -> str | None:
+    """The identifier an admin is listed under: a natural person logged in for themself, else ``None``."""
+    if identity.representative is not None or not isinstance(identity.subject, NaturalPerson):
+        return None
+    return identity.subject.person_identifier
+
+
 def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     """The ``/admin`` routes of the node (a page saying how to turn it on when no password is set)."""
     settings = ctx.settings
     node = settings.node.name
-    configured = settings.admin.password_hash
-    if configured is None:
+    admin = settings.admin
+    configured = admin.password_hash
+    if configured is None and not admin.eid_login:
 
         async def off(request: Request) -> Response:
             return _page(
                 "Admin area is off",
-                "<p>Set <code>[admin] password_hash</code> (from <code>oots admin hash-password</code>)"
-                " to turn it on.</p>",
+                "<p>Set <code>[admin] password_hash</code> (from <code>oots admin hash-password</code>), or"
+                " <code>eid_login = true</code> with <code>eid_admins</code>, to turn it on.</p>",
                 node=node,
-                nav=False,
             )
 
         return [Route("/admin", off), Route("/admin/{rest:path}", off)]
 
-    encoded = configured.get_secret_value()
-    _parse_hash(encoded)  # a wrong hash is a configuration error at start, not at the first login
-    secret = hashlib.sha256(b"oots-admin-session\0" + encoded.encode()).digest()
+    encoded = configured.get_secret_value() if configured is not None else None
+    if encoded is not None:
+        _parse_hash(encoded)  # a wrong hash is a configuration error at start, not at the first login
+    eid: EidLogin | None = None
+    eid_routes: list[BaseRoute] = []
+    if admin.eid_login:
+        eid, eid_routes = node_eid_login(ctx)
+    eid_level = LevelOfAssurance(admin.eid_level)
+    allowed = frozenset(a.strip() for a in admin.eid_admins)
+    secret = _session_secret(settings, encoded)
     signer = TimestampSigner(secret, salt="oots-admin")
-    max_age = settings.admin.session_minutes * 60
+    max_age = admin.session_minutes * 60
     secure = settings.node.base_url.startswith("https://")
 
     def session_of(request: Request) -> str | None:
@@ -153,31 +205,11 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     def csrf(session: str) -> str:
         return hmac.new(secret, b"csrf\0" + session.encode(), hashlib.sha256).hexdigest()
 
-    def login_page(message: str = "", status: int = 200) -> Response:
-        note = f"<p role='alert'>{_e(message)}</p>" if message else ""
-        response = _page(
-            "Admin login",
-            f"{note}<form method='post' action='/admin/login'><label for='password'>Password</label> "
-            "<input id='password' name='password' type='password' autocomplete='current-password' required> "
-            "<button>Log in</button></form>",
-            node=node,
-            nav=False,
-        )
-        response.status_code = status
-        return response
-
-    async def login(request: Request) -> Response:
-        if request.method == "GET":
-            return login_page()
-        form = await request.form()
-        password = str(form.get("password") or "")
-        if not verify_password(password, encoded):
-            return login_page("Wrong password.", 401)
-        session = secrets.token_hex(16)
+    def start_session(kind: str) -> Response:
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(
             COOKIE,
-            signer.sign(session).decode(),
+            signer.sign(f"{kind}:{secrets.token_hex(16)}").decode(),
             max_age=max_age,
             path="/admin",
             httponly=True,
@@ -186,8 +218,59 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         )
         return response
 
+    def login_page(message: str = "", status: int = 200) -> Response:
+        note = f"<p role='alert'>{_e(message)}</p>" if message else ""
+        ways = []
+        if encoded is not None:
+            ways.append(
+                "<form method='post' action='/admin/login'><label for='password'>Password</label> "
+                "<input id='password' name='password' type='password' autocomplete='current-password' required> "
+                "<button>Log in</button></form>"
+            )
+        if eid is not None:
+            ways.append("<p><a href='/admin/eid'>Log in with eID</a></p>")
+        return _page("Admin login", note + "".join(ways), node=node, status=status)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_page()
+        if encoded is None:
+            return login_page("This node's admins log in with eID.", 400)
+        form = await request.form()
+        password = str(form.get("password") or "")
+        if not verify_password(password, encoded):
+            return login_page("Wrong password.", 401)
+        return start_session(PASSWORD_SESSION)
+
+    async def eid_login(request: Request) -> Response:
+        """Back from the eID login (or on the way to it): an admin listed in ``eid_admins`` gets a session."""
+        assert eid is not None
+        identity = eid.current_identity(request)
+        if identity is None or not identity.level.satisfies(eid_level):
+            return RedirectResponse(eid.login_url("/admin/eid", eid_level), status_code=303)
+        if admin_identifier(identity) not in allowed:
+            refused = LoginRefused("This eID is not one of the node's admins.", code="not_admin")
+            log.warning("admin eID login refused: not in admin.eid_admins (error id %s)", refused.error_id)
+            return _page(
+                "Not an admin",
+                f"<p role='alert'>{_e(refused.message)} Error id: <code>{refused.error_id}</code>.</p>"
+                f"<p><a href='{eid.prefix}/logout'>Log out of eID</a></p>",
+                node=node,
+                status=403,
+            )
+        log.info("admin eID login at level %s", identity.level.value)
+        return start_session(EID_SESSION)
+
     async def logout(request: Request) -> Response:
-        response = RedirectResponse("/admin/login", status_code=303)
+        session = session_of(request)
+        target = "/admin/login"
+        if session is not None:
+            form = await request.form()
+            if not hmac.compare_digest(str(form.get("csrf") or ""), csrf(session)):
+                return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
+            if session.startswith(EID_SESSION + ":") and eid is not None:
+                target = f"{eid.prefix}/logout"
+        response = RedirectResponse(target, status_code=303)
         response.delete_cookie(COOKIE, path="/admin")
         return response
 
@@ -211,13 +294,13 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             if request.method == "POST":
                 form = await request.form()
                 if not hmac.compare_digest(str(form.get("csrf") or ""), csrf(session)):
-                    return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node)
-            result: Response = await render(request, session)
+                    return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
+            result: Response = await render(request, csrf(session))
             return result
 
         return endpoint
 
-    async def overview(request: Request, session: str) -> Response:
+    async def overview(request: Request, token: str) -> Response:
         with ctx.database.session() as db:
             counts = queue.counts(db)
         queue_rows = [
@@ -229,9 +312,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             f" Dead letters: <a href='/admin/queue'>{dead}</a>. Metrics: <a href='/metrics'>/metrics</a>.</p>"
             "<h2>Queue</h2>" + _table(("Kind", "Jobs by status"), queue_rows)
         )
-        return _page("Overview", body, node=node)
+        return _page("Overview", body, node=node, token=token)
 
-    async def exchanges(request: Request, session: str) -> Response:
+    async def exchanges(request: Request, token: str) -> Response:
         rows = recent(
             "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
         )
@@ -245,10 +328,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + "<h2>AS4 messages received</h2>"
             + _table(("Message id", "Partner", "Leg", "State", "Received"), inbound)
         )
-        return _page("Exchanges and messages", body, node=node)
+        return _page("Exchanges and messages", body, node=node, token=token)
 
-    async def queue_page(request: Request, session: str) -> Response:
-        token = csrf(session)
+    async def queue_page(request: Request, token: str) -> Response:
         message = ""
         if request.method == "POST":
             form = await request.form()
@@ -290,9 +372,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 else ""
             )
         )
-        return _page("Queue", body, node=node)
+        return _page("Queue", body, node=node, token=token)
 
-    async def audit(request: Request, session: str) -> Response:
+    async def audit(request: Request, token: str) -> Response:
         from oots.audit.journal import load_journal
 
         fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
@@ -328,9 +410,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + status
             + _table(("Seq", "Recorded", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
         )
-        return _page("Audit journal", body, node=node)
+        return _page("Audit journal", body, node=node, token=token)
 
-    async def partners(request: Request, session: str) -> Response:
+    async def partners(request: Request, token: str) -> Response:
         as4 = settings.as4
         own = [("this node", as4.party_id, "", *_certificate_expiry(as4.signing_certificate))]
         rows = own + [
@@ -349,10 +431,12 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + _table(("Identifier", "Title", "Register", "Preview"), services)
             + samples
         )
-        return _page("Partners and data services", body, node=node)
+        return _page("Partners and data services", body, node=node, token=token)
 
     return [
+        *eid_routes,
         Route("/admin/login", login, methods=["GET", "POST"]),
+        *([Route("/admin/eid", eid_login)] if eid is not None else []),
         Route("/admin/logout", logout, methods=["POST"]),
         Route("/admin", guarded(overview)),
         Route("/admin/exchanges", guarded(exchanges)),

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from oots.node.observe import CorrelationMiddleware, Metrics
 from oots.node.roles import As4Handler, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
+from oots.store.loops import Loops
 from oots.store.queue import Handler, Worker
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
@@ -126,48 +126,27 @@ class NodeWorker:
     ctx: NodeContext
     worker: Worker
     poll_seconds: float = 0.05
-    _stop: threading.Event = field(default_factory=threading.Event, init=False)
-    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    _loops: Loops = field(init=False)
 
-    def _send_loop(self) -> None:
+    def __post_init__(self) -> None:
+        self._loops = Loops(self.worker)
         gateway = _gateway(self.ctx)
-        if gateway is None:
-            return
-        while not self._stop.is_set():
-            try:
-                sent = gateway.send_due()
-            except Exception:  # the loop must outlive a bad moment of the database or the network
-                log.exception("AS4 sender loop: an attempt failed; going on")
-                sent = 0
-            if not sent:
-                self._stop.wait(self.poll_seconds)
+        if gateway is not None:
+            self._loops.every("as4-sender", gateway.send_due, poll_seconds=self.poll_seconds)
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
-        for target, name in ((self._send_loop, "as4-sender"), (self._work, "queue-worker")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def _work(self) -> None:
-        self.worker.run_forever(install_signal_handlers=False)
+        self._loops.start()
 
     def run_forever(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest."""
-        sender = threading.Thread(target=self._send_loop, name="as4-sender", daemon=True)
-        sender.start()
         try:
-            self.worker.run_forever(install_signal_handlers=True)
+            self._loops.run_forever()
         finally:
-            self._stop.set()
-            sender.join(10)
             self._close_sender()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self.worker.stop()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._loops.stop(timeout)
         self._close_sender()
 
     def _close_sender(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from cs.cs_helpers import DEMO
 from oots.cli import main
+from oots.network.local import free_port
 
 ACC = "common-services/acceptance-captures"
 
@@ -92,9 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     subprocess.run(
         [sys.executable, "-m", "oots", "cs", "keys", "init", str(keys), "--force"], check=True, capture_output=True
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     proc = subprocess.Popen(
         [

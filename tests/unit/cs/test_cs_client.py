@@ -200,3 +200,26 @@ def test_async_client_journey_and_refusals(demo: Catalogue, pki: CsPki, other_pk
                 await client.requirements()
 
     asyncio.run(journey())
+
+
+def test_the_core_works_without_a_transport(demo: Catalogue, pki: CsPki) -> None:
+    """The sans-I/O core: a query is data, the reply is status, headers and bytes; the cache answers repeats."""
+    from oots.cs.client import ClientCore
+
+    now = [0.0]
+    core = ClientCore(eb_url=BASE + "/", dsd_url=BASE + "/dsd", trust=TrustStore((pki.root,)), clock=lambda: now[0])
+    query = core.requirements_query(procedure_id="R1", country_code="DE")
+    assert query.url == BASE + "/rest/search"
+    assert dict(query.params)["procedure-id"] == "R1"
+    assert core.cached(query) is None
+    request = httpx.Request("GET", query.url, params=query.params, headers=core.headers)
+    reply = AppTransport(create_app(demo, pki.signer())).handle_request(request)
+    (req,) = core.receive(query, reply.status_code, reply.headers, reply.content)
+    assert core.cached(query) == (req,)
+    now[0] = 301.0
+    assert core.cached(query) is None
+    with pytest.raises(SecurityError):
+        core.receive(query, 200, {}, reply.content)  # the signature headers are gone
+    with pytest.raises(RegistryError) as info:
+        core.receive(query, 503, {}, b"")
+    assert info.value.http_status == 503

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,12 +12,7 @@ import httpx
 import pytest
 
 from oots.cli import main
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from oots.network.local import free_port
 
 
 def test_serve_runs_the_provider_and_makes_its_key(tmp_path: Path) -> None:

@@ -239,7 +239,11 @@ def test_admin_overview_and_pages_after_login(admin_client: AppClient) -> None:
     assert admin_client.get("/admin/exchanges").status_code == 200
     partners = admin_client.get("/admin/partners")
     assert "this node" in partners.text
-    admin_client.post("/admin/logout")
+    assert admin_client.post("/admin/logout").status_code == 400  # the logout form carries the session's token
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", overview.text)
+    assert token is not None
+    out = admin_client.post("/admin/logout", data={"csrf": token.group(1)})
+    assert out.headers["location"] == "/admin/login"
     assert admin_client.get("/admin", follow_redirects=False).status_code == 303
 
 

@@ -1,0 +1,89 @@
+"""The loop helper behind the access point's sender, Domibus mode's sweep and the node's worker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from oots.errors import OotsError, TransportError
+from oots.settings import QueueSettings
+from oots.store import Database
+from oots.store.loops import Loops
+from oots.store.queue import Worker
+
+WAIT = 10.0  # generous bound for threads to reach a point; never a timing assertion
+
+
+class Ticks:
+    """A tick that is busy ``busy`` times, fails once when told, and then reports idle rounds."""
+
+    def __init__(self, busy: int = 0, fail_first: Exception | None = None) -> None:
+        self.busy = busy
+        self.fail_first = fail_first
+        self.calls = 0
+        self.idle = threading.Event()
+
+    def __call__(self) -> int:
+        self.calls += 1
+        if self.fail_first is not None:
+            exc, self.fail_first = self.fail_first, None
+            raise exc
+        if self.busy:
+            self.busy -= 1
+            return 1
+        self.idle.set()
+        return 0
+
+
+def test_a_busy_tick_runs_again_until_idle_then_stop_ends_the_thread() -> None:
+    ticks = Ticks(busy=5)
+    loops = Loops()
+    loops.every("ticker", ticks, poll_seconds=3600)
+    loops.start()
+    assert ticks.idle.wait(WAIT)
+    # Five busy rounds and the idle one ran without the hour-long pause between them.
+    assert ticks.calls == 6
+    loops.stop(WAIT)
+    assert loops.stopping
+    assert not any(t.name == "ticker" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_failed_tick_is_reported_and_the_loop_goes_on() -> None:
+    failures: list[tuple[str, Exception]] = []
+    ticks = Ticks(fail_first=TransportError("the partner is away"))
+    loops = Loops()
+    loops.every("ticker", ticks, poll_seconds=0.01, errors=(OotsError,), failed=lambda n, e: failures.append((n, e)))
+    loops.start()
+    assert ticks.idle.wait(WAIT)
+    loops.stop(WAIT)
+    assert [(name, type(exc)) for name, exc in failures] == [("ticker", TransportError)]
+    assert ticks.calls >= 2
+
+
+def test_the_default_report_logs_the_loop_name(caplog: pytest.LogCaptureFixture) -> None:
+    ticks = Ticks(fail_first=RuntimeError("database went away"))
+    loops = Loops()
+    loops.every("as4-sender", ticks, poll_seconds=0.01)
+    loops.start()
+    assert ticks.idle.wait(WAIT)
+    loops.stop(WAIT)
+    assert "as4-sender loop: an attempt failed; going on" in caplog.text
+
+
+def test_stop_stops_the_queue_worker_too(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    worker = Worker(db, QueueSettings(poll_interval_seconds=0.01))
+    loops = Loops(worker, worker_name="test-worker")
+    loops.start()
+    assert any(t.name == "test-worker" for t in threading.enumerate())
+    loops.stop(WAIT)
+    assert worker.stopping
+    assert not any(t.name == "test-worker" and t.is_alive() for t in threading.enumerate())
+    db.dispose()
+
+
+def test_run_forever_needs_a_worker() -> None:
+    with pytest.raises(ValueError, match="queue worker"):
+        Loops().run_forever()

@@ -28,7 +28,7 @@ from oots.errors import OotsError
 from oots.network.plan import NetworkPlan, plan
 from oots.network.supervisor import Supervisor
 from oots.network.topology import load_topology
-from oots.requester.cli_driver import RequestOptions, drive
+from oots.requester.cli_driver import WAIT_SECONDS, RequestOptions, drive
 from oots.requester.models import RequesterExchange
 from oots.store.database import Database
 
@@ -98,7 +98,7 @@ def run_exchanges(
         started = time.perf_counter()
         opts = RequestOptions(procedure, country, person, out, preview=False, timeout=timeout)
         try:
-            drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)))
+            drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)), wait=WAIT_SECONDS)
         except (OotsError, httpx.HTTPError) as exc:
             with lock:
                 result.failures.append(f"{type(exc).__name__}: {exc}")

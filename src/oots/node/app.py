@@ -36,12 +36,13 @@ from oots.as4.service import create_as4_app, load_access_point
 from oots.as4.store import DELIVER_JOB, As4Store, send_due
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
-from oots.node.gateway import As4Gateway
+from oots.node.gateway import SEND_TOPIC, As4Gateway
 from oots.node.observe import CorrelationMiddleware, Metrics
 from oots.node.roles import As4Handler, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.queue import Handler, Worker
+from oots.store.wake import listen, topic
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
 
@@ -114,13 +115,23 @@ def as4_dispatch(ctx: NodeContext) -> Callable[[Session, msh.VerifiedMessage], N
     return deliver
 
 
+#: Messages a sender thread claims at once: small, so that the threads share a burst between them.
+SEND_BATCH = 2
+
+
 @dataclass
 class NodeWorker:
-    """The node's background work: the queue worker and the access point's sender loop."""
+    """The node's background work: the queue worker and the access point's sender threads.
+
+    ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
+    receipt, so one thread would send one message at a time); they sleep until a message is
+    submitted in this process (on PostgreSQL, in any process of the node) or ``poll_seconds`` pass.
+    """
 
     ctx: NodeContext
     worker: Worker
     poll_seconds: float = 0.05
+    senders: int = 4
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
 
@@ -129,39 +140,52 @@ class NodeWorker:
         if gateway is None:
             return
         ap = gateway.access_point
+        wake = topic(SEND_TOPIC)
         while not self._stop.is_set():
+            generation = wake.generation
             try:
-                sent = send_due(gateway.store, ap.codec, ap.sender, now=ap.clock)
+                sent = send_due(gateway.store, ap.codec, ap.sender, now=ap.clock, limit=SEND_BATCH)
             except Exception:  # the loop must outlive a bad moment of the database or the network
                 log.exception("AS4 sender loop: an attempt failed; going on")
                 sent = 0
             if not sent:
-                self._stop.wait(self.poll_seconds)
+                wake.wait(generation, self.poll_seconds)
+
+    def _start_senders(self) -> None:
+        listen(self.ctx.database)
+        if _gateway(self.ctx) is None:
+            return
+        for i in range(max(1, self.senders)):
+            thread = threading.Thread(target=self._send_loop, name=f"as4-sender-{i + 1}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
-        for target, name in ((self._send_loop, "as4-sender"), (self._work, "queue-worker")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._start_senders()
+        thread = threading.Thread(target=self._work, name="queue-worker", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _work(self) -> None:
         self.worker.run_forever(install_signal_handlers=False)
 
     def run_forever(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest."""
-        sender = threading.Thread(target=self._send_loop, name="as4-sender", daemon=True)
-        sender.start()
+        self._start_senders()
         try:
             self.worker.run_forever(install_signal_handlers=True)
         finally:
             self._stop.set()
-            sender.join(10)
+            topic(SEND_TOPIC).fire()
+            for thread in self._threads:
+                thread.join(10)
             self._close_sender()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self.worker.stop()
+        topic(SEND_TOPIC).fire()
         for thread in self._threads:
             thread.join(timeout)
         self._close_sender()
@@ -195,6 +219,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     """The node's ASGI application (built from settings, or from an already built context)."""
     ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
     node = ctx.settings.node
+    listen(ctx.database)  # PostgreSQL: wake this process's long-polling readers on other processes' commits
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "node": node.name, "version": __version__})

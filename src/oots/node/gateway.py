@@ -17,8 +17,12 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.as4.service import AccessPoint
 from oots.as4.store import As4Store
+from oots.store.wake import on_commit
 
-__all__ = ["As4Gateway"]
+__all__ = ["SEND_TOPIC", "As4Gateway"]
+
+#: The :mod:`oots.store.wake` topic fired when a transaction that submitted a message commits.
+SEND_TOPIC = "as4.outbound"
 
 
 @dataclass
@@ -61,5 +65,7 @@ class As4Gateway:
         )
 
     def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> Outbound:
-        """Pack ``message`` and keep it for sending, in the caller's transaction."""
-        return service.submit(self.access_point, self.store, session, message, payloads)
+        """Pack ``message`` and keep it for sending, in the caller's transaction (the sender wakes on commit)."""
+        outbound = service.submit(self.access_point, self.store, session, message, payloads)
+        on_commit(session, SEND_TOPIC)
+        return outbound

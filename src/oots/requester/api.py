@@ -8,6 +8,7 @@ exchange belongs to the client that created it; another client's exchange is "no
 |---|---|---|
 | POST | /api/v1/exchanges | start an exchange → 202 with its id and state |
 | GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence |
+| GET | /api/v1/exchanges/{id}?since=V&wait=S | the same, once its version is no longer V (long poll, S <= 30 s) |
 | POST | /api/v1/exchanges/{id}/choices | the user's choices and answers → 202 |
 | POST | /api/v1/exchanges/{id}/explicit-request | the user asked for the evidence → 202 |
 | POST | /api/v1/exchanges/{id}/cancel | end it |
@@ -17,6 +18,11 @@ exchange belongs to the client that created it; another client's exchange is "no
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
 valid key, 404 for an unknown exchange, 409 for a step the exchange's state does not allow, 422 for
 input that does not fit (with the field's path).
+
+A portal waiting for an exchange to move on reads it with ``since`` (the version it last saw) and
+``wait``: the answer comes as soon as the exchange changes (woken by the commit that changed it, see
+:mod:`oots.store.wake`), or after ``wait`` seconds with the same version, instead of the portal
+polling in a tight loop.
 """
 
 from __future__ import annotations
@@ -24,20 +30,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError
-from oots.requester.exchange import Requester, subject_from_json
+from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
+from oots.requester.states import TERMINAL, State
 from oots.store import Database
+from oots.store.wake import topic, wait_for
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
+
+#: Longest long poll (``wait``) a reader may ask for, in seconds.
+MAX_WAIT_SECONDS = 30.0
+#: While a long poll waits, the exchange is read again this often (changes made by other processes
+#: of the node on SQLite, which sends no notifications across processes).
+RECHECK_SECONDS = 0.5
 
 
 class ExchangeIn(BaseModel):
@@ -169,10 +185,29 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             )
             return accepted(ex.id, ex.state, ex.version)
 
-    @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
-    def read_exchange(exchange_id: str, client: str = authenticated) -> dict[str, Any]:
+    def read(exchange_id: str, client: str) -> dict[str, Any]:
         with database.session() as session:
             return requester.view(session, exchange_id, client).to_json(base_url)
+
+    changes = topic(CHANGED_TOPIC)
+
+    @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
+    async def read_exchange(
+        exchange_id: str,
+        client: str = authenticated,
+        since: Annotated[int | None, Query(ge=0, description="The version last seen (with wait).")] = None,
+        wait: Annotated[
+            float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a version other than since.")
+        ] = 0.0,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + wait
+        with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
+            while True:
+                view = await run_in_threadpool(read, exchange_id, client)
+                remaining = deadline - time.monotonic()
+                if since is None or view["version"] != since or State(view["state"]) in TERMINAL or remaining <= 0:
+                    return view
+                await wait_for(changed, min(remaining, RECHECK_SECONDS))
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
     def choose(exchange_id: str, body: ChoicesIn, client: str = authenticated) -> JSONResponse:

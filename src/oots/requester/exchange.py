@@ -34,8 +34,10 @@ from oots.requester.outbox import Outbox
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
 from oots.settings import Settings
 from oots.store.queue import enqueue
+from oots.store.wake import on_commit
 
 __all__ = [
+    "CHANGED_TOPIC",
     "DISCOVER_JOB",
     "EXPIRE_JOB",
     "WEBHOOK_JOB",
@@ -49,6 +51,8 @@ log = logging.getLogger(__name__)
 DISCOVER_JOB = "requester.discover"
 EXPIRE_JOB = "requester.expire"
 WEBHOOK_JOB = "requester.webhook"
+#: The :mod:`oots.store.wake` topic fired, keyed by exchange id, when a changed exchange commits.
+CHANGED_TOPIC = "requester.exchange"
 
 #: EDM error codes of an answer → the reason the exchange fails with.
 _ERROR_REASONS: Mapping[str, Reason] = {
@@ -502,6 +506,7 @@ class Requester:
         if changed:
             ex.version += 1
             self._webhook(session, ex)
+            on_commit(session, CHANGED_TOPIC, ex.id)
         if state in TERMINAL:
             return state
         if deadline is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import httpx
@@ -121,3 +122,28 @@ def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:
         verify_webhook(b"another key", calls[0].content, calls[0].headers[SIGNATURE_HEADER])
     with pytest.raises(SecurityError, match="too old"):
         verify_webhook(b"k", b"{}", sign(b"k", b"{}", 1000), now=5000)
+
+
+def test_a_long_poll_answers_with_the_next_version(node: Node) -> None:
+    client = client_of(node)
+    created = create(client).json()
+    url = f"/api/v1/exchanges/{created['id']}"
+    unchanged = client.get(url, params={"since": created["version"], "wait": 0.2}, headers=AUTH).json()
+    assert unchanged["version"] == created["version"]  # nothing happened in time: the same version
+    worker = threading.Thread(target=node.drain)  # discovery moves the exchange on, in another thread
+    worker.start()
+    moved = client.get(url, params={"since": created["version"], "wait": 30}, headers=AUTH).json()
+    worker.join(60)
+    assert moved["version"] > created["version"]
+    assert moved["state"] != created["state"]
+    at_once = client.get(url, params={"since": created["version"], "wait": 30}, headers=AUTH).json()
+    assert at_once["version"] == moved["version"]  # an older version than the current one: no wait
+
+
+def test_a_long_poll_refuses_bad_parameters(node: Node) -> None:
+    client = client_of(node)
+    url = f"/api/v1/exchanges/{create(client).json()['id']}"
+    assert client.get(url, params={"since": 1, "wait": 31}, headers=AUTH).status_code == 422
+    assert client.get(url, params={"since": -1, "wait": 1}, headers=AUTH).status_code == 422
+    assert client.get(url, params={"since": "x"}, headers=AUTH).status_code == 422
+    assert client.get("/api/v1/exchanges/nope", params={"since": 1, "wait": 5}, headers=AUTH).status_code == 404

@@ -125,12 +125,13 @@ class NodeWorker:
 
     ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
     receipt, so one thread would send one message at a time); they sleep until a message is
-    submitted in this process (on PostgreSQL, in any process of the node) or ``poll_seconds`` pass.
+    submitted in this process (on PostgreSQL, in any process of the node) or ``poll_seconds`` pass
+    (for retries that fall due, and messages submitted by other processes on SQLite).
     """
 
     ctx: NodeContext
     worker: Worker
-    poll_seconds: float = 0.05
+    poll_seconds: float = 1.0
     senders: int = 4
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)

@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 
 #: Longest long poll (``wait``) a reader may ask for, in seconds.
 MAX_WAIT_SECONDS = 30.0
-#: While a long poll waits, the exchange is read again this often (changes made by other processes
-#: of the node on SQLite, which sends no notifications across processes).
+#: While a long poll waits, the exchange is read again after this long, then twice as long each time up
+#: to :data:`MAX_RECHECK_SECONDS` (for changes made by other processes of the node on SQLite, which
+#: sends no notifications across processes; commits in this process and on PostgreSQL wake it at once).
 RECHECK_SECONDS = 0.5
+MAX_RECHECK_SECONDS = 4.0
 
 
 class ExchangeIn(BaseModel):
@@ -201,13 +203,15 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         ] = 0.0,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + wait
+        recheck = RECHECK_SECONDS
         with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
             while True:
                 view = await run_in_threadpool(read, exchange_id, client)
                 remaining = deadline - time.monotonic()
                 if since is None or view["version"] != since or State(view["state"]) in TERMINAL or remaining <= 0:
                     return view
-                await wait_for(changed, min(remaining, RECHECK_SECONDS))
+                if not await wait_for(changed, min(remaining, recheck)):
+                    recheck = min(recheck * 2, MAX_RECHECK_SECONDS)
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
     def choose(exchange_id: str, body: ChoicesIn, client: str = authenticated) -> JSONResponse:

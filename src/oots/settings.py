@@ -20,8 +20,9 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from oots.errors import ConfigError
@@ -163,6 +164,9 @@ class As4Settings(Section):
     receipt_timeout_seconds: float = Field(60.0, gt=0, description="HTTP wait for the synchronous receipt.")
     duplicate_detection: bool = True
     duplicate_window_seconds: float = Field(7 * 24 * 3600.0, gt=0, description="How long message ids are remembered.")
+    purge_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often received messages past the duplicate window are purged (node worker)."
+    )
     max_message_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Largest AS4 request body accepted.")
     connect_timeout_seconds: float = Field(10.0, gt=0)
     tls_ca_file: Path | None = Field(None, description="CA bundle for partners' TLS (default: system store).")
@@ -333,6 +337,34 @@ class ProviderSettings(Section):
     max_request_bytes: int = Field(
         1_000_000, ge=10_000, description="A larger request payload is refused (EDM:ERR:0003) unread."
     )
+    preview_timeout_seconds: float = Field(
+        1200,
+        gt=0,
+        le=86400,
+        description="How long a preview stays open after EDM:ERR:0002; then the held request gets EDM:ERR:0005.",
+    )
+    preview_return_origins: tuple[str, ...] = Field(
+        (),
+        description="Origins (scheme://host[:port]) of the requester portals the preview space may send users back to.",
+    )
+
+    @field_validator("preview_return_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for origin in value:
+            parts = urlsplit(origin.strip())
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.username is not None
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port])")
+            out.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return tuple(out)
 
     @model_validator(mode="after")
     def _references(self) -> ProviderSettings:
@@ -384,6 +416,10 @@ class RequesterSettings(Section):
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="Attempts to deliver one webhook.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     demo_portal: bool = Field(False, description="Serve the demo procedure portal at /portal (needs [eid]).")
+    allow_http_preview_hosts: tuple[str, ...] = Field(
+        (),
+        description="Hosts whose plain-http preview locations are accepted (a local demo network); https otherwise.",
+    )
 
     @model_validator(mode="after")
     def _unique_clients(self) -> RequesterSettings:

@@ -55,6 +55,8 @@ from oots.errors import OotsError, RemoteProtocolError, TransportError, XmlError
 __all__ = [
     "BACKEND_NS",
     "EBMS_NS",
+    "MESSAGE_STATUSES",
+    "SOAP_CONTENT_TYPE",
     "SOAP_NS",
     "WS_NS",
     "DomibusClient",
@@ -65,6 +67,7 @@ __all__ = [
     "messaging_from_user_message",
     "parse_notification",
     "push_app",
+    "submit_request",
     "sweep",
     "user_message_from_messaging",
 ]
@@ -280,6 +283,14 @@ def _payload_element(parent: etree._Element, tag: str, payload: Payload) -> None
     _e(el, None, "value", base64.b64encode(payload.data).decode("ascii"))
 
 
+def submit_request(message: UserMessage, payloads: Sequence[Payload]) -> bytes:
+    """The SOAP request of ``submitMessage`` for ``message`` (the ``eb:Messaging`` header, payloads inline)."""
+    body = etree.Element(f"{{{WS_NS}}}submitRequest", nsmap={"ws": WS_NS})
+    for payload in payloads:
+        _payload_element(body, "payload", payload)
+    return _envelope(body, messaging_from_user_message(message, payloads))
+
+
 @dataclass
 class DomibusClient:
     """A client of one Domibus WS plugin endpoint (``.../domibus/services/wsplugin``).
@@ -317,7 +328,9 @@ class DomibusClient:
     def _call(
         self, body_el: etree._Element, header_el: etree._Element | None = None
     ) -> tuple[etree._Element | None, etree._Element]:
-        data = _envelope(body_el, header_el)
+        return self._post(_envelope(body_el, header_el))
+
+    def _post(self, data: bytes) -> tuple[etree._Element | None, etree._Element]:
         try:
             response = self._http().post(self.url, content=data, headers={"Content-Type": SOAP_CONTENT_TYPE})
         except httpx.HTTPError as exc:
@@ -332,10 +345,11 @@ class DomibusClient:
 
     def submit_message(self, message: UserMessage, payloads: Sequence[Payload]) -> str:
         """``submitMessage``: hand ``message`` to Domibus for sending; returns the message id Domibus uses."""
-        body = etree.Element(f"{{{WS_NS}}}submitRequest", nsmap={"ws": WS_NS})
-        for payload in payloads:
-            _payload_element(body, "payload", payload)
-        _, answer = self._call(body, messaging_from_user_message(message, payloads))
+        return self.submit_request(submit_request(message, payloads))
+
+    def submit_request(self, request: bytes) -> str:
+        """``submitMessage`` with a request made by :func:`submit_request` (kept in an outbox, sent later)."""
+        _, answer = self._post(request)
         ids = [(e.text or "").strip() for e in answer.findall("messageID")]
         if not ids or not ids[0]:
             raise RemoteProtocolError("Domibus accepted the submission but returned no message id")

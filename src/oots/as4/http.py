@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,10 +172,16 @@ class HttpSender:
 
     def _http(self) -> httpx.Client:
         if self._client is None:
+            verify = tls_context(self.ca_file, self.client_certificate, self.client_key)
+            # Keep-alive connections, one pool for every thread; TCP_NODELAY so that the small last
+            # segment of a request is not held back waiting for the acknowledgement of the one before.
+            transport = self.transport or httpx.HTTPTransport(
+                verify=verify, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            )
             self._client = httpx.Client(
-                transport=self.transport,
+                transport=transport,
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
-                verify=tls_context(self.ca_file, self.client_certificate, self.client_key),
+                verify=verify,
                 follow_redirects=False,
             )
         return self._client

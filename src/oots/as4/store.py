@@ -20,12 +20,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,11 +65,13 @@ from oots.store.queue import Job, enqueue
 
 __all__ = [
     "DELIVER_JOB",
+    "PURGE_JOB",
     "As4Store",
     "Deliver",
     "OutboundEventHook",
     "references_from_json",
     "references_to_json",
+    "schedule_purge",
     "send_due",
     "user_message_from_json",
     "user_message_to_json",
@@ -76,6 +80,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "as4.deliver"
+#: The periodic job that forgets received messages past the duplicate-detection window.
+PURGE_JOB = "as4.purge_inbound"
 
 #: The application's hook: gets the session of the delivery job's transaction and the verified message.
 Deliver = Callable[[Session, VerifiedMessage], None]
@@ -171,6 +177,18 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# The statements of the receiving hot path, built once: values go in as parameters, so SQLAlchemy
+# compiles each statement once and reuses it (``insert(...).values(row)`` would make a new statement,
+# with a new cache key over every value, per message).
+_INBOUND: Table = As4Inbound.__table__  # type: ignore[assignment]
+_SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt).where(
+    _INBOUND.c.message_id == bindparam("message_id")
+)
+_INSERT_INBOUND = insert(_INBOUND).returning(_INBOUND.c.id)
+_PAYLOADS: Table = As4InboundPayload.__table__  # type: ignore[assignment]
+_INSERT_PAYLOAD = insert(_PAYLOADS)
+
+
 class As4Store:
     """The access point's tables in ``db``; ``pmodes`` resolves stored messages' PModes again."""
 
@@ -178,16 +196,26 @@ class As4Store:
         self.db = db
         self.pmodes = pmodes
         self.clock = clock
+        # SQLite has one writer at a time, and a connection that finds the write lock taken polls for
+        # it with growing sleeps (1, 2, 5, 10 ms ...). The threads of one process (the endpoint's
+        # pool, the sender loop) queue here instead, so the lock passes straight to the next writer.
+        self._write_lock = threading.Lock() if db.is_sqlite else None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """A write transaction (SQLite: the write lock taken at its start, in-process writers queued)."""
+        if self._write_lock is None:
+            with self.db.session() as session:
+                yield session
+            return
+        with self._write_lock, self.db.session(immediate=True) as session:
+            yield session
 
     # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------
 
     def seen(self, message_id: str) -> PriorReceipt | None:
         with self.db.connect() as conn:
-            row = conn.execute(
-                select(As4Inbound.received_at, As4Inbound.receipt_content_type, As4Inbound.receipt).where(
-                    As4Inbound.message_id == message_id
-                )
-            ).first()
+            row = conn.execute(_SEEN, {"message_id": message_id}).first()
         return None if row is None else PriorReceipt(row[0], row[1], row[2])
 
     def accept(self, record: InboundRecord) -> None:
@@ -214,11 +242,11 @@ class As4Store:
             "receipt": record.receipt.body,
         }
         try:
-            with self.db.session(immediate=True) as session:
-                inbound_id = session.execute(insert(As4Inbound).values(values).returning(As4Inbound.id)).scalar_one()
+            with self._writing() as session:
+                inbound_id = session.execute(_INSERT_INBOUND, values).scalar_one()
                 if message.payloads:
                     session.execute(
-                        insert(As4InboundPayload),
+                        _INSERT_PAYLOAD,
                         [
                             {
                                 "inbound_id": inbound_id,
@@ -334,14 +362,24 @@ class As4Store:
 
     def purge_inbound(self, *, older_than: dt.datetime) -> int:
         """Forget received messages that are done and older than the duplicate-detection window."""
-        done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
-        with self.db.session(immediate=True) as session:
-            ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
-            session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
-            result = session.execute(
-                delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
-            )
-            return int(getattr(result, "rowcount", 0) or 0)
+        with self._writing() as session:
+            return _purge(session, older_than)
+
+    def purge_handler(self, *, window_seconds: float, every_seconds: float) -> Callable[[Session, Job], None]:
+        """The handler of ``as4.purge_inbound`` jobs: purge what is past the window, schedule the next run.
+
+        The purge and the next run commit with the job, so exactly one chain of purges runs however
+        many workers the node has (see :func:`schedule_purge`).
+        """
+
+        def handle(session: Session, job: Job) -> None:
+            now = self.clock()
+            purged = _purge(session, now - dt.timedelta(seconds=window_seconds))
+            if purged:
+                log.info("AS4: %d received message(s) past the duplicate-detection window purged", purged)
+            schedule_purge(session, every_seconds=every_seconds, now=now)
+
+        return handle
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -374,7 +412,7 @@ class As4Store:
         """Take the due messages under a lease (a killed sender's messages become due again after it)."""
         waiting = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
         until = now + dt.timedelta(seconds=lease_seconds)
-        with self.db.session(immediate=True) as session:
+        with self._writing() as session:
             rows = (
                 session.execute(
                     select(As4Outbound)
@@ -394,9 +432,24 @@ class As4Store:
                 row.locked_until = until
             return [_outbound(row) for row in rows]
 
+    def awaiting_outcome(self, *, limit: int = 50) -> list[Outbound]:
+        """Messages handed to another access point (Domibus mode) whose outcome is not known yet.
+
+        They are ``sent`` without a lease: the built-in sender never leaves a message so (an attempt
+        ends in another state, and a message being sent holds a lease).
+        """
+        with self.db.session() as session:
+            rows = session.execute(
+                select(As4Outbound)
+                .where(As4Outbound.state == OutboundState.SENT.value, As4Outbound.locked_until.is_(None))
+                .order_by(As4Outbound.first_sent_at)
+                .limit(limit)
+            ).scalars()
+            return [_outbound(row) for row in rows]
+
     def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
         """Write what an attempt came to, and release the lease."""
-        with self.db.session(immediate=True) as session:
+        with self._writing() as session:
             session.execute(
                 update(As4Outbound)
                 .where(As4Outbound.message_id == record.message_id)
@@ -415,6 +468,23 @@ class As4Store:
             if on_event is not None:
                 for event in events:
                     on_event(session, event)
+
+
+def _purge(session: Session, older_than: dt.datetime) -> int:
+    done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
+    ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
+    session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
+    result = session.execute(delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def schedule_purge(session: Session, *, every_seconds: float, now: dt.datetime) -> None:
+    """Queue the next ``as4.purge_inbound`` run, at the next multiple of ``every_seconds`` (in the caller's
+    transaction). Its idempotency key is that moment: a worker starting and the previous run both
+    scheduling it make one job, not two."""
+    slot = int(now.timestamp() // every_seconds) + 1
+    at = dt.datetime.fromtimestamp(slot * every_seconds, dt.UTC)
+    enqueue(session, PURGE_JOB, {"at": at.isoformat()}, key=f"{every_seconds:g}:{slot}", run_at=at, now=now)
 
 
 def send_due(

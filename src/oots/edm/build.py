@@ -268,9 +268,13 @@ def preview_required(
     description: Sequence[Text] = (),
     detail: str | None = None,
     timestamp: dt.datetime | None = None,
+    allow_http: bool = False,
 ) -> QueryError:
-    """``EDM:ERR:0002`` PreviewRequired: send the user to ``location`` (https) to preview the evidence."""
-    if not location.startswith("https://"):
+    """``EDM:ERR:0002`` PreviewRequired: send the user to ``location`` (https) to preview the evidence.
+
+    ``allow_http`` lets a local demo network on loopback use a plain-http location; such an error breaks
+    rule R-EDM-ERR-C019 and must never leave a real network."""
+    if not location.startswith("https://") and not (allow_http and location.startswith("http://")):
         raise ModelError("a PreviewLocation must start with https://")
     if method not in ("GET", "POST"):
         raise ModelError("a PreviewMethod is GET or POST")

@@ -77,10 +77,16 @@ class EidLogin:
         saml_idp_metadata: str | None = None,
         replay_cache: ReplayCache | None = None,
         clock: Callable[[], float] = time.time,
+        cookie_suffix: str = "",
+        session_path: str = "/",
     ) -> None:
         self.settings = settings
         self.base_url = base_url.rstrip("/")
         self.prefix = "/" + prefix.strip("/")
+        #: Cookie names (a suffix keeps apart the logins of several applications on one host).
+        self.flow_cookie = FLOW_COOKIE + cookie_suffix
+        self.session_cookie = SESSION_COOKIE + cookie_suffix
+        self.session_path = session_path
         self.required_level = LevelOfAssurance(settings.required_level)
         self._clock = clock
         secret = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
@@ -129,7 +135,7 @@ class EidLogin:
 
     def current_identity(self, request: Request) -> Identity | None:
         """The identity of the logged-in user, or None."""
-        data = self._session_sealer.open(request.cookies.get(SESSION_COOKIE), self.settings.session_minutes * 60)
+        data = self._session_sealer.open(request.cookies.get(self.session_cookie), self.settings.session_minutes * 60)
         if not isinstance(data, dict):
             return None
         try:
@@ -185,12 +191,12 @@ class EidLogin:
         response = self._page(
             "refused.html", status, message=exc.message, error_id=exc.error_id, retry=self.login_url(next_path)
         )
-        response.delete_cookie(FLOW_COOKIE, path=self.prefix)
+        response.delete_cookie(self.flow_cookie, path=self.prefix)
         return response
 
     def _set_flow(self, response: Response, value: dict[str, Any]) -> None:
         response.set_cookie(
-            FLOW_COOKIE,
+            self.flow_cookie,
             self._flow_sealer.seal(value),
             max_age=self.settings.login_minutes * 60,
             path=self.prefix,
@@ -200,7 +206,7 @@ class EidLogin:
         )
 
     def _open_flow(self, request: Request) -> dict[str, Any] | None:
-        data = self._flow_sealer.open(request.cookies.get(FLOW_COOKIE), self.settings.login_minutes * 60)
+        data = self._flow_sealer.open(request.cookies.get(self.flow_cookie), self.settings.login_minutes * 60)
         return data if isinstance(data, dict) else None
 
     def _start_session(self, identity: Identity, next_path: str) -> Response:
@@ -211,12 +217,12 @@ class EidLogin:
             identity.level.value,
         )
         response = RedirectResponse(safe_next(next_path), 303)
-        response.delete_cookie(FLOW_COOKIE, path=self.prefix)
+        response.delete_cookie(self.flow_cookie, path=self.prefix)
         response.set_cookie(
-            SESSION_COOKIE,
+            self.session_cookie,
             self._session_sealer.seal(identity_to_json(identity)),
             max_age=self.settings.session_minutes * 60,
-            path="/",
+            path=self.session_path,
             httponly=True,
             secure=self._secure,
             samesite="lax",
@@ -376,8 +382,8 @@ class EidLogin:
                 sep = "&" if "?" in meta.end_session_endpoint else "?"
                 target = meta.end_session_endpoint + sep + query
         response = RedirectResponse(target, 303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        response.delete_cookie(FLOW_COOKIE, path=self.prefix)
+        response.delete_cookie(self.session_cookie, path=self.session_path)
+        response.delete_cookie(self.flow_cookie, path=self.prefix)
         return response
 
     async def _logged_out(self, request: Request) -> Response:

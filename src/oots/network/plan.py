@@ -99,6 +99,7 @@ def _node_config(
     eid_url: str,
     client_secret: str,
     admin_hash: str,
+    portal_origins: tuple[str, ...] = (),
 ) -> str:
     mine = keys[spec.party_id]
     lines = [
@@ -153,13 +154,17 @@ def _node_config(
         "",
     ]
     if "provider" in roles:
-        lines += ["[provider]", "samples = true", ""]
+        # The preview space sends users back only to the portals of this network.
+        origins = ", ".join(f'"{o}"' for o in portal_origins)
+        lines += ["[provider]", "samples = true", f"preview_return_origins = [{origins}]", ""]
     if "requester" in roles:
         lines += [
             "[requester]",
             f'identifier = "OOTS-DEMO-{spec.country}-PORTAL"',
             f'name = "{spec.country} demo procedure portal"',
             "demo_portal = true",
+            "# the local network runs plain http on loopback; a real node accepts only https preview locations",
+            'allow_http_preview_hosts = ["127.0.0.1", "localhost"]',
             "",
         ]
     lines += ["[admin]", f'password_hash = "{admin_hash}"', ""]
@@ -243,6 +248,9 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
                 eid_url=eid_url,
                 client_secret=secrets_by_node[spec.node_name],
                 admin_hash=admin_hash,
+                portal_origins=tuple(
+                    f"http://127.0.0.1:{ports[o.country]}" for o in topology.node if "requester" in o.roles
+                ),
             ),
             encoding="utf-8",
         )

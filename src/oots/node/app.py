@@ -32,8 +32,9 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
-from oots.as4.service import create_as4_app, load_access_point
-from oots.as4.store import DELIVER_JOB, As4Store, send_due
+from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
+from oots.as4.service import load_access_point
+from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, schedule_purge
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
 from oots.node.gateway import SEND_TOPIC, As4Gateway
@@ -78,7 +79,11 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
     # The exchange roles need the access point; the Common Services answer over plain HTTP only.
-    if set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
+    if settings.as4.mode == "domibus":
+        dap = load_domibus_access_point(settings, base_dir=config_dir)
+        ctx.clock = dap.clock
+        ctx.services["as4"] = As4Gateway(dap, As4Store(database, dap.pmodes, clock=dap.clock))
+    elif set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
         ap = load_access_point(settings, base_dir=config_dir)
         ctx.clock = ap.clock
         ctx.services["as4"] = As4Gateway(ap, As4Store(database, ap.pmodes, clock=ap.clock))
@@ -140,12 +145,11 @@ class NodeWorker:
         gateway = _gateway(self.ctx)
         if gateway is None:
             return
-        ap = gateway.access_point
         wake = topic(SEND_TOPIC)
         while not self._stop.is_set():
             generation = wake.generation
             try:
-                sent = send_due(gateway.store, ap.codec, ap.sender, now=ap.clock, limit=SEND_BATCH)
+                sent = gateway.send_due(limit=SEND_BATCH)
             except Exception:  # the loop must outlive a bad moment of the database or the network
                 log.exception("AS4 sender loop: an attempt failed; going on")
                 sent = 0
@@ -154,9 +158,12 @@ class NodeWorker:
 
     def _start_senders(self) -> None:
         listen(self.ctx.database)
-        if _gateway(self.ctx) is None:
+        gateway = _gateway(self.ctx)
+        if gateway is None:
             return
-        for i in range(max(1, self.senders)):
+        # Domibus sends for us: one thread hands it what is due.
+        threads = 1 if isinstance(gateway.access_point, DomibusAccessPoint) else max(1, self.senders)
+        for i in range(threads):
             thread = threading.Thread(target=self._send_loop, name=f"as4-sender-{i + 1}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -194,7 +201,7 @@ class NodeWorker:
     def _close_sender(self) -> None:
         gateway = _gateway(self.ctx)
         if gateway is not None:
-            gateway.access_point.sender.close()
+            gateway.close()
 
 
 def create_worker(ctx: NodeContext) -> NodeWorker:
@@ -211,6 +218,10 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
         handlers[DELIVER_JOB] = gateway.store.deliver_handler(
             as4_dispatch(ctx), max_attempts=ctx.settings.queue.max_attempts
         )
+        window, every = ctx.settings.as4.duplicate_window_seconds, ctx.settings.as4.purge_interval_seconds
+        handlers[PURGE_JOB] = gateway.store.purge_handler(window_seconds=window, every_seconds=every)
+        with ctx.database.session() as session:  # the first run; each run schedules the next
+            schedule_purge(session, every_seconds=every, now=ctx.clock())
     for kind, handler in handlers.items():
         worker.register(kind, handler)
     return NodeWorker(ctx, worker)
@@ -261,7 +272,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     ]
     gateway = _gateway(ctx)
     if gateway is not None:
-        routes.extend(create_as4_app(gateway.access_point, gateway.store, path="/as4").routes)
+        routes.extend(gateway.routes())
     for role in _roles(ctx):
         routes.extend(role.routes())
 

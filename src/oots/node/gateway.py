@@ -3,6 +3,10 @@
 Roles never touch PModes, keys or the AS4 store directly: they build an OOTS ``UserMessage`` with
 :meth:`As4Gateway.user_message` and :meth:`As4Gateway.submit` it inside their own transaction, so the
 message goes out exactly when the state change that caused it commits.
+
+The access point is the built-in one (:class:`oots.as4.service.AccessPoint`) or an existing Domibus
+(:class:`oots.as4.domibus_mode.DomibusAccessPoint`, ``[as4] mode = "domibus"``): the roles see no
+difference, and the node's worker runs :meth:`As4Gateway.send_due` either way.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
 
-from oots.as4 import profile, service
+from oots.as4 import domibus_mode, profile, service
+from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.as4.service import AccessPoint
-from oots.as4.store import As4Store
+from oots.as4.store import As4Store, send_due
 from oots.store.wake import on_commit
 
 __all__ = ["SEND_TOPIC", "As4Gateway"]
@@ -27,9 +33,9 @@ SEND_TOPIC = "as4.outbound"
 
 @dataclass
 class As4Gateway:
-    """Sending through the node's built-in access point."""
+    """Sending through the node's access point (built in, or a Domibus)."""
 
-    access_point: AccessPoint
+    access_point: AccessPoint | DomibusAccessPoint
     store: As4Store
 
     @property
@@ -66,6 +72,28 @@ class As4Gateway:
 
     def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> Outbound:
         """Pack ``message`` and keep it for sending, in the caller's transaction (the sender wakes on commit)."""
-        outbound = service.submit(self.access_point, self.store, session, message, payloads)
         on_commit(session, SEND_TOPIC)
-        return outbound
+        if isinstance(self.access_point, DomibusAccessPoint):
+            return domibus_mode.submit(self.access_point, self.store, session, message, payloads)
+        return service.submit(self.access_point, self.store, session, message, payloads)
+
+    def send_due(self, limit: int = 16) -> int:
+        """One turn of the sender loop: send (or hand to Domibus) what is due; return how many.
+
+        ``limit`` caps the messages one call claims (several sender threads share a burst).
+        """
+        ap = self.access_point
+        if isinstance(ap, DomibusAccessPoint):
+            return ap.run_due(self.store)
+        return send_due(self.store, ap.codec, ap.sender, now=ap.clock, limit=limit)
+
+    def routes(self) -> list[BaseRoute]:
+        """What the node serves for its access point: ``/as4``, or the Domibus push endpoint."""
+        ap = self.access_point
+        if isinstance(ap, DomibusAccessPoint):
+            return domibus_mode.push_routes(ap, self.store)
+        return list(service.create_as4_app(ap, self.store, path="/as4").routes)
+
+    def close(self) -> None:
+        ap = self.access_point
+        (ap.client if isinstance(ap, DomibusAccessPoint) else ap.sender).close()

@@ -10,6 +10,11 @@ message, and decides:
 * no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0004``;
 * the service refuses (:class:`~oots.provider.dataservice.EvidenceRefused`: no or several matching
   records, level of assurance, format, subject kind) → its code;
+* the request allows a preview and the service's policy asks for one → with a preview space
+  (``preview=True``), :meth:`Intake.receive` gives :class:`PreviewDue` (the evidence is rendered, the
+  role opens the preview and answers ``EDM:ERR:0002``); without one, ``EDM:ERR:0007``;
+* the request carries a PreviewLocation (the second request of a preview) → :class:`PreviewFollowUp`
+  for the role to hold (see :mod:`oots.provider.preview`);
 * the register fails → ``EDM:ERR:0008``, times out → ``EDM:ERR:0005``;
 * otherwise an ``ExecuteQueryResponse`` with one attachment per evidence document.
 
@@ -30,10 +35,10 @@ from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.edm import Agent, Identifier, LegalPerson, Person, QueryError, QueryRequest, QueryResponse, Text
 from oots.errors import ModelError, RegisterError, XmlError
-from oots.provider.dataservice import DataService, EvidenceRefused, Provision
+from oots.provider.dataservice import DataService, EvidenceRefused, ProvidedEvidence, Provision
 from oots.validation import Validator
 
-__all__ = ["Answer", "Intake", "service_agent"]
+__all__ = ["Answer", "Intake", "PreviewDue", "PreviewFollowUp", "service_agent", "subject_identifier"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,23 @@ class Answer:
         )
 
 
+@dataclass(frozen=True)
+class PreviewDue:
+    """A first request whose evidence must be previewed: matched and rendered, not yet sent."""
+
+    request: QueryRequest
+    service: DataService
+    provision: Provision
+
+
+@dataclass(frozen=True)
+class PreviewFollowUp:
+    """A valid request carrying a PreviewLocation: the second request of a preview, to be held."""
+
+    request: QueryRequest
+    service: DataService
+
+
 def service_agent(service: DataService) -> Agent:
     """The evidence provider of ``service`` as an ``sdg:Agent`` (its issuing authority)."""
     authority = service.authority
@@ -81,7 +103,7 @@ def _subject(request: QueryRequest) -> Person | LegalPerson:
     return subject
 
 
-def _subject_identifier(request: QueryRequest) -> str | None:
+def subject_identifier(request: QueryRequest) -> str | None:
     if request.natural_person is not None and request.natural_person.identifier is not None:
         return request.natural_person.identifier.value
     if request.legal_person is not None and request.legal_person.legal_person_identifier is not None:
@@ -101,8 +123,14 @@ class Intake:
         content_domain: str = "provider.oots",
         validator: Validator | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        preview: bool = False,
     ) -> None:
         self.services = tuple(services)
+        #: Whether the node runs a preview space (``receive`` then gives preview steps).
+        self.preview = preview
+        #: Rule ids not held against a request: only ``R-EDM-REQ-C005`` (https PreviewLocation), and only
+        #: on a loopback demo network whose preview space runs plain http.
+        self.tolerated_rules: frozenset[str] = frozenset()
         self.deadline = deadline
         self.max_request_bytes = max_request_bytes
         self.content_domain = content_domain
@@ -121,7 +149,16 @@ class Intake:
 
     # --- decisions ---------------------------------------------------------------------------------
     def answer(self, data: bytes, *, sent: dt.datetime) -> Answer:
-        """The answer to the request ``data`` whose ebMS message was created at ``sent``."""
+        """The answer to the request ``data`` whose ebMS message was created at ``sent`` (no preview)."""
+        result = self.receive(data, sent=sent, preview=False)
+        assert isinstance(result, Answer)
+        return result
+
+    def receive(
+        self, data: bytes, *, sent: dt.datetime, preview: bool | None = None
+    ) -> Answer | PreviewDue | PreviewFollowUp:
+        """The answer to the request ``data``, or the preview step it starts or continues."""
+        preview = self.preview if preview is None else preview
         request: QueryRequest | None = None
         if len(data) > self.max_request_bytes:
             return self.error("EDM:ERR:0003", None, None, "INVALID:TOO_LARGE", detail="The request is too large.")
@@ -138,7 +175,7 @@ class Intake:
         if not isinstance(document, QueryRequest):
             return self.error("EDM:ERR:0003", None, None, "INVALID:NOT_A_REQUEST", detail="Not an evidence request.")
         request = document
-        if not report.valid:
+        if report.rule_ids(blocking_only=True) - self.tolerated_rules:
             rules = sorted(report.rule_ids(blocking_only=True))
             return self.error(
                 "EDM:ERR:0003",
@@ -158,20 +195,30 @@ class Intake:
                 "UNKNOWN:EVIDENCE_TYPE",
                 detail="This evidence provider offers no data service for the evidence type requested.",
             )
-        return self.provide(request, service)
+        if request.preview_location is not None:
+            if not preview:
+                return self.error(
+                    "EDM:ERR:0003",
+                    request,
+                    service,
+                    "PREVIEW:UNKNOWN_LOCATION",
+                    detail="The PreviewLocation does not name a preview of this evidence provider.",
+                )
+            return PreviewFollowUp(request, service)
+        return self.provide(request, service, preview=preview)
 
-    def provide(self, request: QueryRequest, service: DataService, *, preview_allowed: bool = False) -> Answer:
+    def provide(self, request: QueryRequest, service: DataService, *, preview: bool = False) -> Answer | PreviewDue:
         """Identify, render and answer; every refusal becomes its documented EDM error."""
         try:
-            if service.preview_needed(request.possibility_for_preview) and not preview_allowed:
-                # The preview space is not part of this version: never send evidence that should
-                # have been previewed.
+            previewed = service.preview_needed(request.possibility_for_preview)
+            if previewed and not preview:
+                # No preview space on this node: never send evidence that should have been previewed.
                 return self.error(
                     "EDM:ERR:0007",
                     request,
                     service,
                     "PREVIEW:UNAVAILABLE",
-                    detail="This evidence provider cannot offer a preview yet; ask again without preview.",
+                    detail="This evidence provider cannot offer a preview; ask again without preview.",
                 )
             provision = service.provide(
                 _subject(request), request.evidence_request.distributed_as, language=request.language
@@ -185,16 +232,25 @@ class Intake:
                     "EDM:ERR:0005", request, service, "REGISTER:TIMEOUT", detail="The register timed out."
                 )
             return self.error("EDM:ERR:0008", request, service, "REGISTER:FAILED", detail="The register failed.")
-        return self.evidence(request, service, provision)
+        if previewed:
+            return PreviewDue(request, service, provision)
+        return self.evidence(request, service, provision.evidences, provision.match.reason)
 
     def evidence(
-        self, request: QueryRequest, service: DataService, provision: Provision, *, keep: Sequence[str] | None = None
+        self,
+        request: QueryRequest,
+        service: DataService,
+        evidences: Sequence[ProvidedEvidence],
+        reason: str,
+        *,
+        keep: Sequence[str] | None = None,
     ) -> Answer:
-        """The ``ExecuteQueryResponse`` with the evidences of ``provision`` (only those in ``keep``)."""
+        """The ``ExecuteQueryResponse`` with ``evidences`` (only those in ``keep``; none is an empty
+        response, as the Projectathon's TC08 answers a preview the user refused)."""
         payloads: list[Payload] = []
         items: list[edm.ResponseEvidence] = []
         kept: list[str] = []
-        for provided in provision.evidences:
+        for provided in evidences:
             if keep is not None and provided.metadata.identifier not in keep:
                 continue
             content_id = f"{uuid.uuid4().hex}@{self.content_domain}"
@@ -216,10 +272,10 @@ class Intake:
             response,
             (body, *payloads),
             None,
-            provision.match.reason,
+            reason,
             request,
             service,
-            _subject_identifier(request),
+            subject_identifier(request),
             tuple(kept),
         )
 
@@ -242,11 +298,27 @@ class Intake:
         document = edm.query_error(code, request=request, error_provider=provider, detail=detail)
         return self.wrap_error(document, request, service, reason)
 
+    def preview_required(
+        self, request: QueryRequest, service: DataService, location: str, *, allow_http: bool = False
+    ) -> Answer:
+        """``EDM:ERR:0002`` PreviewRequired sending the user to ``location`` (GET or POST)."""
+        titles = [Text(f"Please look at your {service.title('EN')} and accept or refuse to send it.", "EN")]
+        document = edm.preview_required(
+            request,
+            location=location,
+            error_provider=service_agent(service),
+            method="GET",
+            description=titles,
+            detail="The evidence is sent only after the person it is about has previewed and accepted it.",
+            allow_http=allow_http,
+        )
+        return self.wrap_error(document, request, service, "PREVIEW:REQUIRED")
+
     def wrap_error(
         self, document: QueryError, request: QueryRequest | None, service: DataService | None, reason: str
     ) -> Answer:
         body = Payload(
             f"regrep{uuid.uuid4().hex}@{self.content_domain}", profile.REGREP_MIME_TYPE, edm.to_xml(document)
         )
-        subject = _subject_identifier(request) if request is not None else None
+        subject = subject_identifier(request) if request is not None else None
         return Answer(document, (body,), document.code, reason, request, service, subject)

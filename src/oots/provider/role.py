@@ -8,6 +8,12 @@ request is answered exactly once and the journal never disagrees with what was s
 The answer goes back over the same conversation: ``RefToMessageId`` = the request's message id, the
 same ``ConversationId``, ``originalSender``/``finalRecipient`` swapped, and (TDD 2.0) the same
 ``ExchangeId`` and ``SpecificationId``; the EDM document answers the request's ``@id``.
+
+With eID configured (``[eid]``), the role also runs the **preview space** (:mod:`oots.provider.previews`,
+pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that must be previewed is
+answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
+(queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`).
+Without eID, such a request is answered ``EDM:ERR:0007`` as before.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from oots.errors import ConfigError
 from oots.node.gateway import As4Gateway
 from oots.node.roles import As4Handler, NodeContext
 from oots.provider.config import build_data_services
-from oots.provider.intake import Answer, Intake
+from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
+from oots.provider.preview import Routing, is_loopback
+from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, Previews
 from oots.store.queue import Handler
 
 __all__ = ["ProviderRole", "create_role"]
@@ -53,17 +61,27 @@ class ProviderRole:
 
     name = "provider"
 
-    def __init__(self, ctx: NodeContext, intake: Intake, journal: Journal) -> None:
+    def __init__(self, ctx: NodeContext, intake: Intake, journal: Journal, previews: Previews | None = None) -> None:
         self.ctx = ctx
         self.intake = intake
         self.journal = journal
+        self.previews = previews
+        intake.preview = previews is not None
+        if previews is not None and previews.allow_http:
+            intake.tolerated_rules = frozenset({"R-EDM-REQ-C005"})
 
     # --- the Role contract -------------------------------------------------------------------------
     def routes(self) -> Sequence[BaseRoute]:
-        return []
+        if self.previews is None:
+            return []
+        from oots.provider.preview_web import PreviewSpace
+
+        return PreviewSpace(self.ctx, self.previews).routes()
 
     def job_handlers(self) -> Mapping[str, Handler]:
-        return {}
+        if self.previews is None:
+            return {}
+        return {ANSWER_JOB: self.previews.answer_job(self.send), EXPIRE_JOB: self.previews.expire_job(self.send)}
 
     def as4_handlers(self) -> Mapping[str, As4Handler]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.on_request}
@@ -76,27 +94,88 @@ class ProviderRole:
             raise ConfigError("the provider role needs the node's access point ([as4] settings)")
         return gateway
 
-    def on_request(self, session: Session, message: Any) -> None:
-        """Answer one delivered ``ExecuteQueryRequest`` (an ``oots.as4.msh.VerifiedMessage``)."""
-        um: UserMessage = message.user_message
-        answer = self.intake.answer(_request_payload(message.payloads), sent=um.message_info.timestamp)
+    def routing(self, um: UserMessage) -> Routing:
+        """How to answer ``um``: back over the same conversation, senders and recipients swapped."""
         exchange = um.property(profile.EXCHANGE_ID)
         specification = um.property(profile.SPECIFICATION_ID)
         sender = _property(um, profile.ORIGINAL_SENDER)
         recipient = _property(um, profile.FINAL_RECIPIENT)
         own = self.gateway.own_party
-        reply = self.gateway.user_message(
-            to_party=um.party_info.from_party.party_id,
-            action=answer.action,
+        frm = um.party_info.from_party.party_id
+        original = recipient or own
+        final = sender or frm
+        return Routing(
+            to_party=(frm.value, frm.type),
+            original_sender=(original.value, original.type),
+            final_recipient=(final.value, final.type),
             conversation_id=um.collaboration_info.conversation_id,
-            original_sender=recipient or own,
-            final_recipient=sender or um.party_info.from_party.party_id,
             ref_to_message_id=um.message_info.message_id,
             exchange_id=exchange.value if exchange is not None else None,
             specification_id=specification.value if specification is not None else None,
         )
+
+    def reply(self, session: Session, routing: Routing, answer: Answer) -> UserMessage:
+        """Submit ``answer`` to the access point's outbound queue (in the caller's transaction)."""
+        reply = self.gateway.user_message(
+            to_party=Routing.party(routing.to_party),
+            action=answer.action,
+            conversation_id=routing.conversation_id,
+            original_sender=Routing.party(routing.original_sender),
+            final_recipient=Routing.party(routing.final_recipient),
+            ref_to_message_id=routing.ref_to_message_id,
+            exchange_id=routing.exchange_id,
+            specification_id=routing.specification_id,
+        )
         self.gateway.submit(session, reply, answer.payloads)
+        return reply
+
+    def send(self, session: Session, routing: Routing, answer: Answer) -> str:
+        """The preview jobs' sender: submit ``answer``, return the reply's message id."""
+        return self.reply(session, routing, answer).message_info.message_id
+
+    def on_request(self, session: Session, message: Any) -> None:
+        """Answer one delivered ``ExecuteQueryRequest`` (an ``oots.as4.msh.VerifiedMessage``)."""
+        um: UserMessage = message.user_message
+        result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
+        routing = self.routing(um)
+        frm = um.party_info.from_party.party_id
+        party = f"{frm.type or ''}|{frm.value}"
+        message_id = um.message_info.message_id
+        if isinstance(result, PreviewDue):
+            assert self.previews is not None
+            answer = self.previews.open(session, result, routing, message_id=message_id, party=party)
+        elif isinstance(result, PreviewFollowUp):
+            assert self.previews is not None
+            held = self.previews.follow_up(session, result, routing, message_id=message_id, party=party)
+            if held is None:
+                self._journal_held(session, um, result)
+                return
+            answer = held
+        else:
+            answer = result
+        reply = self.reply(session, routing, answer)
         self._journal(session, um, reply, answer)
+
+    def _journal_held(self, session: Session, request: UserMessage, follow: PreviewFollowUp) -> None:
+        exchange = request.property(profile.EXCHANGE_ID)
+        subject = subject_identifier(follow.request)
+        self.journal.append(
+            session,
+            side=Side.PROVIDER,
+            event=Event.REQUEST_RECEIVED,
+            exchange_id=exchange.value if exchange is not None else None,
+            conversation_id=request.collaboration_info.conversation_id,
+            message_ids=[request.message_info.message_id],
+            outcome="held",
+            details={
+                "reason": "PREVIEW:HELD",
+                "request_id": follow.request.id,
+                "data_service": follow.service.identifier,
+            },
+            personal={"person_identifier": subject} if subject else None,
+            subject=subject,
+        )
+        log.info("provider: holding %s until the preview is decided", request.message_info.message_id)
 
     def _journal(self, session: Session, request: UserMessage, reply: UserMessage, answer: Answer) -> None:
         exchange = request.property(profile.EXCHANGE_ID)
@@ -122,7 +201,17 @@ class ProviderRole:
             subject=subject,
             **common,
         )
-        if answer.code is None:
+        if answer.reason == "PREVIEW:REQUIRED":
+            self.journal.append(
+                session,
+                event=Event.PREVIEW_REQUIRED,
+                message_ids=[request.message_info.message_id, reply.message_info.message_id],
+                outcome=answer.code,
+                details=details,
+                subject=subject,
+                **common,
+            )
+        elif answer.code is None:
             self.journal.append(
                 session,
                 event=Event.EVIDENCE_SENT,
@@ -163,4 +252,23 @@ def create_role(ctx: NodeContext) -> ProviderRole:
         content_domain=re.sub(r"[^a-z0-9.-]", "", settings.node.name.lower()) + ".oots",
         clock=ctx.clock,
     )
-    return ProviderRole(ctx, intake, load_journal(settings, clock=ctx.clock))
+    journal = load_journal(settings, clock=ctx.clock)
+    previews = None
+    if settings.eid.issuer or settings.eid.saml_idp_metadata:
+        base = settings.node.base_url.rstrip("/")
+        if not base.startswith("https://") and not is_loopback(base):
+            raise ConfigError(
+                "provider: the preview space needs an https node.base_url (plain http only on loopback)",
+                [("node.base_url", "https needed for the preview space")],
+            )
+        previews = Previews(
+            intake,
+            journal,
+            base_url=base,
+            timeout=dt.timedelta(seconds=settings.provider.preview_timeout_seconds),
+            return_origins=settings.provider.preview_return_origins,
+            clock=ctx.clock,
+        )
+    else:
+        log.info("provider: no [eid] login configured, so no preview space (previews are answered EDM:ERR:0007)")
+    return ProviderRole(ctx, intake, journal, previews)

@@ -218,6 +218,11 @@ def sample_authority(country: str, kind: str | None = None) -> Authority:
     return Authority(value, f"urn:cef.eu:names:identifier:EAS:{eas}", name)
 
 
+#: Preview policies of the sample services: diplomas (a diploma and its supplement, two documents to
+#: accept or refuse one by one) are only sent after a preview; the others when the request allows one.
+_PREVIEW = {"diplomas": PreviewPolicy.REQUIRED}
+
+
 def sample_data_service(country: str, kind: str, *, register: Register | None = None) -> DataService:
     """One sample data service of ``country`` reading its sample register (or ``register``).
 
@@ -241,7 +246,7 @@ def sample_data_service(country: str, kind: str, *, register: Register | None = 
         authority=sample_authority(country, kind),
         jurisdiction=Jurisdiction(country),
         level_of_assurance=(listed.level_of_assurance if listed else None) or LevelOfAssurance.SUBSTANTIAL,
-        preview=PreviewPolicy.IF_POSSIBLE,
+        preview=_PREVIEW.get(kind, PreviewPolicy.IF_POSSIBLE),
         language=_LANGUAGES[country],
     )
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -356,6 +357,12 @@ class Requester:
         doc: edm.QueryResponse,
         payloads: Sequence[Payload],
     ) -> None:
+        if row.preview_location is not None and not doc.evidences:
+            # after a preview, a response without evidence means the user refused every document (TC08)
+            row.status = "failed"
+            row.error_detail = "the user refused every evidence in the provider's preview"
+            self._move(session, ex, Event.FAIL, Reason.PREVIEW_REFUSED, row.error_detail)
+            return
         parts = {p.content_id.strip("<>"): p for p in payloads}
         for package in doc.packages:
             for evidence in package.evidences:
@@ -385,7 +392,7 @@ class Requester:
     def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
         first_preview = row.status == "sent" and row.preview_location is None
         if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
-            if not doc.preview_location.startswith("https://"):  # never send a user to a plain-HTTP page
+            if not _preview_location_ok(doc.preview_location, self.config.allow_http_preview_hosts):
                 row.status = "failed"
                 self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, "the preview location is not https")
                 return
@@ -554,6 +561,14 @@ def _public(entry: dict[str, Any]) -> dict[str, Any]:
         for cls, slot in entry["types"].items()
     }
     return {**entry, "types": types}
+
+
+def _preview_location_ok(location: str, http_hosts: Sequence[str]) -> bool:
+    """Never send a user to a plain-http page — except on the hosts of a local demo network."""
+    if location.startswith("https://"):
+        return True
+    parts = urlsplit(location)
+    return parts.scheme == "http" and bool(parts.hostname) and parts.hostname in http_hosts
 
 
 def _millis(moment: dt.datetime) -> dt.datetime:

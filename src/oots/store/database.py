@@ -43,6 +43,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "oots.cs.models",
     "oots.eid.models",
     "oots.requester.models",
+    "oots.provider.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

@@ -135,6 +135,16 @@ def _new_row(  # noqa: PLR0917 - private helper
     }
 
 
+# Built once, values passed as parameters: compiled once and reused (``.values(row)`` per call would
+# build a new statement and its cache key over every value).
+_JOBS: Table = QueueJob.__table__  # type: ignore[assignment]
+_INSERT_JOB = insert(_JOBS).returning(_JOBS.c.id)
+_UPSERT_JOB = {
+    "postgresql": postgresql.insert(_JOBS).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(_JOBS.c.id),
+    "sqlite": sqlite.insert(_JOBS).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(_JOBS.c.id),
+}
+
+
 def enqueue(
     session: Session,
     kind: str,
@@ -154,14 +164,12 @@ def enqueue(
     row = _new_row(kind, payload, key, run_at, max_attempts, now or utcnow())
     on_commit(session, WAKE_TOPIC)
     if key is None:
-        return session.execute(insert(QueueJob).values(row).returning(QueueJob.id)).scalar_one()
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert(QueueJob) if dialect == "postgresql" else sqlite.insert(QueueJob)
-    stmt = upsert.values(row).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(QueueJob.id)
-    job_id = session.execute(stmt).scalar_one_or_none()
+        return int(session.execute(_INSERT_JOB, row).scalar_one())
+    stmt = _UPSERT_JOB["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
+    job_id = session.execute(stmt, row).scalar_one_or_none()
     if job_id is None:
         job_id = session.execute(select(QueueJob.id).where(QueueJob.kind == kind, QueueJob.key == key)).scalar_one()
-    return job_id
+    return int(job_id)
 
 
 def enqueue_many(

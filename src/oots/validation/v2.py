@@ -51,7 +51,10 @@ RULES: dict[str, tuple[Severity, str]] = {
         Severity.ERROR,
         "each ExtrinsicObject MUST reference its evidence (RepositoryItemRef cid:…@…)",
     ),
-    "OOTS-V2-RESP-005": (Severity.ERROR, "an evidence response MUST hold an ExtrinsicObject (maybe in a package)"),
+    "OOTS-V2-RESP-005": (
+        Severity.ERROR,
+        "an evidence response MUST hold an ExtrinsicObject (maybe in a package), or an empty RegistryObjectList",
+    ),
     "OOTS-V2-ERR-001": (Severity.ERROR, "an error response MUST have status Failure and exactly one rs:Exception"),
     "OOTS-V2-ERR-002": (Severity.ERROR, "rs:Exception MUST have xsi:type, code, severity and message"),
     "OOTS-V2-ERR-003": (Severity.ERROR, "rs:Exception MUST carry a Timestamp slot (DateTimeValueType)"),
@@ -187,7 +190,9 @@ def _response(root: etree._Element) -> Iterable[Finding]:
         for obj in root.iterfind(f".//{{{RIM}}}RegistryObjectList/{{{RIM}}}RegistryObject")
         if (obj.get(f"{{{XSI}}}type") or "").endswith("ExtrinsicObjectType")
     ]
-    if not objects:
+    # An empty rim:RegistryObjectList is how a response says "no evidence" (the user refused every
+    # evidence in the preview: the Projectathon's TC08); a response without the list holds nothing.
+    if not objects and root.find(f"{{{RIM}}}RegistryObjectList") is None:
         yield _finding("OOTS-V2-RESP-005", root)
     for obj in objects:
         metadata = _slot(obj, "EvidenceMetadata")

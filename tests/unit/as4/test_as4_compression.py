@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import pytest
 
@@ -42,3 +43,32 @@ def test_broken_gzip_is_ebms_0303(data: bytes) -> None:
     with pytest.raises(RemoteProtocolError) as info:
         compression.decompress(data)
     assert info.value.code == "EBMS:0303"
+
+
+def test_incompressible_large_part_is_stored_gzip() -> None:
+    data = os.urandom(300 * 1024)
+    assert not compression.compressible(data)
+    packed = compression.compress(data)
+    assert packed[:2] == b"\x1f\x8b"
+    assert len(data) < len(packed) < len(data) + 200  # stored blocks: a few bytes per 64 KB
+    assert gzip.decompress(packed) == data
+    assert compression.decompress(packed) == data
+    assert compression.compress(data) == packed  # deterministic
+
+
+def test_large_compressible_part_is_deflated() -> None:
+    data = b"<evidence>" + b"<line>some repeated text</line>" * 20000 + b"</evidence>"
+    assert compression.compressible(data)
+    assert len(compression.compress(data)) < len(data) // 50
+
+
+def test_part_compressible_only_in_the_middle_is_stored_when_samples_say_so() -> None:
+    # The sampling is a heuristic: whatever it decides, the result is valid gzip of the same bytes.
+    data = os.urandom(40 * 1024) + bytes(200 * 1024) + os.urandom(40 * 1024)
+    assert compression.decompress(compression.compress(data)) == data
+
+
+def test_small_parts_are_always_deflated() -> None:
+    data = os.urandom(1000)
+    assert compression.compressible(data)
+    assert gzip.decompress(compression.compress(data)) == data

@@ -7,10 +7,19 @@ from pathlib import Path
 import pytest
 from asgi_sync import SyncASGITransport
 from msh_world import NOW, dev_pki, side, user_message  # noqa: F401 - fixture
+from sqlalchemy import text
 
 from oots.as4 import http, msh
 from oots.as4.model import Payload, Property
-from oots.as4.store import DELIVER_JOB, As4Store, send_due, user_message_from_json, user_message_to_json
+from oots.as4.store import (
+    DELIVER_JOB,
+    PURGE_JOB,
+    As4Store,
+    schedule_purge,
+    send_due,
+    user_message_from_json,
+    user_message_to_json,
+)
 from oots.errors import StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
@@ -211,3 +220,65 @@ def test_a_delivery_that_keeps_failing_ends_delivery_failed_without_its_effects(
         job_counts = counts(session)
     assert job_counts[DELIVER_JOB] == {"done": 1}
     assert "app.effect" not in job_counts  # the hook's own effects were rolled back each time
+
+
+def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "w1@blue", clock)  # delivered: purged once past the window
+    submit(blue, codec, "w2@blue", clock)  # its delivery is not done: kept, whatever its age
+    send_due(blue, codec, sender, now=clock)
+    with red.db.session() as session:
+        session.execute(
+            text("UPDATE queue_jobs SET run_at = :later WHERE key = 'w2@blue'"), {"later": NOW.replace(2027)}
+        )
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: None))
+    worker.register(PURGE_JOB, red.purge_handler(window_seconds=600, every_seconds=300))
+    worker.drain()
+    assert red.inbound_state("w1@blue") == "delivered"
+    with red.db.session() as session:  # a worker started twice in the same slot schedules one run
+        schedule_purge(session, every_seconds=300, now=clock())
+        schedule_purge(session, every_seconds=300, now=clock())
+        assert counts(session)[PURGE_JOB] == {"queued": 1}
+    assert worker.drain() == 0  # due at the next multiple of 300 s, not now
+
+    clock.now = NOW + dt.timedelta(seconds=300)  # first run: nothing is older than the window yet
+    assert worker.drain() == 1
+    assert red.seen("w1@blue") is not None
+    clock.now = NOW + dt.timedelta(seconds=601)
+    assert worker.drain() == 1  # the run of 600 s: w1 (received at NOW) is now past the window
+    assert red.seen("w1@blue") is None  # forgotten: a resend now would be a new message
+    assert red.inbound_state("w2@blue") == "received"  # not delivered yet: never purged
+    with red.db.session() as session:
+        assert counts(session)[PURGE_JOB] == {"done": 2, "queued": 1}  # always exactly one next run
+
+
+def test_concurrent_accepts_from_many_threads_are_all_kept(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    blue, codec, red, _sender, clock = nodes
+    for i in range(16):
+        submit(blue, codec, f"c{i}@blue", clock)
+    due = blue.claim_due(clock(), lease_seconds=60, limit=16)
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    rx = msh.Receiver(red_pm, red_codec, red.seen, lambda: f"sig-{threading.get_ident()}-{clock()}@red")
+    records = [msh.receive(rx, out.content_type, out.body, clock()).record for out in due]
+    failures: list[BaseException] = []
+
+    def keep(chunk: list[msh.InboundRecord | None]) -> None:
+        for record in chunk:
+            assert record is not None
+            try:
+                red.accept(record)
+            except BaseException as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=keep, args=(records[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(red.inbound_state(f"c{i}@blue") == "received" for i in range(16))
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"queued": 16}

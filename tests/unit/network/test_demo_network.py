@@ -121,6 +121,15 @@ def test_every_node_config_turns_on_what_the_demo_guide_promises(tmp_path: Path,
     assert {"/health", "/metrics", "/admin"} <= paths
     if "requester" in settings.node.roles:
         assert "/portal" in paths
+        assert settings.requester.allow_http_preview_hosts == ("127.0.0.1", "localhost")
+    if "provider" in settings.node.roles:
+        # the preview space runs (eID configured) and sends users back only to the network's portals
+        assert {"/preview/{token}", "/preview/eid"} <= paths
+        assert settings.provider.preview_return_origins == (
+            "http://127.0.0.1:9110",
+            "http://127.0.0.1:9111",
+            "http://127.0.0.1:9112",
+        )
 
 
 def test_the_guide_names_real_test_people(tmp_path: Path) -> None:

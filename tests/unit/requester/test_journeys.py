@@ -11,7 +11,11 @@ from cs.cs_helpers import AppTransport
 from starlette.applications import Starlette
 
 from oots import edm
+from oots.as4 import profile
+from oots.as4.model import Payload
+from oots.as4.msh import VerifiedMessage
 from oots.cs.keys import CsPki
+from oots.requester.exchange import _preview_location_ok
 from oots.validation import validate
 from requester.helpers import (
     API_KEY,
@@ -130,6 +134,35 @@ def test_with_preview_refused(tmp_path: Path, pki: CsPki) -> None:
     assert view["state"] == "failed"
     assert view["reason"] == "preview_refused"
     assert view["reason_text"]
+
+
+def test_with_preview_everything_refused(tmp_path: Path, pki: CsPki) -> None:
+    """The provider's answer when the user refused every document: an empty response (TC08)."""
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/x"))
+    message, second = node.outbox.last_request()
+    empty = edm.evidence_response(second, provider=provider.agent, evidences=[])
+    regrep = Payload("regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(empty))
+    um = provider._message(message, profile.ACTION_EXECUTE_QUERY_RESPONSE)
+    node.deliver(VerifiedMessage(um, (regrep,), None, ()))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "preview_refused")
+    assert view["evidence"] == []
+
+
+def test_plain_http_preview_locations_only_from_allowed_hosts() -> None:
+    allowed = ("127.0.0.1", "localhost")
+    assert _preview_location_ok("https://ep.example/preview/x", ())
+    assert not _preview_location_ok("http://127.0.0.1:8011/preview/x", ())
+    assert _preview_location_ok("http://127.0.0.1:8011/preview/x", allowed)
+    assert _preview_location_ok("http://localhost/preview/x", allowed)
+    assert not _preview_location_ok("http://ep.example/preview/x", allowed)
+    assert not _preview_location_ok("http://127.0.0.1.evil.example/preview/x", allowed)
+    assert not _preview_location_ok("javascript:alert(1)", allowed)
 
 
 def test_person_not_found(tmp_path: Path, pki: CsPki) -> None:

@@ -1,0 +1,440 @@
+"""The previews a provider node holds open: rows, jobs and answers (the database side of the preview space).
+
+:class:`Previews` takes the steps of :mod:`oots.provider.preview` inside the caller's transaction:
+
+* :meth:`Previews.open` — a first request whose evidence must be previewed: the rendered documents
+  and the preview row are stored, a timeout job is queued for the deadline, and the ``EDM:ERR:0002``
+  answer (with the PreviewLocation) is returned for the role to send;
+* :meth:`Previews.follow_up` — the second request: refused with its EDM error, or **held** (stored,
+  not answered; ``None``) until the user decides or the deadline passes;
+* :meth:`Previews.decide` — the user's decision in the preview space;
+* the jobs :data:`ANSWER_JOB` (decision and held request both there: send the accepted evidence, an
+  empty response when none was accepted, or ``EDM:ERR:0004`` when the person who logged in is not the
+  subject) and :data:`EXPIRE_JOB` (deadline passed: a held request gets ``EDM:ERR:0005``).
+
+Nothing waits in memory and no worker blocks: a held request is a row; the answer goes out from the
+queue job that finds both halves. When a preview closes its documents and the personal data it held
+(the subject, the held request) are deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, null, select
+from sqlalchemy.orm import Session
+
+from oots import edm
+from oots.audit.journal import Event, Journal, Side
+from oots.errors import ModelError, XmlError
+from oots.provider.dataservice import DataService, ProvidedEvidence
+from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
+from oots.provider.models import ProviderPreview, ProviderPreviewDocument
+from oots.provider.preview import (
+    OPEN,
+    PreviewClosed,
+    PreviewEvent,
+    PreviewState,
+    Routing,
+    allowed_return,
+    fingerprint,
+    is_loopback,
+    location_of,
+    new_token,
+    next_state,
+    token_from_location,
+    token_key,
+    valid_token,
+)
+from oots.provider.render import RenderedDocument
+from oots.store.queue import Job, enqueue
+
+__all__ = ["ANSWER_JOB", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
+
+log = logging.getLogger(__name__)
+
+ANSWER_JOB = "provider.preview_answer"
+EXPIRE_JOB = "provider.preview_expire"
+
+#: The decision recorded when the person who logged in is not the request's subject.
+NOT_THE_SUBJECT = "not_the_subject"
+
+#: ``send(session, routing, answer)`` submits an answer over AS4 and returns the reply's message id.
+Sender = Callable[[Session, Routing, Answer], str]
+
+_UNKNOWN = "The PreviewLocation does not name an open preview of this conversation."
+
+
+def subject_from_row(row: ProviderPreview) -> edm.Person | edm.LegalPerson | None:
+    """The request's subject a preview row keeps (None once the preview is closed)."""
+    data = row.subject
+    if not isinstance(data, dict):
+        return None
+    if "natural_person" in data:
+        return edm.object_from_json(edm.Person, data["natural_person"])
+    return edm.object_from_json(edm.LegalPerson, data["legal_person"])
+
+
+@dataclass(frozen=True)
+class ShownDocument:
+    """One document of a preview as the page shows it."""
+
+    position: int
+    evidence_id: str
+    title: str
+    media_type: str
+    filename: str
+    annex: bool
+    content: bytes
+
+
+class Previews:
+    """The preview rows of one provider node (see the module docstring)."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        journal: Journal,
+        *,
+        base_url: str,
+        timeout: dt.timedelta,
+        return_origins: Sequence[str],
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.intake = intake
+        self.journal = journal
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.return_origins = tuple(return_origins)
+        self.clock = clock
+        #: Plain http only on a loopback demo network (the requester must allow it too).
+        self.allow_http = self.base_url.startswith("http://") and is_loopback(self.base_url)
+
+    # --- the first request --------------------------------------------------------------------------
+    def open(self, session: Session, due: PreviewDue, routing: Routing, *, message_id: str, party: str) -> Answer:
+        """Store the rendered evidence and the preview; the ``EDM:ERR:0002`` answer to send."""
+        token = new_token()
+        key = token_key(token)
+        request = due.request
+        subject = request.natural_person or request.legal_person
+        kind = "natural_person" if request.natural_person is not None else "legal_person"
+        now = self.clock()
+        row = ProviderPreview(
+            key=key,
+            state=PreviewState.AWAITING.value,
+            conversation_id=routing.conversation_id,
+            requester_party=party,
+            first_request_id=request.id,
+            first_message_id=message_id,
+            data_service=due.service.identifier,
+            specification=request.specification.value,
+            fingerprint=fingerprint(request),
+            match_reason=due.provision.match.reason,
+            subject={kind: edm.object_to_json(subject)},
+            created_at=now,
+            deadline=now + self.timeout,
+        )
+        session.add(row)
+        for n, provided in enumerate(due.provision.evidences):
+            doc = provided.document
+            session.add(
+                ProviderPreviewDocument(
+                    preview_key=key,
+                    position=n,
+                    evidence_id=provided.metadata.identifier,
+                    annex=provided.annex,
+                    media_type=doc.media_type,
+                    filename=doc.filename,
+                    title=doc.title,
+                    language=doc.language,
+                    conforms_to=doc.conforms_to,
+                    metadata_json=edm.object_to_json(provided.metadata),
+                    content=doc.content,
+                )
+            )
+        session.flush()
+        enqueue(session, EXPIRE_JOB, {"preview": key}, key=f"{key}:expire", run_at=row.deadline)
+        location = location_of(self.base_url, token)
+        return self.intake.preview_required(request, due.service, location, allow_http=self.allow_http)
+
+    # --- the second request -------------------------------------------------------------------------
+    def follow_up(
+        self, session: Session, follow: PreviewFollowUp, routing: Routing, *, message_id: str, party: str
+    ) -> Answer | None:
+        """Hold the second request of a preview (``None``), or the error answering it at once."""
+        request, service = follow.request, follow.service
+        assert request.preview_location is not None
+        token = token_from_location(request.preview_location, self.base_url)
+        row = self._locked(session, token_key(token)) if token else None
+        if (
+            row is None
+            or row.conversation_id != routing.conversation_id
+            or row.requester_party != party
+            or row.data_service != service.identifier
+            or row.fingerprint != fingerprint(request)
+        ):
+            return self.intake.error("EDM:ERR:0003", request, service, "PREVIEW:UNKNOWN", detail=_UNKNOWN)
+        state = PreviewState(row.state)
+        now = self.clock()
+        if state is PreviewState.EXPIRED or (state in OPEN and now >= row.deadline):
+            if state in OPEN:
+                self._close(session, row, PreviewState.EXPIRED, "EDM:ERR:0005")
+                self._journal(session, row, Event.TIMEOUT, "expired", {"reason": "PREVIEW:TIMEOUT"})
+            return self.intake.error(
+                "EDM:ERR:0005", request, service, "PREVIEW:TIMEOUT", detail="The preview was not finished in time."
+            )
+        try:
+            new = next_state(state, PreviewEvent.REQUEST)
+        except PreviewClosed:
+            return self.intake.error(
+                "EDM:ERR:0003",
+                request,
+                service,
+                "PREVIEW:USED",
+                detail="This PreviewLocation was already used by another request.",
+            )
+        if request.return_location is not None and allowed_return(request.return_location, self.return_origins) is None:
+            self._close(session, row, PreviewState.ANSWERED, "EDM:ERR:0003")
+            return self.intake.error(
+                "EDM:ERR:0003",
+                request,
+                service,
+                "PREVIEW:RETURN_LOCATION",
+                detail="The ReturnLocation is not the address of a requester portal this provider knows.",
+            )
+        row.state = new.value
+        row.held_at = now
+        row.request_payload = edm.to_xml(request)
+        row.request_message_id = message_id
+        row.routing = routing.to_json()
+        if request.return_location is not None:
+            row.return_location = request.return_location
+        if new is PreviewState.READY:
+            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer")
+        return None
+
+    # --- the preview space --------------------------------------------------------------------------
+    def find(self, session: Session, token: str) -> ProviderPreview | None:
+        """The open preview of ``token`` (None when unknown, closed or past its deadline)."""
+        if not valid_token(token):
+            return None
+        row = session.get(ProviderPreview, token_key(token))
+        if row is None or PreviewState(row.state) not in OPEN or self.clock() >= row.deadline:
+            return None
+        return row
+
+    def documents(self, session: Session, row: ProviderPreview) -> list[ShownDocument]:
+        rows = session.scalars(
+            select(ProviderPreviewDocument)
+            .where(ProviderPreviewDocument.preview_key == row.key)
+            .order_by(ProviderPreviewDocument.position)
+        )
+        return [
+            ShownDocument(d.position, d.evidence_id, d.title, d.media_type, d.filename, d.annex, d.content)
+            for d in rows
+        ]
+
+    def service_of(self, row: ProviderPreview) -> DataService | None:
+        return next((s for s in self.intake.services if s.identifier == row.data_service), None)
+
+    def remember_return(self, session: Session, token: str, url: str) -> bool:
+        """Keep ``url`` as where to send the user back (v1.x: the requester names it on the way in, as
+        a ``returnurl`` parameter; a v2.0 ReturnLocation is never replaced). Only allowed portals."""
+        allowed = allowed_return(url, self.return_origins)
+        row = self._locked(session, token_key(token)) if valid_token(token) and allowed else None
+        if row is None or PreviewState(row.state) not in OPEN or row.return_location is not None:
+            return False
+        row.return_location = allowed
+        return True
+
+    def shown(self, session: Session, token: str) -> None:
+        """Journal the first time the user sees the evidence."""
+        row = self._locked(session, token_key(token))
+        if row is None or row.shown_at is not None:
+            return
+        row.shown_at = self.clock()
+        self._journal(session, row, Event.PREVIEW_SHOWN, "shown", {"documents": self._count(session, row)})
+
+    def decide(self, session: Session, token: str, *, accepted: Sequence[str] | None, decision: str) -> ProviderPreview:
+        """Record the user's decision (``accepted`` evidence ids); raise PreviewClosed when too late."""
+        row = self._locked(session, token_key(token)) if valid_token(token) else None
+        if row is None or self.clock() >= row.deadline:
+            raise PreviewClosed("this preview is closed", code="closed")
+        new = next_state(PreviewState(row.state), PreviewEvent.DECISION)
+        row.state = new.value
+        row.decision = decision
+        row.accepted = list(accepted or [])
+        row.decided_at = self.clock()
+        self._journal(
+            session,
+            row,
+            Event.PREVIEW_DECISION,
+            decision,
+            {"accepted": list(accepted or []), "documents": self._count(session, row)},
+        )
+        if new is PreviewState.READY:
+            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer")
+        return row
+
+    # --- jobs ----------------------------------------------------------------------------------------
+    def answer_job(self, send: Sender) -> Callable[[Session, Job], None]:
+        def run(session: Session, job: Job) -> None:
+            self.answer(session, str(job.payload["preview"]), send)
+
+        return run
+
+    def expire_job(self, send: Sender) -> Callable[[Session, Job], None]:
+        def run(session: Session, job: Job) -> None:
+            self.expire(session, str(job.payload["preview"]), send)
+
+        return run
+
+    def answer(self, session: Session, key: str, send: Sender) -> None:
+        """Answer the held request of a decided preview (the job :data:`ANSWER_JOB`)."""
+        row = self._locked(session, key)
+        if row is None or row.state != PreviewState.READY.value:
+            return
+        request = self._held_request(row)
+        service = self.service_of(row)
+        routing = Routing.from_json(row.routing or {})
+        if request is None or service is None:
+            log.error("preview %s: the held request or its data service is gone; closing it", key[:12])
+            self._close(session, row, PreviewState.EXPIRED, "lost")
+            return
+        if row.decision == NOT_THE_SUBJECT:
+            answer = self.intake.error(
+                "EDM:ERR:0004",
+                request,
+                service,
+                "PREVIEW:NOT_THE_SUBJECT",
+                detail="The person who logged in to the preview space is not the person the request is about.",
+            )
+        else:
+            keep = [str(a) for a in row.accepted or []]
+            answer = self.intake.evidence(request, service, self._provided(session, row), row.match_reason, keep=keep)
+        reply_id = send(session, routing, answer)
+        next_state(PreviewState.READY, PreviewEvent.ANSWER)
+        self._close(session, row, PreviewState.ANSWERED, answer.code or "evidence")
+        self._journal_answer(session, row, routing, answer, reply_id)
+
+    def expire(self, session: Session, key: str, send: Sender) -> None:
+        """Close a preview whose deadline passed (the job :data:`EXPIRE_JOB`); a held request gets 0005."""
+        row = self._locked(session, key)
+        if row is None or PreviewState(row.state) not in OPEN:
+            return
+        now = self.clock()
+        if now < row.deadline:  # the job ran early (clock skew between processes): try again then
+            enqueue(
+                session,
+                EXPIRE_JOB,
+                {"preview": key},
+                key=f"{key}:expire:{now.isoformat()}",
+                run_at=row.deadline,
+            )
+            return
+        if row.state == PreviewState.READY.value:  # the user decided in time; the answer job was not yet run
+            self.answer(session, key, send)
+            return
+        next_state(PreviewState(row.state), PreviewEvent.TIMEOUT)
+        request = self._held_request(row)
+        service = self.service_of(row)
+        self._journal(session, row, Event.TIMEOUT, "expired", {"reason": "PREVIEW:TIMEOUT"})
+        if request is None or service is None or row.routing is None:
+            self._close(session, row, PreviewState.EXPIRED, None)
+            return
+        routing = Routing.from_json(row.routing)
+        answer = self.intake.error(
+            "EDM:ERR:0005", request, service, "PREVIEW:TIMEOUT", detail="The preview was not finished in time."
+        )
+        reply_id = send(session, routing, answer)
+        self._close(session, row, PreviewState.EXPIRED, "EDM:ERR:0005")
+        self._journal_answer(session, row, routing, answer, reply_id)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _locked(self, session: Session, key: str) -> ProviderPreview | None:
+        return session.scalars(select(ProviderPreview).where(ProviderPreview.key == key).with_for_update()).first()
+
+    def _count(self, session: Session, row: ProviderPreview) -> int:
+        return len(
+            session.scalars(
+                select(ProviderPreviewDocument.id).where(ProviderPreviewDocument.preview_key == row.key)
+            ).all()
+        )
+
+    def _held_request(self, row: ProviderPreview) -> edm.QueryRequest | None:
+        if row.request_payload is None:
+            return None
+        try:
+            document = edm.parse(row.request_payload)
+        except (XmlError, ModelError):
+            return None
+        return document if isinstance(document, edm.QueryRequest) else None
+
+    def _provided(self, session: Session, row: ProviderPreview) -> list[ProvidedEvidence]:
+        rows = session.scalars(
+            select(ProviderPreviewDocument)
+            .where(ProviderPreviewDocument.preview_key == row.key)
+            .order_by(ProviderPreviewDocument.position)
+        )
+        return [
+            ProvidedEvidence(
+                edm.object_from_json(edm.Evidence, d.metadata_json),
+                RenderedDocument(d.media_type, d.content, d.filename, d.conforms_to, d.language, d.title),
+                annex=d.annex,
+            )
+            for d in rows
+        ]
+
+    def _close(self, session: Session, row: ProviderPreview, state: PreviewState, outcome: str | None) -> None:
+        """End the preview and delete what it held about the person."""
+        row.state = state.value
+        row.outcome = outcome
+        row.closed_at = self.clock()
+        row.subject = null()  # SQL NULL, not the JSON 'null' a None would store
+        row.request_payload = None
+        session.execute(delete(ProviderPreviewDocument).where(ProviderPreviewDocument.preview_key == row.key))
+
+    def _journal(
+        self, session: Session, row: ProviderPreview, event: Event, outcome: str, details: dict[str, Any]
+    ) -> None:
+        routing = row.routing or {}
+        self.journal.append(
+            session,
+            side=Side.PROVIDER,
+            event=event,
+            exchange_id=routing.get("exchange_id"),
+            conversation_id=row.conversation_id,
+            message_ids=[m for m in (row.first_message_id, row.request_message_id) if m],
+            outcome=outcome,
+            details={"data_service": row.data_service, "request_id": row.first_request_id, **details},
+        )
+
+    def _journal_answer(
+        self, session: Session, row: ProviderPreview, routing: Routing, answer: Answer, reply_id: str
+    ) -> None:
+        details: dict[str, Any] = {"reason": answer.reason, "data_service": row.data_service}
+        if answer.request is not None:
+            details["request_id"] = answer.request.id
+        message_ids = [m for m in (row.request_message_id, reply_id) if m]
+        common: dict[str, Any] = {
+            "side": Side.PROVIDER,
+            "exchange_id": routing.exchange_id,
+            "conversation_id": routing.conversation_id,
+            "message_ids": message_ids,
+            "subject": answer.subject_identifier,
+        }
+        if answer.code is None:
+            self.journal.append(
+                session,
+                event=Event.EVIDENCE_SENT,
+                outcome="evidence",
+                details={**details, "evidences": list(answer.evidence_ids)},
+                **common,
+            )
+        else:
+            self.journal.append(session, event=Event.ERROR_SENT, outcome=answer.code, details=details, **common)
+        log.info("provider: answered the held preview request with %s (%s)", answer.code or "evidence", answer.reason)

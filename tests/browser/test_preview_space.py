@@ -1,0 +1,295 @@
+"""The preview space in headless Chromium, with the keyboard only: login, view, accept/refuse, return.
+
+The provider's preview pages (``oots.provider.preview_web``) and the test identity provider run as
+real HTTP servers (uvicorn, in threads, on free ports), with a stand-in requester portal that only
+shows its return page. The preview itself is opened the way the provider role opens it (first request
+→ ``EDM:ERR:0002``, second request held). Every page is scanned with axe-core (no serious or critical
+violation) in English and French; screenshots go to ``test-artifacts/preview-space/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from axe_helper import axe_source
+from sqlalchemy import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from oots import edm
+from oots.audit.journal import load_journal
+from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryResponse, Text
+from oots.eid.testidp import IdpConfig, create_idp_app
+from oots.node.roles import NodeContext
+from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
+from oots.provider.preview import Routing
+from oots.provider.preview_web import PreviewSpace
+from oots.provider.previews import ANSWER_JOB, Previews
+from oots.provider.samples import sample_data_service, sample_data_services
+from oots.settings import Settings
+from oots.store import open_database
+from oots.store.models import QueueJob
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "preview-space"
+REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
+PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
+GARCIA = Person(
+    family_name="García Márquez",
+    given_name="María José",
+    date_of_birth=dt.date(1982, 10, 7),
+    identifier=Identifier("ES/ES/12345678Z", "eidas"),
+    level_of_assurance=LevelOfAssurance.HIGH,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclasses.dataclass
+class Site:
+    ctx: NodeContext
+    previews: Previews
+    portal: str
+    sent: list[Answer]
+
+    def open_preview(self) -> tuple[str, str]:
+        """A preview as the role opens it: the PreviewLocation and the return location."""
+        offered = sample_data_service("ES", "diplomas").evidence_type()
+        first = edm.evidence_request(
+            requester=REQUESTER,
+            provider=PROVIDER,
+            evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
+            subject=GARCIA,
+            possibility_for_preview=True,
+        )
+        conversation = edm.new_uuid()
+        routing = Routing(("blue_gw", None), ("p", None), ("r", None), conversation, "m1@blue", conversation)
+        due = self.previews.intake.receive(edm.to_xml(first), sent=dt.datetime.now(dt.UTC))
+        assert isinstance(due, PreviewDue)
+        with self.ctx.database.session(immediate=True) as session:
+            error = self.previews.open(session, due, routing, message_id="m1@blue", party="|blue_gw")
+        location = error.document.preview_location  # type: ignore[union-attr]
+        assert location is not None
+        back = f"{self.portal}/requester/return/{conversation}"
+        second = dataclasses.replace(first, id=edm.new_urn_uuid(), preview_location=location, return_location=back)
+        follow = self.previews.intake.receive(edm.to_xml(second), sent=dt.datetime.now(dt.UTC))
+        assert isinstance(follow, PreviewFollowUp)
+        with self.ctx.database.session(immediate=True) as session:
+            assert self.previews.follow_up(session, follow, routing, message_id="m2@blue", party="|blue_gw") is None
+        return location, back
+
+    def answer_held(self) -> Answer:
+        def send(session: Any, routing: Routing, answer: Answer) -> str:
+            self.sent.append(answer)
+            return "reply@red"
+
+        with self.ctx.database.session(immediate=True) as session:
+            for job in session.scalars(select(QueueJob).where(QueueJob.kind == ANSWER_JOB)):
+                self.previews.answer(session, job.payload["preview"], send)
+        return self.sent[-1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    idp_port, red_port, portal_port = free_port(), free_port(), free_port()
+    idp_url, red_url, portal_url = (f"http://127.0.0.1:{p}" for p in (idp_port, red_port, portal_port))
+    directory = tmp_path_factory.mktemp("preview-space")
+    settings = Settings(
+        node={"name": "red", "country": "ES", "data_dir": str(directory), "base_url": red_url},
+        eid={"issuer": idp_url, "client_id": "red", "session_secret": "browser-preview-secret-0123456789"},
+        provider={"samples": True, "preview_return_origins": [portal_url]},
+    )
+    ctx = NodeContext(settings=settings, database=open_database(settings))
+    intake = Intake(sample_data_services("ES"), preview=True)
+    intake.tolerated_rules = frozenset({"R-EDM-REQ-C005"})  # plain http on loopback, as the role does
+    previews = Previews(
+        intake,
+        load_journal(settings),
+        base_url=red_url,
+        timeout=dt.timedelta(minutes=20),
+        return_origins=(portal_url,),
+        clock=lambda: dt.datetime.now(dt.UTC),
+    )
+    space = Starlette(routes=list(PreviewSpace(ctx, previews).routes()))
+
+    async def back(request: Request) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><html lang='en'><title>Portal</title><main><h1>Back at the portal</h1>")
+
+    portal = Starlette(routes=[Route("/requester/return/{ex}", back)])
+    idp = create_idp_app(IdpConfig(issuer=idp_url, data_dir=directory / "idp"))
+    with ServerThread(idp, idp_port), ServerThread(space, red_port), ServerThread(portal, portal_port):
+        yield Site(ctx, previews, portal_url, [])
+    ctx.database.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def check(page: Any, name: str) -> None:
+    """A screenshot, then axe-core: no serious or critical violation (the scan skips without axe-core)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    axe = axe_source()
+    if axe is None:
+        return
+    page.add_script_tag(content=axe)
+    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
+    assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
+
+
+def focused(page: Any) -> dict[str, str]:
+    return dict(
+        page.evaluate(
+            "() => { const e = document.activeElement; const s = getComputedStyle(e);"
+            " return {tag: e.tagName, name: e.name || '', value: e.value || '', text: (e.innerText || '').trim(),"
+            " outline: s.outlineStyle, cls: e.className || ''}; }"
+        )
+    )
+
+
+def tab_to(page: Any, want: dict[str, str], limit: int = 60) -> dict[str, str]:
+    """Press Tab until the focused element has the attributes in ``want``."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if all(now.get(k) == v for k, v in want.items()):
+            return now
+    raise AssertionError(f"Tab never reached {want}")
+
+
+def login_with_keyboard(page: Any, person: str) -> None:
+    """At the test IdP: choose Spain, the person and the level with the keyboard."""
+    assert "/login/" in page.url
+    page.goto(page.url.split("?")[0] + "?country=ES")
+    tab_to(page, {"name": "subject", "value": "es-1"})  # the first person of the list is focused first
+    if person != "es-1":
+        page.locator(f"#s-{person}").focus()
+    page.keyboard.press("Space")
+    page.locator("#list-level-high").focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Log in", exact=True).focus()
+    page.keyboard.press("Enter")
+
+
+def test_keyboard_only_view_decide_and_return(site: Site, browser: Any) -> None:
+    location, back = site.open_preview()
+    context = browser.new_context(bypass_csp=True)  # lets the test inject axe-core
+    page = context.new_page()
+    page.goto(location)
+    login_with_keyboard(page, "es-1")
+    page.wait_for_url(location)
+    assert page.locator("html").get_attribute("lang") == "en"
+    check(page, "1-preview-en")
+    # the skip link comes first and leads to the content
+    page.keyboard.press("Tab")
+    skip = focused(page)
+    assert (skip["tag"], skip["text"]) == ("A", "Skip to content")
+    assert skip["outline"] != "none"  # focus is visible
+    page.keyboard.press("Enter")
+    assert focused(page)["tag"] == "MAIN"
+    # document 1: accept (Space on the first radio); document 2: refuse (arrow to the second radio)
+    first = tab_to(page, {"name": "d0", "value": "accept"})
+    assert first["outline"] != "none"
+    page.keyboard.press("Space")
+    tab_to(page, {"name": "d1", "value": "accept"})
+    page.keyboard.press("ArrowDown")
+    assert focused(page)["value"] == "refuse"
+    assert page.locator("input[name=d1][value=refuse]").is_checked()
+    assert page.locator("input[name=d0][value=accept]").is_checked()
+    check(page, "2-decided")
+    tab_to(page, {"tag": "BUTTON"})
+    page.keyboard.press("Enter")
+    page.wait_for_url(back)
+    assert page.get_by_role("heading", name="Back at the portal").is_visible()
+    answer = site.answer_held()
+    document = answer.document
+    assert isinstance(document, QueryResponse)
+    assert len(document.evidences) == 1
+    context.close()
+
+
+def test_french_pages_and_the_language_switch(site: Site, browser: Any) -> None:
+    location, back = site.open_preview()
+    context = browser.new_context(bypass_csp=True, locale="fr-FR")
+    page = context.new_page()
+    page.goto(location)
+    login_with_keyboard(page, "es-1")
+    page.wait_for_url(location)
+    assert page.locator("html").get_attribute("lang") == "fr"  # from Accept-Language
+    assert page.get_by_role("heading", name="Aperçu de vos justificatifs").is_visible()
+    check(page, "3-preview-fr")
+    page.get_by_role("link", name="Deutsch").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.get_by_role("heading", name="Vorschau Ihrer Nachweise").is_visible()
+    check(page, "4-preview-de")
+    # refuse both documents
+    for n in (0, 1):
+        page.locator(f"input[name=d{n}][value=refuse]").focus()
+        page.keyboard.press("Space")
+    page.get_by_role("button", name="Entscheidung bestätigen").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(back)
+    document = site.answer_held().document
+    assert isinstance(document, QueryResponse)
+    assert document.evidences == ()
+    context.close()
+
+
+def test_someone_else_sees_a_refusal(site: Site, browser: Any) -> None:
+    location, _ = site.open_preview()
+    context = browser.new_context(bypass_csp=True)
+    page = context.new_page()
+    page.goto(location)
+    login_with_keyboard(page, "es-2")
+    page.wait_for_url(location)
+    assert page.get_by_role("heading", name="You are not the person these documents are about").is_visible()
+    check(page, "5-not-the-subject")
+    context.close()

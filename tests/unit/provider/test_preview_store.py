@@ -1,0 +1,384 @@
+"""The previews of a provider node in its database: open, hold, decide, answer, expire (no network).
+
+Each case drives :class:`oots.provider.previews.Previews` the way the role and the pages do and checks
+the exact EDM answer that would be sent (validated by the official rules), what the journal recorded,
+and that nothing personal is left once the preview is closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from oots import edm
+from oots.audit.journal import load_journal
+from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
+from oots.provider.models import ProviderPreview, ProviderPreviewDocument
+from oots.provider.preview import PreviewClosed, Routing, token_from_location
+from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
+from oots.provider.samples import sample_data_service, sample_data_services
+from oots.settings import load_settings
+from oots.store import Database, open_database
+from oots.store.models import QueueJob
+from oots.validation import validate
+
+BASE = "https://ep.example.eu"
+PORTAL = "https://portal.example.eu"
+T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
+PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
+GARCIA = Person(
+    family_name="García Márquez",
+    given_name="María José",
+    date_of_birth=dt.date(1982, 10, 7),
+    identifier=Identifier("ES/ES/12345678Z", "eidas"),
+    level_of_assurance=LevelOfAssurance.HIGH,
+)
+PARTY = "urn:t|blue_gw"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class Desk:
+    def __init__(self, db: Database, previews: Previews, clock: Clock) -> None:
+        self.db = db
+        self.previews = previews
+        self.clock = clock
+        self.sent: list[tuple[Routing, Answer]] = []
+
+    def send(self, session: object, routing: Routing, answer: Answer) -> str:
+        self.sent.append((routing, answer))
+        return f"reply-{len(self.sent)}@ep"
+
+    def run_jobs(self, kind: str) -> None:
+        with self.db.session(immediate=True) as session:
+            keys = [j.payload["preview"] for j in session.scalars(select(QueueJob).where(QueueJob.kind == kind))]
+            for key in keys:
+                if kind == ANSWER_JOB:
+                    self.previews.answer(session, key, self.send)
+                else:
+                    self.previews.expire(session, key, self.send)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def desk(request: pytest.FixtureRequest, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Desk]:
+    config = tmp_path / "node.toml"
+    database = ""
+    if request.param == "postgres":
+        database = f'[database]\nurl = "{request.getfixturevalue("postgres_database")()}"\n'
+    config.write_text(f'[node]\nname = "red"\ndata_dir = "{tmp_path.as_posix()}"\n{database}', encoding="utf-8")
+    settings = load_settings(config)
+    db = open_database(settings)
+    clock = Clock()
+    intake = Intake(sample_data_services("ES"), clock=clock, preview=True)
+    previews = Previews(
+        intake,
+        load_journal(settings, clock=clock),
+        base_url=BASE,
+        timeout=dt.timedelta(minutes=20),
+        return_origins=(PORTAL,),
+        clock=clock,
+    )
+    yield Desk(db, previews, clock)
+    db.dispose()
+
+
+def first_request(subject: Person = GARCIA, kind: str = "diplomas") -> edm.QueryRequest:
+    offered = sample_data_service("ES", kind).evidence_type()
+    dist = next(d for d in offered.distributed_as if d.format == "application/pdf")
+    return edm.evidence_request(
+        requester=REQUESTER,
+        provider=PROVIDER,
+        evidence_type=edm.requested_evidence_type(offered, dist),
+        subject=subject,
+        procedure="T3",
+        possibility_for_preview=True,
+        version=edm.Version.EDM_V2,
+        issued=T0,
+    )
+
+
+def routing(conversation: str = "conv-1", ref: str = "m1@blue") -> Routing:
+    return Routing(("blue_gw", "urn:t"), ("provider-es", "urn:c"), ("requester-es", "urn:c"), conversation, ref, "x")
+
+
+def open_preview(desk: Desk, request: edm.QueryRequest | None = None) -> tuple[edm.QueryRequest, str]:
+    request = request or first_request()
+    result = desk.previews.intake.receive(edm.to_xml(request), sent=T0)
+    assert isinstance(result, PreviewDue)
+    with desk.db.session(immediate=True) as session:
+        answer = desk.previews.open(session, result, routing(), message_id="m1@blue", party=PARTY)
+    assert answer.code == "EDM:ERR:0002"
+    error = answer.document
+    assert isinstance(error, QueryError)
+    assert error.preview_required
+    assert error.preview_location is not None
+    report = validate(answer.payloads[0].data)
+    assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+    return request, error.preview_location
+
+
+def second_request(
+    first: edm.QueryRequest,
+    location: str,
+    *,
+    return_location: str | None = f"{PORTAL}/requester/return/e1",
+    **changes: object,
+) -> edm.QueryRequest:
+    again = dataclasses.replace(
+        first, id=edm.new_urn_uuid(), preview_location=location, return_location=return_location
+    )
+    return dataclasses.replace(again, **changes)  # type: ignore[arg-type]
+
+
+def follow(desk: Desk, request: edm.QueryRequest, *, conversation: str = "conv-1", party: str = PARTY) -> Answer | None:
+    result = desk.previews.intake.receive(edm.to_xml(request), sent=desk.clock.now)
+    assert isinstance(result, PreviewFollowUp), result
+    with desk.db.session(immediate=True) as session:
+        return desk.previews.follow_up(
+            session, result, routing(conversation, "m2@blue"), message_id="m2@blue", party=party
+        )
+
+
+def decide(desk: Desk, location: str, accept: list[int] | None, decision: str | None = None) -> None:
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session(immediate=True) as session:
+        row = desk.previews.find(session, token)
+        assert row is not None
+        docs = desk.previews.documents(session, row)
+        ids = [docs[n].evidence_id for n in accept or []]
+        desk.previews.decide(session, token, accepted=ids, decision=decision or ("accepted" if ids else "refused"))
+
+
+def checked(answer: Answer, request: edm.QueryRequest) -> QueryResponse | QueryError:
+    report = validate(answer.payloads[0].data)
+    assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+    document = edm.parse(answer.payloads[0].data)
+    assert isinstance(document, QueryResponse | QueryError)
+    assert document.request_id == request.id
+    return document
+
+
+def nothing_personal_left(desk: Desk) -> None:
+    with desk.db.session() as session:
+        assert not session.scalars(select(ProviderPreviewDocument)).all()
+        for row in session.scalars(select(ProviderPreview)):
+            assert row.subject is None
+            assert row.request_payload is None
+
+
+def journal(desk: Desk) -> list[tuple[str, str]]:
+    with desk.db.session() as session:
+        rows = session.execute(text("SELECT event, outcome, details FROM audit_entries ORDER BY seq")).all()
+    text_of_all = " ".join(str(r) for r in rows)
+    assert "García" not in text_of_all
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_held_then_one_accepted_one_refused(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    assert location.startswith(f"{BASE}/preview/")
+    second = second_request(first, location)
+    assert follow(desk, second) is None  # held, not answered
+    desk.run_jobs(ANSWER_JOB)
+    assert desk.sent == []
+    decide(desk, location, accept=[0])
+    desk.run_jobs(ANSWER_JOB)
+    ((routed, answer),) = desk.sent
+    assert routed.ref_to_message_id == "m2@blue"  # the answer goes to the second request
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    (evidence,) = document.evidences
+    assert len(answer.payloads) == 2
+    assert answer.payloads[1].data.startswith(b"%PDF")
+    assert evidence.metadata.is_about.natural_person is not None
+    nothing_personal_left(desk)
+    events = journal(desk)
+    assert ("preview_decision", "accepted") in events
+    assert ("evidence_sent", "evidence") in events
+    desk.run_jobs(ANSWER_JOB)  # a job run twice sends nothing twice
+    assert len(desk.sent) == 1
+
+
+def test_the_user_can_decide_before_the_second_request(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    decide(desk, location, accept=[0, 1])
+    second = second_request(first, location)
+    assert follow(desk, second) is None
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    assert len(document.evidences) == 2  # the diploma and its supplement
+
+
+def test_refusing_everything_sends_an_empty_response(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    follow(desk, second)
+    decide(desk, location, accept=[])
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    assert document.evidences == ()
+    assert len(answer.payloads) == 1
+    assert ("preview_decision", "refused") in journal(desk)
+
+
+def test_someone_else_logged_in(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    follow(desk, second)
+    decide(desk, location, accept=None, decision=NOT_THE_SUBJECT)
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryError)
+    assert document.code == "EDM:ERR:0004"
+    assert "García" not in (document.detail or "")
+
+
+def test_deadline_passed_with_a_held_request(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    follow(desk, second)
+    desk.run_jobs(EXPIRE_JOB)  # too early: nothing happens
+    assert desk.sent == []
+    desk.clock.now = T0 + dt.timedelta(minutes=21)
+    desk.run_jobs(EXPIRE_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryError)
+    assert document.code == "EDM:ERR:0005"
+    nothing_personal_left(desk)
+    assert ("timeout", "expired") in journal(desk)
+    with pytest.raises(PreviewClosed):  # the user comes too late
+        decide_closed(desk, location)
+
+
+def decide_closed(desk: Desk, location: str) -> None:
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session(immediate=True) as session:
+        desk.previews.decide(session, token, accepted=[], decision="refused")
+
+
+def test_second_request_after_the_deadline(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    desk.clock.now = T0 + dt.timedelta(minutes=21)
+    desk.run_jobs(EXPIRE_JOB)
+    assert desk.sent == []  # nothing held, nothing to answer
+    answer = follow(desk, second_request(first, location))
+    assert answer is not None
+    assert answer.code == "EDM:ERR:0005"
+
+
+def test_a_preview_is_used_once(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    assert follow(desk, second_request(first, location)) is None
+    again = follow(desk, second_request(first, location))
+    assert again is not None
+    assert (again.code, again.reason) == ("EDM:ERR:0003", "PREVIEW:USED")
+    decide(desk, location, accept=[0])
+    with pytest.raises(PreviewClosed):
+        decide_closed(desk, location)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["forged", "other-node", "other-conversation", "other-party", "other-person", "other-service"],
+)
+def test_second_requests_that_do_not_fit_are_refused_alike(desk: Desk, case: str) -> None:
+    first, location = open_preview(desk)
+    conversation, party = "conv-1", PARTY
+    second = second_request(first, location)
+    if case == "forged":
+        second = second_request(first, f"{BASE}/preview/{'A' * 43}")
+    elif case == "other-node":
+        second = second_request(first, location.replace(BASE, "https://other.example.eu"))
+    elif case == "other-conversation":
+        conversation = "conv-2"
+    elif case == "other-party":
+        party = "urn:t|green_gw"
+    elif case == "other-person":
+        other = dataclasses.replace(GARCIA, given_name="María")
+        second = dataclasses.replace(second, natural_person=other)
+    elif case == "other-service":
+        births = first_request(kind="births")
+        second = dataclasses.replace(second, evidence_request=births.evidence_request)
+    result = desk.previews.intake.receive(edm.to_xml(second), sent=T0)
+    if case == "other-service":
+        # births allow a preview but this one never had one: the location is unknown to it
+        assert isinstance(result, PreviewFollowUp)
+    answer = follow(desk, second, conversation=conversation, party=party)
+    assert answer is not None
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "PREVIEW:UNKNOWN")
+    assert answer.document.detail == "The PreviewLocation does not name an open preview of this conversation."
+    # the real preview is untouched: its own second request is still held
+    assert follow(desk, second_request(first, location)) is None
+
+
+def test_a_return_location_on_another_origin_closes_the_preview(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    answer = follow(desk, second_request(first, location, return_location="https://evil.example.eu/x"))
+    assert answer is not None
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "PREVIEW:RETURN_LOCATION")
+    nothing_personal_left(desk)
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session() as session:
+        assert desk.previews.find(session, token) is None
+
+
+def test_the_preview_keeps_only_a_hash_of_its_token(desk: Desk) -> None:
+    _, location = open_preview(desk)
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session() as session:
+        dump = json.dumps([list(map(str, r)) for r in session.execute(text("SELECT * FROM provider_previews"))])
+        jobs = json.dumps([str(j.payload) for j in session.scalars(select(QueueJob))])
+    assert token not in dump
+    assert token not in jobs
+
+
+def test_a_v1_requester_names_its_return_address_on_the_way_in(desk: Desk) -> None:
+    _, location = open_preview(desk)
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session(immediate=True) as session:
+        assert not desk.previews.remember_return(session, token, "https://evil.example.eu/x")
+        assert not desk.previews.remember_return(session, "A" * 43, f"{PORTAL}/r/1")
+        assert desk.previews.remember_return(session, token, f"{PORTAL}/r/1")
+        assert not desk.previews.remember_return(session, token, f"{PORTAL}/r/2")  # never replaced
+        row = desk.previews.find(session, token)
+        assert row is not None
+        assert row.return_location == f"{PORTAL}/r/1"
+
+
+def test_a_decision_in_time_wins_over_the_deadline(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    follow(desk, second)
+    decide(desk, location, accept=[1])
+    desk.clock.now = T0 + dt.timedelta(minutes=21)
+    desk.run_jobs(EXPIRE_JOB)  # the timeout job runs before the answer job
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    assert len(document.evidences) == 1

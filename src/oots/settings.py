@@ -390,10 +390,26 @@ class RequesterClientSettings(Section):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="The portal's client id.")
     api_key_sha256: str = Field(
-        pattern=r"^[0-9a-f]{64}$", description="SHA-256 (hex) of the portal's API key; the key itself is never stored."
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="SHA-256 (hex) of the portal's API key; the key itself is never stored. Empty: no API key.",
+    )
+    client_secret_sha256: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="SHA-256 (hex) of the portal's OAuth2 client secret (client credentials grant). Empty: no OAuth2.",
+    )
+    scopes: tuple[Literal["exchanges:read", "exchanges:write"], ...] = Field(
+        ("exchanges:read", "exchanges:write"), min_length=1, description="What the client may do (key and tokens)."
     )
     webhook_url: str = Field("", description="Where state changes are posted; empty: no webhooks.")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the webhook signatures.")
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> RequesterClientSettings:
+        if not self.api_key_sha256 and not self.client_secret_sha256:
+            raise ValueError(f"requester client {self.id!r} needs api_key_sha256 or client_secret_sha256")
+        return self
 
 
 class RequesterSettings(Section):
@@ -416,6 +432,10 @@ class RequesterSettings(Section):
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="Attempts to deliver one webhook.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     demo_portal: bool = Field(False, description="Serve the demo procedure portal at /portal (needs [eid]).")
+    token_key: SecretStr | None = Field(
+        None, description="Key (hex, 32+ bytes) signing OAuth2 access tokens; empty: generated into data_dir."
+    )
+    token_lifetime_seconds: int = Field(300, ge=30, le=3600, description="Lifetime of an OAuth2 access token.")
     allow_http_preview_hosts: tuple[str, ...] = Field(
         (),
         description="Hosts whose plain-http preview locations are accepted (a local demo network); https otherwise.",

@@ -71,6 +71,12 @@ class Event(StrEnum):
     ERROR_RECEIVED = "error_received"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    #: The requester's exchange ended without evidence for a reason of its own (no provider, unreachable...).
+    EXCHANGE_FAILED = "exchange_failed"
+    #: The user came back from a provider's preview space to the requester's return location.
+    PREVIEW_RETURNED = "preview_returned"
+    #: An answer arrived that matches no live request (unknown ids, or its exchange already ended).
+    ANSWER_DROPPED = "answer_dropped"
 
 
 @dataclass(frozen=True)

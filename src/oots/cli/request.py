@@ -12,7 +12,7 @@ import httpx
 import typer
 
 from oots.errors import ConfigError
-from oots.requester.cli_driver import WAIT_SECONDS, RequestOptions, drive
+from oots.requester.cli_driver import WAIT_SECONDS, ClientCredentials, RequestOptions, drive
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -47,12 +47,33 @@ def request(  # noqa: PLR0917 - one parameter per command-line option
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="Portal API key (default: $OOTS_API_KEY).", show_default=False)
     ] = None,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="OAuth2 client id (instead of an API key).", show_default=False)
+    ] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--client-secret", help="OAuth2 client secret (default: $OOTS_CLIENT_SECRET).", show_default=False
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600.0,
 ) -> None:
     """Start an exchange, answer its choices, give the explicit request, save the evidence (exit 0 only then)."""
-    key = api_key or os.environ.get("OOTS_API_KEY", "")
-    if not key:
-        raise ConfigError("an API key is needed: --api-key or $OOTS_API_KEY")
+    base = node.rstrip("/")
+    auth: httpx.Auth | None = None
+    headers: dict[str, str] = {}
+    if client_id:
+        secret = client_secret or os.environ.get("OOTS_CLIENT_SECRET", "")
+        if not secret:
+            raise ConfigError("--client-id needs a client secret: --client-secret or $OOTS_CLIENT_SECRET")
+        if api_key:
+            raise ConfigError("give either --api-key or --client-id, not both")
+        auth = ClientCredentials(f"{base}/api/v1/oauth/token", client_id, secret)
+    else:
+        key = api_key or os.environ.get("OOTS_API_KEY", "")
+        if not key:
+            raise ConfigError("an API key is needed: --api-key or $OOTS_API_KEY (or --client-id and a client secret)")
+        headers["Authorization"] = f"Bearer {key}"
     options = RequestOptions(
         procedure=procedure,
         country=country.upper(),
@@ -64,7 +85,7 @@ def request(  # noqa: PLR0917 - one parameter per command-line option
         preview=not no_preview,
         timeout=timeout,
     )
-    with httpx.Client(base_url=node.rstrip("/"), headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+    with httpx.Client(base_url=base, headers=headers, auth=auth, timeout=30) as client:
         try:
             drive(client, options, ask=_ask if sys.stdin.isatty() else None, say=typer.echo, wait=WAIT_SECONDS)
         except httpx.HTTPError as exc:

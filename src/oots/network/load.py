@@ -1,8 +1,8 @@
 """Load on a running network: many exchanges through a requester node's portal API, and the checks after.
 
 :func:`run_exchanges` drives ``count`` exchanges (``concurrency`` at a time) with the same driver as
-``oots request``; :func:`journal_agreement` compares, message by message, what the requester node sent
-and received over AS4 with what the provider node's audit journal says it received and answered.
+``oots request``; :func:`journal_agreement` compares, message by message, the requester node's AS4
+records and audit journal with what the provider node's audit journal says it received and answered.
 Used by the load tests and ``bench/bench_network.py``.
 """
 
@@ -139,26 +139,75 @@ class Agreement:
     #: Answers the provider journaled as sent that never arrived at the requester's access point.
     answers_not_received: list[str]
     states: dict[str, int]
+    #: Requests the requester's access point sent that its own journal has no ``request_sent`` for (or two).
+    sent_not_journaled: list[str] = field(default_factory=list)
+    #: Answers the provider journaled as sent that the requester's journal has no entry for (or two).
+    answers_not_journaled: list[str] = field(default_factory=list)
+    #: Answers whose outcome the two journals disagree on: ``(message id, provider's, requester's)``.
+    outcome_mismatches: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (
             not self.missing_or_duplicated
             and not self.answers_not_received
+            and not self.sent_not_journaled
+            and not self.answers_not_journaled
+            and not self.outcome_mismatches
             and self.requests_sent == self.requests_journaled
         )
 
 
-def journal_agreement(requester: Database, provider: Database) -> Agreement:
-    """Compare the requester node's AS4 records with the provider node's audit journal, message by message."""
+#: Requester journal events that record an answer as it arrived (its message id first).
+_ANSWER_EVENTS = ("evidence_received", "error_received", "preview_required", "answer_dropped")
+
+
+def journal_agreement(requester: Database, provider: Database, *, partner: str | None = None) -> Agreement:
+    """Compare the two nodes' records message by message.
+
+    Each request the requester's access point sent is in the requester's journal once (``request_sent``)
+    and in the provider's journal once (``request_received``); each answer the provider journaled as
+    sent arrived at the requester's access point and is in the requester's journal once, with the same
+    outcome (``evidence`` or the error code, ``EDM:ERR:0002`` for a preview asked for). With ``partner``,
+    only the requests sent to that AS4 partner (the provider's access point) count."""
     with requester.session() as session:
         states = Counter(session.scalars(select(RequesterExchange.state)))
-        sent = list(session.scalars(select(As4Outbound.message_id)))
+        outbound = select(As4Outbound.message_id)
+        if partner is not None:
+            outbound = outbound.where(As4Outbound.partner == partner)
+        sent = list(session.scalars(outbound))
         received = set(session.scalars(select(As4Inbound.message_id)))
+        mine = list(
+            session.execute(
+                select(AuditEntry.event, AuditEntry.message_ids, AuditEntry.outcome).where(
+                    AuditEntry.side == "requester"
+                )
+            )
+        )
     with provider.session() as session:
-        entries = list(session.execute(select(AuditEntry.event, AuditEntry.message_ids)))
-    got = Counter(ids[0] for event, ids in entries if event == "request_received" and ids)
-    answered = [ids[1] for event, ids in entries if event in ("evidence_sent", "error_sent") and len(ids) > 1]
+        entries = list(
+            session.execute(
+                select(AuditEntry.event, AuditEntry.message_ids, AuditEntry.outcome).where(
+                    AuditEntry.side == "provider"
+                )
+            )
+        )
+    got = Counter(ids[0] for event, ids, _ in entries if event == "request_received" and ids)
+    answered = {
+        ids[1]: outcome or ""
+        for event, ids, outcome in entries
+        if event in ("evidence_sent", "error_sent", "preview_required") and len(ids) > 1
+    }
+    journaled_sent = Counter(ids[0] for event, ids, _ in mine if event == "request_sent" and ids)
+    arrived: dict[str, list[str]] = {}
+    for event, ids, outcome in mine:
+        if event in _ANSWER_EVENTS and ids:
+            arrived.setdefault(ids[0], []).append(outcome or "")
+    mismatches = sorted(
+        (m, theirs, arrived[m][0])
+        for m, theirs in answered.items()
+        if len(arrived.get(m, ())) == 1 and arrived[m][0] not in (theirs, "late", "unmatched")
+    )
     return Agreement(
         exchanges=sum(states.values()),
         requests_sent=len(sent),
@@ -166,6 +215,9 @@ def journal_agreement(requester: Database, provider: Database) -> Agreement:
         missing_or_duplicated=sorted(m for m in sent if got.get(m, 0) != 1),
         answers_not_received=sorted(m for m in answered if m not in received),
         states=dict(states),
+        sent_not_journaled=sorted(m for m in sent if journaled_sent.get(m, 0) != 1),
+        answers_not_journaled=sorted(m for m in answered if len(arrived.get(m, ())) != 1),
+        outcome_mismatches=mismatches,
     )
 
 

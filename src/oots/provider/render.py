@@ -18,15 +18,20 @@ import functools
 import hashlib
 import io
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fontTools import ttLib  # type: ignore[import-untyped]
+from fontTools import subset as ftsubset  # type: ignore[import-untyped]
+from fontTools import ttLib
 from fpdf import FPDF
+from fpdf import output as fpdf_output
 from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.output import OutputProducer
 from lxml import etree
 
 from oots.errors import LocalProtocolError
@@ -110,20 +115,228 @@ def _values(fields: Sequence[ModelField], data: Mapping[str, str]) -> list[tuple
 
 
 # --- PDF -------------------------------------------------------------------------------------------
+# fpdf2 embeds a subset of each font holding the glyphs a document uses: it parses the font, subsets it
+# with fontTools and writes it out again, once per font and document. On the whole DejaVu font that is
+# most of the time of a one-page document, so two things are kept per process (the result is the same
+# font, byte for byte — tests/unit/provider/test_render.py checks it against fpdf2's own path):
+#
+# * a reduced copy of each font per set of Unicode blocks (128 code points) a document touches, which
+#   fpdf2 then subsets: a few hundred glyphs to read and write instead of three thousand;
+# * the subset fpdf2 made for an exact set of glyphs (the labels, the digits and the letters of the
+#   names): a document using the same glyphs again starts from it, already in its final form, so its
+#   outlines are copied rather than recompiled.
+_BLOCK_BITS = 7
+_SUBSETS_KEPT = 256
+
+
 @functools.cache
-def _font_template(style: str, filename: str) -> tuple[TTFFont, bytes]:
-    path = _fonts() / filename
+def _font_file(filename: str) -> bytes:
+    return (_fonts() / filename).read_bytes()
+
+
+@functools.cache
+def _font_template(style: str, filename: str) -> TTFFont:
     pdf = FPDF()
-    pdf.add_font("DejaVu", style, str(path))
+    pdf.add_font("DejaVu", style, str(_fonts() / filename))
     font = pdf.fonts[f"dejavu{style}"]
     assert isinstance(font, TTFFont)
-    return font, path.read_bytes()
+    return font
+
+
+@functools.lru_cache(maxsize=32)
+def _font_for_blocks(filename: str, blocks: frozenset[int]) -> bytes:
+    """The font reduced to the characters of ``blocks`` (code point >> 7), everything else kept as it is
+    (glyph names, hinting, every table), so that subsetting it gives what subsetting the whole font gives."""
+    font = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False)
+    names = [name for code, name in font.getBestCmap().items() if code >> _BLOCK_BITS in blocks]
+    options = ftsubset.Options(
+        glyph_names=True,
+        notdef_glyph=True,
+        notdef_outline=True,
+        recommended_glyphs=True,
+        hinting=True,
+        legacy_kern=True,
+        name_legacy=True,
+        name_IDs=["*"],
+        name_languages=["*"],
+        layout_features=["*"],
+        drop_tables=[],
+    )
+    subsetter = ftsubset.Subsetter(options)
+    subsetter.populate(glyphs=names)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class _Subset:
+    """A font subset fpdf2 wrote: its bytes and the id in it of each glyph it was made for."""
+
+    data: bytes
+    glyph_ids: Mapping[str, int]
+
+
+_SubsetKey = tuple[str, frozenset[str]]
+
+
+class _SubsetCache:
+    """The subsets fpdf2 wrote, by font file and exact glyph set; the least recently used go first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._fonts: OrderedDict[_SubsetKey, _Subset] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _SubsetKey) -> _Subset | None:
+        with self._lock:
+            kept = self._fonts.get(key)
+            if kept is not None:
+                self._fonts.move_to_end(key)
+            return kept
+
+    def put(self, key: _SubsetKey, kept: _Subset) -> None:
+        with self._lock:
+            self._fonts[key] = kept
+            self._fonts.move_to_end(key)
+            while len(self._fonts) > self.size:
+                self._fonts.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._fonts.clear()
+
+
+_subsets = _SubsetCache(_SUBSETS_KEPT)
+
+
+def clear_font_caches() -> None:
+    """Forget every reduced font and subset kept by this process (tests compare with a cold start)."""
+    _subsets.clear()
+    _font_for_blocks.cache_clear()
+
+
+class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
+    """A font to subset that keeps the subset it writes (and its glyph ids) under ``key``."""
+
+    def __init__(self, data: bytes, key: _SubsetKey) -> None:
+        super().__init__(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+        self.subset_key = key
+
+    def getTableData(self, tag: str) -> bytes:
+        if tag != "glyf":
+            other: bytes = super().getTableData(tag)
+            return other
+        # the outlines of the reduced font already have their exact bounds: copy them rather than
+        # recompile each one (the font's own bounds, in head, maxp and hhea, are still recomputed)
+        self.recalcBBoxes = False
+        try:
+            data: bytes = super().getTableData(tag)
+        finally:
+            self.recalcBBoxes = True
+        return data
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:
+        super().save(file, reorderTables)
+        if isinstance(file, io.BytesIO):
+            ids = {name: self.getGlyphID(name) for name in self.subset_key[1]}
+            _subsets.put(self.subset_key, _Subset(file.getvalue(), ids))
+
+
+class _KeptTTFont(ttLib.TTFont):  # type: ignore[misc]
+    """A subset made before for the same glyphs: it is final, so it is neither subset again
+    (:class:`_Subsetter`) nor rebuilt when written — its bytes are written as they were kept."""
+
+    def __init__(self, kept: _Subset) -> None:
+        super().__init__(io.BytesIO(kept.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+        self.kept = kept
+
+    def getGlyphID(self, glyphName: str) -> int:
+        return self.kept.glyph_ids[glyphName]
+
+    def save(self, file: Any, reorderTables: bool | None = True) -> None:
+        file.write(self.kept.data)
+
+
+class _Subsetter(ftsubset.Subsetter):  # type: ignore[misc]
+    def subset(self, font: Any) -> None:
+        if not isinstance(font, _KeptTTFont):
+            super().subset(font)
+
+
+class _Subsetting:
+    """What fpdf2's writer uses of ``fontTools.subset``, with a kept subset left as it is."""
+
+    Options = ftsubset.Options
+    Subsetter = _Subsetter
+
+
+# fpdf2 subsets each embedded font with ``fontTools.subset`` as its writer module imported it; every
+# font but a kept subset (only this module makes them) is subset exactly as before
+setattr(fpdf_output, "ftsubset", _Subsetting)  # noqa: B010 — not exported by fpdf2
+
+
+def _prepare_font(font: TTFFont, filename: str) -> None:
+    """Give ``font`` the smallest starting point for fpdf2's subset of the glyphs it now uses."""
+    glyphs = frozenset(font.subset.get_all_glyph_names())
+    key = (filename, glyphs)
+    kept = _subsets.get(key)
+    if kept is not None:
+        font.ttfont = _KeptTTFont(kept)
+        return
+    blocks = frozenset(code >> _BLOCK_BITS for code in _used_codes(font))
+    reduced = _font_for_blocks(filename, blocks)
+    font.ttfont = _RecordingTTFont(reduced, key)
+    if not glyphs <= set(font.ttfont.getGlyphOrder()):
+        # a glyph reached otherwise than through the character map: start from the whole font
+        font.ttfont = _RecordingTTFont(_font_file(filename), key)
+
+
+#: Alphabets the text font embeds whole once a document uses one of their characters, so that
+#: documents about different people mostly embed the same glyph set and reuse its kept subset (about
+#: 3 KB more per document): Basic Latin (always), Greek with its accented vowels, the Cyrillic letters
+#: of Russian, Ukrainian, Belarusian, Bulgarian, Serbian and Macedonian (U+0400–U+045F).
+_ALPHABETS: tuple[tuple[range, range], ...] = (
+    (range(0x20, 0x7F), range(0x20, 0x7F)),
+    (range(0x370, 0x400), range(0x386, 0x3CF)),
+    (range(0x400, 0x530), range(0x400, 0x460)),
+)
+
+
+def _used_codes(font: TTFFont) -> set[int]:
+    codes: set[int] = set()
+    for glyph, _ in font.subset.items():
+        if glyph is not None:
+            codes.update((glyph.unicode,) if isinstance(glyph.unicode, int) else glyph.unicode)
+    return codes
+
+
+def _pad_alphabets(font: TTFFont) -> None:
+    used = _used_codes(font)
+    for block, letters in _ALPHABETS:
+        if block.start == 0x20 or any(code in block for code in used):
+            for code in letters:
+                if code in font.cmap:
+                    font.subset.pick(code)
+
+
+class _EvidencePdfOutput(OutputProducer):
+    def _add_fonts(self, *args: Any, **kwargs: Any) -> Any:
+        files: dict[str, str] = getattr(self.fpdf, "font_files", {})
+        for fontkey, font in self.fpdf.fonts.items():
+            if isinstance(font, TTFFont) and fontkey in files:
+                if fontkey == "dejavu":  # the text font: the person's data
+                    _pad_alphabets(font)
+                _prepare_font(font, files[fontkey])
+        return super()._add_fonts(*args, **kwargs)
 
 
 class _EvidencePdf(FPDF):
     def __init__(self, content: EvidenceContent) -> None:
         super().__init__(format="A4")
         self.content = content
+        self.font_files: dict[str, str] = {}
         self._add_shared_font("", "DejaVuSans-LGC.ttf")
         self._add_shared_font("B", "DejaVuSans-Bold-LGC.ttf")
         self.set_auto_page_break(auto=True, margin=22)
@@ -132,17 +345,18 @@ class _EvidencePdf(FPDF):
     def _add_shared_font(self, style: str, filename: str) -> None:
         """``add_font("DejaVu", style, …)`` without parsing the font again: fpdf2 derives the glyph
         widths and ids of every character on each load (most of the time of a small document), so
-        they are derived once per process and shared; each document gets its own font tables to
-        subset and its own subset map."""
-        template, data = _font_template(style, filename)
+        they are derived once per process and shared; each document gets its own subset map, and its
+        own font tables to subset when the document is written (:func:`_prepare_font`)."""
+        template = _font_template(style, filename)
         font = copy.copy(template)
         font.i = len(self.fonts) + 1
-        font.ttfont = ttLib.TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+        font.ttfont = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False, lazy=True)
         font._hbfont = None
         font.biggest_size_pt = 0
         font.missing_glyphs = []
         font.subset = SubsetMap(font)
         self.fonts[template.fontkey] = font
+        self.font_files[template.fontkey] = filename
 
     def header(self) -> None:
         self.set_font("DejaVu", "B", 10)
@@ -173,6 +387,16 @@ class _EvidencePdf(FPDF):
         self.set_text_color(0, 0, 0)
 
 
+def _text(pdf: _EvidencePdf, width: float, height: float, text: str, *, new_x: str, new_y: str) -> None:
+    """``multi_cell`` for text that needs several lines, ``cell`` for a line that fits (the same place
+    on the page, without fpdf2's line breaking, a good part of the time of a document)."""
+    room = (width or pdf.w - pdf.r_margin - pdf.x) - 2 * pdf.c_margin
+    if "\n" not in text and pdf.get_string_width(text) <= room:
+        pdf.cell(width, height, text, new_x=new_x, new_y=new_y)
+    else:
+        pdf.multi_cell(width, height, text, new_x=new_x, new_y=new_y)
+
+
 def _section(pdf: _EvidencePdf, heading: str, rows: Sequence[tuple[str, str]]) -> None:
     pdf.set_font("DejaVu", "B", 11)
     pdf.set_fill_color(230, 236, 245)
@@ -182,10 +406,10 @@ def _section(pdf: _EvidencePdf, heading: str, rows: Sequence[tuple[str, str]]) -
         pdf.set_font("DejaVu", "", 9)
         pdf.set_text_color(70, 70, 70)
         y = pdf.get_y()
-        pdf.multi_cell(58, 6, label, new_x="RIGHT", new_y="TOP")
+        _text(pdf, 58, 6, label, new_x="RIGHT", new_y="TOP")
         pdf.set_text_color(0, 0, 0)
         pdf.set_font("DejaVu", "", 10)
-        pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+        _text(pdf, 0, 6, value, new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(max(pdf.get_y(), y + 6))
     pdf.ln(3)
 
@@ -223,7 +447,7 @@ def render_pdf(content: EvidenceContent) -> bytes:
             ("Evidence identifier", content.evidence_id),
         ],
     )
-    return bytes(pdf.output())
+    return bytes(pdf.output(output_producer_class=_EvidencePdfOutput))
 
 
 # --- XML -------------------------------------------------------------------------------------------

@@ -1,47 +1,54 @@
 """The portal API: JSON over HTTP, described by OpenAPI (served at ``/api/openapi.json``).
 
 A procedure portal authenticates with its API key (``Authorization: Bearer <key>`` or
-``X-API-Key: <key>``); the node knows only the key's SHA-256 (``[[requester.clients]]``). Every
-exchange belongs to the client that created it; another client's exchange is "not found".
+``X-API-Key: <key>``) or with an OAuth2 access token (``Authorization: Bearer <token>``) that it gets
+from ``POST /api/v1/oauth/token`` with the client credentials grant (its client id and secret, HTTP
+Basic or form fields; ``scope`` optional: ``exchanges:read``, ``exchanges:write``). The node knows only
+the SHA-256 of keys and secrets (``[[requester.clients]]``); tokens are short-lived and signed by the
+node. Every exchange belongs to the client that created it; another client's exchange is "not found".
 
 | method | path | what |
 |---|---|---|
 | POST | /api/v1/exchanges | start an exchange → 202 with its id and state |
-| GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence |
-| GET | /api/v1/exchanges/{id}?since=V&wait=S | the same, once its version is no longer V (long poll, S <= 30 s) |
+| GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence (¹) |
 | POST | /api/v1/exchanges/{id}/choices | the user's choices and answers → 202 |
 | POST | /api/v1/exchanges/{id}/explicit-request | the user asked for the evidence → 202 |
 | POST | /api/v1/exchanges/{id}/cancel | end it |
 | GET | /api/v1/exchanges/{id}/evidence | the evidence received |
 | GET | /api/v1/exchanges/{id}/evidence/{n} | one document |
+| POST | /api/v1/oauth/token | an access token (client credentials grant, RFC 6749 §4.4) |
+
+(¹) With ``?version_after=n`` the answer waits until the exchange's version is above ``n`` or ``wait``
+seconds (default 20, at most 60) have passed: a portal without webhooks waits for the next change
+instead of polling.
 
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
-valid key, 404 for an unknown exchange, 409 for a step the exchange's state does not allow, 422 for
-input that does not fit (with the field's path).
-
-A portal waiting for an exchange to move on reads it with ``since`` (the version it last saw) and
-``wait``: the answer comes as soon as the exchange changes (woken by the commit that changed it, see
-:mod:`oots.store.wake`), or after ``wait`` seconds with the same version, instead of the portal
-polling in a tight loop.
+valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
+409 for a step the exchange's state does not allow, 422 for input that does not fit (with the field's path).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError
+from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
 from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
-from oots.requester.states import TERMINAL, State
+from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.store import Database
 from oots.store.wake import topic, wait_for
 
@@ -49,13 +56,11 @@ __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
 
-#: Longest long poll (``wait``) a reader may ask for, in seconds.
-MAX_WAIT_SECONDS = 30.0
-#: While a long poll waits, the exchange is read again after this long, then twice as long each time up
-#: to :data:`MAX_RECHECK_SECONDS` (for changes made by other processes of the node on SQLite, which
-#: sends no notifications across processes; commits in this process and on PostgreSQL wake it at once).
-RECHECK_SECONDS = 0.5
-MAX_RECHECK_SECONDS = 4.0
+#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): a waiting request is woken by the commit
+#: that changes the exchange; without a wake-up it reads the version again after this long, then twice
+#: as long each time up to the maximum (changes made by other processes of the node on SQLite).
+_WAIT_DATABASE_SECONDS = 0.25
+_WAIT_DATABASE_MAX_SECONDS = 4.0
 
 
 class ExchangeIn(BaseModel):
@@ -111,10 +116,62 @@ def _problem(status: int, title: str, detail: str, error_id: str | None = None) 
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = Field(description="Always Bearer.")
+    expires_in: int = Field(description="Seconds the token is valid.")
+    scope: str = Field(description="The scopes granted, space-separated.")
+
+
+@dataclass(frozen=True)
+class _Caller:
+    client: str
+    scopes: frozenset[str]
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest() if secret else ""
+
+
+def _same(expected: str, digest: str) -> bool:
+    """Constant-time comparison of a configured digest with a presented one (an empty one never matches)."""
+    return bool(expected) and bool(digest) and hmac.compare_digest(expected, digest)
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    """Client id and secret of an HTTP Basic header (RFC 6749 §2.3.1: each form-urlencoded)."""
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    user, sep, password = decoded.partition(":")
+    return (unquote_plus(user), unquote_plus(password)) if sep else ("", "")
+
+
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> JSONResponse:
+    response = JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+    if basic:
+        response.headers["WWW-Authenticate"] = 'Basic realm="oots"'
+    return response
+
+
 def create_api(requester: Requester, database: Database) -> FastAPI:
     """The portal API application (mount it at ``/api``)."""
     clients = {c.id: c for c in requester.config.clients}
     base_url = requester.settings.node.base_url.rstrip("/")
+    cfg = requester.config
+    tokens = TokenIssuer(
+        token_key(cfg.token_key.get_secret_value() if cfg.token_key else None, requester.settings.node.data_dir),
+        issuer=base_url,
+        lifetime_seconds=cfg.token_lifetime_seconds,
+        clock=lambda: requester.clock().timestamp(),
+    )
     api = FastAPI(
         title="oots evidence requester — portal API",
         version="1",
@@ -124,25 +181,120 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         redoc_url=None,
     )
 
-    def client_id(request: Request) -> str:
+    def caller(request: Request) -> _Caller:
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
-        digest = hashlib.sha256(key.encode()).hexdigest() if key else ""
+        digest = _sha256(key)
         found = None
         for client in clients.values():
-            if hmac.compare_digest(client.api_key_sha256, digest):
-                found = client.id
-        if found is None:
-            raise _UnauthorisedError
-        return found
+            if _same(client.api_key_sha256, digest):
+                found = client
+        if found is not None:
+            return _Caller(found.id, frozenset(found.scopes))
+        if key.count(".") == 2:  # an access token of ours?
+            try:
+                grant = tokens.verify(key)
+            except SecurityError as exc:
+                raise _UnauthorisedError(exc.message, token=True) from None
+            holder = clients.get(grant.client_id)
+            if holder is None or not holder.client_secret_sha256:  # the client was removed since
+                raise _UnauthorisedError("the token's client is no longer registered", token=True)
+            return _Caller(holder.id, grant.scopes & frozenset(holder.scopes))
+        raise _UnauthorisedError("a valid API key or access token is needed (Authorization: Bearer <key>)")
 
-    authenticated = Depends(client_id)
+    identified = Depends(caller)
+
+    def reader(who: _Caller = identified) -> str:
+        if "exchanges:read" not in who.scopes:
+            raise _ForbiddenError("exchanges:read")
+        return who.client
+
+    def writer(who: _Caller = identified) -> str:
+        if "exchanges:write" not in who.scopes:
+            raise _ForbiddenError("exchanges:write")
+        return who.client
+
+    authenticated = Depends(reader)
+    allowed_to_write = Depends(writer)
 
     @api.exception_handler(_UnauthorisedError)
     async def _unauthorised(request: Request, exc: _UnauthorisedError) -> JSONResponse:
-        response = _problem(401, "Unauthorised", "a valid API key is needed (Authorization: Bearer <key>)")
-        response.headers["WWW-Authenticate"] = "Bearer"
+        response = _problem(401, "Unauthorised", exc.detail)
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.token else "Bearer"
         return response
+
+    @api.exception_handler(_ForbiddenError)
+    async def _forbidden(request: Request, exc: _ForbiddenError) -> JSONResponse:
+        response = _problem(403, "Forbidden", f"the call needs the scope {exc.scope}")
+        response.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+        return response
+
+    @api.post(
+        "/v1/oauth/token",
+        response_model=TokenOut,
+        summary="Get an access token (OAuth2 client credentials)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "scope": {"type": "string", "description": "Space-separated: " + " ".join(SCOPES)},
+                                "client_id": {"type": "string", "description": "Unless given by HTTP Basic."},
+                                "client_secret": {"type": "string", "description": "Unless given by HTTP Basic."},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "400": {"description": "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)"},
+                "401": {"description": "invalid_client"},
+            },
+        },
+    )
+    async def token(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > 4096 or not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return _oauth_error(400, "invalid_request", "send a form (application/x-www-form-urlencoded), at most 4 KB")
+        try:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            return _oauth_error(400, "invalid_request", "the form is not UTF-8 form-urlencoded")
+        if any(len(v) > 1 for v in form.values()):
+            return _oauth_error(400, "invalid_request", "a parameter is repeated")
+        fields = {k: v[0] for k, v in form.items()}
+        basic = _basic(request.headers.get("authorization", ""))
+        if basic is not None and ("client_id" in fields or "client_secret" in fields):
+            return _oauth_error(400, "invalid_request", "use one way of client authentication, not two")
+        client_id, secret = (
+            basic if basic is not None else (fields.get("client_id", ""), fields.get("client_secret", ""))
+        )
+        client = clients.get(client_id)
+        if client is None or not _same(client.client_secret_sha256, _sha256(secret)):
+            return _oauth_error(401, "invalid_client", "unknown client or wrong secret", basic=basic is not None)
+        if "grant_type" not in fields:
+            return _oauth_error(400, "invalid_request", "grant_type is missing")
+        if fields["grant_type"] != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+        try:
+            scopes = parse_scope(fields.get("scope"), client.scopes)
+        except SecurityError as exc:
+            return _oauth_error(400, "invalid_scope", exc.message)
+        access, lifetime = tokens.issue(client.id, scopes)
+        out = TokenOut(
+            access_token=access,
+            token_type="Bearer",  # noqa: S106 - the token type's name, not a secret
+            expires_in=lifetime,
+            scope=" ".join(sorted(scopes)),
+        )
+        return JSONResponse(out.model_dump(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     @api.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -172,7 +324,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.href})
 
     @api.post("/v1/exchanges", status_code=202, response_model=Accepted, summary="Start an exchange")
-    def create_exchange(body: ExchangeIn, client: str = authenticated) -> JSONResponse:
+    def create_exchange(body: ExchangeIn, client: str = allowed_to_write) -> JSONResponse:
         subject = subject_from_json(body.person)
         with database.session(immediate=True) as session:
             ex = requester.create(
@@ -191,30 +343,44 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         with database.session() as session:
             return requester.view(session, exchange_id, client).to_json(base_url)
 
-    changes = topic(CHANGED_TOPIC)
+    def version(exchange_id: str, client: str) -> int:
+        with database.session() as session:
+            return requester.version(session, exchange_id, client)
 
     @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
     async def read_exchange(
         exchange_id: str,
         client: str = authenticated,
-        since: Annotated[int | None, Query(ge=0, description="The version last seen (with wait).")] = None,
-        wait: Annotated[
-            float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait for a version other than since.")
-        ] = 0.0,
+        version_after: Annotated[
+            int | None,
+            Query(ge=0, description="Wait until the exchange's version is above this one (long polling)."),
+        ] = None,
+        wait: Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most for version_after.")] = 20.0,
     ) -> dict[str, Any]:
+        if version_after is not None:
+            await _wait_for_change(exchange_id, client, version_after, wait)
+        return await run_in_threadpool(read, exchange_id, client)
+
+    changes = topic(CHANGED_TOPIC)
+
+    async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> None:
+        # The commit that changes the exchange wakes this wait at once when it is made in this process,
+        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other
+        # processes on SQLite are seen by reading again, after 0.25 s, then twice as long each time.
         deadline = time.monotonic() + wait
-        recheck = RECHECK_SECONDS
+        recheck = _WAIT_DATABASE_SECONDS
         with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
             while True:
-                view = await run_in_threadpool(read, exchange_id, client)
+                if await run_in_threadpool(version, exchange_id, client) > after:
+                    return
                 remaining = deadline - time.monotonic()
-                if since is None or view["version"] != since or State(view["state"]) in TERMINAL or remaining <= 0:
-                    return view
+                if remaining <= 0:
+                    return
                 if not await wait_for(changed, min(remaining, recheck)):
-                    recheck = min(recheck * 2, MAX_RECHECK_SECONDS)
+                    recheck = min(recheck * 2, _WAIT_DATABASE_MAX_SECONDS)
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
-    def choose(exchange_id: str, body: ChoicesIn, client: str = authenticated) -> JSONResponse:
+    def choose(exchange_id: str, body: ChoicesIn, client: str = allowed_to_write) -> JSONResponse:
         choices = {k: v.model_dump(exclude_defaults=True) for k, v in body.requirements.items()}
         with database.session(immediate=True) as session:
             requester.choose(session, exchange_id, client, choices)
@@ -227,14 +393,14 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=Accepted,
         summary="The user gave the explicit request",
     )
-    def explicit_request(exchange_id: str, client: str = authenticated) -> JSONResponse:
+    def explicit_request(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         with database.session(immediate=True) as session:
             requester.give_explicit_request(session, exchange_id, client)
             ex = requester.load(session, exchange_id)
             return accepted(ex.id, ex.state, ex.version)
 
     @api.post("/v1/exchanges/{exchange_id}/cancel", summary="Cancel an exchange")
-    def cancel(exchange_id: str, client: str = authenticated) -> dict[str, Any]:
+    def cancel(exchange_id: str, client: str = allowed_to_write) -> dict[str, Any]:
         with database.session(immediate=True) as session:
             requester.cancel(session, exchange_id, client)
             return requester.view(session, exchange_id, client).to_json(base_url)
@@ -264,8 +430,47 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 },
             )
 
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "The portal's API key."},
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "description": "Client credentials grant; the token goes in Authorization: Bearer.",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": f"{base_url}/api/v1/oauth/token",
+                            "scopes": {
+                                "exchanges:read": "read exchanges and download their evidence",
+                                "exchanges:write": "start exchanges, choose, give the explicit request, cancel",
+                            },
+                        }
+                    },
+                },
+            }
+            for path, operations in schema.get("paths", {}).items():
+                if path.endswith("/oauth/token"):
+                    continue
+                for operation in operations.values():
+                    scope = "exchanges:read" if operation is operations.get("get") else "exchanges:write"
+                    operation["security"] = [{"apiKey": []}, {"apiKeyHeader": []}, {"oauth2": [scope]}]
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api
 
 
 class _UnauthorisedError(Exception):
-    pass
+    def __init__(self, detail: str, *, token: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.token = token
+
+
+class _ForbiddenError(Exception):
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope

@@ -1,6 +1,7 @@
 """What ``oots request`` does: drive one exchange through a node's portal API, without a browser.
 
-:func:`drive` takes an HTTP client already pointed at the node (and carrying the API key), the
+:func:`drive` takes an HTTP client already pointed at the node (carrying the API key, or with
+:class:`ClientCredentials` as its auth: OAuth2 client credentials, a token fetched and renewed as needed), the
 exchange to start and how to answer choices, and returns the evidence files it saved. Choices are
 made from the options (``evidence_type``, ``provider``), from the answers file, or asked on the
 terminal through ``ask`` (None: not interactive, a choice that cannot be made is an error).
@@ -9,7 +10,7 @@ terminal through ``ask`` (None: not interactive, a choice that cannot be made is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import httpx
 
 from oots.errors import ConfigError, NotFound, OotsError, TransportError
 
-__all__ = ["WAIT_SECONDS", "ExchangeFailed", "RequestOptions", "drive"]
+__all__ = ["WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
 
 #: How long one read of the exchange waits on the node for a change (``oots request``'s long poll).
 WAIT_SECONDS = 10.0
@@ -28,6 +29,58 @@ _SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json
 
 class ExchangeFailed(OotsError):
     """The exchange ended without evidence (failed or expired)."""
+
+
+class ClientCredentials(httpx.Auth):
+    """httpx auth for the portal API with OAuth2 client credentials (``POST <node>/api/v1/oauth/token``).
+
+    Fetches a token before the first call and whenever the one held is about to expire, and once more
+    when the API answers 401 (the token expired or the node's key changed)."""
+
+    requires_response_body = True
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        scope: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token_url = token_url
+        self._credentials = (client_id, client_secret)
+        self.scope = scope
+        self.clock = clock
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    def _token_request(self) -> httpx.Request:
+        form = {"grant_type": "client_credentials", **({"scope": self.scope} if self.scope else {})}
+        request = httpx.Request("POST", self.token_url, data=form)
+        return next(httpx.BasicAuth(*self._credentials).auth_flow(request))
+
+    def _store(self, reply: httpx.Response) -> None:
+        if reply.status_code != 200:
+            try:
+                error = reply.json().get("error", "")
+            except ValueError:
+                error = ""
+            raise ConfigError(f"the node refused the client credentials (HTTP {reply.status_code} {error})".rstrip())
+        body = reply.json()
+        self._token = str(body["access_token"])
+        # renew a little before the node would refuse it
+        self._renew_at = self.clock() + max(0.0, float(body.get("expires_in", 60)) - 10)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._token is None or self.clock() >= self._renew_at:
+            self._store((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        reply = yield request
+        if reply.status_code == 401:
+            self._store((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
 
 
 @dataclass
@@ -45,7 +98,9 @@ class RequestOptions:
 
 def _check(reply: httpx.Response) -> dict[str, Any]:
     if reply.status_code == 401:
-        raise ConfigError("the node refused the API key")
+        raise ConfigError("the node refused the API key or access token")
+    if reply.status_code == 403:
+        raise ConfigError("the client is not allowed this call (scope)")
     if reply.status_code == 404:
         raise NotFound(reply.json().get("detail", "not found"))
     if reply.status_code >= 400:
@@ -137,7 +192,9 @@ def drive(
     while True:
         waiting = max(0.0, min(wait, deadline - clock()))
         asked = clock()
-        params = {"since": version, "wait": round(waiting, 1)} if version is not None and waiting > 0 else None
+        params = (
+            {"version_after": version, "wait": round(waiting, 1)} if version is not None and waiting >= 0.1 else None
+        )
         view = _check(client.get(f"/api/v1/exchanges/{ex_id}", params=params))
         state = view["state"]
         if state == "awaiting_user_choice":

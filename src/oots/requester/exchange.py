@@ -7,6 +7,11 @@ change calls for. Any process serving the node can therefore take the next step 
 
 Answers are matched to their request by the ``QueryRequest`` id the response names *and* the AS4
 conversation id it came in (never by guessing): an answer that matches neither is dropped and logged.
+
+Every step is also written to the node's audit journal (``oots.audit``, side ``requester``) in the same
+transaction as the state change: the exchange created, discovery done, the explicit request, each
+request sent and each answer received (with the AS4 message ids that link the entry to the access
+point's records), the preview asked for and the user's return, failures, timeouts and cancellations.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
 
 from oots import edm
 from oots.as4 import profile
 from oots.as4.model import PartyId, Payload
 from oots.as4.msh import VerifiedMessage
+from oots.audit.journal import Event as Step
+from oots.audit.journal import Journal, Side
 from oots.errors import ModelError, NotFound, XmlError
 from oots.requester import discovery
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
@@ -92,7 +100,10 @@ class ExchangeView:
 
     exchange: RequesterExchange
     requests: list[RequesterRequest]
+    #: The evidence received, without its content (the API lists it; a download reads the content).
     evidence: list[RequesterEvidence]
+    #: Size in bytes of each evidence's content, by evidence row.
+    sizes: Mapping[int, int]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -129,7 +140,7 @@ class ExchangeView:
                     "title": e.title,
                     "media_type": e.media_type,
                     "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
-                    "size": len(e.content),
+                    "size": self.sizes[e.id],
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
                 for e in self.evidence
@@ -150,12 +161,17 @@ class Requester:
         common_services: Callable[[], discovery.CommonServices],
         outbox: Callable[[], Outbox],
         clock: Callable[[], dt.datetime],
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
         self.config = settings.requester
         self._cs = common_services
         self._outbox = outbox
         self.clock = clock
+        self.journal = journal
+        #: Moves on once a transaction of this process that changed an exchange's state has committed:
+        #: a portal waiting for a change (``version_after``) looks at it before asking the database.
+        self.changes = 0
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -164,6 +180,24 @@ class Requester:
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return ex
+
+    def version(self, session: Session, exchange_id: str, client_id: str | None = None) -> int:
+        """The exchange's version (its count of state changes), read on its own."""
+        row = session.execute(
+            select(RequesterExchange.version, RequesterExchange.client_id).where(RequesterExchange.id == exchange_id)
+        ).first()
+        if row is None or (client_id is not None and row.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        return int(row.version)
+
+    def _changed(self, session: Session) -> None:
+        if not session.info.get("requester_changed"):
+            session.info["requester_changed"] = True
+            sa_event.listen(session, "after_commit", self._committed, once=True)
+
+    def _committed(self, session: Session) -> None:
+        session.info.pop("requester_changed", None)
+        self.changes += 1
 
     def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         ex = self.load(session, exchange_id, client_id)
@@ -174,12 +208,14 @@ class Requester:
                 .order_by(RequesterRequest.position)
             )
         )
-        evidence = list(
-            session.scalars(
-                select(RequesterEvidence).where(RequesterEvidence.exchange_id == ex.id).order_by(RequesterEvidence.id)
-            )
-        )
-        return ExchangeView(ex, requests, evidence)
+        # a portal polls this: the documents stay in the database, only their sizes are read
+        rows = session.execute(
+            select(RequesterEvidence, func.length(RequesterEvidence.content))
+            .options(defer(RequesterEvidence.content, raiseload=True))
+            .where(RequesterEvidence.exchange_id == ex.id)
+            .order_by(RequesterEvidence.id)
+        ).all()
+        return ExchangeView(ex, requests, [e for e, _ in rows], {e.id: int(size or 0) for e, size in rows})
 
     def evidence(
         self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None
@@ -231,6 +267,14 @@ class Requester:
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1")
         enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline)
         self._webhook(session, ex)
+        self.record(
+            session,
+            ex,
+            Step.EXCHANGE_CREATED,
+            outcome=ex.state,
+            details={"client": client_id, "procedure": procedure, "country": country, "preview": ex.preview},
+            personal=True,
+        )
         return ex
 
     def discover(self, session: Session, exchange_id: str) -> None:
@@ -339,15 +383,73 @@ class Requester:
         conversation = message.user_message.collaboration_info.conversation_id
         if row is None or row.conversation_id != conversation:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
+            self._dropped(session, None, message, "unmatched", conversation)
             return
         ex = self.load(session, row.exchange_id)
         if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
             log.info("answer %s for a finished request; ignored", message.message_id)
+            self._dropped(session, ex, message, "late", conversation)
             return
+        ids = [message.message_id, row.message_id or ""]
         if isinstance(doc, edm.QueryResponse):
+            self.record(
+                session,
+                ex,
+                Step.EVIDENCE_RECEIVED,
+                row=row,
+                message_ids=ids,
+                outcome="evidence",
+                details={"evidences": [e.id for p in doc.packages for e in p.evidences]},
+            )
             self._on_evidence(session, ex, row, doc, message.payloads)
         else:
+            preview = (
+                doc.code == "EDM:ERR:0002"
+                and doc.preview_location is not None
+                and row.status == "sent"
+                and row.preview_location is None
+            )
+            self.record(
+                session,
+                ex,
+                Step.PREVIEW_REQUIRED if preview else Step.ERROR_RECEIVED,
+                row=row,
+                message_ids=ids,
+                outcome=doc.code,
+                details={"preview_origin": _origin(doc.preview_location)} if preview else {},
+            )
             self._on_error(session, ex, row, doc)
+
+    def _dropped(
+        self, session: Session, ex: RequesterExchange | None, message: VerifiedMessage, why: str, conversation: str
+    ) -> None:
+        if self.journal is None:
+            return
+        ref = message.user_message.message_info.ref_to_message_id
+        self.journal.append(
+            session,
+            side=Side.REQUESTER,
+            event=Step.ANSWER_DROPPED,
+            exchange_id=ex.id if ex is not None else None,
+            conversation_id=conversation,
+            message_ids=[message.message_id, *([ref] if ref else [])],
+            outcome=why,
+            details={"action": message.user_message.collaboration_info.action},
+        )
+
+    def returned(self, session: Session, exchange_id: str) -> RequesterExchange | None:
+        """The user is back from a preview at the return location: journal it (once per preview)."""
+        ex = session.get(RequesterExchange, exchange_id)
+        if ex is None or ex.state != State.AWAITING_PREVIEW:
+            return ex
+        row = session.scalars(
+            select(RequesterRequest).where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "preview")
+        ).first()
+        if row is not None and self.journal is not None:
+            seen = self.journal.search(session, exchange_id=ex.id, event=Step.PREVIEW_RETURNED.value)
+            if not any(e.conversation_id == row.conversation_id for e in seen):
+                self.record(session, ex, Step.PREVIEW_RETURNED, row=row, outcome=ex.state)
+        return ex
 
     def _on_evidence(
         self,
@@ -489,6 +591,24 @@ class Requester:
         domain = message_id.partition("@")[2] or "oots"
         payload = Payload(f"{uuid.uuid4()}@{domain}", profile.REGREP_MIME_TYPE, edm.to_xml(request))
         outbox.submit(session, message, [payload])
+        self.record(
+            session,
+            ex,
+            Step.REQUEST_SENT,
+            row=row,
+            message_ids=[message_id],
+            outcome="preview_done" if preview_location is not None else "sent",
+            details={
+                "request_id": request.id,
+                "data_service": edm.object_from_json(edm.DataServiceEvidenceType, row.data_service).identifier,
+                "evidence_type": row.evidence_type,
+                "access_point": row.access_point,
+                "specification": row.specification,
+                "explicit_request_given": ex.explicit_request_given,
+                "possibility_for_preview": ex.preview,
+            },
+            personal=True,
+        )
 
     # ---- state changes -------------------------------------------------------------------------
 
@@ -513,7 +633,17 @@ class Requester:
         if changed:
             ex.version += 1
             self._webhook(session, ex)
+            self._changed(session)
             on_commit(session, CHANGED_TOPIC, ex.id)
+        step = _STEPS.get(event)
+        if step is not None:
+            self.record(
+                session,
+                ex,
+                step,
+                outcome=reason.value if reason is not None else state.value,
+                details={"state": state.value, "version": ex.version},
+            )
         if state in TERMINAL:
             return state
         if deadline is None:
@@ -528,6 +658,35 @@ class Requester:
     def _extend(self, session: Session, ex: RequesterExchange, seconds: float) -> None:
         ex.deadline = self.clock() + dt.timedelta(seconds=seconds)
         enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:{ex.version}", run_at=ex.deadline)
+
+    def record(
+        self,
+        session: Session,
+        ex: RequesterExchange,
+        step: Step,
+        *,
+        row: RequesterRequest | None = None,
+        message_ids: Sequence[str] = (),
+        outcome: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        personal: bool = False,
+    ) -> None:
+        """Append one step of ``ex`` to the audit journal (in the caller's transaction)."""
+        if self.journal is None:
+            return
+        subject = _subject_identifier(ex.subject)
+        self.journal.append(
+            session,
+            side=Side.REQUESTER,
+            event=step,
+            exchange_id=ex.id,
+            conversation_id=row.conversation_id if row is not None else None,
+            message_ids=[m for m in message_ids if m],
+            outcome=outcome,
+            details=dict(details or {}),
+            personal={"person_identifier": subject} if personal and subject else None,
+            subject=subject,
+        )
 
     def _webhook(self, session: Session, ex: RequesterExchange) -> None:
         client = next((c for c in self.config.clients if c.id == ex.client_id), None)
@@ -547,6 +706,33 @@ class Requester:
             key=f"{ex.id}:{ex.version}",
             max_attempts=self.config.webhook_max_attempts,
         )
+
+
+#: State-machine events the journal records as steps of their own (messages are recorded where they go or come).
+_STEPS: Mapping[Event, Step] = {
+    Event.DISCOVERED: Step.DISCOVERY_DONE,
+    Event.NEEDS_CHOICE: Step.DISCOVERY_DONE,
+    Event.EXPLICIT_REQUEST: Step.EXPLICIT_REQUEST_GIVEN,
+    Event.FAIL: Step.EXCHANGE_FAILED,
+    Event.CANCEL: Step.CANCELLED,
+    Event.TIMEOUT: Step.TIMEOUT,
+}
+
+
+def _subject_identifier(subject: Any) -> str | None:
+    """The identifier of the person (or company) an exchange is about, from its stored JSON form."""
+    person = next(iter(subject.values()), None) if isinstance(subject, Mapping) else None
+    ident = person.get("identifier") if isinstance(person, Mapping) else None
+    value = ident.get("value") if isinstance(ident, Mapping) else None
+    return str(value) if value else None
+
+
+def _origin(url: str | None) -> str | None:
+    """Scheme and host of a URL (a preview location may carry a token; the journal keeps only where it led)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _public(entry: dict[str, Any]) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from oots.as4 import profile
 from oots.as4.msh import VerifiedMessage
+from oots.audit.journal import load_journal
 from oots.errors import ConfigError
 from oots.node.roles import As4Handler, NodeContext
 from oots.requester.api import create_api
 from oots.requester.discovery import CommonServices
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Requester
-from oots.requester.models import RequesterExchange
 from oots.requester.outbox import As4Outbox, Outbox
 from oots.requester.portal import Portal
 from oots.requester.webhooks import webhook_handler
@@ -52,7 +52,11 @@ class RequesterRole:
         self.ctx = ctx
         self.webhook_transport = webhook_transport
         self.requester = Requester(
-            ctx.settings, common_services=self._common_services, outbox=self._outbox, clock=ctx.clock
+            ctx.settings,
+            common_services=self._common_services,
+            outbox=self._outbox,
+            clock=ctx.clock,
+            journal=load_journal(ctx.settings, clock=ctx.clock),
         )
 
     def _common_services(self) -> CommonServices:
@@ -111,10 +115,10 @@ class RequesterRole:
     def _on_message(self, session: Session, message: VerifiedMessage) -> None:
         self.requester.on_message(session, message)
 
-    async def _return(self, request: Request) -> Response:
+    def _return(self, request: Request) -> Response:  # sync: Starlette runs it in its thread pool (it writes)
         exchange_id = request.path_params["exchange_id"]
-        with self.ctx.database.session() as session:
-            ex = session.get(RequesterExchange, exchange_id)
+        with self.ctx.database.session(immediate=True) as session:
+            ex = self.requester.returned(session, exchange_id)
             target = ex.return_url if ex is not None else None
         if target:
             joiner = "&" if "?" in target else "?"

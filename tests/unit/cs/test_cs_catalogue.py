@@ -153,3 +153,23 @@ def test_data_file_problems_are_named(tmp_path: Path) -> None:
     bad.write_text("[[procedure]\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_catalogue(bad)
+
+
+@pytest.mark.parametrize(
+    ("procedure", "country", "requirement", "publisher"),
+    [
+        # Germany's admission to tertiary education asks for the Abitur, the register's diploma
+        ("T2", "DE", "Proof of higher education entrance qualification", "09-KM-Zeugnisse-32"),
+        ("V2", "EL", "Proof of vehicle registration", "090166270"),
+    ],
+)
+def test_procedure_to_access_point(
+    demo: Catalogue, procedure: str, country: str, requirement: str, publisher: str
+) -> None:
+    page = demo.find_requirements(RequirementsQuery(procedure_id=procedure, country_code=country))
+    assert [r.names[0][1] for r, _ in page.items] == [requirement]
+    ((req, _),) = page.items
+    _, _, lists = demo.find_evidence_types(EvidenceTypesQuery(requirement_id=req.id, country_code=country))
+    ((classification,),) = [etl.evidence_types for etl in lists.items]
+    (ds,) = demo.find_data_services(DataServicesQuery(classification, country)).items
+    assert [(a.id, a.publisher.id) for a in ds.access_services] == [(f"AP_{country}_01", publisher)]

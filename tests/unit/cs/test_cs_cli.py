@@ -180,7 +180,7 @@ def test_load_replaces_the_stored_catalogue(spec_dir: Path, tmp_path: Path, caps
     code, out, _ = run(["cs", "load", "--data", str(DEMO), "--database", url], capsys)
     assert code == 0
     assert "revision 1" in out
-    assert "40 data services" in out
+    assert "42 data services" in out
     files = sorted(lcm.glob("*.xml"))
     code, out, _ = run(["cs", "load", "--database", url, *(x for f in files for x in ("--lcm", str(f)))], capsys)
     assert code == 0

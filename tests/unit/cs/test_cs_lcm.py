@@ -62,7 +62,7 @@ def test_lcm_birth_certificate_flow(from_lcm: Catalogue) -> None:
 
 def test_lcm_merges_with_the_data_file(from_lcm: Catalogue) -> None:
     both = load_catalogue(DEMO).merged(from_lcm)
-    assert len(both.data_services) == 43
+    assert len(both.data_services) == 45
 
 
 def test_not_a_submission_is_refused(spec_dir: Path) -> None:

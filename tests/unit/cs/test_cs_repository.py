@@ -71,7 +71,7 @@ def test_server_answers_from_the_database_and_reloads(tmp_path, clean_env) -> No
     db = Database(url)
     try:
         holder = StoredCatalogue(db, refresh_seconds=0)
-        assert len(holder().data_services) == 40
+        assert len(holder().data_services) == 42
         first = holder()
         assert holder() is first  # same revision: same snapshot
         with db.session() as session:

@@ -47,7 +47,7 @@ def _get(
 def test_health(client: Client) -> None:
     reply = client.get("/health")
     assert reply.json()["status"] == "ok"
-    assert reply.json()["catalogue"]["data_services"] == 40
+    assert reply.json()["catalogue"]["data_services"] == 42
 
 
 def test_requirements_in_both_versions(client: Client) -> None:

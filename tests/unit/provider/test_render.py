@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from oots.xmlsafe import parse
 
 AUTHORITY = Authority("EL999000001", "urn:cef.eu:names:identifier:EAS:9933", "Υπουργείο Εσωτερικών")
 EVIDENCE_ID = "3f2b8c1e-7d4a-4b9e-8f1c-2a5d6e7f8091"
+# the module, not the function of that name the package exports
+render_module = importlib.import_module("oots.provider.render")
 
 
 def content(
@@ -212,3 +215,99 @@ def test_pdf_with_the_diacritics_of_every_eu_latin_alphabet(
     for value in names.values():
         for word in value.split():
             assert word in text, word
+
+
+@pytest.mark.parametrize(
+    ("kind", "country", "record", "model"),
+    [
+        ("births", "EL", "B-EL-0019", "birth-certificate"),
+        ("residence", "PL", "R-PL-0027", "residence-certificate"),
+    ],
+)
+def test_pdf_from_kept_fonts_is_the_pdf_of_a_fresh_start(
+    kind: str, country: str, record: str, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fonts a process keeps (reduced per Unicode block, subsets per glyph set) change the time
+    # a PDF takes, never its bytes: the same document as fpdf2 subsetting the whole font itself
+    c = content(kind, country, record, model)
+    other = EvidenceContent(
+        c.evidence_id,
+        c.model,
+        {**c.data, "family_name": "Żółkiewski-Ærø Ștefănescu-Győző Čapková Þórður Māris Ġużè"},
+        c.authority,
+        c.issuing_date,
+        "EN",
+        "X",
+    )
+    render_module.clear_font_caches()
+    cold = render_pdf(c)  # from the fonts reduced to the blocks used
+    warm = render_pdf(c)  # from the subset kept for this glyph set
+    other_warm = render_pdf(other)  # other glyphs: not from that subset
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        fresh = render_pdf(c)
+        other_fresh = render_pdf(other)
+    assert cold == fresh
+    assert warm == fresh
+    assert other_warm == other_fresh
+    assert other_fresh != fresh
+
+
+def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> None:
+    kept = render_module._SubsetCache(2)
+    for n in range(3):
+        kept.put(("f", frozenset({str(n)})), str(n).encode())
+    assert kept.get(("f", frozenset({"0"}))) is None
+    assert kept.get(("f", frozenset({"1"}))) == b"1"  # now the most recently used
+    kept.put(("f", frozenset({"3"})), b"3")
+    assert kept.get(("f", frozenset({"2"}))) is None
+    assert kept.get(("f", frozenset({"1"}))) == b"1"
+    assert kept.get(("f", frozenset({"3"}))) == b"3"
+
+
+def test_a_glyph_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    subset_by_fonttools: list[object] = []
+    base = render_module.ftsubset.Subsetter
+    real = base.subset
+
+    def counting(self: object, font: object) -> None:
+        subset_by_fonttools.append(font)
+        real(self, font)
+
+    monkeypatch.setattr(base, "subset", counting)
+    render_module.clear_font_caches()
+    c = content()
+    first = render_pdf(c)
+    # the regular and the bold font, each reduced to its blocks and then subset by fpdf2
+    assert len(subset_by_fonttools) == 4
+    assert render_pdf(c) == first
+    assert len(subset_by_fonttools) == 4  # both written as kept
+
+
+def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
+    monkeypatch: pytest.MonkeyPatch, extract_pdf_text: Callable[[bytes], str]
+) -> None:
+    subset_by_fonttools: list[object] = []
+    base = render_module.ftsubset.Subsetter
+    real = base.subset
+
+    def counting(self: object, font: object) -> None:
+        subset_by_fonttools.append(font)
+        real(self, font)
+
+    monkeypatch.setattr(base, "subset", counting)
+    render_module.clear_font_caches()
+    c = content()
+
+    def about(family: str, given: str) -> EvidenceContent:
+        data = {**c.data, "family_name": family, "given_name": given}
+        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
+
+    render_pdf(about("Παπαδοπούλου", "Ελένη"))
+    seen = len(subset_by_fonttools)
+    # other Greek and Latin letters: the text font embeds the whole Greek and Basic Latin alphabets
+    second = render_pdf(about("Χατζηγεωργίου", "Ευάγγελος Zoe"))
+    assert len(subset_by_fonttools) == seen
+    text = extract_pdf_text(second)
+    assert "Χατζηγεωργίου" in text
+    assert "Ευάγγελος Zoe" in text

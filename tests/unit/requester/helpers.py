@@ -187,6 +187,7 @@ def make_node(
     webhook_url: str = "",
     preview: bool = True,
     webhook_transport: Any = None,
+    oauth_secret: str = "",
 ) -> Node:
     settings = Settings(
         node={"name": "nl-portal", "country": "BE", "data_dir": str(tmp_path), "base_url": "https://portal.example"},
@@ -204,6 +205,21 @@ def make_node(
                     "webhook_secret": "s3cret-webhook-key",
                 },
                 {"id": "other", "api_key_sha256": hashlib.sha256(OTHER_KEY.encode()).hexdigest()},
+                *(
+                    [
+                        {
+                            "id": "oauth-portal",
+                            "client_secret_sha256": hashlib.sha256(oauth_secret.encode()).hexdigest(),
+                        },
+                        {
+                            "id": "oauth-reader",
+                            "client_secret_sha256": hashlib.sha256(oauth_secret.encode()).hexdigest(),
+                            "scopes": ["exchanges:read"],
+                        },
+                    ]
+                    if oauth_secret
+                    else []
+                ),
             ],
         },
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -124,26 +124,44 @@ def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:
         verify_webhook(b"k", b"{}", sign(b"k", b"{}", 1000), now=5000)
 
 
-def test_a_long_poll_answers_with_the_next_version(node: Node) -> None:
+def test_waiting_for_the_next_change(node: Node) -> None:
+    # a portal without webhooks asks for the exchange once its version is above the one it has
     client = client_of(node)
     created = create(client).json()
-    url = f"/api/v1/exchanges/{created['id']}"
-    unchanged = client.get(url, params={"since": created["version"], "wait": 0.2}, headers=AUTH).json()
-    assert unchanged["version"] == created["version"]  # nothing happened in time: the same version
-    worker = threading.Thread(target=node.drain)  # discovery moves the exchange on, in another thread
-    worker.start()
-    moved = client.get(url, params={"since": created["version"], "wait": 30}, headers=AUTH).json()
-    worker.join(60)
-    assert moved["version"] > created["version"]
-    assert moved["state"] != created["state"]
-    at_once = client.get(url, params={"since": created["version"], "wait": 30}, headers=AUTH).json()
-    assert at_once["version"] == moved["version"]  # an older version than the current one: no wait
+    ex_id, version = created["id"], created["version"]
+    url = f"/api/v1/exchanges/{ex_id}"
+    unchanged = client.get(url, params={"version_after": version, "wait": 0.05}, headers=AUTH)
+    assert unchanged.status_code == 200
+    assert (unchanged.json()["state"], unchanged.json()["version"]) == ("discovering", version)
+
+    waiting = ThreadPoolExecutor(1)
+    answer = waiting.submit(
+        lambda: client_of(node).get(url, params={"version_after": version, "wait": 60}, headers=AUTH)
+    )
+    assert node.drain() >= 1  # discovery: the exchange now waits for the user's explicit request
+    got = answer.result(timeout=60)
+    waiting.shutdown()
+    assert got.status_code == 200
+    assert got.json()["state"] == "awaiting_explicit_request"
+    assert got.json()["version"] > version
+    # already above: no wait at all
+    assert client.get(url, params={"version_after": version}, headers=AUTH).json() == got.json()
 
 
-def test_a_long_poll_refuses_bad_parameters(node: Node) -> None:
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [({"version_after": -1}, 422), ({"version_after": 1, "wait": 0}, 422), ({"version_after": 1, "wait": 61}, 422)],
+)
+def test_waiting_bad_input(node: Node, params: dict[str, float], status: int) -> None:
     client = client_of(node)
-    url = f"/api/v1/exchanges/{create(client).json()['id']}"
-    assert client.get(url, params={"since": 1, "wait": 31}, headers=AUTH).status_code == 422
-    assert client.get(url, params={"since": -1, "wait": 1}, headers=AUTH).status_code == 422
-    assert client.get(url, params={"since": "x"}, headers=AUTH).status_code == 422
-    assert client.get("/api/v1/exchanges/nope", params={"since": 1, "wait": 5}, headers=AUTH).status_code == 404
+    ex_id = create(client).json()["id"]
+    assert client.get(f"/api/v1/exchanges/{ex_id}", params=params, headers=AUTH).status_code == status
+
+
+def test_waiting_on_an_unknown_or_foreign_exchange_is_404(node: Node) -> None:
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    params = {"version_after": 0, "wait": 1}
+    assert client.get(f"/api/v1/exchanges/{ex_id}", params=params, headers=other).status_code == 404
+    assert client.get("/api/v1/exchanges/nope", params=params, headers=AUTH).status_code == 404

@@ -89,6 +89,7 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     got = client.get(pdf["href"].removeprefix("https://portal.example"), headers=AUTH)
     assert got.status_code == 200
     assert got.content.startswith(b"%PDF")
+    assert pdf["size"] == len(got.content)  # counted by the database: the view leaves the document there
     listed = client.get(f"/api/v1/exchanges/{ex_id}/evidence", headers=AUTH).json()
     assert listed == view["evidence"]
 
@@ -357,3 +358,92 @@ def test_a_plain_http_preview_location_is_refused(tmp_path: Path, pki: CsPki) ->
     view = state(client, ex_id)
     assert (view["state"], view["reason"]) == ("failed", "provider_error")
     assert len(node.outbox.sent) == 1  # no second request went out
+
+
+def _journal(node: Node) -> list[dict[str, Any]]:
+    from oots.audit.journal import load_journal
+
+    journal = load_journal(node.ctx.settings)
+    with node.ctx.database.session() as session:
+        rows = journal.export(list(journal.entries(session)))
+        assert journal.verify(session).ok
+    return rows
+
+
+def test_the_requester_journals_every_step(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client, return_url="https://portal.example/application/9")
+    explicit(node, client, ex_id)
+    first_message, first = node.outbox.last_request()
+    provider = Provider()
+    preview = provider.preview(first_message, first, "https://ep.example/preview/secret-token")
+    node.deliver(preview)
+    second_message, second = node.outbox.last_request()
+    assert client.get(f"/requester/return/{ex_id}", follow_redirects=False).status_code == 303
+    assert client.get(f"/requester/return/{ex_id}", follow_redirects=False).status_code == 303  # journaled once
+    answer = provider.evidence(second_message, second)
+    node.deliver(answer)
+    node.deliver(answer)  # a duplicate arrives late: dropped, and journaled as such
+    assert state(client, ex_id)["state"] == "completed"
+
+    rows = _journal(node)
+    assert {r["side"] for r in rows} == {"requester"}
+    steps = [(r["event"], r["outcome"], r["message_ids"]) for r in rows]
+    assert steps == [
+        ("exchange_created", "discovering", []),
+        ("discovery_done", "awaiting_explicit_request", []),
+        ("explicit_request_given", "requesting", []),
+        ("request_sent", "sent", [first_message.message_info.message_id]),
+        ("preview_required", "EDM:ERR:0002", [preview.message_id, first_message.message_info.message_id]),
+        ("request_sent", "preview_done", [second_message.message_info.message_id]),
+        ("preview_returned", "awaiting_preview", []),
+        ("evidence_received", "evidence", [answer.message_id, second_message.message_info.message_id]),
+        ("answer_dropped", "late", [answer.message_id, second_message.message_info.message_id]),
+    ]
+    conversation = first_message.collaboration_info.conversation_id
+    assert {r["conversation_id"] for r in rows[3:]} == {conversation}
+    assert rows[3]["details"]["request_id"] == first.id
+    assert rows[5]["details"]["request_id"] == second.id
+    assert rows[4]["details"] == {"preview_origin": "https://ep.example"}  # never the location's token
+    assert rows[3]["personal"] == {"person_identifier": person_json()["natural_person"]["identifier"]["value"]}
+    everything = str([(r["details"], r["outcome"]) for r in rows])
+    assert "Peeters" not in everything
+    assert person_json()["natural_person"]["identifier"]["value"] not in everything
+
+
+def test_the_requester_journals_errors_and_failures(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    message, request = node.outbox.last_request()
+    error = Provider().error(message, request, "EDM:ERR:0004")
+    node.deliver(error)
+    unreachable = make_node(tmp_path / "other", pki, preview=False)
+    unreachable.outbox.known.clear()
+    other = api(unreachable)
+    other_id = start(unreachable, other)
+    explicit(unreachable, other, other_id)
+    cancelled = start(unreachable, other)
+    assert other.post(f"/api/v1/exchanges/{cancelled}/cancel", headers=AUTH).status_code == 200
+
+    steps = [(r["event"], r["outcome"]) for r in _journal(node)]
+    assert steps[-2:] == [("error_received", "EDM:ERR:0004"), ("exchange_failed", "person_not_found")]
+    assert _journal(node)[-2]["message_ids"] == [error.message_id, message.message_info.message_id]
+    other_steps = [(r["exchange_id"], r["event"], r["outcome"]) for r in _journal(unreachable)]
+    assert (other_id, "exchange_failed", "provider_unreachable") in other_steps
+    assert not any(e == other_id and s == "request_sent" for e, s, _ in other_steps)  # nothing went out
+    assert (cancelled, "cancelled", "cancelled") in other_steps
+
+
+def test_the_requester_journals_timeouts(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    node.clock.advance(node.ctx.settings.requester.response_timeout_seconds + 1)
+    node.drain()
+    assert state(client, ex_id)["state"] == "expired"
+    last = _journal(node)[-1]
+    assert (last["event"], last["outcome"], last["details"]["state"]) == ("timeout", "timeout", "expired")

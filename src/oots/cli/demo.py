@@ -49,12 +49,23 @@ def guide(network: NetworkPlan) -> str:
         known, unknown = _citizens(network, other)
         lines += [
             f"Start here: {portal.url}/portal/  (the {country} procedure portal)",
-            f"  log in at the eID provider ({network.eid.url}/) as {_who(known, f'a citizen of {other}')}",
-            f"  of {other}, apply for a procedure, and retrieve the evidence from {other} through OOTS. Try:",
-            "  - a birth certificate without preview, and with preview (accept it, or refuse it);",
-            "  - proof of residence in a country that asks for the region first (a follow-up question);",
-            f"  - {_who(unknown, 'a person the registers do not know')}, whom no register knows (a clear refusal).",
+            f"  log in with eID as {_who(known, f'a citizen of {other}')}: at the eID test provider choose {other},",
+            "  the first person and level High (some documents need it). Then apply, with the documents held by",
+            f"  {other}, for:",
+            "  - T3 (a study grant): the diploma service shows you the diploma and its supplement first, in its",
+            "    preview space (log in there again); accept one and refuse the other: only the accepted one arrives;",
+            '  - R1 (a birth certificate) with "no preview" ticked: the certificate arrives at once; without it,',
+            "    you see it first, and refusing it ends the application with a clear reason;",
         ]
+        if "DE" in providers and other != "DE":
+            lines.append(
+                "  - R1 with the documents held by DE: the portal first asks where you were born (a follow-up"
+                " question;\n    answer with a region code, DE6 for Hamburg) and then names the registry office it"
+                " will ask;"
+            )
+        lines.append(
+            f"  - as {_who(unknown, 'a person the registers do not know')}, whom no register knows: a clear refusal."
+        )
     else:
         lines.append("Start here: the node pages above (the requester and provider roles are not in this build).")
     if network.admin_password:

@@ -39,7 +39,8 @@ from lxml import etree
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oots import edm
 from oots.eid.edm_mapping import edm_subjects
@@ -93,6 +94,32 @@ def _pretty(doc: ShownDocument) -> str:
     return doc.content.decode("utf-8", "replace")
 
 
+#: The eID login pages under ``/preview/eid`` (an inline style, forms posting to themselves, no script).
+LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+
+class _HeadersAdded:
+    """ASGI wrapper: every HTTP response of ``app`` gets ``headers`` (those it already sends are kept)."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [(k, v) for k, v in self.headers if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class PreviewSpace:
     """The pages of the preview space of one provider node."""
 
@@ -125,8 +152,19 @@ class PreviewSpace:
 
     def routes(self) -> Sequence[BaseRoute]:
         p = PREVIEW_PATH
+        login = self.login.mount()
+        secured_login = _HeadersAdded(
+            login.app,
+            {
+                "Content-Security-Policy": LOGIN_CSP,
+                "X-Frame-Options": "DENY",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+            },
+        )
         return [
-            self.login.mount(),
+            Mount(login.path, app=secured_login, name=login.name),
             Route(f"{p}/static/preview.css", self.css, methods=["GET"]),
             Route(p + "/{token}", self.page, methods=["GET", "POST"]),
             Route(p + "/{token}/documents/{n:int}", self.document, methods=["GET"]),

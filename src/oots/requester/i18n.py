@@ -38,6 +38,9 @@ _FR: Final[dict[str, str]] = {
     ),
     "Request the evidence": "Demander la preuve",
     "We are waiting for the authority's answer.": "Nous attendons la réponse de l'autorité.",
+    "Send the documents without showing them to me first (no preview)": (
+        "Envoyer les documents sans me les montrer d'abord (sans aperçu)"
+    ),
     "Preview the evidence": "Prévisualiser la preuve",
     "The authority asks you to look at the evidence before it is sent.": (
         "L'autorité vous demande de regarder la preuve avant qu'elle ne soit envoyée."
@@ -83,6 +86,9 @@ _DE: Final[dict[str, str]] = {
     ),
     "Request the evidence": "Nachweis anfordern",
     "We are waiting for the authority's answer.": "Wir warten auf die Antwort der Behörde.",
+    "Send the documents without showing them to me first (no preview)": (
+        "Die Dokumente senden, ohne sie mir vorher zu zeigen (keine Vorschau)"
+    ),
     "Preview the evidence": "Nachweis ansehen",
     "The authority asks you to look at the evidence before it is sent.": (
         "Die Behörde bittet Sie, den Nachweis vor dem Versand anzusehen."

@@ -17,8 +17,11 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -29,6 +32,7 @@ from oots.eid.identity import Identity
 from oots.errors import LocalProtocolError, ModelError, NotFound
 from oots.requester.exchange import Requester, subject_from_json
 from oots.requester.i18n import LANGUAGES, translate
+from oots.requester.models import RequesterRequest
 from oots.requester.states import REASON_TEXT, Reason
 from oots.store import Database
 
@@ -45,6 +49,8 @@ DEMO_PROCEDURES: tuple[tuple[str, str], ...] = (
     ("V1", "Registering a motor vehicle"),
 )
 COUNTRIES = ("BE", "DE", "EL", "ES", "FR", "IT", "NL", "PL")
+#: The query parameter naming the return address on a v1.0 provider's PreviewLocation (no ReturnLocation slot).
+RETURN_PARAMETER = "returnurl"
 
 
 class Login(Protocol):
@@ -155,7 +161,23 @@ class Portal:
             ex = self.requester.load(session, request.path_params["ex"], self.client_id)
             if not self._owned(identity, ex.subject):
                 raise NotFound("there is no such application")
-            return self.requester.view(session, ex.id, self.client_id).to_json(self.prefix)
+            view = self.requester.view(session, ex.id, self.client_id).to_json(self.prefix)
+            if view["preview"] is not None:
+                view["preview"]["location"] = self._preview_location(session, ex.id, view["preview"]["location"])
+            return view
+
+    def _preview_location(self, session: Session, exchange_id: str, location: str) -> str:
+        """Where to send the user for the preview: an EDM v1.0 request has no ReturnLocation slot, so the
+        return address goes on the PreviewLocation as ``?returnurl=`` (the provider keeps it if allowed)."""
+        specification = session.scalar(
+            select(RequesterRequest.specification).where(
+                RequesterRequest.exchange_id == exchange_id, RequesterRequest.status == "preview"
+            )
+        )
+        if specification != edm.Version.EDM_V1:
+            return location
+        back = f"{self.requester.settings.node.base_url.rstrip('/')}/requester/return/{exchange_id}"
+        return f"{location}{'&' if '?' in location else '?'}{urlencode({RETURN_PARAMETER: back})}"
 
     # ---- pages ----------------------------------------------------------------------------------
 
@@ -184,7 +206,13 @@ class Portal:
         return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
         with self.database.session(immediate=True) as session:
             ex = self.requester.create(
-                session, client_id=self.client_id, procedure=procedure, country=country, subject=subject
+                session,
+                client_id=self.client_id,
+                procedure=procedure,
+                country=country,
+                subject=subject,
+                # the user may opt out of seeing the documents first (PossibilityForPreview false)
+                preview=form.get("no_preview") != "yes",
             )
             ex.return_url = return_url + ex.id
             ex_id = ex.id
@@ -199,12 +227,15 @@ class Portal:
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")
         reason = view["reason"]
+        # back from the preview space (the return location adds ?exchange=): the answer is on its way
+        returned = view["state"] == "awaiting_preview" and request.query_params.get("exchange") == view["id"]
         return self._page(
             request,
             "portal_application.html",
             ex=view,
             reason_text=REASON_TEXT[Reason(reason)] if reason else None,
-            refresh=view["state"] in ("discovering", "requesting"),
+            refresh=view["state"] in ("discovering", "requesting") or returned,
+            returned=returned,
         )
 
     async def choices(self, request: Request) -> Response:

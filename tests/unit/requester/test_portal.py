@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import httpx
 from starlette.applications import Starlette
@@ -72,7 +73,17 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     provider = Provider("DE", "births")
     node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/1"))
     page = web.get(page_url + "?lang=en")
-    assert 'href="https://ep.example/preview/1"' in page.text
+    # EDM v1.0 (the DE births service) has no ReturnLocation: the return address rides on the link
+    sent = re.search(r'href="https://ep\.example/preview/1\?returnurl=([^"]+)"', page.text)
+    assert sent, page.text
+    ex_id = page_url.rsplit("/", 1)[1]
+    assert unquote(sent.group(1)) == f"{node.ctx.settings.node.base_url.rstrip('/')}/requester/return/{ex_id}"
+    # back from the preview before the answer: the page waits (and refreshes) instead of offering the preview
+    back = web.get(f"{page_url}?exchange={ex_id}")
+    assert "waiting for the authority" in back.text
+    assert 'http-equiv="refresh"' in back.text
+    assert "Go to the preview" not in back.text
+    assert "Go to the preview" in web.get(page_url).text  # someone who did not go yet still can
     node.deliver(provider.evidence(*node.outbox.last_request()))
     page = web.get(page_url)
     assert "Evidence attached to your application" in page.text
@@ -112,3 +123,18 @@ def test_failure_in_plain_words(tmp_path: Path, pki: CsPki) -> None:
     page = web.get(page_url)
     assert "found no record" in page.text
     assert "Recommencer" in page.text
+
+
+def test_the_user_may_opt_out_of_the_preview(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    web = browser(node, "Peeters")
+    home = web.get("/portal/")
+    assert 'name="no_preview"' in home.text
+    for form, allowed in (({}, True), ({"no_preview": "yes"}, False)):
+        data = {"procedure": "R1", "country": "BE", "csrf": csrf(home), **form}
+        page_url = web.post("/portal/applications", data=data).headers["location"]
+        node.drain()
+        page = web.get(page_url)
+        web.post(page_url + "/request", data={"csrf": csrf(page)})
+        _, request = node.outbox.last_request()
+        assert request.possibility_for_preview is allowed

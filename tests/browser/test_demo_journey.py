@@ -1,0 +1,411 @@
+"""The whole citizen journey in headless Chromium against the processes ``oots demo`` starts.
+
+``oots demo`` runs as a subprocess, as ``make run`` runs it (free base port, a temporary data directory);
+the test waits for its guide, then a French citizen (``fr-1``, Élodie Lefèvre) applies at the Belgian
+procedure portal for a study grant (T3), retrieves her diplomas from France through OOTS, is sent to the
+French provider's preview space, logs in there, views the diploma and its supplement, accepts one and
+refuses the other, comes back to the portal (the EDM v1.0 request has no ReturnLocation: the portal adds
+``?returnurl=``) and opens the evidence that arrived: a PDF. Every step is done with the keyboard only
+(Tab, Enter, Space, arrows, type-ahead in selects). Each page gets a screenshot under
+``test-artifacts/demo-journey/`` (git-ignored) and an axe-core scan with no serious or critical violation
+(axe-core from scripts/sysdeps.sh, see axe_helper; the scan skips without it). At the end the demo gets
+SIGINT, as Ctrl-C does, and must stop every process it started and exit 0.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from axe_helper import axe_source
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "demo-journey"
+#: The demo's default topology: Common Services, eID provider, BE, FR and DE nodes from base + 10.
+PORTS = (0, 1, 10, 11, 12)
+#: Generous: five Python processes start one after the other on a loaded 2-core machine.
+READY_SECONDS = 300.0
+WAIT_MS = 60_000
+
+
+def free_base_port() -> int:
+    """A base port with every port the demo needs free (base .. base + 12)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + 12 > 65535:
+            continue
+        try:
+            for offset in PORTS:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free range of ports for the demo")
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@dataclass
+class Demo:
+    proc: subprocess.Popen[str]
+    base: int
+    output: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def portal(self) -> str:
+        return f"http://127.0.0.1:{self.base + 10}"
+
+    @property
+    def fr_node(self) -> str:
+        return f"http://127.0.0.1:{self.base + 11}"
+
+    def read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip("\n"))
+            if "Press Ctrl-C to stop everything." in line:
+                self.ready.set()
+        self.ready.set()  # the output ended: the demo stopped (the fixture then fails with its output)
+
+    def text(self) -> str:
+        return "\n".join(self.output)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    oots = Path(sys.executable).with_name("oots")
+    if not oots.exists():
+        pytest.skip(f"the oots command is not installed next to {sys.executable} (make install)")
+    base = free_base_port()
+    data = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen(
+        [str(oots), "demo", "--base-port", str(base), "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,  # Ctrl-C is played by the test alone
+    )
+    running = Demo(proc, base)
+    reader = threading.Thread(target=running.read, daemon=True)
+    reader.start()
+    try:
+        if not running.ready.wait(READY_SECONDS) or proc.poll() is not None:
+            pytest.fail(f"oots demo did not print its guide in {READY_SECONDS:.0f} s:\n{running.text()}")
+        for offset in PORTS:
+            assert httpx.get(f"http://127.0.0.1:{base + offset}/health", timeout=10).status_code == 200
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        reader.join(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (scripts/sysdeps.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Steps:
+    """Screenshots numbered in order, each page scanned with axe-core."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.axe = axe_source()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob("*.png"):
+            old.unlink()
+
+    def check(self, page: Any, name: str) -> None:
+        self.n += 1
+        page.screenshot(path=str(ARTIFACTS / f"{self.n:02d}-{name}.png"), full_page=True)
+        if self.axe is None:
+            return
+        page.add_script_tag(content=self.axe)
+        found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
+        assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
+
+
+def focused(page: Any) -> dict[str, str]:
+    return dict(
+        page.evaluate(
+            "() => { const e = document.activeElement || document.body;"
+            " return {tag: e.tagName, id: e.id || '', name: e.getAttribute('name') || '', value: e.value || '',"
+            " text: (e.innerText || e.textContent || '').trim(), checked: String(!!e.checked)}; }"
+        )
+    )
+
+
+def tab_to(page: Any, limit: int = 80, **want: str) -> dict[str, str]:
+    """Press Tab until the focused element has the attributes in ``want`` (``text`` may be a prefix)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        if all(now.get(k, "").startswith(v) if k == "text" else now.get(k) == v for k, v in want.items()):
+            return now
+    raise AssertionError(f"Tab never reached {want} on {page.url}")
+
+
+def choose_radio(page: Any, name: str, value: str) -> None:
+    """Tab into the radio group ``name`` and arrow to ``value`` (arrows check as they move)."""
+    tab_to(page, name=name)
+    for _ in range(20):
+        if focused(page)["value"] == value:
+            page.keyboard.press("Space")
+            assert focused(page)["checked"] == "true"
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"the arrows never reached {name}={value}")
+
+
+def choose_option(page: Any, select_id: str, typed: str, expected: str) -> None:
+    """Tab to a select and type the start of an option's text (the browser's type-ahead)."""
+    tab_to(page, id=select_id)
+    page.keyboard.type(typed, delay=50)
+    assert page.locator(f"#{select_id}").input_value() == expected
+
+
+def press_on(page: Any, key: str = "Enter", **want: str) -> None:
+    """Tab to an element and press ``key`` on it; it leads to another page, whose load is awaited."""
+    tab_to(page, **want)
+    with page.expect_navigation(timeout=WAIT_MS):
+        page.keyboard.press(key)
+
+
+def log_in_with_keyboard(page: Any, person: str, country: str, level: str) -> None:
+    """At the test eID provider: the country, then the person (the first of the list) and the level."""
+    page.wait_for_url(re.compile(r".*/login/.*"), timeout=WAIT_MS)
+    choose_option(page, "country", country[0], country)
+    press_on(page, text="Show test identities")
+    page.get_by_role("heading", name=re.compile("Test identity in")).wait_for(timeout=WAIT_MS)
+    tab_to(page, name="subject")
+    assert focused(page)["value"] == person, "the first person of the list is the one the guide names"
+    choose_radio(page, "level", level)
+    press_on(page, text="Log in", tag="BUTTON")
+
+
+def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: Any) -> None:
+    # the guide names where to start, the person and what to try
+    guide = demo.text()
+    assert f"Start here: {demo.portal}/portal/" in guide
+    assert "Élodie Lefèvre" in guide
+    assert "T3" in guide
+    steps = Steps()
+    context = browser.new_context(bypass_csp=True)  # lets the test inject axe-core into the pages
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+
+    # 1. the portal; log in with eID (keyboard only from here on)
+    page.goto(demo.portal + "/portal/")
+    steps.check(page, "portal-home")
+    press_on(page, text="Log in with eID")
+    if "/login/" not in page.url:  # the login component may offer a choice of methods
+        steps.check(page, "portal-login-methods")
+        press_on(page, text="Log in with your national eID")
+    steps.check(page, "eid-login")
+    log_in_with_keyboard(page, "fr-1", "FR", "high")
+    page.wait_for_url(demo.portal + "/portal/", timeout=WAIT_MS)
+    steps.check(page, "portal-logged-in")
+
+    # 2. the procedure (T3, a study grant) and the country that holds the documents (FR)
+    choose_option(page, "procedure", "Ap", "T3")
+    choose_option(page, "country", "F", "FR")
+    press_on(page, text="Start", tag="BUTTON")
+
+    # 3. what the procedure needs, retrieved through OOTS: FR has one diploma service, so nothing to choose
+    page.get_by_role("heading", name="Ask for the evidence").wait_for(timeout=WAIT_MS)
+    asked = page.locator("main li").all_inner_texts()
+    assert any("We will ask" in item and "diploma" in item.lower() for item in asked), asked
+    steps.check(page, "explicit-request")
+
+    # 4. the explicit request; the FR diplomas service (level High, which the guide says) asks for a preview
+    press_on(page, text="Request the evidence", tag="BUTTON")
+    page.get_by_role("heading", name="Preview the evidence").wait_for(timeout=WAIT_MS)
+    steps.check(page, "go-to-the-preview")
+    link = page.get_by_role("link", name="Go to the preview").get_attribute("href")
+    assert link is not None
+    assert link.startswith(demo.fr_node + "/preview/")
+    assert "returnurl=" in link  # EDM v1.0: the return address rides on the PreviewLocation
+    press_on(page, text="Go to the preview", tag="A")
+
+    # 5. the provider's preview space: its own eID login, then the documents
+    steps.check(page, "preview-eid-login")
+    log_in_with_keyboard(page, "fr-1", "FR", "high")
+    page.wait_for_url(re.compile(re.escape(demo.fr_node) + r"/preview/[^/]+(\?.*)?$"), timeout=WAIT_MS)
+    page.locator("input[name=d1]").first.wait_for(timeout=WAIT_MS)
+    steps.check(page, "preview-documents")
+    choose_radio(page, "d0", "accept")
+    choose_radio(page, "d1", "refuse")
+    steps.check(page, "preview-decided")
+    press_on(page, tag="BUTTON", text="Confirm")
+
+    # 6. back at the portal: the accepted document is attached, the refused one is not
+    page.wait_for_url(re.compile(re.escape(demo.portal) + r"/portal/applications/.*"), timeout=WAIT_MS)
+    page.get_by_role("heading", name="Evidence attached to your application").wait_for(timeout=WAIT_MS)
+    steps.check(page, "evidence-attached")
+    opens = page.get_by_role("link", name=re.compile("^Open"))
+    assert opens.count() == 1
+    href = opens.first.get_attribute("href")
+    assert href is not None
+    reply = context.request.get(demo.portal + href)
+    assert reply.headers["content-type"] == "application/pdf"
+    assert reply.body().startswith(b"%PDF")
+    context.close()
+
+
+def portal_user(demo: Demo, person: str) -> httpx.Client:
+    """A citizen logged in at the portal over plain HTTP (the test eID provider's form, level High)."""
+    user = httpx.Client(follow_redirects=True, timeout=60)
+    home = user.get(demo.portal + "/portal/")
+    link = re.search(r'<a class="button" href="([^"]+)">Log in with eID', home.text)
+    assert link, home.text
+    page = user.get(urljoin(str(home.url), html.unescape(link.group(1))))
+    assert "/login/" in str(page.url)
+    done = user.post(str(page.url), data={"subject": person, "level": "high"})
+    assert str(done.url) == demo.portal + "/portal/", done.text[:500]
+    return user
+
+
+def form_token(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def apply(user: httpx.Client, demo: Demo, procedure: str, country: str, **extra: str) -> str:
+    """Start an application and give the explicit request when asked; the application's URL."""
+    home = user.get(demo.portal + "/portal/")
+    data = {"procedure": procedure, "country": country, "csrf": form_token(home), **extra}
+    return str(user.post(demo.portal + "/portal/applications", data=data).url)
+
+
+def wait_for(user: httpx.Client, url: str, *words: str) -> httpx.Response:
+    """Poll the application page (it refreshes itself too) until one of ``words`` shows."""
+    deadline = time.monotonic() + WAIT_MS / 1000 * 2
+    while time.monotonic() < deadline:
+        page = user.get(url)
+        if any(w in page.text for w in words):
+            return page
+        time.sleep(1)
+    raise AssertionError(f"{url} never showed {words}; it shows:\n{page.text[-1500:]}")
+
+
+def test_what_the_guide_says_to_try_works(demo: Demo) -> None:
+    """The guide's other suggestions: no preview, a refused preview, a follow-up question, an unknown person."""
+    guide = demo.text()
+    assert '"no preview"' in guide
+    assert "R1 with the documents held by DE: the portal first asks where you were born" in guide
+    assert "DE6 for Hamburg" in guide
+    assert "as Outis Nemo (FR/FR/999999990), whom no register knows" in guide
+    elodie, nemo = portal_user(demo, "fr-1"), portal_user(demo, "fr-nobody")
+    try:
+        at_once = apply(elodie, demo, "R1", "FR", no_preview="yes")
+        refused = apply(elodie, demo, "R1", "FR")
+        question = apply(elodie, demo, "R1", "DE")
+        unknown = apply(nemo, demo, "R1", "FR", no_preview="yes")
+        for user, url in ((elodie, at_once), (elodie, refused), (nemo, unknown)):
+            page = wait_for(user, url, "Request the evidence")
+            user.post(url + "/request", data={"csrf": form_token(page)})
+        # without preview: the birth certificate arrives at once, a PDF
+        page = wait_for(elodie, at_once, "Evidence attached to your application")
+        pdf = re.search(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page.text)
+        assert pdf
+        assert elodie.get(demo.portal + pdf.group(1)).content.startswith(b"%PDF")
+        # with preview, refused there: back at the portal, a clear reason
+        page = wait_for(elodie, refused, "Go to the preview")
+        link = re.search(r'<a class="button" href="([^"]+)">Go to the preview', page.text)
+        assert link
+        location = html.unescape(link.group(1))
+        shown = elodie.get(location)
+        assert "/login/" in str(shown.url)
+        shown = elodie.post(str(shown.url), data={"subject": "fr-1", "level": "high"})
+        action = re.search(r'<form method="post" action="([^"]+)"', shown.text)
+        assert action, shown.text[:500]
+        back = elodie.post(urljoin(str(shown.url), action.group(1)), data={"csrf": form_token(shown), "d0": "refuse"})
+        assert str(back.url).startswith(refused)  # the returnurl brought the user back
+        wait_for(elodie, refused, "You chose not to share the evidence after previewing it.")
+        # DE asks a follow-up question before it knows whom to ask
+        page = wait_for(elodie, question, "What the procedure needs")
+        assert "Place of birth" in page.text
+        assert 'name="r0-t0-q0"' in page.text
+        answer = {"csrf": form_token(page), "r0-how": "oots", "r0-t0-q0": "DE6"}  # the guide's example
+        elodie.post(question + "/choices", data=answer)
+        page = wait_for(elodie, question, "Request the evidence")  # now the portal knows whom it will ask
+        assert "Hamburg" in page.text
+        # a person no register knows: a clear refusal
+        wait_for(nemo, unknown, "The authority found no record for you")
+
+    finally:
+        elodie.close()
+        nemo.close()
+
+
+def test_ctrl_c_stops_the_whole_network(demo: Demo) -> None:
+    children = children_of(demo.proc.pid)
+    assert len(children) == len(PORTS)
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(60) == 0  # docs/cli.md: 0 after Ctrl-C
+    assert not [pid for pid in children if alive(pid)]
+    assert "oots demo: stopped" in demo.text()
+    for offset in PORTS:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{demo.base + offset}/health", timeout=2)

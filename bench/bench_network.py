@@ -1,19 +1,29 @@
-"""The network under load: exchanges/s, p50/p99 per exchange, peak memory per process.
+"""The network under load: exchanges/s, p50/p99 per exchange, peak memory and CPU per process.
 
 Starts a requester node (BE) and a provider node (FR) as ``oots demo`` does (SQLite, one process per
 node with its worker), drives ``OOTS_BENCH_NETWORK_EXCHANGES`` exchanges without preview (1,000) through
 the portal API, ``OOTS_BENCH_NETWORK_CONCURRENCY`` at a time (50), checks that the requester's AS4
 records and the provider's audit journal agree, and prints the figures. Targets: >= 20 exchanges/s,
 p99 <= 1 s, <= 300 MB resident per node process.
+
+``OOTS_BENCH_NETWORK_KILL=1`` runs the load again with the provider node SIGKILLed after a quarter of
+the exchanges and restarted. With ``OOTS_BENCH_POSTGRES_URL`` (or ``OOTS_TEST_POSTGRES_URL``) naming a
+server, the load runs once more with every node scaled out: two web processes and two workers on a
+scratch PostgreSQL database per node (dropped afterwards).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from oots.network.load import (
+    Pair,
+    ScaleOut,
     journal_agreement,
     peak_memory_mb,
     requester_provider_pair,
@@ -21,8 +31,9 @@ from oots.network.load import (
     sample_person,
 )
 from oots.network.local import free_base_port
-from oots.settings import load_settings
+from oots.settings import Settings, load_settings
 from oots.store import open_database
+from oots.store.scratch import scratch_database
 
 API_KEY = "bench-network-key-0123456789"
 
@@ -31,36 +42,86 @@ def _base_port() -> int:
     return free_base_port((0, 1, 10, 11))
 
 
-def run() -> None:
-    # read, then removed: OOTS_ variables are settings to load_settings (which the agreement check uses)
-    count = int(os.environ.pop("OOTS_BENCH_NETWORK_EXCHANGES", "1000"))
-    concurrency = int(os.environ.pop("OOTS_BENCH_NETWORK_CONCURRENCY", "50"))
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settings(config: Path) -> Settings:
+    """A node's settings from its file alone (this process's OOTS_ variables are the benchmark's)."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OOTS_")}
+    try:
+        return load_settings(config)
+    finally:
+        os.environ.update(saved)
+
+
+def _fault(pair: Pair, quarter: threading.Event) -> None:
+    quarter.wait(3600)
+    pair.supervisor.kill("fr-node")
+    time.sleep(1.0)
+    pair.supervisor.restart("fr-node", timeout=120)
+
+
+def _measure(label: str, count: int, concurrency: int, *, kill: bool = False, scale: ScaleOut | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="oots-bench-network-") as tmp:
-        supervisor, network = requester_provider_pair(Path(tmp), base_port=_base_port(), api_key=API_KEY)
+        pair = requester_provider_pair(Path(tmp), base_port=_base_port(), api_key=API_KEY, scale_out=scale)
+        supervisor, network = pair.supervisor, pair.network
+        quarter = threading.Event()
+        killer = threading.Thread(target=_fault, args=(pair, quarter), daemon=True) if kill else None
+        if killer is not None:
+            killer.start()
         try:
-            url = network.nodes["BE"][1].url
             result = run_exchanges(
-                url,
+                network.nodes["BE"][1].url,
                 API_KEY,
                 count=count,
                 concurrency=concurrency,
                 procedure="R1",
                 country="FR",
                 person=sample_person("FR"),
+                on_progress=lambda done: quarter.set() if done >= count // 4 else None,
             )
-            memory = {name: peak_memory_mb(proc.pid) for name, proc in supervisor.procs.items()}
+            if killer is not None:
+                killer.join(300)
+            procs = dict(supervisor.procs)
+            memory = {name: peak_memory_mb(proc.pid) for name, proc in procs.items()}
+            cpu = {name: _cpu_seconds(proc.pid) for name, proc in procs.items()}
+            load = os.getloadavg()
         finally:
-            supervisor.stop()
-        requester = open_database(load_settings(network.directory / "be-node.toml"))
-        provider = open_database(load_settings(network.directory / "fr-node.toml"))
+            pair.stop()
+        requester = open_database(_settings(network.directory / "be-node.toml"))
+        provider = open_database(_settings(network.directory / "fr-node.toml"))
         try:
             agreement = journal_agreement(requester, provider)
         finally:
             requester.dispose()
             provider.dispose()
+    print(f"   [{label}]")
     print(f"   exchanges: {result.completed}/{count} completed, {len(result.failures)} failed, {concurrency} at a time")
     print(f"   throughput: {result.rate:.1f} exchanges/s over {result.seconds:.1f} s (target >= 20)")
     print(f"   per exchange: p50 {result.percentile(50):.3f} s, p99 {result.percentile(99):.3f} s (target p99 <= 1 s)")
     for name, mb in memory.items():
-        print(f"   peak resident memory {name}: {mb:.0f} MB (target <= 300 MB per node process)")
+        per = 1000 * cpu[name] / max(1, result.completed)
+        print(f"   {name}: peak resident {mb:.0f} MB (target <= 300 MB per node process), CPU {per:.0f} ms/exchange")
     print(f"   journals agree: {agreement.ok} ({agreement.requests_journaled} requests journaled by the provider)")
+    print(f"   load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+
+
+def run() -> None:
+    count = int(os.environ.get("OOTS_BENCH_NETWORK_EXCHANGES", "1000"))
+    concurrency = int(os.environ.get("OOTS_BENCH_NETWORK_CONCURRENCY", "50"))
+    kill = os.environ.get("OOTS_BENCH_NETWORK_KILL", "") not in ("", "0")
+    server = os.environ.get("OOTS_BENCH_POSTGRES_URL") or os.environ.get("OOTS_TEST_POSTGRES_URL")
+    _measure("SQLite, one process per node", count, concurrency)
+    if kill:
+        _measure("SQLite, provider node SIGKILLed and restarted", count, concurrency, kill=True)
+    if not server:
+        print("   scale-out: skipped (set OOTS_BENCH_POSTGRES_URL or OOTS_TEST_POSTGRES_URL)")
+        return
+    with ExitStack() as stack:
+        urls = {cc: stack.enter_context(scratch_database(server, prefix="oots_bench")) for cc in ("BE", "FR")}
+        _measure("PostgreSQL, 2 web processes + 2 workers per node", count, concurrency, scale=ScaleOut(urls))

@@ -2,7 +2,9 @@
 
 Exchanges without preview go through the requester's portal API, 50 at a time; afterwards every one
 has completed, none is duplicated, and the requester's AS4 records agree message by message with the
-provider's audit journal. The same holds when the provider node is SIGKILLed mid-run and restarted.
+provider's audit journal. The same holds when the provider node is SIGKILLed mid-run and restarted,
+and when every node is scaled out as docs/deploy.md describes: two web processes and two workers on
+one PostgreSQL database.
 (CI runs 200 exchanges; ``bench/bench_network.py`` runs 1,000 and prints the figures.)
 """
 
@@ -10,13 +12,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from oots.network import Supervisor
-from oots.network.load import journal_agreement, requester_provider_pair, run_exchanges, sample_person
+from oots.network.load import ScaleOut, journal_agreement, requester_provider_pair, run_exchanges, sample_person
 from oots.network.local import free_base_port as _free_base_port
 from oots.settings import load_settings
 from oots.store import open_database
@@ -35,11 +37,11 @@ def free_base_port() -> int:
 
 @pytest.fixture
 def network(tmp_path: Path) -> Iterator[tuple[Supervisor, str, Path]]:
-    supervisor, net = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY)
+    pair = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY)
     try:
-        yield supervisor, net.nodes["BE"][1].url, net.directory
+        yield pair.supervisor, pair.network.nodes["BE"][1].url, pair.network.directory
     finally:
-        supervisor.stop()
+        pair.stop()
 
 
 def check_agreement(directory: Path, count: int) -> None:
@@ -97,3 +99,44 @@ def test_the_provider_node_killed_and_restarted_mid_run(network: tuple[Superviso
     assert result.failures == []
     assert result.completed == COUNT
     check_agreement(directory, COUNT)
+
+
+@pytest.mark.postgres
+def test_200_exchanges_through_nodes_of_two_web_processes_and_two_workers_on_postgresql(
+    tmp_path: Path, postgres_database: Callable[[], str]
+) -> None:
+    scale = ScaleOut({"BE": postgres_database(), "FR": postgres_database()}, web=2, workers=2)
+    pair = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY, scale_out=scale)
+    try:
+        running = pair.supervisor.running()
+        for node in ("be-node", "fr-node"):
+            assert {f"{node}-web1", f"{node}-web2", f"{node}-worker1", f"{node}-worker2"} <= set(running)
+        result = run_exchanges(
+            pair.network.nodes["BE"][1].url,
+            API_KEY,
+            count=COUNT,
+            concurrency=CONCURRENCY,
+            procedure="R1",
+            country="FR",
+            person=sample_person("FR"),
+        )
+        served = _served_by_every_worker(scale.databases["FR"])
+    finally:
+        pair.stop()
+    assert result.failures == []
+    assert result.completed == COUNT
+    check_agreement(pair.network.directory, COUNT)
+    assert len(served) == 2  # both of the provider's workers answered requests
+
+
+def _served_by_every_worker(url: str) -> set[str]:
+    """The provider's workers that ran delivery jobs (``locked_by`` is ``host:pid:random``)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT DISTINCT locked_by FROM queue_jobs WHERE status = 'done'")).scalars()
+            return {str(r).rsplit(":", 1)[0] for r in rows}
+    finally:
+        engine.dispose()

@@ -12,7 +12,7 @@ import httpx
 import typer
 
 from oots.errors import ConfigError
-from oots.requester.cli_driver import ClientCredentials, RequestOptions, drive
+from oots.requester.cli_driver import WAIT_SECONDS, ClientCredentials, RequestOptions, drive
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -87,7 +87,7 @@ def request(  # noqa: PLR0917 - one parameter per command-line option
     )
     with httpx.Client(base_url=base, headers=headers, auth=auth, timeout=30) as client:
         try:
-            drive(client, options, ask=_ask if sys.stdin.isatty() else None, say=typer.echo)
+            drive(client, options, ask=_ask if sys.stdin.isatty() else None, say=typer.echo, wait=WAIT_SECONDS)
         except httpx.HTTPError as exc:
             raise ConfigError(f"cannot reach the node at {node}: {type(exc).__name__}") from None
 

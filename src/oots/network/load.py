@@ -9,11 +9,12 @@ Used by the load tests and ``bench/bench_network.py``.
 from __future__ import annotations
 
 import hashlib
+import socket
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +26,19 @@ from sqlalchemy import select
 from oots.as4.models import As4Inbound, As4Outbound
 from oots.audit.models import AuditEntry
 from oots.errors import OotsError
-from oots.network.plan import NetworkPlan, plan
+from oots.network.balancer import Balancer
+from oots.network.plan import NetworkPlan, ServiceSpec, plan
 from oots.network.supervisor import Supervisor
 from oots.network.topology import load_topology
-from oots.requester.cli_driver import RequestOptions, drive
+from oots.requester.cli_driver import WAIT_SECONDS, RequestOptions, drive
 from oots.requester.models import RequesterExchange
 from oots.store.database import Database
 
 __all__ = [
     "Agreement",
     "LoadResult",
+    "Pair",
+    "ScaleOut",
     "journal_agreement",
     "peak_memory_mb",
     "requester_provider_pair",
@@ -98,7 +102,7 @@ def run_exchanges(
         started = time.perf_counter()
         opts = RequestOptions(procedure, country, person, out, preview=False, timeout=timeout)
         try:
-            drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)))
+            drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)), wait=WAIT_SECONDS)
         except (OotsError, httpx.HTTPError) as exc:
             with lock:
                 result.failures.append(f"{type(exc).__name__}: {exc}")
@@ -217,10 +221,76 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
     )
 
 
+@dataclass(frozen=True)
+class ScaleOut:
+    """Run every node as docs/deploy.md does: ``web`` ``oots serve`` and ``workers`` ``oots worker``
+    processes on one PostgreSQL database per node (``databases``: country → URL), behind a
+    :class:`Balancer` on the node's own port."""
+
+    databases: Mapping[str, str]
+    web: int = 2
+    workers: int = 2
+    #: Connections per process (PostgreSQL's ``max_connections`` is shared by every process).
+    pool_size: int = 3
+
+
+@dataclass
+class Pair:
+    """A running two-node network: its processes, its plan and the balancers of a scaled-out run."""
+
+    supervisor: Supervisor
+    network: NetworkPlan
+    balancers: list[Balancer] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        for balancer in self.balancers:
+            balancer.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scale_out(network: NetworkPlan, scale: ScaleOut) -> list[Balancer]:
+    """Replace each node's one process by web processes and workers on PostgreSQL; the balancers to run."""
+    balancers = []
+    for country, (_, service, _) in network.nodes.items():
+        config = network.directory / f"{service.name}.toml"
+        url = scale.databases[country].replace('"', "")
+        with config.open("a", encoding="utf-8") as fh:
+            fh.write(f'\n[database]\nurl = "{url}"\npool_size = {scale.pool_size}\n')
+        network.services.remove(service)
+        ports = [_free_port() for _ in range(scale.web)]
+        for i, port in enumerate(ports, 1):
+            argv = (*service.argv[:3], "serve", str(config), "--port", str(port))
+            network.services.append(
+                ServiceSpec(f"{service.name}-web{i}", f"{service.title}, web {i}", argv, port, service.log)
+            )
+        for i in range(1, scale.workers + 1):
+            argv = (*service.argv[:3], "worker", str(config))
+            network.services.append(
+                ServiceSpec(f"{service.name}-worker{i}", f"{service.title}, worker {i}", argv, 0, service.log)
+            )
+        balancers.append(Balancer(service.port, ports))
+    return balancers
+
+
 def requester_provider_pair(
-    directory: Path, *, base_port: int, api_key: str, progress: Callable[[str], None] = lambda _: None
-) -> tuple[Supervisor, NetworkPlan]:
-    """Plan and start a two-node network (BE requester, FR provider) whose portal API accepts ``api_key``."""
+    directory: Path,
+    *,
+    base_port: int,
+    api_key: str,
+    progress: Callable[[str], None] = lambda _: None,
+    scale_out: ScaleOut | None = None,
+) -> Pair:
+    """Plan and start a two-node network (BE requester, FR provider) whose portal API accepts ``api_key``.
+
+    By default every node is one process with its worker on SQLite, as ``oots demo`` runs it; with
+    ``scale_out``, every node is several web processes and workers on PostgreSQL.
+    """
     topology = directory / "topology.toml"
     topology.parent.mkdir(parents=True, exist_ok=True)
     topology.write_text(
@@ -231,13 +301,18 @@ def requester_provider_pair(
     digest = hashlib.sha256(api_key.encode()).hexdigest()
     with (network.directory / "be-node.toml").open("a", encoding="utf-8") as fh:
         fh.write(f'\n[[requester.clients]]\nid = "load"\napi_key_sha256 = "{digest}"\n')
-    supervisor = Supervisor(network.services, progress=progress)
+    pair = Pair(Supervisor(network.services, progress=progress), network)
+    if scale_out is not None:
+        pair.balancers = _scale_out(network, scale_out)
+        pair.supervisor.services = list(network.services)
     try:
-        supervisor.start(timeout=120)
+        for balancer in pair.balancers:
+            balancer.start()
+        pair.supervisor.start(timeout=120)
     except BaseException:
-        supervisor.stop()
+        pair.stop()
         raise
-    return supervisor, network
+    return pair
 
 
 def sample_person(country: str, register: str = "births") -> dict[str, Any]:

@@ -28,7 +28,7 @@ ROLE_MODULES = {"requester": "oots.requester.role", "provider": "oots.provider.r
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One process of the network."""
+    """One process of the network (``port`` 0: it serves nothing, e.g. ``oots worker``)."""
 
     name: str
     title: str
@@ -112,7 +112,7 @@ def _node_config(
         f"roles = [{', '.join(repr(r).replace(chr(39), chr(34)) for r in roles)}]",
         "",
         "[queue]",
-        "poll_interval_seconds = 0.05",
+        "poll_interval_seconds = 0.5",  # new jobs wake the worker at once; the poll is for retries
         "lease_seconds = 30",
         "",
         "[as4]",

@@ -13,7 +13,10 @@ import httpx
 from oots.errors import OotsError
 from oots.network.plan import ServiceSpec
 
-__all__ = ["StartFailed", "Supervisor"]
+__all__ = ["WORKER_SETTLE_SECONDS", "StartFailed", "Supervisor"]
+
+#: How long a service without a port (``oots worker``) must keep running to count as started.
+WORKER_SETTLE_SECONDS = 2.0
 
 
 class StartFailed(OotsError):
@@ -50,12 +53,19 @@ class Supervisor:
     def _wait_healthy(self, service: ServiceSpec, timeout: float) -> None:
         proc = self.procs[service.name]
         deadline = time.monotonic() + timeout
+        # A service without a port (a worker) is up when it is still running a moment after its start.
+        settled = time.monotonic() + WORKER_SETTLE_SECONDS
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = service.log.read_text(encoding="utf-8", errors="replace")[-1500:]
                 raise StartFailed(
                     f"{service.title} stopped while starting (exit {proc.returncode}); its log ends:\n{tail}"
                 )
+            if not service.port:
+                if time.monotonic() >= settled:
+                    return
+                time.sleep(0.1)
+                continue
             try:
                 if httpx.get(service.health_url, timeout=1.0).status_code == 200:
                     return

@@ -19,6 +19,7 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import text
@@ -31,18 +32,19 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
-from oots.as4.domibus_mode import load_domibus_access_point
+from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
 from oots.as4.service import load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, schedule_purge
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
-from oots.node.gateway import As4Gateway
+from oots.node.gateway import SEND_TOPIC, As4Gateway
 from oots.node.observe import CorrelationMiddleware, Metrics
 from oots.node.roles import As4Handler, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Worker
+from oots.store.wake import listen, topic
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
 
@@ -119,27 +121,48 @@ def as4_dispatch(ctx: NodeContext) -> Callable[[Session, msh.VerifiedMessage], N
     return deliver
 
 
+#: Messages a sender thread claims at once: small, so that the threads share a burst between them.
+SEND_BATCH = 2
+
+
 @dataclass
 class NodeWorker:
-    """The node's background work: the queue worker and the access point's sender loop."""
+    """The node's background work: the queue worker and the access point's sender threads.
+
+    ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
+    receipt, so one thread would send one message at a time); they sleep until a message is
+    submitted in this process (on PostgreSQL, in any process of the node) or ``poll_seconds`` pass
+    (for retries that fall due, and messages submitted by other processes on SQLite).
+    """
 
     ctx: NodeContext
     worker: Worker
-    poll_seconds: float = 0.05
+    poll_seconds: float = 1.0
+    senders: int = 4
     _loops: Loops = field(init=False)
 
     def __post_init__(self) -> None:
         self._loops = Loops(self.worker)
         gateway = _gateway(self.ctx)
         if gateway is not None:
-            self._loops.every("as4-sender", gateway.send_due, poll_seconds=self.poll_seconds)
+            # Domibus sends for us: one thread hands it what is due.
+            threads = 1 if isinstance(gateway.access_point, DomibusAccessPoint) else max(1, self.senders)
+            self._loops.every(
+                "as4-sender",
+                partial(gateway.send_due, limit=SEND_BATCH),
+                poll_seconds=self.poll_seconds,
+                wake=topic(SEND_TOPIC),
+                threads=threads,
+            )
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
+        listen(self.ctx.database)
         self._loops.start()
 
     def run_forever(self) -> None:
         """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest."""
+        listen(self.ctx.database)
         try:
             self._loops.run_forever()
         finally:
@@ -182,6 +205,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     """The node's ASGI application (built from settings, or from an already built context)."""
     ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
     node = ctx.settings.node
+    listen(ctx.database)  # PostgreSQL: wake this process's long-polling readers on other processes' commits
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "node": node.name, "version": __version__})

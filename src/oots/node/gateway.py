@@ -23,8 +23,12 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.as4.service import AccessPoint
 from oots.as4.store import As4Store, send_due
+from oots.store.wake import on_commit
 
-__all__ = ["As4Gateway"]
+__all__ = ["SEND_TOPIC", "As4Gateway"]
+
+#: The :mod:`oots.store.wake` topic fired when a transaction that submitted a message commits.
+SEND_TOPIC = "as4.outbound"
 
 
 @dataclass
@@ -67,17 +71,21 @@ class As4Gateway:
         )
 
     def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> Outbound:
-        """Pack ``message`` and keep it for sending, in the caller's transaction."""
+        """Pack ``message`` and keep it for sending, in the caller's transaction (the sender wakes on commit)."""
+        on_commit(session, SEND_TOPIC)
         if isinstance(self.access_point, DomibusAccessPoint):
             return domibus_mode.submit(self.access_point, self.store, session, message, payloads)
         return service.submit(self.access_point, self.store, session, message, payloads)
 
-    def send_due(self) -> int:
-        """One turn of the sender loop: send (or hand to Domibus) what is due; return how many."""
+    def send_due(self, limit: int = 16) -> int:
+        """One turn of the sender loop: send (or hand to Domibus) what is due; return how many.
+
+        ``limit`` caps the messages one call claims (several sender threads share a burst).
+        """
         ap = self.access_point
         if isinstance(ap, DomibusAccessPoint):
             return ap.run_due(self.store)
-        return send_due(self.store, ap.codec, ap.sender, now=ap.clock)
+        return send_due(self.store, ap.codec, ap.sender, now=ap.clock, limit=limit)
 
     def routes(self) -> list[BaseRoute]:
         """What the node serves for its access point: ``/as4``, or the Domibus push endpoint."""

@@ -29,7 +29,6 @@ valid key or token, 403 for a token without the scope the call needs, 404 for an
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -48,18 +47,20 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
-from oots.requester.exchange import Requester, subject_from_json
+from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.store import Database
+from oots.store.wake import topic, wait_for
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
 
-#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): how often a waiting request looks at this
-#: process's change counter, and how often it asks the database regardless.
-_WAIT_STEP_SECONDS = 0.005
+#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): a waiting request is woken by the commit
+#: that changes the exchange; without a wake-up it reads the version again after this long, then twice
+#: as long each time up to the maximum (changes made by other processes of the node on SQLite).
 _WAIT_DATABASE_SECONDS = 0.25
+_WAIT_DATABASE_MAX_SECONDS = 4.0
 
 
 class ExchangeIn(BaseModel):
@@ -360,20 +361,23 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             await _wait_for_change(exchange_id, client, version_after, wait)
         return await run_in_threadpool(read, exchange_id, client)
 
+    changes = topic(CHANGED_TOPIC)
+
     async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> None:
-        # A change made in this process moves requester.changes (checked every few milliseconds, no
-        # database); one made by another process (a separate worker) is seen by the database check.
+        # The commit that changes the exchange wakes this wait at once when it is made in this process,
+        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other
+        # processes on SQLite are seen by reading again, after 0.25 s, then twice as long each time.
         deadline = time.monotonic() + wait
-        seen, checked = -1, 0.0
-        while True:
-            now = time.monotonic()
-            if requester.changes != seen or now - checked >= _WAIT_DATABASE_SECONDS:
-                seen, checked = requester.changes, now
+        recheck = _WAIT_DATABASE_SECONDS
+        with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
+            while True:
                 if await run_in_threadpool(version, exchange_id, client) > after:
                     return
-            if now >= deadline:
-                return
-            await asyncio.sleep(min(_WAIT_STEP_SECONDS, deadline - now))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                if not await wait_for(changed, min(remaining, recheck)):
+                    recheck = min(recheck * 2, _WAIT_DATABASE_MAX_SECONDS)
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
     def choose(exchange_id: str, body: ChoicesIn, client: str = allowed_to_write) -> JSONResponse:

@@ -19,7 +19,10 @@ import httpx
 
 from oots.errors import ConfigError, NotFound, OotsError, TransportError
 
-__all__ = ["ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
+__all__ = ["WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
+
+#: How long one read of the exchange waits on the node for a change (``oots request``'s long poll).
+WAIT_SECONDS = 10.0
 
 _SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
 
@@ -166,8 +169,14 @@ def drive(
     say: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wait: float = 0.0,
 ) -> list[Path]:
-    """Run one exchange to its end; the evidence files saved (ExchangeFailed when none arrived)."""
+    """Run one exchange to its end; the evidence files saved (ExchangeFailed when none arrived).
+
+    With ``wait`` (seconds, at most 30), each read of the exchange is a long poll: the node answers
+    as soon as the exchange changes, so the driver neither sleeps nor asks again and again; without
+    it (or against a node that answers at once), the driver reads, then ``sleep``s 0.2 s.
+    """
     created = _check(
         client.post(
             "/api/v1/exchanges",
@@ -179,8 +188,14 @@ def drive(
     deadline = clock() + opts.timeout
     shown_preview: str | None = None
     asked_explicit = False
+    version: int | None = None
     while True:
-        view = _check(client.get(f"/api/v1/exchanges/{ex_id}"))
+        waiting = max(0.0, min(wait, deadline - clock()))
+        asked = clock()
+        params = (
+            {"version_after": version, "wait": round(waiting, 1)} if version is not None and waiting >= 0.1 else None
+        )
+        view = _check(client.get(f"/api/v1/exchanges/{ex_id}", params=params))
         state = view["state"]
         if state == "awaiting_user_choice":
             _check(client.post(f"/api/v1/exchanges/{ex_id}/choices", json=_choices(view, opts, ask)))
@@ -203,7 +218,9 @@ def drive(
             raise ExchangeFailed(f"the exchange {state}: {view.get('reason_text') or view.get('reason')}")
         if clock() > deadline:
             raise TransportError(f"the exchange {ex_id} did not end within {opts.timeout:.0f} s (state {state})")
-        sleep(0.2)
+        if params is None or (view["version"] == version and clock() - asked < waiting / 2):
+            sleep(0.2)  # not a long poll, or the node answered at once with nothing new: poll gently
+        version = view["version"]
 
 
 def _save(client: httpx.Client, view: dict[str, Any], out: Path, say: Callable[[str], None]) -> list[Path]:

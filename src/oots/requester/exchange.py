@@ -43,8 +43,10 @@ from oots.requester.outbox import Outbox
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
 from oots.settings import Settings
 from oots.store.queue import enqueue
+from oots.store.wake import on_commit
 
 __all__ = [
+    "CHANGED_TOPIC",
     "DISCOVER_JOB",
     "EXPIRE_JOB",
     "WEBHOOK_JOB",
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 DISCOVER_JOB = "requester.discover"
 EXPIRE_JOB = "requester.expire"
 WEBHOOK_JOB = "requester.webhook"
+#: The :mod:`oots.store.wake` topic fired, keyed by exchange id, when a changed exchange commits.
+CHANGED_TOPIC = "requester.exchange"
 
 #: EDM error codes of an answer → the reason the exchange fails with.
 _ERROR_REASONS: Mapping[str, Reason] = {
@@ -630,6 +634,7 @@ class Requester:
             ex.version += 1
             self._webhook(session, ex)
             self._changed(session)
+            on_commit(session, CHANGED_TOPIC, ex.id)
         step = _STEPS.get(event)
         if step is not None:
             self.record(

@@ -45,9 +45,11 @@ from oots.settings import QueueSettings
 from oots.store.base import UtcDateTime, utcnow
 from oots.store.database import Database
 from oots.store.models import JOB_STATUSES, QueueJob
+from oots.store.wake import on_commit, topic
 
 __all__ = [
     "JOB_STATUSES",
+    "WAKE_TOPIC",
     "Handler",
     "Job",
     "QueueJob",
@@ -77,6 +79,9 @@ MAX_KEY_LENGTH = 200
 MAX_ERROR_LENGTH = 4000
 
 _SKIP = {"synchronize_session": False}
+
+#: The :mod:`oots.store.wake` topic fired when a transaction that enqueued a job commits.
+WAKE_TOPIC = "queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,7 @@ def enqueue(
     transactions race. ``run_at`` delays the job; ``max_attempts`` overrides ``queue.max_attempts``.
     """
     row = _new_row(kind, payload, key, run_at, max_attempts, now or utcnow())
+    on_commit(session, WAKE_TOPIC)
     if key is None:
         return int(session.execute(_INSERT_JOB, row).scalar_one())
     stmt = _UPSERT_JOB["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
@@ -174,6 +180,7 @@ def enqueue_many(
     rows = [_new_row(kind, payload, None, run_at, None, moment) for payload in payloads]
     if not rows:
         return []
+    on_commit(session, WAKE_TOPIC)
     stmt = insert(QueueJob).returning(QueueJob.id, sort_by_parameter_order=True)
     return list(session.scalars(stmt, rows))
 
@@ -467,9 +474,10 @@ class Worker:
     """Runs the handlers of the kinds registered with it until stopped.
 
     ``run_once()`` claims one batch and works through it; ``run_forever()`` polls every
-    ``queue.poll_interval_seconds`` while idle and stops gracefully on SIGTERM or SIGINT: the job in
-    hand is finished, the rest of the claimed batch is given back at once. ``clock`` and ``rng``
-    are injectable for tests.
+    ``queue.poll_interval_seconds`` while idle, woken at once when a job is enqueued in this process
+    (on PostgreSQL with :func:`oots.store.wake.listen`, in any process), and stops gracefully on
+    SIGTERM or SIGINT: the job in hand is finished, the rest of the claimed batch is given back at
+    once. ``clock`` and ``rng`` are injectable for tests.
     """
 
     def __init__(
@@ -491,6 +499,7 @@ class Worker:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
+        self._wake = topic(WAKE_TOPIC)
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
         self._job_seconds: float | None = None  # moving average of the time a job takes here
         for kind, handler in (handlers or {}).items():
@@ -517,6 +526,7 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop after the job in hand (safe from signal handlers and other threads)."""
         self._stop.set()
+        self._wake.fire()
 
     @property
     def stopping(self) -> bool:
@@ -598,13 +608,15 @@ class Worker:
         log.info("worker %s started for %s", self.id, ", ".join(sorted(self.handlers)))
         try:
             while not self.stopping:
+                generation = self._wake.generation
                 try:
                     ran = self.run_once()
                 except DBAPIError as exc:
                     log.warning("worker %s: database error, retrying: %s", self.id, type(exc.orig).__name__)
                     ran = 0
                 if ran == 0:
-                    self._stop.wait(self.settings.poll_interval_seconds)
+                    # Until a job is enqueued in this process (or on PostgreSQL, in any) or the poll is due.
+                    self._wake.wait(generation, self.settings.poll_interval_seconds)
         finally:
             for number, old_handler in previous.items():
                 signal.signal(number, old_handler)

@@ -11,6 +11,7 @@ from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store.loops import Loops
 from oots.store.queue import Worker
+from oots.store.wake import Topic
 
 WAIT = 10.0  # generous bound for threads to reach a point; never a timing assertion
 
@@ -87,3 +88,52 @@ def test_stop_stops_the_queue_worker_too(sqlite_url: str) -> None:
 def test_run_forever_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="queue worker"):
         Loops().run_forever()
+
+
+def test_a_wake_up_ends_the_pause_and_stop_ends_a_waiting_loop() -> None:
+    wake = Topic("test-loops-wake")
+    second = threading.Event()
+    calls: list[str] = []
+
+    def tick() -> int:
+        calls.append(threading.current_thread().name)
+        if len(calls) >= 2:
+            second.set()
+        return 0
+
+    loops = Loops()
+    loops.every("waker", tick, poll_seconds=3600.0, wake=wake)
+    loops.start(worker=False)
+    try:
+        deadline = threading.Event()
+        while not calls and not deadline.wait(0.01):
+            pass
+        wake.fire()  # an hour-long pause ends at once
+        assert second.wait(WAIT)
+    finally:
+        loops.stop(WAIT)
+    assert not any(thread.is_alive() for thread in threading.enumerate() if thread.name == "waker")
+
+
+def test_several_threads_run_one_loop_side_by_side() -> None:
+    seen: set[str] = set()
+    all_started = threading.Event()
+    lock = threading.Lock()
+
+    def tick() -> int:
+        with lock:
+            seen.add(threading.current_thread().name)
+            if len(seen) == 3:
+                all_started.set()
+        return 0
+
+    loops = Loops()
+    loops.every("sender", tick, poll_seconds=0.01, threads=3)
+    loops.start(worker=False)
+    try:
+        assert all_started.wait(WAIT)
+    finally:
+        loops.stop(WAIT)
+    assert seen == {"sender-1", "sender-2", "sender-3"}
+    with pytest.raises(ValueError):
+        Loops().every("none", tick, poll_seconds=1.0, threads=0)

@@ -44,9 +44,12 @@ def main() -> None:
         def seen(self, message_id: str) -> msh.PriorReceipt | None:
             return store.seen(message_id)
 
-        def accept(self, record: msh.InboundRecord) -> None:
-            store.accept(record)
+        def accept(self, record: msh.InboundRecord) -> msh.PriorReceipt | None:
+            prior = store.accept(record)
+            if prior is not None:
+                return prior
             os.kill(os.getpid(), signal.SIGKILL)
+            return None
 
     inbox = CrashingInbox() if crash == "before_answer" else store
     app = service.create_as4_app(ap, inbox)

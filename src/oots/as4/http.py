@@ -57,10 +57,13 @@ class Inbox(Protocol):
         """The receipt given the first time ``message_id`` was received, if it was."""
         ...
 
-    def accept(self, record: InboundRecord) -> None:
+    def accept(self, record: InboundRecord) -> PriorReceipt | None:
         """Keep ``record`` and queue its delivery, durably, before the receipt is sent.
 
-        A concurrent duplicate may make this raise: the caller then answers from :meth:`seen`.
+        When its message id was kept before, keep nothing and return the receipt given then (the
+        endpoint answers with it): this is the duplicate check of the endpoint, so the pipeline does
+        not ask :meth:`seen` first. An inbox may instead raise for a duplicate; the caller then
+        answers from :meth:`seen`.
         """
         ...
 
@@ -71,19 +74,25 @@ def handle_request(receiver: Receiver, inbox: Inbox, content_type: str, body: by
     if answer.record is None:
         return answer
     try:
-        inbox.accept(answer.record)
+        prior = inbox.accept(answer.record)
     except OotsError as exc:
         prior = inbox.seen(answer.record.message.message_id)
-        if prior is not None:  # a concurrent duplicate was kept first: answer as a duplicate
-            return Inbound(200, prior.content_type, prior.receipt, duplicate_of=prior, message_id=answer.message_id)
-        log.error("AS4 message %s could not be kept (error id %s): %s", answer.message_id, exc.error_id, exc.message)
-        error = EbmsError.DELIVERY_FAILURE.to_error(
-            ref_to_message_in_error=answer.message_id,
-            detail=f"the message could not be stored (error id {exc.error_id})",
-        )
-        packed = receiver.codec.pack_errors([error], answer.message_id, receiver.new_message_id(), now)
-        return Inbound(200, packed.content_type, packed.body, error=error, message_id=answer.message_id)
+        if prior is None:
+            return _not_kept(receiver, answer, exc, now)
+    if prior is not None:  # kept before (a replay, or a concurrent copy kept first): its first receipt
+        return Inbound(200, prior.content_type, prior.receipt, duplicate_of=prior, message_id=answer.message_id)
     return answer
+
+
+def _not_kept(receiver: Receiver, answer: Inbound, exc: OotsError, now: dt.datetime) -> Inbound:
+    """``EBMS:0202`` and no receipt: the message could not be kept, so the sender must send it again."""
+    log.error("AS4 message %s could not be kept (error id %s): %s", answer.message_id, exc.error_id, exc.message)
+    error = EbmsError.DELIVERY_FAILURE.to_error(
+        ref_to_message_in_error=answer.message_id,
+        detail=f"the message could not be stored (error id {exc.error_id})",
+    )
+    packed = receiver.codec.pack_errors([error], answer.message_id, receiver.new_message_id(), now)
+    return Inbound(200, packed.content_type, packed.body, error=error, message_id=answer.message_id)
 
 
 def as4_routes(

@@ -75,7 +75,7 @@ class AccessPoint:
     def new_message_id(self) -> str:
         return new_message_id(self.random, self.pmodes.own.party_id.replace(" ", "_") + ".oots")
 
-    def receiver(self, seen: Callable[[str], msh.PriorReceipt | None]) -> msh.Receiver:
+    def receiver(self, seen: Callable[[str], msh.PriorReceipt | None] | None = None) -> msh.Receiver:
         return msh.Receiver(self.pmodes, self.codec, seen, self.new_message_id)
 
 
@@ -154,10 +154,11 @@ def ping(ap: AccessPoint, partner_name: str) -> Outbound:
 
 
 def create_as4_app(ap: AccessPoint, inbox: Inbox, *, path: str = DEFAULT_PATH) -> Starlette:
-    """The AS4 endpoint of ``ap`` keeping received messages in ``inbox`` (an :class:`As4Store`)."""
-    return as4_app(
-        lambda: ap.receiver(inbox.seen), inbox, clock=ap.clock, max_bytes=ap.settings.max_message_bytes, path=path
-    )
+    """The AS4 endpoint of ``ap`` keeping received messages in ``inbox`` (an :class:`As4Store`).
+
+    Duplicates are found by ``inbox.accept`` in the storing transaction, not looked up beforehand.
+    """
+    return as4_app(ap.receiver, inbox, clock=ap.clock, max_bytes=ap.settings.max_message_bytes, path=path)
 
 
 def submit(

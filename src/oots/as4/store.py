@@ -28,6 +28,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -184,7 +185,14 @@ _INBOUND: Table = As4Inbound.__table__  # type: ignore[assignment]
 _SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt).where(
     _INBOUND.c.message_id == bindparam("message_id")
 )
-_INSERT_INBOUND = insert(_INBOUND).returning(_INBOUND.c.id)
+# Kept unless the message id is there already (the unique constraint decides, also between processes:
+# PostgreSQL makes a second insert of the same id wait for the first transaction, then do nothing).
+_INSERT_INBOUND = {
+    "postgresql": postgresql.insert(_INBOUND)
+    .on_conflict_do_nothing(index_elements=["message_id"])
+    .returning(_INBOUND.c.id),
+    "sqlite": sqlite.insert(_INBOUND).on_conflict_do_nothing(index_elements=["message_id"]).returning(_INBOUND.c.id),
+}
 _PAYLOADS: Table = As4InboundPayload.__table__  # type: ignore[assignment]
 _INSERT_PAYLOAD = insert(_PAYLOADS)
 
@@ -218,12 +226,17 @@ class As4Store:
             row = conn.execute(_SEEN, {"message_id": message_id}).first()
         return None if row is None else PriorReceipt(row[0], row[1], row[2])
 
-    def accept(self, record: InboundRecord) -> None:
-        """Keep the message, its payloads, the receipt and its delivery job in one transaction."""
-        assert record.message.pmode is not None
-        self._insert(record, record.message.pmode.partner.name, record.message.pmode.leg.name)
+    def accept(self, record: InboundRecord) -> PriorReceipt | None:
+        """Keep the message, its payloads, the receipt and its delivery job in one transaction.
 
-    def _insert(self, record: InboundRecord, partner: str, leg: str) -> None:
+        When the message id was kept before (a replay, or the same message from another thread or
+        process a moment earlier), nothing is written and the first receipt is returned instead: the
+        duplicate check is the insert itself, in the same transaction.
+        """
+        assert record.message.pmode is not None
+        return self._insert(record, record.message.pmode.partner.name, record.message.pmode.leg.name)
+
+    def _insert(self, record: InboundRecord, partner: str, leg: str) -> PriorReceipt | None:
         message = record.message
         state = record.state if record.deliver else msh.inbound_next(record.state, InboundEvent.NOT_FOR_DELIVERY)
         sender = message.user_message.party_info.from_party.party_id
@@ -243,7 +256,13 @@ class As4Store:
         }
         try:
             with self._writing() as session:
-                inbound_id = session.execute(_INSERT_INBOUND, values).scalar_one()
+                insert_inbound = _INSERT_INBOUND["postgresql" if self.db.dialect == "postgresql" else "sqlite"]
+                inbound_id = session.execute(insert_inbound, values).scalar()
+                if inbound_id is None:  # kept before: answer with what was given then
+                    row = session.execute(_SEEN, {"message_id": message.message_id}).first()
+                    if row is None:  # purged in between (PostgreSQL): the sender will send it again
+                        raise StoreError(f"message {message.message_id} was kept and purged meanwhile")
+                    return PriorReceipt(row[0], row[1], row[2])
                 if message.payloads:
                     session.execute(
                         _INSERT_PAYLOAD,
@@ -262,7 +281,8 @@ class As4Store:
                 if record.deliver:
                     enqueue(session, DELIVER_JOB, {"id": inbound_id}, key=message.message_id, now=record.received_at)
         except IntegrityError:
-            raise StoreError(f"message {message.message_id} is already kept") from None
+            raise StoreError(f"message {message.message_id} could not be kept (a constraint failed)") from None
+        return None
 
     def accept_domibus(self, message: DomibusMessage) -> bool:
         """Keep a message Domibus received and queue its delivery; False when it was kept before.
@@ -288,13 +308,10 @@ class As4Store:
             deliver,
             msh.Packed("", b""),
         )
-        if self.seen(message.message_id) is not None:
-            return False
         try:
-            self._insert(record, partner, leg)
+            return self._insert(record, partner, leg) is None
         except StoreError:
             return False
-        return True
 
     def load_inbound(self, session: Session, inbound_id: int) -> tuple[As4Inbound, VerifiedMessage]:
         row = session.get(As4Inbound, inbound_id)

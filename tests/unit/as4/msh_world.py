@@ -88,12 +88,15 @@ class MemoryInbox:
         rec = self.records.get(message_id)
         return None if rec is None else msh.PriorReceipt(rec.received_at, rec.receipt.content_type, rec.receipt.body)
 
-    def accept(self, record: msh.InboundRecord) -> None:
+    def accept(self, record: msh.InboundRecord) -> msh.PriorReceipt | None:
         from oots.errors import StoreError
 
         if self.fail:
             raise StoreError("the database is down")
-        self.records[record.message.message_id] = record
+        prior = self.seen(record.message.message_id)
+        if prior is None:
+            self.records[record.message.message_id] = record
+        return prior
 
 
 def receiver(pmodes: pm.PModeSet, codec: msh.CoreCodec, inbox: MemoryInbox) -> msh.Receiver:

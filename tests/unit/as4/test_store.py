@@ -20,7 +20,6 @@ from oots.as4.store import (
     user_message_from_json,
     user_message_to_json,
 )
-from oots.errors import StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store.queue import Worker, counts, enqueue
@@ -57,7 +56,8 @@ def nodes(urls: dict[str, str], dev_pki: dict[str, object]):  # type: ignore[no-
     blue = As4Store(database(urls["blue"]), blue_pm, clock=clock)
     red = As4Store(database(urls["red"]), red_pm, clock=clock)
     ids = iter(range(1, 10_000))
-    red_rx = lambda: msh.Receiver(red_pm, red_codec, red.seen, lambda: f"sig-{next(ids)}@red")  # noqa: E731
+    # as the node's endpoint: no look-up before, the store finds duplicates as it keeps the message
+    red_rx = lambda: msh.Receiver(red_pm, red_codec, None, lambda: f"sig-{next(ids)}@red")  # noqa: E731
     app = http.as4_app(red_rx, red, clock=clock, max_bytes=5_000_000)
     sender = http.HttpSender(transport=SyncASGITransport(app))
     yield blue, blue_codec, red, sender, clock
@@ -182,7 +182,7 @@ def test_a_claimed_message_is_held_by_its_lease(nodes) -> None:  # type: ignore[
     assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
 
 
-def test_accept_twice_is_refused_and_purge_forgets(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
+def test_accept_twice_keeps_once_and_purge_forgets(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
     blue, codec, red, _sender, clock = nodes
     submit(blue, codec, "p1@blue", clock, test=True)
     out = blue.claim_due(clock(), lease_seconds=60)[0]
@@ -190,10 +190,16 @@ def test_accept_twice_is_refused_and_purge_forgets(nodes, dev_pki) -> None:  # t
     blind = msh.Receiver(red_pm, red_codec, lambda _id: None, lambda: "sig-x@red")  # no duplicate detection
     first = msh.receive(blind, out.content_type, out.body, clock())
     assert first.record is not None
-    red.accept(first.record)
-    with pytest.raises(StoreError, match="already kept"):
-        red.accept(first.record)
-    assert red.seen("p1@blue") is not None
+    assert red.accept(first.record) is None
+    second = msh.receive(blind, out.content_type, out.body, clock())  # the same message, a new receipt
+    assert second.record is not None
+    assert second.body != first.body
+    prior = red.accept(second.record)
+    assert prior is not None
+    assert prior.receipt == first.body  # the first receipt, not the second
+    assert red.seen("p1@blue") == prior
+    with red.db.session() as session:
+        assert session.execute(text("SELECT count(*) FROM as4_inbound")).scalar() == 1
     assert red.purge_inbound(older_than=NOW) == 0
     assert red.purge_inbound(older_than=NOW + dt.timedelta(seconds=1)) == 1
     assert red.seen("p1@blue") is None
@@ -282,3 +288,40 @@ def test_concurrent_accepts_from_many_threads_are_all_kept(nodes, dev_pki) -> No
     assert all(red.inbound_state(f"c{i}@blue") == "received" for i in range(16))
     with red.db.session() as session:
         assert counts(session)[DELIVER_JOB] == {"queued": 16}
+
+
+def test_the_same_message_accepted_from_many_threads_is_kept_once(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    blue, codec, red, _sender, clock = nodes
+    submit(blue, codec, "d1@blue", clock)
+    out = blue.claim_due(clock(), lease_seconds=60)[0]
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    ids = iter(range(100))
+    rx = msh.Receiver(red_pm, red_codec, None, lambda: f"sig-{next(ids)}@red")
+    records = [msh.receive(rx, out.content_type, out.body, clock()).record for _ in range(8)]
+    results: list[msh.PriorReceipt | BaseException | None] = []
+
+    def keep(record: msh.InboundRecord | None) -> None:
+        assert record is not None
+        try:
+            results.append(red.accept(record))
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=keep, args=(record,)) for record in records]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = [r for r in results if r is None]
+    priors = [r for r in results if isinstance(r, msh.PriorReceipt)]
+    assert len(kept) == 1
+    assert len(priors) == 7
+    first = red.seen("d1@blue")
+    assert first is not None
+    assert all(p == first for p in priors)  # every other copy is answered with the one kept
+    assert first.receipt in {record.receipt.body for record in records if record is not None}
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"queued": 1}
+        assert session.execute(text("SELECT count(*) FROM as4_inbound_payloads")).scalar() == 1

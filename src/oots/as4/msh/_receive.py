@@ -8,7 +8,9 @@ plaintext, so the codec decrypts first and returns nothing unless the signature 
 synchronous answer (a signed receipt or an ebMS error), the record to store and whether to deliver it.
 The caller stores the record (and queues the delivery) in one transaction *before* it sends the
 answer, so a message acknowledged is a message kept. Duplicates within the detection window are
-answered with the receipt stored the first time, and are not stored or delivered again. Test-service
+answered with the receipt stored the first time, and are not stored or delivered again: found by
+``Receiver.seen`` before the receipt is signed, or — the HTTP endpoint's way, one transaction per
+message instead of two — by the inbox as it stores (:meth:`oots.as4.http.Inbox.accept`). Test-service
 messages are answered and never delivered.
 """
 
@@ -74,13 +76,15 @@ class Inbound:
 class Receiver:
     """What :func:`receive` works with: our PModes, the codec, and a way to ask the store about ids.
 
-    ``seen(message_id)`` returns the prior receipt when the id was received before, else None.
+    ``seen(message_id)`` returns the prior receipt when the id was received before, else None; with
+    ``seen=None`` the pipeline does not look, and the caller's store detects duplicates as it keeps the
+    record (see :func:`oots.as4.http.handle_request`).
     ``new_message_id()`` mints the id of the answer (a receipt or error signal).
     """
 
     pmodes: PModeSet
     codec: Codec
-    seen: Callable[[str], PriorReceipt | None]
+    seen: Callable[[str], PriorReceipt | None] | None
     new_message_id: Callable[[], str]
 
 
@@ -136,7 +140,7 @@ def deduplicate(rx: Receiver, ctx: _Ctx) -> None:
     """A message id seen before is not stored or delivered again; its first receipt is sent again."""
     assert ctx.message is not None
     assert ctx.message.pmode is not None
-    if ctx.message.pmode.reception_awareness.duplicate_detection.enabled:
+    if rx.seen is not None and ctx.message.pmode.reception_awareness.duplicate_detection.enabled:
         ctx.prior = rx.seen(ctx.message.message_id)
 
 

@@ -181,7 +181,9 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         redoc_url=None,
     )
 
-    def caller(request: Request) -> _Caller:
+    # The dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
+    # dependency and request that costs more than the few microseconds of work (a hash, an HMAC).
+    async def caller(request: Request) -> _Caller:
         auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
         digest = _sha256(key)
@@ -204,12 +206,12 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     identified = Depends(caller)
 
-    def reader(who: _Caller = identified) -> str:
+    async def reader(who: _Caller = identified) -> str:
         if "exchanges:read" not in who.scopes:
             raise _ForbiddenError("exchanges:read")
         return who.client
 
-    def writer(who: _Caller = identified) -> str:
+    async def writer(who: _Caller = identified) -> str:
         if "exchanges:write" not in who.scopes:
             raise _ForbiddenError("exchanges:write")
         return who.client
@@ -358,25 +360,35 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         wait: Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most for version_after.")] = 20.0,
     ) -> dict[str, Any]:
         if version_after is not None:
-            await _wait_for_change(exchange_id, client, version_after, wait)
+            seen = await _wait_for_change(exchange_id, client, version_after, wait)
+            if seen is not None:
+                return seen
         return await run_in_threadpool(read, exchange_id, client)
 
     changes = topic(CHANGED_TOPIC)
 
-    async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> None:
+    async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> dict[str, Any] | None:
         # The commit that changes the exchange wakes this wait at once when it is made in this process,
         # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other
         # processes on SQLite are seen by reading again, after 0.25 s, then twice as long each time.
+        # Woken, it reads the whole exchange at once (the usual case: it did change), not its version
+        # first; that read is returned when it is newer (None: the caller reads the exchange).
         deadline = time.monotonic() + wait
         recheck = _WAIT_DATABASE_SECONDS
+        woken = False
         with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
             while True:
-                if await run_in_threadpool(version, exchange_id, client) > after:
-                    return
+                if woken:
+                    seen = await run_in_threadpool(read, exchange_id, client)
+                    if int(seen["version"]) > after:
+                        return seen
+                elif await run_in_threadpool(version, exchange_id, client) > after:
+                    return None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return
-                if not await wait_for(changed, min(remaining, recheck)):
+                    return None
+                woken = await wait_for(changed, min(remaining, recheck))
+                if not woken:
                     recheck = min(recheck * 2, _WAIT_DATABASE_MAX_SECONDS)
 
     @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")

@@ -17,9 +17,7 @@ from __future__ import annotations
 import html
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,35 +31,18 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 from axe_helper import axe_source
+from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
+
+from oots.network.local import free_base_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "demo-journey"
 #: The demo's default topology: Common Services, eID provider, BE, FR and DE nodes from base + 10.
 PORTS = (0, 1, 10, 11, 12)
 #: Generous: five Python processes start one after the other on a loaded 2-core machine.
 READY_SECONDS = 300.0
 WAIT_MS = 60_000
-
-
-def free_base_port() -> int:
-    """A base port with every port the demo needs free (base .. base + 12)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + 12 > 65535:
-            continue
-        try:
-            for offset in PORTS:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free range of ports for the demo")
 
 
 def children_of(pid: int) -> set[int]:
@@ -120,7 +101,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     oots = Path(sys.executable).with_name("oots")
     if not oots.exists():
         pytest.skip(f"the oots command is not installed next to {sys.executable} (make install)")
-    base = free_base_port()
+    base = free_base_port(PORTS)
     data = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
     env["PYTHONUNBUFFERED"] = "1"
@@ -156,13 +137,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (scripts/sysdeps.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from chromium()
 
 
 class Steps:
@@ -177,32 +152,7 @@ class Steps:
 
     def check(self, page: Any, name: str) -> None:
         self.n += 1
-        page.screenshot(path=str(ARTIFACTS / f"{self.n:02d}-{name}.png"), full_page=True)
-        if self.axe is None:
-            return
-        page.add_script_tag(content=self.axe)
-        found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
-        assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
-
-
-def focused(page: Any) -> dict[str, str]:
-    return dict(
-        page.evaluate(
-            "() => { const e = document.activeElement || document.body;"
-            " return {tag: e.tagName, id: e.id || '', name: e.getAttribute('name') || '', value: e.value || '',"
-            " text: (e.innerText || e.textContent || '').trim(), checked: String(!!e.checked)}; }"
-        )
-    )
-
-
-def tab_to(page: Any, limit: int = 80, **want: str) -> dict[str, str]:
-    """Press Tab until the focused element has the attributes in ``want`` (``text`` may be a prefix)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        now = focused(page)
-        if all(now.get(k, "").startswith(v) if k == "text" else now.get(k) == v for k, v in want.items()):
-            return now
-    raise AssertionError(f"Tab never reached {want} on {page.url}")
+        screenshot_and_scan(page, self.axe, ARTIFACTS / f"{self.n:02d}-{name}.png", name)
 
 
 def choose_radio(page: Any, name: str, value: str) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import html
 import logging
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from axe_helper import axe_source
+from browser_helpers import assert_accessible, chromium
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -28,17 +27,6 @@ from oots.network.local import ServerThread, free_port
 from oots.settings import EidSettings
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def portal(login: EidLogin) -> Starlette:
@@ -93,23 +81,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (scripts/sysdeps.sh installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from chromium()
 
 
 def scan(page: Any, name: str) -> None:
     """axe-core over the page: no serious or critical accessibility violation (skipped without axe-core)."""
-    axe = axe_source()
-    if axe is None:
-        return
-    page.add_script_tag(content=axe)
-    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
-    assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
+    assert_accessible(page, axe_source(), name)
 
 
 def pick(page: Any, country: str, key: str, level: str) -> None:

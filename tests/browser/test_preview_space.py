@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from axe_helper import axe_source
+from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +28,7 @@ from oots import edm
 from oots.audit.journal import load_journal
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryResponse, Text
 from oots.eid.testidp import IdpConfig, create_idp_app
+from oots.network.local import ServerThread, free_port
 from oots.node.roles import NodeContext
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.preview import Routing
@@ -44,8 +41,6 @@ from oots.store.models import QueueJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "preview-space"
 REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
 PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
@@ -56,31 +51,6 @@ GARCIA = Person(
     identifier=Identifier("ES/ES/12345678Z", "eidas"),
     level_of_assurance=LevelOfAssurance.HIGH,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerThread:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclasses.dataclass
@@ -162,52 +132,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from chromium()
 
 
 def check(page: Any, name: str) -> None:
     """A screenshot, then axe-core: no serious or critical violation (the scan skips without axe-core)."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    axe = axe_source()
-    if axe is None:
-        return
-    page.add_script_tag(content=axe)
-    found = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
-    assert [v for v in found if v[1] in ("serious", "critical")] == [], f"{name}: {found}"
-
-
-def focused(page: Any) -> dict[str, str]:
-    return dict(
-        page.evaluate(
-            "() => { const e = document.activeElement; const s = getComputedStyle(e);"
-            " return {tag: e.tagName, name: e.name || '', value: e.value || '', text: (e.innerText || '').trim(),"
-            " outline: s.outlineStyle, cls: e.className || ''}; }"
-        )
-    )
-
-
-def tab_to(page: Any, want: dict[str, str], limit: int = 60) -> dict[str, str]:
-    """Press Tab until the focused element has the attributes in ``want``."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        now = focused(page)
-        if all(now.get(k) == v for k, v in want.items()):
-            return now
-    raise AssertionError(f"Tab never reached {want}")
+    screenshot_and_scan(page, axe_source(), ARTIFACTS / f"{name}.png", name)
 
 
 def login_with_keyboard(page: Any, person: str) -> None:
     """At the test IdP: choose Spain, the person and the level with the keyboard."""
     assert "/login/" in page.url
     page.goto(page.url.split("?")[0] + "?country=ES")
-    tab_to(page, {"name": "subject", "value": "es-1"})  # the first person of the list is focused first
+    tab_to(page, name="subject", value="es-1")  # the first person of the list is focused first
     if person != "es-1":
         page.locator(f"#s-{person}").focus()
     page.keyboard.press("Space")
@@ -237,17 +174,17 @@ def test_keyboard_only_view_decide_and_return(site: Site, browser: Any) -> None:
     page.keyboard.press("Enter")
     assert focused(page)["tag"] == "MAIN"
     # document 1: accept (Space on the first radio); document 2: refuse (arrow to the second radio)
-    first = tab_to(page, {"name": "d0", "value": "accept"})
+    first = tab_to(page, name="d0", value="accept")
     assert first["outline"] != "none"
     page.keyboard.press("Space")
     assert page.locator("input[name=d0][value=accept]").is_checked()
-    tab_to(page, {"name": "d1", "value": "accept"})
+    tab_to(page, name="d1", value="accept")
     page.keyboard.press("ArrowDown")
     assert focused(page)["value"] == "refuse"
     assert page.locator("input[name=d1][value=refuse]").is_checked()
     assert page.locator("input[name=d0][value=accept]").is_checked()
     check(page, "2-decided")
-    tab_to(page, {"tag": "BUTTON"})
+    tab_to(page, tag="BUTTON")
     page.keyboard.press("Enter")
     page.wait_for_url(back)
     assert page.get_by_role("heading", name="Back at the portal").is_visible()

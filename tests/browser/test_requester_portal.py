@@ -10,7 +10,6 @@ serious or critical violation on each page.
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
@@ -24,13 +23,15 @@ from starlette.applications import Starlette
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 from axe_helper import axe_source
+from browser_helpers import chromium, screenshot_and_scan
 from requester.helpers import Node, Provider, make_node
-from test_eid_login import ARGS, CHROMIUM, ServerThread, free_port, pick
+from test_eid_login import pick
 
 from oots import edm
 from oots.cs.keys import generate_pki
 from oots.eid import EidLogin
 from oots.eid.testidp import IdpConfig, create_idp_app
+from oots.network.local import ServerThread, free_port
 from oots.provider.samples import load_people
 from oots.requester.portal import Portal
 from oots.settings import EidSettings
@@ -96,24 +97,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from chromium()
 
 
 def _check_accessibility(page: Any, axe: str | None, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if axe is None:
-        return
-    page.add_script_tag(content=axe)
-    result = page.evaluate("async () => (await axe.run(document)).violations.map(v => [v.id, v.impact])")
-    serious = [v for v in result if v[1] in ("serious", "critical")]
-    assert serious == [], f"{name}: {serious}"
+    screenshot_and_scan(page, axe, ARTIFACTS / f"{name}.png", name)
 
 
 def test_apply_retrieve_and_see_the_evidence(site: str, browser: Any) -> None:

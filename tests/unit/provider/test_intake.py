@@ -11,7 +11,7 @@ import pytest
 
 from oots import edm
 from oots.as4 import profile
-from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.edm import LevelOfAssurance, Person, QueryError, QueryResponse
 from oots.errors import RegisterError
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.intake import Answer, Intake
@@ -20,20 +20,9 @@ from oots.provider.registers import RegisterRecord
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.validation import validate
 
+from .parties import GARCIA, PROVIDER, REQUESTER
+
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
-REQUESTER = Agent(
-    identifier=Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), names=(Text("Sede", "ES"),)
-)
-PROVIDER = Agent(
-    identifier=Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), names=(Text("Ministerio", "ES"),)
-)
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 
 
 def intake(services: Sequence[DataService] | None = None) -> Intake:

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from oots import edm
-from oots.edm import Identifier, LevelOfAssurance, Person
+from oots.edm import Identifier, Person
 from oots.provider.matching import MatchRules
 from oots.provider.preview import (
     PreviewClosed,
@@ -28,13 +28,7 @@ from oots.provider.preview import (
 )
 from oots.provider.samples import sample_data_service
 
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
+from .parties import GARCIA
 
 
 def test_tokens_are_long_random_and_stored_only_as_a_hash() -> None:

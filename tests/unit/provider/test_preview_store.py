@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from oots import edm
 from oots.audit.journal import load_journal
-from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.edm import Person, QueryError, QueryResponse
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
@@ -29,18 +29,11 @@ from oots.store import Database, open_database
 from oots.store.models import QueueJob
 from oots.validation import validate
 
+from .parties import GARCIA, PROVIDER, REQUESTER
+
 BASE = "https://ep.example.eu"
 PORTAL = "https://portal.example.eu"
 T0 = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
-REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
-PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 PARTY = "urn:t|blue_gw"
 
 

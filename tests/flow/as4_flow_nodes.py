@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,16 @@ import httpx
 from oots.network.local import free_port
 from oots.network.pair import write_node_configs
 
-__all__ = ["Node", "free_port", "wait_for", "write_configs"]  # free_port: kept for the tests importing it here
+__all__ = [  # free_port: kept for the tests importing it here
+    "Node",
+    "free_port",
+    "node_env",
+    "serve_and_work",
+    "stop_all",
+    "wait_for",
+    "without_oots_settings",
+    "write_configs",
+]
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,6 +40,45 @@ def write_configs(directory: Path, ports: dict[str, int], *, retry: str, **more:
         as4=f"retry_offsets_seconds = {retry}\nreceipt_timeout_seconds = 10\nconnect_timeout_seconds = 2",
         **more,
     )
+
+
+def node_env() -> dict[str, str]:
+    """This environment without the caller's ``OOTS_`` settings (``OOTS_TEST_`` ones stay): a node reads its file."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+
+
+@contextlib.contextmanager
+def without_oots_settings() -> Iterator[None]:
+    """``os.environ`` without the caller's ``OOTS_`` settings for the block (for nodes built in this process)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("OOTS_") and not k.startswith("OOTS_TEST_")}
+    for k in saved:
+        del os.environ[k]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def serve_and_work(config: Path, port: int, log: Path) -> list[subprocess.Popen[bytes]]:
+    """``oots serve`` (on ``port``) and ``oots worker`` for ``config``, two processes appending to ``log``."""
+    oots = [sys.executable, "-m", "oots"]
+    env = node_env()
+    with log.open("ab") as out:
+        serve = subprocess.Popen([*oots, "serve", str(config), "--port", str(port)], stdout=out, stderr=out, env=env)
+        return [serve, subprocess.Popen([*oots, "worker", str(config)], stdout=out, stderr=out, env=env)]
+
+
+def stop_all(procs: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every process, then wait for each (15 s, then SIGKILL)."""
+    procs = list(procs)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 class Node:
@@ -48,7 +98,7 @@ class Node:
         return self.directory / self.name / "oots.db"
 
     def start(self, *, crash: str = "") -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+        env = node_env()
         if crash:
             env["FLOW_CRASH"] = crash
         with self.log.open("ab") as log:

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import re
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,8 +25,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
-from as4_flow_nodes import free_port, write_configs
+from as4_flow_nodes import free_port, serve_and_work, stop_all, without_oots_settings, write_configs
 from test_provider_flow import PROVIDER, REQUESTER, RecorderRole, _wait_ready
 
 from oots import edm
@@ -37,6 +33,7 @@ from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
+from oots.network.local import ServerThread
 from oots.node import build_context, create_app
 from oots.provider.samples import sample_data_service
 from oots.settings import load_settings
@@ -52,25 +49,6 @@ GARCIA = Person(
     identifier=Identifier("ES/ES/12345678Z", "eidas"),
     level_of_assurance=LevelOfAssurance.HIGH,
 )
-
-
-class ServerThread:
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 class Blue:
@@ -123,10 +101,11 @@ class Blue:
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blue]:
-    saved = {k: v for k, v in os.environ.items() if k.startswith("OOTS_") and not k.startswith("OOTS_TEST_")}
-    for k in saved:
-        del os.environ[k]
-    directory = tmp_path_factory.mktemp("previewflow")
+    with without_oots_settings():
+        yield from _network(tmp_path_factory.mktemp("previewflow"))
+
+
+def _network(directory: Path) -> Iterator[Blue]:
     ports = {"blue": free_port(), "red": free_port(), "idp": free_port()}
     idp_url, red_url = f"http://127.0.0.1:{ports['idp']}", f"http://127.0.0.1:{ports['red']}"
     configs = write_configs(directory, ports, retry="[0.5, 1, 2]")
@@ -150,31 +129,16 @@ required_level = "low"
 """,
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     log = directory / "red.log"
-    oots = [sys.executable, "-m", "oots"]
     idp = ServerThread(create_idp_app(IdpConfig(issuer=idp_url, data_dir=directory / "idp")), ports["idp"])
     procs: list[subprocess.Popen[bytes]] = []
 
     def start_red() -> None:
-        with log.open("ab") as out:
-            procs.append(
-                subprocess.Popen(
-                    [*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env
-                )
-            )
-            procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
+        procs.extend(serve_and_work(red, ports["red"], log))
         _wait_ready(ports["red"], procs[-2], log)
 
     def stop_red() -> None:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_all(procs)
         procs.clear()
 
     def restart_red() -> None:
@@ -190,7 +154,6 @@ required_level = "low"
                 yield blue
     finally:
         stop_red()
-        os.environ.update(saved)
 
 
 def first_request(version: edm.Version = edm.Version.EDM_V2, subject: Person = GARCIA) -> edm.QueryRequest:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,8 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from as4_flow_nodes import write_configs
+from as4_flow_nodes import serve_and_work, stop_all, without_oots_settings, write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
@@ -33,7 +29,7 @@ from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
-from oots.network.local import free_port
+from oots.network.local import ServerThread, free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import sample_data_service
 from oots.settings import load_settings
@@ -85,19 +81,17 @@ class Requester:
         self.role = RecorderRole(self.ctx)
         self.ctx.services["roles"].append(self.role)
         app = create_app(self.ctx, with_worker=True)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = ServerThread(app, port)
         self.port = port
         self.provider_db = Path()
 
     def __enter__(self) -> Requester:
-        self.thread.start()
+        self.server.__enter__()
         _wait_ready(self.port)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+        self.server.__exit__(*exc)
 
     def send(
         self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
@@ -140,10 +134,11 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Pat
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Requester]:
-    saved = {k: v for k, v in os.environ.items() if k.startswith("OOTS_") and not k.startswith("OOTS_TEST_")}
-    for k in saved:
-        del os.environ[k]
-    directory = tmp_path_factory.mktemp("provflow")
+    with without_oots_settings():
+        yield from _network(tmp_path_factory.mktemp("provflow"))
+
+
+def _network(directory: Path) -> Iterator[Requester]:
     ports = {"blue": free_port(), "red": free_port()}
     down = free_port()  # nothing listens there: the register is down
     provider = f"""[provider]
@@ -173,29 +168,15 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
         tables={"red": provider},
     )
     red = configs["red"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     log = directory / "red.log"
-    oots = [sys.executable, "-m", "oots"]
-    with log.open("ab") as out:
-        procs = [
-            subprocess.Popen([*oots, "serve", str(red), "--port", str(ports["red"])], stdout=out, stderr=out, env=env)
-        ]
-        procs.append(subprocess.Popen([*oots, "worker", str(red)], stdout=out, stderr=out, env=env))
+    procs = serve_and_work(red, ports["red"], log)
     try:
         _wait_ready(ports["red"], procs[0], log)
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
             yield blue
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        os.environ.update(saved)
+        stop_all(procs)
 
 
 REQUESTER = Agent(

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -34,8 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from as4_flow_nodes import write_configs
+from as4_flow_nodes import node_env, stop_all, write_configs
 
 from oots import edm
 from oots.as4 import profile
@@ -45,7 +42,7 @@ from oots.cs.server import create_app as create_cs_app
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.errors import ConfigError
 from oots.network.load import journal_agreement
-from oots.network.local import free_port
+from oots.network.local import ServerThread, free_port
 from oots.provider.samples import load_people
 from oots.requester.cli_driver import ClientCredentials, RequestOptions, drive
 from oots.settings import load_settings
@@ -182,33 +179,13 @@ authority.name = "Directorate General of Public Finances (DGFiP)"
     config.write_text(text, encoding="utf-8")
 
 
-class CsServer:  # also the test identity provider
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> CsServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the Common Services server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
-
-
 def _start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "oots", "serve", str(config), "--port", str(port), "--with-worker"],
             stdout=out,
             stderr=out,
-            env=env,
+            env=node_env(),
         )
 
 
@@ -251,7 +228,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         idp = create_idp_app(IdpConfig(issuer=f"http://127.0.0.1:{ports['idp']}", data_dir=directory / "idp"))
-        with CsServer(create_cs_app(catalogue, pki.signer()), ports["cs"]), CsServer(idp, ports["idp"]):
+        with ServerThread(create_cs_app(catalogue, pki.signer()), ports["cs"]), ServerThread(idp, ports["idp"]):
             for name in ("red", "blue"):  # both start at once
                 procs.append(_start(configs[name], ports[name], directory / f"{name}.log"))
             for name, proc in zip(("red", "blue"), procs, strict=True):
@@ -269,14 +246,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
                     directory / "red" / "oots.db",
                 )
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_all(procs)
 
 
 # ---- the portal's side ----------------------------------------------------------------------------
@@ -502,7 +472,7 @@ def test_a_provider_that_never_answers_times_out(network: Network) -> None:
 def test_oots_request_with_oauth2_client_credentials(network: Network, tmp_path: Path) -> None:
     who = tmp_path / "person.json"
     who.write_text(json.dumps(person("Van den Broeck", "BE")), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+    env = node_env()
     command = [sys.executable, "-m", "oots", "request", "--node", network.base_url, "--procedure", "R1"]
     command += ["--country", "BE", "--person", str(who), "--no-preview", "--out", str(tmp_path / "out")]
     wrong = ClientCredentials(f"{network.base_url}/api/v1/oauth/token", "oauth-portal", "wrong")

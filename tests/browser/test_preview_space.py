@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_helper import axe_source
-from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
+from axe_helper import axe_source
+from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
+from provider.parties import GARCIA, PROVIDER, REQUESTER
+
 from oots import edm
 from oots.audit.journal import load_journal
-from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryResponse, Text
+from oots.edm import QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.network.local import ServerThread, free_port
 from oots.node.roles import NodeContext
@@ -42,15 +47,6 @@ from oots.store.models import QueueJob
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "preview-space"
-REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
-PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 
 
 @dataclasses.dataclass

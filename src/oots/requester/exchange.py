@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
@@ -169,9 +168,6 @@ class Requester:
         self._outbox = outbox
         self.clock = clock
         self.journal = journal
-        #: Moves on once a transaction of this process that changed an exchange's state has committed:
-        #: a portal waiting for a change (``version_after``) looks at it before asking the database.
-        self.changes = 0
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -189,15 +185,6 @@ class Requester:
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return int(row.version)
-
-    def _changed(self, session: Session) -> None:
-        if not session.info.get("requester_changed"):
-            session.info["requester_changed"] = True
-            sa_event.listen(session, "after_commit", self._committed, once=True)
-
-    def _committed(self, session: Session) -> None:
-        session.info.pop("requester_changed", None)
-        self.changes += 1
 
     def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         ex = self.load(session, exchange_id, client_id)
@@ -633,7 +620,6 @@ class Requester:
         if changed:
             ex.version += 1
             self._webhook(session, ex)
-            self._changed(session)
             on_commit(session, CHANGED_TOPIC, ex.id)
         step = _STEPS.get(event)
         if step is not None:

@@ -23,11 +23,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -61,7 +63,7 @@ from oots.as4.msh import (
 )
 from oots.as4.pmode import PModeSet
 from oots.errors import NotFound, OotsError, StoreError, TransportError
-from oots.store import Database
+from oots.store import Database, UtcDateTime
 from oots.store.queue import Job, enqueue
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "As4Store",
     "Deliver",
     "OutboundEventHook",
+    "StoredInbound",
     "references_from_json",
     "references_to_json",
     "schedule_purge",
@@ -155,7 +158,23 @@ def references_from_json(data: Sequence[dict[str, Any]]) -> tuple[Reference, ...
     )
 
 
-def _outbound(row: As4Outbound) -> Outbound:
+@dataclass(frozen=True, slots=True)
+class StoredInbound:
+    """What the delivery job reads of a kept message besides the message itself."""
+
+    id: int
+    message_id: str
+    state: str
+
+
+@lru_cache(maxsize=256)
+def _certificate(der: bytes) -> x509.Certificate:
+    """The signer's certificate (the same few partners sign every message: parsed once each)."""
+    return x509.load_der_x509_certificate(der)
+
+
+def _outbound(row: Any) -> Outbound:
+    """An outgoing message's record from its row (an ``As4Outbound`` or a row of its columns)."""
     return Outbound(
         message_id=row.message_id,
         partner=row.partner,
@@ -195,6 +214,75 @@ _INSERT_INBOUND = {
 }
 _PAYLOADS: Table = As4InboundPayload.__table__  # type: ignore[assignment]
 _INSERT_PAYLOAD = insert(_PAYLOADS)
+# The delivery job: the stored message and its payloads, and its state change (Core statements: the
+# ORM's identity map and unit of work cost more than the queries themselves).
+_I = _INBOUND.c
+_LOAD_INBOUND = select(_I.message_id, _I.header, _I.partner, _I.state, _I.via, _I.signer, _I.references).where(
+    _I.id == bindparam("inbound_id")
+)
+_LOAD_PAYLOADS = (
+    select(_PAYLOADS.c.content_id, _PAYLOADS.c.mime_type, _PAYLOADS.c.data, _PAYLOADS.c.properties)
+    .where(_PAYLOADS.c.inbound_id == bindparam("inbound_id"))
+    .order_by(_PAYLOADS.c.position)
+)
+_INBOUND_DONE = (
+    update(_INBOUND)
+    .where(_I.id == bindparam("inbound_id"))
+    .values(
+        state=bindparam("new_state"),
+        delivered_at=bindparam("done_at", type_=UtcDateTime()),
+        last_error=bindparam("error", type_=Text()),
+    )
+)
+
+# The sending side: submit, claim under a lease (oldest due first, then in submission order), save.
+_OUTBOUND: Table = As4Outbound.__table__  # type: ignore[assignment]
+_O = _OUTBOUND.c
+_INSERT_OUTBOUND = insert(_OUTBOUND)
+_WAITING = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
+_OUTBOUND_FIELDS = (
+    _O.message_id,
+    _O.partner,
+    _O.leg,
+    _O.state,
+    _O.created_at,
+    _O.content_type,
+    _O.body,
+    _O.references,
+    _O.attempts,
+    _O.first_sent_at,
+    _O.next_attempt_at,
+    _O.error_code,
+    _O.error_detail,
+    _O.receipt,
+)
+_DUE = (
+    select(_O.id, *_OUTBOUND_FIELDS)
+    .where(
+        _O.state.in_(_WAITING),
+        _O.next_attempt_at <= bindparam("now"),
+        or_(_O.locked_until.is_(None), _O.locked_until < bindparam("now")),
+    )
+    .order_by(_O.next_attempt_at, _O.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_LEASE = update(_OUTBOUND).where(_O.id.in_(bindparam("ids", expanding=True))).values(locked_until=bindparam("until"))
+_SAVE = (
+    update(_OUTBOUND)
+    .where(_O.message_id == bindparam("b_message_id"))
+    .values(
+        state=bindparam("v_state"),
+        attempts=bindparam("v_attempts"),
+        first_sent_at=bindparam("v_first_sent_at"),
+        next_attempt_at=bindparam("v_next_attempt_at"),
+        locked_until=None,
+        error_code=bindparam("v_error_code"),
+        error_detail=bindparam("v_error_detail"),
+        receipt=bindparam("v_receipt"),
+        updated_at=bindparam("v_updated_at"),
+    )
+)
 
 
 class As4Store:
@@ -218,6 +306,16 @@ class As4Store:
             return
         with self._write_lock, self.db.session(immediate=True) as session:
             yield session
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """:meth:`_writing` without an ORM session, for the statements of the hot paths."""
+        if self._write_lock is None:
+            with self.db.connect() as conn:
+                yield conn
+            return
+        with self._write_lock, self.db.connect(immediate=True) as conn:
+            yield conn
 
     # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------
 
@@ -313,15 +411,13 @@ class As4Store:
         except StoreError:
             return False
 
-    def load_inbound(self, session: Session, inbound_id: int) -> tuple[As4Inbound, VerifiedMessage]:
-        row = session.get(As4Inbound, inbound_id)
+    def load_inbound(self, session: Session, inbound_id: int) -> tuple[StoredInbound, VerifiedMessage]:
+        """A received message as its delivery hook sees it, and its stored message id and state."""
+        conn = session.connection()
+        row = conn.execute(_LOAD_INBOUND, {"inbound_id": inbound_id}).first()
         if row is None:
             raise NotFound(f"no received AS4 message with id {inbound_id}")
-        payloads = session.execute(
-            select(As4InboundPayload)
-            .where(As4InboundPayload.inbound_id == inbound_id)
-            .order_by(As4InboundPayload.position)
-        ).scalars()
+        payloads = conn.execute(_LOAD_PAYLOADS, {"inbound_id": inbound_id}).all()
         um = user_message_from_json(row.header)
         pmode = None
         try:
@@ -335,12 +431,12 @@ class As4Store:
         message = VerifiedMessage(
             um,
             tuple(Payload(p.content_id, p.mime_type, p.data, _props_back(p.properties)) for p in payloads),
-            x509.load_der_x509_certificate(row.signer) if row.signer else None,
+            _certificate(row.signer) if row.signer else None,
             references_from_json(row.references),
             pmode,
             row.via,
         )
-        return row, message
+        return StoredInbound(inbound_id, row.message_id, row.state), message
 
     def deliver_handler(self, hook: Deliver, *, max_attempts: int | None = None) -> Callable[[Session, Job], None]:
         """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job.
@@ -351,8 +447,8 @@ class As4Store:
         """
 
         def handle(session: Session, job: Job) -> None:
-            row, message = self.load_inbound(session, int(job.payload["id"]))
-            if row.state != InboundState.RECEIVED.value:
+            stored, message = self.load_inbound(session, int(job.payload["id"]))
+            if stored.state != InboundState.RECEIVED.value:
                 return  # delivered already (a job re-run after its completion was lost)
             try:
                 with session.begin_nested():
@@ -361,14 +457,21 @@ class As4Store:
                 limit = job.max_attempts or max_attempts
                 if limit is None or job.attempts < limit:
                     raise
-                log.error("AS4 message %s: delivery failed for good after %d attempts", row.message_id, job.attempts)
-                row.state = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED).value
-                row.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+                log.error("AS4 message %s: delivery failed for good after %d attempts", stored.message_id, job.attempts)
+                failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
+                self._mark(session, stored, failed, None, f"{type(exc).__name__}: {exc}"[:4000])
                 return
-            row.state = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER).value
-            row.delivered_at = self.clock()
+            delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
+            self._mark(session, stored, delivered, self.clock(), None)
 
         return handle
+
+    @staticmethod
+    def _mark(
+        session: Session, stored: StoredInbound, state: InboundState, at: dt.datetime | None, error: str | None
+    ) -> None:
+        params = {"inbound_id": stored.id, "new_state": state.value, "done_at": at, "error": error}
+        session.connection().execute(_INBOUND_DONE, params)
 
     def inbound_state(self, message_id: str) -> str:
         with self.db.session() as session:
@@ -402,20 +505,21 @@ class As4Store:
 
     def submit(self, session: Session, record: Outbound) -> None:
         """Keep a packed outgoing message in the caller's transaction; it is sent when due."""
-        session.add(
-            As4Outbound(
-                message_id=record.message_id,
-                partner=record.partner,
-                leg=record.leg,
-                state=record.state.value,
-                created_at=record.created_at,
-                attempts=record.attempts,
-                next_attempt_at=record.next_attempt_at,
-                content_type=record.content_type,
-                body=record.body,
-                references=references_to_json(record.references),
-                updated_at=record.created_at,
-            )
+        session.connection().execute(
+            _INSERT_OUTBOUND,
+            {
+                "message_id": record.message_id,
+                "partner": record.partner,
+                "leg": record.leg,
+                "state": record.state.value,
+                "created_at": record.created_at,
+                "attempts": record.attempts,
+                "next_attempt_at": record.next_attempt_at,
+                "content_type": record.content_type,
+                "body": record.body,
+                "references": references_to_json(record.references),
+                "updated_at": record.created_at,
+            },
         )
 
     def outbound(self, message_id: str) -> Outbound:
@@ -426,28 +530,16 @@ class As4Store:
             return _outbound(row)
 
     def claim_due(self, now: dt.datetime, *, lease_seconds: float, limit: int = 16) -> list[Outbound]:
-        """Take the due messages under a lease (a killed sender's messages become due again after it)."""
-        waiting = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
+        """Take the due messages under a lease (a killed sender's messages become due again after it).
+
+        The oldest due come first, and among those due at the same moment the first submitted.
+        """
         until = now + dt.timedelta(seconds=lease_seconds)
-        with self._writing() as session:
-            rows = (
-                session.execute(
-                    select(As4Outbound)
-                    .where(
-                        As4Outbound.state.in_(waiting),
-                        As4Outbound.next_attempt_at <= now,
-                        or_(As4Outbound.locked_until.is_(None), As4Outbound.locked_until < now),
-                    )
-                    .order_by(As4Outbound.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
-            for row in rows:
-                row.locked_until = until
-            return [_outbound(row) for row in rows]
+        with self._connection() as conn:
+            rows = conn.execute(_DUE, {"now": now, "limit": limit}).all()
+            if rows:
+                conn.execute(_LEASE, {"ids": [row.id for row in rows], "until": until})
+        return [_outbound(row) for row in rows]
 
     def awaiting_outcome(self, *, limit: int = 50) -> list[Outbound]:
         """Messages handed to another access point (Domibus mode) whose outcome is not known yet.
@@ -466,25 +558,25 @@ class As4Store:
 
     def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
         """Write what an attempt came to, and release the lease."""
+        params = {
+            "b_message_id": record.message_id,
+            "v_state": record.state.value,
+            "v_attempts": record.attempts,
+            "v_first_sent_at": record.first_sent_at,
+            "v_next_attempt_at": record.next_attempt_at,
+            "v_error_code": record.error_code,
+            "v_error_detail": record.error_detail[:4000] if record.error_detail else None,
+            "v_receipt": record.receipt,
+            "v_updated_at": self.clock(),
+        }
+        if on_event is None or not events:
+            with self._connection() as conn:
+                conn.execute(_SAVE, params)
+            return
         with self._writing() as session:
-            session.execute(
-                update(As4Outbound)
-                .where(As4Outbound.message_id == record.message_id)
-                .values(
-                    state=record.state.value,
-                    attempts=record.attempts,
-                    first_sent_at=record.first_sent_at,
-                    next_attempt_at=record.next_attempt_at,
-                    locked_until=None,
-                    error_code=record.error_code,
-                    error_detail=record.error_detail[:4000] if record.error_detail else None,
-                    receipt=record.receipt,
-                    updated_at=self.clock(),
-                )
-            )
-            if on_event is not None:
-                for event in events:
-                    on_event(session, event)
+            session.connection().execute(_SAVE, params)
+            for event in events:
+                on_event(session, event)
 
 
 def _purge(session: Session, older_than: dt.datetime) -> int:

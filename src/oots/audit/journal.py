@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from oots.audit.chain import ChainBreak, EntryFields, seal, verify_chain
@@ -111,6 +111,19 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# The statements of an append, built once (Core: an entry is written once and never read back in the
+# appending transaction, so the ORM's unit of work would only add cost). The head row is locked first:
+# appends of concurrent transactions (and processes) queue there, so each follows the seal before it.
+_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
+_HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
+_LOCK_HEAD = select(_HEADS.c.seq, _HEADS.c.seal).where(_HEADS.c.id == 1).with_for_update()
+_INSERT_ENTRY = insert(_ENTRIES)
+#: The head as an ORM object (verify, purge), read again from the database even when the session
+#: holds it already: appends move it behind the ORM's back.
+_HEAD = select(AuditHead).where(AuditHead.id == 1)
+_MOVE_HEAD = update(_HEADS).where(_HEADS.c.id == 1).values(seq=bindparam("new_seq"), seal=bindparam("new_seal"))
+
+
 class Journal:
     """The journal of one node. Keys are 32 bytes each: one seals the chain, one encrypts personal data."""
 
@@ -152,14 +165,16 @@ class Journal:
             unknown = set(personal) - PERSONAL_KEYS
             if unknown:
                 raise ValueError(f"not personal-data keys of the audit journal: {sorted(unknown)}")
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+        conn = session.connection()
+        head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             raise StoreError("the audit journal has no head row: the database is not migrated")
-        seq = head.seq + 1
+        seq = int(head.seq) + 1
         blob = None
         if personal:
             blob = encrypt_personal(self._data_key, dict(personal), associated=f"{self.node}:{seq}".encode())
-        row = AuditEntry(
+        # Seal what the database will give back (JSON as stored: tuples become lists), so verification agrees.
+        fields = EntryFields(
             seq=seq,
             recorded_at=self.clock(),
             node=self.node,
@@ -167,19 +182,32 @@ class Journal:
             event=str(event),
             exchange_id=exchange_id,
             conversation_id=conversation_id,
-            message_ids=list(message_ids),
+            message_ids=tuple(message_ids),
             outcome=outcome,
-            details=dict(details or {}),
-            personal=blob,
+            details=json.loads(json.dumps(dict(details or {}), sort_keys=True)),
             personal_digest=digest(blob) if blob is not None else None,
-            subject_key=self.subject_key(subject) if subject else None,
-            seal="",
         )
-        # Seal what the database will give back (JSON as stored: tuples become lists), so verification agrees.
-        row.details = json.loads(json.dumps(row.details, sort_keys=True))
-        row.seal = seal(self._seal_key, head.seal, _fields(row))
-        session.add(row)
-        head.seq, head.seal = seq, row.seal
+        sealed = seal(self._seal_key, head.seal, fields)
+        conn.execute(
+            _INSERT_ENTRY,
+            {
+                "seq": seq,
+                "recorded_at": fields.recorded_at,
+                "node": fields.node,
+                "side": fields.side,
+                "event": fields.event,
+                "exchange_id": exchange_id,
+                "conversation_id": conversation_id,
+                "message_ids": list(fields.message_ids),
+                "outcome": outcome,
+                "details": fields.details,
+                "personal": blob,
+                "personal_digest": fields.personal_digest,
+                "subject_key": self.subject_key(subject) if subject else None,
+                "seal": sealed,
+            },
+        )
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_seal": sealed})
         return seq
 
     def entries(self, session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
@@ -196,7 +224,7 @@ class Journal:
 
     def verify(self, session: Session) -> VerifyReport:
         """Check the whole chain from its anchor to its head."""
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+        head = session.execute(_HEAD.execution_options(populate_existing=True)).scalar_one()
         count = 0
 
         def pairs() -> Iterator[tuple[EntryFields, str]]:
@@ -220,7 +248,7 @@ class Journal:
         Only a prefix of the chain is removed (up to the last entry older than the cut-off that has
         no younger entry before it); the last removed entry's seal becomes the new anchor.
         """
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        head = session.execute(_HEAD.with_for_update().execution_options(populate_existing=True)).scalar_one()
         first_young = session.execute(
             select(func.min(AuditEntry.seq)).where(AuditEntry.recorded_at >= older_than)
         ).scalar_one_or_none()

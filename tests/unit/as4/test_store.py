@@ -182,6 +182,20 @@ def test_a_claimed_message_is_held_by_its_lease(nodes) -> None:  # type: ignore[
     assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
 
 
+def test_due_messages_are_claimed_oldest_first_then_in_submission_order(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, _sender, clock = nodes
+    for name in ("f3", "f1", "f2"):  # one moment: the order of submission decides
+        submit(blue, codec, f"{name}@blue", clock)
+    clock.now -= dt.timedelta(seconds=5)
+    submit(blue, codec, "f0@blue", clock)  # due earlier than the others
+    clock.now += dt.timedelta(seconds=5)
+    claimed = blue.claim_due(clock(), lease_seconds=60, limit=3)
+    assert [r.message_id for r in claimed] == ["f0@blue", "f3@blue", "f1@blue"]
+    assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["f2@blue"]
+    stored = blue.outbound("f3@blue")
+    assert (stored.state, stored.body, stored.references) == (claimed[1].state, claimed[1].body, claimed[1].references)
+
+
 def test_accept_twice_keeps_once_and_purge_forgets(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
     blue, codec, red, _sender, clock = nodes
     submit(blue, codec, "p1@blue", clock, test=True)

@@ -131,3 +131,54 @@ def test_unknown_personal_keys_are_refused(node: tuple[Path, Database, Journal])
     _, db, journal = node
     with db.session() as session, pytest.raises(ValueError, match="not personal-data keys"):
         journal.append(session, side="provider", event="x", personal={"colour": "blue"})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def journal_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Database, Journal]:
+    if request.param == "postgres":
+        db = Database(request.getfixturevalue("postgres_database")())
+    else:
+        db = Database(f"sqlite:///{tmp_path / 'journal.db'}")
+    db.migrate()
+    return db, Journal("be", b"s" * 32, b"d" * 32, clock=Clock())
+
+
+def test_appends_in_one_transaction_chain_and_the_head_read_before_is_not_stale(
+    journal_db: tuple[Database, Journal],
+) -> None:
+    db, journal = journal_db
+    try:
+        with db.session() as session:
+            assert journal.verify(session).head_seq == 0  # the head is now in this session
+            seqs = [journal.append(session, side=Side.REQUESTER, event=Event.REQUEST_SENT) for _ in range(3)]
+            assert seqs == [1, 2, 3]
+            report = journal.verify(session)  # the same session sees the head the appends moved
+            assert report.ok
+            assert (report.entries, report.head_seq) == (3, 3)
+        with db.session() as session:
+            assert journal.append(session, side=Side.REQUESTER, event=Event.REQUEST_SENT, details={"t": (1, 2)}) == 4
+        with db.session() as session:
+            report = journal.verify(session)
+            assert report.ok
+            assert report.head_seq == 4
+            assert journal.search(session, limit=1)[0].details == {"t": [1, 2]}
+    finally:
+        db.dispose()
+
+
+def test_an_append_rolled_back_with_its_savepoint_leaves_no_gap(journal_db: tuple[Database, Journal]) -> None:
+    db, journal = journal_db
+    try:
+        with db.session() as session:
+            journal.append(session, side=Side.PROVIDER, event=Event.REQUEST_RECEIVED)
+            savepoint = session.begin_nested()
+            journal.append(session, side=Side.PROVIDER, event=Event.MATCHING_DONE)
+            savepoint.rollback()  # the step failed
+            assert journal.append(session, side=Side.PROVIDER, event=Event.ERROR_SENT) == 2
+        with db.session() as session:
+            report = journal.verify(session)
+            assert report.ok
+            assert report.entries == 2
+            assert [e.event for e in journal.entries(session)] == ["request_received", "error_sent"]
+    finally:
+        db.dispose()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -292,29 +291,17 @@ class As4Store:
         self.db = db
         self.pmodes = pmodes
         self.clock = clock
-        # SQLite has one writer at a time, and a connection that finds the write lock taken polls for
-        # it with growing sleeps (1, 2, 5, 10 ms ...). The threads of one process (the endpoint's
-        # pool, the sender loop) queue here instead, so the lock passes straight to the next writer.
-        self._write_lock = threading.Lock() if db.is_sqlite else None
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
         """A write transaction (SQLite: the write lock taken at its start, in-process writers queued)."""
-        if self._write_lock is None:
-            with self.db.session() as session:
-                yield session
-            return
-        with self._write_lock, self.db.session(immediate=True) as session:
+        with self.db.session(immediate=True) as session:
             yield session
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """:meth:`_writing` without an ORM session, for the statements of the hot paths."""
-        if self._write_lock is None:
-            with self.db.connect() as conn:
-                yield conn
-            return
-        with self._write_lock, self.db.connect(immediate=True) as conn:
+        with self.db.connect(immediate=True) as conn:
             yield conn
 
     # -- receiving (the Inbox of oots.as4.http) -----------------------------------------------------

@@ -161,6 +161,46 @@ def test_sqlite_immediate_sessions_take_the_write_lock_at_once(sqlite_url: str) 
     db.dispose()
 
 
+def test_sqlite_writers_of_one_process_queue_for_the_write_lock_and_readers_do_not(sqlite_url: str) -> None:
+    import threading
+    import time
+
+    from sqlalchemy import event
+
+    db = Database(sqlite_url)
+    db.migrate()
+    seen: list[str] = []
+    name = lambda: threading.current_thread().name  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(f"{name()} {a[2]}"))
+    event.listen(db.engine, "commit", lambda conn: seen.append(f"{name()} COMMIT"))
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with db.session(immediate=True) as s:
+            s.execute(select(1))
+            holding.set()
+            release.wait(10)
+
+    def second() -> None:
+        with db.session(immediate=True) as s:
+            s.execute(select(2))
+
+    a = threading.Thread(target=first, name="A")
+    b = threading.Thread(target=second, name="B")
+    a.start()
+    assert holding.wait(10)
+    b.start()
+    time.sleep(0.2)  # B queues in this process, not in SQLite's polling for its lock
+    with db.session() as s:  # a reader is not queued behind the writer
+        assert s.execute(select(3)).scalar() == 3
+    release.set()
+    a.join(10)
+    b.join(10)
+    order = [line for line in seen if line.startswith(("A ", "B ")) and "SELECT 3" not in line]
+    assert order == ["A BEGIN IMMEDIATE", "A SELECT 1", "A COMMIT", "B BEGIN IMMEDIATE", "B SELECT 2", "B COMMIT"]
+    db.dispose()
+
+
 @pytest.mark.parametrize(
     ("url", "driver"),
     [

@@ -255,18 +255,26 @@ _OUTBOUND_FIELDS = (
     _O.error_detail,
     _O.receipt,
 )
-_DUE = (
-    select(_O.id, *_OUTBOUND_FIELDS)
+# Claimed in one statement: the due rows (locked, others' locked rows skipped on PostgreSQL) get the lease.
+_CLAIM = (
+    update(_OUTBOUND)
     .where(
-        _O.state.in_(_WAITING),
-        _O.next_attempt_at <= bindparam("now"),
-        or_(_O.locked_until.is_(None), _O.locked_until < bindparam("now")),
+        _O.id.in_(
+            select(_O.id)
+            .where(
+                _O.state.in_(_WAITING),
+                _O.next_attempt_at <= bindparam("now"),
+                or_(_O.locked_until.is_(None), _O.locked_until < bindparam("now")),
+            )
+            .order_by(_O.next_attempt_at, _O.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
     )
-    .order_by(_O.next_attempt_at, _O.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .values(locked_until=bindparam("until"))
+    .returning(_O.id, *_OUTBOUND_FIELDS)
 )
-_LEASE = update(_OUTBOUND).where(_O.id.in_(bindparam("ids", expanding=True))).values(locked_until=bindparam("until"))
 _SAVE = (
     update(_OUTBOUND)
     .where(_O.message_id == bindparam("b_message_id"))
@@ -428,26 +436,30 @@ class As4Store:
     def deliver_handler(self, hook: Deliver, *, max_attempts: int | None = None) -> Callable[[Session, Job], None]:
         """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job.
 
-        The hook runs in a savepoint: when it raises, its effects are rolled back and the job is retried
-        by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts`` here) the
-        message is marked ``delivery_failed`` with the reason instead, and the job ends.
+        When the hook raises, its effects are rolled back with the job's transaction and the job is
+        retried by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts``
+        here) the hook runs in a savepoint instead, and when it raises the message is marked
+        ``delivery_failed`` with the reason (the hook's effects rolled back) and the job ends.
         """
 
         def handle(session: Session, job: Job) -> None:
             stored, message = self.load_inbound(session, int(job.payload["id"]))
             if stored.state != InboundState.RECEIVED.value:
                 return  # delivered already (a job re-run after its completion was lost)
-            try:
-                with session.begin_nested():
-                    hook(session, message)
-            except Exception as exc:
-                limit = job.max_attempts or max_attempts
-                if limit is None or job.attempts < limit:
-                    raise
-                log.error("AS4 message %s: delivery failed for good after %d attempts", stored.message_id, job.attempts)
-                failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
-                self._mark(session, stored, failed, None, f"{type(exc).__name__}: {exc}"[:4000])
-                return
+            limit = job.max_attempts or max_attempts
+            if limit is None or job.attempts < limit:
+                hook(session, message)  # a failure rolls the whole job back: no savepoint needed
+            else:
+                try:
+                    with session.begin_nested():
+                        hook(session, message)
+                except Exception as exc:
+                    log.error(
+                        "AS4 message %s: delivery failed for good after %d attempts", stored.message_id, job.attempts
+                    )
+                    failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
+                    self._mark(session, stored, failed, None, f"{type(exc).__name__}: {exc}"[:4000])
+                    return
             delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
             self._mark(session, stored, delivered, self.clock(), None)
 
@@ -523,10 +535,9 @@ class As4Store:
         """
         until = now + dt.timedelta(seconds=lease_seconds)
         with self._connection() as conn:
-            rows = conn.execute(_DUE, {"now": now, "limit": limit}).all()
-            if rows:
-                conn.execute(_LEASE, {"ids": [row.id for row in rows], "until": until})
-        return [_outbound(row) for row in rows]
+            rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "until": until}).all()
+        # RETURNING keeps no order: oldest due first, then in submission order
+        return [_outbound(row) for row in sorted(rows, key=lambda row: (row.next_attempt_at, row.id))]
 
     def awaiting_outcome(self, *, limit: int = 50) -> list[Outbound]:
         """Messages handed to another access point (Domibus mode) whose outcome is not known yet.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,7 @@ def test_a_delivery_hook_that_fails_is_retried_and_its_effects_rolled_back(nodes
 
     def flaky(session, message):  # type: ignore[no-untyped-def]
         calls.append(message.message_id)
+        enqueue(session, "app.effect", {"of": message.message_id, "call": len(calls)})  # a database effect
         if len(calls) == 1:
             raise RuntimeError("the application is down")
 
@@ -134,6 +136,10 @@ def test_a_delivery_hook_that_fails_is_retried_and_its_effects_rolled_back(nodes
     worker.drain()
     assert red.inbound_state("s2@blue") == "delivered"
     assert calls == ["s2@blue", "s2@blue"]
+    with red.db.session() as session:  # the failed attempt's effect went with it
+        assert counts(session)["app.effect"] == {"queued": 1}
+        effects = session.execute(text("SELECT payload FROM queue_jobs WHERE kind = 'app.effect'")).scalars().all()
+    assert [json.loads(e) if isinstance(e, str) else e for e in effects] == [{"of": "s2@blue", "call": 2}]
 
 
 def test_test_service_is_kept_but_never_delivered(nodes) -> None:  # type: ignore[no-untyped-def]

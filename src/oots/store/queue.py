@@ -244,13 +244,6 @@ _EXPIRED = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-_DUE = (
-    select(_C.id)
-    .where(_C.status == "queued", _C.run_at <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
-    .order_by(_C.run_at, _C.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
-)
 _TAKE = (
     update(_T)
     .where(_C.id.in_(bindparam("ids", expanding=True)))
@@ -262,6 +255,33 @@ _TAKE = (
         updated_at=bindparam("now"),
     )
     .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts)
+)
+# The usual claim in one statement: the oldest due jobs (locked, others' locked rows skipped on
+# PostgreSQL) are taken as they are found.
+_TAKE_DUE = (
+    update(_T)
+    .where(
+        _C.id.in_(
+            select(_C.id)
+            .where(
+                _C.status == "queued",
+                _C.run_at <= bindparam("now"),
+                _C.kind.in_(bindparam("kinds", expanding=True)),
+            )
+            .order_by(_C.run_at, _C.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(
+        status="running",
+        locked_by=bindparam("worker"),
+        locked_until=bindparam("until"),
+        attempts=_C.attempts + 1,
+        updated_at=bindparam("now"),
+    )
+    .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts, _C.run_at)
 )
 _EXPIRED_TO_DEAD = (
     update(_T)
@@ -314,13 +334,16 @@ def claim(
             log.warning("job %s dead-lettered: its last worker never finished it", row.id)
         else:
             ids.append(row.id)
+    jobs: list[Job] = []
+    if ids:
+        rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
+        by_id = {r.id: Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in rows}
+        jobs = [by_id[i] for i in ids if i in by_id]
     if len(ids) < limit:
-        ids.extend(conn.scalars(_DUE, {"now": moment, "kinds": kinds, "limit": limit - len(ids)}))
-    if not ids:
-        return []
-    rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
-    by_id = {r.id: Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in rows}
-    return [by_id[i] for i in ids if i in by_id]
+        params = {"now": moment, "kinds": kinds, "limit": limit - len(ids), "worker": worker_id, "until": until}
+        due = sorted(conn.execute(_TAKE_DUE, params).all(), key=lambda r: (r.run_at, r.id))  # RETURNING: no order
+        jobs.extend(Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in due)
+    return jobs
 
 
 def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: datetime | None = None) -> list[Job]:

@@ -8,7 +8,10 @@ written once.
 
 A loop may be given a wake-up (:func:`oots.store.wake.topic`): then it sleeps until the topic fires
 or ``poll_seconds`` pass, so work submitted elsewhere starts at once and polling only paces retries;
-and several threads may run the same tick side by side (``threads``).
+and several threads may run the same tick side by side (``threads``). Of those, one at a time waits
+for the wake-up (the watcher) and the others for a peer: a watcher that wakes hands the watch to a
+waiting peer and goes to work, and a tick that took a full ``batch`` calls one more peer to work. So
+one submitted message wakes one thread, not all of them, and a burst still spreads over every thread.
 
 A tick returns something true when it did work (for example the number of messages sent). The
 errors it may raise without ending the loop are named per loop (``errors``, by default every
@@ -31,6 +34,17 @@ __all__ = ["Loops"]
 log = logging.getLogger(__name__)
 
 
+class _Watch:
+    """The threads of one loop with a wake-up: who waits for the topic, and what the others are owed."""
+
+    def __init__(self, threads: int) -> None:
+        self.cond = threading.Condition()
+        self.threads = threads
+        self.watched = False  # a thread waits for the topic
+        self.since = 0  # the generation the last watcher woke at: its successor waits past it
+        self.calls = 0  # peers asked to come and work (a full batch may have left more)
+
+
 @dataclass(frozen=True)
 class _Loop:
     name: str
@@ -39,10 +53,16 @@ class _Loop:
     errors: tuple[type[Exception], ...]
     failed: Callable[[str, Exception], None]
     wake: Topic | None = None
+    watch: _Watch | None = None
+    batch: int | None = None
 
 
 def _log_failure(name: str, exc: Exception) -> None:
     log.error("%s loop: an attempt failed; going on", name, exc_info=exc)
+
+
+def _count(result: object) -> int:
+    return result if isinstance(result, int) and not isinstance(result, bool) else 1
 
 
 class Loops:
@@ -65,17 +85,20 @@ class Loops:
         failed: Callable[[str, Exception], None] = _log_failure,
         wake: Topic | None = None,
         threads: int = 1,
+        batch: int | None = None,
     ) -> None:
         """Add a loop that calls ``tick`` until stopped, pausing ``poll_seconds`` when it did nothing.
 
         With ``wake`` the pause ends early when that topic fires; ``threads`` run the loop side by side
-        (named ``name-1``, ``name-2``, ... when more than one).
+        (named ``name-1``, ``name-2``, ... when more than one). ``batch``: a tick that returns a number
+        at least this large took all it may take at once, and calls a waiting peer to work.
         """
         if threads < 1:
             raise ValueError("a loop needs at least one thread")
+        watch = _Watch(threads) if wake is not None and threads > 1 else None
         for i in range(threads):
             label = name if threads == 1 else f"{name}-{i + 1}"
-            self._loops.append(_Loop(label, tick, poll_seconds, errors, failed, wake))
+            self._loops.append(_Loop(label, tick, poll_seconds, errors, failed, wake, watch, batch))
 
     @property
     def stopping(self) -> bool:
@@ -90,11 +113,46 @@ class Loops:
                 loop.failed(loop.name, exc)
                 busy = False
             if busy:
+                if loop.watch is not None and loop.batch is not None and _count(busy) >= loop.batch:
+                    self._call_peer(loop.watch)
                 continue
             if loop.wake is None:
                 self._stop.wait(loop.poll_seconds)
-            else:  # stop() fires the topic, so this wait ends on stop too
+            elif loop.watch is None:  # stop() fires the topic, so this wait ends on stop too
                 loop.wake.wait(generation, loop.poll_seconds)
+            else:
+                self._idle(loop.wake, loop.watch, generation, loop.poll_seconds)
+
+    @staticmethod
+    def _call_peer(watch: _Watch) -> None:
+        with watch.cond:
+            watch.calls = min(watch.calls + 1, watch.threads)
+            watch.cond.notify()
+
+    def _idle(self, wake: Topic, watch: _Watch, since: int, poll_seconds: float) -> None:
+        """Pause one of several threads of a loop: as its watcher when nobody watches, else until called.
+
+        ``since`` is the generation read before this thread's last look for work. A peer called in
+        takes the free watch (from the generation its predecessor woke at) or, when asked to, works.
+        """
+        with watch.cond:
+            while watch.watched:
+                if self._stop.is_set() or not watch.cond.wait(poll_seconds):
+                    return  # stopping, or the poll is due: look for work
+                if watch.calls and watch.watched:
+                    watch.calls -= 1
+                    return
+                since = watch.since
+            if self._stop.is_set():
+                return
+            watch.watched = True
+        try:
+            wake.wait(since, poll_seconds)  # stop() fires the topic, so this wait ends on stop too
+        finally:
+            with watch.cond:
+                watch.watched = False
+                watch.since = wake.generation
+                watch.cond.notify()  # a peer watches while this thread works
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -127,6 +185,9 @@ class Loops:
         self._stop.set()
         for topic in {id(loop.wake): loop.wake for loop in self._loops if loop.wake is not None}.values():
             topic.fire()
+        for watch in {id(loop.watch): loop.watch for loop in self._loops if loop.watch is not None}.values():
+            with watch.cond:
+                watch.cond.notify_all()
         if self.worker is not None:
             self.worker.stop()
         for thread in self._threads:

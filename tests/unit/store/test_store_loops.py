@@ -137,3 +137,115 @@ def test_several_threads_run_one_loop_side_by_side() -> None:
     assert seen == {"sender-1", "sender-2", "sender-3"}
     with pytest.raises(ValueError):
         Loops().every("none", tick, poll_seconds=1.0, threads=0)
+
+
+def _until(predicate, timeout: float = WAIT) -> bool:  # type: ignore[no-untyped-def]
+    done = threading.Event()
+    while not predicate():
+        if done.wait(0.01) or timeout <= 0:
+            return False
+        timeout -= 0.01
+    return True
+
+
+def test_one_wake_up_wakes_one_thread_of_a_loop_and_stop_ends_them_all() -> None:
+    wake = Topic("test-loops-one-wake")
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def tick() -> int:
+        with lock:
+            calls.append(threading.current_thread().name)
+        return 0
+
+    loops = Loops()
+    loops.every("sender", tick, poll_seconds=3600.0, wake=wake, threads=3)
+    loops.start(worker=False)
+    try:
+        assert _until(lambda: len(calls) == 3)  # each thread looks once at start, then waits
+        threading.Event().wait(0.2)  # let them settle: one watches the topic, two wait for it
+        for expected in (4, 5, 6):
+            wake.fire()
+            assert _until(lambda n=expected: len(calls) == n)  # type: ignore[misc]
+            threading.Event().wait(0.2)
+            assert len(calls) == expected  # one thread woke, not three
+    finally:
+        loops.stop(WAIT)
+    assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("sender-"))
+
+
+def test_a_full_batch_calls_a_peer_to_work() -> None:
+    wake = Topic("test-loops-batch")
+    work = [0]
+    lock = threading.Lock()
+    first: list[str] = []
+    second_came = threading.Event()
+
+    def tick() -> int:
+        me = threading.current_thread().name
+        if first and me == first[0]:
+            second_came.wait(WAIT)  # the first worker's next look waits until a peer has come to help
+        with lock:
+            if first and me != first[0]:
+                second_came.set()
+            taken = min(2, work[0])
+            work[0] -= taken
+            if taken and not first:
+                first.append(me)
+        return taken
+
+    loops = Loops()
+    loops.every("sender", tick, poll_seconds=3600.0, wake=wake, threads=3, batch=2)
+    loops.start(worker=False)
+    try:
+        threading.Event().wait(0.2)
+        with lock:
+            work[0] = 6
+        wake.fire()
+        assert second_came.wait(WAIT)
+        assert _until(lambda: work[0] == 0)
+    finally:
+        loops.stop(WAIT)
+
+
+def test_a_thread_at_work_hands_the_watch_to_a_peer() -> None:
+    wake = Topic("test-loops-handoff")
+    working = threading.Event()
+    release = threading.Event()
+    helped = threading.Event()
+    lock = threading.Lock()
+    busy_thread: list[str] = []
+    fired = [0]
+
+    def tick() -> int:
+        me = threading.current_thread().name
+        with lock:
+            if not fired[0]:
+                return 0
+            if not busy_thread:
+                busy_thread.append(me)
+                first = True
+            else:
+                first = False
+                if me != busy_thread[0]:
+                    helped.set()
+        if first:
+            working.set()
+            release.wait(WAIT)  # a long send: the next wake-up must not wait for it
+            return 1
+        return 0
+
+    loops = Loops()
+    loops.every("sender", tick, poll_seconds=3600.0, wake=wake, threads=2)
+    loops.start(worker=False)
+    try:
+        threading.Event().wait(0.2)
+        with lock:
+            fired[0] = 1
+        wake.fire()
+        assert working.wait(WAIT)
+        wake.fire()  # while the first thread works, its peer watches
+        assert helped.wait(WAIT)
+    finally:
+        release.set()
+        loops.stop(WAIT)

@@ -349,15 +349,16 @@ class As4Store:
         }
         try:
             with self._writing() as session:
+                conn = session.connection()
                 insert_inbound = _INSERT_INBOUND["postgresql" if self.db.dialect == "postgresql" else "sqlite"]
-                inbound_id = session.execute(insert_inbound, values).scalar()
+                inbound_id = conn.execute(insert_inbound, values).scalar()
                 if inbound_id is None:  # kept before: answer with what was given then
-                    row = session.execute(_SEEN, {"message_id": message.message_id}).first()
+                    row = conn.execute(_SEEN, {"message_id": message.message_id}).first()
                     if row is None:  # purged in between (PostgreSQL): the sender will send it again
                         raise StoreError(f"message {message.message_id} was kept and purged meanwhile")
                     return PriorReceipt(row[0], row[1], row[2])
                 if message.payloads:
-                    session.execute(
+                    conn.execute(
                         _INSERT_PAYLOAD,
                         [
                             {

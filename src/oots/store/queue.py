@@ -139,6 +139,7 @@ def _new_row(  # noqa: PLR0917 - private helper
 # build a new statement and its cache key over every value).
 _JOBS: Table = QueueJob.__table__  # type: ignore[assignment]
 _INSERT_JOB = insert(_JOBS).returning(_JOBS.c.id)
+_JOB_BY_KEY = select(_JOBS.c.id).where(_JOBS.c.kind == bindparam("kind"), _JOBS.c.key == bindparam("key"))
 _UPSERT_JOB = {
     "postgresql": postgresql.insert(_JOBS).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(_JOBS.c.id),
     "sqlite": sqlite.insert(_JOBS).on_conflict_do_nothing(index_elements=["kind", "key"]).returning(_JOBS.c.id),
@@ -163,12 +164,13 @@ def enqueue(
     """
     row = _new_row(kind, payload, key, run_at, max_attempts, now or utcnow())
     on_commit(session, WAKE_TOPIC)
+    conn = session.connection()  # Core statements: no ORM state is involved
     if key is None:
-        return int(session.execute(_INSERT_JOB, row).scalar_one())
-    stmt = _UPSERT_JOB["postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"]
-    job_id = session.execute(stmt, row).scalar_one_or_none()
+        return int(conn.execute(_INSERT_JOB, row).scalar_one())
+    stmt = _UPSERT_JOB["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    job_id = conn.execute(stmt, row).scalar_one_or_none()
     if job_id is None:
-        job_id = session.execute(select(QueueJob.id).where(QueueJob.kind == kind, QueueJob.key == key)).scalar_one()
+        job_id = conn.execute(_JOB_BY_KEY, {"kind": kind, "key": key}).scalar_one()
     return int(job_id)
 
 

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -307,7 +307,7 @@ def _held(job: Job, worker_id: str) -> dict[str, Any]:
 
 
 def claim(
-    session: Session,
+    session: Session | Connection,
     worker_id: str,
     *,
     kinds: Sequence[str],
@@ -319,12 +319,12 @@ def claim(
     """Claim up to ``limit`` due jobs of ``kinds`` for ``worker_id`` and return them, oldest due first.
 
     Run it in a transaction of its own that commits right away (on SQLite an immediate one, see
-    :meth:`Database.session`). Jobs whose lease expired are taken first; those among them that have
-    no attempts left are dead-lettered instead of run again.
+    :meth:`Database.session`), given as a session or a Core connection. Jobs whose lease expired are
+    taken first; those among them that have no attempts left are dead-lettered instead of run again.
     """
     if not kinds or limit < 1:
         return []
-    conn = session.connection()
+    conn = session.connection() if isinstance(session, Session) else session
     moment = now or utcnow()
     until = moment + timedelta(seconds=lease_seconds)
     kinds = list(kinds)
@@ -573,10 +573,10 @@ class Worker:
 
     def claim_batch(self) -> list[Job]:
         """Claim the next batch in a transaction of its own."""
-        with self.db.session(immediate=True) as session:
-            self._no_flush_wait(session)
+        with self.db.connect(immediate=True) as conn:  # Core statements only: no ORM session
+            self._no_flush_wait(conn)
             return claim(
-                session,
+                conn,
                 self.id,
                 kinds=sorted(self.handlers),
                 limit=self.claim_size(),
@@ -653,7 +653,7 @@ class Worker:
         # A second signal acts as it did before (a second Ctrl-C interrupts at once).
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
-    def _no_flush_wait(self, session: Session) -> None:
+    def _no_flush_wait(self, session: Session | Connection) -> None:
         """On PostgreSQL, let this transaction commit without waiting for its disk flush.
 
         Used for claims, releases and lease renewals only: losing one in a server crash merely

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 from axe_helper import axe_source
 from browser_helpers import chromium, focused, log_in_with_keyboard, screenshot_and_scan, tab_to
-from provider.parties import GARCIA, PROVIDER, REQUESTER
+from provider.parties import query_request
 
 from oots import edm
 from oots.audit.journal import load_journal
@@ -39,7 +39,7 @@ from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.preview import Routing
 from oots.provider.preview_web import PreviewSpace
 from oots.provider.previews import ANSWER_JOB, Previews
-from oots.provider.samples import sample_data_service, sample_data_services
+from oots.provider.samples import sample_data_services
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.models import QueueJob
@@ -58,14 +58,7 @@ class Site:
 
     def open_preview(self) -> tuple[str, str]:
         """A preview as the role opens it: the PreviewLocation and the return location."""
-        offered = sample_data_service("ES", "diplomas").evidence_type()
-        first = edm.evidence_request(
-            requester=REQUESTER,
-            provider=PROVIDER,
-            evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
-            subject=GARCIA,
-            possibility_for_preview=True,
-        )
+        first = query_request(kind="diplomas", procedure=None, preview=True, version=edm.Version.EDM_V2)
         conversation = edm.new_uuid()
         routing = Routing(("blue_gw", None), ("p", None), ("r", None), conversation, "m1@blue", conversation)
         due = self.previews.intake.receive(edm.to_xml(first), sent=dt.datetime.now(dt.UTC))

@@ -16,6 +16,7 @@ import datetime as dt
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,30 +26,26 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
 from as4_flow_nodes import free_port, serve_and_work, stop_all, without_oots_settings, write_configs
-from test_provider_flow import PROVIDER, REQUESTER, RecorderRole, _wait_ready
+from provider.parties import query_request
+from test_provider_flow import RecorderRole, _wait_ready
 
 from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
-from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse
+from oots.edm import QueryError, QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.network.local import ServerThread
 from oots.node import build_context, create_app
-from oots.provider.samples import sample_data_service
 from oots.settings import load_settings
 from oots.validation import validate
 
 pytestmark = pytest.mark.slow
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 
 
 class Blue:
@@ -156,20 +153,6 @@ required_level = "low"
         stop_red()
 
 
-def first_request(version: edm.Version = edm.Version.EDM_V2, subject: Person = GARCIA) -> edm.QueryRequest:
-    offered = sample_data_service("ES", "diplomas").evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == "application/pdf")
-    return edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="T3",
-        possibility_for_preview=True,
-        version=version,
-    )
-
-
 def checked(message: msh.VerifiedMessage, request: edm.QueryRequest, *, tolerate: frozenset[str] = frozenset()) -> Any:
     body = message.payloads[0].data
     report = validate(body)
@@ -190,7 +173,7 @@ class Preview:
 
 def start(blue: Blue, version: edm.Version = edm.Version.EDM_V2) -> Preview:
     """Request 1 → EDM:ERR:0002 PreviewRequired with a PreviewLocation on red."""
-    first = first_request(version)
+    first = query_request(kind="diplomas", procedure="T3", preview=True, version=version)
     conversation = str(uuid.uuid4())
     answer = blue.answer(blue.send(first, conversation))
     assert answer.user_message.collaboration_info.action == profile.ACTION_EXCEPTION_RESPONSE

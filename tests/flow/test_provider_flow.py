@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,15 +21,19 @@ from typing import Any
 
 import httpx
 import pytest
-from as4_flow_nodes import serve_and_work, stop_all, without_oots_settings, write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
+from as4_flow_nodes import serve_and_work, stop_all, without_oots_settings, write_configs
+from provider.parties import GARCIA, query_request
+
 from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
-from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
 from oots.network.local import ServerThread, free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.provider.samples import sample_data_service
@@ -179,16 +184,6 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
         stop_all(procs)
 
 
-REQUESTER = Agent(
-    identifier=Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"),
-    names=(Text("Sede electrónica de prueba", "ES"),),
-)
-PROVIDER = Agent(
-    identifier=Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"),
-    names=(Text("Ministerio de Justicia", "ES"),),
-)
-
-
 def person(
     family: str, given: str, born: str, identifier: str | None = None, loa: LevelOfAssurance = LevelOfAssurance.HIGH
 ) -> Person:
@@ -209,16 +204,7 @@ def request_xml(
     evidence_type: edm.DataServiceEvidenceType | None = None,
     fmt: str = "application/pdf",
 ) -> tuple[edm.QueryRequest, bytes]:
-    offered = evidence_type or sample_data_service("ES", kind).evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == fmt)
-    request = edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="R1",
-        version=version,
-    )
+    request = query_request(subject, kind=kind, evidence_type=evidence_type, fmt=fmt, version=version)
     return request, edm.to_xml(request)
 
 
@@ -237,9 +223,6 @@ def error_of(message: msh.VerifiedMessage, request: edm.QueryRequest) -> QueryEr
     document = checked(message, request)
     assert isinstance(document, QueryError)
     return document
-
-
-GARCIA = person("García Márquez", "María José", "1982-10-07", "ES/ES/12345678Z")
 
 
 def test_evidence_without_preview(network: Requester) -> None:

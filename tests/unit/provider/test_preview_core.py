@@ -28,7 +28,7 @@ from oots.provider.preview import (
 )
 from oots.provider.samples import sample_data_service
 
-from .parties import GARCIA
+from .parties import GARCIA, query_request
 
 
 def test_tokens_are_long_random_and_stored_only_as_a_hash() -> None:
@@ -129,14 +129,7 @@ def test_other_return_locations_are_refused(url: str | None) -> None:
 
 
 def _request(subject: Person = GARCIA, **changes: object) -> edm.QueryRequest:
-    offered = sample_data_service("ES", "diplomas").evidence_type()
-    request = edm.evidence_request(
-        requester=edm.Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (edm.Text("S", "ES"),)),
-        provider=edm.Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (edm.Text("M", "ES"),)),
-        evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
-        subject=subject,
-        possibility_for_preview=True,
-    )
+    request = query_request(subject, kind="diplomas", procedure=None, preview=True, version=edm.Version.EDM_V2)
     return dataclasses.replace(request, **changes)  # type: ignore[arg-type]
 
 

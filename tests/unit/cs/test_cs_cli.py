@@ -173,6 +173,17 @@ def test_query_a_real_server(server: tuple[str, Path], capsys: pytest.CaptureFix
     assert "does not end at a trusted root" in err
 
 
+@pytest.mark.parametrize("query", [["requirements"], ["evidence-types", "--requirement", "https://r.example/x"]])
+def test_a_registry_that_cannot_be_reached_ends_the_query_with_exit_code_1(
+    query: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    code, out, err = run(["cs", "query", *query, "--url", url, "--api", "1", "--no-verify"], capsys)
+    assert code == 1
+    assert out == ""
+    assert f"error: cannot reach the registry at {url}" in err
+
+
 def test_load_replaces_the_stored_catalogue(spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'cs.db'}"
     lcm = spec_dir / "edm-v1.0/samples/LCM/Complete XML Examples/3.1.5 LCM Interface Specification of the DSD"

@@ -29,9 +29,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from as4_flow_nodes import free_port, serve_and_work, stop_all, without_oots_settings, write_configs
+from as4_flow_nodes import (
+    InProcessNode,
+    free_port,
+    serve_and_work,
+    stop_all,
+    wait_ready,
+    without_oots_settings,
+    write_configs,
+)
 from provider.parties import query_request
-from test_provider_flow import RecorderRole, _wait_ready
+from test_provider_flow import RecorderRole
 
 from oots import edm
 from oots.as4 import msh, profile
@@ -39,8 +47,6 @@ from oots.as4.model import PartyId, Payload
 from oots.edm import QueryError, QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.network.local import ServerThread
-from oots.node import build_context, create_app
-from oots.settings import load_settings
 from oots.validation import validate
 
 pytestmark = pytest.mark.slow
@@ -48,18 +54,14 @@ pytestmark = pytest.mark.slow
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 
 
-class Blue:
+class Blue(InProcessNode[RecorderRole]):
     """The requester's side: sends requests in chosen conversations, records the answers."""
 
     #: Stops the provider's processes and starts them again (set by the fixture).
     restart_red: Any = None
 
     def __init__(self, config: Path, port: int, red_url: str, red_db: Path) -> None:
-        self.ctx = build_context(load_settings(config))
-        self.role = RecorderRole(self.ctx)
-        self.ctx.services["roles"].append(self.role)
-        self.server = ServerThread(create_app(self.ctx, with_worker=True), port)
-        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(config, port, RecorderRole)
         self.red_url = red_url
         self.red_db = red_db
 
@@ -132,7 +134,7 @@ required_level = "low"
 
     def start_red() -> None:
         procs.extend(serve_and_work(red, ports["red"], log))
-        _wait_ready(ports["red"], procs[-2], log)
+        wait_ready(ports["red"], procs[-2], log)
 
     def stop_red() -> None:
         stop_all(procs)
@@ -147,7 +149,7 @@ required_level = "low"
         with idp:
             blue = Blue(configs["blue"], ports["blue"], red_url, directory / "red" / "oots.db")
             blue.restart_red = restart_red
-            with blue.server:
+            with blue:
                 yield blue
     finally:
         stop_red()

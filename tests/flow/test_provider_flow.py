@@ -11,41 +11,44 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from starlette.routing import BaseRoute
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
-from as4_flow_nodes import serve_and_work, stop_all, without_oots_settings, write_configs
+from as4_flow_nodes import (
+    As4Role,
+    InProcessNode,
+    serve_and_work,
+    stop_all,
+    wait_ready,
+    without_oots_settings,
+    write_configs,
+)
 from provider.parties import GARCIA, query_request
 
 from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
 from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
-from oots.network.local import ServerThread, free_port
-from oots.node import NodeContext, build_context, create_app
+from oots.network.local import free_port
+from oots.node import NodeContext
 from oots.provider.samples import sample_data_service
-from oots.settings import load_settings
-from oots.store.queue import Handler
 from oots.validation import validate
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 DOWN_SERVICE = "0b7c1a52-6a0e-4d7e-9f3c-5a1e2d3c4b5a"
 
 
-class RecorderRole:
+class RecorderRole(As4Role):
     """The requester's side of the test: records every answer with its ebMS header."""
 
     name = "recorder"
@@ -57,12 +60,6 @@ class RecorderRole:
                 text("CREATE TABLE IF NOT EXISTS answers (ref TEXT PRIMARY KEY, action TEXT, message BLOB)")
             )
         self.messages: dict[str, msh.VerifiedMessage] = {}
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return []
-
-    def job_handlers(self) -> Mapping[str, Handler]:
-        return {}
 
     def as4_handlers(self) -> Mapping[str, Any]:
         return {
@@ -80,23 +77,10 @@ class RecorderRole:
         )
 
 
-class Requester:
+class Requester(InProcessNode[RecorderRole]):
     def __init__(self, config: Path, port: int) -> None:
-        self.ctx = build_context(load_settings(config))
-        self.role = RecorderRole(self.ctx)
-        self.ctx.services["roles"].append(self.role)
-        app = create_app(self.ctx, with_worker=True)
-        self.server = ServerThread(app, port)
-        self.port = port
+        super().__init__(config, port, RecorderRole)
         self.provider_db = Path()
-
-    def __enter__(self) -> Requester:
-        self.server.__enter__()
-        _wait_ready(self.port)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.__exit__(*exc)
 
     def send(
         self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
@@ -122,19 +106,6 @@ class Requester:
                 return message_id, self.role.messages[message_id]
             time.sleep(0.05)
         raise AssertionError("no answer came back")
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the node exited: {log.read_text(errors='replace')[-3000:] if log else ''}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the node did not start")
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +147,7 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
     log = directory / "red.log"
     procs = serve_and_work(red, ports["red"], log)
     try:
-        _wait_ready(ports["red"], procs[0], log)
+        wait_ready(ports["red"], procs[0], log)
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
             yield blue

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Self, TypeVar
 
-import httpx
 from starlette.routing import BaseRoute
 
-from oots.network.local import ServerThread, free_port
+from oots.network.local import ServerThread, free_port, oots_process, wait_until_up
 from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
 from oots.settings import load_settings
@@ -69,25 +68,14 @@ def without_oots_settings() -> Iterator[None]:
 
 def serve_and_work(config: Path, port: int, log: Path) -> list[subprocess.Popen[bytes]]:
     """``oots serve`` (on ``port``) and ``oots worker`` for ``config``, two processes appending to ``log``."""
-    oots = [sys.executable, "-m", "oots"]
-    env = node_env()
     with log.open("ab") as out:
-        serve = subprocess.Popen([*oots, "serve", str(config), "--port", str(port)], stdout=out, stderr=out, env=env)
-        return [serve, subprocess.Popen([*oots, "worker", str(config)], stdout=out, stderr=out, env=env)]
+        serve = oots_process("serve", str(config), "--port", str(port), stdout=out, stderr=out)
+        return [serve, oots_process("worker", str(config), stdout=out, stderr=out)]
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
     """Until the node on ``port`` answers ``/ready`` (60 s); ``proc`` exiting first fails with ``log``'s end."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the node exited: {log.read_text(errors='replace')[-3000:] if log else ''}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the node did not start")
+    wait_until_up(f"http://127.0.0.1:{port}/ready", proc, log=log)
 
 
 class As4Role:
@@ -169,16 +157,7 @@ class Node:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')[-2000:]}")
+        wait_until_up(self.url + "/health", self.proc, seconds=30, log=self.log)
 
     def wait_dead(self, timeout: float = 20) -> int:
         assert self.proc is not None

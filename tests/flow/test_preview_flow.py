@@ -30,7 +30,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 from as4_flow_nodes import (
-    InProcessNode,
     free_port,
     serve_and_work,
     stop_all,
@@ -39,11 +38,10 @@ from as4_flow_nodes import (
     write_configs,
 )
 from provider.parties import query_request
-from test_provider_flow import RecorderRole
+from test_provider_flow import RecorderNode
 
 from oots import edm
 from oots.as4 import msh, profile
-from oots.as4.model import PartyId, Payload
 from oots.edm import QueryError, QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.network.local import ServerThread
@@ -54,43 +52,20 @@ pytestmark = pytest.mark.slow
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 
 
-class Blue(InProcessNode[RecorderRole]):
+class Blue(RecorderNode):
     """The requester's side: sends requests in chosen conversations, records the answers."""
 
     #: Stops the provider's processes and starts them again (set by the fixture).
     restart_red: Any = None
 
     def __init__(self, config: Path, port: int, red_url: str, red_db: Path) -> None:
-        super().__init__(config, port, RecorderRole)
+        super().__init__(config, port)
         self.red_url = red_url
         self.red_db = red_db
 
     def send(self, request: edm.QueryRequest, conversation: str) -> str:
-        gateway = self.ctx.services["as4"]
         v2 = request.specification is edm.Version.EDM_V2
-        message = profile.user_message(
-            message_id=gateway.access_point.new_message_id(),
-            timestamp=gateway.access_point.clock(),
-            from_party=gateway.own_party,
-            to_party=PartyId("red_gw", profile.PARTY_ID_TYPE),
-            original_sender=PartyId("requester-es", CORNER),
-            final_recipient=PartyId("provider-es", CORNER),
-            conversation_id=conversation,
-            exchange_id=conversation if v2 else None,
-            specification_id=profile.SPECIFICATION_ID_V2 if v2 else None,
-        )
-        payload = Payload(f"{uuid.uuid4()}@blue.oots", profile.REGREP_MIME_TYPE, edm.to_xml(request))
-        with self.ctx.database.session() as session:
-            gateway.submit(session, message, [payload])
-        return message.message_info.message_id
-
-    def answer(self, message_id: str) -> msh.VerifiedMessage:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if message_id in self.role.messages:
-                return self.role.messages[message_id]
-            time.sleep(0.05)
-        raise AssertionError("no answer came back")
+        return self.submit(edm.to_xml(request), conversation=conversation, exchange_id=conversation if v2 else None)
 
     def quiet(self, message_id: str, seconds: float = 1.5) -> bool:
         """True when no answer to ``message_id`` arrives within ``seconds`` (the request is held)."""

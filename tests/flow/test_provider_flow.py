@@ -77,14 +77,21 @@ class RecorderRole(As4Role):
         )
 
 
-class Requester(InProcessNode[RecorderRole]):
+class RecorderNode(InProcessNode[RecorderRole]):
+    """The requester's side, built in this process: sends regrep bodies to red, records the answers."""
+
     def __init__(self, config: Path, port: int) -> None:
         super().__init__(config, port, RecorderRole)
-        self.provider_db = Path()
 
-    def send(
-        self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
-    ) -> tuple[str, msh.VerifiedMessage]:
+    def submit(
+        self,
+        body: bytes,
+        *,
+        conversation: str | None = None,
+        exchange_id: str | None = None,
+        sent: dt.datetime | None = None,
+    ) -> str:
+        """Send ``body`` to red (in a new conversation unless one is given); the message id."""
         gateway = self.ctx.services["as4"]
         message = profile.user_message(
             message_id=gateway.access_point.new_message_id(),
@@ -93,19 +100,35 @@ class Requester(InProcessNode[RecorderRole]):
             to_party=PartyId("red_gw", profile.PARTY_ID_TYPE),
             original_sender=PartyId("requester-es", CORNER),
             final_recipient=PartyId("provider-es", CORNER),
-            conversation_id=str(uuid.uuid4()),
+            conversation_id=conversation or str(uuid.uuid4()),
             exchange_id=exchange_id,
             specification_id=profile.SPECIFICATION_ID_V2 if exchange_id else None,
         )
+        payload = Payload(f"{uuid.uuid4()}@blue.oots", profile.REGREP_MIME_TYPE, body)
         with self.ctx.database.session() as session:
-            gateway.submit(session, message, [Payload("request@blue.oots", profile.REGREP_MIME_TYPE, body)])
-        message_id = message.message_info.message_id
+            gateway.submit(session, message, [payload])
+        return message.message_info.message_id
+
+    def answer(self, message_id: str) -> msh.VerifiedMessage:
+        """The answer to ``message_id`` (waited for, 60 s at most)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if message_id in self.role.messages:
-                return message_id, self.role.messages[message_id]
+                return self.role.messages[message_id]
             time.sleep(0.05)
         raise AssertionError("no answer came back")
+
+
+class Requester(RecorderNode):
+    def __init__(self, config: Path, port: int) -> None:
+        super().__init__(config, port)
+        self.provider_db = Path()
+
+    def send(
+        self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
+    ) -> tuple[str, msh.VerifiedMessage]:
+        message_id = self.submit(body, sent=sent, exchange_id=exchange_id)
+        return message_id, self.answer(message_id)
 
 
 @pytest.fixture(scope="module")

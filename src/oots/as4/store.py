@@ -216,13 +216,26 @@ _INSERT_PAYLOAD = insert(_PAYLOADS)
 # The delivery job: the stored message and its payloads, and its state change (Core statements: the
 # ORM's identity map and unit of work cost more than the queries themselves).
 _I = _INBOUND.c
-_LOAD_INBOUND = select(_I.message_id, _I.header, _I.partner, _I.state, _I.via, _I.signer, _I.references).where(
-    _I.id == bindparam("inbound_id")
-)
-_LOAD_PAYLOADS = (
-    select(_PAYLOADS.c.content_id, _PAYLOADS.c.mime_type, _PAYLOADS.c.data, _PAYLOADS.c.properties)
-    .where(_PAYLOADS.c.inbound_id == bindparam("inbound_id"))
-    .order_by(_PAYLOADS.c.position)
+_P = _PAYLOADS.c
+#: A kept message with its payloads in one query (one row per payload; one row of NULL payload columns
+#: when it has none).
+_LOAD_INBOUND = (
+    select(
+        _I.message_id,
+        _I.header,
+        _I.partner,
+        _I.state,
+        _I.via,
+        _I.signer,
+        _I.references,
+        _P.content_id,
+        _P.mime_type,
+        _P.data,
+        _P.properties,
+    )
+    .select_from(_INBOUND.outerjoin(_PAYLOADS, _P.inbound_id == _I.id))
+    .where(_I.id == bindparam("inbound_id"))
+    .order_by(_P.position)
 )
 _INBOUND_DONE = (
     update(_INBOUND)
@@ -409,11 +422,11 @@ class As4Store:
 
     def load_inbound(self, session: Session, inbound_id: int) -> tuple[StoredInbound, VerifiedMessage]:
         """A received message as its delivery hook sees it, and its stored message id and state."""
-        conn = session.connection()
-        row = conn.execute(_LOAD_INBOUND, {"inbound_id": inbound_id}).first()
-        if row is None:
+        rows = session.connection().execute(_LOAD_INBOUND, {"inbound_id": inbound_id}).all()
+        if not rows:
             raise NotFound(f"no received AS4 message with id {inbound_id}")
-        payloads = conn.execute(_LOAD_PAYLOADS, {"inbound_id": inbound_id}).all()
+        row = rows[0]
+        payloads = [r for r in rows if r.content_id is not None]
         um = user_message_from_json(row.header)
         pmode = None
         try:

@@ -116,6 +116,31 @@ def test_send_receive_deliver_exactly_once(nodes) -> None:  # type: ignore[no-un
         assert counts(session)[DELIVER_JOB] == {"done": 1}
 
 
+@pytest.mark.parametrize("parts", [0, 3])
+def test_the_delivery_hook_gets_every_payload_in_order(nodes, parts: int) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    pm = blue.pmodes
+    payloads = [
+        Payload(f"p{i}@blue", "application/xml", f"<part n='{i}'/>".encode(), (Property("PayloadName", f"{i}.xml"),))
+        for i in range(parts)
+    ]
+    mode = pm.resolve(pm.partner("red"), pm.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(codec, user_message(f"n{parts}@blue"), payloads, mode, clock())
+    with blue.db.session() as session:
+        blue.submit(session, record)
+    assert send_due(blue, codec, sender, now=clock) == 1
+    delivered: list[msh.VerifiedMessage] = []
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: delivered.append(m)))
+    assert worker.drain() == 1
+    got = delivered[0].payloads
+    assert [(p.content_id, p.data, p.property("PayloadName").value) for p in got] == [  # type: ignore[union-attr]
+        (p.content_id, p.data, f"{i}.xml") for i, p in enumerate(payloads)
+    ]
+    assert delivered[0].message_id == f"n{parts}@blue"
+    assert red.inbound_state(f"n{parts}@blue") == "delivered"
+
+
 def test_a_delivery_hook_that_fails_is_retried_and_its_effects_rolled_back(nodes) -> None:  # type: ignore[no-untyped-def]
     blue, codec, red, sender, clock = nodes
     submit(blue, codec, "s2@blue", clock)

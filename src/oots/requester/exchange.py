@@ -251,8 +251,8 @@ class Requester:
         )
         session.add(ex)
         session.flush()
-        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1")
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline)
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline, now=now)
         self._webhook(session, ex)
         self.record(
             session,
@@ -300,7 +300,7 @@ class Requester:
         discovery.apply_choices(entries, choices)
         ex.requirements = entries
         self._move(session, ex, Event.CHOSEN)
-        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}")
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}", now=self.clock())
 
     def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> None:
         """The user asked for the evidence: create one request per evidence type and send the first."""
@@ -642,8 +642,10 @@ class Requester:
         return state
 
     def _extend(self, session: Session, ex: RequesterExchange, seconds: float) -> None:
-        ex.deadline = self.clock() + dt.timedelta(seconds=seconds)
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:{ex.version}", run_at=ex.deadline)
+        now = self.clock()
+        ex.deadline = now + dt.timedelta(seconds=seconds)
+        key = f"{ex.id}:deadline:{ex.version}"
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
 
     def record(
         self,
@@ -678,6 +680,7 @@ class Requester:
         client = next((c for c in self.config.clients if c.id == ex.client_id), None)
         if client is None or not client.webhook_url:
             return
+        now = self.clock()
         enqueue(
             session,
             WEBHOOK_JOB,
@@ -687,10 +690,11 @@ class Requester:
                 "state": ex.state,
                 "reason": ex.reason,
                 "version": ex.version,
-                "at": self.clock().isoformat(),
+                "at": now.isoformat(),
             },
             key=f"{ex.id}:{ex.version}",
             max_attempts=self.config.webhook_max_attempts,
+            now=now,
         )
 
 

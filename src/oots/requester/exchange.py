@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import logging
 import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
 
 from oots import edm
 from oots.as4 import profile
@@ -49,12 +50,15 @@ __all__ = [
     "DISCOVER_JOB",
     "EXPIRE_JOB",
     "WEBHOOK_JOB",
+    "Document",
     "ExchangeView",
     "Requester",
     "subject_from_json",
 ]
 
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 DISCOVER_JOB = "requester.discover"
 EXPIRE_JOB = "requester.expire"
@@ -73,6 +77,21 @@ _ERROR_REASONS: Mapping[str, Reason] = {
     "EDM:ERR:0007": Reason.EVIDENCE_NOT_AVAILABLE,
     "EDM:ERR:0008": Reason.PROVIDER_ERROR,
 }
+
+
+def _one_flush(
+    step: Callable[Concatenate[Requester, Session, _P], _R],
+) -> Callable[Concatenate[Requester, Session, _P], _R]:
+    """Run a step of an exchange with the session's autoflush off: what it changes is written when its
+    transaction commits, in one flush, not before each of its queries (the journal's head, a queue job,
+    the next request). A step reads back none of its own changes (the requests it makes, it keeps)."""
+
+    @functools.wraps(step)
+    def once(self: Requester, session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with session.no_autoflush:
+            return step(self, session, *args, **kwargs)
+
+    return once
 
 
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
@@ -94,15 +113,24 @@ def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
 
 
 @dataclass(frozen=True)
-class ExchangeView:
-    """What the portal API shows of an exchange."""
+class Document:
+    """One evidence document as received: its row id (``/evidence/{id}``), media type and bytes."""
 
-    exchange: RequesterExchange
-    requests: list[RequesterRequest]
-    #: The evidence received, without its content (the API lists it; a download reads the content).
-    evidence: list[RequesterEvidence]
-    #: Size in bytes of each evidence's content, by evidence row.
-    sizes: Mapping[int, int]
+    id: int
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ExchangeView:
+    """What the portal API shows of an exchange: its row, its requests and its evidence, as read (rows
+    of the columns the view shows, not ORM objects: a portal reads this often)."""
+
+    exchange: Any
+    requests: Sequence[Any]
+    #: The evidence received, without its content (the API lists it; a download reads the content);
+    #: each row's ``size`` is the content's length in bytes.
+    evidence: Sequence[Any]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -139,7 +167,7 @@ class ExchangeView:
                     "title": e.title,
                     "media_type": e.media_type,
                     "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
-                    "size": self.sizes[e.id],
+                    "size": int(e.size or 0),
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
                 for e in self.evidence
@@ -148,6 +176,52 @@ class ExchangeView:
         if preview is not None and ex.state == State.AWAITING_PREVIEW:
             out["preview"] = {"location": preview.preview_location, "method": preview.preview_method or "GET"}
         return out
+
+
+_EXCHANGES = RequesterExchange.__table__
+_REQUESTS = RequesterRequest.__table__
+_EVIDENCE = RequesterEvidence.__table__
+
+#: The reads of :meth:`Requester.view` and :meth:`Requester.peek`: Core statements of the columns shown.
+_x, _r, _e = _EXCHANGES.c, _REQUESTS.c, _EVIDENCE.c
+_VIEW_EXCHANGE = select(
+    _x.id,
+    _x.client_id,
+    _x.state,
+    _x.version,
+    _x.procedure,
+    _x.country,
+    _x.reason,
+    _x.detail,
+    _x.created_at,
+    _x.updated_at,
+    _x.deadline,
+    _x.explicit_request_given,
+    _x.requirements,
+)
+_VIEW_REQUESTS = select(
+    _r.id,
+    _r.requirement_id,
+    _r.evidence_type,
+    _r.provider,
+    _r.status,
+    _r.error_code,
+    _r.preview_location,
+    _r.preview_method,
+).order_by(_r.position)
+# the documents stay in the database, only their sizes are read
+_VIEW_EVIDENCE = select(
+    _e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size")
+).order_by(_e.id)
+_PEEK = select(_EXCHANGES.c.version, _EXCHANGES.c.state, _EXCHANGES.c.client_id)
+
+
+def _connection(where: Session | Connection) -> Connection:
+    """The connection of ``where``'s transaction (a session's changes flushed first: a read sees them)."""
+    if isinstance(where, Session):
+        where.flush()
+        return where.connection()
+    return where
 
 
 class Requester:
@@ -177,44 +251,52 @@ class Requester:
             raise NotFound(f"there is no exchange {exchange_id}")
         return ex
 
-    def version(self, session: Session, exchange_id: str, client_id: str | None = None) -> int:
-        """The exchange's version (its count of state changes), read on its own."""
-        row = session.execute(
-            select(RequesterExchange.version, RequesterExchange.client_id).where(RequesterExchange.id == exchange_id)
-        ).first()
+    def peek(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> tuple[int, str]:
+        """The exchange's version (its count of state changes) and state, read on their own."""
+        row = _connection(where).execute(_PEEK.where(_EXCHANGES.c.id == exchange_id)).first()
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
-        return int(row.version)
+        return int(row.version), str(row.state)
 
-    def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
-        ex = self.load(session, exchange_id, client_id)
-        requests = list(
-            session.scalars(
-                select(RequesterRequest)
-                .where(RequesterRequest.exchange_id == ex.id)
-                .order_by(RequesterRequest.position)
-            )
-        )
-        # a portal polls this: the documents stay in the database, only their sizes are read
-        rows = session.execute(
-            select(RequesterEvidence, func.length(RequesterEvidence.content))
-            .options(defer(RequesterEvidence.content, raiseload=True))
-            .where(RequesterEvidence.exchange_id == ex.id)
-            .order_by(RequesterEvidence.id)
-        ).all()
-        return ExchangeView(ex, requests, [e for e, _ in rows], {e.id: int(size or 0) for e, size in rows})
+    def version(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> int:
+        """The exchange's version (its count of state changes), read on its own."""
+        return self.peek(where, exchange_id, client_id)[0]
+
+    def view(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> ExchangeView:
+        """The exchange as the portal API shows it, read with plain (Core) statements."""
+        conn = _connection(where)
+        ex = conn.execute(_VIEW_EXCHANGE.where(_EXCHANGES.c.id == exchange_id)).first()
+        if ex is None or (client_id is not None and ex.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        if not ex.explicit_request_given:
+            # requests (and so evidence) are made in the transaction that records the explicit request
+            return ExchangeView(ex, (), ())
+        requests = conn.execute(_VIEW_REQUESTS.where(_REQUESTS.c.exchange_id == exchange_id)).all()
+        evidence = conn.execute(_VIEW_EVIDENCE.where(_EVIDENCE.c.exchange_id == exchange_id)).all()
+        return ExchangeView(ex, requests, evidence)
 
     def evidence(
-        self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None
-    ) -> RequesterEvidence:
-        self.load(session, exchange_id, client_id)
-        found = session.get(RequesterEvidence, evidence_row)
-        if found is None or found.exchange_id != exchange_id:
+        self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None
+    ) -> Document:
+        """One document of the exchange, with its media type (the exchange and the document in one read)."""
+        row = (
+            _connection(where)
+            .execute(
+                select(_x.client_id, _e.id, _e.media_type, _e.content)
+                .select_from(_EXCHANGES.outerjoin(_EVIDENCE, (_e.exchange_id == _x.id) & (_e.id == evidence_row)))
+                .where(_x.id == exchange_id)
+            )
+            .first()
+        )
+        if row is None or (client_id is not None and row.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        if row.id is None:
             raise NotFound(f"the exchange has no evidence {evidence_row}")
-        return found
+        return Document(int(row.id), str(row.media_type), bytes(row.content))
 
     # ---- the portal's steps --------------------------------------------------------------------
 
+    @_one_flush
     def create(
         self,
         session: Session,
@@ -250,7 +332,6 @@ class Requester:
             deadline=now + dt.timedelta(seconds=self.config.choice_timeout_seconds),
         )
         session.add(ex)
-        session.flush()
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
         enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline, now=now)
         self._webhook(session, ex)
@@ -264,6 +345,7 @@ class Requester:
         )
         return ex
 
+    @_one_flush
     def discover(self, session: Session, exchange_id: str) -> None:
         """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`."""
         ex = self.load(session, exchange_id)
@@ -293,7 +375,10 @@ class Requester:
         else:
             self._move(session, ex, Event.DISCOVERED)
 
-    def choose(self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]) -> None:
+    @_one_flush
+    def choose(
+        self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]
+    ) -> RequesterExchange:
         """Record the user's choices and answers; discovery goes on (ModelError for an invalid choice)."""
         ex = self.load(session, exchange_id, client_id)
         entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements)
@@ -301,13 +386,15 @@ class Requester:
         ex.requirements = entries
         self._move(session, ex, Event.CHOSEN)
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}", now=self.clock())
+        return ex
 
-    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+    @_one_flush
+    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
         """The user asked for the evidence: create one request per evidence type and send the first."""
         ex = self.load(session, exchange_id, client_id)
         state = self._move(session, ex, Event.EXPLICIT_REQUEST)
         ex.explicit_request_given = True
-        position = 0
+        rows: list[RequesterRequest] = []
         for entry in ex.requirements:
             if entry["upload"]:
                 continue
@@ -315,10 +402,10 @@ class Requester:
             for etype in chosen["evidence_types"]:
                 slot = entry["types"][etype["classification"]]
                 provider = next(p for p in slot["providers"] if p["id"] == slot["chosen_provider"])
-                session.add(
+                rows.append(
                     RequesterRequest(
                         exchange_id=ex.id,
-                        position=position,
+                        position=len(rows),
                         requirement_id=entry["id"],
                         evidence_type=etype["classification"],
                         data_service=provider["data_service"],
@@ -329,15 +416,18 @@ class Requester:
                         status="pending",
                     )
                 )
-                position += 1
-        session.flush()
+        session.add_all(rows)
         assert state is State.REQUESTING
-        self._send_next(session, ex, after_evidence=False)
+        self._send_next(session, ex, after_evidence=False, pending=rows[0] if rows else None)
+        return ex
 
-    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+    @_one_flush
+    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
         ex = self.load(session, exchange_id, client_id)
         self._move(session, ex, Event.CANCEL, Reason.CANCELLED, "cancelled by the portal")
+        return ex
 
+    @_one_flush
     def expire(self, session: Session, exchange_id: str) -> None:
         """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
         ex = session.get(RequesterExchange, exchange_id)
@@ -351,6 +441,7 @@ class Requester:
 
     # ---- answers from providers ----------------------------------------------------------------
 
+    @_one_flush
     def on_message(self, session: Session, message: VerifiedMessage) -> None:
         """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
         regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
@@ -424,6 +515,7 @@ class Requester:
             details={"action": message.user_message.collaboration_info.action},
         )
 
+    @_one_flush
     def returned(self, session: Session, exchange_id: str) -> RequesterExchange | None:
         """The user is back from a preview at the return location: journal it (once per preview)."""
         ex = session.get(RequesterExchange, exchange_id)
@@ -475,7 +567,6 @@ class Requester:
                     )
                 )
         row.status = "received"
-        session.flush()
         self._send_next(session, ex, after_evidence=True)
 
     def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
@@ -501,12 +592,16 @@ class Requester:
 
     # ---- sending -------------------------------------------------------------------------------
 
-    def _send_next(self, session: Session, ex: RequesterExchange, *, after_evidence: bool) -> None:
-        pending = session.scalars(
-            select(RequesterRequest)
-            .where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "pending")
-            .order_by(RequesterRequest.position)
-        ).first()
+    def _send_next(
+        self, session: Session, ex: RequesterExchange, *, after_evidence: bool, pending: RequesterRequest | None = None
+    ) -> None:
+        """Send the next pending request (``pending``: the first, just made), or complete the exchange."""
+        if after_evidence:
+            pending = session.scalars(
+                select(RequesterRequest)
+                .where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "pending")
+                .order_by(RequesterRequest.position)
+            ).first()
         if pending is None:
             self._move(session, ex, Event.ALL_RECEIVED)
             return

@@ -279,6 +279,8 @@ class Requester:
         self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None
     ) -> Document:
         """One document of the exchange, with its media type (the exchange and the document in one read)."""
+        if not 0 < evidence_row < 2**63:
+            evidence_row = 0  # no row has such an id (and the database could not even compare it)
         row = (
             _connection(where)
             .execute(

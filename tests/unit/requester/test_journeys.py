@@ -99,6 +99,7 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     wrong = [
         (f"/api/v1/exchanges/{other_ex}/evidence/{pdf['id']}", AUTH, "the exchange has no evidence"),
         (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id'] + 1}", AUTH, "the exchange has no evidence"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{2**64}", AUTH, "the exchange has no evidence"),
         (f"/api/v1/exchanges/nope/evidence/{pdf['id']}", AUTH, "there is no exchange"),
         (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id']}", {"Authorization": f"Bearer {OTHER_KEY}"}, "no exchange"),
     ]

@@ -40,7 +40,11 @@ import binascii
 import hashlib
 import hmac
 import logging
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus
@@ -59,17 +63,18 @@ from oots.requester.models import RequesterExchange
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.states import ACTIONABLE
 from oots.store import Database
-from oots.store.wake import topic, wait_for
+from oots.store.wake import Topic, topic, wait_for
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
 
-#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): a waiting request is woken by the commit
-#: that changes the exchange; without a wake-up it reads the version again after this long, then twice
-#: as long each time up to the maximum (changes made by other processes of the node on SQLite).
-_WAIT_DATABASE_SECONDS = 0.25
-_WAIT_DATABASE_MAX_SECONDS = 4.0
+#: Waiting calls (a long poll, a step with ``Prefer: wait``) are woken by the commit that changes their
+#: exchange; changes other processes of the node make on SQLite wake no one, so the waiting calls look
+#: for them together (one read of every watched exchange's version, at most every ``_LOOK_SECONDS``):
+#: each call asks for a look after 0.25 s without a wake-up, then twice as long each time, at most 4 s.
+_LOOK_SECONDS = 0.25
+_LOOK_MAX_SECONDS = 4.0
 #: The longest wait a read (``wait``) or a step (``Prefer: wait=N``) may ask for.
 _MAX_WAIT_SECONDS = 60
 
@@ -521,6 +526,12 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     changes = topic(CHANGED_TOPIC)
 
+    def versions(exchange_ids: Collection[str]) -> dict[str, int]:
+        with database.connect() as conn:
+            return requester.versions(conn, exchange_ids)
+
+    watched = _Watched(versions, changes, _LOOK_SECONDS)
+
     async def waited(
         exchange_id: str, client: str, after: int | None, actionable: bool, wait: float
     ) -> tuple[dict[str, Any] | None, bool]:
@@ -528,29 +539,28 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         one the portal acts on, or ``wait`` seconds: whether it is so, with the exchange when it was read
         (None: the caller reads it)."""
         # The commit that changes the exchange wakes this wait at once when it is made in this process,
-        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other
-        # processes on SQLite are seen by reading again, after 0.25 s, then twice as long each time.
-        # Woken, it reads the whole exchange at once (the usual case: it did change), not its version first.
+        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other processes
+        # on SQLite are found by the shared look (_Watched). Woken, it reads the whole exchange at once
+        # (the usual case: it did change), not its version first.
         deadline = time.monotonic() + wait
-        recheck = _WAIT_DATABASE_SECONDS
-        woken = False
         seen: dict[str, Any] | None = None
-        with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
+        pause = _LOOK_SECONDS
+        # watch before reading: a commit in between is not missed
+        with changes.watch(exchange_id) as changed, watched.watch(exchange_id) as saw:
+            version, state = await run_in_threadpool(peek, exchange_id, client)
             while True:
-                if woken:
-                    seen = await run_in_threadpool(read, exchange_id, client)
-                    if _ready(int(seen["version"]), str(seen["state"]), after, actionable):
-                        return seen, True
-                else:
-                    seen = None
-                    if _ready(*await run_in_threadpool(peek, exchange_id, client), after, actionable):
-                        return None, True
+                if _ready(version, state, after, actionable):
+                    return seen, True
+                saw(version)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return seen, False
-                woken = await wait_for(changed, min(remaining, recheck))
-                if not woken:
-                    recheck = min(recheck * 2, _WAIT_DATABASE_MAX_SECONDS)
+                if await wait_for(changed, min(remaining, pause)):
+                    seen = await run_in_threadpool(read, exchange_id, client)
+                    version, state = int(seen["version"]), str(seen["state"])
+                else:
+                    await watched.look()  # a change it finds sets `changed`
+                    pause = min(pause * 2, _LOOK_MAX_SECONDS)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/choices",
@@ -673,6 +683,71 @@ class _Stepped:
     state: str
     version: int
     view: dict[str, Any] | None = None
+
+
+class _Watched:
+    """The exchanges that waiting calls watch, with the version each call saw last.
+
+    Changes other processes of a node make on SQLite wake no call here (oots.store.wake), so the waiting
+    calls look for them together: whichever call's timer runs out first reads the versions of every
+    watched exchange in one statement — at most once per ``interval`` for the whole process — and fires
+    the change topic for each exchange that moved past a version a call saw; the woken calls read it.
+    """
+
+    def __init__(self, versions: Callable[[Collection[str]], dict[str, int]], changes: Topic, interval: float) -> None:
+        self._versions = versions
+        self._changes = changes
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._seen: dict[str, Counter[int]] = {}
+        self._looked = 0.0
+        self._looking = False
+
+    @contextmanager
+    def watch(self, exchange_id: str) -> Iterator[Callable[[int], None]]:
+        """Watch an exchange while the block runs; call the function given with each version seen."""
+        last: int | None = None
+
+        def saw(version: int) -> None:
+            nonlocal last
+            with self._lock:
+                self._forget(exchange_id, last)
+                self._seen.setdefault(exchange_id, Counter())[version] += 1
+            last = version
+
+        try:
+            yield saw
+        finally:
+            with self._lock:
+                self._forget(exchange_id, last)
+
+    def _forget(self, exchange_id: str, version: int | None) -> None:
+        if version is None:
+            return
+        seen = self._seen[exchange_id]
+        seen[version] -= 1
+        if seen[version] <= 0:
+            del seen[version]
+        if not seen:
+            del self._seen[exchange_id]
+
+    async def look(self) -> None:
+        """Read the watched exchanges' versions, unless another call did less than ``interval`` ago."""
+        with self._lock:
+            if self._looking or time.monotonic() - self._looked < self._interval or not self._seen:
+                return
+            self._looking = True
+            oldest = {exchange_id: min(seen) for exchange_id, seen in self._seen.items()}
+        try:
+            now = await run_in_threadpool(self._versions, list(oldest))
+        finally:
+            with self._lock:
+                self._looking = False
+                self._looked = time.monotonic()
+        # an exchange gone (or moved on) wakes its calls: they read it again and answer
+        moved = [exchange_id for exchange_id, version in oldest.items() if now.get(exchange_id) != version]
+        if moved:
+            self._changes.fire(moved)
 
 
 class _UnauthorisedError(Exception):

@@ -22,7 +22,7 @@ import functools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -257,6 +257,11 @@ class Requester:
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return int(row.version), str(row.state)
+
+    def versions(self, where: Session | Connection, exchange_ids: Collection[str]) -> dict[str, int]:
+        """The versions of several exchanges, by id, in one read (an unknown id is left out)."""
+        rows = _connection(where).execute(select(_x.id, _x.version).where(_x.id.in_(list(exchange_ids))))
+        return {str(row.id): int(row.version) for row in rows}
 
     def version(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> int:
         """The exchange's version (its count of state changes), read on its own."""

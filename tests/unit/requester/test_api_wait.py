@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,3 +207,31 @@ def test_wait_preference(headers: list[str], seconds: int | None) -> None:
 def test_actionable_states() -> None:
     assert {State.DISCOVERING, State.REQUESTING}.isdisjoint(ACTIONABLE)
     assert ACTIONABLE | {State.DISCOVERING, State.REQUESTING} == set(State)
+
+
+def test_a_change_made_by_another_process_is_found_without_a_wake_up(node: Node) -> None:
+    # Another process of the node on SQLite (a worker of its own) moves the exchange on: its commit wakes
+    # nothing in this process; the waiting calls' shared look at the versions finds the change.
+    from sqlalchemy import update
+
+    from oots.requester.models import RequesterExchange
+
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    node.drain()
+
+    def elsewhere() -> None:
+        time.sleep(0.5)  # (ordering only) the step below is waiting by then
+        with node.ctx.database.connect(immediate=True) as conn:
+            conn.execute(
+                update(RequesterExchange)
+                .where(RequesterExchange.id == ex_id)
+                .values(state="completed", version=RequesterExchange.version + 1)
+            )
+
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    asked = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers={"Prefer": "wait=60"})
+    other.join()
+    assert asked.status_code == 200  # found while waiting (202: only when the wait ran out)
+    assert asked.json()["state"] == "completed"

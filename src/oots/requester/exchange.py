@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from oots import edm
@@ -214,6 +214,20 @@ _VIEW_EVIDENCE = select(
     _e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size")
 ).order_by(_e.id)
 _PEEK = select(_EXCHANGES.c.version, _EXCHANGES.c.state, _EXCHANGES.c.client_id)
+
+
+#: An answer's request (by its request id), with its exchange and every request of the exchange, by position.
+_ANSWERED = (
+    select(RequesterRequest, RequesterExchange)
+    .join(RequesterExchange, RequesterExchange.id == RequesterRequest.exchange_id)
+    .where(
+        RequesterRequest.exchange_id
+        == select(RequesterRequest.exchange_id)
+        .where(RequesterRequest.request_id == bindparam("request_id"))
+        .scalar_subquery()
+    )
+    .order_by(RequesterRequest.position)
+)
 
 
 def _connection(where: Session | Connection) -> Connection:
@@ -425,7 +439,7 @@ class Requester:
                 )
         session.add_all(rows)
         assert state is State.REQUESTING
-        self._send_next(session, ex, after_evidence=False, pending=rows[0] if rows else None)
+        self._send_next(session, ex, rows[0] if rows else None, after_evidence=False)
         return ex
 
     @_one_flush
@@ -464,13 +478,16 @@ class Requester:
         if not isinstance(doc, edm.QueryResponse | edm.QueryError) or doc.request_id is None:
             log.warning("answer %s is a %s without a request id; dropped", message.message_id, type(doc).__name__)
             return
-        row = session.scalars(select(RequesterRequest).where(RequesterRequest.request_id == doc.request_id)).first()
+        # the request answered, its exchange and the exchange's other requests (the next to send), in one read
+        found = session.execute(_ANSWERED, {"request_id": doc.request_id}).all()
+        row = next((r for r, _ in found if r.request_id == doc.request_id), None)
         conversation = message.user_message.collaboration_info.conversation_id
         if row is None or row.conversation_id != conversation:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)
             return
-        ex = self.load(session, row.exchange_id)
+        ex = found[0][1]
+        requests = [r for r, _ in found]
         if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
             log.info("answer %s for a finished request; ignored", message.message_id)
             self._dropped(session, ex, message, "late", conversation)
@@ -486,7 +503,7 @@ class Requester:
                 outcome="evidence",
                 details={"evidences": [e.id for p in doc.packages for e in p.evidences]},
             )
-            self._on_evidence(session, ex, row, doc, message.payloads)
+            self._on_evidence(session, ex, row, doc, message.payloads, requests=requests)
         else:
             preview = (
                 doc.code == "EDM:ERR:0002"
@@ -544,7 +561,10 @@ class Requester:
         row: RequesterRequest,
         doc: edm.QueryResponse,
         payloads: Sequence[Payload],
+        *,
+        requests: Sequence[RequesterRequest],
     ) -> None:
+        """Keep the evidence of ``row``'s answer; send the next request of ``requests`` (by position), or end."""
         if row.preview_location is not None and not doc.evidences:
             # after a preview, a response without evidence means the user refused every document (TC08)
             row.status = "failed"
@@ -574,7 +594,8 @@ class Requester:
                     )
                 )
         row.status = "received"
-        self._send_next(session, ex, after_evidence=True)
+        pending = next((r for r in requests if r.status == "pending"), None)
+        self._send_next(session, ex, pending, after_evidence=True)
 
     def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
         first_preview = row.status == "sent" and row.preview_location is None
@@ -600,15 +621,9 @@ class Requester:
     # ---- sending -------------------------------------------------------------------------------
 
     def _send_next(
-        self, session: Session, ex: RequesterExchange, *, after_evidence: bool, pending: RequesterRequest | None = None
+        self, session: Session, ex: RequesterExchange, pending: RequesterRequest | None, *, after_evidence: bool
     ) -> None:
-        """Send the next pending request (``pending``: the first, just made), or complete the exchange."""
-        if after_evidence:
-            pending = session.scalars(
-                select(RequesterRequest)
-                .where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "pending")
-                .order_by(RequesterRequest.position)
-            ).first()
+        """Send ``pending``, the exchange's next request; without one, the exchange is complete."""
         if pending is None:
             self._move(session, ex, Event.ALL_RECEIVED)
             return

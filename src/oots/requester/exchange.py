@@ -277,10 +277,6 @@ class Requester:
         rows = _connection(where).execute(select(_x.id, _x.version).where(_x.id.in_(list(exchange_ids))))
         return {str(row.id): int(row.version) for row in rows}
 
-    def version(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> int:
-        """The exchange's version (its count of state changes), read on its own."""
-        return self.peek(where, exchange_id, client_id)[0]
-
     def view(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         """The exchange as the portal API shows it, read with plain (Core) statements."""
         conn = _connection(where)

@@ -36,9 +36,10 @@ class Player:
     """The rest of the node and the provider, in a thread of their own: the queue worker runs, and every
     request that goes out is answered (with the evidence, or the error ``refuse`` names)."""
 
-    def __init__(self, node: Node, *, refuse: str | None = None) -> None:
+    def __init__(self, node: Node, *, refuse: str | None = None, preview: str | None = None) -> None:
         self.node = node
         self.refuse = refuse
+        self.preview = preview  # ask for a preview there (the first request), then answer with the evidence
         self.provider = Provider()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -52,6 +53,8 @@ class Player:
                 assert isinstance(request, edm.QueryRequest)
                 if self.refuse:
                     self.node.deliver(self.provider.error(message, request, self.refuse))
+                elif self.preview and request.preview_location is None:
+                    self.node.deliver(self.provider.preview(message, request, self.preview))
                 else:
                     self.node.deliver(self.provider.evidence(message, request))
                 self.answered += 1
@@ -177,6 +180,25 @@ def test_drive_waits_on_the_node_three_calls_for_an_exchange(node: Node, played:
     # start (answered at the explicit request's turn), explicit request (answered completed), download
     assert via.requests == 3
     assert slept == []
+
+
+def test_drive_waits_through_a_preview(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    player = Player(node, preview="https://ep.example/preview/p1")
+    player.thread.start()
+    via = transport(node)
+    said: list[str] = []
+    opts = RequestOptions(procedure="R1", country="BE", person=person_json(), out=tmp_path / "out")
+    try:
+        (pdf,) = drive(client_of(node, via), opts, say=said.append, sleep=lambda _: None, wait=30)
+    finally:
+        player.stop.set()
+        player.thread.join(10)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert "preview required: open https://ep.example/preview/p1 (GET)" in said
+    # start, explicit request (answered awaiting_preview), one read until the end (passing over
+    # requesting, the second request's state), download
+    assert via.requests == 4
 
 
 @pytest.mark.parametrize(

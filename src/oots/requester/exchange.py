@@ -182,7 +182,8 @@ _EXCHANGES = RequesterExchange.__table__
 _REQUESTS = RequesterRequest.__table__
 _EVIDENCE = RequesterEvidence.__table__
 
-#: The reads of :meth:`Requester.view` and :meth:`Requester.peek`: Core statements of the columns shown.
+#: The reads of :meth:`Requester.view`, :meth:`Requester.peek` and the others: Core statements of the columns
+#: needed, built once (with parameters) so that each read skips building and keying a statement.
 _x, _r, _e = _EXCHANGES.c, _REQUESTS.c, _EVIDENCE.c
 _VIEW_EXCHANGE = select(
     _x.id,
@@ -198,22 +199,35 @@ _VIEW_EXCHANGE = select(
     _x.deadline,
     _x.explicit_request_given,
     _x.requirements,
+).where(_x.id == bindparam("exchange"))
+_VIEW_REQUESTS = (
+    select(
+        _r.id,
+        _r.requirement_id,
+        _r.evidence_type,
+        _r.provider,
+        _r.status,
+        _r.error_code,
+        _r.preview_location,
+        _r.preview_method,
+    )
+    .where(_r.exchange_id == bindparam("exchange"))
+    .order_by(_r.position)
 )
-_VIEW_REQUESTS = select(
-    _r.id,
-    _r.requirement_id,
-    _r.evidence_type,
-    _r.provider,
-    _r.status,
-    _r.error_code,
-    _r.preview_location,
-    _r.preview_method,
-).order_by(_r.position)
 # the documents stay in the database, only their sizes are read
-_VIEW_EVIDENCE = select(
-    _e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size")
-).order_by(_e.id)
-_PEEK = select(_EXCHANGES.c.version, _EXCHANGES.c.state, _EXCHANGES.c.client_id)
+_VIEW_EVIDENCE = (
+    select(_e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size"))
+    .where(_e.exchange_id == bindparam("exchange"))
+    .order_by(_e.id)
+)
+_PEEK = select(_x.version, _x.state, _x.client_id).where(_x.id == bindparam("exchange"))
+_VERSIONS = select(_x.id, _x.version).where(_x.id.in_(bindparam("exchanges", expanding=True)))
+# the exchange (its owner) and, if it has it, the document
+_DOCUMENT = (
+    select(_x.client_id, _e.id, _e.media_type, _e.content)
+    .select_from(_EXCHANGES.outerjoin(_EVIDENCE, (_e.exchange_id == _x.id) & (_e.id == bindparam("row"))))
+    .where(_x.id == bindparam("exchange"))
+)
 
 
 #: An answer's request (by its request id), with its exchange and every request of the exchange, by position.
@@ -267,27 +281,27 @@ class Requester:
 
     def peek(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> tuple[int, str]:
         """The exchange's version (its count of state changes) and state, read on their own."""
-        row = _connection(where).execute(_PEEK.where(_EXCHANGES.c.id == exchange_id)).first()
+        row = _connection(where).execute(_PEEK, {"exchange": exchange_id}).first()
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         return int(row.version), str(row.state)
 
     def versions(self, where: Session | Connection, exchange_ids: Collection[str]) -> dict[str, int]:
         """The versions of several exchanges, by id, in one read (an unknown id is left out)."""
-        rows = _connection(where).execute(select(_x.id, _x.version).where(_x.id.in_(list(exchange_ids))))
+        rows = _connection(where).execute(_VERSIONS, {"exchanges": list(exchange_ids)})
         return {str(row.id): int(row.version) for row in rows}
 
     def view(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         """The exchange as the portal API shows it, read with plain (Core) statements."""
         conn = _connection(where)
-        ex = conn.execute(_VIEW_EXCHANGE.where(_EXCHANGES.c.id == exchange_id)).first()
+        ex = conn.execute(_VIEW_EXCHANGE, {"exchange": exchange_id}).first()
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         if not ex.explicit_request_given:
             # requests (and so evidence) are made in the transaction that records the explicit request
             return ExchangeView(ex, (), ())
-        requests = conn.execute(_VIEW_REQUESTS.where(_REQUESTS.c.exchange_id == exchange_id)).all()
-        evidence = conn.execute(_VIEW_EVIDENCE.where(_EVIDENCE.c.exchange_id == exchange_id)).all()
+        requests = conn.execute(_VIEW_REQUESTS, {"exchange": exchange_id}).all()
+        evidence = conn.execute(_VIEW_EVIDENCE, {"exchange": exchange_id}).all()
         return ExchangeView(ex, requests, evidence)
 
     def evidence(
@@ -296,15 +310,7 @@ class Requester:
         """One document of the exchange, with its media type (the exchange and the document in one read)."""
         if not 0 < evidence_row < 2**63:
             evidence_row = 0  # no row has such an id (and the database could not even compare it)
-        row = (
-            _connection(where)
-            .execute(
-                select(_x.client_id, _e.id, _e.media_type, _e.content)
-                .select_from(_EXCHANGES.outerjoin(_EVIDENCE, (_e.exchange_id == _x.id) & (_e.id == evidence_row)))
-                .where(_x.id == exchange_id)
-            )
-            .first()
-        )
+        row = _connection(where).execute(_DOCUMENT, {"exchange": exchange_id, "row": evidence_row}).first()
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         if row.id is None:

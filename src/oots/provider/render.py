@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from fontTools import ttLib
 from fpdf import FPDF
 from fpdf import output as fpdf_output
 from fpdf.fonts import SubsetMap, TTFFont
-from fpdf.output import OutputProducer
+from fpdf.output import CIDSystemInfo, OutputProducer, PDFFont, PDFFontStream
+from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from lxml import etree
 
 from oots.errors import LocalProtocolError
@@ -172,10 +174,16 @@ def _font_for_blocks(filename: str, blocks: frozenset[int]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Subset:
-    """A font subset fpdf2 wrote: its bytes and the id in it of each glyph it was made for."""
+    """A font subset fpdf2 wrote: its bytes, the id in it of each glyph it was made for, and the
+    bytes compressed as the PDF's font program stream holds them."""
 
     data: bytes
     glyph_ids: Mapping[str, int]
+    compressed: bytes
+
+    @classmethod
+    def of(cls, data: bytes, glyph_ids: Mapping[str, int]) -> _Subset:
+        return cls(data, glyph_ids, zlib.compress(data, level=PDFContentStream._COMPRESSION_LEVEL))
 
 
 _SubsetKey = tuple[str, frozenset[str]]
@@ -241,7 +249,7 @@ class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
         super().save(file, reorderTables)
         if isinstance(file, io.BytesIO):
             ids = {name: self.getGlyphID(name) for name in self.subset_key[1]}
-            _subsets.put(self.subset_key, _Subset(file.getvalue(), ids))
+            _subsets.put(self.subset_key, _Subset.of(file.getvalue(), ids))
 
 
 class _KeptTTFont(ttLib.TTFont):  # type: ignore[misc]
@@ -321,6 +329,78 @@ def _pad_alphabets(font: TTFFont) -> None:
                     font.subset.pick(code)
 
 
+# --- the font objects of a document ------------------------------------------------------------------
+# With a kept subset, the objects fpdf2 writes for an embedded TrueType font (PDF 32000-1 §9.7: a Type0
+# font, its CIDFontType2 descendant with the glyph widths, a ToUnicode CMap, the CIDSystemInfo, the
+# font descriptor, the CIDToGIDMap stream and the FontFile2 stream) are written here, the same objects
+# in the same order with the same bytes, for less: the font program is compressed once per kept subset
+# rather than once per document, and the 128 KB CIDToGIDMap is filled as bytes rather than joined from
+# 131,072 one-character strings. What depends on the document (which code each glyph got, in the order
+# the text used them) is still built per document. Anything else (no kept subset, a glyph the font
+# lacks, PDF/A, encryption) goes through fpdf2's own writer.
+
+#: The ToUnicode CMap around its ``bfchar`` blocks (Adobe Technical Note #5411), as fpdf2 writes it.
+_TO_UNICODE_HEAD = (
+    "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n/CIDSystemInfo\n"
+    "<</Registry (Adobe)\n/Ordering (UCS)\n/Supplement 0\n>> def\n/CMapName /Adobe-Identity-UCS def\n"
+    "/CMapType 2 def\n1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+)
+_TO_UNICODE_TAIL = "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
+#: Entries per ``bfchar`` block (at most 100, Adobe Technical Note #5014).
+_BFCHAR_BLOCK = 100
+
+
+class _KeptFontStream(PDFFontStream):
+    """The FontFile2 stream of a kept subset: its program compressed when the subset was kept."""
+
+    def __init__(self, kept: _Subset) -> None:
+        PDFObject.__init__(self)
+        self._contents = kept.compressed
+        self.filter = Name("FlateDecode")
+        self.length = len(kept.compressed)
+        self.length1 = len(kept.data)
+
+
+def _to_unicode(font: TTFFont) -> bytes:
+    entries = [
+        f"<{code:04X}> <{''.join(chr(u).encode('utf-16-be').hex().upper() for u in glyph.unicode)}>\n"
+        for glyph, code in font.subset.items()
+        if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode
+    ]
+    blocks = []
+    for start in range(0, len(entries), _BFCHAR_BLOCK):
+        chunk = entries[start : start + _BFCHAR_BLOCK]
+        blocks.append(f"{len(chunk)} beginbfchar\n{''.join(chunk)}endbfchar\n")
+    return (_TO_UNICODE_HEAD + "".join(blocks) + _TO_UNICODE_TAIL).encode("latin-1")
+
+
+def _cid_to_gid_map(font: TTFFont, kept: _Subset) -> bytes:
+    """Two bytes (big-endian glyph id) for each of the 65,536 codes; zero for the codes not used."""
+    table = bytearray(2 * 65536)
+    for glyph, code in font.subset.items():
+        if glyph is not None:
+            glyph_id = kept.glyph_ids[glyph.glyph_name]
+            table[2 * code] = glyph_id >> 8
+            table[2 * code + 1] = glyph_id & 0xFF
+    return bytes(table)
+
+
+def _writes_kept_fonts(fpdf: FPDF) -> bool:
+    """Whether every font of ``fpdf`` is a kept TrueType subset this module can write itself."""
+    return (
+        not fpdf._compliance
+        and fpdf._security_handler is None
+        and all(
+            isinstance(font, TTFFont)
+            and isinstance(font.ttfont, _KeptTTFont)
+            and not font.color_font
+            and not font.is_cff
+            and not font.missing_glyphs
+            for font in fpdf.fonts.values()
+        )
+    )
+
+
 class _EvidencePdfOutput(OutputProducer):
     def _add_fonts(self, *args: Any, **kwargs: Any) -> Any:
         files: dict[str, str] = getattr(self.fpdf, "font_files", {})
@@ -329,7 +409,42 @@ class _EvidencePdfOutput(OutputProducer):
                 if fontkey == "dejavu":  # the text font: the person's data
                     _pad_alphabets(font)
                 _prepare_font(font, files[fontkey])
-        return super()._add_fonts(*args, **kwargs)
+        if not _writes_kept_fonts(self.fpdf):
+            return super()._add_fonts(*args, **kwargs)
+        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
+        return {font.i: self._add_kept_font(font) for font in fonts if isinstance(font, TTFFont)}
+
+    def _add_kept_font(self, font: TTFFont) -> PDFFont:
+        assert isinstance(font.ttfont, _KeptTTFont)
+        kept = font.ttfont.kept
+        name = f"MPDFAA+{font.name}"
+        composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
+        self._add_pdf_obj(composite, "fonts")
+        descendant = PDFFont(
+            subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=fpdf_output._tt_font_widths(font)
+        )
+        self._add_pdf_obj(descendant, "fonts")
+        composite.descendant_fonts = PDFArray([descendant])
+        to_unicode = PDFContentStream(_to_unicode(font))
+        self._add_pdf_obj(to_unicode, "fonts")
+        composite.to_unicode = to_unicode
+        system_info = CIDSystemInfo()
+        self._add_pdf_obj(system_info, "fonts")
+        descendant.c_i_d_system_info = system_info
+        descriptor = copy.copy(font.desc)
+        descriptor.font_name = Name(name)
+        self._add_pdf_obj(descriptor, "fonts")
+        descendant.font_descriptor = descriptor
+        cid_to_gid = PDFContentStream(_cid_to_gid_map(font, kept), compress=True)
+        self._add_pdf_obj(cid_to_gid, "fonts")
+        descendant.c_i_d_to_g_i_d_map = cid_to_gid
+        program = _KeptFontStream(kept)
+        self._add_pdf_obj(program, "fonts")
+        descriptor.font_file2 = program  # type: ignore[attr-defined]
+        font.subset.pick.cache_clear()
+        font.subset.get_glyph.cache_clear()
+        font.close()
+        return composite
 
 
 class _EvidencePdf(FPDF):
@@ -352,6 +467,7 @@ class _EvidencePdf(FPDF):
         font.i = len(self.fonts) + 1
         font.ttfont = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False, lazy=True)
         font._hbfont = None
+        font.desc = copy.copy(template.desc)  # fpdf2 sets this document's ids and streams on it
         font.biggest_size_pt = 0
         font.missing_glyphs = []
         font.subset = SubsetMap(font)

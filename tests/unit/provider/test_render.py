@@ -311,3 +311,80 @@ def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
     text = extract_pdf_text(second)
     assert "Χατζηγεωργίου" in text
     assert "Ευάγγελος Zoe" in text
+
+
+def _fpdf2_font_writer_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+    real = render_module.OutputProducer._add_fonts
+
+    def counting(self: object, *args: object, **kwargs: object) -> object:
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(render_module.OutputProducer, "_add_fonts", counting)
+    return calls
+
+
+def test_kept_fonts_are_written_by_this_module_as_fpdf2_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # after the first document of a glyph set, the font objects (widths, ToUnicode, CIDToGIDMap, the
+    # compressed font program) are written without fpdf2's font writer — and come out byte for byte
+    # as fpdf2 writes them, for people whose letters come in another order (other codes, other maps)
+    c = content()
+    people = [
+        {"family_name": "Παπαδοπούλου", "given_name": "Ελένη"},
+        {"family_name": "Ελένη", "given_name": "Παπαδοπούλου"},
+        {"family_name": "Zoe Χατζηγεωργίου", "given_name": "Ευάγγελος"},
+        {"family_name": "Ιωάννου", "given_name": "Zacharias Quentin"},
+    ]
+    documents = [
+        EvidenceContent(c.evidence_id, c.model, {**c.data, **p}, c.authority, c.issuing_date, "EL", c.title)
+        for p in people
+    ]
+    render_module.clear_font_caches()
+    calls = _fpdf2_font_writer_calls(monkeypatch)
+    render_pdf(documents[0])  # the first of this glyph set: fpdf2 writes it (and its subset is kept)
+    assert len(calls) == 1
+    warm = [render_pdf(d) for d in documents]
+    assert len(calls) == 1  # all from the kept subset, written here
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        fresh = [render_pdf(d) for d in documents]
+    assert len(calls) == 1 + len(documents)
+    assert warm == fresh
+    assert len(set(fresh)) == len(documents)
+
+
+def test_a_glyph_the_font_lacks_is_still_reported_by_fpdf2(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a document with a character outside the embedded font goes through fpdf2's writer every time,
+    # which logs the missing glyph (the kept-font writer would not)
+    c = content()
+    lacking = EvidenceContent(
+        c.evidence_id, c.model, {**c.data, "given_name": "Mei 美"}, c.authority, c.issuing_date, "EN", "X"
+    )
+    render_module.clear_font_caches()
+    calls = _fpdf2_font_writer_calls(monkeypatch)
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="fpdf"):
+            render_pdf(lacking)
+        assert "missing" in caplog.text
+    assert len(calls) == 2
+
+
+def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by_one() -> None:
+    # the kept subsets and reduced fonts are shared; each document has its own font objects
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = content()
+    documents = [
+        EvidenceContent(
+            f"{c.evidence_id[:-4]}{n:04d}", c.model, c.data, c.authority, c.issuing_date, "EL", f"{c.title} {n}"
+        )
+        for n in range(12)
+    ]
+    alone = [render_pdf(d) for d in documents]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            assert list(pool.map(render_pdf, documents)) == alone

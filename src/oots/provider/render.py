@@ -285,6 +285,11 @@ class _Subsetting:
 setattr(fpdf_output, "ftsubset", _Subsetting)  # noqa: B010 — not exported by fpdf2
 
 
+def _whole_font(font: TTFFont, filename: str) -> None:
+    """Give ``font`` its whole font file to subset (fpdf2's own way; tests compare with it)."""
+    font.ttfont = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False, lazy=True)
+
+
 def _prepare_font(font: TTFFont, filename: str) -> None:
     """Give ``font`` the smallest starting point for fpdf2's subset of the glyphs it now uses."""
     glyphs = frozenset(font.subset.get_all_glyph_names())
@@ -361,9 +366,15 @@ class _KeptFontStream(PDFFontStream):
         self.length1 = len(kept.data)
 
 
+@functools.lru_cache(maxsize=4096)
+def _utf16_hex(text: tuple[int, ...]) -> str:
+    """The code points as UTF-16BE in upper-case hex (surrogate pairs beyond the BMP)."""
+    return "".join(chr(u) for u in text).encode("utf-16-be").hex().upper()
+
+
 def _to_unicode(font: TTFFont) -> bytes:
     entries = [
-        f"<{code:04X}> <{''.join(chr(u).encode('utf-16-be').hex().upper() for u in glyph.unicode)}>\n"
+        f"<{code:04X}> <{_utf16_hex(glyph.unicode)}>\n"
         for glyph, code in font.subset.items()
         if glyph is not None and isinstance(glyph.unicode, tuple) and glyph.unicode
     ]
@@ -461,11 +472,12 @@ class _EvidencePdf(FPDF):
         """``add_font("DejaVu", style, …)`` without parsing the font again: fpdf2 derives the glyph
         widths and ids of every character on each load (most of the time of a small document), so
         they are derived once per process and shared; each document gets its own subset map, and its
-        own font tables to subset when the document is written (:func:`_prepare_font`)."""
+        own font tables to subset when the document is written (:func:`_prepare_font`; laying text
+        out does not read them, so none is opened before)."""
         template = _font_template(style, filename)
         font = copy.copy(template)
         font.i = len(self.fonts) + 1
-        font.ttfont = ttLib.TTFont(io.BytesIO(_font_file(filename)), recalcTimestamp=False, lazy=True)
+        font.ttfont = None
         font._hbfont = None
         font.desc = copy.copy(template.desc)  # fpdf2 sets this document's ids and streams on it
         font.biggest_size_pt = 0

@@ -244,7 +244,7 @@ def test_pdf_from_kept_fonts_is_the_pdf_of_a_fresh_start(
     warm = render_pdf(c)  # from the subset kept for this glyph set
     other_warm = render_pdf(other)  # other glyphs: not from that subset
     with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
         fresh = render_pdf(c)
         other_fresh = render_pdf(other)
     assert cold == fresh
@@ -347,7 +347,7 @@ def test_kept_fonts_are_written_by_this_module_as_fpdf2_writes_them(monkeypatch:
     warm = [render_pdf(d) for d in documents]
     assert len(calls) == 1  # all from the kept subset, written here
     with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
         fresh = [render_pdf(d) for d in documents]
     assert len(calls) == 1 + len(documents)
     assert warm == fresh

@@ -31,7 +31,7 @@ from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools import ttLib
 from fpdf import FPDF
 from fpdf import output as fpdf_output
-from fpdf.fonts import SubsetMap, TTFFont
+from fpdf.fonts import Glyph, SubsetMap, TTFFont
 from fpdf.output import CIDSystemInfo, OutputProducer, PDFFont, PDFFontStream
 from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from lxml import etree
@@ -223,6 +223,7 @@ def clear_font_caches() -> None:
     """Forget every reduced font and subset kept by this process (tests compare with a cold start)."""
     _subsets.clear()
     _font_for_blocks.cache_clear()
+    _alphabet_glyphs.clear()
 
 
 class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
@@ -325,13 +326,25 @@ def _used_codes(font: TTFFont) -> set[int]:
     return codes
 
 
-def _pad_alphabets(font: TTFFont) -> None:
+#: Per font file, the glyph of each letter of each alphabet the font has: what ``font.subset.pick(code)``
+#: looks up for it, found once per process rather than once per letter and document.
+_alphabet_glyphs: dict[str, tuple[tuple[Glyph, ...], ...]] = {}
+
+
+def _pad_alphabets(font: TTFFont, filename: str) -> None:
+    """Pick every letter of each alphabet the document uses, in alphabet order (as ``pick`` would)."""
+    alphabets = _alphabet_glyphs.get(filename)
+    if alphabets is None:
+        alphabets = tuple(
+            tuple(glyph for code in letters if code in font.cmap if (glyph := font.subset.get_glyph(unicode=code)))
+            for _, letters in _ALPHABETS
+        )
+        _alphabet_glyphs[filename] = alphabets
     used = _used_codes(font)
-    for block, letters in _ALPHABETS:
+    for (block, _), glyphs in zip(_ALPHABETS, alphabets, strict=True):
         if block.start == 0x20 or any(code in block for code in used):
-            for code in letters:
-                if code in font.cmap:
-                    font.subset.pick(code)
+            for glyph in glyphs:
+                font.subset.pick_glyph(glyph)
 
 
 # --- the font objects of a document ------------------------------------------------------------------
@@ -418,7 +431,7 @@ class _EvidencePdfOutput(OutputProducer):
         for fontkey, font in self.fpdf.fonts.items():
             if isinstance(font, TTFFont) and fontkey in files:
                 if fontkey == "dejavu":  # the text font: the person's data
-                    _pad_alphabets(font)
+                    _pad_alphabets(font, files[fontkey])
                 _prepare_font(font, files[fontkey])
         if not _writes_kept_fonts(self.fpdf):
             return super()._add_fonts(*args, **kwargs)

@@ -388,3 +388,28 @@ def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by
     with ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(3):
             assert list(pool.map(render_pdf, documents)) == alone
+
+
+@pytest.mark.parametrize("family", ["Παπαδοπούλου", "Żółkiewska", "Шевченко", "Smith"])
+def test_alphabet_padding_picks_what_picking_each_letter_picks(family: str) -> None:
+    # the glyphs of the alphabets are looked up once per process; the document's subset gets the same
+    # codes, in the same order, as picking each letter of the alphabets it uses (the first way of it)
+    def laid_out() -> object:
+        pdf = render_module._EvidencePdf(content())
+        pdf.add_page()
+        pdf.set_font("DejaVu", "", 10)
+        pdf.cell(0, 6, f"{family} 2026-11-27 ÆØ")
+        return pdf.fonts["dejavu"]
+
+    by_letter, padded = laid_out(), laid_out()
+    used = render_module._used_codes(by_letter)
+    for block, letters in render_module._ALPHABETS:
+        if block.start == 0x20 or any(code in block for code in used):
+            for code in letters:
+                if code in by_letter.cmap:
+                    by_letter.subset.pick(code)
+    render_module._alphabet_glyphs.clear()
+    for _ in range(2):  # the glyphs found, then the glyphs kept
+        render_module._pad_alphabets(padded, "DejaVuSans-LGC.ttf")
+    assert list(padded.subset.items()) == list(by_letter.subset.items())
+    assert padded.missing_glyphs == by_letter.missing_glyphs == []

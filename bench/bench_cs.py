@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +22,7 @@ from oots.cs.jades import verify_answer
 from oots.cs.keys import TRUST_FILE, generate_pki, write_pki
 from oots.cs.queries import DSD_DATA_SERVICES
 from oots.cs.trust import TrustStore
-from oots.network.local import free_port
+from oots.network.local import free_port, oots_process, wait_until_up
 
 DEMO = Path(__file__).resolve().parent.parent / "src" / "oots" / "cs" / "data" / "demo-catalogue.toml"
 CLIENTS = 50
@@ -111,44 +109,19 @@ def _cpu_seconds(pid: int) -> float:
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not start")
-
-
 def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keys = Path(tmp) / "keys"
         write_pki(generate_pki(), keys)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
-        cmd = [
-            sys.executable,
-            "-m",
-            "oots",
-            "cs",
-            "serve",
-            "--data",
-            str(DEMO),
-            "--port",
-            str(port),
-            "--keys",
-            str(keys),
-        ]
-        cmd += ["--workers", str(WORKERS), "--database", f"sqlite:///{tmp}/cs.db"]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = oots_process(
+            *("cs", "serve", "--data", str(DEMO), "--port", str(port), "--keys", str(keys)),
+            *("--workers", str(WORKERS), "--database", f"sqlite:///{tmp}/cs.db"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
-            _wait_ready(port, proc)
+            wait_until_up(f"http://127.0.0.1:{port}/health", proc, seconds=30)
             paths = _paths()
             asyncio.run(_load(port, paths, 1.0))  # warm up (answer cache, connections)
             cpu_before = _cpu_seconds(proc.pid)

@@ -1,4 +1,5 @@
-"""What the browser tests share: headless Chromium, the axe-core scan with its screenshot, and keyboard focus.
+"""What the browser tests share: headless Chromium, the axe-core scan with its screenshot, keyboard focus and
+the keyboard-only login at the test eID provider.
 
 Imported as ``from browser_helpers import ...`` (the test folders are not packages; pytest puts this folder
 on ``sys.path``), like :mod:`axe_helper`.
@@ -6,6 +7,7 @@ on ``sys.path``), like :mod:`axe_helper`.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,20 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ARGS", "CHROMIUM", "assert_accessible", "chromium", "focused", "screenshot_and_scan", "tab_to"]
+__all__ = [
+    "ARGS",
+    "CHROMIUM",
+    "WAIT_MS",
+    "assert_accessible",
+    "choose_option",
+    "choose_radio",
+    "chromium",
+    "focused",
+    "log_in_with_keyboard",
+    "press_on",
+    "screenshot_and_scan",
+    "tab_to",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -25,6 +40,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: How long a page may take to come (generous: the machine running the tests may be loaded).
+WAIT_MS = 60_000
 
 
 def chromium() -> Iterator[Any]:
@@ -74,3 +91,45 @@ def tab_to(page: Any, limit: int = 80, **want: str) -> dict[str, str]:
         if all(now.get(k, "").startswith(v) if k == "text" else now.get(k) == v for k, v in want.items()):
             return now
     raise AssertionError(f"Tab never reached {want} on {page.url}")
+
+
+def choose_radio(page: Any, name: str, value: str) -> None:
+    """Tab into the radio group ``name`` and arrow to ``value`` (arrows check as they move)."""
+    tab_to(page, name=name)
+    for _ in range(20):
+        if focused(page)["value"] == value:
+            page.keyboard.press("Space")
+            assert focused(page)["checked"] == "true"
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"the arrows never reached {name}={value}")
+
+
+def choose_option(page: Any, select_id: str, typed: str, expected: str) -> None:
+    """Tab to a select and type the start of an option's text (the browser's type-ahead)."""
+    tab_to(page, id=select_id)
+    page.keyboard.type(typed, delay=50)
+    assert page.locator(f"#{select_id}").input_value() == expected
+
+
+def press_on(page: Any, key: str = "Enter", **want: str) -> None:
+    """Tab to an element and press ``key`` on it; it leads to another page, whose load is awaited."""
+    tab_to(page, **want)
+    with page.expect_navigation(timeout=WAIT_MS):
+        page.keyboard.press(key)
+
+
+def log_in_with_keyboard(page: Any, person: str, country: str, level: str) -> str:
+    """At the test eID provider, with the keyboard only: the country (type-ahead on its name), then the
+    person and the level (arrows in their radio groups), then Log in. Gives the person the list offered
+    first (the one checked before the arrows moved)."""
+    page.wait_for_url(re.compile(r".*/login/.*"), timeout=WAIT_MS)
+    name = page.locator(f"#country option[value='{country}']").inner_text()
+    choose_option(page, "country", name, country)
+    press_on(page, text="Show test identities")
+    page.get_by_role("heading", name=re.compile("Test identity in")).wait_for(timeout=WAIT_MS)
+    first = page.locator("input[name=subject]:checked").get_attribute("value")
+    choose_radio(page, "subject", person)
+    choose_radio(page, "level", level)
+    press_on(page, text="Log in", tag="BUTTON")
+    return str(first)

@@ -31,7 +31,15 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 from axe_helper import axe_source
-from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
+from browser_helpers import (
+    WAIT_MS,
+    choose_option,
+    choose_radio,
+    chromium,
+    log_in_with_keyboard,
+    press_on,
+    screenshot_and_scan,
+)
 
 from oots.network.local import free_base_port
 
@@ -42,7 +50,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "demo-journ
 PORTS = (0, 1, 10, 11, 12)
 #: Generous: five Python processes start one after the other on a loaded 2-core machine.
 READY_SECONDS = 300.0
-WAIT_MS = 60_000
 
 
 def children_of(pid: int) -> set[int]:
@@ -155,44 +162,6 @@ class Steps:
         screenshot_and_scan(page, self.axe, ARTIFACTS / f"{self.n:02d}-{name}.png", name)
 
 
-def choose_radio(page: Any, name: str, value: str) -> None:
-    """Tab into the radio group ``name`` and arrow to ``value`` (arrows check as they move)."""
-    tab_to(page, name=name)
-    for _ in range(20):
-        if focused(page)["value"] == value:
-            page.keyboard.press("Space")
-            assert focused(page)["checked"] == "true"
-            return
-        page.keyboard.press("ArrowDown")
-    raise AssertionError(f"the arrows never reached {name}={value}")
-
-
-def choose_option(page: Any, select_id: str, typed: str, expected: str) -> None:
-    """Tab to a select and type the start of an option's text (the browser's type-ahead)."""
-    tab_to(page, id=select_id)
-    page.keyboard.type(typed, delay=50)
-    assert page.locator(f"#{select_id}").input_value() == expected
-
-
-def press_on(page: Any, key: str = "Enter", **want: str) -> None:
-    """Tab to an element and press ``key`` on it; it leads to another page, whose load is awaited."""
-    tab_to(page, **want)
-    with page.expect_navigation(timeout=WAIT_MS):
-        page.keyboard.press(key)
-
-
-def log_in_with_keyboard(page: Any, person: str, country: str, level: str) -> None:
-    """At the test eID provider: the country, then the person (the first of the list) and the level."""
-    page.wait_for_url(re.compile(r".*/login/.*"), timeout=WAIT_MS)
-    choose_option(page, "country", country[0], country)
-    press_on(page, text="Show test identities")
-    page.get_by_role("heading", name=re.compile("Test identity in")).wait_for(timeout=WAIT_MS)
-    tab_to(page, name="subject")
-    assert focused(page)["value"] == person, "the first person of the list is the one the guide names"
-    choose_radio(page, "level", level)
-    press_on(page, text="Log in", tag="BUTTON")
-
-
 def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: Any) -> None:
     # the guide names where to start, the person and what to try
     guide = demo.text()
@@ -212,7 +181,7 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
         steps.check(page, "portal-login-methods")
         press_on(page, text="Log in with your national eID")
     steps.check(page, "eid-login")
-    log_in_with_keyboard(page, "fr-1", "FR", "high")
+    assert log_in_with_keyboard(page, "fr-1", "FR", "high") == "fr-1", "the guide names the first of the list"
     page.wait_for_url(demo.portal + "/portal/", timeout=WAIT_MS)
     steps.check(page, "portal-logged-in")
 
@@ -239,7 +208,7 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
 
     # 5. the provider's preview space: its own eID login, then the documents
     steps.check(page, "preview-eid-login")
-    log_in_with_keyboard(page, "fr-1", "FR", "high")
+    assert log_in_with_keyboard(page, "fr-1", "FR", "high") == "fr-1"
     page.wait_for_url(re.compile(re.escape(demo.fr_node) + r"/preview/[^/]+(\?.*)?$"), timeout=WAIT_MS)
     page.locator("input[name=d1]").first.wait_for(timeout=WAIT_MS)
     steps.check(page, "preview-documents")

@@ -26,8 +26,8 @@ from starlette.routing import Route
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 from axe_helper import axe_source
-from browser_helpers import chromium, focused, screenshot_and_scan, tab_to
-from provider.parties import GARCIA, PROVIDER, REQUESTER
+from browser_helpers import chromium, focused, log_in_with_keyboard, screenshot_and_scan, tab_to
+from provider.parties import query_request
 
 from oots import edm
 from oots.audit.journal import load_journal
@@ -39,7 +39,7 @@ from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.preview import Routing
 from oots.provider.preview_web import PreviewSpace
 from oots.provider.previews import ANSWER_JOB, Previews
-from oots.provider.samples import sample_data_service, sample_data_services
+from oots.provider.samples import sample_data_services
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.models import QueueJob
@@ -58,14 +58,7 @@ class Site:
 
     def open_preview(self) -> tuple[str, str]:
         """A preview as the role opens it: the PreviewLocation and the return location."""
-        offered = sample_data_service("ES", "diplomas").evidence_type()
-        first = edm.evidence_request(
-            requester=REQUESTER,
-            provider=PROVIDER,
-            evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
-            subject=GARCIA,
-            possibility_for_preview=True,
-        )
+        first = query_request(kind="diplomas", procedure=None, preview=True, version=edm.Version.EDM_V2)
         conversation = edm.new_uuid()
         routing = Routing(("blue_gw", None), ("p", None), ("r", None), conversation, "m1@blue", conversation)
         due = self.previews.intake.receive(edm.to_xml(first), sent=dt.datetime.now(dt.UTC))
@@ -136,26 +129,12 @@ def check(page: Any, name: str) -> None:
     screenshot_and_scan(page, axe_source(), ARTIFACTS / f"{name}.png", name)
 
 
-def login_with_keyboard(page: Any, person: str) -> None:
-    """At the test IdP: choose Spain, the person and the level with the keyboard."""
-    assert "/login/" in page.url
-    page.goto(page.url.split("?")[0] + "?country=ES")
-    tab_to(page, name="subject", value="es-1")  # the first person of the list is focused first
-    if person != "es-1":
-        page.locator(f"#s-{person}").focus()
-    page.keyboard.press("Space")
-    page.locator("#list-level-high").focus()
-    page.keyboard.press("Space")
-    page.get_by_role("button", name="Log in", exact=True).focus()
-    page.keyboard.press("Enter")
-
-
 def test_keyboard_only_view_decide_and_return(site: Site, browser: Any) -> None:
     location, back = site.open_preview()
     context = browser.new_context(bypass_csp=True)  # lets the test inject axe-core
     page = context.new_page()
     page.goto(location)
-    login_with_keyboard(page, "es-1")
+    log_in_with_keyboard(page, "es-1", "ES", "high")
     page.wait_for_url(location)
     # The PDF frames load the browser's viewer after the page's load event; on a busy machine a
     # key pressed while it starts can go astray, so the keyboard pass begins once they are idle.
@@ -196,7 +175,7 @@ def test_french_pages_and_the_language_switch(site: Site, browser: Any) -> None:
     context = browser.new_context(bypass_csp=True, locale="fr-FR")
     page = context.new_page()
     page.goto(location)
-    login_with_keyboard(page, "es-1")
+    log_in_with_keyboard(page, "es-1", "ES", "high")
     page.wait_for_url(location)
     assert page.locator("html").get_attribute("lang") == "fr"  # from Accept-Language
     assert page.get_by_role("heading", name="Aperçu de vos justificatifs").is_visible()
@@ -225,7 +204,7 @@ def test_someone_else_sees_a_refusal(site: Site, browser: Any) -> None:
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(location)
-    login_with_keyboard(page, "es-2")
+    log_in_with_keyboard(page, "es-2", "ES", "high")
     page.wait_for_url(location)
     assert page.get_by_role("heading", name="You are not the person these documents are about").is_visible()
     check(page, "5-not-the-subject")

@@ -1,4 +1,5 @@
-"""Two access points, blue and red, as separate processes on loopback (keys from the core's dev PKI)."""
+"""Two access points, blue and red, as separate processes on loopback (keys from the core's dev PKI), and
+a node built in this process with a small test role (:class:`InProcessNode`, :class:`As4Role`)."""
 
 from __future__ import annotations
 
@@ -8,22 +9,28 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
-import httpx
+from starlette.routing import BaseRoute
 
-from oots.network.local import free_port
+from oots.network.local import ServerThread, free_port, oots_process, wait_until_up
 from oots.network.pair import write_node_configs
+from oots.node import NodeContext, build_context, create_app
+from oots.settings import load_settings
+from oots.store.queue import Handler
 
 __all__ = [  # free_port: kept for the tests importing it here
+    "As4Role",
+    "InProcessNode",
     "Node",
     "free_port",
     "node_env",
     "serve_and_work",
     "stop_all",
     "wait_for",
+    "wait_ready",
     "without_oots_settings",
     "write_configs",
 ]
@@ -61,11 +68,53 @@ def without_oots_settings() -> Iterator[None]:
 
 def serve_and_work(config: Path, port: int, log: Path) -> list[subprocess.Popen[bytes]]:
     """``oots serve`` (on ``port``) and ``oots worker`` for ``config``, two processes appending to ``log``."""
-    oots = [sys.executable, "-m", "oots"]
-    env = node_env()
     with log.open("ab") as out:
-        serve = subprocess.Popen([*oots, "serve", str(config), "--port", str(port)], stdout=out, stderr=out, env=env)
-        return [serve, subprocess.Popen([*oots, "worker", str(config)], stdout=out, stderr=out, env=env)]
+        serve = oots_process("serve", str(config), "--port", str(port), stdout=out, stderr=out)
+        return [serve, oots_process("worker", str(config), stdout=out, stderr=out)]
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    """Until the node on ``port`` answers ``/ready`` (60 s); ``proc`` exiting first fails with ``log``'s end."""
+    wait_until_up(f"http://127.0.0.1:{port}/ready", proc, log=log)
+
+
+class As4Role:
+    """A test role that only takes AS4 messages (no pages, no jobs): a subclass names its handlers."""
+
+    name = "test"
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return []
+
+    def job_handlers(self) -> Mapping[str, Handler]:
+        return {}
+
+    def as4_handlers(self) -> Mapping[str, Any]:
+        return {}
+
+
+R = TypeVar("R", bound=As4Role)
+
+
+class InProcessNode(Generic[R]):
+    """A node built in this process from ``config`` with a test role added (``role(ctx)``), served with its
+    worker on ``port``; ``with`` starts it and waits until it is ready."""
+
+    def __init__(self, config: Path, port: int, role: Callable[[NodeContext], R]) -> None:
+        self.ctx = build_context(load_settings(config))
+        self.role = role(self.ctx)
+        self.ctx.services["roles"].append(self.role)
+        self.server = ServerThread(create_app(self.ctx, with_worker=True), port)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> Self:
+        self.server.__enter__()
+        wait_ready(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.__exit__(*exc)
 
 
 def stop_all(procs: Iterable[subprocess.Popen[bytes]]) -> None:
@@ -108,16 +157,7 @@ class Node:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start: {self.log.read_text(errors='replace')[-2000:]}")
+        wait_until_up(self.url + "/health", self.proc, seconds=30, log=self.log)
 
     def wait_dead(self, timeout: float = 20) -> int:
         assert self.proc is not None

@@ -9,20 +9,17 @@ payload, the "requester" records the answers it receives.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from as4_flow_nodes import write_configs
+from as4_flow_nodes import As4Role, InProcessNode, write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from starlette.routing import BaseRoute
 
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
@@ -31,24 +28,17 @@ from oots.network.local import free_port
 from oots.node import NodeContext, build_context, create_app
 from oots.node.app import as4_dispatch
 from oots.settings import load_settings
-from oots.store.queue import Handler
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:BE"
 
 
-class EchoRole:
+class EchoRole(As4Role):
     name = "echo"
 
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
         with ctx.database.session() as session:
             session.execute(text("CREATE TABLE IF NOT EXISTS echo_answers (ref TEXT PRIMARY KEY, body BLOB)"))
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return []
-
-    def job_handlers(self) -> Mapping[str, Handler]:
-        return {}
 
     def as4_handlers(self) -> Mapping[str, Any]:
         return {
@@ -74,41 +64,21 @@ class EchoRole:
         session.execute(text("INSERT INTO echo_answers VALUES (:r, :b)"), {"r": ref, "b": message.payloads[0].data})
 
 
-class RunningNode:
-    def __init__(self, config: Path, port: int) -> None:
-        self.ctx = build_context(load_settings(config))
-        self.role = EchoRole(self.ctx)
-        self.ctx.services["roles"].append(self.role)
-        app = create_app(self.ctx, with_worker=True)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.port = port
-
-    def __enter__(self) -> RunningNode:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the node did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(20)
+EchoNode = InProcessNode[EchoRole]
 
 
 @pytest.fixture
-def two_nodes(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[tuple[RunningNode, RunningNode]]:
+def two_nodes(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[tuple[EchoNode, EchoNode]]:
     ports = {"blue": free_port(), "red": free_port()}
     configs = write_configs(tmp_path, ports, retry="[0.5, 1, 2]")
-    with RunningNode(configs["blue"], ports["blue"]) as blue, RunningNode(configs["red"], ports["red"]) as red:
+    with (
+        EchoNode(configs["blue"], ports["blue"], EchoRole) as blue,
+        EchoNode(configs["red"], ports["red"], EchoRole) as red,
+    ):
         yield blue, red
 
 
-def test_a_request_and_its_answer_cross_two_nodes(two_nodes: tuple[RunningNode, RunningNode]) -> None:
+def test_a_request_and_its_answer_cross_two_nodes(two_nodes: tuple[EchoNode, EchoNode]) -> None:
     blue, _red = two_nodes
     gateway = blue.ctx.services["as4"]
     request = gateway.user_message(

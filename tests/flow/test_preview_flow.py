@@ -16,6 +16,7 @@ import datetime as dt
 import re
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,73 +26,46 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from as4_flow_nodes import free_port, serve_and_work, stop_all, without_oots_settings, write_configs
-from test_provider_flow import PROVIDER, REQUESTER, RecorderRole, _wait_ready
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
+from as4_flow_nodes import (
+    free_port,
+    serve_and_work,
+    stop_all,
+    wait_ready,
+    without_oots_settings,
+    write_configs,
+)
+from provider.parties import query_request
+from test_provider_flow import RecorderNode
 
 from oots import edm
 from oots.as4 import msh, profile
-from oots.as4.model import PartyId, Payload
-from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse
+from oots.edm import QueryError, QueryResponse
 from oots.eid.testidp import IdpConfig, create_idp_app
 from oots.network.local import ServerThread
-from oots.node import build_context, create_app
-from oots.provider.samples import sample_data_service
-from oots.settings import load_settings
 from oots.validation import validate
 
 pytestmark = pytest.mark.slow
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
-GARCIA = Person(
-    family_name="García Márquez",
-    given_name="María José",
-    date_of_birth=dt.date(1982, 10, 7),
-    identifier=Identifier("ES/ES/12345678Z", "eidas"),
-    level_of_assurance=LevelOfAssurance.HIGH,
-)
 
 
-class Blue:
+class Blue(RecorderNode):
     """The requester's side: sends requests in chosen conversations, records the answers."""
 
     #: Stops the provider's processes and starts them again (set by the fixture).
     restart_red: Any = None
 
     def __init__(self, config: Path, port: int, red_url: str, red_db: Path) -> None:
-        self.ctx = build_context(load_settings(config))
-        self.role = RecorderRole(self.ctx)
-        self.ctx.services["roles"].append(self.role)
-        self.server = ServerThread(create_app(self.ctx, with_worker=True), port)
-        self.url = f"http://127.0.0.1:{port}"
+        super().__init__(config, port)
         self.red_url = red_url
         self.red_db = red_db
 
     def send(self, request: edm.QueryRequest, conversation: str) -> str:
-        gateway = self.ctx.services["as4"]
         v2 = request.specification is edm.Version.EDM_V2
-        message = profile.user_message(
-            message_id=gateway.access_point.new_message_id(),
-            timestamp=gateway.access_point.clock(),
-            from_party=gateway.own_party,
-            to_party=PartyId("red_gw", profile.PARTY_ID_TYPE),
-            original_sender=PartyId("requester-es", CORNER),
-            final_recipient=PartyId("provider-es", CORNER),
-            conversation_id=conversation,
-            exchange_id=conversation if v2 else None,
-            specification_id=profile.SPECIFICATION_ID_V2 if v2 else None,
-        )
-        payload = Payload(f"{uuid.uuid4()}@blue.oots", profile.REGREP_MIME_TYPE, edm.to_xml(request))
-        with self.ctx.database.session() as session:
-            gateway.submit(session, message, [payload])
-        return message.message_info.message_id
-
-    def answer(self, message_id: str) -> msh.VerifiedMessage:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if message_id in self.role.messages:
-                return self.role.messages[message_id]
-            time.sleep(0.05)
-        raise AssertionError("no answer came back")
+        return self.submit(edm.to_xml(request), conversation=conversation, exchange_id=conversation if v2 else None)
 
     def quiet(self, message_id: str, seconds: float = 1.5) -> bool:
         """True when no answer to ``message_id`` arrives within ``seconds`` (the request is held)."""
@@ -135,7 +109,7 @@ required_level = "low"
 
     def start_red() -> None:
         procs.extend(serve_and_work(red, ports["red"], log))
-        _wait_ready(ports["red"], procs[-2], log)
+        wait_ready(ports["red"], procs[-2], log)
 
     def stop_red() -> None:
         stop_all(procs)
@@ -150,24 +124,10 @@ required_level = "low"
         with idp:
             blue = Blue(configs["blue"], ports["blue"], red_url, directory / "red" / "oots.db")
             blue.restart_red = restart_red
-            with blue.server:
+            with blue:
                 yield blue
     finally:
         stop_red()
-
-
-def first_request(version: edm.Version = edm.Version.EDM_V2, subject: Person = GARCIA) -> edm.QueryRequest:
-    offered = sample_data_service("ES", "diplomas").evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == "application/pdf")
-    return edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="T3",
-        possibility_for_preview=True,
-        version=version,
-    )
 
 
 def checked(message: msh.VerifiedMessage, request: edm.QueryRequest, *, tolerate: frozenset[str] = frozenset()) -> Any:
@@ -190,7 +150,7 @@ class Preview:
 
 def start(blue: Blue, version: edm.Version = edm.Version.EDM_V2) -> Preview:
     """Request 1 → EDM:ERR:0002 PreviewRequired with a PreviewLocation on red."""
-    first = first_request(version)
+    first = query_request(kind="diplomas", procedure="T3", preview=True, version=version)
     conversation = str(uuid.uuid4())
     answer = blue.answer(blue.send(first, conversation))
     assert answer.user_message.collaboration_info.action == profile.ACTION_EXCEPTION_RESPONSE

@@ -11,36 +11,44 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from as4_flow_nodes import serve_and_work, stop_all, without_oots_settings, write_configs
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from starlette.routing import BaseRoute
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+
+from as4_flow_nodes import (
+    As4Role,
+    InProcessNode,
+    serve_and_work,
+    stop_all,
+    wait_ready,
+    without_oots_settings,
+    write_configs,
+)
+from provider.parties import GARCIA, query_request
 
 from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
-from oots.edm import Agent, Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
-from oots.network.local import ServerThread, free_port
-from oots.node import NodeContext, build_context, create_app
+from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
+from oots.network.local import free_port
+from oots.node import NodeContext
 from oots.provider.samples import sample_data_service
-from oots.settings import load_settings
-from oots.store.queue import Handler
 from oots.validation import validate
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 DOWN_SERVICE = "0b7c1a52-6a0e-4d7e-9f3c-5a1e2d3c4b5a"
 
 
-class RecorderRole:
+class RecorderRole(As4Role):
     """The requester's side of the test: records every answer with its ebMS header."""
 
     name = "recorder"
@@ -52,12 +60,6 @@ class RecorderRole:
                 text("CREATE TABLE IF NOT EXISTS answers (ref TEXT PRIMARY KEY, action TEXT, message BLOB)")
             )
         self.messages: dict[str, msh.VerifiedMessage] = {}
-
-    def routes(self) -> Sequence[BaseRoute]:
-        return []
-
-    def job_handlers(self) -> Mapping[str, Handler]:
-        return {}
 
     def as4_handlers(self) -> Mapping[str, Any]:
         return {
@@ -75,27 +77,21 @@ class RecorderRole:
         )
 
 
-class Requester:
+class RecorderNode(InProcessNode[RecorderRole]):
+    """The requester's side, built in this process: sends regrep bodies to red, records the answers."""
+
     def __init__(self, config: Path, port: int) -> None:
-        self.ctx = build_context(load_settings(config))
-        self.role = RecorderRole(self.ctx)
-        self.ctx.services["roles"].append(self.role)
-        app = create_app(self.ctx, with_worker=True)
-        self.server = ServerThread(app, port)
-        self.port = port
-        self.provider_db = Path()
+        super().__init__(config, port, RecorderRole)
 
-    def __enter__(self) -> Requester:
-        self.server.__enter__()
-        _wait_ready(self.port)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.__exit__(*exc)
-
-    def send(
-        self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
-    ) -> tuple[str, msh.VerifiedMessage]:
+    def submit(
+        self,
+        body: bytes,
+        *,
+        conversation: str | None = None,
+        exchange_id: str | None = None,
+        sent: dt.datetime | None = None,
+    ) -> str:
+        """Send ``body`` to red (in a new conversation unless one is given); the message id."""
         gateway = self.ctx.services["as4"]
         message = profile.user_message(
             message_id=gateway.access_point.new_message_id(),
@@ -104,32 +100,35 @@ class Requester:
             to_party=PartyId("red_gw", profile.PARTY_ID_TYPE),
             original_sender=PartyId("requester-es", CORNER),
             final_recipient=PartyId("provider-es", CORNER),
-            conversation_id=str(uuid.uuid4()),
+            conversation_id=conversation or str(uuid.uuid4()),
             exchange_id=exchange_id,
             specification_id=profile.SPECIFICATION_ID_V2 if exchange_id else None,
         )
+        payload = Payload(f"{uuid.uuid4()}@blue.oots", profile.REGREP_MIME_TYPE, body)
         with self.ctx.database.session() as session:
-            gateway.submit(session, message, [Payload("request@blue.oots", profile.REGREP_MIME_TYPE, body)])
-        message_id = message.message_info.message_id
+            gateway.submit(session, message, [payload])
+        return message.message_info.message_id
+
+    def answer(self, message_id: str) -> msh.VerifiedMessage:
+        """The answer to ``message_id`` (waited for, 60 s at most)."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if message_id in self.role.messages:
-                return message_id, self.role.messages[message_id]
+                return self.role.messages[message_id]
             time.sleep(0.05)
         raise AssertionError("no answer came back")
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the node exited: {log.read_text(errors='replace')[-3000:] if log else ''}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the node did not start")
+class Requester(RecorderNode):
+    def __init__(self, config: Path, port: int) -> None:
+        super().__init__(config, port)
+        self.provider_db = Path()
+
+    def send(
+        self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
+    ) -> tuple[str, msh.VerifiedMessage]:
+        message_id = self.submit(body, sent=sent, exchange_id=exchange_id)
+        return message_id, self.answer(message_id)
 
 
 @pytest.fixture(scope="module")
@@ -171,22 +170,12 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
     log = directory / "red.log"
     procs = serve_and_work(red, ports["red"], log)
     try:
-        _wait_ready(ports["red"], procs[0], log)
+        wait_ready(ports["red"], procs[0], log)
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
             yield blue
     finally:
         stop_all(procs)
-
-
-REQUESTER = Agent(
-    identifier=Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"),
-    names=(Text("Sede electrónica de prueba", "ES"),),
-)
-PROVIDER = Agent(
-    identifier=Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"),
-    names=(Text("Ministerio de Justicia", "ES"),),
-)
 
 
 def person(
@@ -209,16 +198,7 @@ def request_xml(
     evidence_type: edm.DataServiceEvidenceType | None = None,
     fmt: str = "application/pdf",
 ) -> tuple[edm.QueryRequest, bytes]:
-    offered = evidence_type or sample_data_service("ES", kind).evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == fmt)
-    request = edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="R1",
-        version=version,
-    )
+    request = query_request(subject, kind=kind, evidence_type=evidence_type, fmt=fmt, version=version)
     return request, edm.to_xml(request)
 
 
@@ -237,9 +217,6 @@ def error_of(message: msh.VerifiedMessage, request: edm.QueryRequest) -> QueryEr
     document = checked(message, request)
     assert isinstance(document, QueryError)
     return document
-
-
-GARCIA = person("García Márquez", "María José", "1982-10-07", "ES/ES/12345678Z")
 
 
 def test_evidence_without_preview(network: Requester) -> None:

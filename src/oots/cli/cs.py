@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -296,6 +298,19 @@ def _registry_error(exc: RegistryError, as_json: bool) -> int:
     return 1
 
 
+@contextmanager
+def _asking(
+    url: str, trust: list[Path] | None, api: ApiVersion, insecure: bool, as_json: bool
+) -> Iterator[CommonServicesClient]:
+    """The client for one query; what the registry answers instead (more input needed, an error) is
+    printed by :func:`_registry_error` and ends the command with its exit code."""
+    with _client(url, trust, api, insecure) as client:
+        try:
+            yield client
+        except RegistryError as exc:
+            raise typer.Exit(_registry_error(exc, as_json)) from None
+
+
 UrlOpt = Annotated[str, typer.Option("--url", help="Base URL of the registry (before /rest/search).")]
 TrustOpt = Annotated[list[Path] | None, typer.Option("--trust", help="PEM roots to trust (repeatable).")]
 ApiOpt = Annotated[ApiVersion, typer.Option("--api", help="API major version: 2 (signed) or 1.")]
@@ -314,11 +329,8 @@ def query_requirements(  # noqa: PLR0917
     insecure: InsecureOpt = False,
 ) -> int:
     """EB query 1: the requirements of a procedure in a country."""
-    with _client(url, trust, api, insecure) as client:
-        try:
-            found = client.requirements(procedure_id=procedure, country_code=country)
-        except RegistryError as exc:
-            return _registry_error(exc, as_json)
+    with _asking(url, trust, api, insecure, as_json) as client:
+        found = client.requirements(procedure_id=procedure, country_code=country)
     rows = [
         {
             "requirement": r.identifier,
@@ -342,11 +354,8 @@ def query_evidence_types(  # noqa: PLR0917
     insecure: InsecureOpt = False,
 ) -> int:
     """EB query 2: the evidence type lists (alternatives) that prove a requirement in a country."""
-    with _client(url, trust, api, insecure) as client:
-        try:
-            req = client.evidence_types(requirement, country_code=country)
-        except RegistryError as exc:
-            return _registry_error(exc, as_json)
+    with _asking(url, trust, api, insecure, as_json) as client:
+        req = client.evidence_types(requirement, country_code=country)
     rows = [
         {
             "list": etl.identifier,
@@ -383,18 +392,15 @@ def query_data_services(  # noqa: PLR0917
         if not sep:
             raise ConfigError(f"--value {item!r} is not CONCEPT-ID=VALUE")
         values[key] = val
-    with _client(url, trust, api, insecure) as client:
-        try:
-            found = client.data_services(
-                classification,
-                country,
-                jurisdiction_admin_l2=nuts,
-                jurisdiction_admin_l3=lau,
-                jurisdiction_context_id=context,
-                classification_values=values,
-            )
-        except RegistryError as exc:
-            return _registry_error(exc, as_json)
+    with _asking(url, trust, api, insecure, as_json) as client:
+        found = client.data_services(
+            classification,
+            country,
+            jurisdiction_admin_l2=nuts,
+            jurisdiction_admin_l3=lau,
+            jurisdiction_context_id=context,
+            classification_values=values,
+        )
     rows = [
         {
             "evidence type": _text(ds.titles),

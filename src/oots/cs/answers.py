@@ -211,25 +211,16 @@ def error_answer(failure: QueryFailure, version: edm.Version) -> bytes:
     """The RegRep error answer for ``failure`` (``DSD:ERR:0005`` with the slots asking for input)."""
     assert failure.code is not None
     row = edm.error_code(failure.code)
-    if isinstance(failure, c.NeedMoreInput):
-        doc = edm.CommonServicesError(
-            code=row.code,
-            exception_type=row.exception_type,
-            severity=row.severity,
-            message=row.message,
-            detail=failure.detail,
-            data_service_evidence_type=to_data_service(failure.data_service, reduced=True, version=version),
-            jurisdiction_determination=_determination(failure.jurisdiction) if failure.jurisdiction else None,
-            user_requested_classification_concepts=tuple(_concept(k, version) for k in failure.classifications),
-            specification=version,
-        )
-    else:
-        doc = edm.CommonServicesError(
-            code=row.code,
-            exception_type=row.exception_type,
-            severity=row.severity,
-            message=row.message,
-            detail=failure.detail,
-            specification=version,
-        )
+    ask = failure if isinstance(failure, c.NeedMoreInput) else None  # the slots only DSD:ERR:0005 has
+    doc = edm.CommonServicesError(
+        code=row.code,
+        exception_type=row.exception_type,
+        severity=row.severity,
+        message=row.message,
+        detail=failure.detail,
+        data_service_evidence_type=to_data_service(ask.data_service, reduced=True, version=version) if ask else None,
+        jurisdiction_determination=_determination(ask.jurisdiction) if ask and ask.jurisdiction else None,
+        user_requested_classification_concepts=tuple(_concept(k, version) for k in ask.classifications) if ask else (),
+        specification=version,
+    )
     return edm.to_xml(doc, version)

@@ -128,10 +128,9 @@ class Publisher:
     classification_values: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def supports(self, concept_id: str, value: str) -> bool:
-        for cid, values in self.classification_values:
-            if cid == concept_id:
-                return value in values
-        return True
+        """Whether ``value`` is one of the publisher's values for the concept (any value when it gives none)."""
+        values = self.values_of(concept_id)
+        return values is None or value in values
 
     def values_of(self, concept_id: str) -> tuple[str, ...] | None:
         for cid, values in self.classification_values:

@@ -1,21 +1,29 @@
-"""Serving on loopback for tests, benchmarks and local experiments: free ports, an app in a thread.
+"""Serving on loopback for tests, benchmarks and local experiments: free ports, an app in a thread, a
+command in a process.
 
 :func:`free_port` asks the kernel for a port nobody holds now; :func:`free_base_port` finds a base port
 whose offsets (the ports a planned network derives from it) are all free now. :class:`ServerThread`
 serves an ASGI application with uvicorn in a daemon thread for the length of a ``with`` block.
+:func:`oots_process` runs an ``oots`` command as a child process that only its own options and files
+configure, and :func:`wait_until_up` waits for a server to answer.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
-__all__ = ["ServerThread", "free_base_port", "free_port"]
+__all__ = ["ServerThread", "free_base_port", "free_port", "oots_process", "wait_until_up"]
 
 HOST = "127.0.0.1"
 
@@ -68,3 +76,33 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+
+
+def oots_process(*args: str, **popen: Any) -> subprocess.Popen[Any]:
+    """``python -m oots ARGS`` as a child process (``popen``: more ``subprocess.Popen`` arguments).
+
+    The caller's ``OOTS_`` settings do not reach it: its options and files configure it alone
+    (``OOTS_TEST_`` variables, which only the tests read, stay).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
+    return subprocess.Popen([sys.executable, "-m", "oots", *args], env=env, **popen)
+
+
+def wait_until_up(
+    url: str, proc: subprocess.Popen[Any] | None = None, *, seconds: float = 60.0, log: Path | None = None
+) -> httpx.Response:
+    """Ask ``url`` until it answers 200, and give that answer; ``RuntimeError`` after ``seconds``, or as
+    soon as ``proc`` has exited (with the end of its ``log`` when there is one)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None else ""
+            raise RuntimeError(f"the server at {url} exited (code {proc.returncode}) {tail}".rstrip())
+        try:
+            answer = httpx.get(url, timeout=1.0)
+            if answer.status_code == 200:
+                return answer
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} did not start within {seconds:g} s")

@@ -172,32 +172,16 @@ def same_person(
     logged_in: edm.Person | edm.LegalPerson, subject: edm.Person | edm.LegalPerson, rules: MatchRules
 ) -> bool:
     """Whether the person who logged in to the preview space is the request's subject, by the data
-    service's matching rules (the subject taken as the only candidate)."""
+    service's matching rules (the subject taken as the only candidate, read by the same
+    :func:`~oots.provider.dataservice.person_query` / ``legal_person_query`` as a request's subject)."""
     if isinstance(subject, edm.Person):
         if not isinstance(logged_in, edm.Person):
             return False
-        record = PersonRecord(
-            record_id="request",
-            family_name=subject.family_name,
-            given_name=subject.given_name,
-            date_of_birth=subject.date_of_birth,
-            identifier=subject.identifier.value if subject.identifier else None,
-            birth_name=subject.birth_name,
-            place_of_birth=subject.place_of_birth,
-            gender=subject.gender.value if subject.gender else None,
-            post_code=subject.current_address.post_code if subject.current_address else None,
-        )
+        record = PersonRecord(record_id="request", **asdict(person_query(subject)))
         return match_person(person_query(logged_in), [record], rules).outcome is MatchOutcome.MATCH
     if not isinstance(logged_in, edm.LegalPerson):
         return False
-    query = legal_person_query(subject)
-    legal = LegalPersonRecord(
-        record_id="request",
-        legal_name=query.legal_name,
-        identifiers=query.identifiers,
-        legal_person_identifier=query.legal_person_identifier,
-        post_code=query.post_code,
-    )
+    legal = LegalPersonRecord(record_id="request", **asdict(legal_person_query(subject)))
     return match_legal_person(legal_person_query(logged_in), [legal], rules).outcome is MatchOutcome.MATCH
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, null, select
+from sqlalchemy import ScalarResult, delete, null, select
 from sqlalchemy.orm import Session
 
 from oots import edm
@@ -228,11 +228,7 @@ class Previews:
         return row
 
     def documents(self, session: Session, row: ProviderPreview) -> list[ShownDocument]:
-        rows = session.scalars(
-            select(ProviderPreviewDocument)
-            .where(ProviderPreviewDocument.preview_key == row.key)
-            .order_by(ProviderPreviewDocument.position)
-        )
+        rows = _document_rows(session, row)
         return [
             ShownDocument(d.position, d.evidence_id, d.title, d.media_type, d.filename, d.annex, d.content)
             for d in rows
@@ -375,11 +371,7 @@ class Previews:
         return document if isinstance(document, edm.QueryRequest) else None
 
     def _provided(self, session: Session, row: ProviderPreview) -> list[ProvidedEvidence]:
-        rows = session.scalars(
-            select(ProviderPreviewDocument)
-            .where(ProviderPreviewDocument.preview_key == row.key)
-            .order_by(ProviderPreviewDocument.position)
-        )
+        rows = _document_rows(session, row)
         return [
             ProvidedEvidence(
                 edm.object_from_json(edm.Evidence, d.metadata_json),
@@ -438,3 +430,12 @@ class Previews:
         else:
             self.journal.append(session, event=Event.ERROR_SENT, outcome=answer.code, details=details, **common)
         log.info("provider: answered the held preview request with %s (%s)", answer.code or "evidence", answer.reason)
+
+
+def _document_rows(session: Session, row: ProviderPreview) -> ScalarResult[ProviderPreviewDocument]:
+    """The documents kept for the preview ``row``, in the order they were rendered."""
+    return session.scalars(
+        select(ProviderPreviewDocument)
+        .where(ProviderPreviewDocument.preview_key == row.key)
+        .order_by(ProviderPreviewDocument.position)
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cs.cs_helpers import DEMO, DSD, EB1, EB2
-from oots.cs.catalogue import Catalogue, NeedMoreInput
+from oots.cs.catalogue import Address, Catalogue, Jurisdiction, NeedMoreInput, Publisher
 from oots.cs.datafile import load_catalogue, parse_catalogue
 from oots.cs.queries import DataServicesQuery, EvidenceTypesQuery, QueryFailure, RequirementsQuery, parse_query
 from oots.errors import ConfigError
@@ -173,3 +173,12 @@ def test_procedure_to_access_point(
     ((classification,),) = [etl.evidence_types for etl in lists.items]
     (ds,) = demo.find_data_services(DataServicesQuery(classification, country)).items
     assert [(a.id, a.publisher.id) for a in ds.access_services] == [(f"AP_{country}_01", publisher)]
+
+
+def test_a_publisher_supports_its_values_and_any_value_of_a_concept_it_does_not_classify() -> None:
+    publisher = Publisher("p", "scheme", (("EN", "P"),), Address("DE"), Jurisdiction("DE"), (("c1", ("a", "b")),))
+    assert publisher.values_of("c1") == ("a", "b")
+    assert publisher.supports("c1", "a")
+    assert not publisher.supports("c1", "z")
+    assert publisher.values_of("c2") is None
+    assert publisher.supports("c2", "anything")

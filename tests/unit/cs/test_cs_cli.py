@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +10,7 @@ import pytest
 
 from cs.cs_helpers import DEMO
 from oots.cli import main
-from oots.network.local import free_port
+from oots.network.local import free_port, oots_process, wait_until_up
 
 ACC = "common-services/acceptance-captures"
 
@@ -90,43 +86,20 @@ def test_serve_refuses_a_broken_catalogue(tmp_path: Path, capsys: pytest.Capture
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     keys = tmp_path_factory.mktemp("keys")
-    subprocess.run(
-        [sys.executable, "-m", "oots", "cs", "keys", "init", str(keys), "--force"], check=True, capture_output=True
-    )
+    assert oots_process("cs", "keys", "init", str(keys), "--force", stdout=subprocess.DEVNULL).wait() == 0
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_") or k.startswith("OOTS_TEST_")}
-    proc = subprocess.Popen(
-        [
-            *(
-                sys.executable,
-                "-m",
-                "oots",
-                "cs",
-                "serve",
-                "--data",
-                str(DEMO),
-                "--port",
-                str(port),
-                "--keys",
-                str(keys),
-            ),
-            *("--database", f"sqlite:///{keys / 'cs.db'}"),
-        ],
-        env=env,
+    proc = oots_process(
+        *("cs", "serve", "--data", str(DEMO), "--port", str(port), "--keys", str(keys)),
+        *("--database", f"sqlite:///{keys / 'cs.db'}"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            assert proc.poll() is None, "the server exited"
-            time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}", keys / "cs-trust.pem"
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc, seconds=30)
+        yield f"http://127.0.0.1:{port}", keys / "cs-trust.pem"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_query_a_real_server(server: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,6 +144,17 @@ def test_query_a_real_server(server: tuple[str, Path], capsys: pytest.CaptureFix
     code, _, err = run(["cs", "query", "requirements", "--url", url, "--trust", str(other)], capsys)
     assert code == 1
     assert "does not end at a trusted root" in err
+
+
+@pytest.mark.parametrize("query", [["requirements"], ["evidence-types", "--requirement", "https://r.example/x"]])
+def test_a_registry_that_cannot_be_reached_ends_the_query_with_exit_code_1(
+    query: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    code, out, err = run(["cs", "query", *query, "--url", url, "--api", "1", "--no-verify"], capsys)
+    assert code == 1
+    assert out == ""
+    assert f"error: cannot reach the registry at {url}" in err
 
 
 def test_load_replaces_the_stored_catalogue(spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

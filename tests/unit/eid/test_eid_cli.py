@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from oots.cli import main
-from oots.network.local import free_port
+from oots.network.local import free_port, oots_process, wait_until_up
 
 
 def test_serve_runs_the_provider_and_makes_its_key(tmp_path: Path) -> None:
     port = free_port()
-    cmd = [sys.executable, "-m", "oots", "eid", "serve", "--port", str(port), "--data-dir", str(tmp_path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = oots_process(
+        *("eid", "serve", "--port", str(port), "--data-dir", str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(base + "/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "the provider did not start"
-                time.sleep(0.2)
+        health = wait_until_up(base + "/health", proc)
         assert health.json()["status"] == "ok"
         assert httpx.get(base + "/.well-known/openid-configuration").json()["issuer"] == base
         assert (tmp_path / "idp-key.pem").exists()

@@ -316,23 +316,26 @@ def test_saml_level_below_the_requirement_is_refused(idp_dir: Path, idp_key: Sig
     assert "needs at least Substantial" in resp.text
 
 
+async def post_typed(client: httpx.AsyncClient, **typed: str) -> httpx.Response:
+    """Open the login and post a person typed at the test provider's picker (its ``custom`` form)."""
+    resp = await follow(client, await client.get("/eid/login?next=/me"))
+    return await client.post(IDP + resp.headers["location"], data={"custom": "1", **typed})
+
+
 def test_an_arbitrary_company_typed_at_the_provider(network: Network) -> None:
     async def scenario() -> httpx.Response:
         async with network.client() as client:
-            resp = await follow(client, await client.get("/eid/login?next=/me"))
-            picker = IDP + resp.headers["location"]
-            form = {
-                "custom": "1",
-                "person_identifier": "AT/BE/77",
-                "family_name": "Gruber",
-                "given_name": "Anna",
-                "date_of_birth": "1970-01-02",
-                "legal_person_identifier": "AT/BE/FN123456",
-                "legal_name": "Gruber GmbH",
-                "level": "substantial",
-            }
-            resp = await client.get((await client.post(picker, data=form)).headers["location"])
-            return await follow(client, resp)
+            typed = await post_typed(
+                client,
+                person_identifier="AT/BE/77",
+                family_name="Gruber",
+                given_name="Anna",
+                date_of_birth="1970-01-02",
+                legal_person_identifier="AT/BE/FN123456",
+                legal_name="Gruber GmbH",
+                level="substantial",
+            )
+            return await follow(client, await client.get(typed.headers["location"]))
 
     data = run(scenario()).json()
     assert data["subject"]["legal_name"] == "Gruber GmbH"
@@ -343,17 +346,14 @@ def test_an_arbitrary_company_typed_at_the_provider(network: Network) -> None:
 def test_a_typed_person_with_a_bad_identifier_is_explained(network: Network) -> None:
     async def scenario() -> httpx.Response:
         async with network.client() as client:
-            resp = await follow(client, await client.get("/eid/login?next=/me"))
-            picker = IDP + resp.headers["location"]
-            form = {
-                "custom": "1",
-                "person_identifier": "12345",
-                "family_name": "A",
-                "given_name": "B",
-                "date_of_birth": "1970-01-02",
-                "level": "low",
-            }
-            return await client.post(picker, data=form)
+            return await post_typed(
+                client,
+                person_identifier="12345",
+                family_name="A",
+                given_name="B",
+                date_of_birth="1970-01-02",
+                level="low",
+            )
 
     resp = run(scenario())
     assert resp.status_code == 400

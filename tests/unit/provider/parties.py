@@ -1,15 +1,20 @@
-"""The parties of the provider's unit tests: a Spanish requester and provider, and María José García Márquez.
+"""The parties of the provider's tests: a Spanish requester and provider, María José García Márquez, and
+:func:`query_request`, a request between them for one of Spain's sample data services.
 
 García Márquez is in Spain's sample registers (births, diplomas, residence), so requests about her match.
+The flow and browser tests import this module too (``from provider.parties import ...``, with
+``tests/unit`` on ``sys.path``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from oots import edm
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, Text
+from oots.provider.samples import sample_data_service
 
-__all__ = ["GARCIA", "PROVIDER", "REQUESTER"]
+__all__ = ["GARCIA", "PROVIDER", "REQUESTER", "query_request"]
 
 REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
 PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
@@ -20,3 +25,30 @@ GARCIA = Person(
     identifier=Identifier("ES/ES/12345678Z", "eidas"),
     level_of_assurance=LevelOfAssurance.HIGH,
 )
+
+
+def query_request(
+    subject: Person = GARCIA,
+    *,
+    kind: str = "births",
+    evidence_type: edm.DataServiceEvidenceType | None = None,
+    fmt: str = "application/pdf",
+    procedure: str | None = "R1",
+    preview: bool = False,
+    version: edm.Version = edm.Version.EDM_V1,
+    issued: dt.datetime | None = None,
+) -> edm.QueryRequest:
+    """A request from :data:`REQUESTER` to :data:`PROVIDER` about ``subject``, for Spain's sample ``kind``
+    service (or ``evidence_type``) in its distribution of format ``fmt``."""
+    offered = evidence_type or sample_data_service("ES", kind).evidence_type()
+    dist = next(d for d in offered.distributed_as if d.format == fmt)
+    return edm.evidence_request(
+        requester=REQUESTER,
+        provider=PROVIDER,
+        evidence_type=edm.requested_evidence_type(offered, dist),
+        subject=subject,
+        procedure=procedure,
+        possibility_for_preview=preview,
+        version=version,
+        issued=issued,
+    )

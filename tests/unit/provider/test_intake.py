@@ -20,7 +20,7 @@ from oots.provider.registers import RegisterRecord
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.validation import validate
 
-from .parties import GARCIA, PROVIDER, REQUESTER
+from .parties import GARCIA, query_request
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -32,23 +32,11 @@ def intake(services: Sequence[DataService] | None = None) -> Intake:
 def request(
     subject: Person = GARCIA,
     *,
-    service: DataService | None = None,
     fmt: str = "application/pdf",
     preview: bool = False,
     version: edm.Version = edm.Version.EDM_V1,
 ) -> tuple[edm.QueryRequest, bytes]:
-    offered = (service or sample_data_service("ES", "births")).evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == fmt)
-    req = edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="R1",
-        possibility_for_preview=preview,
-        version=version,
-        issued=NOW,
-    )
+    req = query_request(subject, fmt=fmt, preview=preview, version=version, issued=NOW)
     return req, edm.to_xml(req)
 
 
@@ -118,7 +106,7 @@ def test_level_of_assurance_too_low() -> None:
 
 def test_format_not_offered() -> None:
     pdf_only = dataclasses.replace(sample_data_service("ES", "births"), formats=("application/pdf",))
-    _, body = request(service=sample_data_service("ES", "births"), fmt="application/json")
+    _, body = request(fmt="application/json")
     answer = intake([pdf_only]).answer(body, sent=NOW)
     assert (answer.code, answer.reason) == ("EDM:ERR:0007", "REFUSED:FORMAT")
     valid(answer)

@@ -9,7 +9,7 @@ import pytest
 
 from oots import edm
 from oots.edm import Identifier, Person
-from oots.provider.matching import MatchRules
+from oots.provider.matching import Attribute, MatchRules
 from oots.provider.preview import (
     PreviewClosed,
     PreviewEvent,
@@ -28,7 +28,7 @@ from oots.provider.preview import (
 )
 from oots.provider.samples import sample_data_service
 
-from .parties import GARCIA
+from .parties import GARCIA, query_request
 
 
 def test_tokens_are_long_random_and_stored_only_as_a_hash() -> None:
@@ -129,14 +129,7 @@ def test_other_return_locations_are_refused(url: str | None) -> None:
 
 
 def _request(subject: Person = GARCIA, **changes: object) -> edm.QueryRequest:
-    offered = sample_data_service("ES", "diplomas").evidence_type()
-    request = edm.evidence_request(
-        requester=edm.Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (edm.Text("S", "ES"),)),
-        provider=edm.Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (edm.Text("M", "ES"),)),
-        evidence_type=edm.requested_evidence_type(offered, offered.distributed_as[0]),
-        subject=subject,
-        possibility_for_preview=True,
-    )
+    request = query_request(subject, kind="diplomas", procedure=None, preview=True, version=edm.Version.EDM_V2)
     return dataclasses.replace(request, **changes)  # type: ignore[arg-type]
 
 
@@ -172,6 +165,37 @@ def test_the_person_who_logs_in_must_be_the_subject() -> None:
     company = edm.LegalPerson(legal_name="Acme", legal_person_identifier=Identifier("ES/ES/B1", "eidas"))
     assert not same_person(company, GARCIA, rules)
     assert not same_person(GARCIA, company, rules)
+
+
+def test_the_subject_is_read_with_every_attribute_the_matching_knows() -> None:
+    # no identifier: names and date of birth agree, so only the optional attributes can tell them apart
+    subject = Person(
+        family_name="García Márquez",
+        given_name="María José",
+        date_of_birth=dt.date(1982, 10, 7),
+        birth_name="García",
+        place_of_birth="Sevilla",
+        current_address=edm.Address("ES", post_code="41001"),
+        gender=edm.Gender.FEMALE,
+    )
+    rules = MatchRules(reject_on_conflict=tuple(Attribute))
+    assert same_person(subject, subject, rules)
+    for change in (
+        {"birth_name": "López"},
+        {"place_of_birth": "Madrid"},
+        {"current_address": edm.Address("ES", post_code="28001")},
+        {"gender": edm.Gender.MALE},
+    ):
+        assert not same_person(dataclasses.replace(subject, **change), subject, rules), change  # type: ignore[arg-type]
+    company = edm.LegalPerson(
+        legal_name="Acme SA",
+        identifiers=(Identifier("ESB12345678", "VAT"),),
+        registered_address=edm.Address("ES", post_code="41001"),
+    )
+    assert same_person(company, company, rules)
+    assert same_person(dataclasses.replace(company, legal_name="ACME S.A."), company, rules)  # the VAT number
+    other = dataclasses.replace(company, identifiers=(Identifier("ESB87654321", "VAT"),), legal_name="Other SL")
+    assert not same_person(other, company, rules)
 
 
 def test_routing_survives_json() -> None:

@@ -23,13 +23,13 @@ from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
 from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
-from oots.provider.samples import sample_data_service, sample_data_services
+from oots.provider.samples import sample_data_services
 from oots.settings import load_settings
 from oots.store import Database, open_database
 from oots.store.models import QueueJob
 from oots.validation import validate
 
-from .parties import GARCIA, PROVIDER, REQUESTER
+from .parties import GARCIA, query_request
 
 BASE = "https://ep.example.eu"
 PORTAL = "https://portal.example.eu"
@@ -90,18 +90,7 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path, clean_env: pytest.Monke
 
 
 def first_request(subject: Person = GARCIA, kind: str = "diplomas") -> edm.QueryRequest:
-    offered = sample_data_service("ES", kind).evidence_type()
-    dist = next(d for d in offered.distributed_as if d.format == "application/pdf")
-    return edm.evidence_request(
-        requester=REQUESTER,
-        provider=PROVIDER,
-        evidence_type=edm.requested_evidence_type(offered, dist),
-        subject=subject,
-        procedure="T3",
-        possibility_for_preview=True,
-        version=edm.Version.EDM_V2,
-        issued=T0,
-    )
+    return query_request(subject, kind=kind, procedure="T3", preview=True, version=edm.Version.EDM_V2, issued=T0)
 
 
 def routing(conversation: str = "conv-1", ref: str = "m1@blue") -> Routing:

@@ -265,17 +265,23 @@ def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> Non
     assert kept.get(("f", frozenset({"3"}))) == b"3"
 
 
-def test_a_glyph_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    subset_by_fonttools: list[object] = []
+@pytest.fixture
+def subset_by_fonttools(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every font fontTools subsets from here on (the kept fonts and subsets are cleared first)."""
+    subset: list[object] = []
     base = render_module.ftsubset.Subsetter
     real = base.subset
 
     def counting(self: object, font: object) -> None:
-        subset_by_fonttools.append(font)
+        subset.append(font)
         real(self, font)
 
     monkeypatch.setattr(base, "subset", counting)
     render_module.clear_font_caches()
+    return subset
+
+
+def test_a_glyph_set_seen_before_is_not_subset_again(subset_by_fonttools: list[object]) -> None:
     c = content()
     first = render_pdf(c)
     # the regular and the bold font, each reduced to its blocks and then subset by fpdf2
@@ -285,18 +291,8 @@ def test_a_glyph_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyP
 
 
 def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
-    monkeypatch: pytest.MonkeyPatch, extract_pdf_text: Callable[[bytes], str]
+    subset_by_fonttools: list[object], extract_pdf_text: Callable[[bytes], str]
 ) -> None:
-    subset_by_fonttools: list[object] = []
-    base = render_module.ftsubset.Subsetter
-    real = base.subset
-
-    def counting(self: object, font: object) -> None:
-        subset_by_fonttools.append(font)
-        real(self, font)
-
-    monkeypatch.setattr(base, "subset", counting)
-    render_module.clear_font_caches()
     c = content()
 
     def about(family: str, given: str) -> EvidenceContent:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fontTools import subset as ftsubset  # type: ignore[import-untyped]
 from fontTools import ttLib
@@ -189,22 +189,27 @@ class _Subset:
 _SubsetKey = tuple[str, frozenset[str]]
 
 
-class _SubsetCache:
-    """The subsets fpdf2 wrote, by font file and exact glyph set; the least recently used go first."""
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _SubsetCache(Generic[_K, _V]):
+    """What a process keeps of the fonts (subsets fpdf2 wrote by font file and exact glyph set, font
+    objects by code assignment); the least recently used go first."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._fonts: OrderedDict[_SubsetKey, _Subset] = OrderedDict()
+        self._fonts: OrderedDict[_K, _V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: _SubsetKey) -> _Subset | None:
+    def get(self, key: _K) -> _V | None:
         with self._lock:
             kept = self._fonts.get(key)
             if kept is not None:
                 self._fonts.move_to_end(key)
             return kept
 
-    def put(self, key: _SubsetKey, kept: _Subset) -> None:
+    def put(self, key: _K, kept: _V) -> None:
         with self._lock:
             self._fonts[key] = kept
             self._fonts.move_to_end(key)
@@ -216,14 +221,15 @@ class _SubsetCache:
             self._fonts.clear()
 
 
-_subsets = _SubsetCache(_SUBSETS_KEPT)
+_subsets: _SubsetCache[_SubsetKey, _Subset] = _SubsetCache(_SUBSETS_KEPT)
 
 
 def clear_font_caches() -> None:
     """Forget every reduced font and subset kept by this process (tests compare with a cold start)."""
     _subsets.clear()
     _font_for_blocks.cache_clear()
-    _alphabet_glyphs.clear()
+    _glyphs.clear()
+    _font_objects.clear()
 
 
 class _RecordingTTFont(ttLib.TTFont):  # type: ignore[misc]
@@ -326,25 +332,29 @@ def _used_codes(font: TTFFont) -> set[int]:
     return codes
 
 
-#: Per font file, the glyph of each letter of each alphabet the font has: what ``font.subset.pick(code)``
-#: looks up for it, found once per process rather than once per letter and document.
-_alphabet_glyphs: dict[str, tuple[tuple[Glyph, ...], ...]] = {}
+def _with_alphabets(codes: set[int]) -> set[int]:
+    """``codes`` and every letter of each alphabet of :data:`_ALPHABETS` one of them belongs to."""
+    padded = set(codes)
+    for block, letters in _ALPHABETS:
+        if block.start == 0x20 or any(code in block for code in codes):
+            padded.update(letters)
+    return padded
 
 
-def _pad_alphabets(font: TTFFont, filename: str) -> None:
-    """Pick every letter of each alphabet the document uses, in alphabet order (as ``pick`` would)."""
-    alphabets = _alphabet_glyphs.get(filename)
-    if alphabets is None:
-        alphabets = tuple(
-            tuple(glyph for code in letters if code in font.cmap if (glyph := font.subset.get_glyph(unicode=code)))
-            for _, letters in _ALPHABETS
-        )
-        _alphabet_glyphs[filename] = alphabets
-    used = _used_codes(font)
-    for (block, _), glyphs in zip(_ALPHABETS, alphabets, strict=True):
-        if block.start == 0x20 or any(code in block for code in used):
-            for glyph in glyphs:
-                font.subset.pick_glyph(glyph)
+#: Per font file, the glyph of each code point looked up so far (what ``font.subset.pick(code)`` looks
+#: up for it; ``None``: not in the font), found once per process rather than once per document.
+_glyphs: dict[str, dict[int, Glyph | None]] = {}
+
+
+def _pick_in_code_order(font: TTFFont, filename: str, codes: set[int]) -> None:
+    """Give the characters ``codes`` their codes in the document's font in code point order."""
+    known = _glyphs.setdefault(filename, {})
+    for code in sorted(codes):
+        if code not in known:
+            known[code] = font.subset.get_glyph(unicode=code) if code in font.cmap else None
+        glyph = known[code]
+        if glyph is not None:  # a character the font lacks is left to fpdf2 (it reports it)
+            font.subset.pick_glyph(glyph)
 
 
 # --- the font objects of a document ------------------------------------------------------------------
@@ -366,6 +376,32 @@ _TO_UNICODE_HEAD = (
 _TO_UNICODE_TAIL = "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
 #: Entries per ``bfchar`` block (at most 100, Adobe Technical Note #5014).
 _BFCHAR_BLOCK = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _FontObjects:
+    """What a font's objects hold for one assignment of codes to glyphs: the glyph widths (``W``), the
+    ToUnicode CMap and the compressed CIDToGIDMap."""
+
+    widths: str
+    to_unicode: bytes
+    cid_to_gid: bytes
+
+
+_FontObjectsKey = tuple[str, tuple[tuple[int, str, object], ...]]
+#: Font objects by font file and code assignment (code, glyph name, characters): documents whose
+#: characters are the same get the same codes (:meth:`_EvidencePdf.pick_glyphs`) and share them.
+_font_objects: _SubsetCache[_FontObjectsKey, _FontObjects] = _SubsetCache(_SUBSETS_KEPT)
+
+
+class _CompressedStream(PDFContentStream):
+    """A stream whose contents were compressed before (as ``PDFContentStream(…, compress=True)``)."""
+
+    def __init__(self, compressed: bytes) -> None:
+        PDFObject.__init__(self)
+        self._contents = compressed
+        self.filter = Name("FlateDecode")
+        self.length = len(compressed)
 
 
 class _KeptFontStream(PDFFontStream):
@@ -430,26 +466,31 @@ class _EvidencePdfOutput(OutputProducer):
         files: dict[str, str] = getattr(self.fpdf, "font_files", {})
         for fontkey, font in self.fpdf.fonts.items():
             if isinstance(font, TTFFont) and fontkey in files:
-                if fontkey == "dejavu":  # the text font: the person's data
-                    _pad_alphabets(font, files[fontkey])
                 _prepare_font(font, files[fontkey])
         if not _writes_kept_fonts(self.fpdf):
             return super()._add_fonts(*args, **kwargs)
-        fonts = sorted(self.fpdf.fonts.values(), key=lambda font: font.i)
-        return {font.i: self._add_kept_font(font) for font in fonts if isinstance(font, TTFFont)}
+        fonts = sorted(self.fpdf.fonts.items(), key=lambda item: item[1].i)
+        return {font.i: self._add_kept_font(font, files[key]) for key, font in fonts if isinstance(font, TTFFont)}
 
-    def _add_kept_font(self, font: TTFFont) -> PDFFont:
+    def _add_kept_font(self, font: TTFFont, filename: str) -> PDFFont:
         assert isinstance(font.ttfont, _KeptTTFont)
         kept = font.ttfont.kept
+        assignment = tuple((code, glyph.glyph_name, glyph.unicode) for glyph, code in font.subset.items() if glyph)
+        objects = _font_objects.get((filename, assignment))
+        if objects is None:
+            objects = _FontObjects(
+                fpdf_output._tt_font_widths(font),
+                _to_unicode(font),
+                zlib.compress(_cid_to_gid_map(font, kept), level=PDFContentStream._COMPRESSION_LEVEL),
+            )
+            _font_objects.put((filename, assignment), objects)
         name = f"MPDFAA+{font.name}"
         composite = PDFFont(subtype="Type0", base_font=name, encoding="Identity-H")
         self._add_pdf_obj(composite, "fonts")
-        descendant = PDFFont(
-            subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=fpdf_output._tt_font_widths(font)
-        )
+        descendant = PDFFont(subtype="CIDFontType2", base_font=name, d_w=font.desc.missing_width, w=objects.widths)
         self._add_pdf_obj(descendant, "fonts")
         composite.descendant_fonts = PDFArray([descendant])
-        to_unicode = PDFContentStream(_to_unicode(font))
+        to_unicode = PDFContentStream(objects.to_unicode)
         self._add_pdf_obj(to_unicode, "fonts")
         composite.to_unicode = to_unicode
         system_info = CIDSystemInfo()
@@ -459,7 +500,7 @@ class _EvidencePdfOutput(OutputProducer):
         descriptor.font_name = Name(name)
         self._add_pdf_obj(descriptor, "fonts")
         descendant.font_descriptor = descriptor
-        cid_to_gid = PDFContentStream(_cid_to_gid_map(font, kept), compress=True)
+        cid_to_gid = _CompressedStream(objects.cid_to_gid)
         self._add_pdf_obj(cid_to_gid, "fonts")
         descendant.c_i_d_to_g_i_d_map = cid_to_gid
         program = _KeptFontStream(kept)
@@ -499,18 +540,26 @@ class _EvidencePdf(FPDF):
         self.fonts[template.fontkey] = font
         self.font_files[template.fontkey] = filename
 
+    def pick_glyphs(self) -> None:
+        """Give every character the document shows its code in the font that shows it, before any
+        text is laid out, in code point order (the text font with whole alphabets, :data:`_ALPHABETS`).
+        The codes then depend on the set of characters only, not on where each first appears, so
+        documents about different people with the same characters share their font objects
+        (:data:`_font_objects`). :func:`_texts` must list every text (a test checks it does)."""
+        for fontkey, texts in _texts(self.content).items():
+            font = self.fonts[fontkey]
+            assert isinstance(font, TTFFont)
+            codes = {ord(char) for text in texts for char in text}
+            if fontkey == "dejavu":  # the text font: the person's data
+                codes = _with_alphabets(codes)
+            _pick_in_code_order(font, self.font_files[fontkey], codes)
+
     def header(self) -> None:
         self.set_font("DejaVu", "B", 10)
         self.cell(0, 6, self.content.authority.name, new_x="LMARGIN", new_y="NEXT")
         self.set_font("DejaVu", "", 8)
         self.set_text_color(90, 90, 90)
-        self.cell(
-            0,
-            5,
-            f"{self.content.authority.scheme_id.rsplit(':', 1)[-1]} {self.content.authority.identifier}",
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
+        self.cell(0, 5, _authority_line(self.content), new_x="LMARGIN", new_y="NEXT")
         self.set_text_color(0, 0, 0)
         self.ln(4)
 
@@ -518,14 +567,58 @@ class _EvidencePdf(FPDF):
         self.set_y(-16)
         self.set_font("DejaVu", "", 7)
         self.set_text_color(90, 90, 90)
-        c = self.content
-        self.cell(
-            0,
-            4,
-            f"Evidence {c.evidence_id} · issued {c.issuing_date.isoformat()} · page {self.page_no()}/{{nb}}",
-            align="C",
-        )
+        self.cell(0, 4, _footer_line(self.content, self.page_no()), align="C")
         self.set_text_color(0, 0, 0)
+
+
+def _authority_line(content: EvidenceContent) -> str:
+    return f"{content.authority.scheme_id.rsplit(':', 1)[-1]} {content.authority.identifier}"
+
+
+def _footer_line(content: EvidenceContent, page: int) -> str:
+    return f"Evidence {content.evidence_id} · issued {content.issuing_date.isoformat()} · page {page}/{{nb}}"
+
+
+_Section = tuple[str, list[tuple[str, str]]]
+
+
+def _sections(content: EvidenceContent) -> list[_Section]:
+    """The headed label/value sections of the document, in order."""
+    model = content.model
+    subject = "Company" if model.legal_person else "Person"
+    sections: list[_Section] = [
+        (subject, [(f.label, v) for f, v in _values(model.subject, content.data)]),
+        (model.details_element, [(f.label, v) for f, v in _values(model.details, content.data)]),
+    ]
+    if content.annex_rows:
+        sections.append(("Annex", list(content.annex_rows)))
+    authority = content.authority
+    sections.append(
+        (
+            "Issue",
+            [
+                ("Issuing authority", authority.name),
+                ("Authority identifier", f"{authority.identifier} ({authority.scheme_id})"),
+                ("Date of issue", content.issuing_date.isoformat()),
+                ("Evidence identifier", content.evidence_id),
+            ],
+        )
+    )
+    return sections
+
+
+def _texts(content: EvidenceContent) -> dict[str, list[str]]:
+    """Every text the document shows, by the key of the font that shows it (page numbers are digits,
+    which the text font always has)."""
+    regular = [_authority_line(content), _footer_line(content, 1)]
+    bold = [content.authority.name, content.title]
+    if content.title != content.model.title:
+        regular.append(content.model.title)
+    for heading, rows in _sections(content):
+        bold.append(heading)
+        for label, value in rows:
+            regular += (label, value)
+    return {"dejavu": regular, "dejavuB": bold}
 
 
 def _text(pdf: _EvidencePdf, width: float, height: float, text: str, *, new_x: str, new_y: str) -> None:
@@ -566,6 +659,7 @@ def render_pdf(content: EvidenceContent) -> bytes:
     pdf.set_lang(content.language.lower())
     pdf.set_creation_date(dt.datetime.combine(content.issuing_date, dt.time(), tzinfo=dt.UTC))
     pdf.alias_nb_pages()
+    pdf.pick_glyphs()
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 18)
     pdf.multi_cell(0, 9, content.title, new_x="LMARGIN", new_y="NEXT")
@@ -573,21 +667,8 @@ def render_pdf(content: EvidenceContent) -> bytes:
         pdf.set_font("DejaVu", "", 10)
         pdf.cell(0, 6, model.title, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    subject = "Company" if model.legal_person else "Person"
-    _section(pdf, subject, [(f.label, v) for f, v in _values(model.subject, content.data)])
-    _section(pdf, model.details_element, [(f.label, v) for f, v in _values(model.details, content.data)])
-    if content.annex_rows:
-        _section(pdf, "Annex", list(content.annex_rows))
-    _section(
-        pdf,
-        "Issue",
-        [
-            ("Issuing authority", content.authority.name),
-            ("Authority identifier", f"{content.authority.identifier} ({content.authority.scheme_id})"),
-            ("Date of issue", content.issuing_date.isoformat()),
-            ("Evidence identifier", content.evidence_id),
-        ],
-    )
+    for heading, rows in _sections(content):
+        _section(pdf, heading, rows)
     return bytes(pdf.output(output_producer_class=_EvidencePdfOutput))
 
 

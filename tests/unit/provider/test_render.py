@@ -386,26 +386,74 @@ def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by
             assert list(pool.map(render_pdf, documents)) == alone
 
 
-@pytest.mark.parametrize("family", ["Παπαδοπούλου", "Żółkiewska", "Шевченко", "Smith"])
-def test_alphabet_padding_picks_what_picking_each_letter_picks(family: str) -> None:
-    # the glyphs of the alphabets are looked up once per process; the document's subset gets the same
-    # codes, in the same order, as picking each letter of the alphabets it uses (the first way of it)
-    def laid_out() -> object:
-        pdf = render_module._EvidencePdf(content())
-        pdf.add_page()
-        pdf.set_font("DejaVu", "", 10)
-        pdf.cell(0, 6, f"{family} 2026-11-27 ÆØ")
-        return pdf.fonts["dejavu"]
+_EVERY_MODEL = {
+    "birth-certificate": ("births", "DE", "B-DE-0008"),
+    "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
+    "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
+    "residence-certificate": ("residence", "NL", "R-NL-0024"),
+    "company-register-extract": ("companies", "EL", "C-EL-0006"),
+    "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
+}
 
-    by_letter, padded = laid_out(), laid_out()
-    used = render_module._used_codes(by_letter)
-    for block, letters in render_module._ALPHABETS:
-        if block.start == 0x20 or any(code in block for code in used):
-            for code in letters:
-                if code in by_letter.cmap:
-                    by_letter.subset.pick(code)
-    render_module._alphabet_glyphs.clear()
-    for _ in range(2):  # the glyphs found, then the glyphs kept
-        render_module._pad_alphabets(padded, "DejaVuSans-LGC.ttf")
-    assert list(padded.subset.items()) == list(by_letter.subset.items())
-    assert padded.missing_glyphs == by_letter.missing_glyphs == []
+
+def _documents_of_every_kind() -> list[EvidenceContent]:
+    documents = [content(*_EVERY_MODEL[m.name], m.name) for m in MODELS]
+    c = content()
+    documents.append(  # several pages, an annex, a title other than the model's, letters of three alphabets
+        EvidenceContent(
+            c.evidence_id,
+            c.model,
+            {**c.data, "family_name": "Шевченко-Żółkiewska", "given_name": "Ærø\nÞórður"},
+            c.authority,
+            c.issuing_date,
+            "EN",
+            "Extract — «birth»",
+            annex_rows=[(f"Entry {i} ½", f"value {i} ‰") for i in range(90)],
+        )
+    )
+    return documents
+
+
+def test_every_character_shown_gets_its_code_before_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the codes of a document's glyphs are given in code point order before any text is laid out
+    # (_texts lists every text), so they depend on the set of characters only: a glyph the layout
+    # picked itself would come after the others and break the order
+    seen: dict[str, list[int]] = {}
+    real = render_module._EvidencePdfOutput._add_fonts
+
+    def record(self: object, *args: object, **kwargs: object) -> object:
+        for key, font in self.fpdf.fonts.items():  # type: ignore[attr-defined]
+            seen[key] = [g.unicode[0] for g, _ in sorted(font.subset.items(), key=lambda i: i[1]) if g]
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(render_module._EvidencePdfOutput, "_add_fonts", record)
+    for document in _documents_of_every_kind():
+        render_pdf(document)
+        assert set(seen) == {"dejavu", "dejavuB"}
+        for key, codes in seen.items():
+            picked = [c for c in codes if c not in (0x00, 0x20)]  # fpdf2 reserves these two
+            assert picked == sorted(picked), (document.model.name, key)
+        seen.clear()
+
+
+def test_documents_with_the_same_characters_share_their_font_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Greek names differ, the characters (with the whole Greek and Basic Latin alphabets) do not
+    c = content()
+
+    def about(family: str, given: str) -> EvidenceContent:
+        data = {**c.data, "family_name": family, "given_name": given}
+        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
+
+    render_module.clear_font_caches()
+    built: list[object] = []
+    real = render_module._to_unicode
+    monkeypatch.setattr(render_module, "_to_unicode", lambda font: built.append(font) or real(font))
+    first = render_pdf(about("Παπαδοπούλου", "Ελένη"))
+    render_pdf(about("Παπαδοπούλου", "Ελένη"))  # fpdf2 wrote the first; the kept subset writes this one
+    assert len(built) == 2  # the regular and the bold font
+    second = render_pdf(about("Ελένη", "Παπαδοπούλου"))
+    assert len(built) == 2
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
+        assert render_pdf(about("Ελένη", "Παπαδοπούλου")) == second
+        assert render_pdf(about("Παπαδοπούλου", "Ελένη")) == first

@@ -621,11 +621,28 @@ def _texts(content: EvidenceContent) -> dict[str, list[str]]:
     return {"dejavu": regular, "dejavuB": bold}
 
 
+def _string_width(pdf: _EvidencePdf, text: str) -> float:
+    """``pdf.get_string_width(text)``, computed as fpdf2 computes it for plain text in one TrueType font
+    (no text shaping, fallback fonts, spacing or stretching, no page-count alias) without building a
+    text fragment and a copy of the graphics state for it; anything else is left to fpdf2."""
+    font = pdf.current_font
+    if (
+        isinstance(font, TTFFont)
+        and not pdf.text_shaping
+        and not pdf._fallback_font_ids
+        and pdf.char_spacing == 0
+        and pdf.font_stretching == 100
+        and (not pdf.str_alias_nb_pages or pdf.str_alias_nb_pages not in text)
+    ):
+        return font.get_text_width(text, pdf.font_size_pt, None)[1] / pdf.k if text else 0
+    return pdf.get_string_width(text)
+
+
 def _text(pdf: _EvidencePdf, width: float, height: float, text: str, *, new_x: str, new_y: str) -> None:
     """``multi_cell`` for text that needs several lines, ``cell`` for a line that fits (the same place
     on the page, without fpdf2's line breaking, a good part of the time of a document)."""
     room = (width or pdf.w - pdf.r_margin - pdf.x) - 2 * pdf.c_margin
-    if "\n" not in text and pdf.get_string_width(text) <= room:
+    if "\n" not in text and _string_width(pdf, text) <= room:
         pdf.cell(width, height, text, new_x=new_x, new_y=new_y)
     else:
         pdf.multi_cell(width, height, text, new_x=new_x, new_y=new_y)

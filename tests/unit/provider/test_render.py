@@ -457,3 +457,18 @@ def test_documents_with_the_same_characters_share_their_font_objects(monkeypatch
         patch.setattr(render_module, "_prepare_font", render_module._whole_font)
         assert render_pdf(about("Ελένη", "Παπαδοπούλου")) == second
         assert render_pdf(about("Παπαδοπούλου", "Ελένη")) == first
+
+
+def test_string_width_is_fpdf2s() -> None:
+    # _text measures a label or value without fpdf2's fragments; the width must be fpdf2's to the bit
+    # (whether a value fits on its line decides between cell and multi_cell)
+    pdf = render_module._EvidencePdf(content())
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    texts = ["", " ", "Ştefănescu-Győző Čapková", "Παπαδοπούλου", "Шевченко 1984-02-29", "x" * 300, "page {nb} of"]
+    for style, size in (("", 9), ("", 10), ("B", 11)):
+        pdf.set_font("DejaVu", style, size)
+        for text in texts:
+            assert render_module._string_width(pdf, text) == pdf.get_string_width(text), (style, size, text)
+    pdf.set_char_spacing(1)
+    assert render_module._string_width(pdf, "spaced") == pdf.get_string_width("spaced")

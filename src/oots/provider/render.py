@@ -341,8 +341,8 @@ def _with_alphabets(codes: set[int]) -> set[int]:
     return padded
 
 
-#: Per font file, the glyph of each code point looked up so far (what ``font.subset.pick(code)`` looks
-#: up for it; ``None``: not in the font), found once per process rather than once per document.
+#: Per font file, the glyph of each character of the font looked up so far (what
+#: ``font.subset.pick(code)`` looks up for it), found once per process rather than once per document.
 _glyphs: dict[str, dict[int, Glyph | None]] = {}
 
 
@@ -350,10 +350,12 @@ def _pick_in_code_order(font: TTFFont, filename: str, codes: set[int]) -> None:
     """Give the characters ``codes`` their codes in the document's font in code point order."""
     known = _glyphs.setdefault(filename, {})
     for code in sorted(codes):
+        if code not in font.cmap:
+            continue  # a character the font lacks is left to fpdf2 (it reports it)
         if code not in known:
-            known[code] = font.subset.get_glyph(unicode=code) if code in font.cmap else None
+            known[code] = font.subset.get_glyph(unicode=code)
         glyph = known[code]
-        if glyph is not None:  # a character the font lacks is left to fpdf2 (it reports it)
+        if glyph is not None:
             font.subset.pick_glyph(glyph)
 
 
@@ -363,9 +365,10 @@ def _pick_in_code_order(font: TTFFont, filename: str, codes: set[int]) -> None:
 # font descriptor, the CIDToGIDMap stream and the FontFile2 stream) are written here, the same objects
 # in the same order with the same bytes, for less: the font program is compressed once per kept subset
 # rather than once per document, and the 128 KB CIDToGIDMap is filled as bytes rather than joined from
-# 131,072 one-character strings. What depends on the document (which code each glyph got, in the order
-# the text used them) is still built per document. Anything else (no kept subset, a glyph the font
-# lacks, PDF/A, encryption) goes through fpdf2's own writer.
+# 131,072 one-character strings. What depends on which code each glyph got (the widths array, the
+# ToUnicode CMap, the CIDToGIDMap) is kept per code assignment: the codes are given in code point order
+# before the layout (_EvidencePdf.pick_glyphs), so documents with the same characters share them.
+# Anything else (no kept subset, a glyph the font lacks, PDF/A, encryption) goes through fpdf2's writer.
 
 #: The ToUnicode CMap around its ``bfchar`` blocks (Adobe Technical Note #5411), as fpdf2 writes it.
 _TO_UNICODE_HEAD = (

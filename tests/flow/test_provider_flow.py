@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -38,10 +38,14 @@ from provider.parties import GARCIA, query_request
 from oots import edm
 from oots.as4 import msh, profile
 from oots.as4.model import PartyId, Payload
+from oots.audit.journal import load_journal
+from oots.audit.models import AuditEntry, AuditHead
 from oots.edm import Identifier, LevelOfAssurance, Person, QueryError, QueryResponse, Text
 from oots.network.local import free_port
 from oots.node import NodeContext
 from oots.provider.samples import sample_data_service
+from oots.settings import load_settings
+from oots.store import open_database
 from oots.validation import validate
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
@@ -123,6 +127,7 @@ class Requester(RecorderNode):
     def __init__(self, config: Path, port: int) -> None:
         super().__init__(config, port)
         self.provider_db = Path()
+        self.provider_config = Path()
 
     def send(
         self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
@@ -173,6 +178,7 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
         wait_ready(ports["red"], procs[0], log)
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
+            blue.provider_config = red
             yield blue
     finally:
         stop_all(procs)
@@ -349,3 +355,23 @@ def test_the_provider_journals_each_answer_without_personal_data(network: Reques
     assert mine[0][4]  # the person's identifier is kept, encrypted
     reasons = {json.loads(r[2]).get("reason") for r in rows}
     assert {"NO_MATCH:NO_CANDIDATE", "UNKNOWN:EVIDENCE_TYPE", "REGISTER:FAILED", "TIMEOUT:DEADLINE"} <= reasons
+
+
+def test_the_provider_journal_chain_holds_with_each_answer_and_its_entries_in_one_commit(network: Requester) -> None:
+    # the two entries of an answer are added without flushing in between: consecutive sequence
+    # numbers, the head at the last one, and a seal chain that verifies
+    _, body = request_xml(GARCIA)
+    sent_id, _ = network.send(body)
+    settings = load_settings(network.provider_config)
+    database = open_database(settings)
+    try:
+        with database.session() as session:
+            assert load_journal(settings).verify(session).ok
+            entries = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars().all()
+            head = session.execute(select(AuditHead)).scalar_one()
+            mine = [e for e in entries if sent_id in e.message_ids]
+            assert [e.event for e in mine] == ["request_received", "evidence_sent"]
+            assert mine[1].seq == mine[0].seq + 1
+            assert [e.seq for e in entries] == list(range(entries[0].seq, head.seq + 1))
+    finally:
+        database.dispose()

@@ -10,6 +10,8 @@
 * :mod:`oots.eid.testidp` — the test identity provider (``oots eid serve``).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from oots.eid.edm_mapping import edm_subjects
 from oots.eid.errors import AssuranceTooLow, LoginRefused
 from oots.eid.identity import (
@@ -23,8 +25,10 @@ from oots.eid.identity import (
 )
 from oots.eid.oidc import OidcClient, ProviderMetadata, verify_id_token
 from oots.eid.role import EidRole
-from oots.eid.saml import SamlServiceProvider
 from oots.eid.web import EidLogin
+
+if TYPE_CHECKING:
+    from oots.eid.saml import SamlServiceProvider
 
 __all__ = [
     "Address",
@@ -44,3 +48,12 @@ __all__ = [
     "edm_subjects",
     "verify_id_token",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # pysaml2 is imported with the SAML service provider, not with every node that logs in with OIDC
+    if name == "SamlServiceProvider":
+        from oots.eid.saml import SamlServiceProvider
+
+        return SamlServiceProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

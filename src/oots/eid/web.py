@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -41,10 +41,12 @@ from oots.eid.errors import AssuranceTooLow, LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance
 from oots.eid.oidc import Flow, OidcClient, new_flow
 from oots.eid.replay import MemoryReplayCache, ReplayCache
-from oots.eid.saml import SamlServiceProvider
 from oots.eid.session import Sealer, identity_from_json, identity_to_json
 from oots.errors import ConfigError, OotsError, TransportError
 from oots.settings import EidSettings
+
+if TYPE_CHECKING:  # pysaml2 (tens of MB, most of a second to import) only on a node's first SAML login
+    from oots.eid.saml import SamlServiceProvider
 
 __all__ = ["FLOW_COOKIE", "SESSION_COOKIE", "EidLogin", "safe_next"]
 
@@ -250,6 +252,8 @@ class EidLogin:
                     xml = Path(source).read_text(encoding="utf-8")
                 except OSError as exc:
                     raise ConfigError(f"cannot read eid.saml_idp_metadata {source}: {exc.strerror}") from None
+            from oots.eid.saml import SamlServiceProvider
+
             s = self.settings
             self._saml = await run_in_threadpool(
                 SamlServiceProvider,

@@ -154,7 +154,11 @@ class ProviderRole:
         else:
             answer = result
         reply = self.reply(session, routing, answer)
-        self._journal(session, um, reply, answer)
+        # the answer and its journal entries are written together when the delivery's transaction
+        # commits; without this, each entry's look-up of the journal head would first flush what is
+        # pending (the answer, then the first entry) — three flushes for one commit
+        with session.no_autoflush:
+            self._journal(session, um, reply, answer)
 
     def _journal_held(self, session: Session, request: UserMessage, follow: PreviewFollowUp) -> None:
         exchange = request.property(profile.EXCHANGE_ID)

@@ -403,8 +403,9 @@ class _Builder:
         self._path_functions()
         for template in self.templates:
             self.xsl.append(template)
-        # entry point: the document as a string parameter, parsed inside Saxon (cheaper than handing over
-        # a parsed node from Python); the caller has already refused DTDs and entities
+        # entry point for a document given as text: parsed inside Saxon (the validator hands over a node
+        # from Saxon's document builder instead, a little cheaper); the caller has already refused DTDs
+        # and entities
         self._x(self.xsl, "param", name="v:document", select="()", **{"as": "xs:string?"})
         entry = self._x(self.xsl, "template", name="v:validate")
         self._x(entry, "apply-templates", select="parse-xml($v:document)")

@@ -244,7 +244,7 @@ def test_pdf_from_kept_fonts_is_the_pdf_of_a_fresh_start(
     warm = render_pdf(c)  # from the subset kept for this glyph set
     other_warm = render_pdf(other)  # other glyphs: not from that subset
     with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", lambda font, filename: None)
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
         fresh = render_pdf(c)
         other_fresh = render_pdf(other)
     assert cold == fresh
@@ -307,3 +307,168 @@ def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
     text = extract_pdf_text(second)
     assert "Χατζηγεωργίου" in text
     assert "Ευάγγελος Zoe" in text
+
+
+def _fpdf2_font_writer_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+    real = render_module.OutputProducer._add_fonts
+
+    def counting(self: object, *args: object, **kwargs: object) -> object:
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(render_module.OutputProducer, "_add_fonts", counting)
+    return calls
+
+
+def test_kept_fonts_are_written_by_this_module_as_fpdf2_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # after the first document of a glyph set, the font objects (widths, ToUnicode, CIDToGIDMap, the
+    # compressed font program) are written without fpdf2's font writer — and come out byte for byte
+    # as fpdf2 writes them, for people whose letters come in another order (other codes, other maps)
+    c = content()
+    people = [
+        {"family_name": "Παπαδοπούλου", "given_name": "Ελένη"},
+        {"family_name": "Ελένη", "given_name": "Παπαδοπούλου"},
+        {"family_name": "Zoe Χατζηγεωργίου", "given_name": "Ευάγγελος"},
+        {"family_name": "Ιωάννου", "given_name": "Zacharias Quentin"},
+    ]
+    documents = [
+        EvidenceContent(c.evidence_id, c.model, {**c.data, **p}, c.authority, c.issuing_date, "EL", c.title)
+        for p in people
+    ]
+    render_module.clear_font_caches()
+    calls = _fpdf2_font_writer_calls(monkeypatch)
+    render_pdf(documents[0])  # the first of this glyph set: fpdf2 writes it (and its subset is kept)
+    assert len(calls) == 1
+    warm = [render_pdf(d) for d in documents]
+    assert len(calls) == 1  # all from the kept subset, written here
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
+        fresh = [render_pdf(d) for d in documents]
+    assert len(calls) == 1 + len(documents)
+    assert warm == fresh
+    assert len(set(fresh)) == len(documents)
+
+
+def test_a_glyph_the_font_lacks_is_still_reported_by_fpdf2(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a document with a character outside the embedded font goes through fpdf2's writer every time,
+    # which logs the missing glyph (the kept-font writer would not)
+    c = content()
+    lacking = EvidenceContent(
+        c.evidence_id, c.model, {**c.data, "given_name": "Mei 美"}, c.authority, c.issuing_date, "EN", "X"
+    )
+    render_module.clear_font_caches()
+    calls = _fpdf2_font_writer_calls(monkeypatch)
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="fpdf"):
+            render_pdf(lacking)
+        assert "missing" in caplog.text
+    assert len(calls) == 2
+
+
+def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by_one() -> None:
+    # the kept subsets and reduced fonts are shared; each document has its own font objects
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = content()
+    documents = [
+        EvidenceContent(
+            f"{c.evidence_id[:-4]}{n:04d}", c.model, c.data, c.authority, c.issuing_date, "EL", f"{c.title} {n}"
+        )
+        for n in range(12)
+    ]
+    alone = [render_pdf(d) for d in documents]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            assert list(pool.map(render_pdf, documents)) == alone
+
+
+_EVERY_MODEL = {
+    "birth-certificate": ("births", "DE", "B-DE-0008"),
+    "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
+    "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
+    "residence-certificate": ("residence", "NL", "R-NL-0024"),
+    "company-register-extract": ("companies", "EL", "C-EL-0006"),
+    "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
+}
+
+
+def _documents_of_every_kind() -> list[EvidenceContent]:
+    documents = [content(*_EVERY_MODEL[m.name], m.name) for m in MODELS]
+    c = content()
+    documents.append(  # several pages, an annex, a title other than the model's, letters of three alphabets
+        EvidenceContent(
+            c.evidence_id,
+            c.model,
+            {**c.data, "family_name": "Шевченко-Żółkiewska", "given_name": "Ærø\nÞórður"},
+            c.authority,
+            c.issuing_date,
+            "EN",
+            "Extract — «birth»",
+            annex_rows=[(f"Entry {i} ½", f"value {i} ‰") for i in range(90)],
+        )
+    )
+    return documents
+
+
+def test_every_character_shown_gets_its_code_before_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the codes of a document's glyphs are given in code point order before any text is laid out
+    # (_texts lists every text), so they depend on the set of characters only: a glyph the layout
+    # picked itself would come after the others and break the order
+    seen: dict[str, list[int]] = {}
+    real = render_module._EvidencePdfOutput._add_fonts
+
+    def record(self: object, *args: object, **kwargs: object) -> object:
+        for key, font in self.fpdf.fonts.items():  # type: ignore[attr-defined]
+            seen[key] = [g.unicode[0] for g, _ in sorted(font.subset.items(), key=lambda i: i[1]) if g]
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(render_module._EvidencePdfOutput, "_add_fonts", record)
+    for document in _documents_of_every_kind():
+        render_pdf(document)
+        assert set(seen) == {"dejavu", "dejavuB"}
+        for key, codes in seen.items():
+            picked = [c for c in codes if c not in (0x00, 0x20)]  # fpdf2 reserves these two
+            assert picked == sorted(picked), (document.model.name, key)
+        seen.clear()
+
+
+def test_documents_with_the_same_characters_share_their_font_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the Greek names differ, the characters (with the whole Greek and Basic Latin alphabets) do not
+    c = content()
+
+    def about(family: str, given: str) -> EvidenceContent:
+        data = {**c.data, "family_name": family, "given_name": given}
+        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
+
+    render_module.clear_font_caches()
+    built: list[object] = []
+    real = render_module._to_unicode
+    monkeypatch.setattr(render_module, "_to_unicode", lambda font: built.append(font) or real(font))
+    first = render_pdf(about("Παπαδοπούλου", "Ελένη"))
+    render_pdf(about("Παπαδοπούλου", "Ελένη"))  # fpdf2 wrote the first; the kept subset writes this one
+    assert len(built) == 2  # the regular and the bold font
+    second = render_pdf(about("Ελένη", "Παπαδοπούλου"))
+    assert len(built) == 2
+    with monkeypatch.context() as patch:
+        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
+        assert render_pdf(about("Ελένη", "Παπαδοπούλου")) == second
+        assert render_pdf(about("Παπαδοπούλου", "Ελένη")) == first
+
+
+def test_string_width_is_fpdf2s() -> None:
+    # _text measures a label or value without fpdf2's fragments; the width must be fpdf2's to the bit
+    # (whether a value fits on its line decides between cell and multi_cell)
+    pdf = render_module._EvidencePdf(content())
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    texts = ["", " ", "Ştefănescu-Győző Čapková", "Παπαδοπούλου", "Шевченко 1984-02-29", "x" * 300, "page {nb} of"]
+    for style, size in (("", 9), ("", 10), ("B", 11)):
+        pdf.set_font("DejaVu", style, size)
+        for text in texts:
+            assert render_module._string_width(pdf, text) == pdf.get_string_width(text), (style, size, text)
+    pdf.set_char_spacing(1)
+    assert render_module._string_width(pdf, "spaced") == pdf.get_string_width("spaced")

@@ -81,8 +81,15 @@ def run_exchanges(
     person: dict[str, Any],
     timeout: float = 300.0,
     on_progress: Callable[[int], None] | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Run ``count`` exchanges without preview, ``concurrency`` at a time; every one is waited for."""
+    """Run ``count`` exchanges without preview, ``concurrency`` at a time; every one is waited for.
+
+    With ``rate`` (exchanges per second) the load is open: exchange *i* is due ``i / rate`` seconds after
+    the start whether or not earlier ones have finished (``concurrency`` still caps how many are in
+    flight), and its latency counts from when it was due, so time spent waiting for a free slot is
+    not hidden.
+    """
     result = LoadResult()
     lock = threading.Lock()
     done = 0
@@ -97,9 +104,11 @@ def run_exchanges(
         http: httpx.Client = local.client
         return http
 
-    def one(out: Path) -> None:
+    def one(out: Path, due: float | None) -> None:
         nonlocal done
-        started = time.perf_counter()
+        if due is not None:
+            time.sleep(max(0.0, due - time.perf_counter()))
+        started = time.perf_counter() if due is None else due
         opts = RequestOptions(procedure, country, person, out, preview=False, timeout=timeout)
         try:
             drive(client(), opts, say=lambda _: None, sleep=lambda s: time.sleep(min(s, 0.1)), wait=WAIT_SECONDS)
@@ -118,7 +127,8 @@ def run_exchanges(
         begin = time.perf_counter()
         try:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                for future in [pool.submit(one, Path(tmp) / str(i)) for i in range(count)]:
+                dues = [None if rate is None else begin + i / rate for i in range(count)]
+                for future in [pool.submit(one, Path(tmp) / str(i), dues[i]) for i in range(count)]:
                     future.result()
         finally:
             for http in clients:

@@ -20,7 +20,13 @@ node. Every exchange belongs to the client that created it; another client's exc
 
 (¹) With ``?version_after=n`` the answer waits until the exchange's version is above ``n`` or ``wait``
 seconds (default 20, at most 60) have passed: a portal without webhooks waits for the next change
-instead of polling.
+instead of polling. With ``?until=actionable`` it waits (also) until the exchange is in a state the portal
+acts on: ``awaiting_user_choice``, ``awaiting_explicit_request``, ``awaiting_preview`` or an end.
+
+A step (start, choices, explicit request) sent with ``Prefer: wait=N`` (RFC 7240; N seconds, at most 60)
+is answered with the exchange as the read gives it once it is in a state the portal acts on (200), or
+after N seconds with the exchange as it is then (202), with ``Preference-Applied: wait=N``: one call
+per step of the portal instead of a step and then reads.
 
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
 valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
@@ -34,9 +40,13 @@ import binascii
 import hashlib
 import hmac
 import logging
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -45,22 +55,60 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
 from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
+from oots.requester.models import RequesterExchange
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
+from oots.requester.states import ACTIONABLE
 from oots.store import Database
-from oots.store.wake import topic, wait_for
+from oots.store.wake import Topic, topic, wait_for
 
 __all__ = ["create_api"]
 
 log = logging.getLogger(__name__)
 
-#: Long polling (``GET /v1/exchanges/{id}?version_after=n``): a waiting request is woken by the commit
-#: that changes the exchange; without a wake-up it reads the version again after this long, then twice
-#: as long each time up to the maximum (changes made by other processes of the node on SQLite).
-_WAIT_DATABASE_SECONDS = 0.25
-_WAIT_DATABASE_MAX_SECONDS = 4.0
+#: Waiting calls (a long poll, a step with ``Prefer: wait``) are woken by the commit that changes their
+#: exchange; changes other processes of the node make on SQLite wake no one, so the waiting calls look
+#: for them together (one read of every watched exchange's version, at most every ``_LOOK_SECONDS``):
+#: each call asks for a look after 0.25 s without a wake-up, then twice as long each time, at most 4 s.
+_LOOK_SECONDS = 0.25
+_LOOK_MAX_SECONDS = 4.0
+#: The longest wait a read (``wait``) or a step (``Prefer: wait=N``) may ask for.
+_MAX_WAIT_SECONDS = 60
+
+#: The ``Prefer`` request header of a step, as the OpenAPI description shows it.
+_PREFER_HEADER: dict[str, Any] = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "RFC 7240 `wait=N` (seconds, at most 60): answer with the exchange once it is in a state "
+    "the portal acts on (200) or after N seconds as it is then (202); `Preference-Applied` says so.",
+}
+
+
+def _wait_preference(headers: list[str]) -> int | None:
+    """The seconds of an RFC 7240 ``wait`` preference (``Prefer: wait=10``), at most 60; None without one.
+
+    The first ``wait`` counts; one whose value is not a number of seconds is ignored, as a server may
+    ignore any preference it cannot apply (RFC 7240 §2)."""
+    for header in headers:
+        for preference in header.split(","):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() != "wait":
+                continue
+            value = value.strip().strip('"')
+            if not (value.isascii() and value.isdigit()):
+                return None
+            return _MAX_WAIT_SECONDS if len(value) > 3 else min(int(value), _MAX_WAIT_SECONDS)
+    return None
+
+
+def _ready(version: int, state: str, after: int | None, actionable: bool) -> bool:
+    """Whether a waiting read may answer: the version is above ``after``, the state one the portal acts on."""
+    return (after is None or version > after) and (not actionable or state in ACTIONABLE)
 
 
 class ExchangeIn(BaseModel):
@@ -107,6 +155,51 @@ class Accepted(BaseModel):
     state: str
     version: int
     href: str
+
+
+class RequestOut(BaseModel):
+    requirement: str
+    evidence_type: str
+    provider: str | None
+    status: str = Field(description="pending, sent, preview, received or failed")
+    error_code: str | None
+
+
+class PreviewOut(BaseModel):
+    location: str = Field(description="Where to send the user for the provider's preview.")
+    method: str = Field(description="GET or POST.")
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    evidence_id: str
+    title: str | None
+    media_type: str
+    requirement: str | None
+    size: int = Field(description="Bytes.")
+    href: str = Field(description="Where to download it.")
+
+
+class ExchangeOut(BaseModel):
+    """An exchange as the API shows it (the answer of a read, and of a step sent with ``Prefer: wait``)."""
+
+    id: str
+    href: str
+    state: str
+    version: int = Field(description="Incremented on every state change.")
+    procedure: str
+    country: str
+    reason: str | None = Field(description="Why it failed or expired (a stable code).")
+    reason_text: str | None
+    detail: str | None
+    created_at: str
+    updated_at: str
+    deadline: str
+    explicit_request_given: bool
+    requirements: list[dict[str, Any]] = Field(description="Per requirement: lists, questions, providers, choices.")
+    requests: list[RequestOut]
+    preview: PreviewOut | None = Field(description="In state awaiting_preview: where the user goes.")
+    evidence: list[EvidenceOut]
 
 
 def _problem(status: int, title: str, detail: str, error_id: str | None = None) -> JSONResponse:
@@ -321,35 +414,91 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _problem(422, "Invalid input", f"{where}: {first.get('msg', 'invalid')}".strip(": "))
 
+    def href(ex_id: str) -> str:
+        return f"{base_url}/api/v1/exchanges/{ex_id}"
+
     def accepted(ex_id: str, state: str, version: int) -> JSONResponse:
-        body = Accepted(id=ex_id, state=state, version=version, href=f"{base_url}/api/v1/exchanges/{ex_id}")
+        body = Accepted(id=ex_id, state=state, version=version, href=href(ex_id))
         return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.href})
 
-    @api.post("/v1/exchanges", status_code=202, response_model=Accepted, summary="Start an exchange")
-    def create_exchange(body: ExchangeIn, client: str = allowed_to_write) -> JSONResponse:
-        subject = subject_from_json(body.person)
-        with database.session(immediate=True) as session:
-            ex = requester.create(
-                session,
-                client_id=client,
-                procedure=body.procedure,
-                country=body.country,
-                subject=subject,
-                requirements=body.requirements,
-                return_url=body.return_url,
-                preview=body.preview,
-            )
-            return accepted(ex.id, ex.state, ex.version)
+    def shown(view: dict[str, Any]) -> dict[str, Any]:
+        return {"id": view["id"], "href": href(view["id"]), **view}
 
     def read(exchange_id: str, client: str) -> dict[str, Any]:
-        with database.session() as session:
-            return requester.view(session, exchange_id, client).to_json(base_url)
+        with database.connect() as conn:
+            return shown(requester.view(conn, exchange_id, client).to_json(base_url))
 
-    def version(exchange_id: str, client: str) -> int:
-        with database.session() as session:
-            return requester.version(session, exchange_id, client)
+    def peek(exchange_id: str, client: str) -> tuple[int, str]:
+        with database.connect() as conn:
+            return requester.peek(conn, exchange_id, client)
 
-    @api.get("/v1/exchanges/{exchange_id}", summary="Read an exchange")
+    def stepped(session: Session, ex: RequesterExchange, client: str, wait: int | None) -> _Stepped:
+        view = None
+        if wait is not None and ex.state in ACTIONABLE:
+            # the portal's turn already (an end, say): the answer is read in the step's own transaction
+            view = shown(requester.view(session, ex.id).to_json(base_url))
+        return _Stepped(ex.id, client, ex.state, ex.version, view)
+
+    async def answer(step: _Stepped, wait: int | None, *, location: bool = False) -> JSONResponse:
+        """202 with the exchange's id, state and version; with ``Prefer: wait``, the exchange once the portal
+        acts on it (200) or as it is after ``wait`` seconds (202)."""
+        if wait is None:
+            return accepted(step.id, step.state, step.version)
+        view, ready = (
+            (step.view, True) if step.view is not None else await waited(step.id, step.client, None, True, wait)
+        )
+        if view is None:
+            view = await run_in_threadpool(read, step.id, step.client)
+        headers = {"Preference-Applied": f"wait={wait}"}
+        if location:
+            headers["Location"] = href(step.id)
+        return JSONResponse(view, status_code=200 if ready else 202, headers=headers)
+
+    stepped_with_prefer: dict[str, Any] = {"parameters": [_PREFER_HEADER]}
+    waited_answer: dict[int | str, dict[str, Any]] = {
+        200: {
+            "model": ExchangeOut,
+            "description": "Sent with Prefer: wait: the exchange, in a state the portal acts on.",
+        },
+        202: {
+            "description": "Accepted (sent with Prefer: wait: the exchange as it is after the wait, an ExchangeOut)."
+        },
+    }
+
+    @api.post(
+        "/v1/exchanges",
+        status_code=202,
+        response_model=Accepted,
+        summary="Start an exchange",
+        openapi_extra=stepped_with_prefer,
+        responses=waited_answer,
+    )
+    async def create_exchange(request: Request, body: ExchangeIn, client: str = allowed_to_write) -> JSONResponse:
+        subject = subject_from_json(body.person)
+        wait = _wait_preference(request.headers.getlist("prefer"))
+
+        def create() -> _Stepped:
+            with database.session(immediate=True) as session:
+                ex = requester.create(
+                    session,
+                    client_id=client,
+                    procedure=body.procedure,
+                    country=body.country,
+                    subject=subject,
+                    requirements=body.requirements,
+                    return_url=body.return_url,
+                    preview=body.preview,
+                )
+                return stepped(session, ex, client, wait)
+
+        return await answer(await run_in_threadpool(create), wait, location=True)
+
+    @api.get(
+        "/v1/exchanges/{exchange_id}",
+        summary="Read an exchange",
+        response_model=None,
+        responses={200: {"model": ExchangeOut, "description": "The exchange."}},
+    )
     async def read_exchange(
         exchange_id: str,
         client: str = authenticated,
@@ -357,71 +506,121 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             int | None,
             Query(ge=0, description="Wait until the exchange's version is above this one (long polling)."),
         ] = None,
-        wait: Annotated[float, Query(gt=0, le=60, description="Seconds to wait at most for version_after.")] = 20.0,
-    ) -> dict[str, Any]:
-        if version_after is not None:
-            seen = await _wait_for_change(exchange_id, client, version_after, wait)
+        until: Annotated[
+            Literal["change", "actionable"],
+            Query(
+                description="actionable: wait (also) until the exchange is in a state the portal acts on "
+                "(awaiting_user_choice, awaiting_explicit_request, awaiting_preview, completed, failed, expired)."
+            ),
+        ] = "change",
+        wait: Annotated[
+            float, Query(gt=0, le=_MAX_WAIT_SECONDS, description="Seconds to wait at most (version_after, until).")
+        ] = 20.0,
+    ) -> JSONResponse:
+        actionable = until == "actionable"
+        if version_after is not None or actionable:
+            seen, _ = await waited(exchange_id, client, version_after, actionable, wait)
             if seen is not None:
-                return seen
-        return await run_in_threadpool(read, exchange_id, client)
+                return JSONResponse(seen)
+        return JSONResponse(await run_in_threadpool(read, exchange_id, client))
 
     changes = topic(CHANGED_TOPIC)
 
-    async def _wait_for_change(exchange_id: str, client: str, after: int, wait: float) -> dict[str, Any] | None:
+    def versions(exchange_ids: Collection[str]) -> dict[str, int]:
+        with database.connect() as conn:
+            return requester.versions(conn, exchange_ids)
+
+    watched = _Watched(versions, changes, _LOOK_SECONDS)
+
+    async def waited(
+        exchange_id: str, client: str, after: int | None, actionable: bool, wait: float
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Wait until the exchange's version is above ``after`` (None: any) and, if ``actionable``, its state
+        one the portal acts on, or ``wait`` seconds: whether it is so, with the exchange when it was read
+        (None: the caller reads it)."""
         # The commit that changes the exchange wakes this wait at once when it is made in this process,
-        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other
-        # processes on SQLite are seen by reading again, after 0.25 s, then twice as long each time.
-        # Woken, it reads the whole exchange at once (the usual case: it did change), not its version
-        # first; that read is returned when it is newer (None: the caller reads the exchange).
+        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other processes
+        # on SQLite are found by the shared look (_Watched). Woken, it reads the whole exchange at once
+        # (the usual case: it did change), not its version first.
         deadline = time.monotonic() + wait
-        recheck = _WAIT_DATABASE_SECONDS
-        woken = False
-        with changes.watch(exchange_id) as changed:  # before reading: a commit in between is not missed
+        seen: dict[str, Any] | None = None
+        pause = _LOOK_SECONDS
+        # watch before reading: a commit in between is not missed
+        with changes.watch(exchange_id) as changed, watched.watch(exchange_id) as saw:
+            version, state = await run_in_threadpool(peek, exchange_id, client)
             while True:
-                if woken:
-                    seen = await run_in_threadpool(read, exchange_id, client)
-                    if int(seen["version"]) > after:
-                        return seen
-                elif await run_in_threadpool(version, exchange_id, client) > after:
-                    return None
+                if _ready(version, state, after, actionable):
+                    return seen, True
+                saw(version)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
-                woken = await wait_for(changed, min(remaining, recheck))
-                if not woken:
-                    recheck = min(recheck * 2, _WAIT_DATABASE_MAX_SECONDS)
+                    return seen, False
+                if await wait_for(changed, min(remaining, pause)):
+                    seen = await run_in_threadpool(read, exchange_id, client)
+                    version, state = int(seen["version"]), str(seen["state"])
+                else:
+                    await watched.look()  # a change it finds sets `changed`
+                    pause = min(pause * 2, _LOOK_MAX_SECONDS)
 
-    @api.post("/v1/exchanges/{exchange_id}/choices", status_code=202, response_model=Accepted, summary="Choose")
-    def choose(exchange_id: str, body: ChoicesIn, client: str = allowed_to_write) -> JSONResponse:
+    @api.post(
+        "/v1/exchanges/{exchange_id}/choices",
+        status_code=202,
+        response_model=Accepted,
+        summary="Choose",
+        openapi_extra=stepped_with_prefer,
+        responses=waited_answer,
+    )
+    async def choose(
+        request: Request, exchange_id: str, body: ChoicesIn, client: str = allowed_to_write
+    ) -> JSONResponse:
         choices = {k: v.model_dump(exclude_defaults=True) for k, v in body.requirements.items()}
-        with database.session(immediate=True) as session:
-            requester.choose(session, exchange_id, client, choices)
-            ex = requester.load(session, exchange_id)
-            return accepted(ex.id, ex.state, ex.version)
+        wait = _wait_preference(request.headers.getlist("prefer"))
+
+        def step() -> _Stepped:
+            with database.session(immediate=True) as session:
+                ex = requester.choose(session, exchange_id, client, choices)
+                return stepped(session, ex, client, wait)
+
+        return await answer(await run_in_threadpool(step), wait)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/explicit-request",
         status_code=202,
         response_model=Accepted,
         summary="The user gave the explicit request",
+        openapi_extra=stepped_with_prefer,
+        responses=waited_answer,
     )
-    def explicit_request(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
-        with database.session(immediate=True) as session:
-            requester.give_explicit_request(session, exchange_id, client)
-            ex = requester.load(session, exchange_id)
-            return accepted(ex.id, ex.state, ex.version)
+    async def explicit_request(request: Request, exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
+        wait = _wait_preference(request.headers.getlist("prefer"))
 
-    @api.post("/v1/exchanges/{exchange_id}/cancel", summary="Cancel an exchange")
-    def cancel(exchange_id: str, client: str = allowed_to_write) -> dict[str, Any]:
+        def step() -> _Stepped:
+            with database.session(immediate=True) as session:
+                ex = requester.give_explicit_request(session, exchange_id, client)
+                return stepped(session, ex, client, wait)
+
+        return await answer(await run_in_threadpool(step), wait)
+
+    @api.post(
+        "/v1/exchanges/{exchange_id}/cancel",
+        summary="Cancel an exchange",
+        response_model=None,
+        responses={200: {"model": ExchangeOut, "description": "The exchange, ended."}},
+    )
+    def cancel(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         with database.session(immediate=True) as session:
             requester.cancel(session, exchange_id, client)
-            return requester.view(session, exchange_id, client).to_json(base_url)
+            return JSONResponse(shown(requester.view(session, exchange_id, client).to_json(base_url)))
 
-    @api.get("/v1/exchanges/{exchange_id}/evidence", summary="List the evidence received")
-    def list_evidence(exchange_id: str, client: str = authenticated) -> list[dict[str, Any]]:
-        with database.session() as session:
-            evidence: list[dict[str, Any]] = requester.view(session, exchange_id, client).to_json(base_url)["evidence"]
-            return evidence
+    @api.get(
+        "/v1/exchanges/{exchange_id}/evidence",
+        summary="List the evidence received",
+        response_model=None,
+        responses={200: {"model": list[EvidenceOut], "description": "The evidence received."}},
+    )
+    def list_evidence(exchange_id: str, client: str = authenticated) -> JSONResponse:
+        with database.connect() as conn:
+            return JSONResponse(requester.view(conn, exchange_id, client).to_json(base_url)["evidence"])
 
     @api.get(
         "/v1/exchanges/{exchange_id}/evidence/{evidence_row}",
@@ -429,8 +628,8 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_class=Response,
     )
     def download(exchange_id: str, evidence_row: int, client: str = authenticated) -> Response:
-        with database.session() as session:
-            ev = requester.evidence(session, exchange_id, evidence_row, client)
+        with database.connect() as conn:
+            ev = requester.evidence(conn, exchange_id, evidence_row, client)
             suffix = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
             name = f"evidence-{ev.id}.{suffix.get(ev.media_type, 'bin')}"
             return Response(
@@ -473,6 +672,82 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     api.openapi = openapi  # type: ignore[method-assign]
     return api
+
+
+@dataclass(frozen=True)
+class _Stepped:
+    """An exchange after a step of the portal: its state, and its view when the portal waits for its turn."""
+
+    id: str
+    client: str
+    state: str
+    version: int
+    view: dict[str, Any] | None = None
+
+
+class _Watched:
+    """The exchanges that waiting calls watch, with the version each call saw last.
+
+    Changes other processes of a node make on SQLite wake no call here (oots.store.wake), so the waiting
+    calls look for them together: whichever call's timer runs out first reads the versions of every
+    watched exchange in one statement — at most once per ``interval`` for the whole process — and fires
+    the change topic for each exchange that moved past a version a call saw; the woken calls read it.
+    """
+
+    def __init__(self, versions: Callable[[Collection[str]], dict[str, int]], changes: Topic, interval: float) -> None:
+        self._versions = versions
+        self._changes = changes
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._seen: dict[str, Counter[int]] = {}
+        self._looked = 0.0
+        self._looking = False
+
+    @contextmanager
+    def watch(self, exchange_id: str) -> Iterator[Callable[[int], None]]:
+        """Watch an exchange while the block runs; call the function given with each version seen."""
+        last: int | None = None
+
+        def saw(version: int) -> None:
+            nonlocal last
+            with self._lock:
+                self._forget(exchange_id, last)
+                self._seen.setdefault(exchange_id, Counter())[version] += 1
+            last = version
+
+        try:
+            yield saw
+        finally:
+            with self._lock:
+                self._forget(exchange_id, last)
+
+    def _forget(self, exchange_id: str, version: int | None) -> None:
+        if version is None:
+            return
+        seen = self._seen[exchange_id]
+        seen[version] -= 1
+        if seen[version] <= 0:
+            del seen[version]
+        if not seen:
+            del self._seen[exchange_id]
+
+    async def look(self) -> None:
+        """Read the watched exchanges' versions, unless another call did less than ``interval`` ago."""
+        with self._lock:
+            if self._looking or time.monotonic() - self._looked < self._interval or not self._seen:
+                return
+            self._looking = True
+            oldest = {exchange_id: min(seen) for exchange_id, seen in self._seen.items()}
+        try:
+            now = await run_in_threadpool(self._versions, list(oldest))
+        finally:
+            with self._lock:
+                self._looking = False
+                self._looked = time.monotonic()
+        # an exchange gone (or moved on) wakes its calls: they read it again and answer
+        moved = [exchange_id for exchange_id, version in oldest.items() if now.get(exchange_id) != version]
+        if moved:
+            self._changes.fire(moved)
 
 
 class _UnauthorisedError(Exception):

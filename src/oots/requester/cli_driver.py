@@ -21,7 +21,7 @@ from oots.errors import ConfigError, NotFound, OotsError, TransportError
 
 __all__ = ["WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
 
-#: How long one read of the exchange waits on the node for a change (``oots request``'s long poll).
+#: How long one step or read waits on the node for the exchange to need the driver (``oots request``'s long poll).
 WAIT_SECONDS = 10.0
 
 _SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
@@ -173,32 +173,41 @@ def drive(
 ) -> list[Path]:
     """Run one exchange to its end; the evidence files saved (ExchangeFailed when none arrived).
 
-    With ``wait`` (seconds, at most 30), each read of the exchange is a long poll: the node answers
-    as soon as the exchange changes, so the driver neither sleeps nor asks again and again; without
-    it (or against a node that answers at once), the driver reads, then ``sleep``s 0.2 s.
+    With ``wait`` (seconds, at most 60), the driver waits on the node for its turn: each step (start,
+    choices, explicit request) goes with ``Prefer: wait=<wait>`` and is answered with the exchange once
+    it needs the driver or has ended, and a read is a long poll for that (``until=actionable``), so the
+    driver neither sleeps nor asks again and again. Without it (or against a node that answers at once),
+    the driver reads, then ``sleep``s 0.2 s.
     """
-    created = _check(
-        client.post(
-            "/api/v1/exchanges",
-            json={"procedure": opts.procedure, "country": opts.country, "person": opts.person, "preview": opts.preview},
-        )
-    )
+    prefer = {"Prefer": f"wait={round(wait)}"} if wait >= 1 else {}
+    body = {"procedure": opts.procedure, "country": opts.country, "person": opts.person, "preview": opts.preview}
+    reply = client.post("/api/v1/exchanges", json=body, headers=prefer)
+    created = _check(reply)
     ex_id = created["id"]
     say(f"exchange {ex_id} started")
     deadline = clock() + opts.timeout
     shown_preview: str | None = None
     asked_explicit = False
+    # the exchange when the node answered a step with it (Prefer applied), else what to read after
+    view: dict[str, Any] | None = created if _waited(reply) else None
     version: int | None = None
     while True:
-        waiting = max(0.0, min(wait, deadline - clock()))
-        asked = clock()
-        params = (
-            {"version_after": version, "wait": round(waiting, 1)} if version is not None and waiting >= 0.1 else None
-        )
-        view = _check(client.get(f"/api/v1/exchanges/{ex_id}", params=params))
+        gentle = False  # after a read that came back at once with nothing new: sleep before the next one
+        if view is None:
+            waiting = max(0.0, min(wait, deadline - clock()))
+            asked = clock()
+            params: dict[str, Any] | None = None
+            if waiting >= 0.1:
+                params = {"until": "actionable", "wait": round(waiting, 1)}
+                if version is not None:
+                    params["version_after"] = version
+            view = _check(client.get(f"/api/v1/exchanges/{ex_id}", params=params))
+            gentle = params is None or (view["version"] == version and clock() - asked < waiting / 2)
         state = view["state"]
+        version = view["version"]
         if state == "awaiting_user_choice":
-            _check(client.post(f"/api/v1/exchanges/{ex_id}/choices", json=_choices(view, opts, ask)))
+            reply = client.post(f"/api/v1/exchanges/{ex_id}/choices", json=_choices(view, opts, ask), headers=prefer)
+            view, version = _after_step(reply)
             continue
         if state == "awaiting_explicit_request" and not asked_explicit:
             for entry in view["requirements"]:
@@ -206,7 +215,8 @@ def drive(
                     chosen = next((p for p in slot["providers"] if p["id"] == slot["chosen_provider"]), None)
                     if chosen is not None:
                         say(f"asking {chosen['name']} for {cls.rpartition('/')[2]} ({entry['name']})")
-            _check(client.post(f"/api/v1/exchanges/{ex_id}/explicit-request"))
+            reply = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=prefer)
+            view, version = _after_step(reply)
             asked_explicit = True
             continue
         if state == "awaiting_preview" and view.get("preview") and view["preview"]["location"] != shown_preview:
@@ -218,9 +228,20 @@ def drive(
             raise ExchangeFailed(f"the exchange {state}: {view.get('reason_text') or view.get('reason')}")
         if clock() > deadline:
             raise TransportError(f"the exchange {ex_id} did not end within {opts.timeout:.0f} s (state {state})")
-        if params is None or (view["version"] == version and clock() - asked < waiting / 2):
+        if gentle:
             sleep(0.2)  # not a long poll, or the node answered at once with nothing new: poll gently
-        version = view["version"]
+        view = None  # read it again: the next change
+
+
+def _waited(reply: httpx.Response) -> bool:
+    """Whether the node applied ``Prefer: wait``: the answer to a step is then the exchange itself."""
+    return "wait" in reply.headers.get("preference-applied", "")
+
+
+def _after_step(reply: httpx.Response) -> tuple[dict[str, Any] | None, int]:
+    """The exchange the answer to a step carries (None: read it) and the version after the step."""
+    body = _check(reply)
+    return (body if _waited(reply) else None), int(body["version"])
 
 
 def _save(client: httpx.Client, view: dict[str, Any], out: Path, say: Callable[[str], None]) -> list[Path]:

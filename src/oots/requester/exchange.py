@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.orm import Session
 
 from oots import edm
 from oots.as4 import profile
@@ -49,12 +50,15 @@ __all__ = [
     "DISCOVER_JOB",
     "EXPIRE_JOB",
     "WEBHOOK_JOB",
+    "Document",
     "ExchangeView",
     "Requester",
     "subject_from_json",
 ]
 
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 DISCOVER_JOB = "requester.discover"
 EXPIRE_JOB = "requester.expire"
@@ -73,6 +77,21 @@ _ERROR_REASONS: Mapping[str, Reason] = {
     "EDM:ERR:0007": Reason.EVIDENCE_NOT_AVAILABLE,
     "EDM:ERR:0008": Reason.PROVIDER_ERROR,
 }
+
+
+def _one_flush(
+    step: Callable[Concatenate[Requester, Session, _P], _R],
+) -> Callable[Concatenate[Requester, Session, _P], _R]:
+    """Run a step of an exchange with the session's autoflush off: what it changes is written when its
+    transaction commits, in one flush, not before each of its queries (the journal's head, a queue job,
+    the next request). A step reads back none of its own changes (the requests it makes, it keeps)."""
+
+    @functools.wraps(step)
+    def once(self: Requester, session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with session.no_autoflush:
+            return step(self, session, *args, **kwargs)
+
+    return once
 
 
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
@@ -94,15 +113,24 @@ def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
 
 
 @dataclass(frozen=True)
-class ExchangeView:
-    """What the portal API shows of an exchange."""
+class Document:
+    """One evidence document as received: its row id (``/evidence/{id}``), media type and bytes."""
 
-    exchange: RequesterExchange
-    requests: list[RequesterRequest]
-    #: The evidence received, without its content (the API lists it; a download reads the content).
-    evidence: list[RequesterEvidence]
-    #: Size in bytes of each evidence's content, by evidence row.
-    sizes: Mapping[int, int]
+    id: int
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ExchangeView:
+    """What the portal API shows of an exchange: its row, its requests and its evidence, as read (rows
+    of the columns the view shows, not ORM objects: a portal reads this often)."""
+
+    exchange: Any
+    requests: Sequence[Any]
+    #: The evidence received, without its content (the API lists it; a download reads the content);
+    #: each row's ``size`` is the content's length in bytes.
+    evidence: Sequence[Any]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -139,7 +167,7 @@ class ExchangeView:
                     "title": e.title,
                     "media_type": e.media_type,
                     "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
-                    "size": self.sizes[e.id],
+                    "size": int(e.size or 0),
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
                 for e in self.evidence
@@ -148,6 +176,80 @@ class ExchangeView:
         if preview is not None and ex.state == State.AWAITING_PREVIEW:
             out["preview"] = {"location": preview.preview_location, "method": preview.preview_method or "GET"}
         return out
+
+
+_EXCHANGES = RequesterExchange.__table__
+_REQUESTS = RequesterRequest.__table__
+_EVIDENCE = RequesterEvidence.__table__
+
+#: The reads of :meth:`Requester.view`, :meth:`Requester.peek` and the others: Core statements of the columns
+#: needed, built once (with parameters) so that each read skips building and keying a statement.
+_x, _r, _e = _EXCHANGES.c, _REQUESTS.c, _EVIDENCE.c
+_VIEW_EXCHANGE = select(
+    _x.id,
+    _x.client_id,
+    _x.state,
+    _x.version,
+    _x.procedure,
+    _x.country,
+    _x.reason,
+    _x.detail,
+    _x.created_at,
+    _x.updated_at,
+    _x.deadline,
+    _x.explicit_request_given,
+    _x.requirements,
+).where(_x.id == bindparam("exchange"))
+_VIEW_REQUESTS = (
+    select(
+        _r.id,
+        _r.requirement_id,
+        _r.evidence_type,
+        _r.provider,
+        _r.status,
+        _r.error_code,
+        _r.preview_location,
+        _r.preview_method,
+    )
+    .where(_r.exchange_id == bindparam("exchange"))
+    .order_by(_r.position)
+)
+# the documents stay in the database, only their sizes are read
+_VIEW_EVIDENCE = (
+    select(_e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size"))
+    .where(_e.exchange_id == bindparam("exchange"))
+    .order_by(_e.id)
+)
+_PEEK = select(_x.version, _x.state, _x.client_id).where(_x.id == bindparam("exchange"))
+_VERSIONS = select(_x.id, _x.version).where(_x.id.in_(bindparam("exchanges", expanding=True)))
+# the exchange (its owner) and, if it has it, the document
+_DOCUMENT = (
+    select(_x.client_id, _e.id, _e.media_type, _e.content)
+    .select_from(_EXCHANGES.outerjoin(_EVIDENCE, (_e.exchange_id == _x.id) & (_e.id == bindparam("row"))))
+    .where(_x.id == bindparam("exchange"))
+)
+
+
+#: An answer's request (by its request id), with its exchange and every request of the exchange, by position.
+_ANSWERED = (
+    select(RequesterRequest, RequesterExchange)
+    .join(RequesterExchange, RequesterExchange.id == RequesterRequest.exchange_id)
+    .where(
+        RequesterRequest.exchange_id
+        == select(RequesterRequest.exchange_id)
+        .where(RequesterRequest.request_id == bindparam("request_id"))
+        .scalar_subquery()
+    )
+    .order_by(RequesterRequest.position)
+)
+
+
+def _connection(where: Session | Connection) -> Connection:
+    """The connection of ``where``'s transaction (a session's changes flushed first: a read sees them)."""
+    if isinstance(where, Session):
+        where.flush()
+        return where.connection()
+    return where
 
 
 class Requester:
@@ -177,44 +279,47 @@ class Requester:
             raise NotFound(f"there is no exchange {exchange_id}")
         return ex
 
-    def version(self, session: Session, exchange_id: str, client_id: str | None = None) -> int:
-        """The exchange's version (its count of state changes), read on its own."""
-        row = session.execute(
-            select(RequesterExchange.version, RequesterExchange.client_id).where(RequesterExchange.id == exchange_id)
-        ).first()
+    def peek(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> tuple[int, str]:
+        """The exchange's version (its count of state changes) and state, read on their own."""
+        row = _connection(where).execute(_PEEK, {"exchange": exchange_id}).first()
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
-        return int(row.version)
+        return int(row.version), str(row.state)
 
-    def view(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeView:
-        ex = self.load(session, exchange_id, client_id)
-        requests = list(
-            session.scalars(
-                select(RequesterRequest)
-                .where(RequesterRequest.exchange_id == ex.id)
-                .order_by(RequesterRequest.position)
-            )
-        )
-        # a portal polls this: the documents stay in the database, only their sizes are read
-        rows = session.execute(
-            select(RequesterEvidence, func.length(RequesterEvidence.content))
-            .options(defer(RequesterEvidence.content, raiseload=True))
-            .where(RequesterEvidence.exchange_id == ex.id)
-            .order_by(RequesterEvidence.id)
-        ).all()
-        return ExchangeView(ex, requests, [e for e, _ in rows], {e.id: int(size or 0) for e, size in rows})
+    def versions(self, where: Session | Connection, exchange_ids: Collection[str]) -> dict[str, int]:
+        """The versions of several exchanges, by id, in one read (an unknown id is left out)."""
+        rows = _connection(where).execute(_VERSIONS, {"exchanges": list(exchange_ids)})
+        return {str(row.id): int(row.version) for row in rows}
+
+    def view(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> ExchangeView:
+        """The exchange as the portal API shows it, read with plain (Core) statements."""
+        conn = _connection(where)
+        ex = conn.execute(_VIEW_EXCHANGE, {"exchange": exchange_id}).first()
+        if ex is None or (client_id is not None and ex.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        if not ex.explicit_request_given:
+            # requests (and so evidence) are made in the transaction that records the explicit request
+            return ExchangeView(ex, (), ())
+        requests = conn.execute(_VIEW_REQUESTS, {"exchange": exchange_id}).all()
+        evidence = conn.execute(_VIEW_EVIDENCE, {"exchange": exchange_id}).all()
+        return ExchangeView(ex, requests, evidence)
 
     def evidence(
-        self, session: Session, exchange_id: str, evidence_row: int, client_id: str | None
-    ) -> RequesterEvidence:
-        self.load(session, exchange_id, client_id)
-        found = session.get(RequesterEvidence, evidence_row)
-        if found is None or found.exchange_id != exchange_id:
+        self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None
+    ) -> Document:
+        """One document of the exchange, with its media type (the exchange and the document in one read)."""
+        if not 0 < evidence_row < 2**63:
+            evidence_row = 0  # no row has such an id (and the database could not even compare it)
+        row = _connection(where).execute(_DOCUMENT, {"exchange": exchange_id, "row": evidence_row}).first()
+        if row is None or (client_id is not None and row.client_id != client_id):
+            raise NotFound(f"there is no exchange {exchange_id}")
+        if row.id is None:
             raise NotFound(f"the exchange has no evidence {evidence_row}")
-        return found
+        return Document(int(row.id), str(row.media_type), bytes(row.content))
 
     # ---- the portal's steps --------------------------------------------------------------------
 
+    @_one_flush
     def create(
         self,
         session: Session,
@@ -250,9 +355,8 @@ class Requester:
             deadline=now + dt.timedelta(seconds=self.config.choice_timeout_seconds),
         )
         session.add(ex)
-        session.flush()
-        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1")
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline)
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline, now=now)
         self._webhook(session, ex)
         self.record(
             session,
@@ -264,6 +368,7 @@ class Requester:
         )
         return ex
 
+    @_one_flush
     def discover(self, session: Session, exchange_id: str) -> None:
         """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`."""
         ex = self.load(session, exchange_id)
@@ -293,21 +398,26 @@ class Requester:
         else:
             self._move(session, ex, Event.DISCOVERED)
 
-    def choose(self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]) -> None:
+    @_one_flush
+    def choose(
+        self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]
+    ) -> RequesterExchange:
         """Record the user's choices and answers; discovery goes on (ModelError for an invalid choice)."""
         ex = self.load(session, exchange_id, client_id)
         entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements)
         discovery.apply_choices(entries, choices)
         ex.requirements = entries
         self._move(session, ex, Event.CHOSEN)
-        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}")
+        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}", now=self.clock())
+        return ex
 
-    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+    @_one_flush
+    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
         """The user asked for the evidence: create one request per evidence type and send the first."""
         ex = self.load(session, exchange_id, client_id)
         state = self._move(session, ex, Event.EXPLICIT_REQUEST)
         ex.explicit_request_given = True
-        position = 0
+        rows: list[RequesterRequest] = []
         for entry in ex.requirements:
             if entry["upload"]:
                 continue
@@ -315,10 +425,10 @@ class Requester:
             for etype in chosen["evidence_types"]:
                 slot = entry["types"][etype["classification"]]
                 provider = next(p for p in slot["providers"] if p["id"] == slot["chosen_provider"])
-                session.add(
+                rows.append(
                     RequesterRequest(
                         exchange_id=ex.id,
-                        position=position,
+                        position=len(rows),
                         requirement_id=entry["id"],
                         evidence_type=etype["classification"],
                         data_service=provider["data_service"],
@@ -329,15 +439,18 @@ class Requester:
                         status="pending",
                     )
                 )
-                position += 1
-        session.flush()
+        session.add_all(rows)
         assert state is State.REQUESTING
-        self._send_next(session, ex, after_evidence=False)
+        self._send_next(session, ex, rows[0] if rows else None, after_evidence=False)
+        return ex
 
-    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> None:
+    @_one_flush
+    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
         ex = self.load(session, exchange_id, client_id)
         self._move(session, ex, Event.CANCEL, Reason.CANCELLED, "cancelled by the portal")
+        return ex
 
+    @_one_flush
     def expire(self, session: Session, exchange_id: str) -> None:
         """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
         ex = session.get(RequesterExchange, exchange_id)
@@ -351,6 +464,7 @@ class Requester:
 
     # ---- answers from providers ----------------------------------------------------------------
 
+    @_one_flush
     def on_message(self, session: Session, message: VerifiedMessage) -> None:
         """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
         regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
@@ -366,13 +480,16 @@ class Requester:
         if not isinstance(doc, edm.QueryResponse | edm.QueryError) or doc.request_id is None:
             log.warning("answer %s is a %s without a request id; dropped", message.message_id, type(doc).__name__)
             return
-        row = session.scalars(select(RequesterRequest).where(RequesterRequest.request_id == doc.request_id)).first()
+        # the request answered, its exchange and the exchange's other requests (the next to send), in one read
+        found = session.execute(_ANSWERED, {"request_id": doc.request_id}).all()
+        row = next((r for r, _ in found if r.request_id == doc.request_id), None)
         conversation = message.user_message.collaboration_info.conversation_id
         if row is None or row.conversation_id != conversation:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)
             return
-        ex = self.load(session, row.exchange_id)
+        ex = found[0][1]
+        requests = [r for r, _ in found]
         if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
             log.info("answer %s for a finished request; ignored", message.message_id)
             self._dropped(session, ex, message, "late", conversation)
@@ -388,7 +505,7 @@ class Requester:
                 outcome="evidence",
                 details={"evidences": [e.id for p in doc.packages for e in p.evidences]},
             )
-            self._on_evidence(session, ex, row, doc, message.payloads)
+            self._on_evidence(session, ex, row, doc, message.payloads, requests=requests)
         else:
             preview = (
                 doc.code == "EDM:ERR:0002"
@@ -424,6 +541,7 @@ class Requester:
             details={"action": message.user_message.collaboration_info.action},
         )
 
+    @_one_flush
     def returned(self, session: Session, exchange_id: str) -> RequesterExchange | None:
         """The user is back from a preview at the return location: journal it (once per preview)."""
         ex = session.get(RequesterExchange, exchange_id)
@@ -445,7 +563,10 @@ class Requester:
         row: RequesterRequest,
         doc: edm.QueryResponse,
         payloads: Sequence[Payload],
+        *,
+        requests: Sequence[RequesterRequest],
     ) -> None:
+        """Keep the evidence of ``row``'s answer; send the next request of ``requests`` (by position), or end."""
         if row.preview_location is not None and not doc.evidences:
             # after a preview, a response without evidence means the user refused every document (TC08)
             row.status = "failed"
@@ -475,8 +596,8 @@ class Requester:
                     )
                 )
         row.status = "received"
-        session.flush()
-        self._send_next(session, ex, after_evidence=True)
+        pending = next((r for r in requests if r.status == "pending"), None)
+        self._send_next(session, ex, pending, after_evidence=True)
 
     def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
         first_preview = row.status == "sent" and row.preview_location is None
@@ -501,12 +622,10 @@ class Requester:
 
     # ---- sending -------------------------------------------------------------------------------
 
-    def _send_next(self, session: Session, ex: RequesterExchange, *, after_evidence: bool) -> None:
-        pending = session.scalars(
-            select(RequesterRequest)
-            .where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "pending")
-            .order_by(RequesterRequest.position)
-        ).first()
+    def _send_next(
+        self, session: Session, ex: RequesterExchange, pending: RequesterRequest | None, *, after_evidence: bool
+    ) -> None:
+        """Send ``pending``, the exchange's next request; without one, the exchange is complete."""
         if pending is None:
             self._move(session, ex, Event.ALL_RECEIVED)
             return
@@ -642,8 +761,10 @@ class Requester:
         return state
 
     def _extend(self, session: Session, ex: RequesterExchange, seconds: float) -> None:
-        ex.deadline = self.clock() + dt.timedelta(seconds=seconds)
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:{ex.version}", run_at=ex.deadline)
+        now = self.clock()
+        ex.deadline = now + dt.timedelta(seconds=seconds)
+        key = f"{ex.id}:deadline:{ex.version}"
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
 
     def record(
         self,
@@ -678,6 +799,7 @@ class Requester:
         client = next((c for c in self.config.clients if c.id == ex.client_id), None)
         if client is None or not client.webhook_url:
             return
+        now = self.clock()
         enqueue(
             session,
             WEBHOOK_JOB,
@@ -687,10 +809,11 @@ class Requester:
                 "state": ex.state,
                 "reason": ex.reason,
                 "version": ex.version,
-                "at": self.clock().isoformat(),
+                "at": now.isoformat(),
             },
             key=f"{ex.id}:{ex.version}",
             max_attempts=self.config.webhook_max_attempts,
+            now=now,
         )
 
 

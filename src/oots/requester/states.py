@@ -31,6 +31,7 @@ from typing import Final
 from oots.errors import LocalProtocolError
 
 __all__ = [
+    "ACTIONABLE",
     "REASON_TEXT",
     "TERMINAL",
     "TRANSITIONS",
@@ -91,6 +92,12 @@ class Reason(StrEnum):
 TERMINAL: Final = frozenset({State.COMPLETED, State.FAILED, State.EXPIRED})
 
 _LIVE: Final = tuple(s for s in State if s not in TERMINAL)
+
+#: The states a portal acts on: the exchange waits for the portal or its user (choices, the explicit request,
+#: the preview) or has ended. In the others (discovering, requesting) the node works on its own.
+ACTIONABLE: Final = frozenset(
+    {State.AWAITING_USER_CHOICE, State.AWAITING_EXPLICIT_REQUEST, State.AWAITING_PREVIEW, *TERMINAL}
+)
 
 TRANSITIONS: Final[dict[tuple[State, Event], State]] = {
     (State.DISCOVERING, Event.NEEDS_CHOICE): State.AWAITING_USER_CHOICE,

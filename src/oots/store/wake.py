@@ -115,6 +115,8 @@ def topic(name: str) -> Topic:
 
 
 def _fire_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is visible to others before the transaction commits
     pending: dict[str, set[str]] = session.info.pop(_PENDING, {})
     for name, keys in pending.items():
         topic(name).fire(k for k in keys if k)

@@ -20,6 +20,7 @@ from oots.validation import validate
 from requester.helpers import (
     API_KEY,
     BIRTH_REQUIREMENT,
+    OTHER_KEY,
     RESIDENCE_REQUIREMENT,
     Node,
     Provider,
@@ -92,6 +93,20 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     assert pdf["size"] == len(got.content)  # counted by the database: the view leaves the document there
     listed = client.get(f"/api/v1/exchanges/{ex_id}/evidence", headers=AUTH).json()
     assert listed == view["evidence"]
+
+    # a document is found only through its own exchange, by the exchange's own client
+    other_ex = start(node, client)
+    wrong = [
+        (f"/api/v1/exchanges/{other_ex}/evidence/{pdf['id']}", AUTH, "the exchange has no evidence"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id'] + 1}", AUTH, "the exchange has no evidence"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{2**64}", AUTH, "the exchange has no evidence"),
+        (f"/api/v1/exchanges/nope/evidence/{pdf['id']}", AUTH, "there is no exchange"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id']}", {"Authorization": f"Bearer {OTHER_KEY}"}, "no exchange"),
+    ]
+    for url, headers, detail in wrong:
+        reply = client.get(url, headers=headers)
+        assert reply.status_code == 404, url
+        assert detail in reply.json()["detail"]
 
 
 def test_with_preview_accepted(tmp_path: Path, pki: CsPki) -> None:

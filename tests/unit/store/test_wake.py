@@ -25,6 +25,18 @@ def test_a_topic_fires_when_the_transaction_commits_and_not_before(db: Database)
     assert wake.wait(before, 0.0)  # a waiter that looked before the commit does not sleep
 
 
+def test_a_savepoint_released_wakes_nobody_until_the_transaction_commits(db: Database) -> None:
+    # (an AS4 delivery runs its hook in a savepoint: a reader woken at its release would find nothing yet)
+    wake = topic("test.savepoint")
+    before = wake.generation
+    with db.session() as session:
+        session.execute(text("SELECT 1"))
+        with session.begin_nested():
+            on_commit(session, "test.savepoint")
+        assert wake.generation == before
+    assert wake.generation == before + 1
+
+
 def test_a_rolled_back_transaction_wakes_nobody(db: Database) -> None:
     wake = topic("test.rollback")
     before = wake.generation

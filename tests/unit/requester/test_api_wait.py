@@ -1,0 +1,259 @@
+"""Waiting on the node for the portal's turn: ``Prefer: wait=N`` on the steps, ``until=actionable`` on reads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cs.cs_helpers import AppTransport
+from starlette.applications import Starlette
+
+from oots import edm
+from oots.cs.keys import CsPki
+from oots.requester.api import _wait_preference
+from oots.requester.cli_driver import RequestOptions, drive
+from oots.requester.states import ACTIONABLE, State
+from requester.helpers import API_KEY, Node, Provider, make_node, person_json
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+BODY = {"procedure": "R1", "country": "BE", "person": person_json()}
+
+
+def transport(node: Node) -> AppTransport:
+    return AppTransport(Starlette(routes=list(node.role.routes())))
+
+
+def client_of(node: Node, via: AppTransport | None = None) -> httpx.Client:
+    return httpx.Client(transport=via or transport(node), base_url="https://portal.example", headers=AUTH)
+
+
+class Player:
+    """The rest of the node and the provider, in a thread of their own: the queue worker runs, and every
+    request that goes out is answered (with the evidence, or the error ``refuse`` names)."""
+
+    def __init__(self, node: Node, *, refuse: str | None = None, preview: str | None = None) -> None:
+        self.node = node
+        self.refuse = refuse
+        self.preview = preview  # ask for a preview there (the first request), then answer with the evidence
+        self.provider = Provider()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.answered = 0
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.01):
+            self.node.drain()
+            for message, payloads in self.node.outbox.sent[self.answered :]:
+                request = edm.parse(payloads[0].data)
+                assert isinstance(request, edm.QueryRequest)
+                if self.refuse:
+                    self.node.deliver(self.provider.error(message, request, self.refuse))
+                elif self.preview and request.preview_location is None:
+                    self.node.deliver(self.provider.preview(message, request, self.preview))
+                else:
+                    self.node.deliver(self.provider.evidence(message, request))
+                self.answered += 1
+
+
+@pytest.fixture
+def node(tmp_path: Path, pki: CsPki) -> Node:
+    return make_node(tmp_path, pki, preview=False)
+
+
+@pytest.fixture
+def played(node: Node) -> Iterator[Player]:
+    player = Player(node)
+    player.thread.start()
+    yield player
+    player.stop.set()
+    player.thread.join(10)
+
+
+def test_prefer_wait_answers_each_step_with_the_exchange_at_the_portals_turn(node: Node, played: Player) -> None:
+    client = client_of(node)
+    created = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=30"})
+    assert created.status_code == 200, created.text
+    assert created.headers["preference-applied"] == "wait=30"
+    view = created.json()
+    assert view["state"] == "awaiting_explicit_request"  # discovery ran while the call waited
+    assert created.headers["location"] == view["href"] == f"https://portal.example/api/v1/exchanges/{view['id']}"
+    assert view["requirements"][0]["chosen_list"]
+    # the answer is the exchange as a read gives it
+    assert view == client.get(f"/api/v1/exchanges/{view['id']}").json()
+
+    asked = client.post(f"/api/v1/exchanges/{view['id']}/explicit-request", headers={"Prefer": "wait=30"})
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["preference-applied"] == "wait=30"
+    assert "location" not in asked.headers
+    done = asked.json()
+    assert done["state"] == "completed"  # the request went out and the answer came back meanwhile
+    (evidence,) = done["evidence"]
+    assert evidence["size"] > 0
+    assert done == client.get(f"/api/v1/exchanges/{view['id']}").json()
+
+
+def test_prefer_wait_ends_at_an_error_too(node: Node) -> None:
+    player = Player(node, refuse="EDM:ERR:0004")
+    player.thread.start()
+    try:
+        client = client_of(node)
+        view = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=30"}).json()
+        asked = client.post(f"/api/v1/exchanges/{view['id']}/explicit-request", headers={"Prefer": "wait=30"})
+    finally:
+        player.stop.set()
+        player.thread.join(10)
+    assert asked.status_code == 200
+    assert (asked.json()["state"], asked.json()["reason"]) == ("failed", "person_not_found")
+
+
+def test_prefer_wait_runs_out_with_the_exchange_as_it_is(node: Node) -> None:
+    # nobody runs the queue: discovery does not happen, the wait runs out (0 s: at once)
+    client = client_of(node)
+    created = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=0"})
+    assert created.status_code == 202
+    assert created.headers["preference-applied"] == "wait=0"
+    assert created.json()["state"] == "discovering"
+    assert created.json()["requirements"] == []  # the whole exchange, not only its id and state
+    assert created.headers["location"] == created.json()["href"]
+    node.drain()
+    assert client.get(f"/api/v1/exchanges/{created.json()['id']}").json()["state"] == "awaiting_explicit_request"
+
+
+def test_without_prefer_or_with_a_wait_that_is_no_number_a_step_answers_at_once(node: Node) -> None:
+    client = client_of(node)
+    for headers in ({}, {"Prefer": "wait=soon"}, {"Prefer": "respond-async"}, {"Prefer": "wait=-1"}):
+        reply = client.post("/api/v1/exchanges", json=BODY, headers=headers)
+        assert reply.status_code == 202
+        assert "preference-applied" not in reply.headers
+        assert set(reply.json()) == {"id", "state", "version", "href"}
+
+
+def test_a_step_the_state_does_not_allow_is_409_with_or_without_wait(node: Node) -> None:
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    early = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers={"Prefer": "wait=5"})
+    assert early.status_code == 409
+
+
+def test_until_actionable_passes_over_the_nodes_own_states(node: Node) -> None:
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    node.drain()
+    asked = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request").json()
+    assert asked["state"] == "requesting"
+    url = f"/api/v1/exchanges/{ex_id}"
+    # a plain long poll answers with the change to requesting; until=actionable waits on
+    assert client.get(url, params={"version_after": asked["version"] - 1, "wait": 5}).json()["state"] == "requesting"
+    params: dict[str, Any] = {"version_after": asked["version"] - 1, "until": "actionable", "wait": 0.2}
+    not_yet = client.get(url, params=params)
+    assert not_yet.status_code == 200
+    assert not_yet.json()["state"] == "requesting"  # the wait ran out: the exchange as it is
+    player = Player(node)
+    player.thread.start()
+    try:
+        params["wait"] = 30
+        assert client.get(url, params=params).json()["state"] == "completed"
+    finally:
+        player.stop.set()
+        player.thread.join(10)
+    # already there: at once, with or without version_after
+    assert client.get(url, params={"until": "actionable"}).json()["state"] == "completed"
+
+
+def test_until_must_be_a_known_word(node: Node) -> None:
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    assert client.get(f"/api/v1/exchanges/{ex_id}", params={"until": "later"}).status_code == 422
+
+
+def test_drive_waits_on_the_node_three_calls_for_an_exchange(node: Node, played: Player, tmp_path: Path) -> None:
+    via = transport(node)
+    opts = RequestOptions(procedure="R1", country="BE", person=person_json(), out=tmp_path / "out", preview=False)
+    slept: list[float] = []
+    (pdf,) = drive(client_of(node, via), opts, say=lambda _: None, sleep=slept.append, wait=30)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # start (answered at the explicit request's turn), explicit request (answered completed), download
+    assert via.requests == 3
+    assert slept == []
+
+
+def test_drive_waits_through_a_preview(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    player = Player(node, preview="https://ep.example/preview/p1")
+    player.thread.start()
+    via = transport(node)
+    said: list[str] = []
+    opts = RequestOptions(procedure="R1", country="BE", person=person_json(), out=tmp_path / "out")
+    try:
+        (pdf,) = drive(client_of(node, via), opts, say=said.append, sleep=lambda _: None, wait=30)
+    finally:
+        player.stop.set()
+        player.thread.join(10)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert "preview required: open https://ep.example/preview/p1 (GET)" in said
+    # start, explicit request (answered awaiting_preview), one read until the end (passing over
+    # requesting, the second request's state), download
+    assert via.requests == 4
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        (["wait=10"], 10),
+        (["respond-async, wait=5"], 5),
+        (["wait = 7 ; foo=bar"], 7),
+        (['wait="3"'], 3),
+        (["WAIT=4"], 4),
+        (["return=minimal", "wait=2"], 2),
+        (["wait=2, wait=9"], 2),  # the first one counts
+        (["wait=0"], 0),
+        (["wait=100"], 60),
+        (["wait=" + "9" * 5000], 60),
+        (["wait=abc"], None),
+        (["wait=-3"], None),
+        (["wait=١٢"], None),  # digits, but not ASCII ones
+        (["wait"], None),
+        (["respond-async"], None),
+        ([], None),
+    ],
+)
+def test_wait_preference(headers: list[str], seconds: int | None) -> None:
+    assert _wait_preference(headers) == seconds
+
+
+def test_actionable_states() -> None:
+    assert {State.DISCOVERING, State.REQUESTING}.isdisjoint(ACTIONABLE)
+    assert ACTIONABLE | {State.DISCOVERING, State.REQUESTING} == set(State)
+
+
+def test_a_change_made_by_another_process_is_found_without_a_wake_up(node: Node) -> None:
+    # Another process of the node on SQLite (a worker of its own) moves the exchange on: its commit wakes
+    # nothing in this process; the waiting calls' shared look at the versions finds the change.
+    from sqlalchemy import update
+
+    from oots.requester.models import RequesterExchange
+
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    node.drain()
+
+    def elsewhere() -> None:
+        time.sleep(0.5)  # (ordering only) the step below is waiting by then
+        with node.ctx.database.connect(immediate=True) as conn:
+            conn.execute(
+                update(RequesterExchange)
+                .where(RequesterExchange.id == ex_id)
+                .values(state="completed", version=RequesterExchange.version + 1)
+            )
+
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    asked = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers={"Prefer": "wait=60"})
+    other.join()
+    assert asked.status_code == 200  # found while waiting (202: only when the wait ran out)
+    assert asked.json()["state"] == "completed"

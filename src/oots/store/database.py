@@ -196,12 +196,13 @@ class Database:
         from alembic import command
         from alembic.util import CommandError
 
-        load_models()
         with self.connect(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            config = alembic_config(conn)
+            config.attributes["load_models"] = False  # an upgrade runs the migration files; only autogenerate compares
             try:
-                command.upgrade(alembic_config(conn), "heads")
+                command.upgrade(config, "heads")
             except CommandError as exc:
                 raise StoreError(
                     f"the database {self.safe_url} is at a schema this version of oots does not know: {exc}"

@@ -110,3 +110,19 @@ def test_a_settled_database_loads_neither_alembic_nor_the_models(sqlite_url: str
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_first_migration_runs_the_files_without_importing_the_roles_models(sqlite_url: str) -> None:
+    """The upgrade needs only the migration files; the roles' packages load when a node has the role."""
+    code = (
+        "import sys\n"
+        "from oots.store import Database\n"
+        f"db = Database({sqlite_url!r})\n"
+        "assert 'requester_0001' in db.migrate()\n"
+        "loaded = [m for m in sys.modules if m.startswith(('oots.requester', 'oots.provider'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    db = Database(sqlite_url)
+    assert db.revisions() == alembic_heads()
+    db.dispose()

@@ -33,6 +33,12 @@ def status(config: ConfigArg) -> int:
     from oots.store.heads import known_heads
 
     heads = known_heads(MIGRATIONS_DIR)
+    if heads is None:
+        from alembic.script import ScriptDirectory
+
+        from oots.store.database import alembic_config
+
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with open_database(load_settings(config), migrate=False) as db:
         current = db.revisions()
         typer.echo(f"database: {db.safe_url}")

@@ -36,16 +36,20 @@ def _assignments(source: str) -> dict[str, object]:
     return found
 
 
-def known_heads(migrations_dir: Path) -> set[str]:
+def known_heads(migrations_dir: Path) -> set[str] | None:
     """The revisions no other revision revises: what ``alembic upgrade heads`` brings a database to.
 
     Every ``versions/*.py`` file that assigns ``revision`` is a revision; its ``down_revision`` (none,
-    one, or several for a merge) names the revisions it follows.
+    one, or several for a merge) names the revisions it follows. ``None`` when a file cannot be read
+    that way (not Python, or an assignment that is not a plain literal): then only Alembic can tell.
     """
     revisions: set[str] = set()
     revised: set[str] = set()
     for path in sorted((migrations_dir / "versions").glob("*.py")):
-        values = _assignments(path.read_text(encoding="utf-8"))
+        try:
+            values = _assignments(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            return None
         revision = values.get("revision")
         if not isinstance(revision, str):
             continue

@@ -126,3 +126,19 @@ def test_a_first_migration_runs_the_files_without_importing_the_roles_models(sql
     db = Database(sqlite_url)
     assert db.revisions() == alembic_heads()
     db.dispose()
+
+
+def test_a_revision_the_parser_cannot_read_leaves_the_decision_to_alembic(
+    sqlite_url: str, migrations_copy: Path
+) -> None:
+    db = Database(sqlite_url)
+    db.migrate()
+    follow = migrations_copy / "versions" / "store_0002_computed.py"
+    follow.write_text(
+        'REV = "store_0002"\nrevision = REV\ndown_revision = "store_0001"\nbranch_labels = None\n'
+        "depends_on = None\n\n\ndef upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n",
+        encoding="utf-8",
+    )
+    assert known_heads(migrations_copy) is None
+    assert "store_0002" in db.migrate()
+    db.dispose()

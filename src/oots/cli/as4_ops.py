@@ -11,10 +11,6 @@ from typing import Annotated
 
 import typer
 
-from oots.as4.msh import OutboundState
-from oots.as4.service import load_access_point, ping
-from oots.settings import load_settings
-
 
 def ping_command(
     party: Annotated[str, typer.Argument(help="The partner's name or party id (as configured in [as4]).")],
@@ -23,6 +19,10 @@ def ping_command(
     ] = None,
 ) -> int:
     """Send the AS4 test service to PARTY and wait for its signed receipt; exit 0 when it came, 1 otherwise."""
+    from oots.as4.msh import OutboundState
+    from oots.as4.service import load_access_point, ping
+    from oots.settings import load_settings
+
     settings = load_settings(config)
     base = config.parent if config is not None else None
     ap = load_access_point(settings, base_dir=base)

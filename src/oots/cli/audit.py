@@ -9,10 +9,6 @@ from typing import Annotated
 
 import typer
 
-from oots.audit.journal import load_journal
-from oots.settings import load_settings
-from oots.store import open_database
-
 app = typer.Typer(help="The audit journal: verify its seal chain, purge old entries, export for an authority.")
 
 Config = Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]
@@ -21,6 +17,10 @@ Config = Annotated[Path, typer.Argument(help="The node's TOML configuration file
 @app.command("verify")
 def verify(config: Config) -> int:
     """Check that no entry was edited, deleted or reordered; exit 0 when the chain holds, 1 otherwise."""
+    from oots.audit.journal import load_journal
+    from oots.settings import load_settings
+    from oots.store import open_database
+
     settings = load_settings(config)
     journal = load_journal(settings)
     with open_database(settings).session() as session:
@@ -43,6 +43,10 @@ def purge(
     ] = None,
 ) -> int:
     """Remove entries past the retention period; the chain stays verifiable from its new anchor."""
+    from oots.audit.journal import load_journal
+    from oots.settings import load_settings
+    from oots.store import open_database
+
     settings = load_settings(config)
     journal = load_journal(settings)
     days = older_than_days if older_than_days is not None else settings.audit.retention_days
@@ -63,6 +67,10 @@ def export(
     """Export entries (personal data decrypted) for an authority's request, as JSON."""
     if not exchange and not person:
         raise typer.BadParameter("give --exchange or --person")
+    from oots.audit.journal import load_journal
+    from oots.settings import load_settings
+    from oots.store import open_database
+
     settings = load_settings(config)
     journal = load_journal(settings)
     with open_database(settings).session() as session:

@@ -10,16 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oots import edm
-from oots.cs.client import AdditionalInputRequired, CommonServicesClient, RegistryError
-from oots.cs.jades import verify_answer
-from oots.cs.keys import CHAIN_FILE, KEY_FILE, TRUST_FILE, generate_pki, write_pki
-from oots.cs.trust import TrustStore, commission_roots
 from oots.errors import ConfigError, SecurityError
+
+if TYPE_CHECKING:
+    from oots import edm
+    from oots.cs.client import CommonServicesClient, RegistryError
+    from oots.cs.trust import TrustStore
 
 app = typer.Typer(help="Common Services: Evidence Broker and Data Service Directory.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys of a local Common Services instance.", no_args_is_help=True)
@@ -58,6 +58,7 @@ def serve(  # noqa: PLR0917
     import uvicorn
 
     from oots.cs.datafile import load_catalogue
+    from oots.cs.keys import CHAIN_FILE, KEY_FILE, TRUST_FILE, generate_pki, write_pki
     from oots.cs.lcm import catalogue_from_lcm
     from oots.cs.repository import save_catalogue
     from oots.settings import load_settings
@@ -163,6 +164,8 @@ def keys_init(
     force: Annotated[bool, typer.Option("--force", help="Replace existing keys.")] = False,
 ) -> int:
     """Create a root CA, an issuing CA and an ES256 signing key for a local Common Services instance."""
+    from oots.cs.keys import generate_pki, write_pki
+
     paths = write_pki(generate_pki(signer_name=name), directory, overwrite=force)
     typer.echo(f"signing key  {paths['key']}")
     typer.echo(f"chain        {paths['chain']}")
@@ -186,6 +189,8 @@ def _read_headers(path: Path) -> dict[str, str]:
 
 
 def _trust(trust: list[Path] | None) -> TrustStore:
+    from oots.cs.trust import TrustStore, commission_roots
+
     if trust:
         return TrustStore.from_pem_files(trust)
     return TrustStore(commission_roots("acc").roots + commission_roots("prod").roots)
@@ -202,6 +207,8 @@ def verify(
     at: Annotated[str | None, typer.Option("--at", help="Check the chain at this ISO time instead of now.")] = None,
 ) -> int:
     """Check the signature, digest and certificate chain of a Common Services answer (exit 0 or 1)."""
+    from oots.cs.jades import verify_answer
+
     try:
         data = body.read_bytes()
         found = _read_headers(headers)
@@ -236,6 +243,9 @@ class ApiVersion(StrEnum):
 
 
 def _client(url: str, trust: list[Path] | None, api: ApiVersion, insecure: bool) -> CommonServicesClient:
+    from oots import edm
+    from oots.cs.client import CommonServicesClient
+
     version = edm.Version.CS_V2 if api is ApiVersion.V2 else edm.Version.EDM_V1
     return CommonServicesClient(
         eb_url=url,
@@ -275,6 +285,8 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None
 
 
 def _registry_error(exc: RegistryError, as_json: bool) -> int:
+    from oots.cs.client import AdditionalInputRequired
+
     if isinstance(exc, AdditionalInputRequired):
         ask: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
         jd = exc.jurisdiction_determination
@@ -304,6 +316,8 @@ def _asking(
 ) -> Iterator[CommonServicesClient]:
     """The client for one query; what the registry answers instead (more input needed, an error) is
     printed by :func:`_registry_error` and ends the command with its exit code."""
+    from oots.cs.client import RegistryError
+
     with _client(url, trust, api, insecure) as client:
         try:
             yield client

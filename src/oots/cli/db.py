@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from oots.settings import load_settings
-
 app = typer.Typer(help="The node's database: apply and inspect schema migrations.", no_args_is_help=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]
@@ -17,6 +15,7 @@ ConfigArg = Annotated[Path, typer.Argument(help="The node's TOML configuration f
 @app.command("migrate")
 def migrate(config: ConfigArg) -> None:
     """Bring the database to the newest schema (every owner's migration branch to its head)."""
+    from oots.settings import load_settings
     from oots.store import open_database
 
     with open_database(load_settings(config), migrate=False) as db:
@@ -28,12 +27,18 @@ def migrate(config: ConfigArg) -> None:
 @app.command("status")
 def status(config: ConfigArg) -> int:
     """Show the schema revisions of the database and of this oots; exit 1 when migrations are pending."""
-    from alembic.script import ScriptDirectory
-
+    from oots.settings import load_settings
     from oots.store import open_database
-    from oots.store.database import alembic_config
+    from oots.store.database import MIGRATIONS_DIR
+    from oots.store.heads import known_heads
 
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    heads = known_heads(MIGRATIONS_DIR)
+    if heads is None:
+        from alembic.script import ScriptDirectory
+
+        from oots.store.database import alembic_config
+
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with open_database(load_settings(config), migrate=False) as db:
         current = db.revisions()
         typer.echo(f"database: {db.safe_url}")

@@ -6,17 +6,23 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oots.eid.testidp.people import TestSubject, load_people
-from oots.network import NetworkPlan, Supervisor, load_topology, plan
-from oots.network.topology import DEFAULT_TOPOLOGY
+if TYPE_CHECKING:
+    from oots.eid.testidp.people import TestSubject
+    from oots.network import NetworkPlan
+
+#: ``oots.network.topology.DEFAULT_TOPOLOGY``, spelt out so that ``oots`` loads the network package only
+#: when ``oots demo`` runs (a test checks the two agree).
+DEFAULT_TOPOLOGY = "builtin:default"
 
 
 def _citizens(network: NetworkPlan, country: str) -> tuple[TestSubject | None, TestSubject | None]:
     """A person of ``country`` the registers know, and one they do not (from the eID provider's people)."""
+    from oots.eid.testidp.people import load_people
+
     people = load_people(None if network.eid_people == "builtin" else network.eid_people).country(country)
     if people is None:
         return None, None
@@ -91,6 +97,8 @@ def demo(
     ),
 ) -> int:
     """Start the local OOTS network (Common Services, eID provider, Member State nodes); Ctrl-C stops it."""
+    from oots.network import Supervisor, load_topology, plan
+
     network = plan(load_topology(topology), data_dir, base_port=base_port)
     supervisor = Supervisor(network.services, progress=typer.echo)
     stop = threading.Event()

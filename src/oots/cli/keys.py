@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from oots.as4 import keys
-
 app = typer.Typer(help="Keys and certificates for access points.", no_args_is_help=True)
 
 
@@ -20,6 +18,8 @@ def init(
     days: Annotated[int, typer.Option(help="Validity of the access point certificates.")] = 825,
 ) -> int:
     """Create a development PKI: a CA and, per access point, signing and encryption keys (PEM)."""
+    from oots.as4 import keys
+
     made = keys.init_dev_pki(directory, names, now=datetime.now(UTC), days=days)
     typer.echo(f"CA: {made.ca_certificate}")
     for name, paths in made.access_points.items():

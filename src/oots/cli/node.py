@@ -7,11 +7,6 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
-import uvicorn
-
-from oots.node import build_context, create_app, create_worker
-from oots.node.observe import configure_logging
-from oots.settings import load_settings
 
 
 def serve(
@@ -23,6 +18,12 @@ def serve(
     ] = False,
 ) -> int:
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
+    import uvicorn
+
+    from oots.node import build_context, create_app
+    from oots.node.observe import configure_logging
+    from oots.settings import load_settings
+
     settings = load_settings(config)
     configure_logging(settings.log, node=settings.node.name)
     ctx = build_context(settings, config_dir=config.resolve().parent)
@@ -35,6 +36,10 @@ def serve(
 
 def worker(config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]) -> int:
     """Run the node's background work (queue jobs, AS4 sending) until SIGTERM or SIGINT."""
+    from oots.node import build_context, create_worker
+    from oots.node.observe import configure_logging
+    from oots.settings import load_settings
+
     settings = load_settings(config)
     configure_logging(settings.log, node=settings.node.name)
     ctx = build_context(settings, config_dir=config.resolve().parent)

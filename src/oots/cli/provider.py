@@ -9,9 +9,7 @@ from typing import Annotated
 
 import typer
 
-from oots.edm import EvidenceTypeDistribution, Identifier, LevelOfAssurance, Person
 from oots.errors import ConfigError, NotFound
-from oots.settings import load_settings
 
 __all__ = ["app"]
 
@@ -24,6 +22,7 @@ ConfigArg = Annotated[Path, typer.Argument(help="The node's configuration file."
 def services(config: ConfigArg) -> None:
     """List the data services of a node: identifier, title, formats, register."""
     from oots.provider.config import build_data_services
+    from oots.settings import load_settings
 
     for service in build_data_services(load_settings(config)):
         formats = ", ".join(service.formats)
@@ -35,6 +34,7 @@ def build_keys(config: ConfigArg) -> None:
     """(Re)build the match-key tables of the SQL registers that name one (``keys_table``)."""
     from oots.provider.config import build_register
     from oots.provider.registers import SqlRegister
+    from oots.settings import load_settings
 
     built = 0
     for reg in load_settings(config).provider.registers:
@@ -68,7 +68,9 @@ def lookup(
 
     Exit 0 on exactly one match, 1 on no match or several.
     """
+    from oots.edm import EvidenceTypeDistribution, Identifier, LevelOfAssurance, Person
     from oots.provider.config import build_data_services
+    from oots.settings import load_settings
 
     try:
         day = dt.date.fromisoformat(born)

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from oots.errors import ConfigError
-from oots.requester.cli_driver import WAIT_SECONDS, ClientCredentials, RequestOptions, drive
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -59,6 +57,10 @@ def request(  # noqa: PLR0917 - one parameter per command-line option
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600.0,
 ) -> None:
     """Start an exchange, answer its choices, give the explicit request, save the evidence (exit 0 only then)."""
+    import httpx
+
+    from oots.requester.cli_driver import WAIT_SECONDS, ClientCredentials, RequestOptions, drive
+
     base = node.rstrip("/")
     auth: httpx.Auth | None = None
     headers: dict[str, str] = {}

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from oots.errors import XmlError
-from oots.validation import Validator
 
 __all__ = ["validate"]
 
@@ -23,6 +22,8 @@ def validate(
     ] = None,
 ) -> int:
     """Validate each FILE; exit 0 when all are valid, 1 when one is not, 2 when one cannot be read as XML."""
+    from oots.validation import Validator
+
     validator = Validator(rules)
     results: list[dict[str, Any]] = []
     worst = 0

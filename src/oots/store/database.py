@@ -204,20 +204,36 @@ class Database:
         Concurrent starts are safe: PostgreSQL serialises them with an advisory lock, SQLite with its
         write lock. A database at a revision this code does not know is refused with :class:`StoreError`.
         """
+        settled = self._settled_revisions()
+        if settled is not None:
+            return settled
         from alembic import command
         from alembic.util import CommandError
 
-        load_models()
         with self.connect(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            config = alembic_config(conn)
+            config.attributes["load_models"] = False  # an upgrade runs the migration files; only autogenerate compares
             try:
-                command.upgrade(alembic_config(conn), "heads")
+                command.upgrade(config, "heads")
             except CommandError as exc:
                 raise StoreError(
                     f"the database {self.safe_url} is at a schema this version of oots does not know: {exc}"
                 ) from exc
             return self._revisions(conn)
+
+    def _settled_revisions(self) -> set[str] | None:
+        """The revisions when the database is already at every known head (nothing to run), else ``None``.
+
+        A read of ``alembic_version`` against the heads parsed from the migration files
+        (:mod:`oots.store.heads`), so a start with nothing to migrate loads neither Alembic nor the models.
+        """
+        from oots.store.heads import current_revisions, known_heads
+
+        with self.connect() as conn:
+            current = current_revisions(conn)
+        return current if current is not None and current == known_heads(MIGRATIONS_DIR) else None
 
     def revisions(self) -> set[str]:
         """The migration revisions the database is at (empty for a database never migrated)."""

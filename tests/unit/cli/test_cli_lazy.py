@@ -1,0 +1,136 @@
+"""The ``oots`` command loads a command's dependencies only when that command runs; a node only its roles'.
+
+Every node process is an ``oots`` process: importing every command's dependencies (the requester in a
+provider-only node, the demo network, the validator, Alembic) costs each process memory and start-up CPU.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from oots.cli import app
+from oots.network import load_topology, plan
+
+#: Packages no command needs before it runs (each command imports its own when it runs).
+NOT_AT_IMPORT = (
+    "alembic",
+    "httpx",
+    "uvicorn",
+    "oots.audit",
+    "oots.cs",
+    "oots.eid",
+    "oots.network",
+    "oots.node",
+    "oots.provider",
+    "oots.requester",
+    "oots.store",
+    "oots.validation",
+)
+
+
+def _loaded(code: str) -> list[str]:
+    """The modules of :data:`NOT_AT_IMPORT` loaded by ``code`` run in a fresh interpreter."""
+    probe = (
+        f"{code}\nimport sys\n"
+        f"prefixes = {NOT_AT_IMPORT!r}\n"
+        "dotted = tuple(p + '.' for p in prefixes)\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if m in prefixes or m.startswith(dotted))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], check=True, timeout=120, capture_output=True, text=True)
+    return done.stdout.split()
+
+
+def test_importing_the_oots_command_loads_no_command_dependencies() -> None:
+    assert _loaded("import oots.cli") == []
+
+
+def test_the_root_help_loads_no_command_dependencies() -> None:
+    code = (
+        "from oots.cli import app\nfrom typer.testing import CliRunner\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0"
+    )
+    assert _loaded(code) == []
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path under ``group`` (a click group of the click Typer bundles)."""
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        found.append((*prefix, name))
+        if hasattr(command, "commands"):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
+def test_every_command_still_has_its_help() -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert {("serve",), ("worker",), ("request",), ("demo",), ("validate",), ("cs", "query", "requirements")} <= set(
+        commands
+    )
+    runner = CliRunner()
+    for path in commands:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+
+
+def test_the_defaults_spelt_out_in_the_commands_match_their_sources() -> None:
+    from oots.cli import admin, demo
+    from oots.network.topology import DEFAULT_TOPOLOGY
+    from oots.node.admin import DEFAULT_ITERATIONS
+
+    assert demo.DEFAULT_TOPOLOGY == DEFAULT_TOPOLOGY
+    assert admin.DEFAULT_ITERATIONS == DEFAULT_ITERATIONS
+
+
+# --- a node process loads only its roles -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The configurations of a requester-only node (BE) and a provider-only node (FR), databases migrated."""
+    directory = tmp_path_factory.mktemp("pair")
+    topology = directory / "topology.toml"
+    topology.write_text(
+        '[[node]]\ncountry = "BE"\nroles = ["requester"]\n\n[[node]]\ncountry = "FR"\nroles = ["provider"]\n',
+        encoding="utf-8",
+    )
+    network = plan(load_topology(topology), directory / "net", base_port=9300)
+    for node in ("be-node", "fr-node"):
+        migrate = [sys.executable, "-m", "oots", "db", "migrate", str(network.directory / f"{node}.toml")]
+        subprocess.run(migrate, check=True, timeout=120, capture_output=True)
+    return network.directory
+
+
+def _serve(config: Path) -> str:
+    """``oots serve CONFIG --with-worker`` up to the point where uvicorn would take over (it is replaced)."""
+    return (
+        "import uvicorn\n"
+        "served = []\n"
+        "uvicorn.run = lambda app, **kw: served.append(app)\n"
+        "from oots.cli import main\n"
+        "try:\n"
+        f"    main(['serve', {str(config)!r}, '--with-worker'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "assert served\n"
+    )
+
+
+def test_a_provider_only_node_does_not_load_the_requester_nor_alembic(pair: Path) -> None:
+    loaded = _loaded(_serve(pair / "fr-node.toml"))
+    assert "oots.provider.role" in loaded
+    assert [m for m in loaded if m.startswith(("oots.requester", "alembic", "oots.network"))] == []
+
+
+def test_a_requester_only_node_does_not_load_the_provider_nor_the_validator(pair: Path) -> None:
+    loaded = _loaded(_serve(pair / "be-node.toml"))
+    assert "oots.requester.role" in loaded
+    assert [m for m in loaded if m.startswith(("oots.provider", "oots.validation", "alembic", "oots.network"))] == []

@@ -32,6 +32,7 @@ from pathlib import Path
 from oots.network.load import (
     Pair,
     ScaleOut,
+    cpu_seconds,
     journal_agreement,
     peak_memory_mb,
     requester_provider_pair,
@@ -54,14 +55,6 @@ def _base_port() -> int:
     return free_base_port((0, 1, 10, 11))
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _settings(config: Path) -> Settings:
     """A node's settings from its file alone (this process's OOTS_ variables are the benchmark's)."""
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OOTS_")}
@@ -79,7 +72,7 @@ def _fault(pair: Pair, quarter: threading.Event) -> None:
 
 
 def _cpu_by_pid(pair: Pair) -> dict[str, tuple[int, float]]:
-    return {name: (proc.pid, _cpu_seconds(proc.pid)) for name, proc in pair.supervisor.procs.items()}
+    return {name: (proc.pid, cpu_seconds(proc.pid)) for name, proc in pair.supervisor.procs.items()}
 
 
 def _measure(

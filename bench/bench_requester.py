@@ -24,19 +24,11 @@ from typing import Any
 
 import httpx
 
-from oots.network.load import requester_provider_pair, sample_person
+from oots.network.load import cpu_seconds, requester_provider_pair, sample_person
 from oots.network.local import free_base_port
 
 KEY = "bench-portal-key-0123456789"
 PREFER = {"Prefer": "wait=30"}
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _exchange(client: httpx.Client, body: dict[str, Any]) -> float:
@@ -76,7 +68,7 @@ def run(single: int = 20, concurrent: int = 20, rounds: int = 3) -> None:
             pids = {name: proc.pid for name, proc in pair.supervisor.procs.items() if name != "eid"}
 
             def cpu() -> dict[str, float]:
-                return {**{name: _cpu_seconds(pid) for name, pid in pids.items()}, "client": time.process_time()}
+                return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "client": time.process_time()}
 
             body = {"procedure": "R1", "country": "FR", "person": sample_person("FR"), "preview": False}
             with httpx.Client(

@@ -9,6 +9,7 @@ Used by the load tests and ``bench/bench_network.py``.
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import tempfile
 import threading
@@ -339,6 +340,15 @@ def sample_person(country: str, register: str = "births") -> dict[str, Any]:
             "date_of_birth": person.date_of_birth.isoformat(),
         }
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds; 0 when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_memory_mb(pid: int) -> float:

@@ -246,16 +246,18 @@ _EXPIRED = (
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+#: What taking a job sets (the worker's lease and one more attempt), for both ways of taking.
+_TAKEN = {
+    "status": "running",
+    "locked_by": bindparam("worker"),
+    "locked_until": bindparam("until"),
+    "attempts": _C.attempts + 1,
+    "updated_at": bindparam("now"),
+}
 _TAKE = (
     update(_T)
     .where(_C.id.in_(bindparam("ids", expanding=True)))
-    .values(
-        status="running",
-        locked_by=bindparam("worker"),
-        locked_until=bindparam("until"),
-        attempts=_C.attempts + 1,
-        updated_at=bindparam("now"),
-    )
+    .values(_TAKEN)
     .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts)
 )
 # The usual claim in one statement: the oldest due jobs (locked, others' locked rows skipped on
@@ -276,13 +278,7 @@ _TAKE_DUE = (
             .scalar_subquery()
         )
     )
-    .values(
-        status="running",
-        locked_by=bindparam("worker"),
-        locked_until=bindparam("until"),
-        attempts=_C.attempts + 1,
-        updated_at=bindparam("now"),
-    )
+    .values(_TAKEN)
     .returning(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts, _C.run_at)
 )
 _EXPIRED_TO_DEAD = (

@@ -160,18 +160,21 @@ def test_small_json_schema_validator(value: object, problem: str) -> None:
     assert problem in validate_json(schema, value)
 
 
+#: A sample register record for every evidence model: (register, country, record id).
+_EVERY_MODEL = {
+    "birth-certificate": ("births", "DE", "B-DE-0008"),
+    "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
+    "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
+    "residence-certificate": ("residence", "NL", "R-NL-0024"),
+    "company-register-extract": ("companies", "EL", "C-EL-0006"),
+    "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
+}
+
+
 def test_every_model_renders_from_its_sample_register() -> None:
-    samples = {
-        "birth-certificate": ("births", "DE", "B-DE-0008"),
-        "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
-        "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
-        "residence-certificate": ("residence", "NL", "R-NL-0024"),
-        "company-register-extract": ("companies", "EL", "C-EL-0006"),
-        "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
-    }
-    assert set(samples) == {m.name for m in MODELS}
+    assert set(_EVERY_MODEL) == {m.name for m in MODELS}
     for model in MODELS:
-        kind, country, record = samples[model.name]
+        kind, country, record = _EVERY_MODEL[model.name]
         c = content(kind, country, record, model.name)
         for media in (MEDIA_PDF, MEDIA_XML, MEDIA_JSON):
             document = render(c, media)
@@ -384,16 +387,6 @@ def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by
     with ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(3):
             assert list(pool.map(render_pdf, documents)) == alone
-
-
-_EVERY_MODEL = {
-    "birth-certificate": ("births", "DE", "B-DE-0008"),
-    "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
-    "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
-    "residence-certificate": ("residence", "NL", "R-NL-0024"),
-    "company-register-extract": ("companies", "EL", "C-EL-0006"),
-    "vehicle-registration": ("vehicles", "PL", "V-PL-0025"),
-}
 
 
 def _documents_of_every_kind() -> list[EvidenceContent]:

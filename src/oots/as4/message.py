@@ -226,9 +226,10 @@ def _split(content_type: str, body: bytes, limits: Limits) -> tuple[bytes, dict[
         raise RemoteProtocolError(
             f"the message is {len(body):,} bytes, over the limit of {limits.max_message_bytes:,}", code="EBMS:0004"
         )
-    media, _ = header_params(content_type)
-    if media == SOAP_XML:
+    if content_type.partition(";")[0].strip().lower() == SOAP_XML:
+        header_params(content_type)  # its parameters must still be well-formed (EBMS:0007)
         return body, {}
+    # split_related reads the Content-Type itself: parsed once
     related = split_related(content_type, body, max_parts=limits.max_parts, zero_copy=True)
     attachments: dict[str, tuple[str, Buffer]] = {}
     for part in related.attachments:

@@ -24,8 +24,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 from cryptography import x509
@@ -101,7 +102,12 @@ _MGF_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
     MGF1_SHA384: hashes.SHA384,
     MGF1_SHA512: hashes.SHA512,
 }
-_DIGEST_NAMES: Final[Mapping[str, str]] = {SHA256: "sha256", SHA384: "sha384", SHA512: "sha512"}
+#: The digest functions by URI (the constructors themselves: ``hashlib.new`` looks the name up per call).
+_DIGESTS: Final[Mapping[str, Callable[[Buffer], hashlib._Hash]]] = {
+    SHA256: hashlib.sha256,
+    SHA384: hashlib.sha384,
+    SHA512: hashlib.sha512,
+}
 _SIGNATURE_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
     RSA_SHA256: hashes.SHA256,
     RSA_SHA384: hashes.SHA384,
@@ -137,7 +143,7 @@ class SecuritySuite:
             if uri not in _SIGNATURE_HASHES:
                 raise LocalProtocolError(f"signature method {uri} is not implemented")
         for uri in (self.digest_method, *self.accepted_digest_methods):
-            if uri not in _DIGEST_NAMES:
+            if uri not in _DIGESTS:
                 raise LocalProtocolError(f"digest method {uri} is not implemented")
         for uri in (self.data_encryption, *self.accepted_data_encryption):
             if uri not in _GCM_KEY_BYTES:
@@ -182,6 +188,13 @@ def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
+@lru_cache(maxsize=64)
+def _token_value(cert: x509.Certificate) -> str:
+    """The base64 DER of one of our certificates, as a BinarySecurityToken carries it (the same few
+    certificates go into every message: encoded once each)."""
+    return _b64(_der(cert))
+
+
 def _new_id(prefix: str, random: Random) -> str:
     return f"{prefix}-{random(16).hex()}"
 
@@ -210,7 +223,7 @@ class SecuredEnvelope:
 def _bst(cert: x509.Certificate, wsu_id: str) -> str:
     return (
         f'<wsse:BinarySecurityToken EncodingType="{BASE64_BINARY}" ValueType="{X509V3}" '
-        f'wsu:Id="{wsu_id}">{_b64(_der(cert))}</wsse:BinarySecurityToken>'
+        f'wsu:Id="{wsu_id}">{_token_value(cert)}</wsse:BinarySecurityToken>'
     )
 
 
@@ -288,24 +301,22 @@ def secure_envelope(
 ) -> SecuredEnvelope:
     """Sign ``messaging`` (canonical ``eb:Messaging`` text with ``wsu:Id=messaging_id``), the Body and
     every part ``(content id, media type, bytes)``, then encrypt the parts for ``encrypt_for``."""
-    digest_name = _DIGEST_NAMES[suite.digest_method]
+    digest = _DIGESTS[suite.digest_method]
     body_id = _new_id("body", random)
     body = f'<env:Body xmlns:env="{ns.S12}" xmlns:wsu="{ns.WSU}" wsu:Id="{body_id}"></env:Body>'
     c14n = (Transform(EXC_C14N),)
     references = [
-        Reference("#" + body_id, suite.digest_method, hashlib.new(digest_name, body.encode()).digest(), c14n),
+        Reference("#" + body_id, suite.digest_method, digest(body.encode()).digest(), c14n),
         Reference(
             "#" + messaging_id,
             suite.digest_method,
-            hashlib.new(digest_name, messaging.encode("utf-8")).digest(),
+            digest(messaging.encode("utf-8")).digest(),
             c14n,
         ),
     ]
     swa = (Transform(SWA_CONTENT_SIGNATURE),)
     for content_id, _media_type, data in parts:
-        references.append(
-            Reference("cid:" + content_id, suite.digest_method, hashlib.new(digest_name, data).digest(), swa)
-        )
+        references.append(Reference("cid:" + content_id, suite.digest_method, digest(data).digest(), swa))
     signed_info = (
         f'<ds:SignedInfo xmlns:ds="{ns.DS}" xmlns:env="{ns.S12}">'
         f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"><ec:InclusiveNamespaces xmlns:ec="{ns.EC}" '
@@ -478,9 +489,16 @@ def _bst_certificate(bst: etree._Element) -> x509.Certificate:
     if value_type != X509V3:
         raise _fail(f"BinarySecurityToken of type {value_type} is not supported")
     try:
-        return x509.load_der_x509_certificate(base64.b64decode("".join((bst.text or "").split())))
+        return _token_certificate(bst.text or "")
     except ValueError:
         raise _fail("a BinarySecurityToken does not hold a certificate") from None
+
+
+@lru_cache(maxsize=256)
+def _token_certificate(text: str) -> x509.Certificate:
+    """The certificate in a BinarySecurityToken's text (the same few partners sign every message:
+    decoded once each; a token that is not a certificate raises ``ValueError`` and is not kept)."""
+    return x509.load_der_x509_certificate(base64.b64decode("".join(text.split())))
 
 
 def _decrypt_error(message: str) -> SecurityError:
@@ -737,7 +755,7 @@ def _check_reference(
 ) -> ReferenceCheck:
     if ref.digest_method not in suite.accepted_digest_methods:
         return ReferenceCheck(ref.uri, "refused", f"digest method {ref.digest_method} is not accepted")
-    digest_name = _DIGEST_NAMES[ref.digest_method]
+    digest = _DIGESTS[ref.digest_method]
     if ref.uri.startswith("cid:"):
         cid = content_id_of(ref.uri)
         if [t.algorithm for t in ref.transforms] != [SWA_CONTENT_SIGNATURE]:
@@ -759,6 +777,6 @@ def _check_reference(
         data = _canonical(target, ref.transforms[0].inclusive_prefixes)
     else:
         return ReferenceCheck(ref.uri, "refused", "only #id and cid: references are accepted")
-    if hashlib.new(digest_name, data).digest() != ref.digest_value:
+    if digest(data).digest() != ref.digest_value:
         return ReferenceCheck(ref.uri, "mismatch", "the digest does not match the content")
     return ReferenceCheck(ref.uri, "ok")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from as4_helpers import NOW, Pki, oots_message_fixture, pki_fixture, rng_fixture  # noqa: F401 - fixtures
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -429,3 +430,44 @@ def test_any_payloads_round_trip(
     assert isinstance(verified, message.VerifiedUserMessage)
     assert [p.data for p in verified.payloads] == bodies
     assert len(verified.references) == 2 + len(bodies)
+
+
+def _swap_signer_token(env: bytes, token: bytes) -> bytes:
+    """``env`` with the text of the signer's BinarySecurityToken (the last one) replaced by ``token``."""
+    start = env.index(b">", env.rindex(b"<wsse:BinarySecurityToken ")) + 1
+    return env[:start] + token + env[env.index(b"</wsse:BinarySecurityToken>", start) :]
+
+
+def test_signer_tokens_are_decoded_per_text_even_after_a_good_message(
+    pki: Pki, packed: message.OutboundMessage
+) -> None:
+    """Tokens are decoded once per distinct text (the same partners sign every message): a good message
+    first, then the same message whose token is another certificate, or not a certificate at all."""
+    assert isinstance(_receive(pki, packed.content_type, packed.body), message.VerifiedUserMessage)
+    assert isinstance(_receive(pki, packed.content_type, packed.body), message.VerifiedUserMessage)
+    other = base64.b64encode(pki.receiver_sign.certificate.public_bytes(serialization.Encoding.DER))
+
+    def swap(token: bytes) -> Callable[[bytes, list[mime.MimePart]], tuple[bytes, list[mime.MimePart]]]:
+        return lambda env, parts: (_swap_signer_token(env, token), parts)
+
+    exc = _expect("EBMS:0101", pki, *_rebuild(packed, swap(other)))
+    assert "signature value" in exc.message
+    for _ in range(2):  # a token that is no certificate is refused every time, not remembered
+        exc = _expect("EBMS:0101", pki, *_rebuild(packed, swap(base64.b64encode(b"not a certificate"))))
+        assert "does not hold a certificate" in exc.message
+    assert isinstance(_receive(pki, packed.content_type, packed.body), message.VerifiedUserMessage)
+
+
+def test_our_token_is_the_certificate_we_sign_with(pki: Pki, rng: Rng, packed: message.OutboundMessage) -> None:
+    """Our BinarySecurityToken text is encoded once per certificate; each message still carries its signer's."""
+    env = mime.split_related(packed.content_type, packed.body).root.body
+    ours = base64.b64encode(pki.sender_sign.certificate.public_bytes(serialization.Encoding.DER))
+    assert b">" + ours + b"</wsse:BinarySecurityToken>" in env
+    signal = message.error_signal(
+        SecurityError("x", code="EBMS:0101"), message_id="e-1@receiver.example", timestamp=NOW
+    )
+    other = message.pack_signal(signal, sign=pki.receiver_sign, random=rng)
+    env = mime.split_related(other.content_type, other.body).root.body
+    theirs = base64.b64encode(pki.receiver_sign.certificate.public_bytes(serialization.Encoding.DER))
+    assert b">" + theirs + b"</wsse:BinarySecurityToken>" in env
+    assert ours not in env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -116,7 +117,14 @@ def _sqlite_on_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
     if mode not in ("DEFERRED", "IMMEDIATE"):
         raise StoreError(f"unknown SQLite transaction mode {mode!r}")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    # Straight to the driver: through ``exec_driver_sql`` a BEGIN would run SQLAlchemy's whole statement
+    # path (execution context, cursor events, result) for every transaction. A failure (the write lock
+    # still taken when the busy timeout ends) is wrapped as that path would wrap it.
+    statement = f"BEGIN {mode}"
+    try:
+        connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 class Database:

@@ -146,13 +146,20 @@ def test_session_commits_or_rolls_back(sqlite_url: str) -> None:
     db.dispose()
 
 
+def _trace(db: Database, record: Callable[[str], None]) -> None:
+    """Record every statement SQLite itself runs on ``db``'s connections (the BEGIN that opens a
+    transaction goes to the driver directly, past SQLAlchemy's statement events)."""
+    from sqlalchemy import event
+
+    db.engine.dispose()  # connections opened from now on are traced
+    event.listen(db.engine, "connect", lambda dbapi_connection, _record: dbapi_connection.set_trace_callback(record))
+
+
 def test_sqlite_immediate_sessions_take_the_write_lock_at_once(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     db.migrate()
     statements: list[str] = []
-    from sqlalchemy import event
-
-    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    _trace(db, statements.append)
     with db.session(immediate=True) as s:
         s.execute(select(1))
     with db.session() as s:
@@ -165,14 +172,11 @@ def test_sqlite_writers_of_one_process_queue_for_the_write_lock_and_readers_do_n
     import threading
     import time
 
-    from sqlalchemy import event
-
     db = Database(sqlite_url)
     db.migrate()
     seen: list[str] = []
     name = lambda: threading.current_thread().name  # noqa: E731
-    event.listen(db.engine, "before_cursor_execute", lambda *a: seen.append(f"{name()} {a[2]}"))
-    event.listen(db.engine, "commit", lambda conn: seen.append(f"{name()} COMMIT"))
+    _trace(db, lambda statement: seen.append(f"{name()} {statement}"))
     holding, release = threading.Event(), threading.Event()
 
     def first() -> None:
@@ -317,3 +321,33 @@ def test_processes_starting_together_migrate_once(postgres_database: Callable[[]
         t.join()
     assert errors == []
     assert results == [heads()] * 3
+
+
+def test_a_sqlite_begin_that_finds_the_write_lock_taken_fails_as_sqlalchemy_errors_do(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN goes to the driver directly; when the busy timeout runs out it still raises SQLAlchemy's
+    OperationalError (a DBAPIError, what the worker and the callers catch), not the driver's own."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    import oots.store.database as database_module
+
+    monkeypatch.setattr(database_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    db = Database(sqlite_url)
+    db.migrate()
+    holder = sqlite3.connect(db.url.database or "", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError) as info, db.connect(immediate=True) as conn:
+            conn.execute(select(1))
+        assert isinstance(info.value, DBAPIError)
+        assert isinstance(info.value.orig, sqlite3.OperationalError)
+        assert "BEGIN IMMEDIATE" in str(info.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with db.connect(immediate=True) as conn:  # the lock given back: the next writer goes ahead
+        assert conn.execute(select(1)).scalar() == 1
+    db.dispose()

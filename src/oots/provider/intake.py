@@ -163,11 +163,11 @@ class Intake:
         if len(data) > self.max_request_bytes:
             return self.error("EDM:ERR:0003", None, None, "INVALID:TOO_LARGE", detail="The request is too large.")
         try:
-            report = self.validator.validate(data)
+            report, root = self.validator.validate_document(data)
         except XmlError:
             return self.error("EDM:ERR:0003", None, None, "INVALID:XML", detail="The request is not acceptable XML.")
         try:
-            document = edm.parse(data)
+            document = edm.parse_element(root)  # the tree the validator parsed: the request is parsed once
         except (XmlError, ModelError) as exc:
             rules = sorted(report.rule_ids(blocking_only=True))
             detail = "Violated rules: " + ", ".join(rules) if rules else f"The request is not valid: {exc}"

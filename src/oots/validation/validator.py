@@ -159,8 +159,17 @@ class Validator:
 
     def validate(self, data: bytes) -> Report:
         """Validate one document. Raises :class:`oots.errors.XmlError` if it is not acceptable XML."""
+        return self.validate_document(data)[0]
+
+    def validate_document(self, data: bytes) -> tuple[Report, etree._Element]:
+        """:meth:`validate`, and the document's root element as the hardened parser read it, for a
+        caller that maps the document onto the model next (one parse instead of two; the rules only
+        read the tree)."""
         tree = parse_tree(data, max_bytes=self.max_bytes)
         root = tree.getroot()
+        return self._validate(data, tree, root), root
+
+    def _validate(self, data: bytes, tree: etree._ElementTree, root: etree._Element) -> Report:
         detected = detect(root)
         if detected.kind == "unknown":
             return Report(

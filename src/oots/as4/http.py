@@ -201,10 +201,19 @@ class HttpSender:
             self._client = None
 
     def post(self, request: SendRequest) -> HttpReply:
-        """POST ``request``; the answer of any HTTP status is returned, network failures raise TransportError."""
+        """POST ``request``; the answer of any HTTP status is returned, network failures raise TransportError.
+
+        The request is built by the client (its headers and timeouts) and handed to its transport
+        directly: the client's own layers (authentication, redirects, cookies, event hooks) have
+        nothing to do for an AS4 post (no redirects are followed) and cost a sixth of a post's CPU."""
         headers = {"Content-Type": request.content_type, "MIME-Version": "1.0"}
+        client = self._http()
         try:
-            with self._http().stream("POST", request.url, content=request.body, headers=headers) as response:
+            built = client.build_request("POST", request.url, content=request.body, headers=headers)
+            # the transport the client itself would pick for this URL (a proxy's, when the environment
+            # names one; else the pool's)
+            response = client._transport_for_url(built.url).handle_request(built)
+            try:
                 body = b""
                 for chunk in response.iter_bytes():
                     body += chunk
@@ -213,6 +222,8 @@ class HttpSender:
                             f"the answer from {request.url} is larger than {self.max_answer_bytes} bytes"
                         )
                 return HttpReply(response.status_code, response.headers.get("content-type", ""), body)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             raise TransportError(f"no answer from {request.url} in time") from None
         except httpx.HTTPError as exc:

@@ -1,6 +1,7 @@
 # ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 from __future__ import annotations
 
+import gzip
 import ssl
 
 import httpx
@@ -114,3 +115,48 @@ def test_mutual_tls_options_are_passed(tmp_path) -> None:  # type: ignore[no-unt
         sender.post(msh.SendRequest("https://127.0.0.1:9/as4", "multipart/related", b"x"))
     context = http.tls_context(None, None, None)
     assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+
+
+def test_a_post_is_the_client_s_request_and_its_answer_as_sent() -> None:
+    """The client builds the request (its default headers and timeouts) and its transport sends it:
+    what goes on the wire is what the client would send; a redirect is returned, not followed; an
+    answer's content coding is undone; the connection is given back after each answer."""
+    seen: list[httpx.Request] = []
+    closed: list[bool] = []
+
+    class Stream(httpx.SyncByteStream):
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            yield self.data
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/moved":
+            return httpx.Response(302, headers={"Location": "http://elsewhere.test/as4"}, stream=Stream(b""))
+        gzipped = gzip.compress(b"<receipt/>")
+        headers = {"Content-Type": "application/soap+xml", "Content-Encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=Stream(gzipped))
+
+    sender = http.HttpSender(timeout=12.0, connect_timeout=3.0, transport=httpx.MockTransport(answer))
+    reply = sender.post(msh.SendRequest("http://red.test/as4", "multipart/related; boundary=b", b"body"))
+    assert (reply.status, reply.content_type, reply.body) == (200, "application/soap+xml", b"<receipt/>")
+    expected = httpx.Client().build_request("POST", "http://red.test/as4", content=b"body").headers
+    request = seen[-1]
+    assert request.method == "POST"
+    assert request.content == b"body"
+    for name in ("accept", "accept-encoding", "connection", "user-agent", "host", "content-length"):
+        assert request.headers[name] == expected[name]
+    assert request.headers["content-type"] == "multipart/related; boundary=b"
+    assert request.headers["mime-version"] == "1.0"
+    assert request.extensions["timeout"] == {"connect": 3.0, "read": 12.0, "write": 12.0, "pool": 12.0}
+    assert closed == [True]
+
+    moved = sender.post(msh.SendRequest("http://red.test/moved", "multipart/related", b"x"))
+    assert moved.status == 302
+    assert [r.url.host for r in seen] == ["red.test", "red.test"]  # not followed
+    assert closed == [True, True]

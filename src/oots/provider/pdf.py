@@ -282,7 +282,9 @@ def _embed(font: FontFace, shown: frozenset[str]) -> EmbeddedFont:
     from fontTools import ttLib
 
     characters = sorted(shown)
-    program = ttLib.TTFont(io.BytesIO(_font_file(font.filename)), recalcTimestamp=False)
+    # the shipped font's outlines already have exact bounds: they are copied, not recompiled (the font's
+    # own bounds in head, hhea and maxp stay those of the whole font, which hold every glyph)
+    program = ttLib.TTFont(io.BytesIO(_font_file(font.filename)), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
     options = ftsubset.Options(notdef_outline=True, recommended_glyphs=True)
     options.drop_tables += _DROPPED_TABLES
     subsetter = ftsubset.Subsetter(options)

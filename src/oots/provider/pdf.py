@@ -22,6 +22,7 @@ import functools
 import hashlib
 import io
 import logging
+import re
 import threading
 import zlib
 from collections import OrderedDict
@@ -54,6 +55,19 @@ FONTS_KEPT = 256
 
 #: The characters a line may be broken at besides a line feed: the space and the other breaking spaces.
 BREAKING_SPACES = frozenset(" \u200b\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u205f\u3000")
+#: A paragraph as words and the runs of breaking spaces between them (``re.split`` keeps the runs).
+_SPACES = re.compile(f"([{''.join(sorted(BREAKING_SPACES))}]+)")
+
+
+class _Widths(dict[str, int]):
+    """Glyph widths by character; a character the font lacks has the font's missing width."""
+
+    def __init__(self, widths: Mapping[str, int], missing: int) -> None:
+        super().__init__(widths)
+        self.missing = missing
+
+    def __missing__(self, char: str) -> int:
+        return self.missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +87,7 @@ class FontFace:
 
     def units(self, text: str) -> int:
         """The width of ``text`` in thousandths of the font size."""
-        widths, missing = self.widths, self.missing_width
-        return sum([widths.get(char, missing) for char in text])
+        return sum(map(self.widths.__getitem__, text))
 
     def width(self, text: str, size: float) -> float:
         """The width of ``text`` at ``size`` points, in millimetres."""
@@ -82,44 +95,47 @@ class FontFace:
 
     def lines(self, text: str, size: float, room: float) -> list[str]:
         """``text`` at ``size`` points broken into lines at most ``room`` millimetres wide: at line
-        feeds, at the last space that fits (the space is dropped) and, in a word longer than a line,
-        before the character that does not fit."""
+        feeds, at the last breaking space that fits (the spaces there are dropped) and, in a word
+        longer than a line, before the character that does not fit."""
         limit = room * POINTS_PER_MM * 1000 / size + 1e-6
         lines: list[str] = []
         for paragraph in text.split("\n"):
             if self.units(paragraph) <= limit:
                 lines.append(paragraph)
-                continue
-            lines.extend(self._break(paragraph, limit))
+            else:
+                self._break(paragraph, limit, lines)
         return lines
 
-    def _break(self, paragraph: str, limit: float) -> list[str]:
-        widths, missing = self.widths, self.missing_width
-        lines: list[str] = []
-        start, end, used, space = 0, len(paragraph), 0, -1
-        i = start
-        while i < end:
-            char = paragraph[i]
-            advance = widths.get(char, missing)
-            if used + advance > limit and i > start:
-                if char in BREAKING_SPACES:  # the space that does not fit ends the line
-                    lines.append(paragraph[start:i])
-                    start = i + 1
-                elif space >= start:  # back to the last space of the line
-                    lines.append(paragraph[start:space])
-                    start = space + 1
-                else:  # a word longer than the line
-                    lines.append(paragraph[start:i])
-                    start = i
-                i, used, space = start, 0, -1
+    def _break(self, paragraph: str, limit: float, lines: list[str]) -> None:
+        """Append the lines of ``paragraph`` to ``lines``, filling each with as many words as fit."""
+        parts = _SPACES.split(paragraph)  # word, spaces, word, spaces, …, word
+        line, used = "", 0.0
+        for i in range(0, len(parts), 2):
+            word = parts[i]
+            spaces = parts[i - 1] if i else ""
+            width = self.units(word)
+            if i and used + self.units(spaces) + width <= limit:
+                line += spaces + word
+                used += self.units(spaces) + width
                 continue
-            if char in BREAKING_SPACES:
-                space = i
+            if i:  # the word goes to the next line; the spaces before it are dropped
+                lines.append(line)
+            line, used = word, width
+            if width > limit:  # a word longer than a line
+                line, used = self._break_word(word, limit, lines)
+        lines.append(line)
+
+    def _break_word(self, word: str, limit: float, lines: list[str]) -> tuple[str, float]:
+        """Append the full lines of a word longer than a line to ``lines``; return what is left."""
+        widths = self.widths
+        start, used = 0, 0
+        for i, char in enumerate(word):
+            advance = widths[char]
+            if used + advance > limit and i > start:
+                lines.append(word[start:i])
+                start, used = i, 0
             used += advance
-            i += 1
-        if start < end:
-            lines.append(paragraph[start:])
-        return lines
+        return word[start:], used
 
 
 def _fonts_directory() -> str:
@@ -157,12 +173,13 @@ def face(filename: str) -> FontFace:
         f" /StemV {round(50 + int((os2.usWeightClass / 65) ** 2))}"
     )
     name = font["name"].getDebugName(6) or filename.rsplit(".", 1)[0]
+    missing_width = round(scale * metrics[".notdef"][0])
     return FontFace(
         filename=filename,
         postscript_name="".join(c for c in name if (c.isascii() and c.isalnum()) or c in "-_"),
-        widths=widths,
+        widths=_Widths(widths, missing_width),
         characters=frozenset(widths),
-        missing_width=round(scale * metrics[".notdef"][0]),
+        missing_width=missing_width,
         descriptor=descriptor,
     )
 

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import io
+import itertools
 import json
 import logging
 import re
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 from pypdf import PdfReader
 
@@ -366,6 +369,25 @@ def test_lines_break_at_line_feeds_at_spaces_and_inside_a_word_too_long() -> Non
     assert face.lines("a" * 20, 10, face.width("a" * 8, 10)) == ["a" * 8, "a" * 8, "a" * 4]
     assert face.lines("", 10, room) == [""]
     assert face.width("", 10) == 0
+
+
+_WORDS = st.lists(st.text(alphabet="aiwWΩж-.½美", min_size=1, max_size=40), min_size=1, max_size=30)
+
+
+@given(words=_WORDS, room=st.floats(min_value=5, max_value=170))
+def test_lines_hold_every_word_in_order_and_as_many_as_fit(words: list[str], room: float) -> None:
+    face = pdf_module.face("DejaVuSans-LGC.ttf")
+    text = " ".join(words)
+    lines = face.lines(text, 10, room)
+    for line in lines:  # no line wider than the room, unless it is one character
+        assert len(line) == 1 or face.width(line, 10) <= room + 1e-9, (line, room)
+    if all(face.width(word, 10) <= room for word in words):
+        # lines break between words only (dropping the space), and a line's next word would not fit on it
+        assert " ".join(lines) == text
+        for line, following in itertools.pairwise(lines):
+            assert face.width(f"{line} {following.split(' ')[0]}", 10) > room
+    else:  # a word longer than a line is broken inside
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
 
 
 def test_many_annex_rows_flow_over_pages_with_header_and_footer(extract_pdf_text: Callable[[bytes], str]) -> None:

@@ -218,6 +218,8 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
     handlers: dict[str, Handler] = {}
     preparers: dict[str, Preparer] = {}
     for role in _roles(ctx):
+        found = getattr(role, "job_preparers", None)
+        preparers.update(found() if found is not None else {})
         for kind, handler in role.job_handlers().items():
             if kind in handlers:
                 raise ConfigError(f"two roles handle the job kind {kind}")

@@ -10,10 +10,12 @@ an object with three optional contributions:
   is handed to the handler inside the queue transaction that marks its delivery done, so the role
   sees each message exactly once.
 
-A role may add ``as4_preparers()`` (action → preparer): a preparer sees a delivered message *before*
-that transaction opens and may do the slow part of the work there (validating, rendering, packing the
-answer), keeping the result for its handler, so that the node's database write lock (SQLite) is held
-only for the writes. The handler must still work when nothing was prepared.
+A role may add ``job_preparers()`` (job kind → :data:`oots.store.queue.Preparer`, run before the job's
+transaction) and ``as4_preparers()`` (action → preparer, which sees a delivered message *before* that
+transaction opens): a preparer does the slow part of the work there (asking the Common Services;
+validating, rendering, packing an answer), keeping the result for its handler, so that the node's
+database write lock (SQLite) is held only for the writes. The handler must still work when nothing
+was prepared.
 
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.

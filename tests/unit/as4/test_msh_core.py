@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import os
 
@@ -15,7 +16,7 @@ from msh_world import (
     user_message,
 )
 
-from oots.as4 import msh
+from oots.as4 import msh, trust
 from oots.as4 import pmode as pm
 from oots.as4.model import (
     CollaborationInfo,
@@ -106,3 +107,33 @@ def test_the_test_service_with_the_real_codec(wired) -> None:  # type: ignore[no
     answer = msh.receive(receiver, record.content_type, record.body, NOW)
     assert answer.record is not None
     assert not answer.record.deliver
+
+
+def test_a_ca_issued_signer_s_chain_is_built_once_not_per_message(wired, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Without a pinned signing certificate the signer is trusted through the partner's CA: the chain is
+    built once and kept with the anchors' trust store, and the signer's validity at each message's time
+    is still checked."""
+    blue, codec, receiver, _stored = wired
+    unpinned = dataclasses.replace(
+        receiver.pmodes,
+        partners=tuple(dataclasses.replace(p, signing_certificate=None) for p in receiver.pmodes.partners),
+    )
+    rx = dataclasses.replace(receiver, pmodes=unpinned)
+    builds: list[int] = []
+    real = trust.verification.PolicyBuilder
+
+    def counting() -> object:
+        builds.append(1)
+        return real()
+
+    monkeypatch.setattr(trust.verification, "PolicyBuilder", counting)
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    for n in range(3):
+        record = msh.create_outbound(codec, user_message(f"ca{n}@blue"), [], mode, NOW)
+        answer = msh.receive(rx, record.content_type, record.body, NOW)
+        assert answer.error is None, answer.error
+    assert len(builds) <= 1  # two stores per message, each building the chain, before
+    record = msh.create_outbound(codec, user_message("ca-late@blue"), [], mode, NOW)
+    late = msh.receive(rx, record.content_type, record.body, NOW + dt.timedelta(days=3650))
+    assert late.error is not None
+    assert late.error.error_code == "EBMS:0101"

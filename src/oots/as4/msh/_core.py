@@ -15,6 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from cryptography import x509
 
@@ -47,7 +48,16 @@ def _check_signer(signer: x509.Certificate, partner: Partner) -> None:
 
 def _trust(partner: Partner) -> TrustStore:
     pinned = [c for c in (partner.signing_certificate,) if c is not None]
-    return TrustStore.of([*partner.trust_anchors, *pinned])
+    return _store((*partner.trust_anchors, *pinned))
+
+
+@lru_cache(maxsize=64)
+def _store(anchors: tuple[x509.Certificate, ...]) -> TrustStore:
+    """The trust store of these anchors, kept so that its cache of chains already built serves the next
+    message (a new store per message built every CA-issued signer's chain again each time); a signer's
+    validity at each message's time is still checked, and PModes reloaded with other anchors get
+    another store."""
+    return TrustStore.of(anchors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +116,7 @@ class CoreCodec:
         partner the signed header names: that partner's trust anchors and, when configured, its certificate."""
         anchors = [c for p in pmodes.partners for c in (*p.trust_anchors, p.signing_certificate) if c is not None]
         known = [p.signing_certificate for p in pmodes.partners if p.signing_certificate is not None]
-        verified = self._receive(parsed.handle, TrustStore.of(anchors), known, now, decrypt=True)
+        verified = self._receive(parsed.handle, _store(tuple(anchors)), known, now, decrypt=True)
         if not isinstance(verified, core.VerifiedUserMessage):
             raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
         sender = verified.user_message.party_info.from_party.party_id

@@ -1,0 +1,120 @@
+"""The requester's rows as plain records, written column by column."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, event
+
+from oots.cs.keys import CsPki
+from oots.requester import records
+from oots.requester.records import ExchangeRecord, RequestRecord
+from requester.helpers import Node, Provider, make_node
+from requester.test_journeys import AUTH, api, explicit, start, state
+
+
+def _statements(node: Node) -> list[str]:
+    seen: list[str] = []
+
+    def keep(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(node.ctx.database.engine, "before_cursor_execute", keep)
+    return seen
+
+
+def test_a_record_writes_what_changed_once(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    now = node.clock()
+    row: dict[str, Any] = {
+        "id": "ex-1",
+        "client_id": "portal",
+        "procedure": "R1",
+        "country": "BE",
+        "subject": {"natural_person": {"identifier": {"value": "x"}}},
+        "wanted": [],
+        "requirements": [],
+        "state": "discovering",
+        "preview": False,
+        "explicit_request_given": False,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "deadline": now,
+    }
+    request: dict[str, Any] = {
+        "exchange_id": "ex-1",
+        "position": 0,
+        "requirement_id": "r",
+        "evidence_type": "t",
+        "data_service": {},
+        "provider": {},
+        "access_point": "AP_BE_01",
+        "specification": "edm-v2",
+        "status": "pending",
+    }
+    seen = _statements(node)
+    with node.ctx.database.connect() as conn:
+        ex, req = ExchangeRecord(row), RequestRecord(request)
+        records.write(conn, [ex, req, RequestRecord({**request, "position": 1})])
+        assert [s.split(" (")[0] for s in seen if not s.startswith("BEGIN")] == [
+            "INSERT INTO requester_exchanges",
+            "INSERT INTO requester_requests",  # both new requests in one statement
+        ]
+        seen.clear()
+        loaded = records.load_exchange(conn, "ex-1")
+        assert loaded is not None
+        assert (loaded.state, loaded.subject, loaded.deadline) == ("discovering", row["subject"], now)
+        assert not loaded.changed
+        loaded.state, loaded.version = "failed", 2
+        assert loaded.changed == {"state", "version"}
+        records.write(conn, [loaded])
+        records.write(conn, [loaded])  # nothing changed since
+        records.write(conn, [records.load_exchange(conn, "ex-1")])  # nor on a record just read
+    assert [s for s in seen if s.startswith("UPDATE")] == [
+        "UPDATE requester_exchanges SET state=?, version=? WHERE requester_exchanges.id = ?"
+    ]
+    with node.ctx.database.session() as session:
+        assert node.role.requester.load(session, "ex-1").state == "failed"
+
+
+def test_an_answer_writes_only_the_columns_it_changes(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    answer = Provider().evidence(*node.outbox.last_request())
+    seen = _statements(node)
+    node.deliver(answer)
+    assert state(client, ex_id)["state"] == "completed"
+    changes = [s.split(" WHERE")[0] for s in seen if s.startswith(("UPDATE requester", "INSERT INTO requester"))]
+    assert changes == [
+        "INSERT INTO requester_evidence (exchange_id, request_row, evidence_id, title, media_type, metadata_json, "
+        "content, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "UPDATE requester_exchanges SET state=?, version=?, updated_at=?",
+        "UPDATE requester_requests SET status=?",
+    ]
+
+
+@pytest.mark.postgres
+def test_exchanges_on_postgresql(tmp_path: Path, pki: CsPki, postgres_database: Callable[[], str]) -> None:
+    node = make_node(tmp_path, pki, preview=True, database_url=postgres_database())
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/z"))
+    assert state(client, ex_id)["state"] == "awaiting_preview"
+    node.deliver(provider.evidence(*node.outbox.last_request()))
+    view = state(client, ex_id)
+    assert view["state"] == "completed"
+    (document,) = view["evidence"]
+    assert client.get(document["href"].removeprefix("https://portal.example"), headers=AUTH).content.startswith(b"%PDF")
+    late = start(node, client)
+    explicit(node, client, late)
+    node.clock.advance(node.ctx.settings.requester.response_timeout_seconds)
+    node.drain()
+    assert (state(client, late)["state"], state(client, ex_id)["state"]) == ("expired", "completed")

@@ -42,7 +42,7 @@ from oots.requester.outbox import Outbox
 from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
 from oots.settings import Settings
-from oots.store.queue import enqueue
+from oots.store.queue import enqueue, reschedule
 from oots.store.wake import on_commit
 
 __all__ = [
@@ -369,7 +369,7 @@ class Requester:
         )
         _kept(session, ex)
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline, now=now)
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=_deadline_key(ex), run_at=ex.deadline, now=now)
         self._webhook(session, ex)
         self.record(
             session,
@@ -779,10 +779,16 @@ class Requester:
         return state
 
     def _extend(self, session: Session, ex: ExchangeRecord, seconds: float) -> None:
+        """Set the exchange's deadline ``seconds`` from now, and its timeout job to run then.
+
+        An exchange has one timeout job, made with the exchange and moved with each new deadline (so
+        none is left behind for an old one). If it has been taken already (a worker is running it, or
+        it ran), another is made for this deadline: every job checks the deadline it finds."""
         now = self.clock()
         ex.deadline = now + dt.timedelta(seconds=seconds)
-        key = f"{ex.id}:deadline:{ex.version}"
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
+        if not reschedule(session, EXPIRE_JOB, _deadline_key(ex), run_at=ex.deadline, now=now):
+            key = f"{_deadline_key(ex)}:{ex.version}"
+            enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
 
     def record(
         self,
@@ -844,6 +850,11 @@ _STEPS: Mapping[Event, Step] = {
     Event.CANCEL: Step.CANCELLED,
     Event.TIMEOUT: Step.TIMEOUT,
 }
+
+
+def _deadline_key(ex: ExchangeRecord) -> str:
+    """The idempotency key of the exchange's timeout job (:data:`EXPIRE_JOB`)."""
+    return f"{ex.id}:deadline"
 
 
 def _subject_identifier(subject: Any) -> str | None:

@@ -33,8 +33,8 @@ from oots import edm
 from oots.as4 import profile
 from oots.as4.model import PartyId, Payload
 from oots.as4.msh import VerifiedMessage
+from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
-from oots.audit.journal import Journal, Side
 from oots.errors import ModelError, NotFound, XmlError
 from oots.requester import discovery, records
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
@@ -79,28 +79,42 @@ _ERROR_REASONS: Mapping[str, Reason] = {
 }
 
 
-#: Where a step keeps the records it read or made (in its session's ``info``) until it writes them.
-_RECORDS = "oots.requester.records"
+class _Unit:
+    """What a running step has to write when it ends: the records it read or made, in that order, and
+    its journal entries, in the order of its steps."""
+
+    __slots__ = ("entries", "records")
+
+    def __init__(self) -> None:
+        self.records: list[ExchangeRecord | RequestRecord] = []
+        self.entries: list[Entry] = []
+
+
+#: Where a step keeps its :class:`_Unit` (in its session's ``info``) until it ends.
+_UNIT = "oots.requester.unit"
 
 
 def _step(
     step: Callable[Concatenate[Requester, Session, _P], _R],
 ) -> Callable[Concatenate[Requester, Session, _P], _R]:
-    """Run a step of an exchange, then write what it changed (:func:`oots.requester.records.write`): the
-    records it read or made, in that order — the new ones inserted, the changed ones updated, column by
-    column. A step that raises writes nothing (its transaction is rolled back). A step reads back none
-    of its own changes (the requests it makes, it keeps)."""
+    """Run a step of an exchange, then write what it changed: the records it read or made, in that order
+    (:func:`oots.requester.records.write`: the new ones inserted, the changed ones updated, column by
+    column), then its journal entries (:meth:`~oots.audit.journal.Journal.append_all`: the head locked
+    once, at the end of the transaction's work). A step that raises writes nothing (its transaction is
+    rolled back). A step reads back none of its own changes (the requests it makes, it keeps)."""
 
     @functools.wraps(step)
     def once(self: Requester, session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        kept: list[ExchangeRecord | RequestRecord] = []
-        outer = session.info.get(_RECORDS)
-        session.info[_RECORDS] = kept
+        unit = _Unit()
+        outer = session.info.get(_UNIT)
+        session.info[_UNIT] = unit
         try:
             result = step(self, session, *args, **kwargs)
         finally:
-            session.info[_RECORDS] = outer
-        records.write(session.connection(), kept)
+            session.info[_UNIT] = outer
+        records.write(session.connection(), unit.records)
+        if unit.entries and self.journal is not None:
+            self.journal.append_all(session, unit.entries)
         return result
 
     return once
@@ -108,9 +122,9 @@ def _step(
 
 def _kept(session: Session, *rows: ExchangeRecord | RequestRecord) -> None:
     """Write ``rows`` when the running step ends (outside a step they are only read)."""
-    kept = session.info.get(_RECORDS)
-    if kept is not None:
-        kept.extend(rows)
+    unit: _Unit | None = session.info.get(_UNIT)
+    if unit is not None:
+        unit.records.extend(rows)
 
 
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
@@ -546,15 +560,17 @@ class Requester:
         if self.journal is None:
             return
         ref = message.user_message.message_info.ref_to_message_id
-        self.journal.append(
+        self._journal(
             session,
-            side=Side.REQUESTER,
-            event=Step.ANSWER_DROPPED,
-            exchange_id=ex.id if ex is not None else None,
-            conversation_id=conversation,
-            message_ids=[message.message_id, *([ref] if ref else [])],
-            outcome=why,
-            details={"action": message.user_message.collaboration_info.action},
+            Entry(
+                side=Side.REQUESTER,
+                event=Step.ANSWER_DROPPED,
+                exchange_id=ex.id if ex is not None else None,
+                conversation_id=conversation,
+                message_ids=[message.message_id, *([ref] if ref else [])],
+                outcome=why,
+                details={"action": message.user_message.collaboration_info.action},
+            ),
         )
 
     @_step
@@ -802,22 +818,32 @@ class Requester:
         details: Mapping[str, Any] | None = None,
         personal: bool = False,
     ) -> None:
-        """Append one step of ``ex`` to the audit journal (in the caller's transaction)."""
+        """Append one step of ``ex`` to the audit journal (in the caller's transaction, as the running step ends)."""
         if self.journal is None:
             return
         subject = _subject_identifier(ex.subject)
-        self.journal.append(
+        self._journal(
             session,
-            side=Side.REQUESTER,
-            event=step,
-            exchange_id=ex.id,
-            conversation_id=row.conversation_id if row is not None else None,
-            message_ids=[m for m in message_ids if m],
-            outcome=outcome,
-            details=dict(details or {}),
-            personal={"person_identifier": subject} if personal and subject else None,
-            subject=subject,
+            Entry(
+                side=Side.REQUESTER,
+                event=step,
+                exchange_id=ex.id,
+                conversation_id=row.conversation_id if row is not None else None,
+                message_ids=[m for m in message_ids if m],
+                outcome=outcome,
+                details=dict(details or {}),
+                personal={"person_identifier": subject} if personal and subject else None,
+                subject=subject,
+            ),
         )
+
+    def _journal(self, session: Session, entry: Entry) -> None:
+        """Append ``entry`` when the running step ends (outside a step: now)."""
+        unit: _Unit | None = session.info.get(_UNIT)
+        if unit is not None:
+            unit.entries.append(entry)
+        elif self.journal is not None:
+            self.journal.append_all(session, [entry])
 
     def _webhook(self, session: Session, ex: ExchangeRecord) -> None:
         client = next((c for c in self.config.clients if c.id == ex.client_id), None)

@@ -185,3 +185,19 @@ def test_exchanges_on_postgresql(tmp_path: Path, pki: CsPki, postgres_database: 
     node.clock.advance(node.ctx.settings.requester.response_timeout_seconds)
     node.drain()
     assert (state(client, late)["state"], state(client, ex_id)["state"]) == ("expired", "completed")
+
+
+def test_a_step_appends_its_journal_entries_at_once(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    seen = _statements(node)
+    explicit(node, client, ex_id)
+    assert len([s for s in seen if s.startswith("SELECT audit_head.seq")]) == 1  # the head locked once
+    assert len([s for s in seen if s.startswith("INSERT INTO audit_entries")]) == 1  # both entries in one go
+    with node.ctx.database.session() as session:
+        journal = node.role.requester.journal
+        assert journal is not None
+        entries = sorted(journal.search(session, exchange_id=ex_id), key=lambda e: e.seq)
+        assert [e.event for e in entries][-2:] == ["explicit_request_given", "request_sent"]
+        assert journal.verify(session).ok

@@ -8,7 +8,8 @@ transaction per request.
 
 Two figures: with the sample PDF rendered for each request (a one-page document), and with a PDF of
 about 100 KB (the same rendering path, its output replaced by a 100 KB document so that the figure
-measures the exchange and not fpdf2; the rendering of a 100 KB PDF itself is in ``bench provider``).
+measures the exchange and not the PDF layout; the rendering of a 100 KB PDF itself is in
+``bench provider``).
 ``BENCH_REQUESTS`` sets the number of requests (default 200).
 """
 

@@ -1,11 +1,12 @@
 """Reduce the DejaVu Sans fonts the provider embeds in its PDFs to Latin, Greek and Cyrillic.
 
-fpdf2 subsets the embedded font for every document; with the whole DejaVu Sans (6,253 glyphs) most
-of the time of a small PDF went into reading its tables. The reduced fonts keep every letter the
-EU languages need (Latin with its extensions and combining diacritics, Greek, Cyrillic) and the
-punctuation, currency and letter-like signs, without hinting and layout tables (fpdf2 does no text
-shaping here). The DejaVu licence (``fonts/LICENSE.DejaVu.txt``) permits modified versions under
-names containing neither "Bitstream" nor "Vera".
+The PDF writer (``oots.provider.pdf``) embeds a subset of the font for each set of characters a
+process sees; with the whole DejaVu Sans (6,253 glyphs) most of the time of making one went into
+reading its tables. The reduced fonts keep every letter the EU languages need (Latin with its
+extensions and combining diacritics, Greek, Cyrillic) and the punctuation, currency and letter-like
+signs, without hinting and layout tables (the writer does no text shaping). The DejaVu licence
+(``fonts/LICENSE.DejaVu.txt``) permits modified versions under names containing neither "Bitstream"
+nor "Vera".
 
     python scripts/subset_fonts.py DejaVuSans.ttf DejaVuSans-Bold.ttf   # from the DejaVu 2.37 release
 """
@@ -47,7 +48,7 @@ def reduce(source: Path, target: Path) -> None:
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=[u for lo, hi in BLOCKS for u in range(lo, hi + 1)])
     subsetter.subset(font)
-    # One Windows Unicode cmap is all PDF readers and fpdf2 need; a second copy only costs reading.
+    # One Windows Unicode cmap is all PDF readers and the writer need; a second copy only costs reading.
     font["cmap"].tables = [t for t in font["cmap"].tables if (t.platformID, t.platEncID) == (3, 1)]
     subset.save_font(font, str(target), options)
 

@@ -375,3 +375,54 @@ def test_the_provider_journal_chain_holds_with_each_answer_and_its_entries_in_on
             assert [e.seq for e in entries] == list(range(entries[0].seq, head.seq + 1))
     finally:
         database.dispose()
+
+
+def test_the_answer_prepared_before_the_delivery_is_the_one_sent(network: Requester, tmp_path: Path) -> None:
+    # the worker prepares a delivered request before the delivery's transaction (validation,
+    # matching, rendering, packing); the delivery then keeps that very answer, and a delivery with
+    # nothing prepared makes its answer itself
+    from oots.as4.models import As4Inbound, As4Outbound
+    from oots.node.app import build_context
+    from oots.provider.role import create_role
+
+    _, body = request_xml(GARCIA)
+    sent_id, _ = network.send(body)
+    settings = load_settings(network.provider_config)
+    red = build_context(settings)
+    try:
+        with red.database.session() as session:
+            inbound_id = session.execute(select(As4Inbound.id).where(As4Inbound.message_id == sent_id)).scalar_one()
+            _, message = red.services["as4"].store.load_inbound(session, inbound_id)
+    finally:
+        red.database.dispose()
+    # a second provider with the same keys and partners on a database of its own
+    fresh = settings.model_copy(update={"node": settings.node.model_copy(update={"data_dir": tmp_path})})
+    ctx = build_context(fresh)
+    role = create_role(ctx)
+    receive = role.intake.receive
+    calls: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("receive")
+        return receive(*args, **kwargs)
+
+    role.intake.receive = counted  # type: ignore[method-assign]
+    try:
+        role.prepare_request(message)
+        prepared = role._prepared[sent_id]
+        assert prepared.reply is not None
+        assert prepared.packed is not None
+        with ctx.database.session() as session:
+            role.on_request(session, message)
+        assert calls == ["receive"]
+        assert not role._prepared
+        with ctx.database.session() as session:
+            role.on_request(session, message)  # nothing prepared this time
+        assert calls == ["receive", "receive"]
+        with ctx.database.session() as session:
+            sent = session.execute(select(As4Outbound.message_id, As4Outbound.body).order_by(As4Outbound.id)).all()
+        assert sent[0] == (prepared.reply.message_info.message_id, prepared.packed.body)
+        assert len(sent) == 2
+        assert sent[1][0] != sent[0][0]
+    finally:
+        ctx.database.dispose()

@@ -161,15 +161,27 @@ def create_as4_app(ap: AccessPoint, inbox: Inbox, *, path: str = DEFAULT_PATH) -
     return as4_app(ap.receiver, inbox, clock=ap.clock, max_bytes=ap.settings.max_message_bytes, path=path)
 
 
-def submit(
-    ap: AccessPoint, store: As4Store, session: Session, message: UserMessage, payloads: Sequence[Payload]
-) -> Outbound:
-    """Pack ``message`` for its partner and keep it for sending, in the caller's transaction."""
+def pack(ap: AccessPoint, message: UserMessage, payloads: Sequence[Payload]) -> Outbound:
+    """``message`` packed (signed, encrypted) for its partner, ready to keep with :func:`submit`."""
     to = message.party_info.to_party.party_id
     partner = ap.pmodes.partner(to.value, to.type)
     ci = message.collaboration_info
     mode = ap.pmodes.resolve(partner, ap.pmodes.leg(ci.service.value, ci.action, ci.service.type))
-    record = msh.create_outbound(ap.codec, message, payloads, mode, ap.clock())
+    return msh.create_outbound(ap.codec, message, payloads, mode, ap.clock())
+
+
+def submit(
+    ap: AccessPoint,
+    store: As4Store,
+    session: Session,
+    message: UserMessage,
+    payloads: Sequence[Payload],
+    *,
+    packed: Outbound | None = None,
+) -> Outbound:
+    """Pack ``message`` for its partner (unless ``packed`` already is) and keep it for sending, in the
+    caller's transaction."""
+    record = packed if packed is not None else pack(ap, message, payloads)
     store.submit(session, record)
     return record
 

@@ -88,6 +88,8 @@ PURGE_JOB = "as4.purge_inbound"
 
 #: The application's hook: gets the session of the delivery job's transaction and the verified message.
 Deliver = Callable[[Session, VerifiedMessage], None]
+#: What a delivery hook can do before the delivery's transaction (see :meth:`As4Store.deliver_preparer`).
+PrepareDelivery = Callable[[VerifiedMessage], None]
 #: Told of what happened to an outgoing message (receipt, error, retry, failure), in the saving transaction.
 OutboundEventHook = Callable[[Session, Any], None]
 
@@ -478,6 +480,22 @@ class As4Store:
             self._mark(session, stored, delivered, self.clock(), None)
 
         return handle
+
+    def deliver_preparer(self, prepare: PrepareDelivery) -> Callable[[Job], None]:
+        """The preparer of ``as4.deliver`` jobs: ``prepare`` sees the message before the job's transaction.
+
+        The message is read in a read-only transaction (on SQLite, without the write lock), so the
+        receiving role can do its slow work (validating, rendering, signing its answer) while the
+        node's other writers go on; what it keeps is for its hook in :meth:`deliver_handler`.
+        """
+
+        def prepare_job(job: Job) -> None:
+            with self.db.session() as session:
+                stored, message = self.load_inbound(session, int(job.payload["id"]))
+            if stored.state == InboundState.RECEIVED.value:
+                prepare(message)
+
+        return prepare_job
 
     @staticmethod
     def _mark(

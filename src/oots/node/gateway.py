@@ -70,12 +70,22 @@ class As4Gateway:
             ref_to_message_id=ref_to_message_id,
         )
 
-    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> Outbound:
-        """Pack ``message`` and keep it for sending, in the caller's transaction (the sender wakes on commit)."""
+    def pack(self, message: UserMessage, payloads: Sequence[Payload]) -> Outbound | None:
+        """``message`` packed for :meth:`submit`, outside any transaction (signing and encrypting take
+        a few milliseconds); None with Domibus, which packs for us."""
+        if isinstance(self.access_point, DomibusAccessPoint):
+            return None
+        return service.pack(self.access_point, message, payloads)
+
+    def submit(
+        self, session: Session, message: UserMessage, payloads: Sequence[Payload], *, packed: Outbound | None = None
+    ) -> Outbound:
+        """Pack ``message`` (unless :meth:`pack` did) and keep it for sending, in the caller's transaction
+        (the sender wakes on commit)."""
         on_commit(session, SEND_TOPIC)
         if isinstance(self.access_point, DomibusAccessPoint):
             return domibus_mode.submit(self.access_point, self.store, session, message, payloads)
-        return service.submit(self.access_point, self.store, session, message, payloads)
+        return service.submit(self.access_point, self.store, session, message, payloads, packed=packed)
 
     def send_due(self, limit: int = 16) -> int:
         """One turn of the sender loop: send (or hand to Domibus) what is due; return how many.

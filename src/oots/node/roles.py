@@ -10,6 +10,13 @@ an object with three optional contributions:
   is handed to the handler inside the queue transaction that marks its delivery done, so the role
   sees each message exactly once.
 
+A role may add ``job_preparers()`` (job kind → :data:`oots.store.queue.Preparer`, run before the job's
+transaction) and ``as4_preparers()`` (action → preparer, which sees a delivered message *before* that
+transaction opens): a preparer does the slow part of the work there (asking the Common Services;
+validating, rendering, packing an answer), keeping the result for its handler, so that the node's
+database write lock (SQLite) is held only for the writes. The handler must still work when nothing
+was prepared.
+
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.
 """
@@ -28,7 +35,7 @@ from oots.settings import Settings
 from oots.store import Database
 from oots.store.queue import Handler
 
-__all__ = ["As4Handler", "NodeContext", "Role"]
+__all__ = ["As4Handler", "As4Preparer", "NodeContext", "Role"]
 
 
 def _utcnow() -> dt.datetime:
@@ -51,6 +58,8 @@ class NodeContext:
 
 #: ``handler(session, message)`` for a delivered AS4 user message (the access point's verified form).
 As4Handler = Callable[[Session, Any], None]
+#: ``preparer(message)``: what can be done for a delivered message before its transaction (optional).
+As4Preparer = Callable[[Any], None]
 
 
 class Role(Protocol):

@@ -4,6 +4,7 @@
 * :mod:`oots.provider.matching` — identity matching (pure), with reason codes free of personal data;
 * :mod:`oots.provider.normalise` — name normalisation and transliteration behind the matching;
 * :mod:`oots.provider.render` and :mod:`oots.provider.datamodels` — PDF, XML and JSON documents;
+* :mod:`oots.provider.pdf` — the PDF writer: embedded font subsets, pages of text, the file structure;
 * :mod:`oots.provider.dataservice` — a data service: identify, render, provide;
 * :mod:`oots.provider.samples` — the demo network's sample registers and test people;
 * :mod:`oots.provider.config` — the ``[provider]`` settings turned into data services.

@@ -21,7 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,10 +31,11 @@ from starlette.routing import BaseRoute
 
 from oots.as4 import profile
 from oots.as4.model import PartyId, Payload, UserMessage
+from oots.as4.msh import Outbound
 from oots.audit.journal import Event, Journal, Side, load_journal
 from oots.errors import ConfigError
 from oots.node.gateway import As4Gateway
-from oots.node.roles import As4Handler, NodeContext
+from oots.node.roles import As4Handler, As4Preparer, NodeContext
 from oots.provider.config import build_data_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
@@ -56,6 +59,19 @@ def _request_payload(payloads: Sequence[Payload]) -> bytes:
     return payloads[0].data if payloads else b""
 
 
+#: Prepared answers kept at most (a job whose handler never came is forgotten once this many are kept).
+_PREPARED_KEPT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What :meth:`ProviderRole.prepare_request` made before the delivery's transaction."""
+
+    result: Answer | PreviewDue | PreviewFollowUp
+    reply: UserMessage | None = None  # the answer's message, packed in ``packed``
+    packed: Outbound | None = None
+
+
 class ProviderRole:
     """Answers evidence requests delivered by the node's access point."""
 
@@ -66,6 +82,8 @@ class ProviderRole:
         self.intake = intake
         self.journal = journal
         self.previews = previews
+        self._prepared: dict[str, _Prepared] = {}
+        self._prepared_lock = threading.Lock()
         intake.preview = previews is not None
         if previews is not None and previews.allow_http:
             intake.tolerated_rules = frozenset({"R-EDM-REQ-C005"})
@@ -85,6 +103,9 @@ class ProviderRole:
 
     def as4_handlers(self) -> Mapping[str, As4Handler]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.on_request}
+
+    def as4_preparers(self) -> Mapping[str, As4Preparer]:
+        return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.prepare_request}
 
     # --- intake ------------------------------------------------------------------------------------
     @property
@@ -114,9 +135,9 @@ class ProviderRole:
             specification_id=specification.value if specification is not None else None,
         )
 
-    def reply(self, session: Session, routing: Routing, answer: Answer) -> UserMessage:
-        """Submit ``answer`` to the access point's outbound queue (in the caller's transaction)."""
-        reply = self.gateway.user_message(
+    def reply_message(self, routing: Routing, answer: Answer) -> UserMessage:
+        """The user message that carries ``answer`` back along ``routing`` (a fresh message id)."""
+        return self.gateway.user_message(
             to_party=Routing.party(routing.to_party),
             action=answer.action,
             conversation_id=routing.conversation_id,
@@ -126,6 +147,10 @@ class ProviderRole:
             exchange_id=routing.exchange_id,
             specification_id=routing.specification_id,
         )
+
+    def reply(self, session: Session, routing: Routing, answer: Answer) -> UserMessage:
+        """Submit ``answer`` to the access point's outbound queue (in the caller's transaction)."""
+        reply = self.reply_message(routing, answer)
         self.gateway.submit(session, reply, answer.payloads)
         return reply
 
@@ -133,10 +158,34 @@ class ProviderRole:
         """The preview jobs' sender: submit ``answer``, return the reply's message id."""
         return self.reply(session, routing, answer).message_info.message_id
 
+    def prepare_request(self, message: Any) -> None:
+        """Before the delivery's transaction: the intake's decision (validation, matching, rendering)
+        and, for a plain answer, its message packed for sending; kept for :meth:`on_request`."""
+        um: UserMessage = message.user_message
+        result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
+        prepared = _Prepared(result)
+        if isinstance(result, Answer):
+            reply = self.reply_message(self.routing(um), result)
+            packed = self.gateway.pack(reply, result.payloads)
+            if packed is not None:
+                prepared = _Prepared(result, reply, packed)
+        with self._prepared_lock:
+            self._prepared[um.message_info.message_id] = prepared
+            while len(self._prepared) > _PREPARED_KEPT:
+                del self._prepared[next(iter(self._prepared))]
+
+    def _take_prepared(self, message_id: str) -> _Prepared | None:
+        with self._prepared_lock:
+            return self._prepared.pop(message_id, None)
+
     def on_request(self, session: Session, message: Any) -> None:
         """Answer one delivered ``ExecuteQueryRequest`` (an ``oots.as4.msh.VerifiedMessage``)."""
         um: UserMessage = message.user_message
-        result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
+        prepared = self._take_prepared(um.message_info.message_id)
+        if prepared is not None:
+            result = prepared.result
+        else:
+            result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
         routing = self.routing(um)
         frm = um.party_info.from_party.party_id
         party = f"{frm.type or ''}|{frm.value}"
@@ -153,7 +202,11 @@ class ProviderRole:
             answer = held
         else:
             answer = result
-        reply = self.reply(session, routing, answer)
+        if prepared is not None and prepared.reply is not None and prepared.result is answer:
+            reply = prepared.reply
+            self.gateway.submit(session, reply, answer.payloads, packed=prepared.packed)
+        else:
+            reply = self.reply(session, routing, answer)
         # the answer and its journal entries are written together when the delivery's transaction
         # commits; without this, each entry's look-up of the journal head would first flush what is
         # pending (the answer, then the first entry) — three flushes for one commit

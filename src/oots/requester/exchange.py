@@ -50,6 +50,7 @@ __all__ = [
     "DISCOVER_JOB",
     "EXPIRE_JOB",
     "WEBHOOK_JOB",
+    "Discovered",
     "Document",
     "ExchangeView",
     "Requester",
@@ -143,6 +144,17 @@ def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
     if subject.level_of_assurance is None:
         raise ModelError(f"{kind}.level_of_assurance is needed (the level of the user's eID login)")
     return subject
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """What the Common Services said for an exchange at ``version``: its requirements' entries, and
+    whether nothing waits for the user any more — or why discovery cannot go on (``failure``)."""
+
+    version: int
+    entries: list[dict[str, Any]]
+    complete: bool = False
+    failure: discovery.DiscoveryFailed | None = None
 
 
 @dataclass(frozen=True)
@@ -396,13 +408,39 @@ class Requester:
         return ex
 
     @_step
-    def discover(self, session: Session, exchange_id: str) -> None:
-        """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`."""
+    def discover(self, session: Session, exchange_id: str, *, ahead: Discovered | None = None) -> None:
+        """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`.
+
+        ``ahead`` is what :meth:`discover_ahead` learnt before the job's transaction; it is used when
+        the exchange has not changed since (same version), else the Common Services are asked here.
+        """
         ex = self.load(session, exchange_id)
         if ex.state != State.DISCOVERING:
             return
+        found = ahead if ahead is not None and ahead.version == ex.version else self._ask(ex)
+        ex.requirements = found.entries
+        if found.failure is not None:
+            self._move(session, ex, Event.FAIL, found.failure.reason, found.failure.detail)
+            return
+        if not found.complete:
+            self._move(session, ex, Event.NEEDS_CHOICE)
+        elif all(e["upload"] for e in found.entries):
+            self._move(session, ex, Event.FAIL, Reason.CANCELLED, "the user uploads every document")
+        else:
+            self._move(session, ex, Event.DISCOVERED)
+
+    def discover_ahead(self, session: Session, exchange_id: str) -> Discovered | None:
+        """What the Common Services say for an exchange being discovered (None for any other), asked
+        outside the discovery job's transaction: the node's writers need not wait for their answers."""
+        ex = records.load_exchange(session.connection(), exchange_id)
+        if ex is None or ex.state != State.DISCOVERING:
+            return None
+        return self._ask(ex)
+
+    def _ask(self, ex: ExchangeRecord) -> Discovered:
+        """Ask the Common Services what discovery needs next (EB queries, then DSD queries); the entries
+        of ``ex`` are changed in place (a record read for this step alone: it writes what is assigned)."""
         client = self._cs()
-        # changed in place and assigned back: the record writes what is assigned
         entries: list[dict[str, Any]] = ex.requirements or []
         try:
             if not entries:
@@ -415,16 +453,8 @@ class Requester:
                 )
             complete = discovery.resolve(client, entries, ex.country)
         except discovery.DiscoveryFailed as failure:
-            ex.requirements = entries
-            self._move(session, ex, Event.FAIL, failure.reason, failure.detail)
-            return
-        ex.requirements = entries
-        if not complete:
-            self._move(session, ex, Event.NEEDS_CHOICE)
-        elif all(e["upload"] for e in entries):
-            self._move(session, ex, Event.FAIL, Reason.CANCELLED, "the user uploads every document")
-        else:
-            self._move(session, ex, Event.DISCOVERED)
+            return Discovered(ex.version, entries, failure=failure)
+        return Discovered(ex.version, entries, complete)
 
     @_step
     def choose(

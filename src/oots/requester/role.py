@@ -12,6 +12,7 @@ The Common Services client and the outbox come from the node's services (``"cs_c
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -29,13 +30,16 @@ from oots.errors import ConfigError
 from oots.node.roles import As4Handler, NodeContext
 from oots.requester.api import create_api
 from oots.requester.discovery import CommonServices
-from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Requester
+from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Discovered, Requester
 from oots.requester.outbox import As4Outbox, Outbox
 from oots.requester.portal import Portal
 from oots.requester.webhooks import webhook_handler
-from oots.store.queue import Handler, Job
+from oots.store.queue import Handler, Job, Preparer
 
 __all__ = ["RequesterRole", "create_role"]
+
+#: Discovery answers kept for their jobs at most (one whose job never came is forgotten past this many).
+AHEAD_KEPT = 256
 
 
 def create_role(ctx: NodeContext) -> RequesterRole:
@@ -58,6 +62,8 @@ class RequesterRole:
             clock=ctx.clock,
             journal=load_journal(ctx.settings, clock=ctx.clock),
         )
+        self._ahead: dict[str, Discovered] = {}
+        self._ahead_lock = threading.Lock()
 
     def _common_services(self) -> CommonServices:
         client = self.ctx.services.get("cs_client")
@@ -97,7 +103,10 @@ class RequesterRole:
 
     def job_handlers(self) -> Mapping[str, Handler]:
         def discover(session: Session, job: Job) -> None:
-            self.requester.discover(session, job.payload["exchange"])
+            exchange_id = job.payload["exchange"]
+            with self._ahead_lock:
+                ahead = self._ahead.pop(exchange_id, None)
+            self.requester.discover(session, exchange_id, ahead=ahead)
 
         def expire(session: Session, job: Job) -> None:
             self.requester.expire(session, job.payload["exchange"])
@@ -107,6 +116,20 @@ class RequesterRole:
             EXPIRE_JOB: expire,
             WEBHOOK_JOB: webhook_handler(self.ctx.settings.requester, transport=self.webhook_transport),
         }
+
+    def job_preparers(self) -> Mapping[str, Preparer]:
+        return {DISCOVER_JOB: self._discover_ahead}
+
+    def _discover_ahead(self, job: Job) -> None:
+        """Ask the Common Services for a discovery job before its transaction (kept for the job)."""
+        exchange_id = job.payload["exchange"]
+        with self.ctx.database.session() as session:
+            found = self.requester.discover_ahead(session, exchange_id)
+        if found is not None:
+            with self._ahead_lock:
+                self._ahead[exchange_id] = found
+                while len(self._ahead) > AHEAD_KEPT:
+                    del self._ahead[next(iter(self._ahead))]
 
     def as4_handlers(self) -> Mapping[str, As4Handler]:
         handle: Callable[[Session, Any], None] = self._on_message

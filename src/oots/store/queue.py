@@ -10,6 +10,10 @@
   handler's database effects and the job's completion commit together or not at all. Retries are
   therefore exactly-once for database effects but at-least-once for anything outside the database,
   so a handler that calls the network must be idempotent (send a message id the peer deduplicates).
+* A kind may also have a *preparer*: work done before the job's transaction opens (parsing, rendering,
+  signing — anything that needs no write), so that on SQLite the node's single write lock is held
+  only for the writes. A preparer keeps what it made for its handler (the handler does the work
+  itself when there is nothing kept); a preparer that raises is logged and the handler runs as usual.
 * A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
   job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
   back by :func:`requeue`.
@@ -52,6 +56,7 @@ __all__ = [
     "WAKE_TOPIC",
     "Handler",
     "Job",
+    "Preparer",
     "QueueJob",
     "Worker",
     "backoff_delay",
@@ -100,6 +105,8 @@ class Job:
 
 #: A handler does the job's work with the session of the job's transaction.
 Handler = Callable[[Session, Job], None]
+#: A preparer does what it can of a job before its transaction (no database writes; see the module doc).
+Preparer = Callable[[Job], None]
 
 
 def _check_kind(kind: str) -> None:
@@ -538,6 +545,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
+        self.preparers: dict[str, Preparer] = {}
         self._stop = threading.Event()
         self._wake = topic(WAKE_TOPIC)
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
@@ -545,12 +553,14 @@ class Worker:
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
-    def register(self, kind: str, handler: Handler) -> None:
-        """Run ``handler`` for jobs of ``kind`` (one handler per kind)."""
+    def register(self, kind: str, handler: Handler, *, prepare: Preparer | None = None) -> None:
+        """Run ``handler`` for jobs of ``kind`` (one handler per kind), ``prepare`` before its transaction."""
         _check_kind(kind)
         if kind in self.handlers:
             raise StoreError(f"a handler for job kind {kind!r} is already registered")
         self.handlers[kind] = handler
+        if prepare is not None:
+            self.preparers[kind] = prepare
 
     def handler(self, kind: str) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -605,6 +615,7 @@ class Worker:
         if self._stop.is_set():
             return 0
         pending = self.claim_batch()
+        prepared: set[int] = set()
         done = 0
         renew_below = self.settings.lease_seconds / 2
         while pending:
@@ -616,6 +627,7 @@ class Worker:
                 pending = self._extend(pending)
                 continue
             size = min(len(pending), self._group_size)
+            prepared = self._prepare(pending[:size], prepared)
             started = time.monotonic()
             group = self._run_group(pending[:size])
             if group.attempted:
@@ -667,6 +679,19 @@ class Worker:
         self.stop()
         # A second signal acts as it did before (a second Ctrl-C interrupts at once).
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+    def _prepare(self, jobs: Sequence[Job], prepared: set[int]) -> set[int]:
+        """Run the preparers of ``jobs`` not prepared yet (outside any transaction); the ids now prepared."""
+        for job in jobs:
+            prepare = self.preparers.get(job.kind)
+            if prepare is None or job.id in prepared:
+                continue
+            prepared.add(job.id)
+            try:
+                prepare(job)
+            except Exception as exc:  # the handler does the work, and reports its failure, itself
+                log.debug("job %s (%s): preparing failed (%s); the handler does the work", job.id, job.kind, exc)
+        return prepared
 
     def _no_flush_wait(self, session: Session | Connection) -> None:
         """On PostgreSQL, let this transaction commit without waiting for its disk flush.

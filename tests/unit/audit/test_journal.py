@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from clirun import run_cli
 from oots.audit.journal import Entry, Event, Journal, Side, load_journal
 from oots.audit.models import AuditEntry, AuditHead
-from oots.cli import main
 from oots.settings import load_settings
 from oots.store import Database, open_database
 
@@ -55,13 +55,6 @@ def fill(db: Database, journal: Journal, n: int) -> None:
             )
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
-
 def test_append_verify_and_personal_data_at_rest(node: tuple[Path, Database, Journal]) -> None:
     config, db, journal = node
     fill(db, journal, 6)
@@ -77,17 +70,17 @@ def test_cli_verify_finds_an_edited_a_deleted_and_a_reordered_entry(
 ) -> None:
     config, db, journal = node
     fill(db, journal, 6)
-    assert run(capsys, "audit", "verify", str(config))[0] == 0
+    assert run_cli(capsys, "audit", "verify", str(config))[0] == 0
     con = sqlite3.connect(config.parent / "oots.db")
     con.execute("UPDATE audit_entries SET outcome = 'accepted' WHERE seq = 3")
     con.commit()
-    code, _, err = run(capsys, "audit", "verify", str(config))
+    code, _, err = run_cli(capsys, "audit", "verify", str(config))
     assert code == 1
     assert "entry 3: seal does not match" in err
     con.execute("UPDATE audit_entries SET outcome = NULL WHERE seq = 3")
     con.execute("DELETE FROM audit_entries WHERE seq = 4")
     con.commit()
-    code, _, err = run(capsys, "audit", "verify", str(config))
+    code, _, err = run_cli(capsys, "audit", "verify", str(config))
     assert code == 1
     assert "entry 5: expected entry 4, found 5 (missing)" in err
     con.close()
@@ -102,7 +95,7 @@ def test_reordering_is_found(node: tuple[Path, Database, Journal], capsys: pytes
     con.execute("UPDATE audit_entries SET seq = 3 WHERE seq = 100")
     con.commit()
     con.close()
-    code, _, err = run(capsys, "audit", "verify", str(config))
+    code, _, err = run_cli(capsys, "audit", "verify", str(config))
     assert code == 1
     assert "seal does not match" in err
 
@@ -125,7 +118,7 @@ def test_purge_keeps_the_chain_verifiable(node: tuple[Path, Database, Journal]) 
 def test_export_by_person_decrypts(node: tuple[Path, Database, Journal], capsys: pytest.CaptureFixture[str]) -> None:
     config, db, journal = node
     fill(db, journal, 4)
-    code, out, _ = run(capsys, "audit", "export", str(config), "--person", "DE/BE/1")
+    code, out, _ = run_cli(capsys, "audit", "export", str(config), "--person", "DE/BE/1")
     assert code == 0
     data = json.loads(out)
     assert [e["seq"] for e in data] == [2, 4]

@@ -6,27 +6,19 @@ from pathlib import Path
 
 import pytest
 
+from clirun import run_cli
 from oots import __version__
-from oots.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--version")
+    code, out, _ = run_cli(capsys, "--version")
     assert code == 0
     assert out.strip() == f"oots {__version__}"
 
 
 def test_config_check_ok(capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch) -> None:
     sample = Path(__file__).resolve().parents[3] / "config" / "node.example.toml"
-    code, out, _ = run(capsys, "config", "check", str(sample))
+    code, out, _ = run_cli(capsys, "config", "check", str(sample))
     assert code == 0, out
     assert "OK" in out
 
@@ -36,7 +28,7 @@ def test_config_check_lists_every_problem(
 ) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[node]\ncountry = "xx"\ncolour = "blue"\n', encoding="utf-8")
-    code, _, err = run(capsys, "config", "check", str(bad))
+    code, _, err = run_cli(capsys, "config", "check", str(bad))
     assert code == 2
     assert "node.country" in err
     assert "node.colour: unknown key" in err
@@ -44,7 +36,7 @@ def test_config_check_lists_every_problem(
 
 
 def test_usage_error_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "config", "check")
+    code, _, err = run_cli(capsys, "config", "check")
     assert code == 2
     assert "Missing argument" in err
 

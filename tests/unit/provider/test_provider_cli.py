@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from oots.cli import main
+from clirun import run_cli
 from oots.provider.samples import sample_evidence_type_id
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture
@@ -41,14 +33,14 @@ def config(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Path:
 
 
 def test_services(capsys: pytest.CaptureFixture[str], config: Path) -> None:
-    code, out, _ = run(capsys, "provider", "services", str(config))
+    code, out, _ = run_cli(capsys, "provider", "services", str(config))
     assert code == 0
     assert len(out.splitlines()) == 5
     assert sample_evidence_type_id("EL", "births") in out
 
 
 def test_build_keys(capsys: pytest.CaptureFixture[str], config: Path) -> None:
-    code, out, _ = run(capsys, "provider", "build-keys", str(config))
+    code, out, _ = run_cli(capsys, "provider", "build-keys", str(config))
     assert code == 0
     assert "r: 1 keys in r_keys" in out
 
@@ -56,18 +48,18 @@ def test_build_keys(capsys: pytest.CaptureFixture[str], config: Path) -> None:
 def test_lookup_and_render(capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path) -> None:
     births = sample_evidence_type_id("EL", "births")
     args = ["provider", "lookup", str(config), births, "--family-name", "Papadopoulou", "--given-name", "Eleni"]
-    code, out, _ = run(capsys, *args, "--born", "1987-03-25", "--render", "application/xml", "--out", str(tmp_path))
+    code, out, _ = run_cli(capsys, *args, "--born", "1987-03-25", "--render", "application/xml", "--out", str(tmp_path))
     assert code == 0, out
     assert out.startswith("MATCH MATCH:NAMES:family=EXACT,given=EXACT (candidates: 1)")
     [written] = tmp_path.glob("birth-certificate-*.xml")
     assert "Παπαδοπούλου" in written.read_text(encoding="utf-8")
-    code, out, _ = run(capsys, *args, "--born", "1987-03-26")
+    code, out, _ = run_cli(capsys, *args, "--born", "1987-03-26")
     assert code == 1
     assert out.startswith("NO_MATCH NO_MATCH:NO_CANDIDATE")
-    code, _, err = run(capsys, *args, "--born", "25.03.1987")
+    code, _, err = run_cli(capsys, *args, "--born", "25.03.1987")
     assert code == 2
     assert "is not a date" in err
-    code, _, err = run(
+    code, _, err = run_cli(
         capsys,
         "provider",
         "lookup",
@@ -85,7 +77,7 @@ def test_lookup_and_render(capsys: pytest.CaptureFixture[str], config: Path, tmp
 
 
 def test_people(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "provider", "people")
+    code, out, _ = run_cli(capsys, "provider", "people")
     assert code == 0
     people = json.loads(out)
     assert any(p["family_name_native"] == "Παπαδοπούλου" for p in people)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
+import io
+import itertools
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
+from pypdf import PdfReader
 
 from oots.errors import LocalProtocolError, ValidationFailed
 from oots.provider.datamodels import (
@@ -37,10 +45,13 @@ from oots.provider.render import (
 from oots.provider.samples import sample_register
 from oots.xmlsafe import parse
 
+from .conftest import pdf_text
+
 AUTHORITY = Authority("EL999000001", "urn:cef.eu:names:identifier:EAS:9933", "Υπουργείο Εσωτερικών")
 EVIDENCE_ID = "3f2b8c1e-7d4a-4b9e-8f1c-2a5d6e7f8091"
 # the module, not the function of that name the package exports
 render_module = importlib.import_module("oots.provider.render")
+pdf_module = importlib.import_module("oots.provider.pdf")
 
 
 def content(
@@ -78,23 +89,6 @@ def test_pdf_with_cyrillic_and_polish_letters(extract_pdf_text: Callable[[bytes]
     assert "Шевченко" in text
     assert "Олександр" in text
     assert "Marszałkowska" in text
-
-
-def test_pdf_with_many_annex_rows_has_several_pages(extract_pdf_text: Callable[[bytes], str]) -> None:
-    c = content()
-    long = EvidenceContent(
-        c.evidence_id,
-        c.model,
-        c.data,
-        c.authority,
-        c.issuing_date,
-        "EN",
-        "Birth certificate",
-        annex_rows=[(f"Entry {i}", f"value {i}") for i in range(120)],
-    )
-    text = extract_pdf_text(render_pdf(long))
-    assert "Entry 119" in text
-    assert "page 3/" in text or "page 2/" in text
 
 
 def test_xml_is_valid_against_its_schema() -> None:
@@ -203,61 +197,269 @@ def test_validate_json_document_accepts_rendered_output() -> None:
     validate_json_document(model, json.loads(render_json(content())))
 
 
+# --- the PDF file ---------------------------------------------------------------------------------
+def _reader(data: bytes) -> PdfReader:
+    return PdfReader(io.BytesIO(data), strict=True)
+
+
+def _about(family: str, given: str) -> EvidenceContent:
+    c = content()
+    return dataclasses.replace(c, data={**c.data, "family_name": family, "given_name": given})
+
+
+def _documents_of_every_kind() -> list[EvidenceContent]:
+    documents = [content(*_EVERY_MODEL[m.name], m.name) for m in MODELS]
+    c = content()
+    documents.append(  # several pages, an annex, a title other than the model's, letters of three alphabets
+        dataclasses.replace(
+            c,
+            data={**c.data, "family_name": "Шевченко-Żółkiewska", "given_name": "Ærø\nÞórður"},
+            language="EN",
+            title="Extract — «birth»",
+            annex_rows=[(f"Entry {i} ½", f"value {i} ‰") for i in range(90)],
+        )
+    )
+    return documents
+
+
 def test_pdf_with_the_diacritics_of_every_eu_latin_alphabet(
     extract_pdf_text: Callable[[bytes], str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # the embedded font is reduced to Latin, Greek and Cyrillic: every EU language's letters stay in it
-    c = content()
     names = {"family_name": "Ștefănescu-Győző Čapková", "given_name": "Łukasz Ærøskøbing Þórður Māris Ġużè"}
-    with caplog.at_level(logging.WARNING, logger="fpdf"):
-        pdf = render_pdf(
-            EvidenceContent(c.evidence_id, c.model, {**c.data, **names}, c.authority, c.issuing_date, "EN", "X")
-        )
-    assert "missing" not in caplog.text  # fpdf2 warns of each glyph the font lacks
+    with caplog.at_level(logging.WARNING, logger="oots.provider.pdf"):
+        pdf = render_pdf(_about(**{k.split("_")[0]: v for k, v in names.items()}))
+    assert "lacks" not in caplog.text  # a character the font lacks is logged
     text = extract_pdf_text(pdf)
     for value in names.values():
         for word in value.split():
             assert word in text, word
 
 
-@pytest.mark.parametrize(
-    ("kind", "country", "record", "model"),
-    [
-        ("births", "EL", "B-EL-0019", "birth-certificate"),
-        ("residence", "PL", "R-PL-0027", "residence-certificate"),
-    ],
-)
-def test_pdf_from_kept_fonts_is_the_pdf_of_a_fresh_start(
-    kind: str, country: str, record: str, model: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the fonts a process keeps (reduced per Unicode block, subsets per glyph set) change the time
-    # a PDF takes, never its bytes: the same document as fpdf2 subsetting the whole font itself
-    c = content(kind, country, record, model)
-    other = EvidenceContent(
-        c.evidence_id,
-        c.model,
-        {**c.data, "family_name": "Żółkiewski-Ærø Ștefănescu-Győző Čapková Þórður Māris Ġużè"},
-        c.authority,
-        c.issuing_date,
-        "EN",
-        "X",
+@pytest.mark.parametrize("document", _documents_of_every_kind(), ids=lambda d: f"{d.model.name}-{len(d.annex_rows)}")
+def test_every_heading_label_and_value_can_be_read_back(document: EvidenceContent) -> None:
+    text = pdf_text(render_pdf(document))
+    assert document.title in text
+    assert document.authority.name in text
+    for heading, rows in render_module._sections(document):
+        assert heading in text
+        for label, value in rows:
+            assert label in text
+            for line in value.split("\n"):
+                assert line in text, (label, line)
+
+
+def test_the_file_structure_is_sound() -> None:
+    # every cross-reference entry points at its object, and pypdf reads the file in strict mode
+    for document in _documents_of_every_kind():
+        data = render_pdf(document)
+        assert data.startswith(b"%PDF-1.4\n")
+        found = re.search(rb"\nstartxref\n(\d+)\n%%EOF\n\Z", data)
+        assert found
+        xref = int(found.group(1))
+        head = re.match(rb"xref\n0 (\d+)\n", data[xref:])
+        assert head
+        count = int(head.group(1))
+        table = data[xref + head.end() : xref + head.end() + 20 * count]
+        entries = [table[20 * i : 20 * i + 20] for i in range(count)]
+        assert entries[0] == b"0000000000 65535 f \n"
+        for number, entry in enumerate(entries[1:], 1):
+            assert re.fullmatch(rb"\d{10} 00000 n \n", entry), entry
+            assert data[int(entry[:10]) :].startswith(b"%d 0 obj\n" % number), number
+        assert data[xref + head.end() + 20 * count :].startswith(b"trailer\n<< /Size %d " % count)
+        reader = _reader(data)
+        assert len(reader.pages) >= 1
+        for number in range(1, count):
+            assert reader.get_object(number) is not None
+
+
+def test_the_document_information_and_language() -> None:
+    c = content()
+    reader = _reader(render_pdf(c))
+    info = reader.metadata
+    assert info is not None
+    assert info.title == "Πιστοποιητικό γέννησης"
+    assert info.author == "Υπουργείο Εσωτερικών"
+    assert info.subject == f"Birth certificate — evidence {EVIDENCE_ID}"
+    assert info.creator == "oots evidence provider"
+    assert info["/CreationDate"] == "D:20261127000000Z"
+    assert reader.trailer["/Root"]["/Lang"] == "el"
+    assert reader.trailer["/Root"]["/OpenAction"][0] == reader.pages[0].indirect_reference
+    assert len(reader.trailer["/ID"]) == 2
+
+
+def _outline(font: TTFont, glyph: str) -> list[tuple[float, float]]:
+    coordinates, _, _ = font["glyf"][glyph].getCoordinates(font["glyf"])
+    return list(coordinates)
+
+
+def test_the_fonts_are_embedded_as_subsets_holding_the_fonts_glyphs() -> None:
+    # each code a page uses: its character (ToUnicode), its glyph in the embedded program (CIDToGIDMap)
+    # and its width (W) must be the shipped font's glyph and width for that character
+    document = _documents_of_every_kind()[-1]
+    reader = _reader(render_pdf(document))
+    fonts = reader.pages[0]["/Resources"]["/Font"]
+    assert set(fonts) == {"/F1", "/F2"}
+    shipped = Path(render_module.__file__).parent / "fonts"
+    for key, filename in (("/F1", "DejaVuSans-LGC.ttf"), ("/F2", "DejaVuSans-Bold-LGC.ttf")):
+        font = fonts[key].get_object()
+        assert (font["/Subtype"], font["/Encoding"]) == ("/Type0", "/Identity-H")
+        descendant = font["/DescendantFonts"][0].get_object()
+        assert descendant["/Subtype"] == "/CIDFontType2"
+        assert re.fullmatch(r"/[A-Z]{6}\+DejaVuSans(-Bold)?", descendant["/BaseFont"])
+        descriptor = descendant["/FontDescriptor"].get_object()
+        assert descriptor["/FontName"] == descendant["/BaseFont"]
+        program = descriptor["/FontFile2"].get_object()
+        data = program.get_data()
+        assert program["/Length1"] == len(data)
+        subset = TTFont(io.BytesIO(data))
+        whole = TTFont(shipped / filename)
+        assert len(subset.getGlyphOrder()) < len(whole.getGlyphOrder()) / 4
+        cid_to_gid = descendant["/CIDToGIDMap"].get_object().get_data()
+        cmap_text = font["/ToUnicode"].get_object().get_data().decode()
+        to_unicode = {
+            int(code, 16): bytes.fromhex(char).decode("utf-16-be")
+            for block in re.findall(r"beginbfchar\n(.*?)endbfchar", cmap_text, re.S)
+            for code, char in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", block)
+        }
+        first, widths = descendant["/W"]
+        assert first == 1
+        assert sorted(to_unicode) == list(range(1, len(widths) + 1))
+        scale = 1000 / whole["head"].unitsPerEm
+        cmap = whole.getBestCmap()
+        for code, char in to_unicode.items():
+            glyph = subset.getGlyphOrder()[int.from_bytes(cid_to_gid[2 * code : 2 * code + 2], "big")]
+            original = cmap[ord(char)]
+            assert subset["hmtx"][glyph] == whole["hmtx"][original], char
+            assert _outline(subset, glyph) == _outline(whole, original), char
+            assert widths[code - 1] == round(whole["hmtx"][original][0] * scale + 0.001), char
+
+
+def test_the_same_document_gives_the_same_bytes_from_a_cold_or_a_warm_process() -> None:
+    documents = _documents_of_every_kind()
+    pdf_module.clear_font_caches()
+    cold = [render_pdf(d) for d in documents]
+    warm = [render_pdf(d) for d in documents]
+    assert cold == warm
+    assert len(set(cold)) == len(documents)
+
+
+def test_a_long_value_wraps_within_its_column() -> None:
+    long_value = " ".join(f"word{i}" for i in range(60)) + " " + "x" * 150
+    document = _about("Παπαδοπούλου", long_value)
+    text = pdf_text(render_pdf(document))
+    assert re.findall(r"word\d+", text) == [f"word{i}" for i in range(60)]
+    assert "".join(re.findall(r"x+", text)) == "x" * 150  # a word longer than a line is broken
+    [page] = render_module._layout(document)
+    value_column = 210 - 20 - 20 - 58 - 2
+    lines = [item for item in page if isinstance(item, render_module._Text) and item.text.startswith(("word", "x"))]
+    assert len(lines) > 4
+    assert [line.top for line in lines] == [lines[0].top + 6 * i for i in range(len(lines))]
+    for line in lines:
+        assert pdf_module.face("DejaVuSans-LGC.ttf").width(line.text, 10) <= value_column
+
+
+def test_lines_break_at_line_feeds_at_spaces_and_inside_a_word_too_long() -> None:
+    face = pdf_module.face("DejaVuSans-LGC.ttf")
+    room = face.width("aaaa bbbb", 10)
+    assert face.lines("aaaa bbbb", 10, room) == ["aaaa bbbb"]
+    assert face.lines("aaaa bbbb cccc", 10, room) == ["aaaa bbbb", "cccc"]
+    assert face.lines("aaaa bbbb cc dd", 10, room) == ["aaaa bbbb", "cc dd"]
+    assert face.lines("aaaa\nbbbb\n\ncc", 10, room) == ["aaaa", "bbbb", "", "cc"]
+    assert face.lines("a" * 20, 10, face.width("a" * 8, 10)) == ["a" * 8, "a" * 8, "a" * 4]
+    assert face.lines("", 10, room) == [""]
+    assert face.width("", 10) == 0
+
+
+_WORDS = st.lists(st.text(alphabet="aiwWΩж-.½美", min_size=1, max_size=40), min_size=1, max_size=30)
+
+
+@given(words=_WORDS, room=st.floats(min_value=5, max_value=170))
+def test_lines_hold_every_word_in_order_and_as_many_as_fit(words: list[str], room: float) -> None:
+    face = pdf_module.face("DejaVuSans-LGC.ttf")
+    text = " ".join(words)
+    lines = face.lines(text, 10, room)
+    for line in lines:  # no line wider than the room, unless it is one character
+        assert len(line) == 1 or face.width(line, 10) <= room + 1e-9, (line, room)
+    if all(face.width(word, 10) <= room for word in words):
+        # lines break between words only (dropping the space), and a line's next word would not fit on it
+        assert " ".join(lines) == text
+        for line, following in itertools.pairwise(lines):
+            assert face.width(f"{line} {following.split(' ')[0]}", 10) > room
+    else:  # a word longer than a line is broken inside
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_many_annex_rows_flow_over_pages_with_header_and_footer(extract_pdf_text: Callable[[bytes], str]) -> None:
+    document = dataclasses.replace(
+        content(), language="EN", title="Birth", annex_rows=[(f"Entry {i}", f"value {i}") for i in range(120)]
     )
-    render_module.clear_font_caches()
-    cold = render_pdf(c)  # from the fonts reduced to the blocks used
-    warm = render_pdf(c)  # from the subset kept for this glyph set
-    other_warm = render_pdf(other)  # other glyphs: not from that subset
-    with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
-        fresh = render_pdf(c)
-        other_fresh = render_pdf(other)
-    assert cold == fresh
-    assert warm == fresh
-    assert other_warm == other_fresh
-    assert other_fresh != fresh
+    reader = _reader(render_pdf(document))
+    pages = [page.extract_text() for page in reader.pages]
+    assert len(pages) == 4  # forty rows a page (fpdf2's layout put one row on each page after the first)
+    for number, text in enumerate(pages, 1):
+        assert text.startswith("Υπουργείο Εσωτερικών\n9933 EL999000001\n")
+        assert text.endswith(f"· page {number}/4")
+    text = extract_pdf_text(render_pdf(document))
+    assert re.findall(r"Entry (\d+) value \1", text) == [str(i) for i in range(120)]
 
 
-def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> None:
-    kept = render_module._SubsetCache(2)
+def test_a_value_of_many_lines_goes_on_over_the_page_and_the_next_row_follows_it() -> None:
+    transcript = "\n".join(f"line {i}" for i in range(70))
+    document = dataclasses.replace(content(), annex_rows=[("Transcript", transcript), ("After", "the end")])
+    pages = [page.extract_text() for page in _reader(render_pdf(document)).pages]
+    assert len(pages) == 3
+    assert "line 0" in pages[0]
+    assert "line 69" in pages[2]
+    assert "After the end" in pages[2]
+
+
+def test_a_heading_never_ends_a_page() -> None:
+    for rows in range(10, 70):
+        document = dataclasses.replace(content(), annex_rows=[(f"Entry {i}", "value") for i in range(rows)])
+        for page in render_module._layout(document):
+            last_fill = max(i for i, item in enumerate(page) if isinstance(item, render_module._Fill) or i == 0)
+            assert any(
+                isinstance(item, render_module._Text) and item.style is render_module._LABEL
+                for item in page[last_fill:]
+            ), rows
+
+
+def test_a_character_the_font_lacks_is_left_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    document = _about("Παπαδοπούλου", "Mei 美")
+    for _ in range(2):  # also when the font is kept
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="oots.provider.pdf"):
+            text = pdf_text(render_pdf(document))
+        assert "'美' (U+7F8E)" in caplog.text
+        assert "Mei" in text
+        assert "美" not in text
+        assert "Παπαδοπούλου" in text
+
+
+def test_a_character_set_seen_before_is_not_subset_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[object] = []
+    real = pdf_module._embed
+
+    def counting(font: object, shown: frozenset[str]) -> object:
+        made.append(font)
+        return real(font, shown)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pdf_module, "_embed", counting)
+    pdf_module.clear_font_caches()
+    first = render_pdf(_about("Παπαδοπούλου", "Ελένη"))
+    assert len(made) == 2  # the text font and the bold one
+    assert render_pdf(_about("Παπαδοπούλου", "Ελένη")) == first
+    # other Greek and Latin letters: the text font embeds the whole Greek and Basic Latin alphabets
+    second = render_pdf(_about("Χατζηγεωργίου", "Ευάγγελος Zoe"))
+    assert len(made) == 2
+    assert "Ευάγγελος Zoe" in pdf_text(second)
+    render_pdf(_about("Шевченко", "Олександр"))  # Cyrillic: another set of characters
+    assert len(made) == 3
+
+
+def test_kept_fonts_are_bounded_and_least_recently_used_go_first() -> None:
+    kept = pdf_module._Kept[tuple[str, frozenset[str]], bytes](2)
     for n in range(3):
         kept.put(("f", frozenset({str(n)})), str(n).encode())
     assert kept.get(("f", frozenset({"0"}))) is None
@@ -268,200 +470,22 @@ def test_kept_font_subsets_are_bounded_and_least_recently_used_go_first() -> Non
     assert kept.get(("f", frozenset({"3"}))) == b"3"
 
 
-@pytest.fixture
-def subset_by_fonttools(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every font fontTools subsets from here on (the kept fonts and subsets are cleared first)."""
-    subset: list[object] = []
-    base = render_module.ftsubset.Subsetter
-    real = base.subset
-
-    def counting(self: object, font: object) -> None:
-        subset.append(font)
-        real(self, font)
-
-    monkeypatch.setattr(base, "subset", counting)
-    render_module.clear_font_caches()
-    return subset
-
-
-def test_a_glyph_set_seen_before_is_not_subset_again(subset_by_fonttools: list[object]) -> None:
-    c = content()
-    first = render_pdf(c)
-    # the regular and the bold font, each reduced to its blocks and then subset by fpdf2
-    assert len(subset_by_fonttools) == 4
-    assert render_pdf(c) == first
-    assert len(subset_by_fonttools) == 4  # both written as kept
-
-
-def test_people_with_names_of_the_same_alphabets_share_a_kept_subset(
-    subset_by_fonttools: list[object], extract_pdf_text: Callable[[bytes], str]
-) -> None:
-    c = content()
-
-    def about(family: str, given: str) -> EvidenceContent:
-        data = {**c.data, "family_name": family, "given_name": given}
-        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
-
-    render_pdf(about("Παπαδοπούλου", "Ελένη"))
-    seen = len(subset_by_fonttools)
-    # other Greek and Latin letters: the text font embeds the whole Greek and Basic Latin alphabets
-    second = render_pdf(about("Χατζηγεωργίου", "Ευάγγελος Zoe"))
-    assert len(subset_by_fonttools) == seen
-    text = extract_pdf_text(second)
-    assert "Χατζηγεωργίου" in text
-    assert "Ευάγγελος Zoe" in text
-
-
-def _fpdf2_font_writer_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    calls: list[object] = []
-    real = render_module.OutputProducer._add_fonts
-
-    def counting(self: object, *args: object, **kwargs: object) -> object:
-        calls.append(self)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(render_module.OutputProducer, "_add_fonts", counting)
-    return calls
-
-
-def test_kept_fonts_are_written_by_this_module_as_fpdf2_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
-    # after the first document of a glyph set, the font objects (widths, ToUnicode, CIDToGIDMap, the
-    # compressed font program) are written without fpdf2's font writer — and come out byte for byte
-    # as fpdf2 writes them, for people whose letters come in another order (other codes, other maps)
-    c = content()
-    people = [
-        {"family_name": "Παπαδοπούλου", "given_name": "Ελένη"},
-        {"family_name": "Ελένη", "given_name": "Παπαδοπούλου"},
-        {"family_name": "Zoe Χατζηγεωργίου", "given_name": "Ευάγγελος"},
-        {"family_name": "Ιωάννου", "given_name": "Zacharias Quentin"},
-    ]
-    documents = [
-        EvidenceContent(c.evidence_id, c.model, {**c.data, **p}, c.authority, c.issuing_date, "EL", c.title)
-        for p in people
-    ]
-    render_module.clear_font_caches()
-    calls = _fpdf2_font_writer_calls(monkeypatch)
-    render_pdf(documents[0])  # the first of this glyph set: fpdf2 writes it (and its subset is kept)
-    assert len(calls) == 1
-    warm = [render_pdf(d) for d in documents]
-    assert len(calls) == 1  # all from the kept subset, written here
-    with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
-        fresh = [render_pdf(d) for d in documents]
-    assert len(calls) == 1 + len(documents)
-    assert warm == fresh
-    assert len(set(fresh)) == len(documents)
-
-
-def test_a_glyph_the_font_lacks_is_still_reported_by_fpdf2(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    # a document with a character outside the embedded font goes through fpdf2's writer every time,
-    # which logs the missing glyph (the kept-font writer would not)
-    c = content()
-    lacking = EvidenceContent(
-        c.evidence_id, c.model, {**c.data, "given_name": "Mei 美"}, c.authority, c.issuing_date, "EN", "X"
-    )
-    render_module.clear_font_caches()
-    calls = _fpdf2_font_writer_calls(monkeypatch)
-    for _ in range(2):
-        caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="fpdf"):
-            render_pdf(lacking)
-        assert "missing" in caplog.text
-    assert len(calls) == 2
-
-
 def test_documents_rendered_at_once_in_threads_are_the_documents_rendered_one_by_one() -> None:
-    # the kept subsets and reduced fonts are shared; each document has its own font objects
+    # the kept fonts are shared; each document has its own layout and objects
     from concurrent.futures import ThreadPoolExecutor
 
     c = content()
     documents = [
-        EvidenceContent(
-            f"{c.evidence_id[:-4]}{n:04d}", c.model, c.data, c.authority, c.issuing_date, "EL", f"{c.title} {n}"
-        )
-        for n in range(12)
-    ]
+        dataclasses.replace(c, evidence_id=f"{c.evidence_id[:-4]}{n:04d}", title=f"{c.title} {n}") for n in range(12)
+    ] + [_about("Шевченко", f"Олександр {n}") for n in range(6)]
     alone = [render_pdf(d) for d in documents]
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        for _ in range(3):
+    for _ in range(3):
+        pdf_module.clear_font_caches()
+        with ThreadPoolExecutor(max_workers=6) as pool:
             assert list(pool.map(render_pdf, documents)) == alone
 
 
-def _documents_of_every_kind() -> list[EvidenceContent]:
-    documents = [content(*_EVERY_MODEL[m.name], m.name) for m in MODELS]
-    c = content()
-    documents.append(  # several pages, an annex, a title other than the model's, letters of three alphabets
-        EvidenceContent(
-            c.evidence_id,
-            c.model,
-            {**c.data, "family_name": "Шевченко-Żółkiewska", "given_name": "Ærø\nÞórður"},
-            c.authority,
-            c.issuing_date,
-            "EN",
-            "Extract — «birth»",
-            annex_rows=[(f"Entry {i} ½", f"value {i} ‰") for i in range(90)],
-        )
-    )
-    return documents
-
-
-def test_every_character_shown_gets_its_code_before_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the codes of a document's glyphs are given in code point order before any text is laid out
-    # (_texts lists every text), so they depend on the set of characters only: a glyph the layout
-    # picked itself would come after the others and break the order
-    seen: dict[str, list[int]] = {}
-    real = render_module._EvidencePdfOutput._add_fonts
-
-    def record(self: object, *args: object, **kwargs: object) -> object:
-        for key, font in self.fpdf.fonts.items():  # type: ignore[attr-defined]
-            seen[key] = [g.unicode[0] for g, _ in sorted(font.subset.items(), key=lambda i: i[1]) if g]
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(render_module._EvidencePdfOutput, "_add_fonts", record)
-    for document in _documents_of_every_kind():
-        render_pdf(document)
-        assert set(seen) == {"dejavu", "dejavuB"}
-        for key, codes in seen.items():
-            picked = [c for c in codes if c not in (0x00, 0x20)]  # fpdf2 reserves these two
-            assert picked == sorted(picked), (document.model.name, key)
-        seen.clear()
-
-
-def test_documents_with_the_same_characters_share_their_font_objects(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the Greek names differ, the characters (with the whole Greek and Basic Latin alphabets) do not
-    c = content()
-
-    def about(family: str, given: str) -> EvidenceContent:
-        data = {**c.data, "family_name": family, "given_name": given}
-        return EvidenceContent(c.evidence_id, c.model, data, c.authority, c.issuing_date, "EL", c.title)
-
-    render_module.clear_font_caches()
-    built: list[object] = []
-    real = render_module._to_unicode
-    monkeypatch.setattr(render_module, "_to_unicode", lambda font: built.append(font) or real(font))
-    first = render_pdf(about("Παπαδοπούλου", "Ελένη"))
-    render_pdf(about("Παπαδοπούλου", "Ελένη"))  # fpdf2 wrote the first; the kept subset writes this one
-    assert len(built) == 2  # the regular and the bold font
-    second = render_pdf(about("Ελένη", "Παπαδοπούλου"))
-    assert len(built) == 2
-    with monkeypatch.context() as patch:
-        patch.setattr(render_module, "_prepare_font", render_module._whole_font)
-        assert render_pdf(about("Ελένη", "Παπαδοπούλου")) == second
-        assert render_pdf(about("Παπαδοπούλου", "Ελένη")) == first
-
-
-def test_string_width_is_fpdf2s() -> None:
-    # _text measures a label or value without fpdf2's fragments; the width must be fpdf2's to the bit
-    # (whether a value fits on its line decides between cell and multi_cell)
-    pdf = render_module._EvidencePdf(content())
-    pdf.alias_nb_pages()
-    pdf.add_page()
-    texts = ["", " ", "Ştefănescu-Győző Čapková", "Παπαδοπούλου", "Шевченко 1984-02-29", "x" * 300, "page {nb} of"]
-    for style, size in (("", 9), ("", 10), ("B", 11)):
-        pdf.set_font("DejaVu", style, size)
-        for text in texts:
-            assert render_module._string_width(pdf, text) == pdf.get_string_width(text), (style, size, text)
-    pdf.set_char_spacing(1)
-    assert render_module._string_width(pdf, "spaced") == pdf.get_string_width("spaced")
+def test_text_strings_of_the_document_information() -> None:
+    assert pdf_module.text_string("oots (a\\b)") == b"(oots \\(a\\\\b\\))"
+    assert pdf_module.text_string("Ελένη") == b"<FEFF039503BB03AD03BD03B7>"
+    assert pdf_module.text_string("a\tb") == b"<FEFF006100090062>"  # a control character: not literal

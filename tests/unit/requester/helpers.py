@@ -242,8 +242,9 @@ def make_node(
     )
     role = RequesterRole(ctx, webhook_transport=webhook_transport)
     worker = Worker(ctx.database, settings.queue, clock=clock)
+    preparers = role.job_preparers()
     for kind, handler in role.job_handlers().items():
-        worker.register(kind, handler)
+        worker.register(kind, handler, prepare=preparers.get(kind))
     return Node(ctx, role, outbox, clock, worker, transport)
 
 

@@ -165,3 +165,36 @@ def test_waiting_on_an_unknown_or_foreign_exchange_is_404(node: Node) -> None:
     params = {"version_after": 0, "wait": 1}
     assert client.get(f"/api/v1/exchanges/{ex_id}", params=params, headers=other).status_code == 404
     assert client.get("/api/v1/exchanges/nope", params=params, headers=AUTH).status_code == 404
+
+
+def test_discovery_asks_the_common_services_before_its_transaction(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the discovery job's preparer asks the Common Services without the database's write lock; the
+    # job's transaction then only records what they said
+    from oots.requester.exchange import Discovered
+
+    asked: list[bool] = []
+    ask = node.role.requester._ask
+
+    def watched(ex: object) -> Discovered:
+        writers = node.ctx.database._writers
+        asked.append(writers is not None and writers._is_owned())  # type: ignore[attr-defined]
+        return ask(ex)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(node.role.requester, "_ask", watched)
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    assert node.drain() == 1
+    assert asked == [False]  # asked once, outside any write transaction
+    assert client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).json()["state"] == "awaiting_explicit_request"
+
+
+def test_an_answer_learnt_ahead_for_an_older_version_is_not_used(node: Node) -> None:
+    from oots.requester.exchange import Discovered
+
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    version = client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).json()["version"]
+    stale = Discovered(version - 1, [], complete=True)  # would end the exchange: nothing left to ask
+    with node.ctx.database.session(immediate=True) as session:
+        node.role.requester.discover(session, ex_id, ahead=stale)
+    assert client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).json()["state"] == "awaiting_explicit_request"

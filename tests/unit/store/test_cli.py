@@ -7,18 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from oots.cli import main
+from clirun import run_cli
 from oots.settings import QueueSettings, load_settings
 from oots.store import open_database
 from oots.store import queue as q
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
 
 
 @pytest.fixture
@@ -29,14 +21,14 @@ def config(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Path:
 
 
 def test_db_status_then_migrate(capsys: pytest.CaptureFixture[str], config: Path) -> None:
-    code, out, _ = run(capsys, "db", "status", str(config))
+    code, out, _ = run_cli(capsys, "db", "status", str(config))
     assert code == 1
     assert "pending: " in out
     assert "store_0001" in out
-    code, out, _ = run(capsys, "db", "migrate", str(config))
+    code, out, _ = run_cli(capsys, "db", "migrate", str(config))
     assert code == 0, out
     assert "store_0001" in out
-    code, out, _ = run(capsys, "db", "status", str(config))
+    code, out, _ = run_cli(capsys, "db", "status", str(config))
     assert code == 0
     assert "up to date" in out
 
@@ -51,23 +43,23 @@ def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], conf
             raise RuntimeError("peer down")
 
         q.Worker(db, QueueSettings(), handlers={"send": boom}).run_once()
-    code, out, _ = run(capsys, "queue", "stats", str(config))
+    code, out, _ = run_cli(capsys, "queue", "stats", str(config))
     assert code == 0
     assert out.splitlines()[1].split() == ["send", "1", "0", "0", "1"]
-    code, out, _ = run(capsys, "queue", "dead", str(config))
+    code, out, _ = run_cli(capsys, "queue", "dead", str(config))
     assert code == 0
     assert "RuntimeError: peer down" in out
     dead_id = out.split()[0]
-    code, _, err = run(capsys, "queue", "requeue", str(config), "999")
+    code, _, err = run_cli(capsys, "queue", "requeue", str(config), "999")
     assert code == 1
     assert "no dead job 999" in err
-    code, _, err = run(capsys, "queue", "requeue", str(config))
+    code, _, err = run_cli(capsys, "queue", "requeue", str(config))
     assert code == 2
-    code, out, _ = run(capsys, "queue", "requeue", str(config), dead_id)
+    code, out, _ = run_cli(capsys, "queue", "requeue", str(config), dead_id)
     assert (code, out.strip()) == (0, "re-queued 1 job(s)")
-    code, out, _ = run(capsys, "queue", "stats", str(config), "--json")
+    code, out, _ = run_cli(capsys, "queue", "stats", str(config), "--json")
     assert '"queued": 2' in out
-    code, out, _ = run(capsys, "queue", "purge", str(config), "--older-than-days", "1")
+    code, out, _ = run_cli(capsys, "queue", "purge", str(config), "--older-than-days", "1")
     assert (code, out.strip()) == (0, "deleted 0 done job(s)")
-    code, out, _ = run(capsys, "queue", "dead", str(config))
+    code, out, _ = run_cli(capsys, "queue", "dead", str(config))
     assert out.strip() == "no dead jobs"

@@ -246,6 +246,47 @@ def test_without_group_commit_each_job_commits_alone(db: Database, clock: Clock)
     assert len(commits) == 4
 
 
+def test_preparers_run_before_the_jobs_transaction_without_the_write_lock(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{"n": i} for i in range(3)], now=clock())
+    events: list[str] = []
+
+    def prepare(job: q.Job) -> None:
+        # another writer can commit now: the preparer holds no write transaction
+        with db.session(immediate=True) as s:
+            s.execute(text("INSERT INTO ledger (job_id, worker, note) VALUES (:j, 'p', 'prepared')"), {"j": -job.id})
+        events.append(f"prepare {job.payload['n']}")
+
+    def handle(session: Session, job: q.Job) -> None:
+        events.append(f"handle {job.payload['n']}")
+        ledger(session, job)
+
+    w = q.Worker(db, SETTINGS.model_copy(update={"group_commit_seconds": 3600}), clock=clock)
+    w.register("a", handle, prepare=prepare)
+    assert w.run_once() == 3
+    # every job of the group is prepared before the group's transaction, each only once
+    assert events == ["prepare 0", "prepare 1", "prepare 2", "handle 0", "handle 1", "handle 2"]
+    assert ledger_rows(db) == sorted([-i for i in ids]) + ids
+
+
+def test_a_failing_preparer_leaves_the_work_to_the_handler(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.session() as s:
+        (job_id,) = q.enqueue_many(s, "a", [{}], now=clock())
+
+    def prepare(job: q.Job) -> None:
+        raise RuntimeError("cannot prepare")
+
+    w = q.Worker(db, SETTINGS, clock=clock)
+    w.register("a", ledger, prepare=prepare)
+    with caplog.at_level("DEBUG", logger="oots.store.queue"):
+        assert w.run_once() == 1
+    assert ledger_rows(db) == [job_id]
+    assert job_row(db, job_id).status == "done"
+    assert "preparing failed (cannot prepare)" in caplog.text
+
+
 def test_a_failure_in_a_group_rolls_back_only_the_failure_for_good(db: Database, clock: Clock) -> None:
     runs: list[int] = []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oots.cli import main
+from clirun import run_cli
 from oots.validation import BUILTIN_V1
 
 TAX = (
@@ -17,27 +17,19 @@ TAX = (
 )
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    code = info.value.code
-    return (code if isinstance(code, int) else 1), out, err
-
-
 def test_valid_files_exit_0(samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = [
         str(samples / "projectathon-testdata/TC01_Request.xml"),
         str(samples / "projectathon-testdata/TC01_Response.xml"),
     ]
-    code, out, _ = run(capsys, "validate", *files)
+    code, out, _ = run_cli(capsys, "validate", *files)
     assert code == 0
     assert out.count(": valid (") == 2
 
 
 def test_json_report(samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = [str(samples / "projectathon-testdata/TC01_Request.xml"), str(samples / TAX)]
-    code, out, _ = run(capsys, "validate", "--json", *files)
+    code, out, _ = run_cli(capsys, "validate", "--json", *files)
     assert code == 1
     data = json.loads(out)
     assert [entry["file"] for entry in data] == files
@@ -54,7 +46,7 @@ def test_json_report(samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_missing_file_exits_2(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "validate", str(samples / TAX), str(tmp_path / "nope.xml"))
+    code, out, _ = run_cli(capsys, "validate", str(samples / TAX), str(tmp_path / "nope.xml"))
     assert code == 2
     assert "UNUSABLE" in out
 
@@ -66,12 +58,12 @@ def test_rules_directory(tmp_path: Path, samples: Path, capsys: pytest.CaptureFi
     shutil.copytree(BUILTIN_V1 / "sch", rules / "sch")
     (rules / "sch" / "codelist-include").mkdir()
     shutil.copy(BUILTIN_V1 / "codelists/External/EAS.gc", rules / "sch" / "codelist-include")
-    code, out, _ = run(capsys, "validate", "--json", "--rules", str(rules), str(samples / TAX))
+    code, out, _ = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(samples / TAX))
     assert code == 1
     assert "R-EDM-REQ-C067" in {f["rule"] for f in json.loads(out)[0]["findings"]}
 
 
 def test_bad_rules_directory_exits_2(tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "validate", "--rules", str(tmp_path), str(samples / TAX))
+    code, _, err = run_cli(capsys, "validate", "--rules", str(tmp_path), str(samples / TAX))
     assert code == 2
     assert "not a rule set" in err

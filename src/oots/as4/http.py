@@ -25,7 +25,6 @@ from typing import Protocol
 
 import httpx
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +32,7 @@ from starlette.routing import Route
 from oots.as4.errors import EbmsError
 from oots.as4.msh import Inbound, InboundRecord, PriorReceipt, Receiver, SendRequest, receive
 from oots.errors import ConfigError, OotsError, TransportError
+from oots.threads import run_in_thread
 
 __all__ = [
     "DEFAULT_PATH",
@@ -118,7 +118,7 @@ def as4_routes(
                 return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
             chunks.append(chunk)
         content_type = request.headers.get("content-type", "")
-        answer = await run_in_threadpool(handle_request, receiver(), inbox, content_type, b"".join(chunks), clock())
+        answer = await run_in_thread(handle_request, receiver(), inbox, content_type, b"".join(chunks), clock())
         if answer.error is not None:
             log.info("AS4 message %s refused: %s", answer.message_id, answer.error.error_code)
         elif answer.duplicate_of is not None:

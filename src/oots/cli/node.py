@@ -18,10 +18,9 @@ def serve(
     ] = False,
 ) -> int:
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
-    import uvicorn
-
     from oots.node import build_context, create_app, tune_threads
     from oots.node.observe import configure_logging
+    from oots.node.server import serve as serve_app
     from oots.settings import load_settings
 
     settings = load_settings(config)
@@ -31,7 +30,7 @@ def serve(
     app = create_app(ctx, with_worker=with_worker)
     listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
     typer.echo(f"{settings.node.name}: serving on http://{host}:{listen}/ (Ctrl-C stops)")
-    uvicorn.run(app, host=host, port=listen, log_level="warning", access_log=False)
+    serve_app(app, host=host, port=listen)
     return 0
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from oots.node.server import HttpProtocol
+
 __all__ = ["ServerThread", "free_base_port", "free_port", "oots_process", "wait_until_up"]
 
 HOST = "127.0.0.1"
@@ -61,7 +63,8 @@ class ServerThread:
         self.port = port
         self.url = f"http://{HOST}:{port}"
         self.start_seconds = start_seconds
-        self.server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level=log_level))
+        config = uvicorn.Config(app, host=HOST, port=port, log_level=log_level, http=HttpProtocol)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServerThread:

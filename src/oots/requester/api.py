@@ -44,13 +44,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -63,7 +62,8 @@ from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE
 from oots.store import Database
-from oots.store.wake import Topic, topic, wait_for
+from oots.store.wake import Topic, Watch, topic, wait_for
+from oots.threads import run_in_thread
 
 __all__ = ["create_api"]
 
@@ -439,16 +439,31 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             view = shown(requester.view(session, ex.id).to_json(base_url))
         return _Stepped(ex.id, client, ex.state, ex.version, view)
 
-    async def answer(step: _Stepped, wait: int | None, *, location: bool = False) -> JSONResponse:
+    def look(watch: Watch, exchange_id: str, client: str) -> tuple[int, str]:
+        """Watch the exchange, then peek at it: a commit in between is not missed (in a worker thread)."""
+        watch.key(exchange_id)
+        return peek(exchange_id, client)
+
+    def settled(step: _Stepped, wait: int | None, watch: Watch) -> _Stepped:
+        """After the step's commit, in its thread: the portal waits, so watch the exchange and peek at it
+        there (the wait then begins without a thread hop of its own)."""
+        if wait is None or step.view is not None:
+            return step
+        version, state = look(watch, step.id, step.client)
+        return replace(step, version=version, state=state)
+
+    async def answer(step: _Stepped, wait: int | None, watch: Watch, *, location: bool = False) -> JSONResponse:
         """202 with the exchange's id, state and version; with ``Prefer: wait``, the exchange once the portal
-        acts on it (200) or as it is after ``wait`` seconds (202)."""
+        acts on it (200) or as it is after ``wait`` seconds (202). ``watch`` is the step's (see ``settled``)."""
         if wait is None:
             return accepted(step.id, step.state, step.version)
         view, ready = (
-            (step.view, True) if step.view is not None else await waited(step.id, step.client, None, True, wait)
+            (step.view, True)
+            if step.view is not None
+            else await waited(step.id, step.client, None, True, wait, watch=watch, begun=(step.version, step.state))
         )
         if view is None:
-            view = await run_in_threadpool(read, step.id, step.client)
+            view = await run_in_thread(read, step.id, step.client)
         headers = {"Preference-Applied": f"wait={wait}"}
         if location:
             headers["Location"] = href(step.id)
@@ -477,7 +492,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         subject = subject_from_json(body.person)
         wait = _wait_preference(request.headers.getlist("prefer"))
 
-        def create() -> _Stepped:
+        def create(watch: Watch) -> _Stepped:
             with database.session(immediate=True) as session:
                 ex = requester.create(
                     session,
@@ -489,9 +504,11 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                     return_url=body.return_url,
                     preview=body.preview,
                 )
-                return stepped(session, ex, client, wait)
+                done = stepped(session, ex, client, wait)
+            return settled(done, wait, watch)
 
-        return await answer(await run_in_threadpool(create), wait, location=True)
+        with changes.watching() as watch:
+            return await answer(await run_in_thread(create, watch), wait, watch, location=True)
 
     @api.get(
         "/v1/exchanges/{exchange_id}",
@@ -522,7 +539,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             seen, _ = await waited(exchange_id, client, version_after, actionable, wait)
             if seen is not None:
                 return JSONResponse(seen)
-        return JSONResponse(await run_in_threadpool(read, exchange_id, client))
+        return JSONResponse(await run_in_thread(read, exchange_id, client))
 
     changes = topic(CHANGED_TOPIC)
 
@@ -533,11 +550,19 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     watched = _Watched(versions, changes, _LOOK_SECONDS)
 
     async def waited(
-        exchange_id: str, client: str, after: int | None, actionable: bool, wait: float
+        exchange_id: str,
+        client: str,
+        after: int | None,
+        actionable: bool,
+        wait: float,
+        *,
+        watch: Watch | None = None,
+        begun: tuple[int, str] | None = None,
     ) -> tuple[dict[str, Any] | None, bool]:
         """Wait until the exchange's version is above ``after`` (None: any) and, if ``actionable``, its state
         one the portal acts on, or ``wait`` seconds: whether it is so, with the exchange when it was read
-        (None: the caller reads it)."""
+        (None: the caller reads it). A step passes its ``watch``, already on the exchange, and the version
+        and state it peeked at after that (``begun``)."""
         # The commit that changes the exchange wakes this wait at once when it is made in this process,
         # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other processes
         # on SQLite are found by the shared look (_Watched). Woken, it reads the whole exchange at once
@@ -545,9 +570,13 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         deadline = time.monotonic() + wait
         seen: dict[str, Any] | None = None
         pause = _LOOK_SECONDS
-        # watch before reading: a commit in between is not missed
-        with changes.watch(exchange_id) as changed, watched.watch(exchange_id) as saw:
-            version, state = await run_in_threadpool(peek, exchange_id, client)
+        # watch before reading: a commit in between is not missed (a step did both in its own thread)
+        with (
+            nullcontext(watch) if watch is not None else changes.watching() as watching,
+            watched.watch(exchange_id) as saw,
+        ):
+            changed = watching.flag
+            version, state = begun if begun is not None else await run_in_thread(look, watching, exchange_id, client)
             while True:
                 if _ready(version, state, after, actionable):
                     return seen, True
@@ -556,7 +585,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 if remaining <= 0:
                     return seen, False
                 if await wait_for(changed, min(remaining, pause)):
-                    seen = await run_in_threadpool(read, exchange_id, client)
+                    seen = await run_in_thread(read, exchange_id, client)
                     version, state = int(seen["version"]), str(seen["state"])
                 else:
                     await watched.look()  # a change it finds sets `changed`
@@ -576,12 +605,14 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         choices = {k: v.model_dump(exclude_defaults=True) for k, v in body.requirements.items()}
         wait = _wait_preference(request.headers.getlist("prefer"))
 
-        def step() -> _Stepped:
+        def step(watch: Watch) -> _Stepped:
             with database.session(immediate=True) as session:
                 ex = requester.choose(session, exchange_id, client, choices)
-                return stepped(session, ex, client, wait)
+                done = stepped(session, ex, client, wait)
+            return settled(done, wait, watch)
 
-        return await answer(await run_in_threadpool(step), wait)
+        with changes.watching() as watch:
+            return await answer(await run_in_thread(step, watch), wait, watch)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/explicit-request",
@@ -594,12 +625,14 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     async def explicit_request(request: Request, exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         wait = _wait_preference(request.headers.getlist("prefer"))
 
-        def step() -> _Stepped:
+        def step(watch: Watch) -> _Stepped:
             with database.session(immediate=True) as session:
                 ex = requester.give_explicit_request(session, exchange_id, client)
-                return stepped(session, ex, client, wait)
+                done = stepped(session, ex, client, wait)
+            return settled(done, wait, watch)
 
-        return await answer(await run_in_threadpool(step), wait)
+        with changes.watching() as watch:
+            return await answer(await run_in_thread(step, watch), wait, watch)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/cancel",
@@ -607,10 +640,13 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=None,
         responses={200: {"model": ExchangeOut, "description": "The exchange, ended."}},
     )
-    def cancel(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
-        with database.session(immediate=True) as session:
-            requester.cancel(session, exchange_id, client)
-            return JSONResponse(shown(requester.view(session, exchange_id, client).to_json(base_url)))
+    async def cancel(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
+        def end() -> dict[str, Any]:
+            with database.session(immediate=True) as session:
+                requester.cancel(session, exchange_id, client)
+                return shown(requester.view(session, exchange_id, client).to_json(base_url))
+
+        return JSONResponse(await run_in_thread(end))
 
     @api.get(
         "/v1/exchanges/{exchange_id}/evidence",
@@ -618,28 +654,35 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=None,
         responses={200: {"model": list[EvidenceOut], "description": "The evidence received."}},
     )
-    def list_evidence(exchange_id: str, client: str = authenticated) -> JSONResponse:
-        with database.connect() as conn:
-            return JSONResponse(requester.view(conn, exchange_id, client).to_json(base_url)["evidence"])
+    async def list_evidence(exchange_id: str, client: str = authenticated) -> JSONResponse:
+        def listed() -> list[dict[str, Any]]:
+            with database.connect() as conn:
+                evidence: list[dict[str, Any]] = requester.view(conn, exchange_id, client).to_json(base_url)["evidence"]
+                return evidence
+
+        return JSONResponse(await run_in_thread(listed))
 
     @api.get(
         "/v1/exchanges/{exchange_id}/evidence/{evidence_row}",
         summary="Download one evidence",
         response_class=Response,
     )
-    def download(exchange_id: str, evidence_row: int, client: str = authenticated) -> Response:
-        with database.connect() as conn:
-            ev = requester.evidence(conn, exchange_id, evidence_row, client)
-            suffix = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
-            name = f"evidence-{ev.id}.{suffix.get(ev.media_type, 'bin')}"
-            return Response(
-                ev.content,
-                media_type=ev.media_type,
-                headers={
-                    "Content-Disposition": f'attachment; filename="{name}"',
-                    "X-Content-Type-Options": "nosniff",
-                },
-            )
+    async def download(exchange_id: str, evidence_row: int, client: str = authenticated) -> Response:
+        def load() -> Response:
+            with database.connect() as conn:
+                ev = requester.evidence(conn, exchange_id, evidence_row, client)
+                suffix = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
+                name = f"evidence-{ev.id}.{suffix.get(ev.media_type, 'bin')}"
+                return Response(
+                    ev.content,
+                    media_type=ev.media_type,
+                    headers={
+                        "Content-Disposition": f'attachment; filename="{name}"',
+                        "X-Content-Type-Options": "nosniff",
+                    },
+                )
+
+        return await run_in_thread(load)
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -739,7 +782,7 @@ class _Watched:
             self._looking = True
             oldest = {exchange_id: min(seen) for exchange_id, seen in self._seen.items()}
         try:
-            now = await run_in_threadpool(self._versions, list(oldest))
+            now = await run_in_thread(self._versions, list(oldest))
         finally:
             with self._lock:
                 self._looking = False

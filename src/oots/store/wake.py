@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from oots.store.database import Database
 
-__all__ = ["CHANNEL", "Topic", "listen", "on_commit", "topic", "wait_for"]
+__all__ = ["CHANNEL", "Topic", "Watch", "listen", "on_commit", "topic", "wait_for"]
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,55 @@ class Topic:
     @contextmanager
     def watch(self, key: str) -> Iterator[asyncio.Event]:
         """An event set when a commit fires ``key`` (in a coroutine; watch first, then look, then wait)."""
-        flag = asyncio.Event()
-        entry = (asyncio.get_running_loop(), flag)
+        with self.watching() as watch:
+            watch.key(key)
+            yield watch.flag
+
+    @contextmanager
+    def watching(self) -> Iterator[Watch]:
+        """A :class:`Watch` made in a coroutine, whose key is given later (from any thread); closed at the end."""
+        watch = Watch(self, asyncio.get_running_loop())
+        try:
+            yield watch
+        finally:
+            watch.close()
+
+    def _add(self, key: str, entry: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
         with self._cond:
             self._waiters.setdefault(key, set()).add(entry)
-        try:
-            yield flag
-        finally:
-            with self._cond:
-                waiting = self._waiters.get(key)
-                if waiting is not None:
-                    waiting.discard(entry)
-                    if not waiting:
-                        del self._waiters[key]
+
+    def _discard(self, key: str, entry: tuple[asyncio.AbstractEventLoop, asyncio.Event]) -> None:
+        with self._cond:
+            waiting = self._waiters.get(key)
+            if waiting is not None:
+                waiting.discard(entry)
+                if not waiting:
+                    del self._waiters[key]
+
+
+class Watch:
+    """A coroutine's watch on one key of a :class:`Topic`: ``flag`` is set when a commit fires the key.
+
+    The key may be given from another thread: a step of the portal API commits in a worker thread, then
+    in the same thread watches the exchange it made and reads it, so that no commit in between is missed
+    and the coroutine needs no second thread hop for the read (see :meth:`Topic.watching`).
+    """
+
+    def __init__(self, topic: Topic, loop: asyncio.AbstractEventLoop) -> None:
+        self.flag = asyncio.Event()
+        self._topic = topic
+        self._entry = (loop, self.flag)
+        self._keys: list[str] = []
+
+    def key(self, key: str) -> None:
+        """Watch ``key`` from now on (thread-safe); a commit firing it sets :attr:`flag`."""
+        self._topic._add(key, self._entry)
+        self._keys.append(key)
+
+    def close(self) -> None:
+        for key in self._keys:
+            self._topic._discard(key, self._entry)
+        self._keys.clear()
 
 
 async def wait_for(flag: asyncio.Event, timeout: float) -> bool:

@@ -18,6 +18,7 @@ from oots.cs.keys import CsPki
 from oots.requester.api import _wait_preference
 from oots.requester.cli_driver import RequestOptions, drive
 from oots.requester.states import ACTIONABLE, State
+from oots.threads import run_in_thread
 from requester.helpers import API_KEY, Node, Provider, make_node, person_json
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -95,6 +96,38 @@ def test_prefer_wait_answers_each_step_with_the_exchange_at_the_portals_turn(nod
     (evidence,) = done["evidence"]
     assert evidence["size"] > 0
     assert done == client.get(f"/api/v1/exchanges/{view['id']}").json()
+
+
+def test_a_step_with_prefer_wait_looks_at_the_exchange_in_its_own_thread(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After its commit the step watches the exchange and peeks at it in the same worker thread: the wait
+    # begins without a thread hop of its own (a commit in between is still seen, by the peek).
+    from oots.requester import api
+
+    requester = node.role.requester
+    threads: dict[str, list[int]] = {"create": [], "peek": []}
+    for name in threads:
+        original = getattr(requester, name)
+
+        def recorded(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            threads[_name].append(threading.get_ident())
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(requester, name, recorded)
+    hops: list[str] = []
+
+    async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(function.__name__)
+        return await run_in_thread(function, *args, **kwargs)
+
+    monkeypatch.setattr(api, "run_in_thread", counted)
+    # nobody runs the queue, and the wait runs out at once: the step, then the read of the answer
+    created = client_of(node).post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=0"})
+    assert (created.status_code, created.json()["state"]) == (202, "discovering")
+    assert hops == ["create", "read"]
+    assert len(threads["peek"]) == 1
+    assert threads["peek"] == threads["create"]
 
 
 def test_prefer_wait_ends_at_an_error_too(node: Node) -> None:

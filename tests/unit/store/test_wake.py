@@ -87,6 +87,27 @@ def test_a_keyed_watch_sees_its_key_only(db: Database) -> None:
     assert "mine" not in wake._waiters  # watches are removed when they end
 
 
+def test_a_watch_keyed_from_another_thread_is_woken_by_the_commits_after_that(db: Database) -> None:
+    # (a step of the portal API commits in a worker thread, then watches the exchange there and peeks at it)
+    wake = topic("test.later")
+
+    async def scenario() -> tuple[bool, bool]:
+        with wake.watching() as watch:
+
+            def commit_then_watch_then_commit() -> None:
+                _commit(db, "test.later", "ex")  # before the watch: not seen (the peek after the watch is)
+                watch.key("ex")
+                _commit(db, "test.later", "ex")
+
+            await asyncio.to_thread(_commit, db, "test.later", "ex")
+            early = watch.flag.is_set()
+            await asyncio.to_thread(commit_then_watch_then_commit)
+            return early, await wait_for(watch.flag, 60.0)
+
+    assert asyncio.run(scenario()) == (False, True)
+    assert "ex" not in wake._waiters  # the watch is removed when it ends
+
+
 def _commit(db: Database, name: str, key: str) -> None:
     with db.session() as session:
         on_commit(session, name, key)

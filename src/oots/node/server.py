@@ -1,0 +1,70 @@
+"""How a node's web endpoint is served: uvicorn (httptools, uvloop), a response in one send.
+
+uvicorn's httptools protocol writes the status line and headers of a response, then its body, each
+with its own ``transport.write``: two ``send`` system calls and two TCP segments for the small answers
+of the portal API and the AS4 receipts, and a client that wakes up twice to read them.
+:class:`HttpProtocol` gives the protocol a transport that gathers what one turn of the event loop
+writes and sends it at the end of the turn, in one go (at once when 64 KiB are waiting, so that
+uvicorn's flow control still sees a large body being written). :func:`serve` runs an application
+with it, as ``oots serve`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["FLUSH_BYTES", "HttpProtocol", "serve"]
+
+#: Bytes gathered at most before they are handed to the socket within the turn.
+FLUSH_BYTES = 64 * 1024
+
+
+class _GatheringTransport:
+    """A transport that sends the writes of one event loop turn together; everything else passes through."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending, self._size = self._pending, [], 0
+        if not self._transport.is_closing():
+            self._transport.writelines(pending)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing through a :class:`_GatheringTransport`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        gathering: Any = _GatheringTransport(transport, self.loop)
+        super().connection_made(gathering)
+
+
+def serve(app: Any, *, host: str, port: int) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM (no access log: requests are counted in ``/metrics``)."""
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, http=HttpProtocol)

@@ -1,0 +1,129 @@
+"""``oots.node.server``: a response in one send, and nothing else about HTTP changed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from oots.network.local import ServerThread, free_port
+from oots.node.server import FLUSH_BYTES, _GatheringTransport
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent: list[list[bytes]] = []
+        self.closing = False
+        self.closed = False
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.sent.append(list(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def gathering(fake: FakeTransport) -> _GatheringTransport:
+    transport: Any = fake
+    return _GatheringTransport(transport, asyncio.get_running_loop())
+
+
+def test_the_writes_of_one_turn_go_out_together_at_its_end() -> None:
+    async def scenario() -> list[list[bytes]]:
+        fake = FakeTransport()
+        transport = gathering(fake)
+        transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        transport.write(b"")
+        transport.write(b"ok")
+        assert fake.sent == []  # not before the turn ends
+        await asyncio.sleep(0)
+        transport.write(b"next")
+        await asyncio.sleep(0)
+        return fake.sent
+
+    assert asyncio.run(scenario()) == [[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", b"ok"], [b"next"]]
+
+
+def test_a_large_body_goes_out_at_once_and_close_sends_what_waits() -> None:
+    async def scenario() -> FakeTransport:
+        fake = FakeTransport()
+        transport = gathering(fake)
+        transport.write(b"head")
+        transport.write(b"x" * FLUSH_BYTES)
+        assert fake.sent == [[b"head", b"x" * FLUSH_BYTES]]  # uvicorn's flow control sees it written
+        transport.write(b"tail")
+        transport.close()
+        assert fake.sent[-1] == [b"tail"]
+        assert fake.closed
+        assert transport.get_extra_info("peername") == "info:peername"  # the rest passes through
+        await asyncio.sleep(0)
+        return fake
+
+    assert len(asyncio.run(scenario()).sent) == 2  # nothing twice
+
+
+def test_nothing_is_written_to_a_transport_that_is_closing() -> None:
+    async def scenario() -> list[list[bytes]]:
+        fake = FakeTransport()
+        transport = gathering(fake)
+        transport.write(b"late")
+        fake.closing = True  # the client went away meanwhile
+        await asyncio.sleep(0)
+        return fake.sent
+
+    assert asyncio.run(scenario()) == []
+
+
+async def _chunks() -> AsyncIterator[bytes]:
+    for n in range(3):
+        yield f"chunk {n}\n".encode()
+        await asyncio.sleep(0.01)
+
+
+async def _small(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"X-Test": "1"})
+
+
+async def _large(request: Request) -> Response:
+    return Response(bytes(range(256)) * 8192, media_type="application/octet-stream")  # 2 MiB
+
+
+async def _streamed(request: Request) -> Response:
+    return StreamingResponse(_chunks(), media_type="text/plain")
+
+
+async def _echo(request: Request) -> Response:
+    return Response(await request.body(), media_type="application/octet-stream")
+
+
+APP = Starlette(
+    routes=[
+        Route("/small", _small),
+        Route("/large", _large),
+        Route("/streamed", _streamed),
+        Route("/echo", _echo, methods=["POST"]),
+    ]
+)
+
+
+def test_a_server_with_it_answers_whole_responses_on_a_kept_alive_connection() -> None:
+    with ServerThread(APP, free_port()) as server, httpx.Client(base_url=server.url) as client:
+        for _ in range(3):  # the same connection each time
+            small = client.get("/small")
+            assert (small.status_code, small.text, small.headers["x-test"]) == (200, "ok", "1")
+        assert client.get("/large").content == bytes(range(256)) * 8192
+        assert client.get("/streamed").text == "chunk 0\nchunk 1\nchunk 2\n"
+        body = b"as4" * 100_000
+        assert client.post("/echo", content=body).content == body

@@ -30,7 +30,7 @@ from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
 from oots.errors import ConfigError, StoreError
 from oots.settings import Settings
 
-__all__ = ["Event", "Journal", "Side", "VerifyReport", "load_journal"]
+__all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "load_journal"]
 
 #: Personal data may be kept in entries only under these keys (the eIDAS minimum data set and friends).
 PERSONAL_KEYS = frozenset(
@@ -77,6 +77,21 @@ class Event(StrEnum):
     PREVIEW_RETURNED = "preview_returned"
     #: An answer arrived that matches no live request (unknown ids, or its exchange already ended).
     ANSWER_DROPPED = "answer_dropped"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One step to append (:meth:`Journal.append_all`); the fields are :meth:`Journal.append`'s."""
+
+    side: Side | str
+    event: Event | str
+    exchange_id: str | None = None
+    conversation_id: str | None = None
+    message_ids: Sequence[str] = ()
+    outcome: str | None = None
+    details: Mapping[str, Any] | None = None
+    personal: Mapping[str, str] | None = None
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,54 +176,70 @@ class Journal:
         about (only :data:`PERSONAL_KEYS`) and is encrypted; ``subject`` is the person's identifier, kept
         only as a keyed hash so an authority's request for one person can be answered.
         """
-        if personal:
-            unknown = set(personal) - PERSONAL_KEYS
-            if unknown:
-                raise ValueError(f"not personal-data keys of the audit journal: {sorted(unknown)}")
+        entry = Entry(side, event, exchange_id, conversation_id, message_ids, outcome, details, personal, subject)
+        return self.append_all(session, [entry])[0]
+
+    def append_all(self, session: Session, entries: Sequence[Entry]) -> list[int]:
+        """Append several steps, in order, in the caller's transaction (the head locked and moved once, the
+        entries inserted in one statement); returns their sequence numbers. Each is sealed as
+        :meth:`append` seals it: appending them one by one makes the same chain."""
+        for entry in entries:
+            if entry.personal:
+                unknown = set(entry.personal) - PERSONAL_KEYS
+                if unknown:
+                    raise ValueError(f"not personal-data keys of the audit journal: {sorted(unknown)}")
+        if not entries:
+            return []
         conn = session.connection()
         head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             raise StoreError("the audit journal has no head row: the database is not migrated")
-        seq = int(head.seq) + 1
+        seq, sealed = int(head.seq), head.seal
+        rows = []
+        for entry in entries:
+            seq += 1
+            row = self._sealed_row(entry, seq, sealed)
+            sealed = row["seal"]
+            rows.append(row)
+        conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_seal": sealed})
+        return [row["seq"] for row in rows]
+
+    def _sealed_row(self, entry: Entry, seq: int, previous_seal: str) -> dict[str, Any]:
+        """The row of ``entry`` as entry ``seq`` of the chain, sealed after ``previous_seal``."""
         blob = None
-        if personal:
-            blob = encrypt_personal(self._data_key, dict(personal), associated=f"{self.node}:{seq}".encode())
+        if entry.personal:
+            blob = encrypt_personal(self._data_key, dict(entry.personal), associated=f"{self.node}:{seq}".encode())
         # Seal what the database will give back (JSON as stored: tuples become lists), so verification agrees.
         fields = EntryFields(
             seq=seq,
             recorded_at=self.clock(),
             node=self.node,
-            side=str(side),
-            event=str(event),
-            exchange_id=exchange_id,
-            conversation_id=conversation_id,
-            message_ids=tuple(message_ids),
-            outcome=outcome,
-            details=json.loads(json.dumps(dict(details or {}), sort_keys=True)),
+            side=str(entry.side),
+            event=str(entry.event),
+            exchange_id=entry.exchange_id,
+            conversation_id=entry.conversation_id,
+            message_ids=tuple(entry.message_ids),
+            outcome=entry.outcome,
+            details=json.loads(json.dumps(dict(entry.details or {}), sort_keys=True)),
             personal_digest=digest(blob) if blob is not None else None,
         )
-        sealed = seal(self._seal_key, head.seal, fields)
-        conn.execute(
-            _INSERT_ENTRY,
-            {
-                "seq": seq,
-                "recorded_at": fields.recorded_at,
-                "node": fields.node,
-                "side": fields.side,
-                "event": fields.event,
-                "exchange_id": exchange_id,
-                "conversation_id": conversation_id,
-                "message_ids": list(fields.message_ids),
-                "outcome": outcome,
-                "details": fields.details,
-                "personal": blob,
-                "personal_digest": fields.personal_digest,
-                "subject_key": self.subject_key(subject) if subject else None,
-                "seal": sealed,
-            },
-        )
-        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_seal": sealed})
-        return seq
+        return {
+            "seq": seq,
+            "recorded_at": fields.recorded_at,
+            "node": fields.node,
+            "side": fields.side,
+            "event": fields.event,
+            "exchange_id": entry.exchange_id,
+            "conversation_id": entry.conversation_id,
+            "message_ids": list(fields.message_ids),
+            "outcome": entry.outcome,
+            "details": fields.details,
+            "personal": blob,
+            "personal_digest": fields.personal_digest,
+            "subject_key": self.subject_key(entry.subject) if entry.subject else None,
+            "seal": seal(self._seal_key, previous_seal, fields),
+        }
 
     def entries(self, session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
         last = 0

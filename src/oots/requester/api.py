@@ -58,8 +58,8 @@ from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
 from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
-from oots.requester.models import RequesterExchange
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
+from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE
 from oots.store import Database
 from oots.store.wake import Topic, Watch, topic, wait_for
@@ -432,7 +432,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         with database.connect() as conn:
             return requester.peek(conn, exchange_id, client)
 
-    def stepped(session: Session, ex: RequesterExchange, client: str, wait: int | None) -> _Stepped:
+    def stepped(session: Session, ex: ExchangeRecord, client: str, wait: int | None) -> _Stepped:
         view = None
         if wait is not None and ex.state in ACTIONABLE:
             # the portal's turn already (an end, say): the answer is read in the step's own transaction

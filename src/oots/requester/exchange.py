@@ -16,7 +16,6 @@ point's records), the preview asked for and the user's return, failures, timeout
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import functools
 import logging
@@ -34,15 +33,16 @@ from oots import edm
 from oots.as4 import profile
 from oots.as4.model import PartyId, Payload
 from oots.as4.msh import VerifiedMessage
+from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
-from oots.audit.journal import Journal, Side
 from oots.errors import ModelError, NotFound, XmlError
-from oots.requester import discovery
+from oots.requester import discovery, records
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
 from oots.requester.outbox import Outbox
+from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
 from oots.settings import Settings
-from oots.store.queue import enqueue
+from oots.store.queue import enqueue, reschedule
 from oots.store.wake import on_commit
 
 __all__ = [
@@ -80,19 +80,52 @@ _ERROR_REASONS: Mapping[str, Reason] = {
 }
 
 
-def _one_flush(
+class _Unit:
+    """What a running step has to write when it ends: the records it read or made, in that order, and
+    its journal entries, in the order of its steps."""
+
+    __slots__ = ("entries", "records")
+
+    def __init__(self) -> None:
+        self.records: list[ExchangeRecord | RequestRecord] = []
+        self.entries: list[Entry] = []
+
+
+#: Where a step keeps its :class:`_Unit` (in its session's ``info``) until it ends.
+_UNIT = "oots.requester.unit"
+
+
+def _step(
     step: Callable[Concatenate[Requester, Session, _P], _R],
 ) -> Callable[Concatenate[Requester, Session, _P], _R]:
-    """Run a step of an exchange with the session's autoflush off: what it changes is written when its
-    transaction commits, in one flush, not before each of its queries (the journal's head, a queue job,
-    the next request). A step reads back none of its own changes (the requests it makes, it keeps)."""
+    """Run a step of an exchange, then write what it changed: the records it read or made, in that order
+    (:func:`oots.requester.records.write`: the new ones inserted, the changed ones updated, column by
+    column), then its journal entries (:meth:`~oots.audit.journal.Journal.append_all`: the head locked
+    once, at the end of the transaction's work). A step that raises writes nothing (its transaction is
+    rolled back). A step reads back none of its own changes (the requests it makes, it keeps)."""
 
     @functools.wraps(step)
     def once(self: Requester, session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with session.no_autoflush:
-            return step(self, session, *args, **kwargs)
+        unit = _Unit()
+        outer = session.info.get(_UNIT)
+        session.info[_UNIT] = unit
+        try:
+            result = step(self, session, *args, **kwargs)
+        finally:
+            session.info[_UNIT] = outer
+        records.write(session.connection(), unit.records)
+        if unit.entries and self.journal is not None:
+            self.journal.append_all(session, unit.entries)
+        return result
 
     return once
+
+
+def _kept(session: Session, *rows: ExchangeRecord | RequestRecord) -> None:
+    """Write ``rows`` when the running step ends (outside a step they are only read)."""
+    unit: _Unit | None = session.info.get(_UNIT)
+    if unit is not None:
+        unit.records.extend(rows)
 
 
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
@@ -242,20 +275,6 @@ _DOCUMENT = (
 )
 
 
-#: An answer's request (by its request id), with its exchange and every request of the exchange, by position.
-_ANSWERED = (
-    select(RequesterRequest, RequesterExchange)
-    .join(RequesterExchange, RequesterExchange.id == RequesterRequest.exchange_id)
-    .where(
-        RequesterRequest.exchange_id
-        == select(RequesterRequest.exchange_id)
-        .where(RequesterRequest.request_id == bindparam("request_id"))
-        .scalar_subquery()
-    )
-    .order_by(RequesterRequest.position)
-)
-
-
 def _connection(where: Session | Connection) -> Connection:
     """The connection of ``where``'s transaction (a session's changes flushed first: a read sees them)."""
     if isinstance(where, Session):
@@ -285,11 +304,17 @@ class Requester:
 
     # ---- reading -------------------------------------------------------------------------------
 
-    def load(self, session: Session, exchange_id: str, client_id: str | None = None) -> RequesterExchange:
-        ex = session.get(RequesterExchange, exchange_id)
+    def load(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeRecord:
+        """The exchange (of ``client_id``, if given); in a step, what the step changes on it is written."""
+        ex = records.load_exchange(session.connection(), exchange_id)
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
+        _kept(session, ex)
         return ex
+
+    def save(self, session: Session, *changed: ExchangeRecord | RequestRecord) -> None:
+        """Write what the caller changed on records a step gave back (the portal's return address, say)."""
+        records.write(session.connection(), changed)
 
     def peek(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> tuple[int, str]:
         """The exchange's version (its count of state changes) and state, read on their own."""
@@ -331,7 +356,7 @@ class Requester:
 
     # ---- the portal's steps --------------------------------------------------------------------
 
-    @_one_flush
+    @_step
     def create(
         self,
         session: Session,
@@ -343,32 +368,34 @@ class Requester:
         requirements: Sequence[str] = (),
         return_url: str | None = None,
         preview: bool | None = None,
-    ) -> RequesterExchange:
+    ) -> ExchangeRecord:
         """A new exchange in state ``discovering``; discovery runs as a queue job."""
         now = self.clock()
         key = "natural_person" if isinstance(subject, edm.Person) else "legal_person"
-        ex = RequesterExchange(
-            id=secrets.token_urlsafe(18),
-            client_id=client_id,
-            procedure=procedure,
-            country=country,
-            subject={key: edm.object_to_json(subject)},
-            wanted=list(requirements),
-            requirements=[],
-            state=State.DISCOVERING.value,
-            preview=self.config.possibility_for_preview
-            if preview is None
-            else preview and self.config.possibility_for_preview,
-            explicit_request_given=False,
-            return_url=return_url,
-            version=1,
-            created_at=now,
-            updated_at=now,
-            deadline=now + dt.timedelta(seconds=self.config.choice_timeout_seconds),
+        ex = ExchangeRecord(
+            {
+                "id": secrets.token_urlsafe(18),
+                "client_id": client_id,
+                "procedure": procedure,
+                "country": country,
+                "subject": {key: edm.object_to_json(subject)},
+                "wanted": list(requirements),
+                "requirements": [],
+                "state": State.DISCOVERING.value,
+                "preview": self.config.possibility_for_preview
+                if preview is None
+                else preview and self.config.possibility_for_preview,
+                "explicit_request_given": False,
+                "return_url": return_url,
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+                "deadline": now + dt.timedelta(seconds=self.config.choice_timeout_seconds),
+            }
         )
-        session.add(ex)
+        _kept(session, ex)
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=f"{ex.id}:deadline:1", run_at=ex.deadline, now=now)
+        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=_deadline_key(ex), run_at=ex.deadline, now=now)
         self._webhook(session, ex)
         self.record(
             session,
@@ -380,7 +407,7 @@ class Requester:
         )
         return ex
 
-    @_one_flush
+    @_step
     def discover(self, session: Session, exchange_id: str, *, ahead: Discovered | None = None) -> None:
         """Run (or continue) discovery; the job handler of :data:`DISCOVER_JOB`.
 
@@ -405,16 +432,16 @@ class Requester:
     def discover_ahead(self, session: Session, exchange_id: str) -> Discovered | None:
         """What the Common Services say for an exchange being discovered (None for any other), asked
         outside the discovery job's transaction: the node's writers need not wait for their answers."""
-        ex = session.get(RequesterExchange, exchange_id)
+        ex = records.load_exchange(session.connection(), exchange_id)
         if ex is None or ex.state != State.DISCOVERING:
             return None
-        session.expunge(ex)  # read what the questions need, then let the session go
         return self._ask(ex)
 
-    def _ask(self, ex: RequesterExchange) -> Discovered:
-        """Ask the Common Services what discovery needs next (EB queries, then DSD queries)."""
+    def _ask(self, ex: ExchangeRecord) -> Discovered:
+        """Ask the Common Services what discovery needs next (EB queries, then DSD queries); the entries
+        of ``ex`` are changed in place (a record read for this step alone: it writes what is assigned)."""
         client = self._cs()
-        entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements or [])
+        entries: list[dict[str, Any]] = ex.requirements or []
         try:
             if not entries:
                 entries = discovery.start(
@@ -429,26 +456,26 @@ class Requester:
             return Discovered(ex.version, entries, failure=failure)
         return Discovered(ex.version, entries, complete)
 
-    @_one_flush
+    @_step
     def choose(
         self, session: Session, exchange_id: str, client_id: str | None, choices: Mapping[str, Any]
-    ) -> RequesterExchange:
+    ) -> ExchangeRecord:
         """Record the user's choices and answers; discovery goes on (ModelError for an invalid choice)."""
         ex = self.load(session, exchange_id, client_id)
-        entries: list[dict[str, Any]] = copy.deepcopy(ex.requirements)
-        discovery.apply_choices(entries, choices)
+        entries: list[dict[str, Any]] = ex.requirements
+        discovery.apply_choices(entries, choices)  # a ModelError leaves the step unwritten
         ex.requirements = entries
         self._move(session, ex, Event.CHOSEN)
         enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:{ex.version}", now=self.clock())
         return ex
 
-    @_one_flush
-    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
+    @_step
+    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> ExchangeRecord:
         """The user asked for the evidence: create one request per evidence type and send the first."""
         ex = self.load(session, exchange_id, client_id)
         state = self._move(session, ex, Event.EXPLICIT_REQUEST)
         ex.explicit_request_given = True
-        rows: list[RequesterRequest] = []
+        rows: list[RequestRecord] = []
         for entry in ex.requirements:
             if entry["upload"]:
                 continue
@@ -457,36 +484,39 @@ class Requester:
                 slot = entry["types"][etype["classification"]]
                 provider = next(p for p in slot["providers"] if p["id"] == slot["chosen_provider"])
                 rows.append(
-                    RequesterRequest(
-                        exchange_id=ex.id,
-                        position=len(rows),
-                        requirement_id=entry["id"],
-                        evidence_type=etype["classification"],
-                        data_service=provider["data_service"],
-                        provider=provider["publisher"],
-                        access_point=provider["access_point"],
-                        access_point_type=provider["access_point_type"],
-                        specification=provider["specification"],
-                        status="pending",
+                    RequestRecord(
+                        {
+                            "exchange_id": ex.id,
+                            "position": len(rows),
+                            "requirement_id": entry["id"],
+                            "evidence_type": etype["classification"],
+                            "data_service": provider["data_service"],
+                            "provider": provider["publisher"],
+                            "access_point": provider["access_point"],
+                            "access_point_type": provider["access_point_type"],
+                            "specification": provider["specification"],
+                            "status": "pending",
+                        }
                     )
                 )
-        session.add_all(rows)
+        _kept(session, *rows)
         assert state is State.REQUESTING
         self._send_next(session, ex, rows[0] if rows else None, after_evidence=False)
         return ex
 
-    @_one_flush
-    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> RequesterExchange:
+    @_step
+    def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> ExchangeRecord:
         ex = self.load(session, exchange_id, client_id)
         self._move(session, ex, Event.CANCEL, Reason.CANCELLED, "cancelled by the portal")
         return ex
 
-    @_one_flush
+    @_step
     def expire(self, session: Session, exchange_id: str) -> None:
         """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
-        ex = session.get(RequesterExchange, exchange_id)
+        ex = records.load_exchange(session.connection(), exchange_id)
         if ex is None or State(ex.state) in TERMINAL or ex.deadline > self.clock():
             return
+        _kept(session, ex)
         waiting = {
             State.AWAITING_PREVIEW: "the user did not finish the preview in time",
             State.REQUESTING: "the provider did not answer in time",
@@ -495,7 +525,7 @@ class Requester:
 
     # ---- answers from providers ----------------------------------------------------------------
 
-    @_one_flush
+    @_step
     def on_message(self, session: Session, message: VerifiedMessage) -> None:
         """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
         regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
@@ -512,15 +542,14 @@ class Requester:
             log.warning("answer %s is a %s without a request id; dropped", message.message_id, type(doc).__name__)
             return
         # the request answered, its exchange and the exchange's other requests (the next to send), in one read
-        found = session.execute(_ANSWERED, {"request_id": doc.request_id}).all()
-        row = next((r for r, _ in found if r.request_id == doc.request_id), None)
+        ex, requests = records.load_answered(session.connection(), doc.request_id)
+        row = next((r for r in requests if r.request_id == doc.request_id), None)
         conversation = message.user_message.collaboration_info.conversation_id
-        if row is None or row.conversation_id != conversation:
+        if ex is None or row is None or row.conversation_id != conversation:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)
             return
-        ex = found[0][1]
-        requests = [r for r, _ in found]
+        _kept(session, ex, *requests)
         if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
             log.info("answer %s for a finished request; ignored", message.message_id)
             self._dropped(session, ex, message, "late", conversation)
@@ -556,31 +585,31 @@ class Requester:
             self._on_error(session, ex, row, doc)
 
     def _dropped(
-        self, session: Session, ex: RequesterExchange | None, message: VerifiedMessage, why: str, conversation: str
+        self, session: Session, ex: ExchangeRecord | None, message: VerifiedMessage, why: str, conversation: str
     ) -> None:
         if self.journal is None:
             return
         ref = message.user_message.message_info.ref_to_message_id
-        self.journal.append(
+        self._journal(
             session,
-            side=Side.REQUESTER,
-            event=Step.ANSWER_DROPPED,
-            exchange_id=ex.id if ex is not None else None,
-            conversation_id=conversation,
-            message_ids=[message.message_id, *([ref] if ref else [])],
-            outcome=why,
-            details={"action": message.user_message.collaboration_info.action},
+            Entry(
+                side=Side.REQUESTER,
+                event=Step.ANSWER_DROPPED,
+                exchange_id=ex.id if ex is not None else None,
+                conversation_id=conversation,
+                message_ids=[message.message_id, *([ref] if ref else [])],
+                outcome=why,
+                details={"action": message.user_message.collaboration_info.action},
+            ),
         )
 
-    @_one_flush
-    def returned(self, session: Session, exchange_id: str) -> RequesterExchange | None:
+    @_step
+    def returned(self, session: Session, exchange_id: str) -> ExchangeRecord | None:
         """The user is back from a preview at the return location: journal it (once per preview)."""
-        ex = session.get(RequesterExchange, exchange_id)
+        ex = records.load_exchange(session.connection(), exchange_id)
         if ex is None or ex.state != State.AWAITING_PREVIEW:
             return ex
-        row = session.scalars(
-            select(RequesterRequest).where(RequesterRequest.exchange_id == ex.id, RequesterRequest.status == "preview")
-        ).first()
+        row = records.load_preview_request(session.connection(), ex.id)
         if row is not None and self.journal is not None:
             seen = self.journal.search(session, exchange_id=ex.id, event=Step.PREVIEW_RETURNED.value)
             if not any(e.conversation_id == row.conversation_id for e in seen):
@@ -590,12 +619,12 @@ class Requester:
     def _on_evidence(
         self,
         session: Session,
-        ex: RequesterExchange,
-        row: RequesterRequest,
+        ex: ExchangeRecord,
+        row: RequestRecord,
         doc: edm.QueryResponse,
         payloads: Sequence[Payload],
         *,
-        requests: Sequence[RequesterRequest],
+        requests: Sequence[RequestRecord],
     ) -> None:
         """Keep the evidence of ``row``'s answer; send the next request of ``requests`` (by position), or end."""
         if row.preview_location is not None and not doc.evidences:
@@ -605,32 +634,36 @@ class Requester:
             self._move(session, ex, Event.FAIL, Reason.PREVIEW_REFUSED, row.error_detail)
             return
         parts = {p.content_id.strip("<>"): p for p in payloads}
+        kept: list[dict[str, Any]] = []
         for package in doc.packages:
             for evidence in package.evidences:
                 cid = evidence.attachment.href.removeprefix("cid:")
                 part = parts.get(cid)
                 if part is None:
+                    records.insert_evidence(session.connection(), kept)  # what came before it is kept
                     row.status = "failed"
                     row.error_detail = f"the evidence {evidence.id} names a missing attachment"
                     self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, row.error_detail)
                     return
-                session.add(
-                    RequesterEvidence(
-                        exchange_id=ex.id,
-                        request_row=row.id,
-                        evidence_id=evidence.id,
-                        title=evidence.attachment.title or discovery.text_of(evidence.metadata.is_conformant_to.titles),
-                        media_type=evidence.metadata.distribution.format or part.mime_type,
-                        metadata_json=edm.object_to_json(evidence.metadata),
-                        content=part.data,
-                        received_at=self.clock(),
-                    )
+                kept.append(
+                    {
+                        "exchange_id": ex.id,
+                        "request_row": row.id,
+                        "evidence_id": evidence.id,
+                        "title": evidence.attachment.title
+                        or discovery.text_of(evidence.metadata.is_conformant_to.titles),
+                        "media_type": evidence.metadata.distribution.format or part.mime_type,
+                        "metadata_json": edm.object_to_json(evidence.metadata),
+                        "content": part.data,
+                        "received_at": self.clock(),
+                    }
                 )
+        records.insert_evidence(session.connection(), kept)
         row.status = "received"
         pending = next((r for r in requests if r.status == "pending"), None)
         self._send_next(session, ex, pending, after_evidence=True)
 
-    def _on_error(self, session: Session, ex: RequesterExchange, row: RequesterRequest, doc: edm.QueryError) -> None:
+    def _on_error(self, session: Session, ex: ExchangeRecord, row: RequestRecord, doc: edm.QueryError) -> None:
         first_preview = row.status == "sent" and row.preview_location is None
         if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
             if not _preview_location_ok(doc.preview_location, self.config.allow_http_preview_hosts):
@@ -654,7 +687,7 @@ class Requester:
     # ---- sending -------------------------------------------------------------------------------
 
     def _send_next(
-        self, session: Session, ex: RequesterExchange, pending: RequesterRequest | None, *, after_evidence: bool
+        self, session: Session, ex: ExchangeRecord, pending: RequestRecord | None, *, after_evidence: bool
     ) -> None:
         """Send ``pending``, the exchange's next request; without one, the exchange is complete."""
         if pending is None:
@@ -671,7 +704,7 @@ class Requester:
             self._move(session, ex, Event.EVIDENCE_RECEIVED)
 
     def build_request(
-        self, ex: RequesterExchange, row: RequesterRequest, *, preview_location: str | None = None
+        self, ex: ExchangeRecord, row: RequestRecord, *, preview_location: str | None = None
     ) -> edm.QueryRequest:
         """The ``QueryRequest`` for one request row (the second one of a preview carries its location)."""
         cfg = self.config
@@ -701,7 +734,7 @@ class Requester:
         )
 
     def _send(
-        self, session: Session, ex: RequesterExchange, row: RequesterRequest, *, preview_location: str | None = None
+        self, session: Session, ex: ExchangeRecord, row: RequestRecord, *, preview_location: str | None = None
     ) -> None:
         outbox = self._outbox()
         request = self.build_request(ex, row, preview_location=preview_location)
@@ -752,7 +785,7 @@ class Requester:
     def _move(
         self,
         session: Session,
-        ex: RequesterExchange,
+        ex: ExchangeRecord,
         event: Event,
         reason: Reason | None = None,
         detail: str | None = None,
@@ -791,42 +824,58 @@ class Requester:
             self._extend(session, ex, deadline)
         return state
 
-    def _extend(self, session: Session, ex: RequesterExchange, seconds: float) -> None:
+    def _extend(self, session: Session, ex: ExchangeRecord, seconds: float) -> None:
+        """Set the exchange's deadline ``seconds`` from now, and its timeout job to run then.
+
+        An exchange has one timeout job, made with the exchange and moved with each new deadline (so
+        none is left behind for an old one). If it has been taken already (a worker is running it, or
+        it ran), another is made for this deadline: every job checks the deadline it finds."""
         now = self.clock()
         ex.deadline = now + dt.timedelta(seconds=seconds)
-        key = f"{ex.id}:deadline:{ex.version}"
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
+        if not reschedule(session, EXPIRE_JOB, _deadline_key(ex), run_at=ex.deadline, now=now):
+            key = f"{_deadline_key(ex)}:{ex.version}"
+            enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
 
     def record(
         self,
         session: Session,
-        ex: RequesterExchange,
+        ex: ExchangeRecord,
         step: Step,
         *,
-        row: RequesterRequest | None = None,
+        row: RequestRecord | None = None,
         message_ids: Sequence[str] = (),
         outcome: str | None = None,
         details: Mapping[str, Any] | None = None,
         personal: bool = False,
     ) -> None:
-        """Append one step of ``ex`` to the audit journal (in the caller's transaction)."""
+        """Append one step of ``ex`` to the audit journal (in the caller's transaction, as the running step ends)."""
         if self.journal is None:
             return
         subject = _subject_identifier(ex.subject)
-        self.journal.append(
+        self._journal(
             session,
-            side=Side.REQUESTER,
-            event=step,
-            exchange_id=ex.id,
-            conversation_id=row.conversation_id if row is not None else None,
-            message_ids=[m for m in message_ids if m],
-            outcome=outcome,
-            details=dict(details or {}),
-            personal={"person_identifier": subject} if personal and subject else None,
-            subject=subject,
+            Entry(
+                side=Side.REQUESTER,
+                event=step,
+                exchange_id=ex.id,
+                conversation_id=row.conversation_id if row is not None else None,
+                message_ids=[m for m in message_ids if m],
+                outcome=outcome,
+                details=dict(details or {}),
+                personal={"person_identifier": subject} if personal and subject else None,
+                subject=subject,
+            ),
         )
 
-    def _webhook(self, session: Session, ex: RequesterExchange) -> None:
+    def _journal(self, session: Session, entry: Entry) -> None:
+        """Append ``entry`` when the running step ends (outside a step: now)."""
+        unit: _Unit | None = session.info.get(_UNIT)
+        if unit is not None:
+            unit.entries.append(entry)
+        elif self.journal is not None:
+            self.journal.append_all(session, [entry])
+
+    def _webhook(self, session: Session, ex: ExchangeRecord) -> None:
         client = next((c for c in self.config.clients if c.id == ex.client_id), None)
         if client is None or not client.webhook_url:
             return
@@ -857,6 +906,11 @@ _STEPS: Mapping[Event, Step] = {
     Event.CANCEL: Step.CANCELLED,
     Event.TIMEOUT: Step.TIMEOUT,
 }
+
+
+def _deadline_key(ex: ExchangeRecord) -> str:
+    """The idempotency key of the exchange's timeout job (:data:`EXPIRE_JOB`)."""
+    return f"{ex.id}:deadline"
 
 
 def _subject_identifier(subject: Any) -> str | None:

@@ -215,6 +215,7 @@ class Portal:
                 preview=form.get("no_preview") != "yes",
             )
             ex.return_url = return_url + ex.id
+            self.requester.save(session, ex)
             ex_id = ex.id
         return RedirectResponse(f"{self.prefix}/applications/{ex_id}", status_code=303)
 

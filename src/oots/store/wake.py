@@ -150,14 +150,17 @@ def topic(name: str) -> Topic:
         return found
 
 
+# Listeners of every session (registered once: a listener added per session costs more than a statement).
+@event.listens_for(Session, "after_commit")
 def _fire_pending(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: nothing is visible to others before the transaction commits
-    pending: dict[str, set[str]] = session.info.pop(_PENDING, {})
+    if _PENDING not in session.info or session.in_nested_transaction():
+        return  # nothing to fire, or a savepoint released: nothing is visible to others before the commit
+    pending: dict[str, set[str]] = session.info.pop(_PENDING)
     for name, keys in pending.items():
         topic(name).fire(k for k in keys if k)
 
 
+@event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session, *_: Any) -> None:
     session.info.pop(_PENDING, None)
 
@@ -167,9 +170,6 @@ def on_commit(session: Session, name: str, key: str | None = None) -> None:
     pending: dict[str, set[str]] | None = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = {}
-        if not event.contains(session, "after_commit", _fire_pending):
-            event.listen(session, "after_commit", _fire_pending)
-            event.listen(session, "after_rollback", _drop_pending)
     keys = pending.setdefault(name, set())
     if (key or "") in keys:
         return

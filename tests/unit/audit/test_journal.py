@@ -3,12 +3,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 
 from clirun import run_cli
-from oots.audit.journal import Event, Journal, Side, load_journal
+from oots.audit.journal import Entry, Event, Journal, Side, load_journal
+from oots.audit.models import AuditEntry, AuditHead
 from oots.settings import load_settings
 from oots.store import Database, open_database
 
@@ -173,5 +178,42 @@ def test_an_append_rolled_back_with_its_savepoint_leaves_no_gap(journal_db: tupl
             assert report.ok
             assert report.entries == 2
             assert [e.event for e in journal.entries(session)] == ["request_received", "error_sent"]
+    finally:
+        db.dispose()
+
+
+def _chain(session: Session, journal: Journal) -> list[tuple[Any, ...]]:
+    entries = journal.entries(session)
+    return [(e.seq, e.recorded_at, e.event, e.details, e.message_ids, e.subject_key, e.seal) for e in entries]
+
+
+def test_append_all_makes_the_chain_one_by_one_appends_make(journal_db: tuple[Database, Journal]) -> None:
+    db, journal = journal_db
+    steps = [
+        Entry(Side.REQUESTER, Event.EXPLICIT_REQUEST_GIVEN, "x-1", outcome="requesting", details={"version": 3}),
+        Entry(Side.REQUESTER, Event.REQUEST_SENT, "x-1", "c-1", ["m1@be"], "sent", {"pair": (1, 2)}, None, "BE/BE/1"),
+    ]
+    one_by_one = Journal("be", b"s" * 32, b"d" * 32, clock=Clock())
+    try:
+        with db.session() as session:
+            assert journal.append_all(session, []) == []
+            assert journal.append_all(session, steps) == [1, 2]
+            with pytest.raises(ValueError, match="not personal-data keys"):  # refused before anything is written
+                journal.append_all(session, [steps[0], Entry(Side.REQUESTER, "x", personal={"colour": "blue"})])
+        with db.session() as session:
+            batched = _chain(session, journal)
+            session.execute(delete(AuditEntry))
+            session.execute(update(AuditHead).values(seq=0, seal=session.get_one(AuditHead, 1).anchor_seal))
+        with db.session() as session:
+            for step in steps:
+                one_by_one.append(session, **{f.name: getattr(step, f.name) for f in fields(step)})
+        with db.session() as session:
+            assert _chain(session, journal) == batched  # byte for byte
+            personal = Entry(Side.REQUESTER, Event.REQUEST_SENT, personal={"person_identifier": "BE/BE/1"})
+            assert journal.append_all(session, [personal, steps[0]]) == [3, 4]
+        with db.session() as session:
+            report = journal.verify(session)
+            assert (report.ok, report.entries, report.head_seq) == (True, 4, 4)
+            assert journal.export(journal.search(session, limit=2))[0]["personal"] == {"person_identifier": "BE/BE/1"}
     finally:
         db.dispose()

@@ -188,9 +188,11 @@ def make_node(
     preview: bool = True,
     webhook_transport: Any = None,
     oauth_secret: str = "",
+    database_url: str = "",
 ) -> Node:
     settings = Settings(
         node={"name": "nl-portal", "country": "BE", "data_dir": str(tmp_path), "base_url": "https://portal.example"},
+        database={"url": database_url},
         queue={"group_commit_seconds": 0, "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.01},
         requester={
             "identifier": "NL12345678",

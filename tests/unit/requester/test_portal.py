@@ -78,6 +78,8 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     assert sent, page.text
     ex_id = page_url.rsplit("/", 1)[1]
     assert unquote(sent.group(1)) == f"{node.ctx.settings.node.base_url.rstrip('/')}/requester/return/{ex_id}"
+    with node.ctx.database.session() as session:  # where the return location sends the user: this page
+        assert node.role.requester.load(session, ex_id).return_url == f"https://portal.example{page_url}"
     # back from the preview before the answer: the page waits (and refreshes) instead of offering the preview
     back = web.get(f"{page_url}?exchange={ex_id}")
     assert "waiting for the authority" in back.text

@@ -94,13 +94,6 @@ class NodeSettings(Section):
         (),
         description="What this node does in OOTS; a requester or provider node runs an access point.",
     )
-    thread_switch_ms: float = Field(
-        0.5,
-        gt=0,
-        le=100,
-        description="How long a thread of a node process runs Python before a waiting one gets its turn "
-        "(sys.setswitchinterval; Python's default is 5).",
-    )
 
 
 class DatabaseSettings(Section):

@@ -18,14 +18,13 @@ def serve(
     ] = False,
 ) -> int:
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
-    from oots.node import build_context, create_app, tune_threads
+    from oots.node import build_context, create_app
     from oots.node.observe import configure_logging
     from oots.node.server import serve as serve_app
     from oots.settings import load_settings
 
     settings = load_settings(config)
     configure_logging(settings.log, node=settings.node.name)
-    tune_threads(settings)
     ctx = build_context(settings, config_dir=config.resolve().parent)
     app = create_app(ctx, with_worker=with_worker)
     listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
@@ -36,13 +35,12 @@ def serve(
 
 def worker(config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]) -> int:
     """Run the node's background work (queue jobs, AS4 sending) until SIGTERM or SIGINT."""
-    from oots.node import build_context, create_worker, tune_threads
+    from oots.node import build_context, create_worker
     from oots.node.observe import configure_logging
     from oots.settings import load_settings
 
     settings = load_settings(config)
     configure_logging(settings.log, node=settings.node.name)
-    tune_threads(settings)
     ctx = build_context(settings, config_dir=config.resolve().parent)
     typer.echo(f"{settings.node.name}: worker running (Ctrl-C stops after the current job)")
     create_worker(ctx).run_forever()

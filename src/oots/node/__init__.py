@@ -1,16 +1,7 @@
 """A node: one ASGI application and one worker composed from its settings (see ``oots.node.app``)."""
 
-from oots.node.app import NodeWorker, build_context, create_app, create_worker, tune_threads
+from oots.node.app import NodeWorker, build_context, create_app, create_worker
 from oots.node.gateway import As4Gateway
 from oots.node.roles import NodeContext, Role
 
-__all__ = [
-    "As4Gateway",
-    "NodeContext",
-    "NodeWorker",
-    "Role",
-    "build_context",
-    "create_app",
-    "create_worker",
-    "tune_threads",
-]
+__all__ = ["As4Gateway", "NodeContext", "NodeWorker", "Role", "build_context", "create_app", "create_worker"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -73,19 +72,6 @@ def _load_role(name: str, ctx: NodeContext) -> Role:
         ) from None
     role: Role = getattr(module, function)(ctx)
     return role
-
-
-def tune_threads(settings: Settings) -> None:
-    """Set how long a thread of this process runs Python before a waiting one gets its turn.
-
-    A node process is many threads under one interpreter lock: web requests, the queue worker, the
-    AS4 senders. A thread that holds the database's write lock lets go of the interpreter at every
-    SQLite call, and with Python's default of 5 ms it then waits behind a busy thread (rendering a
-    PDF, checking a signature) for up to that long each time, holding everyone's writes up. A
-    shorter turn (``node.thread_switch_ms``, 0.5 ms) gets it back in sooner; on a two-core machine a
-    write transaction among three busy threads completes about four times as often.
-    """
-    sys.setswitchinterval(settings.node.thread_switch_ms / 1000)
 
 
 def build_context(settings: Settings, *, config_dir: Path | None = None) -> NodeContext:

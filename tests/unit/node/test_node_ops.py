@@ -295,21 +295,3 @@ def test_audit_search_by_exchange_message_and_person(admin_client: AppClient) ->
     assert "ex-2" not in by_person
     verified = admin_client.get("/admin/audit", params={"verify": "1"}).text
     assert "Chain intact: 2 entries verified." in verified
-
-
-def test_a_node_process_gives_threads_short_turns() -> None:
-    import sys
-
-    from oots.node import tune_threads
-    from oots.settings import Settings
-
-    before = sys.getswitchinterval()
-    try:
-        tune_threads(Settings())
-        assert sys.getswitchinterval() == pytest.approx(0.0005)
-        tune_threads(Settings(node={"thread_switch_ms": 2}))
-        assert sys.getswitchinterval() == pytest.approx(0.002)
-    finally:
-        sys.setswitchinterval(before)
-    with pytest.raises(ValueError, match="thread_switch_ms"):
-        Settings(node={"thread_switch_ms": 0})

@@ -79,13 +79,12 @@ def _measure(
     label: str, count: int, concurrency: int, *, kill: bool = False, scale: ScaleOut | None = None, open_rate: float = 0
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="oots-bench-network-") as tmp:
+        person = sample_person("FR")
         pair = requester_provider_pair(Path(tmp), base_port=_base_port(), api_key=API_KEY, scale_out=scale)
         supervisor, network = pair.supervisor, pair.network
         quarter = threading.Event()
         killer = threading.Thread(target=_fault, args=(pair, quarter), daemon=True) if kill else None
-        drive = partial(
-            run_exchanges, network.nodes["BE"][1].url, API_KEY, procedure="R1", country="FR", person=sample_person("FR")
-        )
+        drive = partial(run_exchanges, network.nodes["BE"][1].url, API_KEY, procedure="R1", country="FR", person=person)
         opened = None
         try:
             # warm up (imports on first use, caches, connections) so the CPU figures are the load's own

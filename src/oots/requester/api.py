@@ -626,8 +626,10 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         wait = _wait_preference(request.headers.getlist("prefer"))
 
         def step(watch: Watch) -> _Stepped:
+            with database.session() as session:  # the request made and signed before the write transaction
+                ahead = requester.explicit_request_ahead(session, exchange_id, client)
             with database.session(immediate=True) as session:
-                ex = requester.give_explicit_request(session, exchange_id, client)
+                ex = requester.give_explicit_request(session, exchange_id, client, ahead=ahead)
                 done = stepped(session, ex, client, wait)
             return settled(done, wait, watch)
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from oots import edm
 from oots.as4 import profile
-from oots.as4.model import PartyId, Payload
+from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
@@ -53,6 +53,7 @@ __all__ = [
     "Discovered",
     "Document",
     "ExchangeView",
+    "RequestAhead",
     "Requester",
     "subject_from_json",
 ]
@@ -144,6 +145,24 @@ def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
     if subject.level_of_assurance is None:
         raise ModelError(f"{kind}.level_of_assurance is needed (the level of the user's eID login)")
     return subject
+
+
+@dataclass(frozen=True)
+class RequestAhead:
+    """The first request of an explicit request step, made before the step for an exchange at
+    ``version``: the ``QueryRequest``, its conversation id, its AS4 message and payload, and the
+    message packed for the partner (see :meth:`Requester.explicit_request_ahead`)."""
+
+    version: int
+    request: edm.QueryRequest
+    conversation_id: str
+    message: UserMessage
+    payload: Payload
+    packed: object | None
+
+    @property
+    def made(self) -> tuple[edm.QueryRequest, str, UserMessage, Payload, object | None]:
+        return self.request, self.conversation_id, self.message, self.payload, self.packed
 
 
 @dataclass(frozen=True)
@@ -470,11 +489,44 @@ class Requester:
         return ex
 
     @_step
-    def give_explicit_request(self, session: Session, exchange_id: str, client_id: str | None) -> ExchangeRecord:
-        """The user asked for the evidence: create one request per evidence type and send the first."""
+    def give_explicit_request(
+        self, session: Session, exchange_id: str, client_id: str | None, *, ahead: RequestAhead | None = None
+    ) -> ExchangeRecord:
+        """The user asked for the evidence: create one request per evidence type and send the first.
+
+        ``ahead`` is the first request made by :meth:`explicit_request_ahead` before the step's
+        transaction; it is sent when the exchange has not changed since (same version), else the
+        request is made here.
+        """
         ex = self.load(session, exchange_id, client_id)
+        usable = ahead if ahead is not None and ahead.version == ex.version else None
         state = self._move(session, ex, Event.EXPLICIT_REQUEST)
         ex.explicit_request_given = True
+        rows = self._requests_for(ex)
+        _kept(session, *rows)
+        assert state is State.REQUESTING
+        self._send_next(session, ex, rows[0] if rows else None, after_evidence=False, ahead=usable)
+        return ex
+
+    def explicit_request_ahead(self, session: Session, exchange_id: str, client_id: str | None) -> RequestAhead | None:
+        """The first request of the explicit request step, made (and packed for the partner) in a read
+        transaction before the step's: building and signing it then keeps nobody's writes waiting.
+        None when the step would not send one (another state, nothing to ask, an unknown partner)."""
+        ex = self.load(session, exchange_id, client_id)
+        if ex.state != State.AWAITING_EXPLICIT_REQUEST:
+            return None
+        version = ex.version
+        ex.explicit_request_given = True  # as the step will have it; this record is only read
+        rows = self._requests_for(ex)
+        if not rows:
+            return None
+        try:
+            return RequestAhead(version, *self._compose(ex, rows[0], None, pack=True))
+        except NotFound:
+            return None  # the step finds the partner unknown too, and says so
+
+    def _requests_for(self, ex: ExchangeRecord) -> list[RequestRecord]:
+        """One request per evidence type the user chose a provider for (uploads left out), in order."""
         rows: list[RequestRecord] = []
         for entry in ex.requirements:
             if entry["upload"]:
@@ -499,10 +551,7 @@ class Requester:
                         }
                     )
                 )
-        _kept(session, *rows)
-        assert state is State.REQUESTING
-        self._send_next(session, ex, rows[0] if rows else None, after_evidence=False)
-        return ex
+        return rows
 
     @_step
     def cancel(self, session: Session, exchange_id: str, client_id: str | None) -> ExchangeRecord:
@@ -687,14 +736,20 @@ class Requester:
     # ---- sending -------------------------------------------------------------------------------
 
     def _send_next(
-        self, session: Session, ex: ExchangeRecord, pending: RequestRecord | None, *, after_evidence: bool
+        self,
+        session: Session,
+        ex: ExchangeRecord,
+        pending: RequestRecord | None,
+        *,
+        after_evidence: bool,
+        ahead: RequestAhead | None = None,
     ) -> None:
         """Send ``pending``, the exchange's next request; without one, the exchange is complete."""
         if pending is None:
             self._move(session, ex, Event.ALL_RECEIVED)
             return
         try:
-            self._send(session, ex, pending)
+            self._send(session, ex, pending, ahead=ahead)
         except NotFound as exc:
             pending.status = "failed"
             self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
@@ -734,33 +789,25 @@ class Requester:
         )
 
     def _send(
-        self, session: Session, ex: ExchangeRecord, row: RequestRecord, *, preview_location: str | None = None
+        self,
+        session: Session,
+        ex: ExchangeRecord,
+        row: RequestRecord,
+        *,
+        preview_location: str | None = None,
+        ahead: RequestAhead | None = None,
     ) -> None:
-        outbox = self._outbox()
-        request = self.build_request(ex, row, preview_location=preview_location)
+        if ahead is not None and preview_location is None and row.position == 0:
+            request, conversation_id, message, payload, packed = ahead.made
+        else:
+            request, conversation_id, message, payload, packed = self._compose(ex, row, preview_location)
         if row.conversation_id is None:
-            row.conversation_id = str(uuid.uuid4())
+            row.conversation_id = conversation_id
             row.first_request_id = request.id
         row.request_id = request.id
-        message_id = outbox.new_message_id()
+        message_id = message.message_info.message_id
         row.message_id = message_id
-        publisher = edm.object_from_json(edm.EvidenceProvider, row.provider)
-        cfg = self.config
-        v2 = request.specification is not edm.Version.EDM_V1
-        message = profile.user_message(
-            message_id=message_id,
-            timestamp=self.clock(),
-            from_party=outbox.own_party,
-            to_party=PartyId(row.access_point, row.access_point_type or profile.PARTY_ID_TYPE),
-            original_sender=PartyId(cfg.identifier, cfg.scheme_id),
-            final_recipient=PartyId(publisher.identifier.value, publisher.identifier.scheme_id),
-            conversation_id=row.conversation_id,
-            exchange_id=row.conversation_id if v2 else None,
-            specification_id=request.specification.value if v2 else None,
-        )
-        domain = message_id.partition("@")[2] or "oots"
-        payload = Payload(f"{uuid.uuid4()}@{domain}", profile.REGREP_MIME_TYPE, edm.to_xml(request))
-        outbox.submit(session, message, [payload])
+        self._outbox().submit(session, message, [payload], packed=packed)
         self.record(
             session,
             ex,
@@ -779,6 +826,34 @@ class Requester:
             },
             personal=True,
         )
+
+    def _compose(
+        self, ex: ExchangeRecord, row: RequestRecord, preview_location: str | None, *, pack: bool = False
+    ) -> tuple[edm.QueryRequest, str, UserMessage, Payload, object | None]:
+        """The ``QueryRequest`` for ``row``, the conversation it goes in (``row``'s, else a new one), its
+        AS4 message and payload and, with ``pack``, the message packed for the partner."""
+        outbox = self._outbox()
+        request = self.build_request(ex, row, preview_location=preview_location)
+        conversation_id = row.conversation_id or str(uuid.uuid4())
+        message_id = outbox.new_message_id()
+        publisher = edm.object_from_json(edm.EvidenceProvider, row.provider)
+        cfg = self.config
+        v2 = request.specification is not edm.Version.EDM_V1
+        message = profile.user_message(
+            message_id=message_id,
+            timestamp=self.clock(),
+            from_party=outbox.own_party,
+            to_party=PartyId(row.access_point, row.access_point_type or profile.PARTY_ID_TYPE),
+            original_sender=PartyId(cfg.identifier, cfg.scheme_id),
+            final_recipient=PartyId(publisher.identifier.value, publisher.identifier.scheme_id),
+            conversation_id=conversation_id,
+            exchange_id=conversation_id if v2 else None,
+            specification_id=request.specification.value if v2 else None,
+        )
+        domain = message_id.partition("@")[2] or "oots"
+        payload = Payload(f"{uuid.uuid4()}@{domain}", profile.REGREP_MIME_TYPE, edm.to_xml(request))
+        packed = outbox.pack(message, [payload]) if pack else None
+        return request, conversation_id, message, payload, packed
 
     # ---- state changes -------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 :class:`Outbox` is the one hook between the exchange and the transport: ``submit`` keeps an OOTS
 UserMessage in the caller's transaction, so the request exists exactly when the exchange's state
 change that calls for it commits. :class:`As4Outbox` is the node's access point (its gateway): the
-message is packed (compressed, signed, encrypted) for the partner's PMode and stored in
-``as4_outbound``; the node's sender loop sends it with retries.
+message is packed (compressed, signed, encrypted) for the partner's PMode — ahead of the transaction
+with ``pack``, or by ``submit`` — and stored in ``as4_outbound``; the node's sender loop sends it with
+retries.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from oots.as4.model import PartyId, Payload, UserMessage
+from oots.as4.msh import Outbound
 from oots.node.gateway import As4Gateway
 
 __all__ = ["As4Outbox", "Outbox"]
@@ -28,8 +30,16 @@ class Outbox(Protocol):
 
     def new_message_id(self) -> str: ...
 
-    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> None:
-        """Keep ``message`` for sending in ``session``'s transaction; raise NotFound for an unknown partner."""
+    def pack(self, message: UserMessage, payloads: Sequence[Payload]) -> object | None:
+        """``message`` made ready to send ahead of :meth:`submit` (outside a transaction), or None when
+        there is nothing to do ahead; raise NotFound for an unknown partner."""
+        ...
+
+    def submit(
+        self, session: Session, message: UserMessage, payloads: Sequence[Payload], *, packed: object | None = None
+    ) -> None:
+        """Keep ``message`` (``packed`` ahead, if it was) for sending in ``session``'s transaction; raise
+        NotFound for an unknown partner."""
         ...
 
 
@@ -43,5 +53,10 @@ class As4Outbox:
     def new_message_id(self) -> str:
         return self.gateway.access_point.new_message_id()
 
-    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> None:
-        self.gateway.submit(session, message, payloads)
+    def pack(self, message: UserMessage, payloads: Sequence[Payload]) -> Outbound | None:
+        return self.gateway.pack(message, payloads)
+
+    def submit(
+        self, session: Session, message: UserMessage, payloads: Sequence[Payload], *, packed: object | None = None
+    ) -> None:
+        self.gateway.submit(session, message, payloads, packed=packed if isinstance(packed, Outbound) else None)

@@ -284,8 +284,10 @@ class Portal:
             return self._refused(request)
         try:
             view = self._view(request, identity)
+            with self.database.session() as session:  # the request made and signed before the write transaction
+                ahead = self.requester.explicit_request_ahead(session, view["id"], self.client_id)
             with self.database.session(immediate=True) as session:
-                self.requester.give_explicit_request(session, view["id"], self.client_id)
+                self.requester.give_explicit_request(session, view["id"], self.client_id, ahead=ahead)
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")
         except LocalProtocolError as exc:

@@ -77,15 +77,27 @@ class RecordingOutbox:
     known: set[str] = field(default_factory=lambda: {"AP_BE_01", "AP_DE_01", "AP_FR_01", "AP_IT_01"})
     own_party: PartyId = field(default_factory=lambda: PartyId("AP_NL_01", profile.PARTY_ID_TYPE))
     sent: list[tuple[UserMessage, list[Payload]]] = field(default_factory=list)
+    #: What each submit was given as packed ahead (None: packed in the transaction).
+    packed: list[object | None] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def new_message_id(self) -> str:
         return f"m{next(self._ids)}@ap-nl.oots"
 
-    def submit(self, session: Session, message: UserMessage, payloads: Sequence[Payload]) -> None:
+    def pack(self, message: UserMessage, payloads: Sequence[Payload]) -> object | None:
+        self._check(message)
+        return ("packed", message.message_info.message_id)
+
+    def submit(
+        self, session: Session, message: UserMessage, payloads: Sequence[Payload], *, packed: object | None = None
+    ) -> None:
+        self._check(message)
+        self.sent.append((message, list(payloads)))
+        self.packed.append(packed)
+
+    def _check(self, message: UserMessage) -> None:
         if message.party_info.to_party.party_id.value not in self.known:
             raise NotFound(f"no AS4 partner {message.party_info.to_party.party_id.value!r} is configured")
-        self.sent.append((message, list(payloads)))
 
     def last_request(self) -> tuple[UserMessage, edm.QueryRequest]:
         message, payloads = self.sent[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,52 @@ def test_two_requirements_in_sequence(tmp_path: Path, pki: CsPki) -> None:
     view = state(client, ex_id)
     assert view["state"] == "completed"
     assert {e["requirement"] for e in view["evidence"]} == {BIRTH_REQUIREMENT, RESIDENCE_REQUIREMENT}
+
+
+def test_the_first_request_is_made_and_packed_before_the_explicit_request_step(tmp_path: Path, pki: CsPki) -> None:
+    # the API makes (and has the outbox pack) the first request in a read transaction, then the step
+    # sends exactly that one; the second request of the exchange is made in its own step as before
+    node = make_node(tmp_path, pki, two_requirements=True, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    first, _ = node.outbox.last_request()
+    assert node.outbox.packed == [("packed", first.message_info.message_id)]
+    node.deliver(Provider().evidence(*node.outbox.last_request()))
+    assert len(node.outbox.sent) == 2
+    assert node.outbox.packed[1] is None  # the next request: made and packed in the answer's transaction
+
+
+def test_a_request_made_ahead_for_an_older_version_is_not_sent(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    requester = node.role.requester
+    with node.ctx.database.session() as session:
+        ahead = requester.explicit_request_ahead(session, ex_id, "portal")
+    assert ahead is not None
+    stale = dataclasses.replace(ahead, version=ahead.version - 1)
+    with node.ctx.database.session(immediate=True) as session:
+        requester.give_explicit_request(session, ex_id, "portal", ahead=stale)
+    message, request = node.outbox.last_request()
+    assert message.message_info.message_id != ahead.message.message_info.message_id
+    assert request.id != ahead.request.id
+    assert node.outbox.packed == [None]  # made in the step itself
+    assert state(client, ex_id)["state"] == "requesting"
+
+
+def test_nothing_is_made_ahead_for_an_unknown_partner_or_another_state(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    requester = node.role.requester
+    node.outbox.known.clear()
+    with node.ctx.database.session() as session:
+        assert requester.explicit_request_ahead(session, ex_id, "portal") is None
+    node.outbox.known.add("AP_BE_01")
+    explicit(node, client, ex_id)
+    with node.ctx.database.session() as session:
+        assert requester.explicit_request_ahead(session, ex_id, "portal") is None  # requesting now
 
 
 def test_unreachable_provider(tmp_path: Path, pki: CsPki) -> None:

@@ -57,7 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
-from oots.requester.exchange import CHANGED_TOPIC, Requester, subject_from_json
+from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE
@@ -469,6 +469,29 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             headers["Location"] = href(step.id)
         return JSONResponse(view, status_code=200 if ready else 202, headers=headers)
 
+    async def step_answered(
+        request: Request,
+        client: str,
+        write: Callable[[Session], ExchangeRecord],
+        *,
+        first: Callable[[Session], None] | None = None,
+        location: bool = False,
+    ) -> JSONResponse:
+        """Run a step (``write``, in a write transaction; ``first``, if given, in a read transaction
+        before it) in a worker thread and answer as :func:`answer` does, honouring ``Prefer: wait``."""
+        wait = _wait_preference(request.headers.getlist("prefer"))
+
+        def step(watch: Watch) -> _Stepped:
+            if first is not None:
+                with database.session() as session:
+                    first(session)
+            with database.session(immediate=True) as session:
+                done = stepped(session, write(session), client, wait)
+            return settled(done, wait, watch)
+
+        with changes.watching() as watch:
+            return await answer(await run_in_thread(step, watch), wait, watch, location=location)
+
     stepped_with_prefer: dict[str, Any] = {"parameters": [_PREFER_HEADER]}
     waited_answer: dict[int | str, dict[str, Any]] = {
         200: {
@@ -490,25 +513,20 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     )
     async def create_exchange(request: Request, body: ExchangeIn, client: str = allowed_to_write) -> JSONResponse:
         subject = subject_from_json(body.person)
-        wait = _wait_preference(request.headers.getlist("prefer"))
 
-        def create(watch: Watch) -> _Stepped:
-            with database.session(immediate=True) as session:
-                ex = requester.create(
-                    session,
-                    client_id=client,
-                    procedure=body.procedure,
-                    country=body.country,
-                    subject=subject,
-                    requirements=body.requirements,
-                    return_url=body.return_url,
-                    preview=body.preview,
-                )
-                done = stepped(session, ex, client, wait)
-            return settled(done, wait, watch)
+        def create(session: Session) -> ExchangeRecord:
+            return requester.create(
+                session,
+                client_id=client,
+                procedure=body.procedure,
+                country=body.country,
+                subject=subject,
+                requirements=body.requirements,
+                return_url=body.return_url,
+                preview=body.preview,
+            )
 
-        with changes.watching() as watch:
-            return await answer(await run_in_thread(create, watch), wait, watch, location=True)
+        return await step_answered(request, client, create, location=True)
 
     @api.get(
         "/v1/exchanges/{exchange_id}",
@@ -603,16 +621,11 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         request: Request, exchange_id: str, body: ChoicesIn, client: str = allowed_to_write
     ) -> JSONResponse:
         choices = {k: v.model_dump(exclude_defaults=True) for k, v in body.requirements.items()}
-        wait = _wait_preference(request.headers.getlist("prefer"))
 
-        def step(watch: Watch) -> _Stepped:
-            with database.session(immediate=True) as session:
-                ex = requester.choose(session, exchange_id, client, choices)
-                done = stepped(session, ex, client, wait)
-            return settled(done, wait, watch)
+        def choose_now(session: Session) -> ExchangeRecord:
+            return requester.choose(session, exchange_id, client, choices)
 
-        with changes.watching() as watch:
-            return await answer(await run_in_thread(step, watch), wait, watch)
+        return await step_answered(request, client, choose_now)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/explicit-request",
@@ -623,18 +636,16 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         responses=waited_answer,
     )
     async def explicit_request(request: Request, exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
-        wait = _wait_preference(request.headers.getlist("prefer"))
+        ahead: RequestAhead | None = None
 
-        def step(watch: Watch) -> _Stepped:
-            with database.session() as session:  # the request made and signed before the write transaction
-                ahead = requester.explicit_request_ahead(session, exchange_id, client)
-            with database.session(immediate=True) as session:
-                ex = requester.give_explicit_request(session, exchange_id, client, ahead=ahead)
-                done = stepped(session, ex, client, wait)
-            return settled(done, wait, watch)
+        def make_ahead(session: Session) -> None:  # the request made and signed before the write transaction
+            nonlocal ahead
+            ahead = requester.explicit_request_ahead(session, exchange_id, client)
 
-        with changes.watching() as watch:
-            return await answer(await run_in_thread(step, watch), wait, watch)
+        def give(session: Session) -> ExchangeRecord:
+            return requester.give_explicit_request(session, exchange_id, client, ahead=ahead)
+
+        return await step_answered(request, client, give, first=make_ahead)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/cancel",

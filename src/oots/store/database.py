@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "MODEL_MODULES",
     "Database",
+    "WriterQueue",
     "alembic_config",
     "load_models",
     "normalise_url",
@@ -57,6 +59,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 #: Key of the PostgreSQL advisory lock that serialises migrations of concurrently starting processes.
 _MIGRATION_LOCK_KEY = 0x6F6F7473  # "oots"
+
+try:
+    import fcntl as _FLOCK
+except ImportError:  # pragma: no cover - not POSIX
+    _FLOCK = None  # type: ignore[assignment]
 
 #: Execution option selecting how a SQLite transaction begins (``DEFERRED`` or ``IMMEDIATE``).
 SQLITE_BEGIN = "oots_sqlite_begin"
@@ -127,15 +134,72 @@ def _sqlite_on_begin(connection: Connection) -> None:
         raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
+class WriterQueue:
+    """Where the SQLite writers of a node wait their turn: threads of one process on a lock, processes on
+    an exclusive ``flock`` of the file ``<database>-writers``, taken by the thread that holds the lock.
+
+    A connection that finds SQLite's write lock taken polls for it with growing sleeps (1, 2, 5, 10 ...
+    100 ms), so without the queue a busy node's writers would spend their time sleeping past each
+    other's commits; in the queue, the next writer is woken when the last one's transaction ends.
+    Re-entrant: a thread that opens a second write transaction inside its first waits on SQLite, as it
+    would without this queue, instead of on itself. Where the file cannot be locked (not a file, no
+    ``flock``), processes fall back on SQLite's polling.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._threads = threading.RLock()
+        self._path = os.path.abspath(f"{path}-writers") if path and path != ":memory:" and _FLOCK is not None else None
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._depth == 0:
+            try:
+                fd = self._file()
+                if fd is not None:
+                    _FLOCK.flock(fd, _FLOCK.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                _FLOCK.flock(self._fd, _FLOCK.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _file(self) -> int | None:
+        """The lock file, opened once per process (a forked child opens its own)."""
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                log.info("SQLite writers of other processes are not queued (%s: %s)", self._path, exc.strerror)
+                self._path = None
+                return None
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
 class Database:
     """One database: an engine, a session factory, the schema migrations.
 
     ``session()`` is the unit of work: it commits when the block ends and rolls back when it raises.
     On SQLite (one writer at a time) ``session(immediate=True)`` takes the write lock at the start, so
-    a transaction that reads and then writes never fails half-way on a concurrent writer. The threads
-    of one process that ask for it queue on a lock of their own first: a connection that finds
-    SQLite's write lock taken polls for it with growing sleeps (1, 2, 5, 10 ... 100 ms), so without
-    the queue a busy process's writers would spend their time sleeping past each other's commits.
+    a transaction that reads and then writes never fails half-way on a concurrent writer; the writers
+    first wait their turn in a :class:`WriterQueue`, across the node's processes.
     """
 
     def __init__(self, url: str | URL, *, pool_size: int = 5, echo: bool = False) -> None:
@@ -159,9 +223,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        # Re-entrant: a thread that opens a second write transaction inside its first waits on SQLite,
-        # as it would without this lock, instead of on itself.
-        self._writers = threading.RLock() if self.dialect == "sqlite" else None
+        self._writers = WriterQueue(self.url.database) if self.dialect == "sqlite" else None
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -255,7 +317,12 @@ class Database:
         return set(MigrationContext.configure(conn).get_current_heads())
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and, on SQLite, stop listening for other processes' commits)."""
+        from oots.store.wake import forget
+
+        forget(self)
+        if self._writers is not None:
+            self._writers.close()
         self.engine.dispose()
 
     def __enter__(self) -> Database:

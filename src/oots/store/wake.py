@@ -4,8 +4,11 @@ A transaction that makes work for someone calls :func:`on_commit` (``"queue"`` f
 ``"as4.outbound"`` for a message to send, ``"requester.exchange"`` with the exchange id for a changed
 exchange). When, and only when, it commits, every waiter on that :class:`Topic` in this process wakes
 up at once: the queue worker, the AS4 sender loop, a long-polling reader of the portal API. Commits
-made by other processes are seen at the waiter's next poll, or at once on PostgreSQL, where the commit
-also sends ``NOTIFY oots_wake`` and :func:`listen` relays it into the listening process's topics.
+made by other processes of the node reach them too once the process has called :func:`listen`: on
+PostgreSQL the commit also sends ``NOTIFY oots_wake``, which a listener thread relays into the process's
+topics; on a SQLite file, the committing process sends the same payload as a datagram to every other
+process listening on that file (:class:`Neighbours`: Unix sockets named after the file, found through
+a directory of markers beside it).
 
 A wake-up is a hint, never a promise: waiters always look at the database again, so a spurious or a
 missed wake-up costs time, not correctness.
@@ -14,21 +17,29 @@ missed wake-up costs time, not correctness.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import hashlib
 import logging
+import os
+import selectors
+import socket
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from oots.store.database import Database
 
-__all__ = ["CHANNEL", "Topic", "Watch", "listen", "on_commit", "topic", "wait_for"]
+__all__ = ["CHANNEL", "Neighbours", "Topic", "Watch", "forget", "listen", "on_commit", "topic", "wait_for"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +169,9 @@ def _fire_pending(session: Session) -> None:
     pending: dict[str, set[str]] = session.info.pop(_PENDING)
     for name, keys in pending.items():
         topic(name).fire(k for k in keys if k)
+    neighbours = _neighbours_of(session.get_bind())
+    if neighbours is not None:
+        neighbours.send(_payload(pending))
 
 
 @event.listens_for(Session, "after_rollback")
@@ -178,18 +192,229 @@ def on_commit(session: Session, name: str, key: str | None = None) -> None:
         session.execute(_NOTIFY, {"channel": CHANNEL, "payload": name if key is None else f"{name}|{key}"})
 
 
+def _payload(pending: dict[str, set[str]]) -> bytes:
+    """One datagram for a commit's topics: a line ``topic`` or ``topic|key`` each."""
+    return "\n".join(f"{name}|{key}" if key else name for name, keys in pending.items() for key in keys).encode()
+
+
+def _fire_payload(payload: bytes) -> None:
+    fired: dict[str, list[str]] = {}
+    for line in payload.decode("utf-8", "replace").splitlines():
+        name, _, key = line.partition("|")
+        fired.setdefault(name, [])
+        if key:
+            fired[name].append(key)
+    for name, keys in fired.items():
+        topic(name).fire(keys)
+
+
+#: How often a sender looks for processes that started or stopped listening on a SQLite file (seconds).
+NEIGHBOURS_REFRESH_SECONDS = 1.0
+
+
+class Neighbours:
+    """The processes that share one SQLite file, and the datagrams that wake them after a commit.
+
+    A listening process binds a Unix datagram socket in Linux's abstract namespace (``oots-wake-`` and a
+    digest of the file's real path, then its pid: nothing on disk to leave behind) and puts a marker
+    named after its pid in the directory ``<file>-wake``. A committing process lists that directory
+    (at most every :data:`NEIGHBOURS_REFRESH_SECONDS`) and sends each other marker's socket the commit's
+    topics; a marker whose socket refuses belongs to a process that died and is removed. Sends never
+    block: a datagram a busy process cannot take is dropped, as a wake-up is only a hint. Where the
+    abstract namespace does not exist (not Linux), nothing is sent and the processes poll.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.directory = Path(f"{path}-wake")
+        self._prefix = f"\0oots-wake-{hashlib.sha256(path.encode()).hexdigest()[:24]}-"
+        self._own: str | None = None
+        self._listener: socket.socket | None = None
+        self._peers: list[str] = []
+        self._looked = -NEIGHBOURS_REFRESH_SECONDS
+        self._lock = threading.Lock()
+        self._sender: socket.socket | None = None
+
+    def address(self, pid: int | str) -> str:
+        return f"{self._prefix}{pid}"
+
+    def listen(self) -> socket.socket | None:
+        """Bind this process's socket and marker (once per process); the socket, or None when impossible."""
+        pid = str(os.getpid())
+        with self._lock:
+            if self._listener is not None and self._own == pid:
+                return self._listener
+            try:
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                listener.bind(self.address(pid))
+                listener.setblocking(False)
+                self.directory.mkdir(mode=0o700, exist_ok=True)
+                (self.directory / pid).touch()
+            except OSError as exc:
+                log.info("no wake-ups from other processes on %s (%s): their commits are polled for", self.path, exc)
+                return None
+            self._listener, self._own = listener, pid
+            self._looked = -NEIGHBOURS_REFRESH_SECONDS  # look again: our own marker is now there
+            return listener
+
+    def close(self) -> None:
+        """Stop listening (the marker is removed, the socket closed) and sending."""
+        with self._lock:
+            listener, own, sender = self._listener, self._own, self._sender
+            self._listener = self._own = self._sender = None
+        if sender is not None:
+            sender.close()
+        if listener is not None:
+            _datagrams.discard(listener)
+            with contextlib.suppress(OSError):
+                (self.directory / str(own)).unlink()
+            listener.close()
+
+    def peers(self) -> list[str]:
+        """The pids of the other listening processes (the directory is read at most once a refresh)."""
+        now = time.monotonic()
+        if now - self._looked < NEIGHBOURS_REFRESH_SECONDS:
+            return self._peers
+        self._looked = now
+        own = self._own or str(os.getpid())
+        try:
+            self._peers = [entry for entry in os.listdir(self.directory) if entry.isdigit() and entry != own]
+        except OSError:
+            self._peers = []
+        return self._peers
+
+    def send(self, payload: bytes) -> None:
+        """Send ``payload`` to every other listening process (never blocks; failures are dropped)."""
+        peers = self.peers()
+        if not peers:
+            return
+        sender = self._sender
+        if sender is None:
+            sender = self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sender.setblocking(False)
+        for pid in peers:
+            try:
+                sender.sendto(payload, self.address(pid))
+            except (ConnectionRefusedError, FileNotFoundError):
+                # nobody listens there any more (the process died without removing its marker)
+                with contextlib.suppress(OSError):
+                    (self.directory / pid).unlink()
+                self._looked = -NEIGHBOURS_REFRESH_SECONDS
+            except OSError:
+                pass  # full (BlockingIOError) or too large: the wake-up is lost, the poll finds the work
+
+
+_ABSTRACT_SOCKETS = sys.platform.startswith("linux")
+_neighbours: dict[str, Neighbours] = {}
+_neighbours_lock = threading.Lock()
+#: Per engine: the neighbours of its SQLite file, or None (PostgreSQL, memory, no abstract sockets).
+_by_engine: weakref.WeakKeyDictionary[Engine, Neighbours | None] = weakref.WeakKeyDictionary()
+
+
+def _neighbours_of(bind: Any) -> Neighbours | None:
+    engine = getattr(bind, "engine", bind)  # a session bound to a connection: its engine
+    try:
+        return _by_engine[engine]
+    except KeyError:
+        pass
+    except TypeError:  # not an engine (a connection bound by hand): no neighbours
+        return None
+    found: Neighbours | None = None
+    url = engine.url
+    if _ABSTRACT_SOCKETS and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = os.path.realpath(url.database)
+        with _neighbours_lock:
+            found = _neighbours.get(path)
+            if found is None:
+                found = _neighbours[path] = Neighbours(path)
+    _by_engine[engine] = found
+    return found
+
+
+class _Relay:
+    """The process's one thread that receives other processes' datagrams and fires what they name."""
+
+    def __init__(self) -> None:
+        self._sockets: set[socket.socket] = set()
+        self._selector: selectors.BaseSelector | None = None
+        self._lock = threading.Lock()
+
+    def add(self, listener: socket.socket) -> None:
+        with self._lock:
+            if listener in self._sockets:
+                return
+            self._sockets.add(listener)
+            if self._selector is None:
+                self._selector = selectors.DefaultSelector()
+                threading.Thread(target=self._run, args=(self._selector,), name="oots-wake-relay", daemon=True).start()
+            self._selector.register(listener, selectors.EVENT_READ)
+
+    def discard(self, listener: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(listener)
+            if self._selector is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self._selector.unregister(listener)
+
+    def _run(self, selector: selectors.BaseSelector) -> None:
+        while True:
+            try:
+                ready = selector.select(timeout=1.0)
+            except (OSError, ValueError):  # a socket closed while being watched: look again
+                time.sleep(0.01)
+                continue
+            for key, _ in ready:
+                listener: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    while True:
+                        _fire_payload(listener.recv(65536))
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:  # closed meanwhile
+                    self.discard(listener)
+
+
+_datagrams = _Relay()
+
+
+def forget(database: Database) -> None:
+    """Stop relaying for ``database`` (when it is disposed): its socket is closed and its marker removed."""
+    if not database.is_sqlite:
+        return
+    neighbours = _by_engine.pop(database.engine, None)
+    if neighbours is not None:
+        with _neighbours_lock:
+            _neighbours.pop(neighbours.path, None)
+        neighbours.close()
+
+
+@atexit.register
+def _leave() -> None:
+    with _neighbours_lock:
+        every = list(_neighbours.values())
+    for neighbours in every:
+        neighbours.close()
+
+
 _listening: set[str] = set()
 _listening_lock = threading.Lock()
 
 
 def listen(database: Database) -> bool:
-    """On PostgreSQL, relay ``NOTIFY oots_wake`` of other processes into this process's topics.
+    """Relay other processes' commits on the same database into this process's topics.
 
-    Starts one daemon thread per database URL (a second call is a no-op); returns False on SQLite,
-    whose writers all live in processes that poll.
+    On PostgreSQL, one daemon thread per database URL listens for ``NOTIFY oots_wake``; on a SQLite file,
+    the process joins the file's :class:`Neighbours` and one relay thread receives their datagrams. A
+    second call is a no-op. Returns False where nothing can be relayed (an in-memory SQLite database, or
+    no abstract Unix sockets): other processes' commits are then found by polling.
     """
     if database.is_sqlite:
-        return False
+        neighbours = _neighbours_of(database.engine)
+        listener = neighbours.listen() if neighbours is not None else None
+        if listener is None:
+            return False
+        _datagrams.add(listener)
+        return True
     url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with _listening_lock:
         if url in _listening:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -11,6 +17,8 @@ from sqlalchemy import text
 from oots.store import Database
 from oots.store import queue as q
 from oots.store.wake import listen, on_commit, topic, wait_for
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
 
 
 def test_a_topic_fires_when_the_transaction_commits_and_not_before(db: Database) -> None:
@@ -113,8 +121,95 @@ def _commit(db: Database, name: str, key: str) -> None:
         on_commit(session, name, key)
 
 
-def test_listen_is_for_postgresql_only(db: Database) -> None:
-    assert listen(db) is (not db.is_sqlite)
+def test_listen_relays_on_postgresql_and_on_a_sqlite_file_not_in_memory(db: Database) -> None:
+    assert listen(db)
+    memory = Database("sqlite://")
+    try:
+        assert not listen(memory)
+    finally:
+        memory.dispose()
+
+
+#: Another process of the node: commits topic test.neighbour with key "k", or holds the writer queue.
+_NEIGHBOUR = """
+import sys
+from sqlalchemy import text
+from oots.store import Database
+from oots.store.wake import on_commit
+db = Database(sys.argv[1])
+if sys.argv[2] == "commit":
+    with db.session() as session:
+        on_commit(session, "test.neighbour", "k")
+        session.execute(text("SELECT 1"))
+else:
+    with db.session(immediate=True) as session:
+        session.execute(text("INSERT INTO ledger (job_id, worker) VALUES (1, 'neighbour')"))
+        print("holding", flush=True)
+        sys.stdin.readline()
+db.dispose()
+"""
+
+
+def _neighbour(db: Database, what: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _NEIGHBOUR, db.url.render_as_string(), what],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@linux_only
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_commit_in_another_process_on_the_sqlite_file_wakes_this_one(db: Database) -> None:
+    wake = topic("test.neighbour")
+    assert listen(db)
+
+    async def scenario() -> bool:
+        with wake.watch("k") as flag:
+            proc = await asyncio.to_thread(_neighbour, db, "commit")
+            await asyncio.to_thread(proc.communicate, "", 60)
+            assert proc.returncode == 0
+            return await wait_for(flag, 60.0)
+
+    assert asyncio.run(scenario())
+
+
+@linux_only
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_this_process_does_not_wake_itself_twice_and_a_dead_neighbours_marker_is_removed(db: Database) -> None:
+    assert listen(db)
+    directory = Path(f"{os.path.realpath(str(db.url.database))}-wake")
+    assert (directory / str(os.getpid())).exists()
+    dead = directory / "999999999"  # a marker whose process died without removing it
+    dead.touch()
+    wake = topic("test.self")
+    before = wake.generation
+    with db.session() as session:
+        on_commit(session, "test.self")
+    time.sleep(0.3)  # a datagram to itself would have arrived by now
+    assert wake.generation == before + 1
+    assert not dead.exists()
+    db.dispose()
+    assert not (directory / str(os.getpid())).exists()  # disposed: no longer listening
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_sqlite_writers_of_other_processes_wait_in_the_writer_queue(db: Database) -> None:
+    proc = _neighbour(db, "hold")
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        with open(f"{db.url.database}-writers", "rb") as fh:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            proc.communicate("go\n", timeout=60)
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the neighbour's commit
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        with db.session(immediate=True) as session:
+            assert session.execute(text("SELECT worker FROM ledger")).scalars().all() == ["neighbour"]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.postgres

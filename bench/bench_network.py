@@ -13,6 +13,10 @@ runs an open load, ``OOTS_BENCH_NETWORK_OPEN_RATE`` exchanges arriving per secon
 target; 0 skips it) for 20 s, and prints the latency users see at that rate, counted from when each
 exchange was due.
 
+The load then runs once more with the requester node (the busier one) as an ``oots serve`` web process
+and an ``oots worker`` process on its one SQLite file, as a node can be deployed on one machine without
+PostgreSQL: the two wake each other after commits and queue their writers on the file's lock.
+
 ``OOTS_BENCH_NETWORK_KILL=1`` runs the load again with the provider node SIGKILLed after a quarter of
 the exchanges and restarted. With ``OOTS_BENCH_POSTGRES_URL`` (or ``OOTS_TEST_POSTGRES_URL``) naming a
 server, the load runs once more with every node scaled out: two web processes and two workers on a
@@ -140,6 +144,8 @@ def run() -> None:
     server = os.environ.get("OOTS_BENCH_POSTGRES_URL") or os.environ.get("OOTS_TEST_POSTGRES_URL")
     open_rate = float(os.environ.get("OOTS_BENCH_NETWORK_OPEN_RATE", "20"))
     _measure("SQLite, one process per node", count, concurrency, open_rate=open_rate)
+    split = ScaleOut(web=1, workers=1, countries=frozenset({"BE"}))
+    _measure("SQLite, requester node as a web process + a worker", count, concurrency, scale=split, open_rate=open_rate)
     if kill:
         _measure("SQLite, provider node SIGKILLed and restarted", count, concurrency, kill=True)
     if not server:

@@ -3,8 +3,8 @@
 Exchanges without preview go through the requester's portal API, 50 at a time; afterwards every one
 has completed, none is duplicated, and the requester's AS4 records agree message by message with the
 provider's audit journal. The same holds when the provider node is SIGKILLed mid-run and restarted,
-and when every node is scaled out as docs/deploy.md describes: two web processes and two workers on
-one PostgreSQL database.
+when every node is scaled out as docs/deploy.md describes (two web processes and two workers on one
+PostgreSQL database), and when every node is a web process and a worker on its one SQLite file.
 (CI runs 200 exchanges; ``bench/bench_network.py`` runs 1,000 and prints the figures.)
 """
 
@@ -127,6 +127,34 @@ def test_200_exchanges_through_nodes_of_two_web_processes_and_two_workers_on_pos
     assert result.completed == COUNT
     check_agreement(pair.network.directory, COUNT)
     assert len(served) == 2  # both of the provider's workers answered requests
+
+
+def test_200_exchanges_through_nodes_of_a_web_process_and_a_worker_on_one_sqlite_file(tmp_path: Path) -> None:
+    scale = ScaleOut(web=1, workers=1)
+    pair = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY, scale_out=scale)
+    try:
+        procs = pair.supervisor.procs
+        assert {"be-node-web1", "be-node-worker1", "fr-node-web1", "fr-node-worker1"} <= set(procs)
+        result = run_exchanges(
+            pair.network.nodes["BE"][1].url,
+            API_KEY,
+            count=COUNT,
+            concurrency=CONCURRENCY,
+            procedure="R1",
+            country="FR",
+            person=sample_person("FR"),
+        )
+        workers = {str(procs[f"{node}-worker1"].pid) for node in ("be-node", "fr-node")}
+    finally:
+        pair.stop()
+    assert result.failures == []
+    assert result.completed == COUNT
+    check_agreement(pair.network.directory, COUNT)
+    for node in ("be-node", "fr-node"):  # the jobs ran in the worker process, not in the web one
+        database = pair.network.directory / node / "oots.db"
+        ran = {worker.rsplit(":", 1)[-1] for worker in _served_by_every_worker(f"sqlite:///{database}")}
+        assert ran
+        assert ran <= workers
 
 
 def _served_by_every_worker(url: str) -> set[str]:

@@ -234,15 +234,17 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
 
 @dataclass(frozen=True)
 class ScaleOut:
-    """Run every node as docs/deploy.md does: ``web`` ``oots serve`` and ``workers`` ``oots worker``
-    processes on one PostgreSQL database per node (``databases``: country → URL), behind a
-    :class:`Balancer` on the node's own port."""
+    """Run nodes as docs/deploy.md does: ``web`` ``oots serve`` and ``workers`` ``oots worker`` processes
+    per node, on one PostgreSQL database per node (``databases``: country → URL) or, without
+    ``databases``, on the node's own SQLite file. Several web processes share the node's port through a
+    :class:`Balancer`; one serves it directly. ``countries`` limits this to some nodes (None: all)."""
 
-    databases: Mapping[str, str]
+    databases: Mapping[str, str] | None = None
     web: int = 2
     workers: int = 2
     #: Connections per process (PostgreSQL's ``max_connections`` is shared by every process).
     pool_size: int = 3
+    countries: frozenset[str] | None = None
 
 
 @dataclass
@@ -266,15 +268,18 @@ def _free_port() -> int:
 
 
 def _scale_out(network: NetworkPlan, scale: ScaleOut) -> list[Balancer]:
-    """Replace each node's one process by web processes and workers on PostgreSQL; the balancers to run."""
+    """Replace each scaled node's one process by web processes and workers; the balancers to run."""
     balancers = []
     for country, (_, service, _) in network.nodes.items():
+        if scale.countries is not None and country not in scale.countries:
+            continue
         config = network.directory / f"{service.name}.toml"
-        url = scale.databases[country].replace('"', "")
-        with config.open("a", encoding="utf-8") as fh:
-            fh.write(f'\n[database]\nurl = "{url}"\npool_size = {scale.pool_size}\n')
+        if scale.databases is not None:
+            url = scale.databases[country].replace('"', "")
+            with config.open("a", encoding="utf-8") as fh:
+                fh.write(f'\n[database]\nurl = "{url}"\npool_size = {scale.pool_size}\n')
         network.services.remove(service)
-        ports = [_free_port() for _ in range(scale.web)]
+        ports = [service.port] if scale.web == 1 else [_free_port() for _ in range(scale.web)]
         for i, port in enumerate(ports, 1):
             argv = (*service.argv[:3], "serve", str(config), "--port", str(port))
             network.services.append(
@@ -285,7 +290,8 @@ def _scale_out(network: NetworkPlan, scale: ScaleOut) -> list[Balancer]:
             network.services.append(
                 ServiceSpec(f"{service.name}-worker{i}", f"{service.title}, worker {i}", argv, 0, service.log)
             )
-        balancers.append(Balancer(service.port, ports))
+        if scale.web > 1:
+            balancers.append(Balancer(service.port, ports))
     return balancers
 
 
@@ -300,7 +306,7 @@ def requester_provider_pair(
     """Plan and start a two-node network (BE requester, FR provider) whose portal API accepts ``api_key``.
 
     By default every node is one process with its worker on SQLite, as ``oots demo`` runs it; with
-    ``scale_out``, every node is several web processes and workers on PostgreSQL.
+    ``scale_out``, nodes are web processes and workers (see :class:`ScaleOut`).
     """
     topology = directory / "topology.toml"
     topology.parent.mkdir(parents=True, exist_ok=True)

@@ -198,7 +198,8 @@ def test_this_process_does_not_wake_itself_twice_and_a_dead_neighbours_marker_is
 def test_sqlite_writers_of_other_processes_wait_in_the_writer_queue(db: Database) -> None:
     proc = _neighbour(db, "hold")
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "holding"
         with open(f"{db.url.database}-writers", "rb") as fh:
             with pytest.raises(BlockingIOError):
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from oots.audit.models import AuditEntry, AuditHead
 from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
 from oots.errors import ConfigError, StoreError
 from oots.settings import Settings
+from oots.store.files import write_once
 
 __all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "load_journal"]
 
@@ -354,17 +354,14 @@ def _key(value: str, what: str) -> bytes:
 
 
 def _generated_keys(path: Path) -> dict[str, str]:
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return {str(k): str(v) for k, v in data.items()}
-        raise ConfigError(f"{path} is not a key file of the audit journal")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"seal_key": secrets.token_hex(32), "data_key": secrets.token_hex(32)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    return data
+    fresh = json.dumps({"seal_key": secrets.token_hex(32), "data_key": secrets.token_hex(32)})
+    try:
+        data = json.loads(write_once(path, fresh))
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return {str(k): str(v) for k, v in data.items()}
+    raise ConfigError(f"{path} is not a key file of the audit journal")
 
 
 def load_journal(settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow) -> Journal:

@@ -21,7 +21,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oots.errors import ConfigError, SecurityError
+from oots.store.files import write_once
 
 __all__ = ["SCOPES", "Grant", "TokenIssuer", "parse_scope", "token_key"]
 
@@ -145,20 +145,5 @@ def token_key(configured: str | None, data_dir: Path) -> bytes:
         if len(key) < 32:
             raise ConfigError("requester.token_key must be at least 32 bytes (64 hexadecimal characters)")
         return key
-    path = data_dir / "requester-token.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process of the node made it first
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(secrets.token_hex(32))
-    text = path.read_text(encoding="ascii").strip()
-    for _ in range(50):  # the other process may still be writing it
-        if text:
-            break
-        time.sleep(0.01)
-        text = path.read_text(encoding="ascii").strip()
-    return token_key(text, data_dir)
+    # generated once; the node's processes that start together all read the one that was written first
+    return token_key(write_once(data_dir / "requester-token.key", secrets.token_hex(32)).strip(), data_dir)

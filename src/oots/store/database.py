@@ -152,15 +152,22 @@ class WriterQueue:
         self._fd: int | None = None
         self._pid = 0
         self._depth = 0
+        self._owner: int | None = None
+
+    def held(self) -> bool:
+        """Whether the calling thread is in the queue's write turn (inside a write transaction)."""
+        return self._owner == threading.get_ident()
 
     def __enter__(self) -> None:
         self._threads.acquire()
         if self._depth == 0:
+            self._owner = threading.get_ident()
             try:
                 fd = self._file()
                 if fd is not None:
                     _FLOCK.flock(fd, _FLOCK.LOCK_EX)
             except BaseException:
+                self._owner = None
                 self._threads.release()
                 raise
         self._depth += 1
@@ -168,8 +175,10 @@ class WriterQueue:
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
         try:
-            if self._depth == 0 and self._fd is not None:
-                _FLOCK.flock(self._fd, _FLOCK.LOCK_UN)
+            if self._depth == 0:
+                self._owner = None
+                if self._fd is not None:
+                    _FLOCK.flock(self._fd, _FLOCK.LOCK_UN)
         finally:
             self._threads.release()
 

@@ -177,7 +177,7 @@ def test_discovery_asks_the_common_services_before_its_transaction(node: Node, m
 
     def watched(ex: object) -> Discovered:
         writers = node.ctx.database._writers
-        asked.append(writers is not None and writers._is_owned())  # type: ignore[attr-defined]
+        asked.append(writers is not None and writers.held())
         return ask(ex)  # type: ignore[arg-type]
 
     monkeypatch.setattr(node.role.requester, "_ask", watched)

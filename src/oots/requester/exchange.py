@@ -654,9 +654,10 @@ class Requester:
 
     @_step
     def returned(self, session: Session, exchange_id: str) -> ExchangeRecord | None:
-        """The user is back from a preview at the return location: journal it (once per preview)."""
+        """The user is back from a preview at the return location: journal it (once per preview), whatever
+        the exchange's state: the evidence may have arrived while the user was on the way back."""
         ex = records.load_exchange(session.connection(), exchange_id)
-        if ex is None or ex.state != State.AWAITING_PREVIEW:
+        if ex is None:
             return ex
         row = records.load_preview_request(session.connection(), ex.id)
         if row is not None and self.journal is not None:

@@ -154,7 +154,13 @@ _ANSWERED = (
     )
     .order_by(_r.position)
 )
-_PREVIEW_REQUEST = select(_REQUESTS).where(_r.exchange_id == bindparam("exchange"), _r.status == "preview").limit(1)
+#: The exchange's latest request that sent the user to a preview (waiting for it or answered since).
+_PREVIEW_REQUEST = (
+    select(_REQUESTS)
+    .where(_r.exchange_id == bindparam("exchange"), _r.preview_location.is_not(None))
+    .order_by(_r.position.desc())
+    .limit(1)
+)
 #: The SET clause of an update is the parameters' column names (``b_id`` is the row's key): one
 #: statement, compiled once per set of changed columns.
 _UPDATE = {
@@ -181,7 +187,7 @@ def load_answered(conn: Connection, request_id: str) -> tuple[ExchangeRecord | N
 
 
 def load_preview_request(conn: Connection, exchange_id: str) -> RequestRecord | None:
-    """The exchange's request waiting for the user's preview, if it has one."""
+    """The exchange's latest request that sent the user to a preview (waiting for it, or answered since)."""
     row = conn.execute(_PREVIEW_REQUEST, {"exchange": exchange_id}).first()
     return None if row is None else RequestRecord._stored(row)
 

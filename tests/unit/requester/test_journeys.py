@@ -422,6 +422,23 @@ def test_a_plain_http_preview_location_is_refused(tmp_path: Path, pki: CsPki) ->
     assert len(node.outbox.sent) == 1  # no second request went out
 
 
+def test_a_return_from_the_preview_after_the_evidence_is_journaled_too(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client, return_url="https://portal.example/application/9")
+    assert client.get(f"/requester/return/{ex_id}", follow_redirects=False).status_code == 303  # no preview yet
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/z"))
+    node.deliver(provider.evidence(*node.outbox.last_request()))  # the evidence is first...
+    assert state(client, ex_id)["state"] == "completed"
+    for _ in range(2):  # ...then the user is back: journaled once
+        assert client.get(f"/requester/return/{ex_id}", follow_redirects=False).status_code == 303
+    steps = [(r["event"], r["outcome"]) for r in _journal(node)]
+    assert steps[-2:] == [("evidence_received", "evidence"), ("preview_returned", "completed")]
+    assert [e for e, _ in steps].count("preview_returned") == 1
+
+
 def _journal(node: Node) -> list[dict[str, Any]]:
     from oots.audit.journal import load_journal
 

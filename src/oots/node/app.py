@@ -149,8 +149,8 @@ class NodeWorker:
 
     ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
     receipt, so one thread would send one message at a time); they sleep until a message is
-    submitted in this process (on PostgreSQL, in any process of the node) or ``poll_seconds`` pass
-    (for retries that fall due, and messages submitted by other processes on SQLite). A submission
+    submitted in any process of the node (:func:`oots.store.wake.listen`) or ``poll_seconds`` pass
+    (for retries that fall due, and wake-ups that could not be relayed). A submission
     wakes one of them; one that claimed a full batch calls another (see :class:`oots.store.loops.Loops`).
     """
 

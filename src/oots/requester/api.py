@@ -70,7 +70,7 @@ __all__ = ["create_api"]
 log = logging.getLogger(__name__)
 
 #: Waiting calls (a long poll, a step with ``Prefer: wait``) are woken by the commit that changes their
-#: exchange; changes other processes of the node make on SQLite wake no one, so the waiting calls look
+#: exchange; for a change whose wake-up was lost or could not be relayed, the waiting calls look
 #: for them together (one read of every watched exchange's version, at most every ``_LOOK_SECONDS``):
 #: each call asks for a look after 0.25 s without a wake-up, then twice as long each time, at most 4 s.
 _LOOK_SECONDS = 0.25
@@ -581,10 +581,10 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         one the portal acts on, or ``wait`` seconds: whether it is so, with the exchange when it was read
         (None: the caller reads it). A step passes its ``watch``, already on the exchange, and the version
         and state it peeked at after that (``begun``)."""
-        # The commit that changes the exchange wakes this wait at once when it is made in this process,
-        # or, on PostgreSQL, in another process of the node (oots.store.wake); changes by other processes
-        # on SQLite are found by the shared look (_Watched). Woken, it reads the whole exchange at once
-        # (the usual case: it did change), not its version first.
+        # The commit that changes the exchange wakes this wait at once, in whichever process of the node
+        # it is made (oots.store.wake relays the others'); changes no wake-up reports (an in-memory or
+        # non-Linux SQLite database shared by processes) are found by the shared look (_Watched). Woken,
+        # it reads the whole exchange at once (the usual case: it did change), not its version first.
         deadline = time.monotonic() + wait
         seen: dict[str, Any] | None = None
         pause = _LOOK_SECONDS

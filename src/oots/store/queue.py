@@ -522,7 +522,7 @@ class Worker:
 
     ``run_once()`` claims one batch and works through it; ``run_forever()`` polls every
     ``queue.poll_interval_seconds`` while idle, woken at once when a job is enqueued in this process
-    (on PostgreSQL with :func:`oots.store.wake.listen`, in any process), and stops gracefully on
+    (with :func:`oots.store.wake.listen`, in any process of the node), and stops gracefully on
     SIGTERM or SIGINT: the job in hand is finished, the rest of the claimed batch is given back at
     once. ``clock`` and ``rng`` are injectable for tests.
     """

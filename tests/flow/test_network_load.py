@@ -58,14 +58,18 @@ def check_agreement(directory: Path, count: int) -> None:
     assert agreement.ok, agreement
 
 
-def test_200_exchanges_50_at_a_time(network: tuple[Supervisor, str, Path]) -> None:
-    _, url, directory = network
+def run_all(url: str, directory: Path) -> None:
+    """Run the load through the requester node at ``url``: every exchange completes, the journals agree."""
     result = run_exchanges(
         url, API_KEY, count=COUNT, concurrency=CONCURRENCY, procedure="R1", country="FR", person=sample_person("FR")
     )
     assert result.failures == []
     assert result.completed == COUNT
     check_agreement(directory, COUNT)
+
+
+def test_200_exchanges_50_at_a_time(network: tuple[Supervisor, str, Path]) -> None:
+    run_all(*network[1:])
 
 
 def test_the_provider_node_killed_and_restarted_mid_run(network: tuple[Supervisor, str, Path]) -> None:
@@ -111,21 +115,10 @@ def test_200_exchanges_through_nodes_of_two_web_processes_and_two_workers_on_pos
         running = pair.supervisor.running()
         for node in ("be-node", "fr-node"):
             assert {f"{node}-web1", f"{node}-web2", f"{node}-worker1", f"{node}-worker2"} <= set(running)
-        result = run_exchanges(
-            pair.network.nodes["BE"][1].url,
-            API_KEY,
-            count=COUNT,
-            concurrency=CONCURRENCY,
-            procedure="R1",
-            country="FR",
-            person=sample_person("FR"),
-        )
+        run_all(pair.network.nodes["BE"][1].url, pair.network.directory)
         served = _served_by_every_worker(scale.databases["FR"])
     finally:
         pair.stop()
-    assert result.failures == []
-    assert result.completed == COUNT
-    check_agreement(pair.network.directory, COUNT)
     assert len(served) == 2  # both of the provider's workers answered requests
 
 
@@ -135,21 +128,10 @@ def test_200_exchanges_through_nodes_of_a_web_process_and_a_worker_on_one_sqlite
     try:
         procs = pair.supervisor.procs
         assert {"be-node-web1", "be-node-worker1", "fr-node-web1", "fr-node-worker1"} <= set(procs)
-        result = run_exchanges(
-            pair.network.nodes["BE"][1].url,
-            API_KEY,
-            count=COUNT,
-            concurrency=CONCURRENCY,
-            procedure="R1",
-            country="FR",
-            person=sample_person("FR"),
-        )
+        run_all(pair.network.nodes["BE"][1].url, pair.network.directory)
         workers = {str(procs[f"{node}-worker1"].pid) for node in ("be-node", "fr-node")}
     finally:
         pair.stop()
-    assert result.failures == []
-    assert result.completed == COUNT
-    check_agreement(pair.network.directory, COUNT)
     for node in ("be-node", "fr-node"):  # the jobs ran in the worker process, not in the web one
         database = pair.network.directory / node / "oots.db"
         ran = {worker.rsplit(":", 1)[-1] for worker in _served_by_every_worker(f"sqlite:///{database}")}

@@ -150,6 +150,21 @@ db.dispose()
 """
 
 
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_writer_process_killed_in_its_turn_does_not_block_the_others(db: Database) -> None:
+    proc = _neighbour(db, "hold")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "holding"
+        proc.kill()  # SIGKILL inside its write transaction: the kernel drops its flock, SQLite rolls back
+        proc.communicate(timeout=60)
+        with db.session(immediate=True) as session:
+            assert session.execute(text("SELECT count(*) FROM ledger")).scalar_one() == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _neighbour(db: Database, what: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", _NEIGHBOUR, db.url.render_as_string(), what],

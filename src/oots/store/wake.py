@@ -219,9 +219,11 @@ class Neighbours:
     digest of the file's real path, then its pid: nothing on disk to leave behind) and puts a marker
     named after its pid in the directory ``<file>-wake``. A committing process lists that directory
     (at most every :data:`NEIGHBOURS_REFRESH_SECONDS`) and sends each other marker's socket the commit's
-    topics; a marker whose socket refuses belongs to a process that died and is removed. Sends never
-    block: a datagram a busy process cannot take is dropped, as a wake-up is only a hint. Where the
-    abstract namespace does not exist (not Linux), nothing is sent and the processes poll.
+    topics; a marker whose socket refuses belongs to a process that died and is removed (a live process
+    puts its marker back within a second: processes in different network namespaces, which cannot reach
+    each other's sockets, keep removing each other's and fall back on polling). Sends never block: a
+    datagram a busy process cannot take is dropped, as a wake-up is only a hint. Where the abstract
+    namespace does not exist (not Linux), nothing is sent and the processes poll.
     """
 
     def __init__(self, path: str) -> None:
@@ -256,6 +258,17 @@ class Neighbours:
             self._listener, self._own = listener, pid
             self._looked = -NEIGHBOURS_REFRESH_SECONDS  # look again: our own marker is now there
             return listener
+
+    def keep_marker(self) -> None:
+        """Put this process's marker back if it went (a peer that could not reach our socket removed it)."""
+        own = self._own
+        if own is None:
+            return
+        marker = self.directory / own
+        if not marker.exists():
+            with contextlib.suppress(OSError):
+                self.directory.mkdir(mode=0o700, exist_ok=True)
+                marker.touch()
 
     def close(self) -> None:
         """Stop listening (the marker is removed, the socket closed) and sending."""
@@ -335,15 +348,15 @@ class _Relay:
     """The process's one thread that receives other processes' datagrams and fires what they name."""
 
     def __init__(self) -> None:
-        self._sockets: set[socket.socket] = set()
+        self._sockets: dict[socket.socket, Neighbours] = {}
         self._selector: selectors.BaseSelector | None = None
         self._lock = threading.Lock()
 
-    def add(self, listener: socket.socket) -> None:
+    def add(self, listener: socket.socket, neighbours: Neighbours) -> None:
         with self._lock:
             if listener in self._sockets:
                 return
-            self._sockets.add(listener)
+            self._sockets[listener] = neighbours
             if self._selector is None:
                 self._selector = selectors.DefaultSelector()
                 threading.Thread(target=self._run, args=(self._selector,), name="oots-wake-relay", daemon=True).start()
@@ -351,18 +364,25 @@ class _Relay:
 
     def discard(self, listener: socket.socket) -> None:
         with self._lock:
-            self._sockets.discard(listener)
+            self._sockets.pop(listener, None)
             if self._selector is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self._selector.unregister(listener)
 
     def _run(self, selector: selectors.BaseSelector) -> None:
+        kept = time.monotonic()
         while True:
             try:
-                ready = selector.select(timeout=1.0)
+                ready = selector.select(timeout=NEIGHBOURS_REFRESH_SECONDS)
             except (OSError, ValueError):  # a socket closed while being watched: look again
                 time.sleep(0.01)
                 continue
+            if time.monotonic() - kept >= NEIGHBOURS_REFRESH_SECONDS:
+                kept = time.monotonic()
+                with self._lock:
+                    listening = list(self._sockets.values())
+                for neighbours in listening:
+                    neighbours.keep_marker()
             for key, _ in ready:
                 listener: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
@@ -411,9 +431,9 @@ def listen(database: Database) -> bool:
     if database.is_sqlite:
         neighbours = _neighbours_of(database.engine)
         listener = neighbours.listen() if neighbours is not None else None
-        if listener is None:
+        if neighbours is None or listener is None:
             return False
-        _datagrams.add(listener)
+        _datagrams.add(listener, neighbours)
         return True
     url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with _listening_lock:

@@ -205,6 +205,12 @@ def test_this_process_does_not_wake_itself_twice_and_a_dead_neighbours_marker_is
     time.sleep(0.3)  # a datagram to itself would have arrived by now
     assert wake.generation == before + 1
     assert not dead.exists()
+    (directory / str(os.getpid())).unlink()  # removed by mistake (say, by a peer that could not reach us)
+    for _ in range(600):  # the relay puts it back (within a second or so)
+        if (directory / str(os.getpid())).exists():
+            break
+        time.sleep(0.05)
+    assert (directory / str(os.getpid())).exists()
     db.dispose()
     assert not (directory / str(os.getpid())).exists()  # disposed: no longer listening
 

@@ -45,6 +45,9 @@ __all__ = [
     "tls_context",
 ]
 
+#: httpx's (private) method that picks the transport for a URL; without it a post takes the client's way.
+_TRANSPORT_PICKER = "_transport_for_url"
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "/as4"
@@ -211,8 +214,14 @@ class HttpSender:
         try:
             built = client.build_request("POST", request.url, content=request.body, headers=headers)
             # the transport the client itself would pick for this URL (a proxy's, when the environment
-            # names one; else the pool's)
-            response = client._transport_for_url(built.url).handle_request(built)
+            # names one; else the pool's); httpx has no public name for it, so a version without this
+            # one goes the client's whole way
+            pick = getattr(client, _TRANSPORT_PICKER, None)
+            response = (
+                pick(built.url).handle_request(built)
+                if pick is not None
+                else client.send(built, stream=True, follow_redirects=False)
+            )
             try:
                 body = b""
                 for chunk in response.iter_bytes():

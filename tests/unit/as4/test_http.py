@@ -117,10 +117,16 @@ def test_mutual_tls_options_are_passed(tmp_path) -> None:  # type: ignore[no-unt
     assert context.minimum_version is ssl.TLSVersion.TLSv1_2
 
 
-def test_a_post_is_the_client_s_request_and_its_answer_as_sent() -> None:
+@pytest.mark.parametrize("private_picker", [True, False], ids=["httpx-transport-picker", "without-it"])
+def test_a_post_is_the_client_s_request_and_its_answer_as_sent(
+    private_picker: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The client builds the request (its default headers and timeouts) and its transport sends it:
     what goes on the wire is what the client would send; a redirect is returned, not followed; an
-    answer's content coding is undone; the connection is given back after each answer."""
+    answer's content coding is undone; the connection is given back after each answer. The same
+    holds with an httpx that lacks the private method picking the transport (the client's own way)."""
+    if not private_picker:
+        monkeypatch.setattr(http, "_TRANSPORT_PICKER", "_no_such_method")
     seen: list[httpx.Request] = []
     closed: list[bool] = []
 

@@ -4,7 +4,7 @@ Exchanges without preview go through the requester's portal API, 50 at a time; a
 has completed, none is duplicated, and the requester's AS4 records agree message by message with the
 provider's audit journal. The same holds when the provider node is SIGKILLed mid-run and restarted,
 when every node is scaled out as docs/deploy.md describes (two web processes and two workers on one
-PostgreSQL database), and when every node is a web process and a worker on its one SQLite file.
+PostgreSQL database), and when every node is web processes and workers on its one SQLite file.
 (CI runs 200 exchanges; ``bench/bench_network.py`` runs 1,000 and prints the figures.)
 """
 
@@ -106,7 +106,7 @@ def test_the_provider_node_killed_and_restarted_mid_run(network: tuple[Superviso
 
 
 @pytest.mark.postgres
-def test_200_exchanges_through_nodes_of_two_web_processes_and_two_workers_on_postgresql(
+def test_200_exchanges_through_nodes_of_two_web_processes_and_two_worker_pidson_postgresql(
     tmp_path: Path, postgres_database: Callable[[], str]
 ) -> None:
     scale = ScaleOut({"BE": postgres_database(), "FR": postgres_database()}, web=2, workers=2)
@@ -122,21 +122,26 @@ def test_200_exchanges_through_nodes_of_two_web_processes_and_two_workers_on_pos
     assert len(served) == 2  # both of the provider's workers answered requests
 
 
-def test_200_exchanges_through_nodes_of_a_web_process_and_a_worker_on_one_sqlite_file(tmp_path: Path) -> None:
-    scale = ScaleOut(web=1, workers=1)
+@pytest.mark.parametrize(("web", "workers"), [(1, 1), (2, 2)])
+def test_200_exchanges_through_nodes_of_web_processes_and_worker_pidson_one_sqlite_file(
+    tmp_path: Path, web: int, workers: int
+) -> None:
+    scale = ScaleOut(web=web, workers=workers)
     pair = requester_provider_pair(tmp_path, base_port=free_base_port(), api_key=API_KEY, scale_out=scale)
     try:
         procs = pair.supervisor.procs
-        assert {"be-node-web1", "be-node-worker1", "fr-node-web1", "fr-node-worker1"} <= set(procs)
+        for node in ("be-node", "fr-node"):
+            assert {f"{node}-web{i}" for i in range(1, web + 1)} <= set(procs)
+            assert {f"{node}-worker{i}" for i in range(1, workers + 1)} <= set(procs)
         run_all(pair.network.nodes["BE"][1].url, pair.network.directory)
-        workers = {str(procs[f"{node}-worker1"].pid) for node in ("be-node", "fr-node")}
+        worker_pids = {str(p.pid) for name, p in procs.items() if "-worker" in name}
     finally:
         pair.stop()
     for node in ("be-node", "fr-node"):  # the jobs ran in the worker process, not in the web one
         database = pair.network.directory / node / "oots.db"
         ran = {worker.rsplit(":", 1)[-1] for worker in _served_by_every_worker(f"sqlite:///{database}")}
         assert ran
-        assert ran <= workers
+        assert ran <= worker_pids
 
 
 def _served_by_every_worker(url: str) -> set[str]:

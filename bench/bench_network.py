@@ -94,6 +94,7 @@ def _measure(
             # warm up (imports on first use, caches, connections) so the CPU figures are the load's own
             drive(count=WARM_UP, concurrency=10)
             before = _cpu_by_pid(pair)
+            driver_before = cpu_seconds(os.getpid())
             if killer is not None:
                 killer.start()
             result = drive(
@@ -104,6 +105,7 @@ def _measure(
             if killer is not None:
                 killer.join(300)
             after = _cpu_by_pid(pair)
+            driver = cpu_seconds(os.getpid()) - driver_before
             if open_rate:
                 opened = drive(count=round(open_rate * OPEN_SECONDS), concurrency=concurrency, rate=open_rate)
             memory = {name: peak_memory_mb(proc.pid) for name, proc in supervisor.procs.items()}
@@ -127,6 +129,9 @@ def _measure(
         spent = cpu - before[name][1] if before[name][0] == pid else cpu
         per = 1000 * spent / max(1, result.completed)
         print(f"   {name}: peak resident {mb:.0f} MB (target <= 300 MB per node process), CPU {per:.0f} ms/exchange")
+    # the load driver (and the balancers of a scaled-out run) share the machine with the nodes
+    through = " and the balancers" if pair.balancers else ""
+    print(f"   load driver{through} (this process): CPU {1000 * driver / max(1, result.completed):.0f} ms/exchange")
     if opened is not None:
         print(
             f"   open load, {open_rate:g} exchanges/s arriving for {OPEN_SECONDS} s (latency from when each was due): "

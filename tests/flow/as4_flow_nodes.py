@@ -146,10 +146,12 @@ class Node:
     def db_path(self) -> Path:
         return self.directory / self.name / "oots.db"
 
-    def start(self, *, crash: str = "") -> None:
+    def start(self, *, crash: str = "", gate: Path | None = None) -> None:
         env = node_env()
         if crash:
             env["FLOW_CRASH"] = crash
+        if gate is not None:
+            env["FLOW_CRASH_GATE"] = str(gate)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, str(HERE / "as4_node.py"), str(self.config), str(self.port)],

@@ -4,7 +4,10 @@ The application behind it is a table ``flow_deliveries`` (message id as primary 
 delivery hook inserts into inside the delivery job's transaction: a message delivered twice would
 break the key and show up as a failed job. ``FLOW_CRASH`` makes the process kill itself with SIGKILL
 at a chosen moment: ``before_delivery`` (stored and receipted, the first delivery under way) or
-``before_answer`` (stored, the receipt not yet sent).
+``before_answer`` (stored, the receipt not yet sent). With ``FLOW_CRASH_GATE`` naming a file, the
+delivery waits for that file before it kills the process: the delivery job starts as soon as the
+message is stored, possibly before the receipt has left, so the test opens the gate once the sender
+holds the receipt.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import uvicorn
@@ -34,8 +38,14 @@ def main() -> None:
     ap = service.load_access_point(settings)
     store = As4Store(db, ap.pmodes, clock=ap.clock)
 
+    gate = os.environ.get("FLOW_CRASH_GATE")
+
     def deliver(session: Session, message: msh.VerifiedMessage) -> None:
         if crash == "before_delivery":
+            for _ in range(1200):  # at most 2 minutes: a test that never opens the gate still ends
+                if gate is None or Path(gate).exists():
+                    break
+                time.sleep(0.1)
             os.kill(os.getpid(), signal.SIGKILL)
         size = sum(len(p.data) for p in message.payloads)
         session.execute(text("INSERT INTO flow_deliveries VALUES (:m, :s)"), {"m": message.message_id, "s": size})

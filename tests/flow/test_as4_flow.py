@@ -106,9 +106,11 @@ def test_receiver_killed_before_delivery_delivers_once_after_restart(network) ->
     nodes, configs = network
     blue, red = nodes["blue"], nodes["red"]
     blue.start()
-    red.start(crash="before_delivery")
+    gate = red.directory / "crash-now"
+    red.start(crash="before_delivery", gate=gate)
     mid = submit(configs["blue"], "red_gw")
-    assert receipt_for(blue, mid)[0] == "receipt"  # stored and receipted before the delivery began
+    assert receipt_for(blue, mid)[0] == "receipt"  # stored and receipted; the delivery waits at the gate
+    gate.touch()  # now the receiver dies in the middle of the delivery
     red.wait_dead()
     assert red.deliveries() == []
     red.start()

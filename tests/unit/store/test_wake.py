@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -152,14 +154,21 @@ db.dispose()
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_writer_process_killed_in_its_turn_does_not_block_the_others(db: Database) -> None:
-    proc = _neighbour(db, "hold")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "holding"
+    with _holding(db) as proc:
         proc.kill()  # SIGKILL inside its write transaction: the kernel drops its flock, SQLite rolls back
         proc.communicate(timeout=60)
         with db.session(immediate=True) as session:
             assert session.execute(text("SELECT count(*) FROM ledger")).scalar_one() == 0
+
+
+@contextmanager
+def _holding(db: Database) -> Iterator[subprocess.Popen[str]]:
+    """Another process of the node, inside a write transaction until it is told to go on (or killed)."""
+    proc = _neighbour(db, "hold")
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "holding"
+        yield proc
     finally:
         proc.kill()
         proc.wait()
@@ -217,10 +226,7 @@ def test_this_process_does_not_wake_itself_twice_and_a_dead_neighbours_marker_is
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_sqlite_writers_of_other_processes_wait_in_the_writer_queue(db: Database) -> None:
-    proc = _neighbour(db, "hold")
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "holding"
+    with _holding(db) as proc:
         with open(f"{db.url.database}-writers", "rb") as fh:
             with pytest.raises(BlockingIOError):
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -229,9 +235,6 @@ def test_sqlite_writers_of_other_processes_wait_in_the_writer_queue(db: Database
             fcntl.flock(fh, fcntl.LOCK_UN)
         with db.session(immediate=True) as session:
             assert session.execute(text("SELECT worker FROM ledger")).scalars().all() == ["neighbour"]
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.postgres

@@ -146,4 +146,8 @@ def token_key(configured: str | None, data_dir: Path) -> bytes:
             raise ConfigError("requester.token_key must be at least 32 bytes (64 hexadecimal characters)")
         return key
     # generated once; the node's processes that start together all read the one that was written first
-    return token_key(write_once(data_dir / "requester-token.key", secrets.token_hex(32)).strip(), data_dir)
+    path = data_dir / "requester-token.key"
+    stored = write_once(path, secrets.token_hex(32)).strip()
+    if not stored:
+        raise ConfigError(f"{path} is empty: remove it and a new token key is generated at the next start")
+    return token_key(stored, data_dir)

@@ -251,3 +251,15 @@ def test_the_command_wants_a_secret_with_a_client_id(
         main([*args, "--client-id", "oauth-portal"])
     assert info.value.code == 2
     assert "client secret" in capsys.readouterr().err
+
+
+def test_the_generated_token_key_is_kept_and_an_empty_key_file_is_a_clear_error(tmp_path: Path) -> None:
+    from oots.errors import ConfigError
+    from oots.requester.oauth import token_key
+
+    first = token_key(None, tmp_path)
+    assert len(first) == 32
+    assert token_key(None, tmp_path) == first  # read back, not generated again
+    (tmp_path / "requester-token.key").write_text("", encoding="ascii")
+    with pytest.raises(ConfigError, match="is empty"):
+        token_key(None, tmp_path)

@@ -398,14 +398,16 @@ _datagrams = _Relay()
 
 
 def forget(database: Database) -> None:
-    """Stop relaying for ``database`` (when it is disposed): its socket is closed and its marker removed."""
+    """Stop relaying for ``database`` (when it is disposed): its socket is closed and its marker removed,
+    unless another database of this process is open on the same file (they share them)."""
     if not database.is_sqlite:
         return
-    neighbours = _by_engine.pop(database.engine, None)
-    if neighbours is not None:
-        with _neighbours_lock:
-            _neighbours.pop(neighbours.path, None)
-        neighbours.close()
+    with _neighbours_lock:
+        neighbours = _by_engine.pop(database.engine, None)
+        if neighbours is None or any(other is neighbours for other in list(_by_engine.values())):
+            return
+        _neighbours.pop(neighbours.path, None)
+    neighbours.close()
 
 
 @atexit.register

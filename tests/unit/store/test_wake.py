@@ -152,6 +152,20 @@ db.dispose()
 """
 
 
+@linux_only
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_second_database_on_the_file_disposed_leaves_the_first_listening(db: Database) -> None:
+    assert listen(db)
+    marker = Path(f"{os.path.realpath(str(db.url.database))}-wake") / str(os.getpid())
+    other = Database(db.url)  # say, a check that opens the node's file in the node's own process
+    with other.session() as session:
+        on_commit(session, "test.other")
+    other.dispose()
+    assert marker.exists()  # still listening for the first one
+    db.dispose()
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_writer_process_killed_in_its_turn_does_not_block_the_others(db: Database) -> None:
     with _holding(db) as proc:

@@ -319,6 +319,9 @@ class ProviderDataServiceSettings(Section):
     language: str = Field("EN", pattern=r"^[A-Z]{2}$")
     register_name: str = Field(alias="register", description="Name of the register it reads.")
     authority: ProviderAuthoritySettings
+    other_authorities: tuple[ProviderAuthoritySettings, ...] = Field(
+        (), description="Further authorities it issues for: the one a request names (EvidenceProvider) is used."
+    )
     matching: ProviderMatchingSettings = ProviderMatchingSettings()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -2,10 +2,11 @@
 
 ``oots demo`` runs as a subprocess, as ``make run`` runs it (free base port, a temporary data directory);
 the test waits for its guide, then a French citizen (``fr-1``, Élodie Lefèvre) applies at the Belgian
-procedure portal for a study grant (T3), retrieves her diplomas from France through OOTS, is sent to the
-French provider's preview space, logs in there, views the diploma and its supplement, accepts one and
-refuses the other, comes back to the portal (the EDM v1.0 request has no ReturnLocation: the portal adds
-``?returnurl=``) and opens the evidence that arrived: a PDF. Every step is done with the keyboard only
+procedure portal for a study grant (T3), chooses which of France's two authorities should provide her
+diploma certificate, retrieves her diplomas from France through OOTS, is sent to the French provider's
+preview space, logs in there, views the diploma and its supplement, accepts one and refuses the other,
+comes back to the portal (the EDM v1.0 request has no ReturnLocation: the portal adds ``?returnurl=``)
+and opens the evidence that arrived: a PDF issued by the authority she chose. Every step is done with the keyboard only
 (Tab, Enter, Space, arrows, type-ahead in selects). Each page gets a screenshot under
 ``test-artifacts/demo-journey/`` (git-ignored) and an axe-core scan with no serious or critical violation
 (axe-core from scripts/sysdeps.sh, see axe_helper; the scan skips without it). At the end the demo gets
@@ -15,6 +16,7 @@ SIGINT, as Ctrl-C does, and must stop every process it started and exit 0.
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import signal
@@ -40,6 +42,7 @@ from browser_helpers import (
     press_on,
     screenshot_and_scan,
 )
+from pypdf import PdfReader
 
 from oots.network.local import free_base_port
 
@@ -50,6 +53,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "demo-journ
 PORTS = (0, 1, 10, 11, 12)
 #: Generous: five Python processes start one after the other on a loaded 2-core machine.
 READY_SECONDS = 300.0
+#: The second authority the demo catalogue lists for France's diploma certificate: the one chosen.
+RECTORATE = "Rectorate of the Académie de Paris"
+RECTORATE_ID = "17750001500019"
 
 
 def children_of(pid: int) -> set[int]:
@@ -190,10 +196,16 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
     choose_option(page, "country", "F", "FR")
     press_on(page, text="Start", tag="BUTTON")
 
-    # 3. what the procedure needs, retrieved through OOTS: FR has one diploma service, so nothing to choose
+    # 3. what the procedure needs, retrieved through OOTS: two French authorities issue the diploma
+    # certificate (the demo catalogue lists the service under both), so the portal asks which one
+    page.get_by_role("heading", name="What the procedure needs").wait_for(timeout=WAIT_MS)
+    page.get_by_role("group", name="Who should provide it").wait_for(timeout=WAIT_MS)
+    steps.check(page, "choose-a-provider")
+    choose_radio(page, "r0-t0-provider", f"AP_FR_01|{RECTORATE_ID}")
+    press_on(page, text="Continue", tag="BUTTON")
     page.get_by_role("heading", name="Ask for the evidence").wait_for(timeout=WAIT_MS)
     asked = page.locator("main li").all_inner_texts()
-    assert any("We will ask" in item and "diploma" in item.lower() for item in asked), asked
+    assert any(f"We will ask {RECTORATE}" in item and "diploma" in item.lower() for item in asked), asked
     steps.check(page, "explicit-request")
 
     # 4. the explicit request; the FR diplomas service (level High, which the guide says) asks for a preview
@@ -211,6 +223,7 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
     assert log_in_with_keyboard(page, "fr-1", "FR", "high") == "fr-1"
     page.wait_for_url(re.compile(re.escape(demo.fr_node) + r"/preview/[^/]+(\?.*)?$"), timeout=WAIT_MS)
     page.locator("input[name=d1]").first.wait_for(timeout=WAIT_MS)
+    assert RECTORATE in page.locator("main").inner_text()  # the preview names the chosen authority
     steps.check(page, "preview-documents")
     choose_radio(page, "d0", "accept")
     choose_radio(page, "d1", "refuse")
@@ -228,6 +241,8 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
     reply = context.request.get(demo.portal + href)
     assert reply.headers["content-type"] == "application/pdf"
     assert reply.body().startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(reply.body()), strict=True).pages)
+    assert RECTORATE in text, text[:500]  # issued by the authority she chose
     context.close()
 
 

@@ -39,6 +39,28 @@ def _who(item: TestSubject | None, fallback: str) -> str:
     return f"{name} ({subject.identifier})"
 
 
+_COUNT = {2: "two", 3: "three", 4: "four"}
+
+
+def _study_grant(country: str) -> list[str]:
+    """The guide's T3 lines: the preview, and the choice of provider where the diploma has several."""
+    from oots.provider.samples import SAMPLE_COUNTRIES, sample_data_service
+
+    others = sample_data_service(country, "diplomas").other_authorities if country in SAMPLE_COUNTRIES else ()
+    if not others:
+        return [
+            "  - T3 (a study grant): the diploma service shows you the diploma and its supplement first, in its",
+            "    preview space (log in there again); accept one and refuse the other: only the accepted one arrives;",
+        ]
+    return [
+        f"  - T3 (a study grant): {_COUNT.get(len(others) + 1, len(others) + 1)} authorities issue the diploma"
+        " certificate, so the portal asks who",
+        "    should provide it; the diploma service then shows you the diploma and its supplement first, in its",
+        "    preview space (log in there again); accept one and refuse the other: only the accepted one arrives,",
+        "    issued by the authority you chose;",
+    ]
+
+
 def guide(network: NetworkPlan) -> str:
     """The short text that tells a newcomer where to start and what to try."""
     lines = ["", "The local OOTS network is running:", ""]
@@ -58,8 +80,7 @@ def guide(network: NetworkPlan) -> str:
             f"  log in with eID as {_who(known, f'a citizen of {other}')}: at the eID test provider choose {other},",
             "  the first person and level High (some documents need it). Then apply, with the documents held by",
             f"  {other}, for:",
-            "  - T3 (a study grant): the diploma service shows you the diploma and its supplement first, in its",
-            "    preview space (log in there again); accept one and refuse the other: only the accepted one arrives;",
+            *_study_grant(other),
             '  - R1 (a birth certificate) with "no preview" ticked: the certificate arrives at once; without it,',
             "    you see it first, and refusing it ends the application with a clear reason;",
         ]

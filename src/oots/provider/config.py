@@ -105,6 +105,7 @@ def build_data_services(settings: Settings) -> list[DataService]:
                 annexes=annexes,
                 register=registers[ds.register_name],
                 authority=Authority(ds.authority.identifier, ds.authority.scheme_id, ds.authority.name),
+                other_authorities=tuple(Authority(a.identifier, a.scheme_id, a.name) for a in ds.other_authorities),
                 jurisdiction=Jurisdiction(ds.jurisdiction, ds.jurisdiction_nuts or None),
                 formats=tuple(ds.formats),
                 level_of_assurance=LevelOfAssurance(ds.level_of_assurance),

@@ -3,7 +3,9 @@
 A :class:`DataService` is configured per evidence type: its identifiers and titles (as the DSD lists
 them), the formats and data model of its distributions, the level of assurance it requires, its
 preview policy and jurisdiction, the issuing authority, the identity-matching rules and the register
-it reads. Its three steps are what the intake calls:
+it reads. A service may issue for several authorities (the DSD lists one access service per publisher,
+and the user chooses): :meth:`DataService.for_provider` gives the service as the authority a request
+names. Its three steps are what the intake calls:
 
 1. :meth:`DataService.identify` — the request's person (``oots.edm.Person`` or ``LegalPerson``) against
    the register: a :class:`~oots.provider.matching.MatchResult` with a reason code for the journal;
@@ -24,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from oots.edm import (
@@ -165,6 +167,17 @@ class DataService:
     preview: PreviewPolicy = PreviewPolicy.IF_POSSIBLE
     rules: MatchRules = field(default_factory=MatchRules)
     language: str = "EN"
+    #: Further authorities the service issues for (each a publisher of its own access service in the
+    #: DSD); ``authority`` is the one used when a request names none of them.
+    other_authorities: tuple[Authority, ...] = ()
+
+    def for_provider(self, identifier: str | None, scheme_id: str | None = None) -> DataService:
+        """The service issuing as the authority ``identifier`` names (a request's ``EvidenceProvider``),
+        when it is one of the service's further authorities; otherwise the service as it is."""
+        for authority in self.other_authorities:
+            if authority.identifier == identifier and scheme_id in (None, authority.scheme_id):
+                return replace(self, authority=authority)
+        return self
 
     @property
     def subject_kind(self) -> SubjectKind:

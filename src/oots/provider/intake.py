@@ -141,11 +141,15 @@ class Intake:
 
     # --- the service asked for ---------------------------------------------------------------------
     def find_service(self, request: QueryRequest) -> DataService | None:
+        """The data service asked for, issuing as the authority the request's ``EvidenceProvider`` names."""
         wanted = request.evidence_request
-        by_id = self._by_id.get(wanted.identifier) if wanted.identifier else None
-        if by_id is not None:
-            return by_id
-        return self._by_type.get(edm.sr_url(wanted.evidence_type_classification or "", v2=False))
+        service = self._by_id.get(wanted.identifier) if wanted.identifier else None
+        if service is None:
+            service = self._by_type.get(edm.sr_url(wanted.evidence_type_classification or "", v2=False))
+        if service is None:
+            return None
+        named = request.evidence_provider.identifier
+        return service.for_provider(named.value, named.scheme_id)
 
     # --- decisions ---------------------------------------------------------------------------------
     def answer(self, data: bytes, *, sent: dt.datetime) -> Answer:

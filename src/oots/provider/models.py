@@ -37,6 +37,9 @@ class ProviderPreview(Base):
     first_request_id: Mapped[str] = mapped_column(String(255))
     first_message_id: Mapped[str] = mapped_column(String(255))
     data_service: Mapped[str] = mapped_column(String(255))
+    #: The authority the data service issues as (the first request's ``EvidenceProvider``), when the
+    #: service issues for several; None for the service's own.
+    authority: Mapped[str | None] = mapped_column(String(255))
     specification: Mapped[str] = mapped_column(String(20))
     #: SHA-256 of subject, evidence type, distributions and requester of the first request.
     fingerprint: Mapped[str] = mapped_column(String(64))

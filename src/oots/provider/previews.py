@@ -131,6 +131,7 @@ class Previews:
             first_request_id=request.id,
             first_message_id=message_id,
             data_service=due.service.identifier,
+            authority=due.service.authority.identifier if due.service.other_authorities else None,
             specification=request.specification.value,
             fingerprint=fingerprint(request),
             match_reason=due.provision.match.reason,
@@ -235,7 +236,9 @@ class Previews:
         ]
 
     def service_of(self, row: ProviderPreview) -> DataService | None:
-        return next((s for s in self.intake.services if s.identifier == row.data_service), None)
+        """The preview's data service, issuing as the authority its first request named."""
+        service = next((s for s in self.intake.services if s.identifier == row.data_service), None)
+        return service.for_provider(row.authority) if service is not None else None
 
     def remember_return(self, session: Session, token: str, url: str) -> bool:
         """Keep ``url`` as where to send the user back (v1.x: the requester names it on the way in, as

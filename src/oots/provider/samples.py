@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oots.edm import Jurisdiction, LevelOfAssurance
 from oots.errors import NotFound
@@ -23,6 +23,9 @@ from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.matching import PersonQuery
 from oots.provider.registers import CsvRegister, Register
 from oots.provider.render import Authority
+
+if TYPE_CHECKING:
+    from oots.cs.catalogue import Publisher
 
 __all__ = [
     "SAMPLE_COUNTRIES",
@@ -159,7 +162,8 @@ class _Listed:
     titles: dict[str, str]
     descriptions: dict[str, str]
     level_of_assurance: LevelOfAssurance | None
-    authority: Authority
+    #: The publishers of the service's access services on the country's access point, in catalogue order.
+    authorities: tuple[Authority, ...]
 
 
 @functools.cache
@@ -178,17 +182,21 @@ def _catalogue_listing() -> dict[tuple[str, str], _Listed]:
         country = ds.classification.rstrip("/").rsplit("/", 2)[-2]
         if (country, kind) in listed:
             continue
-        publisher = ds.access_services[0].publisher
-        names = dict(publisher.names)
+        own = [a for a in ds.access_services if a.id == f"AP_{country}_01"] or ds.access_services[:1]
         listed[(country, kind)] = _Listed(
             identifier=ds.id,
             classification=ds.classification,
             titles=dict(ds.titles),
             descriptions=dict(ds.descriptions),
             level_of_assurance=LevelOfAssurance(ds.level_of_assurance) if ds.level_of_assurance else None,
-            authority=Authority(publisher.id, publisher.scheme, names.get("EN") or next(iter(names.values()), "")),
+            authorities=tuple(_authority(a.publisher) for a in own),
         )
     return listed
+
+
+def _authority(publisher: Publisher) -> Authority:
+    names = dict(publisher.names)
+    return Authority(publisher.id, publisher.scheme, names.get("EN") or next(iter(names.values()), ""))
 
 
 def sample_evidence_type_id(country: str, kind: str) -> str:
@@ -213,7 +221,7 @@ def sample_authority(country: str, kind: str | None = None) -> Authority:
     the country's default authority."""
     listed = _catalogue_listing().get((country, kind)) if kind else None
     if listed:
-        return listed.authority
+        return listed.authorities[0]
     name, eas, value = _AUTHORITIES[country]
     return Authority(value, f"urn:cef.eu:names:identifier:EAS:{eas}", name)
 
@@ -244,6 +252,7 @@ def sample_data_service(country: str, kind: str, *, register: Register | None = 
         annexes=tuple(model_by_name(a) for a in annexes),
         register=register or sample_register(kind, country),
         authority=sample_authority(country, kind),
+        other_authorities=listed.authorities[1:] if listed else (),
         jurisdiction=Jurisdiction(country),
         level_of_assurance=(listed.level_of_assurance if listed else None) or LevelOfAssurance.SUBSTANTIAL,
         preview=_PREVIEW.get(kind, PreviewPolicy.IF_POSSIBLE),

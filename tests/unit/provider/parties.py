@@ -37,14 +37,15 @@ def query_request(
     preview: bool = False,
     version: edm.Version = edm.Version.EDM_V1,
     issued: dt.datetime | None = None,
+    provider: Agent = PROVIDER,
 ) -> edm.QueryRequest:
     """A request from :data:`REQUESTER` to :data:`PROVIDER` about ``subject``, for Spain's sample ``kind``
-    service (or ``evidence_type``) in its distribution of format ``fmt``."""
+    service (or ``evidence_type``) in its distribution of format ``fmt``, addressed to ``provider``."""
     offered = evidence_type or sample_data_service("ES", kind).evidence_type()
     dist = next(d for d in offered.distributed_as if d.format == fmt)
     return edm.evidence_request(
         requester=REQUESTER,
-        provider=PROVIDER,
+        provider=provider,
         evidence_type=edm.requested_evidence_type(offered, dist),
         subject=subject,
         procedure=procedure,

@@ -27,6 +27,9 @@ jurisdiction = "BE"
 language = "NL"
 register = "{register}"
 authority = { identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }
+other_authorities = [
+  { identifier = "0999000002", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS Gent" },
+]
 
 [provider.data_services.matching]
 min_family_level = "exact"
@@ -69,6 +72,8 @@ where = {{ country = "BE" }}
     assert mine.rules.allow_swapped_names
     assert mine.rules.tie_breakers == (Attribute.GENDER,)
     assert mine.preview.value == "required"
+    assert [(a.identifier, a.name) for a in mine.other_authorities] == [("0999000002", "BS Gent")]
+    assert mine.for_provider("0999000002", "urn:cef.eu:names:identifier:EAS:0208").authority.name == "BS Gent"
 
 
 def test_unknown_register_reference_is_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:

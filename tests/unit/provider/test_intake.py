@@ -17,10 +17,11 @@ from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.intake import Answer, Intake
 from oots.provider.matching import LegalPersonQuery, LegalPersonRecord, PersonQuery, PersonRecord
 from oots.provider.registers import RegisterRecord
+from oots.provider.render import Authority
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.validation import validate
 
-from .parties import GARCIA, query_request
+from .parties import GARCIA, PROVIDER, query_request
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -162,6 +163,44 @@ def test_v2_request_is_answered_in_v2_with_the_evidence_type_in_either_sr_spelli
     assert answer.document.specification is edm.Version.EDM_V2
 
 
+RECTORATE = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
+
+
+def _issuing_as(service: DataService, provider: edm.Agent) -> tuple[str, set[str]]:
+    """The answer's EvidenceProvider and the IssuingAuthority of its evidences, for a request to ``provider``."""
+    req = query_request(fmt="application/xml", issued=NOW, provider=provider)
+    document = valid(intake([service]).answer(edm.to_xml(req), sent=NOW))
+    assert isinstance(document, QueryResponse)
+    issuers = {e.metadata.issuing_authority.identifier.value for p in document.packages for e in p.evidences}
+    return document.evidence_provider[0].identifier.value, issuers
+
+
+def test_a_service_of_several_authorities_issues_as_the_one_the_request_names() -> None:
+    births = dataclasses.replace(sample_data_service("ES", "births"), other_authorities=(RECTORATE,))
+    own = births.authority.identifier
+    named = edm.Agent(edm.Identifier(RECTORATE.identifier, RECTORATE.scheme_id), (edm.Text("Rectorado", "ES"),))
+    assert _issuing_as(births, named) == (RECTORATE.identifier, {RECTORATE.identifier})
+    # a request naming an authority the service does not issue for, or the right number in another
+    # scheme, gets the service's own authority
+    assert _issuing_as(births, PROVIDER) == (own, {own})
+    other_scheme = edm.Agent(edm.Identifier(RECTORATE.identifier, "urn:cef.eu:names:identifier:EAS:9920"), named.names)
+    assert _issuing_as(births, other_scheme) == (own, {own})
+    # the service itself is not changed by answering as another authority
+    assert births.authority.identifier == own
+    assert births.for_provider(RECTORATE.identifier).authority == RECTORATE
+    assert births.for_provider(RECTORATE.identifier, "urn:x").authority.identifier == own
+    assert births.for_provider(None) is births
+
+
+def test_sample_services_name_every_publisher_of_their_access_point() -> None:
+    diplomas = sample_data_service("FR", "diplomas")
+    assert diplomas.authority.name == "Ministry of Higher Education and Research"
+    assert [a.name for a in diplomas.other_authorities] == ["Rectorate of the Académie de Paris"]
+    births = sample_data_service("DE", "births")
+    assert [a.name for a in births.other_authorities] == ["Registry Office Munich", "Registry Office Hamburg-Mitte"]
+    assert sample_data_service("BE", "births").other_authorities == ()
+
+
 def test_sample_services_are_the_ones_the_demo_catalogue_lists() -> None:
     from importlib import resources
 
@@ -178,10 +217,11 @@ def test_sample_services_are_the_ones_the_demo_catalogue_lists() -> None:
             found += 1
             assert ds.classification == service.evidence_type_classification
             assert ds.level_of_assurance == service.level_of_assurance.value
-            access = ds.access_services[0]
-            assert access.id == f"AP_{country}_01"
-            assert access.publisher.id == service.authority.identifier
-            assert access.publisher.scheme == service.authority.scheme_id
+            authorities = [service.authority, *service.other_authorities]
+            assert [a.id for a in ds.access_services] == [f"AP_{country}_01"] * len(authorities)
+            assert [(a.publisher.id, a.publisher.scheme) for a in ds.access_services] == [
+                (a.identifier, a.scheme_id) for a in authorities
+            ]
     assert found == len(SAMPLE_COUNTRIES) * 5
 
 

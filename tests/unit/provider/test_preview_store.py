@@ -23,7 +23,8 @@ from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
 from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
-from oots.provider.samples import sample_data_services
+from oots.provider.render import Authority
+from oots.provider.samples import sample_data_service, sample_data_services
 from oots.settings import load_settings
 from oots.store import Database, open_database
 from oots.store.models import QueueJob
@@ -194,6 +195,39 @@ def test_held_then_one_accepted_one_refused(desk: Desk) -> None:
     assert ("evidence_sent", "evidence") in events
     desk.run_jobs(ANSWER_JOB)  # a job run twice sends nothing twice
     assert len(desk.sent) == 1
+
+
+def test_a_preview_keeps_the_authority_its_first_request_named(desk: Desk) -> None:
+    rectorate = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
+    diplomas = sample_data_service("ES", "diplomas").identifier
+    services = [
+        dataclasses.replace(s, other_authorities=(rectorate,)) if s.identifier == diplomas else s
+        for s in sample_data_services("ES")
+    ]
+    desk.previews.intake = Intake(services, clock=desk.clock, preview=True)
+    named = edm.Agent(edm.Identifier(rectorate.identifier, rectorate.scheme_id), (edm.Text("Rectorado", "ES"),))
+    first = query_request(
+        GARCIA, kind="diplomas", procedure="T3", preview=True, version=edm.Version.EDM_V2, issued=T0, provider=named
+    )
+    first, location = open_preview(desk, first)
+    token = token_from_location(location, BASE)
+    assert token is not None
+    with desk.db.session() as session:
+        row = desk.previews.find(session, token)
+        assert row is not None
+        assert row.authority == rectorate.identifier
+        service = desk.previews.service_of(row)  # what the preview page names
+        assert service is not None
+        assert service.authority == rectorate
+    second = second_request(first, location)
+    assert follow(desk, second) is None
+    decide(desk, location, accept=[0, 1])
+    desk.run_jobs(ANSWER_JOB)
+    ((_, answer),) = desk.sent
+    document = checked(answer, second)
+    assert isinstance(document, QueryResponse)
+    assert {e.metadata.issuing_authority.identifier.value for e in document.evidences} == {rectorate.identifier}
+    assert document.evidence_provider[0].identifier.value == rectorate.identifier
 
 
 def test_the_user_can_decide_before_the_second_request(desk: Desk) -> None:

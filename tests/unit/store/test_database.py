@@ -73,7 +73,8 @@ def test_every_migration_follows_the_branch_rules() -> None:
             assert rev.down_revision is None, f"{path.name} starts the {owner} branch: down_revision=None"
             assert rev.branch_labels == {owner}, f"{path.name} needs branch_labels=({owner!r},)"
         else:
-            assert not rev.branch_labels
+            # Alembic gives every later revision its branch's label; the file itself must not set one
+            assert rev.module.branch_labels is None, f"{path.name} must not start a branch"
             downs = rev.down_revision if isinstance(rev.down_revision, tuple) else (rev.down_revision,)
             assert f"{owner}_{number - 1:04d}" in downs, f"{path.name} must follow {owner}_{number - 1:04d}"
         owners.setdefault(owner, []).append(number)

@@ -70,7 +70,7 @@ def test_a_database_missing_one_branch_gets_it(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     db.migrate()
     with db.connect() as conn:
-        conn.execute(text("DELETE FROM alembic_version WHERE version_num = 'provider_0001'"))
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num LIKE 'provider_%'"))
         conn.execute(text("DROP TABLE provider_preview_documents"))
         conn.execute(text("DROP TABLE provider_previews"))
     assert db.migrate() == alembic_heads()

@@ -177,6 +177,7 @@ class Previews:
             or row.requester_party != party
             or row.data_service != service.identifier
             or row.fingerprint != fingerprint(request)
+            or (row.authority is not None and row.authority != service.authority.identifier)
         ):
             return self.intake.error("EDM:ERR:0003", request, service, "PREVIEW:UNKNOWN", detail=_UNKNOWN)
         state = PreviewState(row.state)

@@ -30,7 +30,7 @@ from oots.store import Database, open_database
 from oots.store.models import QueueJob
 from oots.validation import validate
 
-from .parties import GARCIA, query_request
+from .parties import GARCIA, PROVIDER, query_request
 
 BASE = "https://ep.example.eu"
 PORTAL = "https://portal.example.eu"
@@ -219,6 +219,10 @@ def test_a_preview_keeps_the_authority_its_first_request_named(desk: Desk) -> No
         service = desk.previews.service_of(row)  # what the preview page names
         assert service is not None
         assert service.authority == rectorate
+    # a second request that names another authority than the first does not fit the preview
+    elsewhere = follow(desk, second_request(first, location, evidence_provider=PROVIDER))
+    assert elsewhere is not None
+    assert elsewhere.reason == "PREVIEW:UNKNOWN"
     second = second_request(first, location)
     assert follow(desk, second) is None
     decide(desk, location, accept=[0, 1])

@@ -12,12 +12,16 @@ import datetime as dt
 
 from oots import edm
 from oots.edm import Agent, Identifier, LevelOfAssurance, Person, Text
+from oots.provider.render import Authority
 from oots.provider.samples import sample_data_service
 
-__all__ = ["GARCIA", "PROVIDER", "REQUESTER", "query_request"]
+__all__ = ["GARCIA", "OTHER_AUTHORITY", "OTHER_PROVIDER", "PROVIDER", "REQUESTER", "query_request"]
 
 REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
 PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
+#: A further authority a Spanish service may issue for, and the request's agent that names it.
+OTHER_AUTHORITY = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
+OTHER_PROVIDER = Agent(Identifier(OTHER_AUTHORITY.identifier, OTHER_AUTHORITY.scheme_id), (Text("Rectorado", "ES"),))
 GARCIA = Person(
     family_name="García Márquez",
     given_name="María José",

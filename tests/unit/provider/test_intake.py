@@ -17,11 +17,10 @@ from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.intake import Answer, Intake
 from oots.provider.matching import LegalPersonQuery, LegalPersonRecord, PersonQuery, PersonRecord
 from oots.provider.registers import RegisterRecord
-from oots.provider.render import Authority
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.validation import validate
 
-from .parties import GARCIA, PROVIDER, query_request
+from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, PROVIDER, query_request
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -163,9 +162,6 @@ def test_v2_request_is_answered_in_v2_with_the_evidence_type_in_either_sr_spelli
     assert answer.document.specification is edm.Version.EDM_V2
 
 
-RECTORATE = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
-
-
 def _issuing_as(service: DataService, provider: edm.Agent) -> tuple[str, set[str]]:
     """The answer's EvidenceProvider and the IssuingAuthority of its evidences, for a request to ``provider``."""
     req = query_request(fmt="application/xml", issued=NOW, provider=provider)
@@ -176,19 +172,20 @@ def _issuing_as(service: DataService, provider: edm.Agent) -> tuple[str, set[str
 
 
 def test_a_service_of_several_authorities_issues_as_the_one_the_request_names() -> None:
-    births = dataclasses.replace(sample_data_service("ES", "births"), other_authorities=(RECTORATE,))
+    births = dataclasses.replace(sample_data_service("ES", "births"), other_authorities=(OTHER_AUTHORITY,))
     own = births.authority.identifier
-    named = edm.Agent(edm.Identifier(RECTORATE.identifier, RECTORATE.scheme_id), (edm.Text("Rectorado", "ES"),))
-    assert _issuing_as(births, named) == (RECTORATE.identifier, {RECTORATE.identifier})
+    assert _issuing_as(births, OTHER_PROVIDER) == (OTHER_AUTHORITY.identifier, {OTHER_AUTHORITY.identifier})
     # a request naming an authority the service does not issue for, or the right number in another
     # scheme, gets the service's own authority
     assert _issuing_as(births, PROVIDER) == (own, {own})
-    other_scheme = edm.Agent(edm.Identifier(RECTORATE.identifier, "urn:cef.eu:names:identifier:EAS:9920"), named.names)
+    other_scheme = edm.Agent(
+        edm.Identifier(OTHER_AUTHORITY.identifier, "urn:cef.eu:names:identifier:EAS:9920"), OTHER_PROVIDER.names
+    )
     assert _issuing_as(births, other_scheme) == (own, {own})
     # the service itself is not changed by answering as another authority
     assert births.authority.identifier == own
-    assert births.for_provider(RECTORATE.identifier).authority == RECTORATE
-    assert births.for_provider(RECTORATE.identifier, "urn:x").authority.identifier == own
+    assert births.for_provider(OTHER_AUTHORITY.identifier).authority == OTHER_AUTHORITY
+    assert births.for_provider(OTHER_AUTHORITY.identifier, "urn:x").authority.identifier == own
     assert births.for_provider(None) is births
 
 

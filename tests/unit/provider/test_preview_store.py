@@ -23,14 +23,13 @@ from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
 from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
-from oots.provider.render import Authority
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.settings import load_settings
 from oots.store import Database, open_database
 from oots.store.models import QueueJob
 from oots.validation import validate
 
-from .parties import GARCIA, PROVIDER, query_request
+from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, PROVIDER, query_request
 
 BASE = "https://ep.example.eu"
 PORTAL = "https://portal.example.eu"
@@ -198,16 +197,21 @@ def test_held_then_one_accepted_one_refused(desk: Desk) -> None:
 
 
 def test_a_preview_keeps_the_authority_its_first_request_named(desk: Desk) -> None:
-    rectorate = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
+    rectorate = OTHER_AUTHORITY
     diplomas = sample_data_service("ES", "diplomas").identifier
     services = [
         dataclasses.replace(s, other_authorities=(rectorate,)) if s.identifier == diplomas else s
         for s in sample_data_services("ES")
     ]
     desk.previews.intake = Intake(services, clock=desk.clock, preview=True)
-    named = edm.Agent(edm.Identifier(rectorate.identifier, rectorate.scheme_id), (edm.Text("Rectorado", "ES"),))
     first = query_request(
-        GARCIA, kind="diplomas", procedure="T3", preview=True, version=edm.Version.EDM_V2, issued=T0, provider=named
+        GARCIA,
+        kind="diplomas",
+        procedure="T3",
+        preview=True,
+        version=edm.Version.EDM_V2,
+        issued=T0,
+        provider=OTHER_PROVIDER,
     )
     first, location = open_preview(desk, first)
     token = token_from_location(location, BASE)

@@ -37,8 +37,8 @@ class ProviderPreview(Base):
     first_request_id: Mapped[str] = mapped_column(String(255))
     first_message_id: Mapped[str] = mapped_column(String(255))
     data_service: Mapped[str] = mapped_column(String(255))
-    #: The authority the data service issues as (the first request's ``EvidenceProvider``), when the
-    #: service issues for several; None for the service's own.
+    #: The identifier of the authority the data service issues as (the one the first request's
+    #: ``EvidenceProvider`` names, when the service issues for several); None in older previews.
     authority: Mapped[str | None] = mapped_column(String(255))
     specification: Mapped[str] = mapped_column(String(20))
     #: SHA-256 of subject, evidence type, distributions and requester of the first request.

@@ -131,7 +131,7 @@ class Previews:
             first_request_id=request.id,
             first_message_id=message_id,
             data_service=due.service.identifier,
-            authority=due.service.authority.identifier if due.service.other_authorities else None,
+            authority=due.service.authority.identifier,
             specification=request.specification.value,
             fingerprint=fingerprint(request),
             match_reason=due.provision.match.reason,

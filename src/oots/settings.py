@@ -94,6 +94,12 @@ class NodeSettings(Section):
         (),
         description="What this node does in OOTS; a requester or provider node runs an access point.",
     )
+    threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Threads of a web process for database and crypto work; 0: four per core.",
+    )
 
 
 class DatabaseSettings(Section):

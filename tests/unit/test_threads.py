@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from oots.threads import THREADS, run_in_thread
+from oots.threads import THREADS, run_in_thread, set_threads
 
 _request: contextvars.ContextVar[str] = contextvars.ContextVar("test_request", default="none")
 
@@ -43,7 +43,8 @@ def test_the_thread_sees_the_callers_context_variables() -> None:
     assert asyncio.run(scenario()) == "req-42"
 
 
-def test_more_calls_than_threads_wait_their_turn_and_all_finish() -> None:
+def _most_at_once(calls: int) -> int:
+    """Run ``calls`` calls of 10 ms through the pool at once: how many ran side by side at most."""
     running = 0
     most = 0
     lock = threading.Lock()
@@ -59,10 +60,32 @@ def test_more_calls_than_threads_wait_their_turn_and_all_finish() -> None:
         return n
 
     async def scenario() -> list[int]:
-        return await asyncio.gather(*(run_in_thread(work, n) for n in range(3 * THREADS)))
+        return await asyncio.gather(*(run_in_thread(work, n) for n in range(calls)))
 
-    assert asyncio.run(scenario()) == list(range(3 * THREADS))
-    assert most <= THREADS
+    assert asyncio.run(scenario()) == list(range(calls))
+    return most
+
+
+def test_more_calls_than_threads_wait_their_turn_and_all_finish() -> None:
+    assert THREADS >= 4
+    assert 1 < _most_at_once(3 * THREADS) <= THREADS
+
+
+def test_a_smaller_pool_holds_even_with_more_threads_started() -> None:
+    _most_at_once(3 * THREADS)  # every thread of the default size started and idle
+    try:
+        set_threads(2)
+        assert _most_at_once(20) == 2
+        set_threads(THREADS + 2)
+        assert 2 < _most_at_once(3 * THREADS) <= THREADS + 2
+    finally:
+        set_threads(0)
+    assert _most_at_once(3 * THREADS) <= THREADS
+
+
+def test_a_pool_size_below_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match="size of 0"):
+        set_threads(-1)
 
 
 def test_a_cancelled_caller_stops_waiting_and_the_pool_goes_on() -> None:

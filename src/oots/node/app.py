@@ -45,6 +45,7 @@ from oots.store import open_database
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Preparer, Worker
 from oots.store.wake import listen, topic
+from oots.threads import set_threads
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
 
@@ -231,6 +232,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     """The node's ASGI application (built from settings, or from an already built context)."""
     ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
     node = ctx.settings.node
+    set_threads(node.threads)
     listen(ctx.database)  # PostgreSQL: wake this process's long-polling readers on other processes' commits
 
     async def health(request: Request) -> JSONResponse:

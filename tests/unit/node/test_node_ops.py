@@ -295,3 +295,18 @@ def test_audit_search_by_exchange_message_and_person(admin_client: AppClient) ->
     assert "ex-2" not in by_person
     verified = admin_client.get("/admin/audit", params={"verify": "1"}).text
     assert "Chain intact: 2 entries verified." in verified
+
+
+# --- the web process's threads ---------------------------------------------------------------------------
+
+
+def test_the_node_sizes_the_pool_of_its_web_threads(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots import threads
+
+    try:
+        create_app(load_settings(node_config(tmp_path, "threads = 3\n")))
+        assert threads._pool.size == 3
+        create_app(load_settings(node_config(tmp_path)))
+        assert threads._pool.size == threads.THREADS  # 0: four per core
+    finally:
+        threads.set_threads(0)

@@ -23,7 +23,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, bindparam, func, select
@@ -185,16 +185,85 @@ class Document:
     content: bytes
 
 
+class ExchangeRow(Protocol):
+    """The columns of an exchange the portal API shows (a row of ``_VIEW_EXCHANGE``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def procedure(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def updated_at(self) -> dt.datetime: ...
+    @property
+    def deadline(self) -> dt.datetime: ...
+    @property
+    def explicit_request_given(self) -> bool: ...
+    @property
+    def requirements(self) -> list[dict[str, Any]] | None: ...
+
+
+class RequestRow(Protocol):
+    """The columns of a request the portal API shows (a row of ``_VIEW_REQUESTS``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def requirement_id(self) -> str: ...
+    @property
+    def evidence_type(self) -> str: ...
+    @property
+    def provider(self) -> dict[str, Any]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def preview_location(self) -> str | None: ...
+    @property
+    def preview_method(self) -> str | None: ...
+
+
+class EvidenceRow(Protocol):
+    """An evidence received, without its content (a row of ``_VIEW_EVIDENCE``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def evidence_id(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def request_row(self) -> int: ...
+    @property
+    def size(self) -> int | None:
+        """The content's length in bytes."""
+
+
 @dataclass(frozen=True)
 class ExchangeView:
     """What the portal API shows of an exchange: its row, its requests and its evidence, as read (rows
     of the columns the view shows, not ORM objects: a portal reads this often)."""
 
-    exchange: Any
-    requests: Sequence[Any]
-    #: The evidence received, without its content (the API lists it; a download reads the content);
-    #: each row's ``size`` is the content's length in bytes.
-    evidence: Sequence[Any]
+    exchange: ExchangeRow
+    requests: Sequence[RequestRow]
+    #: The evidence received, without its content (the API lists it; a download reads the content).
+    evidence: Sequence[EvidenceRow]
 
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
@@ -350,15 +419,16 @@ class Requester:
     def view(self, where: Session | Connection, exchange_id: str, client_id: str | None = None) -> ExchangeView:
         """The exchange as the portal API shows it, read with plain (Core) statements."""
         conn = _connection(where)
-        ex = conn.execute(_VIEW_EXCHANGE, {"exchange": exchange_id}).first()
-        if ex is None or (client_id is not None and ex.client_id != client_id):
+        row = conn.execute(_VIEW_EXCHANGE, {"exchange": exchange_id}).first()
+        if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
+        ex = cast(ExchangeRow, row)
         if not ex.explicit_request_given:
             # requests (and so evidence) are made in the transaction that records the explicit request
             return ExchangeView(ex, (), ())
         requests = conn.execute(_VIEW_REQUESTS, {"exchange": exchange_id}).all()
         evidence = conn.execute(_VIEW_EVIDENCE, {"exchange": exchange_id}).all()
-        return ExchangeView(ex, requests, evidence)
+        return ExchangeView(ex, cast(Sequence[RequestRow], requests), cast(Sequence[EvidenceRow], evidence))
 
     def evidence(
         self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None

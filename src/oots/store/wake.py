@@ -5,8 +5,9 @@ A transaction that makes work for someone calls :func:`on_commit` (``"queue"`` f
 exchange). When, and only when, it commits, every waiter on that :class:`Topic` in this process wakes
 up at once: the queue worker, the AS4 sender loop, a long-polling reader of the portal API. Commits
 made by other processes of the node reach them too once the process has called :func:`listen`: on
-PostgreSQL the commit also sends ``NOTIFY oots_wake``, which a listener thread relays into the process's
-topics; on a SQLite file, the committing process sends the same payload as a datagram to every other
+PostgreSQL the transaction sends, just before it commits, one ``NOTIFY oots_wake`` with all its topics
+(PostgreSQL delivers it at the commit), which a listener thread relays into the process's topics; on a
+SQLite file, the committing process sends the same payload as a datagram to every other
 process listening on that file (:class:`Neighbours`: Unix sockets named after the file, found through
 a directory of markers beside it).
 
@@ -43,9 +44,12 @@ __all__ = ["CHANNEL", "Neighbours", "Topic", "Watch", "forget", "listen", "on_co
 
 log = logging.getLogger(__name__)
 
-#: The PostgreSQL notification channel (payload ``topic`` or ``topic|key``).
+#: The PostgreSQL notification channel (payload: lines ``topic`` or ``topic|key``, one per topic or key).
 CHANNEL = "oots_wake"
+#: The longest payload of one notification, in bytes (PostgreSQL refuses 8,000 or more).
+NOTIFY_BYTES = 7900
 _PENDING = "oots_wake_pending"
+_NOTIFIED = "oots_wake_notified"
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -167,6 +171,7 @@ def _fire_pending(session: Session) -> None:
     if _PENDING not in session.info or session.in_nested_transaction():
         return  # nothing to fire, or a savepoint released: nothing is visible to others before the commit
     pending: dict[str, set[str]] = session.info.pop(_PENDING)
+    session.info.pop(_NOTIFIED, None)
     for name, keys in pending.items():
         topic(name).fire(k for k in keys if k)
     neighbours = _neighbours_of(session.get_bind())
@@ -177,6 +182,37 @@ def _fire_pending(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_pending(session: Session, *_: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_NOTIFIED, None)
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_pending(session: Session) -> None:
+    """PostgreSQL: the transaction's topics to the node's other processes, in one notification where they
+    fit (a round trip each cost more than the rest of a short transaction), just before the commit."""
+    if session.in_nested_transaction() or session.info.get(_NOTIFIED):
+        return  # a savepoint released: the outer transaction notifies when it commits
+    pending: dict[str, set[str]] | None = session.info.get(_PENDING)
+    if not pending or session.get_bind().dialect.name != "postgresql":
+        return
+    session.info[_NOTIFIED] = True  # a later on_commit of this transaction notifies at once
+    for payload in _chunks(_payload(pending).decode(), NOTIFY_BYTES):
+        session.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+
+
+def _chunks(lines: str, most: int) -> Iterator[str]:
+    """``lines`` cut at line ends into pieces of at most ``most`` bytes (a longer line alone is cut)."""
+    piece: list[str] = []
+    size = 0
+    for whole in lines.splitlines():
+        # a key that long is not ours; keep the wake-up of its topic
+        line = whole if len(whole.encode()) <= most else whole.partition("|")[0][:most]
+        if piece and size + 1 + len(line.encode()) > most:
+            yield "\n".join(piece)
+            piece, size = [], 0
+        piece.append(line)
+        size += len(line.encode()) + (1 if len(piece) > 1 else 0)
+    if piece:
+        yield "\n".join(piece)
 
 
 def on_commit(session: Session, name: str, key: str | None = None) -> None:
@@ -188,7 +224,7 @@ def on_commit(session: Session, name: str, key: str | None = None) -> None:
     if (key or "") in keys:
         return
     keys.add(key or "")
-    if session.get_bind().dialect.name == "postgresql":
+    if session.info.get(_NOTIFIED):  # called while the transaction commits: the notification has gone
         session.execute(_NOTIFY, {"channel": CHANNEL, "payload": name if key is None else f"{name}|{key}"})
 
 
@@ -456,9 +492,8 @@ def _relay(url: str, safe_url: str) -> None:
                 conn.execute(f"LISTEN {CHANNEL}")
                 delay = 0.5
                 for note in conn.notifies():
-                    name, _, key = note.payload.partition("|")
                     # A job or a message may have been made for this process's pollers: wake them.
-                    topic(name).fire([key] if key else [])
+                    _fire_payload(note.payload.encode())
         except Exception as exc:  # the relay must outlive a database restart
             (log.warning if delay == 0.5 else log.debug)(
                 "wake-up listener on %s: %s; reconnecting", safe_url, type(exc).__name__

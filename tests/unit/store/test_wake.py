@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -18,7 +19,7 @@ from sqlalchemy import text
 
 from oots.store import Database
 from oots.store import queue as q
-from oots.store.wake import listen, on_commit, topic, wait_for
+from oots.store.wake import CHANNEL, NOTIFY_BYTES, _chunks, listen, on_commit, topic, wait_for
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
 
@@ -264,3 +265,52 @@ def test_postgresql_notifications_of_other_processes_are_relayed(db: Database) -
         if wake.wait(seen, 0.1):
             break
     assert wake.generation > seen
+
+
+@pytest.mark.postgres
+def test_a_postgresql_transaction_notifies_its_topics_in_one_notification_at_its_commit(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite has no notifications")
+    import psycopg
+
+    url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {CHANNEL}")
+        with contextlib.suppress(RuntimeError), db.session() as session:
+            on_commit(session, "test.rolled.back")
+            session.execute(text("SELECT 1"))
+            raise RuntimeError("rolled back")
+        with db.session() as session:
+            on_commit(session, "test.one")
+            on_commit(session, "test.two", "k1")
+            on_commit(session, "test.two", "k2")
+            on_commit(session, "test.one")  # once is enough
+            session.execute(text("SELECT 1"))
+        notes = list(listener.notifies(timeout=2.0, stop_after=2))
+    assert len(notes) == 1  # one round trip for the transaction, none for the rolled back one
+    assert sorted(notes[0].payload.splitlines()) == ["test.one", "test.two|k1", "test.two|k2"]
+
+
+@pytest.mark.postgres
+def test_a_notification_of_several_topics_wakes_each_of_them(db: Database) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite has no notifications")
+    one, two = topic("test.relay.one"), topic("test.relay.two")
+    seen = two.generation
+    assert listen(db)
+    for _ in range(600):  # until the listener's LISTEN is in place
+        with db.session() as session:  # another process's commit of two topics
+            session.execute(text("SELECT pg_notify('oots_wake', 'test.relay.one|k' || chr(10) || 'test.relay.two')"))
+        if two.wait(seen, 0.1):
+            break
+    assert two.generation > seen
+    assert one.generation > 0
+
+
+def test_a_long_payload_is_cut_at_line_ends_and_an_overlong_key_keeps_its_topic() -> None:
+    lines = "\n".join(f"requester.exchange|{n:024d}" for n in range(1000))
+    pieces = list(_chunks(lines, NOTIFY_BYTES))
+    assert len(pieces) > 1
+    assert all(len(p.encode()) <= NOTIFY_BYTES for p in pieces)
+    assert "\n".join(pieces) == lines
+    assert list(_chunks("queue\nas4.outbound|" + "x" * 9000, 100)) == ["queue\nas4.outbound"]

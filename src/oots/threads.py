@@ -14,8 +14,9 @@ The pool grows to :data:`THREADS` threads, four per core (a node's own setting, 
 change that with :func:`set_threads`); calls beyond that wait in order for a free thread. The calls are
 database and crypto work, which hold the interpreter lock most of the time: more threads than that only
 make them take the lock from one another (every SQLite statement lets it go and takes it back), which
-costs CPU in thread switches and gains no throughput. anyio's default of 40 threads made the requester
-node spend about 15 % more CPU per exchange under load, in about twice as many context switches.
+costs CPU in thread switches and gains no throughput. Under load, with anyio's default of 40 threads
+the requester node made twice as many context switches and spent about 1 ms more system time per
+exchange (5-15 % more CPU in all, from run to run).
 Threads are daemons that stay for the life of the process.
 
 One difference from anyio: a coroutine cancelled while its call runs stops waiting at once; the call

@@ -4,8 +4,10 @@ Starts a requester node (BE) and a provider node (FR) as ``oots demo`` does (SQL
 node with its worker), drives ``OOTS_BENCH_NETWORK_EXCHANGES`` exchanges without preview (1,000) through
 the portal API, ``OOTS_BENCH_NETWORK_CONCURRENCY`` at a time (50), checks that the requester's AS4
 records and the provider's audit journal agree, and prints the figures. Targets: >= 20 exchanges/s,
-p99 <= 1 s, <= 300 MB resident per node process. CPU per exchange is read around the measured load
-(after a warm-up), so start-up is not in it.
+p99 <= 1 s, <= 300 MB resident per node process. CPU per exchange (and of it the system time, and the
+context switches of each process's threads) is read around the measured load (after a warm-up), so
+start-up is not in it. Before the load, a fixed piece of Python work is timed ("machine speed"): this
+machine's speed changes from run to run, and figures of two runs compare once divided by it.
 
 With 50 exchanges always in flight, Little's law ties the two targets together: the mean time of an
 exchange is 50 / throughput, so a p99 of 1 s needs more than 50 exchanges/s. The bench therefore also
@@ -35,10 +37,12 @@ from pathlib import Path
 
 from oots.network.load import (
     Pair,
+    ProcessTimes,
     ScaleOut,
     cpu_seconds,
     journal_agreement,
     peak_memory_mb,
+    process_times,
     requester_provider_pair,
     run_exchanges,
     sample_person,
@@ -75,8 +79,28 @@ def _fault(pair: Pair, quarter: threading.Event) -> None:
     pair.supervisor.restart("fr-node", timeout=120)
 
 
-def _cpu_by_pid(pair: Pair) -> dict[str, tuple[int, float]]:
-    return {name: (proc.pid, cpu_seconds(proc.pid)) for name, proc in pair.supervisor.procs.items()}
+def _times_by_pid(pair: Pair) -> dict[str, tuple[int, ProcessTimes]]:
+    return {name: (proc.pid, process_times(proc.pid)) for name, proc in pair.supervisor.procs.items()}
+
+
+def _machine_ms() -> float:
+    """CPU milliseconds a fixed piece of Python work takes here now (JSON, hashing, sorting: the kind of
+    work the nodes do). This machine's speed changes by +-15 % from one run to the next; figures of two
+    runs compare once divided by this."""
+    import hashlib
+    import json
+
+    document = {"id": "x" * 24, "items": [{"n": n, "name": f"item {n}", "ok": n % 3 == 0} for n in range(200)]}
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        for n in range(60):
+            text = json.dumps(document, sort_keys=True)
+            hashlib.sha256(text.encode()).hexdigest()
+            sorted(json.loads(text)["items"], key=lambda item: (item["ok"], -item["n"]))
+            document["id"] = str(n)
+        best = min(best, time.process_time() - started)
+    return 1000 * best
 
 
 def _measure(
@@ -93,7 +117,8 @@ def _measure(
         try:
             # warm up (imports on first use, caches, connections) so the CPU figures are the load's own
             drive(count=WARM_UP, concurrency=10)
-            before = _cpu_by_pid(pair)
+            machine = _machine_ms()
+            before = _times_by_pid(pair)
             driver_before = cpu_seconds(os.getpid())
             if killer is not None:
                 killer.start()
@@ -104,7 +129,7 @@ def _measure(
             )
             if killer is not None:
                 killer.join(300)
-            after = _cpu_by_pid(pair)
+            after = _times_by_pid(pair)
             driver = cpu_seconds(os.getpid()) - driver_before
             if open_rate:
                 opened = drive(count=round(open_rate * OPEN_SECONDS), concurrency=concurrency, rate=open_rate)
@@ -123,15 +148,21 @@ def _measure(
     print(f"   exchanges: {result.completed}/{count} completed, {len(result.failures)} failed, {concurrency} at a time")
     print(f"   throughput: {result.rate:.1f} exchanges/s over {result.seconds:.1f} s (target >= 20)")
     print(f"   per exchange: p50 {result.percentile(50):.3f} s, p99 {result.percentile(99):.3f} s (target p99 <= 1 s)")
+    done = max(1, result.completed)
     for name, mb in memory.items():
-        pid, cpu = after[name]
+        pid, times = after[name]
         # a process restarted during the load (the kill test) is counted whole, start-up included
-        spent = cpu - before[name][1] if before[name][0] == pid else cpu
-        per = 1000 * spent / max(1, result.completed)
-        print(f"   {name}: peak resident {mb:.0f} MB (target <= 300 MB per node process), CPU {per:.0f} ms/exchange")
+        spent = times - before[name][1] if before[name][0] == pid else times
+        print(
+            f"   {name}: peak resident {mb:.0f} MB (target <= 300 MB per node process), "
+            f"CPU {1000 * (spent.user + spent.system) / done:.0f} ms/exchange "
+            f"(system {1000 * spent.system / done:.1f}), "
+            f"{(spent.voluntary_switches + spent.involuntary_switches) / done:.0f} context switches/exchange"
+        )
     # the load driver (and the balancers of a scaled-out run) share the machine with the nodes
     through = " and the balancers" if pair.balancers else ""
-    print(f"   load driver{through} (this process): CPU {1000 * driver / max(1, result.completed):.0f} ms/exchange")
+    print(f"   load driver{through} (this process): CPU {1000 * driver / done:.0f} ms/exchange")
+    print(f"   machine speed: a fixed piece of Python work took {machine:.1f} ms of CPU before the load")
     if opened is not None:
         print(
             f"   open load, {open_rate:g} exchanges/s arriving for {OPEN_SECONDS} s (latency from when each was due): "

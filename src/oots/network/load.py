@@ -40,9 +40,11 @@ __all__ = [
     "Agreement",
     "LoadResult",
     "Pair",
+    "ProcessTimes",
     "ScaleOut",
     "journal_agreement",
     "peak_memory_mb",
+    "process_times",
     "requester_provider_pair",
     "run_exchanges",
     "sample_person",
@@ -361,6 +363,51 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessTimes:
+    """What a process has used so far: CPU seconds in user and system mode, and the context switches of
+    its live threads (voluntary: it waited, say for a lock; involuntary: the scheduler took the core)."""
+
+    user: float = 0.0
+    system: float = 0.0
+    voluntary_switches: int = 0
+    involuntary_switches: int = 0
+
+    def __sub__(self, before: ProcessTimes) -> ProcessTimes:
+        return ProcessTimes(
+            self.user - before.user,
+            self.system - before.system,
+            self.voluntary_switches - before.voluntary_switches,
+            self.involuntary_switches - before.involuntary_switches,
+        )
+
+
+def process_times(pid: int) -> ProcessTimes:
+    """:class:`ProcessTimes` of a live process (Linux ``/proc``); zeros when unknown. Switches of threads
+    that have ended are not counted."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return ProcessTimes()
+    ticks = os.sysconf("SC_CLK_TCK")
+    switches = {"voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0}
+    for task in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = task.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue  # the thread ended meanwhile
+        for line in lines:
+            name, _, value = line.partition(":")
+            if name in switches:
+                switches[name] += int(value)
+    return ProcessTimes(
+        int(fields[11]) / ticks,
+        int(fields[12]) / ticks,
+        switches["voluntary_ctxt_switches"],
+        switches["nonvoluntary_ctxt_switches"],
+    )
 
 
 def peak_memory_mb(pid: int) -> float:

@@ -1,0 +1,49 @@
+"""What a load run reads of a process: CPU, system time and context switches (Linux /proc)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from oots.network.load import ProcessTimes, cpu_seconds, peak_memory_mb, process_times
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's /proc")
+
+
+@linux_only
+def test_work_and_waits_of_this_process_show_in_its_times() -> None:
+    before = process_times(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.05:  # some CPU
+        sum(range(1000))
+
+    slept, end = threading.Event(), threading.Event()
+
+    def wait() -> None:
+        for _ in range(20):
+            time.sleep(0.001)  # each sleep is a voluntary switch
+        slept.set()
+        end.wait(60)  # its switches are counted while it lives
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert slept.wait(60)
+    spent = process_times(os.getpid()) - before
+    end.set()
+    thread.join()
+    assert spent.user + spent.system >= 0.03
+    assert spent.voluntary_switches >= 20
+    assert spent.involuntary_switches >= 0
+    assert cpu_seconds(os.getpid()) > 0
+    assert peak_memory_mb(os.getpid()) > 1
+
+
+def test_a_process_that_is_gone_reads_as_nothing() -> None:
+    gone = 2**22 + 12345  # above Linux's default pid_max
+    assert process_times(gone) == ProcessTimes()
+    assert cpu_seconds(gone) == 0.0
+    assert peak_memory_mb(gone) == 0.0

@@ -16,8 +16,8 @@ database and crypto work, which hold the interpreter lock most of the time: more
 make them take the lock from one another (every SQLite statement lets it go and takes it back), which
 costs CPU in thread switches and gains no throughput. Under load, with anyio's default of 40 threads
 the requester node made twice as many context switches and spent about 1 ms more system time per
-exchange (5-15 % more CPU in all, from run to run).
-Threads are daemons that stay for the life of the process.
+exchange (5-15 % more CPU in all, from run to run). Threads are daemons that stay for the life of the
+process.
 
 One difference from anyio: a coroutine cancelled while its call runs stops waiting at once; the call
 itself runs to its end in its thread (a transaction commits or rolls back as it would have).

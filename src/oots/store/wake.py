@@ -187,8 +187,8 @@ def _drop_pending(session: Session, *_: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _notify_pending(session: Session) -> None:
-    """PostgreSQL: the transaction's topics to the node's other processes, in one notification where they
-    fit (a round trip each cost more than the rest of a short transaction), just before the commit."""
+    """PostgreSQL: the transaction's topics to the node's other processes, just before the commit, in one
+    notification where they fit: one round trip inside the write transaction, not one per topic."""
     if session.in_nested_transaction() or session.info.get(_NOTIFIED):
         return  # a savepoint released: the outer transaction notifies when it commits
     pending: dict[str, set[str]] | None = session.info.get(_PENDING)

@@ -6,8 +6,9 @@ the portal API, ``OOTS_BENCH_NETWORK_CONCURRENCY`` at a time (50), checks that t
 records and the provider's audit journal agree, and prints the figures. Targets: >= 20 exchanges/s,
 p99 <= 1 s, <= 300 MB resident per node process. CPU per exchange (and of it the system time, and the
 context switches of each process's threads) is read around the measured load (after a warm-up), so
-start-up is not in it. Before the load, a fixed piece of Python work is timed ("machine speed"): this
-machine's speed changes from run to run, and figures of two runs compare once divided by it.
+start-up is not in it. Before and after the load, a fixed piece of Python work is timed ("machine
+speed"): this machine's speed changes from run to run, and figures of two runs compare once divided
+by it (when the two timings of a run differ much, the machine changed speed during it).
 
 With 50 exchanges always in flight, Little's law ties the two targets together: the mean time of an
 exchange is 50 / throughput, so a p99 of 1 s needs more than 50 exchanges/s. The bench therefore also
@@ -85,8 +86,8 @@ def _times_by_pid(pair: Pair) -> dict[str, tuple[int, ProcessTimes]]:
 
 def _machine_ms() -> float:
     """CPU milliseconds a fixed piece of Python work takes here now (JSON, hashing, sorting: the kind of
-    work the nodes do). This machine's speed changes by +-15 % from one run to the next; figures of two
-    runs compare once divided by this."""
+    work the nodes do). This machine's speed changes from one run to the next, at times by half; figures
+    of two runs compare once divided by this."""
     import hashlib
     import json
 
@@ -117,7 +118,7 @@ def _measure(
         try:
             # warm up (imports on first use, caches, connections) so the CPU figures are the load's own
             drive(count=WARM_UP, concurrency=10)
-            machine = _machine_ms()
+            machine = [_machine_ms()]
             before = _times_by_pid(pair)
             driver_before = cpu_seconds(os.getpid())
             if killer is not None:
@@ -131,6 +132,7 @@ def _measure(
                 killer.join(300)
             after = _times_by_pid(pair)
             driver = cpu_seconds(os.getpid()) - driver_before
+            machine.append(_machine_ms())
             if open_rate:
                 opened = drive(count=round(open_rate * OPEN_SECONDS), concurrency=concurrency, rate=open_rate)
             memory = {name: peak_memory_mb(proc.pid) for name, proc in supervisor.procs.items()}
@@ -162,7 +164,10 @@ def _measure(
     # the load driver (and the balancers of a scaled-out run) share the machine with the nodes
     through = " and the balancers" if pair.balancers else ""
     print(f"   load driver{through} (this process): CPU {1000 * driver / done:.0f} ms/exchange")
-    print(f"   machine speed: a fixed piece of Python work took {machine:.1f} ms of CPU before the load")
+    print(
+        f"   machine speed: a fixed piece of Python work took {machine[0]:.1f} ms of CPU before the load "
+        f"and {machine[1]:.1f} ms after it"
+    )
     if opened is not None:
         print(
             f"   open load, {open_rate:g} exchanges/s arriving for {OPEN_SECONDS} s (latency from when each was due): "
@@ -170,7 +175,20 @@ def _measure(
             f"p50 {opened.percentile(50):.3f} s, p99 {opened.percentile(99):.3f} s"
         )
     print(f"   journals agree: {agreement.ok} ({agreement.requests_journaled} requests journaled by the provider)")
+    p99 = result.percentile(99)
+    verdicts = [
+        f">= 20 exchanges/s {_met(result.rate >= 20)}",
+        f"p99 <= 1 s with {concurrency} in flight {_met(p99 <= 1)}",
+    ]
+    if opened is not None:
+        verdicts.append(f"p99 <= 1 s at {open_rate:g} exchanges/s {_met(opened.percentile(99) <= 1)}")
+    verdicts.append(f"<= 300 MB per process {_met(max(memory.values(), default=0) <= 300)}")
+    print(f"   targets: {', '.join(verdicts)}")
     print(f"   load average at the end: {load_average[0]:.1f} {load_average[1]:.1f} {load_average[2]:.1f}")
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def run() -> None:

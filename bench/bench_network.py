@@ -86,8 +86,8 @@ def _times_by_pid(pair: Pair) -> dict[str, tuple[int, ProcessTimes]]:
 
 def _machine_ms() -> float:
     """CPU milliseconds a fixed piece of Python work takes here now (JSON, hashing, sorting: the kind of
-    work the nodes do). This machine's speed changes from one run to the next, at times by half; figures
-    of two runs compare once divided by this."""
+    work the nodes do). This machine's speed flips between two, one about 1.7 times the other, within
+    seconds to minutes; figures of two runs compare once divided by this."""
     import hashlib
     import json
 

@@ -157,9 +157,8 @@ def _measure(
         spent = times - before[name][1] if before[name][0] == pid else times
         print(
             f"   {name}: peak resident {mb:.0f} MB (target <= 300 MB per node process), "
-            f"CPU {1000 * (spent.user + spent.system) / done:.0f} ms/exchange "
-            f"(system {1000 * spent.system / done:.1f}), "
-            f"{(spent.voluntary_switches + spent.involuntary_switches) / done:.0f} context switches/exchange"
+            f"CPU {1000 * spent.cpu / done:.0f} ms/exchange (system {1000 * spent.system / done:.1f}), "
+            f"{spent.switches / done:.0f} context switches/exchange"
         )
     # the load driver (and the balancers of a scaled-out run) share the machine with the nodes
     through = " and the balancers" if pair.balancers else ""

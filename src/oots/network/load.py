@@ -356,13 +356,20 @@ def sample_person(country: str, register: str = "births") -> dict[str, Any]:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a live process has used so far, in seconds; 0 when unknown."""
+def _stat_times(pid: int) -> tuple[float, float] | None:
+    """User and system CPU seconds of a live process (Linux ``/proc/<pid>/stat``); None when unknown."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds; 0 when unknown."""
+    times = _stat_times(pid)
+    return 0.0 if times is None else times[0] + times[1]
 
 
 @dataclass(frozen=True)
@@ -374,6 +381,16 @@ class ProcessTimes:
     system: float = 0.0
     voluntary_switches: int = 0
     involuntary_switches: int = 0
+
+    @property
+    def cpu(self) -> float:
+        """User and system seconds together."""
+        return self.user + self.system
+
+    @property
+    def switches(self) -> int:
+        """Voluntary and involuntary context switches together."""
+        return self.voluntary_switches + self.involuntary_switches
 
     def __sub__(self, before: ProcessTimes) -> ProcessTimes:
         return ProcessTimes(
@@ -387,11 +404,9 @@ class ProcessTimes:
 def process_times(pid: int) -> ProcessTimes:
     """:class:`ProcessTimes` of a live process (Linux ``/proc``); zeros when unknown. Switches of threads
     that have ended are not counted."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
+    times = _stat_times(pid)
+    if times is None:
         return ProcessTimes()
-    ticks = os.sysconf("SC_CLK_TCK")
     switches = {"voluntary_ctxt_switches": 0, "nonvoluntary_ctxt_switches": 0}
     for task in Path(f"/proc/{pid}/task").glob("*/status"):
         try:
@@ -403,8 +418,8 @@ def process_times(pid: int) -> ProcessTimes:
             if name in switches:
                 switches[name] += int(value)
     return ProcessTimes(
-        int(fields[11]) / ticks,
-        int(fields[12]) / ticks,
+        times[0],
+        times[1],
         switches["voluntary_ctxt_switches"],
         switches["nonvoluntary_ctxt_switches"],
     )

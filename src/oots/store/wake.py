@@ -190,7 +190,7 @@ def _notify_pending(session: Session) -> None:
     """PostgreSQL: the transaction's topics to the node's other processes, just before the commit, in one
     notification where they fit: one round trip inside the write transaction, not one per topic."""
     if session.in_nested_transaction() or session.info.get(_NOTIFIED):
-        return  # a savepoint released: the outer transaction notifies when it commits
+        return  # a savepoint released (the outer transaction notifies when it commits), or sent already
     pending: dict[str, set[str]] | None = session.info.get(_PENDING)
     if not pending or session.get_bind().dialect.name != "postgresql":
         return

@@ -635,15 +635,17 @@ COMPANIES: list[dict[str, Any]] = [
     },
 ]
 
+# The catalogue lists these as proofs of a tertiary education qualification, except Germany's (the
+# higher education entrance qualification, the Abitur).
 DIPLOMAS = {
     "BE": ("Master of Science in Engineering", "KU Leuven", "7"),
-    "FR": ("Diplôme national du brevet", "Collège Jean Moulin, Lyon", "2"),
+    "FR": ("Licence Économie et gestion", "Université Lumière Lyon 2", "6"),
     "DE": ("Allgemeine Hochschulreife (Abitur)", "Gymnasium München-Nord", "4"),
-    "IT": ("Diploma di liceo scientifico", "Liceo Scientifico Statale", "4"),
-    "ES": ("Título de Bachiller", "IES Murillo, Sevilla", "4"),
-    "EL": ("Απολυτήριο Γενικού Λυκείου", "1ο Γενικό Λύκειο Αθηνών", "4"),
-    "NL": ("Diploma vwo", "Stedelijk Gymnasium Utrecht", "4"),
-    "PL": ("Świadectwo dojrzałości", "I Liceum Ogólnokształcące w Krakowie", "4"),
+    "IT": ("Laurea in Ingegneria civile", "Sapienza Università di Roma", "6"),
+    "ES": ("Grado en Derecho", "Universidad de Sevilla", "6"),
+    "EL": ("Πτυχίο Νομικής", "Εθνικό και Καποδιστριακό Πανεπιστήμιο Αθηνών", "6"),
+    "NL": ("Bachelor of Science Psychologie", "Universiteit Utrecht", "6"),
+    "PL": ("Magister prawa", "Uniwersytet Jagielloński", "7"),
 }
 OFFICES = {
     "BE": "Burgerlijke Stand",
@@ -735,7 +737,7 @@ def main() -> None:
             )
         if "diplomas" in p["registers"]:
             title, institution, level = DIPLOMAS[p["country"]]
-            year = int(p["born"][:4]) + (18 if level == "4" else 15 if level == "2" else 24)
+            year = int(p["born"][:4]) + {"4": 18, "6": 22}.get(level, 24)
             diplomas.append(
                 {
                     "id": f"D-{p['country']}-{n:04d}",

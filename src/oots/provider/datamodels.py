@@ -131,8 +131,8 @@ MODELS: tuple[DataModel, ...] = (
         published="certificate-of-birth",
     ),
     DataModel(
-        "secondary-education-diploma",
-        "Secondary education diploma",
+        "diploma",
+        "Diploma",
         "Diploma",
         _PERSON,
         "Award",
@@ -222,7 +222,12 @@ HEADER = (
 )
 
 
+#: Earlier names of models, still accepted in configurations.
+RENAMED = {"secondary-education-diploma": "diploma"}
+
+
 def model_by_name(name: str) -> DataModel:
+    name = RENAMED.get(name, name)
     for model in MODELS:
         if model.name == name:
             return model

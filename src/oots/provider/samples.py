@@ -122,10 +122,10 @@ def load_people() -> list[TestPerson]:
 _SERVICES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
     "births": ("birth-certificate", (), "Birth certificate", "An official certificate of the birth of a person."),
     "diplomas": (
-        "secondary-education-diploma",
+        "diploma",
         ("diploma-supplement",),
-        "Secondary education completion",
-        "The diploma completing secondary education, with its supplement.",
+        "Diploma",
+        "A diploma awarded to a person, with its supplement.",
     ),
     "residence": ("residence-certificate", (), "Certificate of residence", "Where a person is registered as living."),
     "companies": (

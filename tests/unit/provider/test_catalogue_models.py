@@ -108,3 +108,31 @@ def test_the_old_demo_model_url_is_refused() -> None:
     with pytest.raises(EvidenceRefused) as caught:
         service.render(record, [EvidenceTypeDistribution(MEDIA_XML, conforms_to=old)])
     assert caught.value.code == "EDM:ERR:0007"
+
+
+def test_sample_diplomas_are_of_the_level_the_catalogue_lists_them_for() -> None:
+    # the catalogue lists each country's diploma service as a proof of a tertiary education
+    # qualification (Germany's: of the higher education entrance qualification), so the sample
+    # register's diplomas are of that level: EQF 5 and up for tertiary, 4 for the entrance qualification
+    names = {r.id: dict(r.names)["EN"] for r in CATALOGUE.requirements}
+    proves = {cls: names[etl.requirement] for etl in CATALOGUE.evidence_type_lists for cls in etl.evidence_types}
+    with sample_register_path("diplomas").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    checked = set()
+    for country in SAMPLE_COUNTRIES:
+        requirement = proves[sample_data_service(country, "diplomas").evidence_type_classification]
+        levels = {int(row["eqf_level"]) for row in rows if row["country"] == country}
+        assert levels, country
+        if requirement == "Proof of tertiary education qualification":
+            assert min(levels) >= 5, (country, levels)
+        else:
+            assert requirement == "Proof of higher education entrance qualification", (country, requirement)
+            assert levels == {4}, (country, levels)
+        checked.add(requirement)
+    assert len(checked) == 2
+
+
+def test_the_diploma_model_keeps_its_earlier_name() -> None:
+    from oots.provider.datamodels import model_by_name
+
+    assert model_by_name("secondary-education-diploma") is model_by_name("diploma")

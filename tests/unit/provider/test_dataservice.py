@@ -113,7 +113,7 @@ def test_provide_several_distributions_and_annexes(extract_pdf_text: Callable[[b
     assert len({e.metadata.identifier for e in docs}) == 6
     assert docs[3].metadata.distribution.conforms_to == docs[3].document.conforms_to
     assert "diploma-supplement" in (docs[3].document.conforms_to or "")
-    assert "Απολυτήριο Γενικού Λυκείου" in extract_pdf_text(docs[0].document.content)
+    assert "Πτυχίο Νομικής" in extract_pdf_text(docs[0].document.content)
     assert "Diploma supplement" in extract_pdf_text(docs[1].document.content)
 
 

@@ -157,7 +157,7 @@ def test_small_json_schema_validator(value: object, problem: str) -> None:
 #: A sample register record for every evidence model: (register, country, record id).
 _EVERY_MODEL = {
     "birth-certificate": ("births", "DE", "B-DE-0008"),
-    "secondary-education-diploma": ("diplomas", "ES", "D-ES-0016"),
+    "diploma": ("diplomas", "ES", "D-ES-0016"),
     "diploma-supplement": ("diplomas", "ES", "D-ES-0016"),
     "residence-certificate": ("residence", "NL", "R-NL-0024"),
     "company-register-extract": ("companies", "EL", "C-EL-0006"),

@@ -11,6 +11,7 @@ never personal data (the journal's search by person uses the keyed hash of the i
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -18,7 +19,9 @@ import hmac
 import html
 import logging
 import secrets
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +40,9 @@ from oots.node.roles import NodeContext
 from oots.settings import Settings
 from oots.store import queue
 from oots.store.database import load_models
+from oots.threads import run_in_thread
 
-__all__ = ["admin_identifier", "admin_routes", "hash_password", "node_eid_login", "verify_password"]
+__all__ = ["LoginThrottle", "admin_identifier", "admin_routes", "hash_password", "node_eid_login", "verify_password"]
 
 _ALGORITHM = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
@@ -47,6 +51,55 @@ COOKIE = "oots_admin"
 PASSWORD_SESSION, EID_SESSION = "password", "eid"
 
 log = logging.getLogger(__name__)
+
+#: Wrong passwords one client address may try within :data:`FAILURE_WINDOW` before it must wait.
+FAILURES_ALLOWED = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+#: The first wait; each further wrong password doubles it, up to the window.
+FIRST_PAUSE = dt.timedelta(seconds=30)
+
+
+@dataclass
+class _Failures:
+    times: list[dt.datetime] = field(default_factory=list)
+    paused_until: dt.datetime | None = None
+
+
+class LoginThrottle:
+    """Wrong admin passwords per client address: after :data:`FAILURES_ALLOWED` within
+    :data:`FAILURE_WINDOW`, that address waits (30 s, doubling with every further wrong password, at
+    most the window) and its attempts are refused without hashing, so guessing is slow and cannot
+    keep the node's CPU busy. A right password clears the address. Remembers at most ``capacity``
+    addresses (the oldest are forgotten first)."""
+
+    def __init__(self, clock: Callable[[], dt.datetime], *, capacity: int = 10_000) -> None:
+        self._clock = clock
+        self._capacity = capacity
+        self._by_client: OrderedDict[str, _Failures] = OrderedDict()
+
+    def wait(self, client: str) -> int:
+        """Seconds ``client`` must still wait before its next try (0: it may try now)."""
+        entry = self._by_client.get(client)
+        if entry is None or entry.paused_until is None:
+            return 0
+        left = (entry.paused_until - self._clock()).total_seconds()
+        return max(0, int(left + 0.999))
+
+    def failed(self, client: str) -> int:
+        """Count a wrong password; how many ``client`` gave within the window."""
+        now = self._clock()
+        entry = self._by_client.pop(client, None) or _Failures()
+        entry.times = [t for t in entry.times if now - t < FAILURE_WINDOW] + [now]
+        over = len(entry.times) - FAILURES_ALLOWED
+        if over >= 0:
+            entry.paused_until = now + min(FIRST_PAUSE * (2**over), FAILURE_WINDOW)
+        self._by_client[client] = entry
+        while len(self._by_client) > self._capacity:
+            self._by_client.popitem(last=False)
+        return len(entry.times)
+
+    def succeeded(self, client: str) -> None:
+        self._by_client.pop(client, None)
 
 
 def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -193,6 +246,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     max_age = admin.session_minutes * 60
     secure = settings.node.base_url.startswith("https://")
 
+    throttle = LoginThrottle(ctx.clock)
+    hashing = asyncio.Lock()
+
     def session_of(request: Request) -> str | None:
         cookie = request.cookies.get(COOKIE)
         if not cookie:
@@ -236,10 +292,23 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             return login_page()
         if encoded is None:
             return login_page("This node's admins log in with eID.", 400)
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.wait(client)
+        if wait:
+            response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         form = await request.form()
         password = str(form.get("password") or "")
-        if not verify_password(password, encoded):
+        async with hashing:  # one hash at a time (0.3 s of CPU each), off the event loop
+            right = await run_in_thread(verify_password, password, encoded)
+        if not right:
+            count = throttle.failed(client)
+            # no address in the log (personal data); the count says whether someone is guessing
+            log.warning("admin password login failed (%d wrong from this address in %s)", count, FAILURE_WINDOW)
             return login_page("Wrong password.", 401)
+        throttle.succeeded(client)
+        log.info("admin password login")
         return start_session(PASSWORD_SESSION)
 
     async def eid_login(request: Request) -> Response:
@@ -378,7 +447,13 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         from oots.audit.journal import load_journal
 
         fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
-        given = {f: request.query_params.get(f, "").strip() for f in fields}
+        # the search is posted, so that a person identifier never lands in an address (and so in a
+        # reverse proxy's access log); a GET keeps the other fields, for links
+        source = await request.form() if request.method == "POST" else request.query_params
+        given = {f: str(source.get(f) or "").strip() for f in fields}
+        ignored = request.method == "GET" and bool(given["subject"])
+        if ignored:
+            given["subject"] = ""
         labels = {
             "exchange_id": "Exchange id",
             "conversation_id": "Conversation id",
@@ -397,15 +472,20 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 for e in entries
             ]
             report = journal.verify(db) if request.query_params.get("verify") else None
-        status = ""
+        status = (
+            "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
+            if ignored
+            else ""
+        )
         if report is not None:
-            status = (
+            status += (
                 f"<p role='status'>Chain intact: {report.entries} entries verified.</p>"
                 if report.ok
                 else f"<p role='alert'>Chain broken: {_e(report.breaks[0] if report.breaks else '')}</p>"
             )
         body = (
-            f"<form method='get' action='/admin/audit'>{form}<button>Search</button></form>"
+            f"<form method='post' action='/admin/audit'><input type='hidden' name='csrf' value='{token}'>"
+            f"{form}<button>Search</button></form>"
             "<p><a href='/admin/audit?verify=1'>Verify the chain</a></p>"
             + status
             + _table(("Seq", "Recorded", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
@@ -441,6 +521,6 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         Route("/admin", guarded(overview)),
         Route("/admin/exchanges", guarded(exchanges)),
         Route("/admin/queue", guarded(queue_page), methods=["GET", "POST"]),
-        Route("/admin/audit", guarded(audit)),
+        Route("/admin/audit", guarded(audit), methods=["GET", "POST"]),
         Route("/admin/partners", guarded(partners)),
     ]

@@ -290,9 +290,16 @@ def test_audit_search_by_exchange_message_and_person(admin_client: AppClient) ->
     by_message = admin_client.get("/admin/audit", params={"message_id": "msg-b@oots"}).text
     assert "ex-2" in by_message
     assert "ex-1" not in by_message
-    by_person = admin_client.get("/admin/audit", params={"subject": "BE/BE/85072312345"}).text
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", everything)
+    assert token is not None
+    assert "method='post' action='/admin/audit'" in everything  # a person identifier is never in an address
+    by_person = admin_client.post("/admin/audit", data={"csrf": token.group(1), "subject": "BE/BE/85072312345"}).text
     assert "ex-1" in by_person
     assert "ex-2" not in by_person
+    in_address = admin_client.get("/admin/audit", params={"subject": "BE/BE/85072312345"}).text
+    assert "ignored" in in_address
+    assert "ex-2" in in_address  # not searched by it
+    assert admin_client.post("/admin/audit", data={"subject": "BE/BE/85072312345"}).status_code == 400  # no token
     verified = admin_client.get("/admin/audit", params={"verify": "1"}).text
     assert "Chain intact: 2 entries verified." in verified
 

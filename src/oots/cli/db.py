@@ -29,19 +29,18 @@ def status(config: ConfigArg) -> int:
     """Show the schema revisions of the database and of this oots; exit 1 when migrations are pending."""
     from oots.settings import load_settings
     from oots.store import open_database
-    from oots.store.database import MIGRATIONS_DIR
-    from oots.store.heads import known_heads
+    from oots.store.database import schema_heads, sqlite_file
 
-    heads = known_heads(MIGRATIONS_DIR)
-    if heads is None:
-        from alembic.script import ScriptDirectory
-
-        from oots.store.database import alembic_config
-
-        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    with open_database(load_settings(config), migrate=False) as db:
-        current = db.revisions()
-        typer.echo(f"database: {db.safe_url}")
+    heads = schema_heads()
+    settings = load_settings(config)
+    path = sqlite_file(settings)
+    if path is not None and not path.is_file():  # nothing to read; a status creates no database
+        current: set[str] = set()
+        typer.echo(f"database: {path} (does not exist yet)")
+    else:
+        with open_database(settings, migrate=False, create=False) as db:
+            current = db.revisions()
+            typer.echo(f"database: {db.safe_url}")
     typer.echo(f"  applied: {', '.join(sorted(current)) or '(none: an empty database)'}")
     typer.echo(f"  newest:  {', '.join(sorted(heads))}")
     pending = heads - current

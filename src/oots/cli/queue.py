@@ -21,10 +21,10 @@ KindOpt = Annotated[str | None, typer.Option("--kind", help="Only jobs of this k
 @app.command("stats")
 def stats(config: ConfigArg, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Number of jobs per kind and status."""
-    from oots.store import open_database
+    from oots.store import open_existing_database
     from oots.store import queue as q
 
-    with open_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(load_settings(config)) as db, db.session() as session:
         counts = q.counts(session)
     if as_json:
         typer.echo(json.dumps(counts, indent=2, sort_keys=True))
@@ -44,10 +44,10 @@ def dead(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
 ) -> None:
     """List dead-lettered jobs, most recent first, with their last error."""
-    from oots.store import open_database
+    from oots.store import open_existing_database
     from oots.store import queue as q
 
-    with open_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(load_settings(config)) as db, db.session() as session:
         jobs = q.list_dead(session, kind=kind, limit=limit)
         for job in jobs:
             when = job.finished_at.isoformat(timespec="seconds") if job.finished_at else "?"

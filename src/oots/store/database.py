@@ -35,6 +35,9 @@ __all__ = [
     "load_models",
     "normalise_url",
     "open_database",
+    "open_existing_database",
+    "schema_heads",
+    "sqlite_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -345,18 +348,45 @@ def _reason(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
 
 
-def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+def schema_heads() -> set[str]:
+    """The revisions this oots brings a database to (the head of every owner's branch)."""
+    from oots.store.heads import known_heads
+
+    heads = known_heads(MIGRATIONS_DIR)
+    if heads is None:
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return heads
+
+
+def sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite file of the node's database (``None`` for PostgreSQL or an in-memory database)."""
+    url = normalise_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database)
+    return None
+
+
+def open_database(settings: Settings, *, migrate: bool = True, create: bool = True) -> Database:
     """Open the node's database from its settings and bring its schema up to date.
 
     With no ``database.url`` this is the SQLite file ``<node.data_dir>/oots.db`` (the directory is
-    created when missing).
+    created when missing). With ``create=False`` a SQLite file that does not exist is a
+    :class:`StoreError` instead (nothing is created).
     """
     url = normalise_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    path = sqlite_file(settings)
+    if path is not None and not create and not path.is_file():
+        raise StoreError(
+            f"there is no database at {path}: is node.data_dir (or database.url) the node's? "
+            "(`oots db migrate CONFIG` creates one)"
+        )
+    if path is not None and create:
         try:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the data directory for {url.database}: {exc.strerror}") from exc
+            raise StoreError(f"cannot create the data directory for {path}: {exc.strerror}") from exc
     db = Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     if migrate:
         try:
@@ -364,4 +394,31 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
         except BaseException:
             db.dispose()
             raise
+    return db
+
+
+def open_existing_database(settings: Settings) -> Database:
+    """Open the node's database for a command that only reads it (or maintains what is there).
+
+    Nothing is created or migrated: a SQLite file that does not exist, a database never migrated, or
+    one whose schema is behind (or ahead of) this oots is a :class:`StoreError` saying what to do.
+    """
+    from oots.store.heads import current_revisions
+
+    db = open_database(settings, migrate=False, create=False)
+    try:
+        with db.connect() as conn:
+            current = current_revisions(conn) or set()
+        heads = schema_heads()
+        if not current:
+            raise StoreError(f"the database {db.safe_url} holds no oots schema: is it the node's?")
+        if current != heads:
+            raise StoreError(
+                f"the database {db.safe_url} is at schema {', '.join(sorted(current))}, not at this oots's "
+                f"({', '.join(sorted(heads))}): run `oots db migrate CONFIG` first (it has migrations pending, "
+                "or it is from a newer oots)"
+            )
+    except BaseException:
+        db.dispose()
+        raise
     return db

@@ -63,3 +63,15 @@ def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], conf
     assert (code, out.strip()) == (0, "deleted 0 done job(s)")
     code, out, _ = run_cli(capsys, "queue", "dead", str(config))
     assert out.strip() == "no dead jobs"
+
+
+def test_db_status_and_queue_stats_create_no_database(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    data = config.parent / "data"
+    code, out, _ = run_cli(capsys, "db", "status", str(config))
+    assert code == 1
+    assert f"database: {data / 'oots.db'} (does not exist yet)" in out
+    for command in ("stats", "dead"):
+        code, _, err = run_cli(capsys, "queue", command, str(config))
+        assert code == 1
+        assert f"there is no database at {data / 'oots.db'}" in err
+    assert not data.exists()

@@ -2,9 +2,15 @@
 
 Each entry is sealed with ``HMAC-SHA256(seal_key, previous_seal || canonical(entry))``. Editing an
 entry breaks its own seal; deleting or reordering entries breaks the link of the next one; truncating
-the tail is caught by comparing with the head record kept beside the journal. Personal data never
-enters the chain in clear: only the SHA-256 digest of its ciphertext does, so a purge that removes
-ciphertexts (or whole entries behind an anchor) keeps the chain verifiable.
+the tail is caught by comparing with the head record kept beside the journal, and deleting the first
+entries by the anchor it records. The head record is keyed too (:func:`head_mac`), so moving its end
+or its anchor needs the seal key. Personal data never enters the chain in clear: only the SHA-256
+digest of its ciphertext does (computed from the ciphertext when verifying), so a purge that removes
+whole entries behind an anchor keeps the chain verifiable.
+
+Seal versions: version 1 (oots before the keyed head) covers the fields of :class:`EntryFields` but
+not ``subject_key``; version 2 covers ``subject_key`` and its own version number as well. An entry
+keeps the version it was sealed with; new entries are sealed with :data:`SEAL_VERSION`.
 """
 
 from __future__ import annotations
@@ -17,10 +23,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["GENESIS", "ChainBreak", "EntryFields", "canonical", "seal", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "SEAL_VERSION",
+    "ChainBreak",
+    "EntryFields",
+    "Head",
+    "canonical",
+    "head_mac",
+    "seal",
+    "verify_chain",
+    "verify_head",
+]
 
 #: The seal before the first entry (and the anchor of an empty journal).
 GENESIS = "0" * 64
+
+#: The seal version new entries get (see the module's docstring); verification knows every earlier one.
+SEAL_VERSION = 2
+SEAL_VERSIONS = frozenset({1, 2})
 
 
 @dataclass(frozen=True)
@@ -38,11 +59,16 @@ class EntryFields:
     outcome: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     personal_digest: str | None = None
+    #: The keyed hash of the person's identifier (sealed from version 2 on).
+    subject_key: str | None = None
+    version: int = SEAL_VERSION
 
 
 def canonical(entry: EntryFields) -> bytes:
-    """A stable byte form of ``entry`` (sorted-key JSON, UTC ISO timestamps)."""
-    doc = {
+    """A stable byte form of ``entry`` (sorted-key JSON, UTC ISO timestamps), as its seal version has it."""
+    if entry.version not in SEAL_VERSIONS:
+        raise ValueError(f"unknown seal version {entry.version}")
+    doc: dict[str, Any] = {
         "seq": entry.seq,
         "recorded_at": entry.recorded_at.isoformat(),
         "node": entry.node,
@@ -55,6 +81,8 @@ def canonical(entry: EntryFields) -> bytes:
         "details": dict(entry.details),
         "personal_digest": entry.personal_digest,
     }
+    if entry.version >= 2:
+        doc |= {"seal_version": entry.version, "subject_key": entry.subject_key}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -95,7 +123,9 @@ def verify_chain(
         if fields.seq != expected_seq:
             what = "missing" if fields.seq > expected_seq else "out of order or repeated"
             breaks.append(ChainBreak(fields.seq, f"expected entry {expected_seq}, found {fields.seq} ({what})"))
-        if not hmac.compare_digest(seal(key, previous, fields), stored):
+        if fields.version not in SEAL_VERSIONS:
+            breaks.append(ChainBreak(fields.seq, f"unknown seal version {fields.version}: the entry was changed"))
+        elif not hmac.compare_digest(seal(key, previous, fields), stored):
             breaks.append(ChainBreak(fields.seq, "seal does not match: the entry or its predecessor was changed"))
         previous = stored
         expected_seq = fields.seq + 1
@@ -107,3 +137,37 @@ def verify_chain(
                 ChainBreak(head_seq, f"the journal's head is entry {head_seq} but the chain ends at {last_seq}")
             )
     return breaks
+
+
+@dataclass(frozen=True)
+class Head:
+    """The journal's head record: where the chain ends (``seq``, ``seal``) and starts (the anchor).
+
+    ``mac`` keys the four together (:func:`head_mac`); ``None`` for a head last moved by an oots
+    before the keyed head, which the next append keys.
+    """
+
+    seq: int
+    seal: str
+    anchor_seq: int
+    anchor_seal: str
+    mac: str | None = None
+
+
+def head_mac(key: bytes, seq: int, seal: str, anchor_seq: int, anchor_seal: str) -> str:
+    """The MAC of a head record: rewriting where the chain ends or starts needs the seal key."""
+    message = f"audit-head\n{seq}\n{seal}\n{anchor_seq}\n{anchor_seal}".encode("ascii")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def verify_head(key: bytes, head: Head) -> ChainBreak | None:
+    """A break when the head's MAC does not match its fields (``None`` also for an unkeyed head)."""
+    if head.mac is None:
+        return None
+    if hmac.compare_digest(head_mac(key, head.seq, head.seal, head.anchor_seq, head.anchor_seal), head.mac):
+        return None
+    return ChainBreak(
+        head.seq,
+        f"the journal's head (entries {head.anchor_seq + 1}..{head.seq}) does not match its MAC: "
+        "where the chain ends or starts was rewritten without the seal key",
+    )

@@ -4,7 +4,7 @@ Every step of every exchange, on both sides, is one :class:`~oots.audit.models.A
 the transaction that records the step itself, so the journal and the state never disagree. Entries
 carry the AS4 message ids that link them to the access point's non-repudiation records. Personal data
 (whom the step was about) is kept encrypted; only its digest enters the seal chain. Appends are
-serialised across processes by locking the head row.
+serialised across processes by locking the head row, whose MAC they check and renew.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,17 +21,28 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from oots.audit.chain import ChainBreak, EntryFields, seal, verify_chain
+from oots.audit.chain import (
+    SEAL_VERSION,
+    ChainBreak,
+    EntryFields,
+    Head,
+    head_mac,
+    seal,
+    verify_chain,
+    verify_head,
+)
 from oots.audit.models import AuditEntry, AuditHead
 from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
-from oots.errors import ConfigError, StoreError
+from oots.errors import ConfigError, SecurityError, StoreError
 from oots.settings import Settings
 from oots.store.files import write_once
 
 __all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "load_journal"]
+
+log = logging.getLogger(__name__)
 
 #: Personal data may be kept in entries only under these keys (the eIDAS minimum data set and friends).
 PERSONAL_KEYS = frozenset(
@@ -100,6 +112,8 @@ class VerifyReport:
     anchor_seq: int
     head_seq: int
     breaks: tuple[ChainBreak, ...]
+    #: False while the head has no MAC yet (last moved by an oots before the keyed head; see the docs).
+    head_keyed: bool = True
 
     @property
     def ok(self) -> bool:
@@ -118,8 +132,16 @@ def _fields(row: AuditEntry) -> EntryFields:
         message_ids=tuple(row.message_ids),
         outcome=row.outcome,
         details=row.details,
-        personal_digest=row.personal_digest,
+        # From the ciphertext itself, not from the personal_digest column: a removed or swapped
+        # ciphertext breaks the seal.
+        personal_digest=digest(row.personal) if row.personal is not None else None,
+        subject_key=row.subject_key,
+        version=row.seal_version,
     )
+
+
+def _head(row: AuditHead) -> Head:
+    return Head(row.seq, row.seal, row.anchor_seq, row.anchor_seal, row.mac)
 
 
 def _utcnow() -> dt.datetime:
@@ -131,12 +153,21 @@ def _utcnow() -> dt.datetime:
 # appends of concurrent transactions (and processes) queue there, so each follows the seal before it.
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
-_LOCK_HEAD = select(_HEADS.c.seq, _HEADS.c.seal).where(_HEADS.c.id == 1).with_for_update()
+_LOCK_HEAD = (
+    select(_HEADS.c.seq, _HEADS.c.seal, _HEADS.c.anchor_seq, _HEADS.c.anchor_seal, _HEADS.c.mac)
+    .where(_HEADS.c.id == 1)
+    .with_for_update()
+)
 _INSERT_ENTRY = insert(_ENTRIES)
+_SEAL_VERSION_OF = select(_ENTRIES.c.seal_version).where(_ENTRIES.c.seq == bindparam("seq"))
 #: The head as an ORM object (verify, purge), read again from the database even when the session
 #: holds it already: appends move it behind the ORM's back.
 _HEAD = select(AuditHead).where(AuditHead.id == 1)
-_MOVE_HEAD = update(_HEADS).where(_HEADS.c.id == 1).values(seq=bindparam("new_seq"), seal=bindparam("new_seal"))
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == 1)
+    .values(seq=bindparam("new_seq"), seal=bindparam("new_seal"), mac=bindparam("new_mac"))
+)
 
 
 class Journal:
@@ -194,7 +225,9 @@ class Journal:
         head = conn.execute(_LOCK_HEAD).first()
         if head is None:
             raise StoreError("the audit journal has no head row: the database is not migrated")
-        seq, sealed = int(head.seq), head.seal
+        current = Head(int(head.seq), head.seal, int(head.anchor_seq), head.anchor_seal, head.mac)
+        keyed = self._head_may_be_keyed(conn, current)
+        seq, sealed = current.seq, current.seal
         rows = []
         for entry in entries:
             seq += 1
@@ -202,8 +235,30 @@ class Journal:
             sealed = row["seal"]
             rows.append(row)
         conn.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
-        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_seal": sealed})
+        mac = self._head_mac(seq, sealed, current.anchor_seq, current.anchor_seal) if keyed else current.mac
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_seal": sealed, "new_mac": mac})
         return [row["seq"] for row in rows]
+
+    def _head_mac(self, seq: int, sealed: str, anchor_seq: int, anchor_seal: str) -> str:
+        return head_mac(self._seal_key, seq, sealed, anchor_seq, anchor_seal)
+
+    def _head_may_be_keyed(self, conn: Connection, head: Head) -> bool:
+        """Whether moving ``head`` may give it a valid MAC: only when it is intact, so an append never
+        launders a head rewritten without the key (its MAC is left as it is, and stays wrong).
+
+        An unkeyed head is one from an oots before the keyed head, keyed at its first append here,
+        unless the entry it ends at was sealed by this version (then someone removed its MAC).
+        """
+        if head.mac is not None:
+            broken = verify_head(self._seal_key, head)
+        elif head.seq > head.anchor_seq and (conn.execute(_SEAL_VERSION_OF, {"seq": head.seq}).scalar() or 1) >= 2:
+            broken = ChainBreak(head.seq, "the journal's head has no MAC")
+        else:
+            return True
+        if broken is not None:
+            log.error("audit journal: %s; appending without renewing it (run `oots audit verify`)", broken.reason)
+            return False
+        return True
 
     def _sealed_row(self, entry: Entry, seq: int, previous_seal: str) -> dict[str, Any]:
         """The row of ``entry`` as entry ``seq`` of the chain, sealed after ``previous_seal``."""
@@ -223,6 +278,7 @@ class Journal:
             outcome=entry.outcome,
             details=json.loads(json.dumps(dict(entry.details or {}), sort_keys=True)),
             personal_digest=digest(blob) if blob is not None else None,
+            subject_key=self.subject_key(entry.subject) if entry.subject else None,
         )
         return {
             "seq": seq,
@@ -237,16 +293,19 @@ class Journal:
             "details": fields.details,
             "personal": blob,
             "personal_digest": fields.personal_digest,
-            "subject_key": self.subject_key(entry.subject) if entry.subject else None,
+            "subject_key": fields.subject_key,
             "seal": seal(self._seal_key, previous_seal, fields),
+            "seal_version": SEAL_VERSION,
         }
 
-    def entries(self, session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
+    def entries(self, session: Session, *, upto: int | None = None, batch: int = 1000) -> Iterator[AuditEntry]:
+        """Every entry in ``seq`` order (up to entry ``upto``), read in batches."""
         last = 0
         while True:
-            rows = session.execute(
-                select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
-            ).scalars()
+            query = select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+            if upto is not None:
+                query = query.where(AuditEntry.seq <= upto)
+            rows = session.execute(query).scalars()
             got = list(rows)
             if not got:
                 return
@@ -254,14 +313,20 @@ class Journal:
             last = got[-1].seq
 
     def verify(self, session: Session) -> VerifyReport:
-        """Check the whole chain from its anchor to its head."""
-        head = session.execute(_HEAD.execution_options(populate_existing=True)).scalar_one()
+        """Check the whole chain from its anchor to its head, and the head's MAC."""
+        head = _head(session.execute(_HEAD.execution_options(populate_existing=True)).scalar_one())
+        return self._verify(session, head)
+
+    def _verify(self, session: Session, head: Head, *, upto: int | None = None) -> VerifyReport:
+        """Check the chain from the anchor (to entry ``upto``: no head comparison then) and the head's MAC."""
         count = 0
+        newest_version = 0
 
         def pairs() -> Iterator[tuple[EntryFields, str]]:
-            nonlocal count
-            for row in self.entries(session):
+            nonlocal count, newest_version
+            for row in self.entries(session, upto=upto):
                 count += 1
+                newest_version = max(newest_version, row.seal_version)
                 yield _fields(row), row.seal
 
         breaks = verify_chain(
@@ -269,27 +334,50 @@ class Journal:
             pairs(),
             anchor_seq=head.anchor_seq,
             anchor_seal=head.anchor_seal,
-            head=(head.seq, head.seal),
+            head=(head.seq, head.seal) if upto is None else None,
         )
-        return VerifyReport(count, head.anchor_seq, head.seq, tuple(breaks))
+        head_break = verify_head(self._seal_key, head)
+        if head_break is not None:
+            breaks.append(head_break)
+        elif head.mac is None and newest_version >= 2:
+            reason = (
+                f"the journal's head has no MAC, yet entries sealed by version {newest_version} exist: it was rewritten"
+            )
+            breaks.append(ChainBreak(head.seq, reason))
+        return VerifyReport(count, head.anchor_seq, head.seq, tuple(breaks), head_keyed=head.mac is not None)
 
     def purge(self, session: Session, *, older_than: dt.datetime) -> int:
         """Delete the oldest entries recorded before ``older_than``; the chain stays verifiable.
 
         Only a prefix of the chain is removed (up to the last entry older than the cut-off that has
-        no younger entry before it); the last removed entry's seal becomes the new anchor.
+        no younger entry before it); the last removed entry's seal becomes the new anchor. The entries
+        to remove and the head's MAC are verified first (the whole chain when the head is not keyed
+        yet): a journal that does not verify is refused with :class:`SecurityError`, nothing removed,
+        so a purge never erases the evidence of a change.
         """
-        head = session.execute(_HEAD.with_for_update().execution_options(populate_existing=True)).scalar_one()
+        row = session.execute(_HEAD.with_for_update().execution_options(populate_existing=True)).scalar_one()
+        head = _head(row)
         first_young = session.execute(
             select(func.min(AuditEntry.seq)).where(AuditEntry.recorded_at >= older_than)
         ).scalar_one_or_none()
         limit = (first_young - 1) if first_young is not None else head.seq
         if limit <= head.anchor_seq:
             return 0
-        anchor = session.execute(select(AuditEntry).where(AuditEntry.seq == limit)).scalar_one()
+        report = self._verify(session, head, upto=limit if head.mac is not None else None)
+        if not report.ok:
+            first = report.breaks[0]
+            raise SecurityError(
+                f"the audit journal does not verify (entry {first.seq}: {first.reason}"
+                + (f"; {len(report.breaks) - 1} more" if len(report.breaks) > 1 else "")
+                + "): nothing was purged, as purging would erase the evidence; see `oots audit verify`"
+            )
+        anchor = session.execute(select(AuditEntry).where(AuditEntry.seq == limit)).scalar_one_or_none()
+        if anchor is None:
+            raise SecurityError(f"entry {limit} of the audit journal is missing: nothing was purged")
         result = session.execute(delete(AuditEntry).where(AuditEntry.seq <= limit))
-        head.anchor_seq, head.anchor_seal = anchor.seq, anchor.seal
-        head.note = f"purged up to entry {limit} ({older_than.isoformat()})"
+        row.anchor_seq, row.anchor_seal = anchor.seq, anchor.seal
+        row.mac = self._head_mac(row.seq, row.seal, anchor.seq, anchor.seal)
+        row.note = f"purged up to entry {limit} ({older_than.isoformat()})"
         return int(getattr(result, "rowcount", 0) or 0)
 
     def search(
@@ -317,13 +405,35 @@ class Journal:
             rows = [r for r in rows if message_id in r.message_ids]
         return rows
 
+    def head(self, session: Session) -> Head:
+        """The journal's head record as stored (where the chain ends and starts, and its MAC)."""
+        return _head(session.execute(_HEAD.execution_options(populate_existing=True)).scalar_one())
+
+    def seal_of(self, session: Session, seq: int) -> str | None:
+        """The stored seal of entry ``seq`` (``None`` when there is no such entry)."""
+        return session.execute(select(AuditEntry.seal).where(AuditEntry.seq == seq)).scalar_one_or_none()
+
     def export(self, rows: Sequence[AuditEntry]) -> list[dict[str, Any]]:
-        """Entries as JSON-able dicts with their personal data decrypted (for an authority's request)."""
+        """Entries as JSON-able dicts with their personal data decrypted (for an authority's request).
+
+        An entry whose personal data cannot be decrypted is exported with ``personal`` null and
+        ``personal_error`` saying why, so one bad entry does not hide the others.
+        """
         out = []
         for row in sorted(rows, key=lambda r: r.seq):
             personal = None
+            problem = None
             if row.personal is not None:
-                personal = decrypt_personal(self._data_key, row.personal, associated=f"{row.node}:{row.seq}".encode())
+                try:
+                    personal = decrypt_personal(
+                        self._data_key, row.personal, associated=f"{row.node}:{row.seq}".encode()
+                    )
+                except SecurityError:
+                    problem = (
+                        f"the personal data of entry {row.seq} cannot be decrypted: it was changed or moved from "
+                        "another entry, or audit.data_key is not the key it was written with "
+                        "(see `oots audit verify`)"
+                    )
             out.append(
                 {
                     "seq": row.seq,
@@ -337,6 +447,7 @@ class Journal:
                     "outcome": row.outcome,
                     "details": row.details,
                     "personal": personal,
+                    **({"personal_error": problem} if problem else {}),
                     "seal": row.seal,
                 }
             )
@@ -364,12 +475,38 @@ def _generated_keys(path: Path) -> dict[str, str]:
     raise ConfigError(f"{path} is not a key file of the audit journal")
 
 
-def load_journal(settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow) -> Journal:
-    """The node's journal; keys from ``[audit]``, or generated once into ``<data_dir>/audit.keys``."""
+def _existing_keys(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"the audit journal has no keys: [audit] seal_key and data_key are not both set and {path} does not "
+            "exist (is node.data_dir the node's?)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the audit keys in {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and {"seal_key", "data_key"} <= data.keys():
+        return {str(k): str(v) for k, v in data.items()}
+    raise ConfigError(f"{path} is not a key file of the audit journal")
+
+
+def load_journal(
+    settings: Settings, *, clock: Callable[[], dt.datetime] = _utcnow, generate_keys: bool = True
+) -> Journal:
+    """The node's journal; keys from ``[audit]``, or generated once into ``<data_dir>/audit.keys``.
+
+    With ``generate_keys=False`` (commands that only read or maintain a journal) a missing key file is
+    a :class:`ConfigError`: keys made now could verify or decrypt nothing written before.
+    """
     audit = settings.audit
     generated: dict[str, str] = {}
     if audit.seal_key is None or audit.data_key is None:
-        generated = _generated_keys(settings.node.data_dir / "audit.keys")
+        path = settings.node.data_dir / "audit.keys"
+        generated = _generated_keys(path) if generate_keys else _existing_keys(path)
     seal_key = audit.seal_key.get_secret_value() if audit.seal_key else generated["seal_key"]
     data_key = audit.data_key.get_secret_value() if audit.data_key else generated["data_key"]
     return Journal(settings.node.name, _key(seal_key, "seal_key"), _key(data_key, "data_key"), clock=clock)

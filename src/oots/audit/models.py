@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from oots.store import Base, JsonValue, UtcDateTime
@@ -30,10 +30,13 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JsonValue)
     #: AES-GCM ciphertext of the personal data of this step (who it was about), or NULL.
     personal: Mapped[bytes | None] = mapped_column(LargeBinary())
+    #: SHA-256 of ``personal`` as written (informative: verification recomputes it from ``personal``).
     personal_digest: Mapped[str | None] = mapped_column(String(64))
     #: A keyed hash of the person's identifier, to find a person's entries without keeping it in clear.
     subject_key: Mapped[str | None] = mapped_column(String(64))
     seal: Mapped[str] = mapped_column(String(64))
+    #: Which rule sealed the entry (``oots.audit.chain``): 1 before ``subject_key`` was sealed, 2 since.
+    seal_version: Mapped[int] = mapped_column(SmallInteger(), server_default=text("1"))
 
     __table_args__ = (Index("ix_audit_entries_subject_key", "subject_key"),)
 
@@ -48,4 +51,6 @@ class AuditHead(Base):
     seal: Mapped[str] = mapped_column(String(64))
     anchor_seq: Mapped[int] = mapped_column(BigInteger())
     anchor_seal: Mapped[str] = mapped_column(String(64))
+    #: ``oots.audit.chain.head_mac`` of the four fields above; NULL until an oots that keys it moves the head.
+    mac: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text())

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oots.audit.chain import GENESIS, EntryFields, seal, verify_chain
+from oots.audit.chain import GENESIS, EntryFields, Head, head_mac, seal, verify_chain, verify_head
 from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
 from oots.errors import SecurityError
 
@@ -88,3 +88,26 @@ def test_personal_data_round_trip_and_binding() -> None:
         decrypt_personal(key, blob, associated=b"entry-2")
     with pytest.raises(SecurityError):
         decrypt_personal(b"q" * 32, blob, associated=b"entry-1")
+
+
+def test_seal_version_2_covers_the_subject_key_and_version_1_does_not() -> None:
+    fields = build(1)[0][0]
+    keyed = dataclasses.replace(fields, subject_key="a" * 64)
+    assert seal(KEY, GENESIS, keyed) != seal(KEY, GENESIS, dataclasses.replace(keyed, subject_key="b" * 64))
+    old = dataclasses.replace(keyed, version=1)
+    assert seal(KEY, GENESIS, old) == seal(KEY, GENESIS, dataclasses.replace(old, subject_key="b" * 64))
+    assert seal(KEY, GENESIS, old) != seal(KEY, GENESIS, keyed)  # one version cannot pass for the other
+    breaks = verify_chain(KEY, [(dataclasses.replace(keyed, version=7), seal(KEY, GENESIS, keyed))])
+    assert [b.reason for b in breaks] == ["unknown seal version 7: the entry was changed"]
+
+
+def test_the_head_is_keyed() -> None:
+    chain = build(5)
+    head = Head(5, chain[-1][1], 0, GENESIS, head_mac(KEY, 5, chain[-1][1], 0, GENESIS))
+    assert verify_head(KEY, head) is None
+    assert verify_head(KEY, dataclasses.replace(head, mac=None)) is None  # unkeyed: the journal decides
+    moved_back = dataclasses.replace(head, seq=3, seal=chain[2][1])
+    assert verify_head(KEY, moved_back) is not None
+    re_anchored = dataclasses.replace(head, anchor_seq=2, anchor_seal=chain[1][1])
+    assert verify_head(KEY, re_anchored) is not None
+    assert verify_head(b"x" * 32, head) is not None

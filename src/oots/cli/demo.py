@@ -12,7 +12,7 @@ import typer
 
 if TYPE_CHECKING:
     from oots.eid.testidp.people import TestSubject
-    from oots.network import NetworkPlan
+    from oots.network import NetworkPlan, Topology
 
 #: ``oots.network.topology.DEFAULT_TOPOLOGY``, spelt out so that ``oots`` loads the network package only
 #: when ``oots demo`` runs (a test checks the two agree).
@@ -108,6 +108,36 @@ def guide(network: NetworkPlan) -> str:
     return "\n".join(lines)
 
 
+def _check_ports(topology: Topology, base_port: int) -> None:
+    """Refuse to start (:class:`PortsInUse`) when a port the network needs is taken, before writing anything."""
+    from oots.errors import ConfigError
+    from oots.network.plan import planned_ports
+    from oots.network.supervisor import PortsInUse, ports_in_use
+
+    ports = planned_ports(topology, base_port)
+    if min(ports.values()) < 1 or max(ports.values()) > 65535:
+        raise ConfigError(
+            f"--base-port {base_port}: this network needs the ports {min(ports.values())} to {max(ports.values())},"
+            " which must lie between 1 and 65535; choose another --base-port",
+            [("base_port", "out of range")],
+        )
+    taken = ports_in_use(ports.values())
+    if not taken:
+        return
+    named = ", ".join(f"{port} ({name})" for name, port in ports.items() if port in taken)
+    offsets = [port - base_port for port in ports.values()]
+    hint = next(
+        (b for b in range(base_port + 100, 65536 - max(offsets), 100) if not ports_in_use(b + o for o in offsets)),
+        None,
+    )
+    other = f"oots demo --base-port {hint}" if hint is not None else "oots demo --base-port N"
+    raise PortsInUse(
+        f"port(s) already in use: {named}. Another program listens there, perhaps another oots demo. "
+        f"Stop it (Ctrl-C where it runs), or start this one on other ports: {other}",
+        taken,
+    )
+
+
 def demo(
     base_port: Annotated[int, typer.Option("--base-port", help="First port; every service gets one from here.")] = 8000,
     topology: Annotated[
@@ -117,10 +147,17 @@ def demo(
         "var/demo"
     ),
 ) -> int:
-    """Start the local OOTS network (Common Services, eID provider, Member State nodes); Ctrl-C stops it."""
+    """Start the local OOTS network (Common Services, eID provider, Member State nodes); Ctrl-C stops it.
+
+    Exit codes: 0 stopped with Ctrl-C (or SIGTERM); 1 a service did not start, or stopped on its own;
+    2 a port the network needs is in use or out of range (nothing is written or started), or the topology
+    is wrong.
+    """
     from oots.network import Supervisor, load_topology, plan
 
-    network = plan(load_topology(topology), data_dir, base_port=base_port)
+    shape = load_topology(topology)
+    _check_ports(shape, base_port)
+    network = plan(shape, data_dir, base_port=base_port)
     supervisor = Supervisor(network.services, progress=typer.echo)
     stop = threading.Event()
 
@@ -131,12 +168,8 @@ def demo(
     try:
         supervisor.start()
         typer.echo(guide(network))
-        while not stop.is_set():
-            if len(supervisor.running()) < len(network.services):
-                gone = sorted({s.name for s in network.services} - set(supervisor.running()))
-                typer.echo(f"oots demo: {', '.join(gone)} stopped unexpectedly; see the logs in {network.directory}")
-                break
-            stop.wait(0.5)
+        while not stop.wait(0.5):
+            supervisor.check()  # a service that stopped on its own stops the demo (exit 1)
     finally:
         typer.echo("oots demo: stopping ...")
         supervisor.stop()

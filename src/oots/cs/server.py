@@ -48,6 +48,7 @@ from oots.store import Database, open_database
 __all__ = [
     "CONTENT_TYPE",
     "MAX_QUERY_STRING",
+    "SERVICE_NAME",
     "AnswerCache",
     "StoredCatalogue",
     "answer",
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "application/x-ebrs+xml"
+#: What ``/health`` calls this service (``oots demo`` checks it is its own process that answers).
+SERVICE_NAME = "oots common services"
 #: Longest query string looked at; longer ones get the registry's bad-parameters error.
 MAX_QUERY_STRING = 8192
 
@@ -159,6 +162,7 @@ def create_app(
         return JSONResponse(
             {
                 "status": "ok",
+                "service": SERVICE_NAME,
                 "signed": signer is not None,
                 "catalogue": {
                     "procedures": len(cat.procedures),

@@ -291,7 +291,9 @@ def _scale_out(network: NetworkPlan, scale: ScaleOut) -> list[Balancer]:
         for i, port in enumerate(ports, 1):
             argv = (*service.argv[:3], "serve", str(config), "--port", str(port))
             network.services.append(
-                ServiceSpec(f"{service.name}-web{i}", f"{service.title}, web {i}", argv, port, service.log)
+                ServiceSpec(
+                    f"{service.name}-web{i}", f"{service.title}, web {i}", argv, port, service.log, service.identity
+                )
             )
         for i in range(1, scale.workers + 1):
             argv = (*service.argv[:3], "worker", str(config))

@@ -21,20 +21,31 @@ from oots.cs.keys import generate_pki, write_pki
 from oots.network.topology import NodeSpec, Topology
 from oots.node.admin import hash_password
 
-__all__ = ["NetworkPlan", "ServiceSpec", "available_roles", "plan"]
+__all__ = ["NetworkPlan", "ServiceSpec", "available_roles", "plan", "planned_ports"]
+
+#: What the ``/health`` answers of ``oots cs serve`` and ``oots eid serve`` call themselves
+#: (``oots.cs.server.SERVICE_NAME``, ``oots.eid.testidp.app.SERVICE_NAME``; spelt out so that planning
+#: loads neither app; a test checks they agree).
+CS_SERVICE = "oots common services"
+EID_SERVICE = "oots test identity provider"
 
 ROLE_MODULES = {"requester": "oots.requester.role", "provider": "oots.provider.role"}
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One process of the network (``port`` 0: it serves nothing, e.g. ``oots worker``)."""
+    """One process of the network (``port`` 0: it serves nothing, e.g. ``oots worker``).
+
+    ``identity`` is a ``(key, value)`` its ``/health`` answer must carry (``("node", "be-node")``), so that
+    another program answering on the same port is not taken for it.
+    """
 
     name: str
     title: str
     argv: tuple[str, ...]
     port: int
     log: Path
+    identity: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -171,6 +182,13 @@ def _node_config(
     return "\n".join(lines)
 
 
+def planned_ports(topology: Topology, base_port: int) -> dict[str, int]:
+    """The port of each service :func:`plan` plans, by service name (nothing is written)."""
+    ports = {"cs": base_port, "eid": base_port + 1}
+    ports.update({spec.node_name: base_port + 10 + i for i, spec in enumerate(topology.node)})
+    return ports
+
+
 def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> NetworkPlan:
     """Write keys and configs for ``topology`` under ``directory``; return the processes to run."""
     directory = directory.resolve()
@@ -179,8 +197,9 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
     result = NetworkPlan(directory)
 
     can = available_roles()
-    cs_port, eid_port = base_port, base_port + 1
-    ports = {spec.country: base_port + 10 + i for i, spec in enumerate(topology.node)}
+    by_name = planned_ports(topology, base_port)
+    cs_port, eid_port = by_name["cs"], by_name["eid"]
+    ports = {spec.country: by_name[spec.node_name] for spec in topology.node}
     cs_url, eid_url = f"http://127.0.0.1:{cs_port}", f"http://127.0.0.1:{eid_port}"
 
     pki = init_dev_pki(directory / "as4-pki", [n.party_id for n in topology.node], now=now)
@@ -211,6 +230,7 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
             ),
             cs_port,
             logs / "cs.log",
+            ("service", CS_SERVICE),
         )
     )
     secrets_by_node = {spec.node_name: secrets.token_urlsafe(18) for spec in topology.node}
@@ -220,7 +240,9 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
     for name, secret in secrets_by_node.items():
         eid_args += ["--client", f"{name}={secret}"]
     result.services.append(
-        ServiceSpec("eid", "eID test identity provider", _oots(*eid_args), eid_port, logs / "eid.log")
+        ServiceSpec(
+            "eid", "eID test identity provider", _oots(*eid_args), eid_port, logs / "eid.log", ("service", EID_SERVICE)
+        )
     )
 
     # One admin password for every node of the local network, shown in the guide (never for a real network).
@@ -260,6 +282,7 @@ def plan(topology: Topology, directory: Path, *, base_port: int = 8000) -> Netwo
             _oots("serve", str(config), "--with-worker"),
             port,
             logs / f"{spec.node_name}.log",
+            ("node", spec.node_name),
         )
         result.services.append(service)
         result.nodes[spec.country] = (spec, service, roles)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,3 +149,134 @@ def test_the_eid_people_are_the_registers_people(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8"), (
         "run scripts/make_eid_people.py after changing src/oots/provider/data"
     )
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_base_in_9500s(offsets: tuple[int, ...]) -> int:
+    """A base port whose ``offsets`` are free, all within 9500-9599."""
+    for base in range(9500, 9600 - max(offsets)):
+        if all(_bindable(base + o) for o in offsets):
+            return base
+    pytest.skip("no free base port in 9500-9599")
+
+
+def test_a_second_demo_on_busy_ports_stops_before_writing_or_starting_anything(tmp_path: Path) -> None:
+    """Another program (here a plain listening socket) holds a node's port: exit 2, the port named, what to do."""
+    base = _free_base_in_9500s((0, 1, 10, 11, 12))
+    data = tmp_path / "second"
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", base + 11))
+        other.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "oots", "demo", "--base-port", str(base), "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"port(s) already in use: {base + 11} (fr-node)" in done.stderr
+    assert "perhaps another oots demo" in done.stderr
+    assert "oots demo --base-port " in done.stderr
+    assert "services are up" not in done.stdout
+    assert "starting" not in done.stdout
+    assert not data.exists()  # nothing written: a running demo's keys and password stay as they are
+
+
+def test_a_base_port_too_high_is_explained(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from oots.cli import app
+
+    done = CliRunner().invoke(app, ["demo", "--base-port", "65530", "--data-dir", str(tmp_path / "d")])
+    assert isinstance(done.exception, ConfigError)
+    assert "65530 to 65542" in done.exception.message
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_health_names_the_plan_checks_are_the_services_own() -> None:
+    from oots.cs.server import SERVICE_NAME as CS
+    from oots.eid.testidp.app import SERVICE_NAME as EID
+    from oots.network.plan import CS_SERVICE, EID_SERVICE
+
+    assert (CS_SERVICE, EID_SERVICE) == (CS, EID)
+
+
+@pytest.mark.slow
+def test_demo_stops_everything_and_fails_when_a_service_stops(tmp_path: Path) -> None:
+    """A service dying under a running demo: the demo stops the others and exits 1, naming it and its log."""
+    base = _free_base_in_9500s((0, 1, 10))
+    topology = tmp_path / "one.toml"
+    one = str(topology)
+    topology.write_text('[[node]]\ncountry = "BE"\n', encoding="utf-8")
+    data = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oots", "demo", "--base-port", str(base), "--data-dir", str(data), "--topology", one],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        assert "all 3 services are up" in "".join(lines), "".join(lines)
+        children = {pid: _cmdline(pid) for pid in _children_of(proc.pid)}
+        eid = [pid for pid, argv in children.items() if "eid" in argv and "serve" in argv]
+        assert len(eid) == 1, children
+        os.kill(eid[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    log = data.resolve() / "logs" / "eid.log"
+    assert f"eid (eID test identity provider) stopped unexpectedly (exit -9); its log: {log}" in err
+    assert "oots demo: stopped" in out
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists() and _state(pid) != "Z"]
+
+
+def _children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

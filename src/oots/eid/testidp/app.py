@@ -46,9 +46,12 @@ from oots.eid.testidp.people import TestPeople, load_people
 from oots.eid.testidp.saml_idp import PendingSamlLogin, SamlIdentityProvider
 from oots.errors import ModelError, OotsError
 
-__all__ = ["IdpConfig", "create_idp_app"]
+__all__ = ["SERVICE_NAME", "IdpConfig", "create_idp_app"]
 
 log = logging.getLogger("oots.eid.testidp")
+
+#: What ``/health`` calls this service (``oots demo`` checks it is its own process that answers).
+SERVICE_NAME = "oots test identity provider"
 
 _LEVELS = list(LevelOfAssurance)
 
@@ -442,7 +445,7 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         return page("home.html", issuer=issuer, countries=people.countries)
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": "oots test identity provider", "version": __version__})
+        return JSONResponse({"status": "ok", "service": SERVICE_NAME, "version": __version__})
 
     app = Starlette(
         routes=[

@@ -61,14 +61,31 @@ def _study_grant(country: str) -> list[str]:
     ]
 
 
+#: The Evidence Broker's requirements query (``oots.cs.queries.EB_REQUIREMENTS``).
+_REQUIREMENTS_QUERY = "urn:fdc:oots:eb:ebxml-regrep:queries:requirements-by-procedure-and-jurisdiction"
+
+
+def _example_query(country: str | None) -> str:
+    """The query string of an Evidence Broker query that answers from the demo catalogue."""
+    return f"queryId={_REQUIREMENTS_QUERY}&procedure-id=R1" + (f"&country-code={country}" if country else "")
+
+
 def guide(network: NetworkPlan) -> str:
     """The short text that tells a newcomer where to start and what to try."""
-    lines = ["", "The local OOTS network is running:", ""]
-    lines.append(f"  Common Services (EB + DSD)   {network.common_services.url}/rest/search")
-    lines.append(f"  eID test identity provider   {network.eid.url}/")
-    for country, (_, service, roles) in network.nodes.items():
-        lines.append(f"  {country} node ({', '.join(roles) or 'no role'}){'':<5} {service.url}/")
     requesters = [(c, s) for c, (_, s, roles) in network.nodes.items() if "requester" in roles]
+    cs = network.common_services.url
+    rows = [
+        ("Common Services (EB + DSD)", f"{cs}/health"),
+        (
+            "  e.g. the requirements of R1",
+            f"{cs}/rest/search?{_example_query(requesters[0][0] if requesters else None)}",
+        ),
+        ("eID test identity provider", f"{network.eid.url}/"),
+    ]
+    rows += [(f"{c} node ({', '.join(roles) or 'no role'})", f"{s.url}/") for c, (_, s, roles) in network.nodes.items()]
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "The local OOTS network is running:", ""]
+    lines += [f"  {label:<{width}}   {url}" for label, url in rows]
     providers = [c for c, (_, _, roles) in network.nodes.items() if "provider" in roles]
     lines.append("")
     if requesters and providers:
@@ -88,7 +105,8 @@ def guide(network: NetworkPlan) -> str:
             lines.append(
                 "  - R1 with the documents held by DE: the portal first asks where you were born (a follow-up"
                 " question;\n    answer with a region code, DE6 for Hamburg) and then names the registry office it"
-                " will ask;"
+                " will ask;\n    you are in no German register, so it ends with"
+                ' "The authority found no record for you";'
             )
         lines.append(
             f"  - as {_who(unknown, 'a person the registers do not know')}, whom no register knows: a clear refusal."

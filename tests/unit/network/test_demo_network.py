@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -204,6 +206,38 @@ def test_a_base_port_too_high_is_explained(tmp_path: Path) -> None:
     assert isinstance(done.exception, ConfigError)
     assert "65530 to 65542" in done.exception.message
     assert not (tmp_path / "d").exists()
+
+
+def test_the_guide_aligns_its_rows_and_links_pages_that_answer(tmp_path: Path) -> None:
+    from oots.cli.demo import guide
+    from oots.cs.datafile import load_catalogue
+    from oots.cs.server import create_app
+
+    topology = load_topology()
+    network = plan(topology, tmp_path, base_port=9100)
+    network.nodes = {c: (spec, service, ("requester", "provider")) for c, (spec, service, _) in network.nodes.items()}
+    text = guide(network)
+    rows = [line for line in text.splitlines() if "http://127.0.0.1:91" in line and not line.startswith("Start")]
+    assert len(rows) == 6, text  # Common Services, its example query, eID, three nodes
+    assert len({line.index("http://") for line in rows}) == 1, "\n".join(rows)
+    assert "  BE node (requester, provider)   http://127.0.0.1:9110/" in text
+    # the Common Services links answer something useful (no EB:ERR:0007 "the requested Query does not exist")
+    links = [line.split()[-1].removeprefix("http://127.0.0.1:9100") for line in rows[:2]]
+    assert links[0] == "/health"
+    catalogue = load_catalogue(Path(str(resources.files("oots.cs").joinpath("data/demo-catalogue.toml"))))
+    transport = httpx.ASGITransport(app=create_app(catalogue))
+
+    async def get(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cs.test") as client:
+            return await client.get(path)
+
+    health, query = asyncio.run(get(links[0])), asyncio.run(get(links[1]))
+    assert health.json()["service"] == "oots common services"
+    assert 'status="urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success"' in query.text
+    assert "Proof of birth" in query.text
+    # the DE suggestion says how it ends for this person, as docs/demo.md does
+    de = text[text.index("R1 with the documents held by DE") :]
+    assert '"The authority found no record for you"' in de.split("  - ")[0]
 
 
 def test_the_health_names_the_plan_checks_are_the_services_own() -> None:

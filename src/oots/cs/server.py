@@ -179,8 +179,14 @@ def create_app(
         Route("/eb/rest/search", search(Service.EB), methods=["GET"]),
         Route("/dsd/rest/search", search(Service.DSD), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/favicon.ico", _no_icon, methods=["GET"]),
     ]
     return Starlette(routes=routes)
+
+
+async def _no_icon(request: Request) -> Response:
+    """No icon, but no 404 either when a browser shows an answer (cached for a day)."""
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
 
 class StoredCatalogue:

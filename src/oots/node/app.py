@@ -2,7 +2,8 @@
 
 * :func:`build_context` opens the database (migrating it), loads the access point when the node has a
   role, and creates the roles named in ``[node] roles``.
-* :func:`create_app` serves ``/`` , ``/health``, ``/ready``, ``/metrics`` (Prometheus), the admin area
+* :func:`create_app` serves ``/`` (links to the portal and the other areas the node serves), an empty
+  ``/favicon.ico``, ``/health``, ``/ready``, ``/metrics`` (Prometheus), the admin area
   ``/admin``, the AS4 endpoint ``/as4`` and every role's routes; every request gets a correlation id
   (``X-Correlation-ID``) that the logs carry.
 * :func:`create_worker` runs the queue (every role's job handlers and the delivery of received AS4
@@ -20,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from html import escape
 from pathlib import Path
 
 from sqlalchemy import text
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from oots import __version__
@@ -199,6 +201,23 @@ class NodeWorker:
             gateway.close()
 
 
+def _user_areas(settings: Settings) -> list[tuple[str, str]]:
+    """The links of the node's home page: what its roles serve to people first, then the operator's pages."""
+    roles = settings.node.roles
+    areas = []
+    if "requester" in roles and settings.requester.demo_portal:
+        areas.append(("/portal/", "Procedure portal (demo): apply for a procedure with evidence from another country"))
+    if "common_services" in roles:
+        areas.append(("/cs/health", "Common Services (Evidence Broker and Data Service Directory): status"))
+    areas += [
+        ("/admin", "Admin area"),
+        ("/health", "Health"),
+        ("/ready", "Readiness"),
+        ("/metrics", "Metrics"),
+    ]
+    return areas
+
+
 def create_worker(ctx: NodeContext) -> NodeWorker:
     """The node's worker: every role's job handlers, AS4 deliveries, the sender loop."""
     worker = Worker(ctx.database, ctx.settings.queue, clock=ctx.clock)
@@ -249,16 +268,22 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready", "node": node.name})
 
+    areas = _user_areas(ctx.settings)
+
     async def home(request: Request) -> HTMLResponse:
         roles = ", ".join(node.roles) or "no OOTS role"
+        links = "".join(f"<li><a href='{href}'>{escape(text)}</a></li>" for href, text in areas)
         return HTMLResponse(
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{node.name} — oots node</title></head><body><main>"
-            f"<h1>{node.name}</h1><p>oots {__version__} node for country {node.country}: {roles}.</p>"
-            "<ul><li><a href='/health'>Health</a></li><li><a href='/ready'>Readiness</a></li>"
-            "<li><a href='/metrics'>Metrics</a></li><li><a href='/admin'>Admin area</a></li></ul>"
-            "</main></body></html>"
+            f"<title>{escape(node.name)} — oots node</title></head><body><main>"
+            f"<h1>{escape(node.name)}</h1>"
+            f"<p>oots {__version__} node for country {escape(node.country)}: {escape(roles)}.</p>"
+            f"<ul>{links}</ul></main></body></html>"
         )
+
+    async def favicon(request: Request) -> Response:
+        # no icon, but no 404 in the browser's console on every page either (cached for a day)
+        return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
     metrics = Metrics(ctx.database, node=node.name)
 
@@ -267,6 +292,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
 
     routes: list[BaseRoute] = [
         Route("/", home),
+        Route("/favicon.ico", favicon),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics_page),

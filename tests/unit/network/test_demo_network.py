@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -248,6 +250,29 @@ def test_the_health_names_the_plan_checks_are_the_services_own() -> None:
     assert (CS_SERVICE, EID_SERVICE) == (CS, EID)
 
 
+def test_the_node_home_page_links_the_portal_and_no_favicon_404(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.node import build_context, create_app
+    from oots.settings import load_settings
+
+    plan(load_topology(), tmp_path, base_port=9100)
+    settings = load_settings(tmp_path / "be-node.toml")
+    app = create_app(build_context(settings, config_dir=tmp_path))
+
+    async def get(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node.test") as client:
+            return await client.get(path)
+
+    home = asyncio.run(get("/"))
+    links = set(re.findall(r"href='([^']+)'", home.text))
+    assert {"/admin", "/health", "/metrics"} <= links
+    assert ("/portal/" in links) == ("requester" in settings.node.roles)
+    for link in links:
+        assert asyncio.run(get(link)).status_code in (200, 303), link  # /admin sends to its login
+    icon = asyncio.run(get("/favicon.ico"))
+    assert icon.status_code == 204
+    assert "max-age" in icon.headers["cache-control"]
+
+
 @pytest.mark.slow
 def test_demo_stops_everything_and_fails_when_a_service_stops(tmp_path: Path) -> None:
     """A service dying under a running demo: the demo stops the others and exits 1, naming it and its log."""
@@ -314,3 +339,17 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_the_common_services_and_the_eid_provider_answer_the_favicon_without_a_404(tmp_path: Path) -> None:
+    from oots.cs.catalogue import Catalogue
+    from oots.cs.server import create_app
+    from oots.eid.testidp.app import IdpConfig, create_idp_app
+
+    async def get(app: Any, path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x.test") as client:
+            return await client.get(path)
+
+    idp = create_idp_app(IdpConfig(issuer="http://127.0.0.1:9501", data_dir=tmp_path / "idp"))
+    for app in (create_app(Catalogue()), idp):
+        assert asyncio.run(get(app, "/favicon.ico")).status_code == 204

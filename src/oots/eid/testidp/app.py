@@ -7,7 +7,7 @@
 * ``/saml/metadata``, ``/saml/sso`` (SAML 2.0, eIDAS attributes, signed assertions);
 * ``/login/{txn}``: the page where a tester picks a country, then a test citizen or company (or types
   an arbitrary person) and the level of assurance;
-* ``/health``.
+* ``/health``, and an empty ``/favicon.ico`` (no 404 in the browser).
 
 It is a tool for local networks and tests: pending logins and codes live in this process's memory,
 and without configured clients any client id is accepted (the redirect URI is then bound per code).
@@ -447,10 +447,15 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "service": SERVICE_NAME, "version": __version__})
 
+    async def no_icon(request: Request) -> Response:
+        # no icon, but no 404 in the browser's console on every page either (cached for a day)
+        return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
     app = Starlette(
         routes=[
             Route("/", home),
             Route("/health", health),
+            Route("/favicon.ico", no_icon),
             Route("/.well-known/openid-configuration", discovery),
             Route("/jwks", jwks),
             Route("/authorize", authorize),

@@ -251,17 +251,47 @@ def test_refusing_everything_v1(network: Blue) -> None:
     assert len(answer.payloads) == 1
 
 
-def test_someone_else_logs_in(network: Blue) -> None:
+def test_someone_else_logs_in_then_the_applicant(network: Blue) -> None:
+    """A wrong login shows nothing and closes nothing: the user logs out and in again as the applicant."""
     preview = start(network)
     request, message_id = second(network, preview)
     with httpx.Client(follow_redirects=True, timeout=30) as user:
         page = login(user, preview.location, "es-2")
         assert page.status_code == 403
         assert "You are not the person these documents are about" in page.text
-        assert "García" not in page.text
+        assert "María García López" in page.text  # who is logged in
+        assert "Márquez" not in page.text  # not whom the documents are about
+        assert 'iframe class="pdf"' not in page.text
+        assert network.quiet(message_id)  # still held: the preview stays open
+        action, csrf = form_of(page)
+        assert action.endswith("/someone-else")
+        again = user.post(network.red_url + action, data={"csrf": csrf, "choice": "again"})
+        assert "/login/" in str(again.url)  # logged out, at the identity provider again
+        page = user.post(str(again.url), data={"subject": "es-1", "level": "high"})
+        assert page.status_code == 200, page.text[:500]
+        assert "<h1>Preview of your evidence</h1>" in page.text
+        action, csrf = form_of(page)
+        user.post(network.red_url + action, data={"csrf": csrf, "d0": "accept", "d1": "accept"}, follow_redirects=False)
+    document = checked(network.answer(message_id), request)
+    assert isinstance(document, QueryResponse)
+    assert len(document.evidences) == 2
+
+
+def test_someone_else_ends_the_request(network: Blue) -> None:
+    preview = start(network)
+    request, message_id = second(network, preview)
+    with httpx.Client(follow_redirects=True, timeout=30) as user:
+        page = login(user, preview.location, "es-2")
+        action, csrf = form_of(page)
+        ended = user.post(network.red_url + action, data={"csrf": csrf, "choice": "end"}, follow_redirects=False)
+        assert ended.status_code == 303
+        assert ended.headers["location"] == request.return_location  # back to the portal
     document = checked(network.answer(message_id), request)
     assert isinstance(document, QueryError)
     assert document.code == "EDM:ERR:0004"
+    assert document.detail == "The person who logged in to the preview space is not the person the request is about."
+    with httpx.Client(timeout=10) as late:
+        assert late.get(preview.location).status_code == 404  # closed
 
 
 def test_deadline_passed(network: Blue) -> None:

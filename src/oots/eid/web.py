@@ -145,6 +145,11 @@ class EidLogin:
         except (KeyError, TypeError, ValueError, OotsError):
             return None
 
+    def forget(self, response: Response) -> None:
+        """End the login session here (its cookie is deleted on ``response``); a next login asks again.
+        The identity provider's own session, if it keeps one, is not touched."""
+        response.delete_cookie(self.session_cookie, path=self.session_path)
+
     def require(self, request: Request, level: LevelOfAssurance | None = None) -> Identity:
         """The identity at ``level`` or above; otherwise raise a redirect (HTTP 303) to the login."""
         needed = self._needed(level)

@@ -38,10 +38,18 @@ _FR: Final[dict[str, str]] = {
         "portail de démarches."
     ),
     "You are not the person these documents are about": "Vous n'êtes pas la personne concernée par ces documents",
-    "The person who logged in is not the person the request is about, so nothing will be sent. "
-    "The procedure portal is told that the request was refused.": (
-        "La personne connectée n'est pas celle que concerne la demande : rien ne sera envoyé. Le portail de "
-        "démarches est informé que la demande a été refusée."
+    "You are logged in as": "Vous êtes connecté en tant que",
+    "The documents are about someone else, so they are not shown, and nothing has been sent.": (
+        "Les documents concernent une autre personne : ils ne sont pas affichés et rien n'a été envoyé."
+    ),
+    "If you are the applicant": "Si vous êtes le demandeur",
+    "Log out, then log in again with your own eID.": "Déconnectez-vous, puis reconnectez-vous avec votre propre eID.",
+    "Log out and log in again": "Se déconnecter et se reconnecter",
+    "If you are not the applicant": "Si vous n'êtes pas le demandeur",
+    "Go back to the procedure portal: nothing is sent, and the portal is told that the person who logged in "
+    "here was not the applicant.": (
+        "Retournez au portail de démarches : rien n'est envoyé, et le portail est informé que la personne "
+        "connectée ici n'était pas le demandeur."
     ),
     "Your decision was recorded": "Votre décision a été enregistrée",
     "The documents you accepted are sent to the procedure portal.": (
@@ -86,10 +94,18 @@ _DE: Final[dict[str, str]] = {
     "You are not the person these documents are about": (
         "Sie sind nicht die Person, um die es in diesen Nachweisen geht"
     ),
-    "The person who logged in is not the person the request is about, so nothing will be sent. "
-    "The procedure portal is told that the request was refused.": (
-        "Die angemeldete Person ist nicht die Person der Anfrage; es wird nichts gesendet. Das "
-        "Verfahrensportal erfährt, dass die Anfrage abgelehnt wurde."
+    "You are logged in as": "Sie sind angemeldet als",
+    "The documents are about someone else, so they are not shown, and nothing has been sent.": (
+        "Die Nachweise betreffen eine andere Person; sie werden nicht angezeigt, und es wurde nichts gesendet."
+    ),
+    "If you are the applicant": "Wenn Sie die antragstellende Person sind",
+    "Log out, then log in again with your own eID.": "Melden Sie sich ab und mit Ihrer eigenen eID wieder an.",
+    "Log out and log in again": "Abmelden und neu anmelden",
+    "If you are not the applicant": "Wenn Sie nicht die antragstellende Person sind",
+    "Go back to the procedure portal: nothing is sent, and the portal is told that the person who logged in "
+    "here was not the applicant.": (
+        "Kehren Sie zum Verfahrensportal zurück: Es wird nichts gesendet, und das Portal erfährt, dass die hier "
+        "angemeldete Person nicht die antragstellende Person war."
     ),
     "Your decision was recorded": "Ihre Entscheidung wurde gespeichert",
     "The documents you accepted are sent to the procedure portal.": (

@@ -13,7 +13,12 @@ Routes (on the provider node, next to its AS4 endpoint):
   then back to the requester's ReturnLocation when it is one of ``provider.preview_return_origins``,
   else to ``/preview/{token}/done``.
 
-Someone else who logs in gets a refusal page, and the request is answered ``EDM:ERR:0004``. Every page
+* ``POST /preview/{token}/someone-else`` — from the page shown to someone who is not the request's
+  subject: ``again`` logs out of the preview space's eID session and back into the login (the
+  applicant can then log in); ``end`` closes the preview, the request is answered ``EDM:ERR:0004``,
+  and the user goes back to the ReturnLocation (else to ``/preview/{token}/done``).
+
+Someone else who logs in sees none of the documents; the preview stays open until they choose. Every page
 is English, French or German (``?lang=``, a cookie, ``Accept-Language``), sends a Content Security
 Policy without inline code, ``frame-ancestors`` limited, ``nosniff`` and ``no-referrer`` (the token
 is in the URL), and is never cached.
@@ -21,7 +26,6 @@ is in the URL), and is never cached.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hmac
 import json
@@ -169,6 +173,7 @@ class PreviewSpace:
             Route(p + "/{token}", self.page, methods=["GET", "POST"]),
             Route(p + "/{token}/documents/{n:int}", self.document, methods=["GET"]),
             Route(p + "/{token}/decision", self.decision, methods=["POST"]),
+            Route(p + "/{token}/someone-else", self.someone_else, methods=["POST"]),
             Route(p + "/{token}/done", self.done, methods=["GET"]),
         ]
 
@@ -261,9 +266,14 @@ class PreviewSpace:
         mine, _ = edm_subjects(identity)
         return same_person(mine, view.subject, view.service.rules)
 
-    def _record_not_the_subject(self, token: str) -> None:
-        with self.ctx.database.session(immediate=True) as session, contextlib.suppress(PreviewClosed):
-            self.previews.decide(session, token, accepted=None, decision=NOT_THE_SUBJECT)
+    def _record_not_the_subject(self, token: str) -> str | None:
+        """Close the preview as answered ``EDM:ERR:0004``; where to send the user back (None: closed)."""
+        with self.ctx.database.session(immediate=True) as session:
+            try:
+                row = self.previews.decide(session, token, accepted=None, decision=NOT_THE_SUBJECT)
+            except PreviewClosed:
+                return None
+            return row.return_location
 
     async def _checked(self, request: Request, token: str) -> tuple[_View, Identity] | Response:
         """The open preview and its subject logged in; else the page or redirect to answer with."""
@@ -274,18 +284,20 @@ class PreviewSpace:
         if isinstance(identity, Response):
             return identity
         if not self._is_subject(identity, view):
-            log.warning("preview: the person who logged in is not the request's subject; refusing")
-            await run_in_threadpool(self._record_not_the_subject, token)
-            return self._message(
-                request,
-                "You are not the person these documents are about",
-                [
-                    "The person who logged in is not the person the request is about, so nothing will be sent. "
-                    "The procedure portal is told that the request was refused."
-                ],
-                403,
-            )
+            log.warning("preview: the person who logged in is not the request's subject; nothing shown")
+            return self._someone_else(request, token, identity)
         return view, identity
+
+    def _someone_else(self, request: Request, token: str, identity: Identity) -> Response:
+        """The page for someone who is not the subject: log in again, or end the request (nothing is
+        shown; the subject's name is not either)."""
+        return self._render(
+            request,
+            "preview_someone_else.html",
+            403,
+            action=f"{PREVIEW_PATH}/{token}/someone-else",
+            person=identity.subject.display_name,
+        )
 
     # --- pages -------------------------------------------------------------------------------------
     async def css(self, request: Request) -> Response:
@@ -415,6 +427,40 @@ class PreviewSpace:
         if target:
             return self._secured(RedirectResponse(target, 303))
         return self._secured(RedirectResponse(f"{PREVIEW_PATH}/{token}/done", 303))
+
+    async def someone_else(self, request: Request) -> Response:
+        """The choice of someone who is not the subject: ``again`` (log out, log in again) or ``end``."""
+        token = request.path_params["token"]
+        form = await _small_form(request)
+        if isinstance(form, int):
+            return self._message(request, "The form was not acceptable.", [], form)
+        cookie = request.cookies.get(self.csrf_cookie, "")
+        sent = form.get("csrf")
+        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(cookie.encode(), sent.encode()):
+            return self._message(request, "The form expired; please try again.", [], 403, back=None)
+        view = await run_in_threadpool(self._load, token) if valid_token(token) else None
+        if view is None:
+            return self._closed(request)
+        identity = self._identity(request, token, view)
+        if isinstance(identity, Response):
+            return identity
+        page = f"{PREVIEW_PATH}/{token}"
+        if self._is_subject(identity, view):  # the applicant after all: the documents are shown there
+            return self._secured(RedirectResponse(page, 303))
+        choice = form.get("choice")
+        if choice == "again":
+            level = LevelOfAssurance.parse(view.service.level_of_assurance.value)
+            response = RedirectResponse(self.login.login_url(page, level), 303)
+            self.login.forget(response)
+            return self._secured(response)
+        if choice != "end":
+            return self._message(request, "The form was not acceptable.", [], 400)
+        log.warning("preview: the person who logged in is not the request's subject and ended the request")
+        back = await run_in_threadpool(self._record_not_the_subject, token)
+        target = allowed_return(back, self.previews.return_origins)
+        if target:
+            return self._secured(RedirectResponse(target, 303))
+        return self._secured(RedirectResponse(f"{page}/done", 303))
 
     async def done(self, request: Request) -> Response:
         token = request.path_params["token"]

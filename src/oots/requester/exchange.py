@@ -800,8 +800,11 @@ class Requester:
         row.error_code = doc.code
         row.error_detail = doc.detail or doc.message
         reason = _ERROR_REASONS.get(doc.code, Reason.PROVIDER_ERROR)
-        if row.preview_location is not None and reason in (Reason.PERSON_NOT_FOUND, Reason.REQUEST_REFUSED):
-            reason = Reason.PREVIEW_REFUSED
+        if row.preview_location is not None and doc.code == "EDM:ERR:0004":
+            # the provider found the person for the first request: "not found" after its preview means
+            # the person who logged in there was not the request's subject (the user refusing every
+            # document is an empty response, TC08, handled with the evidence)
+            reason = Reason.PREVIEW_NOT_THE_SUBJECT
         self._move(session, ex, Event.FAIL, reason, f"{doc.code}: {row.error_detail or ''}".rstrip(": "))
 
     # ---- sending -------------------------------------------------------------------------------

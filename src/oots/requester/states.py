@@ -82,6 +82,7 @@ class Reason(StrEnum):
     EVIDENCE_NOT_AVAILABLE = "evidence_not_available"
     LEVEL_OF_ASSURANCE_TOO_LOW = "level_of_assurance_too_low"
     PREVIEW_REFUSED = "preview_refused"
+    PREVIEW_NOT_THE_SUBJECT = "preview_not_the_subject"
     REQUEST_REFUSED = "request_refused"
     PROVIDER_ERROR = "provider_error"
     INVALID_ANSWER = "invalid_answer"
@@ -128,6 +129,8 @@ REASON_TEXT: Final[dict[Reason, str]] = {
     Reason.LEVEL_OF_ASSURANCE_TOO_LOW: "The authority needs a login with a higher level of assurance; "
     "log in again with a stronger eID means.",
     Reason.PREVIEW_REFUSED: "You chose not to share the evidence after previewing it.",
+    Reason.PREVIEW_NOT_THE_SUBJECT: "The person who logged in at the preview was not the applicant, so the "
+    "authority sent nothing; start again and log in at the preview with your own eID.",
     Reason.REQUEST_REFUSED: "The authority refused the request.",
     Reason.PROVIDER_ERROR: "The authority answered with an error; please try again later or upload the document.",
     Reason.INVALID_ANSWER: "An answer to a follow-up question was not accepted; please check it.",

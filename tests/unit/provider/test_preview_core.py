@@ -229,8 +229,9 @@ def test_every_word_of_the_pages_is_translated() -> None:
     assert set(catalogues[0]) == set(catalogues[1])
     templates = resources.files("oots.provider").joinpath("templates")
     used: set[str] = set()
-    for name in ("preview_base.html", "preview_page.html", "preview_message.html"):
-        used |= set(re.findall(r"""_\(["']([^"']+)["']\)""", templates.joinpath(name).read_text("utf-8")))
+    for page in templates.iterdir():
+        if page.name.endswith(".html"):
+            used |= set(re.findall(r"""_\(["']([^"']+)["']\)""", page.read_text("utf-8")))
     missing = sorted(s for s in used if s not in catalogues[0])
     assert len(used) > 10
     assert missing == []

@@ -139,7 +139,8 @@ def test_with_preview_accepted(tmp_path: Path, pki: CsPki) -> None:
     assert state(client, ex_id)["state"] == "completed"
 
 
-def test_with_preview_refused(tmp_path: Path, pki: CsPki) -> None:
+def test_with_preview_someone_else_logged_in(tmp_path: Path, pki: CsPki) -> None:
+    """EDM:ERR:0004 to the second request: the preview's login was not the applicant, not a refusal."""
     node = make_node(tmp_path, pki)
     client = api(node)
     ex_id = start(node, client)
@@ -149,8 +150,21 @@ def test_with_preview_refused(tmp_path: Path, pki: CsPki) -> None:
     node.deliver(provider.error(*node.outbox.last_request(), "EDM:ERR:0004"))
     view = state(client, ex_id)
     assert view["state"] == "failed"
-    assert view["reason"] == "preview_refused"
-    assert view["reason_text"]
+    assert view["reason"] == "preview_not_the_subject"
+    assert view["reason_text"].startswith("The person who logged in at the preview was not the applicant")
+    assert view["detail"].startswith("EDM:ERR:0004")
+
+
+def test_with_preview_request_refused(tmp_path: Path, pki: CsPki) -> None:
+    """EDM:ERR:0003 to the second request keeps its own reason: the user did not refuse anything."""
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/x"))
+    node.deliver(provider.error(*node.outbox.last_request(), "EDM:ERR:0003"))
+    assert state(client, ex_id)["reason"] == "request_refused"
 
 
 def test_with_preview_everything_refused(tmp_path: Path, pki: CsPki) -> None:

@@ -127,6 +127,25 @@ def test_failure_in_plain_words(tmp_path: Path, pki: CsPki) -> None:
     assert "Recommencer" in page.text
 
 
+def test_someone_else_at_the_preview_is_not_a_refusal(tmp_path: Path, pki: CsPki) -> None:
+    """The provider's EDM:ERR:0004 to the second request: the portal says who logged in, not "you chose"."""
+    node = make_node(tmp_path, pki)
+    web = browser(node, "Van den Broeck")
+    home = web.get("/portal/")
+    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)}).headers[
+        "location"
+    ]
+    node.drain()
+    page = web.get(page_url)
+    web.post(page_url + "/request", data={"csrf": csrf(page)})
+    provider = Provider()
+    node.deliver(provider.preview(*node.outbox.last_request(), "https://ep.example/preview/1"))
+    node.deliver(provider.error(*node.outbox.last_request(), "EDM:ERR:0004"))
+    page = web.get(page_url)
+    assert "The person who logged in at the preview was not the applicant" in page.text
+    assert "You chose not to share" not in page.text
+
+
 def test_the_user_may_opt_out_of_the_preview(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki)
     web = browser(node, "Peeters")

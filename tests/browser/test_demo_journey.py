@@ -212,6 +212,15 @@ def test_citizen_journey_across_two_countries_with_preview(demo: Demo, browser: 
     press_on(page, text="Request the evidence", tag="BUTTON")
     page.get_by_role("heading", name="Preview the evidence").wait_for(timeout=WAIT_MS)
     steps.check(page, "go-to-the-preview")
+    # a waiting page (as after the preview, the answer still on its way): it polls, it does not refresh
+    application = page.url.split("?")[0]
+    page.goto(f"{application}?exchange={application.rsplit('/', 1)[1]}")
+    page.get_by_role("status").filter(has_text="We are waiting for the authority's answer.").wait_for(timeout=WAIT_MS)
+    page.locator("#poll-note").wait_for(state="visible", timeout=WAIT_MS)  # the script runs
+    assert page.locator("meta[http-equiv]").count() == 0
+    steps.check(page, "waiting-page")
+    page.goto(application)
+    page.get_by_role("heading", name="Preview the evidence").wait_for(timeout=WAIT_MS)
     link = page.get_by_role("link", name="Go to the preview").get_attribute("href")
     assert link is not None
     assert link.startswith(demo.fr_node + "/preview/")

@@ -1,4 +1,5 @@
-"""The demo procedure portal: server-rendered pages over the requester, no JavaScript needed.
+"""The demo procedure portal: server-rendered pages over the requester, no JavaScript needed (the waiting
+pages' script only saves pressing "Check again").
 
 A citizen of one country applies for a procedure in another: logs in with eID, sees what the
 procedure needs, chooses per requirement "retrieve it through OOTS" or "upload it myself", picks the
@@ -16,14 +17,16 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from oots import edm
@@ -80,6 +83,7 @@ class Portal:
             loader=PackageLoader("oots.requester", "templates"), autoescape=select_autoescape(), auto_reload=False
         )
         self._secure = requester.settings.node.base_url.startswith("https://")
+        self._script = resources.files("oots.requester").joinpath("templates/portal.js").read_bytes()
 
     def routes(self) -> Sequence[BaseRoute]:
         return [
@@ -87,8 +91,10 @@ class Portal:
                 self.prefix,
                 routes=[
                     Route("/", self.home, methods=["GET"]),
+                    Route("/static/portal.js", self.script, methods=["GET"]),
                     Route("/applications", self.start, methods=["POST"]),
                     Route("/applications/{ex}", self.application, methods=["GET"]),
+                    Route("/applications/{ex}/state", self.state, methods=["GET"]),
                     Route("/applications/{ex}/choices", self.choices, methods=["POST"]),
                     Route("/applications/{ex}/request", self.explicit, methods=["POST"]),
                     Route("/applications/{ex}/evidence/{n:int}", self.evidence, methods=["GET"]),
@@ -235,9 +241,36 @@ class Portal:
             "portal_application.html",
             ex=view,
             reason_text=REASON_TEXT[Reason(reason)] if reason else None,
-            refresh=view["state"] in ("discovering", "requesting") or returned,
+            poll=view["state"] in ("discovering", "requesting") or returned,
             returned=returned,
         )
+
+    async def script(self, request: Request) -> Response:
+        """The waiting pages' script (it polls :meth:`state`; the pages work without it)."""
+        return Response(
+            self._script,
+            media_type="text/javascript",
+            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"},
+        )
+
+    async def state(self, request: Request) -> Response:
+        """``{"state": ...}`` of the user's own application: what a waiting page's script polls."""
+        identity = self._identity(request)
+        if identity is None:
+            return JSONResponse({"error": "log in first"}, 401, headers={"Cache-Control": "no-store"})
+
+        def current() -> str | None:
+            with self.database.session() as session:
+                try:
+                    ex = self.requester.load(session, request.path_params["ex"], self.client_id)
+                except NotFound:
+                    return None
+                return str(ex.state) if self._owned(identity, ex.subject) else None
+
+        state = await run_in_threadpool(current)
+        if state is None:
+            return JSONResponse({"error": "there is no such application"}, 404, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"state": state}, headers={"Cache-Control": "no-store"})
 
     async def choices(self, request: Request) -> Response:
         identity = self._identity(request)

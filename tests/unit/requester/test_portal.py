@@ -58,7 +58,7 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     started = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)})
     assert started.status_code == 303
     page_url = started.headers["location"]
-    assert "Wir ermitteln" in web.get(page_url).text  # discovering, refreshes by itself
+    assert "Wir ermitteln" in web.get(page_url).text  # discovering, a waiting page
     node.drain()
     page = web.get(page_url)
     assert "Über OOTS abrufen" in page.text
@@ -83,7 +83,7 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     # back from the preview before the answer: the page waits (and refreshes) instead of offering the preview
     back = web.get(f"{page_url}?exchange={ex_id}")
     assert "waiting for the authority" in back.text
-    assert 'http-equiv="refresh"' in back.text
+    assert 'data-poll="' in back.text
     assert "Go to the preview" not in back.text
     assert "Go to the preview" in web.get(page_url).text  # someone who did not go yet still can
     node.deliver(provider.evidence(*node.outbox.last_request()))
@@ -93,6 +93,35 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     assert link
     pdf = web.get(link.group(1))
     assert pdf.content.startswith(b"%PDF")
+
+
+def test_waiting_pages_poll_instead_of_refreshing(tmp_path: Path, pki: CsPki) -> None:
+    """No <meta refresh> (axe's "meta-refresh", focus reset every 2 s): a script asks the state endpoint,
+    the status is a polite live region, and "Check again" works without the script."""
+    node = make_node(tmp_path, pki)
+    web = browser(node)
+    home = web.get("/portal/")
+    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)}).headers[
+        "location"
+    ]
+    page = web.get(page_url)
+    assert "We are finding out" in page.text
+    assert "http-equiv" not in page.text
+    assert '<script src="/portal/static/portal.js" defer></script>' in page.text
+    assert re.search(r'<p role="status" aria-live="polite" id="poll-status">We are finding out', page.text)
+    assert f'<a href="{page_url}">Check again</a>' in page.text
+    assert f'data-poll="{page_url}/state" data-state="discovering"' in page.text
+    script = web.get("/portal/static/portal.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "data-poll" in script.text
+    assert web.get(page_url + "/state").json() == {"state": "discovering"}
+    node.drain()
+    assert web.get(page_url + "/state").json() == {"state": "awaiting_explicit_request"}
+    assert "http-equiv" not in web.get(page_url).text
+    assert "data-poll" not in web.get(page_url).text  # nothing to wait for: no polling
+    assert browser(node, "Van den Broeck").get(page_url + "/state").status_code == 404  # only one's own
+    assert browser(node, None).get(page_url + "/state").status_code == 401
 
 
 def test_csrf_login_and_ownership(tmp_path: Path, pki: CsPki) -> None:

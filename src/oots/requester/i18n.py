@@ -58,6 +58,22 @@ _FR: Final[dict[str, str]] = {
     "Error": "Erreur",
     "Not found": "Introuvable",
     "The form expired; please try again.": "Le formulaire a expiré ; veuillez réessayer.",
+    "Please answer every question.": "Veuillez répondre à chaque question.",
+    "Please answer": "Veuillez répondre à",
+    "Type": "Saisissez",
+    "a region code (NUTS level {n}): {country} followed by one letter or digit": (
+        "un code de région (NUTS niveau {n}) : {country} suivi d'une lettre ou d'un chiffre"
+    ),
+    "a region code (NUTS level {n}): {country} followed by {n} letters or digits": (
+        "un code de région (NUTS niveau {n}) : {country} suivi de {n} lettres ou chiffres"
+    ),
+    ", for example {code} for {place}": ", par exemple {code} pour {place}",
+    "a local administrative unit code (LAU), as the country's statistics office lists it": (
+        "un code d'unité administrative locale (LAU), tel que l'office statistique du pays le publie"
+    ),
+    "a region code ({level}), starting with the country code {country}": (
+        "un code de région ({level}), commençant par le code de pays {country}"
+    ),
 }
 
 _DE: Final[dict[str, str]] = {
@@ -107,6 +123,22 @@ _DE: Final[dict[str, str]] = {
     "Error": "Fehler",
     "Not found": "Nicht gefunden",
     "The form expired; please try again.": "Das Formular ist abgelaufen; bitte versuchen Sie es erneut.",
+    "Please answer every question.": "Bitte beantworten Sie jede Frage.",
+    "Please answer": "Bitte beantworten Sie",
+    "Type": "Geben Sie ein:",
+    "a region code (NUTS level {n}): {country} followed by one letter or digit": (
+        "einen Regionscode (NUTS-Ebene {n}): {country} und ein Buchstabe oder eine Ziffer"
+    ),
+    "a region code (NUTS level {n}): {country} followed by {n} letters or digits": (
+        "einen Regionscode (NUTS-Ebene {n}): {country} und {n} Buchstaben oder Ziffern"
+    ),
+    ", for example {code} for {place}": ", zum Beispiel {code} für {place}",
+    "a local administrative unit code (LAU), as the country's statistics office lists it": (
+        "einen Code einer lokalen Verwaltungseinheit (LAU), wie ihn das Statistikamt des Landes führt"
+    ),
+    "a region code ({level}), starting with the country code {country}": (
+        "einen Regionscode ({level}), der mit dem Ländercode {country} beginnt"
+    ),
 }
 
 _CATALOGUES: Final = {"fr": _FR, "de": _DE}

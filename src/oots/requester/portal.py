@@ -15,6 +15,7 @@ about. The login is any object with ``current_identity(request)`` and ``login_ur
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from importlib import resources
@@ -54,6 +55,36 @@ DEMO_PROCEDURES: tuple[tuple[str, str], ...] = (
 COUNTRIES = ("BE", "DE", "EL", "ES", "FR", "IT", "NL", "PL")
 #: The query parameter naming the return address on a v1.0 provider's PreviewLocation (no ReturnLocation slot).
 RETURN_PARAMETER = "returnurl"
+#: A region code the hint of a follow-up question may give as its example (country, NUTS level).
+CODE_EXAMPLES: dict[tuple[str, int], tuple[str, str]] = {
+    ("BE", 1): ("BE1", "Brussels"),
+    ("DE", 1): ("DE6", "Hamburg"),
+    ("FR", 1): ("FR1", "Île-de-France"),
+}
+
+
+def code_hint(lang: str, level: str | None, country: str) -> str:
+    """What to type for a jurisdiction question of ``level`` (``NUTS1``…``NUTS3``, ``LAU``), in ``lang``."""
+    asked = (level or "").strip().upper()
+    found = re.fullmatch(r"NUTS[ _-]?([123])", asked)
+    if found is None:
+        if asked.startswith("LAU"):
+            lau = "a local administrative unit code (LAU), as the country's statistics office lists it"
+            return translate(lang, lau)
+        return translate(lang, "a region code ({level}), starting with the country code {country}").format(
+            level=level or "NUTS", country=country
+        )
+    n = int(found.group(1))
+    text = translate(
+        lang,
+        "a region code (NUTS level {n}): {country} followed by one letter or digit"
+        if n == 1
+        else "a region code (NUTS level {n}): {country} followed by {n} letters or digits",
+    ).format(n=n, country=country)
+    example = CODE_EXAMPLES.get((country, n))
+    if example is not None:
+        text += translate(lang, ", for example {code} for {place}").format(code=example[0], place=example[1])
+    return text
 
 
 class Login(Protocol):
@@ -233,16 +264,33 @@ class Portal:
             view = self._view(request, identity)
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")
+        return self._application_page(request, view)
+
+    def _application_page(
+        self,
+        request: Request,
+        view: dict[str, Any],
+        status: int = 200,
+        *,
+        missing: frozenset[str] = frozenset(),
+        form: dict[str, Any] | None = None,
+    ) -> HTMLResponse:
+        """The application in its state; ``missing`` names the questions' fields left empty in ``form``."""
         reason = view["reason"]
         # back from the preview space (the return location adds ?exchange=): the answer is on its way
         returned = view["state"] == "awaiting_preview" and request.query_params.get("exchange") == view["id"]
+        lang = self._lang(request)
         return self._page(
             request,
             "portal_application.html",
+            status,
             ex=view,
             reason_text=REASON_TEXT[Reason(reason)] if reason else None,
             poll=view["state"] in ("discovering", "requesting") or returned,
             returned=returned,
+            hint=lambda level: code_hint(lang, level, view["country"]),
+            missing=missing,
+            form=form or {},
         )
 
     async def script(self, request: Request) -> Response:
@@ -284,6 +332,7 @@ class Portal:
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")
         choices: dict[str, Any] = {}
+        missing: set[str] = set()
         for i, entry in enumerate(view["requirements"]):
             how = form.get(f"r{i}-how", "oots")
             if how == "upload":
@@ -296,16 +345,22 @@ class Portal:
                 answers = {
                     q["id"]: str(form.get(f"r{i}-t{j}-q{k}", "")).strip() for k, q in enumerate(slot["questions"])
                 }
-                if slot["questions"] and not slot["providers"] and all(answers.values()):
-                    choice.setdefault("answers", {})[cls] = answers
+                if slot["questions"] and not slot["providers"]:
+                    empty = {f"r{i}-t{j}-q{k}" for k, value in enumerate(answers.values()) if not value}
+                    missing |= empty
+                    if not empty:
+                        choice.setdefault("answers", {})[cls] = answers
                 if form.get(f"r{i}-t{j}-provider"):
                     choice.setdefault("providers", {})[cls] = form[f"r{i}-t{j}-provider"]
             choices[entry["id"]] = choice
+        if missing:  # the form again, each empty answer marked (nothing is recorded)
+            return self._application_page(request, view, 422, missing=frozenset(missing), form=form)
         try:
             with self.database.session(immediate=True) as session:
                 self.requester.choose(session, view["id"], self.client_id, choices)
         except (ModelError, LocalProtocolError) as exc:
-            return self._page(request, "portal_error.html", 422, message=exc.message, back=request.url.path)
+            back = f"{self.prefix}/applications/{view['id']}"  # the page (GET) where the choice is made again
+            return self._page(request, "portal_error.html", 422, message=exc.message, back=back)
         return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
 
     async def explicit(self, request: Request) -> Response:

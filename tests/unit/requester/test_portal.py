@@ -14,7 +14,7 @@ from starlette.requests import Request
 from oots.cs.keys import CsPki
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.provider.samples import load_people
-from oots.requester.portal import Portal
+from oots.requester.portal import Portal, code_hint
 from requester.helpers import ListTransport, Node, Provider, make_node
 
 
@@ -122,6 +122,52 @@ def test_waiting_pages_poll_instead_of_refreshing(tmp_path: Path, pki: CsPki) ->
     assert "data-poll" not in web.get(page_url).text  # nothing to wait for: no polling
     assert browser(node, "Van den Broeck").get(page_url + "/state").status_code == 404  # only one's own
     assert browser(node, None).get(page_url + "/state").status_code == 401
+
+
+def test_follow_up_question_hint_empty_and_wrong_answers(tmp_path: Path, pki: CsPki) -> None:
+    """The hint says what to type; an empty answer is marked at its field; a wrong one's error page
+    leads back to the page (GET) where it is answered again."""
+    node = make_node(tmp_path, pki)
+    web = browser(node, "Müller")
+    home = web.get("/portal/")
+    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)}).headers[
+        "location"
+    ]
+    node.drain()
+    page = web.get(page_url)
+    hint = "Type a region code (NUTS level 1): DE followed by one letter or digit, for example DE6 for Hamburg."
+    assert f'<small id="r0-t0-q0-hint">{hint}</small>' in page.text
+    assert "NUTS1" not in page.text
+    assert "pour Hamburg" in web.get(page_url + "?lang=fr").text
+    web.get(page_url + "?lang=en")
+
+    empty = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "  "})
+    assert empty.status_code == 422
+    assert '<span class="error" id="r0-t0-q0-error">Please answer “Place of birth”.</span>' in empty.text
+    field = re.search(r'<input id="r0-t0-q0"[^>]*>', empty.text)
+    assert field, empty.text
+    assert 'aria-invalid="true"' in field.group(0)
+    assert 'aria-describedby="r0-t0-q0-error r0-t0-q0-hint"' in field.group(0)
+    assert "Please answer every question." in empty.text
+    assert web.get(page_url + "/state").json() == {"state": "awaiting_user_choice"}  # nothing recorded
+
+    wrong = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "Hamburg"})
+    assert wrong.status_code == 422
+    assert "is not a NUTS or LAU code" in wrong.text
+    back = re.search(r'<a href="([^"]+)">Continue</a>', wrong.text)
+    assert back, wrong.text
+    assert back.group(1) == page_url
+    again = web.get(back.group(1))
+    assert again.status_code == 200
+    assert 'name="r0-t0-q0"' in again.text  # asked again
+
+
+def test_the_hint_follows_the_level_and_the_country() -> None:
+    assert code_hint("en", "NUTS2", "FR") == "a region code (NUTS level 2): FR followed by 2 letters or digits"
+    assert code_hint("en", "NUTS1", "FR").endswith(", for example FR1 for Île-de-France")
+    assert code_hint("de", "NUTS1", "DE").endswith(", zum Beispiel DE6 für Hamburg")
+    assert code_hint("en", "LAU", "IT").startswith("a local administrative unit code (LAU)")
+    assert code_hint("en", None, "PL") == "a region code (NUTS), starting with the country code PL"
 
 
 def test_csrf_login_and_ownership(tmp_path: Path, pki: CsPki) -> None:

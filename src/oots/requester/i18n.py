@@ -59,6 +59,14 @@ _FR: Final[dict[str, str]] = {
     "Not found": "Introuvable",
     "The form expired; please try again.": "Le formulaire a expiré ; veuillez réessayer.",
     "Please answer every question.": "Veuillez répondre à chaque question.",
+    "Document": "Document",
+    "Format": "Format",
+    "File": "Fichier",
+    "You will upload the documents yourself": "Vous téléverserez les documents vous-même",
+    "You chose to upload every document yourself, so nothing is asked for through OOTS.": (
+        "Vous avez choisi de téléverser vous-même chaque document : rien n'est demandé par OOTS."
+    ),
+    "Back to the start page": "Retour à la page d'accueil",
     "Please answer": "Veuillez répondre à",
     "Type": "Saisissez",
     "a region code (NUTS level {n}): {country} followed by one letter or digit": (
@@ -124,6 +132,14 @@ _DE: Final[dict[str, str]] = {
     "Not found": "Nicht gefunden",
     "The form expired; please try again.": "Das Formular ist abgelaufen; bitte versuchen Sie es erneut.",
     "Please answer every question.": "Bitte beantworten Sie jede Frage.",
+    "Document": "Nachweis",
+    "Format": "Format",
+    "File": "Datei",
+    "You will upload the documents yourself": "Sie laden die Nachweise selbst hoch",
+    "You chose to upload every document yourself, so nothing is asked for through OOTS.": (
+        "Sie haben gewählt, jeden Nachweis selbst hochzuladen; über OOTS wird nichts angefragt."
+    ),
+    "Back to the start page": "Zurück zur Startseite",
     "Please answer": "Bitte beantworten Sie",
     "Type": "Geben Sie ein:",
     "a region code (NUTS level {n}): {country} followed by one letter or digit": (

@@ -89,6 +89,9 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     node.deliver(provider.evidence(*node.outbox.last_request()))
     page = web.get(page_url)
     assert "Evidence attached to your application" in page.text
+    headers = re.findall(r'<th scope="col">([^<]*)</th>', web.get(page_url + "?lang=fr").text)
+    assert headers == ["Document", "Format", "Fichier"]  # none empty, all translated
+    page = web.get(page_url + "?lang=en")
     link = re.search(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page.text)
     assert link
     pdf = web.get(link.group(1))
@@ -168,6 +171,39 @@ def test_the_hint_follows_the_level_and_the_country() -> None:
     assert code_hint("de", "NUTS1", "DE").endswith(", zum Beispiel DE6 für Hamburg")
     assert code_hint("en", "LAU", "IT").startswith("a local administrative unit code (LAU)")
     assert code_hint("en", None, "PL") == "a region code (NUTS), starting with the country code PL"
+
+
+def test_uploading_everything_is_not_a_failure(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki)
+    web = browser(node, "Müller")
+    home = web.get("/portal/")
+    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)}).headers[
+        "location"
+    ]
+    node.drain()
+    page = web.get(page_url)
+    chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "upload"})
+    assert chosen.status_code == 303
+    node.drain()
+    page = web.get(page_url)
+    assert "You will upload the documents yourself" in page.text
+    assert "You chose to upload every document yourself" in page.text
+    assert "could not be retrieved" not in page.text
+    assert "cancelled" not in page.text
+
+
+def test_every_word_of_the_pages_is_translated() -> None:
+    from importlib import resources
+
+    from oots.requester import i18n
+
+    assert set(i18n._FR) == set(i18n._DE)
+    used: set[str] = set()
+    for page in resources.files("oots.requester").joinpath("templates").iterdir():
+        if page.name.endswith(".html"):
+            used |= set(re.findall(r"""_\(["']([^"']+)["']\)""", page.read_text("utf-8")))
+    assert len(used) > 30
+    assert sorted(s for s in used if s not in i18n._FR) == []
 
 
 def test_csrf_login_and_ownership(tmp_path: Path, pki: CsPki) -> None:

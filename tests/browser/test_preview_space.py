@@ -209,5 +209,7 @@ def test_someone_else_sees_a_refusal(site: Site, browser: Any) -> None:
     log_in_with_keyboard(page, "es-2", "ES", "high")
     page.wait_for_url(location)
     assert page.get_by_role("heading", name="You are not the person these documents are about").is_visible()
+    assert page.get_by_role("button", name="Log out and log in again").is_visible()
+    assert page.get_by_role("button", name="Return to the procedure portal").is_visible()
     check(page, "5-not-the-subject")
     context.close()

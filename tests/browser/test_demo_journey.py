@@ -303,9 +303,10 @@ def test_what_the_guide_says_to_try_works(demo: Demo) -> None:
     try:
         at_once = apply(elodie, demo, "R1", "FR", no_preview="yes")
         refused = apply(elodie, demo, "R1", "FR")
+        wrong = apply(elodie, demo, "R1", "FR")
         question = apply(elodie, demo, "R1", "DE")
         unknown = apply(nemo, demo, "R1", "FR", no_preview="yes")
-        for user, url in ((elodie, at_once), (elodie, refused), (nemo, unknown)):
+        for user, url in ((elodie, at_once), (elodie, refused), (elodie, wrong), (nemo, unknown)):
             page = wait_for(user, url, "Request the evidence")
             user.post(url + "/request", data={"csrf": form_token(page)})
         # without preview: the birth certificate arrives at once, a PDF
@@ -326,6 +327,25 @@ def test_what_the_guide_says_to_try_works(demo: Demo) -> None:
         back = elodie.post(urljoin(str(shown.url), action.group(1)), data={"csrf": form_token(shown), "d0": "refuse"})
         assert str(back.url).startswith(refused)  # the returnurl brought the user back
         wait_for(elodie, refused, "You chose not to share the evidence after previewing it.")
+        # someone else logs in at the preview and goes back to the portal: the portal says so, not "you chose"
+        page = wait_for(elodie, wrong, "Go to the preview")
+        link = re.search(r'<a class="button" href="([^"]+)">Go to the preview', page.text)
+        assert link
+        for cookie in list(elodie.cookies.jar):  # out of the preview space's eID session of the step before
+            if cookie.name.startswith("oots_eid_session_preview"):
+                elodie.cookies.delete(cookie.name, cookie.domain, cookie.path)
+        shown = elodie.get(html.unescape(link.group(1)))
+        assert "/login/" in str(shown.url)
+        shown = elodie.post(str(shown.url), data={"subject": "fr-2", "level": "high"})
+        assert "You are not the person these documents are about" in shown.text
+        assert "Log out and log in again" in shown.text
+        action = re.search(r'<form method="post" action="([^"]+)"', shown.text)
+        assert action, shown.text[:500]
+        end = {"csrf": form_token(shown), "choice": "end"}
+        back = elodie.post(urljoin(str(shown.url), action.group(1)), data=end)
+        assert str(back.url).startswith(wrong)
+        page = wait_for(elodie, wrong, "The person who logged in at the preview was not the applicant")
+        assert "You chose not to share" not in page.text
         # DE asks a follow-up question before it knows whom to ask
         page = wait_for(elodie, question, "What the procedure needs")
         assert "Place of birth" in page.text

@@ -19,6 +19,7 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
     ├── TransportError               the network failed (connect, timeout, TLS, HTTP status)
     │   └── RegisterError            an evidence provider's register failed or timed out
     ├── StoreError                   the database failed or is at the wrong schema
+    │   └── StoreUnavailable         ... cannot be reached (down, refusing connections, file unreadable)
     └── NotFound                     a named thing (exchange, job, party, data service) does not exist
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "RemoteProtocolError",
     "SecurityError",
     "StoreError",
+    "StoreUnavailable",
     "TransportError",
     "ValidationFailed",
     "XmlError",
@@ -136,6 +138,10 @@ class RegisterError(TransportError):
 
 class StoreError(OotsError):
     """The database failed, or is at a schema version this code does not know."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached: down, refusing connections, or its file unreadable (retry later)."""
 
 
 class NotFound(OotsError):

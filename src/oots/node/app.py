@@ -195,6 +195,11 @@ class NodeWorker:
         self._loops.stop(timeout)
         self._close_sender()
 
+    @property
+    def alive(self) -> bool:
+        """Whether every thread :meth:`start` started still runs (``/ready`` of ``oots serve --with-worker``)."""
+        return self._loops.alive
+
     def _close_sender(self) -> None:
         gateway = _gateway(self.ctx)
         if gateway is not None:
@@ -258,6 +263,9 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
         return JSONResponse({"status": "ok", "node": node.name, "version": __version__})
 
     async def ready(request: Request) -> JSONResponse:
+        if background is not None and not background.alive:
+            # The in-process worker died: jobs and AS4 messages would stay queued behind a ready node.
+            return JSONResponse({"status": "unavailable", "reason": "the worker has stopped"}, status_code=503)
         try:
             with ctx.database.session() as session:
                 session.execute(text("SELECT 1"))

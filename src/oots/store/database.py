@@ -8,6 +8,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from oots.errors import ConfigError, StoreError
+from oots.errors import ConfigError, StoreError, StoreUnavailable
 from oots.store.base import Base
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "MODEL_MODULES",
     "Database",
+    "Reconnect",
     "WriterQueue",
     "alembic_config",
     "load_models",
@@ -38,6 +40,7 @@ __all__ = [
     "open_existing_database",
     "schema_heads",
     "sqlite_file",
+    "unreachable",
 ]
 
 log = logging.getLogger(__name__)
@@ -276,7 +279,7 @@ class Database:
         try:
             conn = self.engine.connect()
         except DBAPIError as exc:
-            raise StoreError(f"cannot open the database {self.safe_url}: {_reason(exc)}") from exc
+            raise StoreUnavailable(f"cannot open the database {self.safe_url}: {_reason(exc)}") from exc
         with conn:
             yield conn
 
@@ -366,6 +369,71 @@ def sqlite_file(settings: Settings) -> Path | None:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return Path(url.database)
     return None
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or failed beneath us, so that a loop should wait
+    and try again: no connection could be opened (:class:`StoreUnavailable`), or the driver lost one or
+    refused an operation (an ``OperationalError`` or ``InterfaceError``: server gone, connection
+    terminated, a SQLite file that cannot be opened or stayed locked)."""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+class Reconnect:
+    """How a long-running loop waits while its database is unreachable: 0.5 s, doubling up to ``most``.
+
+    :meth:`failed` logs a plain warning (on the first failure, then about once a minute, the rest at
+    debug level) and returns the pause before the next try; :meth:`succeeded` ends an outage (logged
+    when there was one). One per thread.
+    """
+
+    FIRST_SECONDS = 0.5
+    #: How often a continuing outage is logged again as a warning.
+    REPEAT_SECONDS = 60.0
+
+    def __init__(self, who: str, *, most: float = 5.0) -> None:
+        self.who = who
+        self.most = most
+        self.failures = 0
+        self._delay = 0.0
+        self._warned = 0.0
+
+    def failed(self, exc: BaseException) -> float:
+        """The pause before trying again after ``exc``; logged."""
+        self.failures += 1
+        self._delay = min(self.most, self._delay * 2 if self._delay else self.FIRST_SECONDS)
+        now = time.monotonic()
+        loud = self.failures == 1 or now - self._warned >= self.REPEAT_SECONDS
+        if loud:
+            self._warned = now
+        (log.warning if loud else log.debug)(
+            "%s: database unreachable (%s), retrying in %g s%s",
+            self.who,
+            _describe(exc),
+            self._delay,
+            "" if self.failures == 1 else f" (attempt {self.failures})",
+        )
+        return self._delay
+
+    def succeeded(self) -> None:
+        """The database answered again."""
+        if self.failures:
+            log.warning("%s: database reachable again after %d failed attempt(s)", self.who, self.failures)
+        self.failures = 0
+        self._delay = 0.0
+
+
+def _describe(exc: BaseException) -> str:
+    """The kind of failure, in a few words (no statement, no parameters)."""
+    if isinstance(exc, DBAPIError):
+        return f"{type(exc.orig).__name__}: {_reason(exc)}" if exc.orig is not None else type(exc).__name__
+    if isinstance(exc, StoreUnavailable) and isinstance(exc.__cause__, DBAPIError):
+        return _describe(exc.__cause__)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def open_database(settings: Settings, *, migrate: bool = True, create: bool = True) -> Database:

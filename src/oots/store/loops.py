@@ -15,7 +15,9 @@ one submitted message wakes one thread, not all of them, and a burst still sprea
 
 A tick returns something true when it did work (for example the number of messages sent). The
 errors it may raise without ending the loop are named per loop (``errors``, by default every
-``Exception``); ``failed`` says what to log about them.
+``Exception``); ``failed`` says what to log about them. A database that cannot be reached never ends
+a loop: it is logged as a plain warning and tried again after 0.5 s, doubling up to 5 s
+(:class:`oots.store.database.Reconnect`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from oots.store.database import Reconnect, unreachable
 from oots.store.queue import Worker
 from oots.store.wake import Topic
 
@@ -104,14 +107,27 @@ class Loops:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def alive(self) -> bool:
+        """Whether every thread started is still running (False once one has died; True before a start)."""
+        return all(thread.is_alive() for thread in self._threads)
+
     def _run(self, loop: _Loop) -> None:
+        reconnect = Reconnect(f"{loop.name} loop")
         while not self._stop.is_set():
             generation = loop.wake.generation if loop.wake is not None else 0
             try:
                 busy = loop.tick()
-            except loop.errors as exc:  # the loop must outlive a bad moment of the database or network
+            except Exception as exc:  # the loop must outlive a bad moment of the database or network
+                if unreachable(exc):  # whatever the loop's errors: wait for the database, a little longer each time
+                    self._stop.wait(reconnect.failed(exc))
+                    continue
+                if not isinstance(exc, loop.errors):
+                    raise
                 loop.failed(loop.name, exc)
                 busy = False
+            else:
+                reconnect.succeeded()
             if busy:
                 if loop.watch is not None and loop.batch is not None and _count(busy) >= loop.batch:
                     self._call_peer(loop.watch)
@@ -161,7 +177,10 @@ class Loops:
 
     def _work(self) -> None:
         assert self.worker is not None
-        self.worker.run_forever(install_signal_handlers=False)
+        try:
+            self.worker.run_forever(install_signal_handlers=False)
+        except Exception:
+            log.exception("%s: the queue worker ended on an unexpected error; restart the process", self.worker_name)
 
     def start(self, *, worker: bool = True) -> None:
         """Start every loop in its own thread and, when ``worker``, the queue worker in one more."""

@@ -44,10 +44,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from oots.errors import NotFound, StoreError
+from oots.errors import NotFound, StoreError, StoreUnavailable
 from oots.settings import QueueSettings
 from oots.store.base import UtcDateTime, utcnow
-from oots.store.database import Database
+from oots.store.database import Database, Reconnect
 from oots.store.models import JOB_STATUSES, QueueJob
 from oots.store.wake import on_commit, topic
 
@@ -524,7 +524,8 @@ class Worker:
     ``queue.poll_interval_seconds`` while idle, woken at once when a job is enqueued in this process
     (with :func:`oots.store.wake.listen`, in any process of the node), and stops gracefully on
     SIGTERM or SIGINT: the job in hand is finished, the rest of the claimed batch is given back at
-    once. ``clock`` and ``rng`` are injectable for tests.
+    once. While the database cannot be reached it waits and tries again (0.5 s, doubling up to 5 s,
+    with a warning), for as long as it takes. ``clock`` and ``rng`` are injectable for tests.
     """
 
     def __init__(
@@ -658,14 +659,18 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, self._on_signal)
         log.info("worker %s started for %s", self.id, ", ".join(sorted(self.handlers)))
+        reconnect = Reconnect(f"worker {self.id}")
         try:
             while not self.stopping:
                 generation = self._wake.generation
                 try:
                     ran = self.run_once()
-                except DBAPIError as exc:
-                    log.warning("worker %s: database error, retrying: %s", self.id, type(exc.orig).__name__)
-                    ran = 0
+                except (DBAPIError, StoreUnavailable) as exc:
+                    # The database went away (or failed under us): what this worker held waits for its
+                    # lease; wait a little longer each time, and go on when it answers again.
+                    self._stop.wait(reconnect.failed(exc))
+                    continue
+                reconnect.succeeded()
                 if ran == 0:
                     # Until a job is enqueued in this process (or on PostgreSQL, in any) or the poll is due.
                     self._wake.wait(generation, self.settings.poll_interval_seconds)

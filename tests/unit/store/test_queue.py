@@ -616,7 +616,7 @@ def test_run_forever_outlives_a_database_outage(db: Database, clock: Clock, capl
     w.claim_batch = flaky_claim  # type: ignore[method-assign]
     w.run_forever(install_signal_handlers=False)
     assert ledger_rows(db) == [job_id]
-    assert "database error" in caplog.text
+    assert "database unreachable (Exception: server closed the connection), retrying in 0.5 s" in caplog.text
 
 
 @pytest.mark.postgres

@@ -100,6 +100,12 @@ class NodeSettings(Section):
         le=256,
         description="Threads of a web process for database and crypto work; 0: four per core.",
     )
+    shutdown_seconds: int = Field(
+        10,
+        ge=1,
+        le=300,
+        description="How long a stopping process waits for requests and AS4 sends in flight before it exits.",
+    )
 
 
 class DatabaseSettings(Section):

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -28,7 +29,7 @@ from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, Party
 from oots.as4.msh import CoreCodec, Outbound
 from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
-from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, send_due
+from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, Unsent, send_due
 from oots.errors import ConfigError, OotsError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
 from oots.store.loops import Loops
@@ -196,13 +197,22 @@ class Background:
     poll_seconds: float = 0.1
     on_event: OutboundEventHook | None = None
     _loops: Loops = field(init=False)
+    _unsent: Unsent = field(init=False, default_factory=Unsent)
 
     def __post_init__(self) -> None:
         self._loops = Loops(self.worker, worker_name="as4-worker")
         self._loops.every("as4-sender", self._send, poll_seconds=self.poll_seconds)
+        self._loops.on_stop(partial(self._unsent.give_back, self.store))
 
     def _send(self) -> int:
-        return send_due(self.store, self.ap.codec, self.ap.sender, now=self.ap.clock, on_event=self.on_event)
+        return send_due(
+            self.store,
+            self.ap.codec,
+            self.ap.sender,
+            now=self.ap.clock,
+            on_event=self.on_event,
+            unsent=self._unsent,
+        )
 
     def start(self, *, worker: bool = True) -> None:
         """Start the sender loop and, unless the node's own workers run the deliveries, the worker."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ __all__ = [
     "Deliver",
     "OutboundEventHook",
     "StoredInbound",
+    "Unsent",
     "references_from_json",
     "references_to_json",
     "schedule_purge",
@@ -289,6 +291,16 @@ _CLAIM = (
     )
     .values(locked_until=bindparam("until"))
     .returning(_O.id, *_OUTBOUND_FIELDS)
+)
+# Given back unsent (the sender is stopping): due again at once, for any sender, if this claim still holds it.
+_RELEASE = (
+    update(_OUTBOUND)
+    .where(
+        _O.message_id.in_(bindparam("ids", expanding=True)),
+        _O.state.in_(_WAITING),
+        _O.locked_until == bindparam("until"),
+    )
+    .values(locked_until=None)
 )
 _SAVE = (
     update(_OUTBOUND)
@@ -563,13 +575,23 @@ class As4Store:
     def claim_due(self, now: dt.datetime, *, lease_seconds: float, limit: int = 16) -> list[Outbound]:
         """Take the due messages under a lease (a killed sender's messages become due again after it).
 
-        The oldest due come first, and among those due at the same moment the first submitted.
+        The oldest due come first, and among those due at the same moment the first submitted. The
+        lease runs until ``now + lease_seconds`` (what :meth:`release` is given).
         """
         until = now + dt.timedelta(seconds=lease_seconds)
         with self._connection() as conn:
             rows = conn.execute(_CLAIM, {"now": now, "limit": limit, "until": until}).all()
         # RETURNING keeps no order: oldest due first, then in submission order
         return [_outbound(row) for row in sorted(rows, key=lambda row: (row.next_attempt_at, row.id))]
+
+    def release(self, records: Sequence[Outbound], *, until: dt.datetime) -> int:
+        """Give back claimed messages no attempt was started for (their lease ``until``): due again at
+        once. Returns how many were still held by that claim."""
+        if not records:
+            return 0
+        with self._connection() as conn:
+            result = conn.execute(_RELEASE, {"ids": [r.message_id for r in records], "until": until})
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def awaiting_outcome(self, *, limit: int = 50) -> list[Outbound]:
         """Messages handed to another access point (Domibus mode) whose outcome is not known yet.
@@ -626,6 +648,52 @@ def schedule_purge(session: Session, *, every_seconds: float, now: dt.datetime) 
     enqueue(session, PURGE_JOB, {"at": at.isoformat()}, key=f"{every_seconds:g}:{slot}", run_at=at, now=now)
 
 
+class Unsent:
+    """The messages the sender threads of a process claimed and have not started to send yet.
+
+    :func:`send_due` keeps what it claims here and takes each message out as it starts it; a stopping
+    sender calls :meth:`give_back`, which releases the rest at once (due again, for any sender) instead
+    of leaving them locked until their lease runs out, while a send in flight finishes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[Outbound, dt.datetime]] = {}
+        self._closed = False
+
+    def hold(self, records: Sequence[Outbound], until: dt.datetime) -> bool:
+        """Keep ``records`` (claimed until ``until``); False when giving back has begun (release them)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._held.update((record.message_id, (record, until)) for record in records)
+            return True
+
+    def start(self, record: Outbound) -> bool:
+        """Take ``record`` out to send it; False when it was given back (do not send it)."""
+        with self._lock:
+            return self._held.pop(record.message_id, None) is not None
+
+    def forget(self, records: Sequence[Outbound]) -> None:
+        """Stop holding ``records`` (a send that failed left them to their lease)."""
+        with self._lock:
+            for record in records:
+                self._held.pop(record.message_id, None)
+
+    def give_back(self, store: As4Store) -> int:
+        """Release every message held and hold none from now on; returns how many were released."""
+        with self._lock:
+            self._closed = True
+            held, self._held = list(self._held.values()), {}
+        by_lease: dict[dt.datetime, list[Outbound]] = {}
+        for record, until in held:
+            by_lease.setdefault(until, []).append(record)
+        released = sum(store.release(records, until=until) for until, records in by_lease.items())
+        if held:
+            log.info("AS4 sender stopping: %d claimed message(s) given back unsent", released)
+        return released
+
+
 def send_due(
     store: As4Store,
     codec: msh.Codec,
@@ -635,29 +703,58 @@ def send_due(
     lease_seconds: float = 120.0,
     limit: int = 16,
     on_event: OutboundEventHook | None = None,
+    unsent: Unsent | None = None,
 ) -> int:
-    """Send every due message once; return how many were attempted (run it in a loop)."""
-    claimed = store.claim_due(now(), lease_seconds=lease_seconds, limit=limit)
-    for due in claimed:
-        try:
-            partner = store.pmodes.partner(due.partner)
-            leg = next(leg for leg in store.pmodes.legs if leg.name == due.leg)
-        except (NotFound, StopIteration):
-            updated, events = msh.give_up(due, f"partner {due.partner} or leg {due.leg} is no longer configured")
-            store.save(updated, events, on_event)
-            continue
-        mode = store.pmodes.resolve(partner, leg)
-        record, request = msh.begin_attempt(due, mode, now())
-        try:
-            reply = sender.post(request)
-        except TransportError as exc:
-            updated, events = msh.on_transport_failure(record, mode, exc.message)
-        else:
-            updated, events = msh.on_reply(record, mode, codec, (reply.content_type, reply.body), now())
-        try:
-            store.save(updated, events, on_event)
-        except OotsError as exc:
-            log.error("AS4 message %s: its outcome could not be saved (error id %s)", record.message_id, exc.error_id)
-            raise
-        log.info("AS4 message %s to %s: %s", record.message_id, record.partner, updated.state.value)
+    """Send every due message once; return how many were attempted (run it in a loop).
+
+    With ``unsent``, the messages claimed and not started yet are kept there, so that a stopping
+    sender gives them back at once (:meth:`Unsent.give_back`); the one being sent finishes first.
+    """
+    claimed_at = now()
+    until = claimed_at + dt.timedelta(seconds=lease_seconds)
+    claimed = store.claim_due(claimed_at, lease_seconds=lease_seconds, limit=limit)
+    if unsent is not None and not unsent.hold(claimed, until):
+        store.release(claimed, until=until)  # stopping already
+        return 0
+    try:
+        for index, due in enumerate(claimed):
+            if unsent is not None and not unsent.start(due):
+                return index  # stopping: the rest was given back
+            _send_one(store, codec, sender, due, now=now, on_event=on_event)
+    finally:
+        if unsent is not None:
+            unsent.forget(claimed)  # what a failure left unstarted waits for its lease
     return len(claimed)
+
+
+def _send_one(
+    store: As4Store,
+    codec: msh.Codec,
+    sender: HttpSender,
+    due: Outbound,
+    *,
+    now: Callable[[], dt.datetime],
+    on_event: OutboundEventHook | None,
+) -> None:
+    """One attempt at one claimed message, and what came of it saved (the lease released)."""
+    try:
+        partner = store.pmodes.partner(due.partner)
+        leg = next(leg for leg in store.pmodes.legs if leg.name == due.leg)
+    except (NotFound, StopIteration):
+        updated, events = msh.give_up(due, f"partner {due.partner} or leg {due.leg} is no longer configured")
+        store.save(updated, events, on_event)
+        return
+    mode = store.pmodes.resolve(partner, leg)
+    record, request = msh.begin_attempt(due, mode, now())
+    try:
+        reply = sender.post(request)
+    except TransportError as exc:
+        updated, events = msh.on_transport_failure(record, mode, exc.message)
+    else:
+        updated, events = msh.on_reply(record, mode, codec, (reply.content_type, reply.body), now())
+    try:
+        store.save(updated, events, on_event)
+    except OotsError as exc:
+        log.error("AS4 message %s: its outcome could not be saved (error id %s)", record.message_id, exc.error_id)
+        raise
+    log.info("AS4 message %s to %s: %s", record.message_id, record.partner, updated.state.value)

@@ -29,7 +29,7 @@ def serve(
     app = create_app(ctx, with_worker=with_worker)
     listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
     typer.echo(f"{settings.node.name}: serving on http://{host}:{listen}/ (Ctrl-C stops)")
-    serve_app(app, host=host, port=listen)
+    serve_app(app, host=host, port=listen, shutdown_seconds=settings.node.shutdown_seconds)
     return 0
 
 

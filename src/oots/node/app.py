@@ -36,7 +36,7 @@ from oots import __version__
 from oots.as4 import msh
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
 from oots.as4.service import load_access_point
-from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, schedule_purge
+from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
 from oots.node.gateway import SEND_TOPIC, As4Gateway
@@ -162,6 +162,7 @@ class NodeWorker:
     poll_seconds: float = 1.0
     senders: int = 4
     _loops: Loops = field(init=False)
+    _unsent: Unsent = field(init=False, default_factory=Unsent)
 
     def __post_init__(self) -> None:
         self._loops = Loops(self.worker)
@@ -171,12 +172,14 @@ class NodeWorker:
             threads = 1 if isinstance(gateway.access_point, DomibusAccessPoint) else max(1, self.senders)
             self._loops.every(
                 "as4-sender",
-                partial(gateway.send_due, limit=SEND_BATCH),
+                partial(gateway.send_due, limit=SEND_BATCH, unsent=self._unsent),
                 poll_seconds=self.poll_seconds,
                 wake=topic(SEND_TOPIC),
                 threads=threads,
                 batch=SEND_BATCH,
             )
+            # On stop, what the senders claimed and have not started goes back at once.
+            self._loops.on_stop(partial(self._unsent.give_back, gateway.store))
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
@@ -184,15 +187,19 @@ class NodeWorker:
         self._loops.start()
 
     def run_forever(self) -> None:
-        """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest."""
+        """Run in the foreground until SIGTERM or SIGINT; finish the current job, release the rest.
+
+        Sends in flight get ``node.shutdown_seconds`` to end; the process then exits without them.
+        """
         listen(self.ctx.database)
         try:
-            self._loops.run_forever()
+            self._loops.run_forever(join_seconds=self.ctx.settings.node.shutdown_seconds)
         finally:
             self._close_sender()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._loops.stop(timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every thread, waiting ``timeout`` (default ``node.shutdown_seconds``) for what they hold."""
+        self._loops.stop(self.ctx.settings.node.shutdown_seconds if timeout is None else timeout)
         self._close_sender()
 
     @property

@@ -22,7 +22,7 @@ from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.as4.service import AccessPoint
-from oots.as4.store import As4Store, send_due
+from oots.as4.store import As4Store, Unsent, send_due
 from oots.store.wake import on_commit
 
 __all__ = ["SEND_TOPIC", "As4Gateway"]
@@ -87,15 +87,16 @@ class As4Gateway:
             return domibus_mode.submit(self.access_point, self.store, session, message, payloads)
         return service.submit(self.access_point, self.store, session, message, payloads, packed=packed)
 
-    def send_due(self, limit: int = 16) -> int:
+    def send_due(self, limit: int = 16, unsent: Unsent | None = None) -> int:
         """One turn of the sender loop: send (or hand to Domibus) what is due; return how many.
 
-        ``limit`` caps the messages one call claims (several sender threads share a burst).
+        ``limit`` caps the messages one call claims (several sender threads share a burst); ``unsent``
+        keeps those not started yet, for a stopping sender to give back.
         """
         ap = self.access_point
         if isinstance(ap, DomibusAccessPoint):
             return ap.run_due(self.store)
-        return send_due(self.store, ap.codec, ap.sender, now=ap.clock, limit=limit)
+        return send_due(self.store, ap.codec, ap.sender, now=ap.clock, limit=limit, unsent=unsent)
 
     def routes(self) -> list[BaseRoute]:
         """What the node serves for its access point: ``/as4``, or the Domibus push endpoint."""

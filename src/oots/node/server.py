@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["FLUSH_BYTES", "HttpProtocol", "serve"]
+__all__ = ["FLUSH_BYTES", "SHUTDOWN_SECONDS", "HttpProtocol", "serve"]
 
 #: Bytes gathered at most before they are handed to the socket within the turn.
 FLUSH_BYTES = 64 * 1024
@@ -65,6 +65,23 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_made(gathering)
 
 
-def serve(app: Any, *, host: str, port: int) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM (no access log: requests are counted in ``/metrics``)."""
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, http=HttpProtocol)
+#: Seconds a stopping server waits for requests in flight by default (``node.shutdown_seconds``).
+SHUTDOWN_SECONDS = 10
+
+
+def serve(app: Any, *, host: str, port: int, shutdown_seconds: int = SHUTDOWN_SECONDS) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM (no access log: requests are counted in ``/metrics``).
+
+    After the signal no new connection is taken; requests in flight get ``shutdown_seconds`` to end
+    (a client still sending a body, or a long poll, is then cut off), and the application's shutdown
+    (its in-process worker's stop) runs.
+    """
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=HttpProtocol,
+        timeout_graceful_shutdown=shutdown_seconds,
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -77,6 +78,7 @@ class Loops:
         self._loops: list[_Loop] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._on_stop: list[Callable[[], object]] = []
 
     def every(
         self,
@@ -102,6 +104,11 @@ class Loops:
         for i in range(threads):
             label = name if threads == 1 else f"{name}-{i + 1}"
             self._loops.append(_Loop(label, tick, poll_seconds, errors, failed, wake, watch, batch))
+
+    def on_stop(self, action: Callable[[], object]) -> None:
+        """Run ``action`` as soon as :meth:`stop` is called, while the threads finish (giving back work
+        claimed and not started, say). An action that fails is logged."""
+        self._on_stop.append(action)
 
     @property
     def stopping(self) -> bool:
@@ -200,7 +207,12 @@ class Loops:
             self.stop(join_seconds)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask every loop and the worker to stop after what they hold; wait up to ``timeout`` for each."""
+        """Ask every loop and the worker to stop after what they hold; wait up to ``timeout`` for them all.
+
+        Idle threads wake at once; a tick in progress (an AS4 message being sent) has until ``timeout``
+        to end. A thread still busy then is left behind (daemon threads end with the process): what it
+        held waits for its lease to run out.
+        """
         self._stop.set()
         for topic in {id(loop.wake): loop.wake for loop in self._loops if loop.wake is not None}.values():
             topic.fire()
@@ -209,5 +221,14 @@ class Loops:
                 watch.cond.notify_all()
         if self.worker is not None:
             self.worker.stop()
+        for action in self._on_stop:
+            try:
+                action()
+            except Exception as exc:  # what it would have released waits for its lease instead
+                log.warning("stopping: giving back claimed work failed (%s); its leases run out", type(exc).__name__)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        behind = [thread.name for thread in self._threads if thread.is_alive()]
+        if behind:
+            log.warning("stopped without waiting longer for %s (busy after %g s)", ", ".join(behind), timeout)

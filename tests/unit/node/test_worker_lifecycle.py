@@ -1,8 +1,11 @@
-"""A node's background work through a database outage, with real processes.
+"""A node's background work through a database outage and a SIGTERM, with real processes.
 
 * ``oots worker`` on PostgreSQL lives through a database that refuses connections (its connections
   terminated) and runs jobs again once it is back.
 * ``/ready`` of ``oots serve --with-worker`` says not ready once the in-process worker has died.
+* After SIGTERM, ``oots worker`` exits within ``node.shutdown_seconds`` though its sender threads are
+  stuck in sends to a partner that never answers, and gives back the messages it claimed and had not
+  started; ``oots serve`` exits within ``node.shutdown_seconds`` though a client holds a POST unfinished.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +25,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from oots.network.local import ServerThread, oots_process
+from oots.as4 import service
+from oots.network.local import ServerThread, oots_process, wait_until_up
 from oots.network.pair import write_node_configs
 from oots.node import build_context, create_app
 from oots.settings import load_settings
@@ -32,8 +37,10 @@ from oots.store.queue import Worker
 
 #: Guards against a hang (never a timing assertion): how long to wait for progress at all.
 PATIENCE = 60.0
-#: A worker stops well within this.
-EXIT_SECONDS = 20
+#: ``node.shutdown_seconds`` of the nodes started here.
+SHUTDOWN_SECONDS = 2
+#: A stop that waits out a few seconds of grace still ends well within this (it used to take 30-85 s).
+EXIT_SECONDS = SHUTDOWN_SECONDS + 6
 
 
 def port() -> int:
@@ -64,6 +71,7 @@ def configs(directory: Path, red_endpoint: str, *, database: str = "") -> Path:
     return write_node_configs(
         directory,
         {"blue": "http://127.0.0.1:1/as4", "red": red_endpoint},
+        node={"blue": f"shutdown_seconds = {SHUTDOWN_SECONDS}"},
         queue="poll_interval_seconds = 0.05",
         as4="receipt_timeout_seconds = 60\nconnect_timeout_seconds = 5",
         tables=tables,
@@ -169,3 +177,65 @@ def test_ready_says_not_ready_once_the_in_process_worker_has_died(
         wait_for(lambda: httpx.get(ready).status_code == 503, "/ready to say the node is not ready")
         assert httpx.get(ready).json()["status"] == "unavailable"
     ctx.database.dispose()
+
+
+# --- SIGTERM ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def silent_partner() -> Iterator[str]:
+    """An endpoint that takes connections and never answers (a partner hanging mid-receipt)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port()))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/as4"
+
+
+def outbound(db_path: Path) -> list[tuple[str, int, str | None]]:
+    con = sqlite3.connect(db_path, timeout=10)
+    try:
+        return con.execute("SELECT state, attempts, locked_until FROM as4_outbound").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_oots_worker_stops_promptly_and_gives_back_the_messages_it_had_not_started(tmp_path: Path) -> None:
+    with silent_partner() as red:
+        config = configs(tmp_path, red)
+        ctx = build_context(load_settings(config))
+        gateway = ctx.services["as4"]
+        ap = gateway.access_point
+        with ctx.database.session() as session:
+            for _ in range(8):  # four sender threads, two messages claimed each
+                service.submit(ap, gateway.store, session, service.test_message(ap, ap.pmodes.partner("red")), [])
+        ctx.database.dispose()
+        db_path = tmp_path / "blue" / "oots.db"
+        log = tmp_path / "worker.log"
+        with running("worker", str(config), log=log) as worker:
+            # Every message claimed: one per thread in a send that never ends, one per thread waiting.
+            wait_for(lambda: all(row[2] is not None for row in outbound(db_path)), "the senders to claim all", worker)
+            time.sleep(0.5)
+            code, took = stopped_within(worker, EXIT_SECONDS)
+        assert code == 0, log.read_text()
+        assert took < EXIT_SECONDS, f"the worker took {took:.1f} s to stop"
+        rows = outbound(db_path)
+        given_back = [row for row in rows if row[2] is None]
+        assert len(given_back) == 4, rows  # due again at once, for any worker
+        assert all(state == "created" and attempts == 0 for state, attempts, _ in given_back)
+        assert "4 claimed message(s) given back unsent" in log.read_text()
+
+
+@pytest.mark.slow
+def test_oots_serve_stops_within_its_grace_though_a_client_holds_a_post_unfinished(tmp_path: Path) -> None:
+    config = configs(tmp_path, "http://127.0.0.1:1/as4")
+    listen = port()
+    log = tmp_path / "serve.log"
+    with running("serve", str(config), "--port", str(listen), log=log) as serve:
+        wait_until_up(f"http://127.0.0.1:{listen}/ready", serve, log=log)
+        with socket.create_connection(("127.0.0.1", listen)) as client:
+            head = b"POST /as4 HTTP/1.1\r\nHost: node\r\nContent-Type: application/soap+xml\r\n"
+            client.sendall(head + b"Content-Length: 100000\r\n\r\n" + b"<" * 100)  # and the rest never comes
+            time.sleep(0.5)
+            _, took = stopped_within(serve, EXIT_SECONDS)
+    assert took < EXIT_SECONDS, f"oots serve took {took:.1f} s to stop"

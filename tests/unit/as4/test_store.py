@@ -16,6 +16,7 @@ from oots.as4.store import (
     DELIVER_JOB,
     PURGE_JOB,
     As4Store,
+    Unsent,
     schedule_purge,
     send_due,
     user_message_from_json,
@@ -211,6 +212,41 @@ def test_a_claimed_message_is_held_by_its_lease(nodes) -> None:  # type: ignore[
     assert blue.claim_due(clock(), lease_seconds=60) == []  # held by the first (perhaps killed) sender
     clock.now += dt.timedelta(seconds=61)
     assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
+
+
+def test_a_stopping_sender_gives_back_at_once_what_it_claimed_and_had_not_started(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, sender, clock = nodes
+    for n in range(3):
+        submit(blue, codec, f"g{n}@blue", clock)
+    unsent = Unsent()
+
+    class StoppedMidSend:
+        """The node is asked to stop while the first message is on the wire."""
+
+        def post(self, request: msh.SendRequest) -> http.HttpReply:
+            unsent.give_back(blue)
+            return sender.post(request)
+
+    assert send_due(blue, codec, StoppedMidSend(), now=clock, limit=3, unsent=unsent) == 1
+    assert blue.outbound("g0@blue").state is msh.OutboundState.RECEIPT  # the send in flight finished
+    # The other two are due again now (not after the lease), unattempted, for any sender.
+    again = blue.claim_due(clock(), lease_seconds=60)
+    assert [(r.message_id, r.attempts) for r in again] == [("g1@blue", 0), ("g2@blue", 0)]
+    # Given back since: a sender claiming now releases what it claimed at once and sends nothing.
+    clock.now += dt.timedelta(seconds=61)
+    assert send_due(blue, codec, sender, now=clock, unsent=unsent) == 0
+    assert len(blue.claim_due(clock(), lease_seconds=60)) == 2
+
+
+def test_a_release_touches_only_the_claim_it_names(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, _sender, clock = nodes
+    submit(blue, codec, "r1@blue", clock)
+    claimed = blue.claim_due(clock(), lease_seconds=60)
+    # Another claim's lease (the first one ran out and another sender took the message over): untouched.
+    assert blue.release(claimed, until=clock() + dt.timedelta(seconds=30)) == 0
+    assert blue.claim_due(clock(), lease_seconds=60) == []
+    assert blue.release(claimed, until=clock() + dt.timedelta(seconds=60)) == 1
+    assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["r1@blue"]
 
 
 def test_due_messages_are_claimed_oldest_first_then_in_submission_order(nodes) -> None:  # type: ignore[no-untyped-def]

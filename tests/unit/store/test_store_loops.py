@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -249,3 +250,34 @@ def test_a_thread_at_work_hands_the_watch_to_a_peer() -> None:
     finally:
         release.set()
         loops.stop(WAIT)
+
+
+def test_stop_waits_for_busy_threads_together_and_runs_its_actions_first() -> None:
+    """Four threads in a tick that outlasts the stop (sends to a partner that never answers): ``stop``
+    waits ``timeout`` for them all, not for each in turn, and runs its actions before waiting."""
+    release = threading.Event()
+    inside = threading.Semaphore(0)
+    order: list[str] = []
+
+    def stuck() -> int:
+        inside.release()
+        release.wait(WAIT)
+        order.append("tick ended")
+        return 0
+
+    loops = Loops()
+    loops.every("stuck", stuck, poll_seconds=3600, threads=4)
+    loops.on_stop(lambda: order.append("given back"))
+    loops.start()
+    try:
+        for _ in range(4):
+            assert inside.acquire(timeout=WAIT)
+        started = time.monotonic()
+        loops.stop(1.0)
+        took = time.monotonic() - started
+        assert took < 3.0, f"stop took {took:.1f} s: it waited for each thread in turn"
+        assert order == ["given back"]
+    finally:
+        release.set()
+    loops.stop(WAIT)
+    assert not any(t.name.startswith("stuck") and t.is_alive() for t in threading.enumerate())

@@ -267,8 +267,8 @@ class ProviderRegisterSettings(Section):
     """One register an evidence provider reads (``[[provider.registers]]``)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Name the data services refer to.")
-    kind: Literal["sample", "csv", "sql", "http"] = Field(
-        description="Adapter: sample register, CSV, SQL or HTTP JSON."
+    kind: Literal["sample", "csv", "sql", "http", "python"] = Field(
+        description="Adapter: sample register, CSV, SQL, HTTP JSON, or your own (python)."
     )
     path: Path | None = Field(None, description="csv: the CSV file (UTF-8, header row).")
     url: str = Field("", description="sql: SQLAlchemy URL of the register's database; http: base URL of its API.")
@@ -283,13 +283,51 @@ class ProviderRegisterSettings(Section):
     )
     timeout_seconds: float = Field(10.0, gt=0, description="http: timeout of one call.")
     bearer_token: SecretStr | None = Field(None, description="http: token sent as Authorization: Bearer.")
+    factory: str = Field(
+        "", description="python: module:attribute of the adapter's factory (the module importable by the node)."
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="python: keyword arguments of the factory.")
+    secret_files: dict[str, Path] = Field(
+        default_factory=dict, description="python: keyword arguments read from files (secrets), name → file."
+    )
+
+    @field_validator("factory")
+    @classmethod
+    def _factory(cls, value: str) -> str:
+        module, colon, attribute = value.partition(":")
+        dotted = [*module.split("."), *attribute.split(".")]
+        if value and not (colon and all(part.isidentifier() for part in dotted)):
+            raise ValueError(f"{value!r} is not module:attribute (e.g. my_package.registers:CivilRegister)")
+        return value
+
+    @field_validator("options", "secret_files")
+    @classmethod
+    def _keyword_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not k.isidentifier()]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} cannot be a keyword argument (letters, digits, _)")
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> ProviderRegisterSettings:
-        needs = {"csv": ("path",), "sql": ("url", "source"), "http": ("url",), "sample": ("source", "country")}
+        needs = {
+            "csv": ("path",),
+            "sql": ("url", "source"),
+            "http": ("url",),
+            "sample": ("source", "country"),
+            "python": ("factory",),
+        }
         missing = [k for k in needs[self.kind] if not getattr(self, k)]
         if missing:
             raise ValueError(f"a {self.kind} register needs {', '.join(missing)}")
+        python_only = [k for k in ("factory", "options", "secret_files") if getattr(self, k)]
+        if self.kind != "python" and python_only:
+            raise ValueError(f'{", ".join(python_only)}: only for kind = "python"')
+        if self.kind == "python" and (self.fields or self.legal_identifiers):
+            raise ValueError("a python register makes its records itself: fields and legal_identifiers do not apply")
+        both = sorted(set(self.options) & set(self.secret_files))
+        if both:
+            raise ValueError(f"{', '.join(both)}: given in both options and secret_files")
         return self
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from oots.edm import Jurisdiction, LevelOfAssurance
 from oots.errors import ConfigError, NotFound
+from oots.provider.adapters import python_register
 from oots.provider.datamodels import model_by_name
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.matching import Attribute, MatchRules, NameLevel
@@ -35,6 +36,8 @@ def _field_map(reg: ProviderRegisterSettings) -> FieldMap:
 
 def build_register(reg: ProviderRegisterSettings) -> Register:
     """One register adapter from its settings."""
+    if reg.kind == "python":
+        return python_register(reg)
     fields = _field_map(reg)
     if reg.kind == "sample":
         return sample_register(reg.source, reg.country)

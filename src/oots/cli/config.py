@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from oots.errors import ConfigError
-from oots.settings import load_settings
+from oots.settings import Settings, load_settings
 
 app = typer.Typer(help="Inspect and check configuration files.", no_args_is_help=True)
 
@@ -20,6 +20,7 @@ def check(
     """Explain every problem in a configuration file; exit 0 when there is none, 2 otherwise."""
     try:
         settings = load_settings(file)
+        _check_register_factories(settings)
     except ConfigError as exc:
         if not exc.problems:
             typer.echo(f"{file}: {exc.message}", err=True)
@@ -31,6 +32,15 @@ def check(
     typer.echo(f"{file}: OK (node {settings.node.name}, country {settings.node.country})")
     typer.echo(f"  database: {settings.database_url}")
     return 0
+
+
+def _check_register_factories(settings: Settings) -> None:
+    """The factories of ``kind = "python"`` registers can be imported (they are not called here)."""
+    from oots.provider.adapters import factory_problems
+
+    problems = [p for reg in settings.provider.registers if reg.kind == "python" for p in factory_problems(reg)]
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) with register factories", problems)
 
 
 def register(root: typer.Typer) -> None:

@@ -294,6 +294,18 @@ def test_python_keys_are_refused_on_other_kinds(tmp_path: Path, clean_env: pytes
         load_settings(path)
 
 
+def test_config_check_reports_factories_it_cannot_import(adapters: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = _config(adapters, 'factory = "my_adapters:refusing"\n')  # importable; not called by the check
+    code, out, _ = run_cli(capsys, "config", "check", str(good))
+    assert code == 0, out
+    bad = _config(adapters, 'factory = "no_such_module_here:Civil"\nsecret_files = { password = "/no/such/secret" }\n')
+    code, _, err = run_cli(capsys, "config", "check", str(bad))
+    assert code == 2
+    assert "2 problem(s)" in err
+    assert "provider.registers.civil.factory: there is no module no_such_module_here" in err
+    assert "provider.registers.civil.secret_files.password: cannot read the secret file" in err
+
+
 # --- the boundary: what the adapter raises and returns ------------------------------------------------
 
 

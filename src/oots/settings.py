@@ -658,10 +658,22 @@ def load_settings(path: str | Path | None = None) -> Settings:
         source = str(path)
         data = read_toml(path)
     env_problems = _unknown_env(os.environ)
-    if env_problems:
-        lines = "; ".join(f"{p}: {r}" for p, r in env_problems)
-        raise ConfigError(f"the environment has {len(env_problems)} problem(s): {lines}", env_problems)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
-        raise describe_problems(exc, source) from None
+        found = describe_problems(exc, source)
+        # An unknown OOTS_ variable is listed under its own name, not again as the unknown key it makes.
+        named = {name[len(ENV_PREFIX) :].lower().replace("__", ".") for name, _ in env_problems}
+        rest = [(p, r) for p, r in found.problems if not (r == "unknown key" and p in named)]
+        if not env_problems:
+            raise found from None
+        where = f"{source} and the environment" if rest else "the environment"
+        raise _problems(where, env_problems + rest) from None
+    if env_problems:
+        raise _problems("the environment", env_problems)
+    return settings
+
+
+def _problems(source: str, problems: list[tuple[str, str]]) -> ConfigError:
+    lines = "; ".join(f"{p}: {r}" for p, r in problems)
+    return ConfigError(f"{source} has {len(problems)} problem(s): {lines}", problems)

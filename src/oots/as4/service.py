@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
@@ -30,7 +31,7 @@ from oots.as4.msh import CoreCodec, Outbound
 from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
 from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, Unsent, send_due
-from oots.errors import ConfigError, OotsError, TransportError
+from oots.errors import ConfigError, OotsError, SecurityError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
 from oots.store.loops import Loops
 from oots.store.queue import Worker
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def _utcnow() -> dt.datetime:
@@ -82,7 +84,11 @@ class AccessPoint:
 
 def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | None, base: Path) -> KeyPair:
     if key is None or cert is None:
-        raise ConfigError(f"as4.{what}_key and as4.{what}_certificate must both be set for the built-in access point")
+        missing = f"as4.{what}_key" if key is None else f"as4.{what}_certificate"
+        raise ConfigError(
+            f"as4.{what}_key and as4.{what}_certificate must both be set for the built-in access point",
+            [(missing, "must be set for the built-in access point")],
+        )
     return load_key_pair(
         key if key.is_absolute() else base / key, cert if cert.is_absolute() else base / cert, password=password
     )
@@ -99,12 +105,37 @@ def load_access_point(
     s = settings.as4
     base = base_dir or Path()
     password = s.key_password.get_secret_value().encode() if s.key_password else None
-    sign = _key_pair(s.signing_key, s.signing_certificate, "signing", password, base)
+    # Each part is read even when one before it failed, so that every problem is told at once.
+    problems: list[tuple[str, str]] = []
+    errors: list[ConfigError] = []
+
+    def attempt(path: str, load: Callable[[], _T]) -> _T | None:
+        try:
+            return load()
+        except (ConfigError, SecurityError) as exc:
+            if isinstance(exc, ConfigError) and exc.problems:
+                problems.extend(exc.problems)
+                errors.append(exc)
+            else:
+                problems.append((path, exc.message))
+                errors.append(ConfigError(f"{path}: {exc.message}", [(path, exc.message)]))
+            return None
+
+    sign = attempt(
+        "as4.signing_key", lambda: _key_pair(s.signing_key, s.signing_certificate, "signing", password, base)
+    )
+    decryption = sign
     if s.decryption_key is not None:
-        decryption = _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password, base)
-    else:
-        decryption = sign
-    pmodes = pmodes_from_settings(s, base_dir=base).check(now=clock())
+        decryption = attempt(
+            "as4.decryption_key",
+            lambda: _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password, base),
+        )
+    pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s, base_dir=base).check(now=clock()))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors or sign is None or decryption is None or pmodes is None:
+        lines = "; ".join(f"{p}: {r}" for p, r in problems)
+        raise ConfigError(f"the [as4] settings have {len(problems)} problem(s): {lines}", problems)
     sender = HttpSender(
         timeout=s.receipt_timeout_seconds,
         connect_timeout=s.connect_timeout_seconds,

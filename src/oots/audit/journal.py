@@ -40,7 +40,7 @@ from oots.errors import ConfigError, SecurityError, StoreError
 from oots.settings import Settings
 from oots.store.files import write_once
 
-__all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "load_journal"]
+__all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "check_keys", "load_journal"]
 
 log = logging.getLogger(__name__)
 
@@ -458,10 +458,26 @@ def _key(value: str, what: str) -> bytes:
     try:
         key = bytes.fromhex(value.strip())
     except ValueError:
-        raise ConfigError(f"audit.{what} must be 64 hexadecimal characters") from None
+        key = b""
     if len(key) != 32:
-        raise ConfigError(f"audit.{what} must be 32 bytes (64 hexadecimal characters)")
+        reason = "must be 32 bytes written as 64 hexadecimal characters"
+        raise ConfigError(f"audit.{what} {reason}", [(f"audit.{what}", reason)])
     return key
+
+
+def check_keys(settings: Settings) -> None:
+    """Refuse the keys given in ``[audit]`` that :func:`load_journal` would refuse (every one at once)."""
+    problems: list[tuple[str, str]] = []
+    for what in ("seal_key", "data_key"):
+        given = getattr(settings.audit, what)
+        if given is None:
+            continue
+        try:
+            _key(given.get_secret_value(), what)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError("; ".join(f"{p} {r}" for p, r in problems), problems)
 
 
 def _generated_keys(path: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""``oots config``: check a node's configuration file."""
+"""``oots config check``: check a node's configuration file as ``oots serve`` does at start."""
 
 from __future__ import annotations
 
@@ -8,16 +8,32 @@ from typing import Annotated
 import typer
 
 from oots.errors import ConfigError
-from oots.settings import Settings, load_settings
+from oots.settings import Settings
 
 app = typer.Typer(help="Inspect and check configuration files.", no_args_is_help=True)
+
+
+def _report(file: Path, problems: list[tuple[str, str]]) -> int:
+    typer.echo(f"{file}: {len(problems)} problem(s)", err=True)
+    for path, reason in problems:
+        typer.echo(f"  {path}: {reason}", err=True)
+    return 2
 
 
 @app.command("check")
 def check(
     file: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")],
 ) -> int:
-    """Explain every problem in a configuration file; exit 0 when there is none, 2 otherwise."""
+    """Explain every problem `oots serve` would refuse to start with; exit 0 when there is none, 2 otherwise.
+
+    The file and the OOTS_ environment are read as `oots serve` reads them, and the keys, certificates,
+    PModes, database URL, audit keys and admin password hash are checked as it checks them, without
+    connecting to the database or writing anything.
+    """
+    from oots.node import check_node
+    from oots.settings import load_settings
+    from oots.store.database import normalise_url
+
     try:
         settings = load_settings(file)
         _check_register_factories(settings)
@@ -25,12 +41,12 @@ def check(
         if not exc.problems:
             typer.echo(f"{file}: {exc.message}", err=True)
             return 2
-        typer.echo(f"{file}: {len(exc.problems)} problem(s)", err=True)
-        for path, reason in exc.problems:
-            typer.echo(f"  {path}: {reason}", err=True)
-        return 2
+        return _report(file, exc.problems)
+    problems = check_node(settings, config_dir=file.resolve().parent)
+    if problems:
+        return _report(file, problems)
     typer.echo(f"{file}: OK (node {settings.node.name}, country {settings.node.country})")
-    typer.echo(f"  database: {settings.database_url}")
+    typer.echo(f"  database: {normalise_url(settings.database_url).render_as_string(hide_password=True)}")
     return 0
 
 

@@ -42,7 +42,15 @@ from oots.store import queue
 from oots.store.database import load_models
 from oots.threads import run_in_thread
 
-__all__ = ["LoginThrottle", "admin_identifier", "admin_routes", "hash_password", "node_eid_login", "verify_password"]
+__all__ = [
+    "LoginThrottle",
+    "admin_identifier",
+    "admin_routes",
+    "check_settings",
+    "hash_password",
+    "node_eid_login",
+    "verify_password",
+]
 
 _ALGORITHM = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
@@ -120,8 +128,19 @@ def _parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
     except ValueError:
         raise ConfigError(
             "admin.password_hash is not a hash made by `oots admin hash-password`",
-            [("admin.password_hash", "expected pbkdf2_sha256$<iterations>$<salt>$<hash>")],
+            [
+                (
+                    "admin.password_hash",
+                    "not a hash made by `oots admin hash-password` (pbkdf2_sha256$<iterations>$<salt>$<hash>)",
+                )
+            ],
         ) from None
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse an ``[admin] password_hash`` that is not a hash of `oots admin hash-password`."""
+    if settings.admin.password_hash is not None:
+        _parse_hash(settings.admin.password_hash.get_secret_value())
 
 
 def verify_password(password: str, encoded: str) -> bool:
@@ -232,9 +251,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
 
         return [Route("/admin", off), Route("/admin/{rest:path}", off)]
 
+    check_settings(settings)  # a wrong hash is a configuration error at start, not at the first login
     encoded = configured.get_secret_value() if configured is not None else None
-    if encoded is not None:
-        _parse_hash(encoded)  # a wrong hash is a configuration error at start, not at the first login
     eid: EidLogin | None = None
     eid_routes: list[BaseRoute] = []
     if admin.eid_login:

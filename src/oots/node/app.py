@@ -35,21 +35,24 @@ from starlette.routing import BaseRoute, Route
 from oots import __version__
 from oots.as4 import msh
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
-from oots.as4.service import load_access_point
+from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
+from oots.audit.journal import check_keys as check_journal_keys
 from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
+from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
 from oots.node.observe import CorrelationMiddleware, Metrics
 from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
+from oots.store.database import normalise_url
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Preparer, Worker
 from oots.store.wake import listen, topic
 from oots.threads import set_threads
 
-__all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "create_app", "create_worker"]
+__all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "check_node", "create_app", "create_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +80,79 @@ def _load_role(name: str, ctx: NodeContext) -> Role:
     return role
 
 
+def _access_point(settings: Settings, config_dir: Path | None) -> AccessPoint | DomibusAccessPoint | None:
+    """The node's access point: the exchange roles need one; the Common Services answer over plain HTTP."""
+    if settings.as4.mode == "domibus":
+        return load_domibus_access_point(settings, base_dir=config_dir)
+    if set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
+        return load_access_point(settings, base_dir=config_dir)
+    return None
+
+
+def _start_checks(
+    settings: Settings, config_dir: Path | None
+) -> tuple[list[ConfigError], AccessPoint | DomibusAccessPoint | None]:
+    """What the node checks before it opens its database, each check run even when one before failed:
+    the problems found, and the access point loaded on the way."""
+    errors: list[ConfigError] = []
+    access_point: AccessPoint | DomibusAccessPoint | None = None
+    checks: list[Callable[[], object]] = [
+        partial(normalise_url, settings.database_url),
+        partial(check_journal_keys, settings),
+        partial(check_admin_settings, settings),
+    ]
+    for check in checks:
+        try:
+            check()
+        except ConfigError as exc:
+            errors.append(exc)
+    try:
+        access_point = _access_point(settings, config_dir)
+    except ConfigError as exc:
+        errors.append(exc)
+    return errors, access_point
+
+
+def _problems(error: ConfigError) -> list[tuple[str, str]]:
+    return error.problems or [("(configuration)", error.message)]
+
+
+def check_node(settings: Settings, *, config_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Every ``(path, reason)`` problem :func:`build_context` refuses to start with, found the same way but
+    without opening the database (no connection, no migration) or writing a file (``oots config check``).
+
+    The checks that need the database (its schema, a role's stored state) are not made.
+    """
+    errors, access_point = _start_checks(settings, config_dir)
+    if access_point is not None:
+        _close(access_point)
+    return [problem for error in errors for problem in _problems(error)]
+
+
+def _close(access_point: AccessPoint | DomibusAccessPoint) -> None:
+    if isinstance(access_point, DomibusAccessPoint):
+        access_point.client.close()
+    else:
+        access_point.sender.close()
+
+
 def build_context(settings: Settings, *, config_dir: Path | None = None) -> NodeContext:
-    """Open the node's database and load what its roles need (the access point, the roles themselves)."""
+    """Check the settings (every problem at once, see :func:`check_node`), open the node's database and
+    load what its roles need (the access point, the roles themselves)."""
+    errors, access_point = _start_checks(settings, config_dir)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        problems = [problem for error in errors for problem in _problems(error)]
+        lines = "; ".join(f"{p}: {r}" for p, r in problems)
+        raise ConfigError(f"the configuration has {len(problems)} problem(s): {lines}", problems)
     settings.node.data_dir.mkdir(parents=True, exist_ok=True)
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
-    # The exchange roles need the access point; the Common Services answer over plain HTTP only.
-    if settings.as4.mode == "domibus":
-        dap = load_domibus_access_point(settings, base_dir=config_dir)
-        ctx.clock = dap.clock
-        ctx.services["as4"] = As4Gateway(dap, As4Store(database, dap.pmodes, clock=dap.clock))
-    elif set(settings.node.roles) - {"common_services"} or settings.as4.signing_key is not None:
-        ap = load_access_point(settings, base_dir=config_dir)
-        ctx.clock = ap.clock
-        ctx.services["as4"] = As4Gateway(ap, As4Store(database, ap.pmodes, clock=ap.clock))
+    if access_point is not None:
+        ctx.clock = access_point.clock
+        store = As4Store(database, access_point.pmodes, clock=access_point.clock)
+        ctx.services["as4"] = As4Gateway(access_point, store)
     ctx.services["roles"] = [_load_role(name, ctx) for name in settings.node.roles]
     return ctx
 

@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from clirun import run_cli
 from oots import __version__
+from oots.as4.keys import init_dev_pki
+from oots.errors import ConfigError
+from oots.node import build_context
+from oots.settings import load_settings
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -16,11 +21,129 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.strip() == f"oots {__version__}"
 
 
-def test_config_check_ok(capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch) -> None:
-    sample = Path(__file__).resolve().parents[3] / "config" / "node.example.toml"
-    code, out, _ = run_cli(capsys, "config", "check", str(sample))
-    assert code == 0, out
+SAMPLE = Path(__file__).resolve().parents[3] / "config" / "node.example.toml"
+
+
+def test_config_check_ok(capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sample = tmp_path / "node.toml"
+    sample.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    code, _, err = run_cli(capsys, "config", "check", str(sample))
+    assert code == 2  # the keys it names are not there yet
+    assert "as4.signing_key: cannot read" in err
+    init_dev_pki(tmp_path / "var" / "be-node" / "pki", ["be", "fr"], now=datetime.now(UTC))  # as its comment says
+    code, out, err = run_cli(capsys, "config", "check", str(sample))
+    assert code == 0, err
     assert "OK" in out
+
+
+def _node_file(tmp_path: Path, extra: str) -> Path:
+    pki = tmp_path / "pki"
+    if not pki.exists():
+        init_dev_pki(pki, ["be", "fr"], now=datetime.now(UTC))
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f"""[node]
+name = "be-node"
+country = "BE"
+data_dir = "{(tmp_path / "var").as_posix()}"
+roles = ["requester"]
+
+[as4]
+party_id = "be_gw"
+signing_key = "pki/be/sign.key.pem"
+signing_certificate = "pki/be/sign.pem"
+decryption_key = "pki/be/encrypt.key.pem"
+decryption_certificate = "pki/be/encrypt.pem"
+
+[[as4.partners]]
+name = "fr"
+party_id = "fr_gw"
+endpoint = "http://127.0.0.1:9499/as4"
+signing_certificate = "pki/fr/sign.pem"
+encryption_certificate = "pki/fr/encrypt.pem"
+trust_anchors = ["pki/ca.pem"]
+{extra}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "reason"),
+    [
+        (("", '[admin]\npassword_hash = "plain"\n'), "admin.password_hash", "oots admin hash-password"),
+        (("http://127.0.0.1:9499/as4", "ftp//x"), "partners[fr].endpoint", "http:// or https:// URL"),
+        (("pki/fr/sign.pem", "pki/fr/nosuch.pem"), "as4.partners[0].signing_certificate", "nosuch.pem"),
+        (("pki/be/sign.pem", "pki/be/nosuch.pem"), "as4.signing_key", "nosuch.pem"),
+        (("", '[database]\nurl = "mysql://u:p@h/db"\n'), "database.url", "unsupported database 'mysql'"),
+        (("", '[database]\nurl = "garbage"\n'), "database.url", "Could not parse"),
+        (("pki/be/sign.key.pem", "pki/be/encrypt.key.pem"), "as4.signing_key", "does not belong to the certificate"),
+        (("", '[audit]\nseal_key = "abc"\n'), "audit.seal_key", "64 hexadecimal"),
+    ],
+)
+def test_config_check_refuses_what_serve_refuses(
+    capsys: pytest.CaptureFixture[str],
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    change: tuple[str, str],
+    path: str,
+    reason: str,
+) -> None:
+    config = _node_file(tmp_path, "")
+    old, new = change
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(old, new) if old else text + new, encoding="utf-8")
+    code, out, err = run_cli(capsys, "config", "check", str(config))
+    assert (code, out) == (2, ""), err
+    assert f"  {path}: " in err, err
+    assert reason in err
+    assert "Traceback" not in err
+    with pytest.raises(ConfigError) as refused:  # what `oots serve` builds refuses it the same way
+        build_context(load_settings(config), config_dir=tmp_path)
+    assert path in {p for p, _ in refused.value.problems}
+
+
+def test_config_check_lists_every_problem_of_the_node_at_once(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _node_file(
+        tmp_path,
+        '[admin]\npassword_hash = "plain"\n[audit]\nseal_key = "abc"\ndata_key = "00"\n'
+        '[database]\nurl = "mysql://u:p@h/db"\n',
+    )
+    config.write_text(config.read_text(encoding="utf-8").replace("pki/be/sign.key.pem", "pki/be/encrypt.key.pem"))
+    code, _, err = run_cli(capsys, "config", "check", str(config))
+    assert code == 2
+    for path in ("admin.password_hash", "audit.seal_key", "audit.data_key", "database.url", "as4.signing_key"):
+        assert f"  {path}: " in err, err
+    assert "5 problem(s)" in err
+    with pytest.raises(ConfigError, match="5 problem"):  # and `oots serve` says the same, all at once
+        build_context(load_settings(config), config_dir=tmp_path)
+    assert not (tmp_path / "var").exists()
+
+
+def test_config_check_hides_the_database_password(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _node_file(tmp_path, '[database]\nurl = "postgresql://oots:S3cretPassw0rd@db.invalid/oots"\n')
+    code, out, err = run_cli(capsys, "config", "check", str(config))
+    assert code == 0, err
+    assert "S3cretPassw0rd" not in out + err
+    assert "postgresql+psycopg://oots:***@db.invalid/oots" in out
+    assert not (tmp_path / "var").exists()  # nothing written, no database opened
+
+
+def test_config_check_lists_the_environment_with_the_file(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[node]\ncountry = "xx"\n', encoding="utf-8")
+    clean_env.setenv("OOTS_NODE__COLOUR", "blue")
+    code, _, err = run_cli(capsys, "config", "check", str(bad))
+    assert code == 2
+    assert "OOTS_NODE__COLOUR: unknown setting" in err
+    assert "node.country" in err
+    assert "node.colour" not in err.replace("(node.colour)", "")
 
 
 def test_config_check_lists_every_problem(

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -115,11 +115,16 @@ def as4_routes(
             return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # The sender hung up before its message was whole: nothing was kept, it sends again.
+            log.warning("AS4 request abandoned by the client after %d bytes; nothing was kept", size)
+            return Response("the message was not received whole\n", 400, media_type="text/plain")
         content_type = request.headers.get("content-type", "")
         answer = await run_in_thread(handle_request, receiver(), inbox, content_type, b"".join(chunks), clock())
         if answer.error is not None:

@@ -4,7 +4,8 @@ Each command group lives in its own module of this package, which adds itself to
 a ``register(app)`` function (found by :func:`_register`; there is no list to edit here).
 Errors from the :mod:`oots.errors` tree become a plain sentence with an error id and the tree's exit
 code; a traceback is printed only with ``--debug``. Exit codes: 0 success, 1 a check failed (an
-invalid document, a bad signature), 2 unusable input or configuration, 130 interrupted.
+invalid document, a bad signature), 2 unusable input or configuration, 70 an internal error (a bug: one
+line with an error id, the traceback with ``--debug``), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import typer
 from oots import __version__
 from oots.errors import OotsError
 
-__all__ = ["app", "main"]
+__all__ = ["EXIT_INTERNAL", "app", "main"]
+
+#: Exit code of an unexpected error (a bug), as sysexits.h's EX_SOFTWARE.
+EXIT_INTERNAL = 70
 
 app = typer.Typer(
     name="oots",
@@ -89,9 +93,12 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         error_id = uuid.uuid4().hex[:12]
-        logging.getLogger("oots.cli").error("internal error %s", error_id, exc_info=True)
         if debug:
             traceback.print_exc()
-        typer.echo(f"internal error: {type(exc).__name__} (error id {error_id}); rerun with --debug", err=True)
-        sys.exit(70)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (error id {error_id}); "
+            "please report it — `oots --debug ...` shows the traceback",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
     sys.exit(result if isinstance(result, int) else 0)

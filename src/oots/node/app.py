@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +26,7 @@ from html import escape
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,7 +44,7 @@ from oots.errors import ConfigError, NotFound, OotsError
 from oots.node.admin import admin_routes
 from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
-from oots.node.observe import CorrelationMiddleware, Metrics
+from oots.node.observe import CorrelationMiddleware, Metrics, database_fault
 from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role
 from oots.settings import Settings
 from oots.store import open_database
@@ -338,11 +340,10 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
         try:
             with ctx.database.session() as session:
                 session.execute(text("SELECT 1"))
-        except OotsError as exc:
-            return JSONResponse({"status": "unavailable", "error_id": exc.error_id}, status_code=503)
-        except Exception:
-            log.exception("readiness check failed")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
+        except (OotsError, SQLAlchemyError) as exc:
+            error_id = exc.error_id if isinstance(exc, OotsError) else uuid.uuid4().hex[:12]
+            log.warning("not ready: the database does not answer (error id %s): %s", error_id, database_fault(exc))
+            return JSONResponse({"status": "unavailable", "error_id": error_id}, status_code=503)
         return JSONResponse({"status": "ready", "node": node.name})
 
     areas = _user_areas(ctx.settings)

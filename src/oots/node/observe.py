@@ -26,8 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from oots.errors import OotsError
 from oots.settings import LogSettings
 from oots.store.database import Database, load_models
 
@@ -38,11 +41,15 @@ __all__ = [
     "Metrics",
     "configure_logging",
     "correlation_id",
+    "database_fault",
     "render",
+    "route_template",
 ]
 
 #: Upper bounds (seconds) of the latency histogram buckets.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+log = logging.getLogger(__name__)
 
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("oots_correlation_id", default=None)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,100}$")
@@ -112,8 +119,25 @@ _DB_GAUGES = (
 )
 
 
+#: The gauge telling whether the database answered the scrape (its figures are missing when it did not).
+_DATABASE_UP = ("oots_database_up", "gauge", "Whether the node's database answered this scrape (1) or not (0).")
+
+
+def database_fault(exc: BaseException) -> str:
+    """One plain line saying why the database failed (no traceback, no password)."""
+    if isinstance(exc, OotsError):
+        return exc.message
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no reason given'}"
+
+
 class Metrics:
-    """This process's request metrics plus the node-wide state read from ``database`` at each scrape."""
+    """This process's request metrics plus the node-wide state read from ``database`` at each scrape.
+
+    When the database does not answer, the scrape still succeeds: ``oots_database_up`` is 0 and the
+    figures read from the database are left out.
+    """
 
     def __init__(self, database: Database | None = None, *, node: str = "") -> None:
         self.database = database
@@ -132,7 +156,7 @@ class Metrics:
     def _process_families(self) -> list[Family]:
         with self._lock:
             requests = [
-                ("_total", {"method": m, "route": r, "status": s}, float(n))
+                ("", {"method": m, "route": r, "status": s}, float(n))
                 for (m, r, s), n in sorted(self._requests.items())
             ]
             latency: list[tuple[str, dict[str, str], float]] = []
@@ -144,7 +168,7 @@ class Metrics:
                 latency.append(("_sum", base, hist.total))
                 latency.append(("_count", base, float(hist.count)))
         return [
-            Family("oots_http_requests", "counter", "HTTP requests served by this process.", requests),
+            Family("oots_http_requests_total", "counter", "HTTP requests served by this process.", requests),
             Family("oots_http_request_duration_seconds", "histogram", "Time to answer an HTTP request.", latency),
             Family("oots_process_start_time_seconds", "gauge", "When this process started.", [("", {}, self.started)]),
         ]
@@ -152,9 +176,18 @@ class Metrics:
     def _database_families(self) -> list[Family]:
         if self.database is None:
             return []
+        try:
+            families = self._read_database(self.database)
+        except (OotsError, SQLAlchemyError) as exc:
+            log.warning("metrics: the database does not answer, so its figures are left out (%s)", database_fault(exc))
+            return [Family(*_DATABASE_UP, [("", {}, 0.0)])]
+        return [Family(*_DATABASE_UP, [("", {}, 1.0)]), *families]
+
+    @staticmethod
+    def _read_database(database: Database) -> list[Family]:
         families: list[Family] = []
         tables = load_models().tables
-        with self.database.connect() as connection:
+        with database.connect() as connection:
             present = set(inspect(connection).get_table_names())
             for table_name, name, help_text, columns in _DB_GAUGES:
                 if table_name not in present or table_name not in tables:
@@ -173,6 +206,25 @@ class Metrics:
 
 
 # --- correlation ids and request metrics -----------------------------------------------------------------
+
+
+def route_template(scope: Scope, root_path: str = "") -> str:
+    """The full path template of the route that answered (``/portal/applications/{ex}``), or ``unmatched``.
+
+    Starlette's routers write the innermost matched route into the request's scope and add each mount's
+    prefix to ``root_path``; the label is that prefix (past the ``root_path`` the application was given)
+    followed by the route's own template. A mount whose application has no routes of its own ends in
+    ``/{path}``. (The mounts of a node have no parameters in their prefixes.)
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if template is None:
+        return "unmatched"
+    prefix = str(scope.get("root_path", ""))
+    prefix = prefix[len(root_path) :] if prefix.startswith(root_path) else prefix
+    if isinstance(route, Mount):
+        return f"{prefix}/{{path}}"
+    return f"{prefix}{template}" or "/"
 
 
 class CorrelationMiddleware:
@@ -199,6 +251,7 @@ class CorrelationMiddleware:
         token = _correlation.set(cid)
         status = 500
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -212,9 +265,8 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.metrics is not None:
-                route = scope.get("route")
-                path = getattr(route, "path", None) or "unmatched"
-                self.metrics.observe_request(scope.get("method", ""), path, status, time.perf_counter() - started)
+                route = route_template(scope, root_path)
+                self.metrics.observe_request(scope.get("method", ""), route, status, time.perf_counter() - started)
             _correlation.reset(token)
 
 

@@ -1,7 +1,9 @@
 # ruff: noqa: F811  (fixtures are imported from msh_doubles / msh_world and used as arguments)
 from __future__ import annotations
 
+import asyncio
 import gzip
+import logging
 import ssl
 
 import httpx
@@ -166,3 +168,40 @@ def test_a_post_is_the_client_s_request_and_its_answer_as_sent(
     assert moved.status == 302
     assert [r.url.host for r in seen] == ["red.test", "red.test"]  # not followed
     assert closed == [True, True]
+
+
+def test_a_client_hanging_up_mid_upload_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    app = http.as4_app(lambda: None, MemoryInbox(), clock=lambda: NOW, max_bytes=100_000)  # type: ignore[arg-type,return-value]
+    incoming = [
+        {"type": "http.request", "body": b"--part\r\nContent-Type: application/soap+xml\r\n\r\n<", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/as4",
+        "raw_path": b"/as4",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"multipart/related"), (b"content-length", b"5000")],
+        "server": ("red.test", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, receive, send))  # no exception leaves the application
+    abandoned = [r for r in caplog.records if "abandoned by the client" in r.getMessage()]
+    assert len(abandoned) == 1
+    assert abandoned[0].levelno == logging.WARNING
+    assert abandoned[0].exc_info is None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -168,3 +168,34 @@ def test_console_script_runs_as_module() -> None:
     done = subprocess.run([sys.executable, "-m", "oots", "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("oots ")
+
+
+def test_an_unexpected_error_is_one_line_and_exit_70(tmp_path: Path) -> None:
+    # A bug inside a command, made here by breaking what `oots config check` calls.
+    code = (
+        "import sys, oots.settings as s\n"
+        "def broken(path): raise RuntimeError('boom')\n"
+        "s.load_settings = broken\n"
+        "from oots.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    config = tmp_path / "node.toml"
+    config.write_text("", encoding="utf-8")
+    plain = subprocess.run(
+        [sys.executable, "-c", code, "config", "check", str(config)], capture_output=True, text=True, check=False
+    )
+    assert plain.returncode == 70
+    assert "Traceback" not in plain.stderr
+    lines = plain.stderr.strip().splitlines()
+    assert len(lines) == 1, plain.stderr
+    assert lines[0].startswith("internal error: RuntimeError: boom (error id ")
+    assert "--debug" in lines[0]
+    debug = subprocess.run(
+        [sys.executable, "-c", code, "--debug", "config", "check", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert debug.returncode == 70
+    assert "Traceback" in debug.stderr
+    assert "RuntimeError: boom" in debug.stderr

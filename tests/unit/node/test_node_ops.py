@@ -16,13 +16,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.errors import ConfigError
-from oots.node import build_context, create_app
+from oots.node import NodeContext, build_context, create_app
 from oots.node.admin import hash_password, verify_password
 from oots.node.observe import CorrelationMiddleware, Metrics, configure_logging, correlation_id
 from oots.settings import LogSettings, load_settings
@@ -99,7 +100,7 @@ def test_metrics_count_requests_and_read_the_queue(tmp_path: Path, clean_env: py
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert "# TYPE oots_http_requests counter" in text
+    assert "# TYPE oots_http_requests_total counter" in text
     assert "# TYPE oots_http_request_duration_seconds histogram" in text
     samples = parse_exposition(text)
     assert samples['oots_http_requests_total{method="GET",route="/health",status="200"}'] == 2
@@ -107,6 +108,89 @@ def test_metrics_count_requests_and_read_the_queue(tmp_path: Path, clean_env: py
     assert samples['oots_http_request_duration_seconds_count{method="GET",route="/health"}'] == 2
     assert samples['oots_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/health"}'] == 2
     assert samples['oots_queue_jobs{kind="demo.work",status="queued"}'] == 2
+    assert samples["oots_database_up"] == 1
+
+
+def test_every_sample_belongs_to_the_family_its_help_and_type_name() -> None:
+    # Text format 0.0.4: a counter's samples carry the family's name as it is (``..._total`` in both);
+    # only a histogram's add ``_bucket``, ``_sum`` and ``_count``.
+    metrics = Metrics()
+    metrics.observe_request("GET", "/health", 200, 0.01)
+    families: dict[str, str] = {}
+    helped: set[str] = set()
+    for line in metrics.exposition().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            families[name] = kind
+        elif line.startswith("# HELP "):
+            helped.add(line.split(" ")[2])
+        elif line:
+            name = re.split(r"[{ ]", line, maxsplit=1)[0]
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            kind = families.get(name) or families.get(base)
+            assert kind is not None, f"{name} has no # TYPE line"
+            assert name in families or kind == "histogram", name
+    assert families["oots_http_requests_total"] == "counter"
+    assert set(families) == helped
+
+
+def test_routes_are_labelled_with_their_whole_path_template(tmp_path: Path) -> None:
+    async def page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("raw")(scope, receive, send)
+
+    portal = Starlette(routes=[Route("/", page), Route("/applications/{ex}", page), Route("/login", page)])
+    metrics = Metrics()
+    app = Starlette(
+        routes=[Route("/", page), Mount("/portal", app=portal), Mount("/files", app=raw)],
+        middleware=[Middleware(CorrelationMiddleware, metrics=metrics)],
+    )
+    with AppClient(app) as client:
+        for path in ("/", "/portal/", "/portal/applications/a1", "/portal/applications/b2", "/portal/login"):
+            assert client.get(path).status_code == 200
+        client.get("/files/x/y")
+        client.get("/favicon.ico")
+    samples = parse_exposition(metrics.exposition())
+    routes = {re.search(r'route="([^"]*)"', name).group(1) for name in samples if "route=" in name}  # type: ignore[union-attr]
+    assert routes == {"/", "/portal/", "/portal/applications/{ex}", "/portal/login", "/files/{path}", "unmatched"}
+    assert samples['oots_http_requests_total{method="GET",route="/portal/applications/{ex}",status="200"}'] == 2
+    assert samples['oots_http_requests_total{method="GET",route="/",status="200"}'] == 1
+
+
+def _break_the_database(ctx: NodeContext) -> None:
+    """A database that fails as a lost one does: its file is no database any more."""
+    ctx.database.engine.dispose()
+    path = Path(str(ctx.database.url.database))
+    for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        extra.unlink(missing_ok=True)
+    path.write_bytes(b"this is not a database, just as the server is gone" * 100)
+
+
+def test_metrics_and_readiness_answer_while_the_database_is_down(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = build_context(load_settings(node_config(tmp_path)))
+    with AppClient(create_app(ctx)) as client:
+        assert client.get("/ready").status_code == 200
+        _break_the_database(ctx)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            ready = client.get("/ready")
+            response = client.get("/metrics")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert response.status_code == 200
+    samples = parse_exposition(response.text)
+    assert samples["oots_database_up"] == 0
+    assert not [name for name in samples if name.startswith("oots_queue_jobs")]
+    assert any(name.startswith("oots_http_requests_total") for name in samples)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in warnings] == ["oots.node.app", "oots.node.observe"], warnings
+    assert all(r.exc_info is None for r in warnings)
+    assert ready.json()["error_id"] in warnings[0].getMessage()
+    assert "not a database" in warnings[0].getMessage()
 
 
 def test_metrics_are_node_wide_whichever_process_answers(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:

@@ -18,19 +18,28 @@ def ping_command(
         Path | None, typer.Option("--config", "-c", help="The node's TOML configuration (default: OOTS_ env only).")
     ] = None,
 ) -> int:
-    """Send the AS4 test service to PARTY and wait for its signed receipt; exit 0 when it came, 1 otherwise."""
+    """Send the AS4 test service to PARTY and wait for its signed receipt; exit 0 when it came, 1 otherwise,
+    2 when the configuration is unusable or names no such partner."""
     from oots.as4.msh import OutboundState
     from oots.as4.service import load_access_point, ping
+    from oots.errors import ConfigError, NotFound
     from oots.settings import load_settings
 
     settings = load_settings(config)
     base = config.parent if config is not None else None
     ap = load_access_point(settings, base_dir=base)
     try:
+        try:
+            partner = ap.pmodes.partner(party)
+        except NotFound:
+            names = ", ".join(p.name for p in ap.pmodes.partners) or "none"
+            raise ConfigError(
+                f"no AS4 partner {party!r} is configured (partners in [as4]: {names})",
+                [("as4.partners", f"no partner {party!r}")],
+            ) from None
         record = ping(ap, party)
     finally:
         ap.sender.close()
-    partner = ap.pmodes.partner(party)
     if record.state is OutboundState.RECEIPT:
         typer.echo(f"{partner.name}: receipt for test message {record.message_id} from {partner.endpoint}")
         return 0

@@ -20,16 +20,18 @@ def serve(
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
     from oots.node import build_context, create_app
     from oots.node.observe import configure_logging
+    from oots.node.server import bind
     from oots.node.server import serve as serve_app
     from oots.settings import load_settings
 
     settings = load_settings(config)
     configure_logging(settings.log, node=settings.node.name)
+    listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
+    sock = bind(host, listen)  # a port in use is told before the database is migrated
     ctx = build_context(settings, config_dir=config.resolve().parent)
     app = create_app(ctx, with_worker=with_worker)
-    listen = port if port is not None else (urlsplit(settings.node.base_url).port or 8000)
     typer.echo(f"{settings.node.name}: serving on http://{host}:{listen}/ (Ctrl-C stops)")
-    serve_app(app, host=host, port=listen, shutdown_seconds=settings.node.shutdown_seconds)
+    serve_app(app, host=host, port=listen, sock=sock, shutdown_seconds=settings.node.shutdown_seconds)
     return 0
 
 

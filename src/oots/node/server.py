@@ -6,18 +6,26 @@ of the portal API and the AS4 receipts, and a client that wakes up twice to read
 :class:`HttpProtocol` gives the protocol a transport that gathers what one turn of the event loop
 writes and sends it at the end of the turn, in one go (at once when 64 KiB are waiting, so that
 uvicorn's flow control still sees a large body being written). :func:`serve` runs an application
-with it, as ``oots serve`` does.
+with it, as ``oots serve`` does, on a socket :func:`bind` took first (so that a port in use is told
+before the node says it serves), and returns once SIGINT or SIGTERM has stopped it gracefully (uvicorn
+would raise the signal again, and the process would end by it rather than with exit code 0).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["FLUSH_BYTES", "SHUTDOWN_SECONDS", "HttpProtocol", "serve"]
+from oots.errors import ConfigError
+
+__all__ = ["FLUSH_BYTES", "SHUTDOWN_SECONDS", "HttpProtocol", "bind", "serve"]
 
 #: Bytes gathered at most before they are handed to the socket within the turn.
 FLUSH_BYTES = 64 * 1024
@@ -69,19 +77,63 @@ class HttpProtocol(HttpToolsProtocol):
 SHUTDOWN_SECONDS = 10
 
 
-def serve(app: Any, *, host: str, port: int, shutdown_seconds: int = SHUTDOWN_SECONDS) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM (no access log: requests are counted in ``/metrics``).
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for :func:`serve`; a port in use is a :class:`ConfigError`."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use by another process" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {reason} (choose another with --port, or stop the other process)",
+            [("--port", f"{port}: {reason}")],
+        ) from None
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which returns after the graceful stop a signal asked for instead of raising it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            getattr(self, "_captured_signals", []).clear()
+
+
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    sock: socket.socket | None = None,
+    shutdown_seconds: int = SHUTDOWN_SECONDS,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then return (no access log: requests are counted in
+    ``/metrics``; uvicorn's own records go to the node's log handler, JSON with ``[log] json``).
 
     After the signal no new connection is taken; requests in flight get ``shutdown_seconds`` to end
     (a client still sending a body, or a long poll, is then cut off), and the application's shutdown
     (its in-process worker's stop) runs.
     """
-    uvicorn.run(
+    listening = sock if sock is not None else bind(host, port)
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,
         access_log=False,
         http=HttpProtocol,
         timeout_graceful_shutdown=shutdown_seconds,
     )
+    try:
+        _Server(config).run(sockets=[listening])
+    finally:
+        listening.close()

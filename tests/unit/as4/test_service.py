@@ -47,6 +47,16 @@ def test_ping_command_reports_an_unreachable_partner(
     assert "EBMS:0005" in err  # ConnectionFailure (a ping is one attempt)
 
 
+def test_ping_command_names_an_unknown_partner_a_configuration_error(
+    configs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["as4", "ping", "nosuch", "--config", str(configs["blue"])])
+    assert info.value.code == 2  # docs/cli.md: 2 configuration
+    err = capsys.readouterr().err
+    assert "no AS4 partner 'nosuch' is configured (partners in [as4]: red)" in err
+
+
 def test_missing_keys_are_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="signing_key"):
         service.load_access_point(load_settings())

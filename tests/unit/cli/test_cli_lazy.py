@@ -110,11 +110,14 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _serve(config: Path) -> str:
-    """``oots serve CONFIG --with-worker`` up to the point where uvicorn would take over (it is replaced)."""
+    """``oots serve CONFIG --with-worker`` up to the point where uvicorn would take over (it is replaced, and
+    so is the taking of the port)."""
     return (
         "import uvicorn\n"
+        "import oots.node.server as server\n"
         "served = []\n"
-        "uvicorn.run = lambda app, **kw: served.append(app)\n"
+        "server.bind = lambda host, port: None\n"
+        "server.serve = lambda app, **kw: served.append(app)\n"
         "from oots.cli import main\n"
         "try:\n"
         f"    main(['serve', {str(config)!r}, '--with-worker'])\n"

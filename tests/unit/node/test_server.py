@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from oots.errors import ConfigError
 from oots.network.local import ServerThread, free_port
-from oots.node.server import FLUSH_BYTES, _GatheringTransport
+from oots.node.server import FLUSH_BYTES, _GatheringTransport, bind
 
 
 class FakeTransport:
@@ -127,3 +135,65 @@ def test_a_server_with_it_answers_whole_responses_on_a_kept_alive_connection() -
         assert client.get("/streamed").text == "chunk 0\nchunk 1\nchunk 2\n"
         body = b"as4" * 100_000
         assert client.post("/echo", content=body).content == body
+
+
+def _node_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f'[node]\nname = "be-node"\ncountry = "BE"\ndata_dir = "{tmp_path.as_posix()}"\n'
+        f'base_url = "http://127.0.0.1:{port}"\n[log]\njson = true\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_a_port_in_use_is_told_before_the_node_says_it_serves(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match="in use"):
+            bind("127.0.0.1", port)
+        done = subprocess.run(
+            [sys.executable, "-m", "oots", "serve", str(_node_config(tmp_path, port))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "serving on" not in done.stdout
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "oots.db").exists()  # refused before the database was opened
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_on_a_signal_with_exit_code_0(tmp_path: Path, stop: signal.Signals) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "oots", "serve", str(_node_config(tmp_path, port))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the node did not start"
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.2)
+        server.send_signal(stop)
+        out, err = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert "serving on" in out
+    assert "Traceback" not in err

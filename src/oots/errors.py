@@ -42,6 +42,7 @@ __all__ = [
     "TransportError",
     "ValidationFailed",
     "XmlError",
+    "error_text",
 ]
 
 
@@ -146,3 +147,13 @@ class StoreUnavailable(StoreError):
 
 class NotFound(OotsError):
     """A named thing does not exist (an exchange, a job, a partner, a data service)."""
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of an error of oots, only the type of any other exception: what may be logged or
+    stored (a job's ``last_error``, a failed delivery's reason). Messages of this tree name registers,
+    rules, fields and ids, never a person; a foreign exception's message may quote the data it choked on
+    (a ``KeyError`` quotes the key, a driver error the row)."""
+    if isinstance(exc, OotsError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return type(exc).__name__

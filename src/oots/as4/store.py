@@ -62,7 +62,7 @@ from oots.as4.msh import (
     VerifiedMessage,
 )
 from oots.as4.pmode import PModeSet
-from oots.errors import NotFound, OotsError, StoreError, TransportError
+from oots.errors import NotFound, OotsError, StoreError, TransportError, error_text
 from oots.store import Database, UtcDateTime
 from oots.store.queue import Job, enqueue
 
@@ -486,7 +486,7 @@ class As4Store:
                         "AS4 message %s: delivery failed for good after %d attempts", stored.message_id, job.attempts
                     )
                     failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
-                    self._mark(session, stored, failed, None, f"{type(exc).__name__}: {exc}"[:4000])
+                    self._mark(session, stored, failed, None, error_text(exc)[:4000])
                     return
             delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
             self._mark(session, stored, delivered, self.clock(), None)

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -45,7 +46,7 @@ from oots.edm import (
     Person,
     Text,
 )
-from oots.errors import ProtocolError
+from oots.errors import NotFound, OotsError, ProtocolError, RegisterError
 from oots.provider.datamodels import DataModel, canonical_model_url
 from oots.provider.matching import (
     LegalPersonQuery,
@@ -106,6 +107,30 @@ class EvidenceRefused(ProtocolError):
     def __init__(self, message: str, *, code: str, reason: str) -> None:
         super().__init__(message, code=code)
         self.reason = reason
+
+
+@contextmanager
+def _asking(register: Register) -> Iterator[None]:
+    """Translate what a register's adapter raises into :class:`RegisterError` (kept as it is when it
+    already is one): ``NotFound`` on a record it has just matched, a ``KeyError``, a refused connection,
+    any exception of its driver. The message names the register and keeps the adapter's own message
+    (adapters never put personal data in their messages); a ``TimeoutError`` counts as a timeout."""
+    try:
+        yield
+    except (RegisterError, EvidenceRefused):
+        raise
+    except NotFound as exc:
+        raise RegisterError(
+            f"register {register.name} has no record under the id it matched ({exc})", register=register.name
+        ) from exc
+    except Exception as exc:
+        kind = type(exc).__name__
+        text = exc.message if isinstance(exc, OotsError) else str(exc)
+        raise RegisterError(
+            f"register {register.name} failed ({kind}: {text[:300]})",
+            register=register.name,
+            timeout=isinstance(exc, TimeoutError),
+        ) from exc
 
 
 def person_query(person: Person) -> PersonQuery:
@@ -233,14 +258,17 @@ class DataService:
                     "this evidence is about legal persons", code="EDM:ERR:0003", reason="REFUSED:SUBJECT_KIND"
                 )
             query = person_query(subject)
-            candidates = self.register.find_persons(query, swapped_names=self.rules.allow_swapped_names)
+            with _asking(self.register):
+                candidates = self.register.find_persons(query, swapped_names=self.rules.allow_swapped_names)
             return match_person(query, candidates, self.rules)
         if self.subject_kind is not SubjectKind.LEGAL_PERSON:
             raise EvidenceRefused(
                 "this evidence is about natural persons", code="EDM:ERR:0003", reason="REFUSED:SUBJECT_KIND"
             )
         legal = legal_person_query(subject)
-        return match_legal_person(legal, self.register.find_legal_persons(legal), self.rules)
+        with _asking(self.register):
+            candidates_legal = self.register.find_legal_persons(legal)
+        return match_legal_person(legal, candidates_legal, self.rules)
 
     # --- step 2: documents --------------------------------------------------------------------------
     def _wanted(self, requested: Sequence[EvidenceTypeDistribution]) -> list[EvidenceTypeDistribution]:
@@ -287,7 +315,8 @@ class DataService:
         and document (the main one, then the annexes). ``subject`` is the request's person: its
         identifier goes into ``IsAbout``, since the match confirmed it."""
         wanted = self._wanted(requested)
-        full = self.register.fetch(record.record_id)
+        with _asking(self.register):
+            full = self.register.fetch(record.record_id)
         day = issuing_date or dt.datetime.now(dt.UTC).date()
         lang = (language or self.language).upper()
         out: list[ProvidedEvidence] = []

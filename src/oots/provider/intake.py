@@ -15,7 +15,9 @@ message, and decides:
   role opens the preview and answers ``EDM:ERR:0002``); without one, ``EDM:ERR:0007``;
 * the request carries a PreviewLocation (the second request of a preview) → :class:`PreviewFollowUp`
   for the role to hold (see :mod:`oots.provider.preview`);
-* the register fails → ``EDM:ERR:0008``, times out → ``EDM:ERR:0005``;
+* the register fails → ``EDM:ERR:0008``, times out → ``EDM:ERR:0005``; the record cannot be made into
+  a valid document (a required field missing, a bad date) → ``EDM:ERR:0008``; anything else failing
+  → ``EDM:ERR:0008`` — each answered at once and logged with its reason (:meth:`Intake.failed`);
 * otherwise an ``ExecuteQueryResponse`` with one attachment per evidence document.
 
 The result (:class:`Answer`) carries the ebMS action, the payloads and a reason code for the journal
@@ -34,11 +36,18 @@ from oots import edm
 from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.edm import Agent, Identifier, LegalPerson, Person, QueryError, QueryRequest, QueryResponse, Text
-from oots.errors import ModelError, RegisterError, XmlError
+from oots.errors import ModelError, RegisterError, ValidationFailed, XmlError, error_text
 from oots.provider.dataservice import DataService, EvidenceRefused, ProvidedEvidence, Provision
 from oots.validation import Validator
 
-__all__ = ["Answer", "Intake", "PreviewDue", "PreviewFollowUp", "service_agent", "subject_identifier"]
+__all__ = [
+    "Answer",
+    "Intake",
+    "PreviewDue",
+    "PreviewFollowUp",
+    "service_agent",
+    "subject_identifier",
+]
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +239,37 @@ class Intake:
         except EvidenceRefused as exc:
             code = _WIRE_CODE.get(exc.reason, exc.code or "EDM:ERR:0008")
             return self.error(code, request, service, exc.reason, detail=exc.message)
-        except RegisterError as exc:
-            if exc.timeout:
-                return self.error(
-                    "EDM:ERR:0005", request, service, "REGISTER:TIMEOUT", detail="The register timed out."
-                )
-            return self.error("EDM:ERR:0008", request, service, "REGISTER:FAILED", detail="The register failed.")
+        except Exception as exc:  # every failure is answered: the requester must not wait for its timeout
+            return self.failed(request, service, exc)
         if previewed:
             return PreviewDue(request, service, provision)
         return self.evidence(request, service, provision.evidences, provision.match.reason)
+
+    def failed(self, request: QueryRequest, service: DataService, exc: Exception) -> Answer:
+        """The answer to a failure of the register or of rendering, and a warning with its reason.
+
+        The answer is given at once, not retried (the requester may ask again): a timeout of the
+        register → ``EDM:ERR:0005``; anything else → ``EDM:ERR:0008``. The EDM detail says only what
+        failed; the log names the service, the exception type and its message (registers never put
+        personal data in their messages; :func:`oots.errors.error_text` keeps only the type of a foreign one
+        raised outside the register)."""
+        if isinstance(exc, RegisterError):
+            code, reason = ("EDM:ERR:0005", "REGISTER:TIMEOUT") if exc.timeout else ("EDM:ERR:0008", "REGISTER:FAILED")
+            detail = "The register timed out." if exc.timeout else "The register failed."
+        elif isinstance(exc, ValidationFailed):
+            code, reason = "EDM:ERR:0008", "EVIDENCE:INVALID"
+            detail = "The register's record cannot be made into a valid evidence document."
+        else:
+            code, reason = "EDM:ERR:0008", "PROVIDER:FAILED"
+            detail = "The evidence provider failed."
+        log.warning(
+            "provider: data service %s: %s, answered %s (%s)",
+            service.identifier,
+            error_text(exc),
+            code,
+            reason,
+        )
+        return self.error(code, request, service, reason, detail=detail)
 
     def evidence(
         self,

@@ -22,7 +22,7 @@ from typing import Any
 
 from lxml import etree
 
-from oots.errors import LocalProtocolError
+from oots.errors import LocalProtocolError, ValidationFailed
 from oots.provider import pdf
 from oots.provider.datamodels import DataModel, ModelField, validate_json_document, validate_xml
 
@@ -34,6 +34,7 @@ __all__ = [
     "Authority",
     "EvidenceContent",
     "RenderedDocument",
+    "check_fields",
     "render",
     "render_json",
     "render_pdf",
@@ -426,12 +427,43 @@ def render_json(content: EvidenceContent) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
+def check_fields(model: DataModel, data: Mapping[str, str]) -> None:
+    """Raise :class:`ValidationFailed` when ``data`` lacks a field ``model`` requires or holds a date
+    field that is not a date (``YYYY-MM-DD``): the same for every format, so that a PDF never goes out
+    with what its XML or JSON would be refused for. The message names fields, never their values."""
+    fields = (*model.subject, *model.details)
+    missing = [f.key for f in fields if f.required and not data.get(f.key, "").strip()]
+    not_dates = [
+        f.key for f in fields if f.type == "date" and data.get(f.key, "").strip() and not _iso_date(data[f.key])
+    ]
+    problems: list[str] = []
+    if missing:
+        problems.append(f"lacks the required field(s) {', '.join(missing)}")
+    if not_dates:
+        problems.append(f"holds a field that is not a date (YYYY-MM-DD): {', '.join(not_dates)}")
+    if problems:
+        raise ValidationFailed(f"the record for a {model.name} " + " and ".join(problems), list(problems))
+
+
+def _iso_date(value: str) -> bool:
+    text = value.strip()
+    if len(text) != 10:
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def render(content: EvidenceContent, media_type: str) -> RenderedDocument:
-    """Render ``content`` in ``media_type`` (one of :data:`SUPPORTED_MEDIA_TYPES`)."""
+    """Render ``content`` in ``media_type`` (one of :data:`SUPPORTED_MEDIA_TYPES`); raises
+    :class:`ValidationFailed` first when the record does not hold what the model requires (:func:`check_fields`)."""
     renderers = {MEDIA_PDF: render_pdf, MEDIA_XML: render_xml, MEDIA_JSON: render_json}
     renderer = renderers.get(media_type)
     if renderer is None:
         raise LocalProtocolError(f"cannot render {media_type}: the formats are {', '.join(SUPPORTED_MEDIA_TYPES)}")
+    check_fields(content.model, content.data)
     data = renderer(content)
     return RenderedDocument(
         media_type=media_type,

@@ -44,7 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from oots.errors import NotFound, StoreError, StoreUnavailable
+from oots.errors import NotFound, StoreError, StoreUnavailable, error_text
 from oots.settings import QueueSettings
 from oots.store.base import UtcDateTime, utcnow
 from oots.store.database import Database, Reconnect
@@ -788,4 +788,5 @@ class Worker:
 
 
 def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """What ``last_error`` keeps: no message that may quote personal data (see ``error_text``)."""
+    return error_text(exc)[:4000]

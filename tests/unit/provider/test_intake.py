@@ -12,7 +12,7 @@ import pytest
 from oots import edm
 from oots.as4 import profile
 from oots.edm import LevelOfAssurance, Person, QueryError, QueryResponse
-from oots.errors import RegisterError
+from oots.errors import NotFound, RegisterError
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.intake import Answer, Intake
 from oots.provider.matching import LegalPersonQuery, LegalPersonRecord, PersonQuery, PersonRecord
@@ -152,6 +152,100 @@ def test_register_failures(timeout: bool, code: str) -> None:
     assert isinstance(document, QueryError)
     assert document.detail is not None
     assert "García" not in document.detail
+
+
+class FailingRegister:
+    """A register that finds the person, then fails the way an adapter may (not with RegisterError)."""
+
+    name = "failing"
+
+    def __init__(self, exc: Exception, *, on_fetch: bool = True) -> None:
+        self.exc = exc
+        self.on_fetch = on_fetch
+        self.inner = sample_data_service("ES", "births").register
+
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
+        if not self.on_fetch:
+            raise self.exc
+        return self.inner.find_persons(query, swapped_names=swapped_names)
+
+    def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:
+        raise AssertionError("not reached")
+
+    def fetch(self, record_id: str) -> RegisterRecord:
+        raise self.exc
+
+
+class HollowRegister(FailingRegister):
+    """Finds the person, and its record lacks a field the data model requires."""
+
+    def fetch(self, record_id: str) -> RegisterRecord:
+        full = self.inner.fetch(record_id)
+        return RegisterRecord(record_id, {k: v for k, v in full.data.items() if k != "registry_office"})
+
+
+@pytest.mark.parametrize(
+    ("register", "code", "reason", "logged"),
+    [
+        (
+            FailingRegister(NotFound("register failing has no record with that id")),
+            "EDM:ERR:0008",
+            "REGISTER:FAILED",
+            "no record under the id it matched",
+        ),
+        (FailingRegister(KeyError("country"), on_fetch=False), "EDM:ERR:0008", "REGISTER:FAILED", "KeyError"),
+        (
+            FailingRegister(ConnectionRefusedError(111, "Connection refused")),
+            "EDM:ERR:0008",
+            "REGISTER:FAILED",
+            "ConnectionRefusedError",
+        ),
+        (
+            FailingRegister(TimeoutError("timed out"), on_fetch=False),
+            "EDM:ERR:0005",
+            "REGISTER:TIMEOUT",
+            "TimeoutError",
+        ),
+        (
+            FailingRegister(RegisterError("register failing answered HTTP 500", register="failing")),
+            "EDM:ERR:0008",
+            "REGISTER:FAILED",
+            "answered HTTP 500",
+        ),
+        (HollowRegister(RuntimeError()), "EDM:ERR:0008", "EVIDENCE:INVALID", "registry_office"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["application/pdf", "application/xml"])
+def test_every_failure_of_the_register_or_of_rendering_is_answered_and_logged(
+    register: FailingRegister, code: str, reason: str, logged: str, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = sample_data_service("ES", "births", register=register)
+    with caplog.at_level("WARNING", logger="oots.provider.intake"):
+        answer = intake([service]).answer(request(fmt=fmt)[1], sent=NOW)
+    assert (answer.code, answer.reason) == (code, reason)
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.detail is not None
+    assert logged not in document.detail  # the reason stays in the log
+    [record] = [r for r in caplog.records if r.name == "oots.provider.intake"]
+    assert record.levelname == "WARNING"
+    assert service.identifier in record.getMessage()
+    assert logged in record.getMessage()
+    assert "García" not in record.getMessage()
+
+
+def test_a_failure_outside_the_register_is_answered_without_its_message(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("García Márquez")  # a foreign message may quote the data it choked on
+
+    monkeypatch.setattr("oots.provider.dataservice.render", broken)
+    with caplog.at_level("WARNING", logger="oots.provider.intake"):
+        answer = intake().answer(request()[1], sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0008", "PROVIDER:FAILED")
+    assert "ValueError" in caplog.text
+    assert "García" not in caplog.text
 
 
 def test_v2_request_is_answered_in_v2_with_the_evidence_type_in_either_sr_spelling() -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
-from oots.errors import NotFound, StoreError
+from oots.errors import NotFound, RegisterError, StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store import queue as q
@@ -341,10 +341,24 @@ def test_a_failing_handlers_effects_are_rolled_back_and_the_job_retried(db: Data
     assert ledger_rows(db) == []
     row = job_row(db, job_id)
     assert (row.status, row.attempts, row.locked_by) == ("queued", 1, None)
-    assert row.last_error == "RuntimeError: peer said no"
+    assert row.last_error == "RuntimeError"  # not its message: it may quote personal data
     assert row.run_at == clock() + timedelta(seconds=10)  # base 10 s, jitter drawn at its top
     with db.session() as s:
         assert q.counts(s) == {"a": {"queued": 1}}
+
+
+def test_last_error_keeps_no_foreign_message_but_an_oots_one(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        if job.kind == "a":
+            raise KeyError("García Márquez")  # a foreign message may quote the data it choked on
+        raise RegisterError("register es-births answered HTTP 500", register="es-births")
+
+    with db.session() as s:
+        a = q.enqueue(s, "a", {}, now=clock())
+        b = q.enqueue(s, "b", {}, now=clock())
+    worker(db, clock, {"a": handler, "b": handler}).drain()
+    assert job_row(db, a).last_error == "KeyError"
+    assert job_row(db, b).last_error == "RegisterError: register es-births answered HTTP 500"
 
 
 def test_a_handler_that_breaks_the_commit_counts_as_a_failure(db: Database, clock: Clock) -> None:
@@ -371,14 +385,14 @@ def test_retries_follow_the_backoff_schedule_then_dead_letter(db: Database, cloc
     for attempt in (1, 2):
         assert w.drain() == 1
         row = job_row(db, job_id)
-        assert (row.status, row.attempts, row.last_error) == ("queued", attempt, f"ValueError: attempt {attempt}")
+        assert (row.status, row.attempts, row.last_error) == ("queued", attempt, "ValueError")
         delays.append((row.run_at - clock()).total_seconds())
         assert w.drain() == 0  # not due yet
         clock.now = row.run_at
     assert delays == [10, 20]
     assert w.drain() == 1
     row = job_row(db, job_id)
-    assert (row.status, row.attempts, row.last_error) == ("dead", 3, "ValueError: attempt 3")
+    assert (row.status, row.attempts, row.last_error) == ("dead", 3, "ValueError")
     clock.advance(10_000)
     assert w.drain() == 0
 
@@ -430,7 +444,7 @@ def test_dead_jobs_are_listed_and_can_be_requeued(db: Database, clock: Clock) ->
     with db.session() as s:
         assert {j.id for j in q.list_dead(s)} == {dead_a, dead_b}
         assert [j.id for j in q.list_dead(s, kind="a")] == [dead_a]
-        assert q.list_dead(s)[0].last_error == "RuntimeError: down"
+        assert q.list_dead(s)[0].last_error == "RuntimeError"
         q.requeue(s, dead_a, now=clock())
         with pytest.raises(NotFound):
             q.requeue(s, dead_a)  # no longer dead

@@ -15,7 +15,9 @@ names. Its three steps are what the intake calls:
    when no evidence may go out.
 
 Errors and their EDM codes (mapped once, by the intake): :class:`oots.errors.RegisterError` →
-``EDM:ERR:0005`` when the register timed out, ``EDM:ERR:0008`` otherwise; :class:`EvidenceRefused`
+``EDM:ERR:0005`` when the register timed out, ``EDM:ERR:0008`` otherwise (whatever else the register's
+adapter raises is turned into one here, :func:`_asking`); a record the data model cannot be made from
+(:class:`oots.errors.ValidationFailed`) → ``EDM:ERR:0008``; :class:`EvidenceRefused`
 carries its own code: no match or several matches → ``EDM:ERR:0004``, a level of assurance below the
 service's → ``EDM:ERR:0001``, a distribution the service does not offer → ``EDM:ERR:0007``, a
 natural person asked of a legal-person service (or the reverse) → ``EDM:ERR:0003``.

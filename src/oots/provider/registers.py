@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
-from oots.errors import NotFound, RegisterError
+from oots.errors import ConfigError, NotFound, RegisterError
 from oots.provider.matching import (
     LegalPersonQuery,
     LegalPersonRecord,
@@ -50,6 +50,8 @@ __all__ = [
     "Register",
     "RegisterRecord",
     "SqlRegister",
+    "check_columns",
+    "model_fields",
     "person_lookup_keys",
 ]
 
@@ -121,7 +123,7 @@ def _get(row: Mapping[str, Any], name: str) -> str | None:
     return _text(row.get(name)) if name else None
 
 
-def _date(value: Any, register: str) -> dt.date:
+def _date(value: Any, register: str, column: str, at: str = "") -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -130,11 +132,13 @@ def _date(value: Any, register: str) -> dt.date:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise RegisterError(
-            f"register {register} holds a date of birth that is not a date", register=register
+            f"register {register}{at}: the column {column!r} (the date of birth) holds something that is not "
+            "a date (write YYYY-MM-DD)",
+            register=register,
         ) from None
 
 
-def _person(row: Mapping[str, Any], fields: FieldMap, register: str) -> PersonRecord | None:
+def _person(row: Mapping[str, Any], fields: FieldMap, register: str, at: str = "") -> PersonRecord | None:
     record_id = _get(row, fields.record_id)
     family = _get(row, fields.family_name)
     given = _get(row, fields.given_name)
@@ -145,7 +149,7 @@ def _person(row: Mapping[str, Any], fields: FieldMap, register: str) -> PersonRe
         record_id=record_id,
         family_name=family,
         given_name=given,
-        date_of_birth=_date(born, register),
+        date_of_birth=_date(born, register, fields.date_of_birth, at),
         identifier=_get(row, fields.identifier),
         birth_name=_get(row, fields.birth_name),
         place_of_birth=_get(row, fields.place_of_birth),
@@ -171,10 +175,65 @@ def _legal(row: Mapping[str, Any], fields: FieldMap) -> LegalPersonRecord | None
     )
 
 
+#: The data models' field for each scheme of ``FieldMap.legal_identifiers`` (``oots.provider.datamodels``).
+_LEGAL_MODEL_FIELDS = {"VAT": "vat", "LEI": "lei", "EORI": "eori", "BusinessCode": "business_code"}
+_PERSON_ATTRIBUTES = ("family_name", "given_name", "date_of_birth", "identifier", "birth_name", "place_of_birth")
+_OTHER_ATTRIBUTES = ("gender", "post_code", "legal_name")
+_MAPPED_ATTRIBUTES = ("record_id", *_PERSON_ATTRIBUTES, *_OTHER_ATTRIBUTES, "legal_person_identifier")
+
+
+def model_fields(fields: FieldMap) -> list[tuple[str, str]]:
+    """``(data model field, register column)`` of each identity attribute ``fields`` maps: the names the
+    data models read (``family_name``, ..., ``eidas_identifier``, ``vat``, ``business_code``) and the
+    columns that hold them. Columns of ``""`` (the register has none) are left out."""
+    pairs = [(attr, getattr(fields, attr)) for attr in (*_PERSON_ATTRIBUTES, *_OTHER_ATTRIBUTES)]
+    pairs.append(("eidas_identifier", fields.legal_person_identifier))
+    pairs += [(_LEGAL_MODEL_FIELDS.get(s, s.lower()), column) for s, column in fields.legal_identifiers.items()]
+    return [(name, column) for name, column in pairs if column]
+
+
 def _record(row: Mapping[str, Any], fields: FieldMap) -> RegisterRecord:
+    """The record as text under the data model's names: each identity attribute from the column the
+    field map names (``family_name`` from ``achternaam``), every other column under its own name."""
     record_id = _get(row, fields.record_id) or ""
     data = {str(k): text for k, v in row.items() if (text := _text(v)) is not None}
+    for name, column in model_fields(fields):
+        if column == name:
+            continue
+        value = _text(row.get(column))
+        if value is None:
+            data.pop(name, None)  # a column of the model's name is not what the field map says holds it
+        else:
+            data[name] = value
     return RegisterRecord(record_id, data)
+
+
+def check_columns(register: str, columns: Iterable[str], fields: FieldMap, where: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigError` when the field map or ``where`` names a column the register does not
+    have: a wrong name would otherwise make every row drop out quietly, and every request look like a
+    person the register does not know.
+
+    The record id's column must exist; any other column the field map names must exist unless it is the
+    default name (a register may simply not hold that attribute: a company register has no
+    ``family_name``)."""
+    have = set(columns)
+    defaults = FieldMap()
+    setting = f"provider.registers.{register}"
+    problems = [(f"{setting}.where.{column}", column) for column in where if column not in have]
+    mapped = [(attr, getattr(fields, attr), getattr(defaults, attr)) for attr in _MAPPED_ATTRIBUTES]
+    mapped += [
+        (f"legal_identifiers.{scheme}", column, defaults.legal_identifiers.get(scheme))
+        for scheme, column in fields.legal_identifiers.items()
+    ]
+    for attr, column, default in mapped:
+        if column and column not in have and (attr == "record_id" or column != default):
+            problems.append((f"{setting}.fields.{attr}", column))
+    if problems:
+        listed = "; ".join(f"{name} names the column {column!r}" for name, column in problems)
+        raise ConfigError(
+            f"register {register} has no such column: {listed}. Its columns are {', '.join(sorted(have))}",
+            [(name, f"no column {column!r} in register {register}") for name, column in problems],
+        )
 
 
 def person_lookup_keys(query: PersonQuery, *, swapped_names: bool = False) -> frozenset[str]:
@@ -242,10 +301,13 @@ class CsvRegister:
     def _load(self) -> None:
         try:
             with self.path.open(encoding="utf-8-sig", newline="") as fh:
-                rows = list(csv.DictReader(fh))
+                reader = csv.DictReader(fh)
+                header = list(reader.fieldnames or ())
+                rows = [(reader.line_num, row) for row in reader]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise RegisterError(f"register {self.name}: cannot read its file ({exc})", register=self.name) from None
-        for row in rows:
+        check_columns(self.name, header, self.fields, self.where)
+        for line, row in rows:
             if any(row.get(k) != v for k, v in self.where.items()):
                 continue
             clean = {k: v for k, v in row.items() if k is not None}
@@ -253,7 +315,7 @@ class CsvRegister:
             if record_id is None:
                 continue
             self._rows[record_id] = clean
-            person = _person(clean, self.fields, self.name)
+            person = _person(clean, self.fields, self.name, f", line {line} of {self.path.name}")
             if person is not None:
                 self._people[record_id] = person
                 for key in name_keys(person.family_name):
@@ -339,6 +401,7 @@ class SqlRegister:
                 f"register {self.name}: cannot read its table ({type(exc).__name__})", register=self.name
             ) from None
         self._columns = {c.name for c in self._source.c}
+        check_columns(self.name, self._columns, self.fields, self.where)
         self._keys = self._keys_table(keys_table) if keys_table else None
         self._statements: tuple[sa.Select[Any], sa.Select[Any]] | None = None
         self._compiled_cache: dict[tuple[int, bool], _Compiled] = {}

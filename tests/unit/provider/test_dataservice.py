@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from oots.edm import (
     Version,
 )
 from oots.errors import RegisterError
+from oots.provider.datamodels import MODELS
 from oots.provider.dataservice import (
     DataService,
     EvidenceRefused,
@@ -31,6 +34,7 @@ from oots.provider.dataservice import (
     person_query,
 )
 from oots.provider.matching import MatchOutcome
+from oots.provider.registers import CsvRegister, FieldMap
 from oots.provider.render import MEDIA_JSON, MEDIA_PDF, MEDIA_XML
 from oots.provider.samples import SAMPLE_COUNTRIES, SAMPLE_KINDS, load_people, sample_data_service, sample_data_services
 
@@ -269,3 +273,34 @@ def test_the_response_carrying_the_evidence_passes_the_official_rules() -> None:
     report = validate(edm.to_xml(response, Version.EDM_V1))
     blocking = [f for f in report.findings if f.blocking]
     assert report.valid, blocking
+
+
+def test_a_field_mapped_register_fills_every_format(tmp_path: Path, extract_pdf_text: Callable[[bytes], str]) -> None:
+    """A register whose columns are not the model's names: the field map fills the documents too."""
+    path = tmp_path / "geboorten.csv"
+    path.write_text(
+        "nummer,achternaam,voornamen,geboortedatum,registration_number,registered_on,registry_office\n"
+        "12,Jansen,Pieter,1961-03-05,1961/12,1961-03-07,Burgerlijke Stand Utrecht\n",
+        encoding="utf-8",
+    )
+    fields = FieldMap(
+        record_id="nummer", family_name="achternaam", given_name="voornamen", date_of_birth="geboortedatum"
+    )
+    service = sample_data_service("ES", "births", register=CsvRegister(path, fields=fields))
+    jansen = Person("Jansen", "Pieter", dt.date(1961, 3, 5), LevelOfAssurance.HIGH)
+    wanted = [EvidenceTypeDistribution(f) for f in (MEDIA_PDF, MEDIA_XML, MEDIA_JSON)]
+    pdf, xml, json_doc = (e.document for e in service.provide(jansen, wanted, issuing_date=DAY).evidences)
+    text = extract_pdf_text(pdf.content)
+    assert "Jansen" in text
+    assert "Pieter" in text
+    assert b"<FamilyName>Jansen</FamilyName>" in xml.content.replace(b"ns0:", b"")
+    assert json.loads(json_doc.content)["subject"]["familyName"] == "Jansen"
+
+
+def test_the_guide_lists_the_fields_of_every_data_model() -> None:
+    guide = (Path(__file__).parents[3] / "docs" / "provider.md").read_text(encoding="utf-8")
+    for model in MODELS:
+        fields = (*model.subject, *model.details)
+        required = ", ".join(f"`{f.key}`" for f in fields if f.required)
+        optional = ", ".join(f"`{f.key}`" for f in fields if not f.required)
+        assert f"| `{model.name}` | {required} | {optional} |" in guide

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from oots.errors import NotFound, RegisterError
+from oots.errors import ConfigError, NotFound, RegisterError
 from oots.provider.matching import LegalPersonQuery, PersonQuery, match_legal_person, match_person
 from oots.provider.registers import CsvRegister, FieldMap, HttpJsonRegister, Register, SqlRegister
 from oots.provider.samples import load_people, sample_register, sample_register_path
@@ -113,7 +115,113 @@ def test_csv_register_field_map(tmp_path: Path) -> None:
     register = CsvRegister(path, fields=fields)
     found = register.find_persons(PersonQuery("DUPONT", "marie", dt.date(1984, 2, 29)))
     assert [p.record_id for p in found] == ["7"]
-    assert register.fetch("7").data == {"nr": "7", "nom": "Dupont", "prenom": "Marie", "naissance": "1984-02-29"}
+    # the record comes under the data model's names too, so that its documents show them
+    assert register.fetch("7").data == {
+        "nr": "7",
+        "nom": "Dupont",
+        "prenom": "Marie",
+        "naissance": "1984-02-29",
+        "family_name": "Dupont",
+        "given_name": "Marie",
+        "date_of_birth": "1984-02-29",
+    }
+
+
+DUTCH = FieldMap(
+    record_id="nummer",
+    family_name="achternaam",
+    given_name="voornamen",
+    date_of_birth="geboortedatum",
+    identifier="bsn",
+    place_of_birth="geboorteplaats",
+)
+DUTCH_HEADER = "nummer,land,achternaam,voornamen,geboortedatum,bsn,geboorteplaats,family_name,registration_number"
+DUTCH_ROW = "12,NL,Jansen,Pieter,1961-03-05,NL/NL/123456782,Utrecht,stale,1961/12"
+
+
+def dutch_sqlite(tmp_path: Path) -> sa.Engine:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'nl.db'}")
+    names = DUTCH_HEADER.split(",")
+    meta = sa.MetaData()
+    table = sa.Table(
+        "geboorten",
+        meta,
+        *[
+            sa.Column(n, sa.Integer if n == "nummer" else sa.Date if n == "geboortedatum" else sa.String(80))
+            for n in names
+        ],
+    )
+    meta.create_all(engine)
+    values: dict[str, Any] = dict(zip(names, DUTCH_ROW.split(","), strict=True))
+    values["nummer"] = 12
+    values["geboortedatum"] = dt.date(1961, 3, 5)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [values])
+    return engine
+
+
+def check_dutch_record(register: Register) -> None:
+    [found] = register.find_persons(PersonQuery("Jansen", "Pieter", dt.date(1961, 3, 5)))
+    data = register.fetch(found.record_id).data
+    assert data["family_name"] == "Jansen"  # from achternaam, not the stale column of that name
+    assert data["given_name"] == "Pieter"
+    assert data["date_of_birth"] == "1961-03-05"
+    assert data["identifier"] == "NL/NL/123456782"
+    assert data["place_of_birth"] == "Utrecht"
+    assert data["registration_number"] == "1961/12"  # other fields under their own names
+    assert "birth_name" not in data
+
+
+def test_every_adapter_gives_the_record_under_the_model_names(tmp_path: Path) -> None:
+    path = tmp_path / "nl.csv"
+    path.write_text(f"{DUTCH_HEADER}\n{DUTCH_ROW}\n", encoding="utf-8")
+    check_dutch_record(CsvRegister(path, fields=DUTCH, where={"land": "NL"}))
+    engine = dutch_sqlite(tmp_path)
+    check_dutch_record(SqlRegister(engine, "geboorten", fields=DUTCH, where={"land": "NL"}))
+    keyed = SqlRegister(engine, "geboorten", fields=DUTCH, keys_table="geboorten_keys")
+    keyed.build_keys()
+    check_dutch_record(keyed)
+    row = dict(zip(DUTCH_HEADER.split(","), DUTCH_ROW.split(","), strict=True))
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[row] if request.url.path == "/persons" else row)
+
+    with HttpJsonRegister("http://register.test", fields=DUTCH, transport=httpx.MockTransport(api)) as http:
+        check_dutch_record(http)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "setting", "column"),
+    [
+        (dataclasses.replace(DUTCH, family_name="achternam"), {}, "fields.family_name", "achternam"),
+        (dataclasses.replace(DUTCH, record_id="id"), {}, "fields.record_id", "id"),
+        (dataclasses.replace(DUTCH, legal_identifiers={"VAT": "btw"}), {}, "fields.legal_identifiers.VAT", "btw"),
+        (DUTCH, {"country": "NL"}, "where.country", "country"),
+    ],
+)
+def test_a_column_the_settings_name_must_exist(
+    tmp_path: Path, fields: FieldMap, where: dict[str, str], setting: str, column: str
+) -> None:
+    path = tmp_path / "nl.csv"
+    path.write_text(f"{DUTCH_HEADER}\n{DUTCH_ROW}\n", encoding="utf-8")
+    engine = dutch_sqlite(tmp_path)
+    makers: list[Callable[[], Register]] = [
+        lambda: CsvRegister(path, name="nl-births", fields=fields, where=where),
+        lambda: SqlRegister(engine, "geboorten", name="nl-births", fields=fields, where=where),
+    ]
+    for make in makers:
+        with pytest.raises(ConfigError) as caught:
+            make()
+        assert f"provider.registers.nl-births.{setting} names the column {column!r}" in caught.value.message
+        assert caught.value.problems[0][0] == f"provider.registers.nl-births.{setting}"
+
+
+def test_a_bad_date_names_its_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "nl.csv"
+    path.write_text(f"{DUTCH_HEADER}\n{DUTCH_ROW}\n{DUTCH_ROW.replace('1961-03-05', '1961-13-45')}\n", encoding="utf-8")
+    with pytest.raises(RegisterError, match=re.escape("line 3 of nl.csv: the column 'geboortedatum'")) as caught:
+        CsvRegister(path, fields=DUTCH)
+    assert "1961" not in caught.value.message
 
 
 def test_csv_register_errors(tmp_path: Path) -> None:

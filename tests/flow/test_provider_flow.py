@@ -33,6 +33,7 @@ from as4_flow_nodes import (
     without_oots_settings,
     write_configs,
 )
+from provider.conftest import pdf_text
 from provider.parties import GARCIA, query_request
 
 from oots import edm
@@ -50,6 +51,7 @@ from oots.validation import validate
 
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 DOWN_SERVICE = "0b7c1a52-6a0e-4d7e-9f3c-5a1e2d3c4b5a"
+DUTCH_SERVICE = "5d0c7e0e-3f1b-4a53-9a47-2c1d8e6f7a10"
 
 
 class RecorderRole(As4Role):
@@ -128,6 +130,7 @@ class Requester(RecorderNode):
         super().__init__(config, port)
         self.provider_db = Path()
         self.provider_config = Path()
+        self.provider_log = Path()
 
     def send(
         self, body: bytes, *, sent: dt.datetime | None = None, exchange_id: str | None = None
@@ -164,6 +167,35 @@ jurisdiction = "ES"
 register = "down"
 authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identifier:EAS:9920", name = "Registro" }}
 """
+    dutch = directory / "geboorten.csv"
+    dutch.write_text(
+        "nummer,achternaam,voornamen,geboortedatum,registration_number,registered_on,registry_office\n"
+        "1,Jansen,Pieter,1961-03-05,1961/12,1961-03-07,Burgerlijke Stand Utrecht\n"
+        "2,Bakker,Anna,1970-01-02,1970/3,1970-01-05,\n",  # no registry office: no valid certificate
+        encoding="utf-8",
+    )
+    provider += f"""
+[[provider.registers]]
+name = "dutch"
+kind = "csv"
+path = "{dutch.as_posix()}"
+
+[provider.registers.fields]
+record_id = "nummer"
+family_name = "achternaam"
+given_name = "voornamen"
+date_of_birth = "geboortedatum"
+
+[[provider.data_services]]
+identifier = "{DUTCH_SERVICE}"
+evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/ES/{DUTCH_SERVICE}"
+titles = {{ EN = "Certificate from a register of its own column names" }}
+model = "birth-certificate"
+formats = ["application/pdf", "application/xml"]
+jurisdiction = "ES"
+register = "dutch"
+authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identifier:EAS:9920", name = "Registro" }}
+"""
     configs = write_configs(
         directory,
         ports,
@@ -179,6 +211,7 @@ authority = {{ identifier = "ESS9990001A", scheme_id = "urn:cef.eu:names:identif
         with Requester(configs["blue"], ports["blue"]) as blue:
             blue.provider_db = directory / "red" / "oots.db"
             blue.provider_config = red
+            blue.provider_log = log
             yield blue
     finally:
         stop_all(procs)
@@ -303,6 +336,43 @@ def test_register_down(network: Requester) -> None:
     request, body = request_xml(GARCIA, evidence_type=offered)
     _, answer = network.send(body)
     assert error_of(answer, request).code == "EDM:ERR:0008"
+
+
+def _dutch(fmt: str) -> edm.DataServiceEvidenceType:
+    return edm.DataServiceEvidenceType(
+        identifier=DUTCH_SERVICE,
+        evidence_type_classification=f"https://sr.oots.tech.europa.eu/evidencetypeclassifications/ES/{DUTCH_SERVICE}",
+        titles=(Text("Certificate", "EN"),),
+        distributed_as=(edm.EvidenceTypeDistribution(fmt),),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["application/pdf", "application/xml"])
+def test_a_register_of_its_own_column_names_fills_the_evidence(network: Requester, fmt: str) -> None:
+    request, body = request_xml(person("Jansen", "Pieter", "1961-03-05"), evidence_type=_dutch(fmt), fmt=fmt)
+    _, answer = network.send(body)
+    assert isinstance(checked(answer, request), QueryResponse)
+    document = answer.payloads[1].data
+    shown = pdf_text(document) if fmt == "application/pdf" else document.decode()
+    assert "Jansen" in shown
+    assert "Pieter" in shown
+
+
+@pytest.mark.parametrize("fmt", ["application/pdf", "application/xml"])
+def test_a_record_the_model_cannot_be_made_from_is_answered_and_journalled(network: Requester, fmt: str) -> None:
+    request, body = request_xml(person("Bakker", "Anna", "1970-01-02"), evidence_type=_dutch(fmt), fmt=fmt)
+    sent_id, answer = network.send(body)
+    assert error_of(answer, request).code == "EDM:ERR:0008"
+    con = sqlite3.connect(network.provider_db, timeout=10)
+    try:
+        rows = con.execute("SELECT details, message_ids FROM audit_entries WHERE side = 'provider'").fetchall()
+    finally:
+        con.close()
+    reasons = [json.loads(r[0]).get("reason") for r in rows if sent_id in json.loads(r[1])]
+    assert "EVIDENCE:INVALID" in reasons
+    logged = network.provider_log.read_text(encoding="utf-8")
+    assert f"data service {DUTCH_SERVICE}: ValidationFailed:" in logged
+    assert "registry_office" in logged
 
 
 def test_deadline_passed(network: Requester) -> None:

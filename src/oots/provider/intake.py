@@ -40,14 +40,7 @@ from oots.errors import ModelError, RegisterError, ValidationFailed, XmlError, e
 from oots.provider.dataservice import DataService, EvidenceRefused, ProvidedEvidence, Provision
 from oots.validation import Validator
 
-__all__ = [
-    "Answer",
-    "Intake",
-    "PreviewDue",
-    "PreviewFollowUp",
-    "service_agent",
-    "subject_identifier",
-]
+__all__ = ["Answer", "Intake", "PreviewDue", "PreviewFollowUp", "service_agent", "subject_identifier"]
 
 log = logging.getLogger(__name__)
 
@@ -251,8 +244,8 @@ class Intake:
         The answer is given at once, not retried (the requester may ask again): a timeout of the
         register → ``EDM:ERR:0005``; anything else → ``EDM:ERR:0008``. The EDM detail says only what
         failed; the log names the service, the exception type and its message (registers never put
-        personal data in their messages; :func:`oots.errors.error_text` keeps only the type of a foreign one
-        raised outside the register)."""
+        personal data in their messages; :func:`oots.errors.error_text` keeps only the type of a
+        foreign exception raised outside the register)."""
         if isinstance(exc, RegisterError):
             code, reason = ("EDM:ERR:0005", "REGISTER:TIMEOUT") if exc.timeout else ("EDM:ERR:0008", "REGISTER:FAILED")
             detail = "The register timed out." if exc.timeout else "The register failed."
@@ -262,13 +255,8 @@ class Intake:
         else:
             code, reason = "EDM:ERR:0008", "PROVIDER:FAILED"
             detail = "The evidence provider failed."
-        log.warning(
-            "provider: data service %s: %s, answered %s (%s)",
-            service.identifier,
-            error_text(exc),
-            code,
-            reason,
-        )
+        why = error_text(exc)
+        log.warning("provider: data service %s: %s, answered %s (%s)", service.identifier, why, code, reason)
         return self.error(code, request, service, reason, detail=detail)
 
     def evidence(

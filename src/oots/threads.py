@@ -19,6 +19,9 @@ the requester node made twice as many context switches and spent about 1 ms more
 exchange (5-15 % more CPU in all, from run to run). Threads are daemons that stay for the life of the
 process.
 
+A ``StopIteration`` raised by the call comes back as a ``RuntimeError`` (its ``__cause__``): asyncio
+cannot set one on a future, and the caller would wait for ever.
+
 One difference from anyio: a coroutine cancelled while its call runs stops waiting at once; the call
 itself runs to its end in its thread (a transaction commits or rolls back as it would have).
 """
@@ -108,6 +111,11 @@ class _Pool:
             error: BaseException | None = None
             try:
                 result = context.run(function)
+            except StopIteration as exc:
+                # A future cannot be given a StopIteration (asyncio refuses it, and the caller would
+                # wait for ever): it comes back as a RuntimeError that carries it, like a generator's.
+                error = RuntimeError(f"the function raised StopIteration ({exc!r})")
+                error.__cause__ = exc
             except BaseException as exc:  # handed to the waiting coroutine
                 error = exc
             with contextlib.suppress(RuntimeError):  # the caller's loop has closed: nobody waits for the answer

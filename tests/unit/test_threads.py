@@ -107,3 +107,16 @@ def test_a_cancelled_caller_stops_waiting_and_the_pool_goes_on() -> None:
 
     assert asyncio.run(scenario()) == 7
     assert finished.wait(60)  # the call itself ran to its end
+
+
+def test_a_stop_iteration_comes_back_as_a_runtime_error_and_the_caller_does_not_hang() -> None:
+    # asyncio refuses to set StopIteration on a future; before, the caller waited for ever.
+    def first_of_nothing() -> int:
+        return next(iter([]))
+
+    async def scenario() -> int:
+        return await asyncio.wait_for(run_in_thread(first_of_nothing), timeout=5)
+
+    with pytest.raises(RuntimeError, match="StopIteration") as caught:
+        asyncio.run(scenario())
+    assert isinstance(caught.value.__cause__, StopIteration)

@@ -41,6 +41,10 @@ __all__ = [
 
 _CODE = re.compile(r"^[A-Z]{2}[A-Z0-9]{0,10}$")
 
+#: The DSD's refusals of a query repeated with the user's answers that mean the answers were wrong:
+#: no data service for that place or value (``DSD:ERR:0001``), a value it does not know (``DSD:ERR:0006``).
+_ANSWER_REFUSED = frozenset({"DSD:ERR:0001", "DSD:ERR:0006"})
+
 
 class CommonServices(Protocol):
     """What discovery asks of the Common Services (``oots.cs.client.CommonServicesClient``)."""
@@ -215,12 +219,14 @@ def resolve(client: CommonServices, entries: list[dict[str, Any]], country: str)
             continue
         if not entry["lists"]:
             raise DiscoveryFailed(Reason.NO_EVIDENCE_TYPE, f"no evidence type for {entry['name']} in {country}")
-        if entry["chosen_list"] is None:
+        chosen = next((lst for lst in entry["lists"] if lst["id"] == entry["chosen_list"]), None)
+        if chosen is None:  # none chosen yet (or one no longer on offer)
+            entry["chosen_list"] = None
             if len(entry["lists"]) > 1:
                 complete = False
                 continue
-            entry["chosen_list"] = entry["lists"][0]["id"]
-        chosen = next(lst for lst in entry["lists"] if lst["id"] == entry["chosen_list"])
+            chosen = entry["lists"][0]
+            entry["chosen_list"] = chosen["id"]
         for etype in chosen["evidence_types"]:
             cls = etype["classification"]
             slot = entry["types"].setdefault(
@@ -245,16 +251,32 @@ def _resolve_type(client: CommonServices, slot: dict[str, Any], classification: 
             slot["answers"] = {}
             return False
         except RegistryError as exc:
+            if slot["answers"] and exc.code in _ANSWER_REFUSED:
+                return _invalid_answer(slot)
             raise _registry_failure(exc, Reason.NO_PROVIDER) from None
+        providers = _providers(dsets)
+        if not providers and slot["answers"]:
+            return _invalid_answer(slot)
         slot["error"] = None
-        slot["providers"] = _providers(dsets)
+        slot["providers"] = providers
         if not slot["providers"]:
             raise DiscoveryFailed(Reason.NO_PROVIDER, f"no data service offers {classification} in {country}")
+    if slot["chosen_provider"] not in {p["id"] for p in slot["providers"]}:
+        slot["chosen_provider"] = None  # a choice among providers no longer on offer is made again
     if slot["chosen_provider"] is None:
         if len(slot["providers"]) > 1:
             return False
         slot["chosen_provider"] = slot["providers"][0]["id"]
     return True
+
+
+def _invalid_answer(slot: dict[str, Any]) -> bool:
+    """The DSD did not accept the user's answers: the same questions are asked again, marked."""
+    slot["error"] = Reason.INVALID_ANSWER.value
+    slot["answers"] = {}
+    slot["providers"] = []
+    slot["chosen_provider"] = None
+    return False
 
 
 def apply_choices(entries: list[dict[str, Any]], choices: Mapping[str, Any]) -> None:
@@ -309,5 +331,10 @@ def _check_choice(entry: dict[str, Any], choice: Any) -> None:
                 raise ModelError(f"{value!r} is not a NUTS or LAU code (such as DE6)")
     for cls, pid in (choice.get("providers") or {}).items():
         slot = entry["types"].get(cls)
+        if cls in (choice.get("answers") or {}):
+            raise ModelError(
+                f"choose the provider for {cls} after answering its questions: new answers change the providers "
+                "on offer (send the answers alone, then choose among the providers that come back)"
+            )
         if slot is None or pid not in {p["id"] for p in slot["providers"]}:
             raise ModelError(f"{pid!r} is not a provider offered for {cls}")

@@ -35,7 +35,7 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
-from oots.errors import ModelError, NotFound, XmlError
+from oots.errors import LocalProtocolError, ModelError, NotFound, XmlError
 from oots.requester import discovery, records
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
 from oots.requester.outbox import Outbox
@@ -601,10 +601,16 @@ class Requester:
         for entry in ex.requirements:
             if entry["upload"]:
                 continue
-            chosen = next(lst for lst in entry["lists"] if lst["id"] == entry["chosen_list"])
+            chosen = next((lst for lst in entry["lists"] if lst["id"] == entry["chosen_list"]), None)
+            if chosen is None:
+                raise LocalProtocolError(f"no evidence type list is chosen for {entry['name']}; choose one first")
             for etype in chosen["evidence_types"]:
-                slot = entry["types"][etype["classification"]]
-                provider = next(p for p in slot["providers"] if p["id"] == slot["chosen_provider"])
+                slot = entry["types"].get(etype["classification"]) or {"providers": [], "chosen_provider": None}
+                provider = next((p for p in slot["providers"] if p["id"] == slot["chosen_provider"]), None)
+                if provider is None:
+                    raise LocalProtocolError(
+                        f"no provider offered is chosen for {etype['classification']}; choose one first"
+                    )
                 rows.append(
                     RequestRecord(
                         {

@@ -16,6 +16,7 @@ from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.as4.msh import VerifiedMessage
 from oots.cs.keys import CsPki
+from oots.requester import discovery
 from oots.requester.exchange import _preview_location_ok
 from oots.validation import validate
 from requester.helpers import (
@@ -237,6 +238,83 @@ def test_additional_input(tmp_path: Path, pki: CsPki) -> None:
     explicit(node, client, ex_id)
     _message, request = node.outbox.last_request()
     assert request.evidence_provider.names[0].value == "Registry Office Hamburg-Mitte"
+
+
+def _answer(client: httpx.Client, ex_id: str, req_id: str, cls: str, value: str, **more: Any) -> httpx.Response:
+    choice = {"answers": {cls: {"jurisdiction": value}}, **more}
+    return client.post(f"/api/v1/exchanges/{ex_id}/choices", json={"requirements": {req_id: choice}}, headers=AUTH)
+
+
+def test_new_answers_and_an_old_provider_in_one_choice_are_refused(tmp_path: Path, pki: CsPki) -> None:
+    # Before, the provider checked against the old list was kept with the new answers' providers,
+    # and the explicit request never answered (a StopIteration in the step's thread).
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client, country="DE")
+    (req,) = state(client, ex_id)["requirements"]
+    ((cls, _slot),) = req["types"].items()
+    assert _answer(client, ex_id, req["id"], cls, "DE6").status_code == 202
+    node.drain()
+    (old,) = state(client, ex_id)["requirements"][0]["types"][cls]["providers"]
+    both = _answer(client, ex_id, req["id"], cls, "DE2", providers={cls: old["id"]})
+    assert both.status_code == 422, both.text
+    assert "after answering its questions" in both.json()["detail"]
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_explicit_request"  # nothing was recorded
+    assert view["requirements"][0]["types"][cls]["chosen_provider"] == old["id"]
+    # the new answers alone: the new providers, the old choice gone, and the explicit request goes out
+    assert _answer(client, ex_id, req["id"], cls, "DE2").status_code == 202
+    node.drain()
+    slot = state(client, ex_id)["requirements"][0]["types"][cls]
+    assert old["id"] not in {p["id"] for p in slot["providers"]}
+    assert slot["chosen_provider"] in {p["id"] for p in slot["providers"]} | {None}
+    if slot["chosen_provider"] is None:
+        pick = slot["providers"][0]["id"]
+        reply = client.post(
+            f"/api/v1/exchanges/{ex_id}/choices",
+            json={"requirements": {req["id"]: {"providers": {cls: pick}}}},
+            headers=AUTH,
+        )
+        assert reply.status_code == 202, reply.text
+        node.drain()
+    explicit(node, client, ex_id)
+    assert state(client, ex_id)["state"] == "requesting"
+
+
+def test_a_chosen_provider_no_longer_on_offer_is_chosen_again() -> None:
+    offered = [{"id": "a"}, {"id": "b"}]
+    slot = {"questions": [], "answers": {}, "providers": offered, "chosen_provider": "gone", "error": None}
+    lists = [{"id": "l", "evidence_types": [{"classification": "c"}]}]
+    entry = {"id": "r", "name": "R", "upload": False, "lists": lists, "chosen_list": "l", "types": {"c": slot}}
+    assert not discovery.resolve(None, [entry], "DE")  # type: ignore[arg-type]  # the DSD is not asked
+    assert slot["chosen_provider"] is None
+    slot["providers"] = offered[:1]
+    assert discovery.resolve(None, [entry], "DE")  # type: ignore[arg-type]
+    assert slot["chosen_provider"] == "a"
+
+
+@pytest.mark.parametrize("wrong", ["FR1", "DE9"])
+def test_a_wrong_answer_asks_the_question_again(tmp_path: Path, pki: CsPki, wrong: str) -> None:
+    # FR1: the DSD refuses the value (DSD:ERR:0006); DE9: no data service there (DSD:ERR:0001).
+    # Before, either failed the exchange with no_provider.
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client, country="DE")
+    (req,) = state(client, ex_id)["requirements"]
+    ((cls, slot),) = req["types"].items()
+    assert _answer(client, ex_id, req["id"], cls, wrong).status_code == 202
+    node.drain()
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("awaiting_user_choice", None)
+    again = view["requirements"][0]["types"][cls]
+    assert again["error"] == "invalid_answer"
+    assert again["questions"] == slot["questions"]
+    assert (again["answers"], again["providers"], again["chosen_provider"]) == ({}, [], None)
+    assert _answer(client, ex_id, req["id"], cls, "DE6").status_code == 202
+    node.drain()
+    view = state(client, ex_id)
+    assert view["state"] == "awaiting_explicit_request"
+    assert view["requirements"][0]["types"][cls]["error"] is None
 
 
 def test_alternative_lists(tmp_path: Path, pki: CsPki) -> None:

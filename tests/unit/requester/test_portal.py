@@ -48,6 +48,28 @@ def csrf(page: httpx.Response) -> str:
     return found.group(1)
 
 
+def test_a_wrong_answer_shows_the_question_again_marked(tmp_path: Path, pki: CsPki) -> None:
+    # Before, an answer the DSD did not accept failed the application (no_provider).
+    node = make_node(tmp_path, pki, preview=False)
+    web = browser(node, "Müller")
+    home = web.get("/portal/")
+    started = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)})
+    page_url = started.headers["location"]
+    node.drain()
+    page = web.get(page_url)
+    chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE9"})
+    assert chosen.status_code == 303, chosen.text
+    node.drain()
+    page = web.get(page_url)
+    assert "Your answer was not accepted; please check it." in page.text
+    assert 'name="r0-t0-q0"' in page.text  # asked again
+    chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE6"})
+    node.drain()
+    page = web.get(page_url)
+    assert "Registry Office Hamburg-Mitte" in page.text
+    assert "not accepted" not in page.text
+
+
 def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki)
     web = browser(node, "Müller")

@@ -30,7 +30,8 @@ per step of the portal instead of a step and then reads.
 
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
 valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
-409 for a step the exchange's state does not allow, 422 for input that does not fit (with the field's path).
+409 for a step the exchange's state does not allow, 413 for a body above 64 KiB, 422 for input that does
+not fit (with the field's path; a name of the person above 200 characters, another text of it above 1000).
 """
 
 from __future__ import annotations
@@ -104,6 +105,54 @@ def _wait_preference(headers: list[str]) -> int | None:
                 return None
             return _MAX_WAIT_SECONDS if len(value) > 3 else min(int(value), _MAX_WAIT_SECONDS)
     return None
+
+
+#: The most bytes of a request's body (a start, choices, a token request): far above what a portal sends.
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _BodyLimit:
+    """ASGI middleware: a request body above ``limit`` bytes is answered 413 (problem+json) before the
+    application reads it; the body (at most ``limit`` bytes) is read here and handed on whole."""
+
+    def __init__(self, app: Any, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        too_large = not declared.isdigit() or int(declared) > self.limit
+        chunks: list[bytes] = []
+        size = 0
+        more = not too_large
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                too_large = True
+                break
+        if too_large:
+            detail = f"the request body is larger than {self.limit} bytes"
+            await _problem(413, "Request body too large", detail)(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        handed = False
+
+        async def replay() -> Any:
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _ready(version: int, state: str, after: int | None, actionable: bool) -> bool:
@@ -273,6 +322,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    api.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
 
     # The dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
     # dependency and request that costs more than the few microseconds of work (a hash, an HMAC).

@@ -129,12 +129,43 @@ def _kept(session: Session, *rows: ExchangeRecord | RequestRecord) -> None:
         unit.records.extend(rows)
 
 
+#: The most characters of a name in the person (``family_name``, ``given_name``, ``birth_name``,
+#: ``legal_name``, ...), and of any other text in it (identifiers, addresses, attribute values).
+PERSON_NAME_CHARACTERS = 200
+PERSON_TEXT_CHARACTERS = 1000
+#: The most items of a list in the person (sector-specific attributes, several identifiers).
+PERSON_LIST_ITEMS = 20
+
+
+def _check_sizes(value: Any, where: str) -> None:
+    """ModelError naming the field for a text or a list of the person above its limit (a provider
+    refuses an oversized request, and it would be kept and sent as it is)."""
+    if isinstance(value, str):
+        name = where.rsplit(".", 1)[-1].split("[", 1)[0]
+        limit = PERSON_NAME_CHARACTERS if name.endswith("name") else PERSON_TEXT_CHARACTERS
+        if len(value) > limit:
+            raise ModelError(f"{where} is longer than {limit} characters")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_sizes(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        if len(value) > PERSON_LIST_ITEMS:
+            raise ModelError(f"{where} has more than {PERSON_LIST_ITEMS} items")
+        for i, item in enumerate(value):
+            _check_sizes(item, f"{where}[{i}]")
+
+
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
     """The user as the portal gives it: ``{"natural_person": {...}}`` or ``{"legal_person": {...}}``
-    (the JSON form of ``sdg:Person`` / ``sdg:LegalPerson``, level of assurance included)."""
+    (the JSON form of ``sdg:Person`` / ``sdg:LegalPerson``, level of assurance included).
+
+    A name longer than :data:`PERSON_NAME_CHARACTERS`, another text longer than
+    :data:`PERSON_TEXT_CHARACTERS` or a list longer than :data:`PERSON_LIST_ITEMS` is a ModelError
+    naming the field."""
     if not isinstance(data, Mapping) or len(data) != 1:
         raise ModelError("the person is an object with exactly one of natural_person and legal_person")
     ((kind, value),) = data.items()
+    _check_sizes(value, f"person.{kind}")
     subject: edm.Person | edm.LegalPerson
     if kind == "natural_person":
         subject = edm.object_from_json(edm.Person, value, "natural_person")
@@ -653,23 +684,32 @@ class Requester:
     @_step
     def on_message(self, session: Session, message: VerifiedMessage) -> None:
         """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
+        conversation = message.user_message.collaboration_info.conversation_id
         regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
         regrep = regrep or (message.payloads[0] if message.payloads else None)
         if regrep is None:
             log.warning("answer %s carries no RegRep document; dropped", message.message_id)
+            self._dropped(session, None, message, "unmatched", conversation)
             return
         try:
             doc = edm.parse(regrep.data)
         except (XmlError, ModelError) as exc:
             log.warning("answer %s is not an evidence response (%s); dropped", message.message_id, exc.message)
+            self._dropped(session, None, message, "unmatched", conversation)
             return
-        if not isinstance(doc, edm.QueryResponse | edm.QueryError) or doc.request_id is None:
+        if isinstance(doc, edm.QueryError) and doc.request_id is None:
+            # A provider that refuses a request it could not read (EDM:ERR:0003, too large) may not name
+            # its request id; the AS4 conversation, ours and unique per request, still says which it is.
+            ex, requests = records.load_conversation(session.connection(), conversation)
+            row = next((r for r in requests if r.conversation_id == conversation), None)
+        elif isinstance(doc, edm.QueryResponse | edm.QueryError) and doc.request_id is not None:
+            # the request answered, its exchange and the exchange's other requests (the next to send), in one read
+            ex, requests = records.load_answered(session.connection(), doc.request_id)
+            row = next((r for r in requests if r.request_id == doc.request_id), None)
+        else:
             log.warning("answer %s is a %s without a request id; dropped", message.message_id, type(doc).__name__)
+            self._dropped(session, None, message, "unmatched", conversation)
             return
-        # the request answered, its exchange and the exchange's other requests (the next to send), in one read
-        ex, requests = records.load_answered(session.connection(), doc.request_id)
-        row = next((r for r in requests if r.request_id == doc.request_id), None)
-        conversation = message.user_message.collaboration_info.conversation_id
         if ex is None or row is None or row.conversation_id != conversation:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)

@@ -154,6 +154,19 @@ _ANSWERED = (
     )
     .order_by(_r.position)
 )
+#: The same, for the request of the AS4 conversation ``conversation`` (an error answer without a request id).
+_IN_CONVERSATION = (
+    select(_REQUESTS, *(c.label(f"x_{c.name}") for c in _EXCHANGES.c))
+    .join_from(_REQUESTS, _EXCHANGES, _x.id == _r.exchange_id)
+    .where(
+        _r.exchange_id
+        == select(_r.exchange_id)
+        .where(_r.conversation_id == bindparam("conversation"))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    .order_by(_r.position)
+)
 #: The exchange's latest request that sent the user to a preview (waiting for it or answered since).
 _PREVIEW_REQUEST = (
     select(_REQUESTS)
@@ -180,6 +193,16 @@ def load_exchange(conn: Connection, exchange_id: str) -> ExchangeRecord | None:
 def load_answered(conn: Connection, request_id: str) -> tuple[ExchangeRecord | None, list[RequestRecord]]:
     """The exchange one of whose requests has ``request_id``, and all its requests by position."""
     rows = conn.execute(_ANSWERED, {"request_id": request_id}).all()
+    if not rows:
+        return None, []
+    exchange = ExchangeRecord._stored(rows[0][_SPLIT:])
+    return exchange, [RequestRecord._stored(row[:_SPLIT]) for row in rows]
+
+
+def load_conversation(conn: Connection, conversation_id: str) -> tuple[ExchangeRecord | None, list[RequestRecord]]:
+    """The exchange one of whose requests went out in the AS4 conversation ``conversation_id``, and all
+    its requests by position (as :func:`load_answered`)."""
+    rows = conn.execute(_IN_CONVERSATION, {"conversation": conversation_id}).all()
     if not rows:
         return None, []
     exchange = ExchangeRecord._stored(rows[0][_SPLIT:])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from starlette.applications import Starlette
 from oots.cs.keys import CsPki
 from oots.errors import SecurityError
 from oots.requester import verify_webhook
+from oots.requester.api import MAX_BODY_BYTES, _BodyLimit
 from oots.requester.webhooks import SIGNATURE_HEADER, sign
 from requester.helpers import API_KEY, OTHER_KEY, Node, make_node, person_json
 
@@ -82,12 +85,61 @@ def test_steps_out_of_order_conflict(node: Node) -> None:
         ({"person": {"natural_person": {**person_json()["natural_person"], "level_of_assurance": None}}}, "level"),
         ({"surprise": 1}, "surprise"),
         ({"return_url": "javascript:alert(1)"}, "return_url"),
+        (
+            {"person": {"natural_person": {**person_json()["natural_person"], "family_name": "P" * 201}}},
+            "person.natural_person.family_name is longer than 200 characters",
+        ),
+        (
+            {"person": {"natural_person": {**person_json()["natural_person"], "place_of_birth": "B" * 1001}}},
+            "person.natural_person.place_of_birth is longer than 1000 characters",
+        ),
     ],
 )
 def test_bad_input_is_422_with_the_place(node: Node, change: dict[str, object], where: str) -> None:
     reply = create(client_of(node), **change)
     assert reply.status_code == 422, reply.text
     assert where in reply.json()["detail"]
+
+
+def test_a_body_too_large_is_413_and_nothing_is_started(node: Node) -> None:
+    # Before, a 5 MB family name was accepted and sent; the provider refused it (EDM:ERR:0003).
+    client = client_of(node)
+    huge = {"natural_person": {**person_json()["natural_person"], "family_name": "P" * 70_000}}
+    reply = create(client, person=huge)
+    assert reply.status_code == 413, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert "larger than 65536 bytes" in reply.json()["detail"]
+    assert node.drain() == 0
+    assert create(client).status_code == 202  # a body of the usual size still goes through
+
+
+def test_a_body_without_length_is_counted_as_it_comes() -> None:
+    reached: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        reached.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def post(chunks: int) -> int:
+        parts = [{"type": "http.request", "body": b"x" * 1000, "more_body": True} for _ in range(chunks)]
+        parts.append({"type": "http.request", "body": b"", "more_body": False})
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return parts.pop(0)
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"application/json")]}
+        await _BodyLimit(app, limit=MAX_BODY_BYTES)(scope, receive, send)
+        return int(sent[0]["status"])
+
+    assert asyncio.run(post(100)) == 413
+    assert reached == []
+    assert asyncio.run(post(10)) == 204
+    assert reached == [b"x" * 10_000]
 
 
 def test_openapi_description(node: Node) -> None:

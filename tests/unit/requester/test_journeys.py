@@ -483,6 +483,46 @@ def test_unmatched_answer_is_dropped(tmp_path: Path, pki: CsPki) -> None:
     assert state(client, ex_id)["state"] == "requesting"
 
 
+def _without_request_id(answer: VerifiedMessage, conversation: str | None = None) -> VerifiedMessage:
+    doc = edm.parse(answer.payloads[0].data)
+    assert isinstance(doc, edm.QueryError)
+    payload = Payload(
+        "regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(dataclasses.replace(doc, request_id=None))
+    )
+    message = answer.user_message
+    if conversation is not None:
+        info = message.collaboration_info
+        message = dataclasses.replace(
+            message, collaboration_info=dataclasses.replace(info, conversation_id=conversation)
+        )
+    return VerifiedMessage(message, (payload,), None, ())
+
+
+def test_an_error_without_request_id_in_our_conversation_is_matched(tmp_path: Path, pki: CsPki) -> None:
+    # A provider refusing a request it could not read (EDM:ERR:0003, too large) may name no request id.
+    # Before, the answer was dropped (and not journaled) and the exchange expired with "did not answer".
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    node.deliver(_without_request_id(Provider().error(*node.outbox.last_request(), "EDM:ERR:0003")))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "request_refused")
+    assert ("error_received", "EDM:ERR:0003") in [(r["event"], r["outcome"]) for r in _journal(node)]
+
+
+def test_an_error_without_request_id_nor_our_conversation_is_journaled_dropped(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    answer = Provider().error(*node.outbox.last_request(), "EDM:ERR:0003")
+    node.deliver(_without_request_id(answer, conversation="another-conversation"))
+    assert state(client, ex_id)["state"] == "requesting"
+    (dropped,) = [r for r in _journal(node) if r["event"] == "answer_dropped"]
+    assert (dropped["outcome"], dropped["conversation_id"]) == ("unmatched", "another-conversation")
+
+
 @pytest.mark.parametrize("procedure", ["NO-SUCH-PROCEDURE"])
 def test_unknown_procedure_fails(tmp_path: Path, pki: CsPki, procedure: str) -> None:
     node = make_node(tmp_path, pki)

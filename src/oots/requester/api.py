@@ -19,9 +19,10 @@ node. Every exchange belongs to the client that created it; another client's exc
 | POST | /api/v1/oauth/token | an access token (client credentials grant, RFC 6749 §4.4) |
 
 (¹) With ``?version_after=n`` the answer waits until the exchange's version is above ``n`` or ``wait``
-seconds (default 20, at most 60) have passed: a portal without webhooks waits for the next change
-instead of polling. With ``?until=actionable`` it waits (also) until the exchange is in a state the portal
-acts on: ``awaiting_user_choice``, ``awaiting_explicit_request``, ``awaiting_preview`` or an end.
+seconds (default 20, at most 60) have passed (an exchange that has ended is answered at once): a portal
+without webhooks waits for the next change instead of polling. With ``?until=actionable`` it waits
+(also) until the exchange is in a state the portal acts on: ``awaiting_user_choice``,
+``awaiting_explicit_request``, ``awaiting_preview`` or an end.
 
 A step (start, choices, explicit request) sent with ``Prefer: wait=N`` (RFC 7240; N seconds, at most 60)
 is answered with the exchange as the read gives it once it is in a state the portal acts on (200), or
@@ -61,7 +62,7 @@ from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, Sec
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
-from oots.requester.states import ACTIONABLE
+from oots.requester.states import ACTIONABLE, TERMINAL
 from oots.store import Database
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
@@ -156,7 +157,10 @@ class _BodyLimit:
 
 
 def _ready(version: int, state: str, after: int | None, actionable: bool) -> bool:
-    """Whether a waiting read may answer: the version is above ``after``, the state one the portal acts on."""
+    """Whether a waiting read may answer: the version is above ``after``, the state one the portal acts on;
+    or the exchange has ended (it changes no more: waiting would only take the whole time)."""
+    if state in TERMINAL:
+        return True
     return (after is None or version > after) and (not actionable or state in ACTIONABLE)
 
 

@@ -198,6 +198,21 @@ def test_until_actionable_passes_over_the_nodes_own_states(node: Node) -> None:
     assert client.get(url, params={"until": "actionable"}).json()["state"] == "completed"
 
 
+def test_a_long_poll_on_an_exchange_that_has_ended_answers_at_once(node: Node) -> None:
+    # Before, it waited the whole time: a finished exchange's version never goes above version_after.
+    client = client_of(node)
+    ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]
+    ended = client.post(f"/api/v1/exchanges/{ex_id}/cancel").json()
+    assert ended["state"] == "failed"
+    url = f"/api/v1/exchanges/{ex_id}"
+    for until in ("actionable", "change"):
+        began = time.monotonic()
+        params: dict[str, Any] = {"version_after": ended["version"], "until": until, "wait": 5}
+        reply = client.get(url, params=params)
+        assert time.monotonic() - began < 2.5
+        assert (reply.status_code, reply.json()["state"]) == (200, "failed")
+
+
 def test_until_must_be_a_known_word(node: Node) -> None:
     client = client_of(node)
     ex_id = client.post("/api/v1/exchanges", json=BODY).json()["id"]

@@ -746,6 +746,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                     headers={
                         "Content-Disposition": f'attachment; filename="{name}"',
                         "X-Content-Type-Options": "nosniff",
+                        "Cache-Control": "no-store",  # personal data: kept by no cache on the way
                     },
                 )
 

@@ -465,9 +465,9 @@ class Requester:
         self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None
     ) -> Document:
         """One document of the exchange, with its media type (the exchange and the document in one read)."""
-        if not 0 < evidence_row < 2**63:
-            evidence_row = 0  # no row has such an id (and the database could not even compare it)
-        row = _connection(where).execute(_DOCUMENT, {"exchange": exchange_id, "row": evidence_row}).first()
+        # no row has an id outside this range (and the database could not even compare one above it)
+        looked_up = evidence_row if 0 < evidence_row < 2**63 else 0
+        row = _connection(where).execute(_DOCUMENT, {"exchange": exchange_id, "row": looked_up}).first()
         if row is None or (client_id is not None and row.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         if row.id is None:

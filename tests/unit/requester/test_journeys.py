@@ -92,6 +92,8 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     got = client.get(pdf["href"].removeprefix("https://portal.example"), headers=AUTH)
     assert got.status_code == 200
     assert got.content.startswith(b"%PDF")
+    assert got.headers["cache-control"] == "no-store"  # personal data: no cache keeps it
+    assert got.headers["content-disposition"] == f'attachment; filename="evidence-{pdf["id"]}.pdf"'
     assert pdf["size"] == len(got.content)  # counted by the database: the view leaves the document there
     listed = client.get(f"/api/v1/exchanges/{ex_id}/evidence", headers=AUTH).json()
     assert listed == view["evidence"]
@@ -99,9 +101,10 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     # a document is found only through its own exchange, by the exchange's own client
     other_ex = start(node, client)
     wrong = [
-        (f"/api/v1/exchanges/{other_ex}/evidence/{pdf['id']}", AUTH, "the exchange has no evidence"),
-        (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id'] + 1}", AUTH, "the exchange has no evidence"),
-        (f"/api/v1/exchanges/{ex_id}/evidence/{2**64}", AUTH, "the exchange has no evidence"),
+        (f"/api/v1/exchanges/{other_ex}/evidence/{pdf['id']}", AUTH, f"the exchange has no evidence {pdf['id']}"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id'] + 1}", AUTH, f"the exchange has no evidence {pdf['id'] + 1}"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/{2**64}", AUTH, f"the exchange has no evidence {2**64}"),
+        (f"/api/v1/exchanges/{ex_id}/evidence/-1", AUTH, "the exchange has no evidence -1"),
         (f"/api/v1/exchanges/nope/evidence/{pdf['id']}", AUTH, "there is no exchange"),
         (f"/api/v1/exchanges/{ex_id}/evidence/{pdf['id']}", {"Authorization": f"Bearer {OTHER_KEY}"}, "no exchange"),
     ]

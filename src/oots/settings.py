@@ -440,6 +440,10 @@ class ProviderSettings(Section):
 # --- section: requester ---
 
 
+#: The fewest bytes of a webhook secret (an HMAC key shorter than that is guessed too easily).
+WEBHOOK_SECRET_BYTES = 16
+
+
 class RequesterClientSettings(Section):
     """One procedure portal allowed to use the portal API (``[[requester.clients]]``)."""
 
@@ -457,13 +461,39 @@ class RequesterClientSettings(Section):
     scopes: tuple[Literal["exchanges:read", "exchanges:write"], ...] = Field(
         ("exchanges:read", "exchanges:write"), min_length=1, description="What the client may do (key and tokens)."
     )
-    webhook_url: str = Field("", description="Where state changes are posted; empty: no webhooks.")
-    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the webhook signatures.")
+    webhook_url: str = Field(
+        "", description="Where state changes are posted (http or https); empty: no webhooks. Needs webhook_secret."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description=f"HMAC-SHA256 key of the webhook signatures ({WEBHOOK_SECRET_BYTES} bytes or more)."
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook(cls, value: str) -> str:
+        if value and (urlsplit(value).scheme.lower() not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError(f"{value[:100]!r} is not an http(s) URL (such as https://portal.example/oots-webhook)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < WEBHOOK_SECRET_BYTES:
+            raise ValueError(
+                f"the webhook secret has fewer than {WEBHOOK_SECRET_BYTES} bytes; make a longer one "
+                "(such as openssl rand -hex 32)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _some_credential(self) -> RequesterClientSettings:
         if not self.api_key_sha256 and not self.client_secret_sha256:
             raise ValueError(f"requester client {self.id!r} needs api_key_sha256 or client_secret_sha256")
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(
+                f"requester client {self.id!r} has a webhook_url but no webhook_secret: its webhooks would go "
+                "out unsigned (set webhook_secret or webhook_secret_file)"
+            )
         return self
 
 
@@ -501,6 +531,14 @@ class RequesterSettings(Section):
         ids = [c.id for c in self.clients]
         if len(set(ids)) != len(ids):
             raise ValueError("requester client ids must be unique")
+        keys: dict[str, str] = {}
+        for client in self.clients:
+            if client.api_key_sha256 and client.api_key_sha256 in keys:
+                raise ValueError(
+                    f"requester clients {keys[client.api_key_sha256]!r} and {client.id!r} have the same "
+                    "api_key_sha256: a key must name one client (give each portal its own key)"
+                )
+            keys.setdefault(client.api_key_sha256, client.id)
         return self
 
 

@@ -62,3 +62,56 @@ def test_not_toml_is_a_config_error(clean_env: pytest.MonkeyPatch, tmp_path: Pat
         load_settings(write(tmp_path, "[node\n"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
+
+
+_KEY = "a" * 64
+_OTHER_KEY = "b" * 64
+
+
+@pytest.mark.parametrize(
+    ("clients", "path", "said"),
+    [
+        # before, each of these passed: webhooks went out unsigned, the key became the last client's, ...
+        (
+            f'[[requester.clients]]\nid = "p"\napi_key_sha256 = "{_KEY}"\nwebhook_url = "https://p.example/hook"\n',
+            "requester.clients.0",
+            "has a webhook_url but no webhook_secret",
+        ),
+        (
+            f'[[requester.clients]]\nid = "p"\napi_key_sha256 = "{_KEY}"\n'
+            f'[[requester.clients]]\nid = "q"\napi_key_sha256 = "{_KEY}"\n',
+            "requester",
+            "requester clients 'p' and 'q' have the same api_key_sha256",
+        ),
+        (
+            f'[[requester.clients]]\nid = "p"\napi_key_sha256 = "{_KEY}"\nwebhook_url = "file:///etc/passwd"\n'
+            'webhook_secret = "0123456789abcdef0123"\n',
+            "requester.clients.0.webhook_url",
+            "is not an http(s) URL",
+        ),
+        (
+            f'[[requester.clients]]\nid = "p"\napi_key_sha256 = "{_KEY}"\nwebhook_url = "https://p.example/hook"\n'
+            'webhook_secret = "short"\n',
+            "requester.clients.0.webhook_secret",
+            "fewer than 16 bytes",
+        ),
+    ],
+)
+def test_unsafe_requester_clients_are_refused_with_their_path(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, clients: str, path: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, clients))
+    problems = dict(info.value.problems)
+    assert said in problems[path], problems
+
+
+def test_safe_requester_clients_pass(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    text = (
+        f'[[requester.clients]]\nid = "p"\napi_key_sha256 = "{_KEY}"\nwebhook_url = "https://p.example/hook"\n'
+        'webhook_secret = "0123456789abcdef"\n'
+        f'[[requester.clients]]\nid = "q"\napi_key_sha256 = "{_OTHER_KEY}"\n'
+        f'[[requester.clients]]\nid = "r"\nclient_secret_sha256 = "{_KEY}"\n'
+    )
+    clients = load_settings(write(tmp_path, text)).requester.clients
+    assert [c.id for c in clients] == ["p", "q", "r"]

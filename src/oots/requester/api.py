@@ -55,7 +55,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
@@ -181,13 +181,13 @@ class ExchangeIn(BaseModel):
     return_url: str | None = Field(
         None, max_length=2000, pattern=r"^https?://", description="Where the user goes back after a preview."
     )
-    preview: bool | None = Field(None, description="Allow a preview (default: the node's setting).")
+    preview: StrictBool | None = Field(None, description="Allow a preview (default: the node's setting).")
 
 
 class ChoiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upload: bool = Field(False, description="The user uploads this evidence instead.")
+    upload: StrictBool = Field(False, description="The user uploads this evidence instead (true or false).")
     list: str | None = Field(None, max_length=500, description="The chosen evidence type list id.")
     answers: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Per evidence type classification: question id → answer."

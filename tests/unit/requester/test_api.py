@@ -85,6 +85,8 @@ def test_steps_out_of_order_conflict(node: Node) -> None:
         ({"person": {"natural_person": {**person_json()["natural_person"], "level_of_assurance": None}}}, "level"),
         ({"surprise": 1}, "surprise"),
         ({"return_url": "javascript:alert(1)"}, "return_url"),
+        ({"preview": "yes"}, "preview: Input should be a valid boolean"),  # before, "yes" was true
+        ({"preview": 1}, "preview: Input should be a valid boolean"),
         (
             {"person": {"natural_person": {**person_json()["natural_person"], "family_name": "P" * 201}}},
             "person.natural_person.family_name is longer than 200 characters",
@@ -140,6 +142,19 @@ def test_a_body_without_length_is_counted_as_it_comes() -> None:
     assert reached == []
     assert asyncio.run(post(10)) == 204
     assert reached == [b"x" * 10_000]
+
+
+@pytest.mark.parametrize("upload", ["yes", "true", 1])
+def test_a_choice_to_upload_is_a_json_boolean(node: Node, upload: object) -> None:
+    # Before, {"upload": "yes"} was taken as true.
+    client = client_of(node)
+    ex_id = create(client).json()["id"]
+    node.drain()
+    (req,) = client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH).json()["requirements"]
+    choice = {"requirements": {req["id"]: {"upload": upload}}}
+    reply = client.post(f"/api/v1/exchanges/{ex_id}/choices", json=choice, headers=AUTH)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["detail"].endswith("upload: Input should be a valid boolean")
 
 
 def test_openapi_description(node: Node) -> None:

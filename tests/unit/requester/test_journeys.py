@@ -296,6 +296,30 @@ def test_a_chosen_provider_no_longer_on_offer_is_chosen_again() -> None:
     assert slot["chosen_provider"] == "a"
 
 
+def test_an_explicit_request_with_a_provider_not_on_offer_is_409(tmp_path: Path, pki: CsPki) -> None:
+    # Before, making the requests raised StopIteration in the step's thread: the call never answered.
+    import copy
+
+    from oots.requester.models import RequesterExchange
+
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client, country="DE")
+    (req,) = state(client, ex_id)["requirements"]
+    ((cls, _slot),) = req["types"].items()
+    assert _answer(client, ex_id, req["id"], cls, "DE6").status_code == 202
+    node.drain()
+    with node.ctx.database.session() as session:  # as an exchange stored by an older version may be
+        row = session.get(RequesterExchange, ex_id)
+        assert row is not None
+        entries = copy.deepcopy(row.requirements)
+        entries[0]["types"][cls]["chosen_provider"] = "gone|gone"
+        row.requirements = entries
+    reply = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=AUTH, timeout=10)
+    assert reply.status_code == 409, reply.text
+    assert "no provider offered is chosen" in reply.json()["detail"]
+
+
 @pytest.mark.parametrize("wrong", ["FR1", "DE9"])
 def test_a_wrong_answer_asks_the_question_again(tmp_path: Path, pki: CsPki, wrong: str) -> None:
     # FR1: the DSD refuses the value (DSD:ERR:0006); DE9: no data service there (DSD:ERR:0001).

@@ -129,16 +129,27 @@ def _pick(
     return ask(f"Choose {what}", [f"{o['id']} ({o.get('name', '')})" for o in options]).partition(" (")[0]
 
 
-def _answer(q: dict[str, Any], cls: str, given: Mapping[str, Any], ask: Callable[[str, list[str]], str] | None) -> str:
+def _answer(
+    q: dict[str, Any],
+    cls: str,
+    given: Mapping[str, Any],
+    ask: Callable[[str, list[str]], str] | None,
+    *,
+    refused: bool = False,
+) -> str:
     per_type = given.get(cls)
     if isinstance(per_type, Mapping) and q["id"] in per_type:
         return str(per_type[q["id"]])
     if q["id"] in given and not isinstance(given[q["id"]], Mapping):
         return str(given[q["id"]])
     if ask is None:
+        if refused:
+            raise ConfigError(
+                f"the answer to the question {q['label']!r} ({q['id']}) was not accepted: give another in --answers"
+            )
         raise ConfigError(f"the question {q['label']!r} ({q['id']}) needs an answer: give it in --answers")
     hint = q.get("values") or ([f"a {q['level']} code"] if q.get("level") else [])
-    return ask(q["label"], list(hint))
+    return ask(f"{q['label']} (the answer was not accepted; try again)" if refused else q["label"], list(hint))
 
 
 def _choices(view: dict[str, Any], opts: RequestOptions, ask: Callable[[str, list[str]], str] | None) -> dict[str, Any]:
@@ -151,8 +162,10 @@ def _choices(view: dict[str, Any], opts: RequestOptions, ask: Callable[[str, lis
             choice["list"] = _pick(entry["lists"], opts.evidence_type, f"the evidence for {entry['name']}", ask)
         for cls, slot in entry["types"].items():
             if slot["questions"] and not slot["providers"]:
+                refused = slot.get("error") == "invalid_answer"  # the answers given were not accepted
                 choice.setdefault("answers", {})[cls] = {
-                    q["id"]: _answer(q, cls, opts.answers, ask) for q in slot["questions"]
+                    q["id"]: _answer(q, cls, {} if refused else opts.answers, ask, refused=refused)
+                    for q in slot["questions"]
                 }
             elif slot["providers"] and slot["chosen_provider"] is None:
                 choice.setdefault("providers", {})[cls] = _pick(slot["providers"], opts.provider, "the provider", ask)

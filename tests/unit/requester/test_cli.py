@@ -67,6 +67,36 @@ def test_drive_without_an_answer_is_unusable_input(tmp_path: Path, pki: CsPki) -
         drive(client_of(node), opts, say=lambda _: None, sleep=lambda _: node.drain())
 
 
+def test_drive_with_an_answer_not_accepted(tmp_path: Path, pki: CsPki) -> None:
+    # The question comes back marked invalid_answer: the same answer is not sent again and again.
+    node = make_node(tmp_path, pki, preview=False)
+    opts = RequestOptions(
+        procedure="R1",
+        country="DE",
+        person=person_json("Müller"),
+        out=tmp_path / "out",
+        answers={"jurisdiction": "DE9"},
+    )
+    with pytest.raises(ConfigError, match="was not accepted: give another in --answers"):
+        drive(client_of(node), opts, say=lambda _: None, sleep=lambda _: node.drain())
+    asked: list[str] = []
+
+    def ask(label: str, _hints: list[str]) -> str:
+        asked.append(label)
+        return "DE6"
+
+    opts = RequestOptions(
+        procedure="R1",
+        country="DE",
+        person=person_json("Müller"),
+        out=tmp_path / "out",
+        answers={"jurisdiction": "DE9"},
+    )
+    saved = drive(client_of(node), opts, ask=ask, say=lambda _: None, sleep=playing(node, Provider("DE", "births")))  # type: ignore[arg-type]
+    assert len(saved) == 1
+    assert asked == ["Place of birth (the answer was not accepted; try again)"]
+
+
 def test_drive_reports_a_failure(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki, preview=False)
     opts = RequestOptions(procedure="R1", country="BE", person=person_json(), out=tmp_path / "out")

@@ -63,6 +63,11 @@ def test_a_wrong_answer_shows_the_question_again_marked(tmp_path: Path, pki: CsP
     page = web.get(page_url)
     assert "Your answer was not accepted; please check it." in page.text
     assert 'name="r0-t0-q0"' in page.text  # asked again
+    field = re.search(r'<input id="r0-t0-q0"[^>]*>', page.text)
+    assert field, page.text
+    assert 'aria-invalid="true"' in field.group(0)
+    assert 'aria-describedby="r0-t0-refused r0-t0-q0-hint"' in field.group(0)
+    assert 'id="r0-t0-refused"' in page.text
     chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE6"})
     node.drain()
     page = web.get(page_url)

@@ -16,7 +16,7 @@ from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.store import queue
 from oots.store.models import QueueJob
 from requester.helpers import Node, Provider, make_node
-from requester.test_journeys import AUTH, api, explicit, start, state
+from requester.test_journeys import AUTH, _without_request_id, api, explicit, start, state
 
 
 def _statements(node: Node) -> list[str]:
@@ -182,6 +182,10 @@ def test_exchanges_on_postgresql(tmp_path: Path, pki: CsPki, postgres_database: 
     assert [status for _, _, status in _timeout_jobs(node, ex_id)] == ["queued"]
     late = start(node, client)
     explicit(node, client, late)
+    refused = start(node, client)  # an error without a request id, found by its conversation
+    explicit(node, client, refused)
+    node.deliver(_without_request_id(provider.error(*node.outbox.last_request(), "EDM:ERR:0003")))
+    assert state(client, refused)["reason"] == "request_refused"
     node.clock.advance(node.ctx.settings.requester.response_timeout_seconds)
     node.drain()
     assert (state(client, late)["state"], state(client, ex_id)["state"]) == ("expired", "completed")

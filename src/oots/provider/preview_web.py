@@ -388,8 +388,9 @@ class PreviewSpace:
             response = Response(_pretty(doc), media_type="text/plain; charset=utf-8")
         return self._secured(response, frame_ancestors="'self'")
 
-    async def decision(self, request: Request) -> Response:
-        token = request.path_params["token"]
+    async def _posted(self, request: Request) -> dict[str, str] | Response:
+        """The form posted with ``request``, or the page refusing it: a form not acceptable (see
+        :func:`_small_form`), or one without this browser's CSRF token (expired: 403)."""
         form = await _small_form(request)
         if isinstance(form, int):
             return self._message(request, "The form was not acceptable.", [], form)
@@ -397,6 +398,13 @@ class PreviewSpace:
         sent = form.get("csrf")
         if not cookie or not isinstance(sent, str) or not hmac.compare_digest(cookie.encode(), sent.encode()):
             return self._message(request, "The form expired; please try again.", [], 403, back=None)
+        return form
+
+    async def decision(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await self._posted(request)
+        if isinstance(form, Response):
+            return form
         checked = await self._checked(request, token)
         if isinstance(checked, Response):
             return checked
@@ -431,13 +439,9 @@ class PreviewSpace:
     async def someone_else(self, request: Request) -> Response:
         """The choice of someone who is not the subject: ``again`` (log out, log in again) or ``end``."""
         token = request.path_params["token"]
-        form = await _small_form(request)
-        if isinstance(form, int):
-            return self._message(request, "The form was not acceptable.", [], form)
-        cookie = request.cookies.get(self.csrf_cookie, "")
-        sent = form.get("csrf")
-        if not cookie or not isinstance(sent, str) or not hmac.compare_digest(cookie.encode(), sent.encode()):
-            return self._message(request, "The form expired; please try again.", [], 403, back=None)
+        form = await self._posted(request)
+        if isinstance(form, Response):
+            return form
         view = await run_in_threadpool(self._load, token) if valid_token(token) else None
         if view is None:
             return self._closed(request)

@@ -48,7 +48,8 @@ def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], conf
     assert out.splitlines()[1].split() == ["send", "1", "0", "0", "1"]
     code, out, _ = run_cli(capsys, "queue", "dead", str(config))
     assert code == 0
-    assert "RuntimeError: peer down" in out
+    assert "RuntimeError" in out
+    assert "peer down" not in out  # a foreign exception's message may quote data: only its type is kept
     dead_id = out.split()[0]
     code, _, err = run_cli(capsys, "queue", "requeue", str(config), "999")
     assert code == 1

@@ -148,7 +148,7 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
         problems = [problem for error in errors for problem in _problems(error)]
         lines = "; ".join(f"{p}: {r}" for p, r in problems)
         raise ConfigError(f"the configuration has {len(problems)} problem(s): {lines}", problems)
-    settings.node.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.node.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys and personal data
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
     if access_point is not None:

@@ -112,6 +112,28 @@ def _wait_preference(headers: list[str]) -> int | None:
 MAX_BODY_BYTES = 64 * 1024
 
 
+class _NoStore:
+    """ASGI middleware: every answer of the API that does not say otherwise is ``Cache-Control:
+    no-store`` (exchanges carry names, choices and evidence: no cache on the way may keep them)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start" and not any(
+                name.lower() == b"cache-control" for name, _ in message.get("headers", ())
+            ):
+                message["headers"] = [*message.get("headers", ()), (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
 class _BodyLimit:
     """ASGI middleware: a request body above ``limit`` bytes is answered 413 (problem+json) before the
     application reads it; the body (at most ``limit`` bytes) is read here and handed on whole."""
@@ -327,6 +349,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         redoc_url=None,
     )
     api.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
+    api.add_middleware(_NoStore)
 
     # The dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop per
     # dependency and request that costs more than the few microseconds of work (a hash, an HMAC).

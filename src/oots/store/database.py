@@ -436,6 +436,14 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file ``path`` (and its directory) readable by this user only, when missing: the
+    database holds personal data, and SQLite gives its ``-wal`` and ``-shm`` files the file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # an existing database keeps the mode its owner gave it
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 def open_database(settings: Settings, *, migrate: bool = True, create: bool = True) -> Database:
     """Open the node's database from its settings and bring its schema up to date.
 
@@ -452,7 +460,7 @@ def open_database(settings: Settings, *, migrate: bool = True, create: bool = Tr
         )
     if path is not None and create:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory for {path}: {exc.strerror}") from exc
     db = Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)

@@ -86,6 +86,8 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     node.deliver(Provider().evidence(message, request))
     view = state(client, ex_id)
     assert view["state"] == "completed"
+    read = client.get(f"/api/v1/exchanges/{ex_id}", headers=AUTH)
+    assert read.headers["cache-control"] == "no-store"  # the exchange holds names and choices too
     (pdf,) = view["evidence"]  # the request asks for one distribution (the first the DSD offers: PDF)
     assert pdf["media_type"] == "application/pdf"
     assert pdf["requirement"] == BIRTH_REQUIREMENT

@@ -115,7 +115,19 @@ def test_open_database_makes_the_sqlite_file_and_migrates(tmp_path: Path, clean_
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
     assert "queue_jobs" in inspect(db.engine).get_table_names()
+    # personal data: the directory and the files are this user's only (the WAL takes the file's mode)
+    folder = tmp_path / "deep" / "dir"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for name in ("oots.db", "oots.db-wal", "oots.db-shm"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o600, name
     db.dispose()
+
+
+def test_open_database_keeps_an_existing_files_mode(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    (tmp_path / "oots.db").touch(mode=0o640)
+    (tmp_path / "oots.db").chmod(0o640)
+    open_database(Settings(node={"data_dir": tmp_path})).dispose()  # type: ignore[arg-type]
+    assert (tmp_path / "oots.db").stat().st_mode & 0o777 == 0o640
 
 
 @pytest.mark.postgres

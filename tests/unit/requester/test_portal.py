@@ -48,13 +48,19 @@ def csrf(page: httpx.Response) -> str:
     return found.group(1)
 
 
+def start(web: httpx.Client, country: str, procedure: str = "R1") -> str:
+    """Start an application from the portal's home page, as its form does; the application page's address."""
+    home = web.get("/portal/")
+    started = web.post("/portal/applications", data={"procedure": procedure, "country": country, "csrf": csrf(home)})
+    assert started.status_code == 303, started.text
+    return started.headers["location"]
+
+
 def test_a_wrong_answer_shows_the_question_again_marked(tmp_path: Path, pki: CsPki) -> None:
     # Before, an answer the DSD did not accept failed the application (no_provider).
     node = make_node(tmp_path, pki, preview=False)
     web = browser(node, "Müller")
-    home = web.get("/portal/")
-    started = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)})
-    page_url = started.headers["location"]
+    page_url = start(web, "DE")
     node.drain()
     page = web.get(page_url)
     chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE9"})
@@ -130,10 +136,7 @@ def test_waiting_pages_poll_instead_of_refreshing(tmp_path: Path, pki: CsPki) ->
     the status is a polite live region, and "Check again" works without the script."""
     node = make_node(tmp_path, pki)
     web = browser(node)
-    home = web.get("/portal/")
-    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)}).headers[
-        "location"
-    ]
+    page_url = start(web, "BE")
     page = web.get(page_url)
     assert "We are finding out" in page.text
     assert "http-equiv" not in page.text
@@ -159,10 +162,7 @@ def test_follow_up_question_hint_empty_and_wrong_answers(tmp_path: Path, pki: Cs
     leads back to the page (GET) where it is answered again."""
     node = make_node(tmp_path, pki)
     web = browser(node, "Müller")
-    home = web.get("/portal/")
-    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)}).headers[
-        "location"
-    ]
+    page_url = start(web, "DE")
     node.drain()
     page = web.get(page_url)
     hint = "Type a region code (NUTS level 1): DE followed by one letter or digit, for example DE6 for Hamburg."
@@ -203,10 +203,7 @@ def test_the_hint_follows_the_level_and_the_country() -> None:
 def test_uploading_everything_is_not_a_failure(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki)
     web = browser(node, "Müller")
-    home = web.get("/portal/")
-    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)}).headers[
-        "location"
-    ]
+    page_url = start(web, "DE")
     node.drain()
     page = web.get(page_url)
     chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "upload"})
@@ -269,10 +266,7 @@ def test_someone_else_at_the_preview_is_not_a_refusal(tmp_path: Path, pki: CsPki
     """The provider's EDM:ERR:0004 to the second request: the portal says who logged in, not "you chose"."""
     node = make_node(tmp_path, pki)
     web = browser(node, "Van den Broeck")
-    home = web.get("/portal/")
-    page_url = web.post("/portal/applications", data={"procedure": "R1", "country": "BE", "csrf": csrf(home)}).headers[
-        "location"
-    ]
+    page_url = start(web, "BE")
     node.drain()
     page = web.get(page_url)
     web.post(page_url + "/request", data={"csrf": csrf(page)})

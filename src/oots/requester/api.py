@@ -54,11 +54,12 @@ from urllib.parse import parse_qs, unquote_plus
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
+from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
@@ -345,7 +346,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         version="1",
         description=__doc__ or "",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # our own page below: FastAPI's loads Swagger UI from a CDN
         redoc_url=None,
     )
     api.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
@@ -805,6 +806,22 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+
+    reference: list[str] = []
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """The reference page, built once from the OpenAPI document; it loads nothing from elsewhere."""
+        if not reference:
+            reference.append(reference_html(api.openapi(), openapi_url="openapi.json"))
+        return HTMLResponse(
+            reference[0],
+            headers={
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
     return api
 
 

@@ -87,6 +87,7 @@ class SamlServiceProvider:
         self.acs_url = acs_url
         self._replay = replay_cache or MemoryReplayCache(clock)
         self._clock = clock
+        self._skew = max(0, accepted_time_diff)
         try:
             idp_root = xmlsafe.parse(idp_metadata.encode("utf-8"))
         except OotsError as exc:
@@ -173,7 +174,9 @@ class SamlServiceProvider:
         assertion_issuer = assertion.issuer.text if assertion.issuer is not None else None
         if assertion_issuer != self.idp_entity_id:
             raise LoginRefused("the SAML assertion was issued by another identity provider", code="issuer")
-        expires = float(response.not_on_or_after or 0) or self._clock() + 3600
+        # pysaml2 accepts the assertion until NotOnOrAfter plus the clock skew it allows, so the id is
+        # remembered as long: forgetting it at NotOnOrAfter would let a replay in during the skew.
+        expires = (float(response.not_on_or_after or 0) or self._clock() + 3600) + self._skew
         if not self._replay.first_use(f"{self.idp_entity_id}|{assertion.id}", expires):
             raise LoginRefused("this SAML assertion was already used; please log in again", code="replay")
         authn = response.authn_info()

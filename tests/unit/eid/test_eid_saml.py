@@ -136,6 +136,29 @@ def test_replayed_assertion(sp: SamlServiceProvider, idp: SamlIdentityProvider) 
     assert refused(sp, response, login.request_id) == "replay"
 
 
+def test_a_replay_within_the_clock_skew_after_not_on_or_after_is_refused(
+    idp_key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pysaml2 takes an assertion until NotOnOrAfter + the allowed skew: the replay cache keeps it that long."""
+    import time
+
+    import saml2.time_util
+
+    shift = [0.0]
+    real = saml2.time_util.utc_now
+    monkeypatch.setattr(saml2.time_util, "utc_now", lambda: real() + shift[0])
+    short = make_idp(idp_key, lifetime=1)  # NotOnOrAfter one minute after the answer
+    sp = SamlServiceProvider(
+        SP_ID, ACS, short.metadata_xml(), accepted_time_diff=60, clock=lambda: time.time() + shift[0]
+    )
+    login, pending = begin(sp, short)
+    response = short.respond(pending, person(), None, L.HIGH)
+    shift[0] = 50
+    sp.consume(response, login.request_id, L.SUBSTANTIAL)
+    shift[0] = 75  # past NotOnOrAfter, within the skew: pysaml2 would take it again
+    assert refused(sp, response, login.request_id) == "replay"
+
+
 def test_downgraded_level(sp: SamlServiceProvider, idp: SamlIdentityProvider) -> None:
     login, pending = begin(sp, idp, L.HIGH)
     with pytest.raises(AssuranceTooLow) as info:

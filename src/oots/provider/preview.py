@@ -44,8 +44,10 @@ from oots.provider.matching import (
     MatchOutcome,
     MatchRules,
     PersonRecord,
+    _issuer,
     match_legal_person,
     match_person,
+    normalise_identifier,
 )
 
 __all__ = [
@@ -177,8 +179,17 @@ def same_person(
     if isinstance(subject, edm.Person):
         if not isinstance(logged_in, edm.Person):
             return False
-        record = PersonRecord(record_id="request", **asdict(person_query(subject)))
-        return match_person(person_query(logged_in), [record], rules).outcome is MatchOutcome.MATCH
+        wanted, found = person_query(subject), person_query(logged_in)
+        if wanted.identifier and found.identifier:
+            # Both logged in with eIDAS: the identifiers decide. Unlike a register's record, the subject
+            # here is another eID login, so an identifier from another issuing country is not "unknown
+            # to this register" (where names and birth date would be looked at) but another person, or
+            # the same one with another eID: either way not the login the request was made with.
+            issuers = _issuer(normalise_identifier(wanted.identifier)), _issuer(normalise_identifier(found.identifier))
+            if None not in issuers and issuers[0] != issuers[1]:
+                return False
+        record = PersonRecord(record_id="request", **asdict(wanted))
+        return match_person(found, [record], rules).outcome is MatchOutcome.MATCH
     if not isinstance(logged_in, edm.LegalPerson):
         return False
     legal = LegalPersonRecord(record_id="request", **asdict(legal_person_query(subject)))

@@ -162,6 +162,13 @@ def test_the_person_who_logs_in_must_be_the_subject() -> None:
     assert not same_person(someone_else, GARCIA, rules)
     twin = dataclasses.replace(GARCIA, identifier=Identifier("ES/ES/99999999R", "eidas"))
     assert not same_person(twin, GARCIA, rules)  # same names, another identifier of the same country
+    # another issuing country, the same birth date and part of the names: another person's eID (the
+    # register's fallback to names, right for a record without an identifier, does not apply to a login)
+    abroad = dataclasses.replace(
+        GARCIA, identifier=Identifier("PT/FR/99999999", "eidas"), family_name="García", given_name="María"
+    )
+    assert not same_person(abroad, GARCIA, rules)
+    assert not same_person(abroad, GARCIA, MatchRules(identifier_fallback=True))
     company = edm.LegalPerson(legal_name="Acme", legal_person_identifier=Identifier("ES/ES/B1", "eidas"))
     assert not same_person(company, GARCIA, rules)
     assert not same_person(GARCIA, company, rules)

@@ -46,6 +46,7 @@ __all__ = [
     "PersonQuery",
     "PersonRecord",
     "compare_names",
+    "identifier_issuer",
     "legal_name_key",
     "match_legal_person",
     "match_person",
@@ -188,7 +189,8 @@ def normalise_identifier(value: str) -> str:
     return _ID_NOISE.sub("", value).upper()
 
 
-def _issuer(normalised: str) -> str | None:
+def identifier_issuer(normalised: str) -> str | None:
+    """The issuing country of a :func:`normalise_identifier` result in the eIDAS form (``ES/…`` → ``ES``)."""
     head, sep, _ = normalised.partition("/")
     return head if sep and len(head) == 2 else None
 
@@ -281,12 +283,12 @@ def _by_identifier(query: PersonQuery, candidates: Sequence[PersonRecord]) -> tu
     """(candidates with the same identifier, whether some had a conflicting one) ."""
     assert query.identifier
     wanted = normalise_identifier(query.identifier)
-    issuer = _issuer(wanted)
+    issuer = identifier_issuer(wanted)
     same = [c for c in candidates if c.identifier and normalise_identifier(c.identifier) == wanted]
     conflicting = any(
         c.identifier
         and normalise_identifier(c.identifier) != wanted
-        and _issuer(normalise_identifier(c.identifier)) == issuer
+        and identifier_issuer(normalise_identifier(c.identifier)) == issuer
         for c in candidates
     )
     return same, conflicting
@@ -309,9 +311,11 @@ def match_person(
         if not rules.identifier_fallback:
             return MatchResult(MatchOutcome.NO_MATCH, "NO_MATCH:IDENTIFIER", None, n)
         wanted = normalise_identifier(query.identifier)
-        issuer = _issuer(wanted)
+        issuer = identifier_issuer(wanted)
         if issuer is not None:
-            pool = [c for c in pool if not c.identifier or _issuer(normalise_identifier(c.identifier)) != issuer]
+            pool = [
+                c for c in pool if not c.identifier or identifier_issuer(normalise_identifier(c.identifier)) != issuer
+            ]
     if not pool:
         reason = "NO_MATCH:NO_CANDIDATE" if n == 0 else "NO_MATCH:IDENTIFIER_CONFLICT"
         return MatchResult(MatchOutcome.NO_MATCH, reason, None, n)

@@ -44,7 +44,7 @@ from oots.provider.matching import (
     MatchOutcome,
     MatchRules,
     PersonRecord,
-    _issuer,
+    identifier_issuer,
     match_legal_person,
     match_person,
     normalise_identifier,
@@ -185,7 +185,10 @@ def same_person(
             # here is another eID login, so an identifier from another issuing country is not "unknown
             # to this register" (where names and birth date would be looked at) but another person, or
             # the same one with another eID: either way not the login the request was made with.
-            issuers = _issuer(normalise_identifier(wanted.identifier)), _issuer(normalise_identifier(found.identifier))
+            issuers = (
+                identifier_issuer(normalise_identifier(wanted.identifier)),
+                identifier_issuer(normalise_identifier(found.identifier)),
+            )
             if None not in issuers and issuers[0] != issuers[1]:
                 return False
         record = PersonRecord(record_id="request", **asdict(wanted))

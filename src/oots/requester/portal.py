@@ -157,6 +157,7 @@ class Portal:
             response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=self._secure)
         response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'"
         response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Cache-Control"] = "no-store"  # the pages show personal data: kept by no cache
         return response
 
     async def _form(self, request: Request) -> dict[str, Any] | None:
@@ -191,7 +192,10 @@ class Portal:
                 theirs.family_name,
                 theirs.date_of_birth,
             )
-        return mine == theirs
+        if isinstance(mine, edm.LegalPerson) and isinstance(theirs, edm.LegalPerson):
+            # the company's identifier: the level of assurance and the address may differ between logins
+            return mine.legal_person_identifier == theirs.legal_person_identifier
+        return False
 
     def _view(self, request: Request, identity: Identity) -> dict[str, Any]:
         with self.database.session() as session:
@@ -394,7 +398,16 @@ class Portal:
         except NotFound:
             return self._page(request, "portal_error.html", 404, message="Not found")
         if media_type == "application/pdf":
-            return Response(content, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+            return Response(
+                content,
+                media_type=media_type,
+                headers={
+                    "X-Content-Type-Options": "nosniff",
+                    "Cache-Control": "no-store",
+                    "Content-Security-Policy": "frame-ancestors 'none'",
+                    "X-Frame-Options": "DENY",
+                },
+            )
         return self._page(
             request, "portal_document.html", text=content.decode("utf-8", "replace"), media_type=media_type, ex=view
         )

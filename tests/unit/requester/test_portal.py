@@ -291,3 +291,47 @@ def test_the_user_may_opt_out_of_the_preview(tmp_path: Path, pki: CsPki) -> None
         web.post(page_url + "/request", data={"csrf": csrf(page)})
         _, request = node.outbox.last_request()
         assert request.possibility_for_preview is allowed
+
+
+def test_pages_and_documents_are_kept_by_no_cache(tmp_path: Path, pki: CsPki) -> None:
+    """The pages and the documents hold personal data: no browser or proxy may keep them."""
+    node = make_node(tmp_path, pki, preview=False)
+    web = browser(node, "Van den Broeck")
+    assert web.get("/portal/").headers["cache-control"] == "no-store"
+    page_url = start(web, "BE")
+    node.drain()
+    page = web.get(page_url)
+    assert page.headers["cache-control"] == "no-store"
+    web.post(page_url + "/request", data={"csrf": csrf(page)})
+    node.deliver(Provider().evidence(*node.outbox.last_request()))
+    page = web.get(page_url)
+    assert page.headers["cache-control"] == "no-store"
+    links = re.findall(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page.text)
+    assert links
+    for link in links:
+        document = web.get(link)
+        assert document.status_code == 200
+        assert document.headers["cache-control"] == "no-store", link
+        assert document.headers["x-frame-options"] == "DENY", link
+
+
+def test_a_company_keeps_its_application_when_its_representative_logs_in_at_another_level(
+    tmp_path: Path, pki: CsPki
+) -> None:
+    from oots import edm
+    from oots.eid.edm_mapping import edm_subjects
+    from oots.eid.identity import LegalPerson
+
+    node = make_node(tmp_path, pki)
+    portal = Portal(node.role.requester, node.ctx.database, CookieLogin())
+    company = LegalPerson("BE/BE/0123456789", "Acme Belgium")
+
+    def login(level: LevelOfAssurance, who: LegalPerson = company) -> Identity:
+        return Identity(who, level, "test", "oidc", dt.datetime.now(dt.UTC))
+
+    subject, _ = edm_subjects(login(LevelOfAssurance.SUBSTANTIAL))
+    stored = {"legal_person": edm.object_to_json(subject)}
+    assert portal._owned(login(LevelOfAssurance.SUBSTANTIAL), stored)
+    assert portal._owned(login(LevelOfAssurance.HIGH), stored)
+    other = LegalPerson("BE/BE/9999999999", "Acme Belgium")
+    assert not portal._owned(login(LevelOfAssurance.SUBSTANTIAL, other), stored)

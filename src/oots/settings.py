@@ -250,7 +250,8 @@ class EidSettings(Section):
         "substantial", description="Lowest eIDAS level of assurance accepted for a login."
     )
     session_secret: SecretStr | None = Field(
-        None, description="Secret sealing the login cookies (>= 16 bytes); empty: random per process."
+        None,
+        description="Secret sealing the login cookies (>= 16 bytes); empty: generated into <data_dir>/eid-session.key.",
     )
     session_minutes: int = Field(30, ge=1, le=24 * 60, description="How long a login stays valid.")
     login_minutes: int = Field(10, ge=1, le=60, description="How long a started login may take.")

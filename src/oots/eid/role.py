@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from starlette.routing import BaseRoute
 
-from oots.eid.replay import DatabaseReplayCache
 from oots.eid.web import EidLogin
 
 if TYPE_CHECKING:
@@ -31,14 +30,7 @@ class EidRole:
     def __init__(
         self, context: NodeContext, *, prefix: str = "/eid", oidc_transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        settings = context.settings
-        self.login = EidLogin(
-            settings.eid,
-            settings.node.base_url,
-            prefix=prefix,
-            oidc_transport=oidc_transport,
-            replay_cache=DatabaseReplayCache(context.database),
-        )
+        self.login = EidLogin.for_node(context.settings, context.database, prefix=prefix, oidc_transport=oidc_transport)
         context.services["eid"] = self.login
 
     def routes(self) -> Sequence[BaseRoute]:

@@ -43,17 +43,21 @@ from oots.eid.oidc import Flow, OidcClient, new_flow
 from oots.eid.replay import MemoryReplayCache, ReplayCache
 from oots.eid.session import Sealer, identity_from_json, identity_to_json
 from oots.errors import ConfigError, OotsError, TransportError
-from oots.settings import EidSettings
+from oots.settings import EidSettings, Settings
 
-if TYPE_CHECKING:  # pysaml2 (tens of MB, most of a second to import) only on a node's first SAML login
+if TYPE_CHECKING:
+    # pysaml2 (tens of MB, most of a second to import) only on a node's first SAML login
     from oots.eid.saml import SamlServiceProvider
+    from oots.store import Database
 
-__all__ = ["FLOW_COOKIE", "SESSION_COOKIE", "EidLogin", "safe_next"]
+__all__ = ["FLOW_COOKIE", "SESSION_COOKIE", "SESSION_KEY_FILE", "EidLogin", "safe_next"]
 
 log = logging.getLogger("oots.eid")
 
 FLOW_COOKIE = "oots_eid_flow"
 SESSION_COOKIE = "oots_eid_session"
+#: In the node's data directory: the login cookies' key when ``eid.session_secret`` is not set.
+SESSION_KEY_FILE = "eid-session.key"
 
 
 def safe_next(value: str | None) -> str:
@@ -69,6 +73,23 @@ def safe_next(value: str | None) -> str:
 class EidLogin:
     """The mountable login component of one web application."""
 
+    @classmethod
+    def for_node(
+        cls, settings: Settings, database: Database, *, eid: EidSettings | None = None, **options: Any
+    ) -> EidLogin:
+        """The login of a node's web application: used SAML assertions remembered in the node's database
+        and, without ``eid.session_secret``, a cookie key generated once into the data directory, so that
+        every process serving the node accepts the others' logins and refuses their replays."""
+        from oots.eid.replay import DatabaseReplayCache
+
+        return cls(
+            eid or settings.eid,
+            settings.node.base_url,
+            replay_cache=DatabaseReplayCache(database),
+            secret_file=settings.node.data_dir / SESSION_KEY_FILE,
+            **options,
+        )
+
     def __init__(
         self,
         settings: EidSettings,
@@ -81,6 +102,7 @@ class EidLogin:
         clock: Callable[[], float] = time.time,
         cookie_suffix: str = "",
         session_path: str = "/",
+        secret_file: Path | None = None,
     ) -> None:
         self.settings = settings
         self.base_url = base_url.rstrip("/")
@@ -92,6 +114,12 @@ class EidLogin:
         self.required_level = LevelOfAssurance(settings.required_level)
         self._clock = clock
         secret = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+        if not secret and secret_file is not None:
+            # generated once for the node: every process of it (started together or later) reads the same
+            # one, so a login begun on one process can end on another
+            from oots.store.files import write_once
+
+            secret = write_once(secret_file, secrets.token_hex(32)).strip().encode()
         secret = secret or secrets.token_bytes(32)
         self._flow_sealer = Sealer(secret, "oots.eid.flow", clock=clock)
         self._session_sealer = Sealer(secret, "oots.eid.session", clock=clock)

@@ -34,12 +34,13 @@ from starlette.routing import BaseRoute, Route
 
 from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
-from oots.eid.web import EidLogin
+from oots.eid.web import SESSION_KEY_FILE, EidLogin
 from oots.errors import ConfigError, NotFound
 from oots.node.roles import NodeContext
 from oots.settings import Settings
 from oots.store import queue
 from oots.store.database import load_models
+from oots.store.files import write_once
 from oots.threads import run_in_thread
 
 __all__ = [
@@ -204,13 +205,18 @@ def _certificate_expiry(path: Path | None) -> tuple[str, str]:
 
 def _session_secret(settings: Settings, encoded: str | None) -> bytes:
     """The key of the session cookies: from the password hash and the eID settings, so that changing
-    either (or the list of admins) ends every session; random per process when nothing is configured."""
+    either (or the list of admins) ends every session; with neither a password nor ``eid.session_secret``,
+    from the eID cookie key generated into the data directory (shared by the node's processes)."""
     admin, eid = settings.admin, settings.eid
     parts = [encoded or ""]
     if admin.eid_login:
-        if eid.session_secret is None and encoded is None:
-            return secrets.token_bytes(32)
-        parts += [eid.session_secret.get_secret_value() if eid.session_secret else "", *sorted(admin.eid_admins)]
+        if eid.session_secret is not None:
+            shared = eid.session_secret.get_secret_value()
+        elif encoded is None:
+            shared = write_once(settings.node.data_dir / SESSION_KEY_FILE, secrets.token_hex(32)).strip()
+        else:
+            shared = ""
+        parts += [shared, *sorted(admin.eid_admins)]
     return hashlib.sha256(b"oots-admin-session\0" + "\0".join(parts).encode()).digest()
 
 
@@ -219,7 +225,7 @@ def node_eid_login(ctx: NodeContext) -> tuple[EidLogin, list[BaseRoute]]:
     are mounted already, its routes to mount (``services["eid_login_mounted"]`` records that)."""
     login: EidLogin | None = ctx.services.get("eid_login")
     if login is None:
-        login = ctx.services["eid_login"] = EidLogin(ctx.settings.eid, ctx.settings.node.base_url)
+        login = ctx.services["eid_login"] = EidLogin.for_node(ctx.settings, ctx.database)
     elif ctx.services.get("eid_login_mounted"):
         return login, []
     ctx.services["eid_login_mounted"] = True

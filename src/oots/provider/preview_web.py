@@ -49,7 +49,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from oots import edm
 from oots.eid.edm_mapping import edm_subjects
 from oots.eid.identity import Identity, LevelOfAssurance
-from oots.eid.replay import DatabaseReplayCache
 from oots.eid.web import EidLogin
 from oots.errors import XmlError
 from oots.node.roles import NodeContext
@@ -132,11 +131,11 @@ class PreviewSpace:
         self.previews = previews
         settings = ctx.settings
         suffix = "_" + (re.sub(r"[^A-Za-z0-9]", "", settings.node.name) or "node")
-        self.login = login or EidLogin(
-            settings.eid.model_copy(update={"redirect_url": "", "saml_entity_id": ""}),
-            settings.node.base_url,
+        self.login = login or EidLogin.for_node(
+            settings,
+            ctx.database,
+            eid=settings.eid.model_copy(update={"redirect_url": "", "saml_entity_id": ""}),
             prefix=f"{PREVIEW_PATH}/eid",
-            replay_cache=DatabaseReplayCache(ctx.database),
             cookie_suffix=f"_preview{suffix}",
             session_path=PREVIEW_PATH,
         )

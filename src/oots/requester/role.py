@@ -94,9 +94,7 @@ class RequesterRole:
             if login is None:
                 from oots.eid import EidLogin
 
-                login = self.ctx.services["eid_login"] = EidLogin(
-                    self.ctx.settings.eid, self.ctx.settings.node.base_url
-                )
+                login = self.ctx.services["eid_login"] = EidLogin.for_node(self.ctx.settings, self.ctx.database)
                 routes.append(login.mount())
             routes.extend(Portal(self.requester, self.ctx.database, login).routes())
         return routes

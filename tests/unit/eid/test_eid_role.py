@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from eid_helpers import IDP, AppClient, HostRouter
 from starlette.applications import Starlette
@@ -38,4 +39,40 @@ def test_role_serves_the_login_and_publishes_it(
     assert resp.status_code == 303
     assert resp.headers["location"].startswith(IDP + "/authorize?")
     assert "redirect_uri=http%3A%2F%2Fportal.test%2Feid%2Fcallback" in resp.headers["location"]
+    database.dispose()
+
+
+def test_the_processes_of_a_node_accept_each_others_logins_without_a_session_secret(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str, idp_dir: Path, idp_key: SigningKey
+) -> None:
+    """Two processes serving one node (one data directory, one database): a login made on one is a login
+    on the other, though ``eid.session_secret`` is not set; the key is generated once, readable by the
+    node's user only."""
+    from eid_helpers import SP, protected_app, run
+    from test_eid_web import follow, login_until_callback
+
+    from oots.eid.replay import DatabaseReplayCache
+    from oots.eid.web import SESSION_KEY_FILE
+
+    settings = Settings(
+        node=NodeSettings(base_url=SP, data_dir=tmp_path / "node"),
+        eid=EidSettings(issuer=IDP, client_id="portal"),
+    )
+    database = Database(sqlite_url)
+    database.migrate()
+    router = HostRouter()
+    router.add(IDP, create_idp_app(IdpConfig(issuer=IDP, data_dir=idp_dir, fetch_sp_metadata=False)))
+    first, second = (EidRole(NodeContext(settings=settings, database=database), oidc_transport=router) for _ in "12")
+    assert isinstance(first.login._replay, DatabaseReplayCache)  # a SAML replay to the other process is seen
+
+    async def scenario() -> int:
+        async with httpx.AsyncClient(transport=router, base_url=SP, follow_redirects=False) as client:
+            router.add(SP, protected_app(first.login))
+            answer, _ = await login_until_callback(client, "de-2", "substantial")
+            assert (await follow(client, answer)).status_code == 200
+            router.add(SP, protected_app(second.login))  # the next request reaches the other process
+            return (await client.get("/me")).status_code
+
+    assert run(scenario()) == 200
+    assert ((tmp_path / "node" / SESSION_KEY_FILE).stat().st_mode & 0o777) == 0o600
     database.dispose()

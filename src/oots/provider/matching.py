@@ -174,7 +174,8 @@ class MatchResult(Generic[R]):
         return self.outcome is MatchOutcome.MATCH
 
 
-_EIDAS = re.compile(r"^\s*([A-Za-z]{2})\s*/\s*([A-Za-z]{2})\s*/\s*(.+?)\s*$")
+# the value greedy (its blanks go with the noise below): a lazy one before optional blanks was quadratic
+_EIDAS = re.compile(r"^\s*([A-Za-z]{2})\s*/\s*([A-Za-z]{2})\s*/(.+)$", re.DOTALL)
 _ID_NOISE = re.compile(r"[\s.\-]")
 
 

@@ -241,6 +241,13 @@ def test_normalise_identifier() -> None:
     assert normalise_legal_identifier("vat", "0123456789") == ("VAT", "0123456789")
 
 
+@pytest.mark.timeout(30)  # a guard against hanging: the normalisation takes microseconds
+def test_a_long_identifier_with_blanks_is_normalised_in_one_pass() -> None:
+    """An identifier comes from the request: a lazy pattern before optional blanks was quadratic (13 s for 64 KB)."""
+    assert normalise_identifier("ES/ES/a" + " " * 200_000 + "x\n") == "ES/AX"
+    assert normalise_identifier(" es / at / 026.355-42y ") == "ES/02635542Y"
+
+
 def test_legal_person_by_identifier() -> None:
     companies = [
         LegalPersonRecord("c1", "Acme SA", identifiers=(("VAT", "BE0123456789"),)),

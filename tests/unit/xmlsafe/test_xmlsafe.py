@@ -27,6 +27,28 @@ def test_hostile_input_is_refused(data: bytes, reason: str) -> None:
         parse(data)
 
 
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b'<?xml version="1.0"?>\n<!-- a comment --><?pi data?> \t',
+        b"\xef\xbb\xbf<!-- ?> --><?pi <!-- ?>",
+        b"",
+    ],
+)
+def test_a_doctype_after_the_prolog_is_refused(prolog: bytes) -> None:
+    with pytest.raises(XmlError, match="DTD"):
+        parse(prolog + b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>')
+
+
+@pytest.mark.timeout(30)  # a guard against hanging: the check takes microseconds
+@pytest.mark.parametrize("unit", [b"<?a?>", b"<!---->", b" <?a?><!---->"])
+def test_many_short_prolog_items_before_no_doctype_do_not_hang_the_check(unit: bytes) -> None:
+    """A DOCTYPE anywhere in the first 64 KB and a run of processing instructions or comments before
+    something else: a backtracking pattern took seconds for 24 of them and days for 40."""
+    with pytest.raises(XmlError, match="not well-formed"):
+        parse(unit * 200 + b"x<!DOCTYPE")
+
+
 def test_billion_laughs_is_refused_quickly() -> None:
     lol = (
         b'<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'

@@ -29,6 +29,10 @@ is answered with the exchange as the read gives it once it is in a state the por
 after N seconds with the exchange as it is then (202), with ``Preference-Applied: wait=N``: one call
 per step of the portal instead of a step and then reads.
 
+A start sent with ``Idempotency-Key: <key>`` (1 to 255 printable ASCII characters, new for each exchange)
+may be sent again when its answer was lost: the same key and body within 24 hours answers the exchange
+it made (the same status and body, ``Idempotent-Replayed: true``); the same key with another body is 422.
+
 Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
 valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
 409 for a step the exchange's state does not allow, 413 for a body above 64 KiB, 422 for input that does
@@ -51,14 +55,16 @@ from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
+from oots.requester import idempotency
 from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
@@ -495,9 +501,11 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     def href(ex_id: str) -> str:
         return f"{base_url}/api/v1/exchanges/{ex_id}"
 
+    def accepted_body(ex_id: str, state: str, version: int) -> dict[str, Any]:
+        return Accepted(id=ex_id, state=state, version=version, href=href(ex_id)).model_dump()
+
     def accepted(ex_id: str, state: str, version: int) -> JSONResponse:
-        body = Accepted(id=ex_id, state=state, version=version, href=href(ex_id))
-        return JSONResponse(body.model_dump(), status_code=202, headers={"Location": body.href})
+        return JSONResponse(accepted_body(ex_id, state, version), status_code=202, headers={"Location": href(ex_id)})
 
     def shown(view: dict[str, Any]) -> dict[str, Any]:
         return {"id": view["id"], "href": href(view["id"]), **view}
@@ -589,11 +597,30 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         openapi_extra=stepped_with_prefer,
         responses=waited_answer,
     )
-    async def create_exchange(request: Request, body: ExchangeIn, client: str = allowed_to_write) -> JSONResponse:
+    async def create_exchange(
+        request: Request,
+        body: ExchangeIn,
+        client: str = allowed_to_write,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                description="Any string of yours (1 to 255 printable ASCII characters, a UUID say), new for each "
+                "exchange: the same start sent again with it within 24 hours answers the exchange it made "
+                "(with Idempotent-Replayed: true) instead of making another; with another body, 422."
+            ),
+        ] = None,
+    ) -> JSONResponse:
         subject = subject_from_json(body.person)
+        key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
+        digest = idempotency.body_digest(body.model_dump(mode="json")) if key is not None else ""
 
         def create(session: Session) -> ExchangeRecord:
-            return requester.create(
+            now = requester.clock()
+            if key is not None:
+                seen = idempotency.find(session.connection(), client, key, digest, now)
+                if seen is not None:
+                    raise _ReplayedError(seen)
+            ex = requester.create(
                 session,
                 client_id=client,
                 procedure=body.procedure,
@@ -603,8 +630,39 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 return_url=body.return_url,
                 preview=body.preview,
             )
+            if key is not None:
+                first = idempotency.Remembered(ex.id, 202, accepted_body(ex.id, ex.state, ex.version))
+                idempotency.remember(session.connection(), client, key, digest, now=now, done=first)
+            return ex
 
-        return await step_answered(request, client, create, location=True)
+        try:
+            return await step_answered(request, client, create, location=True)
+        except _ReplayedError as replay:
+            return await replayed(request, client, replay.seen)
+        except IntegrityError:
+            # the same key in two starts at once (PostgreSQL): the other one committed first
+            if key is None:
+                raise
+            seen = await run_in_thread(remembered, client, key, digest)
+            if seen is None:
+                raise
+            return await replayed(request, client, seen)
+
+    def remembered(client: str, key: str, digest: str) -> idempotency.Remembered | None:
+        with database.connect() as conn:
+            return idempotency.find(conn, client, key, digest, requester.clock())
+
+    async def replayed(request: Request, client: str, seen: idempotency.Remembered) -> JSONResponse:
+        """The start's answer again; sent with ``Prefer: wait``, the wait is on the exchange it made."""
+        wait = _wait_preference(request.headers.getlist("prefer"))
+        if wait is None:
+            response = JSONResponse(seen.answer, status_code=seen.status, headers={"Location": href(seen.exchange_id)})
+        else:
+            begun = _Stepped(seen.exchange_id, client, "", 0)
+            with changes.watching() as watch:
+                response = await answer(await run_in_thread(settled, begun, wait, watch), wait, watch, location=True)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
 
     @api.get(
         "/v1/exchanges/{exchange_id}",
@@ -899,6 +957,14 @@ class _Watched:
         moved = [exchange_id for exchange_id, version in oldest.items() if now.get(exchange_id) != version]
         if moved:
             self._changes.fire(moved)
+
+
+class _ReplayedError(Exception):
+    """A start sent again with its Idempotency-Key: nothing is made, the first answer is given."""
+
+    def __init__(self, seen: idempotency.Remembered) -> None:
+        super().__init__(seen.exchange_id)
+        self.seen = seen
 
 
 class _UnauthorisedError(Exception):

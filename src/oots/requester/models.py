@@ -9,6 +9,9 @@
   the conversation id and the current ``QueryRequest`` id (answers are matched by these, never guessed),
   and the preview location when the provider asked for one.
 * ``requester_evidence``: the documents received, with their ``sdg:Evidence`` metadata.
+* ``requester_idempotency_keys``: the ``Idempotency-Key`` a portal sent with a start, per client, with a
+  digest of the start's body and the answer it got (status and body), so that the same start sent again
+  within a day answers the same exchange instead of making a second one.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from oots.store.base import Base, BigId, JsonValue, utcnow
 
-__all__ = ["RequesterEvidence", "RequesterExchange", "RequesterRequest"]
+__all__ = ["RequesterEvidence", "RequesterExchange", "RequesterIdempotencyKey", "RequesterRequest"]
 
 
 class RequesterExchange(Base):
     __tablename__ = "requester_exchanges"
-    __table_args__ = (Index(None, "state", "deadline"),)
+    __table_args__ = (Index(None, "state", "deadline"), Index(None, "client_id", "created_at"))
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(100), index=True)
@@ -92,3 +95,20 @@ class RequesterEvidence(Base):
     metadata_json: Mapped[Any] = mapped_column(JsonValue)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequesterIdempotencyKey(Base):
+    """A start sent with ``Idempotency-Key``: the key is the client's own (two clients may use the same)."""
+
+    __tablename__ = "requester_idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: SHA-256 (hex) of the start's body in canonical JSON: the same key with another body is refused.
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    exchange_id: Mapped[str] = mapped_column(ForeignKey("requester_exchanges.id", ondelete="CASCADE"), index=True)
+    #: The answer the start got (without ``Prefer: wait``): its HTTP status and JSON body.
+    status: Mapped[int]
+    answer: Mapped[Any] = mapped_column(JsonValue)
+    #: A key is kept for a day after it was first used (older rows are dropped as new keys come).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -118,7 +118,7 @@ def test_a_first_migration_runs_the_files_without_importing_the_roles_models(sql
         "import sys\n"
         "from oots.store import Database\n"
         f"db = Database({sqlite_url!r})\n"
-        "assert 'requester_0001' in db.migrate()\n"
+        "assert any(r.startswith('requester_') for r in db.migrate())\n"
         "loaded = [m for m in sys.modules if m.startswith(('oots.requester', 'oots.provider'))]\n"
         "assert not loaded, loaded\n"
     )

@@ -10,6 +10,7 @@ node. Every exchange belongs to the client that created it; another client's exc
 | method | path | what |
 |---|---|---|
 | POST | /api/v1/exchanges | start an exchange → 202 with its id and state |
+| GET | /api/v1/exchanges | the client's exchanges, newest first (``state``, ``limit``, ``cursor``) |
 | GET | /api/v1/exchanges/{id} | its state, the choices and questions, requests, evidence (¹) |
 | POST | /api/v1/exchanges/{id}/choices | the user's choices and answers → 202 |
 | POST | /api/v1/exchanges/{id}/explicit-request | the user asked for the evidence → 202 |
@@ -43,8 +44,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import threading
 import time
@@ -53,7 +56,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, unquote_plus, urlencode
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -69,7 +72,7 @@ from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
-from oots.requester.states import ACTIONABLE, TERMINAL
+from oots.requester.states import ACTIONABLE, TERMINAL, State
 from oots.store import Database
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
@@ -260,6 +263,50 @@ class EvidenceOut(BaseModel):
     requirement: str | None
     size: int = Field(description="Bytes.")
     href: str = Field(description="Where to download it.")
+
+
+class ExchangeSummaryOut(BaseModel):
+    """An exchange in a list: what it is and where it is (read it for the rest)."""
+
+    id: str
+    href: str
+    state: str
+    version: int
+    procedure: str
+    country: str
+    reason: str | None
+    reason_text: str | None
+    created_at: str
+    updated_at: str
+    deadline: str
+
+
+class ExchangeListOut(BaseModel):
+    exchanges: list[ExchangeSummaryOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Give it as `cursor` for the next page; null on the last page.")
+    next: str | None = Field(description="The next page's address (the same filter); null on the last page.")
+
+
+#: The most exchanges in one page of the list, and how many without ``limit``.
+LIST_LIMIT_MAX = 200
+LIST_LIMIT_DEFAULT = 50
+
+
+def _cursor(created_at: str, exchange_id: str) -> str:
+    """The opaque cursor of a page that follows the exchange made at ``created_at`` with ``exchange_id``."""
+    return base64.urlsafe_b64encode(json.dumps([created_at, exchange_id]).encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[dt.datetime, str]:
+    """The place in the list a cursor names; ModelError for one this API did not give."""
+    try:
+        made, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = dt.datetime.fromisoformat(made)
+    except (ValueError, TypeError, binascii.Error):
+        raise ModelError("cursor: not a cursor this API gave (use next_cursor of the page before)") from None
+    if when.tzinfo is None or not isinstance(last, str):
+        raise ModelError("cursor: not a cursor this API gave (use next_cursor of the page before)")
+    return when, last
 
 
 class ExchangeOut(BaseModel):
@@ -663,6 +710,42 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 response = await answer(await run_in_thread(settled, begun, wait, watch), wait, watch, location=True)
         response.headers["Idempotent-Replayed"] = "true"
         return response
+
+    @api.get(
+        "/v1/exchanges",
+        summary="List the client's exchanges",
+        response_model=None,
+        responses={200: {"model": ExchangeListOut, "description": "A page of the client's exchanges, newest first."}},
+    )
+    async def list_exchanges(
+        client: str = authenticated,
+        state: Annotated[State | None, Query(description="Only the exchanges in this state.")] = None,
+        limit: Annotated[
+            int, Query(ge=1, le=LIST_LIMIT_MAX, description=f"At most this many (at most {LIST_LIMIT_MAX}).")
+        ] = LIST_LIMIT_DEFAULT,
+        cursor: Annotated[
+            str | None, Query(max_length=1000, description="next_cursor of the page before: the page after it.")
+        ] = None,
+    ) -> JSONResponse:
+        after = None if cursor is None else _after(cursor)
+
+        def listed() -> list[dict[str, Any]]:
+            with database.connect() as conn:
+                return requester.listing(conn, client, state=state, limit=limit + 1, after=after)
+
+        rows = await run_in_thread(listed)
+        page = [{"id": row["id"], "href": href(row["id"]), **row} for row in rows[:limit]]
+        following = _cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        query: dict[str, Any] = {"limit": limit, "cursor": following}
+        if state is not None:
+            query["state"] = state.value
+        return JSONResponse(
+            {
+                "exchanges": page,
+                "next_cursor": following,
+                "next": f"{base_url}/api/v1/exchanges?{urlencode(query)}" if following else None,
+            }
+        )
 
     @api.get(
         "/v1/exchanges/{exchange_id}",

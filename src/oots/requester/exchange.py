@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from oots import edm
@@ -385,6 +385,18 @@ _VIEW_EVIDENCE = (
     .order_by(_e.id)
 )
 _PEEK = select(_x.version, _x.state, _x.client_id).where(_x.id == bindparam("exchange"))
+#: The columns of an exchange in a list of them (:meth:`Requester.listing`), newest first.
+_LISTED = select(
+    _x.id,
+    _x.state,
+    _x.version,
+    _x.procedure,
+    _x.country,
+    _x.reason,
+    _x.created_at,
+    _x.updated_at,
+    _x.deadline,
+).order_by(_x.created_at.desc(), _x.id.desc())
 _VERSIONS = select(_x.id, _x.version).where(_x.id.in_(bindparam("exchanges", expanding=True)))
 # the exchange (its owner) and, if it has it, the document
 _DOCUMENT = (
@@ -460,6 +472,39 @@ class Requester:
         requests = conn.execute(_VIEW_REQUESTS, {"exchange": exchange_id}).all()
         evidence = conn.execute(_VIEW_EVIDENCE, {"exchange": exchange_id}).all()
         return ExchangeView(ex, cast(Sequence[RequestRow], requests), cast(Sequence[EvidenceRow], evidence))
+
+    def listing(
+        self,
+        where: Session | Connection,
+        client_id: str,
+        *,
+        state: State | None = None,
+        limit: int = 50,
+        after: tuple[dt.datetime, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The client's exchanges, newest first (in ``state``, if given), at most ``limit``: those after the
+        one made at ``after[0]`` with id ``after[1]`` (the last of the page before), or from the newest."""
+        statement = _LISTED.where(_x.client_id == client_id)
+        if state is not None:
+            statement = statement.where(_x.state == state.value)
+        if after is not None:
+            made, last = after
+            statement = statement.where(or_(_x.created_at < made, and_(_x.created_at == made, _x.id < last)))
+        return [
+            {
+                "id": row.id,
+                "state": row.state,
+                "version": row.version,
+                "procedure": row.procedure,
+                "country": row.country,
+                "reason": row.reason,
+                "reason_text": REASON_TEXT[Reason(row.reason)] if row.reason else None,
+                "created_at": row.created_at.isoformat(),
+                "updated_at": row.updated_at.isoformat(),
+                "deadline": row.deadline.isoformat(),
+            }
+            for row in _connection(where).execute(statement.limit(limit))
+        ]
 
     def evidence(
         self, where: Session | Connection, exchange_id: str, evidence_row: int, client_id: str | None

@@ -34,10 +34,12 @@ A start sent with ``Idempotency-Key: <key>`` (1 to 255 printable ASCII character
 may be sent again when its answer was lost: the same key and body within 24 hours answers the exchange
 it made (the same status and body, ``Idempotent-Replayed: true``); the same key with another body is 422.
 
-Errors are ``application/problem+json`` (``{"title", "status", "detail", "error_id"}``): 401 without a
-valid key or token, 403 for a token without the scope the call needs, 404 for an unknown exchange,
-409 for a step the exchange's state does not allow, 413 for a body above 64 KiB, 422 for input that does
-not fit (with the field's path; a name of the person above 200 characters, another text of it above 1000).
+Every error answer (but the token endpoint's, which follow RFC 6749) is ``application/problem+json``
+(``{"title", "status", "detail", "error_id"}``, ``Problem``): 401 without a valid key or token, 403 for a
+token without the scope the call needs, 404 for an unknown exchange or address, 405 for a method the
+address does not take, 409 for a step the exchange's state does not allow, 413 for a body above 64 KiB,
+422 for input that does not fit (with the field's path, and ``errors``: every field; a name of the
+person above 200 characters, another text of it above 1000), 500 for an error of the node's own.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote_plus, urlencode
 
@@ -62,9 +66,12 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
 from oots.requester import idempotency
@@ -117,6 +124,19 @@ def _wait_preference(headers: list[str]) -> int | None:
             return _MAX_WAIT_SECONDS if len(value) > 3 else min(int(value), _MAX_WAIT_SECONDS)
     return None
 
+
+#: The titles of the API's error answers by status (one per status: a portal may show or match it).
+_TITLES: dict[int, str] = {
+    400: "Request failed",
+    401: "Unauthorised",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Not possible in this state",
+    413: "Request body too large",
+    422: "Invalid input",
+    500: "Server error",
+}
 
 #: The most bytes of a request's body (a start, choices, a token request): far above what a portal sends.
 MAX_BODY_BYTES = 64 * 1024
@@ -173,7 +193,7 @@ class _BodyLimit:
                 break
         if too_large:
             detail = f"the request body is larger than {self.limit} bytes"
-            await _problem(413, "Request body too large", detail)(scope, receive, send)
+            await _problem(413, _TITLES[413], detail)(scope, receive, send)
             return
         body = b"".join(chunks)
         handed = False
@@ -331,11 +351,45 @@ class ExchangeOut(BaseModel):
     evidence: list[EvidenceOut]
 
 
-def _problem(status: int, title: str, detail: str, error_id: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"title": title, "status": status, "detail": detail}
-    if error_id:
-        body["error_id"] = error_id
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+class FieldProblem(BaseModel):
+    field: str = Field(
+        description="Where in the request: the field's path in the body, or query.<name>, header.<name>."
+    )
+    message: str
+
+
+class Problem(BaseModel):
+    """Every error answer of the API (RFC 9457 problem details), whatever its status."""
+
+    title: str = Field(description="The kind of error, the same for every error of that status.")
+    status: int = Field(description="The HTTP status.")
+    detail: str = Field(description="What went wrong, in a plain sentence (naming the field for input errors).")
+    error_id: str = Field(description="Names this error in the node's log: give it to the node's operator.")
+    errors: list[FieldProblem] | None = Field(None, description="Input errors: every field that does not fit.")
+
+
+def _problem(
+    status: int,
+    title: str,
+    detail: str,
+    error_id: str | None = None,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """An error answer: always ``{"title", "status", "detail", "error_id"}`` (``errors`` for input errors),
+    ``application/problem+json``, ``Cache-Control: no-store``; its id is logged with the status."""
+    error_id = error_id or uuid.uuid4().hex[:12]
+    body: dict[str, Any] = {"title": title, "status": status, "detail": detail, "error_id": error_id}
+    if errors is not None:
+        body["errors"] = errors
+    log.info("portal API answered %d %s (error id %s)", status, title, error_id)
+    return JSONResponse(
+        body,
+        status_code=status,
+        media_type="application/problem+json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
 class TokenOut(BaseModel):
@@ -445,15 +499,15 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     @api.exception_handler(_UnauthorisedError)
     async def _unauthorised(request: Request, exc: _UnauthorisedError) -> JSONResponse:
-        response = _problem(401, "Unauthorised", exc.detail)
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.token else "Bearer"
-        return response
+        challenge = 'Bearer error="invalid_token"' if exc.token else "Bearer"
+        return _problem(401, "Unauthorised", exc.detail, headers={"WWW-Authenticate": challenge})
 
     @api.exception_handler(_ForbiddenError)
     async def _forbidden(request: Request, exc: _ForbiddenError) -> JSONResponse:
-        response = _problem(403, "Forbidden", f"the call needs the scope {exc.scope}")
-        response.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
-        return response
+        challenge = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
+        return _problem(
+            403, "Forbidden", f"the call needs the scope {exc.scope}", headers={"WWW-Authenticate": challenge}
+        )
 
     @api.post(
         "/v1/oauth/token",
@@ -541,9 +595,51 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     @api.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _problem(422, "Invalid input", f"{where}: {first.get('msg', 'invalid')}".strip(": "))
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "message": str(e.get("msg", "invalid")),
+            }
+            for e in exc.errors()
+        ] or [{"field": "", "message": "invalid"}]
+        detail = f"{errors[0]['field']}: {errors[0]['message']}".strip(": ")
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more: see errors)"
+        return _problem(422, "Invalid input", detail, errors=errors)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 404:
+            detail = "the API has no such address; its calls are listed at /api/openapi.json"
+        elif exc.status_code == 405:
+            # every route of the address (Starlette names only the first one's methods)
+            taken = {
+                method
+                for route in api.router.routes
+                if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE
+                for method in route.methods or ()
+            }
+            headers["Allow"] = ", ".join(sorted(taken)) or headers.get("Allow", "")
+            detail = f"this address does not take {request.method}; it takes {headers['Allow']}"
+        else:
+            detail = str(exc.detail)
+        return _problem(
+            exc.status_code, _TITLES.get(exc.status_code, HTTPStatus(exc.status_code).phrase), detail, headers=headers
+        )
+
+    @api.exception_handler(Exception)
+    async def _failed(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        # the type only: a message may hold what the request carried (the server logs the traceback)
+        log.error("portal API error %s: %s", error_id, type(exc).__name__)
+        return _problem(
+            500,
+            _TITLES[500],
+            "the node could not answer because of an error of its own; try again later, and if it persists give "
+            "the error id to the node's operator",
+            error_id,
+        )
 
     def href(ex_id: str) -> str:
         return f"{base_url}/api/v1/exchanges/{ex_id}"

@@ -1,0 +1,114 @@
+"""Every error answer of the portal API has one shape: ``{"title", "status", "detail", "error_id"}``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cs.cs_helpers import AppTransport
+from starlette.applications import Starlette
+
+from oots.cs.keys import CsPki
+from requester.helpers import API_KEY, Node, make_node, person_json
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+SECRET = "oauth-client-secret"
+
+
+@pytest.fixture
+def node(tmp_path: Path, pki: CsPki) -> Node:
+    return make_node(tmp_path, pki, oauth_secret=SECRET)
+
+
+def client_of(node: Node) -> httpx.Client:
+    return httpx.Client(
+        transport=AppTransport(Starlette(routes=list(node.role.routes()))), base_url="https://portal.example"
+    )
+
+
+def problem(reply: httpx.Response, status: int) -> dict[str, Any]:
+    """The answer's body, checked to be the API's one error shape."""
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.headers["cache-control"] == "no-store"
+    body: dict[str, Any] = reply.json()
+    assert {"title", "status", "detail", "error_id"} <= set(body) <= {"title", "status", "detail", "error_id", "errors"}
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert len(body["error_id"]) == 12
+    return body
+
+
+def test_unauthorised_and_forbidden(node: Node) -> None:
+    # Before, 401 and 403 had no error_id.
+    client = client_of(node)
+    body = problem(client.get("/api/v1/exchanges/x"), 401)
+    assert "API key" in body["detail"]
+    access = client.post(
+        "/api/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=("oauth-reader", SECRET)
+    ).json()["access_token"]
+    forbidden = client.post("/api/v1/exchanges/x/cancel", headers={"Authorization": f"Bearer {access}"})
+    assert problem(forbidden, 403)["detail"] == "the call needs the scope exchanges:write"
+    assert "insufficient_scope" in forbidden.headers["www-authenticate"]
+
+
+def test_input_errors_name_every_field(node: Node) -> None:
+    # Before, a validation error had no error_id and named only the first field.
+    reply = client_of(node).post(
+        "/api/v1/exchanges", json={"procedure": "", "country": "Belgium", "person": person_json()}, headers=AUTH
+    )
+    body = problem(reply, 422)
+    assert body["title"] == "Invalid input"
+    assert [e["field"] for e in body["errors"]] == ["procedure", "country"]
+    assert body["detail"].startswith("procedure: String should have at least 1 character")
+    assert "1 more" in body["detail"]
+    query = problem(client_of(node).get("/api/v1/exchanges/x", params={"wait": -1}, headers=AUTH), 422)
+    assert query["errors"][0]["field"] == "query.wait"
+
+
+def test_an_unknown_address_and_a_method_not_taken(node: Node) -> None:
+    # Before, both answered FastAPI's {"detail": "Not Found"} / {"detail": "Method Not Allowed"}.
+    client = client_of(node)
+    body = problem(client.get("/api/v1/nothing-here", headers=AUTH), 404)
+    assert body["title"] == "Not found"
+    assert "openapi.json" in body["detail"]
+    wrong = client.delete("/api/v1/exchanges", headers=AUTH)
+    body = problem(wrong, 405)
+    assert body["title"] == "Method not allowed"
+    assert "does not take DELETE" in body["detail"]
+    assert "GET" in wrong.headers["allow"]
+
+
+def test_the_api_s_own_errors_keep_their_ids(node: Node) -> None:
+    client = client_of(node)
+    problem(client.get("/api/v1/exchanges/nope", headers=AUTH), 404)
+    ex_id = client.post(
+        "/api/v1/exchanges", json={"procedure": "R1", "country": "BE", "person": person_json()}, headers=AUTH
+    ).json()["id"]
+    assert (
+        "discovering"
+        in problem(client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=AUTH), 409)["detail"]
+    )
+    huge = {"procedure": "R1", "country": "BE", "person": person_json(), "requirements": ["r" * 400] * 200}
+    problem(client.post("/api/v1/exchanges", json=huge, headers=AUTH), 413)
+
+
+def test_a_failure_of_the_node_is_a_500_of_the_same_shape(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> list[dict[str, Any]]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(node.role.requester, "listing", broken)
+    app = Starlette(routes=list(node.role.routes()))
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://portal.example") as client:
+            return await client.get("/api/v1/exchanges", headers=AUTH)
+
+    body = problem(asyncio.run(call()), 500)
+    assert "a bug" not in body["detail"]
+    assert "operator" in body["detail"]

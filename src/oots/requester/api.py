@@ -79,7 +79,7 @@ from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
-from oots.requester.states import ACTIONABLE, TERMINAL, State
+from oots.requester.states import ACTIONABLE, TERMINAL, Reason, State
 from oots.store import Database
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
@@ -137,6 +137,29 @@ _TITLES: dict[int, str] = {
     422: "Invalid input",
     500: "Server error",
 }
+
+#: What each error status of the API means, as the OpenAPI description says it.
+_MEANINGS: dict[int, str] = {
+    400: "the request could not be carried out (detail says why)",
+    401: "no valid API key or access token",
+    403: "the access token has not the scope the call needs",
+    404: "no such exchange (or not the client's), or no such document",
+    409: "a step the exchange's state does not allow",
+    413: "a request body above 64 KiB",
+    422: "input that does not fit (detail names the field, errors lists every one)",
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of an operation for its OpenAPI description, each a ``Problem``."""
+    return {
+        status: {
+            "description": f"{_TITLES[status]}: {_MEANINGS[status]}.",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
 
 #: The most bytes of a request's body (a start, choices, a token request): far above what a portal sends.
 MAX_BODY_BYTES = 64 * 1024
@@ -257,7 +280,7 @@ class ChoicesIn(BaseModel):
 
 class Accepted(BaseModel):
     id: str
-    state: str
+    state: State
     version: int
     href: str
 
@@ -290,11 +313,11 @@ class ExchangeSummaryOut(BaseModel):
 
     id: str
     href: str
-    state: str
+    state: State
     version: int
     procedure: str
     country: str
-    reason: str | None
+    reason: Reason | None = Field(description="Why it failed or expired (a stable code).")
     reason_text: str | None
     created_at: str
     updated_at: str
@@ -334,11 +357,11 @@ class ExchangeOut(BaseModel):
 
     id: str
     href: str
-    state: str
+    state: State
     version: int = Field(description="Incremented on every state change.")
     procedure: str
     country: str
-    reason: str | None = Field(description="Why it failed or expired (a stable code).")
+    reason: Reason | None = Field(description="Why it failed or expired (a stable code).")
     reason_text: str | None
     detail: str | None
     created_at: str
@@ -738,7 +761,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=Accepted,
         summary="Start an exchange",
         openapi_extra=stepped_with_prefer,
-        responses=waited_answer,
+        responses={**waited_answer, **_errors(401, 403, 413, 422)},
     )
     async def create_exchange(
         request: Request,
@@ -811,7 +834,10 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         "/v1/exchanges",
         summary="List the client's exchanges",
         response_model=None,
-        responses={200: {"model": ExchangeListOut, "description": "A page of the client's exchanges, newest first."}},
+        responses={
+            200: {"model": ExchangeListOut, "description": "A page of the client's exchanges, newest first."},
+            **_errors(401, 403, 422),
+        },
     )
     async def list_exchanges(
         client: str = authenticated,
@@ -847,7 +873,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         "/v1/exchanges/{exchange_id}",
         summary="Read an exchange",
         response_model=None,
-        responses={200: {"model": ExchangeOut, "description": "The exchange."}},
+        responses={200: {"model": ExchangeOut, "description": "The exchange."}, **_errors(401, 403, 404, 422)},
     )
     async def read_exchange(
         exchange_id: str,
@@ -930,7 +956,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=Accepted,
         summary="Choose",
         openapi_extra=stepped_with_prefer,
-        responses=waited_answer,
+        responses={**waited_answer, **_errors(401, 403, 404, 409, 413, 422)},
     )
     async def choose(
         request: Request, exchange_id: str, body: ChoicesIn, client: str = allowed_to_write
@@ -948,7 +974,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=Accepted,
         summary="The user gave the explicit request",
         openapi_extra=stepped_with_prefer,
-        responses=waited_answer,
+        responses={**waited_answer, **_errors(400, 401, 403, 404, 409, 413)},
     )
     async def explicit_request(request: Request, exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         ahead: RequestAhead | None = None
@@ -966,7 +992,10 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         "/v1/exchanges/{exchange_id}/cancel",
         summary="Cancel an exchange",
         response_model=None,
-        responses={200: {"model": ExchangeOut, "description": "The exchange, ended."}},
+        responses={
+            200: {"model": ExchangeOut, "description": "The exchange, ended."},
+            **_errors(401, 403, 404, 409, 413),
+        },
     )
     async def cancel(exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         def end() -> dict[str, Any]:
@@ -980,7 +1009,10 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         "/v1/exchanges/{exchange_id}/evidence",
         summary="List the evidence received",
         response_model=None,
-        responses={200: {"model": list[EvidenceOut], "description": "The evidence received."}},
+        responses={
+            200: {"model": list[EvidenceOut], "description": "The evidence received."},
+            **_errors(401, 403, 404),
+        },
     )
     async def list_evidence(exchange_id: str, client: str = authenticated) -> JSONResponse:
         def listed() -> list[dict[str, Any]]:
@@ -994,6 +1026,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         "/v1/exchanges/{exchange_id}/evidence/{evidence_row}",
         summary="Download one evidence",
         response_class=Response,
+        responses=_errors(401, 403, 404, 422),
     )
     async def download(exchange_id: str, evidence_row: int, client: str = authenticated) -> Response:
         def load() -> Response:
@@ -1033,6 +1066,18 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                     },
                 },
             }
+            schemas = schema["components"].setdefault("schemas", {})
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas["Problem"] = problem
+            # FastAPI's own 422 (HTTPValidationError) where an operation declares none: its input cannot fail
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    unprocessable = operation.get("responses", {}).get("422", {})
+                    if "HTTPValidationError" in json.dumps(unprocessable):
+                        del operation["responses"]["422"]
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
             for path, operations in schema.get("paths", {}).items():
                 if path.endswith("/oauth/token"):
                     continue

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from oots.cs.keys import CsPki
 from oots.errors import SecurityError
-from oots.requester import verify_webhook
+from oots.requester import Reason, State, verify_webhook
 from oots.requester.api import MAX_BODY_BYTES, _BodyLimit
 from oots.requester.webhooks import SIGNATURE_HEADER, sign
 from requester.helpers import API_KEY, OTHER_KEY, Node, make_node, person_json
@@ -160,6 +160,42 @@ def test_a_choice_to_upload_is_a_json_boolean(node: Node, upload: object) -> Non
 def test_openapi_description(node: Node) -> None:
     doc = client_of(node).get("/api/openapi.json").json()
     assert {"/v1/exchanges", "/v1/exchanges/{exchange_id}/choices"} <= set(doc["paths"])
+
+
+def test_openapi_names_states_and_reasons_as_the_code_does(node: Node) -> None:
+    # Before, state and reason were plain strings in the description.
+    schemas = client_of(node).get("/api/openapi.json").json()["components"]["schemas"]
+    assert schemas["State"]["enum"] == [s.value for s in State]
+    assert schemas["Reason"]["enum"] == [r.value for r in Reason]
+    state, reason = {"$ref": "#/components/schemas/State"}, {"$ref": "#/components/schemas/Reason"}
+    for model in ("Accepted", "ExchangeOut", "ExchangeSummaryOut"):
+        assert schemas[model]["properties"]["state"] == state
+    for model in ("ExchangeOut", "ExchangeSummaryOut"):
+        assert reason in schemas[model]["properties"]["reason"]["anyOf"]
+
+
+def test_openapi_declares_the_errors_each_call_gives(node: Node) -> None:
+    # Before, the description listed only 200/202/422 (FastAPI's validation error, not the API's shape).
+    doc = client_of(node).get("/api/openapi.json").json()
+    errors = {
+        ("post", "/v1/exchanges"): {"401", "403", "413", "422"},
+        ("get", "/v1/exchanges"): {"401", "403", "422"},
+        ("get", "/v1/exchanges/{exchange_id}"): {"401", "403", "404", "422"},
+        ("post", "/v1/exchanges/{exchange_id}/choices"): {"401", "403", "404", "409", "413", "422"},
+        ("post", "/v1/exchanges/{exchange_id}/explicit-request"): {"400", "401", "403", "404", "409", "413"},
+        ("post", "/v1/exchanges/{exchange_id}/cancel"): {"401", "403", "404", "409", "413"},
+        ("get", "/v1/exchanges/{exchange_id}/evidence"): {"401", "403", "404"},
+        ("get", "/v1/exchanges/{exchange_id}/evidence/{evidence_row}"): {"401", "403", "404", "422"},
+    }
+    for (method, path), statuses in errors.items():
+        responses = doc["paths"][path][method]["responses"]
+        assert {s for s in responses if s >= "400"} == statuses, (method, path)
+        for status in statuses:
+            content = responses[status]["content"]
+            assert content == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    problem = doc["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"title", "status", "detail", "error_id"}
+    assert "HTTPValidationError" not in json.dumps(doc)
 
 
 def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:

@@ -1125,6 +1125,7 @@ class Requester:
             WEBHOOK_JOB,
             {
                 "client": client.id,
+                "delivery": uuid.uuid4().hex,  # the same on every attempt: the portal drops repeats by it
                 "exchange": ex.id,
                 "state": ex.state,
                 "reason": ex.reason,

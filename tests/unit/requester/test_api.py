@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from oots.cs.keys import CsPki
 from oots.errors import SecurityError
 from oots.requester import Reason, State, verify_webhook
 from oots.requester.api import MAX_BODY_BYTES, _BodyLimit
-from oots.requester.webhooks import SIGNATURE_HEADER, sign
+from oots.requester.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign, webhook_handler
+from oots.settings import RequesterSettings
+from oots.store.queue import Job
 from requester.helpers import API_KEY, OTHER_KEY, Node, make_node, person_json
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -225,6 +229,66 @@ def test_signed_webhooks_on_every_change(tmp_path: Path, pki: CsPki) -> None:
         verify_webhook(b"another key", calls[0].content, calls[0].headers[SIGNATURE_HEADER])
     with pytest.raises(SecurityError, match="too old"):
         verify_webhook(b"k", b"{}", sign(b"k", b"{}", 1000), now=5000)
+
+
+def test_a_webhook_delivery_keeps_its_id_on_every_attempt(tmp_path: Path, pki: CsPki) -> None:
+    # Before, a retried webhook carried nothing to tell it from a new call of the same change.
+    calls: list[httpx.Request] = []
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503 if len(calls) == 1 else 204)
+
+    node = make_node(
+        tmp_path, pki, webhook_url="https://portal.example/hook", webhook_transport=httpx.MockTransport(hook)
+    )
+    create(client_of(node))
+    node.drain()
+    for _ in range(5):
+        node.clock.advance(1)
+        node.drain()
+    by_version: dict[int, set[str]] = {}
+    for call in calls:
+        body = json.loads(call.content)
+        assert body["delivery"] == call.headers[DELIVERY_HEADER]
+        by_version.setdefault(body["version"], set()).add(call.headers[DELIVERY_HEADER])
+        verify_webhook(
+            b"s3cret-webhook-key", call.content, call.headers[SIGNATURE_HEADER], delivery=call.headers[DELIVERY_HEADER]
+        )
+    first, retried = calls[0], next(c for c in calls[1:] if json.loads(c.content)["version"] == 1)
+    assert retried.headers[DELIVERY_HEADER] == first.headers[DELIVERY_HEADER]  # the retry: the same id
+    assert [len(ids) for ids in by_version.values()] == [1, 1]
+    assert by_version[1] != by_version[2]  # two deliveries, two ids
+    with pytest.raises(SecurityError, match="delivery"):  # the header alone changed
+        verify_webhook(b"s3cret-webhook-key", first.content, first.headers[SIGNATURE_HEADER], delivery="other")
+    forged = first.content.replace(first.headers[DELIVERY_HEADER].encode(), b"0" * 32)
+    with pytest.raises(SecurityError, match="does not match"):  # the body's id is signed
+        verify_webhook(b"s3cret-webhook-key", forged, first.headers[SIGNATURE_HEADER], delivery="0" * 32)
+
+
+def test_a_webhook_queued_before_delivery_ids_is_named_by_its_job() -> None:
+    calls: list[httpx.Request] = []
+    config = RequesterSettings.model_validate(
+        {
+            "identifier": "NL12345678",
+            "scheme_id": "urn:cef.eu:names:identifier:EAS:0106",
+            "clients": [
+                {
+                    "id": "portal",
+                    "api_key_sha256": "a" * 64,
+                    "webhook_url": "https://portal.example/hook",
+                    "webhook_secret": "s" * 16,
+                }
+            ],
+        }
+    )
+    handle = webhook_handler(config, transport=httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(204)))
+    payload = {"client": "portal", "exchange": "x", "state": "failed", "reason": "timeout", "version": 3, "at": "t"}
+    job = Job(7, "requester.webhook", "x:3", payload, 1, 5, dt.datetime.now(dt.UTC))
+    handle(None, job)  # type: ignore[arg-type]
+    handle(None, replace(job, attempts=2))  # type: ignore[arg-type]
+    assert [c.headers[DELIVERY_HEADER] for c in calls] == ["job-7", "job-7"]
+    assert json.loads(calls[0].content)["delivery"] == "job-7"
 
 
 def test_waiting_for_the_next_change(node: Node) -> None:

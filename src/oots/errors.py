@@ -18,6 +18,7 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
     ├── SecurityError                a signature, certificate, token or key did not hold
     ├── TransportError               the network failed (connect, timeout, TLS, HTTP status)
     │   └── RegisterError            an evidence provider's register failed or timed out
+    │       └── RegisterUnavailable  ... could not be loaded (unreachable at start, a bad row)
     ├── StoreError                   the database failed or is at the wrong schema
     │   └── StoreUnavailable         ... cannot be reached (down, refusing connections, file unreadable)
     └── NotFound                     a named thing (exchange, job, party, data service) does not exist
@@ -35,6 +36,7 @@ __all__ = [
     "OotsError",
     "ProtocolError",
     "RegisterError",
+    "RegisterUnavailable",
     "RemoteProtocolError",
     "SecurityError",
     "StoreError",
@@ -135,6 +137,11 @@ class RegisterError(TransportError):
         super().__init__(message)
         self.register = register
         self.timeout = timeout
+
+
+class RegisterUnavailable(RegisterError):
+    """A register could not be loaded (its database unreachable, a bad row in its file): its data
+    services answer ``EDM:ERR:0008`` until it loads, which the node tries again by itself."""
 
 
 class StoreError(OotsError):

@@ -28,7 +28,8 @@ def check(
 
     The file and the OOTS_ environment are read as `oots serve` reads them, and the keys, certificates,
     PModes, database URL, audit keys and admin password hash are checked as it checks them, without
-    connecting to the database or writing anything.
+    connecting to the database or writing anything. The CSV and SQL registers are read: one that
+    cannot be loaded is a problem here, though the node would start and serve without it.
     """
     from oots.node import check_node
     from oots.settings import load_settings
@@ -42,7 +43,7 @@ def check(
             typer.echo(f"{file}: {exc.message}", err=True)
             return 2
         return _report(file, exc.problems)
-    problems = check_node(settings, config_dir=file.resolve().parent)
+    problems = check_node(settings, config_dir=file.resolve().parent) + _register_problems(settings)
     if problems:
         return _report(file, problems)
     typer.echo(f"{file}: OK (node {settings.node.name}, country {settings.node.country})")
@@ -57,6 +58,14 @@ def _check_register_factories(settings: Settings) -> None:
     problems = [p for reg in settings.provider.registers if reg.kind == "python" for p in factory_problems(reg)]
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) with register factories", problems)
+
+
+def _register_problems(settings: Settings) -> list[tuple[str, str]]:
+    """The CSV and SQL registers load (a running node serves without one that does not, answering its
+    data services EDM:ERR:0008: here it is an error)."""
+    from oots.provider.config import register_problems
+
+    return register_problems(settings)
 
 
 def register(root: typer.Typer) -> None:

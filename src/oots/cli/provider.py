@@ -20,13 +20,16 @@ ConfigArg = Annotated[Path, typer.Argument(help="The node's configuration file."
 
 @app.command("services")
 def services(config: ConfigArg) -> None:
-    """List the data services of a node: identifier, title, formats, register."""
-    from oots.provider.config import build_data_services
+    """List the data services of a node: identifier, title, formats, register (and why it is unavailable)."""
+    from oots.provider.config import build_data_services, unavailable_services
     from oots.settings import load_settings
 
-    for service in build_data_services(load_settings(config)):
+    services = build_data_services(load_settings(config))
+    missing = unavailable_services(services)
+    for service in services:
         formats = ", ".join(service.formats)
-        typer.echo(f"{service.identifier}  {service.title()}  [{formats}]  register {service.register.name}")
+        state = f"  UNAVAILABLE: {missing[service.identifier]}" if service.identifier in missing else ""
+        typer.echo(f"{service.identifier}  {service.title()}  [{formats}]  register {service.register.name}{state}")
 
 
 @app.command("build-keys")

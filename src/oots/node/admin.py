@@ -36,7 +36,7 @@ from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.eid.web import SESSION_KEY_FILE, EidLogin
 from oots.errors import ConfigError, NotFound
-from oots.node.roles import NodeContext
+from oots.node.roles import NodeContext, unavailable
 from oots.settings import Settings
 from oots.store import queue
 from oots.store.database import load_models
@@ -523,8 +523,15 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             (p.name, p.party_id or p.name, p.endpoint, *_certificate_expiry(p.signing_certificate))
             for p in as4.partners
         ]
+        missing = unavailable(ctx)
         services = [
-            (s.identifier, s.titles.get("EN") or next(iter(s.titles.values())), s.register_name, s.preview)
+            (
+                s.identifier,
+                s.titles.get("EN") or next(iter(s.titles.values())),
+                s.register_name,
+                s.preview,
+                f"unavailable: {missing[s.identifier]}" if s.identifier in missing else "available",
+            )
             for s in settings.provider.data_services
         ]
         samples = "<p>Plus the sample data services of the demo network.</p>" if settings.provider.samples else ""
@@ -532,7 +539,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             "<h2>Access points</h2>"
             + _table(("Name", "Party id", "Endpoint", "Signing certificate expires", ""), rows)
             + "<h2>Data services</h2>"
-            + _table(("Identifier", "Title", "Register", "Preview"), services)
+            + _table(("Identifier", "Title", "Register", "Preview", "State"), services)
             + samples
         )
         return _page("Partners and data services", body, node=node, token=token)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,7 +46,7 @@ from oots.node.admin import admin_routes
 from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
 from oots.node.observe import CorrelationMiddleware, Metrics, database_fault
-from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role
+from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role, unavailable
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.database import normalise_url
@@ -344,7 +345,13 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             error_id = exc.error_id if isinstance(exc, OotsError) else uuid.uuid4().hex[:12]
             log.warning("not ready: the database does not answer (error id %s): %s", error_id, database_fault(exc))
             return JSONResponse({"status": "unavailable", "error_id": error_id}, status_code=503)
-        return JSONResponse({"status": "ready", "node": node.name})
+        body: dict[str, Any] = {"status": "ready", "node": node.name}
+        missing = unavailable(ctx)
+        if missing:
+            # Still ready: the other data services answer. These answer EDM:ERR:0008 until their register
+            # loads; why is in the log and the admin area (not here, where anyone may look).
+            body["unavailable_data_services"] = sorted(missing)
+        return JSONResponse(body)
 
     areas = _user_areas(ctx.settings)
 

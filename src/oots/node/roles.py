@@ -15,7 +15,9 @@ transaction) and ``as4_preparers()`` (action → preparer, which sees a delivere
 transaction opens): a preparer does the slow part of the work there (asking the Common Services;
 validating, rendering, packing an answer), keeping the result for its handler, so that the node's
 database write lock (SQLite) is held only for the writes. The handler must still work when nothing
-was prepared.
+was prepared. A role that can lose part of what it offers while the node runs (the provider: a data
+service whose register could not be loaded) adds ``unavailable()``, what is unavailable and why
+(:func:`unavailable`, shown by ``/ready`` and the admin area).
 
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.
@@ -35,7 +37,7 @@ from oots.settings import Settings
 from oots.store import Database
 from oots.store.queue import Handler
 
-__all__ = ["As4Handler", "As4Preparer", "NodeContext", "Role"]
+__all__ = ["As4Handler", "As4Preparer", "NodeContext", "Role", "unavailable"]
 
 
 def _utcnow() -> dt.datetime:
@@ -72,3 +74,13 @@ class Role(Protocol):
     def job_handlers(self) -> Mapping[str, Handler]: ...
 
     def as4_handlers(self) -> Mapping[str, As4Handler]: ...
+
+
+def unavailable(ctx: NodeContext) -> dict[str, str]:
+    """What the node's roles offer that is unavailable now, each with why (their ``unavailable()``)."""
+    out: dict[str, str] = {}
+    for role in ctx.services.get("roles", []):
+        found = getattr(role, "unavailable", None)
+        if found is not None:
+            out.update(found())
+    return out

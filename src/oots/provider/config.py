@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import fields as dataclass_fields
+from functools import partial
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from oots.edm import Jurisdiction, LevelOfAssurance
-from oots.errors import ConfigError, NotFound
+from oots.errors import ConfigError, NotFound, RegisterError
 from oots.provider.adapters import python_register
 from oots.provider.datamodels import model_by_name
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.matching import Attribute, MatchRules, NameLevel
-from oots.provider.registers import CsvRegister, FieldMap, HttpJsonRegister, Register, SqlRegister
+from oots.provider.registers import (
+    CsvRegister,
+    FieldMap,
+    HttpJsonRegister,
+    Register,
+    SqlRegister,
+    UnavailableRegister,
+)
 from oots.provider.render import Authority
 from oots.provider.samples import SAMPLE_COUNTRIES, sample_data_services, sample_register
 from oots.settings import ProviderMatchingSettings, ProviderRegisterSettings, Settings
 
-__all__ = ["build_data_services", "build_register", "build_registers", "match_rules"]
+__all__ = [
+    "build_data_services",
+    "build_register",
+    "build_registers",
+    "load_register",
+    "match_rules",
+    "register_problems",
+    "unavailable_services",
+]
+
+log = logging.getLogger(__name__)
 
 _FIELD_NAMES = {f.name for f in dataclass_fields(FieldMap)} - {"legal_identifiers"}
 
@@ -60,8 +81,57 @@ def build_register(reg: ProviderRegisterSettings) -> Register:
     return HttpJsonRegister(reg.url, name=reg.name, fields=fields, timeout=reg.timeout_seconds, headers=headers)
 
 
+def _file_stamp(path: Path) -> object:
+    """What changes when a CSV file is written again (``None`` while there is no file)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def load_register(reg: ProviderRegisterSettings) -> Register:
+    """The register of ``reg`` for a running node: a CSV or SQL register that cannot be loaded (a bad
+    row, its database unreachable) becomes an :class:`UnavailableRegister` that loads it later, instead
+    of stopping the node. A mistake in the settings themselves (a column the register lacks, an unknown
+    attribute) still raises :class:`ConfigError`."""
+    try:
+        return build_register(reg)
+    except RegisterError as exc:
+        if reg.kind not in ("csv", "sql"):
+            raise
+        stamp = partial(_file_stamp, reg.path) if reg.kind == "csv" and reg.path is not None else None
+        return UnavailableRegister(reg.name, partial(build_register, reg), exc.message, stamp=stamp)
+
+
 def build_registers(settings: Settings) -> dict[str, Register]:
-    return {reg.name: build_register(reg) for reg in settings.provider.registers}
+    return {reg.name: load_register(reg) for reg in settings.provider.registers}
+
+
+def register_problems(settings: Settings) -> list[tuple[str, str]]:
+    """``(setting, reason)`` of each CSV or SQL register that cannot be loaded now (``oots config check``):
+    the file or database read as the node reads it at start."""
+    problems: list[tuple[str, str]] = []
+    for reg in settings.provider.registers:
+        if reg.kind not in ("csv", "sql"):
+            continue
+        try:
+            build_register(reg)
+        except ConfigError as exc:
+            problems += exc.problems or [(f"provider.registers.{reg.name}", exc.message)]
+        except RegisterError as exc:
+            problems.append((f"provider.registers.{reg.name}", exc.message))
+    return problems
+
+
+def unavailable_services(services: Sequence[DataService]) -> dict[str, str]:
+    """Data service identifier → why its register is unavailable, for each that is now."""
+    out = {}
+    for service in services:
+        register = service.register
+        if isinstance(register, UnavailableRegister) and register.problem is not None:
+            out[service.identifier] = register.problem
+    return out
 
 
 _LEVELS = {"exact": NameLevel.EXACT, "reordered": NameLevel.REORDERED, "partial": NameLevel.PARTIAL}
@@ -120,4 +190,13 @@ def build_data_services(settings: Settings) -> list[DataService]:
     ids = [s.identifier for s in services]
     if len(set(ids)) != len(ids):
         raise ConfigError("provider: two data services have the same identifier")
+    for service in services:
+        if isinstance(service.register, UnavailableRegister):
+            log.error(
+                "provider: data service %s is unavailable (setting provider.registers.%s): %s. It is answered "
+                "EDM:ERR:0008 until the register loads; the node tries again by itself",
+                service.identifier,
+                service.register.name,
+                service.register.problem,
+            )
     return services

@@ -36,7 +36,7 @@ from oots import edm
 from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.edm import Agent, Identifier, LegalPerson, Person, QueryError, QueryRequest, QueryResponse, Text
-from oots.errors import ModelError, RegisterError, ValidationFailed, XmlError, error_text
+from oots.errors import ModelError, RegisterError, RegisterUnavailable, ValidationFailed, XmlError, error_text
 from oots.provider.dataservice import DataService, EvidenceRefused, ProvidedEvidence, Provision
 from oots.validation import Validator
 
@@ -246,7 +246,10 @@ class Intake:
         failed; the log names the service, the exception type and its message (registers never put
         personal data in their messages; :func:`oots.errors.error_text` keeps only the type of a
         foreign exception raised outside the register)."""
-        if isinstance(exc, RegisterError):
+        if isinstance(exc, RegisterUnavailable):
+            code, reason = "EDM:ERR:0008", "REGISTER:UNAVAILABLE"
+            detail = "The register is unavailable for now."
+        elif isinstance(exc, RegisterError):
             code, reason = ("EDM:ERR:0005", "REGISTER:TIMEOUT") if exc.timeout else ("EDM:ERR:0008", "REGISTER:FAILED")
             detail = "The register timed out." if exc.timeout else "The register failed."
         elif isinstance(exc, ValidationFailed):

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
-from oots.errors import ConfigError, NotFound, RegisterError
+from oots.errors import ConfigError, NotFound, RegisterError, RegisterUnavailable
 from oots.provider.matching import (
     LegalPersonQuery,
     LegalPersonRecord,
@@ -43,6 +46,8 @@ from oots.provider.matching import (
 )
 from oots.provider.normalise import name_keys
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "CsvRegister",
     "FieldMap",
@@ -50,6 +55,7 @@ __all__ = [
     "Register",
     "RegisterRecord",
     "SqlRegister",
+    "UnavailableRegister",
     "check_columns",
     "model_fields",
     "person_lookup_keys",
@@ -787,3 +793,88 @@ class HttpJsonRegister:
         if not isinstance(body, Mapping):
             raise RegisterError(f"register {self.name} answered JSON of an unexpected shape", register=self.name)
         return _record(body, self.fields)
+
+
+# ---------------------------------------------------------------------------------------------------
+class UnavailableRegister:
+    """A register that could not be loaded at start, standing in for it until it loads.
+
+    Each call first loads the register again when a new attempt is due, and raises
+    :class:`oots.errors.RegisterUnavailable` with ``problem`` while it still fails, so the data services
+    that read it answer ``EDM:ERR:0008`` and the node's other data services go on. ``load`` builds the
+    register (raising :class:`RegisterError` or :class:`ConfigError`).
+
+    With ``stamp`` (a CSV file's size and modification time), a new attempt is due when the stamp has
+    changed: a file with a bad row stays refused until it is fixed, not read again and again. Without
+    it (a database), attempts follow each other after ``first_wait`` seconds, doubling up to
+    ``max_wait``. ``problem`` is ``None`` once the register has loaded.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], Register],
+        problem: str,
+        *,
+        stamp: Callable[[], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        first_wait: float = 5.0,
+        max_wait: float = 300.0,
+    ) -> None:
+        self.name = name
+        self.problem: str | None = problem
+        self._load = load
+        self._stamp = stamp
+        self._clock = clock
+        self._wait = first_wait
+        self._max_wait = max_wait
+        self._last_stamp = stamp() if stamp is not None else None
+        self._next = clock() + first_wait
+        self._loaded: Register | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> Register | None:
+        """The register, once it has loaded."""
+        return self._loaded
+
+    def _due(self) -> bool:
+        if self._stamp is not None:
+            return self._stamp() != self._last_stamp
+        return self._clock() >= self._next
+
+    def _retry(self) -> None:
+        stamp = self._stamp() if self._stamp is not None else None
+        try:
+            register = self._load()
+        except (RegisterError, ConfigError) as exc:
+            self._last_stamp = stamp
+            self._wait = min(self._wait * 2, self._max_wait)
+            self._next = self._clock() + self._wait
+            if exc.message != self.problem:
+                log.error("register %s is still unavailable: %s", self.name, exc.message)
+            self.problem = exc.message
+            return
+        self._loaded, self.problem = register, None
+        log.warning("register %s has loaded: its data services answer again", self.name)
+
+    def current(self) -> Register:
+        """The register, loaded again if an attempt is due; :class:`RegisterUnavailable` while it fails."""
+        if self._loaded is None and self._due() and self._lock.acquire(blocking=False):
+            try:
+                if self._loaded is None:
+                    self._retry()
+            finally:
+                self._lock.release()
+        if self._loaded is not None:
+            return self._loaded
+        raise RegisterUnavailable(f"register {self.name} is unavailable: {self.problem}", register=self.name)
+
+    def find_persons(self, query: PersonQuery, *, swapped_names: bool = False) -> Sequence[PersonRecord]:
+        return self.current().find_persons(query, swapped_names=swapped_names)
+
+    def find_legal_persons(self, query: LegalPersonQuery) -> Sequence[LegalPersonRecord]:
+        return self.current().find_legal_persons(query)
+
+    def fetch(self, record_id: str) -> RegisterRecord:
+        return self.current().fetch(record_id)

@@ -36,7 +36,7 @@ from oots.audit.journal import Event, Journal, Side, load_journal
 from oots.errors import ConfigError
 from oots.node.gateway import As4Gateway
 from oots.node.roles import As4Handler, As4Preparer, NodeContext
-from oots.provider.config import build_data_services
+from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
 from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, Previews
@@ -106,6 +106,11 @@ class ProviderRole:
 
     def as4_preparers(self) -> Mapping[str, As4Preparer]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.prepare_request}
+
+    def unavailable(self) -> dict[str, str]:
+        """Data service identifier → why it is unavailable (its register could not be loaded), for
+        ``/ready``'s detail and the admin area."""
+        return unavailable_services(self.intake.services)
 
     # --- intake ------------------------------------------------------------------------------------
     @property

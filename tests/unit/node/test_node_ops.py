@@ -26,8 +26,9 @@ from oots.errors import ConfigError
 from oots.node import NodeContext, build_context, create_app
 from oots.node.admin import hash_password, verify_password
 from oots.node.observe import CorrelationMiddleware, Metrics, configure_logging, correlation_id
+from oots.provider.role import create_role
 from oots.settings import LogSettings, load_settings
-from oots.store import queue
+from oots.store import open_database, queue
 
 PASSWORD = "correct horse battery staple"
 
@@ -401,3 +402,40 @@ def test_the_node_sizes_the_pool_of_its_web_threads(tmp_path: Path, clean_env: p
         assert threads._pool.size == threads.THREADS  # 0: four per core
     finally:
         threads.set_threads(0)
+
+
+def test_a_data_service_whose_register_cannot_be_loaded_is_shown_unavailable(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "births.csv"
+    bad.write_text("id,family_name,given_name,date_of_birth\n1,Dupont,Marie,29/02/1984\n", encoding="utf-8")
+    digest = hash_password(PASSWORD, iterations=1000)
+    extra = f"""roles = ["provider"]
+[admin]
+password_hash = "{digest}"
+[provider]
+samples = true
+[[provider.registers]]
+name = "births"
+kind = "csv"
+path = "{bad.as_posix()}"
+[[provider.data_services]]
+identifier = "be-births-file"
+evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/be-births-file"
+titles = {{ en = "Birth certificate" }}
+model = "birth-certificate"
+jurisdiction = "BE"
+register = "births"
+authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }}
+"""
+    settings = load_settings(node_config(tmp_path, extra.replace('roles = ["provider"]\n', "")))
+    ctx = NodeContext(settings=settings, database=open_database(settings))
+    ctx.services["roles"] = [create_role(ctx)]  # the role alone: no access point needed to show its state
+    with AppClient(create_app(ctx)) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 200  # the node serves its other data services
+        assert ready.json()["unavailable_data_services"] == ["be-births-file"]
+        assert "births.csv" not in ready.text  # why is for the operator, not for anyone
+        assert login(client) == 303
+        partners = client.get("/admin/partners").text
+    assert "unavailable: register births, line 2 of births.csv" in partners

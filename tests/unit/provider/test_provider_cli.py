@@ -72,8 +72,77 @@ def test_lookup_and_render(capsys: pytest.CaptureFixture[str], config: Path, tmp
         "--born",
         "2000-01-01",
     )
-    assert code == 1
+    assert code == 2  # bad input, not "no match"
     assert "no data service nope" in err
+
+
+def test_lookup_of_a_legal_person(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    companies = sample_evidence_type_id("EL", "companies")
+    args = ["provider", "lookup", str(config), companies]
+    code, out, err = run_cli(capsys, *args, "--legal-name", "Ελληνικά Τρόφιμα Α.Ε.", "--post-code", "10671")
+    assert code == 0, err
+    assert out.startswith("MATCH ")
+    code, out, _ = run_cli(capsys, *args, "--legal-name", "Someone Else SA", "--legal-identifier", "VAT:EL999000606")
+    assert code == 0
+    assert out.startswith("MATCH ")
+    code, out, _ = run_cli(capsys, *args, "--legal-name", "Nobody SA", "--legal-identifier", "VAT:EL000000000")
+    assert code == 1
+    assert out.startswith("NO_MATCH ")
+    code, _, err = run_cli(capsys, *args, "--legal-name", "Nobody SA", "--legal-identifier", "EL000000000")
+    assert code == 2
+    assert "is not SCHEME:VALUE" in err
+    code, _, err = run_cli(capsys, *args, "--family-name", "Papadopoulou", "--given-name", "Eleni")
+    assert code == 2
+    assert "about legal persons: --family-name, --given-name do not apply" in err
+
+
+def test_lookup_with_the_optional_attributes(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    births = sample_evidence_type_id("EL", "births")
+    args = ["provider", "lookup", str(config), births, "--family-name", "Papadopoulou", "--given-name", "Eleni"]
+    more = ["--born", "1987-03-25", "--gender", "female", "--birth-name", "Papadopoulou", "--post-code", "10671"]
+    code, out, err = run_cli(capsys, *args, *more)
+    assert code == 0, err
+    assert out.startswith("MATCH ")
+    code, _, err = run_cli(capsys, *args, "--born", "1987-03-25", "--gender", "f")
+    assert code == 2
+    assert "--gender: 'f' is not one of Male, Female, Unspecified" in err
+    code, _, err = run_cli(capsys, *args, "--born", "1987-03-25", "--legal-name", "X")
+    assert code == 2
+    assert "about natural persons" in err
+    code, _, err = run_cli(capsys, "provider", "lookup", str(config), births, "--family-name", "Papadopoulou")
+    assert code == 2
+    assert "give --given-name, --born" in err
+
+
+def test_lookup_tells_a_register_failure_from_no_match(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "births.csv"
+    bad.write_text("id,family_name,given_name,date_of_birth\n1,Dupont,Marie,29/02/1984\n", encoding="utf-8")
+    config = tmp_path / "node.toml"
+    config.write_text(
+        f"""[node]
+country = "BE"
+[[provider.registers]]
+name = "births"
+kind = "csv"
+path = "{bad.as_posix()}"
+[[provider.data_services]]
+identifier = "be-births"
+evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/be-births"
+titles = {{ en = "Birth certificate" }}
+model = "birth-certificate"
+jurisdiction = "BE"
+register = "births"
+authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }}
+""",
+        encoding="utf-8",
+    )
+    args = ["--family-name", "Dupont", "--given-name", "Marie", "--born", "1984-02-29"]
+    code, out, err = run_cli(capsys, "provider", "lookup", str(config), "be-births", *args)
+    assert code == 3
+    assert out == ""
+    assert "the register failed: register births is unavailable: register births, line 2 of births.csv" in err
 
 
 def test_people(capsys: pytest.CaptureFixture[str]) -> None:

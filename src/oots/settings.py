@@ -278,7 +278,10 @@ class ProviderRegisterSettings(Section):
     keys_table: str = Field("", description="sql: table of match keys (built by `oots provider build-keys`).")
     keys_url: str = Field("", description="sql: database of the key table when not the register's own.")
     where: dict[str, str] = Field(default_factory=dict, description="csv, sql: only rows with these field values.")
-    fields: dict[str, str] = Field(default_factory=dict, description="Register field names of identity attributes.")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Register field of each identity attribute, and of any other field of the data model.",
+    )
     legal_identifiers: dict[str, str] = Field(
         default_factory=dict, description="Identifier scheme (VAT, LEI, ...) → register field."
     )

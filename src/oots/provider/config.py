@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import fields as dataclass_fields
 from functools import partial
 from pathlib import Path
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from oots.edm import Jurisdiction, LevelOfAssurance
 from oots.errors import ConfigError, NotFound, RegisterError
 from oots.provider.adapters import python_register
-from oots.provider.datamodels import model_by_name
+from oots.provider.datamodels import MODELS, DataModel, model_by_name
 from oots.provider.dataservice import DataService, PreviewPolicy
 from oots.provider.matching import Attribute, MatchRules, NameLevel
 from oots.provider.registers import (
@@ -32,6 +33,7 @@ __all__ = [
     "build_data_services",
     "build_register",
     "build_registers",
+    "evidence_fields",
     "load_register",
     "match_rules",
     "register_problems",
@@ -40,26 +42,70 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_FIELD_NAMES = {f.name for f in dataclass_fields(FieldMap)} - {"legal_identifiers"}
+_FIELD_NAMES = {f.name for f in dataclass_fields(FieldMap)} - {"legal_identifiers", "evidence"}
 
 
-def _field_map(reg: ProviderRegisterSettings) -> FieldMap:
-    unknown = sorted(set(reg.fields) - _FIELD_NAMES)
-    if unknown:
-        raise ConfigError(
-            f"provider.registers.{reg.name}.fields: unknown attribute(s) {', '.join(unknown)}",
-            [(f"provider.registers.{reg.name}.fields.{k}", "unknown attribute") for k in unknown],
-        )
+def _model_field_names(models: Iterable[DataModel]) -> set[str]:
+    return {f.key for model in models for f in (*model.subject, *model.details)}
+
+
+def evidence_fields(settings: Settings, register: str) -> frozenset[str]:
+    """The fields the data models of the data services reading ``register`` (and their annexes) read;
+    every data model's when none reads it."""
+    models = []
+    for ds in settings.provider.data_services:
+        if ds.register_name == register:
+            for name in (ds.model, *ds.annexes):
+                try:
+                    models.append(model_by_name(name))
+                except NotFound:
+                    continue  # told by build_data_services, with the setting's path
+    return frozenset(_model_field_names(models or MODELS))
+
+
+def _field_map(reg: ProviderRegisterSettings, known: Collection[str] | None = None) -> FieldMap:
+    """The field map of ``reg``: each key of ``fields`` is an identity attribute, or a field of the data
+    models (``known``, all of them by default) held in another column."""
+    setting = f"provider.registers.{reg.name}.fields"
     base = FieldMap()
     legal = dict(reg.legal_identifiers) or dict(base.legal_identifiers)
-    return FieldMap(**{**{k: getattr(base, k) for k in _FIELD_NAMES}, **reg.fields}, legal_identifiers=legal)
+    identity = {k: v for k, v in reg.fields.items() if k in _FIELD_NAMES}
+    evidence = {k: v for k, v in reg.fields.items() if k not in _FIELD_NAMES}
+    fields = FieldMap(**{**{k: getattr(base, k) for k in _FIELD_NAMES}, **identity}, legal_identifiers=legal)
+    allowed = set(known) if known is not None else _model_field_names(MODELS)
+    by_identity = {name: attr for name, attr in _IDENTITY_MODEL_NAMES.items() if name not in _FIELD_NAMES}
+    reasons = []
+    for key in sorted(evidence):
+        if key in by_identity:
+            reasons.append((key, f"{key} is an identity attribute: map it with {by_identity[key]}"))
+        elif key not in allowed:
+            reasons.append((key, "neither an identity attribute nor a field of the data model"))
+    if reasons:
+        listed = "; ".join(f"{setting}.{key}: {reason}" for key, reason in reasons)
+        raise ConfigError(
+            f"{listed} (the identity attributes are {', '.join(sorted(_FIELD_NAMES))}; "
+            f"the data model's fields {', '.join(sorted(allowed))})",
+            [(f"{setting}.{key}", reason) for key, reason in reasons],
+        )
+    return dataclasses.replace(fields, evidence=evidence)
 
 
-def build_register(reg: ProviderRegisterSettings) -> Register:
-    """One register adapter from its settings."""
+#: Data model field names given by the identity mapping → the setting that maps them.
+_IDENTITY_MODEL_NAMES = {
+    "eidas_identifier": "legal_person_identifier",
+    "vat": "legal_identifiers.VAT",
+    "lei": "legal_identifiers.LEI",
+    "eori": "legal_identifiers.EORI",
+    "business_code": "legal_identifiers.BusinessCode",
+}
+
+
+def build_register(reg: ProviderRegisterSettings, known: Collection[str] | None = None) -> Register:
+    """One register adapter from its settings (``known``: the data model fields its field map may name,
+    :func:`evidence_fields`)."""
     if reg.kind == "python":
         return python_register(reg)
-    fields = _field_map(reg)
+    fields = _field_map(reg, known)
     if reg.kind == "sample":
         return sample_register(reg.source, reg.country)
     if reg.kind == "csv":
@@ -90,22 +136,22 @@ def _file_stamp(path: Path) -> object:
     return (stat.st_size, stat.st_mtime_ns)
 
 
-def load_register(reg: ProviderRegisterSettings) -> Register:
+def load_register(reg: ProviderRegisterSettings, known: Collection[str] | None = None) -> Register:
     """The register of ``reg`` for a running node: a CSV or SQL register that cannot be loaded (a bad
     row, its database unreachable) becomes an :class:`UnavailableRegister` that loads it later, instead
     of stopping the node. A mistake in the settings themselves (a column the register lacks, an unknown
     attribute) still raises :class:`ConfigError`."""
     try:
-        return build_register(reg)
+        return build_register(reg, known)
     except RegisterError as exc:
         if reg.kind not in ("csv", "sql"):
             raise
         stamp = partial(_file_stamp, reg.path) if reg.kind == "csv" and reg.path is not None else None
-        return UnavailableRegister(reg.name, partial(build_register, reg), exc.message, stamp=stamp)
+        return UnavailableRegister(reg.name, partial(build_register, reg, known), exc.message, stamp=stamp)
 
 
 def build_registers(settings: Settings) -> dict[str, Register]:
-    return {reg.name: load_register(reg) for reg in settings.provider.registers}
+    return {reg.name: load_register(reg, evidence_fields(settings, reg.name)) for reg in settings.provider.registers}
 
 
 def register_problems(settings: Settings) -> list[tuple[str, str]]:
@@ -116,7 +162,7 @@ def register_problems(settings: Settings) -> list[tuple[str, str]]:
         if reg.kind not in ("csv", "sql"):
             continue
         try:
-            build_register(reg)
+            build_register(reg, evidence_fields(settings, reg.name))
         except ConfigError as exc:
             problems += exc.problems or [(f"provider.registers.{reg.name}", exc.message)]
         except RegisterError as exc:

@@ -57,6 +57,7 @@ __all__ = [
     "SqlRegister",
     "UnavailableRegister",
     "check_columns",
+    "identity_model_fields",
     "model_fields",
     "person_lookup_keys",
 ]
@@ -95,7 +96,9 @@ class FieldMap:
     """Which register field holds which identity attribute (empty string: the register has none).
 
     ``legal_identifiers`` maps an identifier scheme of the code list ``IdentifierSchemes`` (``VAT``,
-    ``LEI``, ``EORI``, ``BusinessCode``, ...) to the field that holds it.
+    ``LEI``, ``EORI``, ``BusinessCode``, ...) to the field that holds it. ``evidence`` maps any other
+    field a data model reads (``registration_number``, ``registered_on``, ...) to the register's field
+    that holds it; a field of the model's name needs no entry.
     """
 
     record_id: str = "id"
@@ -112,6 +115,7 @@ class FieldMap:
     legal_identifiers: Mapping[str, str] = field(
         default_factory=lambda: {"VAT": "vat", "LEI": "lei", "EORI": "eori", "BusinessCode": "business_code"}
     )
+    evidence: Mapping[str, str] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str | None:
@@ -188,13 +192,21 @@ _OTHER_ATTRIBUTES = ("gender", "post_code", "legal_name")
 _MAPPED_ATTRIBUTES = ("record_id", *_PERSON_ATTRIBUTES, *_OTHER_ATTRIBUTES, "legal_person_identifier")
 
 
-def model_fields(fields: FieldMap) -> list[tuple[str, str]]:
+def identity_model_fields(fields: FieldMap) -> list[tuple[str, str]]:
     """``(data model field, register column)`` of each identity attribute ``fields`` maps: the names the
     data models read (``family_name``, ..., ``eidas_identifier``, ``vat``, ``business_code``) and the
-    columns that hold them. Columns of ``""`` (the register has none) are left out."""
+    columns that hold them, ``""`` where the register has none."""
     pairs = [(attr, getattr(fields, attr)) for attr in (*_PERSON_ATTRIBUTES, *_OTHER_ATTRIBUTES)]
     pairs.append(("eidas_identifier", fields.legal_person_identifier))
     pairs += [(_LEGAL_MODEL_FIELDS.get(s, s.lower()), column) for s, column in fields.legal_identifiers.items()]
+    return pairs
+
+
+def model_fields(fields: FieldMap) -> list[tuple[str, str]]:
+    """``(data model field, register column)`` of each field ``fields`` maps: the identity attributes
+    (:func:`identity_model_fields`), then the evidence fields of ``fields.evidence``. Columns of ``""``
+    (the register has none) are left out."""
+    pairs = [*identity_model_fields(fields), *fields.evidence.items()]
     return [(name, column) for name, column in pairs if column]
 
 
@@ -231,6 +243,7 @@ def check_columns(register: str, columns: Iterable[str], fields: FieldMap, where
         (f"legal_identifiers.{scheme}", column, defaults.legal_identifiers.get(scheme))
         for scheme, column in fields.legal_identifiers.items()
     ]
+    mapped += [(name, column, None) for name, column in fields.evidence.items()]
     for attr, column, default in mapped:
         if column and column not in have and (attr == "record_id" or column != default):
             problems.append((f"{setting}.fields.{attr}", column))

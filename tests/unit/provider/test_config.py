@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from oots.edm import EvidenceTypeDistribution, LevelOfAssurance, Person
 from oots.errors import ConfigError
 from oots.provider.config import build_data_services, build_register
 from oots.provider.matching import Attribute, NameLevel
@@ -139,6 +141,65 @@ fields = {{ colour = "red" }}
     assert isinstance(http, HttpJsonRegister)
     assert http._client.headers["Authorization"] == "Bearer s3cret"
     http.close()
-    with pytest.raises(ConfigError, match="unknown attribute"):
+    with pytest.raises(ConfigError, match="colour: neither an identity attribute nor a field of the data model"):
         build_register(bad)
     engine.dispose()
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "provider.md"
+DUTCH_FILE = (
+    "aktenummer,achternaam,voornamen,geboortedatum,inschrijvingsdatum,gemeente\n"
+    "1961-0042,Jansen,Pieter,1961-03-05,1961-03-07,Utrecht\n"
+)
+
+
+def field_map_example() -> str:
+    """The TOML example of docs/provider.md's field map."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index("Which register field holds which identity attribute") :]
+    return section[section.index("```toml\n") + 8 : section.index("```\n", section.index("```toml\n") + 8)]
+
+
+def test_the_field_map_renames_evidence_fields_as_the_docs_show(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    csv_path = tmp_path / "geboorten.csv"
+    csv_path.write_text(DUTCH_FILE, encoding="utf-8")
+    example = field_map_example().replace("/srv/registers/geboorten.csv", csv_path.as_posix())
+    [service] = build_data_services(load_settings(write(tmp_path, '[node]\ncountry = "NL"\n' + example)))
+    record = service.register.fetch("1961-0042")
+    assert record.data["registration_number"] == "1961-0042"
+    assert record.data["registered_on"] == "1961-03-07"
+    assert record.data["registry_office"] == "Utrecht"
+    assert record.data["family_name"] == "Jansen"
+    person = Person("Jansen", "Pieter", dt.date(1961, 3, 5), LevelOfAssurance.HIGH)
+    result = service.identify(person)
+    assert result.record is not None
+    [evidence] = service.render(result.record, [EvidenceTypeDistribution("application/xml")], subject=person)
+    xml = evidence.document.content.decode("utf-8")
+    assert "Utrecht" in xml
+    assert "1961-03-07" in xml
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (
+            'registred_on = "inschrijvingsdatum"',
+            "fields.registred_on: neither an identity attribute nor a field of the data model",
+        ),
+        ('diploma_title = "gemeente"', "fields.diploma_title: neither an identity attribute"),  # another model's
+        ('eidas_identifier = "gemeente"', "map it with legal_person_identifier"),
+        ('nationality = "nationaliteit"', "fields.nationality names the column 'nationaliteit'"),
+    ],
+)
+def test_the_field_map_refuses_an_unknown_field_or_a_missing_column(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, line: str, problem: str
+) -> None:
+    csv_path = tmp_path / "geboorten.csv"
+    csv_path.write_text(DUTCH_FILE, encoding="utf-8")
+    example = field_map_example().replace("/srv/registers/geboorten.csv", csv_path.as_posix())
+    example = example.replace('registry_office = "gemeente"', f'registry_office = "gemeente"\n{line}')
+    settings = load_settings(write(tmp_path, '[node]\ncountry = "NL"\n' + example))
+    with pytest.raises(ConfigError) as caught:
+        build_data_services(settings)
+    assert problem in caught.value.message
+    assert caught.value.problems[0][0].startswith("provider.registers.nl-births.fields.")

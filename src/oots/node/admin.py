@@ -523,7 +523,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             (p.name, p.party_id or p.name, p.endpoint, *_certificate_expiry(p.signing_certificate))
             for p in as4.partners
         ]
-        missing = unavailable(ctx)
+        missing = await run_in_thread(unavailable, ctx)  # may try a register's database again
         services = [
             (
                 s.identifier,

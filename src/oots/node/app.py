@@ -53,7 +53,7 @@ from oots.store.database import normalise_url
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Preparer, Worker
 from oots.store.wake import listen, topic
-from oots.threads import set_threads
+from oots.threads import run_in_thread, set_threads
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "check_node", "create_app", "create_worker"]
 
@@ -346,7 +346,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             log.warning("not ready: the database does not answer (error id %s): %s", error_id, database_fault(exc))
             return JSONResponse({"status": "unavailable", "error_id": error_id}, status_code=503)
         body: dict[str, Any] = {"status": "ready", "node": node.name}
-        missing = unavailable(ctx)
+        missing = await run_in_thread(unavailable, ctx)  # may try a register's database again
         if missing:
             # Still ready: the other data services answer. These answer EDM:ERR:0008 until their register
             # loads; why is in the log and the admin area (not here, where anyone may look).

@@ -171,12 +171,13 @@ def register_problems(settings: Settings) -> list[tuple[str, str]]:
 
 
 def unavailable_services(services: Sequence[DataService]) -> dict[str, str]:
-    """Data service identifier → why its register is unavailable, for each that is now."""
+    """Data service identifier → why its register is unavailable, for each that is now (a register due
+    for a new attempt is tried first: this may wait for a database to answer)."""
     out = {}
     for service in services:
         register = service.register
-        if isinstance(register, UnavailableRegister) and register.problem is not None:
-            out[service.identifier] = register.problem
+        if isinstance(register, UnavailableRegister) and (problem := register.refresh()) is not None:
+            out[service.identifier] = problem
     return out
 
 

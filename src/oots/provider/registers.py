@@ -871,14 +871,22 @@ class UnavailableRegister:
         self._loaded, self.problem = register, None
         log.warning("register %s has loaded: its data services answer again", self.name)
 
-    def current(self) -> Register:
-        """The register, loaded again if an attempt is due; :class:`RegisterUnavailable` while it fails."""
+    def refresh(self) -> str | None:
+        """Load the register again if an attempt is due (never waiting for another thread's attempt);
+        ``problem`` then: ``None`` once it has loaded. Also called to show the state (``/ready``), so
+        that a process that answers no request (the web process of a node whose worker runs apart)
+        shows it as it is."""
         if self._loaded is None and self._due() and self._lock.acquire(blocking=False):
             try:
                 if self._loaded is None:
                     self._retry()
             finally:
                 self._lock.release()
+        return self.problem
+
+    def current(self) -> Register:
+        """The register, loaded again if an attempt is due; :class:`RegisterUnavailable` while it fails."""
+        self.refresh()
         if self._loaded is not None:
             return self._loaded
         raise RegisterUnavailable(f"register {self.name} is unavailable: {self.problem}", register=self.name)

@@ -438,4 +438,11 @@ authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifi
         assert "births.csv" not in ready.text  # why is for the operator, not for anyone
         assert login(client) == 303
         partners = client.get("/admin/partners").text
-    assert "unavailable: register births, line 2 of births.csv" in partners
+        assert "unavailable: register births, line 2 of births.csv" in partners
+        # fixed, it is loaded again without a request for it (as in a web process whose worker runs apart)
+        bad.write_text("id,family_name,given_name,date_of_birth\n1,Dupont,Marie,1984-02-29\n", encoding="utf-8")
+        ready = client.get("/ready")
+        assert "unavailable_data_services" not in ready.json()
+        assert "<td>be-births-file</td><td>Birth certificate</td><td>births</td><td>if_possible</td><td>available" in (
+            client.get("/admin/partners").text
+        )

@@ -14,7 +14,8 @@ Every adapter returns *candidates*: records that could be the person, found by i
 date of birth and a shared name part. The decision belongs to :mod:`oots.provider.matching`.
 Failures of the register (unreachable, timeout, an error status, an unreadable answer, a bad row)
 become :class:`oots.errors.RegisterError`, which the intake answers with ``EDM:ERR:0005`` (timeout)
-or ``EDM:ERR:0008``.
+or ``EDM:ERR:0008``. A register that could not be loaded at start stands behind an
+:class:`UnavailableRegister`, which loads it again later.
 """
 
 from __future__ import annotations

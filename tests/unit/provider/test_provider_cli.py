@@ -143,6 +143,9 @@ authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifi
     assert code == 3
     assert out == ""
     assert "the register failed: register births is unavailable: register births, line 2 of births.csv" in err
+    code, out, _ = run_cli(capsys, "provider", "services", str(config))
+    assert code == 0
+    assert "register births  UNAVAILABLE: register births, line 2 of births.csv" in out
 
 
 def test_people(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ with a plain reason. Nothing else in the package calls ``lxml.etree.fromstring``
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Final
 
@@ -14,11 +15,14 @@ from lxml import etree
 
 from oots.errors import XmlError
 
-__all__ = ["DEFAULT_MAX_BYTES", "parse", "parse_tree"]
+__all__ = ["DEFAULT_MAX_BYTES", "HEAD_BYTES", "parse", "parse_head", "parse_tree"]
 
 #: Largest document accepted by default (evidence payloads are separate MIME parts, not XML here).
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
+
+#: How much of a refused document :func:`parse_head` reads.
+HEAD_BYTES = 64 * 1024
 
 _BLANKS: Final = b" \t\r\n"
 
@@ -104,3 +108,39 @@ def parse_tree(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT
 def parse(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
     """Parse ``data`` and return its root element (see :func:`parse_tree`)."""
     return parse_tree(data, max_bytes=max_bytes).getroot()
+
+
+def parse_head(data: bytes | bytearray | memoryview, *, head_bytes: int = HEAD_BYTES) -> etree._Element | None:
+    """The root element of ``data`` as far as its first ``head_bytes`` bytes make it: its attributes and
+    the children that end within them (a child cut off is left out); ``None`` when not even the root's
+    start tag can be read.
+
+    For naming a document that :func:`parse` refuses (too large, not well-formed further on): the same
+    refusals of DTDs and entities, and nothing after the head is looked at."""
+    head = bytes(data[:head_bytes])
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        return None
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        collect_ids=False,
+    )
+    with contextlib.suppress(etree.XMLSyntaxError):  # the events before the fault are kept
+        parser.feed(head)
+    root: etree._Element | None = None
+    ended: set[etree._Element] = set()
+    for event, element in parser.read_events():
+        if root is None:
+            root = element
+        elif event == "end":
+            ended.add(element)
+    if root is None:
+        return None
+    for child in list(root):
+        if child not in ended or any(isinstance(node, etree._Entity) for node in child.iter(etree.Entity)):
+            root.remove(child)
+    return root

@@ -394,14 +394,33 @@ def test_invalid_request_names_the_rules(network: Requester) -> None:
 
 
 def test_a_huge_request_is_refused_unread(network: Requester) -> None:
-    _, body = request_xml(GARCIA)
+    request, body = request_xml(GARCIA)
     huge = body.replace(b"</query:QueryRequest>", b"<!--" + b"x" * 1_100_000 + b"--></query:QueryRequest>")
     _, answer = network.send(huge)
     assert answer.user_message.collaboration_info.action == profile.ACTION_EXCEPTION_RESPONSE
     document = edm.parse(answer.payloads[0].data)
     assert isinstance(document, QueryError)
     assert document.code == "EDM:ERR:0003"
+    assert document.request_id == request.id
     assert b"xxxx" not in answer.payloads[0].data
+
+
+def test_a_request_with_an_oversized_name_is_refused_naming_the_request(network: Requester) -> None:
+    # The error named no request id before: the requester could not match it to its exchange.
+    request, body = request_xml(person("García Márquez", "M" * 1_100_000, "1982-10-07", "ES/ES/12345678Z"))
+    sent_id, answer = network.send(body)
+    error = error_of(answer, request)  # valid by the official rules, and its requestId is the request's
+    assert error.code == "EDM:ERR:0003"
+    con = sqlite3.connect(network.provider_db, timeout=10)
+    try:
+        rows = con.execute("SELECT event, details, message_ids FROM audit_entries WHERE side = 'provider'").fetchall()
+    finally:
+        con.close()
+    mine = [(event, json.loads(details)) for event, details, ids in rows if sent_id in json.loads(ids)]
+    assert [(event, details["reason"], details["request_id"]) for event, details in mine] == [
+        ("request_received", "INVALID:TOO_LARGE", request.id),
+        ("error_sent", "INVALID:TOO_LARGE", request.id),
+    ]
 
 
 def test_the_provider_journals_each_answer_without_personal_data(network: Requester) -> None:

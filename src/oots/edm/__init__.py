@@ -21,7 +21,7 @@ from oots.edm.build import (
     requested_evidence_type,
     response_evidence,
 )
-from oots.edm.codec import Document, parse, parse_element, to_element, to_xml
+from oots.edm.codec import Document, parse, parse_element, read_request_head, to_element, to_xml
 from oots.edm.codes import ERROR_CODES, ErrorCode, ErrorSeverity, Version, error_code
 from oots.edm.documents import (
     EvidenceClassification,
@@ -30,6 +30,7 @@ from oots.edm.documents import (
     QueryRequest,
     QueryResponse,
     RepositoryItemRef,
+    RequestHead,
     ResponseEvidence,
 )
 from oots.edm.jsonform import DOCUMENT_KINDS, from_json, object_from_json, object_to_json, to_json
@@ -112,6 +113,7 @@ __all__ = [
     "RegistryItem",
     "RegistryResponse",
     "RepositoryItemRef",
+    "RequestHead",
     "Requirement",
     "ResponseEvidence",
     "SubmitObjectsRequest",
@@ -134,6 +136,7 @@ __all__ = [
     "parse_element",
     "preview_required",
     "query_error",
+    "read_request_head",
     "requested_evidence_type",
     "response_evidence",
     "sr_url",

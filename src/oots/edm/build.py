@@ -20,6 +20,7 @@ from oots.edm.documents import (
     QueryRequest,
     QueryResponse,
     RepositoryItemRef,
+    RequestHead,
     ResponseEvidence,
 )
 from oots.edm.model import (
@@ -200,7 +201,7 @@ def evidence_response(
 def query_error(
     code: str,
     *,
-    request: QueryRequest | None = None,
+    request: QueryRequest | RequestHead | None = None,
     error_provider: Agent | None = None,
     detail: str | None = None,
     message: str | None = None,
@@ -209,7 +210,8 @@ def query_error(
 ) -> QueryError:
     """An error response of ``code`` (``EDM:ERR:0001`` ... ``0008``), type and message from the table.
 
-    Answering ``request`` copies its id and evidence requester and keeps its version.
+    Answering ``request`` copies its id and evidence requester and keeps its version; a
+    :class:`~oots.edm.RequestHead` (a request that could not be read whole) gives what it has.
     """
     if not code.startswith("EDM:ERR:"):
         raise ModelError(f"{code} is not an evidence exchange error (EDM:ERR:*)")
@@ -230,7 +232,7 @@ def query_error(
 def _error(
     row: ErrorCode,
     *,
-    request: QueryRequest | None,
+    request: QueryRequest | RequestHead | None,
     error_provider: Agent | None,
     detail: str | None,
     message: str | None = None,
@@ -243,10 +245,12 @@ def _error(
 ) -> QueryError:
     return QueryError(
         request_id=None if request is None else request.id,
-        specification=version or (request.specification if request is not None else Version.EDM_V2),
+        specification=version or (request.specification if request is not None else None) or Version.EDM_V2,
         evidence_response_identifier=new_uuid(),
         error_provider=None if error_provider is None else _as(error_provider, AgentClassification.ERROR_PROVIDER),
-        evidence_requester=None if request is None else _bare(request.evidence_requester[0]),
+        evidence_requester=(
+            _bare(request.evidence_requester[0]) if request is not None and request.evidence_requester else None
+        ),
         code=row.code,
         exception_type=row.exception_type,
         severity=severity,

@@ -19,6 +19,8 @@ Differences between the profiles, all in this module:
 
 from __future__ import annotations
 
+import contextlib
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +38,7 @@ from oots.edm.documents import (
     QueryRequest,
     QueryResponse,
     RepositoryItemRef,
+    RequestHead,
     ResponseEvidence,
 )
 from oots.edm.model import (
@@ -51,7 +54,7 @@ from oots.edm.model import (
 from oots.edm.registry import CommonServicesError, CommonServicesResponse, RegistryResponse, SubmitObjectsRequest
 from oots.errors import ModelError
 
-__all__ = ["Document", "parse", "parse_element", "to_element", "to_xml"]
+__all__ = ["Document", "parse", "parse_element", "read_request_head", "to_element", "to_xml"]
 
 Document = (
     QueryRequest
@@ -147,6 +150,35 @@ def _read_request(root: etree._Element) -> QueryRequest:
             "DataServiceEvidenceType",
         ),
     )
+
+
+#: The form R-EDM-REQ-S004 gives a request id (and R-EDM-ERR-S004 the requestId of its answer).
+_REQUEST_ID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def read_request_head(root: etree._Element) -> RequestHead | None:
+    """The id of the evidence request ``root`` (a whole tree, or as much as :func:`oots.xmlsafe.parse_head`
+    read), with its version, evidence requester and evidence provider when their slots can be read;
+    ``None`` when ``root`` is not a ``query:QueryRequest`` or its ``@id`` is not a ``urn:uuid:`` (an
+    answer must not repeat an id of another form, R-EDM-ERR-S004)."""
+    if root.tag != rr.Q + "QueryRequest":
+        return None
+    request_id = (root.get("id") or "").strip()
+    if not _REQUEST_ID.fullmatch(request_id):
+        return None
+    found = {slot.get("name") or "": slot for slot in root.iterchildren(rr.RIM + "Slot")}
+    version: Version | None = None
+    requester: tuple[Agent, ...] = ()
+    provider: Agent | None = None
+    with contextlib.suppress(ModelError):  # each part is read when it can be
+        version = _edm_version(found, "the evidence request")
+    with contextlib.suppress(ModelError):
+        if "EvidenceRequester" in found:
+            requester = rr.read_collection(found["EvidenceRequester"], Agent, "Agent")
+    with contextlib.suppress(ModelError):
+        if "EvidenceProvider" in found:
+            provider = rr.read_any(found["EvidenceProvider"], Agent, "Agent")
+    return RequestHead(request_id, version, requester, provider)
 
 
 def _write_request(doc: QueryRequest, version: Version) -> etree._Element:

@@ -30,6 +30,7 @@ __all__ = [
     "QueryRequest",
     "QueryResponse",
     "RepositoryItemRef",
+    "RequestHead",
     "ResponseEvidence",
 ]
 
@@ -37,6 +38,18 @@ __all__ = [
 def _edm_only(version: Version, what: str) -> None:
     if version is not Version.EDM_V1 and version is not Version.EDM_V2:
         raise ModelError(f"{what} is oots-edm:v1.0 or oots-edm:v2.0, not {version}")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What can be read of an evidence request that cannot be read whole (too large, not well-formed
+    or not valid further on): its ``@id`` and, when readable, its version, evidence requester and evidence provider, so
+    that an error answering it still names the request (``oots.edm.read_request_head``)."""
+
+    id: str
+    specification: Version | None = None
+    evidence_requester: tuple[Agent, ...] = ()
+    evidence_provider: Agent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 message, and decides:
 
 * the payload is too large, not XML, not an evidence request, or breaks the official rules
-  (``oots.validation``) → ``EDM:ERR:0003`` naming the violated rule ids;
+  (``oots.validation``) → ``EDM:ERR:0003`` naming the violated rule ids, and the request's id whenever
+  its root element can be read (:func:`oots.xmlsafe.parse_head`, :func:`oots.edm.read_request_head`);
 * the deadline (``[provider] answer_deadline_seconds`` from the ebMS timestamp) has passed →
   ``EDM:ERR:0005``;
 * no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0004``;
@@ -32,10 +33,20 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from oots import edm
+from oots import edm, xmlsafe
 from oots.as4 import profile
 from oots.as4.model import Payload
-from oots.edm import Agent, Identifier, LegalPerson, Person, QueryError, QueryRequest, QueryResponse, Text
+from oots.edm import (
+    Agent,
+    Identifier,
+    LegalPerson,
+    Person,
+    QueryError,
+    QueryRequest,
+    QueryResponse,
+    RequestHead,
+    Text,
+)
 from oots.errors import ModelError, RegisterError, RegisterUnavailable, ValidationFailed, XmlError, error_text
 from oots.provider.dataservice import DataService, EvidenceRefused, ProvidedEvidence, Provision
 from oots.validation import Validator
@@ -105,6 +116,12 @@ def _subject(request: QueryRequest) -> Person | LegalPerson:
     return subject
 
 
+def _head(data: bytes) -> RequestHead | None:
+    """The id (version, requester) of a request refused before it could be read whole, if its head tells."""
+    root = xmlsafe.parse_head(data)
+    return None if root is None else edm.read_request_head(root)
+
+
 def subject_identifier(request: QueryRequest) -> str | None:
     if request.natural_person is not None and request.natural_person.identifier is not None:
         return request.natural_person.identifier.value
@@ -167,17 +184,20 @@ class Intake:
         preview = self.preview if preview is None else preview
         request: QueryRequest | None = None
         if len(data) > self.max_request_bytes:
-            return self.error("EDM:ERR:0003", None, None, "INVALID:TOO_LARGE", detail="The request is too large.")
+            head = _head(data)
+            return self.error("EDM:ERR:0003", head, None, "INVALID:TOO_LARGE", detail="The request is too large.")
         try:
             report, root = self.validator.validate_document(data)
         except XmlError:
-            return self.error("EDM:ERR:0003", None, None, "INVALID:XML", detail="The request is not acceptable XML.")
+            head = _head(data)
+            return self.error("EDM:ERR:0003", head, None, "INVALID:XML", detail="The request is not acceptable XML.")
         try:
             document = edm.parse_element(root)  # the tree the validator parsed: the request is parsed once
         except (XmlError, ModelError) as exc:
             rules = sorted(report.rule_ids(blocking_only=True))
             detail = "Violated rules: " + ", ".join(rules) if rules else f"The request is not valid: {exc}"
-            return self.error("EDM:ERR:0003", None, None, "INVALID:MODEL", detail=detail[:2000])
+            head = edm.read_request_head(root)
+            return self.error("EDM:ERR:0003", head, None, "INVALID:MODEL", detail=detail[:2000])
         if not isinstance(document, QueryRequest):
             return self.error("EDM:ERR:0003", None, None, "INVALID:NOT_A_REQUEST", detail="Not an evidence request.")
         request = document
@@ -308,13 +328,14 @@ class Intake:
     def error(
         self,
         code: str,
-        request: QueryRequest | None,
+        request: QueryRequest | RequestHead | None,
         service: DataService | None,
         reason: str,
         *,
         detail: str | None = None,
     ) -> Answer:
-        """An ``ExceptionResponse`` of ``code`` (the request's version, or v2.0 when unreadable)."""
+        """An ``ExceptionResponse`` of ``code`` (the request's version, or v2.0 when unknown); a request
+        read only in part (:class:`~oots.edm.RequestHead`) is answered with its id all the same."""
         if service is not None:
             provider: Agent | None = service_agent(service)
         elif request is not None:
@@ -322,7 +343,7 @@ class Intake:
         else:
             provider = None
         document = edm.query_error(code, request=request, error_provider=provider, detail=detail)
-        return self.wrap_error(document, request, service, reason)
+        return self.wrap_error(document, request if isinstance(request, QueryRequest) else None, service, reason)
 
     def preview_required(
         self, request: QueryRequest, service: DataService, location: str, *, allow_http: bool = False

@@ -247,8 +247,8 @@ class ProviderRole:
             "conversation_id": request.collaboration_info.conversation_id,
         }
         details: dict[str, Any] = {"reason": answer.reason}
-        if answer.request is not None:
-            details["request_id"] = answer.request.id
+        if answer.document.request_id is not None:  # also of a request that could not be read whole
+            details["request_id"] = answer.document.request_id
         if answer.service is not None:
             details["data_service"] = answer.service.identifier
         subject = answer.subject_identifier

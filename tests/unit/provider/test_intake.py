@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -87,6 +87,78 @@ def test_too_large_is_refused_before_parsing() -> None:
     small = Intake(sample_data_services("ES"), max_request_bytes=10_000, clock=lambda: NOW)
     answer = small.answer(b"<" * 10_001, sent=NOW)
     assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:TOO_LARGE")
+
+
+@pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])
+@pytest.mark.parametrize("field", ["given_name", "family_name"])
+def test_a_request_too_large_for_its_name_is_refused_with_its_id(version: edm.Version, field: str) -> None:
+    # Before, the EDM:ERR:0003 named no request: the requester could not tell which exchange it ended.
+    oversized = dataclasses.replace(GARCIA, **{field: "Ñ" * 600_000})
+    req, body = request(oversized, version=version)
+    assert len(body) > 1_000_000
+    answer = intake().answer(body, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:TOO_LARGE")
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.request_id == req.id
+    assert document.specification is version
+    assert document.evidence_requester is not None
+    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
+    assert b"\xc3\x91" * 10 not in answer.payloads[0].data  # the name is not sent back
+    assert answer.request is None
+    assert answer.subject_identifier is None
+
+
+def _invalid_date(body: bytes) -> bytes:
+    return body.replace(b"1982-10-07", b"1982-13-07")
+
+
+def _cut_before_the_query(body: bytes) -> bytes:
+    return body[: body.index(b"<query:Query ")]
+
+
+def _control_character_in_the_name(body: bytes) -> bytes:
+    return body.replace(b"Mar\xc3\xada Jos\xc3\xa9", b"Mar\x01a")
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (_invalid_date, "INVALID:MODEL"),
+        (_cut_before_the_query, "INVALID:XML"),
+        (_control_character_in_the_name, "INVALID:XML"),
+    ],
+)
+def test_every_invalid_request_whose_id_can_be_read_is_answered_with_it(
+    broken: Callable[[bytes], bytes], reason: str
+) -> None:
+    req, body = request()
+    data = broken(body)
+    assert data != body
+    answer = intake().answer(data, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", reason)
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.request_id == req.id
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<query:QueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" id="request-1">',
+        b'<query:QueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" id="urn:uuid:',
+        b'<query:QueryResponse xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" '
+        b'requestId="urn:uuid:6f4d2a8e-5b1c-4e0f-9a7d-3c2b1a0f9e8d">',
+        b'<!DOCTYPE x [<!ENTITY e "urn:uuid:6f4d2a8e-5b1c-4e0f-9a7d-3c2b1a0f9e8d">]>'
+        b'<query:QueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" id="&e;">',
+    ],
+    ids=["not-a-uuid", "cut-in-the-id", "not-a-request", "dtd"],
+)
+def test_no_request_id_is_made_up(data: bytes) -> None:
+    answer = intake().answer(data, sent=NOW)
+    assert answer.code == "EDM:ERR:0003"
+    assert isinstance(answer.document, QueryError)
+    assert answer.document.request_id is None
 
 
 def test_deadline_runs_from_the_ebms_timestamp() -> None:

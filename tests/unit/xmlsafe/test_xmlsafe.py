@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from oots.errors import XmlError
-from oots.xmlsafe import parse
+from oots.xmlsafe import parse, parse_head
 
 
 def test_plain_document() -> None:
@@ -62,3 +62,25 @@ def test_billion_laughs_is_refused_quickly() -> None:
 def test_size_limit() -> None:
     with pytest.raises(XmlError, match="over the limit"):
         parse(b"<a>" + b"x" * 2000 + b"</a>", max_bytes=1000)
+
+
+def test_the_head_of_a_refused_document_keeps_only_what_ended_in_it() -> None:
+    data = b'<a id="x"><b>1</b><c>' + b"y" * 100_000 + b"</c></a>"
+    root = parse_head(data)
+    assert root is not None
+    assert (root.tag, root.get("id")) == ("a", "x")
+    assert [child.tag for child in root] == ["b"]  # <c> is cut off by the head: left out
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not xml",
+        b'<a id="x',
+        b'<!DOCTYPE a [<!ENTITY x "y">]><a id="&x;"/>',
+        b"<" + b"a" * 70_000 + b"/>",
+    ],
+)
+def test_the_head_of_what_has_no_root_start_tag_is_none(data: bytes) -> None:
+    assert parse_head(data) is None

@@ -34,7 +34,7 @@ from as4_flow_nodes import (
     write_configs,
 )
 from provider.conftest import pdf_text
-from provider.parties import GARCIA, query_request
+from provider.parties import GARCIA, PROVIDER, query_request
 
 from oots import edm
 from oots.as4 import msh, profile
@@ -411,16 +411,33 @@ def test_a_request_with_an_oversized_name_is_refused_naming_the_request(network:
     sent_id, answer = network.send(body)
     error = error_of(answer, request)  # valid by the official rules, and its requestId is the request's
     assert error.code == "EDM:ERR:0003"
+    assert journalled(network, sent_id) == [
+        ("request_received", "INVALID:TOO_LARGE", request.id),
+        ("error_sent", "INVALID:TOO_LARGE", request.id),
+    ]
+
+
+def test_a_publisher_the_service_does_not_issue_for_is_refused_and_journalled(network: Requester) -> None:
+    # Before, the evidence came issued by the service's own authority, which the request had not named.
+    request = query_request(GARCIA, provider=PROVIDER)  # the authority of red's own services, not of births
+    sent_id, answer = network.send(edm.to_xml(request))
+    error = error_of(answer, request)
+    assert (error.code, error.exception_type) == ("EDM:ERR:0006", "rs:UnresolvedReferenceExceptionType")
+    assert journalled(network, sent_id) == [
+        ("request_received", "UNKNOWN:EVIDENCE_PROVIDER", request.id),
+        ("error_sent", "UNKNOWN:EVIDENCE_PROVIDER", request.id),
+    ]
+
+
+def journalled(network: Requester, sent_id: str) -> list[tuple[str, str, str | None]]:
+    """The provider's journal entries of the request message ``sent_id``: (event, reason, request id)."""
     con = sqlite3.connect(network.provider_db, timeout=10)
     try:
         rows = con.execute("SELECT event, details, message_ids FROM audit_entries WHERE side = 'provider'").fetchall()
     finally:
         con.close()
     mine = [(event, json.loads(details)) for event, details, ids in rows if sent_id in json.loads(ids)]
-    assert [(event, details["reason"], details["request_id"]) for event, details in mine] == [
-        ("request_received", "INVALID:TOO_LARGE", request.id),
-        ("error_sent", "INVALID:TOO_LARGE", request.id),
-    ]
+    return [(event, details["reason"], details.get("request_id")) for event, details in mine]
 
 
 def test_the_provider_journals_each_answer_without_personal_data(network: Requester) -> None:

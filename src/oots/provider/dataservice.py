@@ -5,7 +5,8 @@ them), the formats and data model of its distributions, the level of assurance i
 preview policy and jurisdiction, the issuing authority, the identity-matching rules and the register
 it reads. A service may issue for several authorities (the DSD lists one access service per publisher,
 and the user chooses): :meth:`DataService.for_provider` gives the service as the authority a request
-names. Its three steps are what the intake calls:
+names, and :meth:`DataService.issues_for` says whether it is one of them at all. Its three steps are
+what the intake calls:
 
 1. :meth:`DataService.identify` — the request's person (``oots.edm.Person`` or ``LegalPerson``) against
    the register: a :class:`~oots.provider.matching.MatchResult` with a reason code for the journal;
@@ -197,6 +198,17 @@ class DataService:
     #: Further authorities the service issues for (each a publisher of its own access service in the
     #: DSD); ``authority`` is the one used when a request names none of them.
     other_authorities: tuple[Authority, ...] = ()
+
+    def issues_for(self, identifier: str | None, scheme_id: str | None = None) -> bool:
+        """Whether the service issues evidence as the authority ``identifier`` (in ``scheme_id``, when
+        given) names: its own authority or one of its further ones. A request naming another is refused
+        (``EDM:ERR:0006``) rather than answered as the service's own authority."""
+        if identifier is None:
+            return True
+        return any(
+            a.identifier == identifier and scheme_id in (None, a.scheme_id)
+            for a in (self.authority, *self.other_authorities)
+        )
 
     def for_provider(self, identifier: str | None, scheme_id: str | None = None) -> DataService:
         """The service issuing as the authority ``identifier`` names (a request's ``EvidenceProvider``),

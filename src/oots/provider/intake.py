@@ -9,6 +9,8 @@ message, and decides:
 * the deadline (``[provider] answer_deadline_seconds`` from the ebMS timestamp) has passed →
   ``EDM:ERR:0005``;
 * no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0004``;
+* the service does not issue for the evidence provider (DSD publisher) the request names →
+  ``EDM:ERR:0006`` (the reference cannot be resolved);
 * the service refuses (:class:`~oots.provider.dataservice.EvidenceRefused`: no or several matching
   records, level of assurance, format, subject kind) → its code;
 * the request allows a preview and the service's policy asks for one → with a preview space
@@ -160,15 +162,13 @@ class Intake:
 
     # --- the service asked for ---------------------------------------------------------------------
     def find_service(self, request: QueryRequest) -> DataService | None:
-        """The data service asked for, issuing as the authority the request's ``EvidenceProvider`` names."""
+        """The data service asked for (by its identifier, else by its evidence type), as it is configured:
+        see :meth:`DataService.issues_for` and :meth:`DataService.for_provider` for the authority."""
         wanted = request.evidence_request
         service = self._by_id.get(wanted.identifier) if wanted.identifier else None
         if service is None:
             service = self._by_type.get(edm.sr_url(wanted.evidence_type_classification or "", v2=False))
-        if service is None:
-            return None
-        named = request.evidence_provider.identifier
-        return service.for_provider(named.value, named.scheme_id)
+        return service
 
     # --- decisions ---------------------------------------------------------------------------------
     def answer(self, data: bytes, *, sent: dt.datetime) -> Answer:
@@ -221,6 +221,17 @@ class Intake:
                 "UNKNOWN:EVIDENCE_TYPE",
                 detail="This evidence provider offers no data service for the evidence type requested.",
             )
+        named = request.evidence_provider.identifier
+        if not service.issues_for(named.value, named.scheme_id):
+            return self.error(
+                "EDM:ERR:0006",
+                request,
+                service,
+                "UNKNOWN:EVIDENCE_PROVIDER",
+                detail="This data service does not issue evidence for the evidence provider the request names; "
+                "ask again with a publisher the Data Service Directory lists for it.",
+            )
+        service = service.for_provider(named.value, named.scheme_id)
         if request.preview_location is not None:
             if not preview:
                 return self.error(

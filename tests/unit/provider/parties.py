@@ -15,9 +15,16 @@ from oots.edm import Agent, Identifier, LevelOfAssurance, Person, Text
 from oots.provider.render import Authority
 from oots.provider.samples import sample_data_service
 
-__all__ = ["GARCIA", "OTHER_AUTHORITY", "OTHER_PROVIDER", "PROVIDER", "REQUESTER", "query_request"]
+__all__ = ["GARCIA", "OTHER_AUTHORITY", "OTHER_PROVIDER", "PROVIDER", "REQUESTER", "agent_of", "query_request"]
+
+
+def agent_of(authority: Authority) -> Agent:
+    """The request's ``EvidenceProvider`` naming ``authority`` (as the DSD lists it under Publisher)."""
+    return Agent(Identifier(authority.identifier, authority.scheme_id), (Text(authority.name, "EN"),))
+
 
 REQUESTER = Agent(Identifier("ESS9990002B", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Sede", "ES"),))
+#: The authority the tests' own data services (in ``[[provider.data_services]]``) issue as; no sample service does.
 PROVIDER = Agent(Identifier("ESS9990001A", "urn:cef.eu:names:identifier:EAS:9920"), (Text("Ministerio", "ES"),))
 #: A further authority a Spanish service may issue for, and the request's agent that names it.
 OTHER_AUTHORITY = Authority("17750001500019", "urn:cef.eu:names:identifier:EAS:0009", "Rectorado de Madrid")
@@ -41,11 +48,15 @@ def query_request(
     preview: bool = False,
     version: edm.Version = edm.Version.EDM_V1,
     issued: dt.datetime | None = None,
-    provider: Agent = PROVIDER,
+    provider: Agent | None = None,
 ) -> edm.QueryRequest:
-    """A request from :data:`REQUESTER` to :data:`PROVIDER` about ``subject``, for Spain's sample ``kind``
-    service (or ``evidence_type``) in its distribution of format ``fmt``, addressed to ``provider``."""
-    offered = evidence_type or sample_data_service("ES", kind).evidence_type()
+    """A request from :data:`REQUESTER` about ``subject``, for Spain's sample ``kind`` service (or
+    ``evidence_type``) in its distribution of format ``fmt``, addressed to ``provider``: by default the
+    sample service's authority, or :data:`PROVIDER` for an ``evidence_type`` of the tests' own services."""
+    sample = sample_data_service("ES", kind)
+    offered = evidence_type or sample.evidence_type()
+    if provider is None:
+        provider = PROVIDER if evidence_type is not None else agent_of(sample.authority)
     dist = next(d for d in offered.distributed_as if d.format == fmt)
     return edm.evidence_request(
         requester=REQUESTER,

@@ -20,7 +20,7 @@ from oots.provider.registers import RegisterRecord
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.validation import validate
 
-from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, PROVIDER, query_request
+from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, PROVIDER, agent_of, query_request
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
@@ -341,18 +341,37 @@ def test_a_service_of_several_authorities_issues_as_the_one_the_request_names() 
     births = dataclasses.replace(sample_data_service("ES", "births"), other_authorities=(OTHER_AUTHORITY,))
     own = births.authority.identifier
     assert _issuing_as(births, OTHER_PROVIDER) == (OTHER_AUTHORITY.identifier, {OTHER_AUTHORITY.identifier})
-    # a request naming an authority the service does not issue for, or the right number in another
-    # scheme, gets the service's own authority
-    assert _issuing_as(births, PROVIDER) == (own, {own})
-    other_scheme = edm.Agent(
-        edm.Identifier(OTHER_AUTHORITY.identifier, "urn:cef.eu:names:identifier:EAS:9920"), OTHER_PROVIDER.names
-    )
-    assert _issuing_as(births, other_scheme) == (own, {own})
+    assert _issuing_as(births, agent_of(births.authority)) == (own, {own})
     # the service itself is not changed by answering as another authority
     assert births.authority.identifier == own
     assert births.for_provider(OTHER_AUTHORITY.identifier).authority == OTHER_AUTHORITY
     assert births.for_provider(OTHER_AUTHORITY.identifier, "urn:x").authority.identifier == own
     assert births.for_provider(None) is births
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        PROVIDER,  # an authority of this node's other services, not of this one
+        edm.Agent(edm.Identifier(OTHER_AUTHORITY.identifier, "urn:cef.eu:names:identifier:EAS:9920"), PROVIDER.names),
+        edm.Agent(edm.Identifier("S0000000X", "urn:cef.eu:names:identifier:EAS:9920"), PROVIDER.names),
+    ],
+    ids=["another-authority", "right-number-other-scheme", "unknown"],
+)
+def test_a_request_naming_a_publisher_the_service_does_not_issue_for_is_refused(named: edm.Agent) -> None:
+    # Before, it was answered with evidence issued by the service's own authority, which it did not ask.
+    births = dataclasses.replace(sample_data_service("ES", "births"), other_authorities=(OTHER_AUTHORITY,))
+    req = query_request(fmt="application/xml", issued=NOW, provider=named)
+    answer = intake([births]).answer(edm.to_xml(req), sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0006", "UNKNOWN:EVIDENCE_PROVIDER")
+    assert answer.action == profile.ACTION_EXCEPTION_RESPONSE
+    assert answer.evidence_ids == ()
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.exception_type == "rs:UnresolvedReferenceExceptionType"
+    assert document.request_id == req.id
+    assert answer.service is not None
+    assert answer.service.identifier == births.identifier
 
 
 def test_sample_services_name_every_publisher_of_their_access_point() -> None:

@@ -29,7 +29,7 @@ from oots.store import Database, open_database
 from oots.store.models import QueueJob
 from oots.validation import validate
 
-from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, PROVIDER, query_request
+from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, agent_of, query_request
 
 BASE = "https://ep.example.eu"
 PORTAL = "https://portal.example.eu"
@@ -223,8 +223,9 @@ def test_a_preview_keeps_the_authority_its_first_request_named(desk: Desk) -> No
         service = desk.previews.service_of(row)  # what the preview page names
         assert service is not None
         assert service.authority == rectorate
-    # a second request that names another authority than the first does not fit the preview
-    elsewhere = follow(desk, second_request(first, location, evidence_provider=PROVIDER))
+    # a second request that names another authority of the service than the first does not fit the preview
+    own = agent_of(sample_data_service("ES", "diplomas").authority)
+    elsewhere = follow(desk, second_request(first, location, evidence_provider=own))
     assert elsewhere is not None
     assert elsewhere.reason == "PREVIEW:UNKNOWN"
     second = second_request(first, location)
@@ -344,7 +345,9 @@ def test_second_requests_that_do_not_fit_are_refused_alike(desk: Desk, case: str
         second = dataclasses.replace(second, natural_person=other)
     elif case == "other-service":
         births = first_request(kind="births")
-        second = dataclasses.replace(second, evidence_request=births.evidence_request)
+        second = dataclasses.replace(
+            second, evidence_request=births.evidence_request, evidence_provider=births.evidence_provider
+        )
     result = desk.previews.intake.receive(edm.to_xml(second), sent=T0)
     if case == "other-service":
         # births allow a preview but this one never had one: the location is unknown to it

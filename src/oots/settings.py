@@ -353,7 +353,22 @@ class ProviderAuthoritySettings(Section):
 
     identifier: str
     scheme_id: str = Field(pattern=r"^urn:", description="EAS scheme URN, e.g. urn:cef.eu:names:identifier:EAS:9930.")
-    name: str
+    name: str = Field(description="The name the documents show.")
+    names: dict[str, str] = Field(
+        default_factory=dict,
+        description="The name per language code (EN, DE, ...), as the DSD lists the publisher: each is sent "
+        "as an sdg:Name of its language; without them, name is sent in the service's language.",
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _language_codes(cls, names: dict[str, str]) -> dict[str, str]:
+        wrong = [code for code in names if not (len(code) == 2 and code.isascii() and code.isalpha())]
+        if wrong:
+            raise ValueError(f"{', '.join(map(repr, wrong))}: a language is a two-letter code (EN, DE, ...)")
+        if len({code.upper() for code in names}) != len(names):
+            raise ValueError("a language is given twice (codes are compared in capitals)")
+        return {code.upper(): name for code, name in names.items()}
 
 
 class ProviderDataServiceSettings(Section):

@@ -27,7 +27,7 @@ from oots.provider.registers import (
 )
 from oots.provider.render import Authority
 from oots.provider.samples import SAMPLE_COUNTRIES, sample_data_services, sample_register
-from oots.settings import ProviderMatchingSettings, ProviderRegisterSettings, Settings
+from oots.settings import ProviderAuthoritySettings, ProviderMatchingSettings, ProviderRegisterSettings, Settings
 
 __all__ = [
     "build_data_services",
@@ -197,6 +197,10 @@ def match_rules(m: ProviderMatchingSettings) -> MatchRules:
     )
 
 
+def _authority(a: ProviderAuthoritySettings) -> Authority:
+    return Authority(a.identifier, a.scheme_id, a.name, tuple(a.names.items()))
+
+
 def build_data_services(settings: Settings) -> list[DataService]:
     """The node's data services: the configured ones, plus the samples of ``node.country`` when asked."""
     provider = settings.provider
@@ -224,8 +228,8 @@ def build_data_services(settings: Settings) -> list[DataService]:
                 model=model,
                 annexes=annexes,
                 register=registers[ds.register_name],
-                authority=Authority(ds.authority.identifier, ds.authority.scheme_id, ds.authority.name),
-                other_authorities=tuple(Authority(a.identifier, a.scheme_id, a.name) for a in ds.other_authorities),
+                authority=_authority(ds.authority),
+                other_authorities=tuple(_authority(a) for a in ds.other_authorities),
                 jurisdiction=Jurisdiction(ds.jurisdiction, ds.jurisdiction_nuts or None),
                 formats=tuple(ds.formats),
                 level_of_assurance=LevelOfAssurance(ds.level_of_assurance),

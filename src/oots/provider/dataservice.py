@@ -343,7 +343,7 @@ class DataService:
                 metadata = Evidence(
                     identifier=evidence_id,
                     is_about=self._is_about(record, subject),
-                    issuing_authority=self._issuing_authority(),
+                    issuing_authority=self.authority_agent(),
                     is_conformant_to=EvidenceType(
                         evidence_type_classification=self.evidence_type_classification,
                         titles=tuple(Text(v, k) for k, v in self.titles.items()),
@@ -360,10 +360,15 @@ class DataService:
                 out.append(ProvidedEvidence(metadata, document, annex=n > 0))
         return tuple(out)
 
-    def _issuing_authority(self) -> Agent:
+    def authority_agent(self) -> Agent:
+        """The authority the service issues as, as an ``sdg:Agent`` (the evidence's ``IssuingAuthority``,
+        the answer's ``EvidenceProvider``): its name in every language it has one, else ``name`` in the
+        service's language."""
+        authority = self.authority
+        names = authority.names or ((self.language, authority.name),)
         return Agent(
-            identifier=Identifier(self.authority.identifier, self.authority.scheme_id),
-            names=(Text(self.authority.name, self.language.upper()),),
+            identifier=Identifier(authority.identifier, authority.scheme_id),
+            names=tuple(Text(name, language.upper()) for language, name in names),
         )
 
     def _is_about(self, record: PersonRecord | LegalPersonRecord, subject: Person | LegalPerson | None) -> IsAbout:

@@ -40,7 +40,6 @@ from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.edm import (
     Agent,
-    Identifier,
     LegalPerson,
     Person,
     QueryError,
@@ -104,12 +103,8 @@ class PreviewFollowUp:
 
 
 def service_agent(service: DataService) -> Agent:
-    """The evidence provider of ``service`` as an ``sdg:Agent`` (its issuing authority)."""
-    authority = service.authority
-    return Agent(
-        identifier=Identifier(authority.identifier, authority.scheme_id),
-        names=(Text(authority.name, service.language.upper()),),
-    )
+    """The evidence provider of ``service`` as an ``sdg:Agent`` (its issuing authority, every name)."""
+    return service.authority_agent()
 
 
 def _subject(request: QueryRequest) -> Person | LegalPerson:

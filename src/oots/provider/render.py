@@ -50,11 +50,16 @@ _EXTENSIONS = {MEDIA_PDF: "pdf", MEDIA_XML: "xml", MEDIA_JSON: "json"}
 
 @dataclass(frozen=True, slots=True)
 class Authority:
-    """The issuing authority (``sdg:IssuingAuthority``): an EAS-scheme identifier and a name."""
+    """The issuing authority (``sdg:IssuingAuthority``): an EAS-scheme identifier and a name.
+
+    ``name`` is the one the documents show; ``names`` (language code, name) are all its names as the
+    DSD's Publisher lists them, each sent as an ``sdg:Name`` of its language (with none, ``name`` alone
+    is sent, in the data service's language)."""
 
     identifier: str
     scheme_id: str
     name: str
+    names: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

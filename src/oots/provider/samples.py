@@ -196,7 +196,8 @@ def _catalogue_listing() -> dict[tuple[str, str], _Listed]:
 
 def _authority(publisher: Publisher) -> Authority:
     names = dict(publisher.names)
-    return Authority(publisher.id, publisher.scheme, names.get("EN") or next(iter(names.values()), ""))
+    name = names.get("EN") or next(iter(names.values()), "")
+    return Authority(publisher.id, publisher.scheme, name, tuple((lang.upper(), n) for lang, n in names.items()))
 
 
 def sample_evidence_type_id(country: str, kind: str) -> str:

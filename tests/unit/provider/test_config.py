@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from oots.edm import EvidenceTypeDistribution, LevelOfAssurance, Person
+from oots import edm
+from oots.edm import EvidenceTypeDistribution, Identifier, LevelOfAssurance, Person, Text
 from oots.errors import ConfigError
 from oots.provider.config import build_data_services, build_register
+from oots.provider.intake import Intake
 from oots.provider.matching import Attribute, NameLevel
 from oots.provider.registers import CsvRegister, HttpJsonRegister, SqlRegister
 from oots.provider.samples import sample_register_path
 from oots.settings import load_settings
+from oots.validation import validate
+
+from .parties import agent_of, query_request
+
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
 SERVICE = """
 [[provider.data_services]]
@@ -203,3 +210,54 @@ def test_the_field_map_refuses_an_unknown_field_or_a_missing_column(
         build_data_services(settings)
     assert problem in caught.value.message
     assert caught.value.problems[0][0].startswith("provider.registers.nl-births.fields.")
+
+
+def test_an_authority_named_in_several_languages_is_sent_with_every_name(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    # Before, only `name` could be given, and it went out tagged with the service's language.
+    named = 'name = "BS", names = { nl = "Burgerlijke Stand", FR = "État civil", en = "Civil registry" } }'
+    service = SERVICE.replace("{register}", "be-births").replace('preview = "required"', 'preview = "never"')
+    service = service.replace('name = "BS" }', named, 1)
+    service = service.replace("BE/5b2f1c8e", "BE/5b2f1c8e-3a4d-4e6f-8b9a-0c1d2e3f4a5b")  # a UUID, as the rules want
+    config = (
+        f"""
+[[provider.registers]]
+name = "be-births"
+kind = "csv"
+path = "{sample_register_path("births")}"
+where = {{ country = "BE" }}
+"""
+        + service
+    )
+    (mine,) = build_data_services(load_settings(write(tmp_path, config)))
+    lotte = Person(
+        family_name="Peeters",
+        given_name="Lotte",
+        date_of_birth=dt.date(1985, 7, 23),
+        identifier=Identifier("BE/BE/85072312345", "eidas"),
+        level_of_assurance=LevelOfAssurance.HIGH,
+    )
+    request = query_request(
+        lotte, evidence_type=mine.evidence_type(), fmt="application/xml", provider=agent_of(mine.authority), issued=NOW
+    )
+    answer = Intake([mine], clock=lambda: NOW).answer(edm.to_xml(request), sent=NOW)
+    assert answer.code is None, answer.reason
+    report = validate(answer.payloads[0].data)
+    assert report.valid, [f.as_dict() for f in report.findings if f.blocking]
+    document = answer.document
+    assert isinstance(document, edm.QueryResponse)
+    every_name = (Text("Burgerlijke Stand", "NL"), Text("État civil", "FR"), Text("Civil registry", "EN"))
+    assert document.evidence_provider[0].names == every_name
+    assert {e.metadata.issuing_authority.names for p in document.packages for e in p.evidences} == {every_name}
+    # an authority given only its name: that name, in the service's language
+    gent = mine.for_provider("0999000002", "urn:cef.eu:names:identifier:EAS:0208")
+    assert gent.authority_agent().names == (Text("BS Gent", "NL"),)
+
+
+def test_an_authority_name_in_something_else_than_a_language_is_a_config_error(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    bad = SERVICE.replace("{register}", "r").replace('name = "BS" }', 'name = "BS", names = { dutch = "BS" } }', 1)
+    with pytest.raises(ConfigError, match=r"provider\.data_services\.0\.authority\.names.*two-letter"):
+        load_settings(write(tmp_path, '[[provider.registers]]\nname = "r"\nkind = "csv"\npath = "a.csv"\n' + bad))

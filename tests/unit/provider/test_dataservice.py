@@ -256,7 +256,7 @@ def test_the_response_carrying_the_evidence_passes_the_official_rules() -> None:
     requester = Agent(
         Identifier("DK22233223", "urn:cef.eu:names:identifier:EAS:0096"), (Text("Denmark University Portal", "EN"),)
     )
-    provider = service._issuing_authority()
+    provider = service.authority_agent()
     request = edm.evidence_request(
         requester=requester,
         provider=provider,

@@ -381,6 +381,8 @@ def test_sample_services_name_every_publisher_of_their_access_point() -> None:
     births = sample_data_service("DE", "births")
     assert [a.name for a in births.other_authorities] == ["Registry Office Munich", "Registry Office Hamburg-Mitte"]
     assert sample_data_service("BE", "births").other_authorities == ()
+    # their names go out in the language the catalogue gives them in (English), not the service's
+    assert diplomas.authority_agent().names == (edm.Text("Ministry of Higher Education and Research", "EN"),)
 
 
 def test_sample_services_are_the_ones_the_demo_catalogue_lists() -> None:

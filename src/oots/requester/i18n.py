@@ -82,6 +82,60 @@ _FR: Final[dict[str, str]] = {
     "a region code ({level}), starting with the country code {country}": (
         "un code de région ({level}), commençant par le code de pays {country}"
     ),
+    "Skip to content": "Aller au contenu",
+    "Choose a procedure and a country.": "Choisissez une démarche et un pays.",
+    "The application has moved on since this page was shown; open it again to see where it stands.": (
+        "La demande a avancé depuis l'affichage de cette page ; ouvrez-la à nouveau pour voir où elle en est."
+    ),
+    "Requesting a birth certificate": "Demander un acte de naissance",
+    "Requesting proof of residence": "Demander un justificatif de domicile",
+    "Applying for a study grant": "Demander une bourse d'études",
+    "Registering a motor vehicle": "Immatriculer un véhicule",
+    # the reasons an application ended (oots.requester.states.REASON_TEXT)
+    "The procedure is not known to the Evidence Broker.": "L'Evidence Broker ne connaît pas cette démarche.",
+    "No evidence can be retrieved through OOTS for this requirement in that country; "
+    "please upload the document yourself.": (
+        "Aucune preuve ne peut être obtenue par OOTS pour cette exigence dans ce pays ; "
+        "veuillez téléverser le document vous-même."
+    ),
+    "No authority of that country offers this evidence through OOTS; please upload it yourself.": (
+        "Aucune autorité de ce pays ne fournit cette preuve par OOTS ; veuillez la téléverser vous-même."
+    ),
+    "The European directories could not be reached; please try again later.": (
+        "Les annuaires européens n'ont pas pu être joints ; veuillez réessayer plus tard."
+    ),
+    "The authority holding the evidence could not be reached; please try again later.": (
+        "L'autorité qui détient la preuve n'a pas pu être jointe ; veuillez réessayer plus tard."
+    ),
+    "The authority found no record for you; check your details or upload the document.": (
+        "L'autorité n'a trouvé aucun dossier à votre nom ; vérifiez vos données ou téléversez le document."
+    ),
+    "The authority cannot provide this evidence; please upload it yourself.": (
+        "L'autorité ne peut pas fournir cette preuve ; veuillez la téléverser vous-même."
+    ),
+    "The authority needs a login with a higher level of assurance; log in again with a stronger eID means.": (
+        "L'autorité exige une connexion d'un niveau de garantie plus élevé ; "
+        "reconnectez-vous avec un moyen eID plus fort."
+    ),
+    "You chose not to share the evidence after previewing it.": (
+        "Vous avez choisi de ne pas partager la preuve après l'avoir prévisualisée."
+    ),
+    "The person who logged in at the preview was not the applicant, so the authority sent nothing; "
+    "start again and log in at the preview with your own eID.": (
+        "La personne connectée à la prévisualisation n'était pas le demandeur, l'autorité n'a donc rien envoyé ; "
+        "recommencez et connectez-vous à la prévisualisation avec votre propre eID."
+    ),
+    "The authority refused the request.": "L'autorité a refusé la demande.",
+    "The authority answered with an error; please try again later or upload the document.": (
+        "L'autorité a répondu par une erreur ; veuillez réessayer plus tard ou téléverser le document."
+    ),
+    "An answer to a follow-up question was not accepted; please check it.": (
+        "Une réponse à une question complémentaire n'a pas été acceptée ; veuillez la vérifier."
+    ),
+    "The request was cancelled.": "La demande a été annulée.",
+    "The evidence did not arrive in time; you can start again.": (
+        "La preuve n'est pas arrivée à temps ; vous pouvez recommencer."
+    ),
 }
 
 _DE: Final[dict[str, str]] = {
@@ -154,6 +208,61 @@ _DE: Final[dict[str, str]] = {
     ),
     "a region code ({level}), starting with the country code {country}": (
         "einen Regionscode ({level}), der mit dem Ländercode {country} beginnt"
+    ),
+    "Skip to content": "Zum Inhalt springen",
+    "Choose a procedure and a country.": "Wählen Sie ein Verfahren und ein Land.",
+    "The application has moved on since this page was shown; open it again to see where it stands.": (
+        "Der Antrag ist weitergegangen, seit diese Seite angezeigt wurde; öffnen Sie ihn erneut, um den Stand zu sehen."
+    ),
+    "Requesting a birth certificate": "Geburtsurkunde beantragen",
+    "Requesting proof of residence": "Meldebescheinigung beantragen",
+    "Applying for a study grant": "Studienbeihilfe beantragen",
+    "Registering a motor vehicle": "Kraftfahrzeug zulassen",
+    # the reasons an application ended (oots.requester.states.REASON_TEXT)
+    "The procedure is not known to the Evidence Broker.": "Der Evidence Broker kennt dieses Verfahren nicht.",
+    "No evidence can be retrieved through OOTS for this requirement in that country; "
+    "please upload the document yourself.": (
+        "Für diese Anforderung kann in diesem Land kein Nachweis über OOTS abgerufen werden; "
+        "bitte laden Sie den Nachweis selbst hoch."
+    ),
+    "No authority of that country offers this evidence through OOTS; please upload it yourself.": (
+        "Keine Behörde dieses Landes bietet diesen Nachweis über OOTS an; bitte laden Sie ihn selbst hoch."
+    ),
+    "The European directories could not be reached; please try again later.": (
+        "Die europäischen Verzeichnisse waren nicht erreichbar; bitte versuchen Sie es später erneut."
+    ),
+    "The authority holding the evidence could not be reached; please try again later.": (
+        "Die Behörde, die den Nachweis führt, war nicht erreichbar; bitte versuchen Sie es später erneut."
+    ),
+    "The authority found no record for you; check your details or upload the document.": (
+        "Die Behörde hat keinen Eintrag zu Ihnen gefunden; prüfen Sie Ihre Angaben oder laden Sie den Nachweis hoch."
+    ),
+    "The authority cannot provide this evidence; please upload it yourself.": (
+        "Die Behörde kann diesen Nachweis nicht liefern; bitte laden Sie ihn selbst hoch."
+    ),
+    "The authority needs a login with a higher level of assurance; log in again with a stronger eID means.": (
+        "Die Behörde verlangt eine Anmeldung mit höherem Vertrauensniveau; "
+        "melden Sie sich mit einem stärkeren eID-Mittel erneut an."
+    ),
+    "You chose not to share the evidence after previewing it.": (
+        "Sie haben sich nach der Vorschau entschieden, den Nachweis nicht zu teilen."
+    ),
+    "The person who logged in at the preview was not the applicant, so the authority sent nothing; "
+    "start again and log in at the preview with your own eID.": (
+        "Bei der Vorschau hat sich nicht die antragstellende Person angemeldet, daher hat die Behörde nichts "
+        "gesendet; beginnen Sie neu und melden Sie sich bei der Vorschau mit Ihrer eigenen eID an."
+    ),
+    "The authority refused the request.": "Die Behörde hat die Anfrage abgelehnt.",
+    "The authority answered with an error; please try again later or upload the document.": (
+        "Die Behörde hat mit einem Fehler geantwortet; bitte versuchen Sie es später erneut "
+        "oder laden Sie den Nachweis hoch."
+    ),
+    "An answer to a follow-up question was not accepted; please check it.": (
+        "Eine Antwort auf eine Rückfrage wurde nicht angenommen; bitte prüfen Sie sie."
+    ),
+    "The request was cancelled.": "Die Anfrage wurde abgebrochen.",
+    "The evidence did not arrive in time; you can start again.": (
+        "Der Nachweis ist nicht rechtzeitig eingetroffen; Sie können neu beginnen."
     ),
 }
 

@@ -169,13 +169,15 @@ class Portal:
             return None
         return {k: form.getlist(k) if len(form.getlist(k)) > 1 else form.get(k) for k in form}
 
+    def _error(
+        self, request: Request, status: int, message: str, *, detail: str | None = None, back: str | None = None
+    ) -> HTMLResponse:
+        """The error page saying ``message`` (English, shown in the page's language); ``detail`` as given."""
+        text = translate(self._lang(request), message)
+        return self._page(request, "portal_error.html", status, message=text, detail=detail, back=back)
+
     def _refused(self, request: Request) -> HTMLResponse:
-        return self._page(
-            request,
-            "portal_error.html",
-            403,
-            message=translate(self._lang(request), "The form expired; please try again."),
-        )
+        return self._error(request, 403, "The form expired; please try again.")
 
     def _identity(self, request: Request) -> Identity | None:
         return self.login.current_identity(request)
@@ -242,7 +244,7 @@ class Portal:
             return self._refused(request)
         procedure, country = str(form.get("procedure", "")), str(form.get("country", ""))
         if procedure not in {p for p, _ in DEMO_PROCEDURES} or country not in COUNTRIES:
-            return self._page(request, "portal_error.html", 422, message="Choose a procedure and a country.")
+            return self._error(request, 422, "Choose a procedure and a country.")
         subject, _ = edm_subjects(identity)
         return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
         with self.database.session(immediate=True) as session:
@@ -267,7 +269,7 @@ class Portal:
         try:
             view = self._view(request, identity)
         except NotFound:
-            return self._page(request, "portal_error.html", 404, message="Not found")
+            return self._error(request, 404, "Not found")
         return self._application_page(request, view)
 
     def _application_page(
@@ -289,7 +291,7 @@ class Portal:
             "portal_application.html",
             status,
             ex=view,
-            reason_text=REASON_TEXT[Reason(reason)] if reason else None,
+            reason_text=translate(lang, REASON_TEXT[Reason(reason)]) if reason else None,
             poll=view["state"] in ("discovering", "requesting") or returned,
             returned=returned,
             hint=lambda level: code_hint(lang, level, view["country"]),
@@ -334,7 +336,7 @@ class Portal:
         try:
             view = self._view(request, identity)
         except NotFound:
-            return self._page(request, "portal_error.html", 404, message="Not found")
+            return self._error(request, 404, "Not found")
         choices: dict[str, Any] = {}
         missing: set[str] = set()
         for i, entry in enumerate(view["requirements"]):
@@ -364,7 +366,9 @@ class Portal:
                 self.requester.choose(session, view["id"], self.client_id, choices)
         except (ModelError, LocalProtocolError) as exc:
             back = f"{self.prefix}/applications/{view['id']}"  # the page (GET) where the choice is made again
-            return self._page(request, "portal_error.html", 422, message=exc.message, back=back)
+            return self._error(
+                request, 422, "Your answer was not accepted; please check it.", detail=exc.message, back=back
+            )
         return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
 
     async def explicit(self, request: Request) -> Response:
@@ -381,9 +385,16 @@ class Portal:
             with self.database.session(immediate=True) as session:
                 self.requester.give_explicit_request(session, view["id"], self.client_id, ahead=ahead)
         except NotFound:
-            return self._page(request, "portal_error.html", 404, message="Not found")
+            return self._error(request, 404, "Not found")
         except LocalProtocolError as exc:
-            return self._page(request, "portal_error.html", 409, message=exc.message)
+            back = f"{self.prefix}/applications/{request.path_params['ex']}"
+            return self._error(
+                request,
+                409,
+                "The application has moved on since this page was shown; open it again to see where it stands.",
+                detail=exc.message,
+                back=back,
+            )
         return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
 
     async def evidence(self, request: Request) -> Response:
@@ -396,7 +407,7 @@ class Portal:
                 ev = self.requester.evidence(session, view["id"], request.path_params["n"], self.client_id)
                 content, media_type = ev.content, ev.media_type
         except NotFound:
-            return self._page(request, "portal_error.html", 404, message="Not found")
+            return self._error(request, 404, "Not found")
         if media_type == "application/pdf":
             return Response(
                 content,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -217,9 +218,13 @@ def test_uploading_everything_is_not_a_failure(tmp_path: Path, pki: CsPki) -> No
 
 
 def test_every_word_of_the_pages_is_translated() -> None:
+    """The templates' words, every reason an application ended, the error pages' messages and the
+    procedures' titles: each in every language of the portal."""
+    import ast
     from importlib import resources
 
-    from oots.requester import i18n
+    from oots.requester import i18n, portal
+    from oots.requester.states import REASON_TEXT
 
     assert set(i18n._FR) == set(i18n._DE)
     used: set[str] = set()
@@ -227,7 +232,18 @@ def test_every_word_of_the_pages_is_translated() -> None:
         if page.name.endswith(".html"):
             used |= set(re.findall(r"""_\(["']([^"']+)["']\)""", page.read_text("utf-8")))
     assert len(used) > 30
-    assert sorted(s for s in used if s not in i18n._FR) == []
+    reasons = set(REASON_TEXT.values())
+    tree = ast.parse(Path(portal.__file__).read_text("utf-8"))
+    errors = {
+        call.args[2].value
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "_error"
+        if len(call.args) > 2 and isinstance(call.args[2], ast.Constant)
+    }
+    assert len(errors) >= 4
+    titles = {title for _, title in portal.DEMO_PROCEDURES}
+    wanted = used | reasons | errors | titles
+    assert sorted(s for s in wanted if s not in i18n._FR) == []
 
 
 def test_csrf_login_and_ownership(tmp_path: Path, pki: CsPki) -> None:
@@ -257,9 +273,12 @@ def test_failure_in_plain_words(tmp_path: Path, pki: CsPki) -> None:
     page = web.get(page_url)
     web.post(page_url + "/request", data={"csrf": csrf(page)})
     node.deliver(Provider().error(*node.outbox.last_request(), "EDM:ERR:0004"))
-    page = web.get(page_url)
-    assert "found no record" in page.text
+    page = web.get(page_url)  # in the page's language (French here), not in English
+    assert "L'autorité n'a trouvé aucun dossier à votre nom" in html.unescape(page.text)
     assert "Recommencer" in page.text
+    assert "Die Behörde hat keinen Eintrag zu Ihnen gefunden" in web.get(page_url + "?lang=de").text
+    assert "The authority found no record for you" in web.get(page_url + "?lang=en").text
+    assert "Introuvable" in web.get(page_url + "x?lang=fr").text  # the error pages too
 
 
 def test_someone_else_at_the_preview_is_not_a_refusal(tmp_path: Path, pki: CsPki) -> None:

@@ -104,7 +104,9 @@ required_level = "low"
         encoding="utf-8",
     )
     log = directory / "red.log"
-    idp = ServerThread(create_idp_app(IdpConfig(issuer=idp_url, data_dir=directory / "idp")), ports["idp"])
+    # the identity provider keeps a session, as real ones do: a new login must be asked for explicitly
+    idp_config = IdpConfig(issuer=idp_url, data_dir=directory / "idp", single_sign_on=True)
+    idp = ServerThread(create_idp_app(idp_config), ports["idp"])
     procs: list[subprocess.Popen[bytes]] = []
 
     def start_red() -> None:
@@ -266,7 +268,8 @@ def test_someone_else_logs_in_then_the_applicant(network: Blue) -> None:
         action, csrf = form_of(page)
         assert action.endswith("/someone-else")
         again = user.post(network.red_url + action, data={"csrf": csrf, "choice": "again"})
-        assert "/login/" in str(again.url)  # logged out, at the identity provider again
+        # logged out, and the identity provider asks again (prompt=login) instead of using its session
+        assert "/login/" in str(again.url), again.text[:500]
         page = user.post(str(again.url), data={"subject": "es-1", "level": "high"})
         assert page.status_code == 200, page.text[:500]
         assert "<h1>Preview of your evidence</h1>" in page.text

@@ -34,6 +34,13 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
         Path | None, typer.Option("--key-file", help="RSA signing key (PEM) instead of the generated one.")
     ] = None,
     cert_file: Annotated[Path | None, typer.Option("--cert-file", help="Certificate (PEM) of --key-file.")] = None,
+    single_sign_on: Annotated[
+        bool,
+        typer.Option(
+            "--single-sign-on",
+            help="Keep a session and log a browser straight back in, unless the application asks for a new login.",
+        ),
+    ] = False,
 ) -> int:
     """Run the test identity provider (OpenID Provider + SAML IdP) until Ctrl-C."""
     import uvicorn
@@ -55,6 +62,7 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
         sp_metadata_files=tuple(sp_metadata or ()),
         key_file=key_file,
         cert_file=cert_file,
+        single_sign_on=single_sign_on,
     )
     application = create_idp_app(config)
     typer.echo(f"oots test identity provider at {url}/  (discovery: {url}/.well-known/openid-configuration)")

@@ -17,7 +17,7 @@ class LoginRefused(SecurityError):
 
     ``code`` is one of: ``signature``, ``issuer``, ``audience``, ``expired``, ``not_yet_valid``,
     ``nonce``, ``state``, ``replay``, ``malformed``, ``algorithm``, ``provider`` (the provider
-    answered with an error), ``assurance``.
+    answered with an error), ``assurance``, ``not_fresh`` (a login asked for again came back as an earlier one).
     """
 
 

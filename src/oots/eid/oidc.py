@@ -86,6 +86,8 @@ class Flow:
     return_to: str
     required_level: LevelOfAssurance
     started_at: float
+    #: Ask the provider to log the user in again even if it has a session (``prompt=login``).
+    force_login: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class Flow:
             "return_to": self.return_to,
             "required_level": self.required_level.value,
             "started_at": self.started_at,
+            "force_login": self.force_login,
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class Flow:
             return_to=str(data["return_to"]),
             required_level=LevelOfAssurance(data["required_level"]),
             started_at=float(data["started_at"]),
+            force_login=bool(data.get("force_login", False)),
         )
 
 
@@ -118,8 +122,8 @@ def pkce_challenge(verifier: str) -> str:
     return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
-def new_flow(return_to: str, required_level: LevelOfAssurance, now: float) -> Flow:
-    """Fresh random state, nonce and PKCE verifier for one login."""
+def new_flow(return_to: str, required_level: LevelOfAssurance, now: float, *, force_login: bool = False) -> Flow:
+    """Fresh random state, nonce and PKCE verifier for one login (``force_login``: see :attr:`Flow.force_login`)."""
     return Flow(
         state=secrets.token_urlsafe(24),
         nonce=secrets.token_urlsafe(24),
@@ -127,13 +131,15 @@ def new_flow(return_to: str, required_level: LevelOfAssurance, now: float) -> Fl
         return_to=return_to,
         required_level=required_level,
         started_at=now,
+        force_login=force_login,
     )
 
 
 def authorization_url(
     meta: ProviderMetadata, client_id: str, redirect_uri: str, flow: Flow, scope: str = "openid profile"
 ) -> str:
-    """The provider URL the browser is sent to (acr_values asks for the required level)."""
+    """The provider URL the browser is sent to (acr_values asks for the required level; ``prompt=login``
+    when the flow must not reuse the provider's session)."""
     levels = [lv.uri for lv in LevelOfAssurance if lv.satisfies(flow.required_level)]
     query = {
         "response_type": "code",
@@ -146,6 +152,8 @@ def authorization_url(
         "code_challenge_method": "S256",
         "acr_values": " ".join(levels),
     }
+    if flow.force_login:
+        query["prompt"] = "login"
     sep = "&" if "?" in meta.authorization_endpoint else "?"
     return meta.authorization_endpoint + sep + urlencode(query)
 

@@ -135,8 +135,10 @@ class SamlServiceProvider:
         """This service provider's metadata, to register at the eIDAS node or identity provider."""
         return str(s2.entity_descriptor(self._config))
 
-    def start(self, required_level: LevelOfAssurance, relay_state: str) -> SamlLogin:
-        """An AuthnRequest asking for at least ``required_level``; redirect the browser to the URL."""
+    def start(self, required_level: LevelOfAssurance, relay_state: str, *, force_authn: bool = False) -> SamlLogin:
+        """An AuthnRequest asking for at least ``required_level``; redirect the browser to the URL.
+        ``force_authn``: ``ForceAuthn="true"``, the identity provider must not reuse its session."""
+        extra: dict[str, str] = {"force_authn": "true"} if force_authn else {}
         request_id, info = self._client.prepare_for_authenticate(
             entityid=self.idp_entity_id,
             relay_state=relay_state,
@@ -144,6 +146,7 @@ class SamlServiceProvider:
             sigalg=s2.SIG_RSA_SHA256,
             digest_alg=s2.DIGEST_SHA256,
             requested_authn_context={"authn_context_class_ref": [required_level.uri], "comparison": "minimum"},
+            **extra,
         )
         location = dict(info["headers"])["Location"]
         return SamlLogin(str(request_id), str(location))

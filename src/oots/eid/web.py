@@ -12,7 +12,9 @@
     @api.get("/me")                                  # FastAPI
     def me(identity: Identity = Depends(login.dependency(LevelOfAssurance.HIGH))): ...
 
-Routes under the prefix (``/eid`` by default): ``login`` (``?next=/path&level=high&method=saml``),
+Routes under the prefix (``/eid`` by default): ``login`` (``?next=/path&level=high&method=saml``;
+``&again=1`` makes the identity provider ask again even if it has a session: ``prompt=login`` in OIDC,
+``ForceAuthn="true"`` in SAML, and a login it did not make after the request is refused),
 ``callback`` (OIDC), ``saml/acs`` and ``saml/metadata`` (SAML), ``logout``. The login in progress
 (state, nonce, PKCE verifier or SAML request id, where to return, the level required) is sealed in a
 short-lived encrypted cookie bound to that flow; the logged-in identity in another one. A level below
@@ -25,6 +27,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -155,12 +158,23 @@ class EidLogin:
     def methods(self) -> list[str]:
         return [m for m, on in (("oidc", self._oidc is not None), ("saml", bool(self._saml_source))) if on]
 
-    def login_url(self, next_path: str = "/", level: LevelOfAssurance | None = None, method: str | None = None) -> str:
+    def login_url(
+        self,
+        next_path: str = "/",
+        level: LevelOfAssurance | None = None,
+        method: str | None = None,
+        *,
+        again: bool = False,
+    ) -> str:
+        """The address of the login; ``again``: the identity provider must ask the user again, even if it
+        still has a session (someone else is to log in, or the same person to prove it is them now)."""
         query = {"next": safe_next(next_path)}
         if level is not None:
             query["level"] = level.value
         if method is not None:
             query["method"] = method
+        if again:
+            query["again"] = "1"
         return f"{self.prefix}/login?{urlencode(query)}"
 
     def current_identity(self, request: Request) -> Identity | None:
@@ -228,6 +242,16 @@ class EidLogin:
         )
         response.delete_cookie(self.flow_cookie, path=self.prefix)
         return response
+
+    def _check_fresh(self, identity: Identity, asked_at: float) -> None:
+        """A login asked for again (``again=1``) must be one the identity provider made after it was asked
+        (a provider that ignores ``prompt=login`` or ``ForceAuthn`` sends its earlier login back)."""
+        if identity.authenticated_at.timestamp() < asked_at - self.settings.clock_skew_seconds:
+            raise LoginRefused(
+                "The identity provider sent back an earlier login instead of asking you to log in again. "
+                "Log out at the identity provider, then try again.",
+                code="not_fresh",
+            )
 
     def _set_flow(self, response: Response, value: dict[str, Any]) -> None:
         response.set_cookie(
@@ -312,21 +336,22 @@ class EidLogin:
         except OotsError:
             wanted = None
         level = self._needed(wanted)
+        again = q.get("again") == "1"
         method = q.get("method") or (self.methods[0] if len(self.methods) == 1 else None)
         if method not in self.methods:
-            choices = [(m, self.login_url(next_path, level, m)) for m in self.methods]
+            choices = [(m, self.login_url(next_path, level, m, again=again)) for m in self.methods]
             return self._page("choose.html", choices=choices, level=level)
         try:
             if method == "oidc":
                 assert self._oidc is not None
-                flow = new_flow(next_path, level, self._clock())
+                flow = new_flow(next_path, level, self._clock(), force_login=again)
                 url = await self._oidc.login_url(flow)
                 response = RedirectResponse(url, 303)
                 self._set_flow(response, {"method": "oidc", **flow.to_dict()})
                 return response
             sp = await self._saml_sp()
             relay = secrets.token_urlsafe(16)
-            login = await run_in_threadpool(sp.start, level, relay)
+            login = await run_in_threadpool(partial(sp.start, force_authn=again), level, relay)
             response = RedirectResponse(login.redirect_url, 303)
             self._set_flow(
                 response,
@@ -336,6 +361,8 @@ class EidLogin:
                     "relay": relay,
                     "return_to": next_path,
                     "required_level": level.value,
+                    "force_authn": again,
+                    "started_at": self._clock(),
                 },
             )
             return response
@@ -360,6 +387,8 @@ class EidLogin:
         try:
             assert self._oidc is not None
             identity = await self._oidc.redeem(q.get("code", ""), flow)
+            if flow.force_login:
+                self._check_fresh(identity, flow.started_at)
         except OotsError as exc:
             return self._refused(exc, flow.return_to)
         return self._start_session(identity, flow.return_to)
@@ -389,6 +418,8 @@ class EidLogin:
             sp = await self._saml_sp()
             level = LevelOfAssurance(str(data.get("required_level")))
             identity = await run_in_threadpool(sp.consume, saml_response, str(data.get("request_id")), level)
+            if data.get("force_authn"):
+                self._check_fresh(identity, float(data.get("started_at", 0)))
         except OotsError as exc:
             return self._refused(exc, next_path)
         except ValueError:

@@ -14,9 +14,10 @@ Routes (on the provider node, next to its AS4 endpoint):
   else to ``/preview/{token}/done``.
 
 * ``POST /preview/{token}/someone-else`` — from the page shown to someone who is not the request's
-  subject: ``again`` logs out of the preview space's eID session and back into the login (the
-  applicant can then log in); ``end`` closes the preview, the request is answered ``EDM:ERR:0004``,
-  and the user goes back to the ReturnLocation (else to ``/preview/{token}/done``).
+  subject: ``again`` logs out of the preview space's eID session and back into a login that makes the
+  identity provider ask again (``prompt=login``, ``ForceAuthn``), so the applicant can log in; ``end``
+  closes the preview, the request is answered ``EDM:ERR:0004``, and the user goes back to the
+  ReturnLocation (else to ``/preview/{token}/done``).
 
 Someone else who logs in sees none of the documents; the preview stays open until they choose. Every page
 is English, French or German (``?lang=``, a cookie, ``Accept-Language``), sends a Content Security
@@ -453,7 +454,8 @@ class PreviewSpace:
         choice = form.get("choice")
         if choice == "again":
             level = LevelOfAssurance.parse(view.service.level_of_assurance.value)
-            response = RedirectResponse(self.login.login_url(page, level), 303)
+            # out of our session, and the identity provider must ask again (it may keep its own session)
+            response = RedirectResponse(self.login.login_url(page, level, again=True), 303)
             self.login.forget(response)
             return self._secured(response)
         if choice != "end":

@@ -9,13 +9,19 @@
   an arbitrary person) and the level of assurance;
 * ``/health``, and an empty ``/favicon.ico`` (no 404 in the browser).
 
-It is a tool for local networks and tests: pending logins and codes live in this process's memory,
-and without configured clients any client id is accepted (the redirect URI is then bound per code).
+With ``single_sign_on`` it keeps a session, as real identity providers do: a browser that logged in
+is logged straight back in (at the level it chose, if that is enough) without the page — unless the
+application asks for a new login with ``prompt=login`` (OIDC) or ``ForceAuthn="true"`` (SAML).
+``prompt=none`` without a session goes back with ``login_required``; ``/logout`` ends the session.
+
+It is a tool for local networks and tests: pending logins, codes and sessions live in this process's
+memory, and without configured clients any client id is accepted (the redirect URI is then bound per code).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -24,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -55,6 +62,9 @@ SERVICE_NAME = "oots test identity provider"
 
 _LEVELS = list(LevelOfAssurance)
 
+#: The cookie of the single sign-on session (``IdpConfig.single_sign_on``).
+SSO_COOKIE = "oots_testidp_sso"
+
 
 @dataclass(frozen=True)
 class IdpConfig:
@@ -78,6 +88,10 @@ class IdpConfig:
     saml_lifetime_minutes: float = 5
     #: False: the ID token carries only protocol claims and acr; the identity is at /userinfo only.
     claims_in_id_token: bool = True
+    #: Keep a session (a cookie) and log a browser that logged in straight back in, unless asked not to.
+    single_sign_on: bool = False
+    #: How long a single sign-on session lasts, in seconds.
+    session_lifetime: int = 3600
 
 
 @dataclass
@@ -106,11 +120,14 @@ class _State:
         self.pending: dict[str, _Pending] = {}
         self.codes: dict[str, _Code] = {}
         self.tokens: dict[str, tuple[dict[str, Any], float]] = {}
+        #: Single sign-on sessions: the cookie's value, the identity logged in, when the session ends.
+        self.sessions: dict[str, tuple[Identity, float]] = {}
 
     def sweep(self, now: float, login_lifetime: int) -> None:
         self.pending = {k: v for k, v in self.pending.items() if v.created + login_lifetime > now}
         self.codes = {k: v for k, v in self.codes.items() if v.expires + 600 > now}
         self.tokens = {k: v for k, v in self.tokens.items() if v[1] > now}
+        self.sessions = {k: v for k, v in self.sessions.items() if v[1] > now}
 
 
 def _fetch_metadata(url: str) -> str:
@@ -208,6 +225,9 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             return back("invalid_request", "PKCE with S256 is required")
         if not q.get("state") or not q.get("nonce"):
             return back("invalid_request", "state and nonce are required")
+        prompt = set(q.get("prompt", "").split())
+        if "none" in prompt and len(prompt) > 1:
+            return back("invalid_request", "prompt=none cannot be combined with another value")
         txn = secrets.token_urlsafe(18)
         wanted = [lv for lv in _LEVELS if lv.uri in q.get("acr_values", "").split()]
         oidc = {
@@ -218,9 +238,15 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             "challenge": q["code_challenge"],
             "min_level": min(wanted, key=lambda lv: lv.rank).value if wanted else "",
         }
+        item = _Pending(clock(), oidc=oidc)
+        known = None if "login" in prompt else session_for(request, item)
+        if known is not None:
+            return await answer(item, known)
+        if "none" in prompt:
+            return back("login_required", "the user is not logged in at this identity provider")
         with state.lock:
             state.sweep(clock(), config.login_lifetime)
-            state.pending[txn] = _Pending(clock(), oidc=oidc)
+            state.pending[txn] = item
         return RedirectResponse(f"/login/{txn}", 303)
 
     async def token(request: Request) -> JSONResponse:
@@ -299,15 +325,17 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         return JSONResponse(entry[0], headers={"Cache-Control": "no-store"})
 
     async def logout(request: Request) -> Response:
+        with state.lock:
+            state.sessions.pop(request.cookies.get(SSO_COOKIE, ""), None)
         target = request.query_params.get("post_logout_redirect_uri")
+        response: Response = page("logged_out.html")
         if target:
-            allowed = False
             with state.lock:
                 hosts = {urlsplit(c.redirect_uri)[:2] for c in state.codes.values()}
-            allowed = urlsplit(target)[:2] in hosts
-            if allowed:
-                return RedirectResponse(target, 303)
-        return page("logged_out.html")
+            if urlsplit(target)[:2] in hosts:
+                response = RedirectResponse(target, 303)
+        response.delete_cookie(SSO_COOKIE)
+        return response
 
     # --- SAML ---------------------------------------------------------------------------------------
 
@@ -328,10 +356,14 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             return error_page(f"The SAML authentication request was refused: {exc.message}")
         except httpx.HTTPError:
             return error_page("The service provider's metadata could not be fetched.")
+        item = _Pending(clock(), saml=pending)
+        known = None if pending.force_authn else session_for(request, item)
+        if known is not None:
+            return await answer(item, known)
         txn = secrets.token_urlsafe(18)
         with state.lock:
             state.sweep(clock(), config.login_lifetime)
-            state.pending[txn] = _Pending(clock(), saml=pending)
+            state.pending[txn] = item
         return RedirectResponse(f"/login/{txn}", 303)
 
     # --- the tester's page --------------------------------------------------------------------------
@@ -349,6 +381,20 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
         if item.saml is not None:
             return item.saml.requested_level
         return None
+
+    def session_for(request: Request, item: _Pending) -> Identity | None:
+        """The identity of this browser's single sign-on session, if it has one good enough for ``item``."""
+        if not config.single_sign_on:
+            return None
+        with state.lock:
+            found = state.sessions.get(request.cookies.get(SSO_COOKIE, ""))
+        if found is None or found[1] < clock():
+            return None
+        identity, wanted = found[0], min_level(item)
+        if wanted is not None and not identity.level.satisfies(wanted):
+            return None  # a higher level is asked for: the user logs in again
+        protocol = "saml" if item.saml else "oidc"
+        return identity if identity.protocol == protocol else dataclasses.replace(identity, protocol=protocol)
 
     async def login_page(request: Request) -> Response:
         txn = request.path_params["txn"]
@@ -423,6 +469,21 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             protocol="saml" if item.saml else "oidc",
             authenticated_at=dt.datetime.fromtimestamp(int(now), dt.UTC),
         )
+        response = await answer(item, identity)
+        if config.single_sign_on:
+            session = secrets.token_urlsafe(24)
+            with state.lock:
+                state.sessions.pop(request.cookies.get(SSO_COOKIE, ""), None)  # the one it replaces
+                state.sessions[session] = (identity, now + config.session_lifetime)
+            secure = issuer.startswith("https://")
+            response.set_cookie(
+                SSO_COOKIE, session, max_age=config.session_lifetime, httponly=True, samesite="lax", secure=secure
+            )
+        return response
+
+    async def answer(item: _Pending, identity: Identity) -> Response:
+        """The login's answer to the application: a code on the redirect (OIDC) or the SAML response form."""
+        now = clock()
         if item.oidc is not None:
             code = secrets.token_urlsafe(32)
             with state.lock:
@@ -438,7 +499,13 @@ def create_idp_app(config: IdpConfig, *, clock: Callable[[], float] = time.time)
             query = urlencode({"code": code, "state": item.oidc["state"]})
             return RedirectResponse(target + ("&" if "?" in target else "?") + query, 303)
         assert item.saml is not None
-        response = await run_in_threadpool(saml.respond, item.saml, subject, representative, level)
+        response = await run_in_threadpool(
+            partial(saml.respond, authenticated_at=identity.authenticated_at),
+            item.saml,
+            identity.subject,
+            identity.representative,
+            identity.level,
+        )
         return page("post.html", action=item.saml.acs_url, saml_response=response, relay_state=item.saml.relay_state)
 
     async def home(request: Request) -> HTMLResponse:

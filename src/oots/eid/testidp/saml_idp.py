@@ -10,6 +10,7 @@ and the level of assurance as ``AuthnContextClassRef``.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable
@@ -35,6 +36,8 @@ class PendingSamlLogin:
     acs_url: str
     relay_state: str | None
     requested_level: LevelOfAssurance | None
+    #: ``ForceAuthn="true"``: the user is asked again even with a session here.
+    force_authn: bool = False
 
 
 class SamlIdentityProvider:
@@ -177,7 +180,8 @@ class SamlIdentityProvider:
                 )
             except OotsError:
                 level = None
-        return PendingSamlLogin(str(msg.id), sp, str(acs), relay_state, level)
+        force = str(msg.force_authn or "").strip().lower() in ("true", "1")
+        return PendingSamlLogin(str(msg.id), sp, str(acs), relay_state, level, force)
 
     def respond(
         self,
@@ -187,8 +191,13 @@ class SamlIdentityProvider:
         level: LevelOfAssurance,
         *,
         audience: str | None = None,
+        authenticated_at: dt.datetime | None = None,
     ) -> str:
-        """A signed Response for ``pending`` (base64, for the HTTP-POST binding)."""
+        """A signed Response for ``pending`` (base64, for the HTTP-POST binding); ``authenticated_at``
+        is the AuthnInstant (a login of the session this provider keeps), else now."""
+        authn: dict[str, Any] = {"class_ref": level.uri, "authn_auth": self.entity_id}
+        if authenticated_at is not None:
+            authn["authn_instant"] = int(authenticated_at.timestamp())
         attributes = subjects_to_eidas_attributes(subject, representative)
         name_id = s2.NameID(
             format=s2.NAMEID_FORMAT_PERSISTENT, text=_pseudonym(subject.identifier, pending.sp_entity_id)
@@ -199,7 +208,7 @@ class SamlIdentityProvider:
             destination=pending.acs_url,
             sp_entity_id=audience or pending.sp_entity_id,
             name_id=name_id,
-            authn={"class_ref": level.uri, "authn_auth": self.entity_id},
+            authn=authn,
             sign_response=False,
             sign_assertion=True,
             encrypt_assertion=self._encrypt.get(pending.sp_entity_id, False),

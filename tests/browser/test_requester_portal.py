@@ -134,7 +134,11 @@ def test_apply_retrieve_and_see_the_evidence(site: str, browser: Any) -> None:
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Evidence attached to your application").wait_for(timeout=30_000)
     _check_accessibility(page, axe, "3-evidence")
-    link = page.get_by_role("link", name="Open").first
+    # each document named by what it is (a row header) and who issued it, not by its file name
+    assert page.get_by_role("rowheader").first.inner_text() == "Birth certificate"
+    assert page.get_by_role("cell", name="FPS Justice - Civil Status Database").count() == 1
+    link = page.get_by_role("link", name="Open Birth certificate")
+    assert ".pdf, PDF" in page.locator("td small").first.inner_text()  # the file, as a detail
     href = link.get_attribute("href")
     reply = context.request.get(site + href)
     assert reply.body().startswith(b"%PDF")

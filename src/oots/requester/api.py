@@ -301,7 +301,9 @@ class PreviewOut(BaseModel):
 class EvidenceOut(BaseModel):
     id: int
     evidence_id: str
-    title: str | None
+    title: str | None = Field(description="The attachment's title (often its file name).")
+    evidence_type_title: str | None = Field(description="What the evidence is: its evidence type's title.")
+    issuing_authority: str | None = Field(description="The name of the authority that issued it.")
     media_type: str
     requirement: str | None
     size: int = Field(description="Bytes.")

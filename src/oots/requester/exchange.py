@@ -285,6 +285,10 @@ class EvidenceRow(Protocol):
     def size(self) -> int | None:
         """The content's length in bytes."""
 
+    @property
+    def metadata_json(self) -> dict[str, Any]:
+        """The evidence's ``sdg:Evidence`` metadata (JSON form)."""
+
 
 @dataclass(frozen=True)
 class ExchangeView:
@@ -299,6 +303,8 @@ class ExchangeView:
     def to_json(self, base_url: str) -> dict[str, Any]:
         ex = self.exchange
         preview = next((r for r in self.requests if r.status == "preview"), None)
+        requests = {r.id: r for r in self.requests}
+        titles = _type_titles(ex.requirements or [])
         out: dict[str, Any] = {
             "id": ex.id,
             "state": ex.state,
@@ -329,8 +335,10 @@ class ExchangeView:
                     "id": e.id,
                     "evidence_id": e.evidence_id,
                     "title": e.title,
+                    "evidence_type_title": _evidence_type_title(e, requests.get(e.request_row), titles),
+                    "issuing_authority": _issuing_authority(e.metadata_json),
                     "media_type": e.media_type,
-                    "requirement": next((r.requirement_id for r in self.requests if r.id == e.request_row), None),
+                    "requirement": requests[e.request_row].requirement_id if e.request_row in requests else None,
                     "size": int(e.size or 0),
                     "href": f"{base_url}/api/v1/exchanges/{ex.id}/evidence/{e.id}",
                 }
@@ -340,6 +348,34 @@ class ExchangeView:
         if preview is not None and ex.state == State.AWAITING_PREVIEW:
             out["preview"] = {"location": preview.preview_location, "method": preview.preview_method or "GET"}
         return out
+
+
+def _type_titles(requirements: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """The title of each evidence type the requirements list, by (requirement, classification)."""
+    return {
+        (entry["id"], etype["classification"]): etype["title"]
+        for entry in requirements
+        for lst in entry.get("lists", [])
+        for etype in lst.get("evidence_types", [])
+        if etype.get("title")
+    }
+
+
+def _evidence_type_title(
+    evidence: EvidenceRow, request: RequestRow | None, titles: Mapping[tuple[str, str], str]
+) -> str | None:
+    """What the evidence is: its type's title as the exchange was told (the Evidence Broker), else as the
+    evidence's own metadata names it (``IsConformantTo``)."""
+    if request is not None and (request.requirement_id, request.evidence_type) in titles:
+        return titles[(request.requirement_id, request.evidence_type)]
+    conformant = (evidence.metadata_json or {}).get("is_conformant_to") or {}
+    return discovery.text_of(conformant.get("titles") or []) or None
+
+
+def _issuing_authority(metadata: dict[str, Any] | None) -> str | None:
+    """The name of the authority that issued the evidence (``IssuingAuthority``), English when it has one."""
+    authority = (metadata or {}).get("issuing_authority") or {}
+    return discovery.text_of(authority.get("names") or []) or None
 
 
 _EXCHANGES = RequesterExchange.__table__
@@ -378,9 +414,17 @@ _VIEW_REQUESTS = (
     .where(_r.exchange_id == bindparam("exchange"))
     .order_by(_r.position)
 )
-# the documents stay in the database, only their sizes are read
+# the documents stay in the database, only their sizes (and their metadata, for the issuer's name) are read
 _VIEW_EVIDENCE = (
-    select(_e.id, _e.evidence_id, _e.title, _e.media_type, _e.request_row, func.length(_e.content).label("size"))
+    select(
+        _e.id,
+        _e.evidence_id,
+        _e.title,
+        _e.media_type,
+        _e.request_row,
+        func.length(_e.content).label("size"),
+        _e.metadata_json,
+    )
     .where(_e.exchange_id == bindparam("exchange"))
     .order_by(_e.id)
 )

@@ -60,8 +60,9 @@ _FR: Final[dict[str, str]] = {
     "The form expired; please try again.": "Le formulaire a expiré ; veuillez réessayer.",
     "Please answer every question.": "Veuillez répondre à chaque question.",
     "Document": "Document",
-    "Format": "Format",
     "File": "Fichier",
+    "Issued by": "Délivré par",
+    "Not stated": "Non indiqué",
     "You will upload the documents yourself": "Vous téléverserez les documents vous-même",
     "You chose to upload every document yourself, so nothing is asked for through OOTS.": (
         "Vous avez choisi de téléverser vous-même chaque document : rien n'est demandé par OOTS."
@@ -187,8 +188,9 @@ _DE: Final[dict[str, str]] = {
     "The form expired; please try again.": "Das Formular ist abgelaufen; bitte versuchen Sie es erneut.",
     "Please answer every question.": "Bitte beantworten Sie jede Frage.",
     "Document": "Nachweis",
-    "Format": "Format",
     "File": "Datei",
+    "Issued by": "Ausgestellt von",
+    "Not stated": "Nicht angegeben",
     "You will upload the documents yourself": "Sie laden die Nachweise selbst hoch",
     "You chose to upload every document yourself, so nothing is asked for through OOTS.": (
         "Sie haben gewählt, jeden Nachweis selbst hochzuladen; über OOTS wird nichts angefragt."

@@ -53,6 +53,8 @@ DEMO_PROCEDURES: tuple[tuple[str, str], ...] = (
     ("V1", "Registering a motor vehicle"),
 )
 COUNTRIES = ("BE", "DE", "EL", "ES", "FR", "IT", "NL", "PL")
+#: What the evidence page calls a document's media type.
+FORMATS: dict[str, str] = {"application/pdf": "PDF", "application/xml": "XML", "application/json": "JSON"}
 #: The query parameter naming the return address on a v1.0 provider's PreviewLocation (no ReturnLocation slot).
 RETURN_PARAMETER = "returnurl"
 #: A region code the hint of a follow-up question may give as its example (country, NUTS level).
@@ -297,6 +299,7 @@ class Portal:
             hint=lambda level: code_hint(lang, level, view["country"]),
             missing=missing,
             form=form or {},
+            formats=FORMATS,
         )
 
     async def script(self, request: Request) -> Response:

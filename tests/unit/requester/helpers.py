@@ -154,7 +154,8 @@ class Provider:
         for i, provided in enumerate(provision.evidences):
             cid = f"ev{i}@provider.oots"
             payloads.append(Payload(cid, provided.document.media_type, provided.document.content))
-            evidences.append(edm.response_evidence(provided.metadata, f"cid:{cid}"))
+            # the file name as the attachment's title, as a provider's node sends it
+            evidences.append(edm.response_evidence(provided.metadata, f"cid:{cid}", title=provided.document.filename))
         response = edm.evidence_response(request, provider=self.agent, evidences=evidences)
         regrep = Payload("regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(response))
         um = self._message(message, profile.ACTION_EXECUTE_QUERY_RESPONSE)

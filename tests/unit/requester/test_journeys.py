@@ -91,6 +91,9 @@ def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     (pdf,) = view["evidence"]  # the request asks for one distribution (the first the DSD offers: PDF)
     assert pdf["media_type"] == "application/pdf"
     assert pdf["requirement"] == BIRTH_REQUIREMENT
+    assert pdf["title"].endswith(".pdf")  # the attachment's title: the file name the provider gave
+    assert pdf["evidence_type_title"] == "Birth certificate"  # what it is
+    assert pdf["issuing_authority"]  # who issued it (the evidence's IssuingAuthority)
     got = client.get(pdf["href"].removeprefix("https://portal.example"), headers=AUTH)
     assert got.status_code == 200
     assert got.content.startswith(b"%PDF")

@@ -123,8 +123,17 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     node.deliver(provider.evidence(*node.outbox.last_request()))
     page = web.get(page_url)
     assert "Evidence attached to your application" in page.text
-    headers = re.findall(r'<th scope="col">([^<]*)</th>', web.get(page_url + "?lang=fr").text)
-    assert headers == ["Document", "Format", "Fichier"]  # none empty, all translated
+    page = web.get(page_url + "?lang=fr")
+    headers = re.findall(r'<th scope="col">([^<]*)</th>', page.text)
+    assert headers == ["Document", "Délivré par", "Fichier"]  # none empty, all translated
+    # each document by what it is and who issued it; its file name and format below, smaller
+    row = re.search(r'<th scope="row">([^<]+)</th>\s*<td>([^<]+)</td>.*?<small>([^<]+)</small>', page.text, re.S)
+    assert row, page.text
+    assert row.group(1) == "Birth certificate"  # the evidence type's title, as the Evidence Broker gave it
+    assert row.group(2) == "Registry Office Berlin-Mitte"  # the IssuingAuthority
+    file_name, file_format = row.group(3).rsplit(", ", 1)
+    assert file_name.endswith(".pdf")
+    assert file_format == "PDF"
     page = web.get(page_url + "?lang=en")
     link = re.search(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page.text)
     assert link

@@ -179,6 +179,8 @@ def test_exchanges_on_postgresql(tmp_path: Path, pki: CsPki, postgres_database: 
     assert view["state"] == "completed"
     (document,) = view["evidence"]
     assert client.get(document["href"].removeprefix("https://portal.example"), headers=AUTH).content.startswith(b"%PDF")
+    assert document["evidence_type_title"] == "Birth certificate"
+    assert document["issuing_authority"]  # read from the evidence's metadata (JSONB here)
     assert [status for _, _, status in _timeout_jobs(node, ex_id)] == ["queued"]
     late = start(node, client)
     explicit(node, client, late)

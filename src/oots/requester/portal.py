@@ -422,6 +422,14 @@ class Portal:
                     "X-Frame-Options": "DENY",
                 },
             )
+        entry: dict[str, Any] = next((e for e in view["evidence"] if e["id"] == request.path_params["n"]), {})
         return self._page(
-            request, "portal_document.html", text=content.decode("utf-8", "replace"), media_type=media_type, ex=view
+            request,
+            "portal_document.html",
+            text=content.decode("utf-8", "replace"),
+            what=entry.get("evidence_type_title") or entry.get("title") or FORMATS.get(media_type, media_type),
+            issuer=entry.get("issuing_authority"),
+            file=entry.get("title"),
+            file_format=FORMATS.get(media_type, media_type),
+            ex=view,
         )

@@ -9,12 +9,14 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
+from sqlalchemy import update
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from oots.cs.keys import CsPki
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.provider.samples import load_people
+from oots.requester.models import RequesterEvidence
 from oots.requester.portal import Portal, code_hint
 from requester.helpers import ListTransport, Node, Provider, make_node
 
@@ -139,6 +141,15 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     assert link
     pdf = web.get(link.group(1))
     assert pdf.content.startswith(b"%PDF")
+    # a document in XML is shown as text, headed by what it is, not by its media type
+    with node.ctx.database.session() as session:
+        session.execute(update(RequesterEvidence).values(media_type="application/xml", content=b"<certificate/>"))
+    shown = web.get(link.group(1) + "?lang=de")
+    assert "<h1>Birth certificate</h1>" in shown.text
+    assert "<p>Ausgestellt von Registry Office Berlin-Mitte</p>" in shown.text
+    assert re.search(r"<small>[^<]+\.pdf, XML</small>", shown.text)  # the file as the provider named it
+    assert "&lt;certificate/&gt;" in shown.text
+    assert "application/xml" not in shown.text
 
 
 def test_waiting_pages_poll_instead_of_refreshing(tmp_path: Path, pki: CsPki) -> None:

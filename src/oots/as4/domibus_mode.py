@@ -44,7 +44,7 @@ from oots.as4.domibus import (
 from oots.as4.http import tls_context
 from oots.as4.model import Payload, UserMessage
 from oots.as4.msh import Outbound, OutboundEvent, OutboundState, outbound_next
-from oots.as4.pmode import PModeSet, pmodes_from_settings, validate
+from oots.as4.pmode import PModeSet, certificate_notices, pmodes_from_settings, validate
 from oots.as4.profile import Random, new_message_id
 from oots.as4.store import As4Store
 from oots.errors import ConfigError, NotFound, OotsError, TransportError
@@ -82,6 +82,8 @@ class DomibusAccessPoint:
     client: DomibusClient
     clock: Callable[[], dt.datetime] = _utcnow
     random: Random = os.urandom
+    #: What the node should be told at start: partners' certificates that are not valid now.
+    warnings: tuple[str, ...] = ()
     _last_sweep: float = field(default=float("-inf"), init=False, repr=False)
 
     def new_message_id(self) -> str:
@@ -127,9 +129,7 @@ def load_domibus_access_point(
     if not s.domibus_url:
         raise ConfigError("as4.domibus_url must be set when as4.mode is 'domibus'", [("as4.domibus_url", "is empty")])
     pmodes = pmodes_from_settings(s, base_dir=base_dir)
-    problems = [
-        p for p in validate(pmodes, now=clock(), require_certificates=False) if not p.path.endswith(".endpoint")
-    ]
+    problems = [p for p in validate(pmodes, require_certificates=False) if not p.path.endswith(".endpoint")]
     if problems:
         lines = "; ".join(str(p) for p in problems)
         raise ConfigError(
@@ -144,7 +144,8 @@ def load_domibus_access_point(
         transport=transport,
         verify=tls_context(s.tls_ca_file, s.tls_client_certificate, s.tls_client_key),
     )
-    return DomibusAccessPoint(s, pmodes, client, clock, random)
+    warnings = tuple(str(p) for p in certificate_notices(pmodes, clock()))
+    return DomibusAccessPoint(s, pmodes, client, clock, random, warnings)
 
 
 def submit(

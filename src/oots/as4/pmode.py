@@ -10,7 +10,10 @@ code. It is plain frozen data: no I/O except :func:`load_domibus_pmode` (reads b
   their security, reliability and payload settings). :meth:`PModeSet.resolve` assembles the
   :class:`PMode` for one partner and one leg.
 * :func:`validate` collects every problem with its field path (``partners[blue_gw].endpoint: ...``);
-  :meth:`PModeSet.check` raises :class:`oots.errors.ConfigError` carrying all of them.
+  :meth:`PModeSet.check` raises :class:`oots.errors.ConfigError` carrying all of them. A partner's
+  certificate outside its validity period is no such problem (one partner's expiry must not stop the
+  node): :func:`certificate_notices` lists them for a warning, and :meth:`Partner.sending_problem`
+  refuses messages to that partner.
 * :func:`load_domibus_pmode` imports a Domibus PMode XML file (the format a Domibus administrator
   uploads), so a node can be configured from the same file as the Domibus it replaces or fronts.
 """
@@ -60,6 +63,7 @@ __all__ = [
     "RetryStrategy",
     "Security",
     "Service",
+    "certificate_notices",
     "load_domibus_pmode",
     "oots_legs",
     "pmodes_from_settings",
@@ -299,6 +303,18 @@ class Partner:
     #: Overrides the legs' reception awareness for this partner when set.
     reception_awareness: ReceptionAwareness | None = None
 
+    def sending_problem(self, now: dt.datetime) -> str | None:
+        """Why no message can be sent to this partner at ``now`` (its encryption or signing certificate is
+        expired or not yet valid), or None. Its receipts could not be trusted, or it could not decrypt."""
+        for what, cert in (("encryption", self.encryption_certificate), ("signing", self.signing_certificate)):
+            problem = None if cert is None else _check_certificate(cert, now)
+            if problem is not None:
+                return (
+                    f"the {what} certificate of AS4 partner {self.name} ({self.party.party_id}) {problem}: "
+                    "no message can be sent to it until a valid certificate is configured for it"
+                )
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class PMode:
@@ -392,9 +408,9 @@ class PModeSet:
         return self.resolve(partner, leg, initiator_is_us=False)
 
     # -- checks ----------------------------------------------------------------------------------
-    def check(self, *, now: dt.datetime | None = None, require_certificates: bool = True) -> PModeSet:
+    def check(self, *, require_certificates: bool = True) -> PModeSet:
         """Return self when :func:`validate` finds nothing, else raise :class:`ConfigError` with every problem."""
-        problems = validate(self, now=now, require_certificates=require_certificates)
+        problems = validate(self, require_certificates=require_certificates)
         if problems:
             lines = "; ".join(str(p) for p in problems)
             raise ConfigError(
@@ -441,14 +457,38 @@ def _check_url(url: str) -> str | None:
     return None
 
 
-def _check_certificate(cert: x509.Certificate, now: dt.datetime | None) -> str | None:
-    if now is None:
-        return None
+def _check_certificate(cert: x509.Certificate, now: dt.datetime) -> str | None:
     if now < cert.not_valid_before_utc:
-        return f"is not valid before {cert.not_valid_before_utc.isoformat()}"
+        return f"is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
     if now > cert.not_valid_after_utc:
-        return f"expired on {cert.not_valid_after_utc.isoformat()}"
+        return f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
     return None
+
+
+def certificate_notices(pmodes: PModeSet, now: dt.datetime) -> list[Problem]:
+    """Every partner certificate (signing, encryption, trust anchor) not valid at ``now``, with its path.
+
+    These are warnings, not problems: the node starts, messages to such a partner fail one by one
+    (:meth:`Partner.sending_problem`) and messages signed with an expired certificate are refused.
+    """
+    out: list[Problem] = []
+    for partner in pmodes.partners:
+        path = f"partners[{partner.name}]"
+        who = f"partner {partner.name} ({partner.party.party_id})"
+        for attr in ("signing_certificate", "encryption_certificate"):
+            cert = getattr(partner, attr)
+            problem = None if cert is None else _check_certificate(cert, now)
+            if problem:
+                out.append(
+                    Problem(f"{path}.{attr}", f"{problem}: messages to {who} fail until a valid one is configured")
+                )
+        for i, anchor in enumerate(partner.trust_anchors):
+            problem = _check_certificate(anchor, now)
+            if problem:
+                out.append(
+                    Problem(f"{path}.trust_anchors[{i}]", f"{problem}: messages from {who} that rely on it are refused")
+                )
+    return out
 
 
 def _validate_awareness(ra: ReceptionAwareness, path: str) -> list[Problem]:
@@ -499,11 +539,12 @@ def _validate_leg(leg: Leg, path: str) -> list[Problem]:
     return out
 
 
-def validate(pmodes: PModeSet, *, now: dt.datetime | None = None, require_certificates: bool = True) -> list[Problem]:
+def validate(pmodes: PModeSet, *, require_certificates: bool = True) -> list[Problem]:
     """Every problem of ``pmodes``, each with its field path; an empty list when it is usable.
 
-    With ``now`` certificates are also checked for their validity period; ``require_certificates``
-    off accepts partners without certificates (a PMode imported from Domibus, before keys are added).
+    ``require_certificates`` off accepts partners without certificates (a PMode imported from Domibus,
+    before keys are added). Certificates' validity periods are not checked here: see
+    :func:`certificate_notices`.
     """
     out: list[Problem] = []
     if not pmodes.own.party_id:
@@ -540,17 +581,8 @@ def validate(pmodes: PModeSet, *, now: dt.datetime | None = None, require_certif
             out.append(Problem(f"{path}.endpoint", problem))
         for attr in ("signing_certificate", "encryption_certificate"):
             cert = getattr(partner, attr)
-            if cert is None:
-                if require_certificates:
-                    out.append(Problem(f"{path}.{attr}", "is missing"))
-                continue
-            problem = _check_certificate(cert, now)
-            if problem:
-                out.append(Problem(f"{path}.{attr}", problem))
-        for i, anchor in enumerate(partner.trust_anchors):
-            problem = _check_certificate(anchor, now)
-            if problem:
-                out.append(Problem(f"{path}.trust_anchors[{i}]", problem))
+            if cert is None and require_certificates:
+                out.append(Problem(f"{path}.{attr}", "is missing"))
         if partner.reception_awareness is not None:
             out.extend(_validate_awareness(partner.reception_awareness, f"{path}.reception_awareness"))
     return out

@@ -28,7 +28,7 @@ from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, tls_context
 from oots.as4.keys import KeyPair, load_key_pair
 from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, PartyInfo, Payload, Service, UserMessage
 from oots.as4.msh import CoreCodec, Outbound
-from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, pmodes_from_settings
+from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, certificate_notices, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
 from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, Unsent, send_due
 from oots.errors import ConfigError, OotsError, SecurityError, TransportError
@@ -37,6 +37,7 @@ from oots.store.loops import Loops
 from oots.store.queue import Worker
 
 __all__ = [
+    "RENEW_WARNING_DAYS",
     "AccessPoint",
     "Background",
     "DomibusBackground",
@@ -54,6 +55,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+#: The node warns (at start and in ``oots config check``) when one of its own certificates ends within
+#: this many days.
+RENEW_WARNING_DAYS = 30
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -70,6 +75,8 @@ class AccessPoint:
     sender: HttpSender
     clock: Callable[[], dt.datetime] = _utcnow
     random: Random = os.urandom
+    #: What the node should be told at start: certificates that are expired (partners') or end soon (ours).
+    warnings: tuple[str, ...] = ()
     codec: CoreCodec = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +99,27 @@ def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | 
     return load_key_pair(
         key if key.is_absolute() else base / key, cert if cert.is_absolute() else base / cert, password=password
     )
+
+
+def _own_certificate(pair: KeyPair, path: str, now: dt.datetime, warnings: list[str]) -> None:
+    """Refuse one of the node's own certificates that has expired; warn when it ends within
+    :data:`RENEW_WARNING_DAYS` days or is not valid yet."""
+    cert = pair.certificate
+    ends = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if now > cert.not_valid_after_utc:
+        reason = f"the node's own certificate expired on {ends}: configure a new key and certificate"
+        raise ConfigError(f"{path}: {reason}", [(path, reason)])
+    if now < cert.not_valid_before_utc:
+        warnings.append(
+            f"{path}: the node's own certificate is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; partners refuse its messages until then"
+        )
+    elif now + dt.timedelta(days=RENEW_WARNING_DAYS) > cert.not_valid_after_utc:
+        days = (cert.not_valid_after_utc - now).days
+        warnings.append(
+            f"{path}: the node's own certificate expires on {ends} (in {days} day(s)): renew it and give the "
+            "partners the new one"
+        )
 
 
 def load_access_point(
@@ -130,7 +158,16 @@ def load_access_point(
             "as4.decryption_key",
             lambda: _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password, base),
         )
-    pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s, base_dir=base).check(now=clock()))
+    now = clock()
+    warnings: list[str] = []
+    if sign is not None:
+        attempt("as4.signing_certificate", lambda: _own_certificate(sign, "as4.signing_certificate", now, warnings))
+    if decryption is not None and s.decryption_key is not None:
+        attempt(
+            "as4.decryption_certificate",
+            lambda: _own_certificate(decryption, "as4.decryption_certificate", now, warnings),
+        )
+    pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s, base_dir=base).check())
     if len(errors) == 1:
         raise errors[0]
     if errors or sign is None or decryption is None or pmodes is None:
@@ -143,7 +180,8 @@ def load_access_point(
         client_certificate=s.tls_client_certificate,
         client_key=s.tls_client_key,
     )
-    return AccessPoint(s, pmodes, sign, decryption, sender, clock, random)
+    warnings += [str(p) for p in certificate_notices(pmodes, now)]
+    return AccessPoint(s, pmodes, sign, decryption, sender, clock, random, tuple(warnings))
 
 
 def test_message(ap: AccessPoint, partner: Partner) -> UserMessage:

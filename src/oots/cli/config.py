@@ -26,6 +26,9 @@ def check(
 ) -> int:
     """Explain every problem `oots serve` would refuse to start with; exit 0 when there is none, 2 otherwise.
 
+    What `oots serve` warns about at start (a partner's certificate expired, one of the node's own
+    certificates ending within 30 days) is printed as `warning:` lines; warnings alone still exit 0.
+
     The file and the OOTS_ environment are read as `oots serve` reads them, and the keys, certificates,
     PModes, database URL, audit keys and admin password hash are checked as it checks them, without
     connecting to the database or writing anything. The CSV and SQL registers are read: one that
@@ -43,7 +46,10 @@ def check(
             typer.echo(f"{file}: {exc.message}", err=True)
             return 2
         return _report(file, exc.problems)
-    problems = check_node(settings, config_dir=file.resolve().parent) + _register_problems(settings)
+    warnings: list[str] = []
+    problems = check_node(settings, config_dir=file.resolve().parent, warnings=warnings) + _register_problems(settings)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if problems:
         return _report(file, problems)
     typer.echo(f"{file}: OK (node {settings.node.name}, country {settings.node.country})")

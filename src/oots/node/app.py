@@ -26,6 +26,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from oots import __version__
 from oots.as4 import msh
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
+from oots.as4.keys import load_certificate
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
 from oots.audit.journal import check_keys as check_journal_keys
@@ -120,14 +122,19 @@ def _problems(error: ConfigError) -> list[tuple[str, str]]:
     return error.problems or [("(configuration)", error.message)]
 
 
-def check_node(settings: Settings, *, config_dir: Path | None = None) -> list[tuple[str, str]]:
+def check_node(
+    settings: Settings, *, config_dir: Path | None = None, warnings: list[str] | None = None
+) -> list[tuple[str, str]]:
     """Every ``(path, reason)`` problem :func:`build_context` refuses to start with, found the same way but
     without opening the database (no connection, no migration) or writing a file (``oots config check``).
 
-    The checks that need the database (its schema, a role's stored state) are not made.
+    The checks that need the database (its schema, a role's stored state) are not made. What the node
+    would warn about at start (certificates expired or ending soon) is added to ``warnings`` when given.
     """
     errors, access_point = _start_checks(settings, config_dir)
     if access_point is not None:
+        if warnings is not None:
+            warnings.extend(access_point.warnings)
         _close(access_point)
     return [problem for error in errors for problem in _problems(error)]
 
@@ -149,6 +156,9 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
         problems = [problem for error in errors for problem in _problems(error)]
         lines = "; ".join(f"{p}: {r}" for p, r in problems)
         raise ConfigError(f"the configuration has {len(problems)} problem(s): {lines}", problems)
+    if access_point is not None:
+        for warning in access_point.warnings:
+            log.warning("certificate: %s", warning)
     settings.node.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys and personal data
     database = open_database(settings)
     ctx = NodeContext(settings=settings, database=database)
@@ -278,6 +288,34 @@ class NodeWorker:
             gateway.close()
 
 
+def certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]]:
+    """The end of each certificate the node uses, for ``/metrics``: ``({"party", "use"}, notAfter)``.
+
+    ``use`` is ``signing``, ``encryption`` or ``tls`` for the node's own certificates, ``partner`` for a
+    partner's (the earlier end of its signing and encryption certificates).
+    """
+    gateway = _gateway(ctx)
+    if gateway is None:
+        return []
+    ap = gateway.access_point
+    own = ap.pmodes.own.party_id
+    found: list[tuple[dict[str, str], x509.Certificate]] = []
+    if isinstance(ap, AccessPoint):
+        found += [({"party": own, "use": "signing"}, ap.sign.certificate)]
+        found += [({"party": own, "use": "encryption"}, ap.decryption.certificate)]
+    tls = ctx.settings.as4.tls_client_certificate
+    if tls is not None:
+        with contextlib.suppress(ConfigError):  # unreadable: the sender says so when it connects
+            found.append(({"party": own, "use": "tls"}, load_certificate(tls)))
+    out = [(labels, cert.not_valid_after_utc.timestamp()) for labels, cert in found]
+    for partner in ap.pmodes.partners:
+        certs = [c for c in (partner.signing_certificate, partner.encryption_certificate) if c is not None]
+        if certs:
+            ends = min(c.not_valid_after_utc for c in certs)
+            out.append(({"party": partner.party.party_id, "use": "partner"}, ends.timestamp()))
+    return out
+
+
 def _user_areas(settings: Settings) -> list[tuple[str, str]]:
     """The links of the node's home page: what its roles serve to people first, then the operator's pages."""
     roles = settings.node.roles
@@ -370,7 +408,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
         # no icon, but no 404 in the browser's console on every page either (cached for a day)
         return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
-    metrics = Metrics(ctx.database, node=node.name)
+    metrics = Metrics(ctx.database, node=node.name, certificates=certificate_expiries(ctx))
 
     async def metrics_page(request: Request) -> PlainTextResponse:
         return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

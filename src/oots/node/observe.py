@@ -1,9 +1,10 @@
 """What operators watch: Prometheus metrics at ``/metrics`` and JSON logs with correlation ids.
 
 * :class:`Metrics` keeps this process's counters and latency histograms (HTTP requests by route and
-  status) and, at every scrape, reads the node's shared state from the database — exchanges by state,
-  AS4 messages by direction and state, queue jobs by kind and status — so that every process of a node
-  reports the same node-wide figures. :func:`render` writes the Prometheus text exposition format.
+  status), when each certificate the node uses ends (read at start) and, at every scrape, reads the
+  node's shared state from the database — exchanges by state, AS4 messages by direction and state,
+  queue jobs by kind and status — so that every process of a node reports the same node-wide figures.
+  :func:`render` writes the Prometheus text exposition format.
 * :class:`CorrelationMiddleware` gives every request a correlation id (the caller's ``X-Correlation-ID``
   when it is a sane token, a fresh one otherwise), echoes it in the response and puts it on every log
   record written while the request runs.
@@ -123,6 +124,14 @@ _DB_GAUGES = (
 _DATABASE_UP = ("oots_database_up", "gauge", "Whether the node's database answered this scrape (1) or not (0).")
 
 
+#: When each certificate the node uses ends: its own (signing, encryption, TLS client) and its partners'.
+_CERTIFICATE_EXPIRY = (
+    "oots_certificate_expiry_timestamp_seconds",
+    "gauge",
+    "When a certificate the node uses stops being valid (notAfter, Unix time), by party and use.",
+)
+
+
 def database_fault(exc: BaseException) -> str:
     """One plain line saying why the database failed (no traceback, no password)."""
     if isinstance(exc, OotsError):
@@ -139,9 +148,17 @@ class Metrics:
     figures read from the database are left out.
     """
 
-    def __init__(self, database: Database | None = None, *, node: str = "") -> None:
+    def __init__(
+        self,
+        database: Database | None = None,
+        *,
+        node: str = "",
+        certificates: Iterable[tuple[Mapping[str, str], float]] = (),
+    ) -> None:
         self.database = database
         self.node = node
+        #: ``({"party": ..., "use": ...}, notAfter as a Unix time)`` of each certificate the node uses.
+        self.certificates = [(dict(labels), float(ends)) for labels, ends in certificates]
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, str], int] = {}
         self._latency: dict[tuple[str, str], _Histogram] = {}
@@ -171,6 +188,11 @@ class Metrics:
             Family("oots_http_requests_total", "counter", "HTTP requests served by this process.", requests),
             Family("oots_http_request_duration_seconds", "histogram", "Time to answer an HTTP request.", latency),
             Family("oots_process_start_time_seconds", "gauge", "When this process started.", [("", {}, self.started)]),
+            *(
+                [Family(*_CERTIFICATE_EXPIRY, [("", labels, ends) for labels, ends in self.certificates])]
+                if self.certificates
+                else []
+            ),
         ]
 
     def _database_families(self) -> list[Family]:

@@ -35,7 +35,7 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
-from oots.errors import LocalProtocolError, ModelError, NotFound, XmlError
+from oots.errors import LocalProtocolError, ModelError, NotFound, SecurityError, XmlError
 from oots.requester import discovery, records
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
 from oots.requester.outbox import Outbox
@@ -712,8 +712,8 @@ class Requester:
             return None
         try:
             return RequestAhead(version, *self._compose(ex, rows[0], None, pack=True))
-        except NotFound:
-            return None  # the step finds the partner unknown too, and says so
+        except (NotFound, SecurityError):
+            return None  # the step finds the partner unknown (or its certificate expired) too, and says so
 
     def _requests_for(self, ex: ExchangeRecord) -> list[RequestRecord]:
         """One request per evidence type the user chose a provider for (uploads left out), in order."""
@@ -959,7 +959,7 @@ class Requester:
             return
         try:
             self._send(session, ex, pending, ahead=ahead)
-        except NotFound as exc:
+        except (NotFound, SecurityError) as exc:  # an unknown partner, or one whose certificate has expired
             pending.status = "failed"
             self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
             return

@@ -32,14 +32,15 @@ class Outbox(Protocol):
 
     def pack(self, message: UserMessage, payloads: Sequence[Payload]) -> object | None:
         """``message`` made ready to send ahead of :meth:`submit` (outside a transaction), or None when
-        there is nothing to do ahead; raise NotFound for an unknown partner."""
+        there is nothing to do ahead; raise NotFound for an unknown partner, SecurityError for one whose
+        certificate is not valid now."""
         ...
 
     def submit(
         self, session: Session, message: UserMessage, payloads: Sequence[Payload], *, packed: object | None = None
     ) -> None:
         """Keep ``message`` (``packed`` ahead, if it was) for sending in ``session``'s transaction; raise
-        NotFound for an unknown partner."""
+        NotFound for an unknown partner, SecurityError for one whose certificate is not valid now."""
         ...
 
 

@@ -138,9 +138,9 @@ def test_validator_reports_each_problem_with_its_path(make_cert: MakeCert, red_c
     legs = (*pmodes.legs[:3], dataclasses.replace(pmodes.legs[0], name="copy"))
     insecure = dataclasses.replace(legs[1], security=pm.Security(sign=False))
     pmodes = dataclasses.replace(pmodes, legs=(legs[0], insecure, legs[2], legs[3]))
-    problems = {p.path: p.message for p in pm.validate(pmodes, now=NOW)}
+    problems = {p.path: p.message for p in pm.validate(pmodes)}
     assert problems["partners[red].endpoint"].startswith("must be an http")
-    assert problems["partners[red].signing_certificate"].startswith("expired on")
+    assert "partners[red].signing_certificate" not in problems  # an expired certificate: a notice, see below
     assert problems["partners[red].reception_awareness.retry.offsets"] == "retry offsets must increase"
     assert problems["legs[ootsResponseLeg].security.sign"] == "AS4 1.15 requires signed messages"
     assert "legs[copy]" in problems  # a second leg for the same service and action
@@ -148,7 +148,7 @@ def test_validator_reports_each_problem_with_its_path(make_cert: MakeCert, red_c
 
 
 def test_valid_set_passes_and_resolves(red_cert: x509.Certificate) -> None:
-    pmodes = _set(red_cert).check(now=NOW)
+    pmodes = _set(red_cert).check()
     partner = pmodes.partner("red")
     assert pmodes.partner("red_gw", pm.OOTS_PARTY_ID_TYPE) is partner
     mode = pmodes.resolve(partner, pmodes.test_leg())
@@ -164,6 +164,26 @@ def test_valid_set_passes_and_resolves(red_cert: x509.Certificate) -> None:
     )
     assert incoming.initiator.party_id == "red_gw"
     assert incoming.leg.name == "ootsResponseLeg"
+
+
+def test_a_partner_certificate_out_of_its_validity_is_a_notice_and_refuses_sending(
+    make_cert: MakeCert, red_cert: x509.Certificate
+) -> None:
+    _, old = make_cert("old", not_before=NOW - dt.timedelta(days=800), days=30)
+    _, future = make_cert("future", not_before=NOW + dt.timedelta(days=3))
+    pmodes = _set(red_cert, encryption_certificate=old, trust_anchors=(future,)).check()  # no problem: usable
+    notices = {p.path: p.message for p in pm.certificate_notices(pmodes, NOW)}
+    assert notices == {
+        "partners[red].encryption_certificate": f"expired on {old.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: "
+        "messages to partner red (red_gw) fail until a valid one is configured",
+        "partners[red].trust_anchors[0]": f"is not valid before {future.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: "
+        "messages from partner red (red_gw) that rely on it are refused",
+    }
+    problem = pmodes.partner("red").sending_problem(NOW)
+    assert problem is not None
+    assert problem.startswith("the encryption certificate of AS4 partner red (red_gw) expired on ")
+    assert _set(red_cert).partner("red").sending_problem(NOW) is None
+    assert pm.certificate_notices(_set(red_cert), NOW) == []
 
 
 @pytest.mark.parametrize(
@@ -204,7 +224,7 @@ trust_anchors = ["{cert_file.name}"]
         encoding="utf-8",
     )
     settings = load_settings(config)
-    pmodes = pm.pmodes_from_settings(settings.as4, base_dir=tmp_path).check(now=NOW)
+    pmodes = pm.pmodes_from_settings(settings.as4, base_dir=tmp_path).check()
     red = pmodes.partner("red")
     assert red.signing_certificate is not None
     assert red.encryption_certificate == red.signing_certificate

@@ -9,8 +9,9 @@ from msh_world import MemoryInbox
 from node_configs import write_pair
 
 from oots.as4 import http, msh, service
+from oots.as4.keys import init_dev_pki
 from oots.cli import main
-from oots.errors import ConfigError
+from oots.errors import ConfigError, SecurityError
 from oots.settings import load_settings
 
 NOW = dt.datetime.now(dt.UTC)
@@ -60,3 +61,61 @@ def test_ping_command_names_an_unknown_partner_a_configuration_error(
 def test_missing_keys_are_a_config_error(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="signing_key"):
         service.load_access_point(load_settings())
+
+
+@pytest.fixture
+def red_expired(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> dict[str, Path]:
+    """blue and red made 800 days ago: blue's certificates end in 25 days, red's ended 770 days ago."""
+    long_ago = NOW - dt.timedelta(days=800)
+    configs = write_pair(tmp_path, blue_url="http://blue.test/as4", red_url="http://red.test/as4", now=long_ago)
+    init_dev_pki(tmp_path / "pki", ["red"], now=long_ago, days=30)  # red's keys again, valid 30 days only
+    return configs
+
+
+def test_an_expired_partner_certificate_is_a_warning_and_fails_only_its_messages(
+    red_expired: dict[str, Path],
+) -> None:
+    blue = service.load_access_point(load_settings(red_expired["blue"]))  # starts
+    red_cert = blue.pmodes.partner("red").encryption_certificate
+    assert red_cert is not None
+    ended = f"{red_cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    assert f"partners[red].encryption_certificate: expired on {ended}: messages to partner red (red_gw) fail" in (
+        "\n".join(blue.warnings)
+    )
+    # blue's own certificates end within 30 days: told, not refused
+    assert any(w.startswith("as4.signing_certificate: the node's own certificate expires on") for w in blue.warnings)
+    with pytest.raises(SecurityError, match=f"AS4 partner red \\(red_gw\\) expired on {ended}"):
+        service.ping(blue, "red")
+
+    # red, whose own certificates have expired, refuses to start
+    with pytest.raises(ConfigError) as info:
+        service.load_access_point(load_settings(red_expired["red"]))
+    refused = dict(info.value.problems)
+    assert refused["as4.signing_certificate"].startswith("the node's own certificate expired on")
+    assert refused["as4.decryption_certificate"].startswith("the node's own certificate expired on")
+
+    # a message red signed while its certificate was valid is refused by blue now, as before
+    then = NOW - dt.timedelta(days=790)
+    red = service.load_access_point(load_settings(red_expired["red"]), clock=lambda: then)
+    inbox = MemoryInbox()
+    app = http.as4_app(lambda: blue.receiver(inbox.seen), inbox, clock=blue.clock, max_bytes=1_000_000)
+    red.sender.transport = SyncASGITransport(app)
+    record = service.ping(red, "blue")
+    assert record.state is not msh.OutboundState.RECEIPT
+    assert record.error_code == "EBMS:0101", record.error_detail
+    assert not inbox.records
+
+
+def test_config_check_tells_the_certificate_warnings(
+    red_expired: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["config", "check", str(red_expired["blue"])])
+    assert info.value.code == 0  # warnings only
+    err = capsys.readouterr().err
+    assert "warning: partners[red].signing_certificate: expired on" in err
+    assert "warning: as4.signing_certificate: the node's own certificate expires on" in err
+    with pytest.raises(SystemExit) as info:
+        main(["config", "check", str(red_expired["red"])])
+    assert info.value.code == 2
+    assert "as4.signing_certificate: the node's own certificate expired on" in capsys.readouterr().err

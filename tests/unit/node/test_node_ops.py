@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
@@ -20,9 +21,11 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
+from oots.as4.keys import init_dev_pki
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.errors import ConfigError
+from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
 from oots.node.admin import hash_password, verify_password
 from oots.node.observe import CorrelationMiddleware, Metrics, configure_logging, correlation_id
@@ -201,6 +204,35 @@ def test_metrics_are_node_wide_whichever_process_answers(tmp_path: Path, clean_e
     with ctx.database.session() as session:
         queue.enqueue(session, "demo.work", {"n": 1})
     assert parse_exposition(other.exposition())['oots_queue_jobs{kind="demo.work",status="queued"}'] == 1
+
+
+def test_certificates_are_warned_at_start_and_their_ends_are_metrics(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=800)
+    endpoints = {"blue": "http://blue.test/as4", "red": "http://red.test/as4"}
+    configs = write_node_configs(tmp_path, endpoints, now=long_ago)  # blue's certificates end in 25 days
+    init_dev_pki(tmp_path / "pki", ["red"], now=long_ago, days=30)  # red's ended 770 days ago
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(configs["blue"]))  # starts all the same
+    told = [r.getMessage() for r in caplog.records if r.name == "oots.node.app"]
+    red_ends = long_ago - dt.timedelta(minutes=5) + dt.timedelta(days=30)
+    assert any(
+        f"partners[red].encryption_certificate: expired on {red_ends:%Y-%m-%d %H:%M} UTC: messages to partner red"
+        in line
+        for line in told
+    ), told
+    assert any("as4.signing_certificate: the node's own certificate expires on" in line for line in told), told
+    with AppClient(create_app(ctx)) as client:
+        text = client.get("/metrics").text
+    assert "# TYPE oots_certificate_expiry_timestamp_seconds gauge" in text
+    samples = parse_exposition(text)
+    blue_ends = (long_ago - dt.timedelta(minutes=5) + dt.timedelta(days=825)).timestamp()
+    for use in ("signing", "encryption"):
+        got = samples[f'oots_certificate_expiry_timestamp_seconds{{party="blue_gw",use="{use}"}}']
+        assert abs(got - blue_ends) < 1
+    red = samples['oots_certificate_expiry_timestamp_seconds{party="red_gw",use="partner"}']
+    assert abs(red - red_ends.timestamp()) < 1
 
 
 def test_label_values_are_escaped() -> None:

@@ -31,7 +31,7 @@ from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import CsPki
 from oots.cs.server import create_app
 from oots.cs.trust import TrustStore
-from oots.errors import NotFound
+from oots.errors import NotFound, SecurityError
 from oots.node.roles import NodeContext
 from oots.provider.samples import load_people, sample_data_service
 from oots.requester import RequesterRole
@@ -79,6 +79,8 @@ class RecordingOutbox:
     sent: list[tuple[UserMessage, list[Payload]]] = field(default_factory=list)
     #: What each submit was given as packed ahead (None: packed in the transaction).
     packed: list[object | None] = field(default_factory=list)
+    #: Access points whose certificate is not valid (as the node's access point refuses them): the reason.
+    unusable: dict[str, str] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def new_message_id(self) -> str:
@@ -96,6 +98,9 @@ class RecordingOutbox:
         self.packed.append(packed)
 
     def _check(self, message: UserMessage) -> None:
+        reason = self.unusable.get(message.party_info.to_party.party_id.value)
+        if reason is not None:
+            raise SecurityError(reason)
         if message.party_info.to_party.party_id.value not in self.known:
             raise NotFound(f"no AS4 partner {message.party_info.to_party.party_id.value!r} is configured")
 

@@ -476,6 +476,21 @@ def test_unreachable_provider(tmp_path: Path, pki: CsPki) -> None:
     assert (view["state"], view["reason"]) == ("failed", "provider_unreachable")
 
 
+def test_a_provider_whose_certificate_expired_ends_the_exchange_with_a_reason(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    reason = "the encryption certificate of AS4 partner be (AP_BE_01) expired on 2026-05-01 00:00 UTC"
+    node.outbox.unusable["AP_BE_01"] = reason
+    client = api(node)
+    ex_id = start(node, client)
+    requester = node.role.requester
+    with node.ctx.database.session() as session:
+        assert requester.explicit_request_ahead(session, ex_id, "portal") is None
+    explicit(node, client, ex_id)
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"], view["detail"]) == ("failed", "provider_unreachable", reason)
+    assert node.outbox.sent == []
+
+
 def test_preview_abandoned_times_out(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki)
     client = api(node)

@@ -101,7 +101,14 @@ Event = ReceiptReceived | ErrorReceived | RetryScheduled | MessageFailed
 def create_outbound(
     codec: Codec, message: UserMessage, payloads: Sequence[Payload], pmode: PMode, now: dt.datetime
 ) -> Outbound:
-    """Pack ``message`` for ``pmode`` and return its record in state CREATED, due now."""
+    """Pack ``message`` for ``pmode`` and return its record in state CREATED, due now.
+
+    Raises :class:`SecurityError` when the partner's certificates are not valid at ``now`` (expired,
+    or not yet valid): nothing could be sent to it that it could read and answer with a trusted receipt.
+    """
+    problem = pmode.partner.sending_problem(now)
+    if problem is not None:
+        raise SecurityError(problem)
     packed = codec.pack_user_message(message, payloads, pmode, now)
     return Outbound(
         message_id=message.message_info.message_id,

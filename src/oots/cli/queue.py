@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -79,15 +80,27 @@ def requeue(
     typer.echo(f"re-queued {n} job(s)")
 
 
+#: The youngest done jobs ``oots queue purge`` deletes: a done job's key keeps a repeat of its work out.
+PURGE_MIN_DAYS = 1
+
+
 @app.command("purge")
 def purge(
     config: ConfigArg,
-    older_than_days: Annotated[float, typer.Option("--older-than-days", min=0, help="Age of done jobs to delete.")],
+    older_than_days: Annotated[
+        float, typer.Option("--older-than-days", help=f"Age of done jobs to delete (at least {PURGE_MIN_DAYS}).")
+    ],
 ) -> None:
     """Delete done jobs finished more than N days ago (their idempotency keys stop deduplicating)."""
     from oots.store import open_database, utcnow
     from oots.store import queue as q
 
+    if not math.isfinite(older_than_days) or older_than_days < PURGE_MIN_DAYS:
+        raise ConfigError(
+            f"--older-than-days must be at least {PURGE_MIN_DAYS} (got {older_than_days:g}): a done job's key keeps "
+            "the same work from being queued again (a message received twice, a webhook), and only for as long "
+            "as the job is kept"
+        )
     with open_database(load_settings(config)) as db, db.session() as session:
         n = q.purge_done(session, older_than=utcnow() - timedelta(days=older_than_days))
     typer.echo(f"deleted {n} done job(s)")

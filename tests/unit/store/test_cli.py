@@ -60,6 +60,11 @@ def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], conf
     assert (code, out.strip()) == (0, "re-queued 1 job(s)")
     code, out, _ = run_cli(capsys, "queue", "stats", str(config), "--json")
     assert '"queued": 2' in out
+    for days in ("0", "0.5", "-3", "nan", "inf"):
+        code, _, err = run_cli(capsys, "queue", "purge", str(config), "--older-than-days", days)
+        assert code == 2, days
+        assert "--older-than-days must be at least 1" in err
+    assert '"queued": 2' in run_cli(capsys, "queue", "stats", str(config), "--json")[1]
     code, out, _ = run_cli(capsys, "queue", "purge", str(config), "--older-than-days", "1")
     assert (code, out.strip()) == (0, "deleted 0 done job(s)")
     code, out, _ = run_cli(capsys, "queue", "dead", str(config))

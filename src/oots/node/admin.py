@@ -44,6 +44,7 @@ from oots.store.files import write_once
 from oots.threads import run_in_thread
 
 __all__ = [
+    "MIN_PASSWORD_LENGTH",
     "LoginThrottle",
     "admin_identifier",
     "admin_routes",
@@ -55,6 +56,8 @@ __all__ = [
 
 _ALGORITHM = "pbkdf2_sha256"
 DEFAULT_ITERATIONS = 600_000
+#: The shortest admin password :func:`hash_password` takes.
+MIN_PASSWORD_LENGTH = 12
 COOKIE = "oots_admin"
 #: Session kinds: the first word of the signed session value.
 PASSWORD_SESSION, EID_SESSION = "password", "eid"
@@ -112,9 +115,13 @@ class LoginThrottle:
 
 
 def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
-    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) for ``[admin] password_hash``."""
-    if not password:
-        raise ConfigError("the admin password must not be empty")
+    """``pbkdf2_sha256$<iterations>$<salt>$<hash>`` (base64) for ``[admin] password_hash``; a password of
+    fewer than :data:`MIN_PASSWORD_LENGTH` characters is refused."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"the admin password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
+            "(several words are easy to remember and hard to guess)"
+        )
     salt = secrets.token_bytes(16)
     derived = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
     return "$".join((_ALGORITHM, str(iterations), base64.b64encode(salt).decode(), base64.b64encode(derived).decode()))

@@ -192,7 +192,7 @@ def test_password_login_is_refused_when_only_eid_is_on(node: Node) -> None:
 
 
 def test_password_and_eid_side_by_side(tmp_path: Path, idp_dir: Path, clean_env: pytest.MonkeyPatch) -> None:
-    digest = hash_password("pw", iterations=1000)
+    digest = hash_password("pw of the admin", iterations=1000)
     settings = node_settings(tmp_path, f'password_hash = "{digest}"\neid_login = true\neid_admins = ["{ADMIN}"]')
     node = Node(settings, idp_dir)
 
@@ -201,7 +201,7 @@ def test_password_and_eid_side_by_side(tmp_path: Path, idp_dir: Path, clean_env:
             page = (await client.get("/admin/login")).text
             assert "type='password'" in page
             assert "Log in with eID" in page
-            response = await client.post("/admin/login", data={"password": "pw"})
+            response = await client.post("/admin/login", data={"password": "pw of the admin"})
             assert response.status_code == 303
             assert (await client.get("/admin")).status_code == 200
 

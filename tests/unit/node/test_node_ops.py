@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from oots.as4.keys import init_dev_pki
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
+from oots.cli import main as cli_main
 from oots.errors import ConfigError
 from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
@@ -302,22 +303,34 @@ def test_plain_logs_carry_the_correlation_id_too(restore_logging: None) -> None:
 
 
 def test_password_hashes() -> None:
-    digest = hash_password("s3cret", iterations=1000)
+    digest = hash_password("s3cret horses", iterations=1000)
     assert digest.startswith("pbkdf2_sha256$1000$")
-    assert verify_password("s3cret", digest)
-    assert not verify_password("s3cret ", digest)
-    assert hash_password("s3cret", iterations=1000) != digest  # salted
+    assert verify_password("s3cret horses", digest)
+    assert not verify_password("s3cret horses ", digest)
+    assert hash_password("s3cret horses", iterations=1000) != digest  # salted
     with pytest.raises(ConfigError):
         verify_password("x", "md5$abc")
-    with pytest.raises(ConfigError):
-        hash_password("")
+    for short in ("", "x", "11 letters!"):
+        with pytest.raises(ConfigError, match="too short: use at least 12 characters"):
+            hash_password(short)
+    assert verify_password("12 letters!!", hash_password("12 letters!!", iterations=1000))
 
 
 def test_cli_prints_a_usable_hash() -> None:
-    result = CliRunner().invoke(cli_app, ["admin", "hash-password", "--iterations", "100000"], input="pw\npw\n")
+    typed = "purple elephant lamp\n" * 2
+    result = CliRunner().invoke(cli_app, ["admin", "hash-password", "--iterations", "100000"], input=typed)
     assert result.exit_code == 0, result.output
     digest = result.output.strip().splitlines()[-1]
-    assert verify_password("pw", digest)
+    assert verify_password("purple elephant lamp", digest)
+
+
+def test_cli_refuses_a_short_password(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli_main(["admin", "hash-password", "--password", "pw"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "the admin password is too short: use at least 12 characters" in captured.err
+    assert "pbkdf2" not in captured.out
 
 
 def test_admin_area_is_off_without_a_password(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:

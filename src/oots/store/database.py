@@ -295,18 +295,24 @@ class Database:
         from alembic import command
         from alembic.util import CommandError
 
-        with self.connect(immediate=True) as conn:
+        with _quiet_alembic(), self.connect(immediate=True) as conn:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             config = alembic_config(conn)
             config.attributes["load_models"] = False  # an upgrade runs the migration files; only autogenerate compares
+            before = self._revisions(conn)
             try:
                 command.upgrade(config, "heads")
             except CommandError as exc:
                 raise StoreError(
                     f"the database {self.safe_url} is at a schema this version of oots does not know: {exc}"
                 ) from exc
-            return self._revisions(conn)
+            after = self._revisions(conn)
+            if before and after != before:
+                log.info("database schema upgraded from %s to %s", ", ".join(sorted(before)), ", ".join(sorted(after)))
+            elif after != before:
+                log.info("database schema created at %s", ", ".join(sorted(after)))
+            return after
 
     def _settled_revisions(self) -> set[str] | None:
         """The revisions when the database is already at every known head (nothing to run), else ``None``.
@@ -329,7 +335,8 @@ class Database:
     def _revisions(conn: Connection) -> set[str]:
         from alembic.runtime.migration import MigrationContext
 
-        return set(MigrationContext.configure(conn).get_current_heads())
+        with _quiet_alembic():
+            return set(MigrationContext.configure(conn).get_current_heads())
 
     def dispose(self) -> None:
         """Close every pooled connection (and, on SQLite, stop listening for other processes' commits)."""
@@ -345,6 +352,22 @@ class Database:
 
     def __exit__(self, *exc_info: object) -> None:
         self.dispose()
+
+
+@contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic's own INFO lines (one per migration, and its context) kept out of the log while it runs,
+    unless this module logs at DEBUG: :meth:`Database.migrate` logs one line of its own instead."""
+    alembic = logging.getLogger("alembic")
+    if log.isEnabledFor(logging.DEBUG) or alembic.getEffectiveLevel() >= logging.WARNING:
+        yield
+        return
+    level = alembic.level
+    alembic.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        alembic.setLevel(level)
 
 
 def _reason(exc: DBAPIError) -> str:

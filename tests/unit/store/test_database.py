@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -42,6 +44,33 @@ def test_an_empty_sqlite_database_migrates_to_heads_matching_the_models(sqlite_u
     assert_schema_matches_models(db)
     assert db.migrate() == heads()  # a second run changes nothing
     db.dispose()
+
+
+def test_a_migration_logs_one_line_of_ours_and_none_of_alembic(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(sqlite_url)
+    with db.connect(immediate=True) as conn:
+        command.upgrade(alembic_config(conn), "audit_0001")  # a database an older oots made
+    before = ", ".join(sorted(db.revisions()))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        db.migrate()
+        db.migrate()  # nothing to do: nothing said
+    told = [(r.name, r.getMessage()) for r in caplog.records]
+    assert told == [
+        (
+            "oots.store.database",
+            f"database schema upgraded from {before} to {', '.join(sorted(heads()))}",
+        )
+    ]
+    db.dispose()
+    fresh = Database(sqlite_url.replace(".db", "-fresh.db"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        fresh.migrate()
+    assert [r.getMessage() for r in caplog.records] == [f"database schema created at {', '.join(sorted(heads()))}"]
+    fresh.dispose()
 
 
 @pytest.mark.postgres

@@ -16,16 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from oots.errors import ConfigError
 
 __all__ = ["FLUSH_BYTES", "SHUTDOWN_SECONDS", "HttpProtocol", "bind", "serve"]
+
+log = logging.getLogger(__name__)
 
 #: Bytes gathered at most before they are handed to the socket within the turn.
 FLUSH_BYTES = 64 * 1024
@@ -97,6 +101,76 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: What uvicorn logs (as an error) when the shutdown limit is reached, before it cancels the requests.
+_UVICORN_CUT_OFF = "Cancel %s running task(s), timeout graceful shutdown exceeded"
+
+
+class _CutOff(logging.Filter):
+    """On uvicorn's log during :func:`serve`: its error line of the requests cut off at the shutdown limit
+    becomes one plain warning of ours, and what it would log of each one (a ``CancelledError``
+    traceback) is not written. :class:`_AnswerCutOff` answers those requests ``503``."""
+
+    def __init__(self, shutdown_seconds: int) -> None:
+        super().__init__()
+        self.shutdown_seconds = shutdown_seconds
+        self.reached = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _UVICORN_CUT_OFF and record.args:
+            self.reached = True
+            count = record.args[0] if isinstance(record.args, tuple) else record.args
+            log.warning(
+                "shutdown limit reached (node.shutdown_seconds = %d): %s request(s) cut off",
+                self.shutdown_seconds,
+                count,
+            )
+            return False
+        return not (
+            self.reached and record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        )
+
+
+class _AnswerCutOff:
+    """ASGI middleware: a request the server cancels at the shutdown limit is answered ``503`` (when its
+    answer has not started) instead of uvicorn's ``500``, with ``Connection: close``."""
+
+    def __init__(self, app: ASGIApp, cut_off: _CutOff) -> None:
+        self.app = app
+        self.cut_off = cut_off
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except asyncio.CancelledError:
+            if not self.cut_off.reached or started:
+                raise  # an answer begun is cut short (uvicorn closes the connection; no traceback is logged)
+            else:  # the task ends here: nothing waits for it any more
+                body = b"The server is stopping; please try again.\n"
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                            (b"retry-after", b"5"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, which returns after the graceful stop a signal asked for instead of raising it."""
 
@@ -119,12 +193,14 @@ def serve(
     ``/metrics``; uvicorn's own records go to the node's log handler, JSON with ``[log] json``).
 
     After the signal no new connection is taken; requests in flight get ``shutdown_seconds`` to end
-    (a client still sending a body, or a long poll, is then cut off), and the application's shutdown
-    (its in-process worker's stop) runs.
+    (a client still sending a body, or a long poll, is then cut off: answered ``503`` when its answer had
+    not started, and counted in one warning line), and the application's shutdown (its in-process
+    worker's stop) runs.
     """
     listening = sock if sock is not None else bind(host, port)
+    cut_off = _CutOff(shutdown_seconds)
     config = uvicorn.Config(
-        app,
+        _AnswerCutOff(app, cut_off),
         host=host,
         port=port,
         log_level="warning",
@@ -133,7 +209,10 @@ def serve(
         http=HttpProtocol,
         timeout_graceful_shutdown=shutdown_seconds,
     )
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(cut_off)
     try:
         _Server(config).run(sockets=[listening])
     finally:
+        uvicorn_log.removeFilter(cut_off)
         listening.close()

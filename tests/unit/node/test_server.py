@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -197,3 +198,85 @@ def test_serve_stops_on_a_signal_with_exit_code_0(tmp_path: Path, stop: signal.S
     assert server.returncode == 0, err
     assert "serving on" in out
     assert "Traceback" not in err
+
+
+_HELD_SERVER = """
+import asyncio, sys
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+from oots.node.observe import configure_logging
+from oots.node.server import serve
+from oots.settings import LogSettings
+
+async def held(request):
+    await asyncio.sleep(60)
+    return PlainTextResponse("too late")
+
+async def forever():
+    yield b"begun"
+    await asyncio.sleep(60)
+
+async def streamed(request):
+    return StreamingResponse(forever(), media_type="text/plain")
+
+async def ok(request):
+    return PlainTextResponse("ok")
+
+configure_logging(LogSettings(level="INFO"), node="be-node")
+app = Starlette(routes=[Route("/held", held), Route("/streamed", streamed), Route("/ok", ok)])
+serve(app, host="127.0.0.1", port=int(sys.argv[1]), shutdown_seconds=1)
+"""
+
+
+def test_requests_cut_off_at_the_shutdown_limit_are_one_warning_and_503(tmp_path: Path) -> None:
+    script = tmp_path / "held_server.py"
+    script.write_text(_HELD_SERVER, encoding="utf-8")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    answers: dict[str, object] = {}
+
+    def ask(path: str) -> None:
+        try:
+            with httpx.stream("GET", f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+                answers[path] = response.status_code
+                answers[path + " body"] = response.read()
+        except httpx.HTTPError as exc:
+            answers[path + " error"] = type(exc).__name__
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            assert server.poll() is None, server.communicate()
+            time.sleep(0.1)
+        askers = [threading.Thread(target=ask, args=(path,)) for path in ("/held", "/streamed")]
+        for asker in askers:
+            asker.start()
+        time.sleep(0.5)  # both are held
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+        for asker in askers:
+            asker.join(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0, err
+    assert answers["/held"] == 503
+    assert answers["/held body"] == b"The server is stopping; please try again.\n"
+    assert answers["/streamed"] == 200  # begun: cut short
+    assert "/streamed body" not in answers
+    assert "Traceback" not in err
+    assert "CancelledError" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "WARNING oots.node.server" in lines[0]
+    assert lines[0].endswith("shutdown limit reached (node.shutdown_seconds = 1): 2 request(s) cut off")

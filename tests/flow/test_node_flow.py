@@ -120,7 +120,7 @@ def test_a_role_that_does_not_exist_is_a_config_error(tmp_path: Path, clean_env:
     settings = load_settings().model_copy(
         update={"node": load_settings().node.model_copy(update={"data_dir": tmp_path, "roles": ("provider",)})}
     )
-    fake_ap = types.SimpleNamespace(clock=lambda: None, pmodes=None)
+    fake_ap = types.SimpleNamespace(clock=lambda: None, pmodes=None, warnings=())
     clean_env.setattr(node_app, "load_access_point", lambda *a, **k: fake_ap)
     clean_env.setattr(node_app, "As4Store", lambda *a, **k: None)
     with pytest.raises(ConfigError, match="not available"):

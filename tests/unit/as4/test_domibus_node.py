@@ -5,6 +5,7 @@ outcome, receives by sweep and by push notification, and delivers to a role thro
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from asgi_sync import SyncASGITransport
+from cryptography.hazmat.primitives import serialization
 from fake_domibus import FakeDomibus, plugin_schema
+from msh_doubles import make_certificate
 from starlette.routing import BaseRoute
 
 from oots.as4 import domibus
@@ -203,3 +206,21 @@ def test_domibus_mode_needs_the_plugin_url(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace(f'domibus_url = "{URL}"', ""), encoding="utf-8")
     with pytest.raises(ConfigError, match="domibus_url"):
         build_context(load_settings(config))
+
+
+def test_a_partner_certificate_that_expired_is_a_warning_in_domibus_mode_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, old = make_certificate("red_gw", not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=400), days=30)
+    (tmp_path / "red.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    config = write_config(tmp_path)
+    config.write_text(
+        config.read_text(encoding="utf-8") + f'signing_certificate = "{(tmp_path / "red.pem").as_posix()}"\n',
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(config))  # starts
+    ctx.services["as4"].close()
+    ctx.database.dispose()
+    ended = f"{old.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    assert f"partners[red].signing_certificate: expired on {ended}: messages to partner red (red_gw)" in caplog.text

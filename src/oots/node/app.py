@@ -288,7 +288,7 @@ class NodeWorker:
             gateway.close()
 
 
-def certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]]:
+def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]]:
     """The end of each certificate the node uses, for ``/metrics``: ``({"party", "use"}, notAfter)``.
 
     ``use`` is ``signing``, ``encryption`` or ``tls`` for the node's own certificates, ``partner`` for a
@@ -408,7 +408,7 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
         # no icon, but no 404 in the browser's console on every page either (cached for a day)
         return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
 
-    metrics = Metrics(ctx.database, node=node.name, certificates=certificate_expiries(ctx))
+    metrics = Metrics(ctx.database, node=node.name, certificates=_certificate_expiries(ctx))
 
     async def metrics_page(request: Request) -> PlainTextResponse:
         return PlainTextResponse(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -323,7 +323,7 @@ def test_unknown_evidence_type(network: Requester) -> None:
     )
     request, body = request_xml(GARCIA, evidence_type=unknown)
     _, answer = network.send(body)
-    assert error_of(answer, request).code == "EDM:ERR:0004"
+    assert error_of(answer, request).code == "EDM:ERR:0006"
 
 
 def test_register_down(network: Requester) -> None:

@@ -8,7 +8,9 @@ message, and decides:
   its root element can be read (:func:`oots.xmlsafe.parse_head`, :func:`oots.edm.read_request_head`);
 * the deadline (``[provider] answer_deadline_seconds`` from the ebMS timestamp) has passed →
   ``EDM:ERR:0005``;
-* no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0004``;
+* no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0006`` (the
+  evidence type it references cannot be resolved here; ``EDM:ERR:0004`` would tell the requester that
+  the person has no record);
 * the service does not issue for the evidence provider (DSD publisher) the request names →
   ``EDM:ERR:0006`` (the reference cannot be resolved);
 * the service refuses (:class:`~oots.provider.dataservice.EvidenceRefused`: no or several matching
@@ -210,7 +212,7 @@ class Intake:
         service = self.find_service(request)
         if service is None:
             return self.error(
-                "EDM:ERR:0004",
+                "EDM:ERR:0006",
                 request,
                 None,
                 "UNKNOWN:EVIDENCE_TYPE",

@@ -374,6 +374,19 @@ def test_a_request_naming_a_publisher_the_service_does_not_issue_for_is_refused(
     assert answer.service.identifier == births.identifier
 
 
+def test_an_evidence_type_no_data_service_offers_is_an_unresolved_reference() -> None:
+    # Before, it was EDM:ERR:0004 (object not found), which a requester reads as "no record of you".
+    diplomas = sample_data_service("ES", "diplomas")
+    req, body = request(fmt="application/xml")  # asks for the birth certificate
+    answer = intake([diplomas]).answer(body, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0006", "UNKNOWN:EVIDENCE_TYPE")
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.exception_type == "rs:UnresolvedReferenceExceptionType"
+    assert document.request_id == req.id
+    assert answer.evidence_ids == ()
+
+
 def test_sample_services_name_every_publisher_of_their_access_point() -> None:
     diplomas = sample_data_service("FR", "diplomas")
     assert diplomas.authority.name == "Ministry of Higher Education and Research"

@@ -174,6 +174,10 @@ class Provider:
         err = edm.preview_required(request, location=location, error_provider=self.agent)
         return self._wrap(message, err)
 
+    def answered(self, message: UserMessage, action: str, payloads: Sequence[Payload]) -> VerifiedMessage:
+        """An answer made elsewhere (a real provider's intake) sent back to ``message``."""
+        return VerifiedMessage(self._message(message, action), tuple(payloads), None, ())
+
     def _wrap(self, message: UserMessage, doc: edm.QueryError) -> VerifiedMessage:
         regrep = Payload("regrep@provider.oots", profile.REGREP_MIME_TYPE, edm.to_xml(doc))
         return VerifiedMessage(self._message(message, profile.ACTION_EXCEPTION_RESPONSE), (regrep,), None, ())

@@ -16,6 +16,8 @@ from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.as4.msh import VerifiedMessage
 from oots.cs.keys import CsPki
+from oots.provider.intake import Intake
+from oots.provider.samples import sample_data_service
 from oots.requester import discovery
 from oots.requester.exchange import _preview_location_ok
 from oots.validation import validate
@@ -162,6 +164,26 @@ def test_with_preview_someone_else_logged_in(tmp_path: Path, pki: CsPki) -> None
     assert view["reason"] == "preview_not_the_subject"
     assert view["reason_text"].startswith("The person who logged in at the preview was not the applicant")
     assert view["detail"].startswith("EDM:ERR:0004")
+
+
+def test_an_evidence_type_the_provider_does_not_offer_is_not_available_not_unknown_person(
+    tmp_path: Path, pki: CsPki
+) -> None:
+    """A real intake offering no data service for the evidence type asked: the applicant reads that the
+    evidence is not available there, not that the authority has no record of them."""
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    message, _ = node.outbox.last_request()
+    sent = message.message_info.timestamp
+    intake = Intake([sample_data_service("BE", "diplomas")], clock=lambda: sent)
+    answer = intake.answer(node.outbox.sent[-1][1][0].data, sent=sent)
+    node.deliver(Provider().answered(message, answer.action, answer.payloads))
+    view = state(client, ex_id)
+    assert view["state"] == "failed"
+    assert view["reason"] == "evidence_not_available"
+    assert view["detail"].startswith("EDM:ERR:0006")
 
 
 def test_with_preview_request_refused(tmp_path: Path, pki: CsPki) -> None:

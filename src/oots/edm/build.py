@@ -22,6 +22,7 @@ from oots.edm.documents import (
     RepositoryItemRef,
     RequestHead,
     ResponseEvidence,
+    answerable_request_id,
 )
 from oots.edm.model import (
     Agent,
@@ -211,7 +212,9 @@ def query_error(
     """An error response of ``code`` (``EDM:ERR:0001`` ... ``0008``), type and message from the table.
 
     Answering ``request`` copies its id and evidence requester and keeps its version; a
-    :class:`~oots.edm.RequestHead` (a request that could not be read whole) gives what it has.
+    :class:`~oots.edm.RequestHead` (a request that could not be read whole) gives what it has. An id
+    that is not a ``urn:uuid:`` is not repeated (R-EDM-ERR-S004): the error has no ``requestId``, as
+    an ``EDM:ERR:0003`` may (R-EDM-ERR-S003).
     """
     if not code.startswith("EDM:ERR:"):
         raise ModelError(f"{code} is not an evidence exchange error (EDM:ERR:*)")
@@ -244,7 +247,7 @@ def _error(
     preview_descriptions: tuple[Text, ...] = (),
 ) -> QueryError:
     return QueryError(
-        request_id=None if request is None else request.id,
+        request_id=request.id if request is not None and answerable_request_id(request.id) else None,
         specification=version or (request.specification if request is not None else None) or Version.EDM_V2,
         evidence_response_identifier=new_uuid(),
         error_provider=None if error_provider is None else _as(error_provider, AgentClassification.ERROR_PROVIDER),

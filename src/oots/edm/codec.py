@@ -20,7 +20,6 @@ Differences between the profiles, all in this module:
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +39,7 @@ from oots.edm.documents import (
     RepositoryItemRef,
     RequestHead,
     ResponseEvidence,
+    answerable_request_id,
 )
 from oots.edm.model import (
     Agent,
@@ -152,10 +152,6 @@ def _read_request(root: etree._Element) -> QueryRequest:
     )
 
 
-#: The form R-EDM-REQ-S004 gives a request id (and R-EDM-ERR-S004 the requestId of its answer).
-_REQUEST_ID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
-
-
 def read_request_head(root: etree._Element) -> RequestHead | None:
     """The id of the evidence request ``root`` (a whole tree, or as much as :func:`oots.xmlsafe.parse_head`
     read), with its version, evidence requester and evidence provider when their slots can be read;
@@ -164,7 +160,7 @@ def read_request_head(root: etree._Element) -> RequestHead | None:
     if root.tag != rr.Q + "QueryRequest":
         return None
     request_id = (root.get("id") or "").strip()
-    if not _REQUEST_ID.fullmatch(request_id):
+    if not answerable_request_id(request_id):
         return None
     found = {slot.get("name") or "": slot for slot in root.iterchildren(rr.RIM + "Slot")}
     version: Version | None = None

@@ -8,6 +8,7 @@ slot for.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from oots.edm.codes import ErrorSeverity, Version
@@ -33,6 +34,17 @@ __all__ = [
     "RequestHead",
     "ResponseEvidence",
 ]
+
+
+#: The form R-EDM-REQ-S004 gives a request id (and R-EDM-ERR-S004 the requestId of its answer).
+_REQUEST_ID = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def answerable_request_id(value: str) -> bool:
+    """Whether an answer may repeat ``value`` as its ``requestId``: a ``urn:uuid:`` (blanks around it
+    aside). An error answering a request whose id has another form leaves it out (R-EDM-ERR-S004; the
+    requestId may be absent from an ``InvalidRequestExceptionType`` error, R-EDM-ERR-S003)."""
+    return _REQUEST_ID.fullmatch(value.strip()) is not None
 
 
 def _edm_only(version: Version, what: str) -> None:

@@ -161,6 +161,21 @@ def test_no_request_id_is_made_up(data: bytes) -> None:
     assert answer.document.request_id is None
 
 
+@pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])
+@pytest.mark.parametrize("bad_id", ["request-1", "urn:uuid:not-a-uuid"])
+def test_a_readable_request_whose_id_is_no_urn_uuid_is_answered_without_it(version: edm.Version, bad_id: str) -> None:
+    # Before, the error repeated the bad id and so broke R-EDM-ERR-S004 itself.
+    req, body = request(version=version)
+    answer = intake().answer(body.replace(req.id.encode(), bad_id.encode()), sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:RULES")
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.exception_type == "rs:InvalidRequestExceptionType"
+    assert document.request_id is None
+    assert bad_id.encode() not in answer.payloads[0].data
+    assert (document.detail or "").startswith("Violated rules: ")
+
+
 def test_deadline_runs_from_the_ebms_timestamp() -> None:
     _, body = request()
     late = intake().answer(body, sent=NOW - dt.timedelta(seconds=301))

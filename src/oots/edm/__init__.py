@@ -34,6 +34,13 @@ from oots.edm.documents import (
     ResponseEvidence,
 )
 from oots.edm.jsonform import DOCUMENT_KINDS, from_json, object_from_json, object_to_json, to_json
+from oots.edm.limits import (
+    PERSON_LIST_ITEMS,
+    PERSON_NAME_CHARACTERS,
+    PERSON_TEXT_CHARACTERS,
+    check_person_sizes,
+    check_subject_sizes,
+)
 from oots.edm.model import (
     AccessService,
     Address,
@@ -75,6 +82,9 @@ from oots.edm.registry import (
 __all__ = [
     "DOCUMENT_KINDS",
     "ERROR_CODES",
+    "PERSON_LIST_ITEMS",
+    "PERSON_NAME_CHARACTERS",
+    "PERSON_TEXT_CHARACTERS",
     "AccessService",
     "Address",
     "Agent",
@@ -121,6 +131,8 @@ __all__ = [
     "Text",
     "Version",
     "additional_input",
+    "check_person_sizes",
+    "check_subject_sizes",
     "common_services_answer",
     "common_services_error",
     "error_code",

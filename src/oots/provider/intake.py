@@ -6,6 +6,10 @@ message, and decides:
 * the payload is too large, not XML, not an evidence request, or breaks the official rules
   (``oots.validation``) → ``EDM:ERR:0003`` naming the violated rule ids, and the request's id whenever
   its root element can be read (:func:`oots.xmlsafe.parse_head`, :func:`oots.edm.read_request_head`);
+* a name of the request's person (or authorized representative) is longer than
+  :data:`oots.edm.PERSON_NAME_CHARACTERS`, another text than :data:`oots.edm.PERSON_TEXT_CHARACTERS`, a
+  list has more than :data:`oots.edm.PERSON_LIST_ITEMS` items → ``EDM:ERR:0003`` naming the field
+  (the requester's own limits);
 * the deadline (``[provider] answer_deadline_seconds`` from the ebMS timestamp) has passed →
   ``EDM:ERR:0005``;
 * no data service of this node has the requested identifier or evidence type → ``EDM:ERR:0006`` (the
@@ -35,7 +39,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from oots import edm, xmlsafe
 from oots.as4 import profile
@@ -119,6 +123,24 @@ def _head(data: bytes) -> RequestHead | None:
     """The id (version, requester) of a request refused before it could be read whole, if its head tells."""
     root = xmlsafe.parse_head(data)
     return None if root is None else edm.read_request_head(root)
+
+
+def _oversized(request: QueryRequest) -> str | None:
+    """Which text or list of the request's persons is over the limits a requester holds them to
+    (:mod:`oots.edm.limits`), named by its field (``natural_person.family_name is longer than 200
+    characters``); ``None`` when all are within them."""
+    persons = (
+        ("natural_person", request.natural_person),
+        ("legal_person", request.legal_person),
+        ("authorized_representative", request.authorized_representative),
+    )
+    for where, person in persons:
+        if person is not None:
+            try:
+                edm.check_subject_sizes(person, where)
+            except ModelError as exc:
+                return exc.message
+    return None
 
 
 def subject_identifier(request: QueryRequest) -> str | None:
@@ -207,6 +229,16 @@ class Intake:
                 "INVALID:RULES",
                 detail=("Violated rules: " + ", ".join(rules))[:2000],
             )
+        oversized = _oversized(request)
+        if oversized is not None:
+            answer = self.error(
+                "EDM:ERR:0003",
+                request,
+                None,
+                "INVALID:PERSON_TOO_LONG",
+                detail=f"The request is not acceptable: {oversized}.",
+            )
+            return replace(answer, subject_identifier=None)  # no oversized identifier in the person index
         if self.clock() > sent + self.deadline:
             return self.error("EDM:ERR:0005", request, None, "TIMEOUT:DEADLINE", detail="The request came too late.")
         service = self.find_service(request)

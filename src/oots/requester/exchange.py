@@ -129,43 +129,17 @@ def _kept(session: Session, *rows: ExchangeRecord | RequestRecord) -> None:
         unit.records.extend(rows)
 
 
-#: The most characters of a name in the person (``family_name``, ``given_name``, ``birth_name``,
-#: ``legal_name``, ...), and of any other text in it (identifiers, addresses, attribute values).
-PERSON_NAME_CHARACTERS = 200
-PERSON_TEXT_CHARACTERS = 1000
-#: The most items of a list in the person (sector-specific attributes, several identifiers).
-PERSON_LIST_ITEMS = 20
-
-
-def _check_sizes(value: Any, where: str) -> None:
-    """ModelError naming the field for a text or a list of the person above its limit (a provider
-    refuses an oversized request, and it would be kept and sent as it is)."""
-    if isinstance(value, str):
-        name = where.rsplit(".", 1)[-1].split("[", 1)[0]
-        limit = PERSON_NAME_CHARACTERS if name.endswith("name") else PERSON_TEXT_CHARACTERS
-        if len(value) > limit:
-            raise ModelError(f"{where} is longer than {limit} characters")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_sizes(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple):
-        if len(value) > PERSON_LIST_ITEMS:
-            raise ModelError(f"{where} has more than {PERSON_LIST_ITEMS} items")
-        for i, item in enumerate(value):
-            _check_sizes(item, f"{where}[{i}]")
-
-
 def subject_from_json(data: Any) -> edm.Person | edm.LegalPerson:
     """The user as the portal gives it: ``{"natural_person": {...}}`` or ``{"legal_person": {...}}``
     (the JSON form of ``sdg:Person`` / ``sdg:LegalPerson``, level of assurance included).
 
-    A name longer than :data:`PERSON_NAME_CHARACTERS`, another text longer than
-    :data:`PERSON_TEXT_CHARACTERS` or a list longer than :data:`PERSON_LIST_ITEMS` is a ModelError
-    naming the field."""
+    A name longer than :data:`oots.edm.PERSON_NAME_CHARACTERS`, another text longer than
+    :data:`oots.edm.PERSON_TEXT_CHARACTERS` or a list longer than :data:`oots.edm.PERSON_LIST_ITEMS`
+    is a ModelError naming the field (the provider holds a request to the same limits)."""
     if not isinstance(data, Mapping) or len(data) != 1:
         raise ModelError("the person is an object with exactly one of natural_person and legal_person")
     ((kind, value),) = data.items()
-    _check_sizes(value, f"person.{kind}")
+    edm.check_person_sizes(value, f"person.{kind}")
     subject: edm.Person | edm.LegalPerson
     if kind == "natural_person":
         subject = edm.object_from_json(edm.Person, value, "natural_person")

@@ -109,6 +109,35 @@ def test_a_request_too_large_for_its_name_is_refused_with_its_id(version: edm.Ve
     assert answer.subject_identifier is None
 
 
+@pytest.mark.parametrize(
+    ("field", "length", "limit"), [("family_name", 200_000, 200), ("given_name", 201, 200), ("birth_name", 201, 200)]
+)
+def test_a_person_text_over_the_requesters_limit_is_refused_naming_the_field(
+    field: str, length: int, limit: int
+) -> None:
+    # Before, a 200,000-character name under the byte limit was matched against the register as any other.
+    req, body = request(dataclasses.replace(GARCIA, **{field: "A" * length}))
+    assert len(body) < 1_000_000
+    answer = intake().answer(body, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:PERSON_TOO_LONG")
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.request_id == req.id
+    assert (
+        document.detail == f"The request is not acceptable: natural_person.{field} is longer than {limit} characters."
+    )
+    assert b"A" * 100 not in answer.payloads[0].data
+    assert answer.subject_identifier is None
+    assert answer.evidence_ids == ()
+
+
+def test_a_name_at_the_limit_is_matched_as_any_other() -> None:
+    _, body = request(dataclasses.replace(GARCIA, birth_name="A" * edm.PERSON_NAME_CHARACTERS))
+    answer = intake().answer(body, sent=NOW)
+    assert answer.reason != "INVALID:PERSON_TOO_LONG"
+    assert answer.code is None
+
+
 def _invalid_date(body: bytes) -> bytes:
     return body.replace(b"1982-10-07", b"1982-13-07")
 

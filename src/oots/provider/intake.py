@@ -179,6 +179,12 @@ class Intake:
         self._by_id = {s.identifier: s for s in self.services}
         self._by_type = {edm.sr_url(s.evidence_type_classification, v2=False): s for s in self.services}
 
+    def own_agent(self) -> Agent | None:
+        """This node as the ``ErrorProvider`` of an error to a request that names no evidence provider
+        (unreadable, or cut before its EvidenceProvider slot): the authority of its first data service.
+        Every error carries one (R-EDM-ERR-S11)."""
+        return service_agent(self.services[0]) if self.services else None
+
     # --- the service asked for ---------------------------------------------------------------------
     def find_service(self, request: QueryRequest) -> DataService | None:
         """The data service asked for (by its identifier, else by its evidence type), as it is configured:
@@ -375,13 +381,15 @@ class Intake:
         detail: str | None = None,
     ) -> Answer:
         """An ``ExceptionResponse`` of ``code`` (the request's version, or v2.0 when unknown); a request
-        read only in part (:class:`~oots.edm.RequestHead`) is answered with its id all the same."""
+        read only in part (:class:`~oots.edm.RequestHead`) is answered with its id all the same. The
+        ``ErrorProvider`` is the service's authority, else the evidence provider the request names,
+        else this node's own (:meth:`own_agent`)."""
         if service is not None:
             provider: Agent | None = service_agent(service)
-        elif request is not None:
+        elif request is not None and request.evidence_provider is not None:
             provider = request.evidence_provider
         else:
-            provider = None
+            provider = self.own_agent()
         document = edm.query_error(code, request=request, error_provider=provider, detail=detail)
         return self.wrap_error(document, request if isinstance(request, QueryRequest) else None, service, reason)
 

@@ -171,6 +171,23 @@ def test_every_invalid_request_whose_id_can_be_read_is_answered_with_it(
     assert document.request_id == req.id
 
 
+@pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])
+def test_a_request_cut_before_its_evidence_provider_is_answered_by_this_node(version: edm.Version) -> None:
+    # Before, the error had no ErrorProvider at all and broke R-EDM-ERR-S11 (v2.0: its required slot).
+    req, body = request(version=version)
+    cut = body[: body.index(b'<rim:Slot name="EvidenceProvider"')]
+    services = sample_data_services("ES")
+    answer = intake(services).answer(cut, sent=NOW)
+    assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:XML")
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.request_id == req.id
+    assert document.error_provider is not None
+    own = services[0].authority
+    assert document.error_provider.identifier == edm.Identifier(own.identifier, own.scheme_id)
+    assert document.error_provider.classification == "ERRP"
+
+
 @pytest.mark.parametrize(
     "data",
     [

@@ -361,7 +361,7 @@ class PreviewSpace:
             status,
             documents=documents,
             action=f"{base}/decision",
-            authority=view.service.authority.name,
+            authority=view.service.authority.name_in(lang),
             person=identity.subject.display_name,
             deadline=view.deadline.strftime("%Y-%m-%d %H:%M UTC"),
             deadline_iso=view.deadline.isoformat(),

@@ -52,14 +52,20 @@ _EXTENSIONS = {MEDIA_PDF: "pdf", MEDIA_XML: "xml", MEDIA_JSON: "json"}
 class Authority:
     """The issuing authority (``sdg:IssuingAuthority``): an EAS-scheme identifier and a name.
 
-    ``name`` is the one the documents show; ``names`` (language code, name) are all its names as the
-    DSD's Publisher lists them, each sent as an ``sdg:Name`` of its language (with none, ``name`` alone
-    is sent, in the data service's language)."""
+    ``names`` (language code, name) are all its names as the DSD's Publisher lists them, each sent as an
+    ``sdg:Name`` of its language (with none, ``name`` alone is sent, in the data service's language).
+    A document or page shows the name in its own language when ``names`` has it, else ``name``
+    (:meth:`name_in`)."""
 
     identifier: str
     scheme_id: str
     name: str
     names: tuple[tuple[str, str], ...] = ()
+
+    def name_in(self, language: str | None) -> str:
+        """The name in ``language`` (a code in either case) when ``names`` has one, else ``name``."""
+        wanted = (language or "").upper()
+        return next((name for code, name in self.names if code.upper() == wanted), self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +222,7 @@ class _Layout:
     def new_page(self) -> None:
         self.pages.append([])
         self.y = _TOP
-        self.text(_AUTHORITY, _LEFT + _PAD, 6, self.content.authority.name)
+        self.text(_AUTHORITY, _LEFT + _PAD, 6, _authority_name(self.content))
         self.y += 6
         self.text(_AUTHORITY_LINE, _LEFT + _PAD, 5, _authority_line(self.content))
         self.y += 5 + 4
@@ -265,6 +271,11 @@ class _Layout:
             page.append(_Text(_FOOTER, x, _FOOTER_AT, 4, line))
 
 
+def _authority_name(content: EvidenceContent) -> str:
+    """The issuing authority's name in the document's language (its ``name`` when it has none there)."""
+    return content.authority.name_in(content.language)
+
+
 def _authority_line(content: EvidenceContent) -> str:
     return f"{content.authority.scheme_id.rsplit(':', 1)[-1]} {content.authority.identifier}"
 
@@ -291,7 +302,7 @@ def _sections(content: EvidenceContent) -> list[_Section]:
         (
             "Issue",
             [
-                ("Issuing authority", authority.name),
+                ("Issuing authority", _authority_name(content)),
                 ("Authority identifier", f"{authority.identifier} ({authority.scheme_id})"),
                 ("Date of issue", content.issuing_date.isoformat()),
                 ("Evidence identifier", content.evidence_id),
@@ -363,7 +374,7 @@ def render_pdf(content: EvidenceContent) -> bytes:
     model = content.model
     info = pdf.DocumentInfo(
         title=content.title,
-        author=content.authority.name,
+        author=_authority_name(content),
         subject=f"{model.title} — evidence {content.evidence_id}",
         creator="oots evidence provider",
         creation_date=f"D:{content.issuing_date:%Y%m%d}000000Z",
@@ -387,7 +398,7 @@ def _xml_tree(content: EvidenceContent) -> etree._Element:
     el(root, "Identifier", content.evidence_id)
     authority = el(root, "IssuingAuthority")
     el(authority, "Identifier", content.authority.identifier, schemeID=content.authority.scheme_id)
-    el(authority, "Name", content.authority.name)
+    el(authority, "Name", _authority_name(content))
     el(root, "IssuingDate", content.issuing_date.isoformat())
     el(root, "Language", content.language.upper())
     subject = el(root, "Subject")
@@ -416,7 +427,7 @@ def _json_value(content: EvidenceContent) -> dict[str, Any]:
         "issuingAuthority": {
             "identifier": content.authority.identifier,
             "schemeID": content.authority.scheme_id,
-            "name": content.authority.name,
+            "name": _authority_name(content),
         },
         "issuingDate": content.issuing_date.isoformat(),
         "language": content.language.upper(),

@@ -83,6 +83,29 @@ def test_pdf_opens_and_holds_the_evidence(extract_pdf_text: Callable[[bytes], st
         assert expected in text, expected
 
 
+@pytest.mark.parametrize(("language", "shown"), [("EL", "Υπουργείο Εσωτερικών"), ("EN", "Ministry of Interior")])
+def test_every_format_names_the_authority_in_the_documents_language(
+    extract_pdf_text: Callable[[bytes], str], language: str, shown: str
+) -> None:
+    # Before, the documents showed `name` whatever their language, though `names` had one in it.
+    named = dataclasses.replace(AUTHORITY, names=(("EL", "Υπουργείο Εσωτερικών"), ("EN", "Ministry of Interior")))
+    english = dataclasses.replace(content(), authority=named, language=language)
+    pdf = render_pdf(english)
+    assert shown in extract_pdf_text(pdf)
+    assert PdfReader(io.BytesIO(pdf)).metadata.author == shown  # type: ignore[union-attr]
+    ns = {"m": english.model.namespace}
+    assert parse(render_xml(english)).findtext("m:IssuingAuthority/m:Name", namespaces=ns) == shown
+    assert json.loads(render_json(english))["issuingAuthority"]["name"] == shown
+
+
+def test_an_authority_without_a_name_in_the_documents_language_shows_its_name() -> None:
+    named = dataclasses.replace(AUTHORITY, names=(("EN", "Ministry of Interior"),))
+    assert named.name_in("fr") == AUTHORITY.name
+    assert named.name_in("en") == "Ministry of Interior"
+    german = dataclasses.replace(content(), authority=named, language="DE")
+    assert json.loads(render_json(german))["issuingAuthority"]["name"] == AUTHORITY.name
+
+
 def test_pdf_with_cyrillic_and_polish_letters(extract_pdf_text: Callable[[bytes], str]) -> None:
     ukrainian = content("residence", "PL", "R-PL-0027", "residence-certificate")
     text = extract_pdf_text(render_pdf(ukrainian))

@@ -8,6 +8,7 @@ answer, validated by the official rules, and the correlation ids of the ebMS mes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -426,6 +427,20 @@ def test_a_publisher_the_service_does_not_issue_for_is_refused_and_journalled(ne
     assert journalled(network, sent_id) == [
         ("request_received", "UNKNOWN:EVIDENCE_PROVIDER", request.id),
         ("error_sent", "UNKNOWN:EVIDENCE_PROVIDER", request.id),
+    ]
+
+
+def test_a_name_over_the_limit_is_refused_naming_the_field_and_journalled(network: Requester) -> None:
+    # Before, a 200,000-character name under the byte limit was matched against the register.
+    long_name = "Garcíaaaaa" * 20_000
+    request, body = request_xml(dataclasses.replace(GARCIA, family_name=long_name))
+    sent_id, answer = network.send(body)
+    error = error_of(answer, request)
+    assert error.code == "EDM:ERR:0003"
+    assert error.detail == "The request is not acceptable: natural_person.family_name is longer than 200 characters."
+    assert journalled(network, sent_id) == [
+        ("request_received", "INVALID:PERSON_TOO_LONG", request.id),
+        ("error_sent", "INVALID:PERSON_TOO_LONG", request.id),
     ]
 
 

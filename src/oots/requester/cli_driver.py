@@ -10,6 +10,7 @@ terminal through ``ask`` (None: not interactive, a choice that cannot be made is
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,16 @@ import httpx
 
 from oots.errors import ConfigError, NotFound, OotsError, TransportError
 
-__all__ = ["WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
+__all__ = ["START_ATTEMPTS", "WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
 
 #: How long one step or read waits on the node for the exchange to need the driver (``oots request``'s long poll).
 WAIT_SECONDS = 10.0
+#: How many times the start is sent (with one ``Idempotency-Key``) when its answer does not come back.
+START_ATTEMPTS = 3
+#: What a start whose answer was lost gets: sent again, with the same key (a gateway in front of the node
+#: that could not reach it answers 502, 503 or 504).
+_START_LOST = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+_START_AGAIN_STATUS = frozenset({502, 503, 504})
 
 _SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
 
@@ -190,11 +197,12 @@ def drive(
     choices, explicit request) goes with ``Prefer: wait=<wait>`` and is answered with the exchange once
     it needs the driver or has ended, and a read is a long poll for that (``until=actionable``), so the
     driver neither sleeps nor asks again and again. Without it (or against a node that answers at once),
-    the driver reads, then ``sleep``s 0.2 s.
+    the driver reads, then ``sleep``s 0.2 s. The start carries a new ``Idempotency-Key`` and is sent
+    again with it when its answer is lost (:data:`START_ATTEMPTS` in all).
     """
     prefer = {"Prefer": f"wait={round(wait)}"} if wait >= 1 else {}
     body = {"procedure": opts.procedure, "country": opts.country, "person": opts.person, "preview": opts.preview}
-    reply = client.post("/api/v1/exchanges", json=body, headers=prefer)
+    reply = _start(client, body, prefer, sleep)
     created = _check(reply)
     ex_id = created["id"]
     say(f"exchange {ex_id} started")
@@ -244,6 +252,26 @@ def drive(
         if gentle:
             sleep(0.2)  # not a long poll, or the node answered at once with nothing new: poll gently
         view = None  # read it again: the next change
+
+
+def _start(
+    client: httpx.Client, body: dict[str, Any], prefer: dict[str, str], sleep: Callable[[float], None]
+) -> httpx.Response:
+    """Send the start; when its answer is lost, send it again with the same ``Idempotency-Key``.
+
+    The node answers a start sent again with its key with the exchange the first one made, so a lost
+    answer never makes a second exchange. The last attempt's error or answer is the caller's."""
+    headers = {**prefer, "Idempotency-Key": str(uuid.uuid4())}
+    for attempt in range(1, START_ATTEMPTS):
+        try:
+            reply = client.post("/api/v1/exchanges", json=body, headers=headers)
+        except _START_LOST:
+            pass
+        else:
+            if reply.status_code not in _START_AGAIN_STATUS:
+                return reply
+        sleep(float(attempt))  # 1 s, then 2 s
+    return client.post("/api/v1/exchanges", json=body, headers=headers)
 
 
 def _waited(reply: httpx.Response) -> bool:

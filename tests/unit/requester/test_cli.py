@@ -8,13 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 from cs.cs_helpers import AppTransport
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from oots import edm
 from oots.cli import main
 from oots.cs.keys import CsPki
 from oots.errors import ConfigError
-from oots.requester.cli_driver import ExchangeFailed, RequestOptions, drive
+from oots.requester.cli_driver import START_ATTEMPTS, ExchangeFailed, RequestOptions, drive
+from oots.requester.models import RequesterExchange
 from requester.helpers import API_KEY, Node, Provider, make_node, person_json
 
 
@@ -104,6 +106,78 @@ def test_drive_reports_a_failure(tmp_path: Path, pki: CsPki) -> None:
     with pytest.raises(ExchangeFailed, match="found no record"):
         drive(client_of(node), opts, say=lambda _: None, sleep=step)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
+
+
+class LosingStarts(httpx.BaseTransport):
+    """The node in process behind a network that loses the answer to the first ``lost`` starts.
+
+    ``after_node``: the start reached the node (the exchange is made) and its answer was lost on the
+    way back; otherwise a gateway in front of the node answered 503 without passing it on."""
+
+    def __init__(self, node: Node, lost: int, *, after_node: bool) -> None:
+        self.app = AppTransport(Starlette(routes=list(node.role.routes())))
+        self.lost = lost
+        self.after_node = after_node
+        self.keys: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "POST" or request.url.path != "/api/v1/exchanges":
+            return self.app.handle_request(request)
+        self.keys.append(request.headers.get("idempotency-key"))
+        if len(self.keys) > self.lost:
+            return self.app.handle_request(request)
+        if not self.after_node:
+            return httpx.Response(503, text="upstream unavailable")
+        self.app.handle_request(request)
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+
+def exchanges(node: Node) -> int:
+    with node.ctx.database.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(RequesterExchange)).scalar_one())
+
+
+@pytest.mark.parametrize("after_node", [True, False], ids=["answer-lost", "gateway-503"])
+def test_a_start_whose_answer_was_lost_is_sent_again_with_its_key(tmp_path: Path, pki: CsPki, after_node: bool) -> None:
+    # Before, the start went without Idempotency-Key and a lost answer ended the command ("cannot reach
+    # the node") though the exchange was made; sent again, it would have made a second one.
+    node = make_node(tmp_path, pki, preview=False)
+    net = LosingStarts(node, START_ATTEMPTS - 1, after_node=after_node)
+    client = httpx.Client(
+        transport=net, base_url="https://portal.example", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    opts = RequestOptions("R1", "DE", person_json("Müller"), tmp_path / "out", answers={"jurisdiction": "DE6"})
+    slept: list[float] = []
+    play = playing(node, Provider("DE", "births"))
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        play(seconds)  # type: ignore[operator]
+
+    (pdf,) = drive(client, opts, say=lambda _: None, sleep=sleep)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert exchanges(node) == 1
+    assert len(net.keys) == START_ATTEMPTS
+    assert net.keys[0]
+    assert set(net.keys) == {net.keys[0]}  # one key, sent with every attempt of the start
+    assert slept[: START_ATTEMPTS - 1] == [1.0, 2.0]
+    # the next exchange is another start: a new key
+    drive(client, opts, say=lambda _: None, sleep=play)  # type: ignore[arg-type]
+    assert exchanges(node) == 2
+    assert net.keys[-1] != net.keys[0]
+
+
+def test_a_start_lost_every_time_is_given_up(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    net = LosingStarts(node, START_ATTEMPTS, after_node=True)
+    client = httpx.Client(
+        transport=net, base_url="https://portal.example", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    opts = RequestOptions("R1", "DE", person_json("Müller"), tmp_path / "out")
+    with pytest.raises(httpx.ReadTimeout):
+        drive(client, opts, say=lambda _: None, sleep=lambda _: None)
+    assert len(net.keys) == START_ATTEMPTS
+    assert exchanges(node) == 1
 
 
 def test_command_needs_a_key(tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

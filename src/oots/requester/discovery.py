@@ -4,8 +4,9 @@ The results and the user's choices live in one JSON structure on the exchange (a
 per requirement), so any process can continue an exchange:
 
 ```
-{"id": <requirement id>, "name": "Proof of birth", "upload": false,
- "lists": [{"id": ..., "name": ..., "evidence_types": [{"classification": ..., "title": ...}]}],
+{"id": <requirement id>, "name": "Proof of birth", "names": [{"value": ..., "lang": "EN"}, ...], "upload": false,
+ "lists": [{"id": ..., "name": ..., "names": [...],
+            "evidence_types": [{"classification": ..., "title": ..., "titles": [...]}]}],
  "chosen_list": <list id> | null,
  "types": {<classification>: {"questions": [...], "answers": {...}, "providers": [...],
                               "chosen_provider": <provider id> | null, "error": null | "invalid_answer"}}}
@@ -15,6 +16,10 @@ Rules: the types of one list are all needed; lists are alternatives (the user pi
 are several); requirements are never alternatives to each other (each needs evidence, or the user
 uploads it). ``DSD:ERR:0005`` becomes questions (``kind`` ``jurisdiction`` or ``classification``);
 the query is repeated with the answers. Several providers are a choice for the user; one is taken.
+
+``name``, ``title`` and ``label`` are the English text (else the first one given); ``names``, ``titles``
+and ``labels`` keep every language the Common Services gave, for pages in other languages
+(:func:`text_of` picks one).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "resolve",
     "start",
     "text_of",
+    "texts_of",
 ]
 
 _CODE = re.compile(r"^[A-Z]{2}[A-Z0-9]{0,10}$")
@@ -74,12 +80,18 @@ class DiscoveryFailed(Exception):
 
 
 def text_of(texts: tuple[edm.Text, ...] | list[Any], lang: str = "EN") -> str:
-    """The text in ``lang`` (else the first one) of a multilingual value (objects or JSON forms)."""
+    """The text in ``lang`` of a multilingual value (objects or JSON forms), else the English one, else the first."""
     items = [(t.value, t.lang) if isinstance(t, edm.Text) else (t.get("value", ""), t.get("lang")) for t in texts]
-    for value, language in items:
-        if (language or "").upper() == lang.upper():
-            return str(value)
+    for wanted in (lang.upper(), "EN"):
+        for value, language in items:
+            if (language or "").upper() == wanted:
+                return str(value)
     return str(items[0][0]) if items else ""
+
+
+def texts_of(texts: tuple[edm.Text, ...]) -> list[dict[str, Any]]:
+    """Every language of a multilingual value, as the exchange keeps it (``[{"value", "lang"}]``)."""
+    return [edm.object_to_json(t) for t in texts]
 
 
 def _registry_failure(exc: RegistryError, what: Reason) -> DiscoveryFailed:
@@ -115,13 +127,19 @@ def start(
             {
                 "id": requirement.identifier,
                 "name": text_of(requirement.names),
+                "names": texts_of(requirement.names),
                 "upload": False,
                 "lists": [
                     {
                         "id": lst.identifier,
                         "name": text_of(lst.names),
+                        "names": texts_of(lst.names),
                         "evidence_types": [
-                            {"classification": t.evidence_type_classification, "title": text_of(t.titles)}
+                            {
+                                "classification": t.evidence_type_classification,
+                                "title": text_of(t.titles),
+                                "titles": texts_of(t.titles),
+                            }
                             for t in lst.evidence_types
                         ],
                     }
@@ -148,6 +166,7 @@ def _providers(dsets: tuple[edm.DataServiceEvidenceType, ...]) -> list[dict[str,
                 {
                     "id": provider_id(access),
                     "name": text_of(access.publisher.names),
+                    "names": texts_of(access.publisher.names),
                     "access_point": access.identifier.value,
                     "access_point_type": access.identifier.scheme_id,
                     "specification": access.conforms_to,
@@ -170,7 +189,7 @@ def _questions(exc: AdditionalInputRequired) -> list[dict[str, Any]]:
                 "id": "jurisdiction",
                 "kind": "jurisdiction",
                 "label": text_of(jd.jurisdiction_contexts),
-                "labels": [edm.object_to_json(t) for t in jd.jurisdiction_contexts],
+                "labels": texts_of(jd.jurisdiction_contexts),
                 "level": jd.jurisdiction_level,
                 "context_id": jd.jurisdiction_context_id,
             }
@@ -182,6 +201,7 @@ def _questions(exc: AdditionalInputRequired) -> list[dict[str, Any]]:
                 "id": concept.identifier.value,
                 "kind": "classification",
                 "label": text_of(concept.descriptions) or concept.identifier.value,
+                "labels": texts_of(concept.descriptions),
                 "values": values,
             }
         )

@@ -274,11 +274,13 @@ class ExchangeView:
     #: The evidence received, without its content (the API lists it; a download reads the content).
     evidence: Sequence[EvidenceRow]
 
-    def to_json(self, base_url: str) -> dict[str, Any]:
+    def to_json(self, base_url: str, lang: str = "EN") -> dict[str, Any]:
+        """The exchange as the API gives it; names, titles and labels in ``lang`` where the Common Services
+        (or the evidence) gave that language, else in English, else in the first one given."""
         ex = self.exchange
         preview = next((r for r in self.requests if r.status == "preview"), None)
         requests = {r.id: r for r in self.requests}
-        titles = _type_titles(ex.requirements or [])
+        titles = _type_titles(ex.requirements or [], lang)
         out: dict[str, Any] = {
             "id": ex.id,
             "state": ex.state,
@@ -292,12 +294,12 @@ class ExchangeView:
             "updated_at": ex.updated_at.isoformat(),
             "deadline": ex.deadline.isoformat(),
             "explicit_request_given": ex.explicit_request_given,
-            "requirements": [_public(e) for e in ex.requirements or []],
+            "requirements": [_public(e, lang) for e in ex.requirements or []],
             "requests": [
                 {
                     "requirement": r.requirement_id,
                     "evidence_type": r.evidence_type,
-                    "provider": discovery.text_of(r.provider.get("names", [])),
+                    "provider": discovery.text_of(r.provider.get("names", []), lang),
                     "status": r.status,
                     "error_code": r.error_code,
                 }
@@ -309,8 +311,8 @@ class ExchangeView:
                     "id": e.id,
                     "evidence_id": e.evidence_id,
                     "title": e.title,
-                    "evidence_type_title": _evidence_type_title(e, requests.get(e.request_row), titles),
-                    "issuing_authority": _issuing_authority(e.metadata_json),
+                    "evidence_type_title": _evidence_type_title(e, requests.get(e.request_row), titles, lang),
+                    "issuing_authority": _issuing_authority(e.metadata_json, lang),
                     "media_type": e.media_type,
                     "requirement": requests[e.request_row].requirement_id if e.request_row in requests else None,
                     "size": int(e.size or 0),
@@ -324,10 +326,17 @@ class ExchangeView:
         return out
 
 
-def _type_titles(requirements: Sequence[dict[str, Any]]) -> dict[tuple[str, str], str]:
-    """The title of each evidence type the requirements list, by (requirement, classification)."""
+def _in(item: Mapping[str, Any], one: str, many: str, lang: str) -> Any:
+    """``item[one]`` in ``lang`` when discovery kept every language of it in ``item[many]``.
+
+    An exchange discovered before the languages were kept has only ``item[one]`` (English)."""
+    return discovery.text_of(item[many], lang) if item.get(many) else item.get(one)
+
+
+def _type_titles(requirements: Sequence[dict[str, Any]], lang: str) -> dict[tuple[str, str], str]:
+    """The title of each evidence type the requirements list, in ``lang``, by (requirement, classification)."""
     return {
-        (entry["id"], etype["classification"]): etype["title"]
+        (entry["id"], etype["classification"]): _in(etype, "title", "titles", lang)
         for entry in requirements
         for lst in entry.get("lists", [])
         for etype in lst.get("evidence_types", [])
@@ -336,20 +345,20 @@ def _type_titles(requirements: Sequence[dict[str, Any]]) -> dict[tuple[str, str]
 
 
 def _evidence_type_title(
-    evidence: EvidenceRow, request: RequestRow | None, titles: Mapping[tuple[str, str], str]
+    evidence: EvidenceRow, request: RequestRow | None, titles: Mapping[tuple[str, str], str], lang: str
 ) -> str | None:
     """What the evidence is: its type's title as the exchange was told (the Evidence Broker), else as the
     evidence's own metadata names it (``IsConformantTo``)."""
     if request is not None and (request.requirement_id, request.evidence_type) in titles:
         return titles[(request.requirement_id, request.evidence_type)]
     conformant = (evidence.metadata_json or {}).get("is_conformant_to") or {}
-    return discovery.text_of(conformant.get("titles") or []) or None
+    return discovery.text_of(conformant.get("titles") or [], lang) or None
 
 
-def _issuing_authority(metadata: dict[str, Any] | None) -> str | None:
-    """The name of the authority that issued the evidence (``IssuingAuthority``), English when it has one."""
+def _issuing_authority(metadata: dict[str, Any] | None, lang: str) -> str | None:
+    """The name of the authority that issued the evidence (``IssuingAuthority``) in ``lang``, else English."""
     authority = (metadata or {}).get("issuing_authority") or {}
-    return discovery.text_of(authority.get("names") or []) or None
+    return discovery.text_of(authority.get("names") or [], lang) or None
 
 
 _EXCHANGES = RequesterExchange.__table__
@@ -1188,18 +1197,32 @@ def _origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _public(entry: dict[str, Any]) -> dict[str, Any]:
-    """A requirement entry as the API shows it: providers without their stored model objects."""
+def _public(entry: dict[str, Any], lang: str = "EN") -> dict[str, Any]:
+    """A requirement entry as the API shows it: providers without their stored model objects; names,
+    titles and labels in ``lang`` (every language stays in ``names``, ``titles``, ``labels``)."""
     types = {
         cls: {
             **slot,
+            "questions": [{**q, "label": _in(q, "label", "labels", lang)} for q in slot["questions"]],
             "providers": [
-                {k: v for k, v in p.items() if k not in ("data_service", "publisher")} for p in slot["providers"]
+                {
+                    **{k: v for k, v in p.items() if k not in ("data_service", "publisher")},
+                    "name": _in(p, "name", "names", lang),
+                }
+                for p in slot["providers"]
             ],
         }
         for cls, slot in entry["types"].items()
     }
-    return {**entry, "types": types}
+    lists = [
+        {
+            **lst,
+            "name": _in(lst, "name", "names", lang),
+            "evidence_types": [{**t, "title": _in(t, "title", "titles", lang)} for t in lst["evidence_types"]],
+        }
+        for lst in entry["lists"]
+    ]
+    return {**entry, "name": _in(entry, "name", "names", lang), "lists": lists, "types": types}
 
 
 def _preview_location_ok(location: str, http_hosts: Sequence[str]) -> bool:

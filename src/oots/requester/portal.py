@@ -206,7 +206,8 @@ class Portal:
             ex = self.requester.load(session, request.path_params["ex"], self.client_id)
             if not self._owned(identity, ex.subject):
                 raise NotFound("there is no such application")
-            view = self.requester.view(session, ex.id, self.client_id).to_json(self.prefix)
+            # what the Common Services and the evidence name in the page's language, else in English
+            view = self.requester.view(session, ex.id, self.client_id).to_json(self.prefix, self._lang(request))
             if view["preview"] is not None:
                 view["preview"]["location"] = self._preview_location(session, ex.id, view["preview"]["location"])
             return view

@@ -211,7 +211,9 @@ def make_node(
     webhook_transport: Any = None,
     oauth_secret: str = "",
     database_url: str = "",
+    catalogue: str = "",
 ) -> Node:
+    """A requester node on the demo catalogue (``catalogue``: another catalogue's text instead)."""
     settings = Settings(
         node={"name": "nl-portal", "country": "BE", "data_dir": str(tmp_path), "base_url": "https://portal.example"},
         database={"url": database_url},
@@ -249,8 +251,8 @@ def make_node(
     )
     import tomllib
 
-    catalogue = parse_catalogue(tomllib.loads(catalogue_text(two_requirements)))
-    transport = AppTransport(create_app(catalogue, pki.signer()))
+    parsed = parse_catalogue(tomllib.loads(catalogue or catalogue_text(two_requirements)))
+    transport = AppTransport(create_app(parsed, pki.signer()))
     cs = CommonServicesClient(
         eb_url="http://cs.test", dsd_url="http://cs.test/dsd", trust=TrustStore((pki.root,)), transport=transport
     )

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from oots.cs.keys import CsPki
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.provider.samples import load_people
+from oots.requester.discovery import text_of
 from oots.requester.models import RequesterEvidence
 from oots.requester.portal import Portal, code_hint
-from requester.helpers import ListTransport, Node, Provider, make_node
+from requester.helpers import RESIDENCE_REQUIREMENT, ListTransport, Node, Provider, catalogue_text, make_node
 
 
 class CookieLogin:
@@ -98,12 +99,13 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     node.drain()
     page = web.get(page_url)
     assert "Über OOTS abrufen" in page.text
-    assert "Place of birth" in page.text
+    assert "Geburtsort" in page.text  # the DSD's question, in German as the DSD gave it
     chosen = web.post(page_url + "/choices", data={"csrf": csrf(page), "r0-how": "oots", "r0-t0-q0": "DE6"})
     assert chosen.status_code == 303, chosen.text
     node.drain()
     page = web.get(page_url)
     assert "Registry Office Hamburg-Mitte" in page.text  # who will be asked, for what, why
+    assert "<strong>Geburtsurkunde</strong>" in page.text  # the evidence type, in German as the EB gave it
     asked = web.post(page_url + "/request", data={"csrf": csrf(page)})
     assert asked.status_code == 303
     provider = Provider("DE", "births")
@@ -131,7 +133,7 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     # each document by what it is and who issued it; its file name and format below, smaller
     row = re.search(r'<th scope="row">([^<]+)</th>\s*<td>([^<]+)</td>.*?<small>([^<]+)</small>', page.text, re.S)
     assert row, page.text
-    assert row.group(1) == "Birth certificate"  # the evidence type's title, as the Evidence Broker gave it
+    assert row.group(1) == "Birth certificate"  # the evidence type's title: the EB gave no French one, English
     assert row.group(2) == "Registry Office Berlin-Mitte"  # the IssuingAuthority
     file_name, file_format = row.group(3).rsplit(", ", 1)
     assert file_name.endswith(".pdf")
@@ -145,7 +147,7 @@ def test_journey_with_question_preview_and_evidence(tmp_path: Path, pki: CsPki) 
     with node.ctx.database.session() as session:
         session.execute(update(RequesterEvidence).values(media_type="application/xml", content=b"<certificate/>"))
     shown = web.get(link.group(1) + "?lang=de")
-    assert "<h1>Birth certificate</h1>" in shown.text
+    assert "<h1>Geburtsurkunde</h1>" in shown.text  # the evidence type's title in the page's language
     assert "<p>Ausgestellt von Registry Office Berlin-Mitte</p>" in shown.text
     assert re.search(r"<small>[^<]+\.pdf, XML</small>", shown.text)  # the file as the provider named it
     assert "&lt;certificate/&gt;" in shown.text
@@ -211,6 +213,51 @@ def test_follow_up_question_hint_empty_and_wrong_answers(tmp_path: Path, pki: Cs
     again = web.get(back.group(1))
     assert again.status_code == 200
     assert 'name="r0-t0-q0"' in again.text  # asked again
+
+
+def test_names_and_titles_are_shown_in_the_page_language(tmp_path: Path, pki: CsPki) -> None:
+    # Before, discovery kept only the English name of a requirement and title of an evidence type: the
+    # French and German pages showed them in English though the Evidence Broker gave them in French.
+    # (The demo catalogue names its requirements in English only: a French and German one is added.)
+    english = 'name = { EN = "Proof of residence" }'
+    text = catalogue_text()
+    assert english in text
+    text = text.replace(
+        english, 'name = { EN = "Proof of residence", FR = "Justificatif de domicile", DE = "Wohnsitznachweis" }'
+    )
+    node = make_node(tmp_path, pki, catalogue=text)
+    web = browser(node)
+    page_url = start(web, "FR", "S1")  # France offers two alternative lists: the evidence types are listed
+    node.drain()
+    french = web.get(page_url + "?lang=fr").text
+    assert "<legend>Justificatif de domicile</legend>" in french
+    assert "Attestation de résidence fiscale" in french
+    assert "Certificate of tax residence" not in french
+    german = web.get(page_url + "?lang=de").text
+    assert "<legend>Wohnsitznachweis</legend>" in german
+    assert "Certificate of tax residence" in german  # no German title: the English one
+    assert "<legend>Proof of residence</legend>" in web.get(page_url + "?lang=en").text
+    # the API gives the English text and keeps every language beside it
+    with node.ctx.database.session() as session:
+        shown = node.role.requester.view(session, page_url.rsplit("/", 1)[1]).to_json("https://portal.example")
+    (entry,) = shown["requirements"]
+    assert entry["id"] == RESIDENCE_REQUIREMENT
+    assert entry["name"] == "Proof of residence"
+    assert {t["lang"]: t["value"] for t in entry["names"]} == {
+        "EN": "Proof of residence",
+        "FR": "Justificatif de domicile",
+        "DE": "Wohnsitznachweis",
+    }
+    titles = [t["titles"] for lst in entry["lists"] for t in lst["evidence_types"]]
+    assert {"value": "Attestation de résidence fiscale", "lang": "FR"} in [x for found in titles for x in found]
+
+
+def test_a_text_is_taken_in_the_language_asked_else_english_else_the_first() -> None:
+    texts = [{"value": "Acte de naissance", "lang": "FR"}, {"value": "Birth certificate", "lang": "EN"}]
+    assert text_of(texts, "fr") == "Acte de naissance"
+    assert text_of(texts, "DE") == "Birth certificate"
+    assert text_of([{"value": "Geboorteakte", "lang": "NL"}, {"value": "Acte", "lang": "FR"}], "DE") == "Geboorteakte"
+    assert text_of([], "FR") == ""
 
 
 def test_the_hint_follows_the_level_and_the_country() -> None:

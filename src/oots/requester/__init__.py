@@ -12,7 +12,17 @@ from oots.requester.api import create_api
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Requester, subject_from_json
 from oots.requester.outbox import As4Outbox, Outbox
 from oots.requester.role import RequesterRole
-from oots.requester.states import ACTIONABLE, REASON_TEXT, TERMINAL, TRANSITIONS, Event, Reason, State, next_state
+from oots.requester.states import (
+    ACTIONABLE,
+    REASON_TEXT,
+    TERMINAL,
+    TRANSITIONS,
+    Event,
+    Reason,
+    RequestStatus,
+    State,
+    next_state,
+)
 from oots.requester.webhooks import sign as sign_webhook
 from oots.requester.webhooks import verify as verify_webhook
 
@@ -28,6 +38,7 @@ __all__ = [
     "Event",
     "Outbox",
     "Reason",
+    "RequestStatus",
     "Requester",
     "RequesterRole",
     "State",

@@ -79,7 +79,7 @@ from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
-from oots.requester.states import ACTIONABLE, TERMINAL, Reason, State
+from oots.requester.states import ACTIONABLE, TERMINAL, Reason, RequestStatus, State
 from oots.store import Database
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
@@ -105,6 +105,20 @@ _PREFER_HEADER: dict[str, Any] = {
     "schema": {"type": "string"},
     "description": "RFC 7240 `wait=N` (seconds, at most 60): answer with the exchange once it is in a state "
     "the portal acts on (200) or after N seconds as it is then (202); `Preference-Applied` says so.",
+}
+
+#: The response headers of the OpenAPI description: what a step's answer and a start's answer carry.
+_PREFERENCE_APPLIED: dict[str, Any] = {
+    "description": "`wait=N` when the node applied Prefer: wait (the body is then the exchange).",
+    "schema": {"type": "string"},
+}
+_STARTED_HEADERS: dict[str, Any] = {
+    "Location": {"description": "The exchange's address.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "`true` when this start was sent before with the same Idempotency-Key and body: no "
+        "exchange was made, the answer is the first start's (with Prefer: wait, its exchange now).",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 
 
@@ -289,7 +303,10 @@ class RequestOut(BaseModel):
     requirement: str
     evidence_type: str
     provider: str | None
-    status: str = Field(description="pending, sent, preview, received or failed")
+    status: RequestStatus = Field(
+        description="pending: not sent yet; sent: waiting for the provider's answer; preview: the provider "
+        "asked for a preview; received: the evidence came; failed: an error answer, or it could not be sent."
+    )
     error_code: str | None
 
 
@@ -751,10 +768,17 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         200: {
             "model": ExchangeOut,
             "description": "Sent with Prefer: wait: the exchange, in a state the portal acts on.",
+            "headers": {"Preference-Applied": _PREFERENCE_APPLIED},
         },
         202: {
-            "description": "Accepted (sent with Prefer: wait: the exchange as it is after the wait, an ExchangeOut)."
+            "description": "Accepted (sent with Prefer: wait: the exchange as it is after the wait, an ExchangeOut).",
+            "headers": {"Preference-Applied": _PREFERENCE_APPLIED},
         },
+    }
+    #: What the start's answers (200, 202) carry besides: its address and, for a start sent again, the replay.
+    started_answer = {
+        status: {**answer, "headers": {**answer["headers"], **_STARTED_HEADERS}}
+        for status, answer in waited_answer.items()
     }
 
     @api.post(
@@ -763,7 +787,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         response_model=Accepted,
         summary="Start an exchange",
         openapi_extra=stepped_with_prefer,
-        responses={**waited_answer, **_errors(401, 403, 413, 422)},
+        responses={**started_answer, **_errors(401, 403, 413, 422)},
     )
     async def create_exchange(
         request: Request,

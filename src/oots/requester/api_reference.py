@@ -51,6 +51,8 @@ class Answer:
     status: str
     description: str
     bodies: Sequence[Body]
+    #: The response headers the answer declares: (name, meaning).
+    headers: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,15 @@ def _operations(document: Mapping[str, Any]) -> list[Operation]:
             ]
             request = op.get("requestBody") or {}
             answers = [
-                Answer(str(status), str(answer.get("description", "")), _bodies(answer.get("content")))
+                Answer(
+                    str(status),
+                    str(answer.get("description", "")),
+                    _bodies(answer.get("content")),
+                    [
+                        (str(name), str(header.get("description", "")))
+                        for name, header in answer.get("headers", {}).items()
+                    ],
+                )
                 for status, answer in sorted((op.get("responses") or {}).items())
             ]
             out.append(

@@ -40,7 +40,7 @@ from oots.requester import discovery, records
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
 from oots.requester.outbox import Outbox
 from oots.requester.records import ExchangeRecord, RequestRecord
-from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, State, next_state
+from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, RequestStatus, State, next_state
 from oots.settings import Settings
 from oots.store.queue import enqueue, reschedule
 from oots.store.wake import on_commit
@@ -278,7 +278,7 @@ class ExchangeView:
         """The exchange as the API gives it; names, titles and labels in ``lang`` where the Common Services
         (or the evidence) gave that language, else in English, else in the first one given."""
         ex = self.exchange
-        preview = next((r for r in self.requests if r.status == "preview"), None)
+        preview = next((r for r in self.requests if r.status == RequestStatus.PREVIEW), None)
         requests = {r.id: r for r in self.requests}
         titles = _type_titles(ex.requirements or [], lang)
         out: dict[str, Any] = {
@@ -726,7 +726,7 @@ class Requester:
                             "access_point": provider["access_point"],
                             "access_point_type": provider["access_point_type"],
                             "specification": provider["specification"],
-                            "status": "pending",
+                            "status": RequestStatus.PENDING.value,
                         }
                     )
                 )
@@ -787,7 +787,7 @@ class Requester:
             self._dropped(session, None, message, "unmatched", conversation)
             return
         _kept(session, ex, *requests)
-        if State(ex.state) in TERMINAL or row.status not in ("sent", "preview"):
+        if State(ex.state) in TERMINAL or row.status not in (RequestStatus.SENT, RequestStatus.PREVIEW):
             log.info("answer %s for a finished request; ignored", message.message_id)
             self._dropped(session, ex, message, "late", conversation)
             return
@@ -807,7 +807,7 @@ class Requester:
             preview = (
                 doc.code == "EDM:ERR:0002"
                 and doc.preview_location is not None
-                and row.status == "sent"
+                and row.status == RequestStatus.SENT
                 and row.preview_location is None
             )
             self.record(
@@ -867,7 +867,7 @@ class Requester:
         """Keep the evidence of ``row``'s answer; send the next request of ``requests`` (by position), or end."""
         if row.preview_location is not None and not doc.evidences:
             # after a preview, a response without evidence means the user refused every document (TC08)
-            row.status = "failed"
+            row.status = RequestStatus.FAILED.value
             row.error_detail = "the user refused every evidence in the provider's preview"
             self._move(session, ex, Event.FAIL, Reason.PREVIEW_REFUSED, row.error_detail)
             return
@@ -879,7 +879,7 @@ class Requester:
                 part = parts.get(cid)
                 if part is None:
                     records.insert_evidence(session.connection(), kept)  # what came before it is kept
-                    row.status = "failed"
+                    row.status = RequestStatus.FAILED.value
                     row.error_detail = f"the evidence {evidence.id} names a missing attachment"
                     self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, row.error_detail)
                     return
@@ -897,24 +897,24 @@ class Requester:
                     }
                 )
         records.insert_evidence(session.connection(), kept)
-        row.status = "received"
-        pending = next((r for r in requests if r.status == "pending"), None)
+        row.status = RequestStatus.RECEIVED.value
+        pending = next((r for r in requests if r.status == RequestStatus.PENDING), None)
         self._send_next(session, ex, pending, after_evidence=True)
 
     def _on_error(self, session: Session, ex: ExchangeRecord, row: RequestRecord, doc: edm.QueryError) -> None:
-        first_preview = row.status == "sent" and row.preview_location is None
+        first_preview = row.status == RequestStatus.SENT and row.preview_location is None
         if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
             if not _preview_location_ok(doc.preview_location, self.config.allow_http_preview_hosts):
-                row.status = "failed"
+                row.status = RequestStatus.FAILED.value
                 self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, "the preview location is not https")
                 return
             row.preview_location = doc.preview_location
             row.preview_method = (doc.preview_method or "GET").upper()
             self._send(session, ex, row, preview_location=doc.preview_location)
-            row.status = "preview"
+            row.status = RequestStatus.PREVIEW.value
             self._move(session, ex, Event.PREVIEW_REQUIRED)
             return
-        row.status = "failed"
+        row.status = RequestStatus.FAILED.value
         row.error_code = doc.code
         row.error_detail = doc.detail or doc.message
         reason = _ERROR_REASONS.get(doc.code, Reason.PROVIDER_ERROR)
@@ -943,10 +943,10 @@ class Requester:
         try:
             self._send(session, ex, pending, ahead=ahead)
         except (NotFound, SecurityError) as exc:  # an unknown partner, or one whose certificate has expired
-            pending.status = "failed"
+            pending.status = RequestStatus.FAILED.value
             self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
             return
-        pending.status = "sent"
+        pending.status = RequestStatus.SENT.value
         if after_evidence:
             self._move(session, ex, Event.EVIDENCE_RECEIVED)
 

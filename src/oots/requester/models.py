@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from oots.requester.states import RequestStatus
 from oots.store.base import Base, BigId, JsonValue, utcnow
 
 __all__ = ["RequesterEvidence", "RequesterExchange", "RequesterIdempotencyKey", "RequesterRequest"]
@@ -70,8 +71,8 @@ class RequesterRequest(Base):
     access_point: Mapped[str] = mapped_column(String(255))
     access_point_type: Mapped[str | None] = mapped_column(String(255))
     specification: Mapped[str] = mapped_column(String(40))
-    #: pending, sent, preview, received, failed
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    #: A :class:`~oots.requester.states.RequestStatus` value: pending, sent, preview, received, failed
+    status: Mapped[str] = mapped_column(String(20), default=RequestStatus.PENDING.value)
     conversation_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     first_request_id: Mapped[str | None] = mapped_column(String(255))

@@ -37,7 +37,7 @@ from oots.errors import LocalProtocolError, ModelError, NotFound
 from oots.requester.exchange import Requester, subject_from_json
 from oots.requester.i18n import LANGUAGES, translate
 from oots.requester.models import RequesterRequest
-from oots.requester.states import REASON_TEXT, Reason
+from oots.requester.states import REASON_TEXT, Reason, RequestStatus
 from oots.store import Database
 
 __all__ = ["DEMO_PROCEDURES", "Login", "Portal"]
@@ -217,7 +217,7 @@ class Portal:
         return address goes on the PreviewLocation as ``?returnurl=`` (the provider keeps it if allowed)."""
         specification = session.scalar(
             select(RequesterRequest.specification).where(
-                RequesterRequest.exchange_id == exchange_id, RequesterRequest.status == "preview"
+                RequesterRequest.exchange_id == exchange_id, RequesterRequest.status == RequestStatus.PREVIEW.value
             )
         )
         if specification != edm.Version.EDM_V1:

@@ -37,6 +37,7 @@ __all__ = [
     "TRANSITIONS",
     "Event",
     "Reason",
+    "RequestStatus",
     "State",
     "next_state",
 ]
@@ -88,6 +89,20 @@ class Reason(StrEnum):
     INVALID_ANSWER = "invalid_answer"
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
+
+
+class RequestStatus(StrEnum):
+    """Where one evidence request of an exchange is (``requests[].status`` of the API).
+
+    ``pending`` (not sent yet: an earlier request goes first), ``sent`` (waiting for the provider's
+    answer), ``preview`` (the provider asked for a preview; the second request is sent), ``received``
+    (the evidence came), ``failed`` (an error answer, or the request could not be sent)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    PREVIEW = "preview"
+    RECEIVED = "received"
+    FAILED = "failed"
 
 
 TERMINAL: Final = frozenset({State.COMPLETED, State.FAILED, State.EXPIRED})

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from oots.cs.keys import CsPki
 from oots.errors import SecurityError
-from oots.requester import Reason, State, verify_webhook
+from oots.requester import Reason, RequestStatus, State, verify_webhook
 from oots.requester.api import MAX_BODY_BYTES, _BodyLimit
 from oots.requester.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, sign, webhook_handler
 from oots.settings import RequesterSettings
@@ -176,6 +176,26 @@ def test_openapi_names_states_and_reasons_as_the_code_does(node: Node) -> None:
         assert schemas[model]["properties"]["state"] == state
     for model in ("ExchangeOut", "ExchangeSummaryOut"):
         assert reason in schemas[model]["properties"]["reason"]["anyOf"]
+
+
+def test_openapi_names_a_request_status_as_the_code_does(node: Node) -> None:
+    # Before, requests[].status was a plain string whose values only its description listed.
+    schemas = client_of(node).get("/api/openapi.json").json()["components"]["schemas"]
+    assert schemas["RequestStatus"]["enum"] == [s.value for s in RequestStatus]
+    assert schemas["RequestOut"]["properties"]["status"]["$ref"] == "#/components/schemas/RequestStatus"
+
+
+def test_openapi_declares_the_headers_of_a_start(node: Node) -> None:
+    # Before, Idempotent-Replayed (and Location) were answered but not declared: a generated client
+    # had no way to read them.
+    client = client_of(node)
+    responses = client.get("/api/openapi.json").json()["paths"]["/v1/exchanges"]["post"]["responses"]
+    for status in ("200", "202"):
+        headers = responses[status]["headers"]
+        assert headers["Idempotent-Replayed"]["schema"] == {"type": "string", "enum": ["true"]}
+        assert {"Location", "Preference-Applied"} <= set(headers)
+    page = client.get("/api/docs").text  # the reference page lists them with the answers
+    assert "<code>Idempotent-Replayed</code> (`true` when this start was sent before" in page
 
 
 def test_openapi_declares_the_errors_each_call_gives(node: Node) -> None:

@@ -53,6 +53,7 @@ import json
 import logging
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -418,20 +419,80 @@ def _problem(
     *,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    cause: BaseException | None = None,
 ) -> JSONResponse:
     """An error answer: always ``{"title", "status", "detail", "error_id"}`` (``errors`` for input errors),
-    ``application/problem+json``, ``Cache-Control: no-store``; its id is logged with the status."""
+    ``application/problem+json``, ``Cache-Control: no-store``; logged once (:func:`_log_answer`)."""
     error_id = error_id or uuid.uuid4().hex[:12]
     body: dict[str, Any] = {"title": title, "status": status, "detail": detail, "error_id": error_id}
     if errors is not None:
         body["errors"] = errors
-    log.info("portal API answered %d %s (error id %s)", status, title, error_id)
+    _log_answer(status, title, error_id, cause)
     return JSONResponse(
         body,
         status_code=status,
         media_type="application/problem+json",
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
+
+
+def _log_answer(status: int, title: str, error_id: str, cause: BaseException | None) -> None:
+    """The one log line of an error answer, with its id (the answer's ``error_id``), never a message.
+
+    The caller's mistakes (4xx) are INFO; a 4xx for an error of another kind (``cause``: an OotsError
+    no status names) is WARNING with the error's type; a 5xx is ERROR with the exception's type and
+    where it was raised (the traceback's frames): its message, which may hold what the request
+    carried, is left out."""
+    if status < 500:
+        if cause is None:
+            log.info("portal API answered %d %s (error id %s)", status, title, error_id)
+        else:
+            log.warning("portal API answered %d %s (error id %s): %s", status, title, error_id, type(cause).__name__)
+        return
+    # each frame's place only (its source line may spell out a literal of the message), on the one line
+    frames = " > ".join(
+        f"{frame.filename}:{frame.lineno} in {frame.name}"
+        for frame in (traceback.extract_tb(cause.__traceback__) if cause is not None else ())
+    )
+    log.error(
+        "portal API answered %d %s (error id %s): %s%s",
+        status,
+        title,
+        error_id,
+        type(cause).__name__ if cause is not None else "no exception",
+        f"; raised through (innermost last, the message left out): {frames}" if frames else "",
+    )
+
+
+class _ServerError:
+    """ASGI middleware: an exception no handler took is answered 500 (``Problem``, a new error id) and
+    logged once, without its message (:func:`_log_answer`). It is not raised further: the server would
+    log it again, message and all. An exception after the answer has begun can only be logged."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:  # the boundary: every failure becomes a 500 answer
+            detail = (
+                "the node could not answer because of an error of its own; try again later, and if it persists "
+                "give the error id to the node's operator"
+            )
+            answer = _problem(500, _TITLES[500], detail, cause=exc)
+            if not started:
+                await answer(scope, receive, send)
 
 
 class TokenOut(BaseModel):
@@ -498,6 +559,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         docs_url=None,  # our own page below: FastAPI's loads Swagger UI from a CDN
         redoc_url=None,
     )
+    api.add_middleware(_ServerError)  # innermost: inside the body limit and no-store
     api.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     api.add_middleware(_NoStore)
 
@@ -632,8 +694,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
 
     @api.exception_handler(OotsError)
     async def _other(request: Request, exc: OotsError) -> JSONResponse:
-        log.warning("portal API error %s: %s", exc.error_id, exc.message)
-        return _problem(400, "Request failed", exc.message, exc.error_id)
+        return _problem(400, "Request failed", exc.message, exc.error_id, cause=exc)
 
     @api.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -668,19 +729,6 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             detail = str(exc.detail)
         return _problem(
             exc.status_code, _TITLES.get(exc.status_code, HTTPStatus(exc.status_code).phrase), detail, headers=headers
-        )
-
-    @api.exception_handler(Exception)
-    async def _failed(request: Request, exc: Exception) -> JSONResponse:
-        error_id = uuid.uuid4().hex[:12]
-        # the type only: a message may hold what the request carried (the server logs the traceback)
-        log.error("portal API error %s: %s", error_id, type(exc).__name__)
-        return _problem(
-            500,
-            _TITLES[500],
-            "the node could not answer because of an error of its own; try again later, and if it persists give "
-            "the error id to the node's operator",
-            error_id,
         )
 
     def href(ex_id: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from cs.cs_helpers import AppTransport
 from starlette.applications import Starlette
 
 from oots.cs.keys import CsPki
+from oots.errors import TransportError
 from requester.helpers import API_KEY, Node, make_node, person_json
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -112,3 +115,62 @@ def test_a_failure_of_the_node_is_a_500_of_the_same_shape(node: Node, monkeypatc
     body = problem(asyncio.run(call()), 500)
     assert "a bug" not in body["detail"]
     assert "operator" in body["detail"]
+
+
+API_LOG = "oots.requester.api"
+
+
+def answered(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """What the API logged (every logger's records, so a second line anywhere would show)."""
+    return [r for r in caplog.records if r.name.startswith(("oots", "uvicorn", "fastapi", "starlette"))]
+
+
+def test_an_error_answer_is_logged_once(node: Node, caplog: pytest.LogCaptureFixture) -> None:
+    # Before, an OotsError answered 400 was logged twice (a warning with its message, then an info line).
+    caplog.set_level(logging.DEBUG)
+    client = client_of(node)
+    body = problem(client.get("/api/v1/exchanges/nope", headers=AUTH), 404)
+    (line,) = answered(caplog)
+    assert line.levelno == logging.INFO
+    assert line.getMessage() == f"portal API answered 404 Not found (error id {body['error_id']})"
+
+    def failing(*args: object, **kwargs: object) -> list[dict[str, Any]]:
+        raise TransportError("the register of Anna Müller did not answer")
+
+    caplog.clear()
+    node.role.requester.listing = failing  # type: ignore[method-assign]
+    body = problem(client.get("/api/v1/exchanges", headers=AUTH), 400)
+    (line,) = answered(caplog)
+    assert line.levelno == logging.WARNING  # not the caller's mistake: the operator may have to look
+    assert line.getMessage() == f"portal API answered 400 Request failed (error id {body['error_id']}): TransportError"
+    assert "Müller" not in caplog.text
+
+
+def test_a_failure_of_the_node_is_logged_without_its_message(
+    node: Node, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, the API logged the type, then raised the exception on to the server, which logged its
+    # traceback with the message ("Exception in ASGI application"): the message may hold personal data.
+    def broken(*args: object, **kwargs: object) -> list[dict[str, Any]]:
+        raise RuntimeError("no row for Anna Müller, born 1990-05-17")
+
+    monkeypatch.setattr(node.role.requester, "listing", broken)
+    app = Starlette(routes=list(node.role.routes()))
+    caplog.set_level(logging.DEBUG)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # an exception raised on to the server would come out here
+        async with httpx.AsyncClient(transport=transport, base_url="https://portal.example") as client:
+            return await client.get("/api/v1/exchanges", headers=AUTH)
+
+    body = problem(asyncio.run(call()), 500)
+    (line,) = answered(caplog)
+    assert line.name == API_LOG
+    assert line.levelno == logging.ERROR
+    assert line.exc_info is None  # a handler would print the message with the traceback
+    text = line.getMessage()
+    assert text.startswith(f"portal API answered 500 Server error (error id {body['error_id']}): RuntimeError; ")
+    assert re.search(r"test_api_errors\.py:\d+ in broken$", text)  # where it was raised
+    assert "\n" not in text  # one line
+    assert "Müller" not in caplog.text
+    assert "1990" not in caplog.text

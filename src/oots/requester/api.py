@@ -443,24 +443,23 @@ def _log_answer(status: int, title: str, error_id: str, cause: BaseException | N
     no status names) is WARNING with the error's type; a 5xx is ERROR with the exception's type and
     where it was raised (the traceback's frames): its message, which may hold what the request
     carried, is left out."""
+    level = logging.ERROR if status >= 500 else logging.INFO if cause is None else logging.WARNING
+    if cause is None:
+        log.log(level, "portal API answered %d %s (error id %s)", status, title, error_id)
+        return
     if status < 500:
-        if cause is None:
-            log.info("portal API answered %d %s (error id %s)", status, title, error_id)
-        else:
-            log.warning("portal API answered %d %s (error id %s): %s", status, title, error_id, type(cause).__name__)
+        log.log(level, "portal API answered %d %s (error id %s): %s", status, title, error_id, type(cause).__name__)
         return
     # each frame's place only (its source line may spell out a literal of the message), on the one line
-    frames = " > ".join(
-        f"{frame.filename}:{frame.lineno} in {frame.name}"
-        for frame in (traceback.extract_tb(cause.__traceback__) if cause is not None else ())
-    )
-    log.error(
-        "portal API answered %d %s (error id %s): %s%s",
+    frames = " > ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(cause.__traceback__))
+    log.log(
+        level,
+        "portal API answered %d %s (error id %s): %s; raised through (innermost last, the message left out): %s",
         status,
         title,
         error_id,
-        type(cause).__name__ if cause is not None else "no exception",
-        f"; raised through (innermost last, the message left out): {frames}" if frames else "",
+        type(cause).__name__,
+        frames,
     )
 
 

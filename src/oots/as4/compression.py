@@ -18,11 +18,20 @@ from typing import Final
 
 from oots.errors import RemoteProtocolError
 
-__all__ = ["DEFAULT_MAX_DECOMPRESSED", "GZIP", "compress", "compressible", "decompress"]
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED",
+    "DEFAULT_MAX_DECOMPRESSED_TOTAL",
+    "GZIP",
+    "compress",
+    "compressible",
+    "decompress",
+]
 
 GZIP: Final = "application/gzip"
 #: Largest decompressed part accepted unless the caller says otherwise.
 DEFAULT_MAX_DECOMPRESSED: Final = 100 * 1024 * 1024
+#: Largest size all the parts of one message may decompress to together.
+DEFAULT_MAX_DECOMPRESSED_TOTAL: Final = 256 * 1024 * 1024
 _LEVEL: Final = 6
 _GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
 #: Parts at least this large are sampled before they are deflated.
@@ -52,14 +61,19 @@ def compress(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def decompress(data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
-    """The content of the gzip member ``data``; at most ``max_size`` bytes, else ``EBMS:0303``."""
+def decompress(
+    data: bytes, *, max_size: int = DEFAULT_MAX_DECOMPRESSED, over: RemoteProtocolError | None = None
+) -> bytes:
+    """The content of the gzip member ``data``; at most ``max_size`` bytes, else ``EBMS:0303`` (``over``
+    when given: the error saying which limit it was)."""
     decompressor = zlib.decompressobj(_GZIP_WBITS)
     try:
         out = decompressor.decompress(data, max_size + 1)
     except zlib.error as exc:
         raise RemoteProtocolError(f"a compressed part is not valid gzip ({exc})", code="EBMS:0303") from None
     if len(out) > max_size or decompressor.unconsumed_tail:
+        if over is not None:
+            raise over
         raise RemoteProtocolError(f"a compressed part expands beyond the limit of {max_size:,} bytes", code="EBMS:0303")
     if not decompressor.eof:
         raise RemoteProtocolError("a compressed part is truncated", code="EBMS:0303")

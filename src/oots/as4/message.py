@@ -73,7 +73,10 @@ class Limits:
     max_message_bytes: int = 128 * 1024 * 1024
     max_envelope_bytes: int = 2 * 1024 * 1024
     max_parts: int = 100
+    #: Largest size one payload part may decompress to.
     max_decompressed_bytes: int = compression.DEFAULT_MAX_DECOMPRESSED
+    #: Largest size all payloads of one message may come to together, once decompressed.
+    max_decompressed_total_bytes: int = compression.DEFAULT_MAX_DECOMPRESSED_TOTAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,14 @@ def _body_is_empty(root: etree._Element) -> None:
         raise RemoteProtocolError("the SOAP Body must be empty in AS4 (payloads go in MIME parts)", code="EBMS:0008")
 
 
+def _over_total(limits: Limits) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"the payloads of the message come to more than {limits.max_decompressed_total_bytes:,} bytes "
+        "once decompressed, over the limit for one message; send the documents in several messages",
+        code="EBMS:0303",
+    )
+
+
 def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_encryption: bool) -> tuple[Payload, ...]:
     """Step 7: each PartInfo's part, decompressed; every part named by exactly one PartInfo."""
     named = {p.content_id for p in um.payload_info}
@@ -275,6 +286,7 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
         if cid not in named:
             raise RemoteProtocolError(f"the MIME part {cid} is not named in PayloadInfo", code="EBMS:0007")
     payloads: list[Payload] = []
+    budget = limits.max_decompressed_total_bytes
     for info in um.payload_info:
         found = report.parts.get(info.content_id)
         if found is None:
@@ -287,7 +299,13 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
         if compressed is not None:
             if compressed.value != compression.GZIP:
                 raise RemoteProtocolError(f"CompressionType {compressed.value} is not supported", code="EBMS:0303")
-            data = compression.decompress(data, max_size=limits.max_decompressed_bytes)
+            if budget < limits.max_decompressed_bytes:
+                data = compression.decompress(data, max_size=budget, over=_over_total(limits))
+            else:
+                data = compression.decompress(data, max_size=limits.max_decompressed_bytes)
+        if len(data) > budget:
+            raise _over_total(limits)
+        budget -= len(data)
         declared = info.property(MIME_TYPE)
         mime_type = declared.value if declared is not None else media
         props = tuple(p for p in info.properties if p.name != COMPRESSION_TYPE)

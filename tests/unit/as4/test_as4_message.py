@@ -326,6 +326,28 @@ def test_gzip_bomb(pki: Pki, rng: Rng, oots_message: Callable[..., model.UserMes
     _expect("EBMS:0303", pki, out.content_type, out.body, limits=message.Limits(max_decompressed_bytes=1024 * 1024))
 
 
+def test_decompressed_total_limit(pki: Pki, rng: Rng, oots_message: Callable[..., model.UserMessage]) -> None:
+    """Each part under the per-part limit, all of them together over the message's: refused as a whole."""
+    parts = [model.Payload(f"p{i}@sender.example", "application/xml", bytes(600 * 1024)) for i in range(3)]
+    out = message.pack(
+        oots_message(), parts, sign=pki.sender_sign, encrypt_for=pki.receiver_encrypt.certificate, random=rng
+    )
+    one_mb = 1024 * 1024
+    exc = _expect(
+        "EBMS:0303",
+        pki,
+        out.content_type,
+        out.body,
+        limits=message.Limits(max_decompressed_bytes=one_mb, max_decompressed_total_bytes=one_mb),
+    )
+    assert "once decompressed" in exc.message
+    assert "1,048,576" in exc.message
+    roomy = message.Limits(max_decompressed_bytes=one_mb, max_decompressed_total_bytes=3 * 600 * 1024)
+    verified = _receive(pki, out.content_type, out.body, limits=roomy)
+    assert isinstance(verified, message.VerifiedUserMessage)
+    assert [len(p.data) for p in verified.payloads] == [600 * 1024] * 3
+
+
 def test_xxe(pki: Pki, packed: message.OutboundMessage) -> None:
     def change(env: bytes, parts: list[mime.MimePart]) -> tuple[bytes, list[mime.MimePart]]:
         doctype = b'<!DOCTYPE env:Envelope [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'

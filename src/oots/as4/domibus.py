@@ -50,7 +50,7 @@ from oots.as4.model import (
     Service,
     UserMessage,
 )
-from oots.errors import OotsError, RemoteProtocolError, TransportError, XmlError
+from oots.errors import LocalProtocolError, OotsError, RemoteProtocolError, TransportError, XmlError
 
 __all__ = [
     "BACKEND_NS",
@@ -63,6 +63,7 @@ __all__ = [
     "DomibusError",
     "DomibusMessage",
     "Notification",
+    "UnusableMessage",
     "fetch",
     "messaging_from_user_message",
     "parse_notification",
@@ -91,6 +92,11 @@ MESSAGE_STATUSES = (
 
 class DomibusError(RemoteProtocolError):
     """Domibus answered with a SOAP fault; ``code`` is its ``FaultDetail/code`` (``WS_PLUGIN:0007``...)."""
+
+
+class UnusableMessage(RemoteProtocolError):
+    """A message Domibus received that this node can never keep (its header or a payload is not usable):
+    fetching it again would fail again, so :func:`sweep` sets it aside."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +237,7 @@ def user_message_from_messaging(messaging: etree._Element, now: dt.datetime) -> 
         )
     except (ValueError, OotsError) as exc:
         message = exc.message if isinstance(exc, OotsError) else str(exc)
-        raise RemoteProtocolError(f"the Domibus message header is not usable: {message}", code="EBMS:0009") from None
+        raise UnusableMessage(f"the Domibus message header is not usable: {message}", code="EBMS:0009") from None
 
 
 # -- SOAP plumbing -----------------------------------------------------------------------------------
@@ -389,13 +395,16 @@ class DomibusClient:
             try:
                 data = base64.b64decode((el.findtext("value") or "").encode("ascii"), validate=True)
             except (binascii.Error, ValueError):
-                raise RemoteProtocolError(f"payload {href} of message {message_id} is not valid base64") from None
+                raise UnusableMessage(f"payload {href} of message {message_id} is not valid base64") from None
             content_id = href[4:] if href.startswith("cid:") else href
             part = message.part_info(content_id)
             declared = part.property("MimeType") if part else None
             mime = el.get("contentType") or (declared.value if declared else None)
             props = tuple(p for p in part.properties if p.name != "MimeType") if part else ()
-            payloads.append(Payload(content_id, mime or "application/octet-stream", data, props))
+            try:
+                payloads.append(Payload(content_id, mime or "application/octet-stream", data, props))
+            except LocalProtocolError as exc:
+                raise UnusableMessage(f"payload {href} of message {message_id} is not usable: {exc.message}") from None
         return DomibusMessage(message, tuple(payloads))
 
     def mark_message_as_downloaded(self, message_id: str) -> None:
@@ -501,14 +510,33 @@ def sweep(client: DomibusClient, hand_over: Callable[[DomibusMessage], None], *,
     """Fetch every pending message, hand it over, then mark it downloaded; return the ids handed over.
 
     ``hand_over`` must be idempotent on the message id (a crash before the mark fetches it again). A
-    message that fails to fetch or to hand over stays pending for the next sweep; the others go on.
+    message that fails to fetch or to hand over stays pending for the next sweep; the others go on. A
+    message that can never be kept (:class:`UnusableMessage`) is set aside: logged as an error and
+    marked downloaded, so that it is not fetched again; it stays in Domibus for an operator to look at.
     """
     done: list[str] = []
     for message_id in client.list_pending_messages()[:limit]:
         try:
             fetch(client, message_id, hand_over)
+        except UnusableMessage as exc:
+            _set_aside(client, message_id, exc)
+            continue
         except OotsError as exc:
             log.warning("Domibus message %s stays pending (error id %s): %s", message_id, exc.error_id, exc.message)
             continue
         done.append(message_id)
     return done
+
+
+def _set_aside(client: DomibusClient, message_id: str, exc: UnusableMessage) -> None:
+    log.error(
+        "Domibus message %s cannot be kept and is set aside (error id %s): %s; it is marked downloaded "
+        "and stays in Domibus, where an operator can look at it",
+        message_id,
+        exc.error_id,
+        exc.message,
+    )
+    try:
+        client.mark_message_as_downloaded(message_id)
+    except OotsError as mark_exc:
+        log.warning("Domibus message %s could not be marked downloaded (error id %s)", message_id, mark_exc.error_id)

@@ -27,6 +27,7 @@ from oots.as4.errors import error_for
 from oots.as4.keys import KeyPair
 from oots.as4.mime import SOAP_XML, Buffer, MimePart, build_related, header_params, split_related, write_message_file
 from oots.as4.model import (
+    MAX_ID_LENGTH,
     Error,
     MessageInfo,
     PartInfo,
@@ -307,6 +308,12 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
             raise _over_total(limits)
         budget -= len(data)
         declared = info.property(MIME_TYPE)
+        if declared is not None and len(declared.value) > MAX_ID_LENGTH:
+            raise RemoteProtocolError(
+                f"the MimeType of part {info.content_id} is {len(declared.value)} characters long, "
+                f"over the limit of {MAX_ID_LENGTH}",
+                code="EBMS:0009",
+            )
         mime_type = declared.value if declared is not None else media
         props = tuple(p for p in info.properties if p.name != COMPRESSION_TYPE)
         try:

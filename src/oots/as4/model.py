@@ -19,6 +19,7 @@ from oots.errors import LocalProtocolError
 
 __all__ = [
     "DEFAULT_MPC",
+    "MAX_ID_LENGTH",
     "CollaborationInfo",
     "Error",
     "MessageInfo",
@@ -40,6 +41,11 @@ __all__ = [
 DEFAULT_MPC = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultMPC"
 
 
+#: The longest message id, payload content id and payload media type accepted (what the access point's
+#: tables hold; Domibus keeps message ids of at most 255 characters too).
+MAX_ID_LENGTH = 255
+
+
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise LocalProtocolError(message, code="EBMS:0009")
@@ -58,6 +64,10 @@ class MessageInfo:
         _require(
             "<" not in self.message_id and ">" not in self.message_id,
             "MessageInfo.message_id must not contain angle brackets",
+        )
+        _require(
+            len(self.message_id) <= MAX_ID_LENGTH,
+            f"MessageInfo.message_id is {len(self.message_id)} characters long, over the limit of {MAX_ID_LENGTH}",
         )
         _require(self.timestamp.tzinfo is not None, "MessageInfo.timestamp must carry a time zone")
 
@@ -144,6 +154,10 @@ class PartInfo:
 
     def __post_init__(self) -> None:
         _require(self.href.startswith("cid:") and len(self.href) > 4, "PartInfo href must be a cid: URI")
+        _require(
+            len(self.href) - 4 <= MAX_ID_LENGTH,
+            f"a PartInfo content id is {len(self.href) - 4} characters long, over the limit of {MAX_ID_LENGTH}",
+        )
 
     @property
     def content_id(self) -> str:
@@ -262,6 +276,14 @@ class Payload:
             "a Payload content id must not contain brackets or blanks",
         )
         _require("/" in self.mime_type, "a Payload mime type must look like type/subtype")
+        _require(
+            len(self.content_id) <= MAX_ID_LENGTH,
+            f"a Payload content id is {len(self.content_id)} characters long, over the limit of {MAX_ID_LENGTH}",
+        )
+        _require(
+            len(self.mime_type) <= MAX_ID_LENGTH,
+            f"a Payload mime type is {len(self.mime_type)} characters long, over the limit of {MAX_ID_LENGTH}",
+        )
 
     @property
     def href(self) -> str:

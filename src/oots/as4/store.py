@@ -31,11 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from oots.as4 import msh
-from oots.as4.domibus import DomibusMessage
+from oots.as4.domibus import DomibusMessage, UnusableMessage
 from oots.as4.http import HttpSender
 from oots.as4.model import (
     CollaborationInfo,
@@ -319,6 +319,14 @@ _SAVE = (
 )
 
 
+class _PurgedMeanwhile(StoreError):
+    """A message id found kept and then not found: kept before, and purged since (a duplicate)."""
+
+
+class _DoesNotFit(StoreError):
+    """The database refused a value of the message (too long for its column): keeping it again fails again."""
+
+
 class As4Store:
     """The access point's tables in ``db``; ``pmodes`` resolves stored messages' PModes again."""
 
@@ -382,7 +390,7 @@ class As4Store:
                 if inbound_id is None:  # kept before: answer with what was given then
                     row = conn.execute(_SEEN, {"message_id": message.message_id}).first()
                     if row is None:  # purged in between (PostgreSQL): the sender will send it again
-                        raise StoreError(f"message {message.message_id} was kept and purged meanwhile")
+                        raise _PurgedMeanwhile(f"message {message.message_id} was kept and purged meanwhile")
                     return PriorReceipt(row[0], row[1], row[2])
                 if message.payloads:
                     conn.execute(
@@ -403,6 +411,10 @@ class As4Store:
                     enqueue(session, DELIVER_JOB, {"id": inbound_id}, key=message.message_id, now=record.received_at)
         except IntegrityError:
             raise StoreError(f"message {message.message_id} could not be kept (a constraint failed)") from None
+        except DataError:
+            raise _DoesNotFit(
+                f"message {message.message_id} could not be kept: a header value does not fit the database"
+            ) from None
         return None
 
     def accept_domibus(self, message: DomibusMessage) -> bool:
@@ -431,8 +443,10 @@ class As4Store:
         )
         try:
             return self._insert(record, partner, leg) is None
-        except StoreError:
+        except _PurgedMeanwhile:  # kept (and delivered) before: nothing more to do
             return False
+        except _DoesNotFit as exc:
+            raise UnusableMessage(exc.message) from None
 
     def load_inbound(self, session: Session, inbound_id: int) -> tuple[StoredInbound, VerifiedMessage]:
         """A received message as its delivery hook sees it, and its stored message id and state."""

@@ -121,6 +121,21 @@ def test_sweep_keeps_a_message_pending_when_the_hand_over_fails(
     assert client.list_pending_messages() == ["in1@red"]  # not marked: fetched again next time
 
 
+def test_sweep_sets_aside_a_message_that_cannot_be_kept(fake: FakeDomibus, client: domibus.DomibusClient) -> None:
+    """An over-long media type (Domibus takes it, the node's tables do not): set aside, the others handed over."""
+    for name in ("long-type", "fine"):
+        um, payloads = message(f"{name}@red")
+        messaging = domibus.messaging_from_user_message(um, payloads)
+        mime = "application/" + "x" * 300 if name == "long-type" else payloads[0].mime_type
+        fake.inject(messaging, [(p.href, mime, p.data) for p in payloads])
+
+    got: list[domibus.DomibusMessage] = []
+    assert domibus.sweep(client, got.append) == ["fine@red"]
+    assert [m.message_id for m in got] == ["fine@red"]
+    assert client.list_pending_messages() == []  # set aside: not fetched again by every sweep
+    assert fake.received["long-type@red"].status == "DOWNLOADED"
+
+
 def test_faults_and_credentials(fake: FakeDomibus) -> None:
     transport = SyncASGITransport(fake.app())  # type: ignore[arg-type]
     good = domibus.DomibusClient(URL, "admin", "secret", transport=transport)

@@ -10,7 +10,8 @@ from asgi_sync import SyncASGITransport
 from msh_world import NOW, dev_pki, side, user_message  # noqa: F401 - fixture
 from sqlalchemy import text
 
-from oots.as4 import http, msh
+from oots.as4 import http, model, msh
+from oots.as4.domibus import DomibusMessage, UnusableMessage
 from oots.as4.model import Payload, Property
 from oots.as4.store import (
     DELIVER_JOB,
@@ -406,3 +407,69 @@ def test_the_same_message_accepted_from_many_threads_is_kept_once(nodes, dev_pki
     with red.db.session() as session:
         assert counts(session)[DELIVER_JOB] == {"queued": 1}
         assert session.execute(text("SELECT count(*) FROM as4_inbound_payloads")).scalar() == 1
+
+
+def _post_built_without_our_limits(
+    blue: As4Store,
+    codec: msh.CoreCodec,
+    sender: http.HttpSender,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    message_id: str,
+    mime_type: str,
+) -> http.HttpReply:
+    """A signed message as a partner whose software has no length limits would make it."""
+    pm = blue.pmodes
+    with monkeypatch.context() as patched:
+        patched.setattr(model, "MAX_ID_LENGTH", 10_000)
+        record = msh.create_outbound(
+            codec,
+            user_message(message_id),
+            [Payload("q@blue", mime_type, b"<q/>")],
+            pm.resolve(pm.partner("red"), pm.leg("QueryManager", "ExecuteQueryRequest")),
+            clock(),
+        )
+    return sender.post(msh.SendRequest("http://red.test/as4", record.content_type, record.body, record.message_id))
+
+
+@pytest.mark.parametrize(
+    ("message_id", "mime_type"),
+    [("x" * 300 + "@blue", "application/xml"), ("long-type@blue", "application/" + "x" * 300)],
+    ids=["message id", "mime type"],
+)
+def test_over_long_header_values_are_answered_invalid_header(nodes, monkeypatch, message_id, mime_type) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    reply = _post_built_without_our_limits(blue, codec, sender, clock, monkeypatch, message_id, mime_type)
+    assert reply.status == 200
+    assert b"EBMS:0009" in reply.body
+    assert b"over the limit of 255" in reply.body
+    assert red.seen(message_id) is None
+    submit(blue, codec, "after@blue", clock)  # the next message is received as usual
+    assert send_due(blue, codec, sender, now=clock) == 1
+    assert red.inbound_state("after@blue") == "received"
+
+
+@pytest.mark.postgres
+def test_a_value_the_database_refuses_is_answered_delivery_failure(postgres_database, dev_pki, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A value past the parser's checks that a column cannot hold: EBMS:0202 (send again), not an HTTP 500;
+    in Domibus mode the message is one that cannot be kept (the sweep sets it aside)."""
+    clock = Clock(NOW)
+    blue_pm, blue_codec = side("blue", "red", dev_pki)
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    red = As4Store(database(postgres_database()), red_pm, clock=clock)
+    app = http.as4_app(
+        lambda: msh.Receiver(red_pm, red_codec, None, lambda: "sig@red"), red, clock=clock, max_bytes=5_000_000
+    )
+    sender = http.HttpSender(transport=SyncASGITransport(app))
+    blue = As4Store(database(postgres_database()), blue_pm, clock=clock)
+    long_id = "y" * 300 + "@blue"
+    monkeypatch.setattr(model, "MAX_ID_LENGTH", 10_000)  # the parser's checks out of the way: the database decides
+    reply = _post_built_without_our_limits(blue, blue_codec, sender, clock, monkeypatch, long_id, "application/xml")
+    assert reply.status == 200
+    assert b"EBMS:0202" in reply.body
+    assert red.seen(long_id) is None
+    um = user_message(long_id)
+    with pytest.raises(UnusableMessage, match="does not fit"):
+        red.accept_domibus(DomibusMessage(um, ()))
+    red.db.dispose()
+    blue.db.dispose()

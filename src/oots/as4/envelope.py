@@ -35,6 +35,7 @@ from oots.errors import LocalProtocolError, OotsError, RemoteProtocolError
 
 __all__ = [
     "attr",
+    "carries",
     "format_timestamp",
     "messaging_xml",
     "parse_messaging",
@@ -50,6 +51,11 @@ _EBBP: Final = "{" + ns.EBBP + "}"
 _EC: Final = "{" + ns.EC + "}"
 #: The characters XML 1.0 cannot carry that a Python str can (C0 controls but tab, LF, CR; U+FFFE, U+FFFF).
 _INVALID_CHARS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def carries(value: str) -> bool:
+    """Whether XML 1.0 can carry ``value`` (no C0 control but tab, LF, CR; no U+FFFE, U+FFFF)."""
+    return _INVALID_CHARS.search(value) is None
 
 
 def _check_chars(value: str) -> None:

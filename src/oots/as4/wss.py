@@ -451,7 +451,10 @@ def _certificate_from_str(
     if key_id is not None:
         if key_id.get("ValueType") != X509_SKI:
             raise _fail(f"key identifier type {key_id.get('ValueType')} is not supported")
-        wanted = base64.b64decode("".join((key_id.text or "").split()))
+        try:
+            wanted = base64.b64decode("".join((key_id.text or "").split()), validate=True)
+        except ValueError:
+            raise _fail("a KeyIdentifier is not base64") from None
         for cert in known:
             if _ski(cert) == wanted:
                 return cert
@@ -523,7 +526,12 @@ def _unwrap(
     if digest not in _HASHES or mgf not in _MGF_HASHES:
         raise _decrypt_error("the key transport digest or mask generation function is not supported")
     label_el = method.find(_XENC + "OAEPparams")
-    label = base64.b64decode(label_el.text or "") if label_el is not None else None
+    try:
+        label = (
+            base64.b64decode("".join((label_el.text or "").split()), validate=True) if label_el is not None else None
+        )
+    except ValueError:
+        raise _decrypt_error("the OAEPparams of an EncryptedKey are not base64") from None
     str_el = ek.find(f"{_DS}KeyInfo/{_WSSE}SecurityTokenReference")
     if str_el is not None:
         try:
@@ -537,7 +545,7 @@ def _unwrap(
         raise _decrypt_error("an EncryptedKey has no CipherValue")
     try:
         return key.private_key.decrypt(
-            base64.b64decode("".join(cipher_value.split())),
+            base64.b64decode("".join(cipher_value.split()), validate=True),
             padding.OAEP(mgf=padding.MGF1(_MGF_HASHES[mgf]()), algorithm=_HASHES[digest](), label=label),
         )
     except ValueError:

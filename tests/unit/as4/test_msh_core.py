@@ -137,3 +137,66 @@ def test_a_ca_issued_signer_s_chain_is_built_once_not_per_message(wired, monkeyp
     late = msh.receive(rx, record.content_type, record.body, NOW + dt.timedelta(days=3650))
     assert late.error is not None
     assert late.error.error_code == "EBMS:0101"
+
+
+def _signed_request(blue: pm.PModeSet, codec: msh.CoreCodec, message_id: str) -> tuple[str, bytes]:
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(
+        codec, user_message(message_id), [Payload("q@blue", "application/xml", b"<q/>")], mode, NOW
+    )
+    return record.content_type, record.body
+
+
+_SKI = b"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509SubjectKeyIdentifier"
+
+
+def _bad_key_identifier(body: bytes) -> bytes:
+    start = body.rfind(b"<ds:KeyInfo><wsse:SecurityTokenReference>")
+    end = body.find(b"</ds:KeyInfo>", start)
+    assert start > 0
+    assert end > start
+    ski = b'<wsse:KeyIdentifier ValueType="' + _SKI + b'">abcde</wsse:KeyIdentifier>'
+    return (
+        body[:start]
+        + b"<ds:KeyInfo><wsse:SecurityTokenReference>"
+        + ski
+        + b"</wsse:SecurityTokenReference>"
+        + body[end:]
+    )
+
+
+def _bad_oaep_params(body: bytes) -> bytes:
+    at = body.find(b"</xenc:EncryptionMethod>")
+    assert at > 0
+    return body[:at] + b"<xenc:OAEPparams>abcde</xenc:OAEPparams>" + body[at:]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "code", "detail"),
+    [
+        (_bad_key_identifier, "EBMS:0101", "KeyIdentifier is not base64"),
+        (_bad_oaep_params, "EBMS:0102", "OAEPparams"),
+    ],
+    ids=["key identifier", "OAEP params"],
+)
+def test_malformed_base64_before_authentication_is_an_ebms_error(wired, tamper, code, detail) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, receiver, _ = wired
+    content_type, body = _signed_request(blue, codec, "b64@blue")
+    answer = msh.receive(receiver, content_type, tamper(body), NOW)
+    assert answer.record is None
+    assert answer.error is not None
+    assert answer.error.error_code == code
+    assert detail in (answer.error.error_detail or "")
+
+
+def test_a_claimed_message_id_xml_cannot_carry_is_not_echoed(wired) -> None:  # type: ignore[no-untyped-def]
+    _, _, receiver, _ = wired
+    body = (
+        b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header>'
+        b"<eb:MessageId>a\x01b</eb:MessageId></env:Header><env:Body/></env:Envelope>"
+    )
+    answer = msh.receive(receiver, "application/soap+xml", body, NOW)
+    assert answer.error is not None
+    assert answer.error.error_code == "EBMS:0009"
+    assert answer.message_id is None
+    assert answer.error.ref_to_message_in_error is None

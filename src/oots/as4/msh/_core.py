@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from cryptography import x509
 
+from oots.as4 import envelope
 from oots.as4 import message as core
 from oots.as4.keys import KeyPair
 from oots.as4.model import Error, MessageInfo, Payload, SignalMessage, UserMessage
@@ -93,6 +94,8 @@ class CoreCodec:
             raise RemoteProtocolError(f"the message is {len(body):,} bytes, over the limit", code="EBMS:0004")
         claimed = _MESSAGE_ID.search(body, 0, _MESSAGE_ID_WINDOW)
         message_id = claimed.group(1).decode("utf-8", "replace").strip() if claimed else None
+        if message_id is not None and not envelope.carries(message_id):
+            message_id = None  # not a real id, and it could not be echoed in the error answer
         return Parsed(message_id or None, (content_type, body))
 
     def _receive(

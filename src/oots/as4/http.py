@@ -30,7 +30,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from oots.as4.errors import EbmsError
-from oots.as4.msh import Inbound, InboundRecord, PriorReceipt, Receiver, SendRequest, receive
+from oots.as4.msh import (
+    Inbound,
+    InboundRecord,
+    PriorReceipt,
+    Receiver,
+    SendRequest,
+    check_same_sender,
+    error_answer,
+    receive,
+)
 from oots.errors import ConfigError, OotsError, TransportError
 from oots.threads import run_in_thread
 
@@ -83,6 +92,10 @@ def handle_request(receiver: Receiver, inbox: Inbox, content_type: str, body: by
         if prior is None:
             return _not_kept(receiver, answer, exc, now)
     if prior is not None:  # kept before (a replay, or a concurrent copy kept first): its first receipt
+        try:
+            check_same_sender(prior, answer.record.message)
+        except OotsError as exc:  # the id of another partner's message: nothing kept, no receipt
+            return error_answer(receiver, exc, answer.message_id, now)
         return Inbound(200, prior.content_type, prior.receipt, duplicate_of=prior, message_id=answer.message_id)
     return answer
 

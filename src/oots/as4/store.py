@@ -204,7 +204,7 @@ def _utcnow() -> dt.datetime:
 # compiles each statement once and reuses it (``insert(...).values(row)`` would make a new statement,
 # with a new cache key over every value, per message).
 _INBOUND: Table = As4Inbound.__table__  # type: ignore[assignment]
-_SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt).where(
+_SEEN = select(_INBOUND.c.received_at, _INBOUND.c.receipt_content_type, _INBOUND.c.receipt, _INBOUND.c.partner).where(
     _INBOUND.c.message_id == bindparam("message_id")
 )
 # Kept unless the message id is there already (the unique constraint decides, also between processes:
@@ -352,7 +352,7 @@ class As4Store:
     def seen(self, message_id: str) -> PriorReceipt | None:
         with self.db.connect() as conn:
             row = conn.execute(_SEEN, {"message_id": message_id}).first()
-        return None if row is None else PriorReceipt(row[0], row[1], row[2])
+        return None if row is None else PriorReceipt(row[0], row[1], row[2], row[3])
 
     def accept(self, record: InboundRecord) -> PriorReceipt | None:
         """Keep the message, its payloads, the receipt and its delivery job in one transaction.
@@ -391,7 +391,7 @@ class As4Store:
                     row = conn.execute(_SEEN, {"message_id": message.message_id}).first()
                     if row is None:  # purged in between (PostgreSQL): the sender will send it again
                         raise _PurgedMeanwhile(f"message {message.message_id} was kept and purged meanwhile")
-                    return PriorReceipt(row[0], row[1], row[2])
+                    return PriorReceipt(row[0], row[1], row[2], row[3])
                 if message.payloads:
                     conn.execute(
                         _INSERT_PAYLOAD,

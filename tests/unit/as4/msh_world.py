@@ -86,7 +86,10 @@ class MemoryInbox:
 
     def seen(self, message_id: str) -> msh.PriorReceipt | None:
         rec = self.records.get(message_id)
-        return None if rec is None else msh.PriorReceipt(rec.received_at, rec.receipt.content_type, rec.receipt.body)
+        if rec is None:
+            return None
+        partner = rec.message.pmode.partner.name if rec.message.pmode is not None else None
+        return msh.PriorReceipt(rec.received_at, rec.receipt.content_type, rec.receipt.body, partner)
 
     def accept(self, record: msh.InboundRecord) -> msh.PriorReceipt | None:
         from oots.errors import StoreError
@@ -109,12 +112,12 @@ def receiver(pmodes: pm.PModeSet, codec: msh.CoreCodec, inbox: MemoryInbox) -> m
 
 @pytest.fixture(scope="session")
 def dev_pki() -> dict[str, object]:
-    """A CA and, for blue and red, signing and encryption key pairs (generated per test session)."""
+    """A CA and, for blue, red and green, signing and encryption key pairs (generated per test session)."""
     from oots.as4 import keys
 
     ca = keys.make_ca("oots test CA", now=NOW)
     out: dict[str, object] = {"ca": ca}
-    for name in ("blue", "red"):
+    for name in ("blue", "red", "green"):
         out[f"{name}_sign"] = keys.issue(ca, f"{name} sign", now=NOW, purpose="sign")
         out[f"{name}_encrypt"] = keys.issue(ca, f"{name} encrypt", now=NOW, purpose="encrypt")
     return out

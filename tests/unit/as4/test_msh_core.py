@@ -11,7 +11,9 @@ import os
 import pytest
 from msh_world import (
     NOW,
+    MemoryInbox,
     dev_pki,  # noqa: F401 - fixture
+    receiver,
     side,
     user_message,
 )
@@ -200,3 +202,25 @@ def test_a_claimed_message_id_xml_cannot_carry_is_not_echoed(wired) -> None:  # 
     assert answer.error.error_code == "EBMS:0009"
     assert answer.message_id is None
     assert answer.error.ref_to_message_in_error is None
+
+
+def test_a_look_up_before_the_receipt_refuses_another_partner_s_message_id(dev_pki) -> None:  # type: ignore[no-untyped-def]
+    """The pipeline's own deduplicate step (``Receiver.seen``) keys on the sender too."""
+    blue, blue_codec = side("blue", "red", dev_pki)
+    green, green_codec = side("green", "red", dev_pki)
+    red, red_codec = side("red", "blue", dev_pki)
+    red = dataclasses.replace(red, partners=red.partners + side("red", "green", dev_pki)[0].partners)
+    inbox = MemoryInbox()
+    rx = receiver(red, red_codec, inbox)
+    first = msh.receive(rx, *_signed_request(blue, blue_codec, "shared@x"), NOW)
+    assert first.record is not None
+    inbox.accept(first.record)
+    mode = green.resolve(green.partner("red"), green.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(
+        green_codec, user_message("shared@x", sender="green"), [Payload("q@g", "application/xml", b"<g/>")], mode, NOW
+    )
+    answer = msh.receive(rx, record.content_type, record.body, NOW)
+    assert answer.duplicate_of is None
+    assert answer.record is None
+    assert answer.error is not None
+    assert answer.error.error_code == "EBMS:0003"

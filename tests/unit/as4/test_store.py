@@ -1,6 +1,7 @@
 # ruff: noqa: F811  (fixtures are imported from msh_world and used as arguments)
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from msh_world import NOW, dev_pki, side, user_message  # noqa: F401 - fixture
 from sqlalchemy import text
 
 from oots.as4 import http, model, msh
+from oots.as4 import pmode as pm
 from oots.as4.domibus import DomibusMessage, UnusableMessage
 from oots.as4.model import Payload, Property
 from oots.as4.store import (
@@ -473,3 +475,38 @@ def test_a_value_the_database_refuses_is_answered_delivery_failure(postgres_data
         red.accept_domibus(DomibusMessage(um, ()))
     red.db.dispose()
     blue.db.dispose()
+
+
+def test_another_partner_s_message_with_a_kept_id_is_refused_not_answered_with_the_receipt(urls, dev_pki) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock(NOW)
+    blue_pm, blue_codec = side("blue", "red", dev_pki)
+    green_pm, green_codec = side("green", "red", dev_pki)
+    red_pm, red_codec = side("red", "blue", dev_pki)
+    red_pm = dataclasses.replace(red_pm, partners=red_pm.partners + side("red", "green", dev_pki)[0].partners)
+    red = As4Store(database(urls["red"]), red_pm, clock=clock)
+    ids = iter(range(1, 100))
+    app = http.as4_app(
+        lambda: msh.Receiver(red_pm, red_codec, None, lambda: f"sig-{next(ids)}@red"),
+        red,
+        clock=clock,
+        max_bytes=5_000_000,
+    )
+    sender = http.HttpSender(transport=SyncASGITransport(app))
+
+    def send(pmodes: pm.PModeSet, codec: msh.CoreCodec, name: str, data: bytes) -> http.HttpReply:
+        mode = pmodes.resolve(pmodes.partner("red"), pmodes.leg("QueryManager", "ExecuteQueryRequest"))
+        record = msh.create_outbound(
+            codec, user_message("shared@x", sender=name), [Payload("q@x", "application/xml", data)], mode, NOW
+        )
+        return sender.post(msh.SendRequest("http://red.test/as4", record.content_type, record.body, record.message_id))
+
+    first = send(blue_pm, blue_codec, "blue", b"<blue/>")
+    assert b"Receipt" in first.body
+    other = send(green_pm, green_codec, "green", b"<green/>")
+    assert other.body != first.body  # not blue's receipt, with the digests of blue's payload
+    assert b"EBMS:0003" in other.body
+    assert b"another partner" in other.body
+    assert red.seen("shared@x").partner == "blue"  # type: ignore[union-attr]
+    again = send(blue_pm, blue_codec, "blue", b"<blue/>")  # blue's own replay is still a duplicate
+    assert again.body == first.body
+    red.db.dispose()

@@ -17,7 +17,16 @@ from __future__ import annotations
 
 from oots.as4.msh._codec import Codec, Packed, Parsed, VerifiedMessage
 from oots.as4.msh._core import CoreCodec
-from oots.as4.msh._receive import STEPS, Inbound, InboundRecord, PriorReceipt, Receiver, receive
+from oots.as4.msh._receive import (
+    STEPS,
+    Inbound,
+    InboundRecord,
+    PriorReceipt,
+    Receiver,
+    check_same_sender,
+    error_answer,
+    receive,
+)
 from oots.as4.msh._send import (
     ErrorReceived,
     MessageFailed,
@@ -67,7 +76,9 @@ __all__ = [
     "SendRequest",
     "VerifiedMessage",
     "begin_attempt",
+    "check_same_sender",
     "create_outbound",
+    "error_answer",
     "give_up",
     "inbound_next",
     "is_final",

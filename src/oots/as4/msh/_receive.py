@@ -33,17 +33,36 @@ __all__ = [
     "InboundRecord",
     "PriorReceipt",
     "Receiver",
+    "check_same_sender",
+    "error_answer",
     "receive",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class PriorReceipt:
-    """What the store remembers of a message id already received (for duplicate detection)."""
+    """What the store remembers of a message id already received (for duplicate detection).
+
+    ``partner`` is the name of the partner that sent it (None when the store does not say): a message
+    of another partner with the same id is no duplicate, and is refused (:func:`check_same_sender`).
+    """
 
     received_at: dt.datetime
     content_type: str
     receipt: bytes = field(repr=False)
+    partner: str | None = None
+
+
+def check_same_sender(prior: PriorReceipt, message: VerifiedMessage) -> None:
+    """A message id kept before from another partner: ``EBMS:0003``. Its receipt (which holds the digests
+    of the other partner's payloads) is not given, and the message is not kept."""
+    if prior.partner is None or message.pmode is None or prior.partner == message.pmode.partner.name:
+        return
+    raise RemoteProtocolError(
+        f"the message id {message.message_id} is already used by a message from another partner; "
+        "send the message with an id of its own",
+        code="EBMS:0003",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +161,8 @@ def deduplicate(rx: Receiver, ctx: _Ctx) -> None:
     assert ctx.message.pmode is not None
     if rx.seen is not None and ctx.message.pmode.reception_awareness.duplicate_detection.enabled:
         ctx.prior = rx.seen(ctx.message.message_id)
+        if ctx.prior is not None:
+            check_same_sender(ctx.prior, ctx.message)
 
 
 def store(rx: Receiver, ctx: _Ctx) -> None:
@@ -177,6 +198,11 @@ def _error_answer(rx: Receiver, ctx: _Ctx, exc: OotsError, now: dt.datetime) -> 
         message_id = ctx.message.message_id
     elif ctx.parsed is not None:
         message_id = ctx.parsed.message_id
+    return error_answer(rx, exc, message_id, now)
+
+
+def error_answer(rx: Receiver, exc: OotsError, message_id: str | None, now: dt.datetime) -> Inbound:
+    """The signed ebMS error answering ``exc`` (``message_id``: the message it refers to, when known)."""
     error = error_for(exc, ref_to_message_in_error=message_id)
     packed = rx.codec.pack_errors([error], message_id, rx.new_message_id(), now)
     return Inbound(200, packed.content_type, packed.body, error=error, message_id=message_id)

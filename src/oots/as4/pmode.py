@@ -356,6 +356,19 @@ class PModeSet:
                 return p
         raise NotFound(f"no AS4 partner {name_or_party_id!r} is configured")
 
+    def sender(self, party_id: str, party_id_type: str | None) -> Partner:
+        """The partner whose ``eb:PartyId`` is exactly this value and type (no type: an empty one).
+
+        How a received header names its sender: on party ids only, never on the configured names, so
+        the partner whose certificate checks the signature is the partner the message is attributed to.
+        """
+        key = (party_id_type or "", party_id)
+        for p in self.partners:
+            if p.party.key == key:
+                return p
+        shown = f"{party_id!r} of type {party_id_type!r}" if party_id_type else f"{party_id!r} (without a type)"
+        raise NotFound(f"no AS4 partner with the party id {shown} is configured")
+
     def leg(self, service: str, action: str, service_type: str | None = None) -> Leg:
         """The leg for ``service``/``action`` (a missing ``service_type`` matches any type)."""
         for leg in self.legs:
@@ -403,7 +416,7 @@ class PModeSet:
         """
         if to_party != self.own.key:
             raise NotFound(f"the message is addressed to {to_party[1]!r}, not to this access point")
-        partner = self.partner(from_party[1], from_party[0])
+        partner = self.sender(from_party[1], from_party[0])
         leg = self.leg(service, action, service_type)
         return self.resolve(partner, leg, initiator_is_us=False)
 
@@ -573,6 +586,18 @@ def validate(pmodes: PModeSet, *, require_certificates: bool = True) -> list[Pro
         path = f"partners[{partner.name}]"
         if not partner.party.party_id:
             out.append(Problem(f"{path}.party.party_id", "is empty"))
+        if not partner.party.party_id_type:
+            out.append(
+                Problem(f"{path}.party.party_id_type", "is empty (the eDelivery AS4 profile needs a PartyId type)")
+            )
+        for other in pmodes.partners:
+            if other is not partner and other.party.party_id == partner.name:
+                out.append(
+                    Problem(
+                        f"{path}.name",
+                        f"is the party id of partners[{other.name}]: give the partner a name no party id has",
+                    )
+                )
         if partner.party.key in seen_parties:
             out.append(Problem(f"{path}.party", f"the same party as partners[{seen_parties[partner.party.key]}]"))
         seen_parties[partner.party.key] = partner.name

@@ -429,7 +429,7 @@ class As4Store:
         ci = um.collaboration_info
         partner, leg, deliver = "domibus", "unknown", True
         try:
-            partner = self.pmodes.partner(sender.value, sender.type).name
+            partner = self.pmodes.sender(sender.value, sender.type).name
             found = self.pmodes.leg(ci.service.value, ci.action, ci.service.type)
             leg, deliver = found.name, not found.is_test
         except NotFound:

@@ -22,6 +22,9 @@ from oots.as4 import msh, trust
 from oots.as4 import pmode as pm
 from oots.as4.model import (
     CollaborationInfo,
+    Party,
+    PartyId,
+    PartyInfo,
     Payload,
     Service,
 )
@@ -224,3 +227,33 @@ def test_a_look_up_before_the_receipt_refuses_another_partner_s_message_id(dev_p
     assert answer.record is None
     assert answer.error is not None
     assert answer.error.error_code == "EBMS:0003"
+
+
+def test_the_signer_is_checked_against_the_partner_the_message_is_attributed_to(dev_pki) -> None:  # type: ignore[no-untyped-def]
+    """Blue configured under the name "x", green with the party id "x" and no type: blue signing a message
+    from "x" was checked as blue (by name) and attributed to green (by party id)."""
+    blue, blue_codec = side("blue", "red", dev_pki)
+    red_b, red_codec = side("red", "blue", dev_pki)
+    red_g, _ = side("red", "green", dev_pki)
+    as_x = dataclasses.replace(red_b.partners[0], name="x")
+    green_x = dataclasses.replace(red_g.partners[0], party=pm.Party("x", ""))
+    red = dataclasses.replace(red_b, partners=(as_x, green_x))
+    problems = {(p.path, p.message.split(":")[0]) for p in pm.validate(red, require_certificates=True)}
+    assert ("partners[x].name", "is the party id of partners[green]") in problems
+    assert (
+        "partners[green].party.party_id_type",
+        "is empty (the eDelivery AS4 profile needs a PartyId type)",
+    ) in problems
+
+    um = user_message("x1@blue")
+    um = dataclasses.replace(
+        um,
+        party_info=PartyInfo(Party(PartyId("x", None), pm.GATEWAY_ROLE), um.party_info.to_party),
+    )
+    mode = blue.resolve(blue.partner("red"), blue.leg("QueryManager", "ExecuteQueryRequest"))
+    record = msh.create_outbound(blue_codec, um, [Payload("q@x", "application/xml", b"<q/>")], mode, NOW)
+    rx = msh.Receiver(red, red_codec, None, lambda: "sig@red")
+    answer = msh.receive(rx, record.content_type, record.body, NOW)
+    assert answer.record is None  # checked as green, whose party id the header names: not green's signature
+    assert answer.error is not None
+    assert answer.error.error_code == "EBMS:0101"

@@ -124,7 +124,7 @@ class CoreCodec:
             raise RemoteProtocolError("the request carries no UserMessage", code="EBMS:0009")
         sender = verified.user_message.party_info.from_party.party_id
         try:
-            partner = pmodes.partner(sender.value, sender.type)
+            partner = pmodes.sender(sender.value, sender.type)
         except NotFound:
             raise RemoteProtocolError(
                 f"the sender {sender.value!r} is not a configured partner", code="EBMS:0010"

@@ -673,6 +673,11 @@ def open_security(
     ids = _ids(root)
     known = _KnownCertificates(security, known_certificates)
 
+    wrapped_keys = sum(1 for _ in root.iter(_XENC + "EncryptedKey"))
+    if wrapped_keys > 1:  # each would cost an RSA decryption before the signature is checked
+        raise _decrypt_error(
+            f"the message has {wrapped_keys} EncryptedKey elements; the eDelivery AS4 profile uses one for all parts"
+        )
     parts = dict(attachments)
     encrypted, undecrypted = _decrypt_parts(security, ids, parts=parts, key=decryption, suite=suite, known=known)
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oots import ns
-from oots.as4 import compression, message, mime, model
+from oots.as4 import compression, message, mime, model, wss
 from oots.as4.errors import error_for
 from oots.as4.trust import TrustStore
 from oots.errors import OotsError, RemoteProtocolError, SecurityError
@@ -191,6 +191,23 @@ def test_flipped_payload_byte(pki: Pki, packed: message.OutboundMessage) -> None
         return env, parts
 
     _expect("EBMS:0102", pki, *_rebuild(packed, change))  # AES-GCM tag
+
+
+def test_more_than_one_encrypted_key_is_refused_before_any_is_decrypted(
+    pki: Pki, packed: message.OutboundMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def change(env: bytes, parts: list[mime.MimePart]) -> tuple[bytes, list[mime.MimePart]]:
+        found = re.search(rb"<xenc:EncryptedKey .*?</xenc:EncryptedKey>", env, re.S)
+        assert found is not None
+        copies = b"".join(re.sub(rb'Id="[^"]*"', f'Id="ek-copy-{i}"'.encode(), found.group(0)) for i in range(3))
+        return env[: found.end()] + copies + env[found.end() :], parts
+
+    unwrapped: list[object] = []
+    real_unwrap = wss._unwrap
+    monkeypatch.setattr(wss, "_unwrap", lambda *a: unwrapped.append(a) or real_unwrap(*a))
+    exc = _expect("EBMS:0102", pki, *_rebuild(packed, change))
+    assert "4 EncryptedKey elements" in exc.message
+    assert unwrapped == []
 
 
 def test_flipped_payload_byte_unencrypted(pki: Pki, rng: Rng, oots_message: Callable[..., model.UserMessage]) -> None:

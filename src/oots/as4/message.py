@@ -294,7 +294,20 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
             raise RemoteProtocolError(f"the payload part {info.content_id} is missing", code="EBMS:0007")
         if require_encryption and info.content_id not in report.encrypted:
             raise SecurityError(f"the payload part {info.content_id} is not encrypted", code="EBMS:0103")
-        media, wire = found
+        declared = info.property(MIME_TYPE)
+        if declared is None or not declared.value.strip():
+            raise RemoteProtocolError(
+                f"the PartInfo of part {info.content_id} has no MimeType property, which the eDelivery AS4 "
+                "profile requires",
+                code="EBMS:0009",
+            )
+        if len(declared.value) > MAX_ID_LENGTH:
+            raise RemoteProtocolError(
+                f"the MimeType of part {info.content_id} is {len(declared.value)} characters long, "
+                f"over the limit of {MAX_ID_LENGTH}",
+                code="EBMS:0009",
+            )
+        wire = found[1]  # its media type on the wire is not signed: the signed MimeType is used
         data = bytes(wire)  # the one copy of a clear part (decrypted parts are bytes already)
         compressed = info.property(COMPRESSION_TYPE)
         if compressed is not None:
@@ -307,17 +320,9 @@ def _payloads(um: UserMessage, report: SecurityReport, limits: Limits, require_e
         if len(data) > budget:
             raise _over_total(limits)
         budget -= len(data)
-        declared = info.property(MIME_TYPE)
-        if declared is not None and len(declared.value) > MAX_ID_LENGTH:
-            raise RemoteProtocolError(
-                f"the MimeType of part {info.content_id} is {len(declared.value)} characters long, "
-                f"over the limit of {MAX_ID_LENGTH}",
-                code="EBMS:0009",
-            )
-        mime_type = declared.value if declared is not None else media
         props = tuple(p for p in info.properties if p.name != COMPRESSION_TYPE)
         try:
-            payloads.append(Payload(info.content_id, mime_type, data, props))
+            payloads.append(Payload(info.content_id, declared.value, data, props))
         except LocalProtocolError as exc:
             raise RemoteProtocolError(exc.message, code="EBMS:0003") from None
     return tuple(payloads)

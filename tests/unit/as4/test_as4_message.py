@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -208,6 +209,23 @@ def test_more_than_one_encrypted_key_is_refused_before_any_is_decrypted(
     exc = _expect("EBMS:0102", pki, *_rebuild(packed, change))
     assert "4 EncryptedKey elements" in exc.message
     assert unwrapped == []
+
+
+def test_a_part_without_mime_type_is_refused(
+    pki: Pki, rng: Rng, oots_message: Callable[..., model.UserMessage]
+) -> None:
+    """MimeType is REQUIRED by the profile: the part's own Content-Type is not signed, so it is not used."""
+    um = dataclasses.replace(oots_message(), payload_info=(model.PartInfo("cid:doc@sender.example"),))
+    out = message._pack(
+        um,
+        [("doc@sender.example", "application/pdf", PDF)],
+        sign=pki.sender_sign,
+        encrypt_for=pki.receiver_encrypt.certificate,
+        random=rng,
+        suite=wss.EDELIVERY_AS4_1_15,
+    )
+    exc = _expect("EBMS:0009", pki, out.content_type, out.body)
+    assert "no MimeType" in exc.message
 
 
 def test_flipped_payload_byte_unencrypted(pki: Pki, rng: Rng, oots_message: Callable[..., model.UserMessage]) -> None:

@@ -3,7 +3,7 @@
 Receiving (:class:`As4Store` is the :class:`oots.as4.http.Inbox`): a received message, its payloads,
 the receipt we give and its delivery job are written in one transaction before the receipt is sent
 (:meth:`As4Store.accept`); ``message_id`` is unique, so a message is kept once. Delivery runs as a
-queue job (kind ``as4.deliver``, idempotency key = the message id) whose handler calls the
+queue job (kind ``as4.deliver``, one per kept row, naming the row) whose handler calls the
 application's hook *in the job's transaction* and marks the message delivered in that same
 transaction: the application sees each message exactly once, however often it came over the wire.
 
@@ -407,8 +407,8 @@ class As4Store:
                             for i, p in enumerate(message.payloads)
                         ],
                     )
-                if record.deliver:
-                    enqueue(session, DELIVER_JOB, {"id": inbound_id}, key=message.message_id, now=record.received_at)
+                if record.deliver:  # only a row kept now gets a job: the insert above is the idempotency
+                    enqueue(session, DELIVER_JOB, {"id": inbound_id}, now=record.received_at)
         except IntegrityError:
             raise StoreError(f"message {message.message_id} could not be kept (a constraint failed)") from None
         except DataError:

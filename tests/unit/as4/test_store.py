@@ -319,7 +319,11 @@ def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes)
     send_due(blue, codec, sender, now=clock)
     with red.db.session() as session:
         session.execute(
-            text("UPDATE queue_jobs SET run_at = :later WHERE key = 'w2@blue'"), {"later": NOW.replace(2027)}
+            text(  # w2's delivery job: the second one
+                "UPDATE queue_jobs SET run_at = :later WHERE id = "
+                "(SELECT max(id) FROM queue_jobs WHERE kind = 'as4.deliver')"
+            ),
+            {"later": NOW.replace(2027)},
         )
     worker = Worker(red.db, QueueSettings(), clock=clock)
     worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: None))
@@ -510,3 +514,38 @@ def test_another_partner_s_message_with_a_kept_id_is_refused_not_answered_with_t
     again = send(blue_pm, blue_codec, "blue", b"<blue/>")  # blue's own replay is still a duplicate
     assert again.body == first.body
     red.db.dispose()
+
+
+def test_a_message_id_received_again_after_its_purge_is_delivered(nodes) -> None:  # type: ignore[no-untyped-def]
+    """Past the duplicate window the id is forgotten: a message with it is new, kept, answered and delivered
+    (its delivery job was keyed by the id, and the first one's job, done, swallowed the second)."""
+    blue, codec, red, sender, clock = nodes
+    pmodes = blue.pmodes
+    mode = pmodes.resolve(pmodes.partner("red"), pmodes.leg("QueryManager", "ExecuteQueryRequest"))
+
+    def send(data: bytes) -> http.HttpReply:
+        record = msh.create_outbound(
+            codec, user_message("again@blue"), [Payload("q@blue", "application/xml", data)], mode, clock()
+        )
+        return sender.post(msh.SendRequest("http://red.test/as4", record.content_type, record.body, record.message_id))
+
+    delivered: list[bytes] = []
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: delivered.append(m.payloads[0].data)))
+    assert b"Receipt" in send(b"<first/>").body
+    assert worker.drain() == 1
+    assert red.purge_inbound(older_than=clock() + dt.timedelta(days=8)) == 1
+    clock.now += dt.timedelta(days=8)
+    assert b"Receipt" in send(b"<second/>").body
+    assert worker.drain() == 1
+    assert delivered == [b"<first/>", b"<second/>"]
+    assert red.inbound_state("again@blue") == "delivered"
+
+
+def test_a_message_id_of_255_characters_is_kept_and_queued(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    longest = "m" * 250 + "@blue"
+    submit(blue, codec, longest, clock)
+    assert send_due(blue, codec, sender, now=clock) == 1
+    assert blue.outbound(longest).state is msh.OutboundState.RECEIPT
+    assert red.inbound_state(longest) == "received"

@@ -4,10 +4,11 @@
 goes through the same steps: HTTP GET → signature, digest and chain checked against the configured
 roots (an unsigned, tampered or untrusted answer raises :class:`~oots.errors.SecurityError`) →
 parsed with the hardened parser into the model → a RegRep error becomes :class:`RegistryError`
-(:class:`AdditionalInputRequired` for ``DSD:ERR:0005``, carrying what to ask the user). Network
-failures and unexpected HTTP statuses are :class:`RegistryError` too, so a caller handles one error
-type for "the registry did not give an answer". Successful answers are kept for ``cache_ttl``
-seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
+(:class:`AdditionalInputRequired` for ``DSD:ERR:0005``, carrying what to ask the user) → checked
+against the question (a genuine answer to another question, replayed, is refused). Network failures,
+unexpected HTTP statuses and answers to another question are :class:`RegistryError` too, so a caller
+handles one error type for "the registry did not give an answer". Successful answers are kept for
+``cache_ttl`` seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
 :class:`AsyncCommonServicesClient` is the same client for asyncio code (a web portal).
 """
 
@@ -124,6 +125,91 @@ def _one_requirement(document: edm.CommonServicesResponse) -> edm.Requirement:
 
 def _data_services(document: edm.CommonServicesResponse) -> tuple[edm.DataServiceEvidenceType, ...]:
     return document.data_service_evidence_types
+
+
+# -- is the answer about the question? A signed answer proves who wrote it, not what it answers: a genuine
+# answer to another question (another country's providers, another requirement) must not be used.
+
+#: The Semantic Repository's domain before and since late 2023; either spelling names the same thing.
+_SR_OLD = "https://sr.oots.tech.europa.eu/"
+_SR_NEW = "https://sr.oots.tech.ec.europa.eu/"
+
+
+def _same_url(a: str, b: str) -> bool:
+    def canonical(url: str) -> str:
+        url = url.strip()
+        return _SR_NEW + url[len(_SR_OLD) :] if url.startswith(_SR_OLD) else url
+
+    return canonical(a) == canonical(b)
+
+
+def _country_of(jurisdictions: tuple[edm.Jurisdiction, ...]) -> set[str]:
+    return {j.admin_unit_level_1.upper() for j in jurisdictions}
+
+
+def _not_asked(what: str) -> RegistryError:
+    return RegistryError(f"the registry answered another question than the one asked: {what}", code="answer-mismatch")
+
+
+def _check_requirements(asked: Mapping[str, str], requirements: tuple[edm.Requirement, ...]) -> None:
+    country = asked.get("country-code", "").upper()
+    procedure = asked.get("procedure-id")
+    for req in requirements:
+        frameworks = req.reference_frameworks
+        if country and any(f.jurisdiction for f in frameworks):
+            frameworks = tuple(f for f in frameworks if f.jurisdiction and f.jurisdiction.admin_unit_level_1 == country)
+            if not frameworks:
+                raise _not_asked(f"requirement {req.identifier} has no procedure in {country}")
+        related = {r.identifier for f in frameworks for r in f.related_to}
+        if procedure and related and procedure not in related:
+            raise _not_asked(f"requirement {req.identifier} is not one of procedure {procedure}")
+
+
+def _check_evidence_types(asked: Mapping[str, str], requirements: tuple[edm.Requirement, ...]) -> None:
+    wanted = asked["requirement-id"]
+    country = asked.get("country-code", "").upper()
+    for req in requirements:
+        if not _same_url(req.identifier, wanted):
+            raise _not_asked(f"requirement {req.identifier} instead of {wanted}")
+        for etl in req.evidence_type_lists:
+            if country and etl.jurisdictions and country not in _country_of(etl.jurisdictions):
+                raise _not_asked(f"evidence type list {etl.identifier} is not one of {country}")
+            for et in etl.evidence_types:
+                if country and et.jurisdictions and country not in _country_of(et.jurisdictions):
+                    raise _not_asked(f"evidence type {et.evidence_type_classification} is not one of {country}")
+
+
+def _check_data_services(asked: Mapping[str, str], found: tuple[edm.DataServiceEvidenceType, ...]) -> None:
+    wanted = asked["evidence-type-classification"]
+    country = asked["country-code"].upper()
+    for dset in found:
+        if not _same_url(dset.evidence_type_classification, wanted):
+            raise _not_asked(f"evidence type {dset.evidence_type_classification} instead of {wanted}")
+        if "evidence-type-id" in asked and dset.identifier != asked["evidence-type-id"]:
+            raise _not_asked(f"data service evidence type {dset.identifier} instead of {asked['evidence-type-id']}")
+        for service in dset.access_services:
+            where = service.publisher.jurisdiction.admin_unit_level_1.upper()
+            if where != country:
+                provider = service.publisher.identifier.value
+                raise _not_asked(f"the evidence provider {provider} is competent in {where}, not in {country}")
+            if "specification" in asked and service.conforms_to != asked["specification"]:
+                raise _not_asked(f"access service {service.identifier.value} conforms to {service.conforms_to}")
+
+
+def _check_answer(params: _Params, document: edm.CommonServicesResponse | edm.CommonServicesError) -> None:
+    """Raise :class:`RegistryError` (``code="answer-mismatch"``) unless ``document`` answers ``params``."""
+    asked = dict(params)
+    query_id = asked.get("queryId")
+    if isinstance(document, edm.CommonServicesError):
+        if query_id == DSD_DATA_SERVICES and document.data_service_evidence_type is not None:
+            _check_data_services(asked, (document.data_service_evidence_type,))
+        return
+    if query_id == EB_REQUIREMENTS:
+        _check_requirements(asked, document.requirements)
+    elif query_id == EB_EVIDENCE_TYPES:
+        _check_evidence_types(asked, document.requirements)
+    elif query_id == DSD_DATA_SERVICES:
+        _check_data_services(asked, document.data_service_evidence_types)
 
 
 class ClientCore:
@@ -261,15 +347,18 @@ class ClientCore:
         """The answer to ``query`` while the cache holds it; ``None`` means: send it."""
         with self._lock:
             entry = self._cache.get((query.base, query.params))
-            if entry is not None and entry.expires > self._clock():
-                return query.pick(entry.document)
-        return None
+            if entry is None or entry.expires <= self._clock():
+                return None
+        _check_answer(query.params, entry.document)
+        return query.pick(entry.document)
 
     def receive(self, query: Query[_T], status: int, headers: Mapping[str, str], body: bytes) -> _T:
-        """Check the reply to ``query`` (status, size, signature, digest, chain), parse it, keep it, pick."""
-        document = self._answer(query.base, status, headers, body)
+        """Check the reply to ``query`` (status, size, signature, digest, chain, that it answers ``query``),
+        parse it, keep it, pick."""
+        document = self._answer(query, status, headers, body)
+        picked = query.pick(document)
         self._remember((query.base, query.params), document)
-        return query.pick(document)
+        return picked
 
     def _remember(self, key: tuple[str, _Params], document: edm.CommonServicesResponse) -> None:
         if self.cache_ttl <= 0:
@@ -281,7 +370,10 @@ class ClientCore:
                 for stale in [k for k, v in self._cache.items() if v.expires <= now] or list(self._cache)[:1024]:
                     del self._cache[stale]
 
-    def _answer(self, base: str, status: int, headers: Mapping[str, str], body: bytes) -> edm.CommonServicesResponse:
+    def _answer(
+        self, query: Query[Any], status: int, headers: Mapping[str, str], body: bytes
+    ) -> edm.CommonServicesResponse:
+        base = query.base
         if status != 200:
             raise RegistryError(f"the registry at {base} answered HTTP {status}", http_status=status)
         if len(body) > MAX_ANSWER_BYTES:
@@ -293,6 +385,8 @@ class ClientCore:
             document = edm.parse(body)
         except (XmlError, ModelError) as exc:
             raise RegistryError(f"the registry's answer is not a RegRep query response: {exc.message}") from None
+        if isinstance(document, edm.CommonServicesError | edm.CommonServicesResponse):
+            _check_answer(query.params, document)
         if isinstance(document, edm.CommonServicesError):
             kind = AdditionalInputRequired if document.code == "DSD:ERR:0005" else RegistryError
             raise kind(

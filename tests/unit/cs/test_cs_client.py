@@ -223,3 +223,97 @@ def test_the_core_works_without_a_transport(demo: Catalogue, pki: CsPki) -> None
     with pytest.raises(RegistryError) as info:
         core.receive(query, 503, {}, b"")
     assert info.value.http_status == 503
+
+
+class Replay(httpx.BaseTransport):
+    """Answers every request with one genuine signed reply recorded earlier (what a forged DNS record could do)."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.reply = (status, {k: v for k, v in headers.items() if k.lower() != "content-length"}, body)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        status, headers, body = self.reply
+        return httpx.Response(status, headers=headers, content=body)
+
+
+def _recorded(app: Any, query: Any, core: Any) -> Replay:
+    request = httpx.Request("GET", query.url, params=query.params, headers=core.headers)
+    reply = AppTransport(app).handle_request(request)
+    return Replay(reply.status_code, dict(reply.headers), reply.content)
+
+
+def _classification(demo: Catalogue, country: str, title: str) -> str:
+    return next(e.classification for e in demo.evidence_types if e.country == country and e.titles[0][1] == title)
+
+
+def test_a_signed_answer_to_another_question_is_refused(demo: Catalogue, pki: CsPki) -> None:
+    app = create_app(demo, pki.signer())
+    trust = TrustStore((pki.root,))
+    honest = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=AppTransport(app))
+    be = _classification(demo, "BE", "Birth certificate")
+    fr = _classification(demo, "FR", "Birth certificate")
+    replay = _recorded(app, honest.data_services_query(be, "BE"), honest)
+    victim = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=replay)
+    with pytest.raises(RegistryError) as info:
+        victim.data_services(fr, "FR")
+    assert info.value.code == "answer-mismatch"
+    assert "BE" in info.value.message
+    # the same evidence type asked for in another country: the providers are Belgian
+    with pytest.raises(RegistryError, match="competent in BE, not in FR"):
+        victim.data_services(be, "FR")
+    # the answer to the question asked is accepted, in either Semantic Repository spelling
+    (dset,) = victim.data_services(be.replace("sr.oots.tech.ec.europa.eu", "sr.oots.tech.europa.eu"), "BE")
+    assert dset.access_services[0].publisher.jurisdiction.admin_unit_level_1 == "BE"
+
+
+def test_an_evidence_broker_answer_about_another_requirement_is_refused(demo: Catalogue, pki: CsPki) -> None:
+    app = create_app(demo, pki.signer())
+    trust = TrustStore((pki.root,))
+    honest = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=AppTransport(app))
+    (birth,) = honest.requirements(procedure_id="R1", country_code="DE")
+    (company,) = honest.requirements(procedure_id="X1", country_code="DE")
+    replay = _recorded(app, honest.evidence_types_query(birth.identifier, country_code="DE"), honest)
+    victim = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=replay)
+    with pytest.raises(RegistryError, match="instead of"):
+        victim.evidence_types(company.identifier, country_code="DE")
+    with pytest.raises(RegistryError, match="not one of FR"):
+        victim.evidence_types(birth.identifier, country_code="FR")
+    assert victim.evidence_types(birth.identifier, country_code="DE").identifier == birth.identifier
+    replay = _recorded(app, honest.requirements_query(procedure_id="R1", country_code="DE"), honest)
+    victim = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=replay)
+    with pytest.raises(RegistryError, match="no procedure in FR"):
+        victim.requirements(procedure_id="R1", country_code="FR")
+    with pytest.raises(RegistryError, match="not one of procedure X1"):
+        victim.requirements(procedure_id="X1", country_code="DE")
+
+
+def test_more_input_asked_about_another_evidence_type_is_refused(demo: Catalogue, pki: CsPki) -> None:
+    app = create_app(demo, pki.signer())
+    trust = TrustStore((pki.root,))
+    honest = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=AppTransport(app))
+    de = _classification(demo, "DE", "Birth certificate")
+    replay = _recorded(app, honest.data_services_query(de, "DE"), honest)
+    victim = CommonServicesClient(eb_url=BASE, dsd_url=BASE + "/dsd", trust=trust, transport=replay)
+    with pytest.raises(AdditionalInputRequired):
+        victim.data_services(de, "DE")
+    with pytest.raises(RegistryError) as info:
+        victim.data_services(_classification(demo, "FR", "Birth certificate"), "FR")
+    assert not isinstance(info.value, AdditionalInputRequired)
+    assert info.value.code == "answer-mismatch"
+
+
+def test_a_cached_answer_is_checked_against_its_question_too(demo: Catalogue, pki: CsPki) -> None:
+    from oots.cs.client import ClientCore, Query
+
+    core = ClientCore(eb_url=BASE, dsd_url=BASE + "/dsd", trust=TrustStore((pki.root,)))
+    be = _classification(demo, "BE", "Birth certificate")
+    query = core.data_services_query(be, "BE")
+    replay = _recorded(create_app(demo, pki.signer()), query, core)
+    status, headers, body = replay.reply
+    core.receive(query, status, headers, body)
+    assert core.cached(query)
+    # an entry kept under a question it does not answer (a bug, a poisoned cache) is not used
+    wrong = Query(query.base, tuple((k, "FR" if k == "country-code" else v) for k, v in query.params), query.pick)
+    core._cache[(wrong.base, wrong.params)] = core._cache[(query.base, query.params)]
+    with pytest.raises(RegistryError, match="not in FR"):
+        core.cached(wrong)

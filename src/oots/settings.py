@@ -213,6 +213,12 @@ class CommonServicesSettings(Section):
     )
     require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
     cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
+    signature_max_age_seconds: float = Field(
+        3600.0, gt=0, description="Refuse a signed answer signed longer ago than this (an old answer replayed)."
+    )
+    clock_skew_seconds: float = Field(
+        300.0, ge=0, le=3600, description="How far in the future an answer's signing time may be (clocks differ)."
+    )
     timeout_seconds: float = Field(10.0, gt=0)
     catalogue_file: Path | None = Field(
         None, description="Server: the catalogue data file (TOML) that fills an empty database."

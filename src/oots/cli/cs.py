@@ -204,9 +204,14 @@ def verify(
         list[Path] | None,
         typer.Option("--trust", help="PEM roots to trust (repeatable; default: the Commission's acc + prod roots)."),
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Check the chain at this ISO time instead of now.")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Check at this ISO time (when the answer came) instead of now.")
+    ] = None,
+    max_age: Annotated[
+        float, typer.Option("--max-age", min=1, help="Refuse an answer signed more than this many seconds before.")
+    ] = 3600,
 ) -> int:
-    """Check the signature, digest and certificate chain of a Common Services answer (exit 0 or 1)."""
+    """Check the signature, digest, certificate chain and signing time of a Common Services answer (exit 0 or 1)."""
     from oots.cs.jades import verify_answer
 
     try:
@@ -223,14 +228,15 @@ def verify(
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
     try:
-        verified = verify_answer(data, found, _trust(trust), at=when)
+        verified = verify_answer(data, found, _trust(trust), at=when, max_age=dt.timedelta(seconds=max_age))
     except SecurityError as exc:
         typer.echo(f"REFUSED ({exc.code}): {exc.message}", err=True)
+        if exc.code == "signing-time":
+            typer.echo("  (a saved answer: give --at the time it came, or a larger --max-age)", err=True)
         return 1
     typer.echo(f"OK: signed by {verified.signer_name}")
     typer.echo(f"  issued by {verified.signer.issuer.rfc4514_string()}")
-    if verified.signed_at:
-        typer.echo(f"  signed at {verified.signed_at.isoformat()}")
+    typer.echo(f"  signed at {verified.signed_at.isoformat()}")
     return 0
 
 

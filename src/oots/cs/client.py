@@ -14,6 +14,7 @@ handles one error type for "the registry did not give an answer". Successful ans
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import httpx
 
 from oots import edm
 from oots.cs.discovery import Resolver, discover
-from oots.cs.jades import verify_answer
+from oots.cs.jades import DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE, verify_answer
 from oots.cs.queries import DSD_DATA_SERVICES, EB_EVIDENCE_TYPES, EB_REQUIREMENTS
 from oots.cs.trust import TrustStore, commission_roots
 from oots.errors import ConfigError, ModelError, RemoteProtocolError, XmlError
@@ -110,6 +111,8 @@ class _Options(TypedDict):
     require_signature: NotRequired[bool]
     cache_ttl: NotRequired[float]
     clock: NotRequired[Callable[[], float]]
+    max_age: NotRequired[float]
+    clock_skew: NotRequired[float]
 
 
 def _requirements(document: edm.CommonServicesResponse) -> tuple[edm.Requirement, ...]:
@@ -229,6 +232,8 @@ class ClientCore:
         require_signature: bool = True,
         cache_ttl: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        max_age: float = DEFAULT_MAX_AGE.total_seconds(),
+        clock_skew: float = DEFAULT_CLOCK_SKEW.total_seconds(),
     ) -> None:
         if version not in (edm.Version.CS_V2, edm.Version.EDM_V1):
             raise ConfigError(f"{version} is not a Common Services API version")
@@ -240,6 +245,8 @@ class ClientCore:
         self.version = version
         self.require_signature = require_signature or version is edm.Version.CS_V2
         self.cache_ttl = cache_ttl
+        self.max_age = dt.timedelta(seconds=max_age)
+        self.clock_skew = dt.timedelta(seconds=clock_skew)
         self._clock = clock
         self._cache: dict[tuple[str, _Params], _Entry] = {}
         self._lock = Lock()
@@ -276,6 +283,8 @@ class ClientCore:
             "version": version,
             "require_signature": cs.require_signature,
             "cache_ttl": cs.cache_ttl_seconds,
+            "max_age": cs.signature_max_age_seconds,
+            "clock_skew": cs.clock_skew_seconds,
             "timeout": cs.timeout_seconds,
         }
 
@@ -380,7 +389,7 @@ class ClientCore:
             raise RegistryError(f"the registry's answer is larger than {MAX_ANSWER_BYTES} bytes")
         if self.require_signature:
             assert self.trust is not None
-            body = verify_answer(body, headers, self.trust).body
+            body = verify_answer(body, headers, self.trust, max_age=self.max_age, clock_skew=self.clock_skew).body
         try:
             document = edm.parse(body)
         except (XmlError, ModelError) as exc:

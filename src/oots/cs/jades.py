@@ -11,8 +11,9 @@ An ``oots-cs:v2.0`` answer carries two HTTP headers besides its XML body:
   IssuerSerial, base64) and ``x5t#o`` (SHA-512 of the signer's certificate).
 
 So the signature covers the digest header and the digest covers the body. :func:`verify_answer` checks
-all three links and the chain to a configured root, and returns the body only once they hold
-("use only what was signed"). :class:`AnswerSigner` produces the same headers as the Commission's
+all three links, the chain to a configured root and the signing time (``iat``: not in the future, not
+older than a maximum age, so an old answer cannot be replayed for ever), and returns the body only once
+they hold ("use only what was signed"). :class:`AnswerSigner` produces the same headers as the Commission's
 services, byte for byte in shape.
 """
 
@@ -39,6 +40,8 @@ from oots.cs.trust import TrustStore, validate_chain
 from oots.errors import SecurityError
 
 __all__ = [
+    "DEFAULT_CLOCK_SKEW",
+    "DEFAULT_MAX_AGE",
     "DIGEST_HEADER",
     "HTTP_HEADERS_MID",
     "SIGNATURE_HEADER",
@@ -53,6 +56,11 @@ SIGNATURE_HEADER = "oots-response-sig"
 HTTP_HEADERS_MID = "http://uri.etsi.org/19182/HttpHeaders"
 #: Largest signature header accepted (a chain of a few certificates is ~8 KiB).
 MAX_SIGNATURE_CHARS = 64 * 1024
+#: How old a signed answer may be when it is checked. The registries sign every answer as they send
+#: it, so a live answer is seconds old; an hour leaves room for a slow path and drifting clocks.
+DEFAULT_MAX_AGE = dt.timedelta(hours=1)
+#: How far in the future a signing time may be (the signer's clock ahead of ours).
+DEFAULT_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 #: JWS algorithm → (curve, hash, size of r and s in bytes). ES256 is what the Commission uses.
 _ALGORITHMS: dict[str, tuple[type[ec.EllipticCurve], hashes.HashAlgorithm, int]] = {
@@ -184,7 +192,7 @@ class VerifiedAnswer:
     body: bytes
     signer: x509.Certificate
     chain: tuple[x509.Certificate, ...]
-    signed_at: dt.datetime | None
+    signed_at: dt.datetime
 
     @property
     def signer_name(self) -> str:
@@ -257,18 +265,45 @@ def _check_digest(body: bytes, value: str) -> None:
         raise SecurityError("the digest header names no SHA-256 or SHA-512 digest", code="bad-digest")
 
 
+def _signing_time(header: Mapping[str, Any]) -> dt.datetime:
+    iat = header.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int) or not 0 <= iat < 2**37:
+        raise SecurityError("the signature names no signing time (iat)", code="malformed-signature")
+    return dt.datetime.fromtimestamp(iat, dt.UTC)
+
+
+def _check_signing_time(signed_at: dt.datetime, now: dt.datetime, max_age: dt.timedelta, skew: dt.timedelta) -> None:
+    when = signed_at.isoformat()
+    if signed_at > now + skew:
+        raise SecurityError(
+            f"the answer says it was signed at {when}, later than now ({now.isoformat()}): "
+            "the signer's clock or ours is wrong",
+            code="signing-time",
+        )
+    if now - signed_at > max_age:
+        raise SecurityError(
+            f"the answer was signed at {when}, more than {int(max_age.total_seconds())} s before "
+            f"{now.isoformat()}: an old answer is not used",
+            code="signing-time",
+        )
+
+
 def verify_answer(
     body: bytes,
     headers: Mapping[str, str],
     trust: TrustStore,
     *,
     at: dt.datetime | None = None,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+    clock_skew: dt.timedelta = DEFAULT_CLOCK_SKEW,
 ) -> VerifiedAnswer:
-    """Verify a signed answer: signature over the headers, digest over the body, chain to ``trust``.
+    """Verify a signed answer: signature over the headers, digest over the body, chain to ``trust``,
+    signing time (``iat``) at most ``max_age`` before ``at`` (default: now) and at most ``clock_skew``
+    after it.
 
     ``headers`` may use any letter case. Raises :class:`SecurityError` with a ``code`` naming the link
     that broke (``unsigned``, ``malformed-signature``, ``bad-algorithm``, ``bad-signature``,
-    ``bad-digest``, ``untrusted-chain``, ``certificate-expired``).
+    ``bad-digest``, ``untrusted-chain``, ``certificate-expired``, ``signing-time``).
     """
     lower = {k.lower(): v for k, v in headers.items()}
     token = lower.get(SIGNATURE_HEADER)
@@ -283,6 +318,7 @@ def verify_answer(
     protected, _, encoded_sig = parts
     header = _header_json(protected)
     names = _check_header(header)
+    signed_at = _signing_time(header)
     missing = [n for n in names if n not in lower]
     if missing:
         raise SecurityError(f"the signed header {missing[0]} is missing", code="unsigned")
@@ -306,6 +342,5 @@ def verify_answer(
     _check_digest(body, lower[DIGEST_HEADER])
     now = at or dt.datetime.now(dt.UTC)
     validate_chain(chain, trust, at=now)
-    iat = header.get("iat")
-    signed_at = dt.datetime.fromtimestamp(iat, dt.UTC) if isinstance(iat, int) and 0 <= iat < 2**37 else None
+    _check_signing_time(signed_at, now, max_age, clock_skew)
     return VerifiedAnswer(body=body, signer=leaf, chain=chain, signed_at=signed_at)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,8 @@ from typing import Any
 
 import httpx
 
-#: A time at which the Commission's acceptance chain is valid (its signer expires 2027-10-23).
+#: A time at which the Commission's acceptance chain is valid (its signer expires 2027-10-23), days
+#: after the captures were signed (2026-07-22 and 2026-07-29).
 CAPTURE_TIME = dt.datetime(2026, 8, 1, tzinfo=dt.UTC)
 CAPTURES = ("eb_requirements_fr", "eb_evidence_types_fr", "dsd_aucun_service_fr")
 
@@ -21,6 +24,13 @@ class Capture:
     name: str
     body: bytes
     headers: dict[str, str]
+
+    @property
+    def received_at(self) -> dt.datetime:
+        """When the answer came: a few seconds after its signing time (``iat``), the pinned clock of its checks."""
+        protected = self.headers["oots-response-sig"].split(".")[0]
+        header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+        return dt.datetime.fromtimestamp(header["iat"], dt.UTC) + dt.timedelta(seconds=5)
 
 
 def read_headers(path: Path) -> dict[str, str]:

@@ -31,12 +31,24 @@ def test_verify_real_capture(spec_dir: Path, capsys: pytest.CaptureFixture[str])
             str(folder / "eb_requirements_fr.xml"),
             str(folder / "eb_requirements_fr.headers"),
             "--at",
-            "2026-08-01T00:00:00",
+            "2026-07-29T09:02:00",
         ],
         capsys,
     )
     assert code == 0
     assert "EC-OOTS-CS-ACC" in out
+    assert "signed at 2026-07-29T09:01:50+00:00" in out
+
+
+def test_verify_refuses_an_old_answer_unless_told(spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = spec_dir / ACC
+    files = [str(folder / "eb_requirements_fr.xml"), str(folder / "eb_requirements_fr.headers")]
+    code, _, err = run(["cs", "verify", *files, "--at", "2026-08-01T00:00:00"], capsys)
+    assert code == 1
+    assert "signing-time" in err
+    assert "--at" in err
+    code, _, _ = run(["cs", "verify", *files, "--at", "2026-08-01T00:00:00", "--max-age", str(7 * 86400)], capsys)
+    assert code == 0
 
 
 def test_verify_refuses(spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

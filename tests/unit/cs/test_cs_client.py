@@ -317,3 +317,48 @@ def test_a_cached_answer_is_checked_against_its_question_too(demo: Catalogue, pk
     core._cache[(wrong.base, wrong.params)] = core._cache[(query.base, query.params)]
     with pytest.raises(RegistryError, match="not in FR"):
         core.cached(wrong)
+
+
+def test_an_old_signed_answer_is_refused(demo: Catalogue, pki: CsPki) -> None:
+    import datetime as dt
+
+    def signed_two_hours_ago(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        old = pki.signer().headers(body, now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+        return body, {**headers, **old}
+
+    client, _ = make_client(create_app(demo, pki.signer()), pki.root, mangle=signed_two_hours_ago)
+    with pytest.raises(SecurityError) as info:
+        client.requirements(country_code="NL")
+    assert info.value.code == "signing-time"
+    lenient, _ = make_client(create_app(demo, pki.signer()), pki.root, mangle=signed_two_hours_ago, max_age=3 * 3600)
+    assert lenient.requirements(country_code="NL")
+
+
+def test_signing_time_bounds_come_from_the_settings(clean_env: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from oots.cs.keys import generate_pki, write_pki
+
+    paths = write_pki(generate_pki(), tmp_path)
+    settings = Settings(
+        common_services={
+            "environment": "local",
+            "eb_url": BASE,
+            "dsd_url": BASE,
+            "trust_roots": [str(paths["trust"])],
+            "signature_max_age_seconds": 120,
+            "clock_skew_seconds": 30,
+        }
+    )
+    client = CommonServicesClient.from_settings(settings)
+    assert client.max_age.total_seconds() == 120
+    assert client.clock_skew.total_seconds() == 30
+    defaults = CommonServicesClient.from_settings(
+        Settings(
+            common_services={
+                "environment": "local",
+                "eb_url": BASE,
+                "dsd_url": BASE,
+                "trust_roots": [str(paths["trust"])],
+            }
+        )
+    )
+    assert defaults.max_age.total_seconds() == 3600

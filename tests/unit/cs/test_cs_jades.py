@@ -26,7 +26,7 @@ def _flip(text: str, index: int) -> str:
 def test_real_acceptance_answers_verify(captures: list[Capture]) -> None:
     trust = commission_roots("acc")
     for capture in captures:
-        verified = verify_answer(capture.body, capture.headers, trust, at=CAPTURE_TIME)
+        verified = verify_answer(capture.body, capture.headers, trust, at=capture.received_at)
         assert verified.body == capture.body
         assert "CN=EC-OOTS-CS-ACC" in verified.signer_name
         assert verified.signed_at is not None
@@ -37,12 +37,12 @@ def test_real_acceptance_answers_verify(captures: list[Capture]) -> None:
 def test_header_names_are_case_insensitive(captures: list[Capture]) -> None:
     capture = captures[0]
     upper = {k.upper(): v for k, v in capture.headers.items()}
-    verify_answer(capture.body, upper, commission_roots("acc"), at=CAPTURE_TIME)
+    verify_answer(capture.body, upper, commission_roots("acc"), at=capture.received_at)
 
 
 def test_production_root_refuses_acceptance_answers(captures: list[Capture]) -> None:
     with pytest.raises(SecurityError) as info:
-        verify_answer(captures[0].body, captures[0].headers, commission_roots("prod"), at=CAPTURE_TIME)
+        verify_answer(captures[0].body, captures[0].headers, commission_roots("prod"), at=captures[0].received_at)
     assert info.value.code == "untrusted-chain"
 
 
@@ -52,7 +52,7 @@ def test_each_flipped_body_byte_is_refused(captures: list[Capture], index: int) 
         body = bytearray(capture.body)
         body[index] ^= 0x01
         with pytest.raises(SecurityError) as info:
-            verify_answer(bytes(body), capture.headers, commission_roots("acc"), at=CAPTURE_TIME)
+            verify_answer(bytes(body), capture.headers, commission_roots("acc"), at=capture.received_at)
         assert info.value.code == "bad-digest"
 
 
@@ -62,7 +62,7 @@ def test_every_flipped_digest_character_is_refused(captures: list[Capture]) -> N
     for index in range(len("SHA-256="), len(digest) - 1):
         headers = {**capture.headers, DIGEST_HEADER: _flip(digest, index)}
         with pytest.raises(SecurityError) as info:
-            verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+            verify_answer(capture.body, headers, commission_roots("acc"), at=capture.received_at)
         assert info.value.code in {"bad-signature", "bad-digest"}
 
 
@@ -73,7 +73,7 @@ def test_every_flipped_signature_character_is_refused(captures: list[Capture]) -
     for index in range(signature_start, len(token) - 1):
         headers = {**capture.headers, SIGNATURE_HEADER: _flip(token, index)}
         with pytest.raises(SecurityError):
-            verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+            verify_answer(capture.body, headers, commission_roots("acc"), at=capture.received_at)
 
 
 @pytest.mark.parametrize("index", [0, 7, 100, 500, 3000, 8000])
@@ -81,21 +81,54 @@ def test_flipped_protected_header_is_refused(captures: list[Capture], index: int
     capture = captures[1]
     headers = {**capture.headers, SIGNATURE_HEADER: _flip(capture.headers[SIGNATURE_HEADER], index)}
     with pytest.raises(SecurityError):
-        verify_answer(capture.body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+        verify_answer(capture.body, headers, commission_roots("acc"), at=capture.received_at)
 
 
 def test_unsigned_answer_is_refused(captures: list[Capture]) -> None:
     headers = {k: v for k, v in captures[0].headers.items() if k != SIGNATURE_HEADER}
     with pytest.raises(SecurityError) as info:
-        verify_answer(captures[0].body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+        verify_answer(captures[0].body, headers, commission_roots("acc"), at=captures[0].received_at)
     assert info.value.code == "unsigned"
 
 
 def test_missing_digest_is_refused(captures: list[Capture]) -> None:
     headers = {k: v for k, v in captures[0].headers.items() if k != DIGEST_HEADER}
     with pytest.raises(SecurityError) as info:
-        verify_answer(captures[0].body, headers, commission_roots("acc"), at=CAPTURE_TIME)
+        verify_answer(captures[0].body, headers, commission_roots("acc"), at=captures[0].received_at)
     assert info.value.code == "unsigned"
+
+
+def test_a_capture_checked_days_after_it_was_signed_is_refused(captures: list[Capture]) -> None:
+    """The captures were signed days before CAPTURE_TIME: replayed then, they are old answers."""
+    for capture in captures:
+        with pytest.raises(SecurityError) as info:
+            verify_answer(capture.body, capture.headers, commission_roots("acc"), at=CAPTURE_TIME)
+        assert info.value.code == "signing-time"
+        assert "signed at 2026-07-" in info.value.message
+        generous = dt.timedelta(days=30)
+        verify_answer(capture.body, capture.headers, commission_roots("acc"), at=CAPTURE_TIME, max_age=generous)
+
+
+def test_signing_time_is_bounded(pki: CsPki) -> None:
+    trust = TrustStore((pki.root,))
+    now = dt.datetime.now(dt.UTC)
+    for signed, ok in (
+        (now - dt.timedelta(minutes=59), True),
+        (now - dt.timedelta(minutes=61), False),
+        (now + dt.timedelta(minutes=4), True),
+        (now + dt.timedelta(minutes=6), False),
+    ):
+        headers = pki.signer().headers(b"<x/>", now=signed)
+        if ok:
+            assert verify_answer(b"<x/>", headers, trust, at=now).signed_at == signed.replace(microsecond=0)
+            continue
+        with pytest.raises(SecurityError) as info:
+            verify_answer(b"<x/>", headers, trust, at=now)
+        assert info.value.code == "signing-time"
+    old = pki.signer().headers(b"<x/>", now=now - dt.timedelta(hours=5))
+    verify_answer(b"<x/>", old, trust, at=now, max_age=dt.timedelta(hours=6))
+    ahead = pki.signer().headers(b"<x/>", now=now + dt.timedelta(minutes=20))
+    verify_answer(b"<x/>", ahead, trust, at=now, clock_skew=dt.timedelta(minutes=30))
 
 
 def test_expired_chain_is_refused(captures: list[Capture]) -> None:
@@ -165,6 +198,9 @@ def test_chain_swapped_for_another_signer_is_refused(pki: CsPki, other_pki: CsPk
         ({"sigD": {"mId": "http://uri.etsi.org/19182/HttpHeaders", "pars": ["content-type"]}}, "malformed-signature"),
         ({"x5c": []}, "untrusted-chain"),
         ({"x5c": ["!!"]}, "untrusted-chain"),
+        ({"iat": None}, "malformed-signature"),
+        ({"iat": "1785315710"}, "malformed-signature"),
+        ({"iat": 1.5}, "malformed-signature"),
     ],
 )
 def test_header_profile_is_enforced(pki: CsPki, change: dict[str, object], code: str) -> None:

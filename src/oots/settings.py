@@ -211,6 +211,11 @@ class CommonServicesSettings(Section):
     trust_roots: tuple[Path, ...] = Field(
         (), description="PEM files of the roots that may sign answers; empty: the Commission's root of the environment."
     )
+    allowed_signers: tuple[str, ...] = Field(
+        (),
+        description="Who may sign answers: subject patterns ('OU=OOTS,CN=EC-OOTS-CS-*') or SHA-256 fingerprints; "
+        "empty: the Commission's OOTS signers under its roots, any signer under other roots.",
+    )
     require_signature: bool = Field(True, description="Refuse unsigned answers (v2.0 answers are always signed).")
     cache_ttl_seconds: float = Field(300.0, ge=0, description="How long answers are reused; 0 turns the cache off.")
     signature_max_age_seconds: float = Field(

@@ -256,11 +256,13 @@ class ClientCore:
         cs = settings.common_services
         env = cs.environment
         if cs.trust_roots:
-            trust: TrustStore | None = TrustStore.from_pem_files([Path(p) for p in cs.trust_roots])
+            trust = TrustStore.from_pem_files([Path(p) for p in cs.trust_roots])
         elif env in ("acc", "prod"):
             trust = commission_roots(env)
         else:
             raise ConfigError("common_services.trust_roots: a local instance needs its trust roots")
+        if cs.allowed_signers:
+            trust = trust.with_signers(cs.allowed_signers)
         version = edm.Version(cs.accept_version)
         urls = {}
         for registry in ("eb", "dsd"):

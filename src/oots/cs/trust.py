@@ -4,13 +4,23 @@ The signer of an ``oots-cs:v2.0`` answer sends its chain in the JWS ``x5c`` head
 chain is accepted when every certificate is issued by the next one, each is valid at the checking
 time, each issuer is a CA, and the chain ends at (or is issued by) one of the configured roots. The
 Commission's acceptance and production roots ship with the package (:func:`commission_roots`).
+
+A root vouches for many certificates; only some of them may sign registry answers. The signer (the
+chain's first certificate) must therefore also be an allowed signer: one of ``TrustStore.signers`` when
+given (subject patterns or SHA-256 fingerprints, see :func:`signer_allowed`), else, under the
+Commission's roots, its OOTS Common Services signer (:data:`COMMISSION_SIGNERS`: ``OU=OOTS`` and a
+``CN`` starting ``EC-OOTS-CS-``). Under other roots (a local instance's own PKI, whose root signs
+nothing else) any certificate for signatures may sign.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -21,10 +31,63 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from oots.errors import ConfigError, SecurityError
 
-__all__ = ["TrustStore", "commission_roots", "load_pem_certificates", "validate_chain"]
+__all__ = [
+    "COMMISSION_SIGNERS",
+    "TrustStore",
+    "commission_roots",
+    "load_pem_certificates",
+    "signer_allowed",
+    "validate_chain",
+]
 
 #: Longest chain accepted (leaf, intermediates, root).
 MAX_CHAIN = 6
+#: Who signs answers under the Commission's roots (``CN=EC-OOTS-CS-ACC,O=European Commission,OU=OOTS,C=BE``).
+COMMISSION_SIGNERS = ("OU=OOTS,CN=EC-OOTS-CS-*",)
+_FINGERPRINT = re.compile(r"(?:sha256:)?((?:[0-9a-f]{2}:?){31}[0-9a-f]{2})", re.IGNORECASE)
+
+
+@cache
+def _rule(text: str) -> bytes | x509.Name:
+    """An allowed-signer entry: a SHA-256 fingerprint (bytes) or a subject pattern (a name)."""
+    found = _FINGERPRINT.fullmatch(text.strip())
+    if found:
+        return bytes.fromhex(found.group(1).replace(":", ""))
+    try:
+        name = x509.Name.from_rfc4514_string(text.strip())
+    except ValueError:
+        name = x509.Name([])
+    if not len(name):
+        raise ConfigError(
+            f"allowed signer {text!r} is neither a SHA-256 fingerprint nor a subject such as "
+            "'OU=OOTS,CN=EC-OOTS-CS-*' (attributes the signer must have; a value ending in * is a prefix)"
+        )
+    return name
+
+
+def signer_allowed(cert: x509.Certificate, rules: Sequence[str]) -> bool:
+    """Whether ``cert`` matches one of ``rules``.
+
+    A rule is the SHA-256 fingerprint of the certificate (hex, colons allowed, ``sha256:`` prefix
+    allowed) or a subject pattern in RFC 4514 form: every attribute it names must be in the subject
+    with that value (``*`` at the end of a value: any value starting so), in any order.
+    """
+    for text in rules:
+        rule = _rule(text)
+        if isinstance(rule, bytes):
+            if rule == hashlib.sha256(cert.public_bytes(Encoding.DER)).digest():
+                return True
+        elif all(_has(cert.subject, attr.oid, str(attr.value)) for attr in rule):
+            return True
+    return False
+
+
+def _has(subject: x509.Name, oid: x509.ObjectIdentifier, wanted: str) -> bool:
+    for attr in subject.get_attributes_for_oid(oid):
+        value = str(attr.value)
+        if value == wanted or (wanted.endswith("*") and value.startswith(wanted[:-1])):
+            return True
+    return False
 
 
 def load_pem_certificates(data: bytes, *, source: str = "PEM data") -> list[x509.Certificate]:
@@ -38,9 +101,27 @@ def load_pem_certificates(data: bytes, *, source: str = "PEM data") -> list[x509
 
 @dataclass(frozen=True)
 class TrustStore:
-    """A set of root certificates that may end a signer's chain."""
+    """A set of root certificates that may end a signer's chain, and who may sign under them.
+
+    ``signers``: allowed signers (see :func:`signer_allowed`); empty means the Commission's OOTS signers
+    under the Commission's roots and any signer under other roots.
+    """
 
     roots: tuple[x509.Certificate, ...]
+    signers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for text in self.signers:
+            _rule(text)  # a malformed entry is a configuration error now, not a refusal later
+
+    def signer_rules(self, root: x509.Certificate) -> tuple[str, ...]:
+        """The allowed signers under ``root`` (empty: any)."""
+        if self.signers:
+            return self.signers
+        return COMMISSION_SIGNERS if root.public_bytes(_DER) in _commission_ders() else ()
+
+    def with_signers(self, signers: Iterable[str]) -> TrustStore:
+        return TrustStore(self.roots, tuple(signers))
 
     @classmethod
     def from_pem_files(cls, paths: Iterable[str | Path]) -> TrustStore:
@@ -81,6 +162,12 @@ def commission_roots(environment: Literal["acc", "prod"]) -> TrustStore:
 _DER = Encoding.DER
 
 
+@cache
+def _commission_ders() -> frozenset[bytes]:
+    roots = commission_roots("acc").roots + commission_roots("prod").roots
+    return frozenset(root.public_bytes(_DER) for root in roots)
+
+
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
@@ -118,10 +205,20 @@ def _check_signer_usage(leaf: x509.Certificate) -> None:
         )
 
 
+def _check_signer(leaf: x509.Certificate, rules: tuple[str, ...]) -> None:
+    if rules and not signer_allowed(leaf, rules):
+        raise SecurityError(
+            f"{leaf.subject.rfc4514_string()} is not an allowed signer of Common Services answers "
+            f"(allowed: {'; '.join(rules)}; set common_services.allowed_signers to change it)",
+            code="untrusted-signer",
+        )
+
+
 def validate_chain(chain: Sequence[x509.Certificate], trust: TrustStore, *, at: dt.datetime) -> x509.Certificate:
     """Check ``chain`` (leaf first) against ``trust`` at time ``at``; return the leaf.
 
-    Raises :class:`SecurityError` (``code="untrusted-chain"`` or ``"certificate-expired"``).
+    Raises :class:`SecurityError` (``code="untrusted-chain"``, ``"certificate-expired"`` or
+    ``"untrusted-signer"``: the chain holds but its first certificate may not sign answers).
     """
     if not chain:
         raise SecurityError("the signature carries no certificate chain", code="untrusted-chain")
@@ -136,6 +233,7 @@ def validate_chain(chain: Sequence[x509.Certificate], trust: TrustStore, *, at: 
             _check_time(cert, at, role)
             if root is not cert and root.public_bytes(_DER) != cert.public_bytes(_DER):
                 _check_time(root, at, "root")
+            _check_signer(leaf, trust.signer_rules(root))
             return leaf
         _check_time(cert, at, role)
         if index + 1 == len(chain):

@@ -362,3 +362,20 @@ def test_signing_time_bounds_come_from_the_settings(clean_env: pytest.MonkeyPatc
         )
     )
     assert defaults.max_age.total_seconds() == 3600
+
+
+def test_allowed_signers_come_from_the_settings(clean_env: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from oots.cs.keys import generate_pki, write_pki
+
+    paths = write_pki(generate_pki(), tmp_path)
+    local = {"environment": "local", "eb_url": BASE, "dsd_url": BASE, "trust_roots": [str(paths["trust"])]}
+    client = CommonServicesClient.from_settings(Settings(common_services={**local, "allowed_signers": ["CN=X"]}))
+    assert client.trust is not None
+    assert client.trust.signers == ("CN=X",)
+    acc = CommonServicesClient.from_settings(
+        Settings(common_services={"environment": "acc", "eb_url": BASE, "dsd_url": BASE})
+    )
+    assert acc.trust is not None
+    assert acc.trust.signer_rules(acc.trust.roots[0]) == ("OU=OOTS,CN=EC-OOTS-CS-*",)
+    with pytest.raises(ConfigError, match="allowed signer"):
+        CommonServicesClient.from_settings(Settings(common_services={**local, "allowed_signers": ["nobody"]}))

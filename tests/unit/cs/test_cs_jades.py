@@ -11,7 +11,7 @@ import pytest
 from cs.cs_helpers import CAPTURE_TIME, Capture
 from oots.cs.jades import DIGEST_HEADER, SIGNATURE_HEADER, AnswerSigner, issuer_serial_kid, verify_answer
 from oots.cs.keys import CsPki
-from oots.cs.trust import TrustStore, commission_roots
+from oots.cs.trust import COMMISSION_SIGNERS, TrustStore, commission_roots
 from oots.errors import SecurityError
 
 
@@ -239,3 +239,65 @@ def test_chain_with_a_wrong_link_is_refused(pki: CsPki, other_pki: CsPki) -> Non
     with pytest.raises(SecurityError) as info:
         validate_chain(mixed, TrustStore((pki.root,)), at=pki.chain[0].not_valid_before_utc)
     assert info.value.code == "untrusted-chain"
+
+
+def test_under_the_commission_roots_only_its_oots_signers_sign(
+    captures: list[Capture], pki: CsPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oots.cs import trust as trust_module
+
+    capture = captures[0]
+    acc = commission_roots("acc")
+    assert acc.signer_rules(acc.roots[0]) == trust_module.COMMISSION_SIGNERS
+    verify_answer(capture.body, capture.headers, acc, at=capture.received_at)
+    # another certificate for signatures under the same root is not a Common Services signer: shown with
+    # the local PKI's root taken for one of the Commission's (its signer is CN=OOTS-CS-LOCAL, no OU=OOTS)
+    headers = pki.signer().headers(b"<x/>")
+    own = TrustStore((pki.root,))
+    verify_answer(b"<x/>", headers, own)
+    commission = trust_module._commission_ders() | {pki.root.public_bytes(trust_module.Encoding.DER)}
+    monkeypatch.setattr(trust_module, "_commission_ders", lambda: commission)
+    with pytest.raises(SecurityError) as info:
+        verify_answer(b"<x/>", headers, own)
+    assert info.value.code == "untrusted-signer"
+    assert "CN=OOTS-CS-LOCAL" in info.value.message
+    assert "allowed_signers" in info.value.message
+
+
+def test_allowed_signers_pin_the_signer(captures: list[Capture], pki: CsPki) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from oots.cs.trust import signer_allowed
+
+    capture = captures[0]
+    acc = commission_roots("acc")
+    with pytest.raises(SecurityError) as info:
+        verify_answer(capture.body, capture.headers, acc.with_signers(["CN=EC-OOTS-CS-PROD"]), at=capture.received_at)
+    assert info.value.code == "untrusted-signer"
+    exact = "CN=EC-OOTS-CS-ACC,O=European Commission,OU=OOTS,C=BE"
+    verify_answer(capture.body, capture.headers, acc.with_signers([exact]), at=capture.received_at)
+
+    leaf = pki.chain[0]
+    fingerprint = hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest()
+    assert signer_allowed(leaf, ["CN=OOTS-CS-LOCAL"])
+    assert signer_allowed(leaf, ["O=oots local network,CN=OOTS-*"])
+    assert signer_allowed(leaf, [fingerprint.upper()])
+    assert signer_allowed(leaf, ["sha256:" + ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2))])
+    assert not signer_allowed(leaf, ["CN=OOTS-CS-LOCAL,OU=OOTS"])
+    assert not signer_allowed(leaf, list(COMMISSION_SIGNERS))
+    assert not signer_allowed(leaf, ["0" * 64])
+    headers = pki.signer().headers(b"<x/>")
+    with pytest.raises(SecurityError) as info:
+        verify_answer(b"<x/>", headers, TrustStore((pki.root,), ("CN=someone else",)))
+    assert info.value.code == "untrusted-signer"
+    verify_answer(b"<x/>", headers, TrustStore((pki.root,), (fingerprint,)))
+
+
+@pytest.mark.parametrize("entry", ["", "EC-OOTS-CS-ACC", "XX=1", "abc123"])
+def test_a_malformed_allowed_signer_is_a_configuration_error(pki: CsPki, entry: str) -> None:
+    from oots.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="allowed signer"):
+        TrustStore((pki.root,), (entry,))

@@ -205,6 +205,10 @@ class CommonServicesSettings(Section):
     eb_url: str = Field("", description="Base URL of the Evidence Broker; empty: found by DNS NAPTR.")
     dsd_url: str = Field("", description="Base URL of the Data Service Directory; empty: found by DNS NAPTR.")
     country: str = Field("", description="Country whose NAPTR records are used (default: node.country).")
+    registry_domains: tuple[str, ...] = Field(
+        ("ec.europa.eu",),
+        description="Domains a registry URL found by DNS NAPTR may be in (the host or a subdomain of it).",
+    )
     accept_version: Literal["oots-cs:v2.0", "oots-edm:v1.0"] = Field(
         "oots-cs:v2.0", description="API version asked for with the Accept-Version header."
     )

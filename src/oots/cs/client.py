@@ -276,6 +276,7 @@ class ClientCore:
                     major=version.major,
                     environment=env,
                     resolver=resolver,
+                    allowed_domains=cs.registry_domains,
                 )
             urls[registry] = url
         return {

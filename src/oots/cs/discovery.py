@@ -4,20 +4,29 @@ The Commission publishes, per country, service and API major version, a NAPTR re
 ``<cc>.<eb|dsd>.v<major>.cs.<acc|prod>.oots.tech.ec.europa.eu`` whose regular expression rewrites to
 the base URL of the registry (``!^.*$!https://query.cs.acc.oots.tech.ec.europa.eu/...!``). Records
 are tried by ``order`` then ``preference``; only terminal (``U`` flag) records with an ``https`` URL
-are used. The resolver is injected (anything with dnspython's ``resolve(name, "NAPTR")``), so tests
-run without a network.
+are used, and only when the URL's host is in one of the allowed registry domains (default: the
+Commission's ``ec.europa.eu``): whoever can forge a DNS answer must not choose the registry the node
+trusts with its questions. The resolver is injected (anything with dnspython's
+``resolve(name, "NAPTR")``), so tests run without a network.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
-from oots.errors import ConfigError, NotFound, TransportError
+from oots.errors import ConfigError, NotFound, SecurityError, TransportError
 
-__all__ = ["NaptrRecord", "Resolver", "discover", "naptr_name", "rewrite"]
+__all__ = ["REGISTRY_DOMAINS", "NaptrRecord", "Resolver", "discover", "in_domains", "naptr_name", "rewrite"]
+
+log = logging.getLogger(__name__)
+
+#: Where the Commission's registries live (``query.cs.acc.oots.tech.ec.europa.eu``).
+REGISTRY_DOMAINS = ("ec.europa.eu",)
 
 Environment = Literal["acc", "prod"]
 Registry = Literal["eb", "dsd"]
@@ -86,6 +95,19 @@ def _records(answer: Iterable[Any]) -> list[NaptrRecord]:
     return sorted(out, key=lambda r: (r.order, r.preference))
 
 
+def in_domains(url: str, domains: Sequence[str]) -> bool:
+    """Whether ``url`` is an ``https`` URL without user info whose host is one of ``domains`` or below one."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        parts.port  # noqa: B018 (a malformed port raises)
+    except ValueError:
+        return False
+    if parts.scheme != "https" or "@" in parts.netloc or not host:
+        return False
+    return any(host == d or host.endswith("." + d) for d in (d.lower().strip(".") for d in domains) if d)
+
+
 def discover(
     country: str,
     registry: Registry,
@@ -93,8 +115,13 @@ def discover(
     major: int = 2,
     environment: Environment = "prod",
     resolver: Resolver | None = None,
+    allowed_domains: Sequence[str] = REGISTRY_DOMAINS,
 ) -> str:
-    """The base URL of the Commission's registry for ``country`` (``NotFound`` when there is none)."""
+    """The base URL of the Commission's registry for ``country`` (``NotFound`` when there is none).
+
+    A record naming a host outside ``allowed_domains`` is skipped; when only such records are found,
+    :class:`SecurityError` (``code="registry-domain"``) names the host.
+    """
     name = naptr_name(country, registry, major, environment)
     if resolver is None:
         import dns.resolver
@@ -105,10 +132,24 @@ def discover(
     except Exception as exc:
         # dnspython raises NXDOMAIN, NoAnswer, Timeout, NoNameservers ...: all mean "not found here".
         raise NotFound(f"no NAPTR record at {name}: {type(exc).__name__}") from None
+    refused: list[str] = []
     for record in _records(answer):
         if record.flags.upper() != "U" or not record.regexp:
             continue
         url = rewrite(record.regexp, name)
-        if url.startswith("https://"):
-            return url.rstrip("/")
+        if not url.startswith("https://"):
+            continue
+        if not in_domains(url, allowed_domains):
+            host = urlsplit(url).hostname or url
+            log.warning("the NAPTR record at %s names %s, outside the allowed registry domains; not used", name, host)
+            refused.append(host)
+            continue
+        return url.rstrip("/")
+    if refused:
+        raise SecurityError(
+            f"the NAPTR records at {name} name {', '.join(refused)}, outside the allowed registry domains "
+            f"({', '.join(allowed_domains) or 'none'}): a forged DNS answer or a new registry host; set "
+            "common_services.registry_domains (or eb_url / dsd_url) if the host is right",
+            code="registry-domain",
+        )
     raise NotFound(f"the NAPTR records at {name} name no https URL")

@@ -66,3 +66,54 @@ def test_rewrite_with_back_reference() -> None:
         rewrite("!(!x!", "a")
     with pytest.raises(TransportError):
         rewrite("!a!b", "a")
+
+
+def test_a_registry_outside_the_allowed_domains_is_not_used() -> None:
+    from oots.errors import SecurityError
+
+    name = "fr.dsd.v2.cs.prod.oots.tech.ec.europa.eu"
+    forged = FakeResolver({name: ['10 10 "U" "x" "!^.*$!https://dsd.attacker.example/dsd!" .']})
+    with pytest.raises(SecurityError) as info:
+        discover("FR", "dsd", resolver=forged)
+    assert info.value.code == "registry-domain"
+    assert "dsd.attacker.example" in info.value.message
+    assert "registry_domains" in info.value.message
+    for url in (
+        "https://ec.europa.eu.attacker.example/dsd",
+        "https://notec.europa.eu/dsd",
+        "https://query.cs.oots.tech.ec.europa.eu@attacker.example/dsd",
+    ):
+        resolver = FakeResolver({name: [f'10 10 "U" "x" "!^.*$!{url}!" .']})
+        with pytest.raises(SecurityError):
+            discover("FR", "dsd", resolver=resolver)
+    # a forged record beside the Commission's is skipped, whatever its order
+    mixed = FakeResolver(
+        {
+            name: [
+                '10 10 "U" "x" "!^.*$!https://dsd.attacker.example/dsd!" .',
+                '20 10 "U" "x" "!^.*$!https://query.cs.oots.tech.ec.europa.eu/dsd!" .',
+            ]
+        }
+    )
+    assert discover("FR", "dsd", resolver=mixed) == "https://query.cs.oots.tech.ec.europa.eu/dsd"
+    # an operator can allow another domain
+    assert discover("FR", "dsd", resolver=forged, allowed_domains=["attacker.example"]).startswith("https://dsd.")
+
+
+def test_registry_domains_come_from_the_settings(clean_env: pytest.MonkeyPatch) -> None:
+    from oots.cs.client import CommonServicesClient
+    from oots.errors import SecurityError
+    from oots.settings import Settings
+
+    zone = {
+        "fr.eb.v2.cs.acc.oots.tech.ec.europa.eu": ['10 10 "U" "x" "!^.*$!https://cs.example.org/eb!" .'],
+        "fr.dsd.v2.cs.acc.oots.tech.ec.europa.eu": ['10 10 "U" "x" "!^.*$!https://cs.example.org/dsd!" .'],
+    }
+    settings = Settings(node={"country": "FR"}, common_services={"environment": "acc"})
+    with pytest.raises(SecurityError):
+        CommonServicesClient.from_settings(settings, resolver=FakeResolver(zone))
+    allowed = Settings(
+        node={"country": "FR"}, common_services={"environment": "acc", "registry_domains": ["example.org"]}
+    )
+    client = CommonServicesClient.from_settings(allowed, resolver=FakeResolver(zone))
+    assert client.dsd_url == "https://cs.example.org/dsd"

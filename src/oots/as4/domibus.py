@@ -307,7 +307,7 @@ class DomibusClient:
 
     url: str
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     timeout: float = 30.0
     max_answer_bytes: int = 100 * 1024 * 1024
     transport: httpx.BaseTransport | None = None

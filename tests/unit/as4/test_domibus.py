@@ -163,6 +163,13 @@ def test_junk_answers(answer: bytes) -> None:
         client.list_pending_messages()
 
 
+def test_the_client_repr_hides_the_password() -> None:
+    client = domibus.DomibusClient(URL, "admin", "s3cr3t-domibus-password")
+    assert "s3cr3t" not in repr(client)
+    assert "admin" in repr(client)
+    assert client.password == "s3cr3t-domibus-password"
+
+
 def test_push_notifications() -> None:
     seen: list[domibus.Notification] = []
 

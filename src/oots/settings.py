@@ -15,6 +15,7 @@ Sections are added here as the parts of oots grow; each is a frozen pydantic mod
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -156,6 +157,10 @@ class As4PartnerSettings(Section):
     retry_offsets_seconds: list[float] | None = Field(None, description="Overrides as4.retry_offsets_seconds.")
 
 
+#: Shortest Domibus push token accepted.
+PUSH_TOKEN_BYTES = 16
+
+
 class As4Settings(Section):
     """The eDelivery AS4 access point (built in, or an existing Domibus in front of the node)."""
 
@@ -191,6 +196,36 @@ class As4Settings(Section):
     domibus_username: str = ""
     domibus_password: SecretStr | None = None
     domibus_poll_seconds: float = Field(30.0, gt=0, description="Sweep for pending messages this often.")
+    domibus_push_token: SecretStr | None = Field(
+        None,
+        description="Shared secret a push notification must carry (Authorization: Bearer, the basic-auth password "
+        "or ?token= in the push URL), 16 bytes or more.",
+    )
+    domibus_push_from: tuple[str, ...] = Field(
+        (), description="Addresses or networks (10.0.0.5, 10.0.0.0/24) push notifications may come from."
+    )
+
+    @field_validator("domibus_push_token")
+    @classmethod
+    def _long_push_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < PUSH_TOKEN_BYTES:
+            raise ValueError(
+                f"the push token has fewer than {PUSH_TOKEN_BYTES} bytes; "
+                "make a longer one (such as openssl rand -hex 32)"
+            )
+        return value
+
+    @field_validator("domibus_push_from")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (such as 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return value
 
 
 # --- section: common services ---

@@ -10,7 +10,8 @@ Domibus and collects what Domibus received, over the plugin's SOAP 1.2 interface
 * :func:`push_app` — an ASGI endpoint for the plugin's push notifications (``BackendService.wsdl``,
   namespace ``eu.domibus``: ``receiveSuccess``, ``sendSuccess``, ``sendFailure``,
   ``messageStatusChange``, ``receiveFailure``, ``delete``, ``deleteBatch``); a notification only names a
-  message id, so it triggers the same fetch as the sweep.
+  message id, so it triggers the same fetch as the sweep. It takes pushes only with a shared token
+  and/or from allowed addresses.
 * :func:`sweep` — the polling sweep behind the notifications: list pending, retrieve each without
   marking it, hand it to the application, then mark it downloaded. A crash between the hand-over and
   the mark means the message is fetched again: the application's hook must be idempotent on the
@@ -25,6 +26,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hmac
+import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -74,6 +77,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SOAP_NS = "http://www.w3.org/2003/05/soap-envelope"
 WS_NS = "http://eu.domibus.wsplugin/"
@@ -477,12 +482,70 @@ def _fault_response(code: str, message: str) -> bytes:
     return _envelope(fault)
 
 
+def _push_refusal(request: Request, token: bytes | None, networks: Sequence[_Network]) -> Response | None:
+    """Why a push request is refused (a response to send), or ``None`` when it may come in."""
+    if token is None and not networks:
+        return _refused(403, "push notifications are not accepted: this node has no push token or addresses")
+    if networks:
+        try:
+            source = ipaddress.ip_address(request.client.host if request.client else "")
+        except ValueError:
+            source = None
+        if isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None:
+            source = source.ipv4_mapped  # an IPv4 peer on a dual-stack socket
+        if source is None or not any(source in n for n in networks):
+            return _refused(403, "push notifications are not accepted from this address")
+    if token is not None:
+        given = _push_credential(request)
+        if given is None or not hmac.compare_digest(given, token):
+            response = _refused(401, "a push notification needs the node's push token")
+            response.headers["WWW-Authenticate"] = 'Basic realm="domibus push", charset="UTF-8"'
+            return response
+    return None
+
+
+def _push_credential(request: Request) -> bytes | None:
+    scheme, _, value = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip().encode()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return decoded.partition(b":")[2]
+    query = request.query_params.get("token")
+    return query.encode() if query is not None else None
+
+
+def _refused(status: int, message: str) -> Response:
+    log.info("push notification refused: %s", message)
+    return Response(_fault_response("WS_PLUGIN:0001", message), status, media_type=SOAP_CONTENT_TYPE)
+
+
 def push_app(
-    on_notification: Callable[[Notification], Awaitable[None]], *, path: str = "/", max_bytes: int = 1024 * 1024
+    on_notification: Callable[[Notification], Awaitable[None]],
+    *,
+    path: str = "/",
+    max_bytes: int = 1024 * 1024,
+    token: str | None = None,
+    allow_from: Sequence[str] = (),
 ) -> Starlette:
-    """An ASGI app Domibus' WS plugin pushes notifications to (set the plugin's push URL to it)."""
+    """An ASGI app Domibus' WS plugin pushes notifications to (set the plugin's push URL to it).
+
+    Anyone who can reach it could make the node call Domibus again and again, so it takes a push only
+    with ``token`` (``Authorization: Bearer <token>``, the password of basic auth, or ``?token=`` in
+    the push URL for a sender that cannot add headers) and/or from an address in ``allow_from``
+    (addresses or networks; the connection's address, a reverse proxy's if there is one). With neither,
+    every push is refused (403): the sweep still collects the messages.
+    """
+    secret = token.encode() if token else None
+    networks = tuple(ipaddress.ip_network(n, strict=False) for n in allow_from)
 
     async def endpoint(request: Request) -> Response:
+        refusal = _push_refusal(request, secret, networks)
+        if refusal is not None:
+            return refusal
         body = b""
         async for chunk in request.stream():
             body += chunk

@@ -145,6 +145,11 @@ def load_domibus_access_point(
         verify=tls_context(s.tls_ca_file, s.tls_client_certificate, s.tls_client_key),
     )
     warnings = tuple(str(p) for p in certificate_notices(pmodes, clock()))
+    if s.domibus_push_token is None and not s.domibus_push_from:
+        warnings += (
+            f"as4: push notifications from Domibus ({PUSH_PATH}) are refused until as4.domibus_push_token or "
+            f"as4.domibus_push_from is set; received messages are collected every {s.domibus_poll_seconds:g} s",
+        )
     return DomibusAccessPoint(s, pmodes, client, clock, random, warnings)
 
 
@@ -235,4 +240,6 @@ def push_routes(dap: DomibusAccessPoint, store: As4Store, *, path: str = PUSH_PA
             for message_id in note.message_ids:
                 await run_in_threadpool(fetch, dap.client, message_id, keep)
 
-    return list(push_app(on_notification, path=path).routes)
+    s = dap.settings
+    token = s.domibus_push_token.get_secret_value() if s.domibus_push_token else None
+    return list(push_app(on_notification, path=path, token=token, allow_from=s.domibus_push_from).routes)

@@ -351,15 +351,18 @@ class DomibusBackground:
     def _sweep(self) -> None:  # the sweep waits its poll interval after every round, found or not
         self.sweep_once()
 
-    def push_app(self) -> Starlette:
-        """The endpoint Domibus' WS plugin pushes to: a ``receiveSuccess`` fetches that message at once."""
+    def push_app(self, *, token: str | None = None, allow_from: Sequence[str] = ()) -> Starlette:
+        """The endpoint Domibus' WS plugin pushes to: a ``receiveSuccess`` fetches that message at once.
+
+        ``token`` / ``allow_from``: who may push (see :func:`oots.as4.domibus.push_app`; with neither, nobody).
+        """
 
         async def on_notification(note: Notification) -> None:
             if note.operation == "receiveSuccess":
                 for message_id in note.message_ids:
                     await run_in_threadpool(fetch, self.client, message_id, self.hand_over)
 
-        return push_app(on_notification)
+        return push_app(on_notification, token=token, allow_from=allow_from)
 
     def start(self, *, worker: bool = True) -> None:
         """Start the sweep and, unless the node's own workers run the deliveries, the worker."""

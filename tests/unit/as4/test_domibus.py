@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -163,11 +164,47 @@ def test_junk_answers(answer: bytes) -> None:
         client.list_pending_messages()
 
 
+TOKEN = "push-token-0123456789abcdef"
+NOTE = (
+    f'<e:Envelope xmlns:e="{domibus.SOAP_NS}"><e:Body><n:receiveSuccess xmlns:n="{domibus.BACKEND_NS}">'
+    "<messageID>in1@red</messageID></n:receiveSuccess></e:Body></e:Envelope>"
+).encode()
+
+
 def test_the_client_repr_hides_the_password() -> None:
     client = domibus.DomibusClient(URL, "admin", "s3cr3t-domibus-password")
     assert "s3cr3t" not in repr(client)
     assert "admin" in repr(client)
     assert client.password == "s3cr3t-domibus-password"
+
+
+def _pushed(app: object, **request: Any) -> int:
+    with httpx.Client(transport=SyncASGITransport(app), base_url="http://node.test") as http:
+        return http.post("/", content=NOTE, **request).status_code
+
+
+def test_push_needs_the_token_or_an_allowed_address() -> None:
+    seen: list[domibus.Notification] = []
+
+    async def on_note(note: domibus.Notification) -> None:
+        seen.append(note)
+
+    closed = domibus.push_app(on_note)
+    assert _pushed(closed) == 403  # nothing configured: nobody may push
+    with_token = domibus.push_app(on_note, token=TOKEN)
+    assert _pushed(with_token) == 401
+    assert _pushed(with_token, headers={"Authorization": "Bearer wrong-token-0123456789"}) == 401
+    assert _pushed(with_token, headers={"Authorization": "Basic !!!"}) == 401
+    assert _pushed(with_token, headers={"Authorization": f"Bearer {TOKEN}"}) == 200
+    assert _pushed(with_token, auth=("domibus", TOKEN)) == 200
+    assert _pushed(with_token, params={"token": TOKEN}) == 200
+    # httpx's ASGI transport connects from 127.0.0.1
+    assert _pushed(domibus.push_app(on_note, allow_from=["10.0.0.0/8"])) == 403
+    assert _pushed(domibus.push_app(on_note, allow_from=["127.0.0.1"])) == 200
+    both = domibus.push_app(on_note, token=TOKEN, allow_from=["127.0.0.0/8"])
+    assert _pushed(both) == 401
+    assert _pushed(both, headers={"Authorization": f"Bearer {TOKEN}"}) == 200
+    assert len(seen) == 5  # only the accepted pushes reached the node
 
 
 def test_push_notifications() -> None:
@@ -176,7 +213,7 @@ def test_push_notifications() -> None:
     async def on_note(note: domibus.Notification) -> None:
         seen.append(note)
 
-    app = domibus.push_app(on_note)
+    app = domibus.push_app(on_note, token=TOKEN)
     ns = domibus.BACKEND_NS
     soap = domibus.SOAP_NS
     body = (
@@ -187,7 +224,8 @@ def test_push_notifications() -> None:
         f'<e:Envelope xmlns:e="{soap}"><e:Body><n:messageStatusChange xmlns:n="{ns}"><messageID>m1@blue</messageID>'
         f"<messageStatus>ACKNOWLEDGED</messageStatus></n:messageStatusChange></e:Body></e:Envelope>"
     ).encode()
-    with httpx.Client(transport=SyncASGITransport(app), base_url="http://node.test") as http:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(transport=SyncASGITransport(app), base_url="http://node.test", headers=bearer) as http:
         assert http.post("/", content=body).status_code == 200
         answer = http.post("/", content=status)
         assert answer.status_code == 200

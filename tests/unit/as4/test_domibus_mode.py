@@ -95,7 +95,7 @@ def test_sweep_keeps_and_delivers_exactly_once(mode) -> None:  # type: ignore[no
 def test_push_notification_fetches_at_once(mode) -> None:  # type: ignore[no-untyped-def]
     fake, loops, store, _got = mode
     inject(fake, "d2@red")
-    app = loops.push_app()
+    app = loops.push_app(allow_from=["127.0.0.1"])
     note = (
         f'<e:Envelope xmlns:e="{domibus.SOAP_NS}"><e:Body><n:receiveSuccess xmlns:n="{domibus.BACKEND_NS}">'
         "<messageID>d2@red</messageID></n:receiveSuccess></e:Body></e:Envelope>"

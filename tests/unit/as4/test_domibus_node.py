@@ -42,6 +42,7 @@ from oots.settings import load_settings
 from oots.store.queue import Handler, counts
 
 URL = "http://domibus.test/domibus/services/wsplugin"
+PUSH_TOKEN = "blue-push-token-0123456789"
 EAS = "urn:cef.eu:names:identifier:EAS:0208"
 
 
@@ -78,6 +79,7 @@ party_id = "blue_gw"
 domibus_url = "{URL}"
 domibus_username = "admin"
 domibus_password = "secret"
+domibus_push_token = "{PUSH_TOKEN}"
 domibus_poll_seconds = 0.001
 retry_offsets_seconds = [60]
 {extra}
@@ -188,7 +190,8 @@ def test_receives_by_sweep_and_by_push_and_delivers_to_the_role(node) -> None:  
         "<messageID>in2@red</messageID></n:receiveSuccess></e:Body></e:Envelope>"
     ).encode()
     with httpx.Client(transport=SyncASGITransport(create_app(ctx)), base_url="http://blue.test") as http:
-        assert http.post(PUSH_PATH, content=note).status_code == 200
+        assert http.post(PUSH_PATH, content=note).status_code == 401  # not without the token
+        assert http.post(PUSH_PATH, content=note, params={"token": PUSH_TOKEN}).status_code == 200
         assert http.post("/as4", content=b"x").status_code in (404, 405)  # no built-in endpoint here
     assert gateway.store.inbound_state("in2@red") == "received"
 
@@ -199,6 +202,33 @@ def test_receives_by_sweep_and_by_push_and_delivers_to_the_role(node) -> None:  
     assert gateway.store.inbound_state("in1@red") == "delivered"
     with ctx.database.session() as session:
         assert counts(session)[PURGE_JOB] == {"queued": 1}  # the duplicate-window purge is scheduled
+
+
+def test_without_push_token_or_addresses_pushes_are_refused_and_the_start_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(f'domibus_push_token = "{PUSH_TOKEN}"', ""), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(config))  # starts: the sweep still collects what Domibus received
+    try:
+        assert "push notifications from Domibus (/domibus/push) are refused until as4.domibus_push_token" in caplog.text
+        with httpx.Client(transport=SyncASGITransport(create_app(ctx)), base_url="http://blue.test") as http:
+            assert http.post(PUSH_PATH, content=b"<x/>").status_code == 403
+    finally:
+        ctx.services["as4"].close()
+        ctx.database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [('domibus_push_token = "short"', "fewer than 16 bytes"), ('domibus_push_from = ["10.0.0.300"]', "not an IP")],
+)
+def test_a_weak_push_token_or_a_wrong_address_stops_the_start(tmp_path: Path, line: str, error: str) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(f'domibus_push_token = "{PUSH_TOKEN}"', line), encoding="utf-8")
+    with pytest.raises(ConfigError, match=error):
+        load_settings(config)
 
 
 def test_domibus_mode_needs_the_plugin_url(tmp_path: Path) -> None:

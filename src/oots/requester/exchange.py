@@ -463,8 +463,10 @@ class Requester:
     # ---- reading -------------------------------------------------------------------------------
 
     def load(self, session: Session, exchange_id: str, client_id: str | None = None) -> ExchangeRecord:
-        """The exchange (of ``client_id``, if given); in a step, what the step changes on it is written."""
-        ex = records.load_exchange(session.connection(), exchange_id)
+        """The exchange (of ``client_id``, if given); in a step, its row is locked until the transaction
+        ends (the exchange's other steps wait) and what the step changes on it is written."""
+        in_step = session.info.get(_UNIT) is not None
+        ex = records.load_exchange(session.connection(), exchange_id, lock=in_step)
         if ex is None or (client_id is not None and ex.client_id != client_id):
             raise NotFound(f"there is no exchange {exchange_id}")
         _kept(session, ex)
@@ -741,7 +743,7 @@ class Requester:
     @_step
     def expire(self, session: Session, exchange_id: str) -> None:
         """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
-        ex = records.load_exchange(session.connection(), exchange_id)
+        ex = records.load_exchange(session.connection(), exchange_id, lock=True)
         if ex is None or State(ex.state) in TERMINAL or ex.deadline > self.clock():
             return
         _kept(session, ex)

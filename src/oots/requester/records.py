@@ -143,6 +143,10 @@ EVIDENCE_COLUMNS = tuple(c.name for c in _EVIDENCE.c if c.name != "id")
 
 _x, _r = _EXCHANGES.c, _REQUESTS.c
 _LOAD_EXCHANGE = select(_EXCHANGES).where(_x.id == bindparam("exchange"))
+#: The same, the row locked until the transaction ends (PostgreSQL; SQLite's writers take turns anyway):
+#: the steps of one exchange (an answer, a cancel, a timeout) run one after the other, each reading what
+#: the one before it wrote, instead of the later one writing over the earlier one.
+_LOCK_EXCHANGE = _LOAD_EXCHANGE.with_for_update()
 #: Every request of the exchange whose request answers ``request_id``, by position, each row with the
 #: exchange's columns (labelled ``x_<name>``): an answer's request, its exchange and the next to send, in one read.
 _ANSWERED = (
@@ -153,6 +157,7 @@ _ANSWERED = (
         == select(_r.exchange_id).where(_r.request_id == bindparam("request_id")).correlate(None).scalar_subquery()
     )
     .order_by(_r.position)
+    .with_for_update()  # the exchange and its requests locked (as _LOCK_EXCHANGE), in the same read
 )
 #: The same, for the request of the AS4 conversation ``conversation`` (an error answer without a request id).
 _IN_CONVERSATION = (
@@ -166,6 +171,7 @@ _IN_CONVERSATION = (
         .scalar_subquery()
     )
     .order_by(_r.position)
+    .with_for_update()
 )
 #: The exchange's latest request that sent the user to a preview (waiting for it or answered since).
 _PREVIEW_REQUEST = (
@@ -185,13 +191,16 @@ _INSERT_EVIDENCE = insert(_EVIDENCE)
 _SPLIT = len(RequestRecord.columns)
 
 
-def load_exchange(conn: Connection, exchange_id: str) -> ExchangeRecord | None:
-    row = conn.execute(_LOAD_EXCHANGE, {"exchange": exchange_id}).first()
+def load_exchange(conn: Connection, exchange_id: str, *, lock: bool = False) -> ExchangeRecord | None:
+    """The exchange ``exchange_id``; with ``lock`` (a step that changes it), its row locked until the
+    transaction ends: a step of the same exchange in another transaction waits, then reads what this one wrote."""
+    row = conn.execute(_LOCK_EXCHANGE if lock else _LOAD_EXCHANGE, {"exchange": exchange_id}).first()
     return None if row is None else ExchangeRecord._stored(row)
 
 
 def load_answered(conn: Connection, request_id: str) -> tuple[ExchangeRecord | None, list[RequestRecord]]:
-    """The exchange one of whose requests has ``request_id``, and all its requests by position."""
+    """The exchange one of whose requests has ``request_id``, and all its requests by position, their rows
+    locked until the transaction ends (see :func:`load_exchange`)."""
     rows = conn.execute(_ANSWERED, {"request_id": request_id}).all()
     if not rows:
         return None, []
@@ -201,7 +210,7 @@ def load_answered(conn: Connection, request_id: str) -> tuple[ExchangeRecord | N
 
 def load_conversation(conn: Connection, conversation_id: str) -> tuple[ExchangeRecord | None, list[RequestRecord]]:
     """The exchange one of whose requests went out in the AS4 conversation ``conversation_id``, and all
-    its requests by position (as :func:`load_answered`)."""
+    its requests by position, locked (as :func:`load_answered`)."""
     rows = conn.execute(_IN_CONVERSATION, {"conversation": conversation_id}).all()
     if not rows:
         return None, []

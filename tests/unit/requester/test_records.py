@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, select, text
 
 from oots.cs.keys import CsPki
 from oots.requester import EXPIRE_JOB, records
@@ -207,3 +208,53 @@ def test_a_step_appends_its_journal_entries_at_once(tmp_path: Path, pki: CsPki) 
         entries = sorted(journal.search(session, exchange_id=ex_id), key=lambda e: e.seq)
         assert [e.event for e in entries][-2:] == ["explicit_request_given", "request_sent"]
         assert journal.verify(session).ok
+
+
+def _waiting_on_a_lock(node: Node) -> bool:
+    with node.ctx.database.session() as session:
+        waiting = session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    return bool(waiting)
+
+
+@pytest.mark.postgres
+def test_an_answer_waits_for_a_cancel_and_then_sees_it(
+    tmp_path: Path, pki: CsPki, postgres_database: Callable[[], str]
+) -> None:
+    # Before, the answer read the exchange while the cancel was not committed yet, then wrote over it: the
+    # cancelled exchange was back to requesting, kept the evidence and sent the person's data to the next provider.
+    node = make_node(tmp_path, pki, two_requirements=True, preview=False, database_url=postgres_database())
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    answer = Provider().evidence(*node.outbox.last_request())
+    sent = len(node.outbox.sent)
+    cancelled, commit = threading.Event(), threading.Event()
+
+    def cancel() -> None:
+        with node.ctx.database.session() as session:
+            node.role.requester.cancel(session, ex_id, "portal")
+            cancelled.set()
+            commit.wait(30)
+
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    assert cancelled.wait(30)
+    deliverer = threading.Thread(target=node.deliver, args=(answer,))
+    deliverer.start()
+    for _ in range(3000):  # until the answer's transaction waits for the cancel's lock
+        if _waiting_on_a_lock(node) or not deliverer.is_alive():
+            break
+        threading.Event().wait(0.01)
+    commit.set()
+    canceller.join(30)
+    deliverer.join(30)
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "cancelled")
+    assert view["evidence"] == []
+    assert len(node.outbox.sent) == sent  # nothing more went out
+    assert [r["status"] for r in view["requests"]] == ["sent", "pending"]

@@ -594,6 +594,14 @@ class RequesterSettings(Section):
         (),
         description="Hosts whose plain-http preview locations are accepted (a local demo network); https otherwise.",
     )
+    max_evidence_per_answer: int = Field(
+        20, ge=1, le=1000, description="Most evidence items one answer may carry; more is a provider error."
+    )
+    max_evidence_bytes_per_exchange: int = Field(
+        100 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes of evidence kept for one exchange (all its answers); more is a provider error.",
+    )
 
     @model_validator(mode="after")
     def _unique_clients(self) -> RequesterSettings:

@@ -874,34 +874,59 @@ class Requester:
             self._move(session, ex, Event.FAIL, Reason.PREVIEW_REFUSED, row.error_detail)
             return
         parts = {p.content_id.strip("<>"): p for p in payloads}
+        evidences = doc.evidences
+        earlier = any(r.status == "received" for r in requests)  # documents of other answers kept already
+        stored = records.stored_evidence_bytes(session.connection(), ex.id) if earlier else 0
+        problem = self._unusable_evidence(evidences, parts, stored)
+        if problem is not None:  # nothing of the answer is kept
+            row.status = RequestStatus.FAILED.value
+            row.error_detail = problem
+            self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, problem)
+            return
         kept: list[dict[str, Any]] = []
-        for package in doc.packages:
-            for evidence in package.evidences:
-                cid = evidence.attachment.href.removeprefix("cid:")
-                part = parts.get(cid)
-                if part is None:
-                    records.insert_evidence(session.connection(), kept)  # what came before it is kept
-                    row.status = RequestStatus.FAILED.value
-                    row.error_detail = f"the evidence {evidence.id} names a missing attachment"
-                    self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, row.error_detail)
-                    return
-                kept.append(
-                    {
-                        "exchange_id": ex.id,
-                        "request_row": row.id,
-                        "evidence_id": evidence.id,
-                        "title": evidence.attachment.title
-                        or discovery.text_of(evidence.metadata.is_conformant_to.titles),
-                        "media_type": evidence.metadata.distribution.format or part.mime_type,
-                        "metadata_json": edm.object_to_json(evidence.metadata),
-                        "content": part.data,
-                        "received_at": self.clock(),
-                    }
-                )
+        for evidence in evidences:
+            part = parts[evidence.attachment.href.removeprefix("cid:")]
+            kept.append(
+                {
+                    "exchange_id": ex.id,
+                    "request_row": row.id,
+                    "evidence_id": evidence.id,
+                    "title": evidence.attachment.title or discovery.text_of(evidence.metadata.is_conformant_to.titles),
+                    "media_type": evidence.metadata.distribution.format or part.mime_type,
+                    "metadata_json": edm.object_to_json(evidence.metadata),
+                    "content": part.data,
+                    "received_at": self.clock(),
+                }
+            )
         records.insert_evidence(session.connection(), kept)
         row.status = RequestStatus.RECEIVED.value
         pending = next((r for r in requests if r.status == RequestStatus.PENDING), None)
         self._send_next(session, ex, pending, after_evidence=True)
+
+    def _unusable_evidence(
+        self, evidences: Sequence[edm.ResponseEvidence], parts: Mapping[str, Payload], stored: int
+    ) -> str | None:
+        """Why the evidence of an answer cannot be kept (the provider's error), or None: more items than
+        ``max_evidence_per_answer``, an item naming a missing attachment or one another item names too,
+        or more bytes, with the ``stored`` ones of the exchange's earlier answers, than
+        ``max_evidence_bytes_per_exchange``."""
+        cfg = self.config
+        if len(evidences) > cfg.max_evidence_per_answer:
+            return f"the answer carries {len(evidences)} evidences, more than the {cfg.max_evidence_per_answer} taken"
+        named: set[str] = set()
+        total = stored
+        for evidence in evidences:
+            cid = evidence.attachment.href.removeprefix("cid:")
+            part = parts.get(cid)
+            if part is None:
+                return f"the evidence {evidence.id} names a missing attachment"
+            if cid in named:
+                return f"the evidence {evidence.id} names an attachment another evidence of the answer names too"
+            named.add(cid)
+            total += len(part.data)
+        if total > cfg.max_evidence_bytes_per_exchange:
+            return f"the evidence of the exchange is larger than {cfg.max_evidence_bytes_per_exchange} bytes"
+        return None
 
     def _on_error(self, session: Session, ex: ExchangeRecord, row: RequestRecord, doc: edm.QueryError) -> None:
         first_preview = row.status == RequestStatus.SENT and row.preview_location is None

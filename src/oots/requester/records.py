@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
 
@@ -30,6 +30,7 @@ __all__ = [
     "load_answered",
     "load_exchange",
     "load_preview_request",
+    "stored_evidence_bytes",
     "write",
 ]
 
@@ -188,6 +189,9 @@ _UPDATE = {
 }
 _INSERT = {_EXCHANGES.name: insert(_EXCHANGES), _REQUESTS.name: insert(_REQUESTS)}
 _INSERT_EVIDENCE = insert(_EVIDENCE)
+_EVIDENCE_BYTES = select(func.coalesce(func.sum(func.length(_EVIDENCE.c.content)), 0)).where(
+    _EVIDENCE.c.exchange_id == bindparam("exchange")
+)
 _SPLIT = len(RequestRecord.columns)
 
 
@@ -247,3 +251,8 @@ def insert_evidence(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Keep received documents: rows of :data:`EVIDENCE_COLUMNS`, in one statement."""
     if rows:
         conn.execute(_INSERT_EVIDENCE, rows)
+
+
+def stored_evidence_bytes(conn: Connection, exchange_id: str) -> int:
+    """The bytes of the documents kept for the exchange so far."""
+    return int(conn.execute(_EVIDENCE_BYTES, {"exchange": exchange_id}).scalar_one())

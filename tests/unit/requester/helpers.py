@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +212,7 @@ def make_node(
     oauth_secret: str = "",
     database_url: str = "",
     catalogue: str = "",
+    requester: Mapping[str, Any] | None = None,
 ) -> Node:
     """A requester node on the demo catalogue (``catalogue``: another catalogue's text instead)."""
     settings = Settings(
@@ -247,6 +248,7 @@ def make_node(
                     else []
                 ),
             ],
+            **(requester or {}),
         },
     )
     import tomllib

@@ -1,0 +1,112 @@
+"""What the requester keeps of a provider's answer, and what makes an answer the provider's error."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from oots import edm
+from oots.as4 import profile
+from oots.as4.model import Payload
+from oots.as4.msh import VerifiedMessage
+from oots.cs.keys import CsPki
+from oots.requester.models import RequesterEvidence
+from requester.helpers import Node, Provider, make_node
+from requester.test_journeys import _journal, api, explicit, start, state
+
+
+def _asked(tmp_path: Path, pki: CsPki, **options: object) -> tuple[Node, str, VerifiedMessage]:
+    """A node whose exchange waits for its (first) answer, and that answer as the provider sends it."""
+    node = make_node(tmp_path, pki, preview=False, **options)  # type: ignore[arg-type]
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    return node, ex_id, Provider().evidence(*node.outbox.last_request())
+
+
+def _with_evidences(
+    answer: VerifiedMessage, hrefs: Sequence[str], attachments: Sequence[Payload] | None = None
+) -> VerifiedMessage:
+    """``answer`` with one evidence (a copy of its first) per href, and ``attachments`` (else its own)."""
+    doc = edm.parse(answer.payloads[0].data)
+    assert isinstance(doc, edm.QueryResponse)
+    first = doc.packages[0].evidences[0]
+    evidences = tuple(
+        dataclasses.replace(
+            first,
+            id=f"urn:uuid:{i:08d}-0000-4000-8000-000000000000",
+            attachment=dataclasses.replace(first.attachment, href=href),
+        )
+        for i, href in enumerate(hrefs)
+    )
+    doc = dataclasses.replace(doc, packages=(dataclasses.replace(doc.packages[0], evidences=evidences),))
+    regrep = Payload(answer.payloads[0].content_id, profile.REGREP_MIME_TYPE, edm.to_xml(doc))
+    return VerifiedMessage(answer.user_message, (regrep, *(attachments or answer.payloads[1:])), None, ())
+
+
+def _stored(node: Node, ex_id: str) -> tuple[int, int]:
+    with node.ctx.database.session() as session:
+        count, size = session.execute(
+            select(func.count(), func.coalesce(func.sum(func.length(RequesterEvidence.content)), 0)).where(
+                RequesterEvidence.exchange_id == ex_id
+            )
+        ).one()
+    return int(count), int(size)
+
+
+def _failed_by_the_provider(node: Node, ex_id: str) -> str:
+    view = state(api(node), ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "provider_error"), view
+    assert view["evidence"] == []
+    assert ("exchange_failed", "provider_error") in [(r["event"], r["outcome"]) for r in _journal(node)]
+    return str(view["detail"])
+
+
+def test_an_attachment_backs_one_evidence_only(tmp_path: Path, pki: CsPki) -> None:
+    # Before, 50 evidences naming one 1 MiB attachment were kept as 50 copies of it.
+    node, ex_id, answer = _asked(tmp_path, pki)
+    cid = answer.payloads[1].content_id
+    node.deliver(_with_evidences(answer, [f"cid:{cid}"] * 3))
+    assert "names an attachment another evidence of the answer names too" in _failed_by_the_provider(node, ex_id)
+    assert _stored(node, ex_id) == (0, 0)
+
+
+def test_an_answer_carries_at_most_max_evidence_per_answer(tmp_path: Path, pki: CsPki) -> None:
+    node, ex_id, answer = _asked(tmp_path, pki, requester={"max_evidence_per_answer": 2})
+    parts = [Payload(f"ev{i}@provider.oots", "application/pdf", b"%PDF-1.7 " + bytes([i])) for i in range(3)]
+    node.deliver(_with_evidences(answer, [f"cid:{p.content_id}" for p in parts], parts))
+    assert "carries 3 evidences, more than the 2 taken" in _failed_by_the_provider(node, ex_id)
+    assert _stored(node, ex_id) == (0, 0)
+
+
+def test_two_evidences_each_with_its_attachment_are_kept(tmp_path: Path, pki: CsPki) -> None:
+    node, ex_id, answer = _asked(tmp_path, pki, requester={"max_evidence_per_answer": 2})
+    parts = [Payload(f"ev{i}@provider.oots", "application/pdf", b"%PDF-1.7 " + bytes([i])) for i in range(2)]
+    node.deliver(_with_evidences(answer, [f"cid:{p.content_id}" for p in parts], parts))
+    assert state(api(node), ex_id)["state"] == "completed"
+    assert _stored(node, ex_id) == (2, 2 * 10)
+
+
+def test_the_evidence_of_an_exchange_is_capped_in_bytes(tmp_path: Path, pki: CsPki) -> None:
+    provider = Provider()
+    node = make_node(tmp_path, pki, two_requirements=True, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    first = provider.evidence(*node.outbox.last_request())
+    size = sum(len(p.data) for p in first.payloads[1:])
+    # the same node, its exchange's evidence capped at the first answer's bytes
+    capped = make_node(
+        tmp_path, pki, two_requirements=True, preview=False, requester={"max_evidence_bytes_per_exchange": size}
+    )
+    capped.outbox.sent.extend(node.outbox.sent)
+    capped.deliver(first)  # exactly the cap: kept
+    assert state(client, ex_id)["state"] == "requesting"
+    capped.deliver(Provider("BE", "residence").evidence(*capped.outbox.last_request()))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"]) == ("failed", "provider_error")
+    assert view["detail"] == f"the evidence of the exchange is larger than {size} bytes"
+    assert _stored(node, ex_id) == (1, size)  # the first answer's evidence stays

@@ -37,7 +37,16 @@ from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
 from oots.errors import LocalProtocolError, ModelError, NotFound, SecurityError, XmlError
 from oots.requester import discovery, records
-from oots.requester.models import RequesterEvidence, RequesterExchange, RequesterRequest
+from oots.requester.models import (
+    ERROR_CODE_CHARACTERS,
+    EVIDENCE_ID_CHARACTERS,
+    MEDIA_TYPE_CHARACTERS,
+    PREVIEW_LOCATION_CHARACTERS,
+    TITLE_CHARACTERS,
+    RequesterEvidence,
+    RequesterExchange,
+    RequesterRequest,
+)
 from oots.requester.outbox import Outbox
 from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, RequestStatus, State, next_state
@@ -818,7 +827,7 @@ class Requester:
                 Step.PREVIEW_REQUIRED if preview else Step.ERROR_RECEIVED,
                 row=row,
                 message_ids=ids,
-                outcome=doc.code,
+                outcome=doc.code if len(doc.code) <= ERROR_CODE_CHARACTERS else None,
                 details={"preview_origin": _origin(doc.preview_location)} if preview else {},
             )
             self._on_error(session, ex, row, doc)
@@ -875,7 +884,7 @@ class Requester:
             return
         parts = {p.content_id.strip("<>"): p for p in payloads}
         evidences = doc.evidences
-        earlier = any(r.status == "received" for r in requests)  # documents of other answers kept already
+        earlier = any(r.status == RequestStatus.RECEIVED for r in requests)  # documents of other answers kept already
         stored = records.stored_evidence_bytes(session.connection(), ex.id) if earlier else 0
         problem = self._unusable_evidence(evidences, parts, stored)
         if problem is not None:  # nothing of the answer is kept
@@ -891,8 +900,11 @@ class Requester:
                     "exchange_id": ex.id,
                     "request_row": row.id,
                     "evidence_id": evidence.id,
-                    "title": evidence.attachment.title or discovery.text_of(evidence.metadata.is_conformant_to.titles),
-                    "media_type": evidence.metadata.distribution.format or part.mime_type,
+                    "title": _shortened(
+                        evidence.attachment.title or discovery.text_of(evidence.metadata.is_conformant_to.titles),
+                        TITLE_CHARACTERS,
+                    ),
+                    "media_type": _media_type(evidence, part),
                     "metadata_json": edm.object_to_json(evidence.metadata),
                     "content": part.data,
                     "received_at": self.clock(),
@@ -907,19 +919,24 @@ class Requester:
         self, evidences: Sequence[edm.ResponseEvidence], parts: Mapping[str, Payload], stored: int
     ) -> str | None:
         """Why the evidence of an answer cannot be kept (the provider's error), or None: more items than
-        ``max_evidence_per_answer``, an item naming a missing attachment or one another item names too,
-        or more bytes, with the ``stored`` ones of the exchange's earlier answers, than
-        ``max_evidence_bytes_per_exchange``."""
+        ``max_evidence_per_answer``, an item whose id or media type is longer than its column, an item
+        naming a missing attachment or one another item names too, or more bytes, with the ``stored``
+        ones of the exchange's earlier answers, than ``max_evidence_bytes_per_exchange``. (A title too
+        long is shortened: it is only shown.)"""
         cfg = self.config
         if len(evidences) > cfg.max_evidence_per_answer:
             return f"the answer carries {len(evidences)} evidences, more than the {cfg.max_evidence_per_answer} taken"
         named: set[str] = set()
         total = stored
         for evidence in evidences:
+            if len(evidence.id) > EVIDENCE_ID_CHARACTERS:
+                return f"an evidence id is longer than {EVIDENCE_ID_CHARACTERS} characters"
             cid = evidence.attachment.href.removeprefix("cid:")
             part = parts.get(cid)
             if part is None:
                 return f"the evidence {evidence.id} names a missing attachment"
+            if len(_media_type(evidence, part)) > MEDIA_TYPE_CHARACTERS:
+                return f"the media type of the evidence {evidence.id} is longer than {MEDIA_TYPE_CHARACTERS} characters"
             if cid in named:
                 return f"the evidence {evidence.id} names an attachment another evidence of the answer names too"
             named.add(cid)
@@ -930,6 +947,13 @@ class Requester:
 
     def _on_error(self, session: Session, ex: ExchangeRecord, row: RequestRecord, doc: edm.QueryError) -> None:
         first_preview = row.status == RequestStatus.SENT and row.preview_location is None
+        problem = _unusable_error(doc, first_preview)
+        if problem is not None:
+            row.status = RequestStatus.FAILED.value
+            row.error_code = doc.code if len(doc.code) <= ERROR_CODE_CHARACTERS else None
+            row.error_detail = problem
+            self._move(session, ex, Event.FAIL, Reason.PROVIDER_ERROR, problem)
+            return
         if doc.code == "EDM:ERR:0002" and doc.preview_location is not None and first_preview:
             if not _preview_location_ok(doc.preview_location, self.config.allow_http_preview_hosts):
                 row.status = RequestStatus.FAILED.value
@@ -1250,6 +1274,30 @@ def _public(entry: dict[str, Any], lang: str = "EN") -> dict[str, Any]:
         for lst in entry["lists"]
     ]
     return {**entry, "name": _in(entry, "name", "names", lang), "lists": lists, "types": types}
+
+
+def _shortened(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _media_type(evidence: edm.ResponseEvidence, part: Payload) -> str:
+    """The media type of an evidence's document: as its metadata says, else as its attachment is labelled."""
+    return evidence.metadata.distribution.format or part.mime_type
+
+
+def _unusable_error(doc: edm.QueryError, first_preview: bool) -> str | None:
+    """Why an error answer cannot be kept as it is (the provider's error), or None: its code, or the
+    location or method of the preview it asks for, longer than their columns, or a method but GET or POST."""
+    if len(doc.code) > ERROR_CODE_CHARACTERS:
+        return f"the provider's error code is longer than {ERROR_CODE_CHARACTERS} characters"
+    if doc.code != "EDM:ERR:0002" or doc.preview_location is None or not first_preview:
+        return None
+    if len(doc.preview_location) > PREVIEW_LOCATION_CHARACTERS:
+        return f"the preview location is longer than {PREVIEW_LOCATION_CHARACTERS} characters"
+    if (doc.preview_method or "GET").upper() not in ("GET", "POST"):
+        return "the preview method is neither GET nor POST"
+    return None
 
 
 def _preview_location_ok(location: str, http_hosts: Sequence[str]) -> bool:

@@ -25,7 +25,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from oots.requester.states import RequestStatus
 from oots.store.base import Base, BigId, JsonValue, utcnow
 
-__all__ = ["RequesterEvidence", "RequesterExchange", "RequesterIdempotencyKey", "RequesterRequest"]
+__all__ = [
+    "ERROR_CODE_CHARACTERS",
+    "EVIDENCE_ID_CHARACTERS",
+    "MEDIA_TYPE_CHARACTERS",
+    "PREVIEW_LOCATION_CHARACTERS",
+    "TITLE_CHARACTERS",
+    "RequesterEvidence",
+    "RequesterExchange",
+    "RequesterIdempotencyKey",
+    "RequesterRequest",
+]
+
+#: The longest texts of a provider's answer the columns keep (an answer is checked against them on receipt).
+ERROR_CODE_CHARACTERS = 40
+PREVIEW_LOCATION_CHARACTERS = 2000
+EVIDENCE_ID_CHARACTERS = 255
+TITLE_CHARACTERS = 500
+MEDIA_TYPE_CHARACTERS = 255
 
 
 class RequesterExchange(Base):
@@ -77,9 +94,9 @@ class RequesterRequest(Base):
     request_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     first_request_id: Mapped[str | None] = mapped_column(String(255))
     message_id: Mapped[str | None] = mapped_column(String(255))
-    preview_location: Mapped[str | None] = mapped_column(String(2000))
+    preview_location: Mapped[str | None] = mapped_column(String(PREVIEW_LOCATION_CHARACTERS))
     preview_method: Mapped[str | None] = mapped_column(String(10))
-    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_code: Mapped[str | None] = mapped_column(String(ERROR_CODE_CHARACTERS))
     error_detail: Mapped[str | None] = mapped_column(Text)
 
 
@@ -89,9 +106,9 @@ class RequesterEvidence(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     exchange_id: Mapped[str] = mapped_column(ForeignKey("requester_exchanges.id", ondelete="CASCADE"), index=True)
     request_row: Mapped[int] = mapped_column(BigId, ForeignKey("requester_requests.id", ondelete="CASCADE"))
-    evidence_id: Mapped[str] = mapped_column(String(255))
-    title: Mapped[str | None] = mapped_column(String(500))
-    media_type: Mapped[str] = mapped_column(String(255))
+    evidence_id: Mapped[str] = mapped_column(String(EVIDENCE_ID_CHARACTERS))
+    title: Mapped[str | None] = mapped_column(String(TITLE_CHARACTERS))
+    media_type: Mapped[str] = mapped_column(String(MEDIA_TYPE_CHARACTERS))
     #: The sdg:Evidence metadata (JSON form).
     metadata_json: Mapped[Any] = mapped_column(JsonValue)
     content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from oots import edm
@@ -110,3 +111,85 @@ def test_the_evidence_of_an_exchange_is_capped_in_bytes(tmp_path: Path, pki: CsP
     assert (view["state"], view["reason"]) == ("failed", "provider_error")
     assert view["detail"] == f"the evidence of the exchange is larger than {size} bytes"
     assert _stored(node, ex_id) == (1, size)  # the first answer's evidence stays
+
+
+def _with_first_evidence(answer: VerifiedMessage, **changes: object) -> VerifiedMessage:
+    """``answer`` with its first evidence changed: ``title`` of its attachment, ``format`` of its
+    distribution, or the evidence's own fields."""
+    doc = edm.parse(answer.payloads[0].data)
+    assert isinstance(doc, edm.QueryResponse)
+    evidence = doc.packages[0].evidences[0]
+    if "title" in changes:
+        evidence = dataclasses.replace(
+            evidence, attachment=dataclasses.replace(evidence.attachment, title=changes.pop("title"))
+        )
+    if "format" in changes:
+        metadata = evidence.metadata
+        distribution = dataclasses.replace(metadata.distribution, format=changes.pop("format"))
+        evidence = dataclasses.replace(evidence, metadata=dataclasses.replace(metadata, distribution=distribution))
+    evidence = dataclasses.replace(evidence, **changes)  # type: ignore[arg-type]
+    package = dataclasses.replace(doc.packages[0], evidences=(evidence, *doc.packages[0].evidences[1:]))
+    doc = dataclasses.replace(doc, packages=(package, *doc.packages[1:]))
+    regrep = Payload(answer.payloads[0].content_id, profile.REGREP_MIME_TYPE, edm.to_xml(doc))
+    return VerifiedMessage(answer.user_message, (regrep, *answer.payloads[1:]), None, ())
+
+
+def _error(node: Node, code: str, **changes: object) -> VerifiedMessage:
+    """An error answer to the node's last request, with ``code`` and the preview ``changes``."""
+    message, request = node.outbox.last_request()
+    if code == "EDM:ERR:0002":
+        answer = Provider().preview(message, request, "https://ep.example/preview/1")
+    else:
+        answer = Provider().error(message, request, "EDM:ERR:0008")
+    doc = edm.parse(answer.payloads[0].data)
+    assert isinstance(doc, edm.QueryError)
+    doc = dataclasses.replace(doc, code=code, **changes)  # type: ignore[arg-type]
+    regrep = Payload(answer.payloads[0].content_id, profile.REGREP_MIME_TYPE, edm.to_xml(doc))
+    return VerifiedMessage(answer.user_message, (regrep,), None, ())
+
+
+def check_provider_texts_longer_than_their_columns(
+    tmp_path: Path, pki: CsPki, database: Callable[[], str] | None = None
+) -> None:
+    """Before, on PostgreSQL, a text longer than its column stopped the answer's delivery job for good
+    (StringDataRightTruncation, tried again until dead) and the exchange ended as "no answer"."""
+
+    def asked(name: str) -> tuple[Node, str, VerifiedMessage]:
+        return _asked(tmp_path / name, pki, database_url=database() if database is not None else "")
+
+    node, ex_id, answer = asked("title")
+    node.deliver(_with_first_evidence(answer, title="x" * 600 + ".pdf"))
+    view = state(api(node), ex_id)
+    assert view["state"] == "completed"  # a title is only shown: shortened
+    assert view["evidence"][0]["title"] == "x" * 499 + "…"
+
+    node, ex_id, answer = asked("id")
+    node.deliver(_with_first_evidence(answer, id="urn:uuid:" + "1" * 300))
+    assert _failed_by_the_provider(node, ex_id) == "an evidence id is longer than 255 characters"
+
+    node, ex_id, answer = asked("format")
+    node.deliver(_with_first_evidence(answer, format="application/" + "x" * 300))
+    assert "is longer than 255 characters" in _failed_by_the_provider(node, ex_id)
+
+    node, ex_id, _ = asked("code")
+    node.deliver(_error(node, "EDM:ERR:" + "9" * 40))
+    assert _failed_by_the_provider(node, ex_id) == "the provider's error code is longer than 40 characters"
+
+    node, ex_id, _ = asked("location")
+    node.deliver(_error(node, "EDM:ERR:0002", preview_location="https://ep.example/" + "p" * 2000))
+    assert _failed_by_the_provider(node, ex_id) == "the preview location is longer than 2000 characters"
+
+    node, ex_id, _ = asked("method")
+    node.deliver(_error(node, "EDM:ERR:0002", preview_method="DELETE-EVERYTHING"))
+    assert _failed_by_the_provider(node, ex_id) == "the preview method is neither GET nor POST"
+
+
+def test_provider_texts_longer_than_their_columns(tmp_path: Path, pki: CsPki) -> None:
+    check_provider_texts_longer_than_their_columns(tmp_path, pki)
+
+
+@pytest.mark.postgres
+def test_provider_texts_longer_than_their_columns_on_postgresql(
+    tmp_path: Path, pki: CsPki, postgres_database: Callable[[], str]
+) -> None:
+    check_provider_texts_longer_than_their_columns(tmp_path, pki, postgres_database)

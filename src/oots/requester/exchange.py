@@ -6,7 +6,8 @@ transaction — together with the queue jobs (discovery, timeout, webhook) and t
 change calls for. Any process serving the node can therefore take the next step of any exchange.
 
 Answers are matched to their request by the ``QueryRequest`` id the response names *and* the AS4
-conversation id it came in (never by guessing): an answer that matches neither is dropped and logged.
+conversation id it came in (never by guessing), and must come from the access point the request went
+to: an answer that does not match is dropped and logged.
 
 Every step is also written to the node's audit journal (``oots.audit``, side ``requester``) in the same
 transaction as the state change: the exchange created, discovery done, the explicit request, each
@@ -797,6 +798,12 @@ class Requester:
             log.warning("answer %s matches no request of ours (request id, conversation); dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)
             return
+        if not _from_asked_access_point(message.user_message, row):
+            log.warning(
+                "answer %s comes from another access point than its request went to; dropped", message.message_id
+            )
+            self._dropped(session, None, message, "unmatched", conversation)
+            return
         _kept(session, ex, *requests)
         if State(ex.state) in TERMINAL or row.status not in (RequestStatus.SENT, RequestStatus.PREVIEW):
             log.info("answer %s for a finished request; ignored", message.message_id)
@@ -1274,6 +1281,14 @@ def _public(entry: dict[str, Any], lang: str = "EN") -> dict[str, Any]:
         for lst in entry["lists"]
     ]
     return {**entry, "name": _in(entry, "name", "names", lang), "lists": lists, "types": types}
+
+
+def _from_asked_access_point(message: UserMessage, row: RequestRecord) -> bool:
+    """Whether ``message`` comes from the access point ``row``'s request went to (its party id, and its
+    type when the answer names one)."""
+    sender = message.party_info.from_party.party_id
+    asked_type = row.access_point_type or profile.PARTY_ID_TYPE
+    return sender.value == row.access_point and sender.type in (None, asked_type)
 
 
 def _shortened(text: str | None, limit: int) -> str | None:

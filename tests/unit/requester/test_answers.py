@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from oots import edm
 from oots.as4 import profile
-from oots.as4.model import Payload
+from oots.as4.model import PartyId, Payload
 from oots.as4.msh import VerifiedMessage
 from oots.cs.keys import CsPki
 from oots.requester.models import RequesterEvidence
@@ -193,3 +193,26 @@ def test_provider_texts_longer_than_their_columns_on_postgresql(
     tmp_path: Path, pki: CsPki, postgres_database: Callable[[], str]
 ) -> None:
     check_provider_texts_longer_than_their_columns(tmp_path, pki, postgres_database)
+
+
+def _from(answer: VerifiedMessage, party: PartyId) -> VerifiedMessage:
+    um = answer.user_message
+    sender = dataclasses.replace(um.party_info.from_party, party_id=party)
+    um = dataclasses.replace(um, party_info=dataclasses.replace(um.party_info, from_party=sender))
+    return VerifiedMessage(um, answer.payloads, None, ())
+
+
+def test_an_answer_from_another_access_point_is_dropped(tmp_path: Path, pki: CsPki) -> None:
+    # Before, an answer naming our request id and conversation completed the exchange whichever access
+    # point sent it (another country's, say).
+    node, ex_id, answer = _asked(tmp_path, pki)
+    asked = node.outbox.last_request()[0].party_info.to_party.party_id
+    assert asked.value == "AP_BE_01"
+    node.deliver(_from(answer, PartyId("AP_FR_01", profile.PARTY_ID_TYPE)))
+    node.deliver(_from(answer, PartyId("AP_BE_01", "urn:example:another-party-id-type")))
+    view = state(api(node), ex_id)
+    assert (view["state"], view["evidence"]) == ("requesting", [])
+    dropped = [r for r in _journal(node) if r["event"] == "answer_dropped"]
+    assert [r["outcome"] for r in dropped] == ["unmatched", "unmatched"]
+    node.deliver(answer)  # the access point asked
+    assert state(api(node), ex_id)["state"] == "completed"

@@ -10,7 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from oots.store import Base, JsonValue, UtcDateTime
 
-__all__ = ["AuditEntry", "AuditHead"]
+__all__ = ["CONVERSATION_ID_CHARACTERS", "AuditEntry", "AuditHead"]
+
+#: The longest AS4 conversation id an entry keeps (a peer's may be longer: the caller leaves it out).
+CONVERSATION_ID_CHARACTERS = 200
 
 
 class AuditEntry(Base):
@@ -24,7 +27,7 @@ class AuditEntry(Base):
     side: Mapped[str] = mapped_column(String(16))
     event: Mapped[str] = mapped_column(String(40), index=True)
     exchange_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    conversation_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(CONVERSATION_ID_CHARACTERS), index=True)
     message_ids: Mapped[list[str]] = mapped_column(JsonValue)
     outcome: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(JsonValue)

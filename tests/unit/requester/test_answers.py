@@ -216,3 +216,17 @@ def test_an_answer_from_another_access_point_is_dropped(tmp_path: Path, pki: CsP
     assert [r["outcome"] for r in dropped] == ["unmatched", "unmatched"]
     node.deliver(answer)  # the access point asked
     assert state(api(node), ex_id)["state"] == "completed"
+
+
+@pytest.mark.postgres
+def test_an_unmatched_answer_with_a_long_conversation_id_is_journaled_without_it(
+    tmp_path: Path, pki: CsPki, postgres_database: Callable[[], str]
+) -> None:
+    # Before, the journal entry of the dropped answer did not fit its column: the delivery failed for good.
+    node, ex_id, answer = _asked(tmp_path, pki, database_url=postgres_database())
+    um = answer.user_message
+    info = dataclasses.replace(um.collaboration_info, conversation_id="c" * 300)
+    node.deliver(VerifiedMessage(dataclasses.replace(um, collaboration_info=info), answer.payloads, None, ()))
+    (dropped,) = [r for r in _journal(node) if r["event"] == "answer_dropped"]
+    assert (dropped["outcome"], dropped["conversation_id"]) == ("unmatched", None)
+    assert state(api(node), ex_id)["state"] == "requesting"

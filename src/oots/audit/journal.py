@@ -313,7 +313,13 @@ class Journal:
             last = got[-1].seq
 
     def verify(self, session: Session) -> VerifyReport:
-        """Check the whole chain from its anchor to its head, and the head's MAC."""
+        """Check the whole chain from its anchor to its head, and the head's MAC.
+
+        On a live node give it a session of :meth:`~oots.store.database.Database.snapshot`: in a plain
+        transaction on PostgreSQL each batch of entries is read as of its own statement, so entries
+        appended after the head was read look like a chain that runs past its head, and a purge
+        committed meanwhile like missing entries. In one snapshot an entry past the head is a forgery.
+        """
         head = _head(session.execute(_HEAD.execution_options(populate_existing=True)).scalar_one())
         return self._verify(session, head)
 

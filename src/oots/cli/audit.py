@@ -67,7 +67,7 @@ def verify(
     """Check that no entry was edited, deleted or reordered; exit 0 when the chain holds, 1 otherwise."""
     recorded = _recorded_head(head) if head is not None else None
     settings, db, journal = _open(config)
-    with db, db.session() as session:
+    with db, db.snapshot() as session:  # one consistent view while the node appends and purges
         report = journal.verify(session)
         breaks = [f"entry {br.seq}: {br.reason}" for br in report.breaks]
         if recorded is not None:

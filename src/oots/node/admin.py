@@ -502,7 +502,10 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
                 for e in entries
             ]
-            report = journal.verify(db) if request.query_params.get("verify") else None
+        report = None
+        if request.query_params.get("verify"):
+            with ctx.database.snapshot() as db:  # one consistent view while the node appends and purges
+                report = journal.verify(db)
         status = (
             "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
             if ignored

@@ -261,6 +261,22 @@ class Database:
             yield session
 
     @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only session that sees the database as it was at its first read, however long it reads.
+
+        For a reader that must see one consistent state across many statements (verifying the audit
+        journal while the node appends to it or purges it). PostgreSQL: a ``REPEATABLE READ READ ONLY``
+        transaction; SQLite: a deferred transaction, which in WAL mode reads one snapshot from its
+        first read on. Nothing waits for writers, and writers do not wait for it.
+        """
+        with self.sessionmaker() as session, session.begin():
+            if not self.is_sqlite:
+                session.connection(
+                    execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+                )
+            yield session
+
+    @contextmanager
     def connect(self, *, immediate: bool = False) -> Iterator[Connection]:
         """A Core connection in one transaction (committed at the end of the block)."""
         with self._writer(immediate), self._connect() as raw:

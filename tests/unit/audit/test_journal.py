@@ -4,6 +4,7 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -306,6 +307,44 @@ def test_verify_finds_cut_first_entries_with_the_anchor_rewritten(journal_db: tu
             session.execute(update(AuditHead).values(anchor_seq=2, anchor_seal=last_removed.seal))
         (problem,) = _problems(db, journal)
         assert problem.startswith("5: the journal's head (entries 3..5) does not match its MAC")
+    finally:
+        db.dispose()
+
+
+def test_verify_on_a_live_node_sees_one_snapshot_while_others_append_and_purge(
+    journal_db: tuple[Database, Journal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `oots audit verify` and the admin page's check do: an untouched journal verifies although the
+    node appends and purges while the chain is read (before, on PostgreSQL: missing entries, and a chain
+    running past its head)."""
+    db, journal = journal_db
+    try:
+        fill(db, journal, 6)  # recorded every 10 days from 2026-01-11
+        reading = journal.entries
+        meanwhile = [True]
+
+        def entries_meanwhile(session: Session, **kwargs: Any) -> Iterator[AuditEntry]:
+            rows = reading(session, batch=1, **kwargs)
+            if not meanwhile:  # the purge's own reading
+                yield from rows
+                return
+            meanwhile.clear()
+            yield next(rows)
+            with db.session(immediate=True) as other:
+                assert journal.purge(other, older_than=T0 + dt.timedelta(days=35)) == 3
+            fill(db, journal, 1)
+            yield from rows
+
+        monkeypatch.setattr(journal, "entries", entries_meanwhile)
+        with db.snapshot() as session:
+            report = journal.verify(session)
+        assert report.ok, report.breaks
+        assert (report.entries, report.anchor_seq, report.head_seq) == (6, 0, 6)
+        monkeypatch.undo()
+        with db.snapshot() as session:
+            report = journal.verify(session)
+        assert report.ok, report.breaks
+        assert (report.entries, report.anchor_seq, report.head_seq) == (4, 3, 7)
     finally:
         db.dispose()
 

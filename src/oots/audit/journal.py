@@ -39,6 +39,7 @@ from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
 from oots.errors import ConfigError, SecurityError, StoreError
 from oots.settings import Settings
 from oots.store.files import write_once
+from oots.store.queue import end_group_after
 
 __all__ = ["Entry", "Event", "Journal", "Side", "VerifyReport", "check_keys", "load_journal"]
 
@@ -223,6 +224,7 @@ class Journal:
             return []
         conn = session.connection()
         head = conn.execute(_LOCK_HEAD).first()
+        end_group_after(session)  # a worker commits the head's lock with this job, not with its next ones
         if head is None:
             raise StoreError("the audit journal has no head row: the database is not migrated")
         current = Head(int(head.seq), head.seal, int(head.anchor_seq), head.anchor_seal, head.mac)

@@ -64,6 +64,7 @@ __all__ = [
     "complete",
     "counts",
     "default_worker_id",
+    "end_group_after",
     "enqueue",
     "enqueue_many",
     "extend",
@@ -384,6 +385,20 @@ def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: date
     params = {"ids": [j.id for j in jobs], "worker": worker_id, "now": now or utcnow()}
     held = set(session.connection().scalars(_COMPLETE, params))
     return [job for job in jobs if job.id in held]
+
+
+#: ``session.info`` key set by :func:`end_group_after`.
+_END_GROUP = "oots.queue.end_group"
+
+
+def end_group_after(session: Session) -> None:
+    """Tell the worker running a job in ``session`` to commit its group after this job (PostgreSQL).
+
+    For a handler that locks a row every transaction of the node queues on (the audit journal's head):
+    held until the group commits, the next jobs of the group would lock their own rows after it, the
+    reverse of a web step's order (its record, then the head), and the two would deadlock.
+    """
+    session.info[_END_GROUP] = True
 
 
 def uncomplete(session: Session, jobs: Sequence[Job], worker_id: str) -> None:
@@ -722,6 +737,7 @@ class Worker:
         ran: list[Job] = []
         rest: list[Job] = []
         failure: tuple[Job, Exception] | None = None
+        cut = False  # ended early by end_group_after, not by time
         try:
             with self.db.session(immediate=True) as session:
                 held = complete(session, jobs, self.id, now=self.clock())
@@ -741,6 +757,12 @@ class Worker:
                         rest = held[index + 1 :]
                         raise _HandlerFailed from exc
                     ran.append(job)
+                    if session.info.pop(_END_GROUP, False) and not self.db.is_sqlite and index + 1 < len(held):
+                        # A lock the node's other transactions queue on is held: commit before taking others.
+                        rest = held[index + 1 :]
+                        uncomplete(session, rest, self.id)
+                        cut = True
+                        break
         except _HandlerFailed:
             assert failure is not None
             self._record_failure(*failure)
@@ -757,7 +779,7 @@ class Worker:
                 for job in ran:
                     self._run_group([job])
             return _Group(attempted=len(ran), again=rest, in_time=False)
-        return _Group(attempted=len(ran), again=rest, in_time=not rest)
+        return _Group(attempted=len(ran), again=rest, in_time=cut or not rest)
 
     def _record_failure(self, job: Job, exc: BaseException) -> None:
         with self.db.session(immediate=True) as session:

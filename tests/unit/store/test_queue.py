@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
+from oots.audit.journal import Journal
 from oots.errors import NotFound, RegisterError, StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
@@ -696,3 +699,49 @@ def test_backoff_is_bounded_and_never_shrinks_with_attempts(attempt: int, draw: 
     ceiling = min(cap, base * 2.0 ** (attempt - 1)) if attempt < 1000 else cap
     assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
     assert q.backoff_delay(attempt + 1, settings, rng) >= delay  # type: ignore[arg-type]
+
+
+@pytest.mark.postgres
+def test_a_web_step_does_not_deadlock_with_a_group_that_appended_to_the_journal(
+    postgres_database: Callable[[], str],
+) -> None:
+    """A group's first job appends to the journal (its head locked); its next job updates a record a web
+    step (a cancel, say) updated first and then appends too. Before, the group held the head until its
+    commit: the two waited on each other and PostgreSQL aborted one (the web step's client got a 500)."""
+    db = Database(postgres_database())
+    db.migrate()
+    journal = Journal("node", b"s" * 32, b"d" * 32)
+    with db.connect() as conn:
+        conn.execute(text("CREATE TABLE thing (id INT PRIMARY KEY, state TEXT)"))
+        conn.execute(text("INSERT INTO thing VALUES (1, 'waiting')"))
+    second_job_started, web_holds_the_record = threading.Event(), threading.Event()
+
+    def step_of_b(session: Session, job: q.Job) -> None:  # as a requester step: its record, then the journal
+        second_job_started.set()
+        assert web_holds_the_record.wait(30)
+        session.execute(text("UPDATE thing SET state = 'evidence' WHERE id = 1"))
+        journal.append(session, side="requester", event="evidence_received", exchange_id="B")
+
+    worker = q.Worker(db, QueueSettings(group_commit_seconds=60))
+    worker.register("a", lambda s, job: journal.append(s, side="requester", event="discovery_done", exchange_id="A"))
+    worker.register("b", step_of_b)
+    with db.session() as session:
+        q.enqueue(session, "a", {})
+        q.enqueue(session, "b", {})
+    thread = threading.Thread(target=worker.run_once)
+    thread.start()
+    try:
+        assert second_job_started.wait(30)
+        with db.session() as session:  # the web step on exchange B
+            session.execute(text("UPDATE thing SET state = 'cancelled' WHERE id = 1"))
+            web_holds_the_record.set()
+            journal.append(session, side="requester", event="cancelled", exchange_id="B")
+    finally:
+        web_holds_the_record.set()
+        thread.join(60)
+    with db.session() as session:
+        jobs = session.execute(text("SELECT kind, status, attempts, last_error FROM queue_jobs ORDER BY id")).all()
+        assert [tuple(job) for job in jobs] == [("a", "done", 1, None), ("b", "done", 1, None)]
+        assert session.execute(text("SELECT state FROM thing")).scalar_one() == "evidence"
+        assert journal.verify(session).head_seq == 3
+    db.dispose()

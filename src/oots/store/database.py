@@ -223,6 +223,10 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
             kwargs |= {
+                # What the code is written for (appends queue on the journal's head, migrations on an
+                # advisory lock, then read what the one before them committed), whatever the database's
+                # default_transaction_isolation says. A reader that needs a snapshot asks for one.
+                "isolation_level": "READ COMMITTED",
                 "pool_size": pool_size,
                 "max_overflow": pool_size,
                 "pool_pre_ping": True,

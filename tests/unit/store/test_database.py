@@ -123,6 +123,39 @@ def test_a_database_from_a_newer_oots_is_refused(sqlite_url: str) -> None:
     db.dispose()
 
 
+@pytest.mark.postgres
+def test_a_postgres_database_whose_default_is_repeatable_read_still_migrates_and_appends(
+    postgres_database: Callable[[], str],
+) -> None:
+    """The node's transactions are READ COMMITTED whatever the database's default (before, with
+    ``default_transaction_isolation = 'repeatable read'``, concurrent starts failed to migrate and an
+    append that waited for another's head lock failed with a serialization error)."""
+    from sqlalchemy import create_engine
+
+    from oots.audit.journal import Journal
+
+    url = postgres_database()
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.execute(text("SELECT current_database()")).scalar_one()
+        conn.execute(text(f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'"))
+    admin.dispose()
+    db = Database(url)
+    try:
+        db.migrate()
+        journal = Journal("node", b"s" * 32, b"d" * 32)
+        with db.session() as first, db.session() as second:
+            second.execute(text("SELECT 1"))  # its first read
+            journal.append(first, side="requester", event="exchange_created")
+            first.commit()  # the head moved after the second transaction's first read
+            journal.append(second, side="requester", event="exchange_created")
+        with db.snapshot() as session:
+            assert session.execute(text("SHOW transaction_isolation")).scalar_one() == "repeatable read"
+            assert journal.verify(session).head_seq == 2
+    finally:
+        db.dispose()
+
+
 def test_unreachable_postgres_is_a_store_error() -> None:
     db = Database("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StoreError, match="cannot open the database") as info:

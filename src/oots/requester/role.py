@@ -33,7 +33,7 @@ from oots.requester.discovery import CommonServices
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Discovered, Requester
 from oots.requester.outbox import As4Outbox, Outbox
 from oots.requester.portal import Portal
-from oots.requester.webhooks import webhook_handler
+from oots.requester.webhooks import WebhookJob
 from oots.store.queue import Handler, Job, Preparer
 
 __all__ = ["RequesterRole", "create_role"]
@@ -64,6 +64,7 @@ class RequesterRole:
         )
         self._ahead: dict[str, Discovered] = {}
         self._ahead_lock = threading.Lock()
+        self._webhooks = WebhookJob(ctx.settings.requester, transport=webhook_transport)
 
     def _common_services(self) -> CommonServices:
         client = self.ctx.services.get("cs_client")
@@ -112,11 +113,11 @@ class RequesterRole:
         return {
             DISCOVER_JOB: discover,
             EXPIRE_JOB: expire,
-            WEBHOOK_JOB: webhook_handler(self.ctx.settings.requester, transport=self.webhook_transport),
+            WEBHOOK_JOB: self._webhooks.handle,
         }
 
     def job_preparers(self) -> Mapping[str, Preparer]:
-        return {DISCOVER_JOB: self._discover_ahead}
+        return {DISCOVER_JOB: self._discover_ahead, WEBHOOK_JOB: self._webhooks.prepare}
 
     def _discover_ahead(self, job: Job) -> None:
         """Ask the Common Services for a discovery job before its transaction (kept for the job)."""

@@ -317,6 +317,9 @@ _SAVE = (
         updated_at=bindparam("v_updated_at"),
     )
 )
+#: :data:`_SAVE` by the sender whose claim still holds the message (its lease, as claimed, unchanged): a
+#: sender whose lease ran out, and whose message another sender took over, changes nothing.
+_SAVE_HELD = _SAVE.where(_O.locked_until == bindparam("b_lease"))
 
 
 class _PurgedMeanwhile(StoreError):
@@ -622,8 +625,21 @@ class As4Store:
             ).scalars()
             return [_outbound(row) for row in rows]
 
-    def save(self, record: Outbound, events: Sequence[Any] = (), on_event: OutboundEventHook | None = None) -> None:
-        """Write what an attempt came to, and release the lease."""
+    def save(
+        self,
+        record: Outbound,
+        events: Sequence[Any] = (),
+        on_event: OutboundEventHook | None = None,
+        *,
+        lease: dt.datetime | None = None,
+    ) -> bool:
+        """Write what an attempt came to, and release the lease; returns whether it was written.
+
+        With ``lease`` (the ``locked_until`` its claim set) only while that claim still holds the
+        message: once the lease ran out and another sender claimed it, this attempt's outcome (and its
+        events) is dropped, so a late sender never overwrites what the other one saved.
+        """
+        statement = _SAVE if lease is None else _SAVE_HELD
         params = {
             "b_message_id": record.message_id,
             "v_state": record.state.value,
@@ -635,14 +651,28 @@ class As4Store:
             "v_receipt": record.receipt,
             "v_updated_at": self.clock(),
         }
+        if lease is not None:
+            params["b_lease"] = lease
         if on_event is None or not events:
             with self._connection() as conn:
-                conn.execute(_SAVE, params)
-            return
-        with self._writing() as session:
-            session.connection().execute(_SAVE, params)
-            for event in events:
-                on_event(session, event)
+                saved = _rowcount(conn.execute(statement, params)) > 0
+        else:
+            with self._writing() as session:
+                saved = _rowcount(session.connection().execute(statement, params)) > 0
+                for event in events if saved else ():
+                    on_event(session, event)
+        if not saved:
+            log.warning(
+                "AS4 message %s: its lease ran out and another sender took it over; this attempt's outcome "
+                "(%s) is not saved",
+                record.message_id,
+                record.state.value,
+            )
+        return saved
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _purge(session: Session, older_than: dt.datetime) -> int:
@@ -734,7 +764,12 @@ def send_due(
         for index, due in enumerate(claimed):
             if unsent is not None and not unsent.start(due):
                 return index  # stopping: the rest was given back
-            _send_one(store, codec, sender, due, now=now, on_event=on_event)
+            if now() >= until:  # the batch's lease ran out: another sender may have these now
+                log.info(
+                    "AS4 sender: the lease of %d claimed message(s) ran out before they were sent", len(claimed) - index
+                )
+                return index
+            _send_one(store, codec, sender, due, now=now, on_event=on_event, lease=until)
     finally:
         if unsent is not None:
             unsent.forget(claimed)  # what a failure left unstarted waits for its lease
@@ -749,14 +784,15 @@ def _send_one(
     *,
     now: Callable[[], dt.datetime],
     on_event: OutboundEventHook | None,
+    lease: dt.datetime | None = None,
 ) -> None:
-    """One attempt at one claimed message, and what came of it saved (the lease released)."""
+    """One attempt at one claimed message, and what came of it saved (the lease, ``lease``, released)."""
     try:
         partner = store.pmodes.partner(due.partner)
         leg = next(leg for leg in store.pmodes.legs if leg.name == due.leg)
     except (NotFound, StopIteration):
         updated, events = msh.give_up(due, f"partner {due.partner} or leg {due.leg} is no longer configured")
-        store.save(updated, events, on_event)
+        store.save(updated, events, on_event, lease=lease)
         return
     mode = store.pmodes.resolve(partner, leg)
     record, request = msh.begin_attempt(due, mode, now())
@@ -767,8 +803,9 @@ def _send_one(
     else:
         updated, events = msh.on_reply(record, mode, codec, (reply.content_type, reply.body), now())
     try:
-        store.save(updated, events, on_event)
+        saved = store.save(updated, events, on_event, lease=lease)
     except OotsError as exc:
         log.error("AS4 message %s: its outcome could not be saved (error id %s)", record.message_id, exc.error_id)
         raise
-    log.info("AS4 message %s to %s: %s", record.message_id, record.partner, updated.state.value)
+    if saved:
+        log.info("AS4 message %s to %s: %s", record.message_id, record.partner, updated.state.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,27 @@ def test_a_claimed_message_is_held_by_its_lease(nodes) -> None:  # type: ignore[
     assert blue.claim_due(clock(), lease_seconds=60) == []  # held by the first (perhaps killed) sender
     clock.now += dt.timedelta(seconds=61)
     assert [r.message_id for r in blue.claim_due(clock(), lease_seconds=60)] == ["l1@blue"]
+
+
+def test_a_sender_whose_lease_ran_out_does_not_overwrite_the_sender_that_took_over(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, _red, sender, clock = nodes
+    submit(blue, codec, "s1@blue", clock)
+    [stale] = blue.claim_due(clock(), lease_seconds=120)
+    stale_lease = clock() + dt.timedelta(seconds=120)
+    clock.now += dt.timedelta(seconds=121)  # the first sender hangs past its lease; another takes over
+    [fresh] = blue.claim_due(clock(), lease_seconds=120)
+    fresh_lease = clock() + dt.timedelta(seconds=120)
+    assert blue.save(replace(fresh, state=msh.OutboundState.RECEIPT, attempts=1), lease=fresh_lease)
+    late = replace(stale, state=msh.OutboundState.WAITING_TO_RETRY, attempts=1, error_code="EBMS:0005")
+    assert not blue.save(late, lease=stale_lease)
+    kept = blue.outbound("s1@blue")
+    assert (kept.state, kept.error_code) == (msh.OutboundState.RECEIPT, None)
+    # A sender that gets to a claimed message after its lease ran out does not send it.
+    submit(blue, codec, "s2@blue", clock)
+    start = clock()
+    moments = iter([start, start + dt.timedelta(seconds=121)])
+    assert send_due(blue, codec, sender, now=lambda: next(moments, clock.now), lease_seconds=120) == 0
+    assert blue.outbound("s2@blue").attempts == 0
 
 
 def test_a_stopping_sender_gives_back_at_once_what_it_claimed_and_had_not_started(nodes) -> None:  # type: ignore[no-untyped-def]

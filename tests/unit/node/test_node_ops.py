@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
+from config_snippets import be_births_service, broken_births_register
 from oots.as4.keys import init_dev_pki
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
@@ -452,28 +453,11 @@ def test_the_node_sizes_the_pool_of_its_web_threads(tmp_path: Path, clean_env: p
 def test_a_data_service_whose_register_cannot_be_loaded_is_shown_unavailable(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    bad = tmp_path / "births.csv"
-    bad.write_text("id,family_name,given_name,date_of_birth\n1,Dupont,Marie,29/02/1984\n", encoding="utf-8")
+    bad, register = broken_births_register(tmp_path)
     digest = hash_password(PASSWORD, iterations=1000)
-    extra = f"""roles = ["provider"]
-[admin]
-password_hash = "{digest}"
-[provider]
-samples = true
-[[provider.registers]]
-name = "births"
-kind = "csv"
-path = "{bad.as_posix()}"
-[[provider.data_services]]
-identifier = "be-births-file"
-evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/be-births-file"
-titles = {{ en = "Birth certificate" }}
-model = "birth-certificate"
-jurisdiction = "BE"
-register = "births"
-authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }}
-"""
-    settings = load_settings(node_config(tmp_path, extra.replace('roles = ["provider"]\n', "")))
+    extra = f'[admin]\npassword_hash = "{digest}"\n[provider]\nsamples = true\n'
+    extra += register + be_births_service("be-births-file", "births")
+    settings = load_settings(node_config(tmp_path, extra))
     ctx = NodeContext(settings=settings, database=open_database(settings))
     ctx.services["roles"] = [create_role(ctx)]  # the role alone: no access point needed to show its state
     with AppClient(create_app(ctx)) as client:

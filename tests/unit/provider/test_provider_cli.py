@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from clirun import run_cli
+from config_snippets import be_births_service, broken_births_register
 from oots.provider.samples import sample_evidence_type_id
 
 
@@ -117,27 +118,10 @@ def test_lookup_with_the_optional_attributes(capsys: pytest.CaptureFixture[str],
 def test_lookup_tells_a_register_failure_from_no_match(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    bad = tmp_path / "births.csv"
-    bad.write_text("id,family_name,given_name,date_of_birth\n1,Dupont,Marie,29/02/1984\n", encoding="utf-8")
+    _, register = broken_births_register(tmp_path)
     config = tmp_path / "node.toml"
-    config.write_text(
-        f"""[node]
-country = "BE"
-[[provider.registers]]
-name = "births"
-kind = "csv"
-path = "{bad.as_posix()}"
-[[provider.data_services]]
-identifier = "be-births"
-evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/be-births"
-titles = {{ en = "Birth certificate" }}
-model = "birth-certificate"
-jurisdiction = "BE"
-register = "births"
-authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }}
-""",
-        encoding="utf-8",
-    )
+    text = '[node]\ncountry = "BE"\n' + register + be_births_service("be-births", "births")
+    config.write_text(text, encoding="utf-8")
     args = ["--family-name", "Dupont", "--given-name", "Marie", "--born", "1984-02-29"]
     code, out, err = run_cli(capsys, "provider", "lookup", str(config), "be-births", *args)
     assert code == 3

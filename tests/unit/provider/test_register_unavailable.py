@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from clirun import run_cli
+from config_snippets import be_births_service
 from oots import edm
 from oots.edm import QueryError
 from oots.errors import RegisterError, RegisterUnavailable
@@ -28,17 +29,6 @@ NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 HEADER = "id,family_name,given_name,date_of_birth,registration_number,registered_on,registry_office"
 GOOD = "1,Dupont,Marie,1984-02-29,R-1,1984-03-01,Gent"
 BAD = "2,Martin,Paul,29/02/1984,R-2,1984-03-01,Gent"
-
-SERVICE = """
-[[provider.data_services]]
-identifier = "{identifier}"
-evidence_type_classification = "https://sr.oots.tech.europa.eu/evidencetypeclassifications/BE/{identifier}"
-titles = {{ en = "Birth certificate" }}
-model = "birth-certificate"
-jurisdiction = "BE"
-register = "{register}"
-authority = {{ identifier = "0999000001", scheme_id = "urn:cef.eu:names:identifier:EAS:0208", name = "BS" }}
-"""
 
 
 def node(tmp_path: Path, csv_path: Path, sql_url: str) -> Path:
@@ -61,8 +51,8 @@ kind = "sql"
 url = "{sql_url}"
 source = "births"
 """
-        + SERVICE.format(identifier="from-file", register="births-file")
-        + SERVICE.format(identifier="from-db", register="births-db")
+        + be_births_service("from-file", "births-file")
+        + be_births_service("from-db", "births-db")
     )
     path = tmp_path / "node.toml"
     path.write_text(text, encoding="utf-8")

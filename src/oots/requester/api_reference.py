@@ -10,7 +10,7 @@ Sans-I/O: :func:`reference_html` takes the document (a mapping) and returns the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -83,7 +83,6 @@ class Schema:
     description: str
     properties: Sequence[Property] = ()
     values: Sequence[str] = ()
-    used_by: Sequence[str] = field(default_factory=tuple)
 
 
 def _ref_name(ref: str) -> str:

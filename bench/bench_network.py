@@ -40,8 +40,10 @@ from oots.network.load import (
     Pair,
     ProcessTimes,
     ScaleOut,
+    command_cpu_seconds,
     cpu_seconds,
     journal_agreement,
+    machine_cpu_seconds,
     peak_memory_mb,
     process_times,
     requester_provider_pair,
@@ -121,6 +123,7 @@ def _measure(
             machine = [_machine_ms()]
             before = _times_by_pid(pair)
             driver_before = cpu_seconds(os.getpid())
+            machine_before, server_before = machine_cpu_seconds(), command_cpu_seconds("postgres")
             if killer is not None:
                 killer.start()
             result = drive(
@@ -132,6 +135,8 @@ def _measure(
                 killer.join(300)
             after = _times_by_pid(pair)
             driver = cpu_seconds(os.getpid()) - driver_before
+            busy, elapsed = (a - b for a, b in zip(machine_cpu_seconds(), machine_before, strict=True))
+            server = command_cpu_seconds("postgres") - server_before
             machine.append(_machine_ms())
             if open_rate:
                 opened = drive(count=round(open_rate * OPEN_SECONDS), concurrency=concurrency, rate=open_rate)
@@ -163,6 +168,13 @@ def _measure(
     # the load driver (and the balancers of a scaled-out run) share the machine with the nodes
     through = " and the balancers" if pair.balancers else ""
     print(f"   load driver{through} (this process): CPU {1000 * driver / done:.0f} ms/exchange")
+    if scale is not None and scale.databases:
+        print(f"   PostgreSQL server (all its processes): CPU {1000 * server / done:.0f} ms/exchange")
+    cores = os.cpu_count() or 1
+    print(
+        f"   machine: {cores * busy / elapsed if elapsed else 0:.1f} of {cores} cores busy during the load "
+        f"(every process on it, the benchmark's and any other)"
+    )
     print(
         f"   machine speed: a fixed piece of Python work took {machine[0]:.1f} ms of CPU before the load "
         f"and {machine[1]:.1f} ms after it"

@@ -42,7 +42,9 @@ __all__ = [
     "Pair",
     "ProcessTimes",
     "ScaleOut",
+    "command_cpu_seconds",
     "journal_agreement",
+    "machine_cpu_seconds",
     "peak_memory_mb",
     "process_times",
     "requester_provider_pair",
@@ -372,6 +374,35 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a live process has used so far, in seconds; 0 when unknown."""
     times = _stat_times(pid)
     return 0.0 if times is None else times[0] + times[1]
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds all cores of this machine have spent busy and in all since boot (Linux ``/proc/stat``);
+    zeros when unknown. The busy share over a load says whether the machine's cores were the limit."""
+    try:
+        line = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0]
+    except (OSError, IndexError):
+        return 0.0, 0.0
+    ticks = [int(v) for v in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = ticks[3] + ticks[4]
+    rate = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / rate, sum(ticks) / rate
+
+
+def command_cpu_seconds(command: str) -> float:
+    """CPU seconds the live processes named ``command`` (e.g. ``postgres``: the server and its backends)
+    have used so far; a process that ended meanwhile is not counted."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name == command:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,14 @@ import time
 
 import pytest
 
-from oots.network.load import ProcessTimes, cpu_seconds, peak_memory_mb, process_times
+from oots.network.load import (
+    ProcessTimes,
+    command_cpu_seconds,
+    cpu_seconds,
+    machine_cpu_seconds,
+    peak_memory_mb,
+    process_times,
+)
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's /proc")
 
@@ -48,3 +55,19 @@ def test_a_process_that_is_gone_reads_as_nothing() -> None:
     assert process_times(gone) == ProcessTimes()
     assert cpu_seconds(gone) == 0.0
     assert peak_memory_mb(gone) == 0.0
+
+
+@linux_only
+def test_the_machine_and_processes_by_name_show_their_cpu() -> None:
+    busy, total = machine_cpu_seconds()
+    started = time.process_time()
+    while time.process_time() - started < 0.05:
+        sum(range(1000))
+    busy_after, total_after = machine_cpu_seconds()
+    assert 0 < busy <= total
+    assert busy_after - busy >= 0.03  # this process's own work at least
+    assert total_after >= total
+    with open(f"/proc/{os.getpid()}/comm", encoding="ascii") as comm:
+        own = comm.read().strip()
+    assert command_cpu_seconds(own) >= cpu_seconds(os.getpid()) - 0.05
+    assert command_cpu_seconds("no-such-command-here") == 0.0

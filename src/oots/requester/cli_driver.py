@@ -20,7 +20,15 @@ import httpx
 
 from oots.errors import ConfigError, NotFound, OotsError, TransportError
 
-__all__ = ["START_ATTEMPTS", "WAIT_SECONDS", "ClientCredentials", "ExchangeFailed", "RequestOptions", "drive"]
+__all__ = [
+    "START_ATTEMPTS",
+    "STEP_ATTEMPTS",
+    "WAIT_SECONDS",
+    "ClientCredentials",
+    "ExchangeFailed",
+    "RequestOptions",
+    "drive",
+]
 
 #: How long one step or read waits on the node for the exchange to need the driver (``oots request``'s long poll).
 WAIT_SECONDS = 10.0
@@ -30,6 +38,10 @@ START_ATTEMPTS = 3
 #: that could not reach it answers 502, 503 or 504).
 _START_LOST = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _START_AGAIN_STATUS = frozenset({502, 503, 504})
+#: How many times in a row a read or a later step (choices, explicit request) may get no answer before the
+#: driver gives up. A step whose answer was lost is not sent again blindly: the exchange is read first,
+#: and the step is sent again only if the exchange still waits for it (the node takes it at most once).
+STEP_ATTEMPTS = 5
 
 _SUFFIX = {"application/pdf": "pdf", "application/xml": "xml", "application/json": "json"}
 
@@ -198,7 +210,10 @@ def drive(
     it needs the driver or has ended, and a read is a long poll for that (``until=actionable``), so the
     driver neither sleeps nor asks again and again. Without it (or against a node that answers at once),
     the driver reads, then ``sleep``s 0.2 s. The start carries a new ``Idempotency-Key`` and is sent
-    again with it when its answer is lost (:data:`START_ATTEMPTS` in all).
+    again with it when its answer is lost (:data:`START_ATTEMPTS` in all). A read or step whose answer is
+    lost (no answer, or 502/503/504 from a gateway) is followed by a read after a pause (1 s, 2 s ...),
+    :data:`STEP_ATTEMPTS` times in a row at most; a step the node answers 409 was taken by an earlier
+    attempt whose answer was lost, so the exchange is read again.
     """
     prefer = {"Prefer": f"wait={round(wait)}"} if wait >= 1 else {}
     body = {"procedure": opts.procedure, "country": opts.country, "person": opts.person, "preview": opts.preview}
@@ -212,6 +227,16 @@ def drive(
     # the exchange when the node answered a step with it (Prefer applied), else what to read after
     view: dict[str, Any] | None = created if _waited(reply) else None
     version: int | None = None
+    lost = 0  # reads and steps in a row whose answer did not come back
+
+    def lost_again(what: str) -> None:
+        nonlocal lost
+        lost += 1
+        if lost >= STEP_ATTEMPTS:
+            raise TransportError(f"the node did not answer {what} of exchange {ex_id} {lost} times in a row")
+        say(f"no answer to {what}; reading the exchange again in {lost} s")
+        sleep(float(lost))
+
     while True:
         gentle = False  # after a read that came back at once with nothing new: sleep before the next one
         if view is None:
@@ -222,13 +247,25 @@ def drive(
                 params = {"until": "actionable", "wait": round(waiting, 1)}
                 if version is not None:
                     params["version_after"] = version
-            view = _check(client.get(f"/api/v1/exchanges/{ex_id}", params=params))
+            got = _call(client, "GET", f"/api/v1/exchanges/{ex_id}", params=params)
+            if got is None:
+                lost_again("the read")
+                continue
+            lost = 0
+            view = _check(got)
             gentle = params is None or (view["version"] == version and clock() - asked < waiting / 2)
         state = view["state"]
         version = view["version"]
         if state == "awaiting_user_choice":
-            reply = client.post(f"/api/v1/exchanges/{ex_id}/choices", json=_choices(view, opts, ask), headers=prefer)
-            view, version = _after_step(reply)
+            choices = _choices(view, opts, ask)
+            step = _call(client, "POST", f"/api/v1/exchanges/{ex_id}/choices", json=choices, headers=prefer)
+            if step is None or step.status_code == 409:  # lost, or taken by an attempt whose answer was lost
+                view = None
+                if step is None:
+                    lost_again("the choices")
+                continue
+            view, version = _after_step(step)
+            lost = 0
             continue
         if state == "awaiting_explicit_request" and not asked_explicit:
             for entry in view["requirements"]:
@@ -236,9 +273,15 @@ def drive(
                     chosen = next((p for p in slot["providers"] if p["id"] == slot["chosen_provider"]), None)
                     if chosen is not None:
                         say(f"asking {chosen['name']} for {cls.rpartition('/')[2]} ({entry['name']})")
-            reply = client.post(f"/api/v1/exchanges/{ex_id}/explicit-request", headers=prefer)
-            view, version = _after_step(reply)
+            step = _call(client, "POST", f"/api/v1/exchanges/{ex_id}/explicit-request", headers=prefer)
+            view = None
+            if step is None:
+                lost_again("the explicit request")
+                continue  # sent again only if the exchange, read again, still waits for it
             asked_explicit = True
+            if step.status_code != 409:  # 409: an attempt whose answer was lost was taken
+                view, version = _after_step(step)
+                lost = 0
             continue
         if state == "awaiting_preview" and view.get("preview") and view["preview"]["location"] != shown_preview:
             shown_preview = view["preview"]["location"]
@@ -272,6 +315,15 @@ def _start(
                 return reply
         sleep(float(attempt))  # 1 s, then 2 s
     return client.post("/api/v1/exchanges", json=body, headers=headers)
+
+
+def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response | None:
+    """One read or step; None when its answer did not come back (or a gateway answered 502/503/504)."""
+    try:
+        reply = client.request(method, url, **kwargs)
+    except _START_LOST:
+        return None
+    return None if reply.status_code in _START_AGAIN_STATUS else reply
 
 
 def _waited(reply: httpx.Response) -> bool:

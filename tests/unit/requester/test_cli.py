@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from oots import edm
 from oots.cli import main
 from oots.cs.keys import CsPki
-from oots.errors import ConfigError
-from oots.requester.cli_driver import START_ATTEMPTS, ExchangeFailed, RequestOptions, drive
+from oots.errors import ConfigError, TransportError
+from oots.requester.cli_driver import START_ATTEMPTS, STEP_ATTEMPTS, ExchangeFailed, RequestOptions, drive
 from oots.requester.models import RequesterExchange
 from requester.helpers import API_KEY, Node, Provider, make_node, person_json
 
@@ -189,3 +189,69 @@ def test_command_needs_a_key(tmp_path: Path, clean_env: pytest.MonkeyPatch, caps
         )
     assert info.value.code == 2
     assert "API key" in capsys.readouterr().err
+
+
+class LosingSteps(httpx.BaseTransport):
+    """The node in process behind a network that loses the answer to the first call of each path ending
+    in one of ``ends`` (the node took the call), and answers ``gateway`` (503) to the first ``reads`` reads
+    without passing them on."""
+
+    def __init__(self, node: Node, ends: tuple[str, ...], *, reads: int = 0, always: bool = False) -> None:
+        self.app = AppTransport(Starlette(routes=list(node.role.routes())))
+        self.ends = ends
+        self.reads = reads
+        self.always = always
+        self.calls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.calls.append(f"{request.method} {path.rpartition('/')[2]}")
+        if request.method == "GET" and path.count("/") == 4 and self.reads:
+            self.reads -= 1
+            return httpx.Response(503, text="upstream unavailable")
+        reply = self.app.handle_request(request)
+        if path.endswith(self.ends) and (self.always or self.calls.count(self.calls[-1]) == 1):
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return reply
+
+
+def test_steps_and_reads_whose_answer_was_lost_are_read_again_not_repeated(tmp_path: Path, pki: CsPki) -> None:
+    # Before, only the start was sent again: a lost answer to the choices, the explicit request or a read
+    # ended `oots request` although the node had taken the step and the exchange went on without it.
+    node = make_node(tmp_path, pki, preview=False)
+    net = LosingSteps(node, ("/choices", "/explicit-request"), reads=2)
+    client = httpx.Client(
+        transport=net, base_url="https://portal.example", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    opts = RequestOptions("R1", "DE", person_json("Müller"), tmp_path / "out", answers={"jurisdiction": "DE6"})
+    said: list[str] = []
+    slept: list[float] = []
+    play = playing(node, Provider("DE", "births"))
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        play(seconds)  # type: ignore[operator]
+
+    (pdf,) = drive(client, opts, say=said.append, sleep=sleep)
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert exchanges(node) == 1
+    assert len(node.outbox.sent) == 1  # the explicit request went once: one request to the provider
+    assert net.calls.count("POST choices") == 1  # taken the first time: read again, not sent again
+    assert net.calls.count("POST explicit-request") == 1
+    assert "no answer to the choices; reading the exchange again in 1 s" in said
+    assert "no answer to the read; reading the exchange again in 1 s" in said
+    assert {1.0, 2.0} <= set(slept)
+
+
+def test_a_node_that_never_answers_a_step_is_given_up_plainly(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    net = LosingSteps(node, (), reads=100)
+    client = httpx.Client(
+        transport=net, base_url="https://portal.example", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    opts = RequestOptions("R1", "DE", person_json("Müller"), tmp_path / "out", answers={"jurisdiction": "DE6"})
+    with pytest.raises(
+        TransportError, match=rf"did not answer the (read|choices) of exchange .* {STEP_ATTEMPTS} times"
+    ):
+        drive(client, opts, say=lambda _: None, sleep=lambda _: None)
+    assert exchanges(node) == 1

@@ -1027,7 +1027,7 @@ class Requester:
             evidence_type=edm.object_from_json(edm.DataServiceEvidenceType, row.data_service),
             subject=subject_from_json(ex.subject),
             procedure=ex.procedure,
-            requirements=(edm.Requirement(identifier=entry["id"], names=(edm.Text(entry["name"], "EN"),)),),
+            requirements=(edm.Requirement(identifier=entry["id"], names=_requirement_names(entry)),),
             possibility_for_preview=ex.preview,
             explicit_request_given=ex.explicit_request_given,
             preview_location=preview_location,
@@ -1327,3 +1327,10 @@ def _preview_location_ok(location: str, http_hosts: Sequence[str]) -> bool:
 
 def _millis(moment: dt.datetime) -> dt.datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _requirement_names(entry: dict[str, Any]) -> tuple[edm.Text, ...]:
+    """The requirement's names in every language the Evidence Broker gave (an exchange recorded before
+    they were kept has its English name only)."""
+    names = tuple(edm.Text(str(t["value"]), t.get("lang")) for t in entry.get("names") or () if t.get("value"))
+    return names or (edm.Text(entry["name"], "EN"),)

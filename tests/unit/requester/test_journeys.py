@@ -28,6 +28,7 @@ from requester.helpers import (
     RESIDENCE_REQUIREMENT,
     Node,
     Provider,
+    catalogue_text,
     make_node,
     person_json,
 )
@@ -727,3 +728,18 @@ def test_the_requester_journals_timeouts(tmp_path: Path, pki: CsPki) -> None:
     assert state(client, ex_id)["state"] == "expired"
     last = _journal(node)[-1]
     assert (last["event"], last["outcome"], last["details"]["state"]) == ("timeout", "timeout", "expired")
+
+
+def test_the_request_names_the_requirement_in_every_language_the_broker_gave(tmp_path: Path, pki: CsPki) -> None:
+    # Before, the requirement's name went to the provider in English only, even where the Evidence Broker
+    # gave it in the provider's language too.
+    text = catalogue_text().replace(
+        'name = { EN = "Proof of birth" }', 'name = { EN = "Proof of birth", FR = "Preuve de naissance" }', 1
+    )
+    node = make_node(tmp_path, pki, catalogue=text, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    _, request = node.outbox.last_request()
+    (requirement,) = request.requirements
+    assert {(t.value, t.lang) for t in requirement.names} == {("Proof of birth", "EN"), ("Preuve de naissance", "FR")}

@@ -123,3 +123,78 @@ def test_links_between_docs_resolve() -> None:
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+# --- docs/cli.md: one row per command of the real ``oots`` tree ----------------------------------------
+
+_CLI_ROW = re.compile(r"^\| `oots ([^`]*)` \|", re.M)
+_CLI_WORD = re.compile(r"[a-z][a-z0-9-]*")
+_CLI_OPTION = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*")
+
+
+def _cli_commands() -> dict[tuple[str, ...], list[frozenset[str]]]:
+    """Every command of ``oots`` (its words) with its options, each as the set of its spellings."""
+    import typer.main
+
+    from oots.cli import app
+
+    found: dict[tuple[str, ...], list[frozenset[str]]] = {}
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)  # a group (whichever click Typer bundles)
+        if subcommands is not None:
+            for name, sub in subcommands.items():
+                if not sub.hidden:
+                    walk(sub, (*path, name))
+            return
+        found[path] = [
+            frozenset(param.opts) | frozenset(param.secondary_opts)
+            for param in command.params
+            if param.param_type_name == "option" and not param.hidden
+        ]
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def _cli_rows() -> list[tuple[tuple[str, ...], set[str]]]:
+    """The table rows of docs/cli.md: the command's words and the options its synopsis names."""
+    rows = []
+    for synopsis in _CLI_ROW.findall((ROOT / "docs" / "cli.md").read_text(encoding="utf-8")):
+        words = []
+        for token in synopsis.split():
+            if not _CLI_WORD.fullmatch(token):
+                break
+            words.append(token)
+        rows.append((tuple(words), set(_CLI_OPTION.findall(synopsis.replace("\\|", " ")))))
+    return rows
+
+
+def test_cli_md_has_one_row_per_command() -> None:
+    commands = {" ".join(words) for words in _cli_commands()}
+    documented = [" ".join(words) for words, _ in _cli_rows()]
+    assert len(commands) >= 30  # the walk found the tree (a broken walk would pass on nothing)
+    assert sorted({d for d in documented if documented.count(d) > 1}) == [], "documented more than once"
+    assert sorted(commands - set(documented)) == [], "commands docs/cli.md does not have"
+    assert sorted(set(documented) - commands) == [], "rows of docs/cli.md for commands that do not exist"
+
+
+def test_cli_md_rows_name_the_real_options() -> None:
+    commands = _cli_commands()
+    problems = []
+    for words, named in _cli_rows():
+        if words not in commands:
+            continue  # reported by the test above
+        command = "oots " + " ".join(words)
+        options = [spellings for spellings in commands[words] if "--help" not in spellings]
+        known = frozenset().union(*options)
+        problems += [f"{command}: {name} is not an option of it" for name in sorted(named - known)]
+        problems += [f"{command}: {'/'.join(sorted(o))} is not in its row" for o in options if not o & named]
+    assert problems == []
+
+
+def test_cli_md_check_can_fail() -> None:
+    commands = _cli_commands()
+    assert ("audit", "verify") in commands
+    assert frozenset({"--head"}) in commands[("audit", "verify")]
+    assert frozenset({"-o", "--output"}) in commands[("edm", "to-json")]

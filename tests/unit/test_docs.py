@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from oots.network.topology import Topology
 from oots.settings import Settings
@@ -198,3 +199,86 @@ def test_cli_md_check_can_fail() -> None:
     assert ("audit", "verify") in commands
     assert frozenset({"--head"}) in commands[("audit", "verify")]
     assert frozenset({"-o", "--output"}) in commands[("edm", "to-json")]
+
+
+# --- docs/configuration.md: every setting once, with its type ------------------------------------------
+
+_CONFIG_TABLE = re.compile(r"^(?:#+ )?`\[\[?([a-z0-9_.]+)\]\]?`")
+_CONFIG_ROW = re.compile(r"^\| (`[^|]*?) \| ([^|]*?) \|")
+
+
+def setting_type(annotation: Any) -> str:
+    """A setting's type in the words of docs/configuration.md's type column."""
+    args = [arg for arg in typing.get_args(annotation) if arg is not type(None) and arg is not Ellipsis]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):  # ``X | None``: the type of X
+        return setting_type(args[0]) if len(args) == 1 else " or ".join(setting_type(a) for a in args)
+    if origin is typing.Literal:
+        return "string"
+    if origin in (list, tuple):
+        return f"list of {setting_type(args[0])}s"
+    if origin is dict:
+        return "table" if args[1] is Any else f"table of {setting_type(args[1])}s"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "table"
+    names = {str: "string", SecretStr: "secret", int: "integer", float: "number", bool: "boolean", Path: "path"}
+    return names[annotation]
+
+
+def _settings_sections() -> dict[str, dict[str, str]]:
+    """Every settings table by its TOML path (``as4.partners``), with its keys and their types; a section
+    model that appears under two keys (``authority``, ``other_authorities``) is documented once, first."""
+    sections: dict[str, dict[str, str]] = {}
+    seen: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel], path: str) -> None:
+        seen.add(model)
+        keys = sections.setdefault(path, {}) if path else {}
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            inner = _model_of(field.annotation)
+            if path:
+                keys[key] = setting_type(field.annotation)
+            if inner is not None and inner not in seen:
+                walk(inner, f"{path}.{key}" if path else key)
+
+    walk(Settings, "")
+    return sections
+
+
+def _documented_settings() -> list[tuple[str, str, str]]:
+    """(table, key, type) of every row of docs/configuration.md's settings tables."""
+    rows = []
+    table = ""
+    for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines():
+        if found := _CONFIG_TABLE.match(line):
+            table = found.group(1)
+        elif (row := _CONFIG_ROW.match(line)) and table:
+            cell = re.sub(r"\(.*?\)", "", row.group(1))  # ``key_password` (`key_password_file`)``
+            rows += [(table, key, row.group(2)) for key in re.findall(r"`([a-z_0-9]+)`", cell)]
+    return rows
+
+
+def test_configuration_md_documents_every_setting_once_with_its_type() -> None:
+    real = _settings_sections()
+    documented = _documented_settings()
+    assert len(documented) >= 150  # the scan found the tables
+    where = [f"{table}.{key}" for table, key, _ in documented]
+    assert sorted({w for w in where if where.count(w) > 1}) == [], "documented more than once"
+    expected = {f"{table}.{key}" for table, keys in real.items() for key in keys}
+    assert sorted(expected - set(where)) == [], "settings docs/configuration.md does not have"
+    assert sorted(set(where) - expected) == [], "documented, but not settings"
+    wrong = [
+        f"{table}.{key}: {kind!r}, but it is {real[table][key]!r}"
+        for table, key, kind in documented
+        if kind != real[table][key]
+    ]
+    assert wrong == []
+
+
+def test_setting_types_read_as_the_docs_say() -> None:
+    assert setting_type(int | None) == "integer"
+    assert setting_type(tuple[Path, ...]) == "list of paths"
+    assert setting_type(dict[str, str]) == "table of strings"
+    assert setting_type(SecretStr | None) == "secret"
+    assert "provider.data_services.matching" in _settings_sections()

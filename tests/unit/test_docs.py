@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel, SecretStr
 
 from oots.network.topology import Topology
+from oots.node.observe import _DB_GAUGES
 from oots.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,3 +283,47 @@ def test_setting_types_read_as_the_docs_say() -> None:
     assert setting_type(dict[str, str]) == "table of strings"
     assert setting_type(SecretStr | None) == "secret"
     assert "provider.data_services.matching" in _settings_sections()
+
+
+# --- docs/operations.md: the metrics table is what /metrics exports -------------------------------------
+
+_METRIC_ROW = re.compile(r"^\| `(oots_[a-z0-9_]+)` \| ([a-z]+) \| ([^|]*) \|", re.M)
+
+
+def _documented_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    found: dict[str, tuple[str, frozenset[str]]] = {}
+    for name, kind, labels in _METRIC_ROW.findall(text):
+        assert name not in found, f"{name} has two rows"
+        found[name] = (kind, frozenset(re.findall(r"`([a-z_]+)`", labels)))
+    return found
+
+
+def _exported_metrics(exposition: str) -> dict[str, tuple[str, frozenset[str]]]:
+    kinds = dict(re.findall(r"^# TYPE (\S+) (\S+)$", exposition, re.M))
+    labels: dict[str, set[str]] = {name: set() for name in kinds}
+    for line in exposition.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        sample = re.match(r"([a-z0-9_]+?)(?:_bucket|_sum|_count)?(?:\{(.*)\})? ", line)
+        assert sample is not None, line
+        assert sample.group(1) in kinds, line
+        labels[sample.group(1)] |= set(re.findall(r'([a-z_]+)="', sample.group(2) or "")) - {"le"}
+    # a table without rows exports its family without samples: its labels are the registry's columns
+    columns = {name: set(cols) for _, name, _, cols in _DB_GAUGES}
+    return {name: (kind, frozenset(labels[name] or columns.get(name, set()))) for name, kind in kinds.items()}
+
+
+def test_operations_md_lists_the_metrics_metrics_exports(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.node import build_context
+    from oots.node.observe import Metrics
+    from oots.settings import load_settings
+
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\nname = "n"\ncountry = "BE"\ndata_dir = "{tmp_path.as_posix()}"\n', encoding="utf-8")
+    ctx = build_context(load_settings(config))
+    metrics = Metrics(ctx.database, node="n", certificates=[({"party": "n", "use": "signing"}, 2e9)])
+    metrics.observe_request("GET", "/health", 200, 0.01)
+    exported = _exported_metrics(metrics.exposition())
+    assert {name for _, name, _, _ in _DB_GAUGES} <= set(exported), "a table was not read"
+    assert _documented_metrics() == exported

@@ -327,3 +327,28 @@ def test_operations_md_lists_the_metrics_metrics_exports(tmp_path: Path, clean_e
     exported = _exported_metrics(metrics.exposition())
     assert {name for _, name, _, _ in _DB_GAUGES} <= set(exported), "a table was not read"
     assert _documented_metrics() == exported
+
+
+# --- docs/requester.md: the portal API table is the API's calls -----------------------------------------
+
+_API_ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `(/api/[^`]+)` \|", re.M)
+
+
+def test_requester_md_lists_every_call_of_the_portal_api(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.cs.keys import generate_pki
+    from oots.requester.api import create_api
+    from requester.helpers import make_node
+
+    node = make_node(tmp_path, generate_pki())
+    document = create_api(node.role.requester, node.ctx.database).openapi()
+    real = {
+        (method.upper(), re.sub(r"\{[^}]+\}", "{}", f"/api{path}"))
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    text = (ROOT / "docs" / "requester.md").read_text(encoding="utf-8")
+    documented = [(method, re.sub(r"\{[^}]+\}", "{}", path)) for method, path in _API_ROW.findall(text)]
+    assert len(real) >= 9  # the description was read
+    assert sorted({row for row in documented if documented.count(row) > 1}) == [], "calls with two rows"
+    assert sorted(real - set(documented)) == [], "calls docs/requester.md does not list"
+    assert sorted(set(documented) - real) == [], "calls docs/requester.md lists that the API does not have"

@@ -335,9 +335,10 @@ _API_ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `(/api/[^`]+)` \|", r
 
 
 def test_requester_md_lists_every_call_of_the_portal_api(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from requester.helpers import make_node
+
     from oots.cs.keys import generate_pki
     from oots.requester.api import create_api
-    from requester.helpers import make_node
 
     node = make_node(tmp_path, generate_pki())
     document = create_api(node.role.requester, node.ctx.database).openapi()

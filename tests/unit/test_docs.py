@@ -353,3 +353,26 @@ def test_requester_md_lists_every_call_of_the_portal_api(tmp_path: Path, clean_e
     assert sorted({row for row in documented if documented.count(row) > 1}) == [], "calls with two rows"
     assert sorted(real - set(documented)) == [], "calls docs/requester.md does not list"
     assert sorted(set(documented) - real) == [], "calls docs/requester.md lists that the API does not have"
+
+
+# --- README: what ``make run`` starts --------------------------------------------------------------------
+
+
+def test_readme_says_where_make_run_puts_each_service() -> None:
+    from oots.network import load_topology
+    from oots.network.plan import planned_ports
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    base = int(re.search(r"^PORT\s*\?=\s*(\d+)$", makefile, re.M).group(1))  # type: ignore[union-attr]
+    assert "oots demo --base-port $(PORT)" in makefile
+    topology = load_topology("builtin:default")
+    ports = planned_ports(topology, base)
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    countries = [node.country for node in topology.node]
+    nodes = [ports[f"{country.lower()}-node"] for country in countries]
+    said = (
+        f"Services on port {ports['cs']}, the eID test identity provider on {ports['eid']} and the "
+        f"{', '.join(countries[:-1])} and {countries[-1]} nodes on {', '.join(map(str, nodes[:-1]))} and {nodes[-1]}"
+    )
+    assert said in readme
+    assert f"`http://127.0.0.1:{nodes[0]}/portal/`" in readme

@@ -376,3 +376,29 @@ def test_readme_says_where_make_run_puts_each_service() -> None:
     )
     assert said in readme
     assert f"`http://127.0.0.1:{nodes[0]}/portal/`" in readme
+
+
+def test_oots_command_lines_in_the_docs_use_real_options() -> None:
+    """Every ``oots ...`` in a code span or a command line of the docs gives only options its command has."""
+    commands = _cli_commands()
+    checked, problems = 0, []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        spans = re.findall(r"`([^`\n]+)`", text) + [
+            line for line in text.splitlines() if re.match(r"\s*(\S+=\S+ )*(\.venv/bin/)?oots ", line)
+        ]
+        for span in spans:
+            found = re.search(r"\boots((?: [a-z][a-z0-9-]*)+)(.*)", span)
+            if found is None:
+                continue
+            words = found.group(1).split()
+            command = next((tuple(words[:n]) for n in range(len(words), 0, -1) if tuple(words[:n]) in commands), None)
+            if command is None:
+                continue  # prose ("the oots node"), a group ("oots cs") or the root's options
+            rest = " ".join(words[len(command) :]) + found.group(2)
+            known = frozenset().union(*commands[command]) | {"--help", "-h"}
+            named = _CLI_OPTION.findall(rest.replace("\\|", " "))
+            problems += [f"{page.name}: oots {' '.join(command)} {o}" for o in named if o not in known]
+            checked += 1
+    assert checked >= 50  # the scan found the command lines
+    assert problems == []

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr
+from pydantic_core import PydanticUndefined
 
 from oots.network.topology import Topology
 from oots.node.observe import _DB_GAUGES
@@ -205,7 +206,7 @@ def test_cli_md_check_can_fail() -> None:
 # --- docs/configuration.md: every setting once, with its type ------------------------------------------
 
 _CONFIG_TABLE = re.compile(r"^(?:#+ )?`\[\[?([a-z0-9_.]+)\]\]?`")
-_CONFIG_ROW = re.compile(r"^\| (`[^|]*?) \| ([^|]*?) \|")
+_CONFIG_ROW = re.compile(r"^\| (`[^|]*?) \| ([^|]*?) \| ([^|]*?) \|")
 
 
 def setting_type(annotation: Any) -> str:
@@ -247,8 +248,9 @@ def _settings_sections() -> dict[str, dict[str, str]]:
     return sections
 
 
-def _documented_settings() -> list[tuple[str, str, str]]:
-    """(table, key, type) of every row of docs/configuration.md's settings tables."""
+def _documented_settings() -> list[tuple[str, str, str, str]]:
+    """(table, key, type, default) of every row of docs/configuration.md's settings tables; a row of
+    several keys with as many comma-separated defaults gives each key its own."""
     rows = []
     table = ""
     for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines():
@@ -256,7 +258,11 @@ def _documented_settings() -> list[tuple[str, str, str]]:
             table = found.group(1)
         elif (row := _CONFIG_ROW.match(line)) and table:
             cell = re.sub(r"\(.*?\)", "", row.group(1))  # ``key_password` (`key_password_file`)``
-            rows += [(table, key, row.group(2)) for key in re.findall(r"`([a-z_0-9]+)`", cell)]
+            keys = re.findall(r"`([a-z_0-9]+)`", cell)
+            defaults = row.group(3).split(", ") if len(keys) > 1 else [row.group(3)]
+            if len(defaults) != len(keys):
+                defaults = [row.group(3)] * len(keys)
+            rows += [(table, key, row.group(2), default) for key, default in zip(keys, defaults, strict=True)]
     return rows
 
 
@@ -264,16 +270,59 @@ def test_configuration_md_documents_every_setting_once_with_its_type() -> None:
     real = _settings_sections()
     documented = _documented_settings()
     assert len(documented) >= 150  # the scan found the tables
-    where = [f"{table}.{key}" for table, key, _ in documented]
+    where = [f"{table}.{key}" for table, key, _, _ in documented]
     assert sorted({w for w in where if where.count(w) > 1}) == [], "documented more than once"
     expected = {f"{table}.{key}" for table, keys in real.items() for key in keys}
     assert sorted(expected - set(where)) == [], "settings docs/configuration.md does not have"
     assert sorted(set(where) - expected) == [], "documented, but not settings"
     wrong = [
         f"{table}.{key}: {kind!r}, but it is {real[table][key]!r}"
-        for table, key, kind in documented
+        for table, key, kind, _ in documented
         if kind != real[table][key]
     ]
+    assert wrong == []
+
+
+_UNCHECKED = object()
+
+
+def _documented_default(cell: str) -> Any:
+    """The value a default cell gives (``5``, ``false``, ```oots-node```, ``empty``, ``none``, ```[]```,
+    ``required``), or ``_UNCHECKED`` for a default said in words ("the signing pair", "generated")."""
+    cell = re.sub(r" \(.*\)$", "", cell.strip())  # ``104857600 (100 MiB)``
+    words = {"required": PydanticUndefined, "(required)": PydanticUndefined, "empty": "", "none": None}
+    if cell in words:
+        return words[cell]
+    literal = cell[1:-1] if re.fullmatch(r"`[^`]*`", cell) else cell
+    try:
+        return tomllib.loads(f"v = {literal}")["v"]
+    except tomllib.TOMLDecodeError:
+        return literal if literal != cell and "<" not in literal else _UNCHECKED
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def test_configuration_md_gives_the_real_defaults() -> None:
+    models = {"": Settings}
+    for name in _settings_sections():
+        parent, _, key = name.rpartition(".")
+        field = next(f for n, f in models[parent].model_fields.items() if (f.alias or n) == key)
+        models[name] = _model_of(field.annotation)  # type: ignore[assignment]
+    wrong, checked = [], 0
+    for table, key, _, cell in _documented_settings():
+        field = next(f for n, f in models[table].model_fields.items() if (f.alias or n) == key)
+        real = _plain(field.get_default(call_default_factory=True))
+        said = _documented_default(cell)
+        if said is _UNCHECKED or (real in (None, "") and said not in (None, "")):
+            continue  # said in words, or not set and something else decides (``the signing pair``)
+        checked += 1
+        if said != real:
+            wrong.append(f"{table}.{key}: the docs say {cell}, the default is {real!r}")
+    assert checked >= 120  # most defaults are literals the test reads
     assert wrong == []
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BLOCKING", "Finding", "Layer", "Report", "Severity"]
+__all__ = ["BLOCKING", "MAX_FINDINGS_PER_RULE", "Finding", "Layer", "Report", "Severity", "cap", "closing"]
+
+#: A report lists at most this many findings of one rule, then one closing finding of that rule saying
+#: how many more there were (``Finding.more``). A document with 45,000 failing siblings stays readable
+#: and cheap to report.
+MAX_FINDINGS_PER_RULE = 100
 
 
 class Severity(StrEnum):
@@ -35,26 +41,59 @@ class Layer(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One broken rule. ``location`` is an XPath to the offending node (``/`` for the document)."""
+    """One broken rule. ``location`` is an XPath to the offending node (``/`` for the document).
+
+    A closing finding of a capped rule (see :func:`cap`) has ``more`` > 0: the number of findings of that
+    rule not listed.
+    """
 
     rule: str
     severity: Severity
     layer: Layer
     message: str
     location: str
+    more: int = 0
 
     @property
     def blocking(self) -> bool:
         return self.severity in BLOCKING
 
-    def as_dict(self) -> dict[str, str]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "rule": self.rule,
             "severity": self.severity.value,
             "layer": self.layer.value,
             "message": self.message,
             "location": self.location,
         }
+        if self.more:
+            data["more"] = self.more
+        return data
+
+
+def closing(rule: str, severity: Severity, layer: Layer, more: int) -> Finding:
+    """The finding that ends a capped rule's list: ``… and N more`` of that rule, not listed."""
+    return Finding(rule, severity, layer, f"… and {more} more finding(s) of this rule, not listed", "/", more)
+
+
+def cap(findings: Iterable[Finding], limit: int = MAX_FINDINGS_PER_RULE) -> list[Finding]:
+    """The findings with at most ``limit`` per rule id, in their order, each capped rule followed (at the
+    end) by one closing finding with the number left out. Closing findings already in ``findings`` (from
+    the Schematron layer, which stops writing records at its own cap) are added up."""
+    kept: list[Finding] = []
+    listed: dict[str, int] = {}
+    left_out: dict[str, Finding] = {}
+    counts: dict[str, int] = {}
+    for finding in findings:
+        if finding.more or listed.get(finding.rule, 0) >= limit:
+            left_out.setdefault(finding.rule, finding)
+            counts[finding.rule] = counts.get(finding.rule, 0) + (finding.more or 1)
+            continue
+        listed[finding.rule] = listed.get(finding.rule, 0) + 1
+        kept.append(finding)
+    for rule, first in left_out.items():
+        kept.append(closing(rule, first.severity, first.layer, counts[rule]))
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

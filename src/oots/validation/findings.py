@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BLOCKING", "MAX_FINDINGS_PER_RULE", "Finding", "Layer", "Report", "Severity", "cap", "closing"]
+__all__ = ["BLOCKING", "MAX_FINDINGS_PER_RULE", "Finding", "Layer", "Report", "Severity", "Verdict", "cap", "closing"]
 
 #: A report lists at most this many findings of one rule, then one closing finding of that rule saying
 #: how many more there were (``Finding.more``). A document with 45,000 failing siblings stays readable
@@ -96,22 +96,52 @@ def cap(findings: Iterable[Finding], limit: int = MAX_FINDINGS_PER_RULE) -> list
     return kept
 
 
+class Verdict(StrEnum):
+    """What a report says about the document: ``VALID``; ``INVALID`` (a confirmed rule failed: official
+    rules, XSD, document kind); ``UNCONFIRMED`` (only provisional rules failed, see :mod:`oots.validation.v2`)."""
+
+    VALID = "VALID"
+    INVALID = "INVALID"
+    UNCONFIRMED = "UNCONFIRMED"
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """The result of validating one document.
 
     ``kind`` is the detected document kind (e.g. ``edm-request``), ``version`` the data model version
-    (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule files that ran.
+    (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule set and files that ran
+    (the rule set first), ``checks`` how many checks (Schematron assertions, provisional rules) were run,
+    ``provisional`` whether they were the provisional v2.0 checks rather than official rules.
     """
 
     kind: str
     version: str | None
     findings: tuple[Finding, ...] = ()
     rule_sets: tuple[str, ...] = field(default=())
+    checks: int = 0
+    provisional: bool = False
 
     @property
     def valid(self) -> bool:
+        """No blocking finding at all (provisional ones included)."""
         return not any(f.blocking for f in self.findings)
+
+    @property
+    def invalid(self) -> bool:
+        """A confirmed rule failed: a blocking finding that is not from the provisional checks."""
+        return any(f.blocking and f.layer is not Layer.STRUCTURE for f in self.findings)
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.valid:
+            return Verdict.VALID
+        return Verdict.INVALID if self.invalid else Verdict.UNCONFIRMED
+
+    @property
+    def rule_set(self) -> str | None:
+        """The name of the rule set that ran (``None``: none, the document kind was not recognised)."""
+        return self.rule_sets[0] if self.rule_sets else None
 
     def rule_ids(self, *, blocking_only: bool = False) -> set[str]:
         return {f.rule for f in self.findings if f.blocking or not blocking_only}
@@ -119,7 +149,12 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
+            "invalid": self.invalid,
+            "verdict": self.verdict.value,
             "kind": self.kind,
             "version": self.version,
+            "rule_set": self.rule_set,
+            "checks": self.checks,
+            "provisional": self.provisional,
             "findings": [f.as_dict() for f in self.findings],
         }

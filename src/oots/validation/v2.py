@@ -23,7 +23,10 @@ from oots.ns import QUERY, RIM, RS, SDG, XSI
 from oots.validation.detect import Detected
 from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Severity, closing
 
-__all__ = ["RULES", "check"]
+__all__ = ["RULES", "RULE_SET", "check", "checks"]
+
+#: The name reports give the provisional checks as their rule set.
+RULE_SET = "OOTS-V2 (provisional)"
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _URN_UUID = re.compile(rf"^urn:uuid:{_UUID}$")
@@ -239,6 +242,23 @@ def _common_services(root: etree._Element) -> Iterable[_Hit]:
         yield _finding("OOTS-V2-CS-001", root, repr(status))
     if status == _FAILURE and len(root.findall(f"{{{RS}}}Exception")) != 1:
         yield _finding("OOTS-V2-CS-002", root)
+
+
+_KIND_RULES = {
+    "edm-request": "OOTS-V2-REQ-",
+    "edm-response": "OOTS-V2-RESP-",
+    "edm-error": "OOTS-V2-ERR-",
+    **dict.fromkeys(("eb-requirements", "eb-evidence-types", "eb-error", "dsd-response", "dsd-error"), "OOTS-V2-CS-"),
+}
+
+
+def checks(kind: str) -> int:
+    """How many provisional rules apply to a document of ``kind`` (the general ones included)."""
+    prefix = _KIND_RULES.get(kind)
+    if prefix is None:
+        return 2  # OOTS-V2-GEN-001 and OOTS-V2-GEN-005
+    general = [r for r in RULES if r.startswith("OOTS-V2-GEN-") and r != "OOTS-V2-GEN-005"]
+    return len(general) + sum(1 for r in RULES if r.startswith(prefix))
 
 
 def check(root: etree._Element, detected: Detected) -> list[Finding]:

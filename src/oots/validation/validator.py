@@ -258,7 +258,14 @@ class Validator:
         ruleset = self.ruleset_for(detected)
         if ruleset is None:
             provisional = v2.check(root, detected)
-            return Report(detected.kind, detected.version, tuple(cap(provisional)), ("OOTS-V2 (provisional)",))
+            return Report(
+                detected.kind,
+                detected.version,
+                tuple(cap(provisional)),
+                (v2.RULE_SET,),
+                checks=v2.checks(detected.kind),
+                provisional=True,
+            )
         findings: list[Finding] = []
         schema = ruleset.schema
         if schema is not None:
@@ -270,7 +277,8 @@ class Validator:
             findings.extend(executable.run(_as_text(data, tree)))
         findings.extend(codelist_layer.check(root, ruleset, detected.kind))
         sources = executable.compiled.sources if executable is not None else ()
-        return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources))
+        checks = len(executable.compiled.assertions) if executable is not None else 0
+        return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks=checks)
 
 
 def _as_text(data: bytes, tree: etree._ElementTree) -> str:

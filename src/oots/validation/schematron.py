@@ -262,7 +262,7 @@ class _Builder:
             raise RuleSetError(f"{source}: prefix {prefix!r} bound to {uri!r} and {known!r} in combined rule files")
         self.namespaces[prefix] = uri
 
-    def add_let(self, parent: etree._Element, let: etree._Element) -> None:
+    def add_let(self, parent: etree._Element, let: etree._Element) -> etree._Element:
         name = let.get("name")
         if not name:
             raise RuleSetError("sch:let without a name")
@@ -273,6 +273,7 @@ class _Builder:
         else:  # element content as the value
             for child in let:
                 var.append(etree.fromstring(etree.tostring(child)))
+        return var
 
     def message(self, parent: etree._Element, node: etree._Element) -> None:
         """Copy an assertion's text, turning ``sch:value-of``/``sch:name`` into ``xsl:value-of``."""
@@ -310,13 +311,20 @@ class _Builder:
         for foreign in root.iterchildren(f"{{{XSL_NS}}}*"):
             # xslt2 binding: top-level xsl:function / xsl:key / xsl:variable go into the stylesheet as they are
             self.globals.append(etree.fromstring(etree.tostring(foreign)))
-        for let in root.findall(f"{_S}let"):
-            var = etree.Element(f"{{{XSL_NS}}}variable")
-            name = let.get("name", "")
-            var.set("name", name)
-            if let.get("value") is not None:
-                var.set("select", let.get("value", ""))
-            self.globals.append(var)
+        # schema-level lets: visible to this file's patterns only. Several files are combined into one
+        # stylesheet, and two of them may declare the same name with different values, so with the select
+        # strategy they are local variables of one xsl:for-each over the document node that holds the
+        # file's patterns (evaluated once, the document node as context, as ISO says); the walk strategy's
+        # templates cannot see locals, so there they stay global variables
+        schema_lets = root.findall(f"{_S}let")
+        scope = self.main
+        if self.strategy == "walk":
+            for let in schema_lets:
+                self.globals.append(self.add_let(etree.Element("holder"), let))
+        elif schema_lets:
+            scope = self._x(self.main, "for-each", select="/")
+            for let in schema_lets:
+                self.add_let(scope, let)
         abstract_rules = {r.get("id", ""): r for r in root.iter(f"{_S}rule") if r.get("abstract") == "true"}
         abstract_patterns = {p.get("id", ""): p for p in root.iter(f"{_S}pattern") if p.get("abstract") == "true"}
         unnamed = 0
@@ -325,8 +333,7 @@ class _Builder:
                 continue
             pattern = _instantiate(declared, abstract_patterns) if declared.get("is-a") else declared
             comment = etree.Comment(f" {source.name} pattern {index} {pattern.get('id', '')} ")
-            self.main.append(comment)
-            scope = self.main
+            scope.append(comment)
             # pattern-level lets: evaluated once, visible to its rules (a fresh xsl:variable per pattern)
             pattern_lets = pattern.findall(f"{_S}let")
             holder = scope
@@ -339,7 +346,7 @@ class _Builder:
                 declared_mode = etree.Element(f"{{{XSL_NS}}}mode", name=mode)
                 declared_mode.set("on-no-match", "shallow-skip")
                 self.templates.append(declared_mode)
-                self._x(self.main, "apply-templates", select="/", mode=mode)
+                self._x(scope, "apply-templates", select="/", mode=mode)
             elif pattern_lets:
                 holder = self._x(scope, "for-each", select="/")
                 for let in pattern_lets:

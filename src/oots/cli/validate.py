@@ -13,6 +13,18 @@ from oots.errors import XmlError
 __all__ = ["validate"]
 
 
+#: Exit codes, the worst file decides (in this order of precedence: 2, 1, 3, 0).
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_UNUSABLE = 2
+EXIT_UNCONFIRMED = 3
+_PRECEDENCE = (EXIT_VALID, EXIT_UNCONFIRMED, EXIT_INVALID, EXIT_UNUSABLE)
+
+
+def _worse(a: int, b: int) -> int:
+    return max(a, b, key=_PRECEDENCE.index)
+
+
 def validate(
     files: Annotated[list[Path], typer.Argument(help="XML documents to validate.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per file.")] = False,
@@ -21,29 +33,32 @@ def validate(
         typer.Option("--rules", help="A rule set directory (xsd/, sch/, ...), e.g. the official 2.0.1 files."),
     ] = None,
 ) -> int:
-    """Validate each FILE; exit 0 when all are valid, 1 when one is not, 2 when one cannot be read as XML."""
-    from oots.validation import Validator
+    """Validate each FILE; exit 0 when all are valid, 1 when one is invalid, 2 when one cannot be read as
+    XML, 3 when one failed only provisional (not official) checks."""
+    from oots.validation import Validator, Verdict
 
     validator = Validator(rules)
     results: list[dict[str, Any]] = []
-    worst = 0
+    worst = EXIT_VALID
     for file in files:
         entry: dict[str, Any] = {"file": str(file)}
         try:
             data = file.read_bytes()
         except OSError as exc:
-            entry.update(valid=False, kind=None, version=None, findings=[], error=f"cannot read: {exc.strerror}")
-            worst = 2
+            entry.update(_unusable(f"cannot read: {exc.strerror}"))
+            worst = EXIT_UNUSABLE
         else:
             try:
                 report = validator.validate(data)
             except XmlError as exc:
-                entry.update(valid=False, kind=None, version=None, findings=[], error=exc.message)
-                worst = 2
+                entry.update(_unusable(exc.message))
+                worst = EXIT_UNUSABLE
             else:
                 entry.update(report.as_dict())
-                if not report.valid:
-                    worst = max(worst, 1)
+                if report.verdict is Verdict.INVALID:
+                    worst = _worse(worst, EXIT_INVALID)
+                elif report.verdict is Verdict.UNCONFIRMED:
+                    worst = _worse(worst, EXIT_UNCONFIRMED)
         results.append(entry)
         if not as_json:
             _print_text(entry)
@@ -52,13 +67,34 @@ def validate(
     return worst
 
 
+def _unusable(error: str) -> dict[str, Any]:
+    return {
+        "valid": False,
+        "invalid": None,
+        "verdict": "UNUSABLE",
+        "kind": None,
+        "version": None,
+        "rule_set": None,
+        "checks": 0,
+        "provisional": False,
+        "findings": [],
+        "error": error,
+    }
+
+
 def _print_text(entry: dict[str, Any]) -> None:
     if "error" in entry:
         typer.echo(f"{entry['file']}: UNUSABLE — {entry['error']}")
         return
-    verdict = "valid" if entry["valid"] else "INVALID"
+    verdict = "valid" if entry["valid"] else entry["verdict"]
     findings = entry["findings"]
-    typer.echo(f"{entry['file']}: {verdict} ({entry['kind']}, v{entry['version']}), {len(findings)} finding(s)")
+    version = f"v{entry['version']}" if entry["version"] else "version unknown"
+    rules = entry["rule_set"] or "no rules"
+    provisional = ", provisional" if entry["provisional"] else ""
+    typer.echo(
+        f"{entry['file']}: {verdict} ({entry['kind']}, {version}; {rules}{provisional}, {entry['checks']} checks), "
+        f"{len(findings)} finding(s)"
+    )
     for f in findings:
         typer.echo(f"  {f['severity']:<7} {f['rule']} [{f['layer']}] {f['location']}: {f['message']}")
 

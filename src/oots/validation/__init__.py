@@ -7,7 +7,7 @@ keeps compiled rule sets between calls. See ``docs/validation.md``.
 from __future__ import annotations
 
 from oots.validation.detect import KINDS, Detected, detect
-from oots.validation.findings import BLOCKING, Finding, Layer, Report, Severity
+from oots.validation.findings import BLOCKING, MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, Verdict, cap
 from oots.validation.ruleset import BUILTIN_V1, CodeList, RuleSet
 from oots.validation.schematron import RuleSetError
 from oots.validation.validator import Validator, validate
@@ -16,6 +16,7 @@ __all__ = [
     "BLOCKING",
     "BUILTIN_V1",
     "KINDS",
+    "MAX_FINDINGS_PER_RULE",
     "CodeList",
     "Detected",
     "Finding",
@@ -25,6 +26,8 @@ __all__ = [
     "RuleSetError",
     "Severity",
     "Validator",
+    "Verdict",
+    "cap",
     "detect",
     "validate",
 ]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BLOCKING", "Finding", "Layer", "Report", "Severity"]
+__all__ = ["BLOCKING", "MAX_FINDINGS_PER_RULE", "Finding", "Layer", "Report", "Severity", "Verdict", "cap", "closing"]
+
+#: A report lists at most this many findings of one rule, then one closing finding of that rule saying
+#: how many more there were (``Finding.more``). A document with 45,000 failing siblings stays readable
+#: and cheap to report.
+MAX_FINDINGS_PER_RULE = 100
 
 
 class Severity(StrEnum):
@@ -35,26 +41,68 @@ class Layer(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One broken rule. ``location`` is an XPath to the offending node (``/`` for the document)."""
+    """One broken rule. ``location`` is an XPath to the offending node (``/`` for the document).
+
+    A closing finding of a capped rule (see :func:`cap`) has ``more`` > 0: the number of findings of that
+    rule not listed.
+    """
 
     rule: str
     severity: Severity
     layer: Layer
     message: str
     location: str
+    more: int = 0
 
     @property
     def blocking(self) -> bool:
         return self.severity in BLOCKING
 
-    def as_dict(self) -> dict[str, str]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "rule": self.rule,
             "severity": self.severity.value,
             "layer": self.layer.value,
             "message": self.message,
             "location": self.location,
         }
+        if self.more:
+            data["more"] = self.more
+        return data
+
+
+def closing(rule: str, severity: Severity, layer: Layer, more: int) -> Finding:
+    """The finding that ends a capped rule's list: ``… and N more`` of that rule, not listed."""
+    return Finding(rule, severity, layer, f"… and {more} more finding(s) of this rule, not listed", "/", more)
+
+
+def cap(findings: Iterable[Finding], limit: int = MAX_FINDINGS_PER_RULE) -> list[Finding]:
+    """The findings with at most ``limit`` per rule id, in their order, each capped rule followed (at the
+    end) by one closing finding with the number left out. Closing findings already in ``findings`` (from
+    the Schematron layer, which stops writing records at its own cap) are added up."""
+    kept: list[Finding] = []
+    listed: dict[str, int] = {}
+    left_out: dict[str, Finding] = {}
+    counts: dict[str, int] = {}
+    for finding in findings:
+        if finding.more or listed.get(finding.rule, 0) >= limit:
+            left_out.setdefault(finding.rule, finding)
+            counts[finding.rule] = counts.get(finding.rule, 0) + (finding.more or 1)
+            continue
+        listed[finding.rule] = listed.get(finding.rule, 0) + 1
+        kept.append(finding)
+    for rule, first in left_out.items():
+        kept.append(closing(rule, first.severity, first.layer, counts[rule]))
+    return kept
+
+
+class Verdict(StrEnum):
+    """What a report says about the document: ``VALID``; ``INVALID`` (a confirmed rule failed: official
+    rules, XSD, document kind); ``UNCONFIRMED`` (only provisional rules failed, see :mod:`oots.validation.v2`)."""
+
+    VALID = "VALID"
+    INVALID = "INVALID"
+    UNCONFIRMED = "UNCONFIRMED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +110,38 @@ class Report:
     """The result of validating one document.
 
     ``kind`` is the detected document kind (e.g. ``edm-request``), ``version`` the data model version
-    (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule files that ran.
+    (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule set and files that ran
+    (the rule set first), ``checks`` how many checks (Schematron assertions, provisional rules) were run,
+    ``provisional`` whether they were the provisional v2.0 checks rather than official rules.
     """
 
     kind: str
     version: str | None
     findings: tuple[Finding, ...] = ()
     rule_sets: tuple[str, ...] = field(default=())
+    checks: int = 0
+    provisional: bool = False
 
     @property
     def valid(self) -> bool:
+        """No blocking finding at all (provisional ones included)."""
         return not any(f.blocking for f in self.findings)
+
+    @property
+    def invalid(self) -> bool:
+        """A confirmed rule failed: a blocking finding that is not from the provisional checks."""
+        return any(f.blocking and f.layer is not Layer.STRUCTURE for f in self.findings)
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.valid:
+            return Verdict.VALID
+        return Verdict.INVALID if self.invalid else Verdict.UNCONFIRMED
+
+    @property
+    def rule_set(self) -> str | None:
+        """The name of the rule set that ran (``None``: none, the document kind was not recognised)."""
+        return self.rule_sets[0] if self.rule_sets else None
 
     def rule_ids(self, *, blocking_only: bool = False) -> set[str]:
         return {f.rule for f in self.findings if f.blocking or not blocking_only}
@@ -80,7 +149,12 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
+            "invalid": self.invalid,
+            "verdict": self.verdict.value,
             "kind": self.kind,
             "version": self.version,
+            "rule_set": self.rule_set,
+            "checks": self.checks,
+            "provisional": self.provisional,
             "findings": [f.as_dict() for f in self.findings],
         }

@@ -51,9 +51,19 @@ MAP_NS = "http://www.w3.org/2005/xpath-functions/map"
 #: The compiled stylesheet's named entry template and its document parameter (Clark names).
 ENTRY_TEMPLATE = f"{{{FN_NS}}}validate"
 DOCUMENT_PARAM = f"{{{FN_NS}}}document"
-#: Record and field separators in the compiled stylesheet's text output.
+#: Record and field separators in the compiled stylesheet's text output (private-use characters; the
+#: stylesheet replaces them with U+FFFD wherever text from the document goes into a record, see ``v:safe``).
 RS = "\ue01e"
 FS = "\ue01f"
+#: What replaces a separator character found in the document's text.
+REPLACEMENT = "\ufffd"
+#: Full records (location, message) for failures at the first this many context nodes of a rule; past
+#: them a short record (``~index``, position) unless the ``v:limit-text`` parameter asks for more. Ten
+#: times the report's cap of 100 per rule, so the validator seldom needs a second run to list 100.
+MAX_RECORDS = 1000
+#: The stylesheet parameter giving, per assertion index, the context position up to which full records
+#: are written (``"3:250 7:1200"``).
+LIMITS_PARAM = f"{{{FN_NS}}}limit-text"
 
 #: Query bindings this compiler implements (XPath 2 or later, evaluated by Saxon as XPath 3.1).
 SUPPORTED_BINDINGS = frozenset({"xslt2", "xslt3", "xpath2", "xpath3", "xpath31"})
@@ -252,7 +262,7 @@ class _Builder:
             raise RuleSetError(f"{source}: prefix {prefix!r} bound to {uri!r} and {known!r} in combined rule files")
         self.namespaces[prefix] = uri
 
-    def add_let(self, parent: etree._Element, let: etree._Element) -> None:
+    def add_let(self, parent: etree._Element, let: etree._Element) -> etree._Element:
         name = let.get("name")
         if not name:
             raise RuleSetError("sch:let without a name")
@@ -263,6 +273,7 @@ class _Builder:
         else:  # element content as the value
             for child in let:
                 var.append(etree.fromstring(etree.tostring(child)))
+        return var
 
     def message(self, parent: etree._Element, node: etree._Element) -> None:
         """Copy an assertion's text, turning ``sch:value-of``/``sch:name`` into ``xsl:value-of``."""
@@ -272,9 +283,11 @@ class _Builder:
             if isinstance(child.tag, str):
                 local = _qname(child.tag)
                 if child.tag == f"{_S}value-of":
-                    self._x(parent, "value-of", select=f"string-join(({child.get('select', '.')}) ! string(), ' ')")
+                    self._x(
+                        parent, "value-of", select=f"v:safe(string-join(({child.get('select', '.')}) ! string(), ' '))"
+                    )
                 elif child.tag == f"{_S}name":
-                    self._x(parent, "value-of", select=f"name({child.get('path', '.')})")
+                    self._x(parent, "value-of", select=f"v:safe(name({child.get('path', '.')}))")
                 elif local in {"emph", "dir", "span"}:
                     self.message(parent, child)
             if child.tail:
@@ -298,13 +311,20 @@ class _Builder:
         for foreign in root.iterchildren(f"{{{XSL_NS}}}*"):
             # xslt2 binding: top-level xsl:function / xsl:key / xsl:variable go into the stylesheet as they are
             self.globals.append(etree.fromstring(etree.tostring(foreign)))
-        for let in root.findall(f"{_S}let"):
-            var = etree.Element(f"{{{XSL_NS}}}variable")
-            name = let.get("name", "")
-            var.set("name", name)
-            if let.get("value") is not None:
-                var.set("select", let.get("value", ""))
-            self.globals.append(var)
+        # schema-level lets: visible to this file's patterns only. Several files are combined into one
+        # stylesheet, and two of them may declare the same name with different values, so with the select
+        # strategy they are local variables of one xsl:for-each over the document node that holds the
+        # file's patterns (evaluated once, the document node as context, as ISO says); the walk strategy's
+        # templates cannot see locals, so there they stay global variables
+        schema_lets = root.findall(f"{_S}let")
+        scope = self.main
+        if self.strategy == "walk":
+            for let in schema_lets:
+                self.globals.append(self.add_let(etree.Element("holder"), let))
+        elif schema_lets:
+            scope = self._x(self.main, "for-each", select="/")
+            for let in schema_lets:
+                self.add_let(scope, let)
         abstract_rules = {r.get("id", ""): r for r in root.iter(f"{_S}rule") if r.get("abstract") == "true"}
         abstract_patterns = {p.get("id", ""): p for p in root.iter(f"{_S}pattern") if p.get("abstract") == "true"}
         unnamed = 0
@@ -313,8 +333,7 @@ class _Builder:
                 continue
             pattern = _instantiate(declared, abstract_patterns) if declared.get("is-a") else declared
             comment = etree.Comment(f" {source.name} pattern {index} {pattern.get('id', '')} ")
-            self.main.append(comment)
-            scope = self.main
+            scope.append(comment)
             # pattern-level lets: evaluated once, visible to its rules (a fresh xsl:variable per pattern)
             pattern_lets = pattern.findall(f"{_S}let")
             holder = scope
@@ -327,7 +346,7 @@ class _Builder:
                 declared_mode = etree.Element(f"{{{XSL_NS}}}mode", name=mode)
                 declared_mode.set("on-no-match", "shallow-skip")
                 self.templates.append(declared_mode)
-                self._x(self.main, "apply-templates", select="/", mode=mode)
+                self._x(scope, "apply-templates", select="/", mode=mode)
             elif pattern_lets:
                 holder = self._x(scope, "for-each", select="/")
                 for let in pattern_lets:
@@ -346,12 +365,6 @@ class _Builder:
                     priority -= 1
                     body = etree.Element(f"{{{XSL_NS}}}template", match=context, mode=mode, priority=str(priority))
                     self.templates.append(body)
-                else:
-                    select = context_to_select(context)
-                    if previous:
-                        select = f"({select}) except ({' | '.join(previous)})"
-                    previous.append(f"({context_to_select(context)})")
-                    body = self._x(holder, "for-each", select=select)
                 items: list[etree._Element] = []
                 for child in rule:
                     if child.tag == f"{_S}extends":
@@ -361,15 +374,22 @@ class _Builder:
                         items.extend(c for c in base if isinstance(c.tag, str))
                     elif isinstance(child.tag, str):
                         items.append(child)
-                for item in items:
-                    if item.tag == f"{_S}let":
-                        self.add_let(body, item)
-                    elif item.tag in {f"{_S}assert", f"{_S}report"}:
-                        unnamed = self.add_assertion(body, item, source.name, context, unnamed)
                 if self.strategy == "walk":
+                    for item in items:
+                        if item.tag == f"{_S}let":
+                            self.add_let(body, item)
+                        elif item.tag in {f"{_S}assert", f"{_S}report"}:
+                            unnamed = self.add_assertion(body, item, source.name, context, unnamed)
                     self._x(body, "apply-templates", select="@*|node()", mode=mode)
+                    continue
+                select = context_to_select(context)
+                if previous:
+                    select = f"({select}) except ({' | '.join(previous)})"
+                previous.append(f"({context_to_select(context)})")
+                unnamed = self.add_capped_rule(holder, select, items, source.name, context, unnamed)
 
-    def add_assertion(self, body: etree._Element, item: etree._Element, source: str, context: str, unnamed: int) -> int:
+    def declare_assertion(self, item: etree._Element, source: str, context: str, unnamed: int) -> tuple[int, int, str]:
+        """Record an assertion in the table: its index, the updated unnamed counter, its failure condition."""
         kind = _qname(str(item.tag))
         test = item.get("test")
         if not test:
@@ -380,11 +400,43 @@ class _Builder:
             rule_id = f"{source}#unnamed-{unnamed}"
         number = len(self.assertions)
         self.assertions.append(Assertion(rule_id, severity_of(item), source, kind, test, context))
-        cond = f"not({test})" if kind == "assert" else f"({test})"
-        branch = self._x(body, "if", test=cond)
-        self._x(branch, "value-of", select=f"'{number}{FS}', v:path(.), '{FS}'", separator="")
-        self.message(branch, item)
-        self._x(branch, "text").text = RS
+        cond = f"not({test})" if kind == "assert" else f"boolean({test})"
+        return number, unnamed, cond
+
+    def record(self, parent: etree._Element, number: int, item: etree._Element) -> None:
+        """The text record of a failed assertion: index, location, message."""
+        self._x(parent, "value-of", select=f"'{number}{FS}', v:safe(v:path(.)), '{FS}'", separator="")
+        self.message(parent, item)
+        self._x(parent, "text").text = RS
+
+    def add_assertion(self, body: etree._Element, item: etree._Element, source: str, context: str, unnamed: int) -> int:
+        number, unnamed, cond = self.declare_assertion(item, source, context, unnamed)
+        self.record(self._x(body, "if", test=cond), number, item)
+        return unnamed
+
+    def add_capped_rule(  # noqa: PLR0917
+        self, holder: etree._Element, select: str, items: list[etree._Element], source: str, context: str, unnamed: int
+    ) -> int:
+        """One rule as a ``for-each`` over its context nodes. A failed assertion at one of the first
+        :data:`MAX_RECORDS` context nodes (or up to the position ``v:limits`` gives for that assertion)
+        writes a full record; past that only ``~index`` and the position, without the location (which
+        costs as much as the node has preceding siblings: 45,000 failing siblings were quadratic) or the
+        message. Nothing is added to the work of an assertion that holds."""
+        body = self._x(holder, "for-each", select=select)
+        for item in items:
+            if item.tag == f"{_S}let":
+                self.add_let(body, item)
+            elif item.tag in {f"{_S}assert", f"{_S}report"}:
+                number, unnamed, cond = self.declare_assertion(item, source, context, unnamed)
+                choose = self._x(self._x(body, "if", test=cond), "choose")
+                full = self._x(
+                    choose,
+                    "when",
+                    test=f"position() le {MAX_RECORDS} or position() le head((map:get($v:limits, {number}), 0))",
+                )
+                self.record(full, number, item)
+                deferred = self._x(choose, "otherwise")
+                self._x(deferred, "value-of", select=f"'~{number}{FS}', position(), '{RS}'", separator="")
         return unnamed
 
     def finish(self) -> str:
@@ -407,12 +459,27 @@ class _Builder:
         # from Saxon's document builder instead, a little cheaper); the caller has already refused DTDs
         # and entities
         self._x(self.xsl, "param", name="v:document", select="()", **{"as": "xs:string?"})
+        # "index:position ..." — for these assertions, full records up to that context position
+        self._x(self.xsl, "param", name="v:limit-text", select="''", **{"as": "xs:string"})
+        limits = self._x(
+            self.xsl,
+            "variable",
+            name="v:limits",
+            select=(
+                "map:merge(for $t in tokenize($v:limit-text) return "
+                "map{xs:integer(substring-before($t, ':')): xs:integer(substring-after($t, ':'))})"
+            ),
+        )
+        limits.set("as", "map(xs:integer, xs:integer)")
         entry = self._x(self.xsl, "template", name="v:validate")
         self._x(entry, "apply-templates", select="parse-xml($v:document)")
         self.xsl.append(self.main)
         return etree.tostring(self.xsl, encoding="unicode")
 
     def _path_functions(self) -> None:
+        safe = self._x(self.xsl, "function", name="v:safe", **{"as": "xs:string"})
+        self._x(safe, "param", name="s", **{"as": "xs:string"})
+        self._x(safe, "sequence", select=f"translate($s, '{RS}{FS}', '{REPLACEMENT}{REPLACEMENT}')")
         entries = ", ".join(f"'{_lit(uri)}': '{_lit(p)}'" for p, uri in sorted(self.namespaces.items()) if p)
         entries = ", ".join(x for x in (entries, "'http://www.w3.org/XML/1998/namespace': 'xml'") if x)
         prefixes = self._x(self.xsl, "variable", name="v:prefixes", select=f"map{{{entries}}}")

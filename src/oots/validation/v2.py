@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from lxml import etree
 
 from oots.ns import QUERY, RIM, RS, SDG, XSI
 from oots.validation.detect import Detected
-from oots.validation.findings import Finding, Layer, Severity
+from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Severity, closing
 
-__all__ = ["RULES", "check"]
+__all__ = ["RULES", "RULE_SET", "check", "checks"]
+
+#: The name reports give the provisional checks as their rule set.
+RULE_SET = "OOTS-V2 (provisional)"
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _URN_UUID = re.compile(rf"^urn:uuid:{_UUID}$")
@@ -103,10 +107,22 @@ def _path(node: etree._Element) -> str:
     return str(node.getroottree().getpath(node))
 
 
-def _finding(rule: str, node: etree._Element, detail: str = "") -> Finding:
-    severity, text = RULES[rule]
-    message = f"{text}: {detail}" if detail else text
-    return Finding(rule, severity, Layer.STRUCTURE, f"[provisional] {message}", _path(node))
+class _Hit(NamedTuple):
+    """A broken rule before it becomes a :class:`Finding`: the node's path is only worked out for the
+    findings a report lists (it costs as much as the node has preceding siblings)."""
+
+    rule: str
+    node: etree._Element
+    detail: str
+
+    def finding(self) -> Finding:
+        severity, text = RULES[self.rule]
+        message = f"{text}: {self.detail}" if self.detail else text
+        return Finding(self.rule, severity, Layer.STRUCTURE, f"[provisional] {message}", _path(self.node))
+
+
+def _finding(rule: str, node: etree._Element, detail: str = "") -> _Hit:
+    return _Hit(rule, node, detail)
 
 
 def _slots(parent: etree._Element) -> list[etree._Element]:
@@ -120,7 +136,7 @@ def _value_type(slot: etree._Element) -> str:
     return (value.get(f"{{{XSI}}}type") or "").rsplit(":", 1)[-1]
 
 
-def _check_slots(parent: etree._Element, spec: dict[str, str], closed: bool = True) -> Iterable[Finding]:
+def _check_slots(parent: etree._Element, spec: dict[str, str], closed: bool = True) -> Iterable[_Hit]:
     present: dict[str, list[etree._Element]] = {}
     for slot in _slots(parent):
         present.setdefault(str(slot.get("name")), []).append(slot)
@@ -151,7 +167,7 @@ def _text(slot: etree._Element | None) -> str:
     return (value.text or "").strip() if value is not None else ""
 
 
-def _request(root: etree._Element) -> Iterable[Finding]:
+def _request(root: etree._Element) -> Iterable[_Hit]:
     if not _URN_UUID.match(root.get("id") or ""):
         yield _finding("OOTS-V2-REQ-001", root, repr(root.get("id")))
     yield from _check_slots(root, _REQUEST_SLOTS)
@@ -177,7 +193,7 @@ def _request(root: etree._Element) -> Iterable[Finding]:
             yield _finding("OOTS-V2-REQ-005", query)
 
 
-def _response(root: etree._Element) -> Iterable[Finding]:
+def _response(root: etree._Element) -> Iterable[_Hit]:
     if root.get("status") != _SUCCESS or not _URN_UUID.match(root.get("requestId") or ""):
         yield _finding("OOTS-V2-RESP-001", root)
     yield from _check_slots(root, _RESPONSE_SLOTS)
@@ -204,7 +220,7 @@ def _response(root: etree._Element) -> Iterable[Finding]:
             yield _finding("OOTS-V2-RESP-004", ref if ref is not None else obj, repr(href))
 
 
-def _error(root: etree._Element) -> Iterable[Finding]:
+def _error(root: etree._Element) -> Iterable[_Hit]:
     exceptions = root.findall(f"{{{RS}}}Exception")
     if root.get("status") != _FAILURE or len(exceptions) != 1:
         yield _finding("OOTS-V2-ERR-001", root, f"{len(exceptions)} exception(s)")
@@ -220,7 +236,7 @@ def _error(root: etree._Element) -> Iterable[Finding]:
             yield _finding("OOTS-V2-ERR-003", exception)
 
 
-def _common_services(root: etree._Element) -> Iterable[Finding]:
+def _common_services(root: etree._Element) -> Iterable[_Hit]:
     status = root.get("status")
     if status not in {_SUCCESS, _FAILURE}:
         yield _finding("OOTS-V2-CS-001", root, repr(status))
@@ -228,9 +244,27 @@ def _common_services(root: etree._Element) -> Iterable[Finding]:
         yield _finding("OOTS-V2-CS-002", root)
 
 
+_KIND_RULES = {
+    "edm-request": "OOTS-V2-REQ-",
+    "edm-response": "OOTS-V2-RESP-",
+    "edm-error": "OOTS-V2-ERR-",
+    **dict.fromkeys(("eb-requirements", "eb-evidence-types", "eb-error", "dsd-response", "dsd-error"), "OOTS-V2-CS-"),
+}
+
+
+def checks(kind: str) -> int:
+    """How many provisional rules apply to a document of ``kind`` (the general ones included)."""
+    prefix = _KIND_RULES.get(kind)
+    if prefix is None:
+        return 2  # OOTS-V2-GEN-001 and OOTS-V2-GEN-005
+    general = [r for r in RULES if r.startswith("OOTS-V2-GEN-") and r != "OOTS-V2-GEN-005"]
+    return len(general) + sum(1 for r in RULES if r.startswith(prefix))
+
+
 def check(root: etree._Element, detected: Detected) -> list[Finding]:
-    """Run the provisional v2.0 checks that fit the document's kind."""
-    findings: list[Finding] = []
+    """Run the provisional v2.0 checks that fit the document's kind (at most
+    :data:`~oots.validation.findings.MAX_FINDINGS_PER_RULE` findings per rule, then a closing one)."""
+    findings: list[_Hit] = []
     spec = detected.specification or ""
     expected = "oots-cs:v2.0" if detected.kind.startswith(("eb-", "dsd-")) else "oots-edm:v2.0"
     if spec != expected:
@@ -245,4 +279,15 @@ def check(root: etree._Element, detected: Detected) -> list[Finding]:
         findings.extend(_common_services(root))
     else:
         findings.append(_finding("OOTS-V2-GEN-005", root, detected.kind))
-    return findings
+    listed: dict[str, int] = {}
+    left_out: dict[str, int] = {}
+    result: list[Finding] = []
+    for hit in findings:
+        if listed.get(hit.rule, 0) >= MAX_FINDINGS_PER_RULE:
+            left_out[hit.rule] = left_out.get(hit.rule, 0) + 1
+            continue
+        listed[hit.rule] = listed.get(hit.rule, 0) + 1
+        result.append(hit.finding())
+    for rule, more in left_out.items():
+        result.append(closing(rule, RULES[rule][0], Layer.STRUCTURE, more))
+    return result

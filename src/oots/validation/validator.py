@@ -18,10 +18,12 @@ from lxml import etree
 from oots.validation import codelists as codelist_layer
 from oots.validation import v2
 from oots.validation.detect import KINDS, Detected, detect
-from oots.validation.findings import Finding, Layer, Report, Severity
+from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, cap, closing
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
 from oots.validation.schematron import (
     FS,
+    LIMITS_PARAM,
+    REPLACEMENT,
     RS,
     CompiledSchematron,
     RuleSetError,
@@ -33,6 +35,7 @@ __all__ = ["Validator", "validate"]
 
 _ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SPACES = re.compile(r"\s+")
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 class _Saxon:
@@ -80,6 +83,17 @@ class _Executable:
                 document = _Saxon.processor().parse_xml(xml_text=document)
             with self._lock:
                 out = self.executable.transform_to_string(xdm_node=document) or ""
+            limits = self._limits(out)
+            if limits:
+                # an assertion failed at fewer than MAX_FINDINGS_PER_RULE of the first context nodes and
+                # again further on: once more, with full records up to the positions still to be listed
+                processor = _Saxon.processor()
+                with self._lock:
+                    self.executable.set_parameter(LIMITS_PARAM, processor.make_string_value(limits))
+                    try:
+                        out = self.executable.transform_to_string(xdm_node=document) or ""
+                    finally:
+                        self.executable.clear_parameters()
         except Exception as exc:
             return [
                 Finding(
@@ -92,24 +106,79 @@ class _Executable:
             ]
         return self.findings(out)
 
+    def _limits(self, out: str) -> str:
+        """``index:position`` for each assertion whose short records hold findings a report lists."""
+        if f"{RS}~" not in out and not out.startswith("~"):
+            return ""
+        full: dict[int, int] = {}
+        deferred: dict[int, list[int]] = {}
+        for record in out.split(RS):
+            fields = record.split(FS)
+            try:
+                if record.startswith("~") and len(fields) == 2:
+                    deferred.setdefault(int(fields[0][1:]), []).append(int(fields[1]))
+                elif len(fields) == 3:
+                    full[int(fields[0])] = full.get(int(fields[0]), 0) + 1
+            except ValueError:
+                continue  # reported by findings()
+        wanted = []
+        for index, positions in sorted(deferred.items()):
+            missing = MAX_FINDINGS_PER_RULE - full.get(index, 0)
+            if missing > 0:
+                wanted.append(f"{index}:{positions[min(missing, len(positions)) - 1]}")
+        return " ".join(wanted)
+
     def findings(self, out: str) -> list[Finding]:
-        """The findings in the compiled stylesheet's text output (records of index, location, message)."""
+        """The findings in the compiled stylesheet's text output: records of index, location, message,
+        and ``+index``, count for the records an assertion left out past its cap. A record that cannot be
+        read gives one ``FATAL`` ``OOTS-SCH-ERROR`` finding (the others are still reported)."""
         findings = []
+        unreadable = 0
+        left_out: dict[int, int] = {}
         for record in out.split(RS):
             if not record.strip():
                 continue
-            index, location, message = record.split(FS, 2)
-            assertion = self.compiled.assertions[int(index)]
+            try:
+                if record.startswith("~"):
+                    index = int(record.split(FS)[0][1:])
+                    self.compiled.assertions[index]  # an unknown index makes the record unreadable
+                    left_out[index] = left_out.get(index, 0) + 1
+                else:
+                    findings.append(self._finding(record))
+            except (ValueError, IndexError):
+                unreadable += 1
+        for index, more in left_out.items():
+            assertion = self.compiled.assertions[index]
+            findings.append(closing(assertion.rule_id, Severity(assertion.severity), Layer.SCHEMATRON, more))
+        if unreadable:
             findings.append(
                 Finding(
-                    assertion.rule_id,
-                    Severity(assertion.severity),
+                    "OOTS-SCH-ERROR",
+                    Severity.FATAL,
                     Layer.SCHEMATRON,
-                    _SPACES.sub(" ", message).strip(),
-                    location.strip(),
+                    f"{unreadable} result record(s) of {', '.join(self.compiled.sources)} could not be read",
+                    "/",
                 )
             )
         return findings
+
+    def _finding(self, record: str) -> Finding:
+        fields = record.split(FS)
+        if len(fields) != 3 or not fields[0].isdigit():
+            raise ValueError("not a record")
+        assertion = self.compiled.assertions[int(fields[0])]
+        return Finding(
+            assertion.rule_id,
+            Severity(assertion.severity),
+            Layer.SCHEMATRON,
+            _SPACES.sub(" ", _clean(fields[2])).strip(),
+            _clean(fields[1].strip()),
+        )
+
+
+def _clean(text: str) -> str:
+    """``text`` with the characters XML 1.0 forbids (an XML 1.1 document can carry them) as U+FFFD."""
+    return _FORBIDDEN.sub(REPLACEMENT, text)
 
 
 class Validator:
@@ -189,7 +258,14 @@ class Validator:
         ruleset = self.ruleset_for(detected)
         if ruleset is None:
             provisional = v2.check(root, detected)
-            return Report(detected.kind, detected.version, tuple(provisional), ("OOTS-V2 (provisional)",))
+            return Report(
+                detected.kind,
+                detected.version,
+                tuple(cap(provisional)),
+                (v2.RULE_SET,),
+                checks=v2.checks(detected.kind),
+                provisional=True,
+            )
         findings: list[Finding] = []
         schema = ruleset.schema
         if schema is not None:
@@ -201,7 +277,8 @@ class Validator:
             findings.extend(executable.run(_as_text(data, tree)))
         findings.extend(codelist_layer.check(root, ruleset, detected.kind))
         sources = executable.compiled.sources if executable is not None else ()
-        return Report(detected.kind, detected.version, tuple(findings), (ruleset.name, *sources))
+        checks = len(executable.compiled.assertions) if executable is not None else 0
+        return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks=checks)
 
 
 def _as_text(data: bytes, tree: etree._ElementTree) -> str:

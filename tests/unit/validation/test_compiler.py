@@ -184,3 +184,38 @@ def test_text_parsed_by_the_document_builder_gets_the_findings_of_the_entry_temp
         assert sorted(executable.run(text), key=repr) == sorted(executable.findings(out), key=repr), name
         compared += out.count(RS) > 0
     assert compared > 20  # most corrupted documents have findings
+
+
+def test_lets_are_scoped_to_their_schema_pattern_and_rule() -> None:
+    # the same names at every level: each test sees the binding of its own scope, never a neighbour's
+    schema = _schema(
+        '<sch:let name="x" value="0"/>'
+        '<sch:pattern><sch:let name="p" value="10"/>'
+        '<sch:rule context="e:b[@n=\'x\']"><sch:let name="x" value="1"/>'
+        '<sch:assert id="R-1" test="false()">x=<sch:value-of select="$x"/> p=<sch:value-of select="$p"/></sch:assert>'
+        "</sch:rule>"
+        '<sch:rule context="e:b"><sch:assert id="R-2" test="false()">x=<sch:value-of select="$x"/></sch:assert>'
+        "</sch:rule></sch:pattern>"
+        '<sch:pattern><sch:let name="p" value="20"/><sch:rule context="e:a">'
+        '<sch:assert id="R-3" test="false()">x=<sch:value-of select="$x"/> p=<sch:value-of select="$p"/></sch:assert>'
+        "</sch:rule></sch:pattern>"
+    )
+    assert [(rule, message) for rule, _, _, message in _run(schema, DOC)] == [
+        ("R-1", "x=1 p=10"),
+        ("R-2", "x=0"),
+        ("R-3", "x=0 p=20"),
+    ]
+
+
+def test_schema_lets_of_combined_files_do_not_collide() -> None:
+    def source(name: str, value: str) -> SchematronSource:
+        body = (
+            f'<sch:let name="v" value="{value}"/><sch:pattern><sch:rule context="e:a">'
+            f'<sch:assert id="{name}" test="false()">{name} sees <sch:value-of select="$v"/></sch:assert>'
+            "</sch:rule></sch:pattern>"
+        )
+        return SchematronSource(name, etree.fromstring(_schema(body)))
+
+    executable = _Executable(compile_schematron([source("A", "1"), source("B", "2")]))
+    findings = executable.run(_Saxon.processor().parse_xml(xml_text=DOC))
+    assert [(f.rule, f.message) for f in findings] == [("A", "A sees 1"), ("B", "B sees 2")]

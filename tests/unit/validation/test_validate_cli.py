@@ -67,3 +67,59 @@ def test_bad_rules_directory_exits_2(tmp_path: Path, samples: Path, capsys: pyte
     code, _, err = run_cli(capsys, "validate", "--rules", str(tmp_path), str(samples / TAX))
     assert code == 2
     assert "not a rule set" in err
+
+
+V2_REQUEST = "edm-v2.0-captures/reference/messages/requete.xml"
+
+
+def test_json_report_names_rule_set_checks_and_verdict(samples: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "validate", "--json", str(samples / "projectathon-testdata/TC01_Request.xml"))
+    assert code == 0
+    entry = json.loads(out)[0]
+    assert entry["rule_set"] == "oots-edm-v1.0"
+    assert entry["checks"] > 100  # EDM-REQ-S + EDM-REQ-C assertions
+    assert entry["provisional"] is False
+    assert entry["verdict"] == "VALID"
+    assert entry["invalid"] is False
+
+
+def _broken_v2_request(spec_dir: Path, tmp_path: Path) -> Path:
+    text = (spec_dir / V2_REQUEST).read_text()
+    broken = tmp_path / "v2-broken.xml"
+    broken.write_text(text.replace('queryDefinition="DocumentQuery"', 'queryDefinition="Other"'))
+    return broken
+
+
+def test_only_provisional_failures_are_unconfirmed_exit_3(
+    spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = _broken_v2_request(spec_dir, tmp_path)
+    code, out, _ = run_cli(capsys, "validate", "--json", str(broken))
+    assert code == 3
+    entry = json.loads(out)[0]
+    assert entry["valid"] is False
+    assert entry["invalid"] is False
+    assert entry["verdict"] == "UNCONFIRMED"
+    assert entry["provisional"] is True
+    assert entry["rule_set"] == "OOTS-V2 (provisional)"
+    assert entry["checks"] > 0
+    code, out, _ = run_cli(capsys, "validate", str(broken))
+    assert code == 3
+    assert ": UNCONFIRMED (edm-request, v2.0; OOTS-V2 (provisional), provisional, " in out
+
+
+def test_a_confirmed_failure_outweighs_an_unconfirmed_one(
+    spec_dir: Path, tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_cli(capsys, "validate", str(_broken_v2_request(spec_dir, tmp_path)), str(samples / TAX))
+    assert code == 1
+
+
+def test_unknown_version_is_said_in_words(samples: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (samples / "projectathon-testdata/TC01_Request.xml").read_text()
+    assert "oots-edm:v1.0" in text
+    odd = tmp_path / "odd.xml"
+    odd.write_text(text.replace("oots-edm:v1.0", "oots-edm:next"))
+    _, out, _ = run_cli(capsys, "validate", str(odd))
+    assert "version unknown" in out
+    assert "vNone" not in out

@@ -87,3 +87,30 @@ def run() -> None:
     print(f"   naive: parse + ISO-style walk {naive:8.0f} /s  (the usual way to run the official rules)")
     full = _rate(lambda: validator.validate(data))
     print(f"   full validation               {full:8.0f} messages/s  (target >= 450)")
+    _many_findings(validator, data)
+
+
+V2_RESPONSE = SPEC / "edm-v2.0-captures/reference/messages/reponse.xml"
+FAILING_SLOT = (
+    '<rim:Slot name="Bogus"><rim:SlotValue xsi:type="rim:StringValueType"><rim:Value>x</rim:Value>'
+    "</rim:SlotValue></rim:Slot>"
+)
+
+
+def _cpu(fn: Callable[[], object]) -> float:
+    started = time.process_time()
+    fn()
+    return time.process_time() - started
+
+
+def _many_findings(validator: Validator, data: bytes) -> None:
+    """Hostile volumes: one rule failing on 45,000 siblings (R-EDM-REQ-S019), provisional v2.0 rules
+    failing on 20,000 evidence objects. Reports list 100 findings per rule and one '… and N more'."""
+    text = data.decode()
+    at = text.index("<query:ResponseOption")
+    siblings = (text[:at] + FAILING_SLOT * 45_000 + text[at:]).encode()
+    print(f"   45,000 failing siblings       {_cpu(lambda: validator.validate(siblings)):8.2f} s CPU, one message")
+    v2 = V2_RESPONSE.read_text()
+    at = v2.rindex("</rim:RegistryObjectList>")
+    objects = (v2[:at] + '<rim:RegistryObject xsi:type="rim:ExtrinsicObjectType" id="x"/>' * 20_000 + v2[at:]).encode()
+    print(f"   v2.0, 20,000 failing objects  {_cpu(lambda: validator.validate(objects)):8.2f} s CPU, one message")

@@ -64,6 +64,9 @@ def validate(
             _print_text(entry)
     if as_json:
         typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    unused = validator.unused_schematron()
+    if unused:
+        typer.echo(f"not used (no document kind runs them): {', '.join(unused)}", err=True)
     return worst
 
 

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from oots.ns import LCM, QUERY, RIM, RS, SDG
+from oots.ns import EB, LCM, QUERY, RIM, RS, SDG
 
-__all__ = ["KINDS", "Detected", "detect"]
+__all__ = ["EBMS_HEADER", "KINDS", "Detected", "detect"]
+
+#: The kind of an ebMS header (``eb:Messaging``), checked by a rule set's ``EDM-ebMS.sch``.
+EBMS_HEADER = "ebms-header"
 
 #: Every document kind and the official Schematron files (stems) that apply to it, structure first.
 KINDS: dict[str, tuple[str, ...]] = {
@@ -30,6 +33,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "dsd-submission": ("DSD-SUB-S", "DSD-SUB-C"),
     "lcm-success": ("LCM-SUC",),
     "lcm-error": ("LCM-ERR",),
+    "ebms-header": ("EDM-ebMS",),
 }
 
 _VERSION = re.compile(r"^oots-(?:edm|cs):v(\d+\.\d+)")
@@ -103,8 +107,20 @@ def _kind(root: etree._Element, spec: str | None) -> str:
     return "unknown"
 
 
+def _specification_property(root: etree._Element) -> str | None:
+    for prop in root.iterfind(f"{{{EB}}}UserMessage/{{{EB}}}MessageProperties/{{{EB}}}Property"):
+        if prop.get("name") == "SpecificationId":
+            return (prop.text or "").strip()
+    return None
+
+
 def detect(root: etree._Element) -> Detected:
     """Detect the kind and version of the document whose root element is ``root``."""
+    if root.tag == f"{{{EB}}}Messaging":
+        # the ebMS header of an OOTS message; its version is in the SpecificationId message property
+        spec = _specification_property(root)
+        match = _VERSION.match(spec or "")
+        return Detected("ebms-header", match.group(1) if match else None, str(root.tag), spec)
     spec = _slot_value(root, "SpecificationIdentifier")
     kind = _kind(root, spec)
     version: str | None

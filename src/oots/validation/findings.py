@@ -29,14 +29,16 @@ BLOCKING = frozenset({Severity.FATAL, Severity.ERROR})
 
 
 class Layer(StrEnum):
-    """Which check found it: the document kind detection, the XML Schema, Schematron, code lists or the
-    provisional structural checks for versions without official rule files here."""
+    """Which check found it: the document kind detection, the XML Schema, Schematron, code lists, the
+    provisional structural checks for versions without official rule files here, or the Schematron rules
+    of the ebMS header (``EDM-ebMS.sch``)."""
 
     DOCUMENT = "document"
     XSD = "xsd"
     SCHEMATRON = "schematron"
     CODELIST = "codelist"
     STRUCTURE = "structure"
+    EBMS_HEADER = "ebms-header"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from lxml import etree
 
 from oots.validation import codelists as codelist_layer
 from oots.validation import v2
-from oots.validation.detect import KINDS, Detected, detect
+from oots.validation.detect import EBMS_HEADER, KINDS, Detected, detect
 from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, cap, closing
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
 from oots.validation.schematron import (
@@ -57,8 +57,9 @@ class _Saxon:
 class _Executable:
     """A compiled Schematron stylesheet for one document kind."""
 
-    def __init__(self, compiled: CompiledSchematron) -> None:
+    def __init__(self, compiled: CompiledSchematron, layer: Layer = Layer.SCHEMATRON) -> None:
         self.compiled = compiled
+        self.layer = layer
         self._lock = threading.Lock()  # one transformation at a time on the shared executable
         processor = _Saxon.processor()
         xslt = processor.new_xslt30_processor()
@@ -149,7 +150,7 @@ class _Executable:
                 unreadable += 1
         for index, more in left_out.items():
             assertion = self.compiled.assertions[index]
-            findings.append(closing(assertion.rule_id, Severity(assertion.severity), Layer.SCHEMATRON, more))
+            findings.append(closing(assertion.rule_id, Severity(assertion.severity), self.layer, more))
         if unreadable:
             findings.append(
                 Finding(
@@ -170,7 +171,7 @@ class _Executable:
         return Finding(
             assertion.rule_id,
             Severity(assertion.severity),
-            Layer.SCHEMATRON,
+            self.layer,
             _SPACES.sub(" ", _clean(fields[2])).strip(),
             _clean(fields[1].strip()),
         )
@@ -222,7 +223,8 @@ class Validator:
         sources = [s for s in (ruleset.schematron(stem) for stem in KINDS[kind]) if s is not None]
         if not sources:
             return None
-        compiled = _Executable(compile_schematron(sources))
+        layer = Layer.EBMS_HEADER if kind == EBMS_HEADER else Layer.SCHEMATRON
+        compiled = _Executable(compile_schematron(sources), layer)
         with self._lock:
             return self._executables.setdefault(key, compiled)
 
@@ -255,6 +257,8 @@ class Validator:
                     ),
                 ),
             )
+        if detected.kind == EBMS_HEADER:
+            return self._validate_header(root, detected)
         ruleset = self.ruleset_for(detected)
         if ruleset is None:
             provisional = v2.check(root, detected)
@@ -279,6 +283,39 @@ class Validator:
         sources = executable.compiled.sources if executable is not None else ()
         checks = len(executable.compiled.assertions) if executable is not None else 0
         return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks=checks)
+
+    def _validate_header(self, root: etree._Element, detected: Detected) -> Report:
+        """An ebMS header (``eb:Messaging``): the rule set's ``EDM-ebMS.sch`` if it has one (no XSD, no
+        code lists: the rule set's schemas are RegRep's)."""
+        ruleset = self.rules or self.ruleset_for(Detected(detected.kind, "1.0", detected.root, None))
+        assert ruleset is not None
+        executable = self.executable(ruleset, detected.kind)
+        if executable is None:
+            note = Finding(
+                "OOTS-EBMS-000",
+                Severity.INFO,
+                Layer.EBMS_HEADER,
+                f"no ebMS header rules ({', '.join(KINDS[EBMS_HEADER])}.sch) in the rule set {ruleset.name}: "
+                "nothing checked",
+                "/",
+            )
+            return Report(detected.kind, detected.version, (note,), (ruleset.name,))
+        text = etree.tostring(root, encoding="unicode")
+        findings = executable.run(text)
+        return Report(
+            detected.kind,
+            detected.version,
+            tuple(cap(findings)),
+            (ruleset.name, *executable.compiled.sources),
+            checks=len(executable.compiled.assertions),
+        )
+
+    def unused_schematron(self) -> list[str]:
+        """The ``.sch`` files of the ``rules`` directory that no document kind uses (never run)."""
+        if self.rules is None:
+            return []
+        used = {stem for stems in KINDS.values() for stem in stems}
+        return [path.name for stem, path in self.rules.schematron_files.items() if stem not in used]
 
 
 def _as_text(data: bytes, tree: etree._ElementTree) -> str:

@@ -123,3 +123,54 @@ def test_unknown_version_is_said_in_words(samples: Path, tmp_path: Path, capsys:
     _, out, _ = run_cli(capsys, "validate", str(odd))
     assert "version unknown" in out
     assert "vNone" not in out
+
+
+HEADER = "edm-v2.0-captures/reference/messages/reponse.entete.xml"
+EBMS_STAND_IN = """<sch:schema xmlns:sch="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <sch:ns prefix="eb" uri="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"/>
+  <sch:pattern>
+    <sch:rule context="eb:UserMessage/eb:CollaborationInfo">
+      <sch:assert id="R-EBMS-T001" test="eb:Service = 'QueryManager'">Service MUST be QueryManager, not
+        <sch:value-of select="eb:Service"/></sch:assert>
+    </sch:rule>
+  </sch:pattern>
+</sch:schema>"""
+
+
+def _ebms_rules(tmp_path: Path) -> Path:
+    rules = tmp_path / "ebms-rules"
+    (rules / "sch").mkdir(parents=True)
+    (rules / "sch" / "EDM-ebMS.sch").write_text(EBMS_STAND_IN)
+    (rules / "sch" / "Stray.sch").write_text(EBMS_STAND_IN)
+    return rules
+
+
+def test_rules_with_ebms_header_rules_check_the_header(
+    spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = _ebms_rules(tmp_path)
+    header = tmp_path / "header.xml"
+    header.write_text((spec_dir / HEADER).read_text().replace(">QueryManager<", ">Elsewhere<"))
+    code, out, err = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(header))
+    assert code == 1
+    entry = json.loads(out)[0]
+    assert entry["kind"] == "ebms-header"
+    assert entry["version"] == "2.0"
+    assert entry["checks"] == 1
+    assert [(f["rule"], f["layer"], f["message"]) for f in entry["findings"]] == [
+        ("R-EBMS-T001", "ebms-header", "Service MUST be QueryManager, not Elsewhere")
+    ]
+    assert "Stray.sch" in err
+    assert "EDM-ebMS.sch" not in err
+    code, out, _ = run_cli(capsys, "validate", "--rules", str(rules), str(spec_dir / HEADER))
+    assert code == 0
+    assert "valid (ebms-header, v2.0; ebms-rules, 1 checks), 0 finding(s)" in out
+
+
+def test_without_ebms_rules_a_header_is_said_unchecked(spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "validate", "--json", str(spec_dir / HEADER))
+    assert code == 0
+    entry = json.loads(out)[0]
+    assert entry["checks"] == 0
+    assert [f["rule"] for f in entry["findings"]] == ["OOTS-EBMS-000"]
+    assert err == ""

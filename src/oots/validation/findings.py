@@ -114,7 +114,8 @@ class Report:
     ``kind`` is the detected document kind (e.g. ``edm-request``), ``version`` the data model version
     (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule set and files that ran
     (the rule set first), ``checks`` how many checks (Schematron assertions, provisional rules) were run,
-    ``provisional`` whether they were the provisional v2.0 checks rather than official rules.
+    ``provisional`` whether they were the provisional v2.0 checks rather than official rules, ``checked``
+    whether there were rules for the document at all (without them it is neither valid nor invalid).
     """
 
     kind: str
@@ -123,11 +124,12 @@ class Report:
     rule_sets: tuple[str, ...] = field(default=())
     checks: int = 0
     provisional: bool = False
+    checked: bool = True
 
     @property
     def valid(self) -> bool:
-        """No blocking finding at all (provisional ones included)."""
-        return not any(f.blocking for f in self.findings)
+        """Rules ran and gave no blocking finding at all (provisional ones included)."""
+        return self.checked and not any(f.blocking for f in self.findings)
 
     @property
     def invalid(self) -> bool:

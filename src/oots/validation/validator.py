@@ -299,7 +299,7 @@ class Validator:
                 "nothing checked",
                 "/",
             )
-            return Report(detected.kind, detected.version, (note,), (ruleset.name,))
+            return Report(detected.kind, detected.version, (note,), (ruleset.name,), checked=False)
         text = etree.tostring(root, encoding="unicode")
         findings = executable.run(text)
         return Report(

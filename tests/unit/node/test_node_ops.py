@@ -325,6 +325,18 @@ def test_cli_prints_a_usable_hash() -> None:
     assert verify_password("purple elephant lamp", digest)
 
 
+def test_cli_warns_that_a_password_option_lands_in_the_shell_history() -> None:
+    given = CliRunner().invoke(
+        cli_app, ["admin", "hash-password", "--iterations", "100000", "--password", "purple elephant lamp"]
+    )
+    assert given.exit_code == 0, given.output
+    assert "lands in the shell's history" in given.stderr
+    assert verify_password("purple elephant lamp", given.stdout.strip())
+    typed = "purple elephant lamp\n" * 2
+    asked = CliRunner().invoke(cli_app, ["admin", "hash-password", "--iterations", "100000"], input=typed)
+    assert "history" not in asked.output
+
+
 def test_cli_refuses_a_short_password(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli_main(["admin", "hash-password", "--password", "pw"])

@@ -498,9 +498,12 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
 
         return endpoint
 
-    async def overview(request: Request, token: str) -> Response:
+    def queue_counts() -> dict[str, dict[str, int]]:
         with ctx.database.session() as db:
-            counts = queue.counts(db)
+            return queue.counts(db)
+
+    async def overview(request: Request, token: str) -> Response:
+        counts = await run_in_thread(queue_counts)
         queue_rows = [
             (kind, ", ".join(f"{s}: {n}" for s, n in sorted(by.items()))) for kind, by in sorted(counts.items())
         ]
@@ -513,11 +516,15 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Overview", body, node=node, token=token)
 
     async def exchanges(request: Request, token: str) -> Response:
-        rows = recent(
-            "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
+        rows = await run_in_thread(
+            recent, "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
         )
-        outbound = recent("as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id")
-        inbound = recent("as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id")
+        outbound = await run_in_thread(
+            recent, "as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id"
+        )
+        inbound = await run_in_thread(
+            recent, "as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id"
+        )
         body = (
             "<h2>Exchanges (requester)</h2>"
             + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
@@ -528,34 +535,45 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         )
         return _page("Exchanges and messages", body, node=node, token=token)
 
-    async def queue_page(request: Request, token: str) -> Response:
-        message = ""
-        if request.method == "POST":
-            form = await _form(request)
-            job = form.get("job") or ""
-            with ctx.database.session() as db:
-                if job == "all":
-                    message = f"{queue.requeue_dead(db)} dead jobs put back in the queue."
-                else:
-                    try:
-                        queue.requeue(db, int(job))
-                        message = f"Job {int(job)} put back in the queue."
-                    except (ValueError, NotFound):
-                        message = f"There is no dead job {job}."
+    def requeue(job: str) -> str:
+        """The query of the page that says what became of requeueing ``job`` (a job id or ``all``)."""
         with ctx.database.session() as db:
-            counts = queue.counts(db)
-            dead = [
-                (
-                    j.id,
-                    j.kind,
-                    j.attempts,
-                    j.finished_at,
-                    (j.last_error or "")[:300],
-                    f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
-                    f"<input type='hidden' name='job' value='{j.id}'><button>Requeue</button></form>",
-                )
-                for j in queue.list_dead(db)
+            if job == "all":
+                return f"requeued={queue.requeue_dead(db)}"
+            try:
+                queue.requeue(db, int(job))
+            except (ValueError, NotFound):
+                return "missing=1"
+            return f"job={int(job)}"
+
+    def queue_state() -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
+        with ctx.database.session() as db:
+            return queue.counts(db), [
+                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in queue.list_dead(db)
             ]
+
+    async def queue_page(request: Request, token: str) -> Response:
+        if request.method == "POST":  # answered with a redirect: reloading the page does not requeue again
+            form = await _form(request)
+            done = await run_in_thread(requeue, form.get("job") or "")
+            return RedirectResponse(f"/admin/queue?{done}", status_code=303)
+        params = request.query_params
+        message = ""
+        if params.get("requeued", "").isdigit():
+            message = f"{int(params['requeued'])} dead jobs put back in the queue."
+        elif params.get("job", "").isdigit():
+            message = f"Job {int(params['job'])} put back in the queue."
+        elif params.get("missing"):
+            message = "There is no such dead job."
+        counts, dead_jobs = await run_in_thread(queue_state)
+        dead = [
+            (
+                *job,
+                f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
+                f"<input type='hidden' name='job' value='{job[0]}'><button>Requeue</button></form>",
+            )
+            for job in dead_jobs
+        ]
         rows = [(k, s, n) for k, by in sorted(counts.items()) for s, n in sorted(by.items())]
         body = (
             (f"<p role='status'>{_e(message)}</p>" if message else "")
@@ -594,16 +612,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> " for f in fields
         )
         journal = load_journal(settings, clock=ctx.clock)
-        with ctx.database.session() as db:
-            entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
-            rows = [
-                (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
-                for e in entries
-            ]
-        report = None
-        if request.query_params.get("verify"):
+
+        def search() -> list[tuple[Any, ...]]:
+            with ctx.database.session() as db:
+                entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
+                return [
+                    (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
+                    for e in entries
+                ]
+
+        def verify() -> Any:
             with ctx.database.snapshot() as db:  # one consistent view while the node appends and purges
-                report = journal.verify(db)
+                return journal.verify(db)
+
+        rows = await run_in_thread(search)
+        report = await run_in_thread(verify) if request.query_params.get("verify") else None
         status = (
             "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
             if ignored

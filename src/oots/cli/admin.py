@@ -15,6 +15,7 @@ admin_app = typer.Typer(help="The node's admin area (/admin).", no_args_is_help=
 
 @admin_app.command("hash-password")
 def hash_password_command(
+    ctx: typer.Context,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="The admin password.")
     ],
@@ -23,6 +24,13 @@ def hash_password_command(
     """Print the hash to put in ``[admin] password_hash`` (the password itself is never stored)."""
     from oots.node.admin import hash_password
 
+    source = ctx.get_parameter_source("password")  # typer's own click: compared by name
+    if getattr(source, "name", None) != "PROMPT":
+        typer.echo(
+            "warning: a password given with --password lands in the shell's history and in the process list;"
+            " leave the option out to be asked for it (it is not echoed)",
+            err=True,
+        )
     typer.echo(hash_password(password, iterations=iterations))
     return 0
 

@@ -19,11 +19,13 @@ import hmac
 import html
 import logging
 import secrets
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from cryptography import x509
 from itsdangerous import BadSignature, TimestampSigner
@@ -44,7 +46,9 @@ from oots.store.files import write_once
 from oots.threads import run_in_thread
 
 __all__ = [
+    "FORM_LIMIT",
     "MIN_PASSWORD_LENGTH",
+    "SECURITY_HEADERS",
     "LoginThrottle",
     "admin_identifier",
     "admin_routes",
@@ -158,6 +162,93 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(candidate, derived)
 
 
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left}nav form{display:inline}"
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+#: Headers on every answer of the area (pages, redirects, refusals, errors): nothing but the page's own
+#: stylesheet may load or run, no other site may frame it or post a form from it, browsers take the
+#: content type as given, and nothing is kept in a cache.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+#: The largest form body the area reads (413 beyond it).
+FORM_LIMIT = 16 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class _Refused(Exception):
+    """A request the area answers with ``status`` and a plain sentence (raised inside an endpoint)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form: at most :data:`FORM_LIMIT` bytes (413), ``application/x-www-form-urlencoded``
+    (415), read once per request."""
+    cached: dict[str, str] | None = getattr(request.state, "admin_form", None)
+    if cached is not None:
+        return cached
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > FORM_LIMIT):
+        raise _Refused(413, f"The form is larger than {FORM_LIMIT // 1024} KiB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise _Refused(413, f"The form is larger than {FORM_LIMIT // 1024} KiB.")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and kind != _FORM_TYPE:
+        raise _Refused(415, "The area takes only forms of its own pages.")
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise _Refused(400, "The form is not UTF-8.") from None
+    request.state.admin_form = form
+    return form
+
+
+def _hardened(endpoint: Callable[[Request], Any], node: str) -> Callable[[Request], Any]:
+    """``endpoint`` with :data:`SECURITY_HEADERS` on every answer; a form posted from another site is
+    refused (403), a refusal is a plain page, and an unexpected failure a page with an error id that
+    the log has too (with the details, which the page never shows)."""
+
+    async def endpoint_hardened(request: Request) -> Response:
+        try:
+            if request.method == "POST" and request.headers.get("sec-fetch-site") == "cross-site":
+                raise _Refused(403, "A form posted from another site is refused.")
+            response: Response = await endpoint(request)
+        except _Refused as refused:
+            response = _page("Refused", f"<p role='alert'>{_e(refused.message)}</p>", node=node, status=refused.status)
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("admin page %s failed (error id %s)", request.url.path, error_id)
+            response = _page(
+                "Something went wrong",
+                f"<p role='alert'>The page could not be made. Error id: <code>{error_id}</code>"
+                " (the log says more).</p>",
+                node=node,
+                status=500,
+            )
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return endpoint_hardened
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -170,17 +261,16 @@ def _page(title: str, body: str, *, node: str, token: str | None = None, status:
             "<nav><a href='/admin'>Overview</a> · <a href='/admin/exchanges'>Exchanges and messages</a> · "
             "<a href='/admin/queue'>Queue</a> · <a href='/admin/audit'>Audit journal</a> · "
             "<a href='/admin/partners'>Partners and data services</a> · "
-            "<form method='post' action='/admin/logout' style='display:inline'>"
+            "<form method='post' action='/admin/logout'>"
             f"<input type='hidden' name='csrf' value='{token}'><button>Log out</button></form></nav>"
         )
     return HTMLResponse(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{_e(title)} — {_e(node)} admin</title>"
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #bbb;padding:.2em .5em;text-align:left}</style></head>"
+        f"<style>{_STYLE}</style></head>"
         f"<body>{menu}<main><h1>{_e(title)}</h1>{body}</main></body></html>",
         status_code=status,
-        headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"},
+        headers=SECURITY_HEADERS,
     )
 
 
@@ -262,7 +352,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 node=node,
             )
 
-        return [Route("/admin", off), Route("/admin/{rest:path}", off)]
+        return [Route("/admin", _hardened(off, node)), Route("/admin/{rest:path}", _hardened(off, node))]
 
     check_settings(settings)  # a wrong hash is a configuration error at start, not at the first login
     encoded = configured.get_secret_value() if configured is not None else None
@@ -329,12 +419,20 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
             response.headers["Retry-After"] = str(wait)
             return response
-        form = await request.form()
-        password = str(form.get("password") or "")
+        form = await _form(request)
+        password = form.get("password") or ""
         async with hashing:  # one hash at a time (0.3 s of CPU each), off the event loop
+            # asked again under the lock: tries that came in together were all let in above, and
+            # only now do the ones before them count
+            wait = throttle.wait(client)
+            if wait:
+                response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
+                response.headers["Retry-After"] = str(wait)
+                return response
             right = await run_in_thread(verify_password, password, encoded)
+            if not right:
+                count = throttle.failed(client)
         if not right:
-            count = throttle.failed(client)
             # no address in the log (personal data); the count says whether someone is guessing
             log.warning("admin password login failed (%d wrong from this address in %s)", count, FAILURE_WINDOW)
             return login_page("Wrong password.", 401)
@@ -365,8 +463,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         session = session_of(request)
         target = "/admin/login"
         if session is not None:
-            form = await request.form()
-            if not hmac.compare_digest(str(form.get("csrf") or ""), csrf(session)):
+            form = await _form(request)
+            if not hmac.compare_digest(form.get("csrf") or "", csrf(session)):
                 return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
             if session.startswith(EID_SESSION + ":") and eid is not None:
                 target = f"{eid.prefix}/logout"
@@ -392,17 +490,20 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             if session is None:
                 return RedirectResponse("/admin/login", status_code=303)
             if request.method == "POST":
-                form = await request.form()
-                if not hmac.compare_digest(str(form.get("csrf") or ""), csrf(session)):
+                form = await _form(request)
+                if not hmac.compare_digest(form.get("csrf") or "", csrf(session)):
                     return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
             result: Response = await render(request, csrf(session))
             return result
 
         return endpoint
 
-    async def overview(request: Request, token: str) -> Response:
+    def queue_counts() -> dict[str, dict[str, int]]:
         with ctx.database.session() as db:
-            counts = queue.counts(db)
+            return queue.counts(db)
+
+    async def overview(request: Request, token: str) -> Response:
+        counts = await run_in_thread(queue_counts)
         queue_rows = [
             (kind, ", ".join(f"{s}: {n}" for s, n in sorted(by.items()))) for kind, by in sorted(counts.items())
         ]
@@ -415,11 +516,15 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Overview", body, node=node, token=token)
 
     async def exchanges(request: Request, token: str) -> Response:
-        rows = recent(
-            "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
+        rows = await run_in_thread(
+            recent, "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
         )
-        outbound = recent("as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id")
-        inbound = recent("as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id")
+        outbound = await run_in_thread(
+            recent, "as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id"
+        )
+        inbound = await run_in_thread(
+            recent, "as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id"
+        )
         body = (
             "<h2>Exchanges (requester)</h2>"
             + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
@@ -430,34 +535,45 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         )
         return _page("Exchanges and messages", body, node=node, token=token)
 
-    async def queue_page(request: Request, token: str) -> Response:
-        message = ""
-        if request.method == "POST":
-            form = await request.form()
-            job = str(form.get("job") or "")
-            with ctx.database.session() as db:
-                if job == "all":
-                    message = f"{queue.requeue_dead(db)} dead jobs put back in the queue."
-                else:
-                    try:
-                        queue.requeue(db, int(job))
-                        message = f"Job {int(job)} put back in the queue."
-                    except (ValueError, NotFound):
-                        message = f"There is no dead job {job}."
+    def requeue(job: str) -> str:
+        """The query of the page that says what became of requeueing ``job`` (a job id or ``all``)."""
         with ctx.database.session() as db:
-            counts = queue.counts(db)
-            dead = [
-                (
-                    j.id,
-                    j.kind,
-                    j.attempts,
-                    j.finished_at,
-                    (j.last_error or "")[:300],
-                    f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
-                    f"<input type='hidden' name='job' value='{j.id}'><button>Requeue</button></form>",
-                )
-                for j in queue.list_dead(db)
+            if job == "all":
+                return f"requeued={queue.requeue_dead(db)}"
+            try:
+                queue.requeue(db, int(job))
+            except (ValueError, NotFound):
+                return "missing=1"
+            return f"job={int(job)}"
+
+    def queue_state() -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
+        with ctx.database.session() as db:
+            return queue.counts(db), [
+                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in queue.list_dead(db)
             ]
+
+    async def queue_page(request: Request, token: str) -> Response:
+        if request.method == "POST":  # answered with a redirect: reloading the page does not requeue again
+            form = await _form(request)
+            done = await run_in_thread(requeue, form.get("job") or "")
+            return RedirectResponse(f"/admin/queue?{done}", status_code=303)
+        params = request.query_params
+        message = ""
+        if params.get("requeued", "").isdigit():
+            message = f"{int(params['requeued'])} dead jobs put back in the queue."
+        elif params.get("job", "").isdigit():
+            message = f"Job {int(params['job'])} put back in the queue."
+        elif params.get("missing"):
+            message = "There is no such dead job."
+        counts, dead_jobs = await run_in_thread(queue_state)
+        dead = [
+            (
+                *job,
+                f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
+                f"<input type='hidden' name='job' value='{job[0]}'><button>Requeue</button></form>",
+            )
+            for job in dead_jobs
+        ]
         rows = [(k, s, n) for k, by in sorted(counts.items()) for s, n in sorted(by.items())]
         body = (
             (f"<p role='status'>{_e(message)}</p>" if message else "")
@@ -480,7 +596,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
         # the search is posted, so that a person identifier never lands in an address (and so in a
         # reverse proxy's access log); a GET keeps the other fields, for links
-        source = await request.form() if request.method == "POST" else request.query_params
+        source = await _form(request) if request.method == "POST" else request.query_params
         given = {f: str(source.get(f) or "").strip() for f in fields}
         ignored = request.method == "GET" and bool(given["subject"])
         if ignored:
@@ -496,16 +612,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> " for f in fields
         )
         journal = load_journal(settings, clock=ctx.clock)
-        with ctx.database.session() as db:
-            entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
-            rows = [
-                (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
-                for e in entries
-            ]
-        report = None
-        if request.query_params.get("verify"):
+
+        def search() -> list[tuple[Any, ...]]:
+            with ctx.database.session() as db:
+                entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
+                return [
+                    (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
+                    for e in entries
+                ]
+
+        def verify() -> Any:
             with ctx.database.snapshot() as db:  # one consistent view while the node appends and purges
-                report = journal.verify(db)
+                return journal.verify(db)
+
+        rows = await run_in_thread(search)
+        report = await run_in_thread(verify) if request.query_params.get("verify") else None
         status = (
             "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
             if ignored
@@ -554,14 +675,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         )
         return _page("Partners and data services", body, node=node, token=token)
 
+    async def no_such_page(request: Request) -> Response:
+        return _page("No such page", "<p><a href='/admin'>Overview</a></p>", node=node, status=404)
+
+    def route(path: str, endpoint: Callable[[Request], Any], methods: Sequence[str] = ("GET",)) -> Route:
+        return Route(path, _hardened(endpoint, node), methods=list(methods))
+
     return [
         *eid_routes,
-        Route("/admin/login", login, methods=["GET", "POST"]),
-        *([Route("/admin/eid", eid_login)] if eid is not None else []),
-        Route("/admin/logout", logout, methods=["POST"]),
-        Route("/admin", guarded(overview)),
-        Route("/admin/exchanges", guarded(exchanges)),
-        Route("/admin/queue", guarded(queue_page), methods=["GET", "POST"]),
-        Route("/admin/audit", guarded(audit), methods=["GET", "POST"]),
-        Route("/admin/partners", guarded(partners)),
+        route("/admin/login", login, ("GET", "POST")),
+        *([route("/admin/eid", eid_login)] if eid is not None else []),
+        route("/admin/logout", logout, ("POST",)),
+        route("/admin", guarded(overview)),
+        route("/admin/exchanges", guarded(exchanges)),
+        route("/admin/queue", guarded(queue_page), ("GET", "POST")),
+        route("/admin/audit", guarded(audit), ("GET", "POST")),
+        route("/admin/partners", guarded(partners)),
+        route("/admin/{rest:path}", no_such_page, ("GET", "POST")),  # with the headers too
     ]

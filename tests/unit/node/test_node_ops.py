@@ -325,6 +325,18 @@ def test_cli_prints_a_usable_hash() -> None:
     assert verify_password("purple elephant lamp", digest)
 
 
+def test_cli_warns_that_a_password_option_lands_in_the_shell_history() -> None:
+    given = CliRunner().invoke(
+        cli_app, ["admin", "hash-password", "--iterations", "100000", "--password", "purple elephant lamp"]
+    )
+    assert given.exit_code == 0, given.output
+    assert "lands in the shell's history" in given.stderr
+    assert verify_password("purple elephant lamp", given.stdout.strip())
+    typed = "purple elephant lamp\n" * 2
+    asked = CliRunner().invoke(cli_app, ["admin", "hash-password", "--iterations", "100000"], input=typed)
+    assert "history" not in asked.output
+
+
 def test_cli_refuses_a_short_password(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         cli_main(["admin", "hash-password", "--password", "pw"])
@@ -394,9 +406,38 @@ def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppCli
     with ctx.database.session() as session:
         assert queue.counts(session)["demo.fail"] == {"dead": 1}
     done = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
-    assert f"Job {job} put back in the queue." in done.text
+    assert done.status_code == 303  # POST-redirect-GET: reloading the page that follows requeues nothing
+    assert done.headers["location"] == f"/admin/queue?job={job}"
+    assert f"Job {job} put back in the queue." in admin_client.get(done.headers["location"]).text
     with ctx.database.session() as session:
         assert queue.counts(session)["demo.fail"] == {"queued": 1}
+    again = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
+    assert again.headers["location"] == "/admin/queue?missing=1"
+    assert "There is no such dead job." in admin_client.get(again.headers["location"]).text
+    every = admin_client.post("/admin/queue", data={"job": "all", "csrf": token.group(1)})
+    assert every.headers["location"] == "/admin/queue?requeued=0"
+
+
+def test_admin_database_work_runs_off_the_event_loop(admin_client: AppClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    ctx = admin_client.app.state.context
+    assert login(admin_client) == 303
+    threads: list[str] = []
+    database = ctx.database
+    for name in ("session", "connect", "snapshot"):
+        original = getattr(database, name)
+
+        def recording(*args: object, _original: object = original, **kwargs: object) -> object:
+            threads.append(threading.current_thread().name)
+            return _original(*args, **kwargs)  # type: ignore[operator]
+
+        monkeypatch.setattr(database, name, recording)
+    for path in ("/admin", "/admin/queue", "/admin/exchanges", "/admin/audit?verify=1"):
+        threads.clear()
+        assert admin_client.get(path).status_code == 200, path
+        assert threads, path
+        assert threading.main_thread().name not in threads, path  # the event loop runs in the main thread here
 
 
 def test_audit_search_by_exchange_message_and_person(admin_client: AppClient) -> None:

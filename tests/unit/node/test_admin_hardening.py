@@ -1,0 +1,136 @@
+"""The admin area's answers: headers on every one, form limits, cross-site posts, error ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.routing import Route
+
+from oots.node import build_context, create_app
+from oots.node.admin import FAILURES_ALLOWED, FORM_LIMIT, SECURITY_HEADERS, hash_password
+from oots.settings import load_settings
+
+from .test_node_ops import PASSWORD, AppClient, login, node_config
+
+
+@pytest.fixture
+def admin_client(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[AppClient]:
+    digest = hash_password(PASSWORD, iterations=1000)
+    settings = load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n'))
+    with AppClient(create_app(settings)) as client:
+        yield client
+
+
+def _check_headers(response: httpx.Response, what: str) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (what, name)
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+
+
+def _admin_paths(client: AppClient) -> list[tuple[str, str]]:
+    paths = []
+    for route in client.app.routes:
+        if isinstance(route, Route) and route.path.startswith("/admin"):
+            path = route.path.replace("{rest:path}", "nothing-here")
+            paths += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
+    return paths
+
+
+def test_every_admin_route_refuses_a_stranger_and_carries_the_headers(admin_client: AppClient) -> None:
+    paths = _admin_paths(admin_client)
+    assert ("GET", "/admin/queue") in paths
+    assert ("POST", "/admin/logout") in paths
+    for method, path in paths:
+        response = admin_client.request(method, path, data={"job": "all"} if method == "POST" else None)
+        _check_headers(response, f"{method} {path}")
+        if path == "/admin/login":
+            assert response.status_code in (200, 401), path  # the login page, or a wrong (empty) password
+        elif path == "/admin/logout":
+            assert response.status_code == 303
+            assert response.headers["location"] == "/admin/login"
+        elif "nothing-here" in path:
+            assert response.status_code == 404
+        else:
+            assert response.status_code == 303, f"{method} {path}"
+            assert response.headers["location"] == "/admin/login"
+    assert login(admin_client) == 303
+    page = admin_client.get("/admin")
+    _check_headers(page, "overview")
+    # the page's only style is the one the policy names by its hash: no inline style attributes
+    assert " style=" not in page.text
+
+
+def test_the_area_that_is_off_carries_the_headers_too(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    with AppClient(create_app(load_settings(node_config(tmp_path)))) as client:
+        _check_headers(client.get("/admin/queue"), "off")
+
+
+def test_concurrent_wrong_passwords_get_no_more_tries_than_the_limit(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    digest = hash_password(PASSWORD, iterations=1000)
+    app = create_app(build_context(load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n'))))
+
+    async def guess_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
+            answers = await asyncio.gather(
+                *(client.post("/admin/login", data={"password": f"guess {i}"}) for i in range(30))
+            )
+        return [a.status_code for a in answers]
+
+    statuses = asyncio.run(guess_all())
+    assert statuses.count(401) == FAILURES_ALLOWED
+    assert statuses.count(429) == 30 - FAILURES_ALLOWED
+
+
+def test_forms_are_limited_in_size_and_type(admin_client: AppClient) -> None:
+    big = admin_client.post("/admin/login", data={"password": "x" * (FORM_LIMIT + 1)})
+    assert big.status_code == 413
+    _check_headers(big, "413")
+    chunked = admin_client.post("/admin/login", content=iter([b"password=", b"x" * (FORM_LIMIT + 1)]))
+    assert chunked.status_code == 413  # no length given: counted while read
+    json_body = admin_client.post("/admin/login", json={"password": PASSWORD})
+    assert json_body.status_code == 415
+    multipart = admin_client.post("/admin/login", files={"password": ("p", PASSWORD.encode())})
+    assert multipart.status_code == 415
+    assert login(admin_client) == 303  # a plain form still logs in
+
+
+def test_forms_posted_from_another_site_are_refused(admin_client: AppClient) -> None:
+    cross = admin_client.post("/admin/login", data={"password": PASSWORD}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403
+    _check_headers(cross, "403")
+    assert "oots_admin" not in cross.headers.get("set-cookie", "")
+    same = admin_client.post("/admin/login", data={"password": PASSWORD}, headers={"Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 303
+
+
+def test_an_unexpected_failure_shows_an_error_id_that_the_log_has(
+    admin_client: AppClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oots.store import queue
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("secret detail BE/BE/85072312345")
+
+    assert login(admin_client) == 303
+    monkeypatch.setattr(queue, "counts", broken)
+    with caplog.at_level(logging.ERROR, logger="oots.node.admin"):
+        page = admin_client.get("/admin")
+    assert page.status_code == 500
+    _check_headers(page, "500")
+    found = re.search(r"Error id: <code>([0-9a-f]{12})</code>", page.text)
+    assert found is not None
+    assert found.group(1) in caplog.text
+    assert "secret detail" not in page.text
+    assert "Traceback" not in page.text

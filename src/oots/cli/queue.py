@@ -65,12 +65,12 @@ def requeue(
     kind: KindOpt = None,
 ) -> None:
     """Put dead jobs back in the queue with fresh attempts."""
-    from oots.store import open_database
+    from oots.store import open_existing_database
     from oots.store import queue as q
 
     if bool(job_ids) == all_dead:
         raise ConfigError("give either job ids or --all")
-    with open_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(load_settings(config)) as db, db.session() as session:
         if all_dead:
             n = q.requeue_dead(session, kind=kind)
         else:
@@ -92,7 +92,7 @@ def purge(
     ],
 ) -> None:
     """Delete done jobs finished more than N days ago (their idempotency keys stop deduplicating)."""
-    from oots.store import open_database, utcnow
+    from oots.store import open_existing_database, utcnow
     from oots.store import queue as q
 
     if not math.isfinite(older_than_days) or older_than_days < PURGE_MIN_DAYS:
@@ -101,7 +101,7 @@ def purge(
             "the same work from being queued again (a message received twice, a webhook), and only for as long "
             "as the job is kept"
         )
-    with open_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(load_settings(config)) as db, db.session() as session:
         n = q.purge_done(session, older_than=utcnow() - timedelta(days=older_than_days))
     typer.echo(f"deleted {n} done job(s)")
 

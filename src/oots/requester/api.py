@@ -69,12 +69,21 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from oots.errors import LocalProtocolError, ModelError, NotFound, OotsError, SecurityError
+from oots.errors import (
+    ConfigError,
+    LocalProtocolError,
+    ModelError,
+    NotFound,
+    OotsError,
+    SecurityError,
+    StoreError,
+    TransportError,
+)
 from oots.requester import idempotency
 from oots.requester.api_reference import reference_html
 from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
@@ -82,6 +91,7 @@ from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE, TERMINAL, Reason, RequestStatus, State
 from oots.store import Database
+from oots.store.database import unreachable
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
 
@@ -151,7 +161,42 @@ _TITLES: dict[int, str] = {
     413: "Request body too large",
     422: "Invalid input",
     500: "Server error",
+    503: "Service unavailable",
 }
+
+#: The fixed sentences of the node's own failures: the error's message may name a database, a host or
+#: a file of the node, which is none of the caller's business (the log has the error id and its type).
+_SERVER_ERROR_DETAIL = (
+    "the node could not answer because of an error of its own; try again later, and if it persists "
+    "give the error id to the node's operator"
+)
+_UNAVAILABLE_DETAIL = (
+    "the node cannot answer at the moment (its database or a service it depends on cannot be reached); "
+    "try again after the seconds Retry-After gives"
+)
+#: The seconds a 503 answer asks the caller to wait before trying again.
+RETRY_AFTER_SECONDS = 30
+
+
+def _unavailable(cause: BaseException) -> JSONResponse:
+    """The 503 answer of an outage (the database or a service beneath the node cannot be reached)."""
+    return _problem(
+        503,
+        _TITLES[503],
+        _UNAVAILABLE_DETAIL,
+        getattr(cause, "error_id", None),
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        cause=cause,
+    )
+
+
+def _failure_answer(exc: BaseException) -> JSONResponse:
+    """The answer to a failure of the node itself: 503 (with ``Retry-After``) while its database or a
+    service beneath it cannot be reached, else 500; either with a fixed sentence, never the message."""
+    if isinstance(exc, TransportError) or unreachable(exc):
+        return _unavailable(exc)
+    return _problem(500, _TITLES[500], _SERVER_ERROR_DETAIL, getattr(exc, "error_id", None), cause=exc)
+
 
 #: What each error status of the API means, as the OpenAPI description says it.
 _MEANINGS: dict[int, str] = {
@@ -464,7 +509,7 @@ def _log_answer(status: int, title: str, error_id: str, cause: BaseException | N
 
 
 class _ServerError:
-    """ASGI middleware: an exception no handler took is answered 500 (``Problem``, a new error id) and
+    """ASGI middleware: an exception no handler took is answered 500 (503 for an outage: ``Problem``) and
     logged once, without its message (:func:`_log_answer`). It is not raised further: the server would
     log it again, message and all. An exception after the answer has begun can only be logged."""
 
@@ -484,12 +529,8 @@ class _ServerError:
 
         try:
             await self.app(scope, receive, sending)
-        except Exception as exc:  # the boundary: every failure becomes a 500 answer
-            detail = (
-                "the node could not answer because of an error of its own; try again later, and if it persists "
-                "give the error id to the node's operator"
-            )
-            answer = _problem(500, _TITLES[500], detail, cause=exc)
+        except Exception as exc:  # the boundary: every failure becomes a 500 (503 for an outage) answer
+            answer = _failure_answer(exc)
             if not started:
                 await answer(scope, receive, send)
 
@@ -690,6 +731,13 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     @api.exception_handler(ModelError)
     async def _invalid(request: Request, exc: ModelError) -> JSONResponse:
         return _problem(422, "Invalid input", exc.message, exc.error_id)
+
+    @api.exception_handler(StoreError)
+    @api.exception_handler(ConfigError)
+    @api.exception_handler(TransportError)
+    @api.exception_handler(DBAPIError)
+    async def _failure(request: Request, exc: Exception) -> JSONResponse:
+        return _failure_answer(exc)
 
     @api.exception_handler(OotsError)
     async def _other(request: Request, exc: OotsError) -> JSONResponse:

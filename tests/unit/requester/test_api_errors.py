@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from cs.cs_helpers import AppTransport
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
 from oots.cs.keys import CsPki
-from oots.errors import TransportError
+from oots.errors import ConfigError, OotsError, StoreError, StoreUnavailable, TransportError
 from requester.helpers import API_KEY, Node, make_node, person_json
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -134,16 +135,65 @@ def test_an_error_answer_is_logged_once(node: Node, caplog: pytest.LogCaptureFix
     assert line.levelno == logging.INFO
     assert line.getMessage() == f"portal API answered 404 Not found (error id {body['error_id']})"
 
-    def failing(*args: object, **kwargs: object) -> list[dict[str, Any]]:
-        raise TransportError("the register of Anna Müller did not answer")
-
     caplog.clear()
-    node.role.requester.listing = failing  # type: ignore[method-assign]
+    node.role.requester.listing = _raising(OotsError("the record of Anna Müller does not hold together"))  # type: ignore[method-assign]
     body = problem(client.get("/api/v1/exchanges", headers=AUTH), 400)
     (line,) = answered(caplog)
     assert line.levelno == logging.WARNING  # not the caller's mistake: the operator may have to look
-    assert line.getMessage() == f"portal API answered 400 Request failed (error id {body['error_id']}): TransportError"
+    assert line.getMessage() == f"portal API answered 400 Request failed (error id {body['error_id']}): OotsError"
     assert "Müller" not in caplog.text
+
+
+def _raising(exc: BaseException) -> Any:
+    def failing(*args: object, **kwargs: object) -> list[dict[str, Any]]:
+        raise exc
+
+    return failing
+
+
+_PG_REFUSED = OperationalError(
+    "SELECT 1", {}, Exception('connection to server at "db.internal" (10.0.0.7), port 5432 failed: refused')
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (StoreUnavailable("the database at postgresql://oots@db.internal/node cannot be reached"), 503),
+        (TransportError("connect to https://dsd.internal:8443 refused"), 503),
+        (_PG_REFUSED, 503),
+        (StoreError("the database at postgresql://oots@db.internal/node is at schema 0042"), 500),
+        (ConfigError("the key file /etc/oots/db.internal.pem cannot be read"), 500),
+    ],
+)
+def test_an_outage_is_a_503_and_a_failure_of_the_node_a_500_with_a_fixed_sentence(
+    node: Node, exc: BaseException, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, StoreUnavailable, StoreError, ConfigError and TransportError answered 400 with their message
+    # (the database's address, a host, a file of the node); a refused connection answered 500.
+    node.role.requester.listing = _raising(exc)  # type: ignore[method-assign]
+    app = Starlette(routes=list(node.role.routes()))
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="https://portal.example") as client:
+            return await client.get("/api/v1/exchanges", headers=AUTH)
+
+    caplog.set_level(logging.DEBUG)
+    reply = asyncio.run(call())
+    body = problem(reply, status)
+    assert "db.internal" not in reply.text
+    assert "db.internal" not in caplog.text
+    if status == 503:
+        assert body["title"] == "Service unavailable"
+        assert reply.headers["retry-after"] == "30"
+        assert "Retry-After" in body["detail"]
+    else:
+        assert body["title"] == "Server error"
+        assert "retry-after" not in reply.headers
+        assert "operator" in body["detail"]
+    if isinstance(exc, OotsError):
+        assert body["error_id"] == exc.error_id  # the same id as the error's, for the log
 
 
 def test_a_failure_of_the_node_is_logged_without_its_message(

@@ -71,13 +71,14 @@ def test_queue_stats_dead_requeue_purge(capsys: pytest.CaptureFixture[str], conf
     assert out.strip() == "no dead jobs"
 
 
-def test_db_status_and_queue_stats_create_no_database(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+def test_db_status_and_queue_commands_create_no_database(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    # Before, `queue requeue` and `queue purge` created and migrated a database where none was.
     data = config.parent / "data"
     code, out, _ = run_cli(capsys, "db", "status", str(config))
     assert code == 1
     assert f"database: {data / 'oots.db'} (does not exist yet)" in out
-    for command in ("stats", "dead"):
-        code, _, err = run_cli(capsys, "queue", command, str(config))
+    for command in (("stats",), ("dead",), ("requeue", "--all"), ("purge", "--older-than-days", "7")):
+        code, _, err = run_cli(capsys, "queue", command[0], str(config), *command[1:])
         assert code == 1
         assert f"there is no database at {data / 'oots.db'}" in err
     assert not data.exists()

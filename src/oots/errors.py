@@ -26,6 +26,7 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
 
 from __future__ import annotations
 
+import traceback
 import uuid
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "ValidationFailed",
     "XmlError",
     "error_text",
+    "exception_text",
 ]
 
 
@@ -164,3 +166,21 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, OotsError):
         return f"{type(exc).__name__}: {exc.message}"
     return type(exc).__name__
+
+
+def exception_text(exc: BaseException, *, messages: bool = True) -> str:
+    """What may be logged of an exception: for it and each exception it was raised from or while
+    handling, :func:`error_text` (only the type, without ``messages``) and the places it was raised
+    through (``file:line in function``, innermost last). A foreign exception's message, and a
+    traceback's source lines, may spell out the data it choked on, so neither is written."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        places = " > ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in frames) or "(no frames)"
+        what = error_text(current) if messages else type(current).__name__
+        parts.append(f"{what}; raised through (innermost last, the message left out): {places}")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n  raised from or while handling: ".join(parts)

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from oots.errors import OotsError
+from oots.errors import OotsError, exception_text
 from oots.settings import LogSettings
 from oots.store.database import Database, load_models
 
@@ -297,7 +297,15 @@ class CorrelationMiddleware:
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-class JsonFormatter(logging.Formatter):
+class _SafeExceptions(logging.Formatter):
+    """A formatter that writes a record's exception as :func:`exception_text` does."""
+
+    def formatException(self, ei: Any) -> str:
+        exc = ei[1] if isinstance(ei, tuple) else None
+        return exception_text(exc) if isinstance(exc, BaseException) else ""
+
+
+class JsonFormatter(_SafeExceptions):
     """One JSON object per line: time, level, logger, message, correlation id, node, and extras."""
 
     def __init__(self, node: str = "") -> None:
@@ -342,7 +350,7 @@ def configure_logging(settings: LogSettings, *, node: str = "") -> logging.Handl
         handler.addFilter(_CorrelationFilter())
         prefix = f"{node} " if node else ""
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s {prefix}%(levelname)s %(name)s [%(correlation)s]: %(message)s")
+            _SafeExceptions(f"%(asctime)s {prefix}%(levelname)s %(name)s [%(correlation)s]: %(message)s")
         )
     handler._oots_node_handler = True  # type: ignore[attr-defined]
     for other in [h for h in root.handlers if not getattr(h, "_oots_node_handler", False)]:

@@ -53,7 +53,6 @@ import json
 import logging
 import threading
 import time
-import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -83,6 +82,7 @@ from oots.errors import (
     SecurityError,
     StoreError,
     TransportError,
+    exception_text,
 )
 from oots.requester import idempotency
 from oots.requester.api_reference import reference_html
@@ -495,16 +495,13 @@ def _log_answer(status: int, title: str, error_id: str, cause: BaseException | N
     if status < 500:
         log.log(level, "portal API answered %d %s (error id %s): %s", status, title, error_id, type(cause).__name__)
         return
-    # each frame's place only (its source line may spell out a literal of the message), on the one line
-    frames = " > ".join(f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(cause.__traceback__))
     log.log(
         level,
-        "portal API answered %d %s (error id %s): %s; raised through (innermost last, the message left out): %s",
+        "portal API answered %d %s (error id %s): %s",
         status,
         title,
         error_id,
-        type(cause).__name__,
-        frames,
+        exception_text(cause, messages=False),
     )
 
 

@@ -26,7 +26,7 @@ from oots.as4.keys import init_dev_pki
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.cli import main as cli_main
-from oots.errors import ConfigError
+from oots.errors import ConfigError, StoreError
 from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context, create_app
 from oots.node.admin import hash_password, verify_password
@@ -287,6 +287,33 @@ def test_correlation_id_is_kept_or_made_and_logged_as_json(restore_logging: None
         "x-1",
     )
     assert first["time"].endswith("Z")
+
+
+@pytest.mark.parametrize("json_format", [True, False])
+def test_a_logged_exception_keeps_its_places_but_not_what_it_quotes(restore_logging: None, json_format: bool) -> None:
+    handler = configure_logging(LogSettings(level="INFO", json=json_format), node="fr-node")
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    secret = "Dupont Marie 1980-02-29"
+
+    def lookup() -> None:
+        try:
+            {"x": 1}[secret]
+        except KeyError as exc:
+            raise StoreError("the register failed") from exc
+
+    try:
+        lookup()
+    except StoreError:
+        logging.getLogger("oots.test").exception("lookup failed")
+    out = stream.getvalue()
+    assert "lookup failed" in out
+    assert secret not in out  # neither the KeyError's message nor the source line quoting it
+    text = json.loads(out.splitlines()[-1])["exception"] if json_format else out
+    assert "StoreError: the register failed; raised through" in text
+    assert "in lookup" in text
+    assert "raised from or while handling: KeyError; raised through" in text
 
 
 def test_plain_logs_carry_the_correlation_id_too(restore_logging: None) -> None:

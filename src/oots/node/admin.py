@@ -249,6 +249,30 @@ def _hardened(endpoint: Callable[[Request], Any], node: str) -> Callable[[Reques
     return endpoint_hardened
 
 
+#: Rows per page of the area's tables.
+PAGE_SIZE = 50
+#: The longest search term the journal page takes.
+_TERM_LIMIT = 200
+
+
+def _utc(value: Any) -> Any:
+    """A time as the pages show it: in UTC, to the second, saying so."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value
+
+
+def _page_number(value: str) -> int:
+    """The page asked for (1 when none): a bad one is refused (400)."""
+    if not value:
+        return 1
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise _Refused(400, "The page number must be a whole number from 1.")
+    return int(value)
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -591,7 +615,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Queue", body, node=node, token=token)
 
     async def audit(request: Request, token: str) -> Response:
-        from oots.audit.journal import load_journal
+        from oots.audit.journal import Event, load_journal
 
         fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
         # the search is posted, so that a person identifier never lands in an address (and so in a
@@ -601,6 +625,13 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         ignored = request.method == "GET" and bool(given["subject"])
         if ignored:
             given["subject"] = ""
+        for value in given.values():
+            if len(value) > _TERM_LIMIT or not value.isprintable():
+                raise _Refused(400, f"A search term must be printable and at most {_TERM_LIMIT} characters long.")
+        events = sorted(e.value for e in Event)
+        if given["event"] and given["event"] not in events:
+            raise _Refused(400, "There is no such event: pick one from the list.")
+        number = _page_number(str(source.get("page") or ""))
         labels = {
             "exchange_id": "Exchange id",
             "conversation_id": "Conversation id",
@@ -608,16 +639,30 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             "subject": "Person identifier",
             "event": "Event",
         }
-        form = "".join(
-            f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> " for f in fields
+        options = "".join(
+            f"<option value='{_e(v)}'{' selected' if v == given['event'] else ''}>{_e(v or 'any')}</option>"
+            for v in ("", *events)
+        )
+        form = (
+            "".join(
+                f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> "
+                for f in fields
+                if f != "event"
+            )
+            + f"<label for='event'>{labels['event']}</label> <select id='event' name='event'>{options}</select> "
         )
         journal = load_journal(settings, clock=ctx.clock)
 
         def search() -> list[tuple[Any, ...]]:
             with ctx.database.session() as db:
-                entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
+                entries = journal.search(
+                    db,
+                    **{k: (v or None) for k, v in given.items()},
+                    limit=PAGE_SIZE + 1,  # one more: whether there is a next page
+                    offset=(number - 1) * PAGE_SIZE,
+                )
                 return [
-                    (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
+                    (e.seq, _utc(e.recorded_at), e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
                     for e in entries
                 ]
 
@@ -626,6 +671,18 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 return journal.verify(db)
 
         rows = await run_in_thread(search)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+
+        def turn(to: int, label: str) -> str:  # posted: the search may hold a person identifier
+            kept = "".join(f"<input type='hidden' name='{f}' value='{_e(given[f])}'>" for f in fields)
+            return (
+                f"<form method='post' action='/admin/audit'><input type='hidden' name='csrf' value='{token}'>"
+                f"{kept}<input type='hidden' name='page' value='{to}'><button>{label}</button></form>"
+            )
+
+        paging = f"<p>Page {number}.</p>" + (turn(number - 1, "Previous page") if number > 1 else "")
+        paging += turn(number + 1, "Next page") if more else ""
         report = await run_in_thread(verify) if request.query_params.get("verify") else None
         status = (
             "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
@@ -643,7 +700,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             f"{form}<button>Search</button></form>"
             "<p><a href='/admin/audit?verify=1'>Verify the chain</a></p>"
             + status
-            + _table(("Seq", "Recorded", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
+            + _table(("Seq", "Recorded (UTC)", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
+            + paging
         )
         return _page("Audit journal", body, node=node, token=token)
 

@@ -134,3 +134,39 @@ def test_an_unexpected_failure_shows_an_error_id_that_the_log_has(
     assert found.group(1) in caplog.text
     assert "secret detail" not in page.text
     assert "Traceback" not in page.text
+
+
+def test_the_journal_page_pages_finds_old_entries_and_refuses_bad_input(admin_client: AppClient) -> None:
+    from oots.audit.journal import load_journal
+
+    ctx = admin_client.app.state.context
+    journal = load_journal(ctx.settings)
+    with ctx.database.session() as session:
+        journal.append(session, side="requester", event="request_sent", exchange_id="oldest", message_ids=["m-0@oots"])
+        for i in range(1, 120):
+            journal.append(session, side="requester", event="evidence_received", exchange_id=f"ex-{i}")
+    assert login(admin_client) == 303
+    first = admin_client.get("/admin/audit")
+    assert first.text.count("<tr><td>") == 50
+    assert "Next page" in first.text
+    assert " UTC</td>" in first.text
+    assert "<select id='event' name='event'>" in first.text
+    assert "<option value='request_sent'>" in first.text
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", first.text)
+    assert token is not None
+    third = admin_client.post("/admin/audit", data={"csrf": token.group(1), "page": "3"})
+    assert third.text.count("<tr><td>") == 20
+    assert "oldest" in third.text
+    assert "Next page" not in third.text
+    assert "Previous page" in third.text
+    found = admin_client.get("/admin/audit", params={"message_id": "m-0@oots"})
+    assert "oldest" in found.text
+    assert found.text.count("<tr><td>") == 1
+    by_event = admin_client.get("/admin/audit", params={"event": "request_sent"})
+    assert by_event.text.count("<tr><td>") == 1
+    assert "<option value='request_sent' selected>" in by_event.text
+    for bad in ({"page": "0"}, {"page": "two"}, {"event": "no_such_event"}, {"exchange_id": "x" * 201}):
+        refused = admin_client.get("/admin/audit", params=bad)
+        assert refused.status_code == 400, bad
+        assert "Traceback" not in refused.text
+        _check_headers(refused, "400")

@@ -21,6 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Connection, String, Table, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -418,6 +420,13 @@ class Journal:
                 return []
             query = query.where(cast(AuditEntry.message_ids, String).contains(f'"{message_id}"', autoescape=True))
         return list(session.execute(query.limit(limit).offset(offset)).scalars())
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for another use of the node, derived from the seal key (HKDF-SHA256 with
+        ``oots:<label>`` as its info): every process of the node has it without another secret to set,
+        it differs per label, and it gives away nothing of the seal key."""
+        info = b"oots:" + label.encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._seal_key)
 
     def head(self, session: Session) -> Head:
         """The journal's head record as stored (where the chain ends and starts, and its MAC)."""

@@ -324,10 +324,12 @@ def _certificate_expiry(path: Path | None) -> tuple[str, str]:
     return expires.date().isoformat(), ("EXPIRED" if days < 0 else f"{days} days left")
 
 
-def _session_secret(settings: Settings, encoded: str | None) -> bytes:
-    """The key of the session cookies: from the password hash and the eID settings, so that changing
-    either (or the list of admins) ends every session; with neither a password nor ``eid.session_secret``,
-    from the eID cookie key generated into the data directory (shared by the node's processes)."""
+def _session_secret(settings: Settings, encoded: str | None, root: bytes) -> bytes:
+    """The key of the session cookies: keyed with ``root`` (derived from the journal's seal key, which
+    every process of the node has), over the password hash and the eID settings, so that changing either
+    (or the list of admins) ends every session, and knowing the hash alone makes no session; with
+    neither a password nor ``eid.session_secret``, over the eID cookie key generated into the data
+    directory (shared by the node's processes)."""
     admin, eid = settings.admin, settings.eid
     parts = [encoded or ""]
     if admin.eid_login:
@@ -338,7 +340,7 @@ def _session_secret(settings: Settings, encoded: str | None) -> bytes:
         else:
             shared = ""
         parts += [shared, *sorted(admin.eid_admins)]
-    return hashlib.sha256(b"oots-admin-session\0" + "\0".join(parts).encode()).digest()
+    return hmac.new(root, b"oots-admin-session\0" + "\0".join(parts).encode(), hashlib.sha256).digest()
 
 
 def node_eid_login(ctx: NodeContext) -> tuple[EidLogin, list[BaseRoute]]:
@@ -386,7 +388,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         eid, eid_routes = node_eid_login(ctx)
     eid_level = LevelOfAssurance(admin.eid_level)
     allowed = frozenset(a.strip() for a in admin.eid_admins)
-    secret = _session_secret(settings, encoded)
+    from oots.audit.journal import load_journal
+
+    secret = _session_secret(settings, encoded, load_journal(settings).derive_key("admin-session"))
     signer = TimestampSigner(secret, salt="oots-admin")
     max_age = admin.session_minutes * 60
     secure = settings.node.base_url.startswith("https://")

@@ -170,3 +170,31 @@ def test_the_journal_page_pages_finds_old_entries_and_refuses_bad_input(admin_cl
         assert refused.status_code == 400, bad
         assert "Traceback" not in refused.text
         _check_headers(refused, "400")
+
+
+def test_sessions_are_keyed_from_the_seal_key_shared_by_processes(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from itsdangerous import TimestampSigner
+
+    digest = hash_password(PASSWORD, iterations=1000)
+    config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
+    with AppClient(create_app(load_settings(config))) as one, AppClient(create_app(load_settings(config))) as two:
+        assert login(one) == 303
+        cookie = one.cookies.get("oots_admin")
+        assert cookie
+        two.cookies.set("oots_admin", cookie)
+        assert two.get("/admin").status_code == 200  # another process of the node takes the session
+        # who knows only the password hash (a configuration file) cannot make a session
+        from_hash = hashlib.sha256(b"oots-admin-session\0" + digest.encode()).digest()
+        forged = TimestampSigner(from_hash, salt="oots-admin").sign("password:abc").decode()
+        two.cookies.set("oots_admin", forged)
+        assert two.get("/admin").status_code == 303
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = node_config(other, f'[admin]\npassword_hash = "{digest}"\n')  # another data directory: other keys
+    with AppClient(create_app(load_settings(moved))) as three:
+        three.cookies.set("oots_admin", cookie)
+        assert three.get("/admin").status_code == 303

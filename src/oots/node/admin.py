@@ -273,6 +273,13 @@ def _page_number(value: str) -> int:
     return int(value)
 
 
+def _paging(path: str, number: int, more: bool) -> str:
+    """Links to the pages before and after ``number`` of a page of tables."""
+    links = [f"<a href='{path}?page={number - 1}'>Previous page</a>"] if number > 1 else []
+    links += [f"<a href='{path}?page={number + 1}'>Next page</a>"] if more else []
+    return f"<p>Page {number}. {' · '.join(links)}</p>" if links else ""
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -304,7 +311,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_last: b
     head = "".join(f"<th scope='col'>{_e(h)}</th>" for h in headers)
     body = []
     for row in rows:
-        cells = [f"<td>{_e(v)}</td>" for v in row]
+        cells = [f"<td>{_e(_utc(v))}</td>" for v in row]
         if raw_last:
             cells[-1] = f"<td>{row[-1]}</td>"
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -504,11 +511,17 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         with ctx.database.connect() as connection:
             return set(inspect(connection).get_table_names())
 
-    def recent(table_name: str, columns: Sequence[str], order: str, limit: int = 50) -> list[Sequence[Any]]:
+    def recent(table_name: str, columns: Sequence[str], order: str, number: int = 1) -> list[Sequence[Any]]:
+        """Page ``number`` of the table, newest first, with one row more when there is a next page."""
         if table_name not in present_tables():
             return []
         table = load_models().tables[table_name]
-        query = select(*(table.c[c] for c in columns)).order_by(table.c[order].desc()).limit(limit)
+        query = (
+            select(*(table.c[c] for c in columns))
+            .order_by(table.c[order].desc())
+            .limit(PAGE_SIZE + 1)
+            .offset((number - 1) * PAGE_SIZE)
+        )
         with ctx.database.connect() as connection:
             return [tuple(row) for row in connection.execute(query)]
 
@@ -544,15 +557,15 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Overview", body, node=node, token=token)
 
     async def exchanges(request: Request, token: str) -> Response:
-        rows = await run_in_thread(
-            recent, "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
-        )
-        outbound = await run_in_thread(
-            recent, "as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id"
-        )
-        inbound = await run_in_thread(
-            recent, "as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id"
-        )
+        number = _page_number(request.query_params.get("page", ""))
+        columns: Sequence[str] = ("id", "procedure", "country", "state", "reason", "updated_at")
+        rows = await run_in_thread(recent, "requester_exchanges", columns, "updated_at", number)
+        columns = ("message_id", "partner", "leg", "state", "attempts", "updated_at")
+        outbound = await run_in_thread(recent, "as4_outbound", columns, "id", number)
+        columns = ("message_id", "partner", "leg", "state", "received_at")
+        inbound = await run_in_thread(recent, "as4_inbound", columns, "id", number)
+        more = any(len(t) > PAGE_SIZE for t in (rows, outbound, inbound))
+        rows, outbound, inbound = rows[:PAGE_SIZE], outbound[:PAGE_SIZE], inbound[:PAGE_SIZE]
         body = (
             "<h2>Exchanges (requester)</h2>"
             + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
@@ -560,6 +573,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + _table(("Message id", "Partner", "Leg", "State", "Attempts", "Updated"), outbound)
             + "<h2>AS4 messages received</h2>"
             + _table(("Message id", "Partner", "Leg", "State", "Received"), inbound)
+            + _paging("/admin/exchanges", number, more)
         )
         return _page("Exchanges and messages", body, node=node, token=token)
 
@@ -574,10 +588,11 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 return "missing=1"
             return f"job={int(job)}"
 
-    def queue_state() -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
+    def queue_state(number: int) -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
         with ctx.database.session() as db:
+            dead = queue.list_dead(db, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
             return queue.counts(db), [
-                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in queue.list_dead(db)
+                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in dead
             ]
 
     async def queue_page(request: Request, token: str) -> Response:
@@ -593,7 +608,10 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             message = f"Job {int(params['job'])} put back in the queue."
         elif params.get("missing"):
             message = "There is no such dead job."
-        counts, dead_jobs = await run_in_thread(queue_state)
+        number = _page_number(params.get("page", ""))
+        counts, dead_jobs = await run_in_thread(queue_state, number)
+        more = len(dead_jobs) > PAGE_SIZE
+        dead_jobs = dead_jobs[:PAGE_SIZE]
         dead = [
             (
                 *job,
@@ -609,6 +627,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + _table(("Kind", "Status", "Count"), rows)
             + "<h2>Dead letters</h2>"
             + _table(("Job", "Kind", "Attempts", "Failed at", "Last error", ""), dead, raw_last=True)
+            + _paging("/admin/queue", number, more)
             + (
                 f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
                 "<input type='hidden' name='job' value='all'><button>Requeue all dead jobs</button></form>"

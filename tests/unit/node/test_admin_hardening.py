@@ -198,3 +198,24 @@ def test_sessions_are_keyed_from_the_seal_key_shared_by_processes(
     with AppClient(create_app(load_settings(moved))) as three:
         three.cookies.set("oots_admin", cookie)
         assert three.get("/admin").status_code == 303
+
+
+def test_the_exchanges_and_queue_tables_are_paged(admin_client: AppClient) -> None:
+    from oots.store import queue
+
+    ctx = admin_client.app.state.context
+    with ctx.database.session() as session:
+        for _ in range(60):
+            queue.enqueue(session, "demo.fail", {}, max_attempts=1)
+    with ctx.database.session() as session:
+        session.execute(queue.QueueJob.__table__.update().values(status="dead", last_error="boom"))
+    assert login(admin_client) == 303
+    first = admin_client.get("/admin/queue").text
+    assert first.count("<button>Requeue</button>") == 50
+    assert "<a href='/admin/queue?page=2'>Next page</a>" in first
+    second = admin_client.get("/admin/queue", params={"page": "2"}).text
+    assert second.count("<button>Requeue</button>") == 10
+    assert "<a href='/admin/queue?page=1'>Previous page</a>" in second
+    assert admin_client.get("/admin/queue", params={"page": "-1"}).status_code == 400
+    assert admin_client.get("/admin/exchanges", params={"page": "x"}).status_code == 400
+    assert admin_client.get("/admin/exchanges", params={"page": "2"}).status_code == 200

@@ -7,6 +7,11 @@ The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admi
 ``session_minutes``; every form that changes something (requeue, logout) carries a token bound to the
 session. Logging out of an eID session also ends the eID login. Pages show ids, states and dates —
 never personal data (the journal's search by person uses the keyed hash of the identifier).
+
+Every answer carries :data:`SECURITY_HEADERS`; forms are at most :data:`FORM_LIMIT` bytes of
+``application/x-www-form-urlencoded`` (413, 415), a form posted from another site is refused (403),
+and an unexpected failure is a page with an error id that the log has too. The cookie key is derived
+from the journal's seal key, so the node's processes share sessions without another secret.
 """
 
 from __future__ import annotations

@@ -448,6 +448,11 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             ways.append("<p><a href='/admin/eid'>Log in with eID</a></p>")
         return _page("Admin login", note + "".join(ways), node=node, status=status)
 
+    def too_many(wait: int) -> Response:
+        response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return login_page()
@@ -456,9 +461,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         client = request.client.host if request.client else "unknown"
         wait = throttle.wait(client)
         if wait:
-            response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
-            response.headers["Retry-After"] = str(wait)
-            return response
+            return too_many(wait)
         form = await _form(request)
         password = form.get("password") or ""
         async with hashing:  # one hash at a time (0.3 s of CPU each), off the event loop
@@ -466,9 +469,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             # only now do the ones before them count
             wait = throttle.wait(client)
             if wait:
-                response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
-                response.headers["Retry-After"] = str(wait)
-                return response
+                return too_many(wait)
             right = await run_in_thread(verify_password, password, encoded)
             if not right:
                 count = throttle.failed(client)

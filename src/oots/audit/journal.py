@@ -21,7 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Connection, String, Table, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from oots.audit.chain import (
@@ -398,8 +400,11 @@ class Journal:
         subject: str | None = None,
         event: str | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> list[AuditEntry]:
-        query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
+        """Entries newest first, ``limit`` of them after skipping ``offset``; every filter is applied by the
+        database before the limit, so an old entry is found however many came after it."""
+        query = select(AuditEntry).order_by(AuditEntry.seq.desc())
         if exchange_id:
             query = query.where(AuditEntry.exchange_id == exchange_id)
         if conversation_id:
@@ -408,10 +413,20 @@ class Journal:
             query = query.where(AuditEntry.subject_key == self.subject_key(subject))
         if event:
             query = query.where(AuditEntry.event == event)
-        rows = list(session.execute(query).scalars())
         if message_id:
-            rows = [r for r in rows if message_id in r.message_ids]
-        return rows
+            # the id as a JSON string within the stored list: the same text on SQLite and PostgreSQL for
+            # ids in printable ASCII without quotes or backslashes (AS4 message ids are such)
+            if not message_id.isascii() or not message_id.isprintable() or '"' in message_id or "\\" in message_id:
+                return []
+            query = query.where(cast(AuditEntry.message_ids, String).contains(f'"{message_id}"', autoescape=True))
+        return list(session.execute(query.limit(limit).offset(offset)).scalars())
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for another use of the node, derived from the seal key (HKDF-SHA256 with
+        ``oots:<label>`` as its info): every process of the node has it without another secret to set,
+        it differs per label, and it gives away nothing of the seal key."""
+        info = b"oots:" + label.encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._seal_key)
 
     def head(self, session: Session) -> Head:
         """The journal's head record as stored (where the chain ends and starts, and its MAC)."""

@@ -7,6 +7,11 @@ The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admi
 ``session_minutes``; every form that changes something (requeue, logout) carries a token bound to the
 session. Logging out of an eID session also ends the eID login. Pages show ids, states and dates —
 never personal data (the journal's search by person uses the keyed hash of the identifier).
+
+Every answer carries :data:`SECURITY_HEADERS`; forms are at most :data:`FORM_LIMIT` bytes of
+``application/x-www-form-urlencoded`` (413, 415), a form posted from another site is refused (403),
+and an unexpected failure is a page with an error id that the log has too. The cookie key is derived
+from the journal's seal key, so the node's processes share sessions without another secret.
 """
 
 from __future__ import annotations
@@ -249,6 +254,37 @@ def _hardened(endpoint: Callable[[Request], Any], node: str) -> Callable[[Reques
     return endpoint_hardened
 
 
+#: Rows per page of the area's tables.
+PAGE_SIZE = 50
+#: The longest search term the journal page takes.
+_TERM_LIMIT = 200
+
+
+def _utc(value: Any) -> Any:
+    """A time as the pages show it: in UTC, to the second, saying so."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value
+
+
+def _page_number(value: str) -> int:
+    """The page asked for (1 when none): a bad one is refused (400)."""
+    if not value:
+        return 1
+    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+        raise _Refused(400, "The page number must be a whole number from 1.")
+    return int(value)
+
+
+def _paging(path: str, number: int, more: bool) -> str:
+    """Links to the pages before and after ``number`` of a page of tables."""
+    links = [f"<a href='{path}?page={number - 1}'>Previous page</a>"] if number > 1 else []
+    links += [f"<a href='{path}?page={number + 1}'>Next page</a>"] if more else []
+    return f"<p>Page {number}. {' · '.join(links)}</p>" if links else ""
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -280,7 +316,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_last: b
     head = "".join(f"<th scope='col'>{_e(h)}</th>" for h in headers)
     body = []
     for row in rows:
-        cells = [f"<td>{_e(v)}</td>" for v in row]
+        cells = [f"<td>{_e(_utc(v))}</td>" for v in row]
         if raw_last:
             cells[-1] = f"<td>{row[-1]}</td>"
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -300,10 +336,12 @@ def _certificate_expiry(path: Path | None) -> tuple[str, str]:
     return expires.date().isoformat(), ("EXPIRED" if days < 0 else f"{days} days left")
 
 
-def _session_secret(settings: Settings, encoded: str | None) -> bytes:
-    """The key of the session cookies: from the password hash and the eID settings, so that changing
-    either (or the list of admins) ends every session; with neither a password nor ``eid.session_secret``,
-    from the eID cookie key generated into the data directory (shared by the node's processes)."""
+def _session_secret(settings: Settings, encoded: str | None, root: bytes) -> bytes:
+    """The key of the session cookies: keyed with ``root`` (derived from the journal's seal key, which
+    every process of the node has), over the password hash and the eID settings, so that changing either
+    (or the list of admins) ends every session, and knowing the hash alone makes no session; with
+    neither a password nor ``eid.session_secret``, over the eID cookie key generated into the data
+    directory (shared by the node's processes)."""
     admin, eid = settings.admin, settings.eid
     parts = [encoded or ""]
     if admin.eid_login:
@@ -314,7 +352,7 @@ def _session_secret(settings: Settings, encoded: str | None) -> bytes:
         else:
             shared = ""
         parts += [shared, *sorted(admin.eid_admins)]
-    return hashlib.sha256(b"oots-admin-session\0" + "\0".join(parts).encode()).digest()
+    return hmac.new(root, b"oots-admin-session\0" + "\0".join(parts).encode(), hashlib.sha256).digest()
 
 
 def node_eid_login(ctx: NodeContext) -> tuple[EidLogin, list[BaseRoute]]:
@@ -362,7 +400,9 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         eid, eid_routes = node_eid_login(ctx)
     eid_level = LevelOfAssurance(admin.eid_level)
     allowed = frozenset(a.strip() for a in admin.eid_admins)
-    secret = _session_secret(settings, encoded)
+    from oots.audit.journal import load_journal
+
+    secret = _session_secret(settings, encoded, load_journal(settings).derive_key("admin-session"))
     signer = TimestampSigner(secret, salt="oots-admin")
     max_age = admin.session_minutes * 60
     secure = settings.node.base_url.startswith("https://")
@@ -408,6 +448,11 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             ways.append("<p><a href='/admin/eid'>Log in with eID</a></p>")
         return _page("Admin login", note + "".join(ways), node=node, status=status)
 
+    def too_many(wait: int) -> Response:
+        response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return login_page()
@@ -416,9 +461,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         client = request.client.host if request.client else "unknown"
         wait = throttle.wait(client)
         if wait:
-            response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
-            response.headers["Retry-After"] = str(wait)
-            return response
+            return too_many(wait)
         form = await _form(request)
         password = form.get("password") or ""
         async with hashing:  # one hash at a time (0.3 s of CPU each), off the event loop
@@ -426,9 +469,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             # only now do the ones before them count
             wait = throttle.wait(client)
             if wait:
-                response = login_page(f"Too many wrong passwords. Try again in {wait} seconds.", 429)
-                response.headers["Retry-After"] = str(wait)
-                return response
+                return too_many(wait)
             right = await run_in_thread(verify_password, password, encoded)
             if not right:
                 count = throttle.failed(client)
@@ -476,11 +517,17 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         with ctx.database.connect() as connection:
             return set(inspect(connection).get_table_names())
 
-    def recent(table_name: str, columns: Sequence[str], order: str, limit: int = 50) -> list[Sequence[Any]]:
+    def recent(table_name: str, columns: Sequence[str], order: str, number: int = 1) -> list[Sequence[Any]]:
+        """Page ``number`` of the table, newest first, with one row more when there is a next page."""
         if table_name not in present_tables():
             return []
         table = load_models().tables[table_name]
-        query = select(*(table.c[c] for c in columns)).order_by(table.c[order].desc()).limit(limit)
+        query = (
+            select(*(table.c[c] for c in columns))
+            .order_by(table.c[order].desc())
+            .limit(PAGE_SIZE + 1)
+            .offset((number - 1) * PAGE_SIZE)
+        )
         with ctx.database.connect() as connection:
             return [tuple(row) for row in connection.execute(query)]
 
@@ -516,15 +563,15 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Overview", body, node=node, token=token)
 
     async def exchanges(request: Request, token: str) -> Response:
-        rows = await run_in_thread(
-            recent, "requester_exchanges", ("id", "procedure", "country", "state", "reason", "updated_at"), "updated_at"
-        )
-        outbound = await run_in_thread(
-            recent, "as4_outbound", ("message_id", "partner", "leg", "state", "attempts", "updated_at"), "id"
-        )
-        inbound = await run_in_thread(
-            recent, "as4_inbound", ("message_id", "partner", "leg", "state", "received_at"), "id"
-        )
+        number = _page_number(request.query_params.get("page", ""))
+        columns: Sequence[str] = ("id", "procedure", "country", "state", "reason", "updated_at")
+        rows = await run_in_thread(recent, "requester_exchanges", columns, "updated_at", number)
+        columns = ("message_id", "partner", "leg", "state", "attempts", "updated_at")
+        outbound = await run_in_thread(recent, "as4_outbound", columns, "id", number)
+        columns = ("message_id", "partner", "leg", "state", "received_at")
+        inbound = await run_in_thread(recent, "as4_inbound", columns, "id", number)
+        more = any(len(t) > PAGE_SIZE for t in (rows, outbound, inbound))
+        rows, outbound, inbound = rows[:PAGE_SIZE], outbound[:PAGE_SIZE], inbound[:PAGE_SIZE]
         body = (
             "<h2>Exchanges (requester)</h2>"
             + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
@@ -532,6 +579,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + _table(("Message id", "Partner", "Leg", "State", "Attempts", "Updated"), outbound)
             + "<h2>AS4 messages received</h2>"
             + _table(("Message id", "Partner", "Leg", "State", "Received"), inbound)
+            + _paging("/admin/exchanges", number, more)
         )
         return _page("Exchanges and messages", body, node=node, token=token)
 
@@ -546,10 +594,11 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 return "missing=1"
             return f"job={int(job)}"
 
-    def queue_state() -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
+    def queue_state(number: int) -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
         with ctx.database.session() as db:
+            dead = queue.list_dead(db, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
             return queue.counts(db), [
-                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in queue.list_dead(db)
+                (j.id, j.kind, j.attempts, j.finished_at, (j.last_error or "")[:300]) for j in dead
             ]
 
     async def queue_page(request: Request, token: str) -> Response:
@@ -565,7 +614,10 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             message = f"Job {int(params['job'])} put back in the queue."
         elif params.get("missing"):
             message = "There is no such dead job."
-        counts, dead_jobs = await run_in_thread(queue_state)
+        number = _page_number(params.get("page", ""))
+        counts, dead_jobs = await run_in_thread(queue_state, number)
+        more = len(dead_jobs) > PAGE_SIZE
+        dead_jobs = dead_jobs[:PAGE_SIZE]
         dead = [
             (
                 *job,
@@ -581,6 +633,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + _table(("Kind", "Status", "Count"), rows)
             + "<h2>Dead letters</h2>"
             + _table(("Job", "Kind", "Attempts", "Failed at", "Last error", ""), dead, raw_last=True)
+            + _paging("/admin/queue", number, more)
             + (
                 f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
                 "<input type='hidden' name='job' value='all'><button>Requeue all dead jobs</button></form>"
@@ -591,7 +644,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Queue", body, node=node, token=token)
 
     async def audit(request: Request, token: str) -> Response:
-        from oots.audit.journal import load_journal
+        from oots.audit.journal import Event, load_journal
 
         fields = ("exchange_id", "conversation_id", "message_id", "subject", "event")
         # the search is posted, so that a person identifier never lands in an address (and so in a
@@ -601,6 +654,13 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         ignored = request.method == "GET" and bool(given["subject"])
         if ignored:
             given["subject"] = ""
+        for value in given.values():
+            if len(value) > _TERM_LIMIT or not value.isprintable():
+                raise _Refused(400, f"A search term must be printable and at most {_TERM_LIMIT} characters long.")
+        events = sorted(e.value for e in Event)
+        if given["event"] and given["event"] not in events:
+            raise _Refused(400, "There is no such event: pick one from the list.")
+        number = _page_number(str(source.get("page") or ""))
         labels = {
             "exchange_id": "Exchange id",
             "conversation_id": "Conversation id",
@@ -608,16 +668,30 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             "subject": "Person identifier",
             "event": "Event",
         }
-        form = "".join(
-            f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> " for f in fields
+        options = "".join(
+            f"<option value='{_e(v)}'{' selected' if v == given['event'] else ''}>{_e(v or 'any')}</option>"
+            for v in ("", *events)
+        )
+        form = (
+            "".join(
+                f"<label for='{f}'>{labels[f]}</label> <input id='{f}' name='{f}' value='{_e(given[f])}'> "
+                for f in fields
+                if f != "event"
+            )
+            + f"<label for='event'>{labels['event']}</label> <select id='event' name='event'>{options}</select> "
         )
         journal = load_journal(settings, clock=ctx.clock)
 
         def search() -> list[tuple[Any, ...]]:
             with ctx.database.session() as db:
-                entries = journal.search(db, **{k: (v or None) for k, v in given.items()}, limit=200)
+                entries = journal.search(
+                    db,
+                    **{k: (v or None) for k, v in given.items()},
+                    limit=PAGE_SIZE + 1,  # one more: whether there is a next page
+                    offset=(number - 1) * PAGE_SIZE,
+                )
                 return [
-                    (e.seq, e.recorded_at, e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
+                    (e.seq, _utc(e.recorded_at), e.side, e.event, e.exchange_id, ", ".join(e.message_ids), e.outcome)
                     for e in entries
                 ]
 
@@ -626,6 +700,18 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 return journal.verify(db)
 
         rows = await run_in_thread(search)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+
+        def turn(to: int, label: str) -> str:  # posted: the search may hold a person identifier
+            kept = "".join(f"<input type='hidden' name='{f}' value='{_e(given[f])}'>" for f in fields)
+            return (
+                f"<form method='post' action='/admin/audit'><input type='hidden' name='csrf' value='{token}'>"
+                f"{kept}<input type='hidden' name='page' value='{to}'><button>{label}</button></form>"
+            )
+
+        paging = f"<p>Page {number}.</p>" + (turn(number - 1, "Previous page") if number > 1 else "")
+        paging += turn(number + 1, "Next page") if more else ""
         report = await run_in_thread(verify) if request.query_params.get("verify") else None
         status = (
             "<p role='alert'>A person identifier in the address is ignored: search for it with the form.</p>"
@@ -643,7 +729,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             f"{form}<button>Search</button></form>"
             "<p><a href='/admin/audit?verify=1'>Verify the chain</a></p>"
             + status
-            + _table(("Seq", "Recorded", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
+            + _table(("Seq", "Recorded (UTC)", "Side", "Event", "Exchange", "AS4 messages", "Outcome"), rows)
+            + paging
         )
         return _page("Audit journal", body, node=node, token=token)
 

@@ -467,12 +467,13 @@ def counts(session: Session) -> dict[str, dict[str, int]]:
     return out
 
 
-def list_dead(session: Session, *, kind: str | None = None, limit: int = 100) -> list[QueueJob]:
-    """Dead-lettered jobs, most recently failed first."""
+def list_dead(session: Session, *, kind: str | None = None, limit: int = 100, offset: int = 0) -> list[QueueJob]:
+    """Dead-lettered jobs, most recently failed first (``limit`` of them after skipping ``offset``)."""
     stmt = select(QueueJob).where(QueueJob.status == "dead")
     if kind is not None:
         stmt = stmt.where(QueueJob.kind == kind)
-    return list(session.scalars(stmt.order_by(QueueJob.finished_at.desc(), QueueJob.id.desc()).limit(limit)))
+    stmt = stmt.order_by(QueueJob.finished_at.desc(), QueueJob.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
 
 
 def requeue(session: Session, job_id: int, *, now: datetime | None = None) -> None:

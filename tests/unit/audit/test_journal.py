@@ -662,3 +662,20 @@ def test_cli_head_and_verify_against_a_recorded_head_find_a_rollback(
     code, _, err = run_cli(capsys, "audit", "verify", str(config), "--head", recorded)
     assert code == 1
     assert "entry 4: recorded as the head, but the journal ends at entry 2" in err
+
+
+def test_search_by_message_id_finds_old_entries_and_pages(journal_db: tuple[Database, Journal]) -> None:
+    db, journal = journal_db
+    with db.session() as session:
+        journal.append(session, side="requester", event="request_sent", exchange_id="old", message_ids=["m-1@oots"])
+        for i in range(300):  # more than a page of newer entries, one with an id that contains the old one
+            journal.append(
+                session, side="requester", event="request_sent", exchange_id=f"new-{i}", message_ids=[f"x{i}m-1@oots"]
+            )
+    with db.session() as session:
+        found = journal.search(session, message_id="m-1@oots", limit=50)
+        assert [e.exchange_id for e in found] == ["old"]
+        assert journal.search(session, message_id="m-%@oots") == []  # a wildcard is a character like any other
+        page = journal.search(session, limit=50, offset=50)
+        assert [e.exchange_id for e in page][:2] == ["new-249", "new-248"]
+        assert len(page) == 50

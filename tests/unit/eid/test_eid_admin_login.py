@@ -16,6 +16,7 @@ import pytest
 from eid_helpers import IDP, SECRET, SP, HostRouter, run
 from itsdangerous import TimestampSigner
 
+from oots.audit.journal import load_journal
 from oots.eid.testidp import IdpConfig, create_idp_app, load_people
 from oots.eid.testidp.keys import SigningKey
 from oots.eid.web import EidLogin
@@ -162,14 +163,15 @@ def test_a_person_not_on_the_list_gets_no_session(node: Node, caplog: pytest.Log
 
 
 def test_an_expired_session_sends_back_to_the_login(node: Node) -> None:
-    signer = TimestampSigner(_session_secret(node.settings, None), salt="oots-admin")
+    secret = _session_secret(node.settings, None, load_journal(node.settings).derive_key("admin-session"))
+    signer = TimestampSigner(secret, salt="oots-admin")
     old = time.time() - node.settings.admin.session_minutes * 60 - 5
 
     class Then(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(old)
 
-    expired = Then(_session_secret(node.settings, None), salt="oots-admin").sign("eid:abc").decode()
+    expired = Then(secret, salt="oots-admin").sign("eid:abc").decode()
     fresh = signer.sign("eid:abc").decode()
 
     async def status(cookie: str) -> Any:

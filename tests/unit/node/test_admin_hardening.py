@@ -134,3 +134,88 @@ def test_an_unexpected_failure_shows_an_error_id_that_the_log_has(
     assert found.group(1) in caplog.text
     assert "secret detail" not in page.text
     assert "Traceback" not in page.text
+
+
+def test_the_journal_page_pages_finds_old_entries_and_refuses_bad_input(admin_client: AppClient) -> None:
+    from oots.audit.journal import load_journal
+
+    ctx = admin_client.app.state.context
+    journal = load_journal(ctx.settings)
+    with ctx.database.session() as session:
+        journal.append(session, side="requester", event="request_sent", exchange_id="oldest", message_ids=["m-0@oots"])
+        for i in range(1, 120):
+            journal.append(session, side="requester", event="evidence_received", exchange_id=f"ex-{i}")
+    assert login(admin_client) == 303
+    first = admin_client.get("/admin/audit")
+    assert first.text.count("<tr><td>") == 50
+    assert "Next page" in first.text
+    assert " UTC</td>" in first.text
+    assert "<select id='event' name='event'>" in first.text
+    assert "<option value='request_sent'>" in first.text
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", first.text)
+    assert token is not None
+    third = admin_client.post("/admin/audit", data={"csrf": token.group(1), "page": "3"})
+    assert third.text.count("<tr><td>") == 20
+    assert "oldest" in third.text
+    assert "Next page" not in third.text
+    assert "Previous page" in third.text
+    found = admin_client.get("/admin/audit", params={"message_id": "m-0@oots"})
+    assert "oldest" in found.text
+    assert found.text.count("<tr><td>") == 1
+    by_event = admin_client.get("/admin/audit", params={"event": "request_sent"})
+    assert by_event.text.count("<tr><td>") == 1
+    assert "<option value='request_sent' selected>" in by_event.text
+    for bad in ({"page": "0"}, {"page": "two"}, {"event": "no_such_event"}, {"exchange_id": "x" * 201}):
+        refused = admin_client.get("/admin/audit", params=bad)
+        assert refused.status_code == 400, bad
+        assert "Traceback" not in refused.text
+        _check_headers(refused, "400")
+
+
+def test_sessions_are_keyed_from_the_seal_key_shared_by_processes(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from itsdangerous import TimestampSigner
+
+    digest = hash_password(PASSWORD, iterations=1000)
+    config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
+    with AppClient(create_app(load_settings(config))) as one, AppClient(create_app(load_settings(config))) as two:
+        assert login(one) == 303
+        cookie = one.cookies.get("oots_admin")
+        assert cookie
+        two.cookies.set("oots_admin", cookie)
+        assert two.get("/admin").status_code == 200  # another process of the node takes the session
+        # who knows only the password hash (a configuration file) cannot make a session
+        from_hash = hashlib.sha256(b"oots-admin-session\0" + digest.encode()).digest()
+        forged = TimestampSigner(from_hash, salt="oots-admin").sign("password:abc").decode()
+        two.cookies.set("oots_admin", forged)
+        assert two.get("/admin").status_code == 303
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = node_config(other, f'[admin]\npassword_hash = "{digest}"\n')  # another data directory: other keys
+    with AppClient(create_app(load_settings(moved))) as three:
+        three.cookies.set("oots_admin", cookie)
+        assert three.get("/admin").status_code == 303
+
+
+def test_the_exchanges_and_queue_tables_are_paged(admin_client: AppClient) -> None:
+    from oots.store import queue
+
+    ctx = admin_client.app.state.context
+    with ctx.database.session() as session:
+        for _ in range(60):
+            queue.enqueue(session, "demo.fail", {}, max_attempts=1)
+    with ctx.database.session() as session:
+        session.execute(queue.QueueJob.__table__.update().values(status="dead", last_error="boom"))
+    assert login(admin_client) == 303
+    first = admin_client.get("/admin/queue").text
+    assert first.count("<button>Requeue</button>") == 50
+    assert "<a href='/admin/queue?page=2'>Next page</a>" in first
+    second = admin_client.get("/admin/queue", params={"page": "2"}).text
+    assert second.count("<button>Requeue</button>") == 10
+    assert "<a href='/admin/queue?page=1'>Previous page</a>" in second
+    assert admin_client.get("/admin/queue", params={"page": "-1"}).status_code == 400
+    assert admin_client.get("/admin/exchanges", params={"page": "x"}).status_code == 400
+    assert admin_client.get("/admin/exchanges", params={"page": "2"}).status_code == 200

@@ -135,13 +135,16 @@ def test_unknown_personal_keys_are_refused(node: tuple[Path, Database, Journal])
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def journal_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Database, Journal]:
+def journal_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Database, Journal]]:
     if request.param == "postgres":
         db = Database(request.getfixturevalue("postgres_database")())
     else:
         db = Database(f"sqlite:///{tmp_path / 'journal.db'}")
     db.migrate()
-    return db, Journal("be", b"s" * 32, b"d" * 32, clock=Clock())
+    try:
+        yield db, Journal("be", b"s" * 32, b"d" * 32, clock=Clock())
+    finally:
+        db.dispose()
 
 
 def test_appends_in_one_transaction_chain_and_the_head_read_before_is_not_stale(

@@ -83,6 +83,12 @@ class Answer:
     evidence_ids: tuple[str, ...] = field(default=())
 
     @property
+    def rejected(self) -> bool:
+        """Whether the request was refused before it was looked at: unreadable, against the rules, a person
+        text over the limits (``INVALID:…``). Such a request was not accepted, even if it could be read."""
+        return self.request is None or self.reason.startswith("INVALID:")
+
+    @property
     def action(self) -> str:
         return (
             profile.ACTION_EXECUTE_QUERY_RESPONSE

@@ -251,13 +251,15 @@ class ProviderRole:
             details["request_id"] = answer.document.request_id
         if answer.service is not None:
             details["data_service"] = answer.service.identifier
+        if answer.rejected:
+            details["code"] = answer.code
         subject = answer.subject_identifier
         personal = {"person_identifier": subject} if subject else None
         self.journal.append(
             session,
             event=Event.REQUEST_RECEIVED,
             message_ids=[request.message_info.message_id],
-            outcome="accepted" if answer.request is not None else "rejected",
+            outcome="rejected" if answer.rejected else "accepted",
             details=details,
             personal=personal,
             subject=subject,

@@ -208,6 +208,11 @@ class Intake:
         assert isinstance(result, Answer)
         return result
 
+    def refuse(self, data: bytes, reason: str, detail: str) -> Answer:
+        """``EDM:ERR:0003`` for the request ``data`` refused for what its message carried around it (an
+        ebMS value the node cannot keep), answered with the request's id and requester when its head tells."""
+        return self.error("EDM:ERR:0003", _head(data), None, reason, detail=detail)
+
     def receive(
         self, data: bytes, *, sent: dt.datetime, preview: bool | None = None
     ) -> Answer | PreviewDue | PreviewFollowUp:

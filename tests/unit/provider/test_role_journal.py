@@ -111,6 +111,8 @@ def test_an_id_longer_than_the_journal_keeps_is_a_bad_request(
     assert isinstance(document, QueryError)
     assert document.request_id == req.id
     assert document.specification is version
+    assert document.evidence_requester is not None
+    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
     assert document.detail == f"The request is not acceptable: {named} is longer than 200 characters."
     assert answer.rejected
     within = role.decide(_delivered(body, conversation="c" * 200, exchange="e" * 200))

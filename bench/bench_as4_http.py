@@ -202,6 +202,7 @@ def run() -> None:
 
 
 def _all_rounds(server: str | None) -> None:
+    from bench.postgres import answering
     from oots.network.local import free_port
     from oots.store.scratch import scratch_database
 
@@ -210,8 +211,7 @@ def _all_rounds(server: str | None) -> None:
             directory = Path(tmp)
             url = ""
             if store == "postgres":
-                if not server:
-                    print("   postgres: skipped (set OOTS_BENCH_POSTGRES_URL or OOTS_TEST_POSTGRES_URL)")
+                if not answering(server, "postgres") or not server:
                     continue
                 url = stack.enter_context(scratch_database(server, prefix="oots_bench_as4"))
             port = free_port()

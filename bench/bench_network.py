@@ -36,6 +36,7 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
+from bench.postgres import answering, configured
 from oots.network.load import (
     Pair,
     ProcessTimes,
@@ -206,15 +207,14 @@ def run() -> None:
     count = int(os.environ.get("OOTS_BENCH_NETWORK_EXCHANGES", "1000"))
     concurrency = int(os.environ.get("OOTS_BENCH_NETWORK_CONCURRENCY", "50"))
     kill = os.environ.get("OOTS_BENCH_NETWORK_KILL", "") not in ("", "0")
-    server = os.environ.get("OOTS_BENCH_POSTGRES_URL") or os.environ.get("OOTS_TEST_POSTGRES_URL")
     open_rate = float(os.environ.get("OOTS_BENCH_NETWORK_OPEN_RATE", "20"))
     _measure("SQLite, one process per node", count, concurrency, open_rate=open_rate)
     split = ScaleOut(web=1, workers=1, countries=frozenset({"BE"}))
     _measure("SQLite, requester node as a web process + a worker", count, concurrency, scale=split, open_rate=open_rate)
     if kill:
         _measure("SQLite, provider node SIGKILLed and restarted", count, concurrency, kill=True)
+    server = answering(configured(), "scale-out")
     if not server:
-        print("   scale-out: skipped (set OOTS_BENCH_POSTGRES_URL or OOTS_TEST_POSTGRES_URL)")
         return
     with ExitStack() as stack:
         urls = {cc: stack.enter_context(scratch_database(server, prefix="oots_bench")) for cc in ("BE", "FR")}

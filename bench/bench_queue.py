@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.postgres import answering, configured
 from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store import queue as q
@@ -114,9 +115,8 @@ def run() -> None:
             _measure("sqlite  ", db, n, Path(tmp))
         finally:
             db.dispose()
-        server = os.environ.get("OOTS_BENCH_POSTGRES_URL") or os.environ.get("OOTS_TEST_POSTGRES_URL")
+        server = answering(configured(), "postgres")
         if not server:
-            print("   postgres: skipped (set OOTS_BENCH_POSTGRES_URL or OOTS_TEST_POSTGRES_URL)")
             return
         with scratch_database(server, prefix="oots_bench") as url:
             db = Database(url)

@@ -10,10 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from oots.store import Base, JsonValue, UtcDateTime
 
-__all__ = ["CONVERSATION_ID_CHARACTERS", "AuditEntry", "AuditHead"]
+__all__ = ["CONVERSATION_ID_CHARACTERS", "EXCHANGE_ID_CHARACTERS", "AuditEntry", "AuditHead"]
 
 #: The longest AS4 conversation id an entry keeps (a peer's may be longer: the caller leaves it out).
 CONVERSATION_ID_CHARACTERS = 200
+#: The longest OOTS ExchangeId an entry keeps.
+EXCHANGE_ID_CHARACTERS = 200
 
 
 class AuditEntry(Base):
@@ -26,7 +28,7 @@ class AuditEntry(Base):
     node: Mapped[str] = mapped_column(String(100))
     side: Mapped[str] = mapped_column(String(16))
     event: Mapped[str] = mapped_column(String(40), index=True)
-    exchange_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    exchange_id: Mapped[str | None] = mapped_column(String(EXCHANGE_ID_CHARACTERS), index=True)
     conversation_id: Mapped[str | None] = mapped_column(String(CONVERSATION_ID_CHARACTERS), index=True)
     message_ids: Mapped[list[str]] = mapped_column(JsonValue)
     outcome: Mapped[str | None] = mapped_column(String(100))

@@ -16,7 +16,8 @@ import pkgutil
 import sys
 import traceback
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +68,28 @@ def _register() -> None:
 _register()
 
 
+def _usage_piece(argument: Any) -> Callable[[Any], list[str]]:
+    """The usage line's word for an argument as docs/cli.md spells it: ``CONFIG``, ``[JOB_IDS]...``.
+
+    Typer writes a required argument as ``{config}``, which reads like a placeholder left unfilled."""
+    word = str(argument.metavar or argument.name).upper()
+    if not argument.required:
+        word = f"[{word}]"
+    if argument.nargs != 1:
+        word += "..."
+    return lambda ctx: [word]
+
+
+def _readable_usage(command: Any) -> Any:
+    """``command`` and every subcommand, each argument's usage word made readable (:func:`_usage_piece`)."""
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") == "argument":
+            param.get_usage_pieces = _usage_piece(param)
+    for sub in getattr(command, "commands", {}).values():
+        _readable_usage(sub)
+    return command
+
+
 def _is_usage_error(exc: BaseException) -> bool:
     """Click's own errors (wrong options, missing arguments), whichever click Typer bundles."""
     return hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int)
@@ -77,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        result = app(args=args, prog_name="oots", standalone_mode=False)
+        result = _readable_usage(typer.main.get_command(app))(args=args, prog_name="oots", standalone_mode=False)
     except OotsError as exc:
         if debug:
             traceback.print_exc()

@@ -28,7 +28,7 @@ from typing import Any
 
 from cryptography import x509
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -43,7 +43,7 @@ from oots.as4.keys import load_certificate
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
 from oots.audit.journal import check_keys as check_journal_keys
-from oots.errors import ConfigError, NotFound, OotsError
+from oots.errors import ConfigError, NotFound, OotsError, StoreError, TransportError
 from oots.node.admin import admin_routes
 from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
@@ -362,6 +362,42 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
     return NodeWorker(ctx, worker)
 
 
+#: The seconds a 503 answer of the node's pages asks the caller to wait before trying again.
+RETRY_AFTER_SECONDS = 30
+
+_UNAVAILABLE_TEXT = "The service cannot answer at the moment. Please try again in a little while."
+_FAILURE_TEXT = (
+    "The service could not answer because of an error of its own. Please try again later; if it persists, "
+    "give the error id to the service's operator."
+)
+
+
+async def _failure(request: Request, exc: Exception) -> Response:
+    """The answer of the node's pages (the preview space, the admin area, AS4) to a failure of its own:
+    503 with ``Retry-After`` while its database or a service beneath it cannot be reached, else 500; a
+    fixed sentence and the error id, never the error's message (it may name the database, hosts, files)."""
+    from oots.store.database import unreachable
+
+    error_id = getattr(exc, "error_id", None) or uuid.uuid4().hex[:12]
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(exc, TransportError) or unreachable(exc):
+        status, sentence = 503, _UNAVAILABLE_TEXT
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    else:
+        status, sentence = 500, _FAILURE_TEXT
+    log.error("node answered %d to %s (error id %s): %s", status, request.url.path, error_id, type(exc).__name__)
+    return PlainTextResponse(f"{sentence} (error id {error_id})", status_code=status, headers=headers)
+
+
+#: The node-wide mapping of its own failures to HTTP answers (the portal API has its own, as problems).
+FAILURE_HANDLERS: Mapping[Any, Callable[[Request, Exception], Any]] = {
+    StoreError: _failure,
+    ConfigError: _failure,
+    TransportError: _failure,
+    DBAPIError: _failure,
+}
+
+
 def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -> Starlette:
     """The node's ASGI application (built from settings, or from an already built context)."""
     ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
@@ -439,7 +475,12 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
             if background is not None:
                 background.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CorrelationMiddleware, metrics=metrics)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(CorrelationMiddleware, metrics=metrics)],
+        exception_handlers=dict(FAILURE_HANDLERS),
+    )
     app.state.context = ctx
     app.state.metrics = metrics
     app.state.settings = ctx.settings

@@ -83,6 +83,12 @@ class Answer:
     evidence_ids: tuple[str, ...] = field(default=())
 
     @property
+    def rejected(self) -> bool:
+        """Whether the request was refused before it was looked at: unreadable, against the rules, a person
+        text over the limits (``INVALID:…``). Such a request was not accepted, even if it could be read."""
+        return self.request is None or self.reason.startswith("INVALID:")
+
+    @property
     def action(self) -> str:
         return (
             profile.ACTION_EXECUTE_QUERY_RESPONSE
@@ -201,6 +207,11 @@ class Intake:
         result = self.receive(data, sent=sent, preview=False)
         assert isinstance(result, Answer)
         return result
+
+    def refuse(self, data: bytes, reason: str, detail: str) -> Answer:
+        """``EDM:ERR:0003`` for the request ``data`` refused for what its message carried around it (an
+        ebMS value the node cannot keep), answered with the request's id and requester when its head tells."""
+        return self.error("EDM:ERR:0003", _head(data), None, reason, detail=detail)
 
     def receive(
         self, data: bytes, *, sent: dt.datetime, preview: bool | None = None

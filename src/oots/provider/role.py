@@ -33,6 +33,7 @@ from oots.as4 import profile
 from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.audit.journal import Event, Journal, Side, load_journal
+from oots.audit.models import CONVERSATION_ID_CHARACTERS, EXCHANGE_ID_CHARACTERS
 from oots.errors import ConfigError
 from oots.node.gateway import As4Gateway
 from oots.node.roles import As4Handler, As4Preparer, NodeContext
@@ -50,6 +51,21 @@ log = logging.getLogger(__name__)
 def _property(message: UserMessage, name: str) -> PartyId | None:
     prop = message.property(name)
     return None if prop is None else PartyId(prop.value, prop.type)
+
+
+def _kept(value: str | None, limit: int) -> str | None:
+    """``value`` for the journal when its column keeps it whole (an over-long one was refused)."""
+    return value if value is not None and len(value) <= limit else None
+
+
+def _too_long_id(um: UserMessage) -> str | None:
+    """The ebMS id of ``um`` longer than the node's database keeps (``ConversationId`` or ``ExchangeId``)."""
+    if len(um.collaboration_info.conversation_id) > CONVERSATION_ID_CHARACTERS:
+        return f"ConversationId is longer than {CONVERSATION_ID_CHARACTERS} characters"
+    exchange = um.property(profile.EXCHANGE_ID)
+    if exchange is not None and len(exchange.value) > EXCHANGE_ID_CHARACTERS:
+        return f"ExchangeId is longer than {EXCHANGE_ID_CHARACTERS} characters"
+    return None
 
 
 def _request_payload(payloads: Sequence[Payload]) -> bytes:
@@ -167,7 +183,7 @@ class ProviderRole:
         """Before the delivery's transaction: the intake's decision (validation, matching, rendering)
         and, for a plain answer, its message packed for sending; kept for :meth:`on_request`."""
         um: UserMessage = message.user_message
-        result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
+        result = self.decide(message)
         prepared = _Prepared(result)
         if isinstance(result, Answer):
             reply = self.reply_message(self.routing(um), result)
@@ -179,6 +195,16 @@ class ProviderRole:
             while len(self._prepared) > _PREPARED_KEPT:
                 del self._prepared[next(iter(self._prepared))]
 
+    def decide(self, message: Any) -> Answer | PreviewDue | PreviewFollowUp:
+        """The intake's decision on a delivered request; ``EDM:ERR:0003`` (``INVALID:ID_TOO_LONG``) at once
+        for an ebMS ``ConversationId`` or ``ExchangeId`` longer than the journal keeps."""
+        um: UserMessage = message.user_message
+        payload = _request_payload(message.payloads)
+        too_long = _too_long_id(um)
+        if too_long is not None:
+            return self.intake.refuse(payload, "INVALID:ID_TOO_LONG", f"The request is not acceptable: {too_long}.")
+        return self.intake.receive(payload, sent=um.message_info.timestamp)
+
     def _take_prepared(self, message_id: str) -> _Prepared | None:
         with self._prepared_lock:
             return self._prepared.pop(message_id, None)
@@ -187,10 +213,7 @@ class ProviderRole:
         """Answer one delivered ``ExecuteQueryRequest`` (an ``oots.as4.msh.VerifiedMessage``)."""
         um: UserMessage = message.user_message
         prepared = self._take_prepared(um.message_info.message_id)
-        if prepared is not None:
-            result = prepared.result
-        else:
-            result = self.intake.receive(_request_payload(message.payloads), sent=um.message_info.timestamp)
+        result = prepared.result if prepared is not None else self.decide(message)
         routing = self.routing(um)
         frm = um.party_info.from_party.party_id
         party = f"{frm.type or ''}|{frm.value}"
@@ -225,8 +248,8 @@ class ProviderRole:
             session,
             side=Side.PROVIDER,
             event=Event.REQUEST_RECEIVED,
-            exchange_id=exchange.value if exchange is not None else None,
-            conversation_id=request.collaboration_info.conversation_id,
+            exchange_id=_kept(exchange.value if exchange is not None else None, EXCHANGE_ID_CHARACTERS),
+            conversation_id=_kept(request.collaboration_info.conversation_id, CONVERSATION_ID_CHARACTERS),
             message_ids=[request.message_info.message_id],
             outcome="held",
             details={
@@ -243,21 +266,23 @@ class ProviderRole:
         exchange = request.property(profile.EXCHANGE_ID)
         common: dict[str, Any] = {
             "side": Side.PROVIDER,
-            "exchange_id": exchange.value if exchange is not None else None,
-            "conversation_id": request.collaboration_info.conversation_id,
+            "exchange_id": _kept(exchange.value if exchange is not None else None, EXCHANGE_ID_CHARACTERS),
+            "conversation_id": _kept(request.collaboration_info.conversation_id, CONVERSATION_ID_CHARACTERS),
         }
         details: dict[str, Any] = {"reason": answer.reason}
         if answer.document.request_id is not None:  # also of a request that could not be read whole
             details["request_id"] = answer.document.request_id
         if answer.service is not None:
             details["data_service"] = answer.service.identifier
+        if answer.rejected:
+            details["code"] = answer.code
         subject = answer.subject_identifier
         personal = {"person_identifier": subject} if subject else None
         self.journal.append(
             session,
             event=Event.REQUEST_RECEIVED,
             message_ids=[request.message_info.message_id],
-            outcome="accepted" if answer.request is not None else "rejected",
+            outcome="rejected" if answer.rejected else "accepted",
             details=details,
             personal=personal,
             subject=subject,

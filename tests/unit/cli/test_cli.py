@@ -199,3 +199,34 @@ def test_an_unexpected_error_is_one_line_and_exit_70(tmp_path: Path) -> None:
     assert debug.returncode == 70
     assert "Traceback" in debug.stderr
     assert "RuntimeError: boom" in debug.stderr
+
+
+def _commands(capsys: pytest.CaptureFixture[str], *path: str) -> list[tuple[str, ...]]:
+    """Every command of ``oots`` (groups walked), read from the help pages."""
+    code, out, _ = run_cli(capsys, *path, "--help")
+    assert code == 0
+    listed = out.partition("Commands")[2]
+    names = [line.split()[1] for line in listed.splitlines() if line.startswith("│ ") and line[2] != " "]
+    found: list[tuple[str, ...]] = []
+    for name in names:
+        code, sub, _ = run_cli(capsys, *path, name, "--help")
+        found += _commands(capsys, *path, name) if "Commands" in sub else [(*path, name)]
+    return found
+
+
+def test_usage_lines_name_arguments_readably(capsys: pytest.CaptureFixture[str]) -> None:
+    # Before, typer wrote a required argument as {config} ("Usage: oots serve [OPTIONS] {config}").
+    commands = _commands(capsys)
+    assert ("serve",) in commands
+    assert ("queue", "requeue") in commands
+    for command in commands:
+        _, out, _ = run_cli(capsys, *command, "--help")
+        usage = next(line for line in out.splitlines() if "Usage:" in line)
+        assert "{" not in usage, usage
+    _, out, _ = run_cli(capsys, "serve", "--help")
+    assert "Usage: oots serve [OPTIONS] CONFIG" in out
+    _, out, _ = run_cli(capsys, "queue", "requeue", "--help")
+    assert "Usage: oots queue requeue [OPTIONS] CONFIG [JOB_IDS]..." in out
+    code, _, err = run_cli(capsys, "serve")
+    assert code == 2
+    assert "Usage: oots serve [OPTIONS] CONFIG" in err

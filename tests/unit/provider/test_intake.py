@@ -158,17 +158,21 @@ def _control_character_in_the_name(body: bytes) -> bytes:
         (_control_character_in_the_name, "INVALID:XML"),
     ],
 )
+@pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])
 def test_every_invalid_request_whose_id_can_be_read_is_answered_with_it(
-    broken: Callable[[bytes], bytes], reason: str
+    broken: Callable[[bytes], bytes], reason: str, version: edm.Version
 ) -> None:
-    req, body = request()
+    req, body = request(version=version)
     data = broken(body)
     assert data != body
     answer = intake().answer(data, sent=NOW)
     assert (answer.code, answer.reason) == ("EDM:ERR:0003", reason)
-    document = valid(answer)
+    document = valid(answer)  # the official rules (v1.0) and ours (v2.0) want its EvidenceRequester
     assert isinstance(document, QueryError)
     assert document.request_id == req.id
+    assert document.specification is version
+    assert document.evidence_requester is not None
+    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
 
 
 @pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,15 +15,11 @@ from oots.node import build_context, create_app
 from oots.node.admin import FAILURES_ALLOWED, FORM_LIMIT, SECURITY_HEADERS, hash_password
 from oots.settings import load_settings
 
+from . import test_node_ops
 from .test_node_ops import PASSWORD, AppClient, login, node_config
 
-
-@pytest.fixture
-def admin_client(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[AppClient]:
-    digest = hash_password(PASSWORD, iterations=1000)
-    settings = load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n'))
-    with AppClient(create_app(settings)) as client:
-        yield client
+#: The node with a password-protected admin area, as the other admin tests use it.
+admin_client = test_node_ops.admin_client
 
 
 def _check_headers(response: httpx.Response, what: str) -> None:

@@ -47,6 +47,17 @@ def valid(answer: Answer) -> QueryResponse | QueryError:
     return answer.document
 
 
+def names_its_request(answer: Answer, req: edm.QueryRequest, version: edm.Version) -> QueryError:
+    """The answer's error, valid, naming ``req`` (its id, version and EvidenceRequester)."""
+    document = valid(answer)
+    assert isinstance(document, QueryError)
+    assert document.request_id == req.id
+    assert document.specification is version
+    assert document.evidence_requester is not None
+    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
+    return document
+
+
 def test_evidence_for_exactly_one_match() -> None:
     req, body = request(fmt="application/xml")
     answer = intake().answer(body, sent=NOW)
@@ -98,12 +109,7 @@ def test_a_request_too_large_for_its_name_is_refused_with_its_id(version: edm.Ve
     assert len(body) > 1_000_000
     answer = intake().answer(body, sent=NOW)
     assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:TOO_LARGE")
-    document = valid(answer)
-    assert isinstance(document, QueryError)
-    assert document.request_id == req.id
-    assert document.specification is version
-    assert document.evidence_requester is not None
-    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
+    names_its_request(answer, req, version)
     assert b"\xc3\x91" * 10 not in answer.payloads[0].data  # the name is not sent back
     assert answer.request is None
     assert answer.subject_identifier is None
@@ -167,12 +173,7 @@ def test_every_invalid_request_whose_id_can_be_read_is_answered_with_it(
     assert data != body
     answer = intake().answer(data, sent=NOW)
     assert (answer.code, answer.reason) == ("EDM:ERR:0003", reason)
-    document = valid(answer)  # the official rules (v1.0) and ours (v2.0) want its EvidenceRequester
-    assert isinstance(document, QueryError)
-    assert document.request_id == req.id
-    assert document.specification is version
-    assert document.evidence_requester is not None
-    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
+    names_its_request(answer, req, version)  # the official rules (v1.0) and ours (v2.0) want its EvidenceRequester
 
 
 @pytest.mark.parametrize("version", [edm.Version.EDM_V1, edm.Version.EDM_V2])

@@ -14,12 +14,11 @@ from oots import edm
 from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.audit.journal import Event
-from oots.edm import QueryError
 from oots.provider.intake import Answer
 from oots.provider.role import ProviderRole
 
 from .parties import GARCIA
-from .test_intake import NOW, intake, request, valid
+from .test_intake import NOW, intake, names_its_request, request
 
 
 @dataclass
@@ -107,12 +106,7 @@ def test_an_id_longer_than_the_journal_keeps_is_a_bad_request(
     answer = role.decide(_delivered(body, conversation=conversation, exchange=exchange))
     assert isinstance(answer, Answer)
     assert (answer.code, answer.reason) == ("EDM:ERR:0003", "INVALID:ID_TOO_LONG")
-    document = valid(answer)
-    assert isinstance(document, QueryError)
-    assert document.request_id == req.id
-    assert document.specification is version
-    assert document.evidence_requester is not None
-    assert document.evidence_requester.identifier == req.evidence_requester[0].identifier
+    document = names_its_request(answer, req, version)
     assert document.detail == f"The request is not acceptable: {named} is longer than 200 characters."
     assert answer.rejected
     within = role.decide(_delivered(body, conversation="c" * 200, exchange="e" * 200))

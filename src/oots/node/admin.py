@@ -37,7 +37,8 @@ from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy import inspect, select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
@@ -768,7 +769,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     def route(path: str, endpoint: Callable[[Request], Any], methods: Sequence[str] = ("GET",)) -> Route:
         return Route(path, _hardened(endpoint, node), methods=list(methods))
 
-    return [
+    def other_method(routes: list[BaseRoute]) -> Callable[[Request], Any]:
+        async def not_allowed(request: Request) -> Response:
+            # Starlette's own 405 would carry none of the headers: the methods the path takes are named
+            partial = [r for r in routes if isinstance(r, Route) and r.matches(request.scope)[0] is Match.PARTIAL]
+            named = [r for r in partial if "{" not in r.path] or partial  # the page itself, not the catch-all
+            allow = sorted({m for r in named for m in r.methods or ()})
+            response = _page(
+                "Not allowed", f"<p>This page takes {_e(', '.join(allow))} only.</p>", node=node, status=405
+            )
+            response.headers["Allow"] = ", ".join(allow)
+            return response
+
+        return not_allowed
+
+    routes: list[BaseRoute] = [
         *eid_routes,
         route("/admin/login", login, ("GET", "POST")),
         *([route("/admin/eid", eid_login)] if eid is not None else []),
@@ -780,3 +795,17 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         route("/admin/partners", guarded(partners)),
         route("/admin/{rest:path}", no_such_page, ("GET", "POST")),  # with the headers too
     ]
+    # last: what reaches these took another method than the page's (every method matches them)
+    refuse = _AnyMethod(_hardened(other_method(routes), node))
+    return [*routes, Route("/admin", refuse, methods=None), Route("/admin/{rest:path}", refuse, methods=None)]
+
+
+class _AnyMethod:
+    """A page for every method: Starlette gives a function endpoint GET only, an ASGI one all."""
+
+    def __init__(self, endpoint: Callable[[Request], Any]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response: Response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)

@@ -214,3 +214,18 @@ def test_the_exchanges_and_queue_tables_are_paged(admin_client: AppClient) -> No
     assert admin_client.get("/admin/queue", params={"page": "-1"}).status_code == 400
     assert admin_client.get("/admin/exchanges", params={"page": "x"}).status_code == 400
     assert admin_client.get("/admin/exchanges", params={"page": "2"}).status_code == 200
+
+
+def test_another_method_is_refused_with_the_headers_and_what_the_page_takes(admin_client: AppClient) -> None:
+    # Before, Starlette answered these itself: a 405 without the area's headers
+    for method, path, allow in [
+        ("PUT", "/admin", "GET, HEAD"),
+        ("DELETE", "/admin/login", "GET, HEAD, POST"),
+        ("PATCH", "/admin/logout", "POST"),
+        ("PUT", "/admin/nothing-here", "GET, HEAD, POST"),
+    ]:
+        response = admin_client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        _check_headers(response, f"{method} {path}")
+        assert response.headers["allow"] == allow, (method, path)
+    assert admin_client.get("/administrator").status_code == 404  # not the area's

@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from oots.audit.chain import (
     verify_chain,
     verify_head,
 )
-from oots.audit.models import AuditEntry, AuditHead
+from oots.audit.models import CONVERSATION_ID_CHARACTERS, EXCHANGE_ID_CHARACTERS, AuditEntry, AuditHead
 from oots.audit.sealing import decrypt_personal, digest, encrypt_personal
 from oots.errors import ConfigError, SecurityError, StoreError
 from oots.settings import Settings
@@ -107,6 +107,21 @@ class Entry:
     details: Mapping[str, Any] | None = None
     personal: Mapping[str, str] | None = None
     subject: str | None = None
+
+
+def _kept(value: str | None, limit: int) -> str | None:
+    return value if value is None or len(value) <= limit else None
+
+
+def _within_columns(entry: Entry) -> Entry:
+    """``entry`` without an exchange or conversation id longer than its column keeps (a peer's may be):
+    the step is journaled without it rather than failing the caller's transaction (PostgreSQL refuses
+    an over-long value; SQLite would keep it)."""
+    exchange_id = _kept(entry.exchange_id, EXCHANGE_ID_CHARACTERS)
+    conversation_id = _kept(entry.conversation_id, CONVERSATION_ID_CHARACTERS)
+    if (exchange_id, conversation_id) == (entry.exchange_id, entry.conversation_id):
+        return entry
+    return replace(entry, exchange_id=exchange_id, conversation_id=conversation_id)
 
 
 @dataclass(frozen=True)
@@ -224,6 +239,7 @@ class Journal:
                     raise ValueError(f"not personal-data keys of the audit journal: {sorted(unknown)}")
         if not entries:
             return []
+        entries = [_within_columns(entry) for entry in entries]
         conn = session.connection()
         head = conn.execute(_LOCK_HEAD).first()
         end_group_after(session)  # a worker commits the head's lock with this job, not with its next ones

@@ -391,7 +391,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 node=node,
             )
 
-        return [Route("/admin", _hardened(off, node)), Route("/admin/{rest:path}", _hardened(off, node))]
+        off_page = _AnyMethod(_hardened(off, node))  # every method, with the headers
+        return [Route("/admin", off_page, methods=None), Route("/admin/{rest:path}", off_page, methods=None)]
 
     check_settings(settings)  # a wrong hash is a configuration error at start, not at the first login
     encoded = configured.get_secret_value() if configured is not None else None

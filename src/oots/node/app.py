@@ -43,7 +43,7 @@ from oots.as4.keys import load_certificate
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
 from oots.audit.journal import check_keys as check_journal_keys
-from oots.errors import ConfigError, NotFound, OotsError, StoreError, TransportError
+from oots.errors import ConfigError, NotFound, OotsError, StoreError, TransportError, exception_text
 from oots.node.admin import admin_routes
 from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
@@ -51,7 +51,7 @@ from oots.node.observe import CorrelationMiddleware, Metrics, database_fault
 from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role, unavailable
 from oots.settings import Settings
 from oots.store import open_database
-from oots.store.database import normalise_url
+from oots.store.database import OUTAGE_RETRY_SECONDS, normalise_url, outage
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Preparer, Worker
 from oots.store.wake import listen, topic
@@ -362,9 +362,6 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
     return NodeWorker(ctx, worker)
 
 
-#: The seconds a 503 answer of the node's pages asks the caller to wait before trying again.
-RETRY_AFTER_SECONDS = 30
-
 _UNAVAILABLE_TEXT = "The service cannot answer at the moment. Please try again in a little while."
 _FAILURE_TEXT = (
     "The service could not answer because of an error of its own. Please try again later; if it persists, "
@@ -376,16 +373,20 @@ async def _failure(request: Request, exc: Exception) -> Response:
     """The answer of the node's pages (the preview space, the admin area, AS4) to a failure of its own:
     503 with ``Retry-After`` while its database or a service beneath it cannot be reached, else 500; a
     fixed sentence and the error id, never the error's message (it may name the database, hosts, files)."""
-    from oots.store.database import unreachable
-
     error_id = getattr(exc, "error_id", None) or uuid.uuid4().hex[:12]
     headers = {"Cache-Control": "no-store"}
-    if isinstance(exc, TransportError) or unreachable(exc):
+    if outage(exc):
         status, sentence = 503, _UNAVAILABLE_TEXT
-        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        headers["Retry-After"] = str(OUTAGE_RETRY_SECONDS)
     else:
         status, sentence = 500, _FAILURE_TEXT
-    log.error("node answered %d to %s (error id %s): %s", status, request.url.path, error_id, type(exc).__name__)
+    log.error(
+        "node answered %d to %s (error id %s): %s",
+        status,
+        request.url.path,
+        error_id,
+        exception_text(exc, messages=False),
+    )
     return PlainTextResponse(f"{sentence} (error id {error_id})", status_code=status, headers=headers)
 
 

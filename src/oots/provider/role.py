@@ -53,11 +53,6 @@ def _property(message: UserMessage, name: str) -> PartyId | None:
     return None if prop is None else PartyId(prop.value, prop.type)
 
 
-def _kept(value: str | None, limit: int) -> str | None:
-    """``value`` for the journal when its column keeps it whole (an over-long one was refused)."""
-    return value if value is not None and len(value) <= limit else None
-
-
 def _too_long_id(um: UserMessage) -> str | None:
     """The ebMS id of ``um`` longer than the node's database keeps (``ConversationId`` or ``ExchangeId``)."""
     if len(um.collaboration_info.conversation_id) > CONVERSATION_ID_CHARACTERS:
@@ -248,8 +243,8 @@ class ProviderRole:
             session,
             side=Side.PROVIDER,
             event=Event.REQUEST_RECEIVED,
-            exchange_id=_kept(exchange.value if exchange is not None else None, EXCHANGE_ID_CHARACTERS),
-            conversation_id=_kept(request.collaboration_info.conversation_id, CONVERSATION_ID_CHARACTERS),
+            exchange_id=exchange.value if exchange is not None else None,
+            conversation_id=request.collaboration_info.conversation_id,
             message_ids=[request.message_info.message_id],
             outcome="held",
             details={
@@ -266,8 +261,8 @@ class ProviderRole:
         exchange = request.property(profile.EXCHANGE_ID)
         common: dict[str, Any] = {
             "side": Side.PROVIDER,
-            "exchange_id": _kept(exchange.value if exchange is not None else None, EXCHANGE_ID_CHARACTERS),
-            "conversation_id": _kept(request.collaboration_info.conversation_id, CONVERSATION_ID_CHARACTERS),
+            "exchange_id": exchange.value if exchange is not None else None,
+            "conversation_id": request.collaboration_info.conversation_id,
         }
         details: dict[str, Any] = {"reason": answer.reason}
         if answer.document.request_id is not None:  # also of a request that could not be read whole

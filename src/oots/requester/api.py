@@ -91,7 +91,7 @@ from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE, TERMINAL, Reason, RequestStatus, State
 from oots.store import Database
-from oots.store.database import unreachable
+from oots.store.database import OUTAGE_RETRY_SECONDS, outage
 from oots.store.wake import Topic, Watch, topic, wait_for
 from oots.threads import run_in_thread
 
@@ -174,8 +174,6 @@ _UNAVAILABLE_DETAIL = (
     "the node cannot answer at the moment (its database or a service it depends on cannot be reached); "
     "try again after the seconds Retry-After gives"
 )
-#: The seconds a 503 answer asks the caller to wait before trying again.
-RETRY_AFTER_SECONDS = 30
 
 
 def _unavailable(cause: BaseException) -> JSONResponse:
@@ -185,7 +183,7 @@ def _unavailable(cause: BaseException) -> JSONResponse:
         _TITLES[503],
         _UNAVAILABLE_DETAIL,
         getattr(cause, "error_id", None),
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        headers={"Retry-After": str(OUTAGE_RETRY_SECONDS)},
         cause=cause,
     )
 
@@ -193,7 +191,7 @@ def _unavailable(cause: BaseException) -> JSONResponse:
 def _failure_answer(exc: BaseException) -> JSONResponse:
     """The answer to a failure of the node itself: 503 (with ``Retry-After``) while its database or a
     service beneath it cannot be reached, else 500; either with a fixed sentence, never the message."""
-    if isinstance(exc, TransportError) or unreachable(exc):
+    if outage(exc):
         return _unavailable(exc)
     return _problem(500, _TITLES[500], _SERVER_ERROR_DETAIL, getattr(exc, "error_id", None), cause=exc)
 

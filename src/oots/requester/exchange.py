@@ -36,7 +36,6 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
-from oots.audit.models import CONVERSATION_ID_CHARACTERS
 from oots.errors import LocalProtocolError, ModelError, NotFound, SecurityError, XmlError
 from oots.requester import discovery, records
 from oots.requester.models import (
@@ -852,8 +851,7 @@ class Requester:
                 side=Side.REQUESTER,
                 event=Step.ANSWER_DROPPED,
                 exchange_id=ex.id if ex is not None else None,
-                # a conversation id too long to be ours nor to keep is left out, not a journal that fails
-                conversation_id=conversation if len(conversation) <= CONVERSATION_ID_CHARACTERS else None,
+                conversation_id=conversation,  # one too long to keep is left out by the journal
                 message_ids=[message.message_id, *([ref] if ref else [])],
                 outcome=why,
                 details={"action": message.user_message.collaboration_info.action},

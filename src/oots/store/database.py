@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from oots.errors import ConfigError, StoreError, StoreUnavailable
+from oots.errors import ConfigError, StoreError, StoreUnavailable, TransportError
 from oots.store.base import Base
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIGRATIONS_DIR",
     "MODEL_MODULES",
+    "OUTAGE_RETRY_SECONDS",
     "Database",
     "Reconnect",
     "WriterQueue",
@@ -38,6 +39,7 @@ __all__ = [
     "normalise_url",
     "open_database",
     "open_existing_database",
+    "outage",
     "schema_heads",
     "sqlite_file",
     "unreachable",
@@ -424,6 +426,16 @@ def unreachable(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+#: The seconds an answer given during an outage (503) asks its caller to wait before trying again.
+OUTAGE_RETRY_SECONDS = 30
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` is an outage beneath the node rather than a failure of its own: its database cannot
+    be reached (:func:`unreachable`) or a network service it calls cannot (``TransportError``)."""
+    return isinstance(exc, TransportError) or unreachable(exc)
 
 
 class Reconnect:

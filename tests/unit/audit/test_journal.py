@@ -682,3 +682,19 @@ def test_search_by_message_id_finds_old_entries_and_pages(journal_db: tuple[Data
         page = journal.search(session, limit=50, offset=50)
         assert [e.exchange_id for e in page][:2] == ["new-249", "new-248"]
         assert len(page) == 50
+
+
+def test_an_id_longer_than_its_column_is_left_out_not_a_failed_append(journal_db: tuple[Database, Journal]) -> None:
+    # a peer's ids may be any length: PostgreSQL refused the entry (and the caller's transaction with it)
+    db, journal = journal_db
+    with db.session() as session:
+        journal.append(
+            session, side="provider", event="request_received", exchange_id="e" * 201, conversation_id="c" * 201
+        )
+        journal.append(
+            session, side="provider", event="request_received", exchange_id="e" * 200, conversation_id="c" * 200
+        )
+    with db.session() as session:
+        kept = [(e.exchange_id, e.conversation_id) for e in journal.search(session)]
+        assert kept == [("e" * 200, "c" * 200), (None, None)]
+        assert journal.verify(session).ok

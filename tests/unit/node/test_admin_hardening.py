@@ -67,6 +67,7 @@ def test_every_admin_route_refuses_a_stranger_and_carries_the_headers(admin_clie
 def test_the_area_that_is_off_carries_the_headers_too(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     with AppClient(create_app(load_settings(node_config(tmp_path)))) as client:
         _check_headers(client.get("/admin/queue"), "off")
+        _check_headers(client.post("/admin/login"), "off, a form")  # was Starlette's 405 without them
 
 
 def test_concurrent_wrong_passwords_get_no_more_tries_than_the_limit(

@@ -3,15 +3,20 @@
 Login with the password whose hash ``[admin] password_hash`` holds (``oots admin hash-password``), or
 with eID through the node's relying party (``[eid]``) for the person identifiers listed in
 ``[admin] eid_admins`` at ``[admin] eid_level`` (``eid_login = true``); with neither the area is off.
-The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin`` that expires after
-``session_minutes``; every form that changes something (requeue, logout) carries a token bound to the
-session. Logging out of an eID session also ends the eID login. Pages show ids, states and dates —
-never personal data (the journal's search by person uses the keyed hash of the identifier).
+The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin`` carrying a random
+session id; the node's database keeps the session (:class:`AdminSessions`), which expires after
+``session_minutes`` and which logging out revokes, so a copied cookie opens nothing afterwards. Every
+form that changes something (requeue, logout) carries a token bound to the session. Logging out of an
+eID session also ends the eID login. Wrong passwords are counted per client in the database too
+(:class:`LoginThrottle`), so the limit holds across the node's processes and restarts. Pages show
+ids, states and dates — never personal data (the journal's search by person uses the keyed hash of
+the identifier).
 
 Every answer carries :data:`SECURITY_HEADERS`; forms are at most :data:`FORM_LIMIT` bytes of
 ``application/x-www-form-urlencoded`` (413, 415), a form posted from another site is refused (403),
 and an unexpected failure is a page with an error id that the log has too. The cookie key is derived
-from the journal's seal key, so the node's processes share sessions without another secret.
+from the journal's seal key (at the first request that needs it: building the routes writes no file),
+so the node's processes share sessions without another secret.
 """
 
 from __future__ import annotations
@@ -24,13 +29,13 @@ import hmac
 import html
 import logging
 import secrets
+import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from cryptography import x509
 from itsdangerous import BadSignature, TimestampSigner
@@ -44,6 +49,7 @@ from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.eid.web import SESSION_KEY_FILE, EidLogin
 from oots.errors import ConfigError, NotFound
+from oots.node.admin_state import FAILURE_WINDOW, FAILURES_ALLOWED, FIRST_PAUSE, AdminSessions, LoginThrottle
 from oots.node.roles import NodeContext, unavailable
 from oots.settings import Settings
 from oots.store import queue
@@ -52,9 +58,13 @@ from oots.store.files import write_once
 from oots.threads import run_in_thread
 
 __all__ = [
+    "FAILURES_ALLOWED",
+    "FAILURE_WINDOW",
+    "FIRST_PAUSE",
     "FORM_LIMIT",
     "MIN_PASSWORD_LENGTH",
     "SECURITY_HEADERS",
+    "AdminSessions",
     "LoginThrottle",
     "admin_identifier",
     "admin_routes",
@@ -69,59 +79,10 @@ DEFAULT_ITERATIONS = 600_000
 #: The shortest admin password :func:`hash_password` takes.
 MIN_PASSWORD_LENGTH = 12
 COOKIE = "oots_admin"
-#: Session kinds: the first word of the signed session value.
+#: Session kinds (``admin_sessions.kind``): how the admin logged in.
 PASSWORD_SESSION, EID_SESSION = "password", "eid"
 
 log = logging.getLogger(__name__)
-
-#: Wrong passwords one client address may try within :data:`FAILURE_WINDOW` before it must wait.
-FAILURES_ALLOWED = 5
-FAILURE_WINDOW = dt.timedelta(minutes=15)
-#: The first wait; each further wrong password doubles it, up to the window.
-FIRST_PAUSE = dt.timedelta(seconds=30)
-
-
-@dataclass
-class _Failures:
-    times: list[dt.datetime] = field(default_factory=list)
-    paused_until: dt.datetime | None = None
-
-
-class LoginThrottle:
-    """Wrong admin passwords per client address: after :data:`FAILURES_ALLOWED` within
-    :data:`FAILURE_WINDOW`, that address waits (30 s, doubling with every further wrong password, at
-    most the window) and its attempts are refused without hashing, so guessing is slow and cannot
-    keep the node's CPU busy. A right password clears the address. Remembers at most ``capacity``
-    addresses (the oldest are forgotten first)."""
-
-    def __init__(self, clock: Callable[[], dt.datetime], *, capacity: int = 10_000) -> None:
-        self._clock = clock
-        self._capacity = capacity
-        self._by_client: OrderedDict[str, _Failures] = OrderedDict()
-
-    def wait(self, client: str) -> int:
-        """Seconds ``client`` must still wait before its next try (0: it may try now)."""
-        entry = self._by_client.get(client)
-        if entry is None or entry.paused_until is None:
-            return 0
-        left = (entry.paused_until - self._clock()).total_seconds()
-        return max(0, int(left + 0.999))
-
-    def failed(self, client: str) -> int:
-        """Count a wrong password; how many ``client`` gave within the window."""
-        now = self._clock()
-        entry = self._by_client.pop(client, None) or _Failures()
-        entry.times = [t for t in entry.times if now - t < FAILURE_WINDOW] + [now]
-        over = len(entry.times) - FAILURES_ALLOWED
-        if over >= 0:
-            entry.paused_until = now + min(FIRST_PAUSE * (2**over), FAILURE_WINDOW)
-        self._by_client[client] = entry
-        while len(self._by_client) > self._capacity:
-            self._by_client.popitem(last=False)
-        return len(entry.times)
-
-    def succeeded(self, client: str) -> None:
-        self._by_client.pop(client, None)
 
 
 def hash_password(password: str, *, iterations: int = DEFAULT_ITERATIONS) -> str:
@@ -227,14 +188,50 @@ async def _form(request: Request) -> dict[str, str]:
     return form
 
 
-def _hardened(endpoint: Callable[[Request], Any], node: str) -> Callable[[Request], Any]:
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """The origin of a URL or an ``Origin`` header: scheme, host and port (the scheme's default port
+    when none is given); ``None`` when it names none (``null``, garbage)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _from_another_site(request: Request, own: Sequence[str]) -> bool:
+    """Whether a POST comes from another site: the browser says so (``Sec-Fetch-Site: cross-site``),
+    or, from a browser that does not send that header, its ``Origin`` names another origin than the
+    request's own or one of ``own`` (the node's ``base_url``, which a reverse proxy may be serving).
+    A request with neither header (an old client) is let through: the cookie is ``SameSite=Strict``
+    and every form carries the session's token."""
+    if request.method != "POST":
+        return False
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "cross-site"
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    found = _origin(origin)
+    return found is None or found not in {_origin(str(request.base_url)), *(_origin(url) for url in own)}
+
+
+def _hardened(endpoint: Callable[[Request], Any], node: str, own: Sequence[str] = ()) -> Callable[[Request], Any]:
     """``endpoint`` with :data:`SECURITY_HEADERS` on every answer; a form posted from another site is
-    refused (403), a refusal is a plain page, and an unexpected failure a page with an error id that
-    the log has too (with the details, which the page never shows)."""
+    refused (403, see :func:`_from_another_site`; ``own`` are the node's own origins besides the
+    request's), a refusal is a plain page, and an unexpected failure a page with an error id that the
+    log has too (with the details, which the page never shows)."""
 
     async def endpoint_hardened(request: Request) -> Response:
         try:
-            if request.method == "POST" and request.headers.get("sec-fetch-site") == "cross-site":
+            if _from_another_site(request, own):
                 raise _Refused(403, "A form posted from another site is refused.")
             response: Response = await endpoint(request)
         except _Refused as refused:
@@ -356,6 +353,58 @@ def _session_secret(settings: Settings, encoded: str | None, root: bytes) -> byt
     return hmac.new(root, b"oots-admin-session\0" + "\0".join(parts).encode(), hashlib.sha256).digest()
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """The area's keys: the cookies' signer and the form tokens' key, and the key of client addresses."""
+
+    signer: TimestampSigner
+    secret: bytes
+    client_key: bytes
+
+    def csrf(self, session_id: str) -> str:
+        """The form token of a session."""
+        return hmac.new(self.secret, b"csrf\0" + session_id.encode(), hashlib.sha256).hexdigest()
+
+    def client(self, address: str) -> str:
+        """A client address as the login failures are kept under: a keyed hash, nothing readable."""
+        return hmac.new(self.client_key, address.encode(), hashlib.sha256).hexdigest()
+
+
+class _AreaKeys:
+    """The area's keys, derived at the first request that needs them (in a worker thread) and kept:
+    building the routes writes no file (the journal's ``audit.keys`` and the eID cookie key may be
+    generated into the data directory on the way)."""
+
+    def __init__(self, settings: Settings, encoded: str | None) -> None:
+        self._settings = settings
+        self._encoded = encoded
+        self._lock = threading.Lock()
+        self._keys: _Keys | None = None
+
+    def _load(self) -> _Keys:
+        with self._lock:
+            if self._keys is None:
+                from oots.audit.journal import load_journal
+
+                journal = load_journal(self._settings)
+                secret = _session_secret(self._settings, self._encoded, journal.derive_key("admin-session"))
+                signer = TimestampSigner(secret, salt="oots-admin")
+                self._keys = _Keys(signer, secret, journal.derive_key("admin-clients"))
+            return self._keys
+
+    async def ready(self) -> _Keys:
+        return self._keys if self._keys is not None else await run_in_thread(self._load)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """A live admin session: its id (from the cookie), its kind and its form token."""
+
+    id: str
+    kind: str
+    token: str
+
+
 def node_eid_login(ctx: NodeContext) -> tuple[EidLogin, list[BaseRoute]]:
     """The node's eID relying party (shared with the roles as ``services["eid_login"]``) and, unless they
     are mounted already, its routes to mount (``services["eid_login_mounted"]`` records that)."""
@@ -380,6 +429,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     settings = ctx.settings
     node = settings.node.name
     admin = settings.admin
+    own = [settings.node.base_url] if settings.node.base_url else []
     configured = admin.password_hash
     if configured is None and not admin.eid_login:
 
@@ -391,7 +441,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 node=node,
             )
 
-        off_page = _AnyMethod(_hardened(off, node))  # every method, with the headers
+        off_page = _AnyMethod(_hardened(off, node, own))  # every method, with the headers
         return [Route("/admin", off_page, methods=None), Route("/admin/{rest:path}", off_page, methods=None)]
 
     check_settings(settings)  # a wrong hash is a configuration error at start, not at the first login
@@ -402,33 +452,35 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         eid, eid_routes = node_eid_login(ctx)
     eid_level = LevelOfAssurance(admin.eid_level)
     allowed = frozenset(a.strip() for a in admin.eid_admins)
-    from oots.audit.journal import load_journal
-
-    secret = _session_secret(settings, encoded, load_journal(settings).derive_key("admin-session"))
-    signer = TimestampSigner(secret, salt="oots-admin")
+    keys = _AreaKeys(settings, encoded)
     max_age = admin.session_minutes * 60
     secure = settings.node.base_url.startswith("https://")
 
-    throttle = LoginThrottle(ctx.clock)
+    throttle = LoginThrottle(ctx.database, ctx.clock)
+    sessions = AdminSessions(ctx.database, ctx.clock, admin.session_minutes)
     hashing = asyncio.Lock()
 
-    def session_of(request: Request) -> str | None:
+    async def session_of(request: Request) -> _Session | None:
+        """The request's live session: a cookie signed with the area's key whose row is neither
+        expired nor revoked."""
         cookie = request.cookies.get(COOKIE)
         if not cookie:
             return None
+        found = await keys.ready()
         try:
-            return signer.unsign(cookie, max_age=max_age).decode()
+            session_id = found.signer.unsign(cookie, max_age=max_age).decode()
         except BadSignature:
             return None
+        kind = await run_in_thread(sessions.kind_of, session_id)
+        return None if kind is None else _Session(session_id, kind, found.csrf(session_id))
 
-    def csrf(session: str) -> str:
-        return hmac.new(secret, b"csrf\0" + session.encode(), hashlib.sha256).hexdigest()
-
-    def start_session(kind: str) -> Response:
+    async def start_session(kind: str) -> Response:
+        found = await keys.ready()
+        session_id = await run_in_thread(sessions.start, kind)
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(
             COOKIE,
-            signer.sign(f"{kind}:{secrets.token_hex(16)}").decode(),
+            found.signer.sign(session_id).decode(),
             max_age=max_age,
             path="/admin",
             httponly=True,
@@ -460,28 +512,26 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             return login_page()
         if encoded is None:
             return login_page("This node's admins log in with eID.", 400)
-        client = request.client.host if request.client else "unknown"
-        wait = throttle.wait(client)
+        client = (await keys.ready()).client(request.client.host if request.client else "unknown")
+        wait = await run_in_thread(throttle.wait, client)  # a waiting client costs a read, nothing more
         if wait:
             return too_many(wait)
         form = await _form(request)
         password = form.get("password") or ""
-        async with hashing:  # one hash at a time (0.3 s of CPU each), off the event loop
-            # asked again under the lock: tries that came in together were all let in above, and
-            # only now do the ones before them count
-            wait = throttle.wait(client)
-            if wait:
-                return too_many(wait)
+        # counted before the check, in the database: tries sent at once, to this process or to
+        # others of the node, get no more checks than tries sent one after the other
+        wait, count = await run_in_thread(throttle.attempt, client)
+        if wait:
+            return too_many(wait)
+        async with hashing:  # one hash at a time in this process (0.3 s of CPU each), off the event loop
             right = await run_in_thread(verify_password, password, encoded)
-            if not right:
-                count = throttle.failed(client)
         if not right:
             # no address in the log (personal data); the count says whether someone is guessing
-            log.warning("admin password login failed (%d wrong from this address in %s)", count, FAILURE_WINDOW)
+            log.warning("admin password login failed (%d wrong from this address in a row)", count)
             return login_page("Wrong password.", 401)
-        throttle.succeeded(client)
+        await run_in_thread(throttle.succeeded, client)
         log.info("admin password login")
-        return start_session(PASSWORD_SESSION)
+        return await start_session(PASSWORD_SESSION)
 
     async def eid_login(request: Request) -> Response:
         """Back from the eID login (or on the way to it): an admin listed in ``eid_admins`` gets a session."""
@@ -500,16 +550,17 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 status=403,
             )
         log.info("admin eID login at level %s", identity.level.value)
-        return start_session(EID_SESSION)
+        return await start_session(EID_SESSION)
 
     async def logout(request: Request) -> Response:
-        session = session_of(request)
+        session = await session_of(request)
         target = "/admin/login"
         if session is not None:
             form = await _form(request)
-            if not hmac.compare_digest(form.get("csrf") or "", csrf(session)):
+            if not hmac.compare_digest(form.get("csrf") or "", session.token):
                 return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
-            if session.startswith(EID_SESSION + ":") and eid is not None:
+            await run_in_thread(sessions.revoke, session.id)  # a copy of the cookie opens nothing now
+            if session.kind == EID_SESSION and eid is not None:
                 target = f"{eid.prefix}/logout"
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(COOKIE, path="/admin")
@@ -535,14 +586,14 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
 
     def guarded(render: Any) -> Any:
         async def endpoint(request: Request) -> Response:
-            session = session_of(request)
+            session = await session_of(request)
             if session is None:
                 return RedirectResponse("/admin/login", status_code=303)
             if request.method == "POST":
                 form = await _form(request)
-                if not hmac.compare_digest(form.get("csrf") or "", csrf(session)):
+                if not hmac.compare_digest(form.get("csrf") or "", session.token):
                     return _page("Refused", "<p>The form was stale; reload the page.</p>", node=node, status=400)
-            result: Response = await render(request, csrf(session))
+            result: Response = await render(request, session.token)
             return result
 
         return endpoint
@@ -768,7 +819,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("No such page", "<p><a href='/admin'>Overview</a></p>", node=node, status=404)
 
     def route(path: str, endpoint: Callable[[Request], Any], methods: Sequence[str] = ("GET",)) -> Route:
-        return Route(path, _hardened(endpoint, node), methods=list(methods))
+        return Route(path, _hardened(endpoint, node, own), methods=list(methods))
 
     def other_method(routes: list[BaseRoute]) -> Callable[[Request], Any]:
         async def not_allowed(request: Request) -> Response:
@@ -797,7 +848,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         route("/admin/{rest:path}", no_such_page, ("GET", "POST")),  # with the headers too
     ]
     # last: what reaches these took another method than the page's (every method matches them)
-    refuse = _AnyMethod(_hardened(other_method(routes), node))
+    refuse = _AnyMethod(_hardened(other_method(routes), node, own))
     return [*routes, Route("/admin", refuse, methods=None), Route("/admin/{rest:path}", refuse, methods=None)]
 
 

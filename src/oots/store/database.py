@@ -57,6 +57,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "oots.eid.models",
     "oots.requester.models",
     "oots.provider.models",
+    "oots.node.models",
 )
 
 #: Where the Alembic environment and every owner's migration branch live (package data).

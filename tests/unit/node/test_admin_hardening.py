@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from itsdangerous import TimestampSigner
+from starlette.applications import Starlette
 from starlette.routing import Route
 
 from oots.node import build_context, create_app
@@ -75,18 +78,55 @@ def test_concurrent_wrong_passwords_get_no_more_tries_than_the_limit(
 ) -> None:
     digest = hash_password(PASSWORD, iterations=1000)
     app = create_app(build_context(load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n'))))
-
-    async def guess_all() -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node.test") as client:
-            answers = await asyncio.gather(
-                *(client.post("/admin/login", data={"password": f"guess {i}"}) for i in range(30))
-            )
-        return [a.status_code for a in answers]
-
-    statuses = asyncio.run(guess_all())
+    statuses = asyncio.run(_guess_all([app]))
     assert statuses.count(401) == FAILURES_ALLOWED
     assert statuses.count(429) == 30 - FAILURES_ALLOWED
+
+
+async def _guess_all(apps: list[Starlette], tries: int = 30) -> list[int]:
+    """``tries`` wrong passwords from one client address, all at once, spread over ``apps``."""
+    clients = [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("192.0.2.7", 4000)), base_url="http://node.test"
+        )
+        for app in apps
+    ]
+    try:
+        answers = await asyncio.gather(
+            *(clients[i % len(clients)].post("/admin/login", data={"password": f"guess {i}"}) for i in range(tries))
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    return [a.status_code for a in answers]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_database(request: pytest.FixtureRequest) -> str:
+    """The ``[database]`` section of a node: its SQLite file in the data directory, or a fresh PostgreSQL
+    database (skipped, saying why, when ``OOTS_TEST_POSTGRES_URL`` names no server)."""
+    if request.param == "sqlite":
+        return ""
+    make: Callable[[], str] = request.getfixturevalue("postgres_database")
+    return f'[database]\nurl = "{make()}"\n'
+
+
+def test_concurrent_wrong_passwords_to_two_processes_get_no_more_tries_than_the_limit(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, shared_database: str
+) -> None:
+    """Two applications on one database (two processes of one node): the count is the database's."""
+    digest = hash_password(PASSWORD, iterations=1000)
+    settings = load_settings(node_config(tmp_path, f'{shared_database}[admin]\npassword_hash = "{digest}"\n'))
+    contexts = [build_context(settings), build_context(settings)]
+    try:
+        statuses = asyncio.run(_guess_all([create_app(ctx) for ctx in contexts]))
+        assert statuses.count(401) == FAILURES_ALLOWED
+        assert statuses.count(429) == 30 - FAILURES_ALLOWED
+        with AppClient(create_app(contexts[1])) as other:  # another address is not held up
+            assert login(other) == 303
+    finally:
+        for ctx in contexts:
+            ctx.database.dispose()
 
 
 def test_forms_are_limited_in_size_and_type(admin_client: AppClient) -> None:
@@ -109,6 +149,132 @@ def test_forms_posted_from_another_site_are_refused(admin_client: AppClient) -> 
     assert "oots_admin" not in cross.headers.get("set-cookie", "")
     same = admin_client.post("/admin/login", data={"password": PASSWORD}, headers={"Sec-Fetch-Site": "same-origin"})
     assert same.status_code == 303
+
+
+def test_a_form_whose_origin_is_another_site_is_refused_when_the_browser_sends_no_fetch_metadata(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    digest = hash_password(PASSWORD, iterations=1000)
+    extra = f'base_url = "http://admin.example.org:8000"\n[admin]\npassword_hash = "{digest}"\n'
+    with AppClient(create_app(load_settings(node_config(tmp_path, extra)))) as client:
+        for origin in (
+            "https://evil.example",
+            "http://node.test:8080",
+            "https://node.test",
+            "http://admin.example.org",
+            "null",
+            "garbage",
+        ):
+            refused = client.post("/admin/login", data={"password": PASSWORD}, headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+            assert "A form posted from another site is refused." in refused.text
+            _check_headers(refused, "403 by Origin")
+            assert "oots_admin" not in refused.headers.get("set-cookie", "")
+        # the request's own origin (default port or not), the node's base_url (behind a reverse proxy)
+        for origin in ("http://node.test", "http://NODE.test:80", "http://admin.example.org:8000"):
+            assert (
+                client.post("/admin/login", data={"password": PASSWORD}, headers={"Origin": origin}).status_code == 303
+            )
+        # no Origin and no Sec-Fetch-Site (an old client): let through, as before
+        assert login(client) == 303
+        # Sec-Fetch-Site decides when it is there: the browser knows better than the Origin check
+        same = client.post(
+            "/admin/login",
+            data={"password": PASSWORD},
+            headers={"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"},
+        )
+        assert same.status_code == 303
+        token = re.search(r"name='csrf' value='([0-9a-f]+)'", client.get("/admin").text)
+        assert token is not None
+        foreign = client.post(
+            "/admin/logout", data={"csrf": token.group(1)}, headers={"Origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 403
+        assert client.get("/admin").status_code == 200  # still logged in
+
+
+def test_logout_revokes_the_session_for_every_copy_of_the_cookie(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    digest = hash_password(PASSWORD, iterations=1000)
+    config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
+    with AppClient(create_app(load_settings(config))) as one, AppClient(create_app(load_settings(config))) as two:
+        assert login(one) == 303
+        cookie = one.cookies.get("oots_admin")
+        assert cookie
+        two.cookies.set("oots_admin", cookie)  # a copy, in another process of the node
+        assert two.get("/admin").status_code == 200
+        token = re.search(r"name='csrf' value='([0-9a-f]+)'", one.get("/admin").text)
+        assert token is not None
+        out = one.post("/admin/logout", data={"csrf": token.group(1)})
+        assert out.status_code == 303
+        assert (copied := two.get("/admin")).status_code == 303  # the copy is refused now, though signed and young
+        assert copied.headers["location"] == "/admin/login"
+        one.cookies.set("oots_admin", cookie)  # and so is the cookie itself, sent again
+        assert one.get("/admin").status_code == 303
+        one.cookies.clear()
+        assert login(one) == 303  # a new login is a new session
+        assert one.cookies.get("oots_admin") != cookie
+        assert one.get("/admin").status_code == 200
+
+
+def test_a_signed_cookie_without_a_session_row_opens_nothing(admin_client: AppClient) -> None:
+    from oots.audit.journal import load_journal
+    from oots.node.admin import COOKIE, _session_secret
+
+    settings = admin_client.app.state.context.settings
+    assert login(admin_client) == 303  # the keys exist
+    secret = _session_secret(
+        settings, settings.admin.password_hash.get_secret_value(), load_journal(settings).derive_key("admin-session")
+    )
+    forged = TimestampSigner(secret, salt="oots-admin").sign("0" * 64).decode()
+    admin_client.cookies.set(COOKIE, forged)
+    assert admin_client.get("/admin").status_code == 303
+
+
+def test_expired_sessions_are_refused_and_removed_at_the_next_login(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from oots.node.models import AdminSession
+
+    digest = hash_password(PASSWORD, iterations=1000)
+    ctx = build_context(
+        load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\nsession_minutes = 5\n'))
+    )
+    now = [dt.datetime.now(dt.UTC)]
+    ctx.clock = lambda: now[0]
+
+    def rows() -> int:
+        with ctx.database.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(AdminSession)).scalar_one())
+
+    with AppClient(create_app(ctx)) as client:
+        assert login(client) == 303
+        assert client.get("/admin").status_code == 200
+        now[0] += dt.timedelta(minutes=5)
+        assert client.get("/admin").status_code == 303  # expired by the database's row, not only the cookie
+        assert rows() == 1
+        assert login(client) == 303
+        assert rows() == 1  # the expired one went when the new one came
+        assert client.get("/admin").status_code == 200
+
+
+def test_building_the_admin_routes_writes_no_file(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    from oots.node.admin import admin_routes
+
+    digest = hash_password(PASSWORD, iterations=1000)
+    ctx = build_context(load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert "audit.keys" not in before
+    routes = admin_routes(ctx)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    app = Starlette(routes=routes)
+    with AppClient(app) as client:  # the first login derives the keys (and makes the journal's)
+        assert login(client) == 303
+    assert (tmp_path / "audit.keys").exists()
+    ctx.database.dispose()
 
 
 def test_an_unexpected_failure_shows_an_error_id_that_the_log_has(

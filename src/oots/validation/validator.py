@@ -267,22 +267,28 @@ class Validator:
                 detected.version,
                 tuple(cap(provisional)),
                 (v2.RULE_SET,),
-                checks=v2.checks(detected.kind),
                 provisional=True,
+                checks_by_layer={Layer.STRUCTURE.value: v2.checks(detected.kind)},
             )
         findings: list[Finding] = []
+        counts: dict[str, int] = {}
         schema = ruleset.schema
         if schema is not None:
+            counts[Layer.XSD.value] = 1  # one validation against the rule set's XML Schema
             with self._xsd_lock:  # an XMLSchema keeps its error log on itself
                 if not schema.validate(tree):
                     findings.extend(_xsd_findings(schema.error_log))
         executable = self.executable(ruleset, detected.kind)
         if executable is not None:
+            counts[Layer.SCHEMATRON.value] = len(executable.compiled.assertions)
             findings.extend(executable.run(_as_text(data, tree)))
-        findings.extend(codelist_layer.check(root, ruleset, detected.kind))
+        codelist_findings, bindings = codelist_layer.check_counted(root, ruleset, detected.kind)
+        counts[Layer.CODELIST.value] = bindings
+        findings.extend(codelist_findings)
         sources = executable.compiled.sources if executable is not None else ()
-        checks = len(executable.compiled.assertions) if executable is not None else 0
-        return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks=checks)
+        return Report(
+            detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks_by_layer=counts
+        )
 
     def _validate_header(self, root: etree._Element, detected: Detected) -> Report:
         """An ebMS header (``eb:Messaging``): the rule set's ``EDM-ebMS.sch`` if it has one (no XSD, no
@@ -307,7 +313,7 @@ class Validator:
             detected.version,
             tuple(cap(findings)),
             (ruleset.name, *executable.compiled.sources),
-            checks=len(executable.compiled.assertions),
+            checks_by_layer={Layer.EBMS_HEADER.value: len(executable.compiled.assertions)},
         )
 
     def unused_schematron(self) -> list[str]:

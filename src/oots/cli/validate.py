@@ -101,7 +101,8 @@ def _summary(report: dict[str, Any]) -> str:
     rules = report["rule_set"] or "no rules"
     provisional = ", provisional" if report["provisional"] else ""
     layers = ", ".join(f"{layer} {n}" for layer, n in report["checks_by_layer"].items())
-    checks = f"{report['checks']} checks" + (f": {layers}" if layers else "")
+    scope = " (payloads included)" if report.get("parts") else ""
+    checks = f"{report['checks']} checks{scope}" + (f": {layers}" if layers else "")
     return (
         f"{verdict} ({report['kind']}, {version}; {rules}{provisional}, {checks}), {len(report['findings'])} finding(s)"
     )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lxml import etree
 
+from oots.errors import XmlError
 from oots.validation import codelists as codelist_layer
-from oots.validation import v2
+from oots.validation import envelope, v2
 from oots.validation.detect import EBMS_HEADER, KINDS, Detected, detect
-from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, cap, closing
+from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Part, Report, Severity, cap, closing
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
 from oots.validation.schematron import (
     FS,
@@ -31,7 +33,12 @@ from oots.validation.schematron import (
 )
 from oots.xmlsafe import DEFAULT_MAX_BYTES, parse_tree
 
-__all__ = ["Validator", "validate"]
+__all__ = ["MAX_PAYLOADS", "SOAP_ENVELOPE", "Validator", "validate"]
+
+#: The kind of a SOAP envelope without an ebMS header.
+SOAP_ENVELOPE = "soap-envelope"
+#: At most this many payloads of one message are validated; the others are listed as not checked.
+MAX_PAYLOADS = 20
 
 _ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SPACES = re.compile(r"\s+")
@@ -229,16 +236,118 @@ class Validator:
             return self._executables.setdefault(key, compiled)
 
     def validate(self, data: bytes) -> Report:
-        """Validate one document. Raises :class:`oots.errors.XmlError` if it is not acceptable XML."""
-        return self.validate_document(data)[0]
+        """Validate one document, or one message around documents (a SOAP envelope, a MIME multipart AS4
+        message: its ebMS header and its payloads, see :mod:`oots.validation.envelope`). Raises
+        :class:`oots.errors.XmlError` if it is not acceptable XML."""
+        if envelope.is_mime(data):
+            return self._validate_mime(data)
+        tree = parse_tree(data, max_bytes=self.max_bytes)
+        root = tree.getroot()
+        if root.tag in envelope.ENVELOPES:
+            return self._validate_envelope(root, None, "")
+        return self._validate(data, tree, root)
 
     def validate_document(self, data: bytes) -> tuple[Report, etree._Element]:
-        """:meth:`validate`, and the document's root element as the hardened parser read it, for a
-        caller that maps the document onto the model next (one parse instead of two; the rules only
-        read the tree)."""
+        """Validate one document (never a message: an envelope is an unknown document here), and return
+        the document's root element as the hardened parser read it, for a caller that maps the document
+        onto the model next (one parse instead of two; the rules only read the tree)."""
         tree = parse_tree(data, max_bytes=self.max_bytes)
         root = tree.getroot()
         return self._validate(data, tree, root), root
+
+    def _validate_mime(self, data: bytes) -> Report:
+        """A MIME multipart AS4 message: its SOAP envelope part (the root part) and the other parts."""
+        if len(data) > self.max_bytes:
+            raise XmlError(f"the message is {len(data):,} bytes, over the limit of {self.max_bytes:,}")
+        parts = envelope.split_mime(data)
+        main = envelope.root_part(parts)
+        where = f"MIME part {main.number}, {main.content_type or 'no content type'}"
+        if main.content is None:
+            raise XmlError(f"{where}, the SOAP envelope, cannot be read: {main.note}")
+        tree = parse_tree(main.content, max_bytes=self.max_bytes)
+        root = tree.getroot()
+        others = [part for part in parts if part is not main]
+        if root.tag in envelope.ENVELOPES:
+            return self._validate_envelope(root, others, where)
+        unread = tuple(
+            Part(f"MIME part {p.number}", p.content_type, None, "not read: the message has no SOAP envelope")
+            for p in others
+        )
+        return replace(self._validate(main.content, tree, root), found_at=where, parts=unread)
+
+    def _validate_envelope(
+        self, root: etree._Element, attachments: list[envelope.MimePart] | None, where: str
+    ) -> Report:
+        """A SOAP envelope: its ebMS header as the ``ebms-header`` kind, and each reachable EDM payload
+        (the Body's content, Domibus ``payload`` values, MIME parts) as a document of its own."""
+        unwrapped = envelope.unwrap(root, attachments, limit=self.max_bytes)
+        findings: list[Finding] = []
+        parts = [self._payload(payload, findings) for payload in unwrapped.payloads[:MAX_PAYLOADS]]
+        parts.extend(
+            Part(p.where, p.content_type, None, f"not checked: only the first {MAX_PAYLOADS} payloads are")
+            for p in unwrapped.payloads[MAX_PAYLOADS:]
+        )
+        inside = f"inside {unwrapped.container}" + (f" ({where})" if where else "")
+        header = (
+            self._validate_header(unwrapped.header, detect(unwrapped.header)) if unwrapped.header is not None else None
+        )
+        counts: dict[str, int] = {}  # the header's checks and those of every checked payload
+        for report in [header, *(part.report for part in parts)]:
+            for layer, n in report.checks_by_layer.items() if report is not None else ():
+                counts[layer] = counts.get(layer, 0) + n
+        if header is None:
+            missing = Finding(
+                "OOTS-MSG-001",
+                Severity.FATAL,
+                Layer.DOCUMENT,
+                f"{unwrapped.container} without an ebMS header (eb:Messaging in its Header): not an AS4 message "
+                f"of OOTS, no header checked (its Body holds {unwrapped.body or 'nothing'})",
+                "/*[1]",
+            )
+            return Report(
+                SOAP_ENVELOPE,
+                None,
+                (missing, *findings),
+                found_at=f"/ ({unwrapped.container}" + (f", {where})" if where else ")"),
+                parts=tuple(parts),
+                checks_by_layer=counts,
+            )
+        return replace(
+            header,
+            findings=(*header.findings, *findings),
+            found_at=f"{unwrapped.header_path}, {inside}",
+            parts=tuple(parts),
+            checks=0,
+            checks_by_layer=counts,
+        )
+
+    def _payload(self, payload: envelope.Payload, findings: list[Finding]) -> Part:
+        """Validate one payload of a message if it is an OOTS document; say why not otherwise. A payload
+        the hardened parser refuses is a ``FATAL`` ``OOTS-MSG-002`` finding of the message."""
+        if payload.data is None:
+            return Part(payload.where, payload.content_type, None, payload.note)
+        try:
+            tree = parse_tree(payload.data, max_bytes=self.max_bytes)
+        except XmlError as exc:
+            findings.append(
+                Finding(
+                    "OOTS-MSG-002",
+                    Severity.FATAL,
+                    Layer.DOCUMENT,
+                    f"the payload {payload.where} is not acceptable XML: {exc.message}",
+                    "/",
+                )
+            )
+            return Part(payload.where, payload.content_type, None, f"refused: {exc.message}")
+        root = tree.getroot()
+        if root.tag in envelope.ENVELOPES or detect(root).kind in {"unknown", EBMS_HEADER}:
+            return Part(
+                payload.where,
+                payload.content_type,
+                None,
+                f"XML but not an OOTS document (root {_clark_to_text(str(root.tag))}, e.g. an evidence): not checked",
+            )
+        return Part(payload.where, payload.content_type, self._validate(payload.data, tree, root))
 
     def _validate(self, data: bytes, tree: etree._ElementTree, root: etree._Element) -> Report:
         detected = detect(root)

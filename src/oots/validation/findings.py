@@ -166,7 +166,7 @@ class Report:
     checks: int = 0
     provisional: bool = False
     checked: bool = True
-    checks_by_layer: dict[str, int] = field(default_factory=dict)
+    checks_by_layer: dict[str, int] = field(default_factory=dict, hash=False)
     found_at: str | None = None
     parts: tuple[Part, ...] = ()
 

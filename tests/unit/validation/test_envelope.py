@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from clirun import run_cli
 from oots.errors import XmlError
-from oots.validation import Layer, Severity, Validator, Verdict
+from oots.validation import Finding, Layer, Part, Report, Severity, Validator, Verdict
 from oots.validation.envelope import is_mime, split_mime
 
 REEL = "edm-v2.0-captures/incoming/reel"
@@ -276,3 +277,24 @@ def test_validate_document_takes_documents_only(spec_dir: Path, validator: Valid
     assert root.tag == f"{{{S12}}}Envelope"
     with pytest.raises(XmlError):
         validator.validate_document((spec_dir / PHASE4).read_bytes())
+
+
+def test_a_message_verdict_is_the_worst_of_header_and_payloads() -> None:
+    error = Finding("R-X", Severity.ERROR, Layer.SCHEMATRON, "broken", "/")
+    provisional = Finding("OOTS-V2-X", Severity.ERROR, Layer.STRUCTURE, "broken", "/")
+    valid = Report("edm-request", "1.0", checks_by_layer={"schematron": 2})
+    header = Report("ebms-header", "2.0", checks_by_layer={"ebms-header": 1})
+    assert _with_parts(header, Part("p", "x", valid)).verdict is Verdict.VALID
+    assert _with_parts(header, Part("p", "x", Report("edm-request", "1.0", (error,)))).verdict is Verdict.INVALID
+    unconfirmed = Report("edm-request", "2.0", (provisional,), provisional=True)
+    assert _with_parts(header, Part("p", "x", unconfirmed)).verdict is Verdict.UNCONFIRMED
+    assert _with_parts(header, Part("p", "x", None, "encrypted")).verdict is Verdict.VALID
+    unchecked = Report("ebms-header", "2.0", checked=False)
+    assert _with_parts(unchecked, Part("p", "x", valid)).verdict is Verdict.UNCONFIRMED
+    assert hash(_with_parts(header, Part("p", "x", valid)))  # a report stays hashable
+    with pytest.raises(ValueError, match="not the sum"):
+        Report("edm-request", "1.0", checks=3, checks_by_layer={"xsd": 1})
+
+
+def _with_parts(report: Report, *parts: Part) -> Report:
+    return replace(report, parts=parts, checks=0)

@@ -395,6 +395,17 @@ class Validator:
         counts[Layer.CODELIST.value] = bindings
         findings.extend(codelist_findings)
         sources = executable.compiled.sources if executable is not None else ()
+        if not any(counts.values()):
+            # a rule set with neither XSDs nor rules of this kind: nothing ran, which proves nothing
+            note = Finding(
+                "OOTS-RULES-000",
+                Severity.INFO,
+                Layer.DOCUMENT,
+                f"the rule set {ruleset.name} has no XML Schema and no rules for {detected.kind} "
+                f"({', '.join(KINDS[detected.kind])}.sch): nothing checked",
+                "/",
+            )
+            return Report(detected.kind, detected.version, (note,), (ruleset.name,), checked=False)
         return Report(
             detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks_by_layer=counts
         )

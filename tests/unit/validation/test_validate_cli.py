@@ -206,3 +206,16 @@ def test_provisional_checks_are_counted_as_structure(spec_dir: Path, capsys: pyt
     assert code == 0
     assert set(entry["checks_by_layer"]) == {"structure"}
     assert entry["checks"] == entry["checks_by_layer"]["structure"] > 0
+
+
+def test_a_rule_set_without_rules_for_the_kind_proves_nothing(
+    spec_dir: Path, tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before, a document no rule of the set applied to was "valid" with 0 checks (exit 0)
+    rules = _ebms_rules(tmp_path)  # only ebMS header rules
+    code, out, _ = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(samples / TAX))
+    assert code == 3
+    entry = json.loads(out)[0]
+    assert (entry["verdict"], entry["checks"], entry["checks_by_layer"]) == ("UNCONFIRMED", 0, {})
+    assert [(f["rule"], f["severity"]) for f in entry["findings"]] == [("OOTS-RULES-000", "INFO")]
+    assert "nothing checked" in entry["findings"][0]["message"]

@@ -88,6 +88,7 @@ class Unwrapped:
     header_path: str
     payloads: tuple[Payload, ...]
     body: str = ""
+    header_misplaced: bool = False
 
 
 def is_mime(data: bytes) -> bool:
@@ -256,15 +257,17 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     short, soap, name = ENVELOPES[str(root.tag)]
     prefixes = {uri: prefix for prefix, uri in PREFIXES.items()} | {soap: short, _DOMIBUS: "wsplugin"}
     header = next(root.iterfind(f"{{{soap}}}Header/{{{EB}}}Messaging"), None)
+    misplaced = header is None
     if header is None:  # elsewhere (wrongly placed): still the header to check, its path says where
         header = next(root.iter(f"{{{EB}}}Messaging"), None)
+    misplaced = misplaced and header is not None
     header_path = _path(header, prefixes) if header is not None else ""
     encrypted = _encrypted_references(root)
     described = _part_info(header)
     payloads: list[Payload] = []
     body = root.find(f"{{{soap}}}Body")
     for child in body if body is not None else ():
-        if not isinstance(child.tag, str):
+        if not isinstance(child.tag, str) or child is header:
             continue
         if child.tag.startswith(f"{{{_DOMIBUS}}}"):
             payloads.extend(_domibus_payloads(child, prefixes, limit))
@@ -285,7 +288,7 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
             payloads.append(_readable(where, content_type, part.content, limit, part.content_id in encrypted))
     first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
     body_path = _path(first, prefixes) if first is not None else ""
-    return Unwrapped(f"a {name} envelope", header, header_path, tuple(payloads), body_path)
+    return Unwrapped(f"a {name} envelope", header, header_path, tuple(payloads), body_path, misplaced)
 
 
 def _domibus_payloads(message: etree._Element, prefixes: dict[str, str], limit: int) -> list[Payload]:

@@ -312,6 +312,17 @@ class Validator:
                 parts=tuple(parts),
                 checks_by_layer=counts,
             )
+        if unwrapped.header_misplaced:
+            findings.insert(
+                0,
+                Finding(
+                    "OOTS-MSG-003",
+                    Severity.ERROR,
+                    Layer.DOCUMENT,
+                    "eb:Messaging is not a block of the SOAP Header (ebMS 3 carries it there)",
+                    unwrapped.header_path,
+                ),
+            )
         return replace(
             header,
             findings=(*header.findings, *findings),

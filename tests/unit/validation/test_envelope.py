@@ -298,3 +298,17 @@ def test_a_message_verdict_is_the_worst_of_header_and_payloads() -> None:
 
 def _with_parts(report: Report, *parts: Part) -> Report:
     return replace(report, parts=parts, checks=0)
+
+
+def test_a_soap_11_envelope_and_a_misplaced_header_are_said_where(spec_dir: Path, validator: Validator) -> None:
+    soap11 = _envelope(spec_dir).replace(S12.encode(), b"http://schemas.xmlsoap.org/soap/envelope/")
+    report = validator.validate(soap11.replace(b"S12:", b"S11:").replace(b"xmlns:S12", b"xmlns:S11"))
+    assert report.found_at == "/S11:Envelope/S11:Header/eb:Messaging, inside a SOAP 1.1 envelope"
+    text = _envelope(spec_dir).decode()
+    header = text[text.index("<S12:Header>") + len("<S12:Header>") : text.index("</S12:Header>")]
+    misplaced = text.replace(header, "").replace("<S12:Body>", f"<S12:Body>{header}")
+    report = validator.validate(misplaced.encode())
+    assert report.kind == "ebms-header"
+    assert report.found_at == "/S12:Envelope/S12:Body/eb:Messaging, inside a SOAP 1.2 envelope"
+    assert "OOTS-MSG-003" in report.rule_ids(blocking_only=True)
+    assert report.parts == ()  # the misplaced header is not taken for a payload

@@ -26,6 +26,7 @@ from oots.ns import EB, PREFIXES, S12, XENC
 __all__ = [
     "ENVELOPES",
     "MAX_PARTS",
+    "MAX_PAYLOADS",
     "SOAP11",
     "MimePart",
     "Payload",
@@ -42,6 +43,8 @@ SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 ENVELOPES = {f"{{{S12}}}Envelope": ("S12", S12, "SOAP 1.2"), f"{{{SOAP11}}}Envelope": ("S11", SOAP11, "SOAP 1.1")}
 #: A MIME message with more parts than this is refused (an AS4 message has one per payload, plus the envelope).
 MAX_PARTS = 1000
+#: At most this many payloads of one message are read (and validated); the others are listed as not read.
+MAX_PAYLOADS = 20
 
 _DOMIBUS = "http://eu.domibus.wsplugin/"
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
@@ -238,17 +241,37 @@ def _part_info(header: etree._Element | None) -> dict[str, str]:
     return info
 
 
-def _readable(where: str, content_type: str, data: bytes, limit: int, encrypted: bool) -> Payload:
-    if encrypted:
-        return Payload(where, content_type, None, "encrypted (WS-Security): cannot be read without the recipient's key")
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = _ungzip(data, limit)
-        except XmlError as exc:
-            return Payload(where, content_type, None, f"not read: {exc.message}")
-    if not _looks_like_xml(data):
-        return Payload(where, content_type, None, "not XML (a binary or encrypted payload, e.g. the evidence itself)")
-    return Payload(where, content_type, data)
+class _Reader:
+    """Reads payloads within the message's budget: at most :data:`MAX_PAYLOADS` are read, and all of
+    them together (uncompressed, decoded) at most ``limit`` bytes, so a message of many small gzip bombs
+    costs no more than one."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+        self.read = 0
+
+    def payload(self, where: str, content_type: str, data: bytes, *, encrypted: bool = False) -> Payload:
+        if encrypted:
+            return Payload(
+                where, content_type, None, "encrypted (WS-Security): cannot be read without the recipient's key"
+            )
+        if self.read >= MAX_PAYLOADS:
+            return Payload(where, content_type, None, f"not read: only the first {MAX_PAYLOADS} payloads are")
+        self.read += 1
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = _ungzip(data, self.left)
+            except XmlError as exc:
+                return Payload(where, content_type, None, f"not read: {exc.message} (all payloads together)")
+        if len(data) > self.left:
+            return Payload(where, content_type, None, f"not read: the payloads together are over {self.limit:,} bytes")
+        self.left -= len(data)
+        if not _looks_like_xml(data):
+            return Payload(
+                where, content_type, None, "not XML (a binary or encrypted payload, e.g. the evidence itself)"
+            )
+        return Payload(where, content_type, data)
 
 
 def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, limit: int) -> Unwrapped:
@@ -264,18 +287,19 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     header_path = _path(header, prefixes) if header is not None else ""
     encrypted = _encrypted_references(root)
     described = _part_info(header)
+    reader = _Reader(limit)
     payloads: list[Payload] = []
     body = root.find(f"{{{soap}}}Body")
     for child in body if body is not None else ():
         if not isinstance(child.tag, str) or child is header:
             continue
         if child.tag.startswith(f"{{{_DOMIBUS}}}"):
-            payloads.extend(_domibus_payloads(child, prefixes, limit))
+            payloads.extend(_domibus_payloads(child, prefixes, reader))
         elif child.tag.startswith("{http://www.w3.org/2001/04/xmlenc#}"):
             payloads.append(Payload(_path(child, prefixes), "", None, "encrypted (WS-Security) SOAP Body"))
         else:
             text = etree.tostring(child, encoding="utf-8")
-            payloads.append(Payload(_path(child, prefixes), "application/xml", text))
+            payloads.append(reader.payload(_path(child, prefixes), "application/xml", text))
     for part in attachments or ():
         where = f"MIME part {part.number}" + (f" (cid:{part.content_id})" if part.content_id else "")
         content_type = part.content_type
@@ -285,13 +309,13 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
         if part.content is None:
             payloads.append(Payload(where, content_type, None, part.note))
         else:
-            payloads.append(_readable(where, content_type, part.content, limit, part.content_id in encrypted))
+            payloads.append(reader.payload(where, content_type, part.content, encrypted=part.content_id in encrypted))
     first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
     body_path = _path(first, prefixes) if first is not None else ""
     return Unwrapped(f"a {name} envelope", header, header_path, tuple(payloads), body_path, misplaced)
 
 
-def _domibus_payloads(message: etree._Element, prefixes: dict[str, str], limit: int) -> list[Payload]:
+def _domibus_payloads(message: etree._Element, prefixes: dict[str, str], reader: _Reader) -> list[Payload]:
     """The base64 ``payload`` / ``bodyload`` values of a Domibus WS plugin message
     (``retrieveMessageResponse``, ``submitRequest``)."""
     found = []
@@ -302,13 +326,13 @@ def _domibus_payloads(message: etree._Element, prefixes: dict[str, str], limit: 
         content_type = item.get("contentType") or ""
         value = item.find("value")
         text = "".join(value.itertext()) if value is not None else ""
-        if len(text) > limit * 4 // 3 + 4:
-            found.append(Payload(where, content_type, None, f"over the limit of {limit:,} bytes"))
+        if len(text) > reader.left * 4 // 3 + 4:
+            found.append(Payload(where, content_type, None, f"not read: over the limit of {reader.limit:,} bytes"))
             continue
         try:
             data = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
         except (binascii.Error, ValueError):
             found.append(Payload(where, content_type, None, "its base64 value cannot be decoded"))
             continue
-        found.append(_readable(where, content_type, data, limit, False))
+        found.append(reader.payload(where, content_type, data))
     return found

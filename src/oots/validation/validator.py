@@ -33,12 +33,10 @@ from oots.validation.schematron import (
 )
 from oots.xmlsafe import DEFAULT_MAX_BYTES, parse_tree
 
-__all__ = ["MAX_PAYLOADS", "SOAP_ENVELOPE", "Validator", "validate"]
+__all__ = ["SOAP_ENVELOPE", "Validator", "validate"]
 
 #: The kind of a SOAP envelope without an ebMS header.
 SOAP_ENVELOPE = "soap-envelope"
-#: At most this many payloads of one message are validated; the others are listed as not checked.
-MAX_PAYLOADS = 20
 
 _ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SPACES = re.compile(r"\s+")
@@ -282,11 +280,7 @@ class Validator:
         (the Body's content, Domibus ``payload`` values, MIME parts) as a document of its own."""
         unwrapped = envelope.unwrap(root, attachments, limit=self.max_bytes)
         findings: list[Finding] = []
-        parts = [self._payload(payload, findings) for payload in unwrapped.payloads[:MAX_PAYLOADS]]
-        parts.extend(
-            Part(p.where, p.content_type, None, f"not checked: only the first {MAX_PAYLOADS} payloads are")
-            for p in unwrapped.payloads[MAX_PAYLOADS:]
-        )
+        parts = [self._payload(payload, findings) for payload in unwrapped.payloads]
         inside = f"inside {unwrapped.container}" + (f" ({where})" if where else "")
         header = (
             self._validate_header(unwrapped.header, detect(unwrapped.header)) if unwrapped.header is not None else None

@@ -312,3 +312,22 @@ def test_a_soap_11_envelope_and_a_misplaced_header_are_said_where(spec_dir: Path
     assert report.found_at == "/S12:Envelope/S12:Body/eb:Messaging, inside a SOAP 1.2 envelope"
     assert "OOTS-MSG-003" in report.rule_ids(blocking_only=True)
     assert report.parts == ()  # the misplaced header is not taken for a payload
+
+
+def test_many_gzip_bombs_cost_no_more_than_one(spec_dir: Path) -> None:
+    validator = Validator(max_bytes=4 * 1024 * 1024)
+    bomb = gzip.compress(b" " * (3 * 1024 * 1024))  # 3 MiB in a few KiB: under the limit alone, not together
+    parts = [(f"bomb{n}@oots", "application/octet-stream", bomb) for n in range(30)]
+    report = validator.validate(_mime(_envelope(spec_dir), *parts))
+    notes = [part.note for part in report.parts]
+    assert len(notes) == 30
+    assert notes[0].startswith("not XML")  # the first one is read (blanks): 3 of the 4 MiB
+    assert all("all payloads together" in note for note in notes[1:20])
+    assert all(note == "not read: only the first 20 payloads are" for note in notes[20:])
+
+
+def test_many_documents_in_the_body_are_read_up_to_twenty(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_text(encoding="utf-8").split("?>", 1)[1]
+    report = validator.validate(_envelope(spec_dir, tc01 * 25))
+    assert sum(part.report is not None for part in report.parts) == 20
+    assert [part.note for part in report.parts[20:]] == ["not read: only the first 20 payloads are"] * 5

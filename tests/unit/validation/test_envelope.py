@@ -331,3 +331,12 @@ def test_many_documents_in_the_body_are_read_up_to_twenty(spec_dir: Path, valida
     report = validator.validate(_envelope(spec_dir, tc01 * 25))
     assert sum(part.report is not None for part in report.parts) == 20
     assert [part.note for part in report.parts[20:]] == ["not read: only the first 20 payloads are"] * 5
+
+
+def test_a_mime_message_without_envelope_checks_its_root_part(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_bytes()
+    data = _mime(tc01, ("x@oots", "application/pdf", b"%PDF-1.4"))
+    report = validator.validate(data.replace(b"application/soap+xml", b"application/x-ebrs+xml"))
+    assert (report.kind, report.verdict) == ("edm-request", Verdict.VALID)
+    assert report.found_at == "MIME part 1, application/x-ebrs+xml"
+    assert [(p.where, p.note) for p in report.parts] == [("MIME part 2", "not read: the message has no SOAP envelope")]

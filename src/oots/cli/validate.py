@@ -79,6 +79,7 @@ def _unusable(error: str) -> dict[str, Any]:
         "version": None,
         "rule_set": None,
         "checks": 0,
+        "checks_by_layer": {},
         "provisional": False,
         "findings": [],
         "error": error,
@@ -89,17 +90,36 @@ def _print_text(entry: dict[str, Any]) -> None:
     if "error" in entry:
         typer.echo(f"{entry['file']}: UNUSABLE — {entry['error']}")
         return
-    verdict = "valid" if entry["valid"] else entry["verdict"]
-    findings = entry["findings"]
-    version = f"v{entry['version']}" if entry["version"] else "version unknown"
-    rules = entry["rule_set"] or "no rules"
-    provisional = ", provisional" if entry["provisional"] else ""
-    typer.echo(
-        f"{entry['file']}: {verdict} ({entry['kind']}, {version}; {rules}{provisional}, {entry['checks']} checks), "
-        f"{len(findings)} finding(s)"
+    typer.echo(f"{entry['file']}: {_summary(entry)}")
+    _print_details(entry, "  ")
+
+
+def _summary(report: dict[str, Any]) -> str:
+    """``valid (edm-request, v1.0; oots-edm-v1.0, 312 checks: xsd 1, schematron 300, codelist 11), 0 finding(s)``."""
+    verdict = "valid" if report["valid"] else report["verdict"]
+    version = f"v{report['version']}" if report["version"] else "version unknown"
+    rules = report["rule_set"] or "no rules"
+    provisional = ", provisional" if report["provisional"] else ""
+    layers = ", ".join(f"{layer} {n}" for layer, n in report["checks_by_layer"].items())
+    scope = " (payloads included)" if report.get("parts") else ""
+    checks = f"{report['checks']} checks{scope}" + (f": {layers}" if layers else "")
+    return (
+        f"{verdict} ({report['kind']}, {version}; {rules}{provisional}, {checks}), {len(report['findings'])} finding(s)"
     )
-    for f in findings:
-        typer.echo(f"  {f['severity']:<7} {f['rule']} [{f['layer']}] {f['location']}: {f['message']}")
+
+
+def _print_details(report: dict[str, Any], indent: str) -> None:
+    if "found_at" in report:
+        typer.echo(f"{indent}found at {report['found_at']}")
+    for f in report["findings"]:
+        typer.echo(f"{indent}{f['severity']:<7} {f['rule']} [{f['layer']}] {f['location']}: {f['message']}")
+    for part in report.get("parts", ()):
+        head = f"{indent}part {part['where']} ({part['content_type'] or 'no content type'})"
+        if part["checked"]:
+            typer.echo(f"{head}: {_summary(part['report'])}")
+            _print_details(part["report"], indent + "  ")
+        else:
+            typer.echo(f"{head}: not checked — {part['note']}")
 
 
 def register(root: typer.Typer) -> None:

@@ -7,7 +7,17 @@ keeps compiled rule sets between calls. See ``docs/validation.md``.
 from __future__ import annotations
 
 from oots.validation.detect import KINDS, Detected, detect
-from oots.validation.findings import BLOCKING, MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, Verdict, cap
+from oots.validation.findings import (
+    BLOCKING,
+    MAX_FINDINGS_PER_RULE,
+    Finding,
+    Layer,
+    Part,
+    Report,
+    Severity,
+    Verdict,
+    cap,
+)
 from oots.validation.ruleset import BUILTIN_V1, CodeList, RuleSet
 from oots.validation.schematron import RuleSetError
 from oots.validation.validator import Validator, validate
@@ -21,6 +31,7 @@ __all__ = [
     "Detected",
     "Finding",
     "Layer",
+    "Part",
     "Report",
     "RuleSet",
     "RuleSetError",

@@ -18,7 +18,7 @@ from oots.validation.findings import Finding, Layer, Severity
 from oots.validation.ruleset import RuleSet
 from oots.validation.schematron import RuleSetError
 
-__all__ = ["Binding", "bindings", "check"]
+__all__ = ["Binding", "bindings", "check", "check_counted"]
 
 _NS = {**PREFIXES, "xsi": XSI}
 
@@ -84,9 +84,14 @@ def _location(node: object) -> str:
 
 def check(root: etree._Element, ruleset: RuleSet, kind: str) -> list[Finding]:
     """Check ``root`` (a document of ``kind``) against the rule set's code-list bindings."""
+    return check_counted(root, ruleset, kind)[0]
+
+
+def check_counted(root: etree._Element, ruleset: RuleSet, kind: str) -> tuple[list[Finding], int]:
+    """:func:`check`, and the number of bindings that applied to the document (the checks run)."""
     active = [b for b in bindings(ruleset) if b.kinds is None or kind in b.kinds]
     if not active:
-        return []
+        return [], 0
     lists = ruleset.codelists
     findings: list[Finding] = []
     for binding in active:
@@ -112,4 +117,4 @@ def check(root: etree._Element, ruleset: RuleSet, kind: str) -> list[Finding]:
                         _location(node),
                     )
                 )
-    return findings
+    return findings, len(active)

@@ -7,7 +7,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BLOCKING", "MAX_FINDINGS_PER_RULE", "Finding", "Layer", "Report", "Severity", "Verdict", "cap", "closing"]
+__all__ = [
+    "BLOCKING",
+    "MAX_FINDINGS_PER_RULE",
+    "Finding",
+    "Layer",
+    "Part",
+    "Report",
+    "Severity",
+    "Verdict",
+    "cap",
+    "closing",
+]
 
 #: A report lists at most this many findings of one rule, then one closing finding of that rule saying
 #: how many more there were (``Finding.more``). A document with 45,000 failing siblings stays readable
@@ -108,14 +119,44 @@ class Verdict(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """A payload of a message (an AS4 MIME part, a Domibus ``payload``, the SOAP Body's content) and what
+    was done with it: ``report`` is its validation, ``None`` when it was not checked (``note`` says why)."""
+
+    where: str
+    content_type: str
+    report: Report | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "where": self.where,
+            "content_type": self.content_type,
+            "checked": self.report is not None,
+        }
+        if self.note:
+            data["note"] = self.note
+        if self.report is not None:
+            data["report"] = self.report.as_dict()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """The result of validating one document.
 
     ``kind`` is the detected document kind (e.g. ``edm-request``), ``version`` the data model version
     (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule set and files that ran
-    (the rule set first), ``checks`` how many checks (Schematron assertions, provisional rules) were run,
-    ``provisional`` whether they were the provisional v2.0 checks rather than official rules, ``checked``
-    whether there were rules for the document at all (without them it is neither valid nor invalid).
+    (the rule set first), ``checks`` how many checks were run in all and ``checks_by_layer`` how many per
+    layer (``xsd``: 1 when the document was validated against the XML Schema; ``schematron`` and
+    ``ebms-header``: the Schematron assertions of the kind; ``codelist``: the code-list bindings of the
+    kind; ``structure``: the provisional rules), ``provisional`` whether they were the provisional v2.0
+    checks rather than official rules, ``checked`` whether there were rules for the document at all
+    (without them it is neither valid nor invalid).
+
+    A message (a SOAP envelope, an AS4 MIME message) is reported as its ebMS header: ``found_at`` says
+    where the header was found, and ``parts`` holds its payloads, each checked or not and why. The
+    verdict is the worst of the header's and the checked payloads'.
     """
 
     kind: str
@@ -125,16 +166,29 @@ class Report:
     checks: int = 0
     provisional: bool = False
     checked: bool = True
+    checks_by_layer: dict[str, int] = field(default_factory=dict, hash=False)
+    found_at: str | None = None
+    parts: tuple[Part, ...] = ()
+
+    def __post_init__(self) -> None:
+        total = sum(self.checks_by_layer.values())
+        if self.checks_by_layer and self.checks not in (0, total):
+            raise ValueError(f"checks {self.checks} is not the sum of checks_by_layer {self.checks_by_layer}")
+        object.__setattr__(self, "checks", total or self.checks)
 
     @property
     def valid(self) -> bool:
-        """Rules ran and gave no blocking finding at all (provisional ones included)."""
-        return self.checked and not any(f.blocking for f in self.findings)
+        """Rules ran and gave no blocking finding at all (provisional ones included), here and in every
+        checked payload."""
+        own = self.checked and not any(f.blocking for f in self.findings)
+        return own and all(p.report.valid for p in self.parts if p.report is not None)
 
     @property
     def invalid(self) -> bool:
-        """A confirmed rule failed: a blocking finding that is not from the provisional checks."""
-        return any(f.blocking and f.layer is not Layer.STRUCTURE for f in self.findings)
+        """A confirmed rule failed: a blocking finding that is not from the provisional checks (here or
+        in a checked payload)."""
+        own = any(f.blocking and f.layer is not Layer.STRUCTURE for f in self.findings)
+        return own or any(p.report.invalid for p in self.parts if p.report is not None)
 
     @property
     def verdict(self) -> Verdict:
@@ -151,7 +205,7 @@ class Report:
         return {f.rule for f in self.findings if f.blocking or not blocking_only}
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "valid": self.valid,
             "invalid": self.invalid,
             "verdict": self.verdict.value,
@@ -159,6 +213,12 @@ class Report:
             "version": self.version,
             "rule_set": self.rule_set,
             "checks": self.checks,
+            "checks_by_layer": dict(self.checks_by_layer),
             "provisional": self.provisional,
             "findings": [f.as_dict() for f in self.findings],
         }
+        if self.found_at is not None:
+            data["found_at"] = self.found_at
+        if self.parts:
+            data["parts"] = [p.as_dict() for p in self.parts]
+        return data

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from lxml import etree
 
+from oots.errors import XmlError
 from oots.validation import codelists as codelist_layer
-from oots.validation import v2
+from oots.validation import envelope, v2
 from oots.validation.detect import EBMS_HEADER, KINDS, Detected, detect
-from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Report, Severity, cap, closing
+from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Part, Report, Severity, cap, closing
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
 from oots.validation.schematron import (
     FS,
@@ -31,7 +33,10 @@ from oots.validation.schematron import (
 )
 from oots.xmlsafe import DEFAULT_MAX_BYTES, parse_tree
 
-__all__ = ["Validator", "validate"]
+__all__ = ["SOAP_ENVELOPE", "Validator", "validate"]
+
+#: The kind of a SOAP envelope without an ebMS header.
+SOAP_ENVELOPE = "soap-envelope"
 
 _ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _SPACES = re.compile(r"\s+")
@@ -229,16 +234,125 @@ class Validator:
             return self._executables.setdefault(key, compiled)
 
     def validate(self, data: bytes) -> Report:
-        """Validate one document. Raises :class:`oots.errors.XmlError` if it is not acceptable XML."""
-        return self.validate_document(data)[0]
+        """Validate one document, or one message around documents (a SOAP envelope, a MIME multipart AS4
+        message: its ebMS header and its payloads, see :mod:`oots.validation.envelope`). Raises
+        :class:`oots.errors.XmlError` if it is not acceptable XML."""
+        if envelope.is_mime(data):
+            return self._validate_mime(data)
+        tree = parse_tree(data, max_bytes=self.max_bytes)
+        root = tree.getroot()
+        if root.tag in envelope.ENVELOPES:
+            return self._validate_envelope(root, None, "")
+        return self._validate(data, tree, root)
 
     def validate_document(self, data: bytes) -> tuple[Report, etree._Element]:
-        """:meth:`validate`, and the document's root element as the hardened parser read it, for a
-        caller that maps the document onto the model next (one parse instead of two; the rules only
-        read the tree)."""
+        """Validate one document (never a message: an envelope is an unknown document here), and return
+        the document's root element as the hardened parser read it, for a caller that maps the document
+        onto the model next (one parse instead of two; the rules only read the tree)."""
         tree = parse_tree(data, max_bytes=self.max_bytes)
         root = tree.getroot()
         return self._validate(data, tree, root), root
+
+    def _validate_mime(self, data: bytes) -> Report:
+        """A MIME multipart AS4 message: its SOAP envelope part (the root part) and the other parts."""
+        if len(data) > self.max_bytes:
+            raise XmlError(f"the message is {len(data):,} bytes, over the limit of {self.max_bytes:,}")
+        parts = envelope.split_mime(data)
+        main = envelope.root_part(parts)
+        where = f"MIME part {main.number}, {main.content_type or 'no content type'}"
+        if main.content is None:
+            raise XmlError(f"{where}, the SOAP envelope, cannot be read: {main.note}")
+        tree = parse_tree(main.content, max_bytes=self.max_bytes)
+        root = tree.getroot()
+        others = [part for part in parts if part is not main]
+        if root.tag in envelope.ENVELOPES:
+            return self._validate_envelope(root, others, where)
+        unread = tuple(
+            Part(f"MIME part {p.number}", p.content_type, None, "not read: the message has no SOAP envelope")
+            for p in others
+        )
+        return replace(self._validate(main.content, tree, root), found_at=where, parts=unread)
+
+    def _validate_envelope(
+        self, root: etree._Element, attachments: list[envelope.MimePart] | None, where: str
+    ) -> Report:
+        """A SOAP envelope: its ebMS header as the ``ebms-header`` kind, and each reachable EDM payload
+        (the Body's content, Domibus ``payload`` values, MIME parts) as a document of its own."""
+        unwrapped = envelope.unwrap(root, attachments, limit=self.max_bytes)
+        findings: list[Finding] = []
+        parts = [self._payload(payload, findings) for payload in unwrapped.payloads]
+        inside = f"inside {unwrapped.container}" + (f" ({where})" if where else "")
+        header = (
+            self._validate_header(unwrapped.header, detect(unwrapped.header)) if unwrapped.header is not None else None
+        )
+        counts: dict[str, int] = {}  # the header's checks and those of every checked payload
+        for report in [header, *(part.report for part in parts)]:
+            for layer, n in report.checks_by_layer.items() if report is not None else ():
+                counts[layer] = counts.get(layer, 0) + n
+        if header is None:
+            missing = Finding(
+                "OOTS-MSG-001",
+                Severity.FATAL,
+                Layer.DOCUMENT,
+                f"{unwrapped.container} without an ebMS header (eb:Messaging in its Header): not an AS4 message "
+                f"of OOTS, no header checked (its Body holds {unwrapped.body or 'nothing'})",
+                "/*[1]",
+            )
+            return Report(
+                SOAP_ENVELOPE,
+                None,
+                (missing, *findings),
+                found_at=f"/ ({unwrapped.container}" + (f", {where})" if where else ")"),
+                parts=tuple(parts),
+                checks_by_layer=counts,
+            )
+        if unwrapped.header_misplaced:
+            findings.insert(
+                0,
+                Finding(
+                    "OOTS-MSG-003",
+                    Severity.ERROR,
+                    Layer.DOCUMENT,
+                    "eb:Messaging is not a block of the SOAP Header (ebMS 3 carries it there)",
+                    unwrapped.header_path,
+                ),
+            )
+        return replace(
+            header,
+            findings=(*header.findings, *findings),
+            found_at=f"{unwrapped.header_path}, {inside}",
+            parts=tuple(parts),
+            checks=0,
+            checks_by_layer=counts,
+        )
+
+    def _payload(self, payload: envelope.Payload, findings: list[Finding]) -> Part:
+        """Validate one payload of a message if it is an OOTS document; say why not otherwise. A payload
+        the hardened parser refuses is a ``FATAL`` ``OOTS-MSG-002`` finding of the message."""
+        if payload.data is None:
+            return Part(payload.where, payload.content_type, None, payload.note)
+        try:
+            tree = parse_tree(payload.data, max_bytes=self.max_bytes)
+        except XmlError as exc:
+            findings.append(
+                Finding(
+                    "OOTS-MSG-002",
+                    Severity.FATAL,
+                    Layer.DOCUMENT,
+                    f"the payload {payload.where} is not acceptable XML: {exc.message}",
+                    "/",
+                )
+            )
+            return Part(payload.where, payload.content_type, None, f"refused: {exc.message}")
+        root = tree.getroot()
+        if root.tag in envelope.ENVELOPES or detect(root).kind in {"unknown", EBMS_HEADER}:
+            return Part(
+                payload.where,
+                payload.content_type,
+                None,
+                f"XML but not an OOTS document (root {_clark_to_text(str(root.tag))}, e.g. an evidence): not checked",
+            )
+        return Part(payload.where, payload.content_type, self._validate(payload.data, tree, root))
 
     def _validate(self, data: bytes, tree: etree._ElementTree, root: etree._Element) -> Report:
         detected = detect(root)
@@ -267,22 +381,39 @@ class Validator:
                 detected.version,
                 tuple(cap(provisional)),
                 (v2.RULE_SET,),
-                checks=v2.checks(detected.kind),
                 provisional=True,
+                checks_by_layer={Layer.STRUCTURE.value: v2.checks(detected.kind)},
             )
         findings: list[Finding] = []
+        counts: dict[str, int] = {}
         schema = ruleset.schema
         if schema is not None:
+            counts[Layer.XSD.value] = 1  # one validation against the rule set's XML Schema
             with self._xsd_lock:  # an XMLSchema keeps its error log on itself
                 if not schema.validate(tree):
                     findings.extend(_xsd_findings(schema.error_log))
         executable = self.executable(ruleset, detected.kind)
         if executable is not None:
+            counts[Layer.SCHEMATRON.value] = len(executable.compiled.assertions)
             findings.extend(executable.run(_as_text(data, tree)))
-        findings.extend(codelist_layer.check(root, ruleset, detected.kind))
+        codelist_findings, bindings = codelist_layer.check_counted(root, ruleset, detected.kind)
+        counts[Layer.CODELIST.value] = bindings
+        findings.extend(codelist_findings)
         sources = executable.compiled.sources if executable is not None else ()
-        checks = len(executable.compiled.assertions) if executable is not None else 0
-        return Report(detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks=checks)
+        if not any(counts.values()):
+            # a rule set with neither XSDs nor rules of this kind: nothing ran, which proves nothing
+            note = Finding(
+                "OOTS-RULES-000",
+                Severity.INFO,
+                Layer.DOCUMENT,
+                f"the rule set {ruleset.name} has no XML Schema and no rules for {detected.kind} "
+                f"({', '.join(KINDS[detected.kind])}.sch): nothing checked",
+                "/",
+            )
+            return Report(detected.kind, detected.version, (note,), (ruleset.name,), checked=False)
+        return Report(
+            detected.kind, detected.version, tuple(cap(findings)), (ruleset.name, *sources), checks_by_layer=counts
+        )
 
     def _validate_header(self, root: etree._Element, detected: Detected) -> Report:
         """An ebMS header (``eb:Messaging``): the rule set's ``EDM-ebMS.sch`` if it has one (no XSD, no
@@ -307,7 +438,7 @@ class Validator:
             detected.version,
             tuple(cap(findings)),
             (ruleset.name, *executable.compiled.sources),
-            checks=len(executable.compiled.assertions),
+            checks_by_layer={Layer.EBMS_HEADER.value: len(executable.compiled.assertions)},
         )
 
     def unused_schematron(self) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from clirun import run_cli
-from oots.validation import BUILTIN_V1
+from oots.validation import BUILTIN_V1, Detected, Validator
+from oots.validation.codelists import bindings
 
 TAX = (
     "Exchange/4.5.4 - OOTS-EDM XML Examples of the Evidence Exchange/4 Example for requesting an Extract of a "
@@ -77,7 +78,7 @@ def test_json_report_names_rule_set_checks_and_verdict(samples: Path, capsys: py
     assert code == 0
     entry = json.loads(out)[0]
     assert entry["rule_set"] == "oots-edm-v1.0"
-    assert entry["checks"] > 100  # EDM-REQ-S + EDM-REQ-C assertions
+    assert entry["checks"] > 100  # EDM-REQ-S + EDM-REQ-C assertions, the XSD, the code-list bindings
     assert entry["provisional"] is False
     assert entry["verdict"] == "VALID"
     assert entry["invalid"] is False
@@ -157,6 +158,7 @@ def test_rules_with_ebms_header_rules_check_the_header(
     assert entry["kind"] == "ebms-header"
     assert entry["version"] == "2.0"
     assert entry["checks"] == 1
+    assert entry["checks_by_layer"] == {"ebms-header": 1}
     assert [(f["rule"], f["layer"], f["message"]) for f in entry["findings"]] == [
         ("R-EBMS-T001", "ebms-header", "Service MUST be QueryManager, not Elsewhere")
     ]
@@ -164,7 +166,7 @@ def test_rules_with_ebms_header_rules_check_the_header(
     assert "EDM-ebMS.sch" not in err
     code, out, _ = run_cli(capsys, "validate", "--rules", str(rules), str(spec_dir / HEADER))
     assert code == 0
-    assert "valid (ebms-header, v2.0; ebms-rules, 1 checks), 0 finding(s)" in out
+    assert "valid (ebms-header, v2.0; ebms-rules, 1 checks: ebms-header 1), 0 finding(s)" in out
 
 
 def test_without_ebms_rules_a_header_is_said_unchecked(spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,5 +175,47 @@ def test_without_ebms_rules_a_header_is_said_unchecked(spec_dir: Path, capsys: p
     entry = json.loads(out)[0]
     assert (entry["valid"], entry["invalid"], entry["verdict"]) == (False, False, "UNCONFIRMED")
     assert entry["checks"] == 0
+    assert entry["checks_by_layer"] == {}
     assert [f["rule"] for f in entry["findings"]] == ["OOTS-EBMS-000"]
     assert err == ""
+
+
+def test_checks_are_counted_by_layer(samples: Path, validator: Validator, capsys: pytest.CaptureFixture[str]) -> None:
+    request = samples / "projectathon-testdata/TC01_Request.xml"
+    code, out, _ = run_cli(capsys, "validate", "--json", str(request))
+    assert code == 0
+    entry = json.loads(out)[0]
+    by_layer = entry["checks_by_layer"]
+    assert set(by_layer) == {"xsd", "schematron", "codelist"}
+    ruleset = validator.ruleset_for(Detected("edm-request", "1.0", "", None))
+    assert ruleset is not None
+    schematron = validator.executable(ruleset, "edm-request")
+    assert schematron is not None
+    assert by_layer["xsd"] == 1
+    assert by_layer["schematron"] == len(schematron.compiled.assertions)
+    assert by_layer["codelist"] == sum(1 for b in bindings(ruleset) if b.kinds is None or "edm-request" in b.kinds)
+    assert by_layer["codelist"] > 0
+    assert entry["checks"] == sum(by_layer.values())
+    code, out, _ = run_cli(capsys, "validate", str(request))
+    assert f"oots-edm-v1.0, {entry['checks']} checks: xsd 1, schematron {by_layer['schematron']}, codelist " in out
+
+
+def test_provisional_checks_are_counted_as_structure(spec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "validate", "--json", str(spec_dir / V2_REQUEST))
+    entry = json.loads(out)[0]
+    assert code == 0
+    assert set(entry["checks_by_layer"]) == {"structure"}
+    assert entry["checks"] == entry["checks_by_layer"]["structure"] > 0
+
+
+def test_a_rule_set_without_rules_for_the_kind_proves_nothing(
+    spec_dir: Path, tmp_path: Path, samples: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # before, a document no rule of the set applied to was "valid" with 0 checks (exit 0)
+    rules = _ebms_rules(tmp_path)  # only ebMS header rules
+    code, out, _ = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(samples / TAX))
+    assert code == 3
+    entry = json.loads(out)[0]
+    assert (entry["verdict"], entry["checks"], entry["checks_by_layer"]) == ("UNCONFIRMED", 0, {})
+    assert [(f["rule"], f["severity"]) for f in entry["findings"]] == [("OOTS-RULES-000", "INFO")]
+    assert "nothing checked" in entry["findings"][0]["message"]

@@ -1,0 +1,342 @@
+"""Messages around OOTS documents: a SOAP envelope or a MIME multipart AS4 message is checked as its ebMS
+header (found where it is), with each reachable OOTS payload validated and every other payload named as
+not checked, with the reason."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from clirun import run_cli
+from oots.errors import XmlError
+from oots.validation import Finding, Layer, Part, Report, Severity, Validator, Verdict
+from oots.validation.envelope import is_mime, split_mime
+
+REEL = "edm-v2.0-captures/incoming/reel"
+PHASE4 = "edelivery/phase4-signed-encrypted-usermessage.as4out"
+HEADER = "edm-v2.0-captures/reference/messages/requete.entete.xml"
+V2_REQUEST = "edm-v2.0-captures/reference/messages/requete.xml"
+TC01 = "edm-v1.0/samples/projectathon-testdata/TC01_Request.xml"
+TAX = (
+    "edm-v1.0/samples/Exchange/4.5.4 - OOTS-EDM XML Examples of the Evidence Exchange/4 Example for requesting an "
+    "Extract of a Commercial Register/4.1 Step 1  Evidence Request  - Tax - full example.xml"
+)
+S12 = "http://www.w3.org/2003/05/soap-envelope"
+HEADER_PATH = "/S12:Envelope/S12:Header/eb:Messaging"
+BOUNDARY = "MIMEBoundary_oots_test"
+
+LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<lolz>&lol3;</lolz>"""
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE q [<!ENTITY x SYSTEM "file:///etc/passwd">]>
+<query:QueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" id="&x;"/>"""
+
+
+def _envelope(spec_dir: Path, body: str = "") -> bytes:
+    """A SOAP 1.2 envelope around the real ebMS header of France's reference request."""
+    messaging = (spec_dir / HEADER).read_text(encoding="utf-8")
+    messaging = messaging.split("?>", 1)[1] if messaging.lstrip().startswith("<?xml") else messaging
+    return (
+        f'<S12:Envelope xmlns:S12="{S12}"><S12:Header>{messaging}</S12:Header>'
+        f"<S12:Body>{body}</S12:Body></S12:Envelope>"
+    ).encode()
+
+
+def _mime(envelope: bytes, *parts: tuple[str, str, bytes]) -> bytes:
+    """A MIME multipart/related AS4 message (HTTP headers first, CRLF lines) with ``parts`` as
+    (content id, content type, content)."""
+    out = [
+        f'Content-Type: multipart/related; boundary="{BOUNDARY}"; type="application/soap+xml"\r\n\r\n'.encode(),
+        f"--{BOUNDARY}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\n\r\n".encode(),
+        envelope,
+    ]
+    for cid, content_type, content in parts:
+        head = f"\r\n--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-ID: <{cid}>\r\n"
+        out += [head.encode(), b"Content-Transfer-Encoding: binary\r\n\r\n", content]
+    out.append(f"\r\n--{BOUNDARY}--\r\n".encode())
+    return b"".join(out)
+
+
+def test_a_domibus_capture_is_checked_as_its_header_and_its_payload(spec_dir: Path, validator: Validator) -> None:
+    report = validator.validate((spec_dir / REEL / "requete.xml").read_bytes())
+    assert (report.kind, report.version) == ("ebms-header", "2.0")
+    assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope"
+    # no EDM-ebMS.sch in the packaged rules: the header is said unchecked, so the message is UNCONFIRMED
+    assert [f.rule for f in report.findings] == ["OOTS-EBMS-000"]
+    assert report.verdict is Verdict.UNCONFIRMED
+    [part] = report.parts
+    assert part.where.startswith("/S12:Envelope/S12:Body/wsplugin:retrieveMessageResponse/payload (cid:")
+    assert part.content_type == "application/x-ebrs+xml"
+    assert part.report is not None
+    assert (part.report.kind, part.report.version, part.report.verdict) == ("edm-request", "2.0", Verdict.VALID)
+    assert report.checks_by_layer == part.report.checks_by_layer  # the header ran none
+    assert report.checks == part.report.checks > 0
+
+
+def test_a_pdf_payload_is_named_as_not_checked(spec_dir: Path, validator: Validator) -> None:
+    report = validator.validate((spec_dir / REEL / "reponseAvecPieceJointe.xml").read_bytes())
+    response, pdf = report.parts
+    assert response.report is not None
+    assert response.report.kind == "edm-response"
+    assert (pdf.content_type, pdf.report) == ("application/pdf", None)
+    assert "not XML" in pdf.note
+
+
+@pytest.mark.parametrize("name", ["soumissionMessage.xml", "listeMessagesEnAttente.xml"])
+def test_an_envelope_without_ebms_header_gets_a_clear_finding(
+    name: str, spec_dir: Path, validator: Validator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = validator.validate((spec_dir / REEL / name).read_bytes())
+    assert report.kind == "soap-envelope"
+    [finding] = report.findings
+    assert (finding.rule, finding.severity, finding.layer) == ("OOTS-MSG-001", Severity.FATAL, Layer.DOCUMENT)
+    assert "without an ebMS header (eb:Messaging" in finding.message
+    assert "wsplugin:" in finding.message  # what its Body holds instead
+    code, out, _ = run_cli(capsys, "validate", str(spec_dir / REEL / name))
+    assert code == 1
+    assert ": INVALID (soap-envelope, version unknown; no rules, 0 checks), 1 finding(s)" in out
+
+
+def test_the_phase4_golden_message_header_is_found_in_its_mime_envelope(
+    spec_dir: Path, validator: Validator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = (spec_dir / PHASE4).read_bytes()
+    assert is_mime(data)
+    report = validator.validate(data)
+    assert report.kind == "ebms-header"
+    assert report.version is None  # a Peppol message: no OOTS SpecificationId property
+    assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1, application/soap+xml)"
+    [attachment] = report.parts
+    assert attachment.where.startswith("MIME part 2 (cid:phase4-att-")
+    assert attachment.report is None
+    assert attachment.note.startswith("encrypted (WS-Security)")
+    code, out, _ = run_cli(capsys, "validate", str(spec_dir / PHASE4))
+    assert code == 3
+    assert f"found at {HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1" in out
+    assert "not checked — encrypted (WS-Security)" in out
+
+
+EBMS_SERVICE = """<sch:schema xmlns:sch="http://purl.oclc.org/dsdl/schematron" queryBinding="xslt2">
+  <sch:ns prefix="eb" uri="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"/>
+  <sch:pattern>
+    <sch:rule context="eb:UserMessage/eb:CollaborationInfo">
+      <sch:assert id="R-EBMS-T001" test="eb:Service = 'QueryManager'">Service MUST be QueryManager</sch:assert>
+    </sch:rule>
+  </sch:pattern>
+</sch:schema>"""
+
+
+def test_with_ebms_rules_the_header_in_an_envelope_is_checked(
+    spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "ebms-rules"
+    (rules / "sch").mkdir(parents=True)
+    (rules / "sch" / "EDM-ebMS.sch").write_text(EBMS_SERVICE)
+    code, out, _ = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(spec_dir / PHASE4))
+    assert code == 1  # phase4's Peppol service is not QueryManager
+    entry = json.loads(out)[0]
+    assert entry["checks_by_layer"] == {"ebms-header": 1}
+    assert [(f["rule"], f["layer"]) for f in entry["findings"]] == [("R-EBMS-T001", "ebms-header")]
+    assert entry["found_at"].startswith(HEADER_PATH)
+    domibus = tmp_path / "domibus.xml"
+    domibus.write_bytes((spec_dir / REEL / "erreurObjetIntrouvable.xml").read_bytes())
+    code, out, _ = run_cli(capsys, "validate", "--json", "--rules", str(rules), str(domibus))
+    entry = json.loads(out)[0]
+    assert entry["checks_by_layer"]["ebms-header"] == 1
+    assert not [f for f in entry["findings"] if f["layer"] == "ebms-header"]
+
+
+def test_a_mime_message_with_edm_parts_checks_each(spec_dir: Path, validator: Validator) -> None:
+    v2 = (spec_dir / V2_REQUEST).read_bytes()
+    tc01 = (spec_dir / TC01).read_bytes()
+    data = _mime(
+        _envelope(spec_dir),
+        ("v2@oots", "application/octet-stream", gzip.compress(v2)),  # AS4 compression
+        ("v1@oots", "application/x-ebrs+xml", tc01),
+        ("evidence@oots", "application/xml", b"<birth xmlns='urn:example'><name>A</name></birth>"),
+    )
+    report = validator.validate(data)
+    assert report.kind == "ebms-header"
+    assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1, application/soap+xml)"
+    v2_part, v1_part, evidence = report.parts
+    assert v2_part.where == "MIME part 2 (cid:v2@oots)"
+    assert v2_part.report is not None
+    assert v2_part.report.kind == "edm-request"
+    assert v2_part.report.provisional
+    assert v1_part.report is not None
+    assert v1_part.report.valid
+    assert set(v1_part.report.checks_by_layer) == {"xsd", "schematron", "codelist"}
+    assert evidence.report is None
+    assert "not an OOTS document" in evidence.note
+    # the message's count is the header's and both payloads'
+    assert report.checks == v2_part.report.checks + v1_part.report.checks
+    assert report.checks_by_layer["structure"] == v2_part.report.checks
+    assert report.checks_by_layer["schematron"] == v1_part.report.checks_by_layer["schematron"]
+
+
+def test_an_invalid_payload_makes_the_message_invalid(
+    spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = tmp_path / "message.mime"
+    message.write_bytes(
+        _mime(_envelope(spec_dir), ("tax@oots", "application/x-ebrs+xml", (spec_dir / TAX).read_bytes()))
+    )
+    code, out, _ = run_cli(capsys, "validate", "--json", str(message))
+    assert code == 1
+    entry = json.loads(out)[0]
+    assert entry["verdict"] == "INVALID"
+    [part] = entry["parts"]
+    assert part["checked"] is True
+    assert "R-EDM-REQ-C067" in {f["rule"] for f in part["report"]["findings"]}
+    code, out, _ = run_cli(capsys, "validate", str(message))
+    assert "  part MIME part 2 (cid:tax@oots) (application/x-ebrs+xml): INVALID (edm-request, v1.0;" in out
+    assert "    ERROR   R-EDM-REQ-C067 [schematron]" in out
+
+
+def test_an_edm_document_in_the_soap_body_is_checked(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_text(encoding="utf-8").split("?>", 1)[1]
+    report = validator.validate(_envelope(spec_dir, tc01))
+    [part] = report.parts
+    assert part.where == "/S12:Envelope/S12:Body/query:QueryRequest"
+    assert part.report is not None
+    assert (part.report.kind, part.report.verdict) == ("edm-request", Verdict.VALID)
+
+
+@pytest.mark.parametrize("hostile", [LAUGHS, XXE], ids=["entity-expansion", "xxe"])
+def test_a_hostile_payload_is_refused_as_a_finding(hostile: bytes, spec_dir: Path, validator: Validator) -> None:
+    as_part = _mime(_envelope(spec_dir), ("bad@oots", "application/x-ebrs+xml", hostile))
+    domibus = _envelope(
+        spec_dir,
+        '<w:retrieveMessageResponse xmlns:w="http://eu.domibus.wsplugin/"><payload payloadId="cid:bad" '
+        f'contentType="application/x-ebrs+xml"><value>{base64.b64encode(hostile).decode()}</value></payload>'
+        "</w:retrieveMessageResponse>",
+    )
+    for data in (as_part, domibus):
+        report = validator.validate(data)
+        refused = [f for f in report.findings if f.rule == "OOTS-MSG-002"]
+        assert len(refused) == 1
+        assert refused[0].severity is Severity.FATAL
+        assert "refused" in refused[0].message
+        assert report.verdict is Verdict.INVALID
+        assert report.parts[0].report is None
+        assert "lol" not in refused[0].message
+        assert "root:" not in refused[0].message
+
+
+@pytest.mark.parametrize("hostile", [LAUGHS, XXE], ids=["entity-expansion", "xxe"])
+def test_a_hostile_envelope_is_refused_as_today(hostile: bytes, validator: Validator) -> None:
+    with pytest.raises(XmlError):
+        validator.validate(_mime(hostile))
+
+
+def test_a_gzip_bomb_part_is_not_uncompressed_past_the_limit(spec_dir: Path) -> None:
+    validator = Validator(max_bytes=2 * 1024 * 1024)
+    bomb = gzip.compress(b"<a>" + b" " * (50 * 1024 * 1024) + b"</a>")  # 50 MiB in about 50 KiB
+    report = validator.validate(_mime(_envelope(spec_dir), ("bomb@oots", "application/octet-stream", bomb)))
+    [part] = report.parts
+    assert part.report is None
+    assert "over the limit of 2,097,152 bytes" in part.note
+
+
+def test_a_message_over_the_size_limit_is_refused(spec_dir: Path) -> None:
+    validator = Validator(max_bytes=100_000)
+    big = _mime(_envelope(spec_dir), ("big@oots", "application/octet-stream", b"x" * 200_000))
+    with pytest.raises(XmlError, match="over the limit"):
+        validator.validate(big)
+
+
+def test_mime_without_boundary_or_parts_is_unusable(validator: Validator) -> None:
+    with pytest.raises(XmlError, match="boundary"):
+        validator.validate(b"Content-Type: multipart/related\r\n\r\nnothing")
+    with pytest.raises(XmlError, match="without any part"):
+        validator.validate(b'Content-Type: multipart/related; boundary="b"\r\n\r\nno delimiter here')
+
+
+def test_mime_parts_split_with_lf_lines_and_a_bare_boundary_start(spec_dir: Path) -> None:
+    data = _mime(_envelope(spec_dir), ("x@oots", "text/plain", b"hello")).replace(b"\r\n", b"\n")
+    body = data.split(b"\n\n", 1)[1]
+    for message in (data, body):
+        soap, text = split_mime(message)
+        assert soap.content_type == "application/soap+xml"
+        assert soap.content is not None
+        assert soap.content.startswith(b"<S12:Envelope")
+        assert (text.content_id, text.content) == ("x@oots", b"hello")
+
+
+def test_validate_document_takes_documents_only(spec_dir: Path, validator: Validator) -> None:
+    # the provider's intake maps the root onto the model: a message there is refused, not taken apart
+    report, root = validator.validate_document((spec_dir / REEL / "requete.xml").read_bytes())
+    assert (report.kind, [f.rule for f in report.findings]) == ("unknown", ["OOTS-DOC-001"])
+    assert root.tag == f"{{{S12}}}Envelope"
+    with pytest.raises(XmlError):
+        validator.validate_document((spec_dir / PHASE4).read_bytes())
+
+
+def test_a_message_verdict_is_the_worst_of_header_and_payloads() -> None:
+    error = Finding("R-X", Severity.ERROR, Layer.SCHEMATRON, "broken", "/")
+    provisional = Finding("OOTS-V2-X", Severity.ERROR, Layer.STRUCTURE, "broken", "/")
+    valid = Report("edm-request", "1.0", checks_by_layer={"schematron": 2})
+    header = Report("ebms-header", "2.0", checks_by_layer={"ebms-header": 1})
+    assert _with_parts(header, Part("p", "x", valid)).verdict is Verdict.VALID
+    assert _with_parts(header, Part("p", "x", Report("edm-request", "1.0", (error,)))).verdict is Verdict.INVALID
+    unconfirmed = Report("edm-request", "2.0", (provisional,), provisional=True)
+    assert _with_parts(header, Part("p", "x", unconfirmed)).verdict is Verdict.UNCONFIRMED
+    assert _with_parts(header, Part("p", "x", None, "encrypted")).verdict is Verdict.VALID
+    unchecked = Report("ebms-header", "2.0", checked=False)
+    assert _with_parts(unchecked, Part("p", "x", valid)).verdict is Verdict.UNCONFIRMED
+    assert hash(_with_parts(header, Part("p", "x", valid)))  # a report stays hashable
+    with pytest.raises(ValueError, match="not the sum"):
+        Report("edm-request", "1.0", checks=3, checks_by_layer={"xsd": 1})
+
+
+def _with_parts(report: Report, *parts: Part) -> Report:
+    return replace(report, parts=parts, checks=0)
+
+
+def test_a_soap_11_envelope_and_a_misplaced_header_are_said_where(spec_dir: Path, validator: Validator) -> None:
+    soap11 = _envelope(spec_dir).replace(S12.encode(), b"http://schemas.xmlsoap.org/soap/envelope/")
+    report = validator.validate(soap11.replace(b"S12:", b"S11:").replace(b"xmlns:S12", b"xmlns:S11"))
+    assert report.found_at == "/S11:Envelope/S11:Header/eb:Messaging, inside a SOAP 1.1 envelope"
+    text = _envelope(spec_dir).decode()
+    header = text[text.index("<S12:Header>") + len("<S12:Header>") : text.index("</S12:Header>")]
+    misplaced = text.replace(header, "").replace("<S12:Body>", f"<S12:Body>{header}")
+    report = validator.validate(misplaced.encode())
+    assert report.kind == "ebms-header"
+    assert report.found_at == "/S12:Envelope/S12:Body/eb:Messaging, inside a SOAP 1.2 envelope"
+    assert "OOTS-MSG-003" in report.rule_ids(blocking_only=True)
+    assert report.parts == ()  # the misplaced header is not taken for a payload
+
+
+def test_many_gzip_bombs_cost_no_more_than_one(spec_dir: Path) -> None:
+    validator = Validator(max_bytes=4 * 1024 * 1024)
+    bomb = gzip.compress(b" " * (3 * 1024 * 1024))  # 3 MiB in a few KiB: under the limit alone, not together
+    parts = [(f"bomb{n}@oots", "application/octet-stream", bomb) for n in range(30)]
+    report = validator.validate(_mime(_envelope(spec_dir), *parts))
+    notes = [part.note for part in report.parts]
+    assert len(notes) == 30
+    assert notes[0].startswith("not XML")  # the first one is read (blanks): 3 of the 4 MiB
+    assert all("all payloads together" in note for note in notes[1:20])
+    assert all(note == "not read: only the first 20 payloads are" for note in notes[20:])
+
+
+def test_many_documents_in_the_body_are_read_up_to_twenty(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_text(encoding="utf-8").split("?>", 1)[1]
+    report = validator.validate(_envelope(spec_dir, tc01 * 25))
+    assert sum(part.report is not None for part in report.parts) == 20
+    assert [part.note for part in report.parts[20:]] == ["not read: only the first 20 payloads are"] * 5
+
+
+def test_a_mime_message_without_envelope_checks_its_root_part(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_bytes()
+    data = _mime(tc01, ("x@oots", "application/pdf", b"%PDF-1.4"))
+    report = validator.validate(data.replace(b"application/soap+xml", b"application/x-ebrs+xml"))
+    assert (report.kind, report.verdict) == ("edm-request", Verdict.VALID)
+    assert report.found_at == "MIME part 1, application/x-ebrs+xml"
+    assert [(p.where, p.note) for p in report.parts] == [("MIME part 2", "not read: the message has no SOAP envelope")]

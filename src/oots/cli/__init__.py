@@ -26,6 +26,12 @@ from oots.errors import OotsError
 
 __all__ = ["EXIT_INTERNAL", "app", "main"]
 
+# httpx imports its own command-line client with itself whenever click and rich are installed (typer
+# brings both): rich and pygments, about 100 modules and 5-6 MB resident in every oots process, which
+# never runs that client. A module marked absent makes httpx define its stand-in instead. Only the
+# `oots` command does this, not the library: it is the program, so the process is its own.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 #: Exit code of an unexpected error (a bug), as sysexits.h's EX_SOFTWARE.
 EXIT_INTERNAL = 70
 

@@ -18,6 +18,9 @@ def serve(
     ] = False,
 ) -> int:
     """Serve the node's web endpoint (pages, APIs, AS4) until Ctrl-C or SIGTERM."""
+    from oots.node.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread: see oots.node.memory
     from oots.node import build_context, create_app
     from oots.node.observe import configure_logging
     from oots.node.server import bind
@@ -37,6 +40,9 @@ def serve(
 
 def worker(config: Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]) -> int:
     """Run the node's background work (queue jobs, AS4 sending) until SIGTERM or SIGINT."""
+    from oots.node.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread: see oots.node.memory
     from oots.node import build_context, create_worker
     from oots.node.observe import configure_logging
     from oots.settings import load_settings

@@ -6,6 +6,8 @@ provider-only node, the demo network, the validator, Alembic) costs each process
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +43,8 @@ def _loaded(code: str) -> list[str]:
         f"{code}\nimport sys\n"
         f"prefixes = {NOT_AT_IMPORT!r}\n"
         "dotted = tuple(p + '.' for p in prefixes)\n"
-        "print('\\n'.join(sorted(m for m in sys.modules if m in prefixes or m.startswith(dotted))))\n"
+        "loaded = [m for m, module in sys.modules.items() if module is not None]  # None: marked absent\n"
+        "print('\\n'.join(sorted(m for m in loaded if m in prefixes or m.startswith(dotted))))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, timeout=120, capture_output=True, text=True)
     return done.stdout.split()
@@ -137,3 +140,34 @@ def test_a_requester_only_node_does_not_load_the_provider_nor_the_validator(pair
     loaded = _loaded(_serve(pair / "be-node.toml"))
     assert "oots.requester.role" in loaded
     assert [m for m in loaded if m.startswith(("oots.provider", "oots.validation", "alembic", "oots.network"))] == []
+
+
+# --- what a provider node holds when it starts ----------------------------------------------------------
+
+#: Loaded on first use, not at start: Saxon (its library and Java heap, about 110 MB resident once the
+#: v1.0 request rules are compiled; a node that receives only v2.0 requests never needs it) with the
+#: first v1.x request, fontTools with the first PDF.
+FIRST_USE = ("saxonche", "fontTools")
+#: Never loaded by a node: httpx's own command-line client brings these (see ``oots.cli``).
+NEVER = ("rich", "pygments")
+
+
+def test_a_provider_node_starts_without_saxon_fonttools_or_rich_and_with_two_malloc_arenas(pair: Path) -> None:
+    probe = (
+        "import sys\n"
+        "import oots.cli  # first, as in `python -m oots`\n"
+        "import oots.node.memory as memory\n"
+        "limits = []\n"
+        "real = memory.limit_malloc_arenas\n"
+        "memory.limit_malloc_arenas = lambda *a, **k: limits.append(real(*a, **k))\n"
+        f"{_serve(pair / 'fr-node.toml')}"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {(*FIRST_USE, *NEVER)!r})\n"
+        "print(limits, heavy)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], check=True, timeout=120, capture_output=True, text=True, env=env
+    )
+    limits, heavy = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert heavy == "[]"
+    assert limits == ("[2]" if platform.libc_ver()[0] == "glibc" else "[None]")

@@ -224,7 +224,7 @@ class EidLogin:
 
     async def ready(self) -> None:
         """Load the cookies' key, in a worker thread when it is still to be read from (or generated into)
-        the data directory; the first sealing or opening of a cookie does it otherwise, in its own thread."""
+        the data directory; otherwise the first sealing or opening of a cookie does it, in the caller's thread."""
         if self._sealers is None:
             await run_in_threadpool(self._sealers_now)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -81,8 +82,9 @@ class EidLogin:
         cls, settings: Settings, database: Database, *, eid: EidSettings | None = None, **options: Any
     ) -> EidLogin:
         """The login of a node's web application: used SAML assertions remembered in the node's database
-        and, without ``eid.session_secret``, a cookie key generated once into the data directory, so that
-        every process serving the node accepts the others' logins and refuses their replays."""
+        and, without ``eid.session_secret``, a cookie key generated once into the data directory (at the
+        first request that needs it, not here), so that every process serving the node accepts the
+        others' logins and refuses their replays."""
         from oots.eid.replay import DatabaseReplayCache
 
         return cls(
@@ -116,16 +118,14 @@ class EidLogin:
         self.session_path = session_path
         self.required_level = LevelOfAssurance(settings.required_level)
         self._clock = clock
-        secret = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
-        if not secret and secret_file is not None:
-            # generated once for the node: every process of it (started together or later) reads the same
-            # one, so a login begun on one process can end on another
-            from oots.store.files import write_once
-
-            secret = write_once(secret_file, secrets.token_hex(32)).strip().encode()
-        secret = secret or secrets.token_bytes(32)
-        self._flow_sealer = Sealer(secret, "oots.eid.flow", clock=clock)
-        self._session_sealer = Sealer(secret, "oots.eid.session", clock=clock)
+        configured = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+        #: Where the key is generated once for the node, when none is configured; read (or written) at the
+        #: first request that needs it, never while the application is built.
+        self._secret_file = None if configured else secret_file
+        self._sealers_lock = threading.Lock()
+        self._sealers: tuple[Sealer, Sealer] | None = None
+        if self._secret_file is None:
+            self._sealers = self._make_sealers(configured or secrets.token_bytes(32))
         self._secure = self.base_url.startswith("https://")
         self._oidc: OidcClient | None = None
         if settings.issuer:
@@ -222,7 +222,40 @@ class EidLogin:
             ],
         )
 
+    async def ready(self) -> None:
+        """Load the cookies' key, in a worker thread when it is still to be read from (or generated into)
+        the data directory; otherwise the first sealing or opening of a cookie does it, in the caller's thread."""
+        if self._sealers is None:
+            await run_in_threadpool(self._sealers_now)
+
     # --- internals ----------------------------------------------------------------------------------
+
+    def _make_sealers(self, secret: bytes) -> tuple[Sealer, Sealer]:
+        return Sealer(secret, "oots.eid.flow", clock=self._clock), Sealer(secret, "oots.eid.session", clock=self._clock)
+
+    def _sealers_now(self) -> tuple[Sealer, Sealer]:
+        """The flow and session cookies' sealers; the key file is read, or generated once for the node
+        (every process of it, started together or later, reads the same one, so a login begun on one
+        process can end on another), at the first call, under a lock."""
+        sealers = self._sealers
+        if sealers is None:
+            with self._sealers_lock:
+                if self._sealers is None:
+                    from oots.store.files import write_once
+
+                    assert self._secret_file is not None
+                    secret = write_once(self._secret_file, secrets.token_hex(32)).strip().encode()
+                    self._sealers = self._make_sealers(secret)
+                sealers = self._sealers
+        return sealers
+
+    @property
+    def _flow_sealer(self) -> Sealer:
+        return self._sealers_now()[0]
+
+    @property
+    def _session_sealer(self) -> Sealer:
+        return self._sealers_now()[1]
 
     def _needed(self, level: LevelOfAssurance | None) -> LevelOfAssurance:
         if level is None or not level.satisfies(self.required_level):
@@ -329,6 +362,7 @@ class EidLogin:
     # --- routes -------------------------------------------------------------------------------------
 
     async def _login(self, request: Request) -> Response:
+        await self.ready()
         q = request.query_params
         next_path = safe_next(q.get("next"))
         try:
@@ -370,6 +404,7 @@ class EidLogin:
             return self._refused(exc, next_path)
 
     async def _callback(self, request: Request) -> Response:
+        await self.ready()
         q = request.query_params
         data = self._open_flow(request)
         if data is None or data.get("method") != "oidc":
@@ -394,6 +429,7 @@ class EidLogin:
         return self._start_session(identity, flow.return_to)
 
     async def _saml_acs(self, request: Request) -> Response:
+        await self.ready()
         form = await request.form()
         saml_response, relay = form.get("SAMLResponse"), form.get("RelayState")
         if not isinstance(saml_response, str):
@@ -436,6 +472,7 @@ class EidLogin:
         return Response(await run_in_threadpool(sp.metadata_xml), media_type="application/samlmetadata+xml")
 
     async def _logout(self, request: Request) -> Response:
+        await self.ready()
         identity = self.current_identity(request)
         target = f"{self.prefix}/logged-out"
         if identity is not None and identity.protocol == "oidc" and self._oidc is not None:

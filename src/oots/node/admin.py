@@ -536,6 +536,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     async def eid_login(request: Request) -> Response:
         """Back from the eID login (or on the way to it): an admin listed in ``eid_admins`` gets a session."""
         assert eid is not None
+        await eid.ready()  # the cookies' key may still be read from the data directory: not on the loop
         identity = eid.current_identity(request)
         if identity is None or not identity.level.satisfies(eid_level):
             return RedirectResponse(eid.login_url("/admin/eid", eid_level), status_code=303)

@@ -54,7 +54,7 @@ from oots.store import open_database
 from oots.store.database import OUTAGE_RETRY_SECONDS, normalise_url, outage
 from oots.store.loops import Loops
 from oots.store.queue import Handler, Preparer, Worker
-from oots.store.wake import listen, topic
+from oots.store.wake import listen, topic, unlisten
 from oots.threads import run_in_thread, set_threads
 
 __all__ = ["ROLE_FACTORIES", "NodeWorker", "build_context", "check_node", "create_app", "create_worker"]
@@ -238,6 +238,7 @@ class NodeWorker:
     senders: int = 4
     _loops: Loops = field(init=False)
     _unsent: Unsent = field(init=False, default_factory=Unsent)
+    _listening: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self._loops = Loops(self.worker)
@@ -259,6 +260,7 @@ class NodeWorker:
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
         listen(self.ctx.database)
+        self._listening = True
         self._loops.start()
 
     def run_forever(self) -> None:
@@ -270,11 +272,15 @@ class NodeWorker:
         try:
             self._loops.run_forever(join_seconds=self.ctx.settings.node.shutdown_seconds)
         finally:
+            unlisten(self.ctx.database)
             self._close_sender()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop every thread, waiting ``timeout`` (default ``node.shutdown_seconds``) for what they hold."""
         self._loops.stop(self.ctx.settings.node.shutdown_seconds if timeout is None else timeout)
+        if self._listening:
+            self._listening = False
+            unlisten(self.ctx.database)
         self._close_sender()
 
     @property
@@ -404,7 +410,6 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
     ctx = settings if isinstance(settings, NodeContext) else build_context(settings)
     node = ctx.settings.node
     set_threads(node.threads)
-    listen(ctx.database)  # PostgreSQL: wake this process's long-polling readers on other processes' commits
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "node": node.name, "version": __version__})
@@ -468,13 +473,19 @@ def create_app(settings: Settings | NodeContext, *, with_worker: bool = False) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if background is not None:
-            background.start()
+        # wake this process's long-polling readers on other processes' commits, while the app serves
+        # (started here, not while the app is built; stopped with it, so no listener outlives it)
+        listen(ctx.database)
         try:
-            yield
-        finally:
             if background is not None:
-                background.stop()
+                background.start()
+            try:
+                yield
+            finally:
+                if background is not None:
+                    background.stop()
+        finally:
+            unlisten(ctx.database)
 
     app = Starlette(
         routes=routes,

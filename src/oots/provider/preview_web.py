@@ -280,6 +280,7 @@ class PreviewSpace:
         view = await run_in_threadpool(self._load, token) if valid_token(token) else None
         if view is None:
             return self._closed(request)
+        await self.login.ready()  # the login's key may still be read from the data directory: not on the loop
         identity = self._identity(request, token, view)
         if isinstance(identity, Response):
             return identity
@@ -445,6 +446,7 @@ class PreviewSpace:
         view = await run_in_threadpool(self._load, token) if valid_token(token) else None
         if view is None:
             return self._closed(request)
+        await self.login.ready()  # the login's key may still be read from the data directory: not on the loop
         identity = self._identity(request, token, view)
         if isinstance(identity, Response):
             return identity

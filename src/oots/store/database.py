@@ -362,7 +362,8 @@ class Database:
             return set(MigrationContext.configure(conn).get_current_heads())
 
     def dispose(self) -> None:
-        """Close every pooled connection (and, on SQLite, stop listening for other processes' commits)."""
+        """Close every pooled connection and stop listening for other processes' commits (the process's
+        listener of a PostgreSQL database stops when no other open database of the process uses it)."""
         from oots.store.wake import forget
 
         forget(self)

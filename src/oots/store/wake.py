@@ -40,7 +40,18 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from oots.store.database import Database
 
-__all__ = ["CHANNEL", "Neighbours", "Topic", "Watch", "forget", "listen", "on_commit", "topic", "wait_for"]
+__all__ = [
+    "CHANNEL",
+    "Neighbours",
+    "Topic",
+    "Watch",
+    "forget",
+    "listen",
+    "on_commit",
+    "topic",
+    "unlisten",
+    "wait_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -434,9 +445,12 @@ _datagrams = _Relay()
 
 
 def forget(database: Database) -> None:
-    """Stop relaying for ``database`` (when it is disposed): its socket is closed and its marker removed,
-    unless another database of this process is open on the same file (they share them)."""
+    """Stop relaying for ``database`` (when it is disposed): on PostgreSQL every use :func:`listen` made
+    of it ends (the listener stops when no other database of this process uses it); on SQLite its
+    socket is closed and its marker removed, unless another database of this process is open on the
+    same file (they share them)."""
     if not database.is_sqlite:
+        _release(database, every=True)
         return
     with _neighbours_lock:
         neighbours = _by_engine.pop(database.engine, None)
@@ -454,17 +468,37 @@ def _leave() -> None:
         neighbours.close()
 
 
-_listening: set[str] = set()
-_listening_lock = threading.Lock()
+#: The name of a PostgreSQL listener's thread, followed by the database's URL without its password.
+LISTENER_THREAD = "oots-wake-listener"
+#: How long the PostgreSQL listener waits for a notification before it looks whether to stop (seconds).
+LISTENER_STOP_SECONDS = 0.5
+
+
+class _Listener:
+    """The thread relaying one PostgreSQL database's notifications, and the uses that keep it running."""
+
+    def __init__(self, url: str, safe_url: str) -> None:
+        self.uses: dict[Database, int] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=_relay, args=(url, safe_url, self.stopping), name=f"{LISTENER_THREAD} {safe_url}", daemon=True
+        )
+
+
+_listeners: dict[str, _Listener] = {}
+_listeners_lock = threading.Lock()
 
 
 def listen(database: Database) -> bool:
     """Relay other processes' commits on the same database into this process's topics.
 
-    On PostgreSQL, one daemon thread per database URL listens for ``NOTIFY oots_wake``; on a SQLite file,
-    the process joins the file's :class:`Neighbours` and one relay thread receives their datagrams. A
-    second call is a no-op. Returns False where nothing can be relayed (an in-memory SQLite database, or
-    no abstract Unix sockets): other processes' commits are then found by polling.
+    On PostgreSQL, one daemon thread per database URL listens for ``NOTIFY oots_wake``, for as long as
+    someone uses it: each call is one use, ended by :func:`unlisten` (or by disposing the database,
+    which ends all of its uses); when the last use ends the thread stops. On a SQLite file, the process
+    joins the file's :class:`Neighbours` and one relay thread receives their datagrams, until the
+    database is disposed (a second call is a no-op). Returns False where nothing can be relayed (an
+    in-memory SQLite database, or no abstract Unix sockets): other processes' commits are then found by
+    polling.
     """
     if database.is_sqlite:
         neighbours = _neighbours_of(database.engine)
@@ -473,30 +507,63 @@ def listen(database: Database) -> bool:
             return False
         _datagrams.add(listener, neighbours)
         return True
-    url = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with _listening_lock:
-        if url in _listening:
-            return True
-        _listening.add(url)
-    threading.Thread(target=_relay, args=(url, database.safe_url), name="oots-wake-listener", daemon=True).start()
+    url = _listener_key(database)
+    with _listeners_lock:
+        found = _listeners.get(url)
+        if found is None:
+            found = _listeners[url] = _Listener(url, database.safe_url)
+            found.thread.start()
+        found.uses[database] = found.uses.get(database, 0) + 1
     return True
 
 
-def _relay(url: str, safe_url: str) -> None:
+def unlisten(database: Database) -> None:
+    """End one use :func:`listen` made of ``database`` (PostgreSQL; SQLite files listen until disposed)."""
+    if not database.is_sqlite:
+        _release(database, every=False)
+
+
+def _listener_key(database: Database) -> str:
+    return database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _release(database: Database, *, every: bool) -> None:
+    url = _listener_key(database)
+    with _listeners_lock:
+        found = _listeners.get(url)
+        if found is None or database not in found.uses:
+            return
+        left = 0 if every else found.uses[database] - 1
+        if left:
+            found.uses[database] = left
+            return
+        del found.uses[database]
+        if found.uses:
+            return
+        del _listeners[url]
+    # the last use: the thread ends within LISTENER_STOP_SECONDS (not waited for here: this may run on an
+    # event loop), quietly even if its connection breaks meanwhile (the database dropped or shut down)
+    found.stopping.set()
+
+
+def _relay(url: str, safe_url: str, stopping: threading.Event) -> None:
     import psycopg
 
     delay = 0.5
-    while True:
+    while not stopping.is_set():
         try:
             with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 delay = 0.5
-                for note in conn.notifies():
-                    # A job or a message may have been made for this process's pollers: wake them.
-                    _fire_payload(note.payload.encode())
+                while not stopping.is_set():
+                    for note in conn.notifies(timeout=LISTENER_STOP_SECONDS):
+                        # A job or a message may have been made for this process's pollers: wake them.
+                        _fire_payload(note.payload.encode())
         except Exception as exc:  # the relay must outlive a database restart
+            if stopping.is_set():
+                return  # stopped while its connection went (the database dropped, the node shutting down)
             (log.warning if delay == 0.5 else log.debug)(
                 "wake-up listener on %s: %s; reconnecting", safe_url, type(exc).__name__
             )
-            time.sleep(delay)
+            stopping.wait(delay)
             delay = min(delay * 2, 10.0)

@@ -93,6 +93,18 @@ def test_the_defaults_spelt_out_in_the_commands_match_their_sources() -> None:
     assert admin.DEFAULT_ITERATIONS == DEFAULT_ITERATIONS
 
 
+def test_loading_the_tables_does_not_load_the_node_application() -> None:
+    """``load_models()`` (``oots db``, the migrations, the scratch databases) imports ``oots.node.models``,
+    not the package's application, admin area and server with it."""
+    loaded = _loaded("from oots.store import load_models\nload_models()")
+    assert "oots.node.models" in loaded
+    heavy = ("oots.node.app", "oots.node.admin", "oots.node.admin_state", "oots.node.observe", "oots.node.server")
+    assert [m for m in loaded if m in heavy] == []
+    # the package's names are still there, loaded at their first use
+    code = "import oots.node\nassert oots.node.create_app.__module__ == 'oots.node.app'\nfrom oots.node import *"
+    assert "oots.node.app" in _loaded(code)
+
+
 # --- a node process loads only its roles -----------------------------------------------------------
 
 

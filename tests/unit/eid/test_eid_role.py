@@ -76,3 +76,57 @@ def test_the_processes_of_a_node_accept_each_others_logins_without_a_session_sec
     assert run(scenario()) == 200
     assert ((tmp_path / "node" / SESSION_KEY_FILE).stat().st_mode & 0o777) == 0o600
     database.dispose()
+
+
+def test_the_cookie_key_is_made_at_the_first_request_once_for_every_process(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Building a node's login writes nothing; the logins of several processes, reaching their first
+    request together, end up with the one key the data directory keeps (one seals, the others open)."""
+    import threading
+
+    from oots.eid.web import SESSION_KEY_FILE
+
+    data_dir = tmp_path / "node"
+    settings = Settings(
+        node=NodeSettings(base_url="http://portal.test", data_dir=data_dir),
+        eid=EidSettings(issuer=IDP, client_id="portal"),
+    )
+    database = Database(sqlite_url)
+    logins = [EidLogin.for_node(settings, database) for _ in range(6)]
+    assert not data_dir.exists()  # nothing written while the applications are built
+    start = threading.Barrier(len(logins) * 2)  # two threads per process, all at once
+    failures: list[BaseException] = []
+
+    def first_request(login: EidLogin) -> None:
+        start.wait()
+        try:
+            login._sealers_now()
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_request, args=(login,)) for login in logins for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert [p.name for p in data_dir.iterdir()] == [SESSION_KEY_FILE]  # one key, no drafts left
+    for sealing in logins:
+        token = sealing._session_sealer.seal({"who": "someone"})
+        assert all(other._session_sealer.open(token, 60) == {"who": "someone"} for other in logins)
+    database.dispose()
+
+
+def test_a_configured_session_secret_writes_no_key_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = Settings(
+        node=NodeSettings(base_url="http://portal.test", data_dir=tmp_path / "node"),
+        eid=EidSettings(issuer=IDP, client_id="portal", session_secret="role-test-secret-0123456789"),
+    )
+    database = Database(sqlite_url)
+    login = EidLogin.for_node(settings, database)
+    login._sealers_now()
+    assert not (tmp_path / "node").exists()
+    database.dispose()

@@ -261,19 +261,39 @@ def test_expired_sessions_are_refused_and_removed_at_the_next_login(
         assert client.get("/admin").status_code == 200
 
 
-def test_building_the_admin_routes_writes_no_file(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("login_with", ["password", "eid"])
+def test_building_the_admin_routes_writes_no_file(
+    login_with: str, tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    """Neither the journal's keys nor (eID admin login on, no ``eid.session_secret``) the eID cookies'
+    key are written while the routes are built; the first request that needs them makes them."""
+    from oots.eid.web import SESSION_KEY_FILE
     from oots.node.admin import admin_routes
 
     digest = hash_password(PASSWORD, iterations=1000)
-    ctx = build_context(load_settings(node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')))
+    if login_with == "password":
+        extra = f'[admin]\npassword_hash = "{digest}"\n'
+    else:
+        extra = (
+            'base_url = "http://node.test"\n[eid]\nissuer = "http://idp.test"\nclient_id = "be-node"\n'
+            '[admin]\neid_login = true\neid_admins = ["BE/BE/85072312345"]\n'
+        )
+    ctx = build_context(load_settings(node_config(tmp_path, extra)))
     before = sorted(p.name for p in tmp_path.iterdir())
     assert "audit.keys" not in before
+    assert SESSION_KEY_FILE not in before
     routes = admin_routes(ctx)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     app = Starlette(routes=routes)
-    with AppClient(app) as client:  # the first login derives the keys (and makes the journal's)
-        assert login(client) == 303
-    assert (tmp_path / "audit.keys").exists()
+    with AppClient(app) as client:
+        if login_with == "password":  # the first login derives the keys (and makes the journal's)
+            assert login(client) == 303
+            assert (tmp_path / "audit.keys").exists()
+        else:  # no eID login yet: on to it, with the eID cookies' key read (made) on the way
+            response = client.get("/admin/eid")
+            assert response.status_code == 303
+            assert response.headers["location"].startswith("/eid/login?")
+            assert (tmp_path / SESSION_KEY_FILE).exists()
     ctx.database.dispose()
 
 

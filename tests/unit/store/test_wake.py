@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,7 +19,17 @@ from sqlalchemy import text
 
 from oots.store import Database
 from oots.store import queue as q
-from oots.store.wake import CHANNEL, NOTIFY_BYTES, _chunks, listen, on_commit, topic, wait_for
+from oots.store.wake import (
+    CHANNEL,
+    LISTENER_THREAD,
+    NOTIFY_BYTES,
+    _chunks,
+    listen,
+    on_commit,
+    topic,
+    unlisten,
+    wait_for,
+)
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
 
@@ -305,6 +315,45 @@ def test_a_notification_of_several_topics_wakes_each_of_them(db: Database) -> No
             break
     assert two.generation > seen
     assert one.generation > 0
+
+
+def listeners(db: Database) -> list[threading.Thread]:
+    """The threads relaying ``db``'s notifications in this process (a stopped one may still be ending)."""
+    return [t for t in threading.enumerate() if t.name == f"{LISTENER_THREAD} {db.safe_url}"]
+
+
+def no_listener_left(db: Database) -> bool:
+    """Whether every thread that relayed ``db``'s notifications ends (a stopped one within
+    ``LISTENER_STOP_SECONDS``; waited for here much longer, so that a slow machine does not fail it)."""
+    for thread in listeners(db):
+        thread.join(10.0)
+    return listeners(db) == []
+
+
+@pytest.mark.postgres
+def test_the_postgresql_listener_runs_while_a_database_uses_it_and_stops_with_the_last_use(
+    postgres_database: Callable[[], str],
+) -> None:
+    url = postgres_database()
+    first, second = Database(url), Database(url)  # say, the node's and a check's, in one process
+    try:
+        assert listeners(first) == []
+        assert listen(first)
+        assert listen(first)  # the app and the worker of one node
+        assert listen(second)
+        assert len(listeners(first)) == 1  # one thread for the database
+        unlisten(first)
+        first.dispose()  # ends the uses it had left
+        assert len(listeners(first)) == 1  # the second still uses it
+        unlisten(second)
+        assert no_listener_left(first)  # the last use ended: the thread too
+        assert listen(second)
+        assert len(listeners(second)) == 1  # started again when needed
+        second.dispose()
+        assert no_listener_left(second)
+    finally:
+        first.dispose()
+        second.dispose()
 
 
 def test_a_long_payload_is_cut_at_line_ends_and_an_overlong_key_keeps_its_topic() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -193,15 +194,23 @@ def test_a_form_whose_origin_is_another_site_is_refused_when_the_browser_sends_n
         assert client.get("/admin").status_code == 200  # still logged in
 
 
-def test_logout_revokes_the_session_for_every_copy_of_the_cookie(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
-    digest = hash_password(PASSWORD, iterations=1000)
-    config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
+@contextmanager
+def two_processes_one_session(config: Path) -> Iterator[tuple[AppClient, AppClient, str]]:
+    """Two apps of one node (as two processes), logged in on the first, its session cookie (yielded third)
+    copied to the second."""
     with AppClient(create_app(load_settings(config))) as one, AppClient(create_app(load_settings(config))) as two:
         assert login(one) == 303
         cookie = one.cookies.get("oots_admin")
         assert cookie
-        two.cookies.set("oots_admin", cookie)  # a copy, in another process of the node
-        assert two.get("/admin").status_code == 200
+        two.cookies.set("oots_admin", cookie)
+        yield one, two, cookie
+
+
+def test_logout_revokes_the_session_for_every_copy_of_the_cookie(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    digest = hash_password(PASSWORD, iterations=1000)
+    config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
+    with two_processes_one_session(config) as (one, two, cookie):
+        assert two.get("/admin").status_code == 200  # the copy works in another process of the node
         token = re.search(r"name='csrf' value='([0-9a-f]+)'", one.get("/admin").text)
         assert token is not None
         out = one.post("/admin/logout", data={"csrf": token.group(1)})
@@ -363,11 +372,7 @@ def test_sessions_are_keyed_from_the_seal_key_shared_by_processes(
 
     digest = hash_password(PASSWORD, iterations=1000)
     config = node_config(tmp_path, f'[admin]\npassword_hash = "{digest}"\n')
-    with AppClient(create_app(load_settings(config))) as one, AppClient(create_app(load_settings(config))) as two:
-        assert login(one) == 303
-        cookie = one.cookies.get("oots_admin")
-        assert cookie
-        two.cookies.set("oots_admin", cookie)
+    with two_processes_one_session(config) as (_, two, cookie):
         assert two.get("/admin").status_code == 200  # another process of the node takes the session
         # who knows only the password hash (a configuration file) cannot make a session
         from_hash = hashlib.sha256(b"oots-admin-session\0" + digest.encode()).digest()

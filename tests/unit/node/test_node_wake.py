@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from oots.node import build_context, create_app, create_worker
-from oots.store import Database
-from oots.store.wake import LISTENER_THREAD
+from wake_threads import listeners, no_listener_left
 
 from .test_node_ops import node_config
 
 pytestmark = pytest.mark.postgres
-
-
-def listeners(db: Database) -> list[threading.Thread]:
-    """The threads relaying ``db``'s notifications in this process (a stopped one may still be ending)."""
-    return [t for t in threading.enumerate() if t.name == f"{LISTENER_THREAD} {db.safe_url}"]
-
-
-def no_listener_left(db: Database) -> bool:
-    """Whether every thread that relayed ``db``'s notifications ends (a stopped one within
-    ``LISTENER_STOP_SECONDS``; waited for here much longer, so that a slow machine does not fail it)."""
-    for thread in listeners(db):
-        thread.join(10.0)
-    return listeners(db) == []
 
 
 def test_no_listener_outlives_the_apps_lifespan_nor_the_worker(

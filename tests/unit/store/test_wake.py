@@ -21,7 +21,6 @@ from oots.store import Database
 from oots.store import queue as q
 from oots.store.wake import (
     CHANNEL,
-    LISTENER_THREAD,
     NOTIFY_BYTES,
     _chunks,
     listen,
@@ -30,6 +29,7 @@ from oots.store.wake import (
     unlisten,
     wait_for,
 )
+from wake_threads import listeners, no_listener_left
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract Unix sockets are Linux's")
 
@@ -315,19 +315,6 @@ def test_a_notification_of_several_topics_wakes_each_of_them(db: Database) -> No
             break
     assert two.generation > seen
     assert one.generation > 0
-
-
-def listeners(db: Database) -> list[threading.Thread]:
-    """The threads relaying ``db``'s notifications in this process (a stopped one may still be ending)."""
-    return [t for t in threading.enumerate() if t.name == f"{LISTENER_THREAD} {db.safe_url}"]
-
-
-def no_listener_left(db: Database) -> bool:
-    """Whether every thread that relayed ``db``'s notifications ends (a stopped one within
-    ``LISTENER_STOP_SECONDS``; waited for here much longer, so that a slow machine does not fail it)."""
-    for thread in listeners(db):
-        thread.join(10.0)
-    return listeners(db) == []
 
 
 @pytest.mark.postgres

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -12,6 +12,7 @@ __all__ = [
     "MAX_FINDINGS_PER_RULE",
     "Finding",
     "Layer",
+    "LayerCounts",
     "Part",
     "Report",
     "Severity",
@@ -109,6 +110,32 @@ def cap(findings: Iterable[Finding], limit: int = MAX_FINDINGS_PER_RULE) -> list
     return kept
 
 
+class LayerCounts(Mapping[str, int]):
+    """How many checks ran per layer (``Report.checks_by_layer``): a read-only mapping, in the order the
+    layers were given, equal to a ``dict`` with the same items and hashable like the report that holds
+    it."""
+
+    __slots__ = ("_counts",)
+
+    def __init__(self, counts: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
+        self._counts: dict[str, int] = dict(counts)
+
+    def __getitem__(self, layer: str) -> int:
+        return self._counts[layer]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._counts.items()))
+
+    def __repr__(self) -> str:
+        return f"LayerCounts({self._counts!r})"
+
+
 class Verdict(StrEnum):
     """What a report says about the document: ``VALID``; ``INVALID`` (a confirmed rule failed: official
     rules, XSD, document kind); ``UNCONFIRMED`` (only provisional rules failed, see :mod:`oots.validation.v2`)."""
@@ -148,9 +175,10 @@ class Report:
     ``kind`` is the detected document kind (e.g. ``edm-request``), ``version`` the data model version
     (``1.0``, ``2.0``; ``None`` when it cannot be told), ``rule_sets`` the rule set and files that ran
     (the rule set first), ``checks`` how many checks were run in all and ``checks_by_layer`` how many per
-    layer (``xsd``: 1 when the document was validated against the XML Schema; ``schematron`` and
-    ``ebms-header``: the Schematron assertions of the kind; ``codelist``: the code-list bindings of the
-    kind; ``structure``: the provisional rules), ``provisional`` whether they were the provisional v2.0
+    layer, a read-only :class:`LayerCounts` (any mapping given is copied into one): ``xsd``: 1 when the
+    document was validated against the XML Schema; ``schematron`` and ``ebms-header``: the Schematron
+    assertions of the kind; ``codelist``: the code-list bindings of the kind; ``structure``: the
+    provisional rules. ``provisional`` says whether they were the provisional v2.0
     checks rather than official rules, ``checked`` whether there were rules for the document at all
     (without them it is neither valid nor invalid).
 
@@ -166,11 +194,13 @@ class Report:
     checks: int = 0
     provisional: bool = False
     checked: bool = True
-    checks_by_layer: dict[str, int] = field(default_factory=dict, hash=False)
+    checks_by_layer: Mapping[str, int] = field(default_factory=LayerCounts)
     found_at: str | None = None
     parts: tuple[Part, ...] = ()
 
     def __post_init__(self) -> None:
+        # a copy the caller cannot change afterwards (any mapping is accepted, e.g. a dict)
+        object.__setattr__(self, "checks_by_layer", LayerCounts(self.checks_by_layer))
         total = sum(self.checks_by_layer.values())
         if self.checks_by_layer and self.checks not in (0, total):
             raise ValueError(f"checks {self.checks} is not the sum of checks_by_layer {self.checks_by_layer}")

@@ -4,10 +4,10 @@ answer) or a whole MIME multipart AS4 message, as users paste them into the vali
 This module only takes them apart; :class:`~oots.validation.Validator` checks what it finds. From an
 envelope it takes the ebMS header (``eb:Messaging`` in the SOAP ``Header``) and the payloads that can be
 reached without keys: the SOAP ``Body``'s own content, the base64 ``payload`` values of a Domibus WS plugin
-message, and the MIME parts (gzip-compressed ones uncompressed, never past the size limit). Encrypted and
-non-XML payloads are named with the reason they were not read. Every XML parse goes through
-:mod:`oots.xmlsafe`, and the MIME parsing here is a plain split on the boundary (no ``email`` package
-heuristics, no header decoding).
+message, and the MIME parts (base64 and quoted-printable parts decoded, gzip-compressed ones uncompressed,
+never past the size limit). Encrypted and non-XML payloads are named with the reason they were not read.
+Every XML parse goes through :mod:`oots.xmlsafe`, and the MIME parsing here is a plain split on the
+boundary (no ``email`` package heuristics, no header decoding).
 """
 
 from __future__ import annotations
@@ -139,6 +139,8 @@ def _decode(number: int, headers: dict[str, str], body: bytes) -> MimePart:
             return MimePart(number, headers, base64.b64decode(re.sub(rb"\s+", b"", body), validate=True))
         except (binascii.Error, ValueError):
             return MimePart(number, headers, None, "its base64 content cannot be decoded")
+    if encoding == "quoted-printable":  # never longer decoded; a malformed =XX escape stays as it is
+        return MimePart(number, headers, binascii.a2b_qp(body))
     return MimePart(number, headers, None, f"its transfer encoding {encoding!r} is not read here")
 
 

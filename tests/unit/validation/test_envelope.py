@@ -5,6 +5,7 @@ not checked, with the reason."""
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import json
 from dataclasses import replace
@@ -49,17 +50,19 @@ def _envelope(spec_dir: Path, body: str = "") -> bytes:
     ).encode()
 
 
-def _mime(envelope: bytes, *parts: tuple[str, str, bytes]) -> bytes:
+def _mime(envelope: bytes, *parts: tuple[str, str, bytes] | tuple[str, str, bytes, str]) -> bytes:
     """A MIME multipart/related AS4 message (HTTP headers first, CRLF lines) with ``parts`` as
-    (content id, content type, content)."""
+    (content id, content type, content[, transfer encoding: binary when not given; the content is
+    given encoded])."""
     out = [
         f'Content-Type: multipart/related; boundary="{BOUNDARY}"; type="application/soap+xml"\r\n\r\n'.encode(),
         f"--{BOUNDARY}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\n\r\n".encode(),
         envelope,
     ]
-    for cid, content_type, content in parts:
+    for cid, content_type, content, *encoding in parts:
         head = f"\r\n--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-ID: <{cid}>\r\n"
-        out += [head.encode(), b"Content-Transfer-Encoding: binary\r\n\r\n", content]
+        transfer = f"Content-Transfer-Encoding: {encoding[0] if encoding else 'binary'}\r\n\r\n"
+        out += [head.encode(), transfer.encode(), content]
     out.append(f"\r\n--{BOUNDARY}--\r\n".encode())
     return b"".join(out)
 
@@ -340,3 +343,54 @@ def test_a_mime_message_without_envelope_checks_its_root_part(spec_dir: Path, va
     assert (report.kind, report.verdict) == ("edm-request", Verdict.VALID)
     assert report.found_at == "MIME part 1, application/x-ebrs+xml"
     assert [(p.where, p.note) for p in report.parts] == [("MIME part 2", "not read: the message has no SOAP envelope")]
+
+
+def _qp(data: bytes) -> bytes:
+    """``data`` quoted-printable encoded as binary (its line breaks as =0D=0A), soft line breaks CRLF."""
+    return binascii.b2a_qp(data, istext=False).replace(b"\n", b"\r\n")
+
+
+def test_quoted_printable_and_base64_parts_are_decoded_and_checked(spec_dir: Path, validator: Validator) -> None:
+    tc01 = (spec_dir / TC01).read_bytes()
+    v2 = (spec_dir / V2_REQUEST).read_bytes()
+    encoded = _qp(tc01)
+    assert b"=\r\n" in encoded  # soft line breaks: the decoder joins them
+    data = _mime(
+        _envelope(spec_dir),
+        ("qp@oots", "application/x-ebrs+xml", encoded, "quoted-printable"),
+        ("b64@oots", "application/x-ebrs+xml", base64.encodebytes(v2), "Base64"),
+        ("qpzip@oots", "application/gzip", _qp(gzip.compress(tc01)), "Quoted-Printable"),
+        ("bad@oots", "application/x-ebrs+xml", b"not base64 at all!", "base64"),
+        ("x@oots", "application/x-ebrs+xml", b"<a/>", "x-uuencode"),
+    )
+    qp, b64, qpzip, bad, other = validator.validate(data).parts
+    assert qp.report is not None
+    assert (qp.report.kind, qp.report.verdict) == ("edm-request", Verdict.VALID)
+    assert b64.report is not None
+    assert (b64.report.kind, b64.report.version) == ("edm-request", "2.0")
+    assert qpzip.report is not None  # decoded, then uncompressed
+    assert qpzip.report.verdict is Verdict.VALID
+    assert (bad.report, bad.note) == (None, "its base64 content cannot be decoded")
+    assert (other.report, other.note) == (None, "its transfer encoding 'x-uuencode' is not read here")
+
+
+def test_a_quoted_printable_envelope_part_is_decoded(spec_dir: Path, validator: Validator) -> None:
+    data = _mime(_envelope(spec_dir)).replace(
+        b"Content-Type: application/soap+xml;charset=UTF-8\r\n",
+        b"Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+    )
+    encoded = data.replace(_envelope(spec_dir), _qp(_envelope(spec_dir)))
+    assert encoded != data
+    report = validator.validate(encoded)
+    assert report.kind == "ebms-header"
+    assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1, application/soap+xml)"
+
+
+def test_quoted_printable_parts_count_decoded_within_the_payload_budget(spec_dir: Path) -> None:
+    validator = Validator(max_bytes=4 * 1024 * 1024)
+    bomb = _qp(gzip.compress(b" " * (3 * 1024 * 1024)))  # decoded, then uncompressed: 3 of the 4 MiB
+    parts = [(f"bomb{n}@oots", "application/gzip", bomb, "quoted-printable") for n in range(3)]
+    notes = [part.note for part in validator.validate(_mime(_envelope(spec_dir), *parts)).parts]
+    assert notes[0].startswith("not XML")
+    assert all("all payloads together" in note for note in notes[1:])
+    assert all("over the limit of" in note for note in notes[1:])

@@ -16,18 +16,20 @@ import base64
 import binascii
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from urllib.parse import unquote
 
 from lxml import etree
 
 from oots.errors import XmlError
-from oots.ns import EB, PREFIXES, S12, XENC
+from oots.ns import EB, PREFIXES, S12, WSU, XENC, XML
 
 __all__ = [
     "ENVELOPES",
     "MAX_PARTS",
     "MAX_PAYLOADS",
     "SOAP11",
+    "SOURCES",
     "MimePart",
     "Payload",
     "Unwrapped",
@@ -46,7 +48,16 @@ MAX_PARTS = 1000
 #: At most this many payloads of one message are read (and validated); the others are listed as not read.
 MAX_PAYLOADS = 20
 
+#: Where a payload was found, as :attr:`Payload.source` says: the SOAP Body's content, a Domibus WS plugin
+#: ``payload`` or ``bodyload`` value, or a MIME part of the message.
+SOURCES = ("soap-body", "domibus-payload", "domibus-bodyload", "mime-part")
+
 _DOMIBUS = "http://eu.domibus.wsplugin/"
+#: The Domibus WS plugin messages that carry a message's payloads (the others only name messages).
+_DOMIBUS_CARRIERS = {"retrieveMessageResponse", "submitRequest"}
+_XOP_INCLUDE = "{http://www.w3.org/2004/08/xop/include}Include"
+_ID_ATTRIBUTES = (f"{{{WSU}}}Id", f"{{{XML}}}id", "Id", "id")
+_GZIP = b"\x1f\x8b"
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*:[ \t]")
 _BOUNDARY = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""", re.IGNORECASE)
 
@@ -73,18 +84,35 @@ class MimePart:
 @dataclass(frozen=True, slots=True)
 class Payload:
     """A payload of the message: ``data`` the bytes to validate as XML, ``None`` when it is not read
-    (``note`` says why)."""
+    (``note`` says why).
+
+    What ``eb:PayloadInfo`` names it by: ``source`` (one of :data:`SOURCES`) and ``ref``, the MIME part's
+    Content-ID or the Domibus ``payloadId`` (without ``cid:``), or the ``id`` of the SOAP Body element
+    (``None``: it has none). ``compressed`` says whether its content is gzip data (``None``: not known,
+    e.g. encrypted), ``seen`` whether its content was read far enough to tell whether it is XML.
+    """
 
     where: str
     content_type: str
     data: bytes | None
     note: str = ""
+    source: str = "mime-part"
+    ref: str | None = None
+    compressed: bool | None = None
+    seen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Unwrapped:
     """What an envelope holds: a description of it, the ebMS header and where it was, its payloads, and
-    the Body's first element (its path; empty when the Body is empty)."""
+    the Body's first element (its path; empty when the Body is empty).
+
+    ``complete`` says whether the input holds the message's payload parts (a whole MIME message, or a
+    Domibus WS plugin message carrying its payloads): only then can a ``cid:`` reference of
+    ``eb:PayloadInfo`` be checked. ``domibus`` says whether it is a Domibus WS plugin message (payloads
+    named by ``payloadId``). ``body_ids`` maps each ``id`` in the SOAP Body's payloads to the index (in
+    ``payloads``) of the payload that holds it.
+    """
 
     container: str
     header: etree._Element | None
@@ -92,6 +120,9 @@ class Unwrapped:
     payloads: tuple[Payload, ...]
     body: str = ""
     header_misplaced: bool = False
+    complete: bool = False
+    domibus: bool = False
+    body_ids: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
 
 
 def is_mime(data: bytes) -> bool:
@@ -253,27 +284,26 @@ class _Reader:
         self.left = limit
         self.read = 0
 
-    def payload(self, where: str, content_type: str, data: bytes, *, encrypted: bool = False) -> Payload:
+    def payload(self, named: Payload, data: bytes, *, encrypted: bool = False) -> Payload:
+        """``named`` (a payload with no data yet: where, content type, source, ref) with ``data`` read."""
         if encrypted:
-            return Payload(
-                where, content_type, None, "encrypted (WS-Security): cannot be read without the recipient's key"
-            )
+            return replace(named, note="encrypted (WS-Security): cannot be read without the recipient's key")
+        compressed = data[:2] == _GZIP
+        named = replace(named, compressed=compressed)
         if self.read >= MAX_PAYLOADS:
-            return Payload(where, content_type, None, f"not read: only the first {MAX_PAYLOADS} payloads are")
+            return replace(named, note=f"not read: only the first {MAX_PAYLOADS} payloads are")
         self.read += 1
-        if data[:2] == b"\x1f\x8b":
+        if compressed:
             try:
                 data = _ungzip(data, self.left)
             except XmlError as exc:
-                return Payload(where, content_type, None, f"not read: {exc.message} (all payloads together)")
+                return replace(named, note=f"not read: {exc.message} (all payloads together)")
         if len(data) > self.left:
-            return Payload(where, content_type, None, f"not read: the payloads together are over {self.limit:,} bytes")
+            return replace(named, note=f"not read: the payloads together are over {self.limit:,} bytes")
         self.left -= len(data)
         if not _looks_like_xml(data):
-            return Payload(
-                where, content_type, None, "not XML (a binary or encrypted payload, e.g. the evidence itself)"
-            )
-        return Payload(where, content_type, data)
+            return replace(named, note="not XML (a binary or encrypted payload, e.g. the evidence itself)", seen=True)
+        return replace(named, data=data, seen=True)
 
 
 def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, limit: int) -> Unwrapped:
@@ -291,50 +321,97 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     described = _part_info(header)
     reader = _Reader(limit)
     payloads: list[Payload] = []
+    body_ids: dict[str, int] = {}
+    domibus = False
+    attached = {part.content_id: part for part in attachments or () if part.content_id}
+    included: set[str] = set()  # MIME parts that are the value of a Domibus payload (MTOM/XOP)
     body = root.find(f"{{{soap}}}Body")
     for child in body if body is not None else ():
         if not isinstance(child.tag, str) or child is header:
             continue
         if child.tag.startswith(f"{{{_DOMIBUS}}}"):
-            payloads.extend(_domibus_payloads(child, prefixes, reader))
-        elif child.tag.startswith("{http://www.w3.org/2001/04/xmlenc#}"):
-            payloads.append(Payload(_path(child, prefixes), "", None, "encrypted (WS-Security) SOAP Body"))
+            domibus = domibus or etree.QName(child).localname in _DOMIBUS_CARRIERS
+            payloads.extend(_domibus_payloads(child, prefixes, reader, attached, included))
+            continue
+        for element in child.iter():
+            for attribute in _ID_ATTRIBUTES:
+                if element.get(attribute):
+                    body_ids.setdefault(str(element.get(attribute)), len(payloads))
+        ref = next((str(child.get(a)) for a in _ID_ATTRIBUTES if child.get(a)), None)
+        named = Payload(_path(child, prefixes), "application/xml", None, source="soap-body", ref=ref)
+        if child.tag.startswith(f"{{{XENC}}}"):
+            payloads.append(replace(named, content_type="", note="encrypted (WS-Security) SOAP Body"))
         else:
-            text = etree.tostring(child, encoding="utf-8")
-            payloads.append(reader.payload(_path(child, prefixes), "application/xml", text))
+            payloads.append(reader.payload(named, etree.tostring(child, encoding="utf-8")))
     for part in attachments or ():
+        if part.content_id in included:
+            continue
         where = f"MIME part {part.number}" + (f" (cid:{part.content_id})" if part.content_id else "")
         content_type = part.content_type
         declared = described.get(part.content_id)
         if declared:
             content_type = f"{content_type}; ebMS MimeType {declared}"
+        named = Payload(where, content_type, None, source="mime-part", ref=part.content_id or None)
         if part.content is None:
-            payloads.append(Payload(where, content_type, None, part.note))
+            payloads.append(replace(named, note=part.note))
         else:
-            payloads.append(reader.payload(where, content_type, part.content, encrypted=part.content_id in encrypted))
+            payloads.append(reader.payload(named, part.content, encrypted=part.content_id in encrypted))
     first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
     body_path = _path(first, prefixes) if first is not None else ""
-    return Unwrapped(f"a {name} envelope", header, header_path, tuple(payloads), body_path, misplaced)
+    return Unwrapped(
+        f"a {name} envelope",
+        header,
+        header_path,
+        tuple(payloads),
+        body_path,
+        misplaced,
+        complete=attachments is not None or domibus,
+        domibus=domibus,
+        body_ids=body_ids,
+    )
 
 
-def _domibus_payloads(message: etree._Element, prefixes: dict[str, str], reader: _Reader) -> list[Payload]:
-    """The base64 ``payload`` / ``bodyload`` values of a Domibus WS plugin message
-    (``retrieveMessageResponse``, ``submitRequest``)."""
+def _domibus_payloads(
+    message: etree._Element,
+    prefixes: dict[str, str],
+    reader: _Reader,
+    attached: dict[str, MimePart],
+    included: set[str],
+) -> list[Payload]:
+    """The ``payload`` / ``bodyload`` values of a Domibus WS plugin message (``retrieveMessageResponse``,
+    ``submitRequest``): base64 text, or with MTOM an ``xop:Include`` of a MIME part of ``attached``
+    (whose Content-ID is added to ``included``: that part is this value, not a payload of its own)."""
     found = []
     for item in message:
         if not isinstance(item.tag, str) or etree.QName(item).localname not in {"payload", "bodyload"}:
             continue
-        where = f"{_path(item, prefixes)}" + (f" ({item.get('payloadId')})" if item.get("payloadId") else "")
-        content_type = item.get("contentType") or ""
+        payload_id = (item.get("payloadId") or "").strip()
+        where = f"{_path(item, prefixes)}" + (f" ({payload_id})" if payload_id else "")
+        source = f"domibus-{etree.QName(item).localname}"
+        ref = payload_id[4:] if payload_id.startswith("cid:") else payload_id
+        named = Payload(where, item.get("contentType") or "", None, source=source, ref=ref or None)
         value = item.find("value")
+        include = value.find(_XOP_INCLUDE) if value is not None else None
+        if include is not None:
+            href = (include.get("href") or "").strip()
+            part = attached.get(unquote(href[4:]) if href.startswith("cid:") else href)
+            if part is None:
+                found.append(replace(named, note=f"its value is a MIME part ({href}) that this input does not hold"))
+                continue
+            included.add(part.content_id)
+            if part.content is None:
+                found.append(replace(named, note=part.note))
+            else:
+                found.append(reader.payload(named, part.content))
+            continue
         text = "".join(value.itertext()) if value is not None else ""
         if len(text) > reader.left * 4 // 3 + 4:
-            found.append(Payload(where, content_type, None, f"not read: over the limit of {reader.limit:,} bytes"))
+            found.append(replace(named, note=f"not read: over the limit of {reader.limit:,} bytes"))
             continue
         try:
             data = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
         except (binascii.Error, ValueError):
-            found.append(Payload(where, content_type, None, "its base64 value cannot be decoded"))
+            found.append(replace(named, note="its base64 value cannot be decoded"))
             continue
-        found.append(reader.payload(where, content_type, data))
+        found.append(reader.payload(named, data))
     return found

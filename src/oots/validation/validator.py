@@ -18,7 +18,7 @@ from lxml import etree
 
 from oots.errors import XmlError
 from oots.validation import codelists as codelist_layer
-from oots.validation import envelope, v2
+from oots.validation import envelope, payloadinfo, v2
 from oots.validation.detect import EBMS_HEADER, KINDS, Detected, detect
 from oots.validation.findings import MAX_FINDINGS_PER_RULE, Finding, Layer, Part, Report, Severity, cap, closing
 from oots.validation.ruleset import BUILTIN_V1, RuleSet
@@ -280,7 +280,8 @@ class Validator:
         (the Body's content, Domibus ``payload`` values, MIME parts) as a document of its own."""
         unwrapped = envelope.unwrap(root, attachments, limit=self.max_bytes)
         findings: list[Finding] = []
-        parts = [self._payload(payload, findings) for payload in unwrapped.payloads]
+        checked = [self._payload(payload, findings) for payload in unwrapped.payloads]
+        parts = [part for part, _ in checked]
         inside = f"inside {unwrapped.container}" + (f" ({where})" if where else "")
         header = (
             self._validate_header(unwrapped.header, detect(unwrapped.header)) if unwrapped.header is not None else None
@@ -306,6 +307,7 @@ class Validator:
                 parts=tuple(parts),
                 checks_by_layer=counts,
             )
+        findings.extend(payloadinfo.check(unwrapped, [oots for _, oots in checked]))
         if unwrapped.header_misplaced:
             findings.insert(
                 0,
@@ -326,11 +328,12 @@ class Validator:
             checks_by_layer=counts,
         )
 
-    def _payload(self, payload: envelope.Payload, findings: list[Finding]) -> Part:
+    def _payload(self, payload: envelope.Payload, findings: list[Finding]) -> tuple[Part, bool | None]:
         """Validate one payload of a message if it is an OOTS document; say why not otherwise. A payload
-        the hardened parser refuses is a ``FATAL`` ``OOTS-MSG-002`` finding of the message."""
+        the hardened parser refuses is a ``FATAL`` ``OOTS-MSG-002`` finding of the message. With the part,
+        whether it is an OOTS document (``None``: not known, it could not be read)."""
         if payload.data is None:
-            return Part(payload.where, payload.content_type, None, payload.note)
+            return Part(payload.where, payload.content_type, None, payload.note), False if payload.seen else None
         try:
             tree = parse_tree(payload.data, max_bytes=self.max_bytes)
         except XmlError as exc:
@@ -343,16 +346,12 @@ class Validator:
                     "/",
                 )
             )
-            return Part(payload.where, payload.content_type, None, f"refused: {exc.message}")
+            return Part(payload.where, payload.content_type, None, f"refused: {exc.message}"), None
         root = tree.getroot()
         if root.tag in envelope.ENVELOPES or detect(root).kind in {"unknown", EBMS_HEADER}:
-            return Part(
-                payload.where,
-                payload.content_type,
-                None,
-                f"XML but not an OOTS document (root {_clark_to_text(str(root.tag))}, e.g. an evidence): not checked",
-            )
-        return Part(payload.where, payload.content_type, self._validate(payload.data, tree, root))
+            note = f"XML but not an OOTS document (root {_clark_to_text(str(root.tag))}, e.g. an evidence): not checked"
+            return Part(payload.where, payload.content_type, None, note), False
+        return Part(payload.where, payload.content_type, self._validate(payload.data, tree, root)), True
 
     def _validate(self, data: bytes, tree: etree._ElementTree, root: etree._Element) -> Report:
         detected = detect(root)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
@@ -122,7 +124,7 @@ class Unwrapped:
     header_misplaced: bool = False
     complete: bool = False
     domibus: bool = False
-    body_ids: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
+    body_ids: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)
 
 
 def is_mime(data: bytes) -> bool:
@@ -264,7 +266,7 @@ def _part_info(header: etree._Element | None) -> dict[str, str]:
     info: dict[str, str] = {}
     if header is None:
         return info
-    for part in header.iter(f"{{{EB}}}PartInfo"):
+    for part in itertools.islice(header.iter(f"{{{EB}}}PartInfo"), MAX_PARTS):
         href = part.get("href") or ""
         props = {p.get("name"): (p.text or "").strip() for p in part.iter(f"{{{EB}}}Property")}
         mime = props.get("MimeType", "")

@@ -15,7 +15,8 @@ The findings (layer ``document``, not counted as checks, like the other ``OOTS-M
 =============  ========  ==========================================================================
 rule           severity  what is wrong
 =============  ========  ==========================================================================
-OOTS-MSG-004   ERROR     a PartInfo names no payload of the message (or one another PartInfo names)
+OOTS-MSG-004   ERROR     a PartInfo names no payload of the message, or one another PartInfo names;
+                         over 1,000 PartInfo elements (only the first 1,000 are read)
 OOTS-MSG-005   ERROR     a payload of the message is named by no PartInfo
 OOTS-MSG-006   ERROR     a PartInfo has no ``MimeType`` part property
 OOTS-MSG-007   ERROR     ``CompressionType`` does not match the part, or is not ``application/gzip``
@@ -27,12 +28,13 @@ OOTS-MSG-010   INFO      ``cid:`` references not checked: the input is the SOAP 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from oots.ns import EB
-from oots.validation.envelope import Payload, Unwrapped
+from oots.validation.envelope import MAX_PARTS, Payload, Unwrapped
 from oots.validation.findings import Finding, Layer, Severity
 
 __all__ = ["GZIP", "REGREP_MIME_TYPE", "check"]
@@ -58,17 +60,48 @@ class _PartInfo:
         return f"eb:PartInfo[{self.number}]" + (f" (href {self.href})" if self.href else " (no href)")
 
 
-def check(unwrapped: Unwrapped, oots: Sequence[bool | None]) -> list[Finding]:
+class _Payloads:
+    """The payloads of a message, found by what a PartInfo names them by."""
+
+    def __init__(self, unwrapped: Unwrapped) -> None:
+        self.unwrapped = unwrapped
+        self.by_ref: dict[str, list[int]] = {}
+        self.body: list[int] = []  # the SOAP Body's content, a Domibus bodyload
+        for index, payload in enumerate(unwrapped.payloads):
+            if payload.source in {"soap-body", "domibus-bodyload"}:
+                self.body.append(index)
+            if payload.source != "soap-body" and payload.ref is not None:
+                self.by_ref.setdefault(payload.ref, []).append(index)
+
+
+def check(unwrapped: Unwrapped, oots: Sequence[bool | None]) -> Iterator[Finding]:
     """The findings of ``eb:PayloadInfo`` against the payloads of ``unwrapped``; ``oots`` says, in the same
     order, whether each is an OOTS document (``None``: not known, e.g. encrypted or refused). A
-    SignalMessage (a receipt, an error) carries no payload: nothing is checked."""
+    SignalMessage (a receipt, an error) carries no payload: nothing is checked. One pass over the
+    PartInfo elements, findings as they come (the caller caps them per rule)."""
     header = unwrapped.header
     user_message = header.find(f"{{{EB}}}UserMessage") if header is not None else None
     if user_message is None:
-        return []
+        return
     base = f"{unwrapped.header_path}/eb:UserMessage/eb:PayloadInfo"
-    infos = [
-        _PartInfo(
+    index = _Payloads(unwrapped)
+    payloads = unwrapped.payloads
+    named_by: dict[int, int] = {}
+    unchecked: list[str] = []
+    first: _PartInfo | None = None
+    later_oots: int | None = None  # an OOTS document a PartInfo after the first names
+    path = f"{{{EB}}}PayloadInfo/{{{EB}}}PartInfo"
+    total = sum(1 for _ in user_message.iterfind(path))
+    if total > MAX_PARTS:  # first: the findings of a rule are capped
+        yield _error(
+            "OOTS-MSG-004",
+            f"eb:PayloadInfo has {total:,} PartInfo elements, more than the {MAX_PARTS:,} parts a message can "
+            f"have here: only the first {MAX_PARTS:,} were checked",
+            base,
+        )
+    elements = user_message.iterfind(path)
+    for number, element in enumerate(itertools.islice(elements, MAX_PARTS), 1):
+        info = _PartInfo(
             number,
             element.get("href"),
             f"{base}/eb:PartInfo[{number}]",
@@ -77,108 +110,95 @@ def check(unwrapped: Unwrapped, oots: Sequence[bool | None]) -> list[Finding]:
                 for p in reversed(element.findall(f"{{{EB}}}PartProperties/{{{EB}}}Property"))
             },
         )
-        for number, element in enumerate(user_message.iterfind(f"{{{EB}}}PayloadInfo/{{{EB}}}PartInfo"), 1)
-    ]
-    payloads = unwrapped.payloads
-    findings: list[Finding] = []
-    named_by: dict[int, int] = {}
-    unchecked: list[str] = []
-    for info in infos:
-        found = _resolve(info, unwrapped, findings)
+        found = yield from _resolve(info, index)
         if found is None:
             unchecked.append(str(info.href))
-        for index in found or ():
-            if index in named_by:
-                findings.append(
-                    _error(
-                        "OOTS-MSG-004",
-                        f"{info.label} names {payloads[index].where}, which eb:PartInfo[{named_by[index]}] names "
-                        "already: each payload is named by one PartInfo",
-                        info.location,
-                    )
+        for named in found or ():
+            if named in named_by:
+                yield _error(
+                    "OOTS-MSG-004",
+                    f"{info.label} names {payloads[named].where}, which eb:PartInfo[{named_by[named]}] names "
+                    "already: each payload is named by one PartInfo",
+                    info.location,
                 )
                 continue
-            named_by[index] = info.number
-            info.names.append(index)
-        findings.extend(_properties(info, payloads, unwrapped.domibus))
-    findings.extend(_unnamed(payloads, named_by, base))
-    findings.extend(_leading(infos, payloads, oots))
-    if unchecked:
-        findings.append(
-            Finding(
-                "OOTS-MSG-010",
-                Severity.INFO,
-                Layer.DOCUMENT,
-                f"eb:PayloadInfo names {len(unchecked)} MIME part(s) ({', '.join(unchecked[:3])}"
-                f"{', …' if len(unchecked) > 3 else ''}) that this input does not hold: only the SOAP envelope "
-                "was given, so whether they are in the message was not checked (validate the whole MIME "
-                "message to check it)",
-                base,
-            )
+            named_by[named] = info.number
+            info.names.append(named)
+        yield from _properties(info, payloads, unwrapped.domibus)
+        yield from _mime_type(info, payloads, oots)
+        if first is None:
+            first = info
+        elif later_oots is None:
+            later_oots = next((i for i in info.names if oots[i]), None)
+    yield from _unnamed(payloads, named_by, base)
+    if first is not None and first.names and oots[first.names[0]] is False and later_oots is not None:
+        yield _error(
+            "OOTS-MSG-008",
+            f"the first eb:PartInfo names {payloads[first.names[0]].where}, which is not an OOTS document, and a "
+            f"later one names the OOTS document {payloads[later_oots].where}: the first PartInfo names the "
+            "business document of the message (the eDelivery AS4 profile), in OOTS its RegRep document",
+            first.location,
         )
-    return findings
+    if unchecked:
+        yield Finding(
+            "OOTS-MSG-010",
+            Severity.INFO,
+            Layer.DOCUMENT,
+            f"eb:PayloadInfo names {len(unchecked):,} MIME part(s) ({', '.join(unchecked[:3])}"
+            f"{', …' if len(unchecked) > 3 else ''}) that this input does not hold: only the SOAP envelope "
+            "was given, so whether they are in the message was not checked (validate the whole MIME "
+            "message to check it)",
+            base,
+        )
 
 
-def _resolve(info: _PartInfo, unwrapped: Unwrapped, findings: list[Finding]) -> list[int] | None:
+def _resolve(info: _PartInfo, index: _Payloads) -> Generator[Finding, None, list[int] | None]:
     """The payloads ``info`` names; ``None`` when that cannot be told (a ``cid:`` reference, and no MIME
     parts in the input). A reference that names nothing is an ``OOTS-MSG-004`` finding (and ``[]``)."""
     href = (info.href or "").strip()
-    payloads = unwrapped.payloads
+    unwrapped = index.unwrapped
     if not href:  # the SOAP Body (a Domibus bodyload)
-        found = [i for i, p in enumerate(payloads) if p.source in {"soap-body", "domibus-bodyload"}]
-        if not found:
+        if not index.body:
             what = "a Domibus bodyload" if unwrapped.domibus else "the SOAP Body"
-            findings.append(
-                _error(
-                    "OOTS-MSG-004",
-                    f"{info.label} names {what} (a PartInfo without href does), but the message has no payload "
-                    "there: a receiving access point refuses the message (EBMS:0007)",
-                    info.location,
-                )
+            yield _error(
+                "OOTS-MSG-004",
+                f"{info.label} names {what} (a PartInfo without href does), but the message has no payload "
+                "there: a receiving access point refuses the message (EBMS:0007)",
+                info.location,
             )
-        return found
+        return index.body
     if href.startswith("cid:"):
         content_id = unquote(href[4:])
-        found = [
-            i
-            for i, p in enumerate(payloads)
-            if p.source in {"mime-part", "domibus-payload", "domibus-bodyload"} and p.ref in {content_id, href[4:]}
-        ]
+        found = index.by_ref.get(content_id) or index.by_ref.get(href[4:])
         if found:
             return found
         if not unwrapped.complete:
             return None
-        where = (
-            "no payload with that payloadId" if unwrapped.domibus else f"no MIME part with Content-ID <{content_id}>"
-        )
-        findings.append(
-            _error(
-                "OOTS-MSG-004",
-                f"{info.label} names a payload, but the message has {where}: a receiving access point refuses "
-                "the message (EBMS:0007)",
-                info.location,
-            )
+        where = f"no MIME part with Content-ID <{content_id}>"
+        if unwrapped.domibus:
+            where = "no payload with that payloadId"
+        yield _error(
+            "OOTS-MSG-004",
+            f"{info.label} names a payload, but the message has {where}: a receiving access point refuses "
+            "the message (EBMS:0007)",
+            info.location,
         )
         return []
     if href.startswith("#"):
-        index = unwrapped.body_ids.get(href[1:])
-        if index is not None:
-            return [index]
-        findings.append(
-            _error(
-                "OOTS-MSG-004",
-                f"{info.label} names an element of the SOAP Body, but no element there has the id {href[1:]!r}",
-                info.location,
-            )
-        )
-        return []
-    findings.append(
-        _error(
+        body = unwrapped.body_ids.get(href[1:])
+        if body is not None:
+            return [body]
+        yield _error(
             "OOTS-MSG-004",
-            f"{info.label} names neither a MIME part of the message (cid:…) nor the SOAP Body (#id or no href): "
-            "the eDelivery AS4 profile does not allow payloads outside the message",
+            f"{info.label} names an element of the SOAP Body, but no element there has the id {href[1:]!r}",
             info.location,
         )
+        return []
+    yield _error(
+        "OOTS-MSG-004",
+        f"{info.label} names neither a MIME part of the message (cid:…) nor the SOAP Body (#id or no href): "
+        "the eDelivery AS4 profile does not allow payloads outside the message",
+        info.location,
     )
     return []
 
@@ -267,38 +287,20 @@ def _unnamed(payloads: Sequence[Payload], named_by: dict[int, int], base: str) -
     return findings
 
 
-def _leading(infos: Sequence[_PartInfo], payloads: Sequence[Payload], oots: Sequence[bool | None]) -> list[Finding]:
-    """The first PartInfo names the OOTS document, declared ``application/x-ebrs+xml``."""
-    findings = []
-    if infos and infos[0].names:
-        first = infos[0].names[0]
-        later = [i for info in infos[1:] for i in info.names if oots[i]]
-        if oots[first] is False and later:
-            findings.append(
-                _error(
-                    "OOTS-MSG-008",
-                    f"the first eb:PartInfo names {payloads[first].where}, which is not an OOTS document, and a "
-                    f"later one names the OOTS document {payloads[later[0]].where}: the first PartInfo names the "
-                    "business document of the message (the eDelivery AS4 profile), in OOTS its RegRep document",
-                    infos[0].location,
-                )
+def _mime_type(info: _PartInfo, payloads: Sequence[Payload], oots: Sequence[bool | None]) -> Iterator[Finding]:
+    """An OOTS document is declared ``application/x-ebrs+xml``."""
+    mime_type = info.properties.get("MimeType", "")
+    declared = mime_type.split(";", 1)[0].strip().lower()
+    for index in info.names:
+        if oots[index] and declared and declared != REGREP_MIME_TYPE:
+            yield Finding(
+                "OOTS-MSG-009",
+                Severity.WARNING,
+                Layer.DOCUMENT,
+                f"the OOTS document {payloads[index].where} is declared with MimeType {mime_type} by "
+                f"{info.label}; OOTS messages declare their RegRep document as {REGREP_MIME_TYPE}",
+                info.location,
             )
-    for info in infos:
-        mime_type = info.properties.get("MimeType", "")
-        declared = mime_type.split(";", 1)[0].strip().lower()
-        for index in info.names:
-            if oots[index] and declared and declared != REGREP_MIME_TYPE:
-                findings.append(
-                    Finding(
-                        "OOTS-MSG-009",
-                        Severity.WARNING,
-                        Layer.DOCUMENT,
-                        f"the OOTS document {payloads[index].where} is declared with MimeType {mime_type} by "
-                        f"{info.label}; OOTS messages declare their RegRep document as {REGREP_MIME_TYPE}",
-                        info.location,
-                    )
-                )
-    return findings
 
 
 def _error(rule: str, message: str, location: str) -> Finding:

@@ -172,7 +172,7 @@ def _decode(number: int, headers: dict[str, str], body: bytes) -> MimePart:
             return MimePart(number, headers, base64.b64decode(re.sub(rb"\s+", b"", body), validate=True))
         except (binascii.Error, ValueError):
             return MimePart(number, headers, None, "its base64 content cannot be decoded")
-    if encoding == "quoted-printable":  # never longer decoded; a malformed =XX escape stays as it is
+    if encoding == "quoted-printable":  # shorter decoded than encoded; a malformed =XX escape stays as it is
         return MimePart(number, headers, binascii.a2b_qp(body))
     return MimePart(number, headers, None, f"its transfer encoding {encoding!r} is not read here")
 

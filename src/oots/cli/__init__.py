@@ -1,7 +1,10 @@
 """The ``oots`` command.
 
 Each command group lives in its own module of this package, which adds itself to :data:`app` through
-a ``register(app)`` function (found by :func:`_register`; there is no list to edit here).
+a ``register(app)`` function (found by :func:`_register`; there is no list to edit here). Those modules
+import only Typer and the standard library at the top: a command imports its own packages when it runs
+(``tests/unit/cli/test_cli_lazy.py``), so that ``oots --version`` or ``oots validate`` does not load the
+node, the AS4 package, cryptography or the settings.
 Errors from the :mod:`oots.errors` tree become a plain sentence with an error id and the tree's exit
 code; a traceback is printed only with ``--debug``. Exit codes: 0 success, 1 a check failed (an
 invalid document, a bad signature), 2 unusable input or configuration, 70 an internal error (a bug: one
@@ -27,9 +30,10 @@ from oots.errors import OotsError
 __all__ = ["EXIT_INTERNAL", "app", "main"]
 
 # httpx imports its own command-line client with itself whenever click and rich are installed (typer
-# brings both): rich and pygments, about 100 modules and 5-6 MB resident in every oots process, which
-# never runs that client. A module marked absent makes httpx define its stand-in instead. Only the
-# `oots` command does this, not the library: it is the program, so the process is its own.
+# brings both): rich and pygments, about 100 modules and 5-6 MB resident in every oots process that
+# imports httpx (a node, the demo, the clients), which never runs that client. A module marked absent
+# makes httpx define its stand-in instead. Only the `oots` command does this, not the library: it is
+# the program, so the process is its own.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 #: Exit code of an unexpected error (a bug), as sysexits.h's EX_SOFTWARE.

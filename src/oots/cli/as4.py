@@ -7,25 +7,30 @@ import mimetypes
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oots.as4 import keys, message, mime, model, profile
-from oots.as4.trust import TrustStore
-from oots.as4.wss import SecurityReport
 from oots.errors import ConfigError, OotsError, SecurityError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from oots.as4 import keys, model
+    from oots.as4.wss import SecurityReport
 
 app = typer.Typer(help="Pack and inspect eDelivery AS4 messages.", no_args_is_help=True)
 
-_UNREGISTERED_OOTS = profile.PARTY_ID_TYPE
+#: ``oots.as4.profile.ACTION_EXECUTE_QUERY_REQUEST``, spelt out so that ``oots`` loads the AS4 package
+#: (and cryptography) only when an ``oots as4`` command runs; a test checks that the two agree.
+ACTION_EXECUTE_QUERY_REQUEST = "ExecuteQueryRequest"
 
 
 def _party(value: str, default_type: str) -> model.PartyId:
     """``TYPE::VALUE`` or ``VALUE`` (with ``default_type``)."""
+    from oots.as4 import model
+
     if "::" in value:
         type_, _, rest = value.partition("::")
         if not type_ or not rest:
@@ -35,6 +40,8 @@ def _party(value: str, default_type: str) -> model.PartyId:
 
 
 def _payload(spec: str, index: int) -> model.Payload:
+    from oots.as4 import model, profile
+
     path_text, mime_type = spec, ""
     head, sep, tail = spec.rpartition(":")
     if sep and "/" in tail and head:
@@ -65,20 +72,23 @@ def pack(  # noqa: PLR0917 - one parameter per command-line option
     to_party: Annotated[str, typer.Option(help="Receiving access point, [TYPE::]VALUE.")] = "oots-receiver",
     original_sender: Annotated[str, typer.Option(help="C1, [TYPE::]VALUE.")] = "C1",
     final_recipient: Annotated[str, typer.Option(help="C4, [TYPE::]VALUE.")] = "C4",
-    action: Annotated[str, typer.Option(help="ebMS Action.")] = profile.ACTION_EXECUTE_QUERY_REQUEST,
+    action: Annotated[str, typer.Option(help="ebMS Action.")] = ACTION_EXECUTE_QUERY_REQUEST,
     no_compress: Annotated[bool, typer.Option("--no-compress", help="Do not gzip the payloads.")] = False,
 ) -> int:
     """Write one signed (and encrypted) OOTS AS4 UserMessage: MIME headers, a blank line, the body."""
+    from oots.as4 import keys, message, profile
+
+    unregistered = profile.PARTY_ID_TYPE
     signer = keys.load_key_pair(sign_key, sign_cert)
     recipient = keys.load_certificate(encrypt_cert) if encrypt_cert is not None else None
     payloads = [_payload(spec, i) for i, spec in enumerate(payload)]
     um = profile.user_message(
         message_id=profile.new_message_id(os.urandom, "oots"),
         timestamp=datetime.now(UTC),
-        from_party=_party(from_party, _UNREGISTERED_OOTS),
-        to_party=_party(to_party, _UNREGISTERED_OOTS),
-        original_sender=_party(original_sender, _UNREGISTERED_OOTS),
-        final_recipient=_party(final_recipient, _UNREGISTERED_OOTS),
+        from_party=_party(from_party, unregistered),
+        to_party=_party(to_party, unregistered),
+        original_sender=_party(original_sender, unregistered),
+        final_recipient=_party(final_recipient, unregistered),
         conversation_id=profile.new_uuid(os.urandom),
         action=action,
         exchange_id=profile.new_uuid(os.urandom),
@@ -94,6 +104,8 @@ def pack(  # noqa: PLR0917 - one parameter per command-line option
 
 
 def _matching_certificate(key: rsa.RSAPrivateKey, certs: list[x509.Certificate]) -> x509.Certificate | None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     wanted = key.public_key().public_numbers()
     for cert in certs:
         public = cert.public_key()
@@ -103,6 +115,11 @@ def _matching_certificate(key: rsa.RSAPrivateKey, certs: list[x509.Certificate])
 
 
 def _decryption_pair(key_path: Path, cert_path: Path | None, content_type: str, body: bytes) -> keys.KeyPair:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from oots.as4 import keys, message
+
     if cert_path is not None:
         return keys.load_key_pair(key_path, cert_path)
     try:
@@ -120,6 +137,8 @@ def _decryption_pair(key_path: Path, cert_path: Path | None, content_type: str, 
 
 
 def _header(msg: model.UserMessage | model.SignalMessage) -> dict[str, Any]:
+    from oots.as4 import model
+
     info = msg.message_info
     out: dict[str, Any] = {
         "kind": "UserMessage" if isinstance(msg, model.UserMessage) else "SignalMessage",
@@ -150,6 +169,8 @@ def _header(msg: model.UserMessage | model.SignalMessage) -> dict[str, Any]:
 
 
 def _parts(msg: model.UserMessage | model.SignalMessage, report: SecurityReport) -> list[dict[str, Any]]:
+    from oots.as4 import model
+
     infos = {p.content_id: p for p in msg.payload_info} if isinstance(msg, model.UserMessage) else {}
     rows = []
     for cid, (media, data) in report.parts.items():
@@ -181,6 +202,9 @@ def inspect(
 ) -> int:
     """Report the header, the parts and each signature reference; exit 0 when the signature (and the
     decryption, when a key is given) holds, 1 otherwise."""
+    from oots.as4 import keys, message, mime
+    from oots.as4.trust import TrustStore
+
     try:
         data = file.read_bytes()
     except OSError as exc:

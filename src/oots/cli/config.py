@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oots.errors import ConfigError
-from oots.settings import Settings
+
+if TYPE_CHECKING:
+    from oots.settings import Settings
 
 app = typer.Typer(help="Inspect and check configuration files.", no_args_is_help=True)
 

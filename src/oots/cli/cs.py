@@ -55,6 +55,12 @@ def serve(  # noqa: PLR0917
 
     The catalogue (data file plus LCM documents) is stored in the database, then served from there.
     """
+    from oots.node.memory import limit_malloc_arenas
+
+    arenas = limit_malloc_arenas()  # before any thread: see oots.node.memory
+    if arenas is not None and workers > 1:
+        # uvicorn's worker processes are new interpreters, which glibc gives the limit from the environment
+        os.environ["MALLOC_ARENA_MAX"] = str(arenas)
     import uvicorn
 
     from oots.cs.datafile import load_catalogue

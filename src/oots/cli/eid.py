@@ -43,6 +43,9 @@ def serve(  # noqa: PLR0917 - typer maps parameters to options
     ] = False,
 ) -> int:
     """Run the test identity provider (OpenID Provider + SAML IdP) until Ctrl-C."""
+    from oots.node.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread: see oots.node.memory
     import uvicorn
 
     from oots.eid.testidp import IdpConfig, create_idp_app

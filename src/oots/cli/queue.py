@@ -6,17 +6,25 @@ import json
 import math
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oots.errors import ConfigError
-from oots.settings import load_settings
+
+if TYPE_CHECKING:
+    from oots.settings import Settings
 
 app = typer.Typer(help="The durable work queue: counts, dead letters, re-queueing.", no_args_is_help=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]
 KindOpt = Annotated[str | None, typer.Option("--kind", help="Only jobs of this kind.")]
+
+
+def _settings(config: Path) -> Settings:
+    from oots.settings import load_settings
+
+    return load_settings(config)
 
 
 @app.command("stats")
@@ -25,7 +33,7 @@ def stats(config: ConfigArg, as_json: Annotated[bool, typer.Option("--json", hel
     from oots.store import open_existing_database
     from oots.store import queue as q
 
-    with open_existing_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(_settings(config)) as db, db.session() as session:
         counts = q.counts(session)
     if as_json:
         typer.echo(json.dumps(counts, indent=2, sort_keys=True))
@@ -48,7 +56,7 @@ def dead(
     from oots.store import open_existing_database
     from oots.store import queue as q
 
-    with open_existing_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(_settings(config)) as db, db.session() as session:
         jobs = q.list_dead(session, kind=kind, limit=limit)
         for job in jobs:
             when = job.finished_at.isoformat(timespec="seconds") if job.finished_at else "?"
@@ -70,7 +78,7 @@ def requeue(
 
     if bool(job_ids) == all_dead:
         raise ConfigError("give either job ids or --all")
-    with open_existing_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(_settings(config)) as db, db.session() as session:
         if all_dead:
             n = q.requeue_dead(session, kind=kind)
         else:
@@ -101,7 +109,7 @@ def purge(
             "the same work from being queued again (a message received twice, a webhook), and only for as long "
             "as the job is kept"
         )
-    with open_existing_database(load_settings(config)) as db, db.session() as session:
+    with open_existing_database(_settings(config)) as db, db.session() as session:
         n = q.purge_done(session, older_than=utcnow() - timedelta(days=older_than_days))
     typer.echo(f"deleted {n} done job(s)")
 

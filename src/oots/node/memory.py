@@ -9,11 +9,12 @@ cannot give back while one live block sits near its top. Python's own objects co
 large Python buffers (a request, a rendered PDF) are ``malloc``'s.
 
 :func:`limit_malloc_arenas` lowers that limit to :data:`DEFAULT_ARENAS` with ``mallopt(M_ARENA_MAX)``
-when ``oots serve`` and ``oots worker`` start, before any thread exists — the same as starting the
-process with ``MALLOC_ARENA_MAX=2``, without depending on how it is started (systemd, a container, the
-local network). Those threads mostly hold the interpreter lock while they allocate, so two arenas cost
-no measurable CPU; the figures are in ``docs/operations.md`` ("Memory"). A ``MALLOC_ARENA_MAX``
-already in the environment is the operator's choice: glibc read it at start and it is left alone.
+when ``oots serve``, ``oots worker``, ``oots cs serve`` and ``oots eid serve`` start, before any thread
+exists — the same as starting the process with ``MALLOC_ARENA_MAX=2``, without depending on how it is
+started (systemd, a container, the local network). Those threads mostly hold the interpreter lock
+while they allocate, so two arenas cost no measurable CPU; the figures are in ``docs/operations.md``
+("Memory"). A ``MALLOC_ARENA_MAX`` already in the environment is the operator's choice: glibc read it
+at start and it is left alone.
 Elsewhere than on glibc (musl, macOS) nothing is done.
 """
 

@@ -8,8 +8,8 @@ who will be asked for what and why, goes through the preview and back, and sees 
 
 Pages are English, French and German (``?lang=fr``, kept in a cookie); every form carries a CSRF
 token checked against a cookie (double submit); every exchange is shown only to the person it is
-about. The login is any object with ``current_identity(request)`` and ``login_url(next)`` —
-:class:`oots.eid.EidLogin` on a node.
+about. The login is any object with ``ready()``, ``current_identity(request)`` and ``login_url(next)``
+— :class:`oots.eid.EidLogin` on a node.
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ def code_hint(lang: str, level: str | None, country: str) -> str:
 
 
 class Login(Protocol):
+    async def ready(self) -> None:
+        """Load what reading a login needs (EidLogin: its cookies' key), off the event loop."""
+
     def current_identity(self, request: Request) -> Identity | None: ...
 
     def login_url(self, next_path: str = "/") -> str: ...
@@ -181,7 +184,8 @@ class Portal:
     def _refused(self, request: Request) -> HTMLResponse:
         return self._error(request, 403, "The form expired; please try again.")
 
-    def _identity(self, request: Request) -> Identity | None:
+    async def _identity(self, request: Request) -> Identity | None:
+        await self.login.ready()  # the login's key may still be read from the data directory: not on the loop
         return self.login.current_identity(request)
 
     def _to_login(self, request: Request) -> Response:
@@ -228,7 +232,7 @@ class Portal:
     # ---- pages ----------------------------------------------------------------------------------
 
     async def home(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         return self._page(
             request,
             "portal_home.html",
@@ -239,7 +243,7 @@ class Portal:
         )
 
     async def start(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
         form = await self._form(request)
@@ -266,7 +270,7 @@ class Portal:
         return RedirectResponse(f"{self.prefix}/applications/{ex_id}", status_code=303)
 
     async def application(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
         try:
@@ -313,7 +317,7 @@ class Portal:
 
     async def state(self, request: Request) -> Response:
         """``{"state": ...}`` of the user's own application: what a waiting page's script polls."""
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return JSONResponse({"error": "log in first"}, 401, headers={"Cache-Control": "no-store"})
 
@@ -331,7 +335,7 @@ class Portal:
         return JSONResponse({"state": state}, headers={"Cache-Control": "no-store"})
 
     async def choices(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
         form = await self._form(request)
@@ -376,7 +380,7 @@ class Portal:
         return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
 
     async def explicit(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
         form = await self._form(request)
@@ -402,7 +406,7 @@ class Portal:
         return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
 
     async def evidence(self, request: Request) -> Response:
-        identity = self._identity(request)
+        identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
         try:

@@ -20,21 +20,35 @@ from typer.testing import CliRunner
 from oots.cli import app
 from oots.network import load_topology, plan
 
-#: Packages no command needs before it runs (each command imports its own when it runs).
+#: Packages no command needs before it runs (each command imports its own when it runs): the
+#: libraries a light command (``oots --version``, ``oots validate``) has no use for, and every
+#: command's own packages.
 NOT_AT_IMPORT = (
     "alembic",
+    "cryptography",
     "httpx",
+    "lxml",
+    "pydantic",
+    "pydantic_settings",
+    "rich",
+    "sqlalchemy",
     "uvicorn",
+    "oots.as4",
     "oots.audit",
     "oots.cs",
+    "oots.edm",
     "oots.eid",
     "oots.network",
     "oots.node",
     "oots.provider",
     "oots.requester",
+    "oots.settings",
     "oots.store",
     "oots.validation",
 )
+#: What Typer loads to print a command's help: rich (with markdown-it and pygments) for the panels,
+#: and for a command with parameters pydantic, with which it reads them.
+HELP = ("rich", "pydantic")
 
 
 def _loaded(code: str) -> list[str]:
@@ -44,14 +58,26 @@ def _loaded(code: str) -> list[str]:
         f"prefixes = {NOT_AT_IMPORT!r}\n"
         "dotted = tuple(p + '.' for p in prefixes)\n"
         "loaded = [m for m, module in sys.modules.items() if module is not None]  # None: marked absent\n"
+        "print('--- loaded ---')  # after what the code printed\n"
         "print('\\n'.join(sorted(m for m in loaded if m in prefixes or m.startswith(dotted))))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], check=True, timeout=120, capture_output=True, text=True)
-    return done.stdout.split()
+    return done.stdout.rpartition("--- loaded ---")[2].split()
 
 
 def test_importing_the_oots_command_loads_no_command_dependencies() -> None:
     assert _loaded("import oots.cli") == []
+
+
+def _main(*args: str) -> str:
+    """``oots ARGS...`` as the console script runs it (exit 0), for :func:`_loaded`."""
+    return (
+        "from oots.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+    )
 
 
 def test_the_root_help_loads_no_command_dependencies() -> None:
@@ -59,7 +85,24 @@ def test_the_root_help_loads_no_command_dependencies() -> None:
         "from oots.cli import app\nfrom typer.testing import CliRunner\n"
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0"
     )
-    assert _loaded(code) == []
+    assert [m for m in _loaded(code) if m.split(".")[0] not in HELP] == []
+    assert [m for m in _loaded(_main("--help")) if m.split(".")[0] not in HELP] == []
+    assert _loaded(_main("--version")) == []
+
+
+def test_a_commands_help_loads_none_of_its_dependencies() -> None:
+    for command in (["validate"], ["as4", "pack"], ["edm", "convert"], ["config", "check"], ["queue", "stats"]):
+        assert [m for m in _loaded(_main(*command, "--help")) if m.split(".")[0] not in HELP] == [], command
+
+
+def test_validating_a_v2_document_loads_the_validator_not_the_node(spec_dir: Path) -> None:
+    """``oots validate`` of a v2.0 request: the validator and lxml, not cryptography, the settings, the
+    AS4 package nor the database (nor Saxon, which v2.0 documents do not run)."""
+    loaded = _loaded(_main("validate", str(spec_dir / "edm-v2.0-captures/reference/messages/requete.xml")))
+    assert "oots.validation.v2" in loaded
+    assert "lxml" in loaded
+    unneeded = ("cryptography", "pydantic_settings", "rich", "sqlalchemy", "oots.as4", "oots.settings", "oots.store")
+    assert [m for m in loaded if m.split(".")[0] in unneeded or m.startswith(unneeded)] == []
 
 
 def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -85,12 +128,17 @@ def test_every_command_still_has_its_help() -> None:
 
 
 def test_the_defaults_spelt_out_in_the_commands_match_their_sources() -> None:
-    from oots.cli import admin, demo
+    from oots import edm
+    from oots.as4 import profile
+    from oots.cli import admin, as4, demo
+    from oots.cli import edm as edm_cli
     from oots.network.topology import DEFAULT_TOPOLOGY
     from oots.node.admin import DEFAULT_ITERATIONS
 
     assert demo.DEFAULT_TOPOLOGY == DEFAULT_TOPOLOGY
     assert admin.DEFAULT_ITERATIONS == DEFAULT_ITERATIONS
+    assert as4.ACTION_EXECUTE_QUERY_REQUEST == profile.ACTION_EXECUTE_QUERY_REQUEST
+    assert tuple(v.value for v in edm.Version) == edm_cli.VERSIONS
 
 
 def test_loading_the_tables_does_not_load_the_node_application() -> None:

@@ -32,6 +32,9 @@ def test_the_default_topology_plans_every_service(tmp_path: Path) -> None:
     names = [s.name for s in network.services]
     assert names == ["cs", "eid", "be-node", "fr-node", "de-node"]
     assert [s.port for s in network.services] == [9100, 9101, 9110, 9111, 9112]
+    # each process is a command that limits its malloc arenas at start (tests/unit/node/test_node_memory.py)
+    commands = [s.argv[1:5] if s.argv[3] in ("cs", "eid") else s.argv[1:4] for s in network.services]
+    assert commands == [("-m", "oots", "cs", "serve"), ("-m", "oots", "eid", "serve"), *[("-m", "oots", "serve")] * 3]
     config = (tmp_path / "be-node.toml").read_text(encoding="utf-8")
     assert 'party_id = "AP_BE_01"' in config
     assert 'endpoint = "http://127.0.0.1:9111/as4"' in config

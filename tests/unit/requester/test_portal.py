@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import threading
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
+import pytest
 from sqlalchemy import update
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,11 +21,15 @@ from oots.provider.samples import load_people
 from oots.requester.discovery import text_of
 from oots.requester.models import RequesterEvidence
 from oots.requester.portal import Portal, code_hint
+from oots.settings import EidSettings
 from requester.helpers import RESIDENCE_REQUIREMENT, ListTransport, Node, Provider, catalogue_text, make_node
 
 
 class CookieLogin:
     """The tests' login: the cookie ``who`` holds a sample person's identifier (a node uses EidLogin)."""
+
+    async def ready(self) -> None:
+        pass
 
     def current_identity(self, request: Request) -> Identity | None:
         who = request.cookies.get("who")
@@ -421,3 +427,36 @@ def test_a_company_keeps_its_application_when_its_representative_logs_in_at_anot
     assert portal._owned(login(LevelOfAssurance.HIGH), stored)
     other = LegalPerson("BE/BE/9999999999", "Acme Belgium")
     assert not portal._owned(login(LevelOfAssurance.SUBSTANTIAL, other), stored)
+
+
+def test_the_eid_login_key_is_read_off_the_event_loop(
+    tmp_path: Path, pki: CsPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node's eID login reads its cookies' key from the data directory (generated there once) at the first
+    request that needs it: every page reading the login has it read in a worker thread, not on the loop."""
+    import oots.store.files
+    from oots.eid import EidLogin
+    from oots.eid.web import SESSION_KEY_FILE
+
+    node = make_node(tmp_path, pki, preview=False)
+    eid = EidSettings(issuer="https://idp.example", client_id="portal")
+    readers: list[threading.Thread] = []
+    write_once = oots.store.files.write_once
+
+    def recording(*args: object, **kwargs: object) -> str:
+        readers.append(threading.current_thread())
+        return write_once(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(oots.store.files, "write_once", recording)
+    ex = "/portal/applications/x"
+    pages = [("GET", "/portal/"), ("POST", "/portal/applications"), ("GET", ex), ("GET", f"{ex}/state")]
+    pages += [("POST", f"{ex}/choices"), ("POST", f"{ex}/request"), ("GET", f"{ex}/evidence/0")]
+    for method, path in pages:  # each with the login of a process that has not read the key yet
+        login = EidLogin.for_node(node.ctx.settings, node.ctx.database, eid=eid)
+        app = Starlette(routes=list(Portal(node.role.requester, node.ctx.database, login).routes()))
+        web = httpx.Client(transport=ListTransport(app), base_url="https://portal.example")
+        readers.clear()
+        assert web.request(method, path).status_code in {200, 303, 401}, path
+        assert readers, path
+        assert threading.current_thread() not in readers, path  # ListTransport runs the loop in this thread
+    assert (tmp_path / SESSION_KEY_FILE).is_file()

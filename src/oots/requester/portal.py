@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -39,6 +38,7 @@ from oots.requester.i18n import LANGUAGES, translate
 from oots.requester.models import RequesterRequest
 from oots.requester.states import REASON_TEXT, Reason, RequestStatus
 from oots.store import Database
+from oots.threads import run_in_thread
 
 __all__ = ["DEMO_PROCEDURES", "Login", "Portal"]
 
@@ -254,19 +254,23 @@ class Portal:
             return self._error(request, 422, "Choose a procedure and a country.")
         subject, _ = edm_subjects(identity)
         return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
-        with self.database.session(immediate=True) as session:
-            ex = self.requester.create(
-                session,
-                client_id=self.client_id,
-                procedure=procedure,
-                country=country,
-                subject=subject,
-                # the user may opt out of seeing the documents first (PossibilityForPreview false)
-                preview=form.get("no_preview") != "yes",
-            )
-            ex.return_url = return_url + ex.id
-            self.requester.save(session, ex)
-            ex_id = ex.id
+
+        def create() -> str:
+            with self.database.session(immediate=True) as session:
+                ex = self.requester.create(
+                    session,
+                    client_id=self.client_id,
+                    procedure=procedure,
+                    country=country,
+                    subject=subject,
+                    # the user may opt out of seeing the documents first (PossibilityForPreview false)
+                    preview=form.get("no_preview") != "yes",
+                )
+                ex.return_url = return_url + ex.id
+                self.requester.save(session, ex)
+                return ex.id
+
+        ex_id = await run_in_thread(create)
         return RedirectResponse(f"{self.prefix}/applications/{ex_id}", status_code=303)
 
     async def application(self, request: Request) -> Response:
@@ -274,7 +278,7 @@ class Portal:
         if identity is None:
             return self._to_login(request)
         try:
-            view = self._view(request, identity)
+            view = await run_in_thread(self._view, request, identity)
         except NotFound:
             return self._error(request, 404, "Not found")
         return self._application_page(request, view)
@@ -329,7 +333,7 @@ class Portal:
                     return None
                 return str(ex.state) if self._owned(identity, ex.subject) else None
 
-        state = await run_in_threadpool(current)
+        state = await run_in_thread(current)
         if state is None:
             return JSONResponse({"error": "there is no such application"}, 404, headers={"Cache-Control": "no-store"})
         return JSONResponse({"state": state}, headers={"Cache-Control": "no-store"})
@@ -342,7 +346,7 @@ class Portal:
         if form is None:
             return self._refused(request)
         try:
-            view = self._view(request, identity)
+            view = await run_in_thread(self._view, request, identity)
         except NotFound:
             return self._error(request, 404, "Not found")
         choices: dict[str, Any] = {}
@@ -369,9 +373,13 @@ class Portal:
             choices[entry["id"]] = choice
         if missing:  # the form again, each empty answer marked (nothing is recorded)
             return self._application_page(request, view, 422, missing=frozenset(missing), form=form)
-        try:
+
+        def choose() -> None:
             with self.database.session(immediate=True) as session:
                 self.requester.choose(session, view["id"], self.client_id, choices)
+
+        try:
+            await run_in_thread(choose)
         except (ModelError, LocalProtocolError) as exc:
             back = f"{self.prefix}/applications/{view['id']}"  # the page (GET) where the choice is made again
             return self._error(
@@ -386,12 +394,17 @@ class Portal:
         form = await self._form(request)
         if form is None:
             return self._refused(request)
-        try:
+
+        def give() -> str:
             view = self._view(request, identity)
             with self.database.session() as session:  # the request made and signed before the write transaction
                 ahead = self.requester.explicit_request_ahead(session, view["id"], self.client_id)
             with self.database.session(immediate=True) as session:
                 self.requester.give_explicit_request(session, view["id"], self.client_id, ahead=ahead)
+            return str(view["id"])
+
+        try:
+            ex_id = await run_in_thread(give)
         except NotFound:
             return self._error(request, 404, "Not found")
         except LocalProtocolError as exc:
@@ -403,17 +416,21 @@ class Portal:
                 detail=exc.message,
                 back=back,
             )
-        return RedirectResponse(f"{self.prefix}/applications/{view['id']}", status_code=303)
+        return RedirectResponse(f"{self.prefix}/applications/{ex_id}", status_code=303)
 
     async def evidence(self, request: Request) -> Response:
         identity = await self._identity(request)
         if identity is None:
             return self._to_login(request)
-        try:
+
+        def read() -> tuple[dict[str, Any], bytes, str]:
             view = self._view(request, identity)
             with self.database.session() as session:
                 ev = self.requester.evidence(session, view["id"], request.path_params["n"], self.client_id)
-                content, media_type = ev.content, ev.media_type
+                return view, ev.content, ev.media_type
+
+        try:
+            view, content, media_type = await run_in_thread(read)
         except NotFound:
             return self._error(request, 404, "Not found")
         if media_type == "application/pdf":

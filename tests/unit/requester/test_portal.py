@@ -460,3 +460,47 @@ def test_the_eid_login_key_is_read_off_the_event_loop(
         assert readers, path
         assert threading.current_thread() not in readers, path  # ListTransport runs the loop in this thread
     assert (tmp_path / SESSION_KEY_FILE).is_file()
+
+
+def test_the_pages_database_work_runs_off_the_event_loop(
+    tmp_path: Path, pki: CsPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page that reads or writes the database (and signs the explicit request) does it in a worker
+    thread: a slow database or a busy signer holds up that one page, not every request of the node."""
+    node = make_node(tmp_path, pki, preview=False)
+    web = browser(node, "Müller")
+    database = node.ctx.database
+    threads: list[threading.Thread] = []
+    session = database.session
+
+    def recording(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread())
+        return session(*args, **kwargs)  # type: ignore[arg-type]
+
+    def page(method: str, url: str, **kwargs: object) -> httpx.Response:
+        threads.clear()
+        monkeypatch.setattr(database, "session", recording)
+        try:
+            answer = web.request(method, url, **kwargs)  # type: ignore[arg-type]
+        finally:
+            monkeypatch.setattr(database, "session", session)
+        assert threads, url
+        assert threading.current_thread() not in threads, url  # ListTransport runs the loop in this thread
+        return answer
+
+    home = web.get("/portal/")
+    started = page("POST", "/portal/applications", data={"procedure": "R1", "country": "DE", "csrf": csrf(home)})
+    assert started.status_code == 303, started.text
+    page_url = started.headers["location"]
+    node.drain()
+    form = page("GET", page_url)
+    chosen = page("POST", page_url + "/choices", data={"csrf": csrf(form), "r0-how": "oots", "r0-t0-q0": "DE6"})
+    assert chosen.status_code == 303, chosen.text
+    node.drain()
+    form = page("GET", page_url)
+    assert page("POST", page_url + "/request", data={"csrf": csrf(form)}).status_code == 303
+    node.deliver(Provider("DE", "births").evidence(*node.outbox.last_request()))
+    link = re.search(r'href="(/portal/applications/[^"]+/evidence/\d+)"', page("GET", page_url).text)
+    assert link
+    assert page("GET", link.group(1)).content.startswith(b"%PDF")
+    assert page("GET", page_url + "/state").json() == {"state": "completed"}

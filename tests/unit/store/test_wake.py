@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,19 @@ def test_enqueue_wakes_the_queue_topic(db: Database) -> None:
     before = wake.generation
     with db.session() as session:
         q.enqueue(session, "test.kind", {"n": 1})
+    assert wake.generation > before
+
+
+def test_a_job_for_later_wakes_no_worker(db: Database) -> None:
+    wake = topic(q.WAKE_TOPIC)
+    before = wake.generation
+    now = datetime.now(UTC)
+    with db.session() as session:
+        q.enqueue(session, "test.kind", {"n": 1}, run_at=now + timedelta(minutes=5), now=now)
+        q.enqueue_many(session, "test.kind", [{"n": 2}], run_at=now + timedelta(minutes=5), now=now)
+    assert wake.generation == before  # a worker woken now would claim nothing
+    with db.session() as session:
+        q.enqueue(session, "test.kind", {"n": 3}, run_at=now, now=now)  # due now
     assert wake.generation > before
 
 

@@ -836,15 +836,24 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         write: Callable[[Session], ExchangeRecord],
         *,
         first: Callable[[], None] | None = None,
+        exchange_id: str | None = None,
         location: bool = False,
     ) -> JSONResponse:
         """Run a step (``write``, in a write transaction; ``first``, if given, before it: the work that
-        needs no write) in a worker thread and answer as :func:`answer` does, honouring ``Prefer: wait``."""
+        needs no write) in a worker thread and answer as :func:`answer` does, honouring ``Prefer: wait``.
+
+        A step of a known exchange (``exchange_id``) that waits watches it before its write, its own
+        commit muted: the wait then begins from the version and state the step left, with no read of
+        them after the commit (a commit of another thread or process after the step's still wakes it)."""
         wait = _wait_preference(request.headers.getlist("prefer"))
 
         def step(watch: Watch) -> _Stepped:
             if first is not None:
                 first()
+            if wait is not None and exchange_id is not None:
+                watch.key(exchange_id)
+                with watch.own_commits(), database.session(immediate=True) as session:
+                    return stepped(session, write(session), client, wait)
             with database.session(immediate=True) as session:
                 done = stepped(session, write(session), client, wait)
             return settled(done, wait, watch)
@@ -1093,7 +1102,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         def choose_now(session: Session) -> ExchangeRecord:
             return requester.choose(session, exchange_id, client, choices)
 
-        return await step_answered(request, client, choose_now)
+        return await step_answered(request, client, choose_now, exchange_id=exchange_id)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/explicit-request",
@@ -1114,7 +1123,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         def give(session: Session) -> ExchangeRecord:
             return requester.give_explicit_request(session, exchange_id, client, ahead=ahead)
 
-        return await step_answered(request, client, give, first=make_ahead)
+        return await step_answered(request, client, give, first=make_ahead, exchange_id=exchange_id)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/cancel",

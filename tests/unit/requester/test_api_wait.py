@@ -135,6 +135,28 @@ def test_a_step_with_prefer_wait_looks_at_the_exchange_in_its_own_thread(
     assert threads["peek"] == threads["create"]
 
 
+def test_a_waiting_step_of_a_known_exchange_reads_nothing_after_its_commit(
+    node: Node, played: Player, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The explicit request watches its exchange before its write (its own commit muted): the wait begins
+    # from the version and state the step left, with no peek after the commit, and ends at the answer.
+    requester = node.role.requester
+    client = client_of(node)
+    view = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=30"}).json()
+    assert view["state"] == "awaiting_explicit_request"
+    peeks: list[str] = []
+    original = requester.peek
+
+    def peek(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        peeks.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(requester, "peek", peek)
+    asked = client.post(f"/api/v1/exchanges/{view['id']}/explicit-request", headers={"Prefer": "wait=30"})
+    assert (asked.status_code, asked.json()["state"]) == (200, "completed")
+    assert peeks == []
+
+
 def test_prefer_wait_ends_at_an_error_too(node: Node) -> None:
     player = Player(node, refuse="EDM:ERR:0004")
     player.thread.start()

@@ -143,6 +143,27 @@ def test_a_watch_keyed_from_another_thread_is_woken_by_the_commits_after_that(db
     assert "ex" not in wake._waiters  # the watch is removed when it ends
 
 
+def test_a_watch_muted_for_its_own_commits_is_woken_by_the_others_only(db: Database) -> None:
+    # (a step of the portal API watches its exchange before its write and knows what its own commit changed)
+    wake = topic("test.muted")
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        with wake.watching() as watch, wake.watch("ex") as other:
+
+            def own_commit() -> None:
+                watch.key("ex")
+                with watch.own_commits():
+                    _commit(db, "test.muted", "ex")
+
+            await asyncio.to_thread(own_commit)
+            await asyncio.sleep(0.05)  # a wake-up would have been delivered by now
+            own, seen_by_others = watch.flag.is_set(), await wait_for(other, 60.0)
+            await asyncio.to_thread(_commit, db, "test.muted", "ex")  # another commit, unmuted
+            return own, seen_by_others, await wait_for(watch.flag, 60.0)
+
+    assert asyncio.run(scenario()) == (False, True, True)
+
+
 def _commit(db: Database, name: str, key: str) -> None:
     with db.session() as session:
         on_commit(session, name, key)

@@ -28,7 +28,8 @@ without webhooks waits for the next change instead of polling. With ``?until=act
 A step (start, choices, explicit request) sent with ``Prefer: wait=N`` (RFC 7240; N seconds, at most 60)
 is answered with the exchange as the read gives it once it is in a state the portal acts on (200), or
 after N seconds with the exchange as it is then (202), with ``Preference-Applied: wait=N``: one call
-per step of the portal instead of a step and then reads.
+per step of the portal instead of a step and then reads. A start that waits is discovered at once, in
+its own transaction, when the node holds every Common Services answer discovery needs (in its cache).
 
 A start sent with ``Idempotency-Key: <key>`` (1 to 255 printable ASCII characters, new for each exchange)
 may be sent again when its answer was lost: the same key and body within 24 hours answers the exchange

@@ -28,7 +28,8 @@ without webhooks waits for the next change instead of polling. With ``?until=act
 A step (start, choices, explicit request) sent with ``Prefer: wait=N`` (RFC 7240; N seconds, at most 60)
 is answered with the exchange as the read gives it once it is in a state the portal acts on (200), or
 after N seconds with the exchange as it is then (202), with ``Preference-Applied: wait=N``: one call
-per step of the portal instead of a step and then reads.
+per step of the portal instead of a step and then reads. A start that waits is discovered at once, in
+its own transaction, when the node holds every Common Services answer discovery needs (in its cache).
 
 A start sent with ``Idempotency-Key: <key>`` (1 to 255 printable ASCII characters, new for each exchange)
 may be sent again when its answer was lost: the same key and body within 24 hours answers the exchange
@@ -86,7 +87,7 @@ from oots.errors import (
 )
 from oots.requester import idempotency
 from oots.requester.api_reference import reference_html
-from oots.requester.exchange import CHANGED_TOPIC, RequestAhead, Requester, subject_from_json
+from oots.requester.exchange import CHANGED_TOPIC, Discovered, RequestAhead, Requester, subject_from_json
 from oots.requester.oauth import SCOPES, TokenIssuer, parse_scope, token_key
 from oots.requester.records import ExchangeRecord
 from oots.requester.states import ACTIONABLE, TERMINAL, Reason, RequestStatus, State
@@ -835,17 +836,25 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         client: str,
         write: Callable[[Session], ExchangeRecord],
         *,
-        first: Callable[[Session], None] | None = None,
+        first: Callable[[], None] | None = None,
+        exchange_id: str | None = None,
         location: bool = False,
     ) -> JSONResponse:
-        """Run a step (``write``, in a write transaction; ``first``, if given, in a read transaction
-        before it) in a worker thread and answer as :func:`answer` does, honouring ``Prefer: wait``."""
+        """Run a step (``write``, in a write transaction; ``first``, if given, before it: the work that
+        needs no write) in a worker thread and answer as :func:`answer` does, honouring ``Prefer: wait``.
+
+        A step of a known exchange (``exchange_id``) that waits watches it before its write, its own
+        commit muted: the wait then begins from the version and state the step left, with no read of
+        them after the commit (a commit of another thread or process after the step's still wakes it)."""
         wait = _wait_preference(request.headers.getlist("prefer"))
 
         def step(watch: Watch) -> _Stepped:
             if first is not None:
-                with database.session() as session:
-                    first(session)
+                first()
+            if wait is not None and exchange_id is not None:
+                watch.key(exchange_id)
+                with watch.own_commits(), database.session(immediate=True) as session:
+                    return stepped(session, write(session), client, wait)
             with database.session(immediate=True) as session:
                 done = stepped(session, write(session), client, wait)
             return settled(done, wait, watch)
@@ -895,6 +904,16 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         subject = subject_from_json(body.person)
         key = None if idempotency_key is None else idempotency.check_key(idempotency_key)
         digest = idempotency.body_digest(body.model_dump(mode="json")) if key is not None else ""
+        discovered: Discovered | None = None
+
+        def discover() -> None:
+            # A portal that waits for its turn (Prefer: wait) gets discovery done in the start's own transaction
+            # when the answers it needs are the Common Services' answers the node holds (no network I/O):
+            # worked out here, before the write transaction. Otherwise it runs as its queue job.
+            nonlocal discovered
+            discovered = requester.discover_cached(
+                procedure=body.procedure, country=body.country, requirements=body.requirements
+            )
 
         def create(session: Session) -> ExchangeRecord:
             now = requester.clock()
@@ -911,6 +930,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 requirements=body.requirements,
                 return_url=body.return_url,
                 preview=body.preview,
+                discovered=discovered,
             )
             if key is not None:
                 first = idempotency.Remembered(ex.id, 202, accepted_body(ex.id, ex.state, ex.version))
@@ -918,7 +938,8 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
             return ex
 
         try:
-            return await step_answered(request, client, create, location=True)
+            waits = bool(_wait_preference(request.headers.getlist("prefer")))
+            return await step_answered(request, client, create, first=discover if waits else None, location=True)
         except _ReplayedError as replay:
             return await replayed(request, client, replay.seen)
         except IntegrityError:
@@ -1082,7 +1103,7 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
         def choose_now(session: Session) -> ExchangeRecord:
             return requester.choose(session, exchange_id, client, choices)
 
-        return await step_answered(request, client, choose_now)
+        return await step_answered(request, client, choose_now, exchange_id=exchange_id)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/explicit-request",
@@ -1095,14 +1116,15 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     async def explicit_request(request: Request, exchange_id: str, client: str = allowed_to_write) -> JSONResponse:
         ahead: RequestAhead | None = None
 
-        def make_ahead(session: Session) -> None:  # the request made and signed before the write transaction
+        def make_ahead() -> None:  # the request made and signed before the write transaction, in a read one
             nonlocal ahead
-            ahead = requester.explicit_request_ahead(session, exchange_id, client)
+            with database.session() as session:
+                ahead = requester.explicit_request_ahead(session, exchange_id, client)
 
         def give(session: Session) -> ExchangeRecord:
             return requester.give_explicit_request(session, exchange_id, client, ahead=ahead)
 
-        return await step_answered(request, client, give, first=make_ahead)
+        return await step_answered(request, client, give, first=make_ahead, exchange_id=exchange_id)
 
     @api.post(
         "/v1/exchanges/{exchange_id}/cancel",

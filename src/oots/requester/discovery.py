@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from oots import edm
-from oots.cs.client import AdditionalInputRequired, RegistryError
+from oots.cs.client import AdditionalInputRequired, ClientCore, Query, RegistryError
 from oots.errors import ModelError
 from oots.requester.states import Reason
 
 __all__ = [
+    "CachedOnly",
     "CommonServices",
     "DiscoveryFailed",
+    "NotCached",
     "apply_choices",
     "provider_id",
     "resolve",
@@ -69,6 +71,56 @@ class CommonServices(Protocol):
         jurisdiction_context_id: str | None = ...,
         classification_values: Mapping[str, str] | None = ...,
     ) -> tuple[edm.DataServiceEvidenceType, ...]: ...
+
+
+class NotCached(Exception):
+    """A query :class:`CachedOnly` has no fresh answer for: discovery is left to its queue job."""
+
+
+class CachedOnly:
+    """The Common Services as a client's cache knows them, with no network I/O: a query whose answer the
+    cache does not hold (or holds no longer) raises :class:`NotCached`. Answers come out checked as
+    ``client`` checks them when it sends the query (``ClientCore.cached``)."""
+
+    def __init__(self, client: ClientCore) -> None:
+        self._client = client
+
+    def _cached(self, query: Query[Any]) -> Any:
+        found = self._client.cached(query)
+        if found is None:
+            raise NotCached
+        return found
+
+    def requirements(self, *, procedure_id: str | None = None, country_code: str | None = None) -> Any:
+        return self._cached(self._client.requirements_query(procedure_id=procedure_id, country_code=country_code))
+
+    def evidence_types(self, requirement_id: str, *, country_code: str | None = None) -> edm.Requirement:
+        found: edm.Requirement = self._cached(
+            self._client.evidence_types_query(requirement_id, country_code=country_code)
+        )
+        return found
+
+    def data_services(
+        self,
+        evidence_type_classification: str,
+        country_code: str,
+        *,
+        jurisdiction_admin_l2: str | None = None,
+        jurisdiction_admin_l3: str | None = None,
+        jurisdiction_context_id: str | None = None,
+        classification_values: Mapping[str, str] | None = None,
+    ) -> tuple[edm.DataServiceEvidenceType, ...]:
+        found: tuple[edm.DataServiceEvidenceType, ...] = self._cached(
+            self._client.data_services_query(
+                evidence_type_classification,
+                country_code,
+                jurisdiction_admin_l2=jurisdiction_admin_l2,
+                jurisdiction_admin_l3=jurisdiction_admin_l3,
+                jurisdiction_context_id=jurisdiction_context_id,
+                classification_values=classification_values,
+            )
+        )
+        return found
 
 
 @dataclass

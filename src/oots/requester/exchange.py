@@ -36,6 +36,7 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import Entry, Journal, Side
 from oots.audit.journal import Event as Step
+from oots.cs.client import ClientCore
 from oots.errors import LocalProtocolError, ModelError, NotFound, SecurityError, XmlError
 from oots.requester import discovery, records
 from oots.requester.models import (
@@ -572,8 +573,13 @@ class Requester:
         requirements: Sequence[str] = (),
         return_url: str | None = None,
         preview: bool | None = None,
+        discovered: Discovered | None = None,
     ) -> ExchangeRecord:
-        """A new exchange in state ``discovering``; discovery runs as a queue job."""
+        """A new exchange in state ``discovering``; discovery runs as a queue job.
+
+        With ``discovered`` (what :meth:`discover_cached` found for the same procedure, country and
+        requirements, with no network I/O), discovery is done in this step instead: the exchange is
+        created and discovered in one transaction, without the job."""
         now = self.clock()
         key = "natural_person" if isinstance(subject, edm.Person) else "legal_person"
         ex = ExchangeRecord(
@@ -598,9 +604,9 @@ class Requester:
             }
         )
         _kept(session, ex)
-        enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
+        if discovered is None:
+            enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
         enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=_deadline_key(ex), run_at=ex.deadline, now=now)
-        self._webhook(session, ex)
         self.record(
             session,
             ex,
@@ -609,6 +615,10 @@ class Requester:
             details={"client": client_id, "procedure": procedure, "country": country, "preview": ex.preview},
             personal=True,
         )
+        if discovered is None:
+            self._webhook(session, ex)
+        else:  # the webhook is of the state discovery leaves it in
+            self._apply(session, ex, discovered)
         return ex
 
     @_step
@@ -622,6 +632,10 @@ class Requester:
         if ex.state != State.DISCOVERING:
             return
         found = ahead if ahead is not None and ahead.version == ex.version else self._ask(ex)
+        self._apply(session, ex, found)
+
+    def _apply(self, session: Session, ex: ExchangeRecord, found: Discovered) -> None:
+        """Move ``ex`` on with what discovery ``found``."""
         ex.requirements = found.entries
         if found.failure is not None:
             self._move(session, ex, Event.FAIL, found.failure.reason, found.failure.detail)
@@ -641,24 +655,44 @@ class Requester:
             return None
         return self._ask(ex)
 
+    def discover_cached(self, *, procedure: str, country: str, requirements: Sequence[str] = ()) -> Discovered | None:
+        """What discovery finds for a new exchange (version 1) from the Common Services client's cache
+        alone, with no network I/O; None when an answer it needs is not cached (or the client keeps
+        none): discovery then runs as its queue job. Given to :meth:`create`, so that an exchange
+        whose discovery the node already knows the answers for needs no job, no second transaction,
+        and no wait for either."""
+        client = self._cs()
+        if not isinstance(client, ClientCore):
+            return None
+        try:
+            return self._discover(discovery.CachedOnly(client), procedure, country, list(requirements), [], 1)
+        except discovery.NotCached:
+            return None
+
     def _ask(self, ex: ExchangeRecord) -> Discovered:
         """Ask the Common Services what discovery needs next (EB queries, then DSD queries); the entries
         of ``ex`` are changed in place (a record read for this step alone: it writes what is assigned)."""
-        client = self._cs()
-        entries: list[dict[str, Any]] = ex.requirements or []
+        return self._discover(self._cs(), ex.procedure, ex.country, list(ex.wanted or []), ex.requirements, ex.version)
+
+    def _discover(  # noqa: PLR0917 - private helper
+        self,
+        client: discovery.CommonServices,
+        procedure: str,
+        country: str,
+        wanted: list[str],
+        entries: list[dict[str, Any]] | None,
+        version: int,
+    ) -> Discovered:
+        entries = entries or []
         try:
             if not entries:
                 entries = discovery.start(
-                    client,
-                    procedure=ex.procedure,
-                    own_country=self.settings.node.country,
-                    country=ex.country,
-                    wanted=list(ex.wanted or []),
+                    client, procedure=procedure, own_country=self.settings.node.country, country=country, wanted=wanted
                 )
-            complete = discovery.resolve(client, entries, ex.country)
+            complete = discovery.resolve(client, entries, country)
         except discovery.DiscoveryFailed as failure:
-            return Discovered(ex.version, entries, failure=failure)
-        return Discovered(ex.version, entries, complete)
+            return Discovered(version, entries, failure=failure)
+        return Discovered(version, entries, complete)
 
     @_step
     def choose(

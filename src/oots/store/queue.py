@@ -170,9 +170,13 @@ def enqueue(
     ``payload`` is any JSON value. With ``key``, a job of the same ``kind`` and ``key`` that already
     exists (in any state, done included) is returned instead of adding a second one — also when two
     transactions race. ``run_at`` delays the job; ``max_attempts`` overrides ``queue.max_attempts``.
+    A job due now wakes the workers when the transaction commits; a job for later wakes none (each
+    would claim nothing): a worker finds it at its next poll after ``run_at``.
     """
-    row = _new_row(kind, payload, key, run_at, max_attempts, now or utcnow())
-    on_commit(session, WAKE_TOPIC)
+    moment = now or utcnow()
+    row = _new_row(kind, payload, key, run_at, max_attempts, moment)
+    if run_at is None or run_at <= moment:
+        on_commit(session, WAKE_TOPIC)
     conn = session.connection()  # Core statements: no ORM state is involved
     if key is None:
         return int(conn.execute(_INSERT_JOB, row).scalar_one())
@@ -209,7 +213,8 @@ def enqueue_many(
     rows = [_new_row(kind, payload, None, run_at, None, moment) for payload in payloads]
     if not rows:
         return []
-    on_commit(session, WAKE_TOPIC)
+    if run_at is None or run_at <= moment:
+        on_commit(session, WAKE_TOPIC)
     stmt = insert(QueueJob).returning(QueueJob.id, sort_by_parameter_order=True)
     return list(session.scalars(stmt, rows))
 
@@ -538,7 +543,9 @@ class Worker:
 
     ``run_once()`` claims one batch and works through it; ``run_forever()`` polls every
     ``queue.poll_interval_seconds`` while idle, woken at once when a job is enqueued in this process
-    (with :func:`oots.store.wake.listen`, in any process of the node), and stops gracefully on
+    (with :func:`oots.store.wake.listen`, in any process of the node); after a batch that took fewer
+    jobs than it could (every due one), it claims again only once a job has been enqueued since that
+    claim began or the poll is due, not at once to find nothing. It stops gracefully on
     SIGTERM or SIGINT: the job in hand is finished, the rest of the claimed batch is given back at
     once. While the database cannot be reached it waits and tries again (0.5 s, doubling up to 5 s,
     with a warning), for as long as it takes. ``clock`` and ``rng`` are injectable for tests.
@@ -567,6 +574,7 @@ class Worker:
         self._wake = topic(WAKE_TOPIC)
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
         self._job_seconds: float | None = None  # moving average of the time a job takes here
+        self._claimed_all = False  # the last claim took as many jobs as it could: more may be due
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
@@ -615,17 +623,20 @@ class Worker:
 
     def claim_batch(self) -> list[Job]:
         """Claim the next batch in a transaction of its own."""
+        limit = self.claim_size()
         with self.db.connect(immediate=True) as conn:  # Core statements only: no ORM session
             self._no_flush_wait(conn)
-            return claim(
+            jobs = claim(
                 conn,
                 self.id,
                 kinds=sorted(self.handlers),
-                limit=self.claim_size(),
+                limit=limit,
                 lease_seconds=self.settings.lease_seconds,
                 default_max_attempts=self.settings.max_attempts,
                 now=self.clock(),
             )
+        self._claimed_all = len(jobs) >= limit
+        return jobs
 
     def run_once(self) -> int:
         """Claim one batch and run it; return how many jobs were attempted (0: nothing was due)."""
@@ -687,8 +698,10 @@ class Worker:
                     self._stop.wait(reconnect.failed(exc))
                     continue
                 reconnect.succeeded()
-                if ran == 0:
+                if ran == 0 or not self._claimed_all:
                     # Until a job is enqueued in this process (or on PostgreSQL, in any) or the poll is due.
+                    # A claim that took fewer jobs than it could found every due one: the next claim would
+                    # find none unless one was enqueued since `generation` (the wait then returns at once).
                     self._wake.wait(generation, self.settings.poll_interval_seconds)
         finally:
             for number, old_handler in previous.items():

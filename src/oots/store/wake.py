@@ -79,11 +79,13 @@ class Topic:
         return self._generation
 
     def fire(self, keys: Iterable[str] = ()) -> None:
-        """Wake every thread waiting on the topic and the coroutines waiting for one of ``keys``."""
+        """Wake every thread waiting on the topic and the coroutines waiting for one of ``keys`` (but a
+        watch the calling thread has muted, see :meth:`Watch.own_commits`)."""
+        muted = getattr(_muting, "flag", None)
         with self._cond:
             self._generation += 1
             self._cond.notify_all()
-            targets = [w for key in keys for w in self._waiters.get(key, ())]
+            targets = [w for key in keys for w in self._waiters.get(key, ()) if w[1] is not muted]
         for loop, flag in targets:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(flag.set)
@@ -151,6 +153,22 @@ class Watch:
         for key in self._keys:
             self._topic._discard(key, self._entry)
         self._keys.clear()
+
+    @contextmanager
+    def own_commits(self) -> Iterator[None]:
+        """Commits the calling thread makes in the block do not set :attr:`flag` (other threads' and other
+        processes' do): a step that watches its exchange before its own write, and knows what that
+        write left, waits for the next change without being woken by its own."""
+        previous = getattr(_muting, "flag", None)
+        _muting.flag = self.flag
+        try:
+            yield
+        finally:
+            _muting.flag = previous
+
+
+#: The flag of the watch the current thread's commits leave alone (:meth:`Watch.own_commits`).
+_muting = threading.local()
 
 
 async def wait_for(flag: asyncio.Event, timeout: float) -> bool:

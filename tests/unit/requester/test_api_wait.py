@@ -11,13 +11,18 @@ from typing import Any
 import httpx
 import pytest
 from cs.cs_helpers import AppTransport
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 from oots import edm
+from oots.audit.journal import load_journal
 from oots.cs.keys import CsPki
 from oots.requester.api import _wait_preference
 from oots.requester.cli_driver import RequestOptions, drive
+from oots.requester.discovery import CachedOnly, NotCached
+from oots.requester.exchange import DISCOVER_JOB
 from oots.requester.states import ACTIONABLE, State
+from oots.store.models import QueueJob
 from oots.threads import run_in_thread
 from requester.helpers import API_KEY, Node, Provider, make_node, person_json
 
@@ -130,6 +135,28 @@ def test_a_step_with_prefer_wait_looks_at_the_exchange_in_its_own_thread(
     assert threads["peek"] == threads["create"]
 
 
+def test_a_waiting_step_of_a_known_exchange_reads_nothing_after_its_commit(
+    node: Node, played: Player, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The explicit request watches its exchange before its write (its own commit muted): the wait begins
+    # from the version and state the step left, with no peek after the commit, and ends at the answer.
+    requester = node.role.requester
+    client = client_of(node)
+    view = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=30"}).json()
+    assert view["state"] == "awaiting_explicit_request"
+    peeks: list[str] = []
+    original = requester.peek
+
+    def peek(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        peeks.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(requester, "peek", peek)
+    asked = client.post(f"/api/v1/exchanges/{view['id']}/explicit-request", headers={"Prefer": "wait=30"})
+    assert (asked.status_code, asked.json()["state"]) == (200, "completed")
+    assert peeks == []
+
+
 def test_prefer_wait_ends_at_an_error_too(node: Node) -> None:
     player = Player(node, refuse="EDM:ERR:0004")
     player.thread.start()
@@ -142,6 +169,74 @@ def test_prefer_wait_ends_at_an_error_too(node: Node) -> None:
         player.thread.join(10)
     assert asked.status_code == 200
     assert (asked.json()["state"], asked.json()["reason"]) == ("failed", "person_not_found")
+
+
+def _discovery_jobs(node: Node) -> list[str]:
+    with node.ctx.database.session() as session:
+        return list(session.scalars(select(QueueJob.key).where(QueueJob.kind == DISCOVER_JOB).order_by(QueueJob.id)))
+
+
+def _journaled(node: Node, exchange_id: str) -> list[tuple[str, str | None]]:
+    journal = load_journal(node.ctx.settings)
+    with node.ctx.database.session() as session:
+        assert journal.verify(session).ok
+        return [(e.event, e.outcome) for e in journal.entries(session) if e.exchange_id == exchange_id]
+
+
+def test_a_waiting_start_whose_discovery_answers_are_cached_is_discovered_in_its_own_transaction(node: Node) -> None:
+    client = client_of(node)
+    # the first start: the Common Services are asked by the discovery job (nothing is cached yet)
+    first = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=0"}).json()
+    assert first["state"] == "discovering"
+    node.drain()
+    assert _discovery_jobs(node) == [f"{first['id']}:1"]
+    # nobody runs the queue now: the answer comes from the start itself, with the state discovery leads to
+    created = client.post("/api/v1/exchanges", json=BODY, headers={"Prefer": "wait=30"})
+    assert created.status_code == 200, created.text
+    view = created.json()
+    assert (view["state"], view["version"]) == ("awaiting_explicit_request", 2)
+    assert view["requirements"] == client.get(f"/api/v1/exchanges/{first['id']}").json()["requirements"]
+    assert _discovery_jobs(node) == [f"{first['id']}:1"]  # no job for the second
+    assert _journaled(node, view["id"]) == [
+        ("exchange_created", "discovering"),
+        ("discovery_done", "awaiting_explicit_request"),
+    ]
+    assert node.drain() == 0
+
+
+def test_a_start_that_does_not_wait_leaves_discovery_to_its_job_even_when_cached(node: Node) -> None:
+    client = client_of(node)
+    client.post("/api/v1/exchanges", json=BODY)
+    node.drain()
+    second = client.post("/api/v1/exchanges", json=BODY)
+    assert (second.status_code, second.json()["state"]) == (202, "discovering")
+    assert _discovery_jobs(node)[-1] == f"{second.json()['id']}:1"
+
+
+def test_a_waiting_start_whose_discovery_fails_from_the_cache_ends_in_its_own_transaction(node: Node) -> None:
+    client = client_of(node)
+    body = {**BODY, "requirements": ["https://example.org/no-such-requirement"]}
+    client.post("/api/v1/exchanges", json=BODY)  # caches the procedure's requirements
+    node.drain()
+    failed = client.post("/api/v1/exchanges", json=body, headers={"Prefer": "wait=30"})
+    assert failed.status_code == 200, failed.text
+    assert (failed.json()["state"], failed.json()["reason"]) == ("failed", "procedure_unknown")
+    assert _journaled(node, failed.json()["id"]) == [
+        ("exchange_created", "discovering"),
+        ("exchange_failed", "procedure_unknown"),
+    ]
+
+
+def test_cached_only_common_services_ask_nobody(node: Node) -> None:
+    client = node.ctx.services["cs_client"]
+    cached = CachedOnly(client)
+    with pytest.raises(NotCached):
+        cached.requirements(procedure_id="R1", country_code="BE")
+    assert client.requirements(procedure_id="R1", country_code="BE") == cached.requirements(
+        procedure_id="R1", country_code="BE"
+    )
+    with pytest.raises(NotCached):
+        cached.requirements(procedure_id="R2", country_code="BE")
 
 
 def test_prefer_wait_runs_out_with_the_exchange_as_it_is(node: Node) -> None:

@@ -595,6 +595,41 @@ def test_sigterm_stops_run_forever_gracefully(db: Database, clock: Clock) -> Non
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_run_forever_claims_again_at_once_after_a_full_batch_only(db: Database, clock: Clock) -> None:
+    settings = SETTINGS.model_copy(update={"batch_size": 2, "poll_interval_seconds": 60})
+    with db.session() as s:
+        ids = q.enqueue_many(s, "a", [{}, {}, {}], now=clock())
+    w = worker(db, clock, {"a": ledger}, settings=settings)
+    claims: list[int] = []
+    real_claim = w.claim_batch
+
+    def counted_claim() -> list[q.Job]:
+        jobs = real_claim()
+        claims.append(len(jobs))
+        return jobs
+
+    w.claim_batch = counted_claim  # type: ignore[method-assign]
+    runner = threading.Thread(target=w.run_forever, kwargs={"install_signal_handlers": False})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(ledger_rows(db)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        # two jobs (all it could take), at once the third; that claim found every due job: no claim to find none
+        assert claims == [2, 1]
+        with db.session() as s:
+            later = q.enqueue(s, "a", {}, now=clock())  # its commit wakes the worker
+        while len(ledger_rows(db)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert claims == [2, 1, 1]
+    finally:
+        w.stop()
+        runner.join(30)
+    assert ledger_rows(db) == [*ids, later]
+
+
 def test_registering_a_kind_twice_is_refused(db: Database, clock: Clock) -> None:
     w = worker(db, clock, {"a": ledger})
     with pytest.raises(StoreError, match="already registered"):

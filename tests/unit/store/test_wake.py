@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,19 @@ def test_enqueue_wakes_the_queue_topic(db: Database) -> None:
     assert wake.generation > before
 
 
+def test_a_job_for_later_wakes_no_worker(db: Database) -> None:
+    wake = topic(q.WAKE_TOPIC)
+    before = wake.generation
+    now = datetime.now(UTC)
+    with db.session() as session:
+        q.enqueue(session, "test.kind", {"n": 1}, run_at=now + timedelta(minutes=5), now=now)
+        q.enqueue_many(session, "test.kind", [{"n": 2}], run_at=now + timedelta(minutes=5), now=now)
+    assert wake.generation == before  # a worker woken now would claim nothing
+    with db.session() as session:
+        q.enqueue(session, "test.kind", {"n": 3}, run_at=now, now=now)  # due now
+    assert wake.generation > before
+
+
 def test_a_waiting_thread_is_woken_by_a_commit_in_another_thread(db: Database) -> None:
     wake = topic("test.thread")
     seen = wake.generation
@@ -127,6 +141,27 @@ def test_a_watch_keyed_from_another_thread_is_woken_by_the_commits_after_that(db
 
     assert asyncio.run(scenario()) == (False, True)
     assert "ex" not in wake._waiters  # the watch is removed when it ends
+
+
+def test_a_watch_muted_for_its_own_commits_is_woken_by_the_others_only(db: Database) -> None:
+    # (a step of the portal API watches its exchange before its write and knows what its own commit changed)
+    wake = topic("test.muted")
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        with wake.watching() as watch, wake.watch("ex") as other:
+
+            def own_commit() -> None:
+                watch.key("ex")
+                with watch.own_commits():
+                    _commit(db, "test.muted", "ex")
+
+            await asyncio.to_thread(own_commit)
+            await asyncio.sleep(0.05)  # a wake-up would have been delivered by now
+            own, seen_by_others = watch.flag.is_set(), await wait_for(other, 60.0)
+            await asyncio.to_thread(_commit, db, "test.muted", "ex")  # another commit, unmuted
+            return own, seen_by_others, await wait_for(watch.flag, 60.0)
+
+    assert asyncio.run(scenario()) == (False, True, True)
 
 
 def _commit(db: Database, name: str, key: str) -> None:

@@ -256,6 +256,9 @@ class Portal:
         return_url = f"{self.requester.settings.node.base_url.rstrip('/')}{self.prefix}/applications/"
 
         def create() -> str:
+            # discovered at once when the node holds the Common Services' answers it needs (no network
+            # I/O): the next page shows the choices instead of a waiting page; else discovery is a job
+            discovered = self.requester.discover_cached(procedure=procedure, country=country)
             with self.database.session(immediate=True) as session:
                 ex = self.requester.create(
                     session,
@@ -265,6 +268,7 @@ class Portal:
                     subject=subject,
                     # the user may opt out of seeing the documents first (PossibilityForPreview false)
                     preview=form.get("no_preview") != "yes",
+                    discovered=discovered,
                 )
                 ex.return_url = return_url + ex.id
                 self.requester.save(session, ex)

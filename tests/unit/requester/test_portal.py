@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -19,9 +19,11 @@ from oots.cs.keys import CsPki
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.provider.samples import load_people
 from oots.requester.discovery import text_of
+from oots.requester.exchange import DISCOVER_JOB
 from oots.requester.models import RequesterEvidence
 from oots.requester.portal import Portal, code_hint
 from oots.settings import EidSettings
+from oots.store.models import QueueJob
 from requester.helpers import RESIDENCE_REQUIREMENT, ListTransport, Node, Provider, catalogue_text, make_node
 
 
@@ -504,3 +506,21 @@ def test_the_pages_database_work_runs_off_the_event_loop(
     assert link
     assert page("GET", link.group(1)).content.startswith(b"%PDF")
     assert page("GET", page_url + "/state").json() == {"state": "completed"}
+
+
+def test_a_start_whose_common_services_answers_are_held_shows_the_next_step_at_once(tmp_path: Path, pki: CsPki) -> None:
+    """The first application for a procedure and country waits for discovery (its job asks the Common
+    Services); the next one is discovered as it starts, from the answers the node holds: no waiting page."""
+    node = make_node(tmp_path, pki, preview=False)
+    web = browser(node)
+    first = start(web, "BE")
+    assert "data-poll" in web.get(first).text  # discovering
+    node.drain()
+    second = start(web, "BE")  # nobody runs the queue now
+    page = web.get(second)
+    assert "data-poll" not in page.text
+    assert 'action="' + second + '/request"' in page.text  # the explicit request, to give now
+    assert web.get(second + "/state").json() == {"state": "awaiting_explicit_request"}
+    with node.ctx.database.session() as session:  # and no discovery job was made for it
+        keys = session.scalars(select(QueueJob.key).where(QueueJob.kind == DISCOVER_JOB))
+        assert [k.split(":")[0] for k in keys] == [first.rsplit("/", 1)[1]]

@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -263,6 +263,9 @@ _OUTBOUND: Table = As4Outbound.__table__  # type: ignore[assignment]
 _O = _OUTBOUND.c
 _INSERT_OUTBOUND = insert(_OUTBOUND)
 _WAITING = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
+#: ``state IN ('created', 'waiting_to_retry')`` written into the statement: a list of values would be an
+#: expanding parameter, rendered again at every execution.
+_IS_WAITING = _O.state.in_([literal_column(f"'{state}'") for state in _WAITING])
 _OUTBOUND_FIELDS = (
     _O.message_id,
     _O.partner,
@@ -286,7 +289,7 @@ _CLAIM = (
         _O.id.in_(
             select(_O.id)
             .where(
-                _O.state.in_(_WAITING),
+                _IS_WAITING,
                 _O.next_attempt_at <= bindparam("now"),
                 or_(_O.locked_until.is_(None), _O.locked_until < bindparam("now")),
             )
@@ -304,7 +307,7 @@ _RELEASE = (
     update(_OUTBOUND)
     .where(
         _O.message_id.in_(bindparam("ids", expanding=True)),
-        _O.state.in_(_WAITING),
+        _IS_WAITING,
         _O.locked_until == bindparam("until"),
     )
     .values(locked_until=None)

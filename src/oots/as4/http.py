@@ -25,9 +25,10 @@ from typing import Protocol
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from oots.as4.errors import EbmsError
 from oots.as4.msh import (
@@ -122,34 +123,72 @@ def as4_routes(
     """The routes of the AS4 endpoint: ``POST path`` and ``GET path/health``. ``receiver`` is called
     per request so that PModes can be reloaded; ``clock`` gives the time certificates are checked at."""
 
-    async def endpoint(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
+    async def health(request: Request) -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    endpoint = _Endpoint(receiver, inbox, clock, max_bytes)
+    return [Route(path, endpoint, methods=["POST"]), Route(path + "/health", health, methods=["GET"])]
+
+
+class _Endpoint:
+    """``POST`` of the AS4 endpoint, a plain ASGI application (no Starlette request or response objects:
+    the message is read whole and answered with one body, which is all an AS4 post is).
+
+    Refuses a message over ``max_bytes`` (declared, or while it is read) with 413, answers a client that
+    hung up mid-upload with 400 (nothing was kept: it sends again), and otherwise runs
+    :func:`handle_request` off the event loop and sends its answer.
+    """
+
+    def __init__(
+        self, receiver: Callable[[], Receiver], inbox: Inbox, clock: Callable[[], dt.datetime], max_bytes: int
+    ) -> None:
+        self.receiver = receiver
+        self.inbox = inbox
+        self.clock = clock
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared: bytes | None = None
+        content_type = ""
+        for name, value in scope["headers"]:  # ASGI header names are lower case; the first of each counts
+            if name == b"content-length" and declared is None:
+                declared = value
+            elif name == b"content-type" and not content_type:
+                content_type = value.decode("latin-1")
+        too_large = f"the message is larger than {self.max_bytes} bytes\n".encode()
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await _answer(send, 413, too_large, _TEXT)
         chunks: list[bytes] = []
         size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    return Response(f"the message is larger than {max_bytes} bytes\n", 413, media_type="text/plain")
-                chunks.append(chunk)
-        except ClientDisconnect:
-            # The sender hung up before its message was whole: nothing was kept, it sends again.
-            log.warning("AS4 request abandoned by the client after %d bytes; nothing was kept", size)
-            return Response("the message was not received whole\n", 400, media_type="text/plain")
-        content_type = request.headers.get("content-type", "")
-        answer = await run_in_thread(handle_request, receiver(), inbox, content_type, b"".join(chunks), clock())
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect
+                # The sender hung up before its message was whole: nothing was kept, it sends again.
+                log.warning("AS4 request abandoned by the client after %d bytes; nothing was kept", size)
+                return await _answer(send, 400, b"the message was not received whole\n", _TEXT)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await _answer(send, 413, too_large, _TEXT)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        answer = await run_in_thread(handle_request, self.receiver(), self.inbox, content_type, body, self.clock())
         if answer.error is not None:
             log.info("AS4 message %s refused: %s", answer.message_id, answer.error.error_code)
         elif answer.duplicate_of is not None:
             log.info("AS4 message %s is a duplicate; its first receipt was sent again", answer.message_id)
-        return Response(answer.body, answer.status, headers={"Content-Type": answer.content_type})
+        await _answer(send, answer.status, answer.body, answer.content_type.encode("latin-1"))
 
-    async def health(request: Request) -> Response:
-        return Response("ok\n", media_type="text/plain")
 
-    return [Route(path, endpoint, methods=["POST"]), Route(path + "/health", health, methods=["GET"])]
+_TEXT = b"text/plain; charset=utf-8"
+
+
+async def _answer(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-length", str(len(body)).encode("ascii")), (b"content-type", content_type)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def as4_app(

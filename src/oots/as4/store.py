@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -250,12 +250,22 @@ _INBOUND_DONE = (
         last_error=bindparam("error", type_=Text()),
     )
 )
+#: :data:`_INBOUND_DONE` only while the message is still ``received``: the delivery job's check that it
+#: was not delivered already (a job re-run after its completion was lost) and its state change in one
+#: statement (no row changed: delivered before).
+_INBOUND_CLAIMED = _INBOUND_DONE.where(_I.state == InboundState.RECEIVED.value)
+#: Messages a preparer read and its handler has not taken yet, kept at most (a job whose handler never
+#: came is forgotten once this many are kept; its handler, if it comes, reads the message again).
+_PREPARED_KEPT = 256
 
 # The sending side: submit, claim under a lease (oldest due first, then in submission order), save.
 _OUTBOUND: Table = As4Outbound.__table__  # type: ignore[assignment]
 _O = _OUTBOUND.c
 _INSERT_OUTBOUND = insert(_OUTBOUND)
 _WAITING = (OutboundState.CREATED.value, OutboundState.WAITING_TO_RETRY.value)
+#: ``state IN ('created', 'waiting_to_retry')`` written into the statement: a list of values would be an
+#: expanding parameter, rendered again at every execution.
+_IS_WAITING = _O.state.in_([literal_column(f"'{state}'") for state in _WAITING])
 _OUTBOUND_FIELDS = (
     _O.message_id,
     _O.partner,
@@ -279,7 +289,7 @@ _CLAIM = (
         _O.id.in_(
             select(_O.id)
             .where(
-                _O.state.in_(_WAITING),
+                _IS_WAITING,
                 _O.next_attempt_at <= bindparam("now"),
                 or_(_O.locked_until.is_(None), _O.locked_until < bindparam("now")),
             )
@@ -297,7 +307,7 @@ _RELEASE = (
     update(_OUTBOUND)
     .where(
         _O.message_id.in_(bindparam("ids", expanding=True)),
-        _O.state.in_(_WAITING),
+        _IS_WAITING,
         _O.locked_until == bindparam("until"),
     )
     .values(locked_until=None)
@@ -337,6 +347,9 @@ class As4Store:
         self.db = db
         self.pmodes = pmodes
         self.clock = clock
+        # what deliver_preparer read, by inbound row id, for deliver_handler (read once, not twice)
+        self._prepared: dict[int, VerifiedMessage] = {}
+        self._prepared_lock = threading.Lock()
 
     @contextmanager
     def _writing(self) -> Iterator[Session]:
@@ -485,28 +498,38 @@ class As4Store:
         retried by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts``
         here) the hook runs in a savepoint instead, and when it raises the message is marked
         ``delivery_failed`` with the reason (the hook's effects rolled back) and the job ends.
+
+        The message is marked ``delivered`` before the hook runs, in the same transaction and only while
+        it is still ``received``: that one statement is also the check that it was not delivered
+        already. A message :meth:`deliver_preparer` read for this job is not read again (a kept
+        message never changes, only its state does).
         """
 
         def handle(session: Session, job: Job) -> None:
-            stored, message = self.load_inbound(session, int(job.payload["id"]))
-            if stored.state != InboundState.RECEIVED.value:
-                return  # delivered already (a job re-run after its completion was lost)
+            inbound_id = int(job.payload["id"])
+            with self._prepared_lock:
+                message = self._prepared.pop(inbound_id, None)
+            if message is None:
+                stored, message = self.load_inbound(session, inbound_id)
+                if stored.state != InboundState.RECEIVED.value:
+                    return  # delivered already (a job re-run after its completion was lost)
+            delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
+            if not self._claim_delivery(session, inbound_id, delivered, self.clock()):
+                return  # delivered already, or purged since it was read
             limit = job.max_attempts or max_attempts
             if limit is None or job.attempts < limit:
-                hook(session, message)  # a failure rolls the whole job back: no savepoint needed
-            else:
-                try:
-                    with session.begin_nested():
-                        hook(session, message)
-                except Exception as exc:
-                    log.error(
-                        "AS4 message %s: delivery failed for good after %d attempts", stored.message_id, job.attempts
-                    )
-                    failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
-                    self._mark(session, stored, failed, None, error_text(exc)[:4000])
-                    return
-            delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
-            self._mark(session, stored, delivered, self.clock(), None)
+                hook(session, message)  # a failure rolls the whole job back, the state change too
+                return
+            try:
+                with session.begin_nested():
+                    hook(session, message)
+            except Exception as exc:
+                log.error(
+                    "AS4 message %s: delivery failed for good after %d attempts", message.message_id, job.attempts
+                )
+                failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
+                stored = StoredInbound(inbound_id, message.message_id, delivered.value)
+                self._mark(session, stored, failed, None, error_text(exc)[:4000])
 
         return handle
 
@@ -515,16 +538,29 @@ class As4Store:
 
         The message is read in a read-only transaction (on SQLite, without the write lock), so the
         receiving role can do its slow work (validating, rendering, signing its answer) while the
-        node's other writers go on; what it keeps is for its hook in :meth:`deliver_handler`.
+        node's other writers go on; what it keeps is for its hook in :meth:`deliver_handler`, and the
+        message read here is kept for the handler too.
         """
 
         def prepare_job(job: Job) -> None:
+            inbound_id = int(job.payload["id"])
             with self.db.session() as session:
-                stored, message = self.load_inbound(session, int(job.payload["id"]))
-            if stored.state == InboundState.RECEIVED.value:
-                prepare(message)
+                stored, message = self.load_inbound(session, inbound_id)
+            if stored.state != InboundState.RECEIVED.value:
+                return
+            with self._prepared_lock:
+                while len(self._prepared) >= _PREPARED_KEPT:
+                    self._prepared.pop(next(iter(self._prepared)))
+                self._prepared[inbound_id] = message
+            prepare(message)
 
         return prepare_job
+
+    @staticmethod
+    def _claim_delivery(session: Session, inbound_id: int, state: InboundState, at: dt.datetime) -> bool:
+        """Set the state of a ``received`` message; False when it is not ``received`` (or not kept) any more."""
+        params = {"inbound_id": inbound_id, "new_state": state.value, "done_at": at, "error": None}
+        return _rowcount(session.connection().execute(_INBOUND_CLAIMED, params)) > 0
 
     @staticmethod
     def _mark(

@@ -205,3 +205,38 @@ def test_a_client_hanging_up_mid_upload_is_one_warning(caplog: pytest.LogCapture
     assert abandoned[0].levelno == logging.WARNING
     assert abandoned[0].exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_body_over_the_limit_without_a_declared_length_is_refused_while_it_is_read() -> None:
+    app = http.as4_app(lambda: None, MemoryInbox(), clock=lambda: NOW, max_bytes=1000)  # type: ignore[arg-type,return-value]
+    incoming = [
+        {"type": "http.request", "body": b"x" * 600, "more_body": True},
+        {"type": "http.request", "body": b"x" * 600, "more_body": True},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/as4",
+        "raw_path": b"/as4",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"multipart/related"), (b"transfer-encoding", b"chunked")],
+        "server": ("red.test", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert dict(sent[0]["headers"])[b"content-type"] == b"text/plain; charset=utf-8"  # type: ignore[call-overload]
+    assert sent[1]["body"] == b"the message is larger than 1000 bytes\n"
+    assert incoming == []  # read up to the chunk that went over the limit, not further

@@ -28,7 +28,7 @@ from oots.as4.store import (
 )
 from oots.settings import QueueSettings
 from oots.store import Database
-from oots.store.queue import Worker, counts, enqueue
+from oots.store.queue import Job, Worker, counts, enqueue
 
 
 class Clock:
@@ -170,6 +170,44 @@ def test_a_delivery_hook_that_fails_is_retried_and_its_effects_rolled_back(nodes
         assert counts(session)["app.effect"] == {"queued": 1}
         effects = session.execute(text("SELECT payload FROM queue_jobs WHERE kind = 'app.effect'")).scalars().all()
     assert [json.loads(e) if isinstance(e, str) else e for e in effects] == [{"of": "s2@blue", "call": 2}]
+
+
+def test_a_prepared_delivery_reads_the_message_once_and_is_delivered_once(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "p1@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    prepared: list[msh.VerifiedMessage] = []
+    delivered: list[msh.VerifiedMessage] = []
+    loads: list[int] = []
+    load = red.load_inbound
+
+    def counting_load(session, inbound_id):  # type: ignore[no-untyped-def]
+        loads.append(inbound_id)
+        return load(session, inbound_id)
+
+    red.load_inbound = counting_load  # type: ignore[method-assign]
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(
+        DELIVER_JOB,
+        red.deliver_handler(lambda session, m: delivered.append(m)),
+        prepare=red.deliver_preparer(prepared.append),
+    )
+    assert worker.drain() == 1
+    assert len(loads) == 1  # read by the preparer; its handler took that message
+    assert delivered == prepared
+    assert [m.payloads[0].data for m in delivered] == [b"<query id='1'/>"]
+    assert red.inbound_state("p1@blue") == "delivered"
+
+    # the job run again (its completion lost): the message is not delivered a second time
+    handle = red.deliver_handler(lambda session, m: delivered.append(m))
+    with red.db.session() as session:
+        job_id, payload = session.execute(text("SELECT id, payload FROM queue_jobs WHERE kind = 'as4.deliver'")).one()
+    job = Job(job_id, DELIVER_JOB, None, json.loads(payload) if isinstance(payload, str) else payload, 2, None, NOW)
+    red.deliver_preparer(prepared.append)(job)  # delivered already: nothing prepared, nothing kept
+    with red.db.session() as session:
+        handle(session, job)
+    assert len(delivered) == 1
+    assert len(prepared) == 1
 
 
 def test_test_service_is_kept_but_never_delivered(nodes) -> None:  # type: ignore[no-untyped-def]

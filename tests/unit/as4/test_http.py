@@ -5,6 +5,7 @@ import asyncio
 import gzip
 import logging
 import ssl
+from typing import Any
 
 import httpx
 import pytest
@@ -170,12 +171,8 @@ def test_a_post_is_the_client_s_request_and_its_answer_as_sent(
     assert closed == [True, True]
 
 
-def test_a_client_hanging_up_mid_upload_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    app = http.as4_app(lambda: None, MemoryInbox(), clock=lambda: NOW, max_bytes=100_000)  # type: ignore[arg-type,return-value]
-    incoming = [
-        {"type": "http.request", "body": b"--part\r\nContent-Type: application/soap+xml\r\n\r\n<", "more_body": True},
-        {"type": "http.disconnect"},
-    ]
+def post_to(app: Any, headers: list[tuple[bytes, bytes]], incoming: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Run ``app`` on one POST to /as4 whose body arrives as ``incoming`` (ASGI receive events); what it sent."""
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:
@@ -194,12 +191,22 @@ def test_a_client_hanging_up_mid_upload_is_one_warning(caplog: pytest.LogCapture
         "raw_path": b"/as4",
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"content-type", b"multipart/related"), (b"content-length", b"5000")],
+        "headers": headers,
         "server": ("red.test", 80),
         "client": ("127.0.0.1", 5000),
     }
-    with caplog.at_level(logging.INFO):
-        asyncio.run(app(scope, receive, send))  # no exception leaves the application
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_client_hanging_up_mid_upload_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    app = http.as4_app(lambda: None, MemoryInbox(), clock=lambda: NOW, max_bytes=100_000)  # type: ignore[arg-type,return-value]
+    incoming: list[dict[str, object]] = [
+        {"type": "http.request", "body": b"--part\r\nContent-Type: application/soap+xml\r\n\r\n<", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    with caplog.at_level(logging.INFO):  # no exception leaves the application
+        post_to(app, [(b"content-type", b"multipart/related"), (b"content-length", b"5000")], incoming)
     abandoned = [r for r in caplog.records if "abandoned by the client" in r.getMessage()]
     assert len(abandoned) == 1
     assert abandoned[0].levelno == logging.WARNING
@@ -213,29 +220,7 @@ def test_a_body_over_the_limit_without_a_declared_length_is_refused_while_it_is_
         {"type": "http.request", "body": b"x" * 600, "more_body": True},
         {"type": "http.request", "body": b"x" * 600, "more_body": True},
     ]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return incoming.pop(0)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/as4",
-        "raw_path": b"/as4",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"multipart/related"), (b"transfer-encoding", b"chunked")],
-        "server": ("red.test", 80),
-        "client": ("127.0.0.1", 5000),
-    }
-    asyncio.run(app(scope, receive, send))
+    sent = post_to(app, [(b"content-type", b"multipart/related"), (b"transfer-encoding", b"chunked")], incoming)
     assert sent[0]["status"] == 413
     assert dict(sent[0]["headers"])[b"content-type"] == b"text/plain; charset=utf-8"  # type: ignore[call-overload]
     assert sent[1]["body"] == b"the message is larger than 1000 bytes\n"

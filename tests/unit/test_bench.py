@@ -20,13 +20,12 @@ def _closed_port() -> int:
     return port  # closed again: nothing listens there
 
 
-def test_the_queue_bench_skips_postgresql_when_no_server_answers() -> None:
-    # Before, `make bench` (which names a local server by default) ended in a traceback without one.
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/test"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OOTS_")}
-    env |= {"OOTS_BENCH_POSTGRES_URL": url, "OOTS_BENCH_QUEUE_JOBS": "20"}
+def run_bench(name: str, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m bench NAME`` from the repository, with ``settings`` for the environment's OOTS_ and BENCH_
+    variables; it must end well."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OOTS_", "BENCH_"))} | settings
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "queue"],
+        [sys.executable, "-m", "bench", name],
         check=False,
         cwd=ROOT,
         env=env,
@@ -35,6 +34,13 @@ def test_the_queue_bench_skips_postgresql_when_no_server_answers() -> None:
         timeout=240,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_queue_bench_skips_postgresql_when_no_server_answers() -> None:
+    # Before, `make bench` (which names a local server by default) ended in a traceback without one.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/test"
+    done = run_bench("queue", {"OOTS_BENCH_POSTGRES_URL": url, "OOTS_BENCH_QUEUE_JOBS": "20"})
     assert "Traceback" not in done.stderr
     assert "sqlite  : completed" in done.stdout
     assert f"postgres: skipped (no PostgreSQL server answers at {url};" in done.stdout
@@ -62,15 +68,5 @@ def test_a_server_is_used_only_when_it_answers(capsys: pytest.CaptureFixture[str
 def test_the_provider_flow_bench_times_the_evidence_path() -> None:
     # Before, its request named an evidence provider the register's service does not issue for, so every
     # request was answered EDM:ERR:0006 and the bench timed the error path.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OOTS_", "BENCH_"))} | {"BENCH_REQUESTS": "3"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "provider_flow"],
-        check=False,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_bench("provider_flow", {"BENCH_REQUESTS": "3"})
     assert "3 requests, sample PDF rendered each time" in done.stdout

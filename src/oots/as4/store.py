@@ -254,9 +254,11 @@ _INBOUND_DONE = (
 #: was not delivered already (a job re-run after its completion was lost) and its state change in one
 #: statement (no row changed: delivered before).
 _INBOUND_CLAIMED = _INBOUND_DONE.where(_I.state == InboundState.RECEIVED.value)
-#: Messages a preparer read and its handler has not taken yet, kept at most (a job whose handler never
-#: came is forgotten once this many are kept; its handler, if it comes, reads the message again).
+#: Messages a preparer read and its handler has not taken yet, kept at most, and their payloads' bytes
+#: together at most (a worker prepares a whole batch before it handles it: a batch of large evidence
+#: must not be held at once). What is not kept, or forgotten, its handler reads again.
 _PREPARED_KEPT = 256
+_PREPARED_BYTES = 16 * 1024 * 1024
 
 # The sending side: submit, claim under a lease (oldest due first, then in submission order), save.
 _OUTBOUND: Table = As4Outbound.__table__  # type: ignore[assignment]
@@ -348,7 +350,8 @@ class As4Store:
         self.pmodes = pmodes
         self.clock = clock
         # what deliver_preparer read, by inbound row id, for deliver_handler (read once, not twice)
-        self._prepared: dict[int, VerifiedMessage] = {}
+        self._prepared: dict[int, tuple[VerifiedMessage, int]] = {}
+        self._prepared_bytes = 0
         self._prepared_lock = threading.Lock()
 
     @contextmanager
@@ -507,8 +510,7 @@ class As4Store:
 
         def handle(session: Session, job: Job) -> None:
             inbound_id = int(job.payload["id"])
-            with self._prepared_lock:
-                message = self._prepared.pop(inbound_id, None)
+            message = self._take_prepared(inbound_id)
             if message is None:
                 stored, message = self.load_inbound(session, inbound_id)
                 if stored.state != InboundState.RECEIVED.value:
@@ -548,13 +550,39 @@ class As4Store:
                 stored, message = self.load_inbound(session, inbound_id)
             if stored.state != InboundState.RECEIVED.value:
                 return
-            with self._prepared_lock:
-                while len(self._prepared) >= _PREPARED_KEPT:
-                    self._prepared.pop(next(iter(self._prepared)))
-                self._prepared[inbound_id] = message
-            prepare(message)
+            self._keep_prepared(inbound_id, message)
+            try:
+                prepare(message)
+            except BaseException:
+                self._take_prepared(inbound_id)  # the job fails: its next attempt reads the message again
+                raise
 
         return prepare_job
+
+    def _keep_prepared(self, inbound_id: int, message: VerifiedMessage) -> None:
+        size = sum(len(p.data) for p in message.payloads)
+        if size > _PREPARED_BYTES:
+            return
+        with self._prepared_lock:
+            self._forget_prepared(inbound_id)
+            while self._prepared and (
+                len(self._prepared) >= _PREPARED_KEPT or self._prepared_bytes + size > _PREPARED_BYTES
+            ):
+                self._forget_prepared(next(iter(self._prepared)))
+            self._prepared[inbound_id] = (message, size)
+            self._prepared_bytes += size
+
+    def _take_prepared(self, inbound_id: int) -> VerifiedMessage | None:
+        with self._prepared_lock:
+            return self._forget_prepared(inbound_id)
+
+    def _forget_prepared(self, inbound_id: int) -> VerifiedMessage | None:
+        """Drop what is kept for ``inbound_id`` (the lock held); what was kept, if anything."""
+        kept = self._prepared.pop(inbound_id, None)
+        if kept is None:
+            return None
+        self._prepared_bytes -= kept[1]
+        return kept[0]
 
     @staticmethod
     def _claim_delivery(session: Session, inbound_id: int, state: InboundState, at: dt.datetime) -> bool:

@@ -574,7 +574,7 @@ class Worker:
         self._wake = topic(WAKE_TOPIC)
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
         self._job_seconds: float | None = None  # moving average of the time a job takes here
-        self._claimed_all = False  # the last claim took as many jobs as it could: more may be due
+        self._batch_full = False  # the last claim took as many jobs as it could: more may be due
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
@@ -635,7 +635,7 @@ class Worker:
                 default_max_attempts=self.settings.max_attempts,
                 now=self.clock(),
             )
-        self._claimed_all = len(jobs) >= limit
+        self._batch_full = len(jobs) >= limit
         return jobs
 
     def run_once(self) -> int:
@@ -698,7 +698,7 @@ class Worker:
                     self._stop.wait(reconnect.failed(exc))
                     continue
                 reconnect.succeeded()
-                if ran == 0 or not self._claimed_all:
+                if ran == 0 or not self._batch_full:
                     # Until a job is enqueued in this process (or on PostgreSQL, in any) or the poll is due.
                     # A claim that took fewer jobs than it could found every due one: the next claim would
                     # find none unless one was enqueued since `generation` (the wait then returns at once).

@@ -609,3 +609,38 @@ def test_a_message_id_of_255_characters_is_kept_and_queued(nodes) -> None:  # ty
     assert send_due(blue, codec, sender, now=clock) == 1
     assert blue.outbound(longest).state is msh.OutboundState.RECEIPT
     assert red.inbound_state(longest) == "received"
+
+
+def test_prepared_messages_are_kept_within_a_byte_budget_and_not_after_a_failed_preparation(
+    nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A worker prepares a whole batch before it handles it: what is kept for the handlers is bounded in
+    bytes (the rest is read again), and a preparation that fails keeps nothing."""
+    import oots.as4.store as as4_store
+
+    blue, codec, red, sender, clock = nodes
+    for n in range(3):
+        submit(blue, codec, f"b{n}@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    with red.db.session() as session:
+        jobs = [
+            Job(i, DELIVER_JOB, None, json.loads(p) if isinstance(p, str) else p, 1, None, NOW)
+            for i, p in session.execute(text("SELECT id, payload FROM queue_jobs WHERE kind = 'as4.deliver'"))
+        ]
+    assert len(jobs) == 3
+    size = len(b"<query id='1'/>")
+    monkeypatch.setattr(as4_store, "_PREPARED_BYTES", 2 * size)  # room for two of the three
+    prepare = red.deliver_preparer(lambda m: None)
+    for job in jobs:
+        prepare(job)
+    assert len(red._prepared) == 2
+    assert red._prepared_bytes == 2 * size
+    assert int(jobs[0].payload["id"]) not in red._prepared  # the oldest made room
+
+    def failing(message: msh.VerifiedMessage) -> None:
+        raise RuntimeError("the role's preparation failed")
+
+    with pytest.raises(RuntimeError):
+        red.deliver_preparer(failing)(jobs[2])
+    assert int(jobs[2].payload["id"]) not in red._prepared
+    assert red._prepared_bytes == size

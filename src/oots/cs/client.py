@@ -8,7 +8,8 @@ parsed with the hardened parser into the model → a RegRep error becomes :class
 against the question (a genuine answer to another question, replayed, is refused). Network failures,
 unexpected HTTP statuses and answers to another question are :class:`RegistryError` too, so a caller
 handles one error type for "the registry did not give an answer". Successful answers are kept for
-``cache_ttl`` seconds. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
+``cache_ttl`` seconds, and so are the DSD's questions (``DSD:ERR:0005``), which depend on the query
+alone. Base URLs come from settings or from DNS NAPTR (:mod:`oots.cs.discovery`).
 :class:`AsyncCommonServicesClient` is the same client for asyncio code (a web portal).
 """
 
@@ -43,6 +44,8 @@ __all__ = [
 
 #: Largest answer accepted.
 MAX_ANSWER_BYTES = 10 * 1024 * 1024
+#: The DSD's error code for "ask the user first" (a jurisdiction or classification values).
+QUESTION = "DSD:ERR:0005"
 
 
 class RegistryError(RemoteProtocolError):
@@ -82,7 +85,8 @@ class AdditionalInputRequired(RegistryError):
 @dataclass(frozen=True)
 class _Entry:
     expires: float
-    document: edm.CommonServicesResponse
+    #: An answer, or a question the DSD asked (``DSD:ERR:0005``): both depend on the query alone.
+    document: edm.CommonServicesResponse | edm.CommonServicesError
 
 
 _T = TypeVar("_T")
@@ -362,6 +366,8 @@ class ClientCore:
             if entry is None or entry.expires <= self._clock():
                 return None
         _check_answer(query.params, entry.document)
+        if isinstance(entry.document, edm.CommonServicesError):
+            raise _refusal(entry.document)
         return query.pick(entry.document)
 
     def receive(self, query: Query[_T], status: int, headers: Mapping[str, str], body: bytes) -> _T:
@@ -372,7 +378,9 @@ class ClientCore:
         self._remember((query.base, query.params), document)
         return picked
 
-    def _remember(self, key: tuple[str, _Params], document: edm.CommonServicesResponse) -> None:
+    def _remember(
+        self, key: tuple[str, _Params], document: edm.CommonServicesResponse | edm.CommonServicesError
+    ) -> None:
         if self.cache_ttl <= 0:
             return
         now = self._clock()
@@ -400,18 +408,26 @@ class ClientCore:
         if isinstance(document, edm.CommonServicesError | edm.CommonServicesResponse):
             _check_answer(query.params, document)
         if isinstance(document, edm.CommonServicesError):
-            kind = AdditionalInputRequired if document.code == "DSD:ERR:0005" else RegistryError
-            raise kind(
-                f"{document.code}: {document.message or 'the registry refused the query'}",
-                code=document.code,
-                detail=document.detail,
-                answer=document,
-            )
+            if document.code == QUESTION:
+                # What to ask the user depends on the query alone, as an answer does: kept as one.
+                self._remember((query.base, query.params), document)
+            raise _refusal(document)
         if not isinstance(document, edm.CommonServicesResponse):
             raise RegistryError(f"the registry answered with a {type(document).__name__}, not a query response")
         if self.version is edm.Version.CS_V2 and document.specification is not edm.Version.CS_V2:
             raise RegistryError(f"asked for {self.version.value}, the registry answered {document.specification}")
         return document
+
+
+def _refusal(document: edm.CommonServicesError) -> RegistryError:
+    """The error a RegRep error answer raises (:class:`AdditionalInputRequired` for the DSD's question)."""
+    kind = AdditionalInputRequired if document.code == QUESTION else RegistryError
+    return kind(
+        f"{document.code}: {document.message or 'the registry refused the query'}",
+        code=document.code,
+        detail=document.detail,
+        answer=document,
+    )
 
 
 def _unreachable(base: str, exc: Exception) -> RegistryError:

@@ -89,6 +89,38 @@ def test_cache_reuses_answers_until_ttl(demo: Catalogue, pki: CsPki) -> None:
     assert transport.requests == 2
 
 
+def test_the_dsds_question_is_kept_like_an_answer(demo: Catalogue, pki: CsPki) -> None:
+    # DSD:ERR:0005 depends on the query alone: asked again, the same question comes from the cache
+    now = [0.0]
+    client, transport = make_client(create_app(demo, pki.signer()), pki.root, cache_ttl=60, clock=lambda: now[0])
+    (req,) = client.requirements(procedure_id="R1", country_code="DE")
+    etc = client.evidence_types(req.identifier, country_code="DE").evidence_type_lists[0].evidence_types[0]
+    classification = etc.evidence_type_classification
+    asked = transport.requests
+    with pytest.raises(AdditionalInputRequired) as first:
+        client.data_services(classification, "DE")
+    assert transport.requests == asked + 1
+    with pytest.raises(AdditionalInputRequired) as again:
+        client.data_services(classification, "DE")
+    assert transport.requests == asked + 1
+    assert again.value.code == "DSD:ERR:0005"
+    assert again.value.jurisdiction_determination == first.value.jurisdiction_determination
+    assert again.value.data_service_evidence_type == first.value.data_service_evidence_type
+    now[0] = 61
+    with pytest.raises(AdditionalInputRequired):
+        client.data_services(classification, "DE")
+    assert transport.requests == asked + 2
+
+
+def test_other_refusals_are_not_kept(demo: Catalogue, pki: CsPki) -> None:
+    client, transport = make_client(create_app(demo, pki.signer()), pki.root, cache_ttl=60)
+    for expected_requests in (1, 2):
+        with pytest.raises(RegistryError) as info:
+            client.requirements(procedure_id="W2")
+        assert info.value.code == "EB:ERR:0001"
+        assert transport.requests == expected_requests
+
+
 def test_unsigned_answers_are_refused(demo: Catalogue, pki: CsPki) -> None:
     client, _ = make_client(create_app(demo, None), pki.root)
     with pytest.raises(SecurityError) as info:

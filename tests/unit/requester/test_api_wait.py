@@ -204,6 +204,24 @@ def test_a_waiting_start_whose_discovery_answers_are_cached_is_discovered_in_its
     assert node.drain() == 0
 
 
+def test_a_waiting_start_whose_dsd_question_is_cached_asks_it_at_once(node: Node) -> None:
+    # A German birth certificate needs a jurisdiction first (DSD:ERR:0005): the node keeps the question
+    client = client_of(node)
+    body = {**BODY, "country": "DE"}
+    first = client.post("/api/v1/exchanges", json=body, headers={"Prefer": "wait=0"}).json()
+    node.drain()
+    asked = client.get(f"/api/v1/exchanges/{first['id']}").json()
+    assert asked["state"] == "awaiting_user_choice"
+    jobs = _discovery_jobs(node)
+    created = client.post("/api/v1/exchanges", json=body, headers={"Prefer": "wait=30"})
+    assert created.status_code == 200, created.text
+    view = created.json()
+    assert (view["state"], view["version"]) == ("awaiting_user_choice", 2)
+    assert view["requirements"] == asked["requirements"]
+    assert _discovery_jobs(node) == jobs  # no job for the second
+    assert node.drain() == 0
+
+
 def test_a_start_that_does_not_wait_leaves_discovery_to_its_job_even_when_cached(node: Node) -> None:
     client = client_of(node)
     client.post("/api/v1/exchanges", json=BODY)

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from oots.errors import ConfigError, StoreError, StoreUnavailable, TransportError
 from oots.store.base import Base
+from oots.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -125,6 +126,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # the log is checkpointed by a thread of the process, not by the commits (oots.store.checkpoint)
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
     finally:
         cursor.close()
 
@@ -152,10 +155,11 @@ class WriterQueue:
     other's commits; in the queue, the next writer is woken when the last one's transaction ends.
     Re-entrant: a thread that opens a second write transaction inside its first waits on SQLite, as it
     would without this queue, instead of on itself. Where the file cannot be locked (not a file, no
-    ``flock``), processes fall back on SQLite's polling.
+    ``flock``), processes fall back on SQLite's polling. ``ended`` is called after each write turn.
     """
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, *, ended: Callable[[], None] | None = None) -> None:
+        self._ended = ended
         self._threads = threading.RLock()
         self._path = os.path.abspath(f"{path}-writers") if path and path != ":memory:" and _FLOCK is not None else None
         self._fd: int | None = None
@@ -183,13 +187,16 @@ class WriterQueue:
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
+        ended = self._depth == 0
         try:
-            if self._depth == 0:
+            if ended:
                 self._owner = None
                 if self._fd is not None:
                     _FLOCK.flock(self._fd, _FLOCK.LOCK_UN)
         finally:
             self._threads.release()
+        if ended and self._ended is not None:
+            self._ended()
 
     def _file(self) -> int | None:
         """The lock file, opened once per process (a forked child opens its own)."""
@@ -245,7 +252,13 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._writers = WriterQueue(self.url.database) if self.dialect == "sqlite" else None
+        path = self.url.database
+        self._checkpointer = Checkpointer(path) if self.dialect == "sqlite" and path and path != ":memory:" else None
+        self._writers = (
+            WriterQueue(path, ended=self._checkpointer.written if self._checkpointer else None)
+            if self.dialect == "sqlite"
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"Database({self.safe_url!r})"
@@ -367,6 +380,8 @@ class Database:
         from oots.store.wake import forget
 
         forget(self)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._writers is not None:
             self._writers.close()
         self.engine.dispose()

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from oots.errors import XmlError
+from oots.mediatypes import GZIP
 from oots.ns import EB, PREFIXES, S12, WSU, XENC, XML
 
 __all__ = [
@@ -270,7 +271,7 @@ def _part_info(header: etree._Element | None) -> dict[str, str]:
         href = part.get("href") or ""
         props = {p.get("name"): (p.text or "").strip() for p in part.iter(f"{{{EB}}}Property")}
         mime = props.get("MimeType", "")
-        if props.get("CompressionType", "").lower() == "application/gzip":
+        if props.get("CompressionType", "").lower() == GZIP:
             mime += "+gzip"
         info[href[4:] if href.startswith("cid:") else href] = mime
     return info

@@ -33,16 +33,12 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from oots.mediatypes import GZIP, REGREP_MIME_TYPE
 from oots.ns import EB
 from oots.validation.envelope import MAX_PARTS, Payload, Unwrapped
 from oots.validation.findings import Finding, Layer, Severity
 
-__all__ = ["GZIP", "REGREP_MIME_TYPE", "check"]
-
-#: The one ``CompressionType`` of AS4.
-GZIP = "application/gzip"
-#: The media type OOTS declares for the RegRep document of a message.
-REGREP_MIME_TYPE = "application/x-ebrs+xml"
+__all__ = ["check"]
 
 _GZIP_TYPES = {GZIP, "application/x-gzip"}
 

@@ -8,8 +8,10 @@ import base64
 import binascii
 import gzip
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -30,6 +32,9 @@ TAX = (
 S12 = "http://www.w3.org/2003/05/soap-envelope"
 HEADER_PATH = "/S12:Envelope/S12:Header/eb:Messaging"
 BOUNDARY = "MIMEBoundary_oots_test"
+REGREP = "application/x-ebrs+xml"
+#: The findings of ``eb:PayloadInfo`` against the payloads (``oots.validation.payloadinfo``).
+PAYLOAD_INFO_RULES = {f"OOTS-MSG-{n:03d}" for n in range(4, 11)}
 
 LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
@@ -40,31 +45,65 @@ XXE = b"""<?xml version="1.0"?>
 <query:QueryRequest xmlns:query="urn:oasis:names:tc:ebxml-regrep:xsd:query:4.0" id="&x;"/>"""
 
 
-def _envelope(spec_dir: Path, body: str = "") -> bytes:
-    """A SOAP 1.2 envelope around the real ebMS header of France's reference request."""
+class _Payload(NamedTuple):
+    """A MIME part of a synthetic AS4 message, named in its ebMS header as a conformant sender names it."""
+
+    cid: str
+    content_type: str  # the Content-Type of the MIME part
+    content: bytes  # as carried: gzip data when ``compressed``, encoded as ``encoding`` says
+    encoding: str = "binary"
+    mime_type: str = ""  # what its PartInfo declares as MimeType; ``content_type`` when not given
+    compressed: bool = False  # AS4 compression: its PartInfo says CompressionType application/gzip
+
+
+def _part_info(href: str | None, mime_type: str, *, compressed: bool = False) -> str:
+    """An ``eb:PartInfo`` naming ``href`` (``None``: the SOAP Body) as a payload of type ``mime_type``."""
+    props = f'<eb:Property name="MimeType">{mime_type}</eb:Property>'
+    if compressed:
+        props += '<eb:Property name="CompressionType">application/gzip</eb:Property>'
+    attribute = f' href="{href}"' if href is not None else ""
+    return f"<eb:PartInfo{attribute}><eb:PartProperties>{props}</eb:PartProperties></eb:PartInfo>"
+
+
+def _named(payload: _Payload) -> str:
+    return _part_info(f"cid:{payload.cid}", payload.mime_type or payload.content_type, compressed=payload.compressed)
+
+
+def _envelope(spec_dir: Path, body: str = "", *part_infos: str) -> bytes:
+    """A SOAP 1.2 envelope around the real ebMS header of France's reference request, its PayloadInfo
+    naming the payloads as ``part_infos`` do (none: no PayloadInfo)."""
     messaging = (spec_dir / HEADER).read_text(encoding="utf-8")
     messaging = messaging.split("?>", 1)[1] if messaging.lstrip().startswith("<?xml") else messaging
+    payload_info = f"<eb:PayloadInfo>{''.join(part_infos)}</eb:PayloadInfo>" if part_infos else ""
+    messaging = re.sub(r"<eb:PayloadInfo>.*</eb:PayloadInfo>", payload_info, messaging, flags=re.DOTALL)
     return (
         f'<S12:Envelope xmlns:S12="{S12}"><S12:Header>{messaging}</S12:Header>'
         f"<S12:Body>{body}</S12:Body></S12:Envelope>"
     ).encode()
 
 
-def _mime(envelope: bytes, *parts: tuple[str, str, bytes] | tuple[str, str, bytes, str]) -> bytes:
-    """A MIME multipart/related AS4 message (HTTP headers first, CRLF lines) with ``parts`` as
-    (content id, content type, content[, transfer encoding: binary when not given; the content is
-    given encoded])."""
+def _mime(envelope: bytes, *parts: _Payload) -> bytes:
+    """A MIME multipart/related AS4 message (HTTP headers first, CRLF lines): ``envelope``, then ``parts``."""
     out = [
         f'Content-Type: multipart/related; boundary="{BOUNDARY}"; type="application/soap+xml"\r\n\r\n'.encode(),
         f"--{BOUNDARY}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\n\r\n".encode(),
         envelope,
     ]
-    for cid, content_type, content, *encoding in parts:
-        head = f"\r\n--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-ID: <{cid}>\r\n"
-        transfer = f"Content-Transfer-Encoding: {encoding[0] if encoding else 'binary'}\r\n\r\n"
-        out += [head.encode(), transfer.encode(), content]
+    for part in parts:
+        head = f"\r\n--{BOUNDARY}\r\nContent-Type: {part.content_type}\r\nContent-ID: <{part.cid}>\r\n"
+        out += [head.encode(), f"Content-Transfer-Encoding: {part.encoding}\r\n\r\n".encode(), part.content]
     out.append(f"\r\n--{BOUNDARY}--\r\n".encode())
     return b"".join(out)
+
+
+def _message(spec_dir: Path, *parts: _Payload) -> bytes:
+    """A MIME AS4 message carrying ``parts``, its header naming each of them (in that order)."""
+    return _mime(_envelope(spec_dir, "", *map(_named, parts)), *parts)
+
+
+def _payload_info_findings(report: Report) -> list[str]:
+    """The ``eb:PayloadInfo`` findings of ``report``: none for a message that names its payloads right."""
+    return [f"{f.rule}: {f.message}" for f in report.findings if f.rule in PAYLOAD_INFO_RULES]
 
 
 def test_a_domibus_capture_is_checked_as_its_header_and_its_payload(spec_dir: Path, validator: Validator) -> None:
@@ -159,14 +198,15 @@ def test_with_ebms_rules_the_header_in_an_envelope_is_checked(
 def test_a_mime_message_with_edm_parts_checks_each(spec_dir: Path, validator: Validator) -> None:
     v2 = (spec_dir / V2_REQUEST).read_bytes()
     tc01 = (spec_dir / TC01).read_bytes()
-    data = _mime(
-        _envelope(spec_dir),
-        ("v2@oots", "application/octet-stream", gzip.compress(v2)),  # AS4 compression
-        ("v1@oots", "application/x-ebrs+xml", tc01),
-        ("evidence@oots", "application/xml", b"<birth xmlns='urn:example'><name>A</name></birth>"),
+    data = _message(
+        spec_dir,
+        _Payload("v2@oots", "application/octet-stream", gzip.compress(v2), mime_type=REGREP, compressed=True),
+        _Payload("v1@oots", REGREP, tc01),
+        _Payload("evidence@oots", "application/xml", b"<birth xmlns='urn:example'><name>A</name></birth>"),
     )
     report = validator.validate(data)
     assert report.kind == "ebms-header"
+    assert _payload_info_findings(report) == []
     assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1, application/soap+xml)"
     v2_part, v1_part, evidence = report.parts
     assert v2_part.where == "MIME part 2 (cid:v2@oots)"
@@ -188,24 +228,25 @@ def test_an_invalid_payload_makes_the_message_invalid(
     spec_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     message = tmp_path / "message.mime"
-    message.write_bytes(
-        _mime(_envelope(spec_dir), ("tax@oots", "application/x-ebrs+xml", (spec_dir / TAX).read_bytes()))
-    )
+    message.write_bytes(_message(spec_dir, _Payload("tax@oots", REGREP, (spec_dir / TAX).read_bytes())))
     code, out, _ = run_cli(capsys, "validate", "--json", str(message))
     assert code == 1
     entry = json.loads(out)[0]
     assert entry["verdict"] == "INVALID"
+    assert [f["rule"] for f in entry["findings"] if f["rule"] in PAYLOAD_INFO_RULES] == []
     [part] = entry["parts"]
     assert part["checked"] is True
     assert "R-EDM-REQ-C067" in {f["rule"] for f in part["report"]["findings"]}
     code, out, _ = run_cli(capsys, "validate", str(message))
-    assert "  part MIME part 2 (cid:tax@oots) (application/x-ebrs+xml): INVALID (edm-request, v1.0;" in out
+    line = f"  part MIME part 2 (cid:tax@oots) ({REGREP}; ebMS MimeType {REGREP}): INVALID (edm-request, v1.0;"
+    assert line in out
     assert "    ERROR   R-EDM-REQ-C067 [schematron]" in out
 
 
 def test_an_edm_document_in_the_soap_body_is_checked(spec_dir: Path, validator: Validator) -> None:
     tc01 = (spec_dir / TC01).read_text(encoding="utf-8").split("?>", 1)[1]
-    report = validator.validate(_envelope(spec_dir, tc01))
+    report = validator.validate(_envelope(spec_dir, tc01, _part_info(None, REGREP)))  # no href: the SOAP Body
+    assert _payload_info_findings(report) == []
     [part] = report.parts
     assert part.where == "/S12:Envelope/S12:Body/query:QueryRequest"
     assert part.report is not None
@@ -214,15 +255,17 @@ def test_an_edm_document_in_the_soap_body_is_checked(spec_dir: Path, validator: 
 
 @pytest.mark.parametrize("hostile", [LAUGHS, XXE], ids=["entity-expansion", "xxe"])
 def test_a_hostile_payload_is_refused_as_a_finding(hostile: bytes, spec_dir: Path, validator: Validator) -> None:
-    as_part = _mime(_envelope(spec_dir), ("bad@oots", "application/x-ebrs+xml", hostile))
+    as_part = _message(spec_dir, _Payload("bad@oots", REGREP, hostile))
     domibus = _envelope(
         spec_dir,
         '<w:retrieveMessageResponse xmlns:w="http://eu.domibus.wsplugin/"><payload payloadId="cid:bad" '
         f'contentType="application/x-ebrs+xml"><value>{base64.b64encode(hostile).decode()}</value></payload>'
         "</w:retrieveMessageResponse>",
+        _part_info("cid:bad", REGREP),  # a Domibus payload is named by its payloadId
     )
     for data in (as_part, domibus):
         report = validator.validate(data)
+        assert _payload_info_findings(report) == []
         refused = [f for f in report.findings if f.rule == "OOTS-MSG-002"]
         assert len(refused) == 1
         assert refused[0].severity is Severity.FATAL
@@ -242,7 +285,9 @@ def test_a_hostile_envelope_is_refused_as_today(hostile: bytes, validator: Valid
 def test_a_gzip_bomb_part_is_not_uncompressed_past_the_limit(spec_dir: Path) -> None:
     validator = Validator(max_bytes=2 * 1024 * 1024)
     bomb = gzip.compress(b"<a>" + b" " * (50 * 1024 * 1024) + b"</a>")  # 50 MiB in about 50 KiB
-    report = validator.validate(_mime(_envelope(spec_dir), ("bomb@oots", "application/octet-stream", bomb)))
+    payload = _Payload("bomb@oots", "application/octet-stream", bomb, mime_type="application/xml", compressed=True)
+    report = validator.validate(_message(spec_dir, payload))
+    assert _payload_info_findings(report) == []
     [part] = report.parts
     assert part.report is None
     assert "over the limit of 2,097,152 bytes" in part.note
@@ -250,7 +295,7 @@ def test_a_gzip_bomb_part_is_not_uncompressed_past_the_limit(spec_dir: Path) -> 
 
 def test_a_message_over_the_size_limit_is_refused(spec_dir: Path) -> None:
     validator = Validator(max_bytes=100_000)
-    big = _mime(_envelope(spec_dir), ("big@oots", "application/octet-stream", b"x" * 200_000))
+    big = _message(spec_dir, _Payload("big@oots", "application/octet-stream", b"x" * 200_000))
     with pytest.raises(XmlError, match="over the limit"):
         validator.validate(big)
 
@@ -263,7 +308,7 @@ def test_mime_without_boundary_or_parts_is_unusable(validator: Validator) -> Non
 
 
 def test_mime_parts_split_with_lf_lines_and_a_bare_boundary_start(spec_dir: Path) -> None:
-    data = _mime(_envelope(spec_dir), ("x@oots", "text/plain", b"hello")).replace(b"\r\n", b"\n")
+    data = _message(spec_dir, _Payload("x@oots", "text/plain", b"hello")).replace(b"\r\n", b"\n")
     body = data.split(b"\n\n", 1)[1]
     for message in (data, body):
         soap, text = split_mime(message)
@@ -307,6 +352,7 @@ def test_a_soap_11_envelope_and_a_misplaced_header_are_said_where(spec_dir: Path
     soap11 = _envelope(spec_dir).replace(S12.encode(), b"http://schemas.xmlsoap.org/soap/envelope/")
     report = validator.validate(soap11.replace(b"S12:", b"S11:").replace(b"xmlns:S12", b"xmlns:S11"))
     assert report.found_at == "/S11:Envelope/S11:Header/eb:Messaging, inside a SOAP 1.1 envelope"
+    assert _payload_info_findings(report) == []  # it carries no payload and names none
     text = _envelope(spec_dir).decode()
     header = text[text.index("<S12:Header>") + len("<S12:Header>") : text.index("</S12:Header>")]
     misplaced = text.replace(header, "").replace("<S12:Body>", f"<S12:Body>{header}")
@@ -315,13 +361,18 @@ def test_a_soap_11_envelope_and_a_misplaced_header_are_said_where(spec_dir: Path
     assert report.found_at == "/S12:Envelope/S12:Body/eb:Messaging, inside a SOAP 1.2 envelope"
     assert "OOTS-MSG-003" in report.rule_ids(blocking_only=True)
     assert report.parts == ()  # the misplaced header is not taken for a payload
+    assert _payload_info_findings(report) == []
 
 
 def test_many_gzip_bombs_cost_no_more_than_one(spec_dir: Path) -> None:
     validator = Validator(max_bytes=4 * 1024 * 1024)
     bomb = gzip.compress(b" " * (3 * 1024 * 1024))  # 3 MiB in a few KiB: under the limit alone, not together
-    parts = [(f"bomb{n}@oots", "application/octet-stream", bomb) for n in range(30)]
-    report = validator.validate(_mime(_envelope(spec_dir), *parts))
+    parts = [
+        _Payload(f"bomb{n}@oots", "application/octet-stream", bomb, mime_type="text/plain", compressed=True)
+        for n in range(30)
+    ]
+    report = validator.validate(_message(spec_dir, *parts))
+    assert _payload_info_findings(report) == []  # named, though not all read
     notes = [part.note for part in report.parts]
     assert len(notes) == 30
     assert notes[0].startswith("not XML")  # the first one is read (blanks): 3 of the 4 MiB
@@ -331,14 +382,15 @@ def test_many_gzip_bombs_cost_no_more_than_one(spec_dir: Path) -> None:
 
 def test_many_documents_in_the_body_are_read_up_to_twenty(spec_dir: Path, validator: Validator) -> None:
     tc01 = (spec_dir / TC01).read_text(encoding="utf-8").split("?>", 1)[1]
-    report = validator.validate(_envelope(spec_dir, tc01 * 25))
+    report = validator.validate(_envelope(spec_dir, tc01 * 25, _part_info(None, REGREP)))
+    assert _payload_info_findings(report) == []  # a PartInfo without href names the whole SOAP Body
     assert sum(part.report is not None for part in report.parts) == 20
     assert [part.note for part in report.parts[20:]] == ["not read: only the first 20 payloads are"] * 5
 
 
 def test_a_mime_message_without_envelope_checks_its_root_part(spec_dir: Path, validator: Validator) -> None:
     tc01 = (spec_dir / TC01).read_bytes()
-    data = _mime(tc01, ("x@oots", "application/pdf", b"%PDF-1.4"))
+    data = _mime(tc01, _Payload("x@oots", "application/pdf", b"%PDF-1.4"))
     report = validator.validate(data.replace(b"application/soap+xml", b"application/x-ebrs+xml"))
     assert (report.kind, report.verdict) == ("edm-request", Verdict.VALID)
     assert report.found_at == "MIME part 1, application/x-ebrs+xml"
@@ -355,15 +407,17 @@ def test_quoted_printable_and_base64_parts_are_decoded_and_checked(spec_dir: Pat
     v2 = (spec_dir / V2_REQUEST).read_bytes()
     encoded = _qp(tc01)
     assert b"=\r\n" in encoded  # soft line breaks: the decoder joins them
-    data = _mime(
-        _envelope(spec_dir),
-        ("qp@oots", "application/x-ebrs+xml", encoded, "quoted-printable"),
-        ("b64@oots", "application/x-ebrs+xml", base64.encodebytes(v2), "Base64"),
-        ("qpzip@oots", "application/gzip", _qp(gzip.compress(tc01)), "Quoted-Printable"),
-        ("bad@oots", "application/x-ebrs+xml", b"not base64 at all!", "base64"),
-        ("x@oots", "application/x-ebrs+xml", b"<a/>", "x-uuencode"),
+    data = _message(
+        spec_dir,
+        _Payload("qp@oots", REGREP, encoded, "quoted-printable"),
+        _Payload("b64@oots", REGREP, base64.encodebytes(v2), "Base64"),
+        _Payload("qpzip@oots", "application/gzip", _qp(gzip.compress(tc01)), "Quoted-Printable", REGREP, True),
+        _Payload("bad@oots", REGREP, b"not base64 at all!", "base64"),
+        _Payload("x@oots", REGREP, b"<a/>", "x-uuencode"),
     )
-    qp, b64, qpzip, bad, other = validator.validate(data).parts
+    report = validator.validate(data)
+    assert _payload_info_findings(report) == []
+    qp, b64, qpzip, bad, other = report.parts
     assert qp.report is not None
     assert (qp.report.kind, qp.report.verdict) == ("edm-request", Verdict.VALID)
     assert b64.report is not None
@@ -382,6 +436,7 @@ def test_a_quoted_printable_envelope_part_is_decoded(spec_dir: Path, validator: 
     encoded = data.replace(_envelope(spec_dir), _qp(_envelope(spec_dir)))
     assert encoded != data
     report = validator.validate(encoded)
+    assert _payload_info_findings(report) == []  # it carries no payload and names none
     assert report.kind == "ebms-header"
     assert report.found_at == f"{HEADER_PATH}, inside a SOAP 1.2 envelope (MIME part 1, application/soap+xml)"
 
@@ -389,8 +444,13 @@ def test_a_quoted_printable_envelope_part_is_decoded(spec_dir: Path, validator: 
 def test_quoted_printable_parts_count_decoded_within_the_payload_budget(spec_dir: Path) -> None:
     validator = Validator(max_bytes=4 * 1024 * 1024)
     bomb = _qp(gzip.compress(b" " * (3 * 1024 * 1024)))  # decoded, then uncompressed: 3 of the 4 MiB
-    parts = [(f"bomb{n}@oots", "application/gzip", bomb, "quoted-printable") for n in range(3)]
-    notes = [part.note for part in validator.validate(_mime(_envelope(spec_dir), *parts)).parts]
+    parts = [
+        _Payload(f"bomb{n}@oots", "application/gzip", bomb, "quoted-printable", "text/plain", compressed=True)
+        for n in range(3)
+    ]
+    report = validator.validate(_message(spec_dir, *parts))
+    assert _payload_info_findings(report) == []
+    notes = [part.note for part in report.parts]
     assert notes[0].startswith("not XML")
     assert all("all payloads together" in note for note in notes[1:])
     assert all("over the limit of" in note for note in notes[1:])

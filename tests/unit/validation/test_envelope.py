@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from lxml import etree
 
 from clirun import run_cli
 from oots.errors import XmlError
@@ -56,13 +57,14 @@ class _Payload(NamedTuple):
     compressed: bool = False  # AS4 compression: its PartInfo says CompressionType application/gzip
 
 
-def _part_info(href: str | None, mime_type: str, *, compressed: bool = False) -> str:
-    """An ``eb:PartInfo`` naming ``href`` (``None``: the SOAP Body) as a payload of type ``mime_type``."""
-    props = f'<eb:Property name="MimeType">{mime_type}</eb:Property>'
+def _part_info(href: str | None, mime_type: str, *, compressed: bool = False, eb: str = "eb:") -> str:
+    """An ``eb:PartInfo`` naming ``href`` (``None``: the SOAP Body) as a payload of type ``mime_type``
+    (``eb``: the prefix of its elements; none in the Domibus push backend's header)."""
+    props = f'<{eb}Property name="MimeType">{mime_type}</{eb}Property>'
     if compressed:
-        props += '<eb:Property name="CompressionType">application/gzip</eb:Property>'
+        props += f'<{eb}Property name="CompressionType">application/gzip</{eb}Property>'
     attribute = f' href="{href}"' if href is not None else ""
-    return f"<eb:PartInfo{attribute}><eb:PartProperties>{props}</eb:PartProperties></eb:PartInfo>"
+    return f"<{eb}PartInfo{attribute}><{eb}PartProperties>{props}</{eb}PartProperties></{eb}PartInfo>"
 
 
 def _named(payload: _Payload) -> str:
@@ -101,9 +103,9 @@ def _message(spec_dir: Path, *parts: _Payload) -> bytes:
     return _mime(_envelope(spec_dir, "", *map(_named, parts)), *parts)
 
 
-def _payload_info_findings(report: Report) -> list[str]:
+def _payload_info_findings(report: Report) -> list[Finding]:
     """The ``eb:PayloadInfo`` findings of ``report``: none for a message that names its payloads right."""
-    return [f"{f.rule}: {f.message}" for f in report.findings if f.rule in PAYLOAD_INFO_RULES]
+    return [f for f in report.findings if f.rule in PAYLOAD_INFO_RULES]
 
 
 def test_a_domibus_capture_is_checked_as_its_header_and_its_payload(spec_dir: Path, validator: Validator) -> None:
@@ -454,3 +456,134 @@ def test_quoted_printable_parts_count_decoded_within_the_payload_budget(spec_dir
     assert notes[0].startswith("not XML")
     assert all("all payloads together" in note for note in notes[1:])
     assert all("over the limit of" in note for note in notes[1:])
+
+
+# --- a message Domibus pushes to its WS plugin's backend (BackendService.wsdl) -------------------------------
+
+#: The target namespace of the push backend's WSDL and schema.
+BACKEND = "eu.domibus"
+BACKEND_XSD = "domibus-ws-plugin/backend_push/BackendService.xsd"
+BACKEND_HEADER = "/S12:Envelope/S12:Header/backend:Messaging"
+GATEWAY = "http://sdg.europa.eu/edelivery/gateway"
+PARTY_TYPE = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:oots"
+
+
+def _backend_messaging(*part_infos: str, service: str = "QueryManager") -> str:
+    """The header part of the backend's ``submitRequest`` (``tns:Messaging``): the ebMS header subset of the
+    WS plugin in the backend's namespace, its elements unqualified (BackendService.xsd declares no
+    ``elementFormDefault``); no PayloadInfo when ``part_infos`` is empty (it holds at least one PartInfo)."""
+    payload_info = f"<PayloadInfo>{''.join(part_infos)}</PayloadInfo>" if part_infos else ""
+    return (
+        f'<b:Messaging xmlns:b="{BACKEND}"><UserMessage>'
+        "<MessageInfo><Timestamp>2026-08-06T10:00:00Z</Timestamp><MessageId>push-1@oots.eu</MessageId></MessageInfo>"
+        f'<PartyInfo><From><PartyId type="{PARTY_TYPE}">AP_FR_01</PartyId><Role>{GATEWAY}</Role></From>'
+        f'<To><PartyId type="{PARTY_TYPE}">AP_DE_01</PartyId><Role>{GATEWAY}</Role></To></PartyInfo>'
+        f'<CollaborationInfo><Service type="urn:oasis:names:tc:ebcore:ebrs:ebms:binding:1.0">{service}</Service>'
+        "<Action>ExecuteQueryRequest</Action><ConversationId>push-conversation-1</ConversationId></CollaborationInfo>"
+        '<MessageProperties><Property name="originalSender" type="urn:cef.eu:names:identifier:EAS:0009">'
+        '00000000000002</Property><Property name="finalRecipient" type="urn:cef.eu:names:identifier:EAS:9930">'
+        'DE73524311</Property><Property name="SpecificationId">oots-edm:v2.0</Property></MessageProperties>'
+        f"{payload_info}</UserMessage></b:Messaging>"
+    )
+
+
+def _backend_payload(name: str, content: bytes, payload_id: str | None = None, **attributes: str) -> str:
+    """A ``payload`` or ``bodyload`` (``name``) of the backend's ``submitRequest``: its content as base64."""
+    given = ({"payloadId": payload_id} if payload_id else {}) | attributes
+    attrs = "".join(f' {key}="{value}"' for key, value in given.items())
+    return f"<{name}{attrs}><value>{base64.b64encode(content).decode()}</value></{name}>"
+
+
+def _backend_call(spec_dir: Path, operation: str, content: str, header: str = "") -> bytes:
+    """A SOAP 1.2 call of the backend's ``operation`` (its header part, if any, in the SOAP Header), both
+    parts checked against BackendService.xsd first: the test messages are what the WSDL says."""
+    schema = etree.XMLSchema(etree.parse(spec_dir / BACKEND_XSD))
+    body = f'<b:{operation} xmlns:b="{BACKEND}">{content}</b:{operation}>'
+    for part in (header, body) if header else (body,):
+        schema.assertValid(etree.fromstring(part.encode()))
+    envelope = f'<S12:Envelope xmlns:S12="{S12}"><S12:Header>{header}</S12:Header><S12:Body>{body}</S12:Body>'
+    return f"{envelope}</S12:Envelope>".encode()
+
+
+def test_a_message_pushed_to_the_domibus_backend_is_checked_as_its_header_and_its_payloads(
+    spec_dir: Path, validator: Validator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    header = _backend_messaging(
+        _part_info("cid:request@oots.eu", REGREP, eb=""), _part_info("cid:evidence@oots.eu", "application/pdf", eb="")
+    )
+    payloads = _backend_payload(
+        "payload", (spec_dir / V2_REQUEST).read_bytes(), "cid:request@oots.eu", contentType=REGREP
+    )
+    payloads += _backend_payload("payload", b"%PDF-1.4", "cid:evidence@oots.eu", mimeType="application/pdf")
+    report = validator.validate(_backend_call(spec_dir, "submitRequest", payloads, header))
+    assert (report.kind, report.version) == ("ebms-header", "2.0")  # its SpecificationId property
+    assert report.found_at == f"{BACKEND_HEADER}, inside a SOAP 1.2 envelope"
+    assert [f.rule for f in report.findings] == ["OOTS-EBMS-000"]  # no header rules packaged: UNCONFIRMED
+    request, evidence = report.parts
+    assert request.where == "/S12:Envelope/S12:Body/backend:submitRequest/payload (cid:request@oots.eu)"
+    assert request.report is not None
+    assert (request.report.kind, request.report.version) == ("edm-request", "2.0")
+    assert evidence.content_type == "application/pdf"  # the backend's payload may give it as mimeType
+    assert (evidence.report, evidence.note.startswith("not XML")) == (None, True)
+    message = tmp_path / "pushed.xml"
+    message.write_bytes(_backend_call(spec_dir, "submitRequest", payloads, header))
+    code, out, _ = run_cli(capsys, "validate", str(message))
+    assert code == 3
+    assert f"found at {BACKEND_HEADER}, inside a SOAP 1.2 envelope" in out
+
+
+def test_a_pushed_messages_payload_info_is_checked_as_a_domibus_plugin_messages(
+    spec_dir: Path, validator: Validator
+) -> None:
+    request = (spec_dir / V2_REQUEST).read_bytes()
+    in_body = _backend_payload("bodyload", request, contentType=REGREP)  # named by a PartInfo without href
+    clean = validator.validate(
+        _backend_call(spec_dir, "submitRequest", in_body, _backend_messaging(_part_info(None, REGREP, eb="")))
+    )
+    assert _payload_info_findings(clean) == []
+    assert clean.parts[0].report is not None
+    payload = _backend_payload("payload", request, "cid:request@oots.eu", contentType=REGREP)
+    elsewhere = _backend_messaging(_part_info("cid:other@oots.eu", REGREP, eb=""))
+    missing, unnamed = _payload_info_findings(
+        validator.validate(_backend_call(spec_dir, "submitRequest", payload, elsewhere))
+    )
+    assert missing.rule == "OOTS-MSG-004"
+    assert missing.location == f"{BACKEND_HEADER}/UserMessage/PayloadInfo/PartInfo[1]"  # its elements unqualified
+    assert "but the message has no payload with that payloadId" in missing.message
+    assert unnamed.rule == "OOTS-MSG-005"
+    assert "backend:submitRequest/payload (cid:request@oots.eu) is named by no eb:PartInfo" in unnamed.message
+    compressed = _backend_messaging(_part_info("cid:request@oots.eu", REGREP, compressed=True, eb=""))
+    [finding] = _payload_info_findings(
+        validator.validate(_backend_call(spec_dir, "submitRequest", payload, compressed))
+    )
+    assert finding.rule == "OOTS-MSG-007"
+    assert "of a Domibus WS plugin message has a CompressionType" in finding.message
+
+
+def test_with_ebms_rules_a_pushed_header_is_checked_as_an_ebms_header(spec_dir: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "ebms-rules"
+    (rules / "sch").mkdir(parents=True)
+    (rules / "sch" / "EDM-ebMS.sch").write_text(EBMS_SERVICE)
+    validator = Validator(rules)
+    payload = _backend_payload(
+        "payload", (spec_dir / V2_REQUEST).read_bytes(), "cid:request@oots.eu", contentType=REGREP
+    )
+    named = _part_info("cid:request@oots.eu", REGREP, eb="")
+    for service, expected in (("QueryManager", []), ("OtherService", ["R-EBMS-T001"])):
+        report = validator.validate(
+            _backend_call(spec_dir, "submitRequest", payload, _backend_messaging(named, service=service))
+        )
+        assert report.checks_by_layer["ebms-header"] == 1  # its elements read as the eb: ones they stand for
+        assert [f.rule for f in report.findings if f.layer is Layer.EBMS_HEADER] == expected
+
+
+def test_a_backend_notification_is_an_envelope_without_ebms_header(spec_dir: Path, validator: Validator) -> None:
+    for operation, content in (
+        ("sendSuccess", "<messageID>push-1@oots.eu</messageID>"),
+        ("messageStatusChange", "<messageID>push-1@oots.eu</messageID><messageStatus>ACKNOWLEDGED</messageStatus>"),
+    ):
+        report = validator.validate(_backend_call(spec_dir, operation, content))
+        assert (report.kind, report.parts) == ("soap-envelope", ())  # it names a message, carries none
+        [finding] = report.findings
+        assert finding.rule == "OOTS-MSG-001"
+        assert f"its Body holds /S12:Envelope/S12:Body/backend:{operation}" in finding.message

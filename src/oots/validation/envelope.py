@@ -28,7 +28,7 @@ from lxml import etree
 
 from oots.errors import XmlError
 from oots.mediatypes import GZIP
-from oots.ns import EB, PREFIXES, S12, WSU, XENC, XML
+from oots.ns import DOMIBUS_BACKEND, DOMIBUS_WSPLUGIN, EB, PREFIXES, S12, WSU, XENC, XML
 
 __all__ = [
     "ENVELOPES",
@@ -58,21 +58,19 @@ MAX_PAYLOADS = 20
 #: ``payload`` or ``bodyload`` value, or a MIME part of the message.
 SOURCES = ("soap-body", "domibus-payload", "domibus-bodyload", "mime-part")
 
-_DOMIBUS = "http://eu.domibus.wsplugin/"
-#: The namespace of the Domibus WS plugin's push backend (``BackendService.wsdl``, ``BackendService.xsd``):
-#: Domibus pushes a message it received to the backend as ``submitRequest``, with the header part
-#: ``Messaging`` (the plugin's subset of the ebMS header, in this namespace; its child elements are
-#: unqualified, the schema declaring no ``elementFormDefault``) and the payloads as the plugin's own
-#: messages carry them. The backend's other operations are notifications naming messages by id.
-_BACKEND = "eu.domibus"
-#: The Domibus WS plugin messages that carry a message's payloads (the others only name messages).
+#: The Domibus WS plugin messages that carry a message's payloads (the others only name messages). The
+#: plugin's push backend (``BackendService.wsdl``, ``BackendService.xsd``) is given a message Domibus
+#: received as ``submitRequest``, with the header part ``Messaging`` (the plugin's subset of the ebMS
+#: header, in the backend's namespace; its child elements are unqualified, the schema declaring no
+#: ``elementFormDefault``) and the payloads as the plugin's own messages carry them; the backend's other
+#: operations are notifications naming messages by id.
 _DOMIBUS_CARRIERS = {
-    f"{{{_DOMIBUS}}}retrieveMessageResponse",
-    f"{{{_DOMIBUS}}}submitRequest",
-    f"{{{_BACKEND}}}submitRequest",
+    f"{{{DOMIBUS_WSPLUGIN}}}retrieveMessageResponse",
+    f"{{{DOMIBUS_WSPLUGIN}}}submitRequest",
+    f"{{{DOMIBUS_BACKEND}}}submitRequest",
 }
 #: Where an ebMS header may be: ``eb:Messaging``, or the push backend's ``Messaging``.
-_HEADERS = (f"{{{EB}}}Messaging", f"{{{_BACKEND}}}Messaging")
+_HEADERS = (f"{{{EB}}}Messaging", f"{{{DOMIBUS_BACKEND}}}Messaging")
 _XOP_INCLUDE = "{http://www.w3.org/2004/08/xop/include}Include"
 _ID_ATTRIBUTES = (f"{{{WSU}}}Id", f"{{{XML}}}id", "Id", "id")
 _GZIP = b"\x1f\x8b"
@@ -334,12 +332,12 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     short, soap, name = ENVELOPES[str(root.tag)]
     prefixes = {uri: prefix for prefix, uri in PREFIXES.items()} | {
         soap: short,
-        _DOMIBUS: "wsplugin",
-        _BACKEND: "backend",
+        DOMIBUS_WSPLUGIN: "wsplugin",
+        DOMIBUS_BACKEND: "backend",
     }
     found, misplaced = _find_header(root, soap)
     header_path = _path(found, prefixes) if found is not None else ""
-    pushed = found is not None and found.tag == f"{{{_BACKEND}}}Messaging"
+    pushed = found is not None and found.tag == f"{{{DOMIBUS_BACKEND}}}Messaging"
     header = _as_ebms(found) if found is not None and pushed else found
     encrypted = _encrypted_references(root)
     described = _part_info(header)
@@ -353,7 +351,7 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     for child in body if body is not None else ():
         if not isinstance(child.tag, str) or child is found:
             continue
-        if child.tag.startswith((f"{{{_DOMIBUS}}}", f"{{{_BACKEND}}}")):
+        if child.tag.startswith((f"{{{DOMIBUS_WSPLUGIN}}}", f"{{{DOMIBUS_BACKEND}}}")):
             domibus = domibus or child.tag in _DOMIBUS_CARRIERS
             payloads.extend(_domibus_payloads(child, prefixes, reader, attached, included))
             continue

@@ -54,6 +54,7 @@ from oots.as4.model import (
     UserMessage,
 )
 from oots.errors import LocalProtocolError, OotsError, RemoteProtocolError, TransportError, XmlError
+from oots.mediatypes import SOAP_XML
 from oots.ns import DOMIBUS_BACKEND as BACKEND_NS
 from oots.ns import DOMIBUS_WSPLUGIN as WS_NS
 from oots.ns import EB as EBMS_NS
@@ -84,7 +85,7 @@ log = logging.getLogger(__name__)
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+SOAP_CONTENT_TYPE = f"{SOAP_XML}; charset=utf-8"
 
 #: Statuses of ``getStatus`` (the plugin's ``messageStatus`` enumeration).
 MESSAGE_STATUSES = (

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 from lxml import etree
 
 from oots.errors import XmlError
-from oots.mediatypes import GZIP
+from oots.mediatypes import GZIP, SOAP_XML
 from oots.ns import DOMIBUS_BACKEND, DOMIBUS_WSPLUGIN, EB, PREFIXES, S12, WSU, XENC, XML
 
 __all__ = [
@@ -237,7 +237,7 @@ def root_part(parts: list[MimePart]) -> MimePart:
     """The part holding the SOAP envelope: the first ``application/soap+xml`` (or ``text/xml``) part,
     else the first part."""
     for part in parts:
-        if part.content_type in {"application/soap+xml", "text/xml"}:
+        if part.content_type in {SOAP_XML, "text/xml"}:
             return part
     return parts[0]
 

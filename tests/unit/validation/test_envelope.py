@@ -413,7 +413,9 @@ def test_quoted_printable_and_base64_parts_are_decoded_and_checked(spec_dir: Pat
         spec_dir,
         _Payload("qp@oots", REGREP, encoded, "quoted-printable"),
         _Payload("b64@oots", REGREP, base64.encodebytes(v2), "Base64"),
-        _Payload("qpzip@oots", "application/gzip", _qp(gzip.compress(tc01)), "Quoted-Printable", REGREP, True),
+        _Payload(
+            "qpzip@oots", "application/gzip", _qp(gzip.compress(tc01)), "Quoted-Printable", REGREP, compressed=True
+        ),
         _Payload("bad@oots", REGREP, b"not base64 at all!", "base64"),
         _Payload("x@oots", REGREP, b"<a/>", "x-uuencode"),
     )
@@ -447,7 +449,7 @@ def test_quoted_printable_parts_count_decoded_within_the_payload_budget(spec_dir
     validator = Validator(max_bytes=4 * 1024 * 1024)
     bomb = _qp(gzip.compress(b" " * (3 * 1024 * 1024)))  # decoded, then uncompressed: 3 of the 4 MiB
     parts = [
-        _Payload(f"bomb{n}@oots", "application/gzip", bomb, "quoted-printable", "text/plain", compressed=True)
+        _Payload(f"bomb{n}@oots", "application/gzip", bomb, "quoted-printable", mime_type="text/plain", compressed=True)
         for n in range(3)
     ]
     report = validator.validate(_message(spec_dir, *parts))

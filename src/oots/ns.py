@@ -27,6 +27,9 @@ EBBP: Final = "http://docs.oasis-open.org/ebxml-bp/ebbp-signals-2.0"
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSSE11: Final = "http://docs.oasis-open.org/wss/oasis-wss-wssecurity-secext-1.1.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+# Domibus WS plugin (Domibus 5.1): the plugin's interface, and the backend it pushes messages to
+DOMIBUS_WSPLUGIN: Final = "http://eu.domibus.wsplugin/"
+DOMIBUS_BACKEND: Final = "eu.domibus"
 # SAML 2.0
 SAML: Final = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAMLP: Final = "urn:oasis:names:tc:SAML:2.0:protocol"

@@ -17,6 +17,7 @@ import zlib
 from typing import Final
 
 from oots.errors import RemoteProtocolError
+from oots.mediatypes import GZIP
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED",
@@ -27,7 +28,6 @@ __all__ = [
     "decompress",
 ]
 
-GZIP: Final = "application/gzip"
 #: Largest decompressed part accepted unless the caller says otherwise.
 DEFAULT_MAX_DECOMPRESSED: Final = 100 * 1024 * 1024
 #: Largest size all the parts of one message may decompress to together.

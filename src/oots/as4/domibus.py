@@ -54,6 +54,11 @@ from oots.as4.model import (
     UserMessage,
 )
 from oots.errors import LocalProtocolError, OotsError, RemoteProtocolError, TransportError, XmlError
+from oots.mediatypes import SOAP_XML
+from oots.ns import DOMIBUS_BACKEND as BACKEND_NS
+from oots.ns import DOMIBUS_WSPLUGIN as WS_NS
+from oots.ns import EB as EBMS_NS
+from oots.ns import S12 as SOAP_NS
 
 __all__ = [
     "BACKEND_NS",
@@ -80,11 +85,7 @@ log = logging.getLogger(__name__)
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-SOAP_NS = "http://www.w3.org/2003/05/soap-envelope"
-WS_NS = "http://eu.domibus.wsplugin/"
-BACKEND_NS = "eu.domibus"
-EBMS_NS = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"
-SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+SOAP_CONTENT_TYPE = f"{SOAP_XML}; charset=utf-8"
 
 #: Statuses of ``getStatus`` (the plugin's ``messageStatus`` enumeration).
 MESSAGE_STATUSES = (

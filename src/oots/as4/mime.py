@@ -31,6 +31,7 @@ from typing import Final
 from urllib.parse import unquote
 
 from oots.errors import LocalProtocolError, RemoteProtocolError
+from oots.mediatypes import SOAP_XML
 
 __all__ = [
     "DEFAULT_MAX_PARTS",
@@ -46,7 +47,6 @@ __all__ = [
     "write_message_file",
 ]
 
-SOAP_XML: Final = "application/soap+xml"
 #: Bytes of a part: ``bytes`` when read with copies, a ``memoryview`` of the message when split
 #: with ``zero_copy``, a ``bytearray`` when an encryption output is being written.
 Buffer = bytes | bytearray | memoryview

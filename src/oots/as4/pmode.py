@@ -35,6 +35,7 @@ from lxml import etree
 
 from oots import xmlsafe
 from oots.errors import ConfigError, NotFound, XmlError
+from oots.mediatypes import GZIP
 
 if TYPE_CHECKING:
     from oots.settings import As4Settings
@@ -87,7 +88,6 @@ OOTS_SERVICE_TYPE = "urn:oasis:names:tc:ebcore:ebrs:ebms:binding:1.0"
 SIGN_RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 DIGEST_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 ENCRYPT_AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
-GZIP = "application/gzip"
 
 _DOMIBUS_NS = "http://domibus.eu/configuration"
 

@@ -25,6 +25,7 @@ from oots.as4.model import (
     Service,
     UserMessage,
 )
+from oots.mediatypes import REGREP_MIME_TYPE
 
 __all__ = [
     "ACTIONS",
@@ -65,9 +66,6 @@ FINAL_RECIPIENT: Final = "finalRecipient"
 EXCHANGE_ID: Final = "ExchangeId"
 SPECIFICATION_ID: Final = "SpecificationId"
 SPECIFICATION_ID_V2: Final = "oots-edm:v2.0"
-
-#: The media type of the RegRep document (the first payload part).
-REGREP_MIME_TYPE: Final = "application/x-ebrs+xml"
 
 #: The eDelivery test service and action (ebMS 3 Core §5.2.2.9); never delivered to the backend.
 TEST_SERVICE: Final = Service("http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service")

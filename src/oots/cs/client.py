@@ -32,6 +32,7 @@ from oots.cs.jades import DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE, verify_answer
 from oots.cs.queries import DSD_DATA_SERVICES, EB_EVIDENCE_TYPES, EB_REQUIREMENTS
 from oots.cs.trust import TrustStore, commission_roots
 from oots.errors import ConfigError, ModelError, RemoteProtocolError, XmlError
+from oots.mediatypes import REGREP_MIME_TYPE
 
 __all__ = [
     "AdditionalInputRequired",
@@ -357,7 +358,7 @@ class ClientCore:
     @property
     def headers(self) -> dict[str, str]:
         """The request headers of every query."""
-        return {"Accept": "application/x-ebrs+xml", "Accept-Version": self.version.value}
+        return {"Accept": REGREP_MIME_TYPE, "Accept-Version": self.version.value}
 
     def cached(self, query: Query[_T]) -> _T | None:
         """The answer to ``query`` while the cache holds it; ``None`` means: send it."""

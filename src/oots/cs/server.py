@@ -42,6 +42,7 @@ from oots.cs.queries import (
     parse_query,
 )
 from oots.errors import ConfigError
+from oots.mediatypes import REGREP_MIME_TYPE
 from oots.settings import Settings, load_settings
 from oots.store import Database, open_database
 
@@ -59,7 +60,8 @@ __all__ = [
     "version_of",
 ]
 
-CONTENT_TYPE = "application/x-ebrs+xml"
+#: The media type of the answers (RegRep REST binding).
+CONTENT_TYPE = REGREP_MIME_TYPE
 #: What ``/health`` calls this service (``oots demo`` checks it is its own process that answers).
 SERVICE_NAME = "oots common services"
 #: Longest query string looked at; longer ones get the registry's bad-parameters error.

@@ -1,10 +1,12 @@
 """Messages around OOTS documents: a SOAP envelope (an AS4 message's header part, a Domibus WS plugin
-answer) or a whole MIME multipart AS4 message, as users paste them into the validator.
+message, a message Domibus pushes to its WS plugin's backend) or a whole MIME multipart AS4 message, as
+users paste them into the validator.
 
 This module only takes them apart; :class:`~oots.validation.Validator` checks what it finds. From an
-envelope it takes the ebMS header (``eb:Messaging`` in the SOAP ``Header``) and the payloads that can be
-reached without keys: the SOAP ``Body``'s own content, the base64 ``payload`` values of a Domibus WS plugin
-message, and the MIME parts (base64 and quoted-printable parts decoded, gzip-compressed ones uncompressed,
+envelope it takes the ebMS header (``eb:Messaging`` in the SOAP ``Header``; the push backend's
+``Messaging``, read as the ``eb:Messaging`` it stands for) and the payloads that can be reached without
+keys: the SOAP ``Body``'s own content, the base64 ``payload`` values of a Domibus WS plugin message, and
+the MIME parts (base64 and quoted-printable parts decoded, gzip-compressed ones uncompressed,
 never past the size limit). Encrypted and non-XML payloads are named with the reason they were not read.
 Every XML parse goes through :mod:`oots.xmlsafe`, and the MIME parsing here is a plain split on the
 boundary (no ``email`` package heuristics, no header decoding).
@@ -18,13 +20,15 @@ import itertools
 import re
 import zlib
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from lxml import etree
 
 from oots.errors import XmlError
-from oots.ns import EB, PREFIXES, S12, WSU, XENC, XML
+from oots.mediatypes import GZIP, SOAP_XML
+from oots.ns import DOMIBUS_BACKEND, DOMIBUS_WSPLUGIN, EB, PREFIXES, S12, WSU, XENC, XML
 
 __all__ = [
     "ENVELOPES",
@@ -54,9 +58,19 @@ MAX_PAYLOADS = 20
 #: ``payload`` or ``bodyload`` value, or a MIME part of the message.
 SOURCES = ("soap-body", "domibus-payload", "domibus-bodyload", "mime-part")
 
-_DOMIBUS = "http://eu.domibus.wsplugin/"
-#: The Domibus WS plugin messages that carry a message's payloads (the others only name messages).
-_DOMIBUS_CARRIERS = {"retrieveMessageResponse", "submitRequest"}
+#: The Domibus WS plugin messages that carry a message's payloads (the others only name messages). The
+#: plugin's push backend (``BackendService.wsdl``, ``BackendService.xsd``) is given a message Domibus
+#: received as ``submitRequest``, with the header part ``Messaging`` (the plugin's subset of the ebMS
+#: header, in the backend's namespace; its child elements are unqualified, the schema declaring no
+#: ``elementFormDefault``) and the payloads as the plugin's own messages carry them; the backend's other
+#: operations are notifications naming messages by id.
+_DOMIBUS_CARRIERS = {
+    f"{{{DOMIBUS_WSPLUGIN}}}retrieveMessageResponse",
+    f"{{{DOMIBUS_WSPLUGIN}}}submitRequest",
+    f"{{{DOMIBUS_BACKEND}}}submitRequest",
+}
+#: Where an ebMS header may be: ``eb:Messaging``, or the push backend's ``Messaging``.
+_HEADERS = (f"{{{EB}}}Messaging", f"{{{DOMIBUS_BACKEND}}}Messaging")
 _XOP_INCLUDE = "{http://www.w3.org/2004/08/xop/include}Include"
 _ID_ATTRIBUTES = (f"{{{WSU}}}Id", f"{{{XML}}}id", "Id", "id")
 _GZIP = b"\x1f\x8b"
@@ -112,7 +126,10 @@ class Unwrapped:
     ``complete`` says whether the input holds the message's payload parts (a whole MIME message, or a
     Domibus WS plugin message carrying its payloads): only then can a ``cid:`` reference of
     ``eb:PayloadInfo`` be checked. ``domibus`` says whether it is a Domibus WS plugin message (payloads
-    named by ``payloadId``). ``body_ids`` maps each ``id`` in the SOAP Body's payloads to the index (in
+    named by ``payloadId``; also one Domibus pushes to the plugin's backend). ``header`` is always an
+    ``eb:Messaging``: the push backend's header is given as a copy in the ebMS namespace, and
+    ``header_prefix`` says how the paths of its elements are written (``eb:``; none for the push backend's
+    unqualified ones). ``body_ids`` maps each ``id`` in the SOAP Body's payloads to the index (in
     ``payloads``) of the payload that holds it.
     """
 
@@ -124,6 +141,7 @@ class Unwrapped:
     header_misplaced: bool = False
     complete: bool = False
     domibus: bool = False
+    header_prefix: str = "eb:"
     body_ids: Mapping[str, int] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -219,7 +237,7 @@ def root_part(parts: list[MimePart]) -> MimePart:
     """The part holding the SOAP envelope: the first ``application/soap+xml`` (or ``text/xml``) part,
     else the first part."""
     for part in parts:
-        if part.content_type in {"application/soap+xml", "text/xml"}:
+        if part.content_type in {SOAP_XML, "text/xml"}:
             return part
     return parts[0]
 
@@ -270,7 +288,7 @@ def _part_info(header: etree._Element | None) -> dict[str, str]:
         href = part.get("href") or ""
         props = {p.get("name"): (p.text or "").strip() for p in part.iter(f"{{{EB}}}Property")}
         mime = props.get("MimeType", "")
-        if props.get("CompressionType", "").lower() == "application/gzip":
+        if props.get("CompressionType", "").lower() == GZIP:
             mime += "+gzip"
         info[href[4:] if href.startswith("cid:") else href] = mime
     return info
@@ -312,13 +330,15 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     """Take the SOAP envelope ``root`` apart: its ebMS header and its payloads (the Body's content, the
     Domibus ``payload`` values, and ``attachments``: the other MIME parts of the message)."""
     short, soap, name = ENVELOPES[str(root.tag)]
-    prefixes = {uri: prefix for prefix, uri in PREFIXES.items()} | {soap: short, _DOMIBUS: "wsplugin"}
-    header = next(root.iterfind(f"{{{soap}}}Header/{{{EB}}}Messaging"), None)
-    misplaced = header is None
-    if header is None:  # elsewhere (wrongly placed): still the header to check, its path says where
-        header = next(root.iter(f"{{{EB}}}Messaging"), None)
-    misplaced = misplaced and header is not None
-    header_path = _path(header, prefixes) if header is not None else ""
+    prefixes = {uri: prefix for prefix, uri in PREFIXES.items()} | {
+        soap: short,
+        DOMIBUS_WSPLUGIN: "wsplugin",
+        DOMIBUS_BACKEND: "backend",
+    }
+    found, misplaced = _find_header(root, soap)
+    header_path = _path(found, prefixes) if found is not None else ""
+    pushed = found is not None and found.tag == f"{{{DOMIBUS_BACKEND}}}Messaging"
+    header = _as_ebms(found) if found is not None and pushed else found
     encrypted = _encrypted_references(root)
     described = _part_info(header)
     reader = _Reader(limit)
@@ -329,10 +349,10 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
     included: set[str] = set()  # MIME parts that are the value of a Domibus payload (MTOM/XOP)
     body = root.find(f"{{{soap}}}Body")
     for child in body if body is not None else ():
-        if not isinstance(child.tag, str) or child is header:
+        if not isinstance(child.tag, str) or child is found:
             continue
-        if child.tag.startswith(f"{{{_DOMIBUS}}}"):
-            domibus = domibus or etree.QName(child).localname in _DOMIBUS_CARRIERS
+        if child.tag.startswith((f"{{{DOMIBUS_WSPLUGIN}}}", f"{{{DOMIBUS_BACKEND}}}")):
+            domibus = domibus or child.tag in _DOMIBUS_CARRIERS
             payloads.extend(_domibus_payloads(child, prefixes, reader, attached, included))
             continue
         for element in child.iter():
@@ -369,8 +389,36 @@ def unwrap(root: etree._Element, attachments: list[MimePart] | None = None, *, l
         misplaced,
         complete=attachments is not None or domibus,
         domibus=domibus,
+        header_prefix="" if pushed else "eb:",
         body_ids=body_ids,
     )
+
+
+def _find_header(root: etree._Element, soap: str) -> tuple[etree._Element | None, bool]:
+    """The ebMS header of the envelope ``root`` (one of :data:`_HEADERS`), and whether it is misplaced:
+    not a block of the SOAP Header, but elsewhere in the envelope (still the header to check; its path
+    says where)."""
+    for tag in _HEADERS:
+        header = next(root.iterfind(f"{{{soap}}}Header/{tag}"), None)
+        if header is not None:
+            return header, False
+    for tag in _HEADERS:
+        header = next(root.iter(tag), None)
+        if header is not None:
+            return header, True
+    return None, False
+
+
+def _as_ebms(messaging: etree._Element) -> etree._Element:
+    """The push backend's ``Messaging`` as the ``eb:Messaging`` it stands for: a copy with it and its
+    unqualified descendants in the ebMS namespace (attributes stay as they are, unqualified in both), so
+    the header is read and checked as any ebMS header."""
+    copy = deepcopy(messaging)  # its own tree: the envelope is not changed
+    for element in copy.iter():
+        if isinstance(element.tag, str) and (element is copy or etree.QName(element).namespace is None):
+            element.tag = f"{{{EB}}}{etree.QName(element).localname}"
+    etree.cleanup_namespaces(copy, top_nsmap={"eb": EB})
+    return copy
 
 
 def _domibus_payloads(
@@ -381,8 +429,9 @@ def _domibus_payloads(
     included: set[str],
 ) -> list[Payload]:
     """The ``payload`` / ``bodyload`` values of a Domibus WS plugin message (``retrieveMessageResponse``,
-    ``submitRequest``): base64 text, or with MTOM an ``xop:Include`` of a MIME part of ``attached``
-    (whose Content-ID is added to ``included``: that part is this value, not a payload of its own)."""
+    ``submitRequest``, the push backend's ``submitRequest``): base64 text, or with MTOM an ``xop:Include``
+    of a MIME part of ``attached`` (whose Content-ID is added to ``included``: that part is this value,
+    not a payload of its own)."""
     found = []
     for item in message:
         if not isinstance(item.tag, str) or etree.QName(item).localname not in {"payload", "bodyload"}:
@@ -391,7 +440,9 @@ def _domibus_payloads(
         where = f"{_path(item, prefixes)}" + (f" ({payload_id})" if payload_id else "")
         source = f"domibus-{etree.QName(item).localname}"
         ref = payload_id[4:] if payload_id.startswith("cid:") else payload_id
-        named = Payload(where, item.get("contentType") or "", None, source=source, ref=ref or None)
+        # the push backend's payload also has a mimeType (BackendService.xsd)
+        content_type = item.get("contentType") or item.get("mimeType") or ""
+        named = Payload(where, content_type, None, source=source, ref=ref or None)
         value = item.find("value")
         include = value.find(_XOP_INCLUDE) if value is not None else None
         if include is not None:

@@ -2,8 +2,9 @@
 
 ebMS 3 names each payload of a ``UserMessage`` with one ``eb:PartInfo``: ``href="cid:<Content-ID>"`` for a
 MIME part, ``href="#<id>"`` for an element of the SOAP Body, no ``href`` for the SOAP Body itself. A
-Domibus WS plugin message names its ``payload`` values the same way, by their ``payloadId``
-(``cid:...``), and its ``bodyload`` by a PartInfo without ``href``. The eDelivery AS4 1.15 profile
+Domibus WS plugin message (and one Domibus pushes to the plugin's backend, whose header elements are
+unqualified) names its ``payload`` values the same way, by their ``payloadId`` (``cid:...``), and its
+``bodyload`` by a PartInfo without ``href``. The eDelivery AS4 1.15 profile
 (``edelivery-as4-1.15-profile.txt``, 1.4.2.3, 1.4.3.1, 1.4.4.6) adds: every PartInfo has a ``MimeType``
 part property; a compressed part has ``CompressionType`` ``application/gzip`` (GZIP only), which the
 producer never sets and the consumer is never given; the first PartInfo names the leading business
@@ -33,16 +34,12 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from oots.mediatypes import GZIP, REGREP_MIME_TYPE
 from oots.ns import EB
 from oots.validation.envelope import MAX_PARTS, Payload, Unwrapped
 from oots.validation.findings import Finding, Layer, Severity
 
-__all__ = ["GZIP", "REGREP_MIME_TYPE", "check"]
-
-#: The one ``CompressionType`` of AS4.
-GZIP = "application/gzip"
-#: The media type OOTS declares for the RegRep document of a message.
-REGREP_MIME_TYPE = "application/x-ebrs+xml"
+__all__ = ["check"]
 
 _GZIP_TYPES = {GZIP, "application/x-gzip"}
 
@@ -83,7 +80,8 @@ def check(unwrapped: Unwrapped, oots: Sequence[bool | None]) -> Iterator[Finding
     user_message = header.find(f"{{{EB}}}UserMessage") if header is not None else None
     if user_message is None:
         return
-    base = f"{unwrapped.header_path}/eb:UserMessage/eb:PayloadInfo"
+    eb = unwrapped.header_prefix
+    base = f"{unwrapped.header_path}/{eb}UserMessage/{eb}PayloadInfo"
     index = _Payloads(unwrapped)
     payloads = unwrapped.payloads
     named_by: dict[int, int] = {}
@@ -104,7 +102,7 @@ def check(unwrapped: Unwrapped, oots: Sequence[bool | None]) -> Iterator[Finding
         info = _PartInfo(
             number,
             element.get("href"),
-            f"{base}/eb:PartInfo[{number}]",
+            f"{base}/{eb}PartInfo[{number}]",
             {
                 str(p.get("name")): (p.text or "").strip()
                 for p in reversed(element.findall(f"{{{EB}}}PartProperties/{{{EB}}}Property"))

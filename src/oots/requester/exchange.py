@@ -799,18 +799,26 @@ class Requester:
 
     # ---- answers from providers ----------------------------------------------------------------
 
+    @staticmethod
+    def read_answer(message: VerifiedMessage) -> Any:
+        """The RegRep document an answer carries, parsed as :meth:`on_message` reads it (None: it carries
+        none). Raises :class:`XmlError` or :class:`ModelError` as ``edm.parse`` does. For the delivery's
+        preparer: the parse then happens before the delivery's write transaction, not in it."""
+        regrep = _regrep_payload(message)
+        return None if regrep is None else edm.parse(regrep.data)
+
     @_step
-    def on_message(self, session: Session, message: VerifiedMessage) -> None:
-        """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point."""
+    def on_message(self, session: Session, message: VerifiedMessage, *, document: Any = None) -> None:
+        """An ``ExecuteQueryResponse`` or ``ExceptionResponse`` delivered by the access point (``document``:
+        its RegRep document as :meth:`read_answer` gave it ahead, else it is parsed here)."""
         conversation = message.user_message.collaboration_info.conversation_id
-        regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
-        regrep = regrep or (message.payloads[0] if message.payloads else None)
+        regrep = _regrep_payload(message)
         if regrep is None:
             log.warning("answer %s carries no RegRep document; dropped", message.message_id)
             self._dropped(session, None, message, "unmatched", conversation)
             return
         try:
-            doc = edm.parse(regrep.data)
+            doc = document if document is not None else edm.parse(regrep.data)
         except (XmlError, ModelError) as exc:
             log.warning("answer %s is not an evidence response (%s); dropped", message.message_id, exc.message)
             self._dropped(session, None, message, "unmatched", conversation)
@@ -1266,6 +1274,12 @@ _STEPS: Mapping[Event, Step] = {
     Event.CANCEL: Step.CANCELLED,
     Event.TIMEOUT: Step.TIMEOUT,
 }
+
+
+def _regrep_payload(message: VerifiedMessage) -> Any:
+    """The payload holding an answer's RegRep document: the one of its media type, else the first."""
+    regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
+    return regrep or (message.payloads[0] if message.payloads else None)
 
 
 def _deadline_key(ex: ExchangeRecord) -> str:

@@ -27,7 +27,7 @@ from oots.as4 import profile
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import load_journal
 from oots.errors import ConfigError
-from oots.node.roles import As4Handler, NodeContext
+from oots.node.roles import As4Handler, As4Preparer, NodeContext
 from oots.requester.api import create_api
 from oots.requester.discovery import CommonServices
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Discovered, Requester
@@ -38,7 +38,8 @@ from oots.store.queue import Handler, Job, Preparer
 
 __all__ = ["RequesterRole", "create_role"]
 
-#: Discovery answers kept for their jobs at most (one whose job never came is forgotten past this many).
+#: Discovery answers (and parsed AS4 answers) kept for their jobs at most (one whose job never came is
+#: forgotten past this many).
 AHEAD_KEPT = 256
 
 
@@ -63,6 +64,8 @@ class RequesterRole:
             journal=load_journal(ctx.settings, clock=ctx.clock),
         )
         self._ahead: dict[str, Discovered] = {}
+        # answers' RegRep documents parsed by the AS4 delivery's preparer, by message id, for its handler
+        self._answers: dict[str, Any] = {}
         self._ahead_lock = threading.Lock()
         self._webhooks = WebhookJob(ctx.settings.requester, transport=webhook_transport)
 
@@ -134,8 +137,25 @@ class RequesterRole:
         handle: Callable[[Session, Any], None] = self._on_message
         return {profile.ACTION_EXECUTE_QUERY_RESPONSE: handle, profile.ACTION_EXCEPTION_RESPONSE: handle}
 
+    def as4_preparers(self) -> Mapping[str, As4Preparer]:
+        read: Callable[[Any], None] = self._read_answer
+        return {profile.ACTION_EXECUTE_QUERY_RESPONSE: read, profile.ACTION_EXCEPTION_RESPONSE: read}
+
+    def _read_answer(self, message: VerifiedMessage) -> None:
+        """Parse an answer before its delivery's write transaction (one that does not parse is left to
+        the handler, which drops it and says why)."""
+        document = self.requester.read_answer(message)
+        if document is None:
+            return
+        with self._ahead_lock:
+            self._answers[message.message_id] = document
+            while len(self._answers) > AHEAD_KEPT:
+                del self._answers[next(iter(self._answers))]
+
     def _on_message(self, session: Session, message: VerifiedMessage) -> None:
-        self.requester.on_message(session, message)
+        with self._ahead_lock:
+            document = self._answers.pop(message.message_id, None)
+        self.requester.on_message(session, message, document=document)
 
     def _return(self, request: Request) -> Response:  # sync: Starlette runs it in its thread pool (it writes)
         exchange_id = request.path_params["exchange_id"]

@@ -16,6 +16,7 @@ from oots.as4 import profile
 from oots.as4.model import Payload
 from oots.as4.msh import VerifiedMessage
 from oots.cs.keys import CsPki
+from oots.errors import XmlError
 from oots.provider.intake import Intake
 from oots.provider.samples import sample_data_service
 from oots.requester import discovery
@@ -743,3 +744,44 @@ def test_the_request_names_the_requirement_in_every_language_the_broker_gave(tmp
     _, request = node.outbox.last_request()
     (requirement,) = request.requirements
     assert {(t.value, t.lang) for t in requirement.names} == {("Proof of birth", "EN"), ("Preuve de naissance", "FR")}
+
+
+def test_an_answer_is_parsed_by_its_deliverys_preparer_not_in_its_write_transaction(
+    tmp_path: Path, pki: CsPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    answer = Provider().evidence(*node.outbox.last_request())
+    action = answer.user_message.collaboration_info.action
+    prepare = node.role.as4_preparers()[action]
+    assert node.role.as4_preparers().keys() == node.role.as4_handlers().keys()
+    prepare(answer)  # before the transaction: parsed and kept for the handler
+    parsed: list[bytes] = []
+    real_parse = edm.parse
+
+    def counted(data: bytes) -> Any:
+        parsed.append(data)
+        return real_parse(data)
+
+    monkeypatch.setattr("oots.requester.exchange.edm.parse", counted)
+    node.deliver(answer)
+    assert parsed == []  # the handler took the document the preparer read
+    assert state(client, ex_id)["state"] == "completed"
+
+
+def test_an_answer_that_does_not_parse_ahead_is_dropped_by_its_handler(tmp_path: Path, pki: CsPki) -> None:
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    answer = Provider().evidence(*node.outbox.last_request())
+    broken = dataclasses.replace(answer, payloads=[dataclasses.replace(answer.payloads[0], data=b"<not-xml")])
+    action = answer.user_message.collaboration_info.action
+    with pytest.raises(XmlError):
+        node.role.as4_preparers()[action](broken)  # the queue logs it; the handler does the work
+    node.deliver(broken)
+    assert state(client, ex_id)["state"] == "requesting"  # dropped as unmatched: the request still waits
+    node.deliver(answer)
+    assert state(client, ex_id)["state"] == "completed"

@@ -17,7 +17,6 @@
 * A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
   job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
   back by :func:`requeue`.
-
 * :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
   of something that ended), so that no worker claims them only to find nothing to do.
 

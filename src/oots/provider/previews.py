@@ -51,7 +51,7 @@ from oots.provider.preview import (
     valid_token,
 )
 from oots.provider.render import RenderedDocument
-from oots.store.queue import Job, enqueue
+from oots.store.queue import Job, cancel, enqueue
 
 __all__ = ["ANSWER_JOB", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
 
@@ -158,7 +158,7 @@ class Previews:
                 )
             )
         session.flush()
-        enqueue(session, EXPIRE_JOB, {"preview": key}, key=f"{key}:expire", run_at=row.deadline)
+        enqueue(session, EXPIRE_JOB, {"preview": key}, key=_expire_key(key), run_at=row.deadline, now=now)
         location = location_of(self.base_url, token)
         return self.intake.preview_required(request, due.service, location, allow_http=self.allow_http)
 
@@ -216,7 +216,7 @@ class Previews:
         if request.return_location is not None:
             row.return_location = request.return_location
         if new is PreviewState.READY:
-            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer")
+            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer", now=self.clock())
         return None
 
     # --- the preview space --------------------------------------------------------------------------
@@ -277,7 +277,7 @@ class Previews:
             {"accepted": list(accepted or []), "documents": self._count(session, row)},
         )
         if new is PreviewState.READY:
-            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer")
+            enqueue(session, ANSWER_JOB, {"preview": row.key}, key=f"{row.key}:answer", now=self.clock())
         return row
 
     # --- jobs ----------------------------------------------------------------------------------------
@@ -386,10 +386,16 @@ class Previews:
         ]
 
     def _close(self, session: Session, row: ProviderPreview, state: PreviewState, outcome: str | None) -> None:
-        """End the preview and delete what it held about the person."""
+        """End the preview and delete what it held about the person.
+
+        Its timeout job is marked done with it (no worker claims it at the deadline only to find the
+        preview closed); when that job is the one closing it, or a worker holds it, it is left as it is.
+        """
+        now = self.clock()
         row.state = state.value
         row.outcome = outcome
-        row.closed_at = self.clock()
+        row.closed_at = now
+        cancel(session, EXPIRE_JOB, [_expire_key(row.key)], now=now)
         row.subject = null()  # SQL NULL, not the JSON 'null' a None would store
         row.request_payload = None
         session.execute(delete(ProviderPreviewDocument).where(ProviderPreviewDocument.preview_key == row.key))
@@ -434,6 +440,11 @@ class Previews:
         else:
             self.journal.append(session, event=Event.ERROR_SENT, outcome=answer.code, details=details, **common)
         log.info("provider: answered the held preview request with %s (%s)", answer.code or "evidence", answer.reason)
+
+
+def _expire_key(key: str) -> str:
+    """The idempotency key of the timeout job (:data:`EXPIRE_JOB`) of the preview ``key``."""
+    return f"{key}:expire"
 
 
 def _document_rows(session: Session, row: ProviderPreview) -> ScalarResult[ProviderPreviewDocument]:

@@ -53,7 +53,7 @@ from oots.requester.outbox import Outbox
 from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, RequestStatus, State, next_state
 from oots.settings import Settings
-from oots.store.queue import enqueue, reschedule
+from oots.store.queue import cancel, enqueue, reschedule
 from oots.store.wake import on_commit
 
 __all__ = [
@@ -1181,6 +1181,7 @@ class Requester:
                 details={"state": state.value, "version": ex.version},
             )
         if state in TERMINAL:
+            self._end_timeout(session, ex, now)
             return state
         if deadline is None:
             deadline = {
@@ -1202,6 +1203,15 @@ class Requester:
         if not reschedule(session, EXPIRE_JOB, _deadline_key(ex), run_at=ex.deadline, now=now):
             key = f"{_deadline_key(ex)}:{ex.version}"
             enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
+
+    def _end_timeout(self, session: Session, ex: ExchangeRecord, now: dt.datetime) -> None:
+        """Mark the timeout jobs of an exchange that has ended done, in the step that ended it.
+
+        Otherwise each would be claimed at its deadline only to find the exchange over. The job
+        :meth:`_extend` moves, and those it had to make when that one was already taken (one per
+        version). A job a worker has claimed is left to it: :meth:`expire` finds the exchange ended."""
+        first = _deadline_key(ex)
+        cancel(session, EXPIRE_JOB, [first, *(f"{first}:{v}" for v in range(1, ex.version))], now=now)
 
     def record(
         self,

@@ -3,8 +3,10 @@
 A start sent with ``Idempotency-Key: <key>`` is remembered per client with a digest of its body and the
 answer it got, in the transaction that makes the exchange. The same key from the same client within
 :data:`KEY_LIFETIME` is a *replay*: with the same body it gets that answer again (the exchange is not
-made twice); with another body it is refused (:class:`KeyReused`). Keys older than that are forgotten
-(their rows are dropped as new keys come). Keys of different clients never meet.
+made twice); with another body it is refused (:class:`KeyReused`). Keys older than that are forgotten:
+:func:`find` ignores them and :func:`remember` writes over one that comes again; their rows are dropped
+by :func:`forget`, which the portal API runs with a start at most once per :data:`SWEEP_INTERVAL` in each
+process (:class:`Sweep`), as housekeeping only. Keys of different clients never meet.
 """
 
 from __future__ import annotations
@@ -12,18 +14,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from oots.errors import ModelError
 from oots.requester.models import RequesterIdempotencyKey
 
-__all__ = ["KEY_LIFETIME", "MAX_KEY_LENGTH", "KeyReused", "Remembered", "body_digest", "check_key", "find", "remember"]
+__all__ = [
+    "KEY_LIFETIME",
+    "MAX_KEY_LENGTH",
+    "SWEEP_INTERVAL",
+    "KeyInUse",
+    "KeyReused",
+    "Remembered",
+    "Sweep",
+    "body_digest",
+    "check_key",
+    "find",
+    "forget",
+    "remember",
+]
 
 #: How long a key answers with the exchange it made.
 KEY_LIFETIME = dt.timedelta(hours=24)
+#: How often (at most) a process drops the rows of keys past their day.
+SWEEP_INTERVAL = dt.timedelta(minutes=1)
 #: The longest key accepted (printable ASCII, as the header field's value).
 MAX_KEY_LENGTH = 255
 
@@ -33,11 +52,27 @@ _FIND = select(_k.body_sha256, _k.exchange_id, _k.status, _k.answer).where(
     _k.client_id == bindparam("client"), _k.key == bindparam("key"), _k.created_at > bindparam("since")
 )
 _FORGET = delete(_KEYS).where(_k.created_at <= bindparam("since"))
-_REMEMBER = insert(_KEYS)
+_KEPT = ("body_sha256", "exchange_id", "status", "answer", "created_at")
+# A key's row past its day is written over (its sweep may not have come yet); a row within its day is
+# left, and nothing is returned: another start with the key committed first.
+_REMEMBER = {
+    name: dialect.insert(_KEYS)
+    .on_conflict_do_update(
+        index_elements=["client_id", "key"],
+        set_={column: getattr(dialect.insert(_KEYS).excluded, column) for column in _KEPT},
+        where=_k.created_at <= bindparam("since"),
+    )
+    .returning(_k.client_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 class KeyReused(ModelError):
     """The key came before with another body: a new start needs a new key."""
+
+
+class KeyInUse(ModelError):
+    """Another start with the key committed first (two at once): the start is the other's replay."""
 
 
 @dataclass(frozen=True)
@@ -76,19 +111,47 @@ def find(conn: Connection, client_id: str, key: str, digest: str, now: dt.dateti
 
 
 def remember(conn: Connection, client_id: str, key: str, digest: str, *, now: dt.datetime, done: Remembered) -> None:
-    """Keep the key with the start's answer (in the start's transaction), dropping keys past their day.
+    """Keep the key with the start's answer (in the start's transaction).
 
-    A key of the client whose row is past its day is dropped first, so it may be used again."""
-    conn.execute(_FORGET, {"since": now - KEY_LIFETIME})
-    conn.execute(
-        _REMEMBER,
-        {
-            "client_id": client_id,
-            "key": key,
-            "body_sha256": digest,
-            "exchange_id": done.exchange_id,
-            "status": done.status,
-            "answer": done.answer,
-            "created_at": now,
-        },
-    )
+    A row of the key that is past its day is written over, so the key may be used again whether or
+    not it was dropped yet; KeyInUse when the key's row is within its day (another start with it
+    committed since :func:`find` looked: PostgreSQL, two starts at once)."""
+    stmt = _REMEMBER["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    params = {
+        "client_id": client_id,
+        "key": key,
+        "body_sha256": digest,
+        "exchange_id": done.exchange_id,
+        "status": done.status,
+        "answer": done.answer,
+        "created_at": now,
+        "since": now - KEY_LIFETIME,
+    }
+    if conn.execute(stmt, params).first() is None:
+        raise KeyInUse("another start with this Idempotency-Key was made at the same moment")
+
+
+def forget(conn: Connection, now: dt.datetime) -> int:
+    """Drop the rows of every key past its day (of every client); how many."""
+    return int(conn.execute(_FORGET, {"since": now - KEY_LIFETIME}).rowcount)
+
+
+class Sweep:
+    """When a process drops the keys past their day: with a start, at most once per ``every``.
+
+    Only housekeeping (an expired key is ignored and written over whether its row is there or not),
+    so a sweep whose start fails is not tried again before the interval ends, and a new process
+    sweeps with its first start."""
+
+    def __init__(self, every: dt.timedelta = SWEEP_INTERVAL) -> None:
+        self.every = every
+        self._next: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    def due(self, now: dt.datetime) -> bool:
+        """Whether to sweep now (True once per interval: the caller then sweeps)."""
+        with self._lock:
+            if self._next is not None and now < self._next:
+                return False
+            self._next = now + self.every
+            return True

@@ -128,5 +128,5 @@ class RequesterIdempotencyKey(Base):
     #: The answer the start got (without ``Prefer: wait``): its HTTP status and JSON body.
     status: Mapped[int]
     answer: Mapped[Any] = mapped_column(JsonValue)
-    #: A key is kept for a day after it was first used (older rows are dropped as new keys come).
+    #: A key is kept for a day after it was first used (then ignored; its row dropped by a later sweep).
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

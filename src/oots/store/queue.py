@@ -17,9 +17,12 @@
 * A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
   job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
   back by :func:`requeue`.
+* :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
+  of something that ended), so that no worker claims them only to find nothing to do.
 
 States (see docs/architecture.md): ``queued`` → ``running`` → ``done`` | ``queued`` (retry) | ``dead``;
-``running`` with an expired lease → ``running`` (claimed again) | ``dead`` (no attempts left).
+``queued`` → ``done`` (cancelled); ``running`` with an expired lease → ``running`` (claimed again) |
+``dead`` (no attempts left).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import FrameType
@@ -60,6 +63,7 @@ __all__ = [
     "QueueJob",
     "Worker",
     "backoff_delay",
+    "cancel",
     "claim",
     "complete",
     "counts",
@@ -203,6 +207,32 @@ def reschedule(session: Session, kind: str, key: str, *, run_at: datetime, now: 
     """
     params = {"b_kind": kind, "b_key": key, "b_run_at": run_at, "now": now or utcnow()}
     return _rowcount(session.connection().execute(_RESCHEDULE, params)) == 1
+
+
+_CANCEL = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.kind == bindparam("b_kind"),
+        _JOBS.c.key.in_(bindparam("b_keys", expanding=True)),
+        _JOBS.c.status == "queued",
+    )
+    .values(status="done", finished_at=bindparam("now"), updated_at=bindparam("now"))
+)
+
+
+def cancel(session: Session, kind: str, keys: Collection[str], *, now: datetime | None = None) -> int:
+    """Mark the queued jobs of ``kind`` and ``keys`` done unrun, in the caller's transaction; how many.
+
+    For work that is no longer needed (a timeout job of something that has ended): no worker claims
+    it. Only a ``queued`` job is touched (due or not, retrying included): one a worker holds
+    (``running``) is left to its worker, which completes it as usual, so its handler must still find
+    nothing to do by itself; a ``done`` or ``dead`` job stays as it is. A job done this way keeps its
+    key (a later :func:`enqueue` of it returns it) and has no ``locked_by``: no worker ran it.
+    """
+    if not keys:
+        return 0
+    params = {"b_kind": kind, "b_keys": list(keys), "now": now or utcnow()}
+    return _rowcount(session.connection().execute(_CANCEL, params))
 
 
 def enqueue_many(

@@ -24,9 +24,10 @@ from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
 from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
 from oots.provider.samples import sample_data_service, sample_data_services
-from oots.settings import load_settings
+from oots.settings import QueueSettings, load_settings
 from oots.store import Database, open_database
 from oots.store.models import QueueJob
+from oots.store.queue import Worker
 from oots.validation import validate
 
 from .parties import GARCIA, OTHER_AUTHORITY, OTHER_PROVIDER, agent_of, query_request
@@ -409,3 +410,48 @@ def test_a_decision_in_time_wins_over_the_deadline(desk: Desk) -> None:
     document = checked(answer, second)
     assert isinstance(document, QueryResponse)
     assert len(document.evidences) == 1
+
+
+def _worker(desk: Desk) -> Worker:
+    handlers = {ANSWER_JOB: desk.previews.answer_job(desk.send), EXPIRE_JOB: desk.previews.expire_job(desk.send)}
+    return Worker(desk.db, QueueSettings(), handlers=handlers, clock=desk.clock)
+
+
+def _job_statuses(desk: Desk, kind: str) -> list[str]:
+    with desk.db.session() as session:
+        return list(session.scalars(select(QueueJob.status).where(QueueJob.kind == kind).order_by(QueueJob.id)))
+
+
+@pytest.mark.parametrize("ending", ["answered", "refused_return", "late_second_request"])
+def test_a_preview_that_closes_takes_its_timeout_job_with_it(desk: Desk, ending: str) -> None:
+    # Before, the timeout job stayed queued after the preview closed: at the deadline a worker claimed
+    # it, in a transaction of its own, only to find the preview closed.
+    first, location = open_preview(desk)
+    worker = _worker(desk)
+    assert _job_statuses(desk, EXPIRE_JOB) == ["queued"]
+    if ending == "answered":
+        assert follow(desk, second_request(first, location)) is None
+        decide(desk, location, accept=[0])
+        assert worker.drain() == 1  # the answer job
+    elif ending == "refused_return":
+        refused = follow(desk, second_request(first, location, return_location="https://elsewhere.example/r"))
+        assert refused is not None
+        assert refused.reason == "PREVIEW:RETURN_LOCATION"
+    else:  # the second request comes after the deadline, before the timeout job has run
+        desk.clock.now = T0 + dt.timedelta(minutes=21)
+        late = follow(desk, second_request(first, location))
+        assert late is not None
+        assert late.code == "EDM:ERR:0005"
+    assert _job_statuses(desk, EXPIRE_JOB) == ["done"]
+    desk.clock.now = T0 + dt.timedelta(minutes=30)
+    assert worker.drain() == 0  # nothing left to claim
+
+
+def test_a_preview_its_timeout_job_closes_completes_that_job(desk: Desk) -> None:
+    first, location = open_preview(desk)
+    assert follow(desk, second_request(first, location)) is None
+    desk.clock.now = T0 + dt.timedelta(minutes=21)
+    assert _worker(desk).drain() == 1  # the job that closes the preview is not cancelled under its worker
+    ((_, answer),) = desk.sent
+    assert answer.code == "EDM:ERR:0005"
+    assert _job_statuses(desk, EXPIRE_JOB) == ["done"]

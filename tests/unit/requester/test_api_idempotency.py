@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 from cs.cs_helpers import AppTransport
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from starlette.applications import Starlette
 
 from oots.cs.keys import CsPki
-from oots.requester.models import RequesterExchange
+from oots.requester import idempotency
+from oots.requester.models import RequesterExchange, RequesterIdempotencyKey
 from requester.helpers import API_KEY, OTHER_KEY, Node, make_node, person_json
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -34,6 +35,16 @@ def exchanges(node: Node) -> int:
 @pytest.fixture
 def node(tmp_path: Path, pki: CsPki) -> Node:
     return make_node(tmp_path, pki)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def either_node(request: pytest.FixtureRequest, tmp_path: Path, pki: CsPki) -> Node:
+    """A node on SQLite or on PostgreSQL (the key's row is written in each one's own SQL)."""
+    if request.param == "sqlite":
+        return make_node(tmp_path, pki)
+    node = make_node(tmp_path, pki, database_url=request.getfixturevalue("postgres_database")())
+    node.ctx.database.migrate()
+    return node
 
 
 def start(client: httpx.Client, key: str, body: dict[str, object] = START, **headers: str) -> httpx.Response:
@@ -102,6 +113,66 @@ def test_a_key_is_forgotten_after_a_day(node: Node) -> None:
     assert later.status_code == 202
     assert later.json()["id"] != first["id"]
     assert "idempotent-replayed" not in later.headers
+
+
+def keys_kept(node: Node) -> int:
+    with node.ctx.database.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(RequesterIdempotencyKey)).scalar_one())
+
+
+def test_a_key_past_its_day_is_not_honoured_before_its_row_is_dropped(either_node: Node) -> None:
+    node = either_node
+    client = client_of(node)
+    first = start(client, "k-1").json()
+    node.clock.advance(24 * 3600 - 30)
+    start(client, "k-2")  # the keys past their day are dropped now: k-1 has 30 s left
+    node.clock.advance(40)
+    assert keys_kept(node) == 2  # k-1's row is still there (the next drop is a minute after the last) ...
+    later = start(client, "k-1", {**START, "country": "DE"})
+    assert later.status_code == 202, later.text  # ... but not honoured: a new exchange, another body allowed
+    assert later.json()["id"] != first["id"]
+    assert "idempotent-replayed" not in later.headers
+    again = start(client, "k-1", {**START, "country": "DE"})  # and the key now answers with the new exchange
+    assert again.json()["id"] == later.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_key_within_its_day_is_not_written_over(either_node: Node) -> None:
+    node = either_node
+    # What a start finds when another start with its key committed after its own look (PostgreSQL).
+    first = start(client_of(node), "k-1").json()
+    other = idempotency.Remembered("another-exchange", 202, {})
+    with pytest.raises(idempotency.KeyInUse), node.ctx.database.connect() as conn:
+        idempotency.remember(conn, "portal", "k-1", "digest", now=node.clock(), done=other)
+    with node.ctx.database.connect() as conn:
+        kept = conn.execute(select(RequesterIdempotencyKey.exchange_id, RequesterIdempotencyKey.body_sha256)).one()
+    assert kept.exchange_id == first["id"]
+    assert kept.body_sha256 != "digest"
+
+
+def test_keys_past_their_day_are_dropped_once_a_minute_not_with_every_start(node: Node) -> None:
+    # Before, every start with a key also deleted the keys past their day: a statement, and a range of
+    # the index searched, per start on the node's write lock.
+    client = client_of(node)
+    drops: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM REQUESTER_IDEMPOTENCY_KEYS"):
+            drops.append(statement)
+
+    event.listen(node.ctx.database.engine, "before_cursor_execute", seen)
+    start(client, "old")
+    assert len(drops) == 1  # a process's first start drops them
+    node.clock.advance(24 * 3600 + 1)
+    for n in range(5):
+        assert start(client, f"k-{n}").status_code == 202
+        node.clock.advance(10)
+    assert len(drops) == 2  # the first start of the day later dropped "old", the four within its minute nothing
+    assert keys_kept(node) == 5
+    node.clock.advance(24 * 3600)
+    start(client, "new")
+    assert len(drops) == 3
+    assert keys_kept(node) == 1  # every key past its day is gone
 
 
 @pytest.mark.parametrize("key", [b"", b"x" * 256, b"tab\there", "é".encode()])

@@ -170,6 +170,99 @@ def test_reschedule_moves_a_job_only_while_it_is_queued(db: Database, clock: Clo
     assert (job_row(db, job).status, job_row(db, job).run_at) == ("done", sooner)
 
 
+def test_cancel_marks_queued_jobs_done_unrun(db: Database, clock: Clock) -> None:
+    later = clock() + timedelta(seconds=600)
+    with db.session() as s:
+        due = q.enqueue(s, "timer", {}, key="due", now=clock())
+        waiting = q.enqueue(s, "timer", {}, key="later", run_at=later, now=clock())
+        kept = q.enqueue(s, "timer", {}, key="kept", run_at=later, now=clock())
+        other_kind = q.enqueue(s, "other", {}, key="due", now=clock())
+    clock.advance(5)
+    with db.session() as s:
+        assert q.cancel(s, "timer", ["due", "later", "nope"], now=clock()) == 2
+        assert q.cancel(s, "timer", [], now=clock()) == 0
+    for job_id in (due, waiting):
+        row = job_row(db, job_id)
+        assert (row.status, row.finished_at, row.locked_by, row.attempts) == ("done", clock(), None, 0)
+    assert job_row(db, kept).status == job_row(db, other_kind).status == "queued"
+    with db.session() as s:  # its key still deduplicates: the same job comes back, done
+        assert q.enqueue(s, "timer", {}, key="due", now=clock()) == due
+        assert q.cancel(s, "timer", ["due"], now=clock()) == 0  # done already
+    ran: list[int] = []
+    clock.advance(600)
+    assert worker(db, clock, {"timer": lambda s, j: ran.append(j.id), "other": lambda s, j: None}).drain() == 2
+    assert ran == [kept]
+
+
+def test_cancel_in_a_transaction_that_fails_cancels_nothing(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        job = q.enqueue(s, "timer", {}, key="t", now=clock())
+
+    def cancel_then_fail() -> None:
+        with db.session() as s:
+            q.cancel(s, "timer", ["t"], now=clock())
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        cancel_then_fail()
+    assert job_row(db, job).status == "queued"
+
+
+def test_cancel_leaves_a_job_a_worker_holds_to_its_worker(db: Database, clock: Clock) -> None:
+    # The job was claimed just before the cancelling transaction: its worker still completes it (and
+    # its handler, finding nothing to do, does nothing); a cancel does not break the lease.
+    with db.session() as s:
+        job = q.enqueue(s, "timer", {}, key="t", now=clock())
+    w = worker(db, clock, {"timer": ledger})
+    (claimed,) = w.claim_batch()
+    with db.session() as s:
+        assert q.cancel(s, "timer", ["t"], now=clock()) == 0
+    row = job_row(db, job)
+    assert (row.status, row.locked_by) == ("running", w.id)
+    with db.session() as s:
+        assert q.complete(s, [claimed], w.id, now=clock()) == [claimed]
+    assert job_row(db, job).status == "done"
+
+
+def test_cancel_waits_for_a_claim_in_progress_and_leaves_its_job(db: Database, clock: Clock) -> None:
+    # PostgreSQL: a claim that has locked the job makes the cancel wait, which then finds it taken.
+    if db.is_sqlite:
+        pytest.skip("one writer at a time on SQLite: a claim and a cancel never overlap")
+    with db.session() as s:
+        job = q.enqueue(s, "timer", {}, key="t", now=clock())
+    cancelled: list[int] = []
+
+    def cancel() -> None:
+        with db.session() as s:
+            cancelled.append(q.cancel(s, "timer", ["t"], now=clock()))
+
+    with db.connect() as conn:
+        taken = q.claim(conn, "w1", kinds=["timer"], limit=1, lease_seconds=30, default_max_attempts=3, now=clock())
+        assert [j.id for j in taken] == [job]
+        other = threading.Thread(target=cancel)
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # waiting for the claim's row lock
+    other.join(10)
+    assert cancelled == [0]
+    assert (job_row(db, job).status, job_row(db, job).locked_by) == ("running", "w1")
+
+
+def test_cancel_takes_a_retrying_job_and_leaves_a_dead_one(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        retrying = q.enqueue(s, "timer", {}, key="retrying", now=clock())
+        dead = q.enqueue(s, "timer", {}, key="dead", max_attempts=1, now=clock())
+
+    def boom(session: Session, job: q.Job) -> None:
+        raise ZeroDivisionError
+
+    assert worker(db, clock, {"timer": boom}).drain() == 2
+    assert (job_row(db, retrying).status, job_row(db, dead).status) == ("queued", "dead")
+    with db.session() as s:
+        assert q.cancel(s, "timer", ["retrying", "dead"], now=clock()) == 1
+    assert (job_row(db, retrying).status, job_row(db, dead).status) == ("done", "dead")
+
+
 # --- running --------------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from oots import edm
 from oots.audit.journal import Event, Journal, Side
-from oots.errors import ModelError, XmlError
+from oots.errors import ModelError, XmlError, error_text
 from oots.provider.dataservice import DataService, ProvidedEvidence
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
@@ -353,6 +353,26 @@ class Previews:
         reply_id = send(session, routing, answer)
         self._close(session, row, PreviewState.EXPIRED, "EDM:ERR:0005")
         self._journal_answer(session, row, routing, answer, reply_id)
+
+    def answer_not_sent(self, session: Session, job: Job, exc: BaseException) -> None:
+        """The ``on_dead`` hook of :data:`ANSWER_JOB` and :data:`EXPIRE_JOB`: the held request's answer
+        could not be sent (a requester whose certificate is not valid). The preview stays as it was, so
+        that the job, requeued once the cause is mended, answers it; the failure is journalled and logged."""
+        key = str(job.payload["preview"])
+        row = self._locked(session, key)
+        if row is None or PreviewState(row.state) not in OPEN:
+            return
+        reason = error_text(exc)
+        details = {"reason": "AS4:NOT_SENT", "error": reason}
+        self._journal(session, row, Event.EXCHANGE_FAILED, "answer_not_sent", details)
+        log.error(
+            "preview %s (conversation %s): the answer cannot be sent, the request is left unanswered until the "
+            "dead job %s is requeued: %s",
+            key[:12],
+            row.conversation_id,
+            job.id,
+            reason,
+        )
 
     # --- helpers -------------------------------------------------------------------------------------
     def _locked(self, session: Session, key: str) -> ProviderPreview | None:

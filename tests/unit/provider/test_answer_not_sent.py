@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -33,7 +34,8 @@ from oots.as4.models import As4Inbound, As4Outbound
 from oots.audit.models import AuditEntry
 from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context
-from oots.node.app import create_worker
+from oots.node.admin import hash_password
+from oots.node.app import create_app, create_worker
 from oots.settings import load_settings
 from oots.store import queue
 from oots.store.models import QueueJob
@@ -41,6 +43,7 @@ from oots.store.models import QueueJob
 from .parties import GARCIA, query_request
 
 NOW = dt.datetime.now(dt.UTC)
+PASSWORD = "correct horse battery staple"
 CORNER = "urn:oasis:names:tc:ebcore:partyid-type:unregistered:ES"
 
 
@@ -53,13 +56,14 @@ class Pair:
 
 
 def _pair(tmp_path: Path, *, bad: str) -> Pair:
+    digest = hash_password(PASSWORD, iterations=1000)
     configs = write_node_configs(
         tmp_path,
         {"blue": "http://blue.test/as4", "red": "http://red.test/as4"},
         now=NOW,
         node={"red": 'country = "ES"\nroles = ["provider"]'},
         queue="backoff_base_seconds = 60",
-        tables={"red": "[provider]\nsamples = true"},
+        tables={"red": f'[provider]\nsamples = true\n\n[admin]\npassword_hash = "{digest}"'},
     )
     # another encryption certificate of blue's, from the same CA, valid some other time than now
     start = NOW - dt.timedelta(days=10) if bad == "expired" else NOW + dt.timedelta(days=10)
@@ -151,6 +155,17 @@ def test_an_answer_to_a_requester_whose_certificate_expired_fails_at_once(
     assert "AS4 partner blue (blue_gw)" in said
     assert "García" not in caplog.text
     assert "12345678Z" not in caplog.text
+
+    # the operator sees it in the admin area: the dead letter (to requeue) and the request's state
+    with httpx.Client(transport=SyncASGITransport(create_app(red)), base_url="http://red.test") as admin:
+        assert admin.post("/admin/login", data={"password": PASSWORD}).status_code == 303
+        dead = admin.get("/admin/queue").text
+        assert "as4.deliver" in dead
+        assert "CertificateNotValid: the encryption certificate of AS4 partner blue (blue_gw) expired on" in dead
+        assert "Requeue" in dead
+        exchanges = admin.get("/admin/exchanges").text
+    assert "delivery_failed" in exchanges
+    assert "AS4 partner blue (blue_gw) expired on" in exchanges
 
 
 def test_requeued_after_the_certificate_is_replaced_the_request_is_answered(

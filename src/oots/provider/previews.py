@@ -53,12 +53,16 @@ from oots.provider.preview import (
 from oots.provider.render import RenderedDocument
 from oots.store.queue import Job, enqueue
 
-__all__ = ["ANSWER_JOB", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
+__all__ = ["ANSWER_JOB", "ANSWER_NOT_SENT", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
 
 log = logging.getLogger(__name__)
 
 ANSWER_JOB = "provider.preview_answer"
 EXPIRE_JOB = "provider.preview_expire"
+
+#: The journal's outcome of ``exchange_failed`` when an answer could not be sent (the requester's
+#: certificate is not valid): the job is dead-lettered, and answers once requeued.
+ANSWER_NOT_SENT = "answer_not_sent"
 
 #: The decision recorded when the person who logged in is not the request's subject.
 NOT_THE_SUBJECT = "not_the_subject"
@@ -364,7 +368,7 @@ class Previews:
             return
         reason = error_text(exc)
         details = {"reason": "AS4:NOT_SENT", "error": reason}
-        self._journal(session, row, Event.EXCHANGE_FAILED, "answer_not_sent", details)
+        self._journal(session, row, Event.EXCHANGE_FAILED, ANSWER_NOT_SENT, details)
         log.error(
             "preview %s (conversation %s): the answer cannot be sent, the request is left unanswered until the "
             "dead job %s is requeued: %s",

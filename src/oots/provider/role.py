@@ -45,15 +45,12 @@ from oots.node.roles import As4Handler, As4Preparer, NodeContext
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, Previews
+from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, Previews
 from oots.store.queue import DeadHook, Handler
 
-__all__ = ["ANSWER_NOT_SENT", "ProviderRole", "create_role"]
+__all__ = ["ProviderRole", "create_role"]
 
 log = logging.getLogger(__name__)
-
-#: The journal's outcome of ``exchange_failed`` when an answer could not be sent (see the module doc).
-ANSWER_NOT_SENT = "answer_not_sent"
 
 
 def _property(message: UserMessage, name: str) -> PartyId | None:

@@ -16,6 +16,7 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
     │   ├── LocalProtocolError       ... by us (a bug or a misuse of the API)
     │   └── RemoteProtocolError      ... by the peer (its message is wrong)
     ├── SecurityError                a signature, certificate, token or key did not hold
+    │   └── CertificateNotValid      ... a partner's certificate is expired or not valid yet (not retried)
     ├── TransportError               the network failed (connect, timeout, TLS, HTTP status)
     │   └── RegisterError            an evidence provider's register failed or timed out
     │       └── RegisterUnavailable  ... could not be loaded (unreachable at start, a bad row)
@@ -30,6 +31,7 @@ import traceback
 import uuid
 
 __all__ = [
+    "CertificateNotValid",
     "ConfigError",
     "LocalProtocolError",
     "ModelError",
@@ -59,6 +61,9 @@ class OotsError(Exception):
 
     #: Exit code the command line uses for this kind of error.
     exit_code: int = 1
+    #: False when doing the same again fails the same way until an operator changes something (a
+    #: certificate, a setting): the work queue then dead-letters the job at once instead of retrying it.
+    retryable: bool = True
 
     def __init__(self, message: str, *, error_id: str | None = None) -> None:
         super().__init__(message)
@@ -122,6 +127,14 @@ class SecurityError(OotsError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class CertificateNotValid(SecurityError):
+    """A partner's certificate is expired or not valid yet at the time of use: nothing can be sent to the
+    partner until an operator configures a valid one. Not retryable: a job that meets it is dead-lettered
+    at once (requeued by the operator once the certificate is replaced)."""
+
+    retryable = False
 
 
 class TransportError(OotsError):

@@ -71,6 +71,7 @@ __all__ = [
     "PURGE_JOB",
     "As4Store",
     "Deliver",
+    "DeliveryFailed",
     "OutboundEventHook",
     "StoredInbound",
     "Unsent",
@@ -92,6 +93,9 @@ PURGE_JOB = "as4.purge_inbound"
 Deliver = Callable[[Session, VerifiedMessage], None]
 #: What a delivery hook can do before the delivery's transaction (see :meth:`As4Store.deliver_preparer`).
 PrepareDelivery = Callable[[VerifiedMessage], None]
+#: Told that a message's delivery job was dead-lettered, with the error the hook failed with, in the
+#: dead-lettering transaction (see :meth:`As4Store.delivery_dead`).
+DeliveryFailed = Callable[[Session, VerifiedMessage, BaseException], None]
 #: Told of what happened to an outgoing message (receipt, error, retry, failure), in the saving transaction.
 OutboundEventHook = Callable[[Session, Any], None]
 
@@ -250,10 +254,11 @@ _INBOUND_DONE = (
         last_error=bindparam("error", type_=Text()),
     )
 )
-#: :data:`_INBOUND_DONE` only while the message is still ``received``: the delivery job's check that it
-#: was not delivered already (a job re-run after its completion was lost) and its state change in one
-#: statement (no row changed: delivered before).
-_INBOUND_CLAIMED = _INBOUND_DONE.where(_I.state == InboundState.RECEIVED.value)
+#: :data:`_INBOUND_DONE` only while the message is still ``received`` (or ``delivery_failed``: its dead
+#: delivery job was requeued): the delivery job's check that it was not delivered already (a job re-run
+#: after its completion was lost) and its state change in one statement (no row changed: delivered before).
+_DELIVERABLE = (InboundState.RECEIVED.value, InboundState.DELIVERY_FAILED.value)
+_INBOUND_CLAIMED = _INBOUND_DONE.where(_I.state.in_(_DELIVERABLE))
 #: Messages a preparer read and its handler has not taken yet, kept at most, and their payloads' bytes
 #: together at most (a worker prepares a whole batch before it handles it: a batch of large evidence
 #: must not be held at once). What is not kept, or forgotten, its handler reads again.
@@ -500,7 +505,11 @@ class As4Store:
         When the hook raises, its effects are rolled back with the job's transaction and the job is
         retried by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts``
         here) the hook runs in a savepoint instead, and when it raises the message is marked
-        ``delivery_failed`` with the reason (the hook's effects rolled back) and the job ends.
+        ``delivery_failed`` with the reason (the hook's effects rolled back) and the job ends. An error
+        that is not retryable (``OotsError.retryable``: an answer to a partner whose certificate has
+        expired) is raised on every attempt: the queue dead-letters the job at once, and
+        :meth:`delivery_dead` marks the message. A message ``delivery_failed`` is delivered again when
+        its dead job is requeued (once the operator mended the cause); one purged meanwhile is not.
 
         The message is marked ``delivered`` before the hook runs, in the same transaction and only while
         it is still ``received``: that one statement is also the check that it was not delivered
@@ -512,8 +521,12 @@ class As4Store:
             inbound_id = int(job.payload["id"])
             message = self._take_prepared(inbound_id)
             if message is None:
-                stored, message = self.load_inbound(session, inbound_id)
-                if stored.state != InboundState.RECEIVED.value:
+                try:
+                    stored, message = self.load_inbound(session, inbound_id)
+                except NotFound:
+                    log.warning("AS4 delivery job %s: the message is no longer kept (purged); nothing to do", job.id)
+                    return
+                if stored.state not in _DELIVERABLE:
                     return  # delivered already (a job re-run after its completion was lost)
             delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
             if not self._claim_delivery(session, inbound_id, delivered, self.clock()):
@@ -526,6 +539,8 @@ class As4Store:
                 with session.begin_nested():
                     hook(session, message)
             except Exception as exc:
+                if isinstance(exc, OotsError) and not exc.retryable:
+                    raise  # the queue dead-letters the job; delivery_dead marks the message
                 log.error(
                     "AS4 message %s: delivery failed for good after %d attempts", message.message_id, job.attempts
                 )
@@ -534,6 +549,26 @@ class As4Store:
                 self._mark(session, stored, failed, None, error_text(exc)[:4000])
 
         return handle
+
+    def delivery_dead(self, failed: DeliveryFailed | None = None) -> Callable[[Session, Job, BaseException], None]:
+        """The ``on_dead`` hook of ``as4.deliver`` jobs: the message is marked ``delivery_failed`` with the
+        error, and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job."""
+
+        def dead(session: Session, job: Job, exc: BaseException) -> None:
+            try:
+                stored, message = self.load_inbound(session, int(job.payload["id"]))
+            except NotFound:
+                return
+            if stored.state not in _DELIVERABLE:
+                return
+            state = InboundState(stored.state)
+            if state is InboundState.RECEIVED:
+                state = msh.inbound_next(state, InboundEvent.DELIVERY_FAILED)
+            self._mark(session, stored, state, None, error_text(exc)[:4000])
+            if failed is not None:
+                failed(session, message, exc)
+
+        return dead
 
     def deliver_preparer(self, prepare: PrepareDelivery) -> Callable[[Job], None]:
         """The preparer of ``as4.deliver`` jobs: ``prepare`` sees the message before the job's transaction.
@@ -548,7 +583,7 @@ class As4Store:
             inbound_id = int(job.payload["id"])
             with self.db.session() as session:
                 stored, message = self.load_inbound(session, inbound_id)
-            if stored.state != InboundState.RECEIVED.value:
+            if stored.state not in _DELIVERABLE:
                 return
             self._keep_prepared(inbound_id, message)
             try:

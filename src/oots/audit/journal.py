@@ -86,7 +86,9 @@ class Event(StrEnum):
     ERROR_RECEIVED = "error_received"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
-    #: The requester's exchange ended without evidence for a reason of its own (no provider, unreachable...).
+    #: The requester's exchange ended without evidence for a reason of its own (no provider, unreachable...);
+    #: on the provider's side, an answer could not be sent (outcome ``answer_not_sent``: the requester's
+    #: certificate is not valid), until its dead job is requeued.
     EXCHANGE_FAILED = "exchange_failed"
     #: The user came back from a provider's preview space to the requester's return location.
     PREVIEW_RETURNED = "preview_returned"

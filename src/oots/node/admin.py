@@ -622,17 +622,19 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         rows = await run_in_thread(recent, "requester_exchanges", columns, "updated_at", number)
         columns = ("message_id", "partner", "leg", "state", "attempts", "updated_at")
         outbound = await run_in_thread(recent, "as4_outbound", columns, "id", number)
-        columns = ("message_id", "partner", "leg", "state", "received_at")
+        columns = ("message_id", "partner", "leg", "state", "received_at", "last_error")
         inbound = await run_in_thread(recent, "as4_inbound", columns, "id", number)
         more = any(len(t) > PAGE_SIZE for t in (rows, outbound, inbound))
-        rows, outbound, inbound = rows[:PAGE_SIZE], outbound[:PAGE_SIZE], inbound[:PAGE_SIZE]
+        rows, outbound = rows[:PAGE_SIZE], outbound[:PAGE_SIZE]
+        # why a delivery failed (an error of oots names no person; another error only its type)
+        inbound = [(*r[:-1], (r[-1] or "")[:300]) for r in inbound[:PAGE_SIZE]]
         body = (
             "<h2>Exchanges (requester)</h2>"
             + _table(("Exchange", "Procedure", "Country", "State", "Reason", "Updated"), rows)
             + "<h2>AS4 messages sent</h2>"
             + _table(("Message id", "Partner", "Leg", "State", "Attempts", "Updated"), outbound)
             + "<h2>AS4 messages received</h2>"
-            + _table(("Message id", "Partner", "Leg", "State", "Received"), inbound)
+            + _table(("Message id", "Partner", "Leg", "State", "Received", "Error"), inbound)
             + _paging("/admin/exchanges", number, more)
         )
         return _page("Exchanges and messages", body, node=node, token=token)

@@ -53,7 +53,7 @@ from oots.settings import Settings
 from oots.store import open_database
 from oots.store.database import OUTAGE_RETRY_SECONDS, normalise_url, outage
 from oots.store.loops import Loops
-from oots.store.queue import Handler, Preparer, Worker
+from oots.store.queue import DeadHook, Handler, Preparer, Worker
 from oots.store.wake import listen, topic, unlisten
 from oots.threads import run_in_thread, set_threads
 
@@ -217,6 +217,24 @@ def as4_preparation(ctx: NodeContext) -> Callable[[msh.VerifiedMessage], None] |
     return prepare
 
 
+def as4_delivery_failed(ctx: NodeContext) -> Callable[[Session, msh.VerifiedMessage, BaseException], None] | None:
+    """The hook told when a received message's delivery job is dead-lettered: it goes to the
+    ``as4_delivery_failed()`` of the role that consumes its action (None when no role has one)."""
+    hooks: dict[str, Callable[[Session, msh.VerifiedMessage, BaseException], None]] = {}
+    for role in _roles(ctx):
+        found = getattr(role, "as4_delivery_failed", None)
+        hooks.update(found() if found is not None else {})
+    if not hooks:
+        return None
+
+    def failed(session: Session, message: msh.VerifiedMessage, exc: BaseException) -> None:
+        hook = hooks.get(message.user_message.collaboration_info.action)
+        if hook is not None:
+            hook(session, message, exc)
+
+    return failed
+
+
 #: Messages a sender thread claims at once: small, so that the threads share a burst between them.
 SEND_BATCH = 2
 
@@ -344,9 +362,12 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
     worker = Worker(ctx.database, ctx.settings.queue, clock=ctx.clock)
     handlers: dict[str, Handler] = {}
     preparers: dict[str, Preparer] = {}
+    dead_hooks: dict[str, DeadHook] = {}
     for role in _roles(ctx):
         found = getattr(role, "job_preparers", None)
         preparers.update(found() if found is not None else {})
+        found = getattr(role, "job_dead_hooks", None)
+        dead_hooks.update(found() if found is not None else {})
         for kind, handler in role.job_handlers().items():
             if kind in handlers:
                 raise ConfigError(f"two roles handle the job kind {kind}")
@@ -359,12 +380,13 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
         prepare = as4_preparation(ctx)
         if prepare is not None:
             preparers[DELIVER_JOB] = gateway.store.deliver_preparer(prepare)
+        dead_hooks[DELIVER_JOB] = gateway.store.delivery_dead(as4_delivery_failed(ctx))
         window, every = ctx.settings.as4.duplicate_window_seconds, ctx.settings.as4.purge_interval_seconds
         handlers[PURGE_JOB] = gateway.store.purge_handler(window_seconds=window, every_seconds=every)
         with ctx.database.session() as session:  # the first run; each run schedules the next
             schedule_purge(session, every_seconds=every, now=ctx.clock())
     for kind, handler in handlers.items():
-        worker.register(kind, handler, prepare=preparers.get(kind))
+        worker.register(kind, handler, prepare=preparers.get(kind), on_dead=dead_hooks.get(kind))
     return NodeWorker(ctx, worker)
 
 

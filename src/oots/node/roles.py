@@ -15,9 +15,13 @@ transaction) and ``as4_preparers()`` (action → preparer, which sees a delivere
 transaction opens): a preparer does the slow part of the work there (asking the Common Services;
 validating, rendering, packing an answer), keeping the result for its handler, so that the node's
 database write lock (SQLite) is held only for the writes. The handler must still work when nothing
-was prepared. A role that can lose part of what it offers while the node runs (the provider: a data
-service whose register could not be loaded) adds ``unavailable()``, what is unavailable and why
-(:func:`unavailable`, shown by ``/ready`` and the admin area).
+was prepared. A role may also add ``job_dead_hooks()`` (job kind → :data:`oots.store.queue.DeadHook`)
+and ``as4_delivery_failed()`` (action → hook with the message and the error): told, in the transaction
+that dead-letters the job, that the work could not be done (the provider journals that its answer could
+not be sent: the partner's certificate is not valid). A role that can lose part of what it offers while
+the node runs (the provider: a data service whose register could not be loaded) adds
+``unavailable()``, what is unavailable and why (:func:`unavailable`, shown by ``/ready`` and the admin
+area).
 
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.

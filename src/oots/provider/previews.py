@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from oots import edm
 from oots.audit.journal import Event, Journal, Side
-from oots.errors import ModelError, XmlError
+from oots.errors import ModelError, XmlError, error_text
 from oots.provider.dataservice import DataService, ProvidedEvidence
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
@@ -53,12 +53,16 @@ from oots.provider.preview import (
 from oots.provider.render import RenderedDocument
 from oots.store.queue import Job, cancel, enqueue
 
-__all__ = ["ANSWER_JOB", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
+__all__ = ["ANSWER_JOB", "ANSWER_NOT_SENT", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
 
 log = logging.getLogger(__name__)
 
 ANSWER_JOB = "provider.preview_answer"
 EXPIRE_JOB = "provider.preview_expire"
+
+#: The journal's outcome of ``exchange_failed`` when an answer could not be sent (the requester's
+#: certificate is not valid): the job is dead-lettered, and answers once requeued.
+ANSWER_NOT_SENT = "answer_not_sent"
 
 #: The decision recorded when the person who logged in is not the request's subject.
 NOT_THE_SUBJECT = "not_the_subject"
@@ -353,6 +357,26 @@ class Previews:
         reply_id = send(session, routing, answer)
         self._close(session, row, PreviewState.EXPIRED, "EDM:ERR:0005")
         self._journal_answer(session, row, routing, answer, reply_id)
+
+    def answer_not_sent(self, session: Session, job: Job, exc: BaseException) -> None:
+        """The ``on_dead`` hook of :data:`ANSWER_JOB` and :data:`EXPIRE_JOB`: the held request's answer
+        could not be sent (a requester whose certificate is not valid). The preview stays as it was, so
+        that the job, requeued once the cause is mended, answers it; the failure is journalled and logged."""
+        key = str(job.payload["preview"])
+        row = self._locked(session, key)
+        if row is None or PreviewState(row.state) not in OPEN:
+            return
+        reason = error_text(exc)
+        details = {"reason": "AS4:NOT_SENT", "error": reason}
+        self._journal(session, row, Event.EXCHANGE_FAILED, ANSWER_NOT_SENT, details)
+        log.error(
+            "preview %s (conversation %s): the answer cannot be sent, the request is left unanswered until the "
+            "dead job %s is requeued: %s",
+            key[:12],
+            row.conversation_id,
+            job.id,
+            reason,
+        )
 
     # --- helpers -------------------------------------------------------------------------------------
     def _locked(self, session: Session, key: str) -> ProviderPreview | None:

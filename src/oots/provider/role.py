@@ -14,6 +14,11 @@ pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that mu
 answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
 (queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`).
 Without eID, such a request is answered ``EDM:ERR:0007`` as before.
+
+An answer that cannot be sent because the requester's certificate (as this node has it) is expired or
+not valid yet is not retried: the queue dead-letters the job at once, and the role journals
+``exchange_failed`` (outcome ``answer_not_sent``) and logs the reason at ERROR. Requeued from the admin
+area once the certificate is replaced, the job answers the request as usual.
 """
 
 from __future__ import annotations
@@ -34,14 +39,14 @@ from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
 from oots.audit.journal import Event, Journal, Side, load_journal
 from oots.audit.models import CONVERSATION_ID_CHARACTERS, EXCHANGE_ID_CHARACTERS
-from oots.errors import ConfigError
+from oots.errors import ConfigError, error_text
 from oots.node.gateway import As4Gateway
 from oots.node.roles import As4Handler, As4Preparer, NodeContext
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, Previews
-from oots.store.queue import Handler
+from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, Previews
+from oots.store.queue import DeadHook, Handler
 
 __all__ = ["ProviderRole", "create_role"]
 
@@ -117,6 +122,14 @@ class ProviderRole:
 
     def as4_preparers(self) -> Mapping[str, As4Preparer]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.prepare_request}
+
+    def as4_delivery_failed(self) -> Mapping[str, Any]:
+        return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.not_answered}
+
+    def job_dead_hooks(self) -> Mapping[str, DeadHook]:
+        if self.previews is None:
+            return {}
+        return {ANSWER_JOB: self.previews.answer_not_sent, EXPIRE_JOB: self.previews.answer_not_sent}
 
     def unavailable(self) -> dict[str, str]:
         """Data service identifier → why it is unavailable (its register could not be loaded), for
@@ -235,6 +248,31 @@ class ProviderRole:
         # pending (the answer, then the first entry) — three flushes for one commit
         with session.no_autoflush:
             self._journal(session, um, reply, answer)
+
+    def not_answered(self, session: Session, message: Any, exc: BaseException) -> None:
+        """The delivery of ``message`` (a request) was dead-lettered: its answer could not be made or sent
+        (a requester whose certificate is not valid). Journalled as the exchange's failure, logged at ERROR."""
+        um: UserMessage = message.user_message
+        exchange = um.property(profile.EXCHANGE_ID)
+        conversation = um.collaboration_info.conversation_id
+        reason = error_text(exc)
+        self.journal.append(
+            session,
+            side=Side.PROVIDER,
+            event=Event.EXCHANGE_FAILED,
+            exchange_id=exchange.value if exchange is not None else None,
+            conversation_id=conversation,
+            message_ids=[um.message_info.message_id],
+            outcome=ANSWER_NOT_SENT,
+            details={"reason": "AS4:NOT_SENT", "error": reason},
+        )
+        log.error(
+            "provider: the answer to %s (conversation %s) cannot be sent, the request is left unanswered until "
+            "its dead delivery job is requeued: %s",
+            um.message_info.message_id,
+            conversation,
+            reason,
+        )
 
     def _journal_held(self, session: Session, request: UserMessage, follow: PreviewFollowUp) -> None:
         exchange = request.property(profile.EXCHANGE_ID)

@@ -1010,7 +1010,11 @@ class Requester:
                 return
             row.preview_location = doc.preview_location
             row.preview_method = (doc.preview_method or "GET").upper()
-            self._send(session, ex, row, preview_location=doc.preview_location)
+            try:
+                self._send(session, ex, row, preview_location=doc.preview_location)
+            except (NotFound, SecurityError) as exc:  # the provider's certificate expired since the first
+                self._unsendable(session, ex, row, exc)
+                return
             row.status = RequestStatus.PREVIEW.value
             self._move(session, ex, Event.PREVIEW_REQUIRED)
             return
@@ -1043,12 +1047,20 @@ class Requester:
         try:
             self._send(session, ex, pending, ahead=ahead)
         except (NotFound, SecurityError) as exc:  # an unknown partner, or one whose certificate has expired
-            pending.status = RequestStatus.FAILED.value
-            self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
+            self._unsendable(session, ex, pending, exc)
             return
         pending.status = RequestStatus.SENT.value
         if after_evidence:
             self._move(session, ex, Event.EVIDENCE_RECEIVED)
+
+    def _unsendable(
+        self, session: Session, ex: ExchangeRecord, row: RequestRecord, exc: NotFound | SecurityError
+    ) -> None:
+        """``row``'s request cannot be sent (an unknown access point, or one whose certificate is expired or
+        not valid yet): the exchange fails at once, naming the reason (waiting would not mend it)."""
+        row.status = RequestStatus.FAILED.value
+        log.warning("exchange %s: its request to %s cannot be sent: %s", ex.id, row.access_point, exc.message)
+        self._move(session, ex, Event.FAIL, Reason.PROVIDER_UNREACHABLE, exc.message)
 
     def build_request(
         self, ex: ExchangeRecord, row: RequestRecord, *, preview_location: str | None = None

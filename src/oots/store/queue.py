@@ -16,7 +16,10 @@
   itself when there is nothing kept); a preparer that raises is logged and the handler runs as usual.
 * A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
   job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
-  back by :func:`requeue`.
+  back by :func:`requeue`. An error that is not retryable (``OotsError.retryable`` false: an expired
+  certificate, which waiting does not mend) dead-letters the job at once. A kind may have an
+  *on_dead* hook, run in the transaction that dead-letters a job its handler failed, to record what
+  became of the work (a requeued job runs its handler again as usual).
 * :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
   of something that ended), so that no worker claims them only to find nothing to do.
 
@@ -47,7 +50,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from oots.errors import NotFound, StoreError, StoreUnavailable, error_text
+from oots.errors import NotFound, OotsError, StoreError, StoreUnavailable, error_text, exception_text
 from oots.settings import QueueSettings
 from oots.store.base import UtcDateTime, utcnow
 from oots.store.database import Database, Reconnect
@@ -57,6 +60,7 @@ from oots.store.wake import on_commit, topic
 __all__ = [
     "JOB_STATUSES",
     "WAKE_TOPIC",
+    "DeadHook",
     "Handler",
     "Job",
     "Preparer",
@@ -112,6 +116,8 @@ class Job:
 Handler = Callable[[Session, Job], None]
 #: A preparer does what it can of a job before its transaction (no database writes; see the module doc).
 Preparer = Callable[[Job], None]
+#: Told, in the transaction that dead-letters a job, of the error its handler failed with.
+DeadHook = Callable[[Session, Job, BaseException], None]
 
 
 def _check_kind(kind: str) -> None:
@@ -451,14 +457,16 @@ def fail(
     settings: QueueSettings,
     rng: random.Random | None = None,
     now: datetime | None = None,
+    retry: bool = True,
 ) -> str | None:
-    """Record a failed attempt: back to ``queued`` after a backoff, or ``dead`` when none are left.
+    """Record a failed attempt: back to ``queued`` after a backoff, or ``dead`` when none are left (or,
+    without ``retry``, at once: the error is one that trying again cannot mend).
 
     Returns the new status, or None if ``worker_id`` no longer held the job.
     """
     moment = now or utcnow()
     params: dict[str, Any] = {**_held(job, worker_id), "now": moment, "error": error[:MAX_ERROR_LENGTH]}
-    if job.attempts >= (job.max_attempts or settings.max_attempts):
+    if not retry or job.attempts >= (job.max_attempts or settings.max_attempts):
         params |= {"new_status": "dead", "retry_at": None, "finished_at": moment}
     else:
         delay = backoff_delay(job.attempts, settings, rng)
@@ -600,6 +608,7 @@ class Worker:
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.handlers: dict[str, Handler] = {}
         self.preparers: dict[str, Preparer] = {}
+        self.dead_hooks: dict[str, DeadHook] = {}
         self._stop = threading.Event()
         self._wake = topic(WAKE_TOPIC)
         self._group_size = settings.batch_size if settings.group_commit_seconds > 0 else 1
@@ -608,14 +617,19 @@ class Worker:
         for kind, handler in (handlers or {}).items():
             self.register(kind, handler)
 
-    def register(self, kind: str, handler: Handler, *, prepare: Preparer | None = None) -> None:
-        """Run ``handler`` for jobs of ``kind`` (one handler per kind), ``prepare`` before its transaction."""
+    def register(
+        self, kind: str, handler: Handler, *, prepare: Preparer | None = None, on_dead: DeadHook | None = None
+    ) -> None:
+        """Run ``handler`` for jobs of ``kind`` (one handler per kind), ``prepare`` before its transaction,
+        ``on_dead`` in the transaction that dead-letters a job whose handler failed."""
         _check_kind(kind)
         if kind in self.handlers:
             raise StoreError(f"a handler for job kind {kind!r} is already registered")
         self.handlers[kind] = handler
         if prepare is not None:
             self.preparers[kind] = prepare
+        if on_dead is not None:
+            self.dead_hooks[kind] = on_dead
 
     def handler(self, kind: str) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -826,11 +840,35 @@ class Worker:
         return _Group(attempted=len(ran), again=rest, in_time=cut or not rest)
 
     def _record_failure(self, job: Job, exc: BaseException) -> None:
+        retry = not (isinstance(exc, OotsError) and not exc.retryable)
         with self.db.session(immediate=True) as session:
             status = fail(
-                session, job, self.id, _error_text(exc), settings=self.settings, rng=self.rng, now=self.clock()
+                session,
+                job,
+                self.id,
+                _error_text(exc),
+                settings=self.settings,
+                rng=self.rng,
+                now=self.clock(),
+                retry=retry,
             )
-        self._log_failure(job, exc, status)
+            if status == "dead":
+                self._dead(session, job, exc)
+        if retry or status != "dead":
+            self._log_failure(job, exc, status)
+        else:  # the error says what an operator must mend; an error of oots names no person
+            log.error("job %s (%s) dead-lettered at once, not retried: %s", job.id, job.kind, _error_text(exc))
+
+    def _dead(self, session: Session, job: Job, exc: BaseException) -> None:
+        """Run the kind's on_dead hook (in a savepoint: its failure does not keep the job from its end)."""
+        hook = self.dead_hooks.get(job.kind)
+        if hook is None:
+            return
+        try:
+            with session.begin_nested():
+                hook(session, job, exc)
+        except Exception as failure:
+            log.error("job %s (%s): its on_dead hook failed: %s", job.id, job.kind, exception_text(failure))
 
     def _log_failure(self, job: Job, exc: BaseException, status: str | None) -> None:
         outcome = {"dead": "dead-lettered", "queued": "will retry"}.get(status or "", "lease lost")

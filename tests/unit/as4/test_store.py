@@ -372,6 +372,58 @@ def test_a_delivery_that_keeps_failing_ends_delivery_failed_without_its_effects(
     assert "app.effect" not in job_counts  # the hook's own effects were rolled back each time
 
 
+def test_a_delivery_that_fails_for_good_at_once_is_dead_lettered_and_delivered_once_requeued(nodes) -> None:  # type: ignore[no-untyped-def]
+    # an answer to a partner whose certificate is not valid: not retried; marked, told, and requeueable
+    from oots.errors import CertificateNotValid
+    from oots.store.queue import list_dead, requeue
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "c1@blue", clock)
+    submit(blue, codec, "c2@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    fixed = {"on": False}
+    delivered: list[str] = []
+    told: list[tuple[str, str]] = []
+
+    def answer(session, message):  # type: ignore[no-untyped-def]
+        enqueue(session, "app.effect", {"of": message.message_id})
+        if not fixed["on"]:
+            raise CertificateNotValid("the encryption certificate of AS4 partner blue (blue_gw) expired on ...")
+        delivered.append(message.message_id)
+
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(
+        DELIVER_JOB,
+        red.deliver_handler(answer, max_attempts=8),
+        on_dead=red.delivery_dead(lambda session, m, exc: told.append((m.message_id, type(exc).__name__))),
+    )
+    assert worker.drain() == 2
+    assert told == [("c1@blue", "CertificateNotValid"), ("c2@blue", "CertificateNotValid")]
+    with red.db.session() as session:
+        dead = list_dead(session)
+        assert [(j.attempts, j.status) for j in dead] == [(1, "dead"), (1, "dead")]
+        assert "app.effect" not in counts(session)  # the hook's effects were rolled back
+        last_error = session.execute(text("SELECT last_error FROM as4_inbound ORDER BY id")).scalars().all()
+    assert red.inbound_state("c1@blue") == "delivery_failed"
+    said = "CertificateNotValid: the encryption certificate of AS4 partner blue (blue_gw) expired on ..."
+    assert last_error == [said, said]
+    assert [j.last_error for j in dead] == [said, said]
+
+    fixed["on"] = True  # the operator replaced the certificate
+    with red.db.session() as session:
+        for job in dead:
+            requeue(session, job.id, now=clock())
+        session.execute(text("DELETE FROM as4_inbound_payloads WHERE inbound_id = (SELECT max(id) FROM as4_inbound)"))
+        session.execute(text("DELETE FROM as4_inbound WHERE message_id = 'c2@blue'"))  # purged meanwhile
+    assert worker.drain() == 2
+    assert delivered == ["c1@blue"]
+    assert red.inbound_state("c1@blue") == "delivered"
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"done": 2}  # the purged one: nothing to do, not an error
+    assert worker.drain() == 0
+    assert delivered == ["c1@blue"]
+
+
 def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes) -> None:  # type: ignore[no-untyped-def]
     blue, codec, red, sender, clock = nodes
     submit(blue, codec, "w1@blue", clock)  # delivered: purged once past the window

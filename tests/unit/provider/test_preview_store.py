@@ -455,3 +455,45 @@ def test_a_preview_its_timeout_job_closes_completes_that_job(desk: Desk) -> None
     ((_, answer),) = desk.sent
     assert answer.code == "EDM:ERR:0005"
     assert _job_statuses(desk, EXPIRE_JOB) == ["done"]
+
+
+def test_an_answer_that_cannot_be_sent_is_dead_lettered_at_once_and_answered_once_requeued(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, the answer job raised the partner's certificate error on every attempt until it was
+    # dead-lettered, journalling nothing.
+    from oots.errors import CertificateNotValid
+    from oots.settings import QueueSettings
+    from oots.store import queue
+
+    expired = "the encryption certificate of AS4 partner blue (blue_gw) expired on 2026-11-20 10:00 UTC"
+
+    def refused(session: object, routing: Routing, answer: Answer) -> str:
+        raise CertificateNotValid(expired)
+
+    worker = queue.Worker(desk.db, QueueSettings())  # jobs are due on the real clock (enqueued without one)
+    worker.register(ANSWER_JOB, desk.previews.answer_job(refused), on_dead=desk.previews.answer_not_sent)
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    assert follow(desk, second) is None
+    decide(desk, location, accept=[0])
+    with caplog.at_level("ERROR", logger="oots"):
+        worker.drain()
+    with desk.db.session() as session:
+        (job,) = queue.list_dead(session)
+        assert (job.kind, job.attempts, job.last_error) == (ANSWER_JOB, 1, f"CertificateNotValid: {expired}")
+        assert session.scalar(select(ProviderPreview.state)) == "ready"  # kept, to be answered once requeued
+    assert journal(desk)[-1] == ("exchange_failed", "answer_not_sent")
+    said = [r.getMessage() for r in caplog.records if r.name == "oots.provider.previews"]
+    assert len(said) == 1
+    assert "conv-1" in said[0]
+    assert expired in said[0]
+
+    worker.handlers[ANSWER_JOB] = desk.previews.answer_job(desk.send)  # the certificate is replaced
+    with desk.db.session() as session:
+        queue.requeue(session, job.id)
+    worker.drain()
+    ((_, answer),) = desk.sent
+    assert isinstance(checked(answer, second), QueryResponse)
+    assert journal(desk)[-1] == ("evidence_sent", "evidence")
+    nothing_personal_left(desk)

@@ -31,7 +31,7 @@ from oots.cs.datafile import parse_catalogue
 from oots.cs.keys import CsPki
 from oots.cs.server import create_app
 from oots.cs.trust import TrustStore
-from oots.errors import NotFound, SecurityError
+from oots.errors import CertificateNotValid, NotFound
 from oots.node.roles import NodeContext
 from oots.provider.samples import load_people, sample_data_service
 from oots.requester import RequesterRole
@@ -100,7 +100,7 @@ class RecordingOutbox:
     def _check(self, message: UserMessage) -> None:
         reason = self.unusable.get(message.party_info.to_party.party_id.value)
         if reason is not None:
-            raise SecurityError(reason)
+            raise CertificateNotValid(reason)
         if message.party_info.to_party.party_id.value not in self.known:
             raise NotFound(f"no AS4 partner {message.party_info.to_party.party_id.value!r} is configured")
 

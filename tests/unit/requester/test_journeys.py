@@ -519,6 +519,32 @@ def test_a_provider_whose_certificate_expired_ends_the_exchange_with_a_reason(tm
     assert node.outbox.sent == []
 
 
+def test_a_second_request_to_a_provider_whose_certificate_expired_meanwhile_ends_the_exchange(
+    tmp_path: Path, pki: CsPki, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, the certificate error escaped the delivery of the preview answer: the delivery was
+    # retried (then dead-lettered) and the exchange waited for its timeout.
+    node = make_node(tmp_path, pki)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    first_message, first = node.outbox.last_request()
+    reason = "the encryption certificate of AS4 partner be (AP_BE_01) expired on 2026-11-27 10:00 UTC"
+    node.outbox.unusable["AP_BE_01"] = reason  # it expired while the provider was answering
+    with caplog.at_level("WARNING", logger="oots.requester"):
+        node.deliver(Provider().preview(first_message, first, "https://ep.example/preview/abc"))
+    view = state(client, ex_id)
+    assert (view["state"], view["reason"], view["detail"]) == ("failed", "provider_unreachable", reason)
+    assert len(node.outbox.sent) == 1  # the second request was not sent
+    with node.ctx.database.session() as session:
+        entries = sorted(node.role.requester.journal.search(session, exchange_id=ex_id), key=lambda e: e.seq)
+    steps = [(e.event, e.outcome) for e in entries]
+    assert steps[-2:] == [("preview_required", "EDM:ERR:0002"), ("exchange_failed", "provider_unreachable")]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert ex_id in line
+    assert reason in line
+
+
 def test_preview_abandoned_times_out(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki)
     client = api(node)

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from oots.audit.journal import Journal
-from oots.errors import NotFound, RegisterError, StoreError
+from oots.errors import CertificateNotValid, NotFound, RegisterError, StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store import queue as q
@@ -491,6 +491,73 @@ def test_retries_follow_the_backoff_schedule_then_dead_letter(db: Database, cloc
     assert (row.status, row.attempts, row.last_error) == ("dead", 3, "ValueError")
     clock.advance(10_000)
     assert w.drain() == 0
+
+
+def test_an_error_that_is_not_retryable_dead_letters_the_job_at_once(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, an expired partner certificate was retried with backoff until the attempts ran out.
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job)
+        raise CertificateNotValid("the encryption certificate of AS4 partner red (red_gw) expired on 2026-01-01")
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    with caplog.at_level("ERROR", logger="oots.store.queue"):
+        assert worker(db, clock, {"a": handler}).drain() == 1
+    row = job_row(db, job_id)
+    assert (row.status, row.attempts, row.finished_at) == ("dead", 1, clock())
+    assert row.last_error == (
+        "CertificateNotValid: the encryption certificate of AS4 partner red (red_gw) expired on 2026-01-01"
+    )
+    assert ledger_rows(db) == []  # the handler's effects are rolled back, as for any failure
+    (record,) = caplog.records
+    assert record.getMessage() == f"job {job_id} (a) dead-lettered at once, not retried: {row.last_error}"
+
+
+def test_the_on_dead_hook_runs_in_the_transaction_that_dead_letters_the_job(db: Database, clock: Clock) -> None:
+    told: list[tuple[int, str]] = []
+
+    def handler(s: Session, job: q.Job) -> None:
+        ledger(s, job, "handler")
+        if job.kind == "certificate":
+            raise CertificateNotValid("the signing certificate of AS4 partner red (red_gw) expired")
+        raise RuntimeError("down")
+
+    def on_dead(s: Session, job: q.Job, exc: BaseException) -> None:
+        ledger(s, job, "dead")
+        told.append((job.id, type(exc).__name__))
+
+    with db.session() as s:
+        certificate = q.enqueue(s, "certificate", {}, now=clock())
+        down = q.enqueue(s, "down", {}, max_attempts=2, now=clock())
+    w = worker(db, clock, {})
+    w.register("certificate", handler, on_dead=on_dead)
+    w.register("down", handler, on_dead=on_dead)
+    w.drain()
+    assert told == [(certificate, "CertificateNotValid")]  # the other is retried: not dead yet
+    assert ledger_rows(db) == [certificate]  # the hook's row, committed with the dead letter
+    clock.advance(10)
+    w.drain()
+    assert told == [(certificate, "CertificateNotValid"), (down, "RuntimeError")]  # out of attempts
+    assert job_row(db, down).status == "dead"
+
+
+def test_a_failing_on_dead_hook_does_not_keep_the_job_from_its_dead_letter(db: Database, clock: Clock) -> None:
+    def handler(s: Session, job: q.Job) -> None:
+        raise CertificateNotValid("expired")
+
+    def on_dead(s: Session, job: q.Job, exc: BaseException) -> None:
+        ledger(s, job)
+        raise RuntimeError("the hook is broken")
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, now=clock())
+    w = worker(db, clock, {})
+    w.register("a", handler, on_dead=on_dead)
+    w.drain()
+    assert job_row(db, job_id).status == "dead"
+    assert ledger_rows(db) == []  # the hook's savepoint was rolled back
 
 
 def test_a_job_may_allow_more_or_fewer_attempts_than_the_default(db: Database, clock: Clock) -> None:

@@ -16,7 +16,7 @@ from oots.as4.model import Error, Payload, Reference, SignalMessage, UserMessage
 from oots.as4.msh._codec import Codec
 from oots.as4.msh._state import OutboundEvent, OutboundState, outbound_next
 from oots.as4.pmode import PMode
-from oots.errors import ProtocolError, SecurityError
+from oots.errors import CertificateNotValid, ProtocolError, SecurityError
 
 __all__ = [
     "ErrorReceived",
@@ -103,12 +103,13 @@ def create_outbound(
 ) -> Outbound:
     """Pack ``message`` for ``pmode`` and return its record in state CREATED, due now.
 
-    Raises :class:`SecurityError` when the partner's certificates are not valid at ``now`` (expired,
-    or not yet valid): nothing could be sent to it that it could read and answer with a trusted receipt.
+    Raises :class:`CertificateNotValid` (a :class:`SecurityError`) when the partner's certificates are not
+    valid at ``now`` (expired, or not yet valid): nothing could be sent to it that it could read and
+    answer with a trusted receipt.
     """
     problem = pmode.partner.sending_problem(now)
     if problem is not None:
-        raise SecurityError(problem)
+        raise CertificateNotValid(problem)
     packed = codec.pack_user_message(message, payloads, pmode, now)
     return Outbound(
         message_id=message.message_info.message_id,

@@ -17,7 +17,9 @@ Incoming (a UserMessage we received)::
 
     RECEIVED ──deliver──▶ DELIVERED          (the application has it; exactly once)
     RECEIVED ──not_for_delivery──▶ NOT_DELIVERED   (the test service: answered, never delivered)
-    RECEIVED ──delivery_failed──▶ DELIVERY_FAILED  (the application kept refusing it)
+    RECEIVED ──delivery_failed──▶ DELIVERY_FAILED  (the application kept refusing it, or could not
+                                                    answer it: its delivery job is dead)
+    DELIVERY_FAILED ──deliver──▶ DELIVERED   (an operator requeued the dead delivery job)
 
 A message is stored as RECEIVED before its receipt is sent; a duplicate changes nothing.
 """
@@ -92,9 +94,10 @@ INBOUND_TRANSITIONS: dict[tuple[InboundState, InboundEvent], InboundState] = {
     (_I.RECEIVED, _IE.DELIVER): _I.DELIVERED,
     (_I.RECEIVED, _IE.NOT_FOR_DELIVERY): _I.NOT_DELIVERED,
     (_I.RECEIVED, _IE.DELIVERY_FAILED): _I.DELIVERY_FAILED,
+    (_I.DELIVERY_FAILED, _IE.DELIVER): _I.DELIVERED,
 }
 
-_FINAL = frozenset({_O.RECEIPT, _O.ERROR, _O.FAILED, _I.DELIVERED, _I.NOT_DELIVERED, _I.DELIVERY_FAILED})
+_FINAL = frozenset({_O.RECEIPT, _O.ERROR, _O.FAILED, _I.DELIVERED, _I.NOT_DELIVERED})
 
 
 def outbound_next(state: OutboundState, event: OutboundEvent) -> OutboundState:

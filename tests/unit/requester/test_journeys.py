@@ -67,6 +67,15 @@ def explicit(node: Node, client: httpx.Client, ex_id: str) -> None:
     assert reply.status_code == 202, reply.text
 
 
+def requesting(tmp_path: Path, pki: CsPki) -> tuple[Node, httpx.Client, str]:
+    """A node without preview, its API client, and an exchange whose request has gone out."""
+    node = make_node(tmp_path, pki, preview=False)
+    client = api(node)
+    ex_id = start(node, client)
+    explicit(node, client, ex_id)
+    return node, client, ex_id
+
+
 def test_without_preview(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki, preview=False)
     client = api(node)
@@ -234,10 +243,7 @@ def test_plain_http_preview_locations_only_from_allowed_hosts() -> None:
 
 
 def test_person_not_found(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     node.deliver(Provider().error(*node.outbox.last_request(), "EDM:ERR:0004"))
     view = state(client, ex_id)
     assert (view["state"], view["reason"]) == ("failed", "person_not_found")
@@ -565,10 +571,7 @@ def test_preview_abandoned_times_out(tmp_path: Path, pki: CsPki) -> None:
 
 
 def test_unmatched_answer_is_dropped(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     message, request = node.outbox.last_request()
     import dataclasses
 
@@ -602,10 +605,7 @@ def _without_request_id(answer: VerifiedMessage, conversation: str | None = None
 def test_an_error_without_request_id_in_our_conversation_is_matched(tmp_path: Path, pki: CsPki) -> None:
     # A provider refusing a request it could not read (EDM:ERR:0003, too large) may name no request id.
     # Before, the answer was dropped (and not journaled) and the exchange expired with "did not answer".
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     node.deliver(_without_request_id(Provider().error(*node.outbox.last_request(), "EDM:ERR:0003")))
     view = state(client, ex_id)
     assert (view["state"], view["reason"]) == ("failed", "request_refused")
@@ -613,10 +613,7 @@ def test_an_error_without_request_id_in_our_conversation_is_matched(tmp_path: Pa
 
 
 def test_an_error_without_request_id_nor_our_conversation_is_journaled_dropped(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     answer = Provider().error(*node.outbox.last_request(), "EDM:ERR:0003")
     node.deliver(_without_request_id(answer, conversation="another-conversation"))
     assert state(client, ex_id)["state"] == "requesting"
@@ -725,10 +722,7 @@ def test_the_requester_journals_every_step(tmp_path: Path, pki: CsPki) -> None:
 
 
 def test_the_requester_journals_errors_and_failures(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, _, _ = requesting(tmp_path, pki)
     message, request = node.outbox.last_request()
     error = Provider().error(message, request, "EDM:ERR:0004")
     node.deliver(error)
@@ -750,10 +744,7 @@ def test_the_requester_journals_errors_and_failures(tmp_path: Path, pki: CsPki) 
 
 
 def test_the_requester_journals_timeouts(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     node.clock.advance(node.ctx.settings.requester.response_timeout_seconds + 1)
     node.drain()
     assert state(client, ex_id)["state"] == "expired"
@@ -837,10 +828,7 @@ def test_the_request_names_the_requirement_in_every_language_the_broker_gave(tmp
 def test_an_answer_is_parsed_by_its_deliverys_preparer_not_in_its_write_transaction(
     tmp_path: Path, pki: CsPki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     answer = Provider().evidence(*node.outbox.last_request())
     action = answer.user_message.collaboration_info.action
     prepare = node.role.as4_preparers()[action]
@@ -860,10 +848,7 @@ def test_an_answer_is_parsed_by_its_deliverys_preparer_not_in_its_write_transact
 
 
 def test_an_answer_that_does_not_parse_ahead_is_dropped_by_its_handler(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    explicit(node, client, ex_id)
+    node, client, ex_id = requesting(tmp_path, pki)
     answer = Provider().evidence(*node.outbox.last_request())
     broken = dataclasses.replace(answer, payloads=[dataclasses.replace(answer.payloads[0], data=b"<not-xml")])
     action = answer.user_message.collaboration_info.action

@@ -145,13 +145,15 @@ def test_200_exchanges_through_nodes_of_web_processes_and_worker_pidson_one_sqli
 
 
 def _served_by_every_worker(url: str) -> set[str]:
-    """The provider's workers that ran delivery jobs (``locked_by`` is ``host:pid:random``)."""
+    """The workers that ran jobs (``locked_by`` is ``host:pid:random``; a job cancelled unrun has none)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT DISTINCT locked_by FROM queue_jobs WHERE status = 'done'")).scalars()
+            rows = conn.execute(
+                text("SELECT DISTINCT locked_by FROM queue_jobs WHERE status = 'done' AND locked_by IS NOT NULL")
+            ).scalars()
             return {str(r).rsplit(":", 1)[0] for r in rows}
     finally:
         engine.dispose()

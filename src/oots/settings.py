@@ -467,6 +467,14 @@ class ProviderSettings(Section):
         le=86400,
         description="How long a preview stays open after EDM:ERR:0002; then the held request gets EDM:ERR:0005.",
     )
+    preview_retention_seconds: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description=(
+            "An open preview past its deadline by this much is closed and its personal data deleted, even if "
+            "its answer could not be sent (node worker, hourly)."
+        ),
+    )
     preview_return_origins: tuple[str, ...] = Field(
         (),
         description="Origins (scheme://host[:port]) of the requester portals the preview space may send users back to.",

@@ -18,6 +18,9 @@ state                   event            next state
 any open state          ``timeout``      ``expired`` (a held request is answered ``EDM:ERR:0005``)
 ======================  ===============  ==============================================================
 
+A preview still open long after its deadline (its answer could not be sent; its timeout job lost) takes
+the same ``timeout`` when the retention bound closes it, unanswered (outcome ``purged``).
+
 Everything else — a second request for a preview that already has one, a decision taken twice, any
 event on ``answered`` or ``expired`` — raises :class:`PreviewClosed`: a preview is used once.
 """

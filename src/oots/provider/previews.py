@@ -10,7 +10,11 @@
 * :meth:`Previews.decide` — the user's decision in the preview space;
 * the jobs :data:`ANSWER_JOB` (decision and held request both there: send the accepted evidence, an
   empty response when none was accepted, or ``EDM:ERR:0004`` when the person who logged in is not the
-  subject) and :data:`EXPIRE_JOB` (deadline passed: a held request gets ``EDM:ERR:0005``).
+  subject) and :data:`EXPIRE_JOB` (deadline passed: a held request gets ``EDM:ERR:0005``);
+* the periodic job :data:`PURGE_JOB` — the retention bound: a preview still open ``retention`` after its
+  deadline (its answer could not be sent and its dead job was never requeued, or its timeout job was
+  lost) is closed unanswered (``expired``, outcome :data:`PURGED`) and its personal data deleted, a
+  few at a time, each batch a job and a transaction of its own (:meth:`Previews.purge`).
 
 Nothing waits in memory and no worker blocks: a held request is a row; the answer goes out from the
 queue job that finds both halves. When a preview closes its documents and the personal data it held
@@ -29,7 +33,7 @@ from sqlalchemy import ScalarResult, delete, null, select
 from sqlalchemy.orm import Session
 
 from oots import edm
-from oots.audit.journal import Event, Journal, Side
+from oots.audit.journal import Entry, Event, Journal, Side
 from oots.errors import ModelError, XmlError, error_text
 from oots.provider.dataservice import DataService, ProvidedEvidence
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
@@ -51,14 +55,36 @@ from oots.provider.preview import (
     valid_token,
 )
 from oots.provider.render import RenderedDocument
-from oots.store.queue import Job, cancel, enqueue
+from oots.store.queue import Handler, Job, cancel, enqueue
 
-__all__ = ["ANSWER_JOB", "ANSWER_NOT_SENT", "EXPIRE_JOB", "NOT_THE_SUBJECT", "Previews", "Sender", "subject_from_row"]
+__all__ = [
+    "ANSWER_JOB",
+    "ANSWER_NOT_SENT",
+    "EXPIRE_JOB",
+    "NOT_THE_SUBJECT",
+    "PURGED",
+    "PURGE_BATCH",
+    "PURGE_INTERVAL_SECONDS",
+    "PURGE_JOB",
+    "Previews",
+    "Sender",
+    "schedule_purge",
+    "subject_from_row",
+]
 
 log = logging.getLogger(__name__)
 
 ANSWER_JOB = "provider.preview_answer"
 EXPIRE_JOB = "provider.preview_expire"
+PURGE_JOB = "provider.preview_purge"
+
+#: How often :data:`PURGE_JOB` runs (the retention bound is days: an hour late is nothing).
+PURGE_INTERVAL_SECONDS = 3600.0
+#: Previews one :data:`PURGE_JOB` closes in its transaction; a full batch queues the next at once.
+PURGE_BATCH = 50
+
+#: The outcome of a preview closed by the retention bound (journalled as ``timeout``, ``PREVIEW:RETENTION``).
+PURGED = "purged"
 
 #: The journal's outcome of ``exchange_failed`` when an answer could not be sent (the requester's
 #: certificate is not valid): the job is dead-lettered, and answers once requeued.
@@ -108,11 +134,14 @@ class Previews:
         timeout: dt.timedelta,
         return_origins: Sequence[str],
         clock: Callable[[], dt.datetime],
+        retention: dt.timedelta = dt.timedelta(days=7),
     ) -> None:
         self.intake = intake
         self.journal = journal
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        #: How long past its deadline an open preview is kept before :meth:`purge` closes it.
+        self.retention = retention
         self.return_origins = tuple(return_origins)
         self.clock = clock
         #: Plain http only on a loopback demo network (the requester must allow it too).
@@ -301,6 +330,7 @@ class Previews:
         """Answer the held request of a decided preview (the job :data:`ANSWER_JOB`)."""
         row = self._locked(session, key)
         if row is None or row.state != PreviewState.READY.value:
+            _requeued_too_late(row)
             return
         request = self._held_request(row)
         service = self.service_of(row)
@@ -329,6 +359,7 @@ class Previews:
         """Close a preview whose deadline passed (the job :data:`EXPIRE_JOB`); a held request gets 0005."""
         row = self._locked(session, key)
         if row is None or PreviewState(row.state) not in OPEN:
+            _requeued_too_late(row)
             return
         now = self.clock()
         if now < row.deadline:  # the job ran early (clock skew between processes): try again then
@@ -357,6 +388,59 @@ class Previews:
         reply_id = send(session, routing, answer)
         self._close(session, row, PreviewState.EXPIRED, "EDM:ERR:0005")
         self._journal_answer(session, row, routing, answer, reply_id)
+
+    def purge(self, session: Session, *, limit: int = PURGE_BATCH) -> list[str]:
+        """Close at most ``limit`` previews still open :attr:`retention` after their deadline, unanswered:
+        ``expired`` (the timeout, late), outcome :data:`PURGED`, their personal data deleted, a ``timeout``
+        entry each (reason ``PREVIEW:RETENTION``). Their keys, oldest deadline first.
+
+        Previews another transaction holds are skipped (PostgreSQL), not waited for: the next run finds them.
+        """
+        now = self.clock()
+        rows = list(
+            session.scalars(
+                select(ProviderPreview)
+                .where(
+                    ProviderPreview.state.in_([s.value for s in OPEN]),
+                    ProviderPreview.deadline <= now - self.retention,
+                )
+                .order_by(ProviderPreview.deadline, ProviderPreview.key)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        entries = []
+        for row in rows:
+            next_state(PreviewState(row.state), PreviewEvent.TIMEOUT)
+            entries.append(self._entry(row, Event.TIMEOUT, PURGED, {"reason": "PREVIEW:RETENTION"}))
+            self._close(session, row, PreviewState.EXPIRED, PURGED)
+        self.journal.append_all(session, entries)
+        return [row.key for row in rows]
+
+    def purge_job(self, *, every_seconds: float = PURGE_INTERVAL_SECONDS, batch: int = PURGE_BATCH) -> Handler:
+        """The handler of :data:`PURGE_JOB`: one batch of :meth:`purge`, then the next run queued with it —
+        at once when the batch was full (there may be more), and at the next multiple of
+        ``every_seconds`` (see :func:`schedule_purge`)."""
+
+        def run(session: Session, job: Job) -> None:
+            now = self.clock()
+            closed = self.purge(session, limit=batch)
+            if closed:
+                log.warning(
+                    "previews: %d open preview(s) past their deadline by more than %g day(s) (the retention) closed "
+                    "unanswered, their personal data deleted: %s",
+                    len(closed),
+                    self.retention / dt.timedelta(days=1),
+                    ", ".join(key[:12] for key in closed),
+                )
+            if len(closed) == batch:
+                more = int(job.payload.get("batch", 0)) + 1
+                chain = str(job.payload.get("chain", job.key))
+                payload = {"chain": chain, "batch": more}
+                enqueue(session, PURGE_JOB, payload, key=f"{chain}:{more}", now=now)
+            schedule_purge(session, every_seconds=every_seconds, now=now)
+
+        return run
 
     def answer_not_sent(self, session: Session, job: Job, exc: BaseException) -> None:
         """The ``on_dead`` hook of :data:`ANSWER_JOB` and :data:`EXPIRE_JOB`: the held request's answer
@@ -427,9 +511,11 @@ class Previews:
     def _journal(
         self, session: Session, row: ProviderPreview, event: Event, outcome: str, details: dict[str, Any]
     ) -> None:
+        self.journal.append_all(session, [self._entry(row, event, outcome, details)])
+
+    def _entry(self, row: ProviderPreview, event: Event, outcome: str, details: dict[str, Any]) -> Entry:
         routing = row.routing or {}
-        self.journal.append(
-            session,
+        return Entry(
             side=Side.PROVIDER,
             event=event,
             exchange_id=routing.get("exchange_id"),
@@ -469,6 +555,22 @@ class Previews:
 def _expire_key(key: str) -> str:
     """The idempotency key of the timeout job (:data:`EXPIRE_JOB`) of the preview ``key``."""
     return f"{key}:expire"
+
+
+def _requeued_too_late(row: ProviderPreview | None) -> None:
+    """Say so when a dead answer or timeout job, requeued, finds its preview closed by the retention bound."""
+    if row is not None and row.outcome == PURGED:
+        log.warning("preview %s was closed unanswered past its retention: nothing to answer", row.key[:12])
+
+
+def schedule_purge(session: Session, *, every_seconds: float = PURGE_INTERVAL_SECONDS, now: dt.datetime) -> None:
+    """Queue the next :data:`PURGE_JOB` run at the next multiple of ``every_seconds`` (in the caller's
+    transaction), keyed by that moment: a worker starting and the previous run both scheduling it make
+    one job, however many workers the node has (as :func:`oots.as4.store.schedule_purge`)."""
+    slot = int(now.timestamp() // every_seconds) + 1
+    at = dt.datetime.fromtimestamp(slot * every_seconds, dt.UTC)
+    key = f"{every_seconds:g}:{slot}"
+    enqueue(session, PURGE_JOB, {"chain": key, "batch": 0}, key=key, run_at=at, now=now)
 
 
 def _document_rows(session: Session, row: ProviderPreview) -> ScalarResult[ProviderPreviewDocument]:

@@ -12,13 +12,16 @@ same ``ConversationId``, ``originalSender``/``finalRecipient`` swapped, and (TDD
 With eID configured (``[eid]``), the role also runs the **preview space** (:mod:`oots.provider.previews`,
 pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that must be previewed is
 answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
-(queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`).
+(queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`);
+the periodic job :data:`~oots.provider.previews.PURGE_JOB` closes any preview still open
+``provider.preview_retention_seconds`` after its deadline and deletes the personal data it held.
 Without eID, such a request is answered ``EDM:ERR:0007`` as before.
 
 An answer that cannot be sent because the requester's certificate (as this node has it) is expired or
 not valid yet is not retried: the queue dead-letters the job at once, and the role journals
 ``exchange_failed`` (outcome ``answer_not_sent``) and logs the reason at ERROR. Requeued from the admin
-area once the certificate is replaced, the job answers the request as usual.
+area once the certificate is replaced, the job answers the request as usual — for a preview, as long
+as its retention has not run out.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from oots.node.roles import As4Handler, As4Preparer, NodeContext
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, Previews
+from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, PURGE_JOB, Previews, schedule_purge
 from oots.store.queue import DeadHook, Handler
 
 __all__ = ["ProviderRole", "create_role"]
@@ -115,7 +118,16 @@ class ProviderRole:
     def job_handlers(self) -> Mapping[str, Handler]:
         if self.previews is None:
             return {}
-        return {ANSWER_JOB: self.previews.answer_job(self.send), EXPIRE_JOB: self.previews.expire_job(self.send)}
+        return {
+            ANSWER_JOB: self.previews.answer_job(self.send),
+            EXPIRE_JOB: self.previews.expire_job(self.send),
+            PURGE_JOB: self.previews.purge_job(),
+        }
+
+    def schedule_jobs(self, session: Session, now: dt.datetime) -> None:
+        """The first run of the preview space's periodic purge (each run queues the next)."""
+        if self.previews is not None:
+            schedule_purge(session, now=now)
 
     def as4_handlers(self) -> Mapping[str, As4Handler]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.on_request}
@@ -386,6 +398,7 @@ def create_role(ctx: NodeContext) -> ProviderRole:
             journal,
             base_url=base,
             timeout=dt.timedelta(seconds=settings.provider.preview_timeout_seconds),
+            retention=dt.timedelta(seconds=settings.provider.preview_retention_seconds),
             return_origins=settings.provider.preview_return_origins,
             clock=ctx.clock,
         )

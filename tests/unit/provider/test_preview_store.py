@@ -22,7 +22,15 @@ from oots.edm import Person, QueryError, QueryResponse
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp
 from oots.provider.models import ProviderPreview, ProviderPreviewDocument
 from oots.provider.preview import PreviewClosed, Routing, token_from_location
-from oots.provider.previews import ANSWER_JOB, EXPIRE_JOB, NOT_THE_SUBJECT, Previews
+from oots.provider.previews import (
+    ANSWER_JOB,
+    EXPIRE_JOB,
+    NOT_THE_SUBJECT,
+    PURGE_JOB,
+    PURGED,
+    Previews,
+    schedule_purge,
+)
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.settings import QueueSettings, load_settings
 from oots.store import Database, open_database
@@ -497,3 +505,118 @@ def test_an_answer_that_cannot_be_sent_is_dead_lettered_at_once_and_answered_onc
     assert isinstance(checked(answer, second), QueryResponse)
     assert journal(desk)[-1] == ("evidence_sent", "evidence")
     nothing_personal_left(desk)
+
+
+RETENTION = dt.timedelta(days=7)  # the default of provider.preview_retention_seconds
+DEADLINE = T0 + dt.timedelta(minutes=20)
+
+
+def _state(desk: Desk) -> list[tuple[str, str | None]]:
+    with desk.db.session() as session:
+        return [tuple(r) for r in session.execute(select(ProviderPreview.state, ProviderPreview.outcome))]  # type: ignore[misc]
+
+
+def _documents(desk: Desk) -> int:
+    with desk.db.session() as session:
+        return len(session.scalars(select(ProviderPreviewDocument.id)).all())
+
+
+def test_an_open_preview_whose_answer_could_not_be_sent_is_closed_once_past_its_retention(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, a preview whose answer and timeout jobs were dead-lettered (the requester's certificate not
+    # valid) kept the person's data - subject, held request, rendered documents - for as long as nobody
+    # requeued the jobs: for ever.
+    from oots.errors import CertificateNotValid
+    from oots.store import queue
+
+    def refused(session: object, routing: Routing, answer: Answer) -> str:
+        raise CertificateNotValid("the encryption certificate of AS4 partner blue (blue_gw) expired")
+
+    assert desk.previews.retention == RETENTION
+    worker = Worker(desk.db, QueueSettings(), clock=desk.clock)
+    on_dead = desk.previews.answer_not_sent
+    worker.register(ANSWER_JOB, desk.previews.answer_job(refused), on_dead=on_dead)
+    worker.register(EXPIRE_JOB, desk.previews.expire_job(refused), on_dead=on_dead)
+    worker.register(PURGE_JOB, desk.previews.purge_job())
+    first, location = open_preview(desk)
+    assert follow(desk, second_request(first, location)) is None
+    decide(desk, location, accept=[0])
+    with desk.db.session() as session:
+        schedule_purge(session, now=desk.clock())  # what a worker does as it starts
+    worker.drain()
+    desk.clock.now = DEADLINE + dt.timedelta(minutes=1)
+    worker.drain()  # the timeout job tries to answer too, and is dead-lettered alike
+    assert _job_statuses(desk, ANSWER_JOB) == ["dead"]
+    assert _job_statuses(desk, EXPIRE_JOB) == ["dead"]
+    assert _state(desk) == [("ready", None)]
+
+    desk.clock.now = DEADLINE + RETENTION - dt.timedelta(seconds=1)
+    worker.drain()  # the hourly purge has run, and kept the preview: there is still time to requeue
+    assert _job_statuses(desk, PURGE_JOB)[-1] == "queued"
+    assert _state(desk) == [("ready", None)]
+    assert _documents(desk) == 2
+    desk.clock.now = DEADLINE + RETENTION
+    with desk.db.session(immediate=True) as session:
+        (purged,) = desk.previews.purge(session)  # what the next run does
+    assert _state(desk) == [("expired", PURGED)]
+    nothing_personal_left(desk)
+    with desk.db.session() as session:
+        (closed_at,) = session.scalars(select(ProviderPreview.closed_at))
+        entry = session.execute(text("SELECT event, outcome, details FROM audit_entries ORDER BY seq DESC")).first()
+    assert closed_at == DEADLINE + RETENTION
+    assert entry is not None
+    assert (entry[0], entry[1]) == ("timeout", "purged")
+    details = entry[2] if isinstance(entry[2], dict) else json.loads(entry[2])
+    assert details["reason"] == "PREVIEW:RETENTION"
+    assert journal(desk).count(("timeout", "purged")) == 1
+
+    # the certificate is replaced at last and the dead jobs requeued: there is nothing left to answer
+    worker.handlers[ANSWER_JOB] = desk.previews.answer_job(desk.send)
+    worker.handlers[EXPIRE_JOB] = desk.previews.expire_job(desk.send)
+    with desk.db.session() as session:
+        assert queue.requeue_dead(session) == 2
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="oots"):
+        worker.drain()
+    assert desk.sent == []
+    assert _job_statuses(desk, ANSWER_JOB) == ["done"]
+    assert _job_statuses(desk, EXPIRE_JOB) == ["done"]
+    assert _state(desk) == [("expired", PURGED)]
+    assert journal(desk)[-1] == ("timeout", "purged")
+    said = [r.getMessage() for r in caplog.records if r.name == "oots.provider.previews"]
+    assert said == [f"preview {purged[:12]} was closed unanswered past its retention: nothing to answer"] * 2
+
+
+def test_the_retention_purge_closes_previews_in_batches_each_a_job_of_its_own(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(5):  # awaiting, whose timeout jobs were lost
+        open_preview(desk)
+    with desk.db.session() as session:
+        session.execute(text("DELETE FROM queue_jobs"))
+        schedule_purge(session, every_seconds=3600, now=desk.clock())
+    worker = Worker(desk.db, QueueSettings(), handlers={PURGE_JOB: desk.previews.purge_job(batch=2)}, clock=desk.clock)
+    desk.clock.now = DEADLINE + RETENTION - dt.timedelta(minutes=1)
+    assert worker.drain() == 1  # not yet
+    assert _documents(desk) == 10
+    desk.clock.now = DEADLINE + RETENTION + dt.timedelta(hours=1)
+    with caplog.at_level("INFO", logger="oots.provider"):
+        assert worker.drain() == 3  # 2, 2, 1: a full batch queues the next at once
+    assert _state(desk) == [("expired", PURGED)] * 5
+    nothing_personal_left(desk)
+    assert journal(desk).count(("timeout", "purged")) == 5
+    lines = [r for r in caplog.records if r.name == "oots.provider.previews"]
+    assert [r.levelname for r in lines] == ["WARNING"] * 3
+    assert [r.getMessage().split(" open preview")[0] for r in lines] == ["previews: 2", "previews: 2", "previews: 1"]
+    assert "García" not in caplog.text
+    with desk.db.session() as session:
+        keys = list(session.scalars(select(ProviderPreview.key)))
+        jobs = list(session.scalars(select(QueueJob).where(QueueJob.kind == PURGE_JOB).order_by(QueueJob.id)))
+    assert all(key not in caplog.text for key in keys)  # key prefixes only
+    assert all(key[:12] in caplog.text for key in keys)
+    (chain,) = [j for j in jobs if j.status != "done"]  # the hourly chain goes on
+    assert len(jobs) == 5  # the first run, the next hour's, its two follow-ups; the hour after
+    assert chain.status == "queued"
+    assert chain.run_at > desk.clock.now
+    assert worker.drain() == 0

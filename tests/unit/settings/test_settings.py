@@ -115,3 +115,10 @@ def test_safe_requester_clients_pass(clean_env: pytest.MonkeyPatch, tmp_path: Pa
     )
     clients = load_settings(write(tmp_path, text)).requester.clients
     assert [c.id for c in clients] == ["p", "q", "r"]
+
+
+def test_open_previews_are_kept_a_bounded_time(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert load_settings().provider.preview_retention_seconds == 7 * 24 * 3600
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[provider]\npreview_retention_seconds = 0\n"))
+    assert [p for p, _ in info.value.problems] == ["provider.preview_retention_seconds"]

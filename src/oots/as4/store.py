@@ -893,6 +893,14 @@ def _send_one(
         updated, events = msh.give_up(due, f"partner {due.partner} or leg {due.leg} is no longer configured")
         store.save(updated, events, on_event, lease=lease)
         return
+    problem = partner.sending_problem(now())
+    if problem is not None:
+        # A certificate of the partner expired (or its new one is not valid yet) since the message was
+        # packed: no attempt could be answered with a receipt we trust, so it fails now, not after every retry.
+        log.warning("AS4 message %s not sent: %s", due.message_id, problem)
+        updated, events = msh.give_up(due, problem)
+        store.save(updated, events, on_event, lease=lease)
+        return
     mode = store.pmodes.resolve(partner, leg)
     record, request = msh.begin_attempt(due, mode, now())
     try:

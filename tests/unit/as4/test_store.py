@@ -241,6 +241,28 @@ def test_retries_on_schedule_then_fails_with_a_clear_status(nodes) -> None:  # t
     assert "refused" in (out.error_detail or "")
 
 
+def test_a_message_whose_partner_certificate_expired_after_it_was_packed_fails_without_an_attempt(
+    nodes, dev_pki
+) -> None:  # type: ignore[no-untyped-def]
+    # Before, it was sent on the retry schedule until it failed for want of a receipt it could trust.
+    blue, codec, _red, _sender, clock = nodes
+    submit(blue, codec, "x1@blue", clock)
+    expired = dev_pki["red_encrypt"].certificate.not_valid_after_utc  # type: ignore[attr-defined]
+    clock.now = expired + dt.timedelta(minutes=1)
+    counted = http.HttpSender(transport=__import__("httpx").MockTransport(_no_request_expected))
+    assert send_due(blue, codec, counted, now=clock) == 1
+    out = blue.outbound("x1@blue")
+    assert out.state is msh.OutboundState.FAILED
+    assert out.attempts == 0
+    assert f"expired on {expired:%Y-%m-%d %H:%M} UTC" in (out.error_detail or "")
+    assert "AS4 partner red" in (out.error_detail or "")
+    assert send_due(blue, codec, counted, now=clock) == 0  # nothing left to send
+
+
+def _no_request_expected(request):  # type: ignore[no-untyped-def]
+    raise AssertionError(f"nothing should be sent to {request.url}")
+
+
 def _refuse(request):  # type: ignore[no-untyped-def]
     import httpx
 

@@ -45,14 +45,19 @@ def _write(db: Database, n: int) -> None:
 
 
 def _rows_in_the_main_file(db: Database, tmp_path: Path) -> int:
-    """The rows a copy of the database file alone holds (without its log): what checkpoints put there."""
+    """The rows a copy of the database file alone holds (without its log): what checkpoints put there
+    (-1 for a copy taken while a checkpoint was writing the file: torn, it is read again)."""
     copy = tmp_path / "copy.db"
     shutil.copyfile(db.url.database or "", copy)
     conn = sqlite3.connect(copy)
     try:
         return int(conn.execute("SELECT count(*) FROM notes").fetchone()[0])
-    except sqlite3.OperationalError:  # the table itself is still only in the log
-        return 0
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # the table itself is still only in the log
+            return 0
+        return -1
+    except sqlite3.DatabaseError:  # "database disk image is malformed": a torn copy
+        return -1
     finally:
         conn.close()
 

@@ -590,6 +590,11 @@ class RequesterSettings(Section):
     choice_timeout_seconds: float = Field(
         3600.0, gt=0, description="How long an exchange may wait for the user's choices and explicit request."
     )
+    expiry_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often each worker ends the exchanges whose deadline has passed (so at most this late).",
+    )
     clients: tuple[RequesterClientSettings, ...] = ()
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="Attempts to deliver one webhook.")
     webhook_timeout_seconds: float = Field(5.0, gt=0)

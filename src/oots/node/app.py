@@ -241,7 +241,9 @@ SEND_BATCH = 2
 
 @dataclass
 class NodeWorker:
-    """The node's background work: the queue worker and the access point's sender threads.
+    """The node's background work: the queue worker, the access point's sender threads and the roles'
+    periodic work (``periodic()``, :class:`oots.node.roles.Periodic`: one thread each, the requester's
+    timeout sweep).
 
     ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
     receipt, so one thread would send one message at a time); they sleep until a message is
@@ -274,6 +276,10 @@ class NodeWorker:
             )
             # On stop, what the senders claimed and have not started goes back at once.
             self._loops.on_stop(partial(self._unsent.give_back, gateway.store))
+        for role in _roles(self.ctx):
+            found = getattr(role, "periodic", None)
+            for work in found() if found is not None else ():
+                self._loops.every(work.name, work.tick, poll_seconds=work.every_seconds)
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
@@ -358,7 +364,7 @@ def _user_areas(settings: Settings) -> list[tuple[str, str]]:
 
 
 def create_worker(ctx: NodeContext) -> NodeWorker:
-    """The node's worker: every role's job handlers, AS4 deliveries, the sender loop."""
+    """The node's worker: every role's job handlers and periodic work, AS4 deliveries, the sender loop."""
     worker = Worker(ctx.database, ctx.settings.queue, clock=ctx.clock)
     handlers: dict[str, Handler] = {}
     preparers: dict[str, Preparer] = {}

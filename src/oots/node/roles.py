@@ -25,7 +25,10 @@ its own, under idempotency keys that the runs themselves use to queue the next (
 preview space's retention purge). A role that can lose part of what it offers while
 the node runs (the provider: a data service whose register could not be loaded) adds
 ``unavailable()``, what is unavailable and why (:func:`unavailable`, shown by ``/ready`` and the admin
-area).
+area). A role with work to do now and then rather than per job (the requester: ending exchanges whose
+deadline has passed) adds ``periodic()``, a list of :class:`Periodic`: each worker process of the node runs
+each in a loop of its own (:class:`oots.store.loops.Loops`), so the work must be safe to do in several
+processes at once.
 
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.
@@ -45,7 +48,7 @@ from oots.settings import Settings
 from oots.store import Database
 from oots.store.queue import Handler
 
-__all__ = ["As4Handler", "As4Preparer", "NodeContext", "Role", "unavailable"]
+__all__ = ["As4Handler", "As4Preparer", "NodeContext", "Periodic", "Role", "unavailable"]
 
 
 def _utcnow() -> dt.datetime:
@@ -70,6 +73,20 @@ class NodeContext:
 As4Handler = Callable[[Session, Any], None]
 #: ``preparer(message)``: what can be done for a delivered message before its transaction (optional).
 As4Preparer = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """Work a role has the node's workers do every ``every_seconds`` (its ``periodic()``).
+
+    ``tick()`` does one small piece of it (one batch, in a write transaction of its own) and returns how
+    much it did: something true has it run again at once, nothing waits ``every_seconds``. A tick that
+    raises is logged and the loop goes on. ``name`` names the thread.
+    """
+
+    name: str
+    tick: Callable[[], object]
+    every_seconds: float
 
 
 class Role(Protocol):

@@ -2,8 +2,12 @@
 
 :class:`Requester` holds no state of its own: every operation takes a database session, reads the
 exchange, applies one event of :mod:`oots.requester.states`, and writes the result in that session's
-transaction — together with the queue jobs (discovery, timeout, webhook) and the AS4 messages the
-change calls for. Any process serving the node can therefore take the next step of any exchange.
+transaction — together with the queue jobs (discovery, webhook) and the AS4 messages the change
+calls for. Any process serving the node can therefore take the next step of any exchange.
+
+Timeouts need no job of their own: a step that starts a wait sets the exchange's ``deadline``, and the
+node's workers sweep now and then for exchanges that have not ended and whose deadline has passed
+(:meth:`Requester.expire_due`, run by the role's periodic sweep), so the hot steps write no timeout job.
 
 Answers are matched to their request by the ``QueryRequest`` id the response names *and* the AS4
 conversation id it came in (never by guessing), and must come from the access point the request went
@@ -53,7 +57,7 @@ from oots.requester.outbox import Outbox
 from oots.requester.records import ExchangeRecord, RequestRecord
 from oots.requester.states import REASON_TEXT, TERMINAL, Event, Reason, RequestStatus, State, next_state
 from oots.settings import Settings
-from oots.store.queue import cancel, enqueue, reschedule
+from oots.store.queue import enqueue
 from oots.store.wake import on_commit
 
 __all__ = [
@@ -74,6 +78,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 DISCOVER_JOB = "requester.discover"
+#: The timeout job an exchange had before the periodic sweep (:meth:`Requester.expire_due`) replaced it;
+#: no longer made. A database from before may still hold some: its handler ends that exchange if due.
 EXPIRE_JOB = "requester.expire"
 WEBHOOK_JOB = "requester.webhook"
 #: The :mod:`oots.store.wake` topic fired, keyed by exchange id, when a changed exchange commits.
@@ -422,6 +428,12 @@ _VIEW_EVIDENCE = (
     .where(_e.exchange_id == bindparam("exchange"))
     .order_by(_e.id)
 )
+#: Exchanges that have not ended and whose deadline is ``now`` or earlier: what the sweep ends. The index
+#: on (state, deadline) answers it; no order, so a batch's read stops at its limit (the sweep takes them all).
+_DUE = select(_x.id).where(_x.state.in_([s.value for s in State if s not in TERMINAL]), _x.deadline <= bindparam("now"))
+#: The same, each row locked as it is taken and rows another transaction holds skipped (PostgreSQL; on
+#: SQLite, which has no row locks, the statement is :data:`_DUE`).
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 _PEEK = select(_x.version, _x.state, _x.client_id).where(_x.id == bindparam("exchange"))
 #: The columns of an exchange in a list of them (:meth:`Requester.listing`), newest first.
 _LISTED = select(
@@ -606,7 +618,6 @@ class Requester:
         _kept(session, ex)
         if discovered is None:
             enqueue(session, DISCOVER_JOB, {"exchange": ex.id}, key=f"{ex.id}:1", now=now)
-        enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=_deadline_key(ex), run_at=ex.deadline, now=now)
         self.record(
             session,
             ex,
@@ -784,18 +795,37 @@ class Requester:
         self._move(session, ex, Event.CANCEL, Reason.CANCELLED, "cancelled by the portal")
         return ex
 
+    def due(self, session: Session, *, limit: int) -> list[str]:
+        """The ids of up to ``limit`` exchanges that have not ended and whose deadline has passed (a plain
+        read: the sweep looks with it before it takes the write lock)."""
+        rows = session.connection().execute(_DUE.limit(limit), {"now": self.clock()})
+        return [str(exchange_id) for exchange_id in rows.scalars()]
+
+    def expire_due(self, session: Session, *, limit: int) -> int:
+        """End up to ``limit`` exchanges whose deadline has passed, each as :meth:`expire` does, in the
+        caller's (write) transaction; return how many it ended. The periodic sweep's step.
+
+        Several processes may sweep at once: on PostgreSQL each takes only rows no other holds (``FOR
+        UPDATE SKIP LOCKED``); on SQLite the write lock takes them in turn. Either way :meth:`expire`
+        reads the exchange again under its row lock, so one that has just ended (or moved its deadline)
+        is left as it is: no exchange is expired twice."""
+        rows = session.connection().execute(_DUE_LOCKED.limit(limit), {"now": self.clock()})
+        return sum(self.expire(session, str(exchange_id)) for exchange_id in rows.scalars().all())
+
     @_step
-    def expire(self, session: Session, exchange_id: str) -> None:
-        """The job handler of :data:`EXPIRE_JOB`: end the exchange if its deadline has passed."""
+    def expire(self, session: Session, exchange_id: str) -> bool:
+        """End the exchange with ``timeout`` if its deadline has passed and it has not ended; say whether
+        it did. (Also the handler of the :data:`EXPIRE_JOB` jobs left from before the sweep.)"""
         ex = records.load_exchange(session.connection(), exchange_id, lock=True)
         if ex is None or State(ex.state) in TERMINAL or ex.deadline > self.clock():
-            return
+            return False
         _kept(session, ex)
         waiting = {
             State.AWAITING_PREVIEW: "the user did not finish the preview in time",
             State.REQUESTING: "the provider did not answer in time",
         }.get(State(ex.state), "the user did not finish the choices in time")
         self._move(session, ex, Event.TIMEOUT, Reason.TIMEOUT, waiting)
+        return True
 
     # ---- answers from providers ----------------------------------------------------------------
 
@@ -1193,7 +1223,6 @@ class Requester:
                 details={"state": state.value, "version": ex.version},
             )
         if state in TERMINAL:
-            self._end_timeout(session, ex, now)
             return state
         if deadline is None:
             deadline = {
@@ -1205,25 +1234,9 @@ class Requester:
         return state
 
     def _extend(self, session: Session, ex: ExchangeRecord, seconds: float) -> None:
-        """Set the exchange's deadline ``seconds`` from now, and its timeout job to run then.
-
-        An exchange has one timeout job, made with the exchange and moved with each new deadline (so
-        none is left behind for an old one). If it has been taken already (a worker is running it, or
-        it ran), another is made for this deadline: every job checks the deadline it finds."""
-        now = self.clock()
-        ex.deadline = now + dt.timedelta(seconds=seconds)
-        if not reschedule(session, EXPIRE_JOB, _deadline_key(ex), run_at=ex.deadline, now=now):
-            key = f"{_deadline_key(ex)}:{ex.version}"
-            enqueue(session, EXPIRE_JOB, {"exchange": ex.id}, key=key, run_at=ex.deadline, now=now)
-
-    def _end_timeout(self, session: Session, ex: ExchangeRecord, now: dt.datetime) -> None:
-        """Mark the timeout jobs of an exchange that has ended done, in the step that ended it.
-
-        Otherwise each would be claimed at its deadline only to find the exchange over. The job
-        :meth:`_extend` moves, and those it had to make when that one was already taken (one per
-        version). A job a worker has claimed is left to it: :meth:`expire` finds the exchange ended."""
-        first = _deadline_key(ex)
-        cancel(session, EXPIRE_JOB, [first, *(f"{first}:{v}" for v in range(1, ex.version))], now=now)
+        """Set the exchange's deadline ``seconds`` from now: the sweep (:meth:`expire_due`) ends it then
+        if it is still waiting. Nothing else is written for it (no job to move)."""
+        ex.deadline = self.clock() + dt.timedelta(seconds=seconds)
 
     def record(
         self,
@@ -1302,11 +1315,6 @@ def _regrep_payload(message: VerifiedMessage) -> Any:
     """The payload holding an answer's RegRep document: the one of its media type, else the first."""
     regrep = next((p for p in message.payloads if p.mime_type == profile.REGREP_MIME_TYPE), None)
     return regrep or (message.payloads[0] if message.payloads else None)
-
-
-def _deadline_key(ex: ExchangeRecord) -> str:
-    """The idempotency key of the exchange's timeout job (:data:`EXPIRE_JOB`)."""
-    return f"{ex.id}:deadline"
 
 
 def _subject_identifier(subject: Any) -> str | None:

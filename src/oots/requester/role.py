@@ -2,8 +2,10 @@
 
 * routes: the portal API at ``/api`` (``/api/v1/...``, OpenAPI at ``/api/openapi.json``) and the
   return location ``/requester/return/{exchange}`` where a provider's preview space sends the user back;
-* job handlers: discovery (``requester.discover``), timeouts (``requester.expire``), webhooks
-  (``requester.webhook``);
+* job handlers: discovery (``requester.discover``), webhooks (``requester.webhook``), and timeouts
+  (``requester.expire``) for the jobs a database from before the sweep may still hold;
+* periodic work: the timeout sweep (``requester-expiry``, every ``requester.expiry_interval_seconds``),
+  which ends the exchanges whose deadline has passed, a batch per write transaction;
 * AS4 handlers: ``ExecuteQueryResponse`` and ``ExceptionResponse`` (answers to our requests).
 
 The Common Services client and the outbox come from the node's services (``"cs_client"``,
@@ -27,7 +29,7 @@ from oots.as4 import profile
 from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import load_journal
 from oots.errors import ConfigError
-from oots.node.roles import As4Handler, As4Preparer, NodeContext
+from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic
 from oots.requester.api import create_api
 from oots.requester.discovery import CommonServices
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Discovered, Requester
@@ -37,6 +39,9 @@ from oots.requester.webhooks import WebhookJob
 from oots.store.queue import Handler, Job, Preparer
 
 __all__ = ["RequesterRole", "create_role"]
+
+#: Exchanges the timeout sweep ends in one write transaction at most (then it lets other writers in).
+EXPIRY_BATCH = 20
 
 #: Discovery answers (and parsed AS4 answers) kept for their jobs at most (one whose job never came is
 #: forgotten past this many).
@@ -111,6 +116,8 @@ class RequesterRole:
             self.requester.discover(session, exchange_id, ahead=ahead)
 
         def expire(session: Session, job: Job) -> None:
+            # No exchange gets a timeout job any more (the sweep, :meth:`sweep`, ends them), but a database
+            # from before may still hold some: each ends its exchange if it is due, else does nothing.
             self.requester.expire(session, job.payload["exchange"])
 
         return {
@@ -118,6 +125,21 @@ class RequesterRole:
             EXPIRE_JOB: expire,
             WEBHOOK_JOB: self._webhooks.handle,
         }
+
+    def periodic(self) -> Sequence[Periodic]:
+        every = self.ctx.settings.requester.expiry_interval_seconds
+        return [Periodic("requester-expiry", self.sweep, every_seconds=every)]
+
+    def sweep(self) -> int:
+        """End a batch of exchanges whose deadline has passed (at most :data:`EXPIRY_BATCH`) in a write
+        transaction of its own; return how many it ended. It looks first with a plain read, so a sweep
+        that finds nothing due takes no write lock."""
+        database = self.ctx.database
+        with database.session() as session:
+            if not self.requester.due(session, limit=1):
+                return 0
+        with database.session(immediate=True) as session:
+            return self.requester.expire_due(session, limit=EXPIRY_BATCH)
 
     def job_preparers(self) -> Mapping[str, Preparer]:
         return {DISCOVER_JOB: self._discover_ahead, WEBHOOK_JOB: self._webhooks.prepare}

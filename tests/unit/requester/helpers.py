@@ -193,7 +193,13 @@ class Node:
     cs_transport: AppTransport
 
     def drain(self) -> int:
-        return self.worker.drain()
+        """Do the node's background work until none is left, as its worker would: the role's periodic
+        work (the timeout sweep) until it finds nothing, then every due queue job. How much was done."""
+        done = 0
+        for work in self.role.periodic():
+            while ended := work.tick():
+                done += ended if isinstance(ended, int) else 1
+        return done + self.worker.drain()
 
     def deliver(self, message: VerifiedMessage) -> None:
         handler = self.role.as4_handlers()[message.user_message.collaboration_info.action]

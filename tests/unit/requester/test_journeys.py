@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from oots.provider.samples import sample_data_service
 from oots.requester import discovery
 from oots.requester.exchange import EXPIRE_JOB, _preview_location_ok
 from oots.store.models import QueueJob
-from oots.store.queue import Worker, complete
 from oots.validation import validate
 from requester.helpers import (
     API_KEY,
@@ -752,19 +750,10 @@ def test_the_requester_journals_timeouts(tmp_path: Path, pki: CsPki) -> None:
     assert (last["event"], last["outcome"], last["details"]["state"]) == ("timeout", "timeout", "expired")
 
 
-def _timeout_jobs(node: Node, ex_id: str) -> dict[str, str]:
-    """The timeout jobs of an exchange: key → status."""
-    with node.ctx.database.session() as session:
-        rows = session.execute(
-            select(QueueJob.key, QueueJob.status, QueueJob.payload).where(QueueJob.kind == EXPIRE_JOB)
-        )
-        return {str(key): str(status) for key, status, payload in rows if payload["exchange"] == ex_id}
-
-
 @pytest.mark.parametrize("end", ["evidence", "error", "cancel", "unreachable"])
-def test_an_exchange_that_ends_takes_its_timeout_job_with_it(tmp_path: Path, pki: CsPki, end: str) -> None:
-    # Before, the timeout job stayed queued after the exchange ended: at its deadline a worker claimed
-    # it, in a transaction of its own, only to find the exchange over.
+def test_an_exchange_that_ends_is_left_alone_past_its_deadline(tmp_path: Path, pki: CsPki, end: str) -> None:
+    # An exchange has no timeout job (the sweep ends those due): nothing is left queued when it ends,
+    # and the sweep leaves it as it ended.
     node = make_node(tmp_path, pki, preview=False)
     client = api(node)
     ex_id = start(node, client)
@@ -775,39 +764,16 @@ def test_an_exchange_that_ends_takes_its_timeout_job_with_it(tmp_path: Path, pki
             node.outbox.known.clear()
         explicit(node, client, ex_id)
         if end != "unreachable":  # (an unreachable provider ends the exchange in the explicit request's step)
-            assert _timeout_jobs(node, ex_id) == {f"{ex_id}:deadline": "queued"}
             message, request = node.outbox.last_request()
             answer = Provider().evidence(message, request) if end == "evidence" else None
             node.deliver(answer or Provider().error(message, request, "EDM:ERR:0004"))
-    ended = state(client, ex_id)["state"]
-    assert ended == {"evidence": "completed"}.get(end, "failed")
-    assert _timeout_jobs(node, ex_id) == {f"{ex_id}:deadline": "done"}
+    ended = state(client, ex_id)
+    assert ended["state"] == {"evidence": "completed"}.get(end, "failed")
+    with node.ctx.database.session() as session:
+        assert session.scalars(select(QueueJob.id).where(QueueJob.kind == EXPIRE_JOB)).all() == []
     node.clock.advance(node.ctx.settings.requester.choice_timeout_seconds + 1)
-    assert node.drain() == 0  # nothing left to claim
-    assert state(client, ex_id)["state"] == ended
-
-
-def test_a_timeout_job_a_worker_holds_when_the_exchange_ends_finds_it_over(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    ex_id = start(node, client)
-    # A worker whose clock runs ahead claims the timeout job (its lease held) just before the explicit request:
-    # the step cannot move that job, and makes another for its own deadline.
-    ahead = Worker(node.ctx.database, node.ctx.settings.queue, clock=lambda: node.clock() + dt.timedelta(days=1))
-    ahead.register(EXPIRE_JOB, node.role.job_handlers()[EXPIRE_JOB])
-    (held,) = ahead.claim_batch()
-    explicit(node, client, ex_id)
-    jobs = _timeout_jobs(node, ex_id)
-    assert jobs[f"{ex_id}:deadline"] == "running"
-    assert sorted(jobs.values()) == ["queued", "running"]
-    node.deliver(Provider().evidence(*node.outbox.last_request()))
-    assert set(_timeout_jobs(node, ex_id).items()) == {(k, "done" if v == "queued" else v) for k, v in jobs.items()}
-    assert ahead.run_once() == 0  # the job made for the new deadline is not run
-    with node.ctx.database.session() as session:  # the held job completes under its lease, and finds the exchange over
-        assert complete(session, [held], ahead.id, now=node.clock()) == [held]
-        node.role.job_handlers()[EXPIRE_JOB](session, held)
-    assert _timeout_jobs(node, ex_id) == dict.fromkeys(jobs, "done")
-    assert state(client, ex_id)["state"] == "completed"
+    assert node.drain() == 0  # nothing to end, nothing to claim
+    assert state(client, ex_id) == ended
 
 
 def test_the_request_names_the_requirement_in_every_language_the_broker_gave(tmp_path: Path, pki: CsPki) -> None:

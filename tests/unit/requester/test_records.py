@@ -14,7 +14,6 @@ from sqlalchemy import Connection, event, select, text
 from oots.cs.keys import CsPki
 from oots.requester import EXPIRE_JOB, records
 from oots.requester.records import ExchangeRecord, RequestRecord
-from oots.store import queue
 from oots.store.models import QueueJob
 from requester.helpers import Node, Provider, make_node
 from requester.test_journeys import AUTH, _without_request_id, api, explicit, start, state
@@ -118,46 +117,19 @@ def test_an_answer_writes_only_the_columns_it_changes(tmp_path: Path, pki: CsPki
     ]
 
 
-def test_an_exchange_has_one_timeout_job_that_follows_its_deadline(tmp_path: Path, pki: CsPki) -> None:
+def test_an_exchange_deadline_follows_its_waits_without_a_job(tmp_path: Path, pki: CsPki) -> None:
     node = make_node(tmp_path, pki, preview=False)
     client = api(node)
     settings = node.ctx.settings.requester
     created = node.clock()
     ex_id = start(node, client)
     choice_deadline = created + dt.timedelta(seconds=settings.choice_timeout_seconds)
-    assert _timeout_jobs(node, ex_id) == [(f"{ex_id}:deadline", choice_deadline, "queued")]
+    assert _deadline(node, ex_id) == choice_deadline
     node.clock.advance(5)
     explicit(node, client, ex_id)  # waits for the answer: a deadline sooner than the choices'
     response_deadline = node.clock() + dt.timedelta(seconds=settings.response_timeout_seconds)
     assert _deadline(node, ex_id) == response_deadline < choice_deadline
-    assert _timeout_jobs(node, ex_id) == [(f"{ex_id}:deadline", response_deadline, "queued")]
-    node.deliver(Provider().evidence(*node.outbox.last_request()))
-    assert state(client, ex_id)["state"] == "completed"
-    # the step that ended the exchange marked its job done: no worker claims it to find the exchange over
-    assert _timeout_jobs(node, ex_id) == [(f"{ex_id}:deadline", response_deadline, "done")]
-    node.clock.advance(settings.choice_timeout_seconds)
-    assert node.drain() == 0
-    assert state(client, ex_id)["state"] == "completed"
-
-
-def test_a_timeout_job_taken_before_its_deadline_moved_leaves_another(tmp_path: Path, pki: CsPki) -> None:
-    node = make_node(tmp_path, pki, preview=False)
-    client = api(node)
-    settings = node.ctx.settings.requester
-    ex_id = start(node, client)
-    node.clock.advance(settings.choice_timeout_seconds)
-    db = node.ctx.database
-    with db.session(immediate=True) as session:  # a worker takes the due job ...
-        (job,) = queue.claim(
-            session, "slow-worker", kinds=[EXPIRE_JOB], limit=5, lease_seconds=3600, default_max_attempts=3
-        )
-    explicit(node, client, ex_id)  # ... the deadline moves before its handler runs ...
-    with db.session(immediate=True) as session:
-        assert queue.complete(session, [job], "slow-worker", now=node.clock()) == [job]
-        node.role.requester.expire(session, job.payload["exchange"])
-    assert state(client, ex_id)["state"] == "requesting"  # ... and finds the new deadline not reached
-    response_deadline = _deadline(node, ex_id)
-    assert _timeout_jobs(node, ex_id)[-1] == (f"{ex_id}:deadline:3", response_deadline, "queued")
+    assert _timeout_jobs(node, ex_id) == []  # the sweep ends it at its deadline: no job made, moved or cancelled
     node.clock.advance(settings.response_timeout_seconds - 1)
     node.drain()
     assert state(client, ex_id)["state"] == "requesting"
@@ -183,7 +155,7 @@ def test_exchanges_on_postgresql(tmp_path: Path, pki: CsPki, postgres_database: 
     assert client.get(document["href"].removeprefix("https://portal.example"), headers=AUTH).content.startswith(b"%PDF")
     assert document["evidence_type_title"] == "Birth certificate"
     assert document["issuing_authority"]  # read from the evidence's metadata (JSONB here)
-    assert [status for _, _, status in _timeout_jobs(node, ex_id)] == ["done"]  # with the exchange's end
+    assert _timeout_jobs(node, ex_id) == []  # none made (the sweep ends exchanges at their deadline)
     late = start(node, client)
     explicit(node, client, late)
     refused = start(node, client)  # an error without a request id, found by its conversation

@@ -378,10 +378,6 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
             if kind in handlers:
                 raise ConfigError(f"two roles handle the job kind {kind}")
             handlers[kind] = handler
-        schedule = getattr(role, "schedule_jobs", None)
-        if schedule is not None:
-            with ctx.database.session() as session:  # the first run of its periodic jobs; each run schedules the next
-                schedule(session, ctx.clock())
     gateway = _gateway(ctx)
     if gateway is not None:
         handlers[DELIVER_JOB] = gateway.store.deliver_handler(

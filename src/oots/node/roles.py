@@ -18,17 +18,13 @@ database write lock (SQLite) is held only for the writes. The handler must still
 was prepared. A role may also add ``job_dead_hooks()`` (job kind → :data:`oots.store.queue.DeadHook`)
 and ``as4_delivery_failed()`` (action → hook with the message and the error): told, in the transaction
 that dead-letters the job, that the work could not be done (the provider journals that its answer could
-not be sent: the partner's certificate is not valid). A role with periodic jobs adds
-``schedule_jobs(session, now)``: each worker, as it is built, queues their first run in a transaction of
-its own, under idempotency keys that the runs themselves use to queue the next (as the access point's
-``as4.purge_inbound``), so that one chain runs however many workers the node has (the provider: the
-preview space's retention purge). A role that can lose part of what it offers while
+not be sent: the partner's certificate is not valid). A role that can lose part of what it offers while
 the node runs (the provider: a data service whose register could not be loaded) adds
 ``unavailable()``, what is unavailable and why (:func:`unavailable`, shown by ``/ready`` and the admin
 area). A role with work to do now and then rather than per job (the requester: ending exchanges whose
-deadline has passed) adds ``periodic()``, a list of :class:`Periodic`: each worker process of the node runs
-each in a loop of its own (:class:`oots.store.loops.Loops`), so the work must be safe to do in several
-processes at once.
+deadline has passed; the provider: closing previews past their retention) adds ``periodic()``, a list
+of :class:`Periodic`: each worker process of the node runs each in a loop of its own
+(:class:`oots.store.loops.Loops`), so the work must be safe to do in several processes at once.
 
 Roles get everything they use from the context — never from globals — so several nodes can run in
 one process in tests.

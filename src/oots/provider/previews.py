@@ -11,10 +11,10 @@
 * the jobs :data:`ANSWER_JOB` (decision and held request both there: send the accepted evidence, an
   empty response when none was accepted, or ``EDM:ERR:0004`` when the person who logged in is not the
   subject) and :data:`EXPIRE_JOB` (deadline passed: a held request gets ``EDM:ERR:0005``);
-* the periodic job :data:`PURGE_JOB` — the retention bound: a preview still open ``retention`` after its
-  deadline (its answer could not be sent and its dead job was never requeued, or its timeout job was
-  lost) is closed unanswered (``expired``, outcome :data:`PURGED`) and its personal data deleted, a
-  few at a time, each batch a job and a transaction of its own (:meth:`Previews.purge`).
+* :meth:`Previews.purge` — the retention bound, run by the provider role's periodic work in every
+  worker: a preview still open ``retention`` after its deadline (its answer could not be sent and its
+  dead job was never requeued, or its timeout job was lost) is closed unanswered (``expired``, outcome
+  :data:`PURGED`) and its personal data deleted, a batch per transaction.
 
 Nothing waits in memory and no worker blocks: a held request is a row; the answer goes out from the
 queue job that finds both halves. When a preview closes its documents and the personal data it held
@@ -55,7 +55,7 @@ from oots.provider.preview import (
     valid_token,
 )
 from oots.provider.render import RenderedDocument
-from oots.store.queue import Handler, Job, cancel, enqueue
+from oots.store.queue import Job, cancel, enqueue
 
 __all__ = [
     "ANSWER_JOB",
@@ -65,10 +65,8 @@ __all__ = [
     "PURGED",
     "PURGE_BATCH",
     "PURGE_INTERVAL_SECONDS",
-    "PURGE_JOB",
     "Previews",
     "Sender",
-    "schedule_purge",
     "subject_from_row",
 ]
 
@@ -76,11 +74,10 @@ log = logging.getLogger(__name__)
 
 ANSWER_JOB = "provider.preview_answer"
 EXPIRE_JOB = "provider.preview_expire"
-PURGE_JOB = "provider.preview_purge"
 
-#: How often :data:`PURGE_JOB` runs (the retention bound is days: an hour late is nothing).
+#: How often the retention purge looks (the retention bound is days: an hour late is nothing).
 PURGE_INTERVAL_SECONDS = 3600.0
-#: Previews one :data:`PURGE_JOB` closes in its transaction; a full batch queues the next at once.
+#: Previews one purge closes in its transaction; after a full batch the next runs at once.
 PURGE_BATCH = 50
 
 #: The outcome of a preview closed by the retention bound (journalled as ``timeout``, ``PREVIEW:RETENTION``).
@@ -415,32 +412,15 @@ class Previews:
             entries.append(self._entry(row, Event.TIMEOUT, PURGED, {"reason": "PREVIEW:RETENTION"}))
             self._close(session, row, PreviewState.EXPIRED, PURGED)
         self.journal.append_all(session, entries)
+        if rows:
+            log.warning(
+                "previews: %d open preview(s) past their deadline by more than %g day(s) (the retention) closed "
+                "unanswered, their personal data deleted: %s",
+                len(rows),
+                self.retention / dt.timedelta(days=1),
+                ", ".join(row.key[:12] for row in rows),
+            )
         return [row.key for row in rows]
-
-    def purge_job(self, *, every_seconds: float = PURGE_INTERVAL_SECONDS, batch: int = PURGE_BATCH) -> Handler:
-        """The handler of :data:`PURGE_JOB`: one batch of :meth:`purge`, then the next run queued with it —
-        at once when the batch was full (there may be more), and at the next multiple of
-        ``every_seconds`` (see :func:`schedule_purge`)."""
-
-        def run(session: Session, job: Job) -> None:
-            now = self.clock()
-            closed = self.purge(session, limit=batch)
-            if closed:
-                log.warning(
-                    "previews: %d open preview(s) past their deadline by more than %g day(s) (the retention) closed "
-                    "unanswered, their personal data deleted: %s",
-                    len(closed),
-                    self.retention / dt.timedelta(days=1),
-                    ", ".join(key[:12] for key in closed),
-                )
-            if len(closed) == batch:
-                more = int(job.payload.get("batch", 0)) + 1
-                chain = str(job.payload.get("chain", job.key))
-                payload = {"chain": chain, "batch": more}
-                enqueue(session, PURGE_JOB, payload, key=f"{chain}:{more}", now=now)
-            schedule_purge(session, every_seconds=every_seconds, now=now)
-
-        return run
 
     def answer_not_sent(self, session: Session, job: Job, exc: BaseException) -> None:
         """The ``on_dead`` hook of :data:`ANSWER_JOB` and :data:`EXPIRE_JOB`: the held request's answer
@@ -561,16 +541,6 @@ def _requeued_too_late(row: ProviderPreview | None) -> None:
     """Say so when a dead answer or timeout job, requeued, finds its preview closed by the retention bound."""
     if row is not None and row.outcome == PURGED:
         log.warning("preview %s was closed unanswered past its retention: nothing to answer", row.key[:12])
-
-
-def schedule_purge(session: Session, *, every_seconds: float = PURGE_INTERVAL_SECONDS, now: dt.datetime) -> None:
-    """Queue the next :data:`PURGE_JOB` run at the next multiple of ``every_seconds`` (in the caller's
-    transaction), keyed by that moment: a worker starting and the previous run both scheduling it make
-    one job, however many workers the node has (as :func:`oots.as4.store.schedule_purge`)."""
-    slot = int(now.timestamp() // every_seconds) + 1
-    at = dt.datetime.fromtimestamp(slot * every_seconds, dt.UTC)
-    key = f"{every_seconds:g}:{slot}"
-    enqueue(session, PURGE_JOB, {"chain": key, "batch": 0}, key=key, run_at=at, now=now)
 
 
 def _document_rows(session: Session, row: ProviderPreview) -> ScalarResult[ProviderPreviewDocument]:

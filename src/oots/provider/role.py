@@ -13,7 +13,7 @@ With eID configured (``[eid]``), the role also runs the **preview space** (:mod:
 pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that must be previewed is
 answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
 (queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`);
-the periodic job :data:`~oots.provider.previews.PURGE_JOB` closes any preview still open
+its periodic work (``provider-preview-purge``, hourly in every worker) closes any preview still open
 ``provider.preview_retention_seconds`` after its deadline and deletes the personal data it held.
 Without eID, such a request is answered ``EDM:ERR:0007`` as before.
 
@@ -44,11 +44,11 @@ from oots.audit.journal import Event, Journal, Side, load_journal
 from oots.audit.models import CONVERSATION_ID_CHARACTERS, EXCHANGE_ID_CHARACTERS
 from oots.errors import ConfigError, error_text
 from oots.node.gateway import As4Gateway
-from oots.node.roles import As4Handler, As4Preparer, NodeContext
+from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, PURGE_JOB, Previews, schedule_purge
+from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, PURGE_INTERVAL_SECONDS, Previews
 from oots.store.queue import DeadHook, Handler
 
 __all__ = ["ProviderRole", "create_role"]
@@ -118,16 +118,19 @@ class ProviderRole:
     def job_handlers(self) -> Mapping[str, Handler]:
         if self.previews is None:
             return {}
-        return {
-            ANSWER_JOB: self.previews.answer_job(self.send),
-            EXPIRE_JOB: self.previews.expire_job(self.send),
-            PURGE_JOB: self.previews.purge_job(),
-        }
+        return {ANSWER_JOB: self.previews.answer_job(self.send), EXPIRE_JOB: self.previews.expire_job(self.send)}
 
-    def schedule_jobs(self, session: Session, now: dt.datetime) -> None:
-        """The first run of the preview space's periodic purge (each run queues the next)."""
-        if self.previews is not None:
-            schedule_purge(session, now=now)
+    def periodic(self) -> Sequence[Periodic]:
+        if self.previews is None:
+            return []
+        return [Periodic("provider-preview-purge", self.purge_previews, every_seconds=PURGE_INTERVAL_SECONDS)]
+
+    def purge_previews(self) -> int:
+        """Close one batch of the previews past their retention (:meth:`Previews.purge`), in a write
+        transaction of its own; how many it closed (a full batch has the loop run again at once)."""
+        assert self.previews is not None
+        with self.ctx.database.session(immediate=True) as session:
+            return len(self.previews.purge(session))
 
     def as4_handlers(self) -> Mapping[str, As4Handler]:
         return {profile.ACTION_EXECUTE_QUERY_REQUEST: self.on_request}

@@ -580,7 +580,6 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
     """The portal API application (mount it at ``/api``)."""
     clients = {c.id: c for c in requester.config.clients}
     base_url = requester.settings.node.base_url.rstrip("/")
-    sweep = idempotency.Sweep()  # the keys past their day are dropped with a start once a minute, not with each
     cfg = requester.config
     tokens = TokenIssuer(
         token_key(cfg.token_key.get_secret_value() if cfg.token_key else None, requester.settings.node.data_dir),
@@ -934,8 +933,6 @@ def create_api(requester: Requester, database: Database) -> FastAPI:
                 discovered=discovered,
             )
             if key is not None:
-                if sweep.due(now):
-                    idempotency.forget(session.connection(), now)
                 first = idempotency.Remembered(ex.id, 202, accepted_body(ex.id, ex.state, ex.version))
                 idempotency.remember(session.connection(), client, key, digest, now=now, done=first)
             return ex

@@ -5,8 +5,8 @@ answer it got, in the transaction that makes the exchange. The same key from the
 :data:`KEY_LIFETIME` is a *replay*: with the same body it gets that answer again (the exchange is not
 made twice); with another body it is refused (:class:`KeyReused`). Keys older than that are forgotten:
 :func:`find` ignores them and :func:`remember` writes over one that comes again; their rows are dropped
-by :func:`forget`, which the portal API runs with a start at most once per :data:`SWEEP_INTERVAL` in each
-process (:class:`Sweep`), as housekeeping only. Keys of different clients never meet.
+by :func:`forget`, which the requester role's periodic work runs every :data:`SWEEP_INTERVAL` in each
+worker, as housekeeping only (no start writes more than its own key). Keys of different clients never meet.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +30,6 @@ __all__ = [
     "KeyInUse",
     "KeyReused",
     "Remembered",
-    "Sweep",
     "body_digest",
     "check_key",
     "find",
@@ -41,7 +39,7 @@ __all__ = [
 
 #: How long a key answers with the exchange it made.
 KEY_LIFETIME = dt.timedelta(hours=24)
-#: How often (at most) a process drops the rows of keys past their day.
+#: How often a worker drops the rows of keys past their day.
 SWEEP_INTERVAL = dt.timedelta(minutes=1)
 #: The longest key accepted (printable ASCII, as the header field's value).
 MAX_KEY_LENGTH = 255
@@ -134,24 +132,3 @@ def remember(conn: Connection, client_id: str, key: str, digest: str, *, now: dt
 def forget(conn: Connection, now: dt.datetime) -> int:
     """Drop the rows of every key past its day (of every client); how many."""
     return int(conn.execute(_FORGET, {"since": now - KEY_LIFETIME}).rowcount)
-
-
-class Sweep:
-    """When a process drops the keys past their day: with a start, at most once per ``every``.
-
-    Only housekeeping (an expired key is ignored and written over whether its row is there or not),
-    so a sweep whose start fails is not tried again before the interval ends, and a new process
-    sweeps with its first start."""
-
-    def __init__(self, every: dt.timedelta = SWEEP_INTERVAL) -> None:
-        self.every = every
-        self._next: dt.datetime | None = None
-        self._lock = threading.Lock()
-
-    def due(self, now: dt.datetime) -> bool:
-        """Whether to sweep now (True once per interval: the caller then sweeps)."""
-        with self._lock:
-            if self._next is not None and now < self._next:
-                return False
-            self._next = now + self.every
-            return True

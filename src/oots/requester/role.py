@@ -5,7 +5,8 @@
 * job handlers: discovery (``requester.discover``), webhooks (``requester.webhook``), and timeouts
   (``requester.expire``) for the jobs a database from before the sweep may still hold;
 * periodic work: the timeout sweep (``requester-expiry``, every ``requester.expiry_interval_seconds``),
-  which ends the exchanges whose deadline has passed, a batch per write transaction;
+  which ends the exchanges whose deadline has passed, a batch per write transaction, and the drop of the
+  ``Idempotency-Key`` rows past their day (``requester-idempotency-keys``, every minute);
 * AS4 handlers: ``ExecuteQueryResponse`` and ``ExceptionResponse`` (answers to our requests).
 
 The Common Services client and the outbox come from the node's services (``"cs_client"``,
@@ -30,6 +31,7 @@ from oots.as4.msh import VerifiedMessage
 from oots.audit.journal import load_journal
 from oots.errors import ConfigError
 from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic
+from oots.requester import idempotency
 from oots.requester.api import create_api
 from oots.requester.discovery import CommonServices
 from oots.requester.exchange import DISCOVER_JOB, EXPIRE_JOB, WEBHOOK_JOB, Discovered, Requester
@@ -128,7 +130,18 @@ class RequesterRole:
 
     def periodic(self) -> Sequence[Periodic]:
         every = self.ctx.settings.requester.expiry_interval_seconds
-        return [Periodic("requester-expiry", self.sweep, every_seconds=every)]
+        keys = idempotency.SWEEP_INTERVAL.total_seconds()
+        return [
+            Periodic("requester-expiry", self.sweep, every_seconds=every),
+            Periodic("requester-idempotency-keys", self.forget_keys, every_seconds=keys),
+        ]
+
+    def forget_keys(self) -> int:
+        """Drop the rows of the ``Idempotency-Key`` s past their day (housekeeping: they are ignored
+        already). Returns 0: one statement takes them all, so there is never more at once."""
+        with self.ctx.database.session(immediate=True) as session:
+            idempotency.forget(session.connection(), self.ctx.clock())
+        return 0
 
     def sweep(self) -> int:
         """End a batch of exchanges whose deadline has passed (at most :data:`EXPIRY_BATCH`) in a write

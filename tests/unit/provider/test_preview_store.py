@@ -26,10 +26,8 @@ from oots.provider.previews import (
     ANSWER_JOB,
     EXPIRE_JOB,
     NOT_THE_SUBJECT,
-    PURGE_JOB,
     PURGED,
     Previews,
-    schedule_purge,
 )
 from oots.provider.samples import sample_data_service, sample_data_services
 from oots.settings import QueueSettings, load_settings
@@ -538,12 +536,9 @@ def test_an_open_preview_whose_answer_could_not_be_sent_is_closed_once_past_its_
     on_dead = desk.previews.answer_not_sent
     worker.register(ANSWER_JOB, desk.previews.answer_job(refused), on_dead=on_dead)
     worker.register(EXPIRE_JOB, desk.previews.expire_job(refused), on_dead=on_dead)
-    worker.register(PURGE_JOB, desk.previews.purge_job())
     first, location = open_preview(desk)
     assert follow(desk, second_request(first, location)) is None
     decide(desk, location, accept=[0])
-    with desk.db.session() as session:
-        schedule_purge(session, now=desk.clock())  # what a worker does as it starts
     worker.drain()
     desk.clock.now = DEADLINE + dt.timedelta(minutes=1)
     worker.drain()  # the timeout job tries to answer too, and is dead-lettered alike
@@ -552,8 +547,8 @@ def test_an_open_preview_whose_answer_could_not_be_sent_is_closed_once_past_its_
     assert _state(desk) == [("ready", None)]
 
     desk.clock.now = DEADLINE + RETENTION - dt.timedelta(seconds=1)
-    worker.drain()  # the hourly purge has run, and kept the preview: there is still time to requeue
-    assert _job_statuses(desk, PURGE_JOB)[-1] == "queued"
+    with desk.db.session(immediate=True) as session:
+        assert desk.previews.purge(session) == []  # the hourly purge keeps it: there is still time to requeue
     assert _state(desk) == [("ready", None)]
     assert _documents(desk) == 2
     desk.clock.now = DEADLINE + RETENTION
@@ -588,21 +583,22 @@ def test_an_open_preview_whose_answer_could_not_be_sent_is_closed_once_past_its_
     assert said == [f"preview {purged[:12]} was closed unanswered past its retention: nothing to answer"] * 2
 
 
-def test_the_retention_purge_closes_previews_in_batches_each_a_job_of_its_own(
+def _purge(desk: Desk, limit: int) -> int:
+    with desk.db.session(immediate=True) as session:
+        return len(desk.previews.purge(session, limit=limit))
+
+
+def test_the_retention_purge_closes_previews_in_batches_each_a_transaction_of_its_own(
     desk: Desk, caplog: pytest.LogCaptureFixture
 ) -> None:
     for _ in range(5):  # awaiting, whose timeout jobs were lost
         open_preview(desk)
-    with desk.db.session() as session:
-        session.execute(text("DELETE FROM queue_jobs"))
-        schedule_purge(session, every_seconds=3600, now=desk.clock())
-    worker = Worker(desk.db, QueueSettings(), handlers={PURGE_JOB: desk.previews.purge_job(batch=2)}, clock=desk.clock)
     desk.clock.now = DEADLINE + RETENTION - dt.timedelta(minutes=1)
-    assert worker.drain() == 1  # not yet
+    assert _purge(desk, 2) == 0  # not yet
     assert _documents(desk) == 10
     desk.clock.now = DEADLINE + RETENTION + dt.timedelta(hours=1)
     with caplog.at_level("INFO", logger="oots.provider"):
-        assert worker.drain() == 3  # 2, 2, 1: a full batch queues the next at once
+        assert [_purge(desk, 2) for _ in range(4)] == [2, 2, 1, 0]
     assert _state(desk) == [("expired", PURGED)] * 5
     nothing_personal_left(desk)
     assert journal(desk).count(("timeout", "purged")) == 5
@@ -612,11 +608,5 @@ def test_the_retention_purge_closes_previews_in_batches_each_a_job_of_its_own(
     assert "García" not in caplog.text
     with desk.db.session() as session:
         keys = list(session.scalars(select(ProviderPreview.key)))
-        jobs = list(session.scalars(select(QueueJob).where(QueueJob.kind == PURGE_JOB).order_by(QueueJob.id)))
     assert all(key not in caplog.text for key in keys)  # key prefixes only
     assert all(key[:12] in caplog.text for key in keys)
-    (chain,) = [j for j in jobs if j.status != "done"]  # the hourly chain goes on
-    assert len(jobs) == 5  # the first run, the next hour's, its two follow-ups; the hour after
-    assert chain.status == "queued"
-    assert chain.run_at > desk.clock.now
-    assert worker.drain() == 0

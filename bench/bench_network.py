@@ -38,11 +38,13 @@ from pathlib import Path
 
 from bench.postgres import answering, configured
 from oots.network.load import (
+    STAGES,
     Pair,
     ProcessTimes,
     ScaleOut,
     command_cpu_seconds,
     cpu_seconds,
+    exchange_stages,
     journal_agreement,
     machine_cpu_seconds,
     peak_memory_mb,
@@ -127,6 +129,7 @@ def _measure(
             machine_before, server_before = machine_cpu_seconds(), command_cpu_seconds("postgres")
             if killer is not None:
                 killer.start()
+            loaded_from = time.time()
             result = drive(
                 count=count,
                 concurrency=concurrency,
@@ -134,6 +137,7 @@ def _measure(
             )
             if killer is not None:
                 killer.join(300)
+            loaded_until = time.time()
             after = _times_by_pid(pair)
             driver = cpu_seconds(os.getpid()) - driver_before
             busy, elapsed = (a - b for a, b in zip(machine_cpu_seconds(), machine_before, strict=True))
@@ -149,6 +153,7 @@ def _measure(
         provider = open_database(_settings(network.directory / "fr-node.toml"))
         try:
             agreement = journal_agreement(requester, provider)
+            stages = exchange_stages(requester, provider, created_within=(loaded_from, loaded_until))
         finally:
             requester.dispose()
             provider.dispose()
@@ -186,6 +191,13 @@ def _measure(
             f"{opened.completed}/{opened.completed + len(opened.failures)} completed, "
             f"p50 {opened.percentile(50):.3f} s, p99 {opened.percentile(99):.3f} s"
         )
+    print(
+        "   where the time went (p50 / p99 ms per stage, the measured load): "
+        + ", ".join(
+            f"{name} {1000 * stages.percentile(name, 50):.0f} / {1000 * stages.percentile(name, 99):.0f}"
+            for name, _ in STAGES
+        )
+    )
     print(f"   journals agree: {agreement.ok} ({agreement.requests_journaled} requests journaled by the provider)")
     p99 = result.percentile(99)
     verdicts = [

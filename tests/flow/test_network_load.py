@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from oots.network import Supervisor
-from oots.network.load import ScaleOut, journal_agreement, requester_provider_pair, run_exchanges, sample_person
+from oots.network.load import (
+    STAGES,
+    ScaleOut,
+    exchange_stages,
+    journal_agreement,
+    requester_provider_pair,
+    run_exchanges,
+    sample_person,
+)
 from oots.network.local import free_base_port as _free_base_port
 from oots.settings import load_settings
 from oots.store import open_database
@@ -70,6 +78,17 @@ def run_all(url: str, directory: Path) -> None:
 
 def test_200_exchanges_50_at_a_time(network: tuple[Supervisor, str, Path]) -> None:
     run_all(*network[1:])
+    # every exchange's time splits into its stages, each from one recorded moment to a later one
+    requester = open_database(load_settings(network[2] / "be-node.toml"))
+    provider = open_database(load_settings(network[2] / "fr-node.toml"))
+    try:
+        stages = exchange_stages(requester, provider)
+    finally:
+        requester.dispose()
+        provider.dispose()
+    assert stages.incomplete == 0
+    assert {name: len(values) for name, values in stages.seconds.items()} == {name: COUNT for name, _ in STAGES}
+    assert min(min(values) for values in stages.seconds.values()) >= 0
 
 
 def test_the_provider_node_killed_and_restarted_mid_run(network: tuple[Supervisor, str, Path]) -> None:

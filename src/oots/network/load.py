@@ -2,13 +2,15 @@
 
 :func:`run_exchanges` drives ``count`` exchanges (``concurrency`` at a time) with the same driver as
 ``oots request``; :func:`journal_agreement` compares, message by message, the requester node's AS4
-records and audit journal with what the provider node's audit journal says it received and answered.
+records and audit journal with what the provider node's audit journal says it received and answered;
+:func:`exchange_stages` splits each exchange's time into its stages, from the same records.
 Used by the load tests and ``bench/bench_network.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import socket
 import ssl
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +40,15 @@ from oots.requester.models import RequesterExchange
 from oots.store.database import Database
 
 __all__ = [
+    "STAGES",
     "Agreement",
     "LoadResult",
     "Pair",
     "ProcessTimes",
     "ScaleOut",
+    "Stages",
     "command_cpu_seconds",
+    "exchange_stages",
     "journal_agreement",
     "machine_cpu_seconds",
     "peak_memory_mb",
@@ -240,6 +246,103 @@ def journal_agreement(requester: Database, provider: Database, *, partner: str |
         answers_not_journaled=sorted(m for m in answered if len(arrived.get(m, ())) != 1),
         outcome_mismatches=mismatches,
     )
+
+
+#: The stages of an exchange answered with evidence, each from one recorded moment to the next (see
+#: :func:`exchange_stages`): a stage's name, and what it covers.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("portal", "exchange created to explicit request given: discovery and the portal's turn"),
+    ("requester sends", "explicit request given to the request's first send: packing and a free sender"),
+    ("request travels", "first send to stored by the provider's access point: HTTP, decryption, signature"),
+    ("provider answers", "stored to answered: the provider's queue, validation, matching, rendering, packing"),
+    ("provider sends", "answered to the answer's first send: a free sender"),
+    ("answer travels", "first send to stored by the requester's access point: HTTP, decryption, signature"),
+    ("requester takes it", "stored to evidence received: the requester's queue and its step"),
+)
+
+
+@dataclass
+class Stages:
+    """Per stage of :data:`STAGES`, how long each request answered with evidence spent in it (seconds,
+    in the order of ``STAGES``); ``incomplete``: requests with a moment missing (not answered with
+    evidence, or an answer still on its way), left out."""
+
+    seconds: dict[str, list[float]]
+    incomplete: int = 0
+
+    def percentile(self, stage: str, p: float) -> float:
+        values = sorted(self.seconds[stage])
+        return values[min(len(values) - 1, int(len(values) * p / 100))] if values else 0.0
+
+
+def _instant(moment: datetime | None) -> float | None:
+    """Seconds since the epoch of a stored moment (a naive one is UTC, as every node stores them)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def exchange_stages(
+    requester: Database, provider: Database, *, created_within: tuple[float, float] | None = None
+) -> Stages:
+    """Where each exchange's time went, from the two nodes' records: the exchange's creation and the
+    requester's journal, both access points' records of the request and its answer (first send,
+    arrival) and the provider's journal, joined by message id. Both nodes must share one clock (one
+    machine), as the load runs do. ``created_within`` (seconds since the epoch, from and until): only
+    the exchanges created then, e.g. one load of several."""
+    with requester.session() as session:
+        created = dict(session.execute(select(RequesterExchange.id, RequesterExchange.created_at)).all())
+        journal = list(
+            session.execute(
+                select(AuditEntry.event, AuditEntry.exchange_id, AuditEntry.message_ids, AuditEntry.recorded_at).where(
+                    AuditEntry.side == "requester",
+                    AuditEntry.event.in_(("explicit_request_given", "request_sent", "evidence_received")),
+                )
+            ).all()
+        )
+        sent = dict(session.execute(select(As4Outbound.message_id, As4Outbound.first_sent_at)).all())
+        arrived = dict(session.execute(select(As4Inbound.message_id, As4Inbound.received_at)).all())
+    with provider.session() as session:
+        theirs = list(
+            session.execute(
+                select(AuditEntry.event, AuditEntry.message_ids, AuditEntry.recorded_at).where(
+                    AuditEntry.side == "provider", AuditEntry.event.in_(("request_received", "evidence_sent"))
+                )
+            ).all()
+        )
+        their_sent = dict(session.execute(select(As4Outbound.message_id, As4Outbound.first_sent_at)).all())
+        their_arrived = dict(session.execute(select(As4Inbound.message_id, As4Inbound.received_at)).all())
+    given = {ex: at for event, ex, _, at in journal if event == "explicit_request_given"}
+    received = {ids[0]: at for event, _, ids, at in journal if event == "evidence_received" and ids}
+    taken = {ids[0]: at for event, ids, at in theirs if event == "request_received" and ids}
+    # the answer is journaled in the transaction that journals the request as received: that is when it was answered
+    answers = {ids[0]: ids[1] for event, ids, _ in theirs if event == "evidence_sent" and len(ids) > 1}
+    out = Stages({name: [] for name, _ in STAGES})
+    for event, ex, ids, _ in journal:
+        if event != "request_sent" or not ids:
+            continue
+        request = ids[0]
+        answer = answers.get(request)
+        moments = [
+            created.get(ex or ""),
+            given.get(ex),
+            sent.get(request),
+            their_arrived.get(request),
+            taken.get(request),
+            None if answer is None else their_sent.get(answer),
+            None if answer is None else arrived.get(answer),
+            None if answer is None else received.get(answer),
+        ]
+        instants = [_instant(m) for m in moments]
+        if created_within is not None and not created_within[0] <= (instants[0] or 0.0) <= created_within[1]:
+            continue
+        known = [i for i in instants if i is not None]
+        if len(known) < len(instants):
+            out.incomplete += 1
+            continue
+        for (name, _), (start, end) in zip(STAGES, itertools.pairwise(known), strict=True):
+            out.seconds[name].append(end - start)
+    return out
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Starts a requester node (BE) and a provider node (FR) as ``oots demo`` does (SQLite, one process per
 node with its worker), drives ``OOTS_BENCH_NETWORK_EXCHANGES`` exchanges without preview (1,000) through
 the portal API, ``OOTS_BENCH_NETWORK_CONCURRENCY`` at a time (50), checks that the requester's AS4
-records and the provider's audit journal agree, and prints the figures. Targets: >= 20 exchanges/s,
+records and the provider's audit journal agree, and prints the figures, with each stage's share of an
+exchange's time (``exchange_stages``: where the exchanges waited). Targets: >= 20 exchanges/s,
 p99 <= 1 s, <= 300 MB resident per node process. CPU per exchange (and of it the system time, and the
 context switches of each process's threads) is read around the measured load (after a warm-up), so
 start-up is not in it. Before and after the load, a fixed piece of Python work is timed ("machine

@@ -224,7 +224,7 @@ def test_certificates_are_warned_at_start_and_their_ends_are_metrics(
         in line
         for line in told
     ), told
-    assert any("as4.signing_certificate: the node's own certificate expires on" in line for line in told), told
+    assert any("as4.signing_certificate: the node's own signing certificate in " in line for line in told), told
     with AppClient(create_app(ctx)) as client:
         text = client.get("/metrics").text
     assert "# TYPE oots_certificate_expiry_timestamp_seconds gauge" in text

@@ -43,7 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
-from oots.as4.certificates import own_certificates, partner_end, standing
+from oots.as4.certificates import OwnCertificate, own_certificates, partner_end, standing
 from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
@@ -322,12 +322,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_last: b
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _own_certificates(gateway: As4Gateway | None, settings: Settings, now: dt.datetime) -> str:
+def _read_own_certificates(gateway: As4Gateway | None, settings: Settings) -> list[OwnCertificate]:
+    """The node's own certificates, read once at start as the access point read its keys: what the node
+    uses until it is restarted."""
+    if gateway is None:
+        return own_certificates(settings.as4)  # its TLS client certificate, if one is configured all the same
+    return gateway.own_certificates()
+
+
+def _own_certificates(gateway: As4Gateway | None, owns: Sequence[OwnCertificate], now: dt.datetime) -> str:
     """The partners page's part about the node's own certificates: each with its use, file, end and state."""
-    as4 = settings.as4
     if gateway is None:
         note = "<p>This node runs no AS4 access point.</p>"
-        owns = own_certificates(as4)  # its TLS client certificate, if one is configured all the same
     else:
         note = f"<p>Party id {_e(gateway.own_party.value)}.</p>"
         if isinstance(gateway.access_point, DomibusAccessPoint):
@@ -335,7 +341,6 @@ def _own_certificates(gateway: As4Gateway | None, settings: Settings, now: dt.da
                 "<p>Domibus mode: Domibus signs and decrypts the AS4 messages with its own keys, so their "
                 "certificates are not listed here; watch them in Domibus.</p>"
             )
-        owns = gateway.own_certificates()
     rows = [
         (
             own.use,
@@ -489,6 +494,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     throttle = LoginThrottle(ctx.database, ctx.clock)
     sessions = AdminSessions(ctx.database, ctx.clock, admin.session_minutes)
     hashing = asyncio.Lock()
+    gateway: As4Gateway | None = ctx.services.get("as4")
+    certificates = _read_own_certificates(gateway, settings)
 
     async def session_of(request: Request) -> _Session | None:
         """The request's live session: a cookie signed with the area's key whose row is neither
@@ -821,7 +828,6 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Audit journal", body, node=node, token=token)
 
     async def partners(request: Request, token: str) -> Response:
-        gateway: As4Gateway | None = ctx.services.get("as4")
         now = ctx.clock()
         missing = await run_in_thread(unavailable, ctx)  # may try a register's database again
         services = [
@@ -836,7 +842,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         ]
         samples = "<p>Plus the sample data services of the demo network.</p>" if settings.provider.samples else ""
         body = (
-            _own_certificates(gateway, settings, now)
+            _own_certificates(gateway, certificates, now)
             + _partner_certificates(gateway, now)
             + "<h2>Data services</h2>"
             + _table(("Identifier", "Title", "Register", "Preview", "State"), services)

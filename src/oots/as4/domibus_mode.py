@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from oots.as4 import msh
+from oots.as4.certificates import tls_notices
 from oots.as4.domibus import (
     SOAP_CONTENT_TYPE,
     DomibusClient,
@@ -82,7 +83,8 @@ class DomibusAccessPoint:
     client: DomibusClient
     clock: Callable[[], dt.datetime] = _utcnow
     random: Random = os.urandom
-    #: What the node should be told at start: partners' certificates that are not valid now.
+    #: What the node should be told at start: partners' certificates that are not valid now, its mutual-TLS
+    #: client certificate when it ends soon or is not valid.
     warnings: tuple[str, ...] = ()
     _last_sweep: float = field(default=float("-inf"), init=False, repr=False)
 
@@ -144,7 +146,9 @@ def load_domibus_access_point(
         transport=transport,
         verify=tls_context(s.tls_ca_file, s.tls_client_certificate, s.tls_client_key),
     )
-    warnings = tuple(str(p) for p in certificate_notices(pmodes, clock()))
+    now = clock()
+    warnings = tuple(tls_notices(s, now, "connections to a Domibus that requires mutual TLS fail"))
+    warnings += tuple(str(p) for p in certificate_notices(pmodes, now))
     if s.domibus_push_token is None and not s.domibus_push_from:
         warnings += (
             f"as4: push notifications from Domibus ({PUSH_PATH}) are refused until as4.domibus_push_token or "

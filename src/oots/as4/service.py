@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
 from oots.as4 import msh
+from oots.as4.certificates import RENEW_WARNING_DAYS, OwnCertificate, own_certificates, own_notice, tls_notices
 from oots.as4.domibus import DomibusClient, DomibusMessage, Notification, fetch, push_app, sweep
 from oots.as4.http import DEFAULT_PATH, HttpSender, Inbox, as4_app, tls_context
 from oots.as4.keys import KeyPair, load_key_pair
@@ -55,10 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-#: The node warns (at start and in ``oots config check``) when one of its own certificates ends within
-#: this many days.
-RENEW_WARNING_DAYS = 30
-
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -75,7 +72,8 @@ class AccessPoint:
     sender: HttpSender
     clock: Callable[[], dt.datetime] = _utcnow
     random: Random = os.urandom
-    #: What the node should be told at start: certificates that are expired (partners') or end soon (ours).
+    #: What the node should be told at start: certificates that are expired (partners', our TLS client one) or
+    #: end soon (ours).
     warnings: tuple[str, ...] = ()
     codec: CoreCodec = field(init=False)
 
@@ -101,25 +99,19 @@ def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | 
     )
 
 
-def _own_certificate(pair: KeyPair, path: str, now: dt.datetime, warnings: list[str]) -> None:
-    """Refuse one of the node's own certificates that has expired; warn when it ends within
+def _own_certificate(own: OwnCertificate, now: dt.datetime, warnings: list[str]) -> None:
+    """Refuse one of the node's own AS4 certificates that has expired; warn when it ends within
     :data:`RENEW_WARNING_DAYS` days or is not valid yet."""
-    cert = pair.certificate
-    ends = f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
-    if now > cert.not_valid_after_utc:
-        reason = f"the node's own certificate expired on {ends}: configure a new key and certificate"
-        raise ConfigError(f"{path}: {reason}", [(path, reason)])
-    if now < cert.not_valid_before_utc:
-        warnings.append(
-            f"{path}: the node's own certificate is not valid before "
-            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; partners refuse its messages until then"
+    cert = own.certificate
+    if cert is not None and now > cert.not_valid_after_utc:
+        reason = (
+            f"{own.described} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: "
+            "configure a new key and certificate"
         )
-    elif now + dt.timedelta(days=RENEW_WARNING_DAYS) > cert.not_valid_after_utc:
-        days = (cert.not_valid_after_utc - now).days
-        warnings.append(
-            f"{path}: the node's own certificate expires on {ends} (in {days} day(s)): renew it and give the "
-            "partners the new one"
-        )
+        raise ConfigError(f"{own.setting}: {reason}", [(own.setting, reason)])
+    notice = own_notice(own, now, "partners refuse its messages", "renew it and give the partners the new one")
+    if notice is not None:
+        warnings.append(notice)
 
 
 def load_access_point(
@@ -161,12 +153,9 @@ def load_access_point(
     now = clock()
     warnings: list[str] = []
     if sign is not None:
-        attempt("as4.signing_certificate", lambda: _own_certificate(sign, "as4.signing_certificate", now, warnings))
-    if decryption is not None and s.decryption_key is not None:
-        attempt(
-            "as4.decryption_certificate",
-            lambda: _own_certificate(decryption, "as4.decryption_certificate", now, warnings),
-        )
+        for own in own_certificates(s, sign=sign, decryption=decryption):
+            if own.use != "TLS client":  # told below, never refused
+                attempt(own.setting, partial(_own_certificate, own, now, warnings))
     pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s, base_dir=base).check())
     if len(errors) == 1:
         raise errors[0]
@@ -180,6 +169,7 @@ def load_access_point(
         client_certificate=s.tls_client_certificate,
         client_key=s.tls_client_key,
     )
+    warnings += tls_notices(s, now, "connections to partners' access points that require mutual TLS fail")
     warnings += [str(p) for p in certificate_notices(pmodes, now)]
     return AccessPoint(s, pmodes, sign, decryption, sender, clock, random, tuple(warnings))
 

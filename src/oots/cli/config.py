@@ -29,7 +29,8 @@ def check(
     """Explain every problem `oots serve` would refuse to start with; exit 0 when there is none, 2 otherwise.
 
     What `oots serve` warns about at start (a partner's certificate expired, one of the node's own
-    certificates ending within 30 days) is printed as `warning:` lines; warnings alone still exit 0.
+    certificates ending within 30 days, its TLS client certificate expired) is printed as `warning:` lines;
+    warnings alone still exit 0.
 
     The file and the OOTS_ environment are read as `oots serve` reads them, and the keys, certificates,
     PModes, database URL, audit keys and admin password hash are checked as it checks them, without

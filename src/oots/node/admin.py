@@ -33,11 +33,9 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from cryptography import x509
 from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy import inspect, select
 from starlette.requests import Request
@@ -45,11 +43,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
+from oots.as4.certificates import OwnCertificate, own_certificates, partner_end, standing
+from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
 from oots.eid.web import SESSION_KEY_FILE, EidLogin
 from oots.errors import ConfigError, NotFound
 from oots.node.admin_state import FAILURE_WINDOW, FAILURES_ALLOWED, FIRST_PAUSE, AdminSessions, LoginThrottle
+from oots.node.gateway import As4Gateway
 from oots.node.roles import NodeContext, unavailable
 from oots.settings import Settings
 from oots.store import queue
@@ -321,17 +322,51 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw_last: b
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _certificate_expiry(path: Path | None) -> tuple[str, str]:
-    if path is None:
-        return "—", ""
-    try:
-        data = path.read_bytes()
-        cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
-    except (OSError, ValueError) as exc:
-        return "unreadable", str(exc)
-    expires = cert.not_valid_after_utc
-    days = (expires - dt.datetime.now(dt.UTC)).days
-    return expires.date().isoformat(), ("EXPIRED" if days < 0 else f"{days} days left")
+def _read_own_certificates(gateway: As4Gateway | None, settings: Settings) -> list[OwnCertificate]:
+    """The node's own certificates, read once at start as the access point read its keys: what the node
+    uses until it is restarted."""
+    if gateway is None:
+        return own_certificates(settings.as4)  # its TLS client certificate, if one is configured all the same
+    return gateway.own_certificates()
+
+
+def _own_certificates(gateway: As4Gateway | None, owns: Sequence[OwnCertificate], now: dt.datetime) -> str:
+    """The partners page's part about the node's own certificates: each with its use, file, end and state."""
+    if gateway is None:
+        note = "<p>This node runs no AS4 access point.</p>"
+    else:
+        note = f"<p>Party id {_e(gateway.own_party.value)}.</p>"
+        if isinstance(gateway.access_point, DomibusAccessPoint):
+            note += (
+                "<p>Domibus mode: Domibus signs and decrypts the AS4 messages with its own keys, so their "
+                "certificates are not listed here; watch them in Domibus.</p>"
+            )
+    rows = [
+        (
+            own.use,
+            own.setting,
+            str(own.path),
+            *(
+                (own.certificate.not_valid_after_utc, standing(own.certificate, now))
+                if own.certificate is not None
+                else ("unreadable", own.problem)
+            ),
+        )
+        for own in owns
+    ]
+    return "<h2>Certificates of this node</h2>" + note + _table(("Use", "Setting", "File", "Ends", "State"), rows)
+
+
+def _partner_certificates(gateway: As4Gateway | None, now: dt.datetime) -> str:
+    """The partners page's part about the partner access points: each with the earlier end of its signing
+    and encryption certificates, and which one that is."""
+    rows: list[tuple[Any, ...]] = []
+    for partner in gateway.access_point.pmodes.partners if gateway is not None else ():
+        end = partner_end(partner)
+        ends = ("—", "", "") if end is None else (end[1].not_valid_after_utc, end[0], standing(end[1], now))
+        rows.append((partner.name, partner.party.party_id, partner.endpoint or "—", *ends))
+    headers = ("Name", "Party id", "Endpoint", "First certificate end", "Which certificate", "State")
+    return "<h2>Partner access points</h2>" + _table(headers, rows)
 
 
 def _session_secret(settings: Settings, encoded: str | None, root: bytes) -> bytes:
@@ -459,6 +494,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
     throttle = LoginThrottle(ctx.database, ctx.clock)
     sessions = AdminSessions(ctx.database, ctx.clock, admin.session_minutes)
     hashing = asyncio.Lock()
+    gateway: As4Gateway | None = ctx.services.get("as4")
+    certificates = _read_own_certificates(gateway, settings)
 
     async def session_of(request: Request) -> _Session | None:
         """The request's live session: a cookie signed with the area's key whose row is neither
@@ -791,12 +828,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         return _page("Audit journal", body, node=node, token=token)
 
     async def partners(request: Request, token: str) -> Response:
-        as4 = settings.as4
-        own = [("this node", as4.party_id, "", *_certificate_expiry(as4.signing_certificate))]
-        rows = own + [
-            (p.name, p.party_id or p.name, p.endpoint, *_certificate_expiry(p.signing_certificate))
-            for p in as4.partners
-        ]
+        now = ctx.clock()
         missing = await run_in_thread(unavailable, ctx)  # may try a register's database again
         services = [
             (
@@ -810,8 +842,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         ]
         samples = "<p>Plus the sample data services of the demo network.</p>" if settings.provider.samples else ""
         body = (
-            "<h2>Access points</h2>"
-            + _table(("Name", "Party id", "Endpoint", "Signing certificate expires", ""), rows)
+            _own_certificates(gateway, certificates, now)
+            + _partner_certificates(gateway, now)
             + "<h2>Data services</h2>"
             + _table(("Identifier", "Title", "Register", "Preview", "State"), services)
             + samples

@@ -26,7 +26,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -38,8 +37,8 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
+from oots.as4.certificates import partner_end
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
-from oots.as4.keys import load_certificate
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
 from oots.audit.journal import check_keys as check_journal_keys
@@ -329,20 +328,16 @@ def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]
         return []
     ap = gateway.access_point
     own = ap.pmodes.own.party_id
-    found: list[tuple[dict[str, str], x509.Certificate]] = []
-    if isinstance(ap, AccessPoint):
-        found += [({"party": own, "use": "signing"}, ap.sign.certificate)]
-        found += [({"party": own, "use": "encryption"}, ap.decryption.certificate)]
-    tls = ctx.settings.as4.tls_client_certificate
-    if tls is not None:
-        with contextlib.suppress(ConfigError):  # unreadable: the sender says so when it connects
-            found.append(({"party": own, "use": "tls"}, load_certificate(tls)))
-    out = [(labels, cert.not_valid_after_utc.timestamp()) for labels, cert in found]
+    labels = {"signing and encryption": ("signing", "encryption"), "TLS client": ("tls",)}
+    out: list[tuple[dict[str, str], float]] = []
+    for cert in gateway.own_certificates():
+        if cert.certificate is not None:  # unreadable: the sender says so when it connects
+            ends = cert.certificate.not_valid_after_utc.timestamp()
+            out += [({"party": own, "use": use}, ends) for use in labels.get(cert.use, (cert.use,))]
     for partner in ap.pmodes.partners:
-        certs = [c for c in (partner.signing_certificate, partner.encryption_certificate) if c is not None]
-        if certs:
-            ends = min(c.not_valid_after_utc for c in certs)
-            out.append(({"party": partner.party.party_id, "use": "partner"}, ends.timestamp()))
+        end = partner_end(partner)
+        if end is not None:
+            out.append(({"party": partner.party.party_id, "use": "partner"}, end[1].not_valid_after_utc.timestamp()))
     return out
 
 

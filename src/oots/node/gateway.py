@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
 from oots.as4 import domibus_mode, profile, service
+from oots.as4.certificates import OwnCertificate, own_certificates
 from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.as4.model import PartyId, Payload, UserMessage
 from oots.as4.msh import Outbound
@@ -42,6 +43,14 @@ class As4Gateway:
     def own_party(self) -> PartyId:
         own = self.access_point.pmodes.own
         return PartyId(own.party_id, own.party_id_type)
+
+    def own_certificates(self) -> list[OwnCertificate]:
+        """The node's own certificates (:func:`oots.as4.certificates.own_certificates`) with the key pairs
+        the access point loaded; in Domibus mode, which holds the AS4 keys, the TLS client one only."""
+        ap = self.access_point
+        if isinstance(ap, AccessPoint):
+            return own_certificates(ap.settings, sign=ap.sign, decryption=ap.decryption)
+        return own_certificates(ap.settings)
 
     def user_message(
         self,

@@ -83,7 +83,12 @@ def test_an_expired_partner_certificate_is_a_warning_and_fails_only_its_messages
         "\n".join(blue.warnings)
     )
     # blue's own certificates end within 30 days: told, not refused
-    assert any(w.startswith("as4.signing_certificate: the node's own certificate expires on") for w in blue.warnings)
+    pki = red_expired["blue"].parent / "pki"
+    for setting, use, file in (("signing", "signing", "sign"), ("decryption", "encryption", "encrypt")):
+        told = f"as4.{setting}_certificate: the node's own {use} certificate in {pki / 'blue' / file}.pem expires on "
+        assert any(
+            w.startswith(told) and w.endswith("renew it and give the partners the new one") for w in blue.warnings
+        )
     with pytest.raises(SecurityError, match=f"AS4 partner red \\(red_gw\\) expired on {ended}"):
         service.ping(blue, "red")
 
@@ -91,8 +96,9 @@ def test_an_expired_partner_certificate_is_a_warning_and_fails_only_its_messages
     with pytest.raises(ConfigError) as info:
         service.load_access_point(load_settings(red_expired["red"]))
     refused = dict(info.value.problems)
-    assert refused["as4.signing_certificate"].startswith("the node's own certificate expired on")
-    assert refused["as4.decryption_certificate"].startswith("the node's own certificate expired on")
+    assert refused["as4.signing_certificate"].startswith(f"the node's own signing certificate in {pki / 'red'}")
+    assert "sign.pem expired on " in refused["as4.signing_certificate"]
+    assert refused["as4.decryption_certificate"].startswith(f"the node's own encryption certificate in {pki / 'red'}")
 
     # a message red signed while its certificate was valid is refused by blue now, as before
     then = NOW - dt.timedelta(days=790)
@@ -114,8 +120,10 @@ def test_config_check_tells_the_certificate_warnings(
     assert info.value.code == 0  # warnings only
     err = capsys.readouterr().err
     assert "warning: partners[red].signing_certificate: expired on" in err
-    assert "warning: as4.signing_certificate: the node's own certificate expires on" in err
+    assert "warning: as4.signing_certificate: the node's own signing certificate in " in err
     with pytest.raises(SystemExit) as info:
         main(["config", "check", str(red_expired["red"])])
     assert info.value.code == 2
-    assert "as4.signing_certificate: the node's own certificate expired on" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "as4.signing_certificate: the node's own signing certificate in " in err
+    assert "sign.pem expired on " in err

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from config_snippets import be_births_service, broken_births_register
-from oots.as4.keys import init_dev_pki
+from oots.as4.keys import init_dev_pki, issue, load_certificate, load_key_pair
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.cli import main as cli_main
@@ -224,7 +225,7 @@ def test_certificates_are_warned_at_start_and_their_ends_are_metrics(
         in line
         for line in told
     ), told
-    assert any("as4.signing_certificate: the node's own certificate expires on" in line for line in told), told
+    assert any("as4.signing_certificate: the node's own signing certificate in " in line for line in told), told
     with AppClient(create_app(ctx)) as client:
         text = client.get("/metrics").text
     assert "# TYPE oots_certificate_expiry_timestamp_seconds gauge" in text
@@ -543,3 +544,130 @@ def test_a_data_service_whose_register_cannot_be_loaded_is_shown_unavailable(
         assert "<td>be-births-file</td><td>Birth certificate</td><td>births</td><td>if_possible</td><td>available" in (
             client.get("/admin/partners").text
         )
+
+
+# --- the certificates the node depends on -------------------------------------------------------------
+
+
+def _issue(pki: Path, name: str, *, ends: dt.datetime, purpose: str = "sign") -> tuple[bytes, bytes]:
+    """A certificate of the test PKI's CA (``pki/ca.pem``) that ends at ``ends``: its PEM and its key's."""
+    ca = load_key_pair(pki / "ca.key.pem", pki / "ca.pem")
+    start = ends - dt.timedelta(days=100)
+    pair = issue(ca, name, now=start, not_before=start, days=100, purpose=purpose)
+    key = pair.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pair.certificate.public_bytes(serialization.Encoding.PEM), key
+
+
+def _tls_client_certificate(directory: Path, *, ends: dt.datetime) -> tuple[Path, str]:
+    """A mutual-TLS client certificate ending at ``ends`` (with the test PKI's CA, made if missing): its
+    file and the ``[as4]`` lines that configure it."""
+    init_dev_pki(directory / "pki", [], now=ends - dt.timedelta(days=100))  # the CA only
+    cert, key = _issue(directory / "pki", "blue tls", ends=ends)
+    (directory / "tls.pem").write_bytes(cert)
+    (directory / "tls.key.pem").write_bytes(key)
+    lines = f"tls_client_certificate = {json.dumps(str(directory / 'tls.pem'))}\n"
+    return directory / "tls.pem", lines + f"tls_client_key = {json.dumps(str(directory / 'tls.key.pem'))}\n"
+
+
+def _admin_table() -> str:
+    return f'[admin]\npassword_hash = "{hash_password(PASSWORD, iterations=1000)}"\n'
+
+
+def _rows(page: str, heading: str) -> list[list[str]]:
+    """The cells of the table after ``<h2>heading</h2>`` on ``page``."""
+    part = page.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", part) if "<td>" in row]
+
+
+def _utc(moment: dt.datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def test_the_partners_page_lists_each_certificate_of_the_node_and_each_partners_first_end(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    tls_ends = now + dt.timedelta(days=10, hours=1)
+    tls, lines = _tls_client_certificate(tmp_path, ends=tls_ends)
+    endpoints = {"blue": "http://blue.test/as4", "red": "http://red.test/as4"}
+    configs = write_node_configs(tmp_path, endpoints, as4=lines, tables={"blue": _admin_table()})
+    red_ends = now + dt.timedelta(days=20, hours=1)  # red's encryption certificate ends before its signing one
+    (tmp_path / "pki" / "red" / "encrypt.pem").write_bytes(
+        _issue(tmp_path / "pki", "red encrypt", ends=red_ends, purpose="encrypt")[0]
+    )
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(configs["blue"]))
+    assert (
+        f"as4.tls_client_certificate: the node's own TLS client certificate in {tls} expires on "
+        f"{tls_ends:%Y-%m-%d %H:%M} UTC (in 10 day(s)): renew it before then: after that, connections to "
+        "partners' access points that require mutual TLS fail"
+    ) in caplog.text
+    assert "as4.signing_certificate" not in caplog.text  # blue's AS4 certificates end in 825 days
+    with AppClient(create_app(ctx)) as client:
+        assert login(client) == 303
+        page = client.get("/admin/partners").text
+    own = _rows(page, "Certificates of this node")
+    pki = tmp_path / "pki" / "blue"
+    assert [row[:3] for row in own] == [
+        ["signing", "as4.signing_certificate", str(pki / "sign.pem")],
+        ["encryption", "as4.decryption_certificate", str(pki / "encrypt.pem")],
+        ["TLS client", "as4.tls_client_certificate", str(tls)],
+    ]
+    assert [row[4] for row in own[:2]] == ["824 days left", "824 days left"]
+    assert own[2][3:] == [_utc(tls_ends), "10 days left"]
+    partners = _rows(page, "Partner access points")
+    assert partners == [["red", "red_gw", "http://red.test/as4", _utc(red_ends), "encryption", "20 days left"]]
+    ctx.database.dispose()
+
+
+def test_in_domibus_mode_the_page_lists_the_tls_client_certificate_an_expired_one_as_expired(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    ended = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
+    tls, lines = _tls_client_certificate(tmp_path, ends=ended)
+    red = init_dev_pki(tmp_path / "pki", ["red"], now=ended).access_points["red"]["sign_cert"]
+    config = tmp_path / "blue.toml"
+    config.write_text(
+        f"""[node]
+name = "blue"
+data_dir = {json.dumps(str(tmp_path / "blue"))}
+
+[as4]
+mode = "domibus"
+party_id = "blue_gw"
+domibus_url = "http://domibus.test/domibus/services/wsplugin"
+domibus_push_token = "blue-push-token-0123456789"
+{lines}
+[[as4.partners]]
+name = "red"
+party_id = "red_gw"
+signing_certificate = {json.dumps(str(red))}
+
+{_admin_table()}""",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(config))  # starts all the same
+    assert (
+        f"as4.tls_client_certificate: the node's own TLS client certificate in {tls} expired on "
+        f"{ended:%Y-%m-%d %H:%M} UTC: connections to a Domibus that requires mutual TLS fail until a new one is "
+        "configured"
+    ) in caplog.text
+    try:
+        with AppClient(create_app(ctx)) as client:
+            assert login(client) == 303
+            page = client.get("/admin/partners").text
+    finally:
+        ctx.services["as4"].close()
+        ctx.database.dispose()
+    assert "Domibus mode: Domibus signs and decrypts the AS4 messages with its own keys" in page
+    assert _rows(page, "Certificates of this node") == [
+        ["TLS client", "as4.tls_client_certificate", str(tls), _utc(ended), "EXPIRED"]
+    ]
+    red_ends = load_certificate(red).not_valid_after_utc  # red's encryption certificate is its signing one
+    days = (red_ends - dt.datetime.now(dt.UTC)).days
+    assert _rows(page, "Partner access points") == [
+        ["red", "red_gw", "—", _utc(red_ends), "signing and encryption", f"{days} days left"]
+    ]

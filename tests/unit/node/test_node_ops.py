@@ -167,8 +167,10 @@ def test_routes_are_labelled_with_their_whole_path_template(tmp_path: Path) -> N
 
 
 def _break_the_database(ctx: NodeContext) -> None:
-    """A database that fails as a lost one does: its file is no database any more."""
-    ctx.database.engine.dispose()
+    """A database that fails as a lost one does: its file is no database any more. Every handle of the
+    process on it closes first (the pool's and the checkpoint thread's, which would otherwise go on
+    using the log files removed here and fail with "disk I/O error" instead)."""
+    ctx.database.dispose()
     path = Path(str(ctx.database.url.database))
     for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
         extra.unlink(missing_ok=True)

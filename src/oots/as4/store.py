@@ -537,7 +537,8 @@ class As4Store:
     def delivery_dead(self, failed: DeliveryFailed | None = None) -> Callable[[Session, Job, BaseException], None]:
         """The ``on_dead`` hook of ``as4.deliver`` jobs: the message is marked ``delivery_failed`` with the
         error, and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job
-        (its handler failed on its last attempt, or failed with an error that is not retryable)."""
+        (its handler failed on its last attempt, or failed with an error that is not retryable, or its
+        worker never finished its last attempt: a :class:`~oots.errors.LeaseExpired`)."""
 
         def dead(session: Session, job: Job, exc: BaseException) -> None:
             try:

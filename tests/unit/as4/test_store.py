@@ -427,6 +427,46 @@ def test_a_delivery_that_keeps_failing_is_dead_lettered_and_delivered_once_reque
     assert delivered == ["f1@blue"]
 
 
+def test_a_delivery_whose_worker_died_on_its_last_attempt_ends_delivery_failed_and_is_delivered_once_requeued(
+    nodes,
+) -> None:  # type: ignore[no-untyped-def]
+    # Before, the job dead-lettered by its expired lease ran no on_dead hook: the message stayed "received".
+    from oots.store.queue import list_dead, requeue
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "k1@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    delivered: list[str] = []
+    told: list[tuple[str, str]] = []
+
+    def worker(worker_id: str) -> Worker:
+        w = Worker(red.db, QueueSettings(max_attempts=1, lease_seconds=30), clock=clock, worker_id=worker_id)
+        w.register(
+            DELIVER_JOB,
+            red.deliver_handler(lambda session, m: delivered.append(m.message_id)),
+            on_dead=red.delivery_dead(lambda session, m, exc: told.append((m.message_id, str(exc)))),
+        )
+        return w
+
+    [held] = worker("crashed").claim_batch()  # ...and then the process dies
+    clock.now += dt.timedelta(seconds=31)
+    rescuer = worker("rescuer")
+    assert rescuer.drain() == 0
+    said = "lease expired on attempt 1 (worker crashed never finished it)"
+    assert told == [("k1@blue", said)]
+    assert red.inbound_state("k1@blue") == "delivery_failed"
+    with red.db.session() as session:
+        (dead,) = list_dead(session)
+        reason = session.execute(text("SELECT last_error FROM as4_inbound")).scalar_one()
+    assert (dead.id, dead.last_error, reason) == (held.id, f"LeaseExpired: {said}", f"LeaseExpired: {said}")
+
+    with red.db.session() as session:
+        requeue(session, dead.id, now=clock())
+    assert rescuer.drain() == 1
+    assert delivered == ["k1@blue"]
+    assert red.inbound_state("k1@blue") == "delivered"
+
+
 def test_a_delivery_that_fails_for_good_at_once_is_dead_lettered_and_delivered_once_requeued(nodes) -> None:  # type: ignore[no-untyped-def]
     # an answer to a partner whose certificate is not valid: not retried; marked, told, and requeueable
     from oots.errors import CertificateNotValid

@@ -419,6 +419,10 @@ def claim(
                 dead.append((hook, job, exc))
         else:
             ids.append(row.id)
+    if dead:
+        # Before any queued job is taken: a hook may lock what a web step locks before it reschedules
+        # or cancels a queued job (the journal's head), and must not hold such a job's row meanwhile.
+        _run_dead_hooks(session, dead)
     jobs: list[Job] = []
     if ids:
         rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
@@ -428,8 +432,6 @@ def claim(
         params = {"now": moment, "kinds": kinds, "limit": limit - len(ids), "worker": worker_id, "until": until}
         due = sorted(conn.execute(_TAKE_DUE, params).all(), key=lambda r: (r.run_at, r.id))  # RETURNING: no order
         jobs.extend(Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in due)
-    if dead:
-        _run_dead_hooks(session, dead)
     return jobs
 
 

@@ -21,7 +21,8 @@ problem. Users see ``error_id`` and a plain sentence; the log carries the same i
     │   └── RegisterError            an evidence provider's register failed or timed out
     │       └── RegisterUnavailable  ... could not be loaded (unreachable at start, a bad row)
     ├── StoreError                   the database failed or is at the wrong schema
-    │   └── StoreUnavailable         ... cannot be reached (down, refusing connections, file unreadable)
+    │   ├── StoreUnavailable         ... cannot be reached (down, refusing connections, file unreadable)
+    │   └── LeaseExpired             ... a queue job's worker never finished it (killed mid-job)
     └── NotFound                     a named thing (exchange, job, party, data service) does not exist
 """
 
@@ -33,6 +34,7 @@ import uuid
 __all__ = [
     "CertificateNotValid",
     "ConfigError",
+    "LeaseExpired",
     "LocalProtocolError",
     "ModelError",
     "NotFound",
@@ -165,6 +167,13 @@ class StoreError(OotsError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached: down, refusing connections, or its file unreadable (retry later)."""
+
+
+class LeaseExpired(StoreError):
+    """A queue job's lease ran out before its worker finished it (the worker was killed or hung mid-job).
+
+    What the kind's ``on_dead`` hook is told when that happened on the job's last attempt: the job is
+    dead-lettered by the next claim, with this message as its last error."""
 
 
 class NotFound(OotsError):

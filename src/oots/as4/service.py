@@ -291,7 +291,7 @@ def background(
 ) -> Background:
     """The loops of a running access point; ``deliver`` is the application's hook (see ``oots.as4.store``)."""
     worker = Worker(store.db, queue, clock=ap.clock)
-    worker.register(DELIVER_JOB, store.deliver_handler(deliver, max_attempts=queue.max_attempts))
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver), on_dead=store.delivery_dead())
     return Background(ap, store, worker, on_event=on_event)
 
 
@@ -371,5 +371,5 @@ def domibus_background(
     client: DomibusClient, store: As4Store, deliver: Deliver, queue: QueueSettings, *, poll_seconds: float = 30.0
 ) -> DomibusBackground:
     worker = Worker(store.db, queue, clock=store.clock)
-    worker.register(DELIVER_JOB, store.deliver_handler(deliver, max_attempts=queue.max_attempts))
+    worker.register(DELIVER_JOB, store.deliver_handler(deliver), on_dead=store.delivery_dead())
     return DomibusBackground(client, store, worker, poll_seconds)

@@ -499,22 +499,21 @@ class As4Store:
         )
         return StoredInbound(inbound_id, row.message_id, row.state), message
 
-    def deliver_handler(self, hook: Deliver, *, max_attempts: int | None = None) -> Callable[[Session, Job], None]:
+    def deliver_handler(self, hook: Deliver) -> Callable[[Session, Job], None]:
         """The handler of ``as4.deliver`` jobs: the hook and the state change commit with the job.
 
-        When the hook raises, its effects are rolled back with the job's transaction and the job is
-        retried by the queue; on the last attempt (the job's ``max_attempts``, else ``max_attempts``
-        here) the hook runs in a savepoint instead, and when it raises the message is marked
-        ``delivery_failed`` with the reason (the hook's effects rolled back) and the job ends. An error
-        that is not retryable (``OotsError.retryable``: an answer to a partner whose certificate has
-        expired) is raised on every attempt: the queue dead-letters the job at once, and
-        :meth:`delivery_dead` marks the message. A message ``delivery_failed`` is delivered again when
-        its dead job is requeued (once the operator mended the cause); one purged meanwhile is not.
+        When the hook raises, its effects are rolled back with the job's transaction, the state change
+        too, and the queue retries the job; once it has no attempts left (or at once, for an error that
+        is not retryable: ``OotsError.retryable``, an answer to a partner whose certificate has expired)
+        the queue dead-letters it, and :meth:`delivery_dead`, its ``on_dead`` hook, marks the message
+        ``delivery_failed`` with the reason. A message ``delivery_failed`` is delivered again when its
+        dead job is requeued (once the operator mended the cause); one purged meanwhile is not.
 
         The message is marked ``delivered`` before the hook runs, in the same transaction and only while
-        it is still ``received``: that one statement is also the check that it was not delivered
-        already. A message :meth:`deliver_preparer` read for this job is not read again (a kept
-        message never changes, only its state does).
+        it is still ``received`` or ``delivery_failed``: that one statement is also the check that it was
+        not delivered already (a job re-run after its completion was lost, or requeued twice). A message
+        :meth:`deliver_preparer` read for this job is not read again (a kept message never changes, only
+        its state does).
         """
 
         def handle(session: Session, job: Job) -> None:
@@ -531,28 +530,15 @@ class As4Store:
             delivered = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVER)
             if not self._claim_delivery(session, inbound_id, delivered, self.clock()):
                 return  # delivered already, or purged since it was read
-            limit = job.max_attempts or max_attempts
-            if limit is None or job.attempts < limit:
-                hook(session, message)  # a failure rolls the whole job back, the state change too
-                return
-            try:
-                with session.begin_nested():
-                    hook(session, message)
-            except Exception as exc:
-                if isinstance(exc, OotsError) and not exc.retryable:
-                    raise  # the queue dead-letters the job; delivery_dead marks the message
-                log.error(
-                    "AS4 message %s: delivery failed for good after %d attempts", message.message_id, job.attempts
-                )
-                failed = msh.inbound_next(InboundState.RECEIVED, InboundEvent.DELIVERY_FAILED)
-                stored = StoredInbound(inbound_id, message.message_id, delivered.value)
-                self._mark(session, stored, failed, None, error_text(exc)[:4000])
+            hook(session, message)  # a failure rolls the whole job back, the state change too
 
         return handle
 
     def delivery_dead(self, failed: DeliveryFailed | None = None) -> Callable[[Session, Job, BaseException], None]:
         """The ``on_dead`` hook of ``as4.deliver`` jobs: the message is marked ``delivery_failed`` with the
-        error, and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job."""
+        error, and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job
+        (its handler failed on its last attempt, or failed with an error that is not retryable, or its
+        worker never finished its last attempt: a :class:`~oots.errors.LeaseExpired`)."""
 
         def dead(session: Session, job: Job, exc: BaseException) -> None:
             try:

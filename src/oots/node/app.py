@@ -375,9 +375,7 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
             handlers[kind] = handler
     gateway = _gateway(ctx)
     if gateway is not None:
-        handlers[DELIVER_JOB] = gateway.store.deliver_handler(
-            as4_dispatch(ctx), max_attempts=ctx.settings.queue.max_attempts
-        )
+        handlers[DELIVER_JOB] = gateway.store.deliver_handler(as4_dispatch(ctx))
         prepare = as4_preparation(ctx)
         if prepare is not None:
             preparers[DELIVER_JOB] = gateway.store.deliver_preparer(prepare)

@@ -18,7 +18,8 @@ database write lock (SQLite) is held only for the writes. The handler must still
 was prepared. A role may also add ``job_dead_hooks()`` (job kind → :data:`oots.store.queue.DeadHook`)
 and ``as4_delivery_failed()`` (action → hook with the message and the error): told, in the transaction
 that dead-letters the job, that the work could not be done (the provider journals that its answer could
-not be sent: the partner's certificate is not valid). A role that can lose part of what it offers while
+not be sent: the partner's certificate is not valid), also when its worker never finished the job's last
+attempt (the error is then a :class:`oots.errors.LeaseExpired`). A role that can lose part of what it offers while
 the node runs (the provider: a data service whose register could not be loaded) adds
 ``unavailable()``, what is unavailable and why (:func:`unavailable`, shown by ``/ready`` and the admin
 area). A role with work to do now and then rather than per job (the requester: ending exchanges whose

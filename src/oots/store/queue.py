@@ -18,8 +18,9 @@
   job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
   back by :func:`requeue`. An error that is not retryable (``OotsError.retryable`` false: an expired
   certificate, which waiting does not mend) dead-letters the job at once. A kind may have an
-  *on_dead* hook, run in the transaction that dead-letters a job its handler failed, to record what
-  became of the work (a requeued job runs its handler again as usual).
+  *on_dead* hook, run in a savepoint of the transaction that dead-letters a job — its handler failed,
+  or its worker never finished its last attempt (:class:`LeaseExpired`) — to record what became of
+  the work (a requeued job runs its handler again as usual).
 * :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
   of something that ended), so that no worker claims them only to find nothing to do.
 
@@ -50,7 +51,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from oots.errors import NotFound, OotsError, StoreError, StoreUnavailable, error_text, exception_text
+from oots.errors import (
+    LeaseExpired,
+    NotFound,
+    OotsError,
+    StoreError,
+    StoreUnavailable,
+    error_text,
+    exception_text,
+)
 from oots.settings import QueueSettings
 from oots.store.base import UtcDateTime, utcnow
 from oots.store.database import Database, Reconnect
@@ -116,7 +125,8 @@ class Job:
 Handler = Callable[[Session, Job], None]
 #: A preparer does what it can of a job before its transaction (no database writes; see the module doc).
 Preparer = Callable[[Job], None]
-#: Told, in the transaction that dead-letters a job, of the error its handler failed with.
+#: Told, in the transaction that dead-letters a job, of the error its handler failed with (a
+#: :class:`LeaseExpired` when its worker never finished its last attempt).
 DeadHook = Callable[[Session, Job, BaseException], None]
 
 
@@ -308,7 +318,7 @@ _RELEASE = (
 )
 _EXTEND = update(_T).where(_HELD).values(locked_until=bindparam("until"))
 _EXPIRED = (
-    select(_C.id, _C.attempts, _C.max_attempts, _C.locked_by)
+    select(_C.id, _C.kind, _C.key, _C.payload, _C.attempts, _C.max_attempts, _C.locked_by, _C.locked_until)
     .where(_C.status == "running", _C.locked_until <= bindparam("now"), _C.kind.in_(bindparam("kinds", expanding=True)))
     .order_by(_C.locked_until, _C.id)
     .limit(bindparam("limit"))
@@ -379,12 +389,16 @@ def claim(
     lease_seconds: float,
     default_max_attempts: int,
     now: datetime | None = None,
+    dead_hooks: Mapping[str, DeadHook] | None = None,
 ) -> list[Job]:
     """Claim up to ``limit`` due jobs of ``kinds`` for ``worker_id`` and return them, oldest due first.
 
     Run it in a transaction of its own that commits right away (on SQLite an immediate one, see
     :meth:`Database.session`), given as a session or a Core connection. Jobs whose lease expired are
-    taken first; those among them that have no attempts left are dead-lettered instead of run again.
+    taken first; those among them that have no attempts left are dead-lettered instead of run again,
+    and the ``on_dead`` hook of their kind in ``dead_hooks`` runs, in a savepoint of this transaction,
+    with a :class:`LeaseExpired` (given a connection, in a session joined to its transaction; a topic a
+    hook fires with :func:`oots.store.wake.on_commit` is not fired: a worker finds its job at its poll).
     """
     if not kinds or limit < 1:
         return []
@@ -393,13 +407,22 @@ def claim(
     until = moment + timedelta(seconds=lease_seconds)
     kinds = list(kinds)
     ids: list[int] = []
+    dead: list[tuple[DeadHook, Job, LeaseExpired]] = []
     for row in conn.execute(_EXPIRED, {"now": moment, "kinds": kinds, "limit": limit}).all():
         if row.attempts >= (row.max_attempts or default_max_attempts):
-            error = f"lease expired on attempt {row.attempts} (worker {row.locked_by} never finished it)"
-            conn.execute(_EXPIRED_TO_DEAD, {"job_id": row.id, "now": moment, "error": error})
-            log.warning("job %s dead-lettered: its last worker never finished it", row.id)
+            exc = LeaseExpired(f"lease expired on attempt {row.attempts} (worker {row.locked_by} never finished it)")
+            conn.execute(_EXPIRED_TO_DEAD, {"job_id": row.id, "now": moment, "error": _error_text(exc)})
+            log.warning("job %s (%s) dead-lettered: its last worker never finished it", row.id, row.kind)
+            hook = (dead_hooks or {}).get(row.kind)
+            if hook is not None:
+                job = Job(row.id, row.kind, row.key, row.payload, row.attempts, row.max_attempts, row.locked_until)
+                dead.append((hook, job, exc))
         else:
             ids.append(row.id)
+    if dead:
+        # Before any queued job is taken: a hook may lock what a web step locks before it reschedules
+        # or cancels a queued job (the journal's head), and must not hold such a job's row meanwhile.
+        _run_dead_hooks(session, dead)
     jobs: list[Job] = []
     if ids:
         rows = conn.execute(_TAKE, {"ids": ids, "worker": worker_id, "until": until, "now": moment}).all()
@@ -410,6 +433,26 @@ def claim(
         due = sorted(conn.execute(_TAKE_DUE, params).all(), key=lambda r: (r.run_at, r.id))  # RETURNING: no order
         jobs.extend(Job(r.id, r.kind, r.key, r.payload, r.attempts, r.max_attempts, until) for r in due)
     return jobs
+
+
+def _run_dead_hooks(session: Session | Connection, dead: Sequence[tuple[DeadHook, Job, BaseException]]) -> None:
+    """Run on_dead hooks in the transaction of ``session`` (a connection's: in a session joined to it)."""
+    if isinstance(session, Session):
+        for hook, job, exc in dead:
+            _run_dead_hook(session, hook, job, exc)
+        return
+    with Session(bind=session) as joined:  # joins the connection's transaction, never commits it
+        for hook, job, exc in dead:
+            _run_dead_hook(joined, hook, job, exc)
+
+
+def _run_dead_hook(session: Session, hook: DeadHook, job: Job, exc: BaseException) -> None:
+    """Run ``hook`` in a savepoint: when it fails (logged), its effects go, the job's dead letter stays."""
+    try:
+        with session.begin_nested():
+            hook(session, job, exc)
+    except Exception as failure:
+        log.error("job %s (%s): its on_dead hook failed: %s", job.id, job.kind, exception_text(failure))
 
 
 def complete(session: Session, jobs: Sequence[Job], worker_id: str, *, now: datetime | None = None) -> list[Job]:
@@ -621,7 +664,8 @@ class Worker:
         self, kind: str, handler: Handler, *, prepare: Preparer | None = None, on_dead: DeadHook | None = None
     ) -> None:
         """Run ``handler`` for jobs of ``kind`` (one handler per kind), ``prepare`` before its transaction,
-        ``on_dead`` in the transaction that dead-letters a job whose handler failed."""
+        ``on_dead`` in the transaction that dead-letters a job (its handler failed, or its lease expired
+        on its last attempt)."""
         _check_kind(kind)
         if kind in self.handlers:
             raise StoreError(f"a handler for job kind {kind!r} is already registered")
@@ -678,6 +722,7 @@ class Worker:
                 lease_seconds=self.settings.lease_seconds,
                 default_max_attempts=self.settings.max_attempts,
                 now=self.clock(),
+                dead_hooks=self.dead_hooks,
             )
         self._batch_full = len(jobs) >= limit
         return jobs
@@ -862,13 +907,8 @@ class Worker:
     def _dead(self, session: Session, job: Job, exc: BaseException) -> None:
         """Run the kind's on_dead hook (in a savepoint: its failure does not keep the job from its end)."""
         hook = self.dead_hooks.get(job.kind)
-        if hook is None:
-            return
-        try:
-            with session.begin_nested():
-                hook(session, job, exc)
-        except Exception as failure:
-            log.error("job %s (%s): its on_dead hook failed: %s", job.id, job.kind, exception_text(failure))
+        if hook is not None:
+            _run_dead_hook(session, hook, job, exc)
 
     def _log_failure(self, job: Job, exc: BaseException, status: str | None) -> None:
         outcome = {"dead": "dead-lettered", "queued": "will retry"}.get(status or "", "lease lost")

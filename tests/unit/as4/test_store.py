@@ -371,27 +371,100 @@ def test_accept_twice_keeps_once_and_purge_forgets(nodes, dev_pki) -> None:  # t
     assert red.seen("p1@blue") is None
 
 
-def test_a_delivery_that_keeps_failing_ends_delivery_failed_without_its_effects(nodes) -> None:  # type: ignore[no-untyped-def]
+def test_a_delivery_that_keeps_failing_is_dead_lettered_and_delivered_once_requeued(nodes) -> None:  # type: ignore[no-untyped-def]
+    # Before, the last failed attempt marked the message delivery_failed and its job done: nothing an
+    # operator could requeue once the cause was mended.
+    from oots.store.queue import list_dead, requeue
+
     blue, codec, red, sender, clock = nodes
     submit(blue, codec, "f1@blue", clock)
     send_due(blue, codec, sender, now=clock)
+    mended = {"on": False}
+    delivered: list[str] = []
+    told: list[tuple[str, str]] = []
 
     def broken(session, message):  # type: ignore[no-untyped-def]
         enqueue(session, "app.effect", {"of": message.message_id})  # a database effect, then a failure
-        raise RuntimeError("the register is unreachable")
+        if not mended["on"]:
+            raise RuntimeError("the register is unreachable")
+        delivered.append(message.message_id)
 
-    settings = QueueSettings(backoff_base_seconds=0.001, backoff_max_seconds=0.001)
+    settings = QueueSettings(backoff_base_seconds=0.001, backoff_max_seconds=0.001, max_attempts=2)
     worker = Worker(red.db, settings, clock=clock)
-    worker.register(DELIVER_JOB, red.deliver_handler(broken, max_attempts=2))
+    worker.register(
+        DELIVER_JOB,
+        red.deliver_handler(broken),
+        on_dead=red.delivery_dead(lambda session, m, exc: told.append((m.message_id, type(exc).__name__))),
+    )
     worker.drain()
     assert red.inbound_state("f1@blue") == "received"  # the first attempt failed: retried
+    assert told == []
     clock.now += dt.timedelta(seconds=1)
     worker.drain()
     assert red.inbound_state("f1@blue") == "delivery_failed"
+    assert told == [("f1@blue", "RuntimeError")]
     with red.db.session() as session:
         job_counts = counts(session)
-    assert job_counts[DELIVER_JOB] == {"done": 1}
+        (dead,) = list_dead(session)
+        reason = session.execute(text("SELECT last_error FROM as4_inbound")).scalar_one()
+    assert job_counts[DELIVER_JOB] == {"dead": 1}  # requeueable
     assert "app.effect" not in job_counts  # the hook's own effects were rolled back each time
+    assert (dead.attempts, dead.last_error, reason) == (2, "RuntimeError", "RuntimeError")
+
+    mended["on"] = True  # the operator mended the cause, and requeues the dead job
+    with red.db.session() as session:
+        requeue(session, dead.id, now=clock())
+    assert worker.drain() == 1
+    assert delivered == ["f1@blue"]
+    assert red.inbound_state("f1@blue") == "delivered"
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"done": 1}
+        assert session.execute(text("SELECT last_error FROM as4_inbound")).scalar_one() is None
+        requeue_again = session.execute(text("UPDATE queue_jobs SET status = 'dead' WHERE id = :i"), {"i": dead.id})
+        assert requeue_again.rowcount == 1  # type: ignore[attr-defined]
+        requeue(session, dead.id, now=clock())  # a second requeue (or a re-run): nothing delivered twice
+    assert worker.drain() == 1
+    assert delivered == ["f1@blue"]
+
+
+def test_a_delivery_whose_worker_died_on_its_last_attempt_ends_delivery_failed_and_is_delivered_once_requeued(
+    nodes,
+) -> None:  # type: ignore[no-untyped-def]
+    # Before, the job dead-lettered by its expired lease ran no on_dead hook: the message stayed "received".
+    from oots.store.queue import list_dead, requeue
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "k1@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    delivered: list[str] = []
+    told: list[tuple[str, str]] = []
+
+    def worker(worker_id: str) -> Worker:
+        w = Worker(red.db, QueueSettings(max_attempts=1, lease_seconds=30), clock=clock, worker_id=worker_id)
+        w.register(
+            DELIVER_JOB,
+            red.deliver_handler(lambda session, m: delivered.append(m.message_id)),
+            on_dead=red.delivery_dead(lambda session, m, exc: told.append((m.message_id, str(exc)))),
+        )
+        return w
+
+    [held] = worker("crashed").claim_batch()  # ...and then the process dies
+    clock.now += dt.timedelta(seconds=31)
+    rescuer = worker("rescuer")
+    assert rescuer.drain() == 0
+    said = "lease expired on attempt 1 (worker crashed never finished it)"
+    assert told == [("k1@blue", said)]
+    assert red.inbound_state("k1@blue") == "delivery_failed"
+    with red.db.session() as session:
+        (dead,) = list_dead(session)
+        reason = session.execute(text("SELECT last_error FROM as4_inbound")).scalar_one()
+    assert (dead.id, dead.last_error, reason) == (held.id, f"LeaseExpired: {said}", f"LeaseExpired: {said}")
+
+    with red.db.session() as session:
+        requeue(session, dead.id, now=clock())
+    assert rescuer.drain() == 1
+    assert delivered == ["k1@blue"]
+    assert red.inbound_state("k1@blue") == "delivered"
 
 
 def test_a_delivery_that_fails_for_good_at_once_is_dead_lettered_and_delivered_once_requeued(nodes) -> None:  # type: ignore[no-untyped-def]
@@ -416,7 +489,7 @@ def test_a_delivery_that_fails_for_good_at_once_is_dead_lettered_and_delivered_o
     worker = Worker(red.db, QueueSettings(), clock=clock)
     worker.register(
         DELIVER_JOB,
-        red.deliver_handler(answer, max_attempts=8),
+        red.deliver_handler(answer),
         on_dead=red.delivery_dead(lambda session, m, exc: told.append((m.message_id, type(exc).__name__))),
     )
     assert worker.drain() == 2

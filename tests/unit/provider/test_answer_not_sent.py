@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from oots.network.pair import write_node_configs
 from oots.node import NodeContext, build_context
 from oots.node.admin import hash_password
 from oots.node.app import create_app, create_worker
+from oots.provider.role import ProviderRole
 from oots.settings import load_settings
 from oots.store import queue
 from oots.store.models import QueueJob
@@ -55,20 +57,24 @@ class Pair:
     bad_certificate: str  # the same, not valid at NOW
 
 
-def _pair(tmp_path: Path, *, bad: str) -> Pair:
+def _pair(tmp_path: Path, *, bad: str | None, queue: str = "backoff_base_seconds = 60") -> Pair:
+    """blue and red; red has blue's encryption certificate valid at NOW unless ``bad`` says otherwise."""
     digest = hash_password(PASSWORD, iterations=1000)
     configs = write_node_configs(
         tmp_path,
         {"blue": "http://blue.test/as4", "red": "http://red.test/as4"},
         now=NOW,
         node={"red": 'country = "ES"\nroles = ["provider"]'},
-        queue="backoff_base_seconds = 60",
+        queue=queue,
         tables={"red": f'[provider]\nsamples = true\n\n[admin]\npassword_hash = "{digest}"'},
     )
+    good = (tmp_path / "pki" / "blue" / "encrypt.pem").as_posix()
+    if bad is None:
+        blue = service.load_access_point(load_settings(configs["blue"]))
+        return Pair(blue, configs["red"], good, good)
     # another encryption certificate of blue's, from the same CA, valid some other time than now
     start = NOW - dt.timedelta(days=10) if bad == "expired" else NOW + dt.timedelta(days=10)
     other = init_dev_pki(tmp_path / "pki", ["blue-other"], now=start, days=5).access_points["blue-other"]
-    good = (tmp_path / "pki" / "blue" / "encrypt.pem").as_posix()
     text = configs["red"].read_text(encoding="utf-8")
     assert text.count(good) == 1
     configs["red"].write_text(text.replace(good, other["encrypt_cert"].as_posix()), encoding="utf-8")
@@ -211,3 +217,82 @@ def test_a_certificate_not_valid_yet_fails_alike(tmp_path: Path, clean_env: pyte
     finally:
         ctx.services["as4"].close()
         ctx.database.dispose()
+
+
+# --- a delivery that fails for another reason, or whose worker dies ---------------------------------------
+
+
+@pytest.fixture
+def once(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[tuple[Pair, NodeContext]]:
+    """blue and red, red's certificates all valid and one attempt per job."""
+    pair = _pair(tmp_path, bad=None, queue="max_attempts = 1")
+    ctx = _red(pair)
+    yield pair, ctx
+    ctx.services["as4"].close()
+    ctx.database.dispose()
+
+
+def test_a_delivery_that_fails_on_its_last_attempt_is_dead_lettered_and_answered_once_requeued(
+    once: tuple[Pair, NodeContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the request ended delivery_failed with its job done: nothing to requeue once the cause was mended.
+    pair, red = once
+    sent = _request(pair)
+
+    def broken(self: ProviderRole, session: object, message: object) -> None:
+        raise RuntimeError("a bug, or a register answering nonsense")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ProviderRole, "on_request", broken)
+        create_worker(red).worker.drain()
+    (job,) = _jobs(red)
+    assert (job.status, job.attempts, job.last_error) == ("dead", 1, "RuntimeError")  # the message left out
+    assert red.services["as4"].store.inbound_state(sent) == "delivery_failed"
+    assert _journal(red) == [("exchange_failed", "answer_not_sent", "conversation-1")]
+    with httpx.Client(transport=SyncASGITransport(create_app(red)), base_url="http://red.test") as admin:
+        assert admin.post("/admin/login", data={"password": PASSWORD}).status_code == 303
+        page = admin.get("/admin/queue").text
+        token = re.search(r"name='csrf' value='([^']+)'", page)
+        assert token is not None
+        assert f"<td>{job.id}</td><td>as4.deliver</td>" in page
+        exchanges = admin.get("/admin/exchanges").text
+        assert f"<td>{sent}</td>" in exchanges
+        assert "<td>delivery_failed</td>" in exchanges
+        # the cause is mended (the patch is gone): the operator requeues the dead job
+        requeued = admin.post("/admin/queue", data={"csrf": token.group(1), "job": str(job.id)})
+        assert requeued.status_code == 303
+    create_worker(red).worker.drain()
+    (job,) = _jobs(red)
+    assert job.status == "done"
+    assert red.services["as4"].store.inbound_state(sent) == "delivered"
+    with red.database.session() as session:
+        (reply,) = session.execute(select(As4Outbound.partner, As4Outbound.state)).all()
+        assert session.scalar(select(As4Inbound.last_error).where(As4Inbound.message_id == sent)) is None
+    assert tuple(reply) == ("blue", "created")  # answered once
+    assert [e for e, _, _ in _journal(red)] == ["exchange_failed", "request_received", "evidence_sent"]
+
+
+def test_a_delivery_whose_worker_died_on_its_last_attempt_is_journalled_and_answered_once_requeued(
+    once: tuple[Pair, NodeContext],
+) -> None:
+    # Before, its job was dead-lettered by the next claim without a trace: the request stayed "received".
+    pair, red = once
+    sent = _request(pair)
+    crashed = create_worker(red).worker
+    [held] = crashed.claim_batch()  # ...and then the process dies
+    rescuer = create_worker(red).worker
+    rescuer.clock = lambda: red.clock() + dt.timedelta(minutes=5)  # its lease has run out
+    assert rescuer.drain() == 0
+    (job,) = _jobs(red)
+    said = f"LeaseExpired: lease expired on attempt 1 (worker {crashed.id} never finished it)"
+    assert (job.id, job.status, job.last_error) == (held.id, "dead", said)
+    assert red.services["as4"].store.inbound_state(sent) == "delivery_failed"
+    with red.database.session() as session:
+        assert session.scalar(select(As4Inbound.last_error).where(As4Inbound.message_id == sent)) == said
+    assert _journal(red) == [("exchange_failed", "answer_not_sent", "conversation-1")]
+
+    with red.database.session() as session:
+        queue.requeue(session, job.id)
+    assert rescuer.drain() == 1
+    assert red.services["as4"].store.inbound_state(sent) == "delivered"
+    assert [e for e, _, _ in _journal(red)] == ["exchange_failed", "request_received", "evidence_sent"]

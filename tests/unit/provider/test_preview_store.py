@@ -505,6 +505,47 @@ def test_an_answer_that_cannot_be_sent_is_dead_lettered_at_once_and_answered_onc
     nothing_personal_left(desk)
 
 
+def test_an_answer_job_whose_worker_died_on_its_last_attempt_is_journalled_as_not_sent(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before, a job dead-lettered because its lease ran out on its last attempt ran no on_dead hook: the
+    # journal said nothing of the answer that was never sent.
+    from oots.store import queue
+    from oots.store.base import utcnow
+
+    settings = QueueSettings(max_attempts=1)
+    first, location = open_preview(desk)
+    second = second_request(first, location)
+    assert follow(desk, second) is None
+    decide(desk, location, accept=[0])
+    crashed = queue.Worker(desk.db, settings, worker_id="crashed")  # jobs are due on the real clock
+    crashed.register(ANSWER_JOB, desk.previews.answer_job(desk.send), on_dead=desk.previews.answer_not_sent)
+    [held] = crashed.claim_batch()  # ...and then the process dies
+    assert held.kind == ANSWER_JOB
+
+    later = queue.Worker(desk.db, settings, clock=lambda: utcnow() + dt.timedelta(minutes=1))  # its lease ran out
+    later.register(ANSWER_JOB, desk.previews.answer_job(desk.send), on_dead=desk.previews.answer_not_sent)
+    with caplog.at_level("ERROR", logger="oots"):
+        assert later.drain() == 0
+    with desk.db.session() as session:
+        (job,) = queue.list_dead(session)
+        said = "LeaseExpired: lease expired on attempt 1 (worker crashed never finished it)"
+        assert (job.id, job.last_error) == (held.id, said)
+        assert session.scalar(select(ProviderPreview.state)) == "ready"  # kept, to be answered once requeued
+    assert journal(desk)[-1] == ("exchange_failed", "answer_not_sent")
+    logged = [r.getMessage() for r in caplog.records if r.name == "oots.provider.previews"]
+    assert len(logged) == 1
+    assert said in logged[0]
+    assert desk.sent == []
+
+    with desk.db.session() as session:
+        queue.requeue(session, job.id)
+    assert later.drain() == 1
+    ((_, answer),) = desk.sent
+    assert isinstance(checked(answer, second), QueryResponse)
+    assert journal(desk)[-1] == ("evidence_sent", "evidence")
+
+
 RETENTION = dt.timedelta(days=7)  # the default of provider.preview_retention_seconds
 DEADLINE = T0 + dt.timedelta(minutes=20)
 

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from oots.audit.journal import Journal
-from oots.errors import CertificateNotValid, NotFound, RegisterError, StoreError
+from oots.errors import CertificateNotValid, LeaseExpired, NotFound, RegisterError, StoreError
 from oots.settings import QueueSettings
 from oots.store import Database
 from oots.store import queue as q
@@ -682,6 +682,88 @@ def test_an_expired_lease_without_attempts_left_dead_letters_the_job(db: Databas
     assert row.last_error is not None
     assert "lease expired" in row.last_error
     assert "w1" in row.last_error
+
+
+def test_a_job_dead_lettered_by_its_expired_lease_runs_its_on_dead_hook(db: Database, clock: Clock) -> None:
+    # Before, only a job whose handler failed ran its hook: a worker killed on the last attempt left no trace.
+    told: list[tuple[int, int, Any, str]] = []
+
+    def on_dead(s: Session, job: q.Job, exc: BaseException) -> None:
+        ledger(s, job, "dead")
+        told.append((job.id, job.attempts, job.payload, str(exc)))
+        assert isinstance(exc, LeaseExpired)
+
+    with db.session() as s:
+        last = q.enqueue(s, "a", {"n": 1}, key="k1", max_attempts=1, now=clock())
+        spare = q.enqueue(s, "a", {"n": 2}, max_attempts=2, now=clock())
+        unhooked = q.enqueue(s, "b", {}, max_attempts=1, now=clock())
+    crashed = worker(db, clock, {}, worker_id="crashed")
+    crashed.register("a", ledger, on_dead=on_dead)
+    crashed.register("b", ledger)
+    assert len(crashed.claim_batch()) == 3  # ...and then the process dies
+    clock.advance(31)
+    rescuer = worker(db, clock, {}, worker_id="rescuer")
+    rescuer.register("a", ledger, on_dead=on_dead)
+    rescuer.register("b", ledger)
+    [again] = rescuer.claim_batch()  # the hook ran in this claim's transaction, committed with it
+    assert (again.id, again.attempts) == (spare, 2)  # attempts left: claimed again, no hook
+    said = "lease expired on attempt 1 (worker crashed never finished it)"
+    assert told == [(last, 1, {"n": 1}, said)]
+    assert ledger_rows(db) == [last]
+    for job_id in (last, unhooked):
+        row = job_row(db, job_id)
+        assert (row.status, row.last_error) == ("dead", f"LeaseExpired: {said}")
+
+
+def test_claim_runs_the_lease_expiry_hooks_in_the_session_it_is_given(db: Database, clock: Clock) -> None:
+    def on_dead(s: Session, job: q.Job, exc: BaseException) -> None:
+        ledger(s, job, type(exc).__name__)
+
+    with db.session() as s:
+        job_id = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+    with db.session() as s:
+        q.claim(s, "w1", kinds=["a"], limit=5, lease_seconds=30, default_max_attempts=3, now=clock())
+    clock.advance(31)
+    with db.session() as s:
+        taken = q.claim(
+            s,
+            "w2",
+            kinds=["a"],
+            limit=5,
+            lease_seconds=30,
+            default_max_attempts=3,
+            now=clock(),
+            dead_hooks={"a": on_dead},
+        )
+        assert taken == []
+        assert s.scalars(text("SELECT note FROM ledger")).all() == ["LeaseExpired"]  # in this transaction
+    assert ledger_rows(db) == [job_id]
+    assert job_row(db, job_id).status == "dead"
+
+
+def test_a_failing_lease_expiry_hook_does_not_keep_the_job_from_its_dead_letter(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_dead(s: Session, job: q.Job, exc: BaseException) -> None:
+        ledger(s, job)
+        raise RuntimeError("the hook is broken")
+
+    with db.session() as s:
+        first = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+        second = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+        due = q.enqueue(s, "b", {}, now=clock() + timedelta(seconds=31))
+    crashed = worker(db, clock, {}, worker_id="crashed")
+    crashed.register("a", ledger, on_dead=on_dead)
+    crashed.claim_batch()
+    clock.advance(31)
+    w = worker(db, clock, {"b": ledger})
+    w.register("a", ledger, on_dead=on_dead)
+    caplog.set_level("ERROR", logger="oots.store.queue")
+    assert w.drain() == 1  # the due job is claimed and run as usual
+    assert [job_row(db, i).status for i in (first, second, due)] == ["dead", "dead", "done"]
+    assert ledger_rows(db) == [due]  # each hook's savepoint was rolled back, the claim committed
+    said = [r.getMessage().partition(";")[0] for r in caplog.records]
+    assert said == [f"job {i} (a): its on_dead hook failed: RuntimeError" for i in (first, second)]
 
 
 def test_a_long_batch_renews_the_leases_of_its_waiting_jobs(db: Database, clock: Clock) -> None:

@@ -82,7 +82,6 @@ __all__ = [
     "release",
     "requeue",
     "requeue_dead",
-    "reschedule",
     "uncomplete",
 ]
 
@@ -195,24 +194,6 @@ def enqueue(
     if job_id is None:
         job_id = conn.execute(_JOB_BY_KEY, {"kind": kind, "key": key}).scalar_one()
     return int(job_id)
-
-
-_RESCHEDULE = (
-    update(_JOBS)
-    .where(_JOBS.c.kind == bindparam("b_kind"), _JOBS.c.key == bindparam("b_key"), _JOBS.c.status == "queued")
-    .values(run_at=bindparam("b_run_at"), updated_at=bindparam("now"))
-)
-
-
-def reschedule(session: Session, kind: str, key: str, *, run_at: datetime, now: datetime | None = None) -> bool:
-    """Move the job of ``kind`` and ``key`` to ``run_at``, in the caller's transaction, if it is still queued.
-
-    Returns False when there is no such queued job: never enqueued, or already taken (running, done,
-    dead) — the caller then enqueues another if it still needs one. Nothing is woken: a worker finds
-    the job at ``run_at`` (at its next poll after it).
-    """
-    params = {"b_kind": kind, "b_key": key, "b_run_at": run_at, "now": now or utcnow()}
-    return _rowcount(session.connection().execute(_RESCHEDULE, params)) == 1
 
 
 _CANCEL = (

@@ -48,8 +48,15 @@ from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, PURGE_INTERVAL_SECONDS, Previews
-from oots.store.queue import DeadHook, Handler
+from oots.provider.previews import (
+    ANSWER_JOB,
+    ANSWER_NOT_SENT,
+    EXPIRE_JOB,
+    PURGE_INTERVAL_SECONDS,
+    RETIRED_PURGE_JOB,
+    Previews,
+)
+from oots.store.queue import DeadHook, Handler, retired
 
 __all__ = ["ProviderRole", "create_role"]
 
@@ -116,9 +123,14 @@ class ProviderRole:
         return PreviewSpace(self.ctx, self.previews).routes()
 
     def job_handlers(self) -> Mapping[str, Handler]:
+        left = {RETIRED_PURGE_JOB: retired}  # the purge jobs of an older version (now periodic work)
         if self.previews is None:
-            return {}
-        return {ANSWER_JOB: self.previews.answer_job(self.send), EXPIRE_JOB: self.previews.expire_job(self.send)}
+            return left
+        return {
+            ANSWER_JOB: self.previews.answer_job(self.send),
+            EXPIRE_JOB: self.previews.expire_job(self.send),
+            **left,
+        }
 
     def periodic(self) -> Sequence[Periodic]:
         if self.previews is None:

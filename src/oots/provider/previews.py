@@ -64,7 +64,6 @@ __all__ = [
     "NOT_THE_SUBJECT",
     "PURGED",
     "PURGE_BATCH",
-    "PURGE_INTERVAL_SECONDS",
     "RETIRED_PURGE_JOB",
     "Previews",
     "Sender",
@@ -79,8 +78,6 @@ EXPIRE_JOB = "provider.preview_expire"
 #: any more; the provider's workers complete the ones an older version left, doing nothing.
 RETIRED_PURGE_JOB = "provider.preview_purge"
 
-#: How often the retention purge looks (the retention bound is days: an hour late is nothing).
-PURGE_INTERVAL_SECONDS = 3600.0
 #: Previews one purge closes in its transaction; after a full batch the next runs at once.
 PURGE_BATCH = 50
 

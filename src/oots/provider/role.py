@@ -13,7 +13,8 @@ With eID configured (``[eid]``), the role also runs the **preview space** (:mod:
 pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that must be previewed is
 answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
 (queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`);
-its periodic work (``provider-preview-purge``, hourly in every worker) closes any preview still open
+its periodic work (``provider-preview-purge``, in every worker every
+``provider.preview_purge_interval_seconds``, hourly by default) closes any preview still open
 ``provider.preview_retention_seconds`` after its deadline and deletes the personal data it held.
 Without eID, such a request is answered ``EDM:ERR:0007`` as before.
 
@@ -52,7 +53,6 @@ from oots.provider.previews import (
     ANSWER_JOB,
     ANSWER_NOT_SENT,
     EXPIRE_JOB,
-    PURGE_INTERVAL_SECONDS,
     RETIRED_PURGE_JOB,
     Previews,
 )
@@ -135,7 +135,8 @@ class ProviderRole:
     def periodic(self) -> Sequence[Periodic]:
         if self.previews is None:
             return []
-        return [Periodic("provider-preview-purge", self.purge_previews, every_seconds=PURGE_INTERVAL_SECONDS)]
+        every = self.ctx.settings.provider.preview_purge_interval_seconds
+        return [Periodic("provider-preview-purge", self.purge_previews, every_seconds=every)]
 
     def purge_previews(self) -> int:
         """Close one batch of the previews past their retention (:meth:`Previews.purge`), in a write

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from oots.network.pair import write_node_configs
 from oots.node import build_context
 from oots.node.app import create_worker
-from oots.provider.previews import PURGE_INTERVAL_SECONDS, RETIRED_PURGE_JOB
+from oots.provider.previews import RETIRED_PURGE_JOB
 from oots.settings import load_settings
 from oots.store import queue
 
@@ -48,9 +48,17 @@ def test_every_worker_of_a_preview_space_runs_the_retention_purge_hourly(
     names, role = _periodic(_red(tmp_path, f"preview_retention_seconds = 86400\n\n{EID}"))
     assert "provider-preview-purge" in names
     (purge,) = [p for p in role.periodic() if p.name == "provider-preview-purge"]  # type: ignore[attr-defined]
-    assert purge.every_seconds == PURGE_INTERVAL_SECONDS
+    assert purge.every_seconds == 3600  # the default of provider.preview_purge_interval_seconds
     assert role.previews.retention == dt.timedelta(days=1)  # type: ignore[attr-defined]
     assert role.purge_previews() == 0  # type: ignore[attr-defined]  # nothing open: nothing closed
+
+
+def test_the_purge_runs_as_often_as_the_setting_says(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
+    tables = f"preview_retention_seconds = 86400\npreview_purge_interval_seconds = 600\n\n{EID}"
+    names, role = _periodic(_red(tmp_path, tables))
+    assert "provider-preview-purge" in names
+    (purge,) = [p for p in role.periodic() if p.name == "provider-preview-purge"]  # type: ignore[attr-defined]
+    assert purge.every_seconds == 600
 
 
 def test_a_provider_without_a_preview_space_has_no_purge(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:

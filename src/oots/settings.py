@@ -472,8 +472,13 @@ class ProviderSettings(Section):
         gt=0,
         description=(
             "An open preview past its deadline by this much is closed and its personal data deleted, even if "
-            "its answer could not be sent (node worker, hourly)."
+            "its answer could not be sent (each node worker, every preview_purge_interval_seconds)."
         ),
+    )
+    preview_purge_interval_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="How often each worker closes the previews past preview_retention_seconds (so at most this late).",
     )
     preview_return_origins: tuple[str, ...] = Field(
         (),

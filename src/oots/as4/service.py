@@ -1,5 +1,5 @@
 """The built-in access point, composed from the node's settings: PModes, keys, codec, HTTP sender,
-the AS4 endpoint and the background loops (sender, deliveries).
+the AS4 endpoint and the background loops (sender, purge, deliveries).
 
 :func:`load_access_point` reads the ``[as4]`` settings (PModes, the key files) once; the result is
 passed explicitly to what needs it (the ASGI app, the workers, the command line). Clock and
@@ -31,7 +31,7 @@ from oots.as4.model import CollaborationInfo, MessageInfo, Party, PartyId, Party
 from oots.as4.msh import CoreCodec, Outbound
 from oots.as4.pmode import TEST_ACTION, TEST_SERVICE, Partner, PModeSet, certificate_notices, pmodes_from_settings
 from oots.as4.profile import Random, new_message_id, new_uuid
-from oots.as4.store import DELIVER_JOB, As4Store, Deliver, OutboundEventHook, Unsent, send_due
+from oots.as4.store import DELIVER_JOB, As4Store, Deliver, InboundPurge, OutboundEventHook, Unsent, send_due
 from oots.errors import ConfigError, OotsError, SecurityError, TransportError
 from oots.settings import As4Settings, QueueSettings, Settings
 from oots.store.loops import Loops
@@ -248,7 +248,10 @@ def submit(
 
 @dataclass
 class Background:
-    """The access point's loops in threads: the sender (due messages) and the queue worker (deliveries)."""
+    """The access point's loops in threads: the sender (due messages), the purge of received messages
+    past the duplicate-detection window (:class:`~oots.as4.store.InboundPurge`, every
+    ``[as4] purge_interval_seconds`` with ``duplicate_window_seconds`` from ``ap.settings``, as a node's
+    workers do) and the queue worker (deliveries)."""
 
     ap: AccessPoint
     store: As4Store
@@ -262,6 +265,9 @@ class Background:
         self._loops = Loops(self.worker, worker_name="as4-worker")
         self._loops.every("as4-sender", self._send, poll_seconds=self.poll_seconds)
         self._loops.on_stop(partial(self._unsent.give_back, self.store))
+        settings = self.ap.settings
+        purge = InboundPurge(self.store, window_seconds=settings.duplicate_window_seconds)
+        self._loops.every("as4-inbound-purge", purge, poll_seconds=settings.purge_interval_seconds)
 
     def _send(self) -> int:
         return send_due(
@@ -274,7 +280,7 @@ class Background:
         )
 
     def start(self, *, worker: bool = True) -> None:
-        """Start the sender loop and, unless the node's own workers run the deliveries, the worker."""
+        """Start the sender and purge loops and, unless the node's own workers run the deliveries, the worker."""
         self._loops.start(worker=worker)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -13,6 +13,11 @@ sends them *outside* any transaction (no database lock is held over the network)
 of it: a receipt (kept, with the references we signed, as the non-repudiation record), an error, the
 next retry time, or ``failed`` with ``EBMS:0301``. A sender killed mid-send loses nothing: the lease
 runs out and the same bytes are sent again; the receiver answers the duplicate with its first receipt.
+
+Forgetting: a received message that is done (delivered, not for delivery, delivery failed) is kept
+for the duplicate-detection window and then deleted with its payloads by :class:`InboundPurge` — the
+periodic work of the node's workers (and of :class:`oots.as4.service.Background`), a bounded batch per
+write transaction (:meth:`As4Store.purge_inbound`).
 """
 
 from __future__ import annotations
@@ -68,16 +73,17 @@ from oots.store.queue import Job, enqueue
 
 __all__ = [
     "DELIVER_JOB",
-    "PURGE_JOB",
+    "PURGE_BATCH",
+    "RETIRED_PURGE_JOB",
     "As4Store",
     "Deliver",
     "DeliveryFailed",
+    "InboundPurge",
     "OutboundEventHook",
     "StoredInbound",
     "Unsent",
     "references_from_json",
     "references_to_json",
-    "schedule_purge",
     "send_due",
     "user_message_from_json",
     "user_message_to_json",
@@ -86,8 +92,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DELIVER_JOB = "as4.deliver"
-#: The periodic job that forgets received messages past the duplicate-detection window.
-PURGE_JOB = "as4.purge_inbound"
+#: The queue job that purged received messages before that was periodic work (:class:`InboundPurge`):
+#: nothing queues it any more; a node's workers complete the ones an older version left, doing nothing.
+RETIRED_PURGE_JOB = "as4.purge_inbound"
+#: Received messages one :meth:`As4Store.purge_inbound` deletes at most, in one write transaction.
+PURGE_BATCH = 200
 
 #: The application's hook: gets the session of the delivery job's transaction and the verified message.
 Deliver = Callable[[Session, VerifiedMessage], None]
@@ -625,26 +634,13 @@ class As4Store:
             raise NotFound(f"no received AS4 message {message_id}")
         return state
 
-    def purge_inbound(self, *, older_than: dt.datetime) -> int:
-        """Forget received messages that are done and older than the duplicate-detection window."""
+    def purge_inbound(self, *, older_than: dt.datetime, limit: int = PURGE_BATCH) -> int:
+        """Forget at most ``limit`` received messages that are done (delivered, not for delivery, delivery
+        failed) and were received before ``older_than``, with their payloads, in a write transaction of
+        its own; how many. A message still waiting for its delivery is never forgotten. Rows another
+        transaction holds are skipped (PostgreSQL), not waited for: the next batch finds them."""
         with self._writing() as session:
-            return _purge(session, older_than)
-
-    def purge_handler(self, *, window_seconds: float, every_seconds: float) -> Callable[[Session, Job], None]:
-        """The handler of ``as4.purge_inbound`` jobs: purge what is past the window, schedule the next run.
-
-        The purge and the next run commit with the job, so exactly one chain of purges runs however
-        many workers the node has (see :func:`schedule_purge`).
-        """
-
-        def handle(session: Session, job: Job) -> None:
-            now = self.clock()
-            purged = _purge(session, now - dt.timedelta(seconds=window_seconds))
-            if purged:
-                log.info("AS4: %d received message(s) past the duplicate-detection window purged", purged)
-            schedule_purge(session, every_seconds=every_seconds, now=now)
-
-        return handle
+            return _purge(session, older_than, limit)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -760,21 +756,50 @@ def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _purge(session: Session, older_than: dt.datetime) -> int:
-    done = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
-    ids = select(As4Inbound.id).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than)
+_DONE = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
+
+
+def _purge(session: Session, older_than: dt.datetime, limit: int) -> int:
+    ids = list(
+        session.scalars(
+            select(As4Inbound.id)
+            .where(As4Inbound.state.in_(_DONE), As4Inbound.received_at < older_than)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return 0
     session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))
-    result = session.execute(delete(As4Inbound).where(As4Inbound.state.in_(done), As4Inbound.received_at < older_than))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return _rowcount(session.execute(delete(As4Inbound).where(As4Inbound.id.in_(ids))))
 
 
-def schedule_purge(session: Session, *, every_seconds: float, now: dt.datetime) -> None:
-    """Queue the next ``as4.purge_inbound`` run, at the next multiple of ``every_seconds`` (in the caller's
-    transaction). Its idempotency key is that moment: a worker starting and the previous run both
-    scheduling it make one job, not two."""
-    slot = int(now.timestamp() // every_seconds) + 1
-    at = dt.datetime.fromtimestamp(slot * every_seconds, dt.UTC)
-    enqueue(session, PURGE_JOB, {"at": at.isoformat()}, key=f"{every_seconds:g}:{slot}", run_at=at, now=now)
+class InboundPurge:
+    """The periodic purge of received messages past the duplicate-detection window, as a loop's tick.
+
+    Each call forgets one batch (at most ``batch``) of the done messages received more than
+    ``window_seconds`` ago (:meth:`As4Store.purge_inbound`, a write transaction of its own, so the SQLite
+    write lock is held for one batch at a time) and returns how many: a loop that runs it every
+    ``[as4] purge_interval_seconds`` runs it again at once while it finds some. Once a run finds no
+    more, one INFO line says how many it forgot. Safe in several threads and processes at once.
+    """
+
+    def __init__(self, store: As4Store, *, window_seconds: float, batch: int = PURGE_BATCH) -> None:
+        self.store = store
+        self.window = dt.timedelta(seconds=window_seconds)
+        self.batch = batch
+        self._run = 0  # forgotten by the batches of the run going on
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        purged = self.store.purge_inbound(older_than=self.store.clock() - self.window, limit=self.batch)
+        with self._lock:
+            self._run += purged
+            if purged >= self.batch or not self._run:
+                return purged
+            total, self._run = self._run, 0
+        log.info("AS4: %d received message(s) past the duplicate-detection window purged", total)
+        return purged
 
 
 class Unsent:

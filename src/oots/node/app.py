@@ -40,19 +40,19 @@ from oots.as4 import msh
 from oots.as4.certificates import partner_end
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
 from oots.as4.service import AccessPoint, load_access_point
-from oots.as4.store import DELIVER_JOB, PURGE_JOB, As4Store, Unsent, schedule_purge
+from oots.as4.store import DELIVER_JOB, RETIRED_PURGE_JOB, As4Store, InboundPurge, Unsent
 from oots.audit.journal import check_keys as check_journal_keys
 from oots.errors import ConfigError, NotFound, OotsError, StoreError, TransportError, exception_text
 from oots.node.admin import admin_routes
 from oots.node.admin import check_settings as check_admin_settings
 from oots.node.gateway import SEND_TOPIC, As4Gateway
 from oots.node.observe import CorrelationMiddleware, Metrics, database_fault
-from oots.node.roles import As4Handler, As4Preparer, NodeContext, Role, unavailable
+from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic, Role, unavailable
 from oots.settings import Settings
 from oots.store import open_database
 from oots.store.database import OUTAGE_RETRY_SECONDS, normalise_url, outage
 from oots.store.loops import Loops
-from oots.store.queue import DeadHook, Handler, Preparer, Worker
+from oots.store.queue import DeadHook, Handler, Preparer, Worker, retired
 from oots.store.wake import listen, topic, unlisten
 from oots.threads import run_in_thread, set_threads
 
@@ -240,9 +240,10 @@ SEND_BATCH = 2
 
 @dataclass
 class NodeWorker:
-    """The node's background work: the queue worker, the access point's sender threads and the roles'
-    periodic work (``periodic()``, :class:`oots.node.roles.Periodic`: one thread each, the requester's
-    timeout sweep).
+    """The node's background work: the queue worker, the access point's sender threads and the node's
+    periodic work (:func:`_periodic`, each :class:`oots.node.roles.Periodic` a thread of its own: the
+    access point's purge of received messages, the roles' ``periodic()`` such as the requester's timeout
+    sweep).
 
     ``senders`` threads send due AS4 messages side by side (each attempt waits for the partner's
     receipt, so one thread would send one message at a time); they sleep until a message is
@@ -275,10 +276,8 @@ class NodeWorker:
             )
             # On stop, what the senders claimed and have not started goes back at once.
             self._loops.on_stop(partial(self._unsent.give_back, gateway.store))
-        for role in _roles(self.ctx):
-            found = getattr(role, "periodic", None)
-            for work in found() if found is not None else ():
-                self._loops.every(work.name, work.tick, poll_seconds=work.every_seconds)
+        for work in _periodic(self.ctx):
+            self._loops.every(work.name, work.tick, poll_seconds=work.every_seconds)
 
     def start(self) -> None:
         """Run everything in background threads (for ``oots serve --with-worker`` and tests)."""
@@ -358,6 +357,22 @@ def _user_areas(settings: Settings) -> list[tuple[str, str]]:
     return areas
 
 
+def _periodic(ctx: NodeContext) -> list[Periodic]:
+    """The periodic work every worker of the node runs: the access point's purge of received messages
+    past the duplicate-detection window (``as4-inbound-purge``, every ``[as4] purge_interval_seconds``)
+    and each role's ``periodic()``."""
+    out: list[Periodic] = []
+    gateway = _gateway(ctx)
+    if gateway is not None:
+        as4 = ctx.settings.as4
+        purge = InboundPurge(gateway.store, window_seconds=as4.duplicate_window_seconds)
+        out.append(Periodic("as4-inbound-purge", purge, every_seconds=as4.purge_interval_seconds))
+    for role in _roles(ctx):
+        found = getattr(role, "periodic", None)
+        out += found() if found is not None else ()
+    return out
+
+
 def create_worker(ctx: NodeContext) -> NodeWorker:
     """The node's worker: every role's job handlers and periodic work, AS4 deliveries, the sender loop."""
     worker = Worker(ctx.database, ctx.settings.queue, clock=ctx.clock)
@@ -380,10 +395,7 @@ def create_worker(ctx: NodeContext) -> NodeWorker:
         if prepare is not None:
             preparers[DELIVER_JOB] = gateway.store.deliver_preparer(prepare)
         dead_hooks[DELIVER_JOB] = gateway.store.delivery_dead(as4_delivery_failed(ctx))
-        window, every = ctx.settings.as4.duplicate_window_seconds, ctx.settings.as4.purge_interval_seconds
-        handlers[PURGE_JOB] = gateway.store.purge_handler(window_seconds=window, every_seconds=every)
-        with ctx.database.session() as session:  # the first run; each run schedules the next
-            schedule_purge(session, every_seconds=every, now=ctx.clock())
+    handlers.setdefault(RETIRED_PURGE_JOB, retired)  # left by a version whose purge was a queue job
     for kind, handler in handlers.items():
         worker.register(kind, handler, prepare=preparers.get(kind), on_dead=dead_hooks.get(kind))
     return NodeWorker(ctx, worker)

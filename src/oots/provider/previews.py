@@ -64,7 +64,7 @@ __all__ = [
     "NOT_THE_SUBJECT",
     "PURGED",
     "PURGE_BATCH",
-    "PURGE_INTERVAL_SECONDS",
+    "RETIRED_PURGE_JOB",
     "Previews",
     "Sender",
     "subject_from_row",
@@ -74,9 +74,10 @@ log = logging.getLogger(__name__)
 
 ANSWER_JOB = "provider.preview_answer"
 EXPIRE_JOB = "provider.preview_expire"
+#: The queue job that ran the retention purge before it was the role's periodic work: nothing queues it
+#: any more; the provider's workers complete the ones an older version left, doing nothing.
+RETIRED_PURGE_JOB = "provider.preview_purge"
 
-#: How often the retention purge looks (the retention bound is days: an hour late is nothing).
-PURGE_INTERVAL_SECONDS = 3600.0
 #: Previews one purge closes in its transaction; after a full batch the next runs at once.
 PURGE_BATCH = 50
 

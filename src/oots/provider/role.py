@@ -13,7 +13,8 @@ With eID configured (``[eid]``), the role also runs the **preview space** (:mod:
 pages in :mod:`oots.provider.preview_web` under ``/preview``): a request that must be previewed is
 answered ``EDM:ERR:0002`` and its second request is held until the user decides or the preview expires
 (queue jobs :data:`~oots.provider.previews.ANSWER_JOB` and :data:`~oots.provider.previews.EXPIRE_JOB`);
-its periodic work (``provider-preview-purge``, hourly in every worker) closes any preview still open
+its periodic work (``provider-preview-purge``, in every worker every
+``provider.preview_purge_interval_seconds``, hourly by default) closes any preview still open
 ``provider.preview_retention_seconds`` after its deadline and deletes the personal data it held.
 Without eID, such a request is answered ``EDM:ERR:0007`` as before.
 
@@ -48,8 +49,14 @@ from oots.node.roles import As4Handler, As4Preparer, NodeContext, Periodic
 from oots.provider.config import build_data_services, unavailable_services
 from oots.provider.intake import Answer, Intake, PreviewDue, PreviewFollowUp, subject_identifier
 from oots.provider.preview import Routing, is_loopback
-from oots.provider.previews import ANSWER_JOB, ANSWER_NOT_SENT, EXPIRE_JOB, PURGE_INTERVAL_SECONDS, Previews
-from oots.store.queue import DeadHook, Handler
+from oots.provider.previews import (
+    ANSWER_JOB,
+    ANSWER_NOT_SENT,
+    EXPIRE_JOB,
+    RETIRED_PURGE_JOB,
+    Previews,
+)
+from oots.store.queue import DeadHook, Handler, retired
 
 __all__ = ["ProviderRole", "create_role"]
 
@@ -116,14 +123,20 @@ class ProviderRole:
         return PreviewSpace(self.ctx, self.previews).routes()
 
     def job_handlers(self) -> Mapping[str, Handler]:
+        left = {RETIRED_PURGE_JOB: retired}  # the purge jobs of an older version (now periodic work)
         if self.previews is None:
-            return {}
-        return {ANSWER_JOB: self.previews.answer_job(self.send), EXPIRE_JOB: self.previews.expire_job(self.send)}
+            return left
+        return {
+            ANSWER_JOB: self.previews.answer_job(self.send),
+            EXPIRE_JOB: self.previews.expire_job(self.send),
+            **left,
+        }
 
     def periodic(self) -> Sequence[Periodic]:
         if self.previews is None:
             return []
-        return [Periodic("provider-preview-purge", self.purge_previews, every_seconds=PURGE_INTERVAL_SECONDS)]
+        every = self.ctx.settings.provider.preview_purge_interval_seconds
+        return [Periodic("provider-preview-purge", self.purge_previews, every_seconds=every)]
 
     def purge_previews(self) -> int:
         """Close one batch of the previews past their retention (:meth:`Previews.purge`), in a write

@@ -1230,10 +1230,10 @@ class Requester:
                 State.AWAITING_PREVIEW: self.config.preview_timeout_seconds,
             }.get(state)
         if deadline is not None:
-            self._extend(session, ex, deadline)
+            self._extend(ex, deadline)
         return state
 
-    def _extend(self, session: Session, ex: ExchangeRecord, seconds: float) -> None:
+    def _extend(self, ex: ExchangeRecord, seconds: float) -> None:
         """Set the exchange's deadline ``seconds`` from now: the sweep (:meth:`expire_due`) ends it then
         if it is still waiting. Nothing else is written for it (no job to move)."""
         ex.deadline = self.clock() + dt.timedelta(seconds=seconds)

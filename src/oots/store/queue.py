@@ -23,6 +23,8 @@
   the work (a requeued job runs its handler again as usual).
 * :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
   of something that ended), so that no worker claims them only to find nothing to do.
+* :func:`retired` is the handler of a kind nothing queues any more (work that became periodic): the
+  jobs of it an older version left are completed unrun rather than left queued with no one to claim them.
 
 States (see docs/architecture.md): ``queued`` → ``running`` → ``done`` | ``queued`` (retry) | ``dead``;
 ``queued`` → ``done`` (cancelled); ``running`` with an expired lease → ``running`` (claimed again) |
@@ -91,7 +93,7 @@ __all__ = [
     "release",
     "requeue",
     "requeue_dead",
-    "reschedule",
+    "retired",
     "uncomplete",
 ]
 
@@ -207,24 +209,6 @@ def enqueue(
     return int(job_id)
 
 
-_RESCHEDULE = (
-    update(_JOBS)
-    .where(_JOBS.c.kind == bindparam("b_kind"), _JOBS.c.key == bindparam("b_key"), _JOBS.c.status == "queued")
-    .values(run_at=bindparam("b_run_at"), updated_at=bindparam("now"))
-)
-
-
-def reschedule(session: Session, kind: str, key: str, *, run_at: datetime, now: datetime | None = None) -> bool:
-    """Move the job of ``kind`` and ``key`` to ``run_at``, in the caller's transaction, if it is still queued.
-
-    Returns False when there is no such queued job: never enqueued, or already taken (running, done,
-    dead) — the caller then enqueues another if it still needs one. Nothing is woken: a worker finds
-    the job at ``run_at`` (at its next poll after it).
-    """
-    params = {"b_kind": kind, "b_key": key, "b_run_at": run_at, "now": now or utcnow()}
-    return _rowcount(session.connection().execute(_RESCHEDULE, params)) == 1
-
-
 _CANCEL = (
     update(_JOBS)
     .where(
@@ -249,6 +233,14 @@ def cancel(session: Session, kind: str, keys: Collection[str], *, now: datetime 
         return 0
     params = {"b_kind": kind, "b_keys": list(keys), "now": now or utcnow()}
     return _rowcount(session.connection().execute(_CANCEL, params))
+
+
+def retired(session: Session, job: Job) -> None:
+    """The handler of a job kind nothing queues any more (its work is done otherwise now): a job of it
+    that an older version left in the database — queued, retrying, held by a worker that was stopped,
+    or requeued from the dead letters — is completed without doing anything, instead of staying queued
+    for ever (no worker claims a kind it has no handler for)."""
+    log.info("job %d of the retired kind %s completed without running", job.id, job.kind)
 
 
 def enqueue_many(

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 from asgi_sync import SyncASGITransport
 from msh_world import MemoryInbox
 from node_configs import write_pair
+from sqlalchemy import select
 
 from oots.as4 import http, msh, service
 from oots.as4.keys import init_dev_pki
+from oots.as4.models import As4Inbound
+from oots.as4.store import As4Store
 from oots.cli import main
 from oots.errors import ConfigError, SecurityError
 from oots.settings import load_settings
+from oots.store import open_database
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -127,3 +132,57 @@ def test_config_check_tells_the_certificate_warnings(
     err = capsys.readouterr().err
     assert "as4.signing_certificate: the node's own signing certificate in " in err
     assert "sign.pem expired on " in err
+
+
+def test_the_standalone_access_point_purges_received_messages_past_the_window(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    configs = write_pair(
+        tmp_path,
+        blue_url="http://blue.test/as4",
+        red_url="http://red.test/as4",
+        now=NOW,
+        extra="duplicate_window_seconds = 3600\npurge_interval_seconds = 600",
+    )
+    settings = load_settings(configs["red"])
+    red = service.load_access_point(settings)
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            for message_id, age in (("old@blue", 7200), ("young@blue", 60)):
+                session.add(
+                    As4Inbound(
+                        message_id=message_id,
+                        header={},
+                        from_party="|blue_gw",
+                        partner="blue",
+                        leg="l",
+                        state="delivered",
+                        received_at=NOW - dt.timedelta(seconds=age),
+                        signer=b"",
+                        references=[],
+                        receipt_content_type="application/soap+xml",
+                        receipt=b"<receipt/>",
+                    )
+                )
+        store = As4Store(db, red.pmodes, clock=red.clock)
+        loops = service.background(red, store, lambda session, message: None, settings.queue)
+        (purge,) = [loop for loop in loops._loops._loops if loop.name == "as4-inbound-purge"]
+        assert purge.poll_seconds == 600  # [as4] purge_interval_seconds, as in a node
+
+        def kept() -> list[str]:
+            with db.session() as session:
+                return sorted(session.scalars(select(As4Inbound.message_id)))
+
+        loops.start()
+        try:
+            for _ in range(100):  # the loop's first run is at once
+                if kept() == ["young@blue"]:
+                    break
+                time.sleep(0.05)
+            assert kept() == ["young@blue"]  # past [as4] duplicate_window_seconds: forgotten
+        finally:
+            loops.stop(timeout=5.0)
+    finally:
+        red.sender.close()
+        db.dispose()

@@ -18,17 +18,17 @@ from oots.as4.domibus import DomibusMessage, UnusableMessage
 from oots.as4.model import Payload, Property
 from oots.as4.store import (
     DELIVER_JOB,
-    PURGE_JOB,
+    RETIRED_PURGE_JOB,
     As4Store,
+    InboundPurge,
     Unsent,
-    schedule_purge,
     send_due,
     user_message_from_json,
     user_message_to_json,
 )
 from oots.settings import QueueSettings
 from oots.store import Database
-from oots.store.queue import Job, Worker, counts, enqueue
+from oots.store.queue import Job, Worker, counts, enqueue, requeue_dead, retired
 
 
 class Clock:
@@ -519,14 +519,15 @@ def test_a_delivery_that_fails_for_good_at_once_is_dead_lettered_and_delivered_o
     assert delivered == ["c1@blue"]
 
 
-def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes) -> None:  # type: ignore[no-untyped-def]
+def test_the_purge_forgets_past_the_window_a_batch_at_a_time(nodes, caplog) -> None:  # type: ignore[no-untyped-def]
     blue, codec, red, sender, clock = nodes
-    submit(blue, codec, "w1@blue", clock)  # delivered: purged once past the window
-    submit(blue, codec, "w2@blue", clock)  # its delivery is not done: kept, whatever its age
+    for i in range(5):  # delivered: purged once past the window
+        submit(blue, codec, f"w{i}@blue", clock)
+    submit(blue, codec, "late@blue", clock)  # its delivery is not done: kept, whatever its age
     send_due(blue, codec, sender, now=clock)
     with red.db.session() as session:
         session.execute(
-            text(  # w2's delivery job: the second one
+            text(  # late's delivery job: the last one
                 "UPDATE queue_jobs SET run_at = :later WHERE id = "
                 "(SELECT max(id) FROM queue_jobs WHERE kind = 'as4.deliver')"
             ),
@@ -534,24 +535,42 @@ def test_the_purge_job_forgets_past_the_window_and_schedules_its_next_run(nodes)
         )
     worker = Worker(red.db, QueueSettings(), clock=clock)
     worker.register(DELIVER_JOB, red.deliver_handler(lambda session, m: None))
-    worker.register(PURGE_JOB, red.purge_handler(window_seconds=600, every_seconds=300))
-    worker.drain()
-    assert red.inbound_state("w1@blue") == "delivered"
-    with red.db.session() as session:  # a worker started twice in the same slot schedules one run
-        schedule_purge(session, every_seconds=300, now=clock())
-        schedule_purge(session, every_seconds=300, now=clock())
-        assert counts(session)[PURGE_JOB] == {"queued": 1}
-    assert worker.drain() == 0  # due at the next multiple of 300 s, not now
+    assert worker.drain() == 5
+    purge = InboundPurge(red, window_seconds=600, batch=2)
 
-    clock.now = NOW + dt.timedelta(seconds=300)  # first run: nothing is older than the window yet
-    assert worker.drain() == 1
-    assert red.seen("w1@blue") is not None
+    clock.now = NOW + dt.timedelta(seconds=600)  # nothing is older than the window yet
+    assert purge() == 0
+    assert red.seen("w0@blue") is not None
     clock.now = NOW + dt.timedelta(seconds=601)
-    assert worker.drain() == 1  # the run of 600 s: w1 (received at NOW) is now past the window
-    assert red.seen("w1@blue") is None  # forgotten: a resend now would be a new message
-    assert red.inbound_state("w2@blue") == "received"  # not delivered yet: never purged
+    with caplog.at_level("INFO", logger="oots.as4.store"):
+        assert [purge(), purge(), purge(), purge()] == [2, 2, 1, 0]  # a loop runs it again while it finds some
+    assert [r.getMessage() for r in caplog.records] == [
+        "AS4: 5 received message(s) past the duplicate-detection window purged"  # one line for the run
+    ]
+    assert all(red.seen(f"w{i}@blue") is None for i in range(5))  # forgotten: a resend now is a new message
+    assert red.inbound_state("late@blue") == "received"  # not delivered yet: never purged
     with red.db.session() as session:
-        assert counts(session)[PURGE_JOB] == {"done": 2, "queued": 1}  # always exactly one next run
+        assert session.execute(text("SELECT count(*) FROM as4_inbound_payloads")).scalar() == 1  # late's
+        assert RETIRED_PURGE_JOB not in counts(session)  # nothing is queued for it
+
+
+def test_purge_jobs_left_from_before_the_periodic_purge_are_completed(nodes) -> None:  # type: ignore[no-untyped-def]
+    _blue, _codec, red, _sender, clock = nodes
+    with red.db.session() as session:  # as the self-scheduling job of an older version left them
+        soon = NOW + dt.timedelta(seconds=300)
+        enqueue(session, RETIRED_PURGE_JOB, {"at": soon.isoformat()}, key="3600:1", run_at=soon, now=clock())
+        enqueue(session, RETIRED_PURGE_JOB, {"at": NOW.isoformat()}, key="3600:0", now=clock())
+        session.execute(text("UPDATE queue_jobs SET status = 'dead', attempts = 5 WHERE key = '3600:0'"))
+    worker = Worker(red.db, QueueSettings(), clock=clock)
+    worker.register(RETIRED_PURGE_JOB, retired)
+    clock.now = soon
+    assert worker.drain() == 1
+    with red.db.session() as session:
+        assert counts(session)[RETIRED_PURGE_JOB] == {"done": 1, "dead": 1}
+        assert requeue_dead(session, kind=RETIRED_PURGE_JOB, now=clock()) == 1
+    assert worker.drain() == 1  # a dead one requeued: completed too, never dead again
+    with red.db.session() as session:
+        assert counts(session)[RETIRED_PURGE_JOB] == {"done": 2}
 
 
 def test_concurrent_accepts_from_many_threads_are_all_kept(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]

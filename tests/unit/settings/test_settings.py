@@ -122,3 +122,7 @@ def test_open_previews_are_kept_a_bounded_time(clean_env: pytest.MonkeyPatch, tm
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, "[provider]\npreview_retention_seconds = 0\n"))
     assert [p for p, _ in info.value.problems] == ["provider.preview_retention_seconds"]
+    assert load_settings().provider.preview_purge_interval_seconds == 3600  # looked for hourly
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[provider]\npreview_purge_interval_seconds = 0\n"))
+    assert [p for p, _ in info.value.problems] == ["provider.preview_purge_interval_seconds"]

@@ -140,36 +140,6 @@ def test_enqueue_many_returns_ids_in_order(db: Database) -> None:
     assert [job_row(db, i).payload["i"] for i in ids] == list(range(50))
 
 
-def test_reschedule_moves_a_job_only_while_it_is_queued(db: Database, clock: Clock) -> None:
-    later, sooner = clock() + timedelta(seconds=600), clock() + timedelta(seconds=30)
-    with db.session() as s:
-        job = q.enqueue(s, "timer", {}, key="t", run_at=later, now=clock())
-        assert q.reschedule(s, "timer", "t", run_at=sooner, now=clock())
-        assert not q.reschedule(s, "timer", "nope", run_at=sooner, now=clock())  # no such job
-        assert not q.reschedule(s, "other", "t", run_at=sooner, now=clock())  # a key belongs to its kind
-    assert job_row(db, job).run_at == sooner
-
-    def move_then_fail() -> None:
-        with db.session() as s:
-            q.reschedule(s, "timer", "t", run_at=later, now=clock())
-            raise ZeroDivisionError
-
-    with pytest.raises(ZeroDivisionError):  # in the caller's transaction
-        move_then_fail()
-    assert job_row(db, job).run_at == sooner
-    moved_while_running: list[bool] = []
-
-    def run(session: Session, taken: q.Job) -> None:
-        moved_while_running.append(q.reschedule(session, "timer", "t", run_at=later, now=clock()))
-
-    clock.advance(30)
-    assert worker(db, clock, {"timer": run}).drain() == 1
-    assert moved_while_running == [False]  # taken: the caller makes another job if it needs one
-    with db.session() as s:
-        assert not q.reschedule(s, "timer", "t", run_at=later, now=clock())  # done
-    assert (job_row(db, job).status, job_row(db, job).run_at) == ("done", sooner)
-
-
 def test_cancel_marks_queued_jobs_done_unrun(db: Database, clock: Clock) -> None:
     later = clock() + timedelta(seconds=600)
     with db.session() as s:

@@ -21,8 +21,8 @@ from oots.network.load import (
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's /proc")
 
 
-@linux_only
-def test_work_and_waits_of_this_process_show_in_its_times() -> None:
+def _work_and_waits() -> ProcessTimes:
+    """What 50 ms of CPU and a thread's 20 sleeps add to this process's times."""
     before = process_times(os.getpid())
     started = time.process_time()
     while time.process_time() - started < 0.05:  # some CPU
@@ -42,6 +42,17 @@ def test_work_and_waits_of_this_process_show_in_its_times() -> None:
     spent = process_times(os.getpid()) - before
     end.set()
     thread.join()
+    return spent
+
+
+@linux_only
+def test_work_and_waits_of_this_process_show_in_its_times() -> None:
+    # a thread that ends in between (a daemon of an earlier test: a checkpoint thread ends after 30 s
+    # without writes) takes its switches out of the second reading: measured again then, three times at most
+    for _ in range(3):
+        spent = _work_and_waits()
+        if spent.voluntary_switches >= 20:
+            break
     assert spent.cpu == spent.user + spent.system >= 0.03
     assert spent.voluntary_switches >= 20
     assert spent.switches == spent.voluntary_switches + spent.involuntary_switches

@@ -18,6 +18,7 @@ from oots.cli import main
 from oots.errors import ConfigError, SecurityError
 from oots.settings import load_settings
 from oots.store import open_database
+from stored_rows import inbound_row
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -150,21 +151,7 @@ def test_the_standalone_access_point_purges_received_messages_past_the_window(
     try:
         with db.session() as session:
             for message_id, age in (("old@blue", 7200), ("young@blue", 60)):
-                session.add(
-                    As4Inbound(
-                        message_id=message_id,
-                        header={},
-                        from_party="|blue_gw",
-                        partner="blue",
-                        leg="l",
-                        state="delivered",
-                        received_at=NOW - dt.timedelta(seconds=age),
-                        signer=b"",
-                        references=[],
-                        receipt_content_type="application/soap+xml",
-                        receipt=b"<receipt/>",
-                    )
-                )
+                session.add(inbound_row(message_id, received_at=NOW - dt.timedelta(seconds=age)))
         store = As4Store(db, red.pmodes, clock=red.clock)
         loops = service.background(red, store, lambda session, message: None, settings.queue)
         (purge,) = [loop for loop in loops._loops._loops if loop.name == "as4-inbound-purge"]

@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from oots.as4.models import As4Inbound, As4Outbound
 from oots.audit.journal import Event, Journal, Side, load_journal
 from oots.network.load import journal_agreement
-from oots.requester.models import RequesterExchange
 from oots.settings import Settings
 from oots.store import Database, open_database
-from oots.store.base import utcnow
+from stored_rows import exchange_row, inbound_row, outbound_row
 
 
 def _node(directory: Path, name: str) -> tuple[Database, Journal]:
@@ -47,46 +45,12 @@ class Pair:
         request, reply, ex = f"req{self.n}@be", f"ans{self.n}@fr", f"ex{self.n}"
 
         def requester_side(session: Session) -> None:
-            now = utcnow()
-            session.add(
-                RequesterExchange(
-                    id=ex,
-                    client_id="p",
-                    procedure="R1",
-                    country="FR",
-                    subject={},
-                    wanted=[],
-                    requirements=[],
-                    state="completed",
-                    preview=False,
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    deadline=now,
-                )
-            )
-            session.add(
-                As4Outbound(
-                    message_id=request, partner="fr", leg="l", state="sent", content_type="x", body=b"", references=[]
-                )
-            )
+            session.add(exchange_row(ex))
+            session.add(outbound_row(request, partner="fr"))
             if requester_journals_request:
                 self.r_journal.append(session, side=Side.REQUESTER, event=Event.REQUEST_SENT, message_ids=[request])
             if arrives:
-                session.add(
-                    As4Inbound(
-                        message_id=reply,
-                        header={},
-                        from_party="fr",
-                        partner="fr",
-                        leg="l",
-                        state="delivered",
-                        signer=b"",
-                        references=[],
-                        receipt_content_type="x",
-                        receipt=b"",
-                    )
-                )
+                session.add(inbound_row(reply, partner="fr"))
                 event = {"evidence": Event.EVIDENCE_RECEIVED, "EDM:ERR:0002": Event.PREVIEW_REQUIRED}.get(
                     answer, Event.ERROR_RECEIVED
                 )

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from oots.as4.models import As4Inbound, As4Outbound
 from oots.audit.journal import Event, Side, load_journal
 from oots.network.load import STAGES, exchange_stages
-from oots.requester.models import RequesterExchange
 from oots.settings import Settings
 from oots.store import Database, open_database
+from stored_rows import exchange_row, inbound_row, outbound_row
 
 T0 = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
 
@@ -27,35 +26,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-def _inbound(message_id: str, received: dt.datetime) -> As4Inbound:
-    return As4Inbound(
-        message_id=message_id,
-        header={},
-        from_party="x",
-        partner="x",
-        leg="l",
-        state="delivered",
-        signer=b"",
-        references=[],
-        receipt_content_type="x",
-        receipt=b"",
-        received_at=received,
-    )
-
-
-def _outbound(message_id: str, first_sent: dt.datetime | None) -> As4Outbound:
-    return As4Outbound(
-        message_id=message_id,
-        partner="x",
-        leg="l",
-        state="sent",
-        content_type="x",
-        body=b"",
-        references=[],
-        first_sent_at=first_sent,
-    )
 
 
 class Nodes:
@@ -75,29 +45,13 @@ class Nodes:
         ex, request, answer = f"ex{n}", f"req{n}@be", f"ans{n}@fr"
         r, p = self.journals["be"], self.journals["fr"]
         with self.dbs["be"].session() as session:
-            session.add(
-                RequesterExchange(
-                    id=ex,
-                    client_id="p",
-                    procedure="R1",
-                    country="FR",
-                    subject={},
-                    wanted=[],
-                    requirements=[],
-                    state="completed" if answered else "waiting",
-                    preview=False,
-                    version=1,
-                    created_at=_at(start),
-                    updated_at=_at(start),
-                    deadline=_at(start + 60_000),
-                )
-            )
+            session.add(exchange_row(ex, state="completed" if answered else "waiting", created_at=_at(start)))
             self.clock.now = _at(start + 10)
             r.append(session, side=Side.REQUESTER, event=Event.EXPLICIT_REQUEST_GIVEN, exchange_id=ex)
             r.append(session, side=Side.REQUESTER, event=Event.REQUEST_SENT, exchange_id=ex, message_ids=[request])
-            session.add(_outbound(request, _at(start + 30)))
+            session.add(outbound_row(request, first_sent_at=_at(start + 30)))
             if answered:
-                session.add(_inbound(answer, _at(start + 150)))
+                session.add(inbound_row(answer, received_at=_at(start + 150)))
                 self.clock.now = _at(start + 200)
                 r.append(
                     session,
@@ -108,7 +62,7 @@ class Nodes:
                     outcome="evidence",
                 )
         with self.dbs["fr"].session() as session:
-            session.add(_inbound(request, _at(start + 60)))
+            session.add(inbound_row(request, received_at=_at(start + 60)))
             if answered:
                 self.clock.now = _at(start + 100)
                 p.append(session, side=Side.PROVIDER, event=Event.REQUEST_RECEIVED, message_ids=[request])
@@ -119,7 +73,7 @@ class Nodes:
                     message_ids=[request, answer],
                     outcome="evidence",
                 )
-                session.add(_outbound(answer, _at(start + 140)))
+                session.add(outbound_row(answer, first_sent_at=_at(start + 140)))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from oots.node import build_context, create_worker
 from oots.node.roles import Periodic
 from oots.settings import load_settings
 from oots.store import queue
+from stored_rows import inbound_row
 
 from .test_node_ops import node_config
 
@@ -77,22 +78,6 @@ def _access_point_node(tmp_path: Path) -> Path:
     return configs["red"]
 
 
-def _received(message_id: str, at: dt.datetime, state: str = "delivered") -> As4Inbound:
-    return As4Inbound(
-        message_id=message_id,
-        header={},
-        from_party="|blue_gw",
-        partner="blue",
-        leg="l",
-        state=state,
-        received_at=at,
-        signer=b"",
-        references=[],
-        receipt_content_type="application/soap+xml",
-        receipt=b"<receipt/>",
-    )
-
-
 def test_every_worker_purges_received_messages_past_the_duplicate_window(
     tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
@@ -100,9 +85,9 @@ def test_every_worker_purges_received_messages_past_the_duplicate_window(
     try:
         now = ctx.clock()
         with ctx.database.session() as session:
-            session.add(_received("old@blue", now - dt.timedelta(hours=2)))
-            session.add(_received("young@blue", now - dt.timedelta(minutes=10)))
-            session.add(_received("waiting@blue", now - dt.timedelta(hours=2), state="received"))
+            session.add(inbound_row("old@blue", received_at=now - dt.timedelta(hours=2)))
+            session.add(inbound_row("young@blue", received_at=now - dt.timedelta(minutes=10)))
+            session.add(inbound_row("waiting@blue", received_at=now - dt.timedelta(hours=2), state="received"))
         worker = create_worker(ctx)
         (purge,) = [loop for loop in worker._loops._loops if loop.name == "as4-inbound-purge"]
         assert purge.poll_seconds == 120  # [as4] purge_interval_seconds

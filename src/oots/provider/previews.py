@@ -425,8 +425,9 @@ class Previews:
 
     def answer_not_sent(self, session: Session, job: Job, exc: BaseException) -> None:
         """The ``on_dead`` hook of :data:`ANSWER_JOB` and :data:`EXPIRE_JOB`: the held request's answer
-        could not be sent (a requester whose certificate is not valid). The preview stays as it was, so
-        that the job, requeued once the cause is mended, answers it; the failure is journalled and logged."""
+        could not be sent (a requester whose certificate is not valid, an error on every attempt, a worker
+        that died on the last one). The preview stays as it was, so that the job, requeued once the cause is
+        mended, answers it; the failure is journalled and logged with the cause."""
         key = str(job.payload["preview"])
         row = self._locked(session, key)
         if row is None or PreviewState(row.state) not in OPEN:
@@ -435,8 +436,8 @@ class Previews:
         details = {"reason": "AS4:NOT_SENT", "error": reason}
         self._journal(session, row, Event.EXCHANGE_FAILED, ANSWER_NOT_SENT, details)
         log.error(
-            "preview %s (conversation %s): the answer cannot be sent, the request is left unanswered until the "
-            "dead job %s is requeued: %s",
+            "preview %s (conversation %s): the answer was not sent and job %s is dead-lettered; the request "
+            "stays unanswered until that job is requeued: %s",
             key[:12],
             row.conversation_id,
             job.id,

@@ -279,7 +279,8 @@ class ProviderRole:
 
     def not_answered(self, session: Session, message: Any, exc: BaseException) -> None:
         """The delivery of ``message`` (a request) was dead-lettered: its answer could not be made or sent
-        (a requester whose certificate is not valid). Journalled as the exchange's failure, logged at ERROR."""
+        (a requester whose certificate is not valid, an error on every attempt, a worker that died on the
+        last one). Journalled as the exchange's failure, logged at ERROR with the cause."""
         um: UserMessage = message.user_message
         exchange = um.property(profile.EXCHANGE_ID)
         conversation = um.collaboration_info.conversation_id
@@ -295,8 +296,8 @@ class ProviderRole:
             details={"reason": "AS4:NOT_SENT", "error": reason},
         )
         log.error(
-            "provider: the answer to %s (conversation %s) cannot be sent, the request is left unanswered until "
-            "its dead delivery job is requeued: %s",
+            "provider: request %s (conversation %s) was not answered and its delivery job is dead-lettered; "
+            "it stays unanswered until that job is requeued: %s",
             um.message_info.message_id,
             conversation,
             reason,

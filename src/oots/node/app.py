@@ -130,7 +130,7 @@ def check_node(
     The checks that need the database (its schema, a role's stored state) are not made. What the node
     would warn about at start (certificates expired or ending soon) is added to ``warnings`` when given.
     """
-    errors, access_point = _start_checks(settings, config_dir)
+    errors, access_point = _start_checks(settings.resolved(config_dir), config_dir)
     if access_point is not None:
         if warnings is not None:
             warnings.extend(access_point.warnings)
@@ -147,7 +147,12 @@ def _close(access_point: AccessPoint | DomibusAccessPoint) -> None:
 
 def build_context(settings: Settings, *, config_dir: Path | None = None) -> NodeContext:
     """Check the settings (every problem at once, see :func:`check_node`), open the node's database and
-    load what its roles need (the access point, the roles themselves)."""
+    load what its roles need (the access point, the roles themselves).
+
+    Relative ``[as4]`` file paths are taken from ``config_dir``, the configuration file's folder (the
+    context's settings hold them so taken, see :meth:`~oots.settings.Settings.resolved`).
+    """
+    settings = settings.resolved(config_dir)
     errors, access_point = _start_checks(settings, config_dir)
     if len(errors) == 1:
         raise errors[0]

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
-from oots.as4.certificates import partner_end
+from oots.as4.certificates import anchors_end, partner_end
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, RETIRED_PURGE_JOB, As4Store, InboundPurge, Unsent
@@ -325,7 +325,8 @@ def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]
     """The end of each certificate the node uses, for ``/metrics``: ``({"party", "use"}, notAfter)``.
 
     ``use`` is ``signing``, ``encryption`` or ``tls`` for the node's own certificates, ``partner`` for a
-    partner's (the earlier end of its signing and encryption certificates).
+    partner's (the earlier end of its signing and encryption certificates) and ``trust_anchor`` for the
+    CA certificates a partner's chain to (the earliest end of its ``trust_anchors``).
     """
     gateway = _gateway(ctx)
     if gateway is None:
@@ -342,6 +343,11 @@ def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]
         end = partner_end(partner)
         if end is not None:
             out.append(({"party": partner.party.party_id, "use": "partner"}, end[1].not_valid_after_utc.timestamp()))
+        anchor = anchors_end(partner)
+        if anchor is not None:
+            out.append(
+                ({"party": partner.party.party_id, "use": "trust_anchor"}, anchor.not_valid_after_utc.timestamp())
+            )
     return out
 
 

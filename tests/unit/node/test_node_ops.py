@@ -23,8 +23,9 @@ from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from config_snippets import be_births_service, broken_births_register
+from oots.as4.certificates import standing
 from oots.as4.http import tls_context
-from oots.as4.keys import init_dev_pki, issue, load_certificate, load_key_pair
+from oots.as4.keys import init_dev_pki, issue, load_certificate, load_key_pair, make_ca
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.cli import main as cli_main
@@ -623,6 +624,38 @@ def test_the_partners_page_lists_each_certificate_of_the_node_and_each_partners_
     partners = _rows(page, "Partner access points")
     assert partners == [["red", "red_gw", "http://red.test/as4", _utc(red_ends), "encryption", "20 days left"]]
     ctx.database.dispose()
+
+
+def test_partners_trust_anchors_are_on_the_partners_page_and_in_the_metric(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    endpoints = {"blue": "http://blue.test/as4", "red": "http://red.test/as4"}
+    configs = write_node_configs(tmp_path, endpoints, tables={"blue": _admin_table()})
+    old = make_ca("red old CA", now=now - dt.timedelta(days=40), days=30).certificate  # ended 10 days ago
+    (tmp_path / "old-ca.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    text = configs["blue"].read_text(encoding="utf-8")
+    configs["blue"].write_text(text.replace("trust_anchors = [", 'trust_anchors = ["old-ca.pem", '), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(configs["blue"]), config_dir=tmp_path)  # starts all the same
+    assert f"partners[red].trust_anchors[0]: expired on {old.not_valid_after_utc:%Y-%m-%d %H:%M} UTC" in caplog.text
+    ca = load_certificate(tmp_path / "pki" / "ca.pem")
+    try:
+        with AppClient(create_app(ctx)) as client:
+            samples = parse_exposition(client.get("/metrics").text)
+            assert login(client) == 303
+            page = client.get("/admin/partners").text
+    finally:
+        ctx.database.dispose()
+    assert _rows(page, "Trust anchors of partners") == [
+        ["red", "red_gw", "red old CA", _utc(old.not_valid_after_utc), "EXPIRED"],
+        ["red", "red_gw", "oots development CA", _utc(ca.not_valid_after_utc), standing(ca, dt.datetime.now(dt.UTC))],
+    ]
+    # the earliest end of red's trust anchors, beside the earlier end of its own certificates
+    ends = samples['oots_certificate_expiry_timestamp_seconds{party="red_gw",use="trust_anchor"}']
+    assert ends == old.not_valid_after_utc.timestamp()
+    assert 'oots_certificate_expiry_timestamp_seconds{party="red_gw",use="partner"}' in samples
+    assert not any('party="blue_gw",use="trust_anchor"' in name for name in samples)
 
 
 def test_relative_tls_files_are_read_from_the_configuration_files_folder_wherever_the_node_starts(

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "AS4_FILES",
     "AdminSettings",
     "As4PartnerSettings",
     "As4Settings",

@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
+    "AS4_FILES",
     "AdminSettings",
     "As4PartnerSettings",
     "As4Settings",
@@ -159,6 +160,18 @@ class As4PartnerSettings(Section):
 
 #: Shortest Domibus push token accepted.
 PUSH_TOKEN_BYTES = 16
+#: The ``[as4]`` settings that name a file (beside each partner's ``signing_certificate``,
+#: ``encryption_certificate`` and ``trust_anchors``); see :meth:`As4Settings.resolved`.
+AS4_FILES = (
+    "signing_key",
+    "signing_certificate",
+    "decryption_key",
+    "decryption_certificate",
+    "pmode_file",
+    "tls_ca_file",
+    "tls_client_certificate",
+    "tls_client_key",
+)
 
 
 class As4Settings(Section):
@@ -204,6 +217,34 @@ class As4Settings(Section):
     domibus_push_from: tuple[str, ...] = Field(
         (), description="Addresses or networks (10.0.0.5, 10.0.0.0/24) push notifications may come from."
     )
+
+    def resolved(self, base_dir: Path | None) -> As4Settings:
+        """These settings with every relative file path (:data:`AS4_FILES`, and each partner's certificates
+        and trust anchors) taken from ``base_dir``, the configuration file's folder, whether the path came
+        from the file or from an ``OOTS_AS4__…`` variable; absolute paths are kept. With no ``base_dir``
+        (settings without a file) they are kept as given: read from the working directory.
+
+        The one place this rule lives: whatever reads an ``[as4]`` file (the keys, the PModes, the TLS
+        context, the certificate warnings, the admin page, the metric) reads it from these settings.
+        """
+        if base_dir is None:
+            return self
+        base = base_dir.absolute()
+
+        def at(path: Path | None) -> Path | None:
+            return None if path is None else base / path  # an absolute path stays as it is
+
+        partners = [
+            p.model_copy(
+                update={
+                    "signing_certificate": at(p.signing_certificate),
+                    "encryption_certificate": at(p.encryption_certificate),
+                    "trust_anchors": [base / a for a in p.trust_anchors],
+                }
+            )
+            for p in self.partners
+        ]
+        return self.model_copy(update={name: at(getattr(self, name)) for name in AS4_FILES} | {"partners": partners})
 
     @field_validator("domibus_push_token")
     @classmethod
@@ -726,6 +767,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (passed in as init values), which overrides defaults.
         return (env_settings, init_settings)
+
+    def resolved(self, config_dir: Path | None) -> Settings:
+        """These settings with the ``[as4]`` file paths taken from ``config_dir`` (:meth:`As4Settings.resolved`)."""
+        return self if config_dir is None else self.model_copy(update={"as4": self.as4.resolved(config_dir)})
 
     @property
     def database_url(self) -> str:

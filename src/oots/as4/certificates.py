@@ -1,6 +1,7 @@
 """The certificates a node depends on and when each ends: its own (the AS4 signing certificate, the AS4
 encryption certificate when it is another, the mutual-TLS client certificate) and its partners' (the
-earlier end of a partner's signing and encryption certificates).
+earlier end of a partner's signing and encryption certificates, and the CA certificates its
+certificates chain to: its ``trust_anchors``).
 
 One reading for the places that tell an operator: the warnings at start (and ``oots config check``),
 the admin area's partners page and the ``oots_certificate_expiry_timestamp_seconds`` metric.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from oots.as4.keys import KeyPair, load_certificate
 from oots.as4.pmode import Partner
@@ -22,10 +24,12 @@ from oots.settings import As4Settings
 __all__ = [
     "RENEW_WARNING_DAYS",
     "OwnCertificate",
+    "anchors_end",
     "own_certificates",
     "own_notice",
     "partner_end",
     "standing",
+    "subject_name",
     "tls_client_certificate",
     "tls_notices",
 ]
@@ -147,3 +151,17 @@ def partner_end(partner: Partner) -> tuple[str, x509.Certificate] | None:
     which = [what for what, c in pairs if c.not_valid_after_utc == first]
     cert = next(c for _, c in pairs if c.not_valid_after_utc == first)
     return " and ".join(which), cert
+
+
+def subject_name(cert: x509.Certificate) -> str:
+    """The common name (CN) of ``cert``'s subject, or its whole subject (RFC 4514) when it has none."""
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if names:
+        value = names[0].value
+        return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return cert.subject.rfc4514_string() or f"serial {cert.serial_number:x}"
+
+
+def anchors_end(partner: Partner) -> x509.Certificate | None:
+    """Which of ``partner``'s trust anchors (``[[as4.partners]] trust_anchors``) ends first; None when it has none."""
+    return min(partner.trust_anchors, key=lambda c: c.not_valid_after_utc, default=None)

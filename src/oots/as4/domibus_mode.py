@@ -126,11 +126,13 @@ def load_domibus_access_point(
     """The Domibus access point of ``settings`` (``[as4] mode = "domibus"``): PModes and the plugin client.
 
     Keys, certificates and partners' endpoints are Domibus' business: the PModes are checked without them.
+    Relative file paths are taken from ``base_dir``, the configuration file's folder
+    (:meth:`~oots.settings.As4Settings.resolved`).
     """
-    s = settings.as4
+    s = settings.as4.resolved(base_dir)
     if not s.domibus_url:
         raise ConfigError("as4.domibus_url must be set when as4.mode is 'domibus'", [("as4.domibus_url", "is empty")])
-    pmodes = pmodes_from_settings(s, base_dir=base_dir)
+    pmodes = pmodes_from_settings(s)
     problems = [p for p in validate(pmodes, require_certificates=False) if not p.path.endswith(".endpoint")]
     if problems:
         lines = "; ".join(str(p) for p in problems)

@@ -881,15 +881,13 @@ def _one_certificate(path: Path | None, where: str, problems: list[Problem]) -> 
 def pmodes_from_settings(settings: As4Settings, *, base_dir: Path | None = None) -> PModeSet:
     """Build the :class:`PModeSet` of the ``[as4]`` settings (reads the certificate and PMode files named there).
 
-    Relative paths are taken from ``base_dir`` (default: the working directory). A ``pmode_file`` (a
-    Domibus PMode) supplies the legs and the partners' endpoints; ``[[as4.partners]]`` entries add
-    partners or complete those of the file (same name) with certificates and endpoints.
+    Relative paths are taken from ``base_dir`` (:meth:`~oots.settings.As4Settings.resolved`; default: the
+    working directory). A ``pmode_file`` (a Domibus PMode) supplies the legs and the partners' endpoints;
+    ``[[as4.partners]]`` entries add partners or complete those of the file (same name) with certificates
+    and endpoints.
     """
-    base = base_dir or Path()
+    settings = settings.resolved(base_dir)
     problems: list[Problem] = []
-
-    def at(p: Path | None) -> Path | None:
-        return None if p is None else (p if p.is_absolute() else base / p)
 
     retry = RetrySchedule(
         tuple(float(x) for x in settings.retry_offsets_seconds), float(settings.receipt_timeout_seconds)
@@ -897,8 +895,7 @@ def pmodes_from_settings(settings: As4Settings, *, base_dir: Path | None = None)
     dup = DuplicateDetection(settings.duplicate_detection, float(settings.duplicate_window_seconds))
     default_ra = ReceptionAwareness(True, retry, dup)
     if settings.pmode_file is not None:
-        path = at(settings.pmode_file)
-        assert path is not None
+        path = settings.pmode_file
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -925,9 +922,7 @@ def pmodes_from_settings(settings: As4Settings, *, base_dir: Path | None = None)
         )
         anchors: list[x509.Certificate] = []
         for j, anchor in enumerate(ps.trust_anchors):
-            p = at(anchor)
-            assert p is not None
-            anchors.extend(_read_certificates(p, f"{where}.trust_anchors[{j}]", problems))
+            anchors.extend(_read_certificates(anchor, f"{where}.trust_anchors[{j}]", problems))
         ra = None
         if ps.retry_offsets_seconds is not None:
             ra = replace(default_ra, retry=replace(retry, offsets=tuple(float(x) for x in ps.retry_offsets_seconds)))
@@ -935,9 +930,9 @@ def pmodes_from_settings(settings: As4Settings, *, base_dir: Path | None = None)
             name=ps.name,
             party=party,
             endpoint=ps.endpoint or (existing.endpoint if existing else ""),
-            signing_certificate=_one_certificate(at(ps.signing_certificate), f"{where}.signing_certificate", problems),
+            signing_certificate=_one_certificate(ps.signing_certificate, f"{where}.signing_certificate", problems),
             encryption_certificate=_one_certificate(
-                at(ps.encryption_certificate or ps.signing_certificate), f"{where}.encryption_certificate", problems
+                ps.encryption_certificate or ps.signing_certificate, f"{where}.encryption_certificate", problems
             ),
             trust_anchors=tuple(anchors),
             reception_awareness=ra,

@@ -87,16 +87,14 @@ class AccessPoint:
         return msh.Receiver(self.pmodes, self.codec, seen, self.new_message_id)
 
 
-def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | None, base: Path) -> KeyPair:
+def _key_pair(key: Path | None, cert: Path | None, what: str, password: bytes | None) -> KeyPair:
     if key is None or cert is None:
         missing = f"as4.{what}_key" if key is None else f"as4.{what}_certificate"
         raise ConfigError(
             f"as4.{what}_key and as4.{what}_certificate must both be set for the built-in access point",
             [(missing, "must be set for the built-in access point")],
         )
-    return load_key_pair(
-        key if key.is_absolute() else base / key, cert if cert.is_absolute() else base / cert, password=password
-    )
+    return load_key_pair(key, cert, password=password)
 
 
 def _own_certificate(own: OwnCertificate, now: dt.datetime, warnings: list[str]) -> None:
@@ -121,9 +119,12 @@ def load_access_point(
     clock: Callable[[], dt.datetime] = _utcnow,
     random: Random = os.urandom,
 ) -> AccessPoint:
-    """The access point of ``settings`` (reads its PMode, certificate and key files; checks the PModes)."""
-    s = settings.as4
-    base = base_dir or Path()
+    """The access point of ``settings`` (reads its PMode, certificate and key files; checks the PModes).
+
+    Relative file paths are taken from ``base_dir``, the configuration file's folder
+    (:meth:`~oots.settings.As4Settings.resolved`); the access point's ``settings`` hold them so taken.
+    """
+    s = settings.as4.resolved(base_dir)
     password = s.key_password.get_secret_value().encode() if s.key_password else None
     # Each part is read even when one before it failed, so that every problem is told at once.
     problems: list[tuple[str, str]] = []
@@ -141,14 +142,12 @@ def load_access_point(
                 errors.append(ConfigError(f"{path}: {exc.message}", [(path, exc.message)]))
             return None
 
-    sign = attempt(
-        "as4.signing_key", lambda: _key_pair(s.signing_key, s.signing_certificate, "signing", password, base)
-    )
+    sign = attempt("as4.signing_key", lambda: _key_pair(s.signing_key, s.signing_certificate, "signing", password))
     decryption = sign
     if s.decryption_key is not None:
         decryption = attempt(
             "as4.decryption_key",
-            lambda: _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password, base),
+            lambda: _key_pair(s.decryption_key, s.decryption_certificate, "decryption", password),
         )
     now = clock()
     warnings: list[str] = []
@@ -156,7 +155,7 @@ def load_access_point(
         for own in own_certificates(s, sign=sign, decryption=decryption):
             if own.use != "TLS client":  # told below, never refused
                 attempt(own.setting, partial(_own_certificate, own, now, warnings))
-    pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s, base_dir=base).check())
+    pmodes = attempt("as4.partners", lambda: pmodes_from_settings(s).check())
     if len(errors) == 1:
         raise errors[0]
     if errors or sign is None or decryption is None or pmodes is None:

@@ -26,7 +26,7 @@ def ping_command(
     from oots.settings import load_settings
 
     settings = load_settings(config)
-    base = config.parent if config is not None else None
+    base = config.resolve().parent if config is not None else None
     ap = load_access_point(settings, base_dir=base)
     try:
         try:

@@ -43,7 +43,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
-from oots.as4.certificates import OwnCertificate, own_certificates, partner_end, standing
+from oots.as4.certificates import OwnCertificate, own_certificates, partner_end, standing, subject_name
 from oots.as4.domibus_mode import DomibusAccessPoint
 from oots.eid.errors import LoginRefused
 from oots.eid.identity import Identity, LevelOfAssurance, NaturalPerson
@@ -367,6 +367,18 @@ def _partner_certificates(gateway: As4Gateway | None, now: dt.datetime) -> str:
         rows.append((partner.name, partner.party.party_id, partner.endpoint or "—", *ends))
     headers = ("Name", "Party id", "Endpoint", "First certificate end", "Which certificate", "State")
     return "<h2>Partner access points</h2>" + _table(headers, rows)
+
+
+def _partner_trust_anchors(gateway: As4Gateway | None, now: dt.datetime) -> str:
+    """The partners page's part about the CA certificates partners' certificates chain to
+    (``[[as4.partners]] trust_anchors``): each with its subject's common name, end and state."""
+    rows = [
+        (partner.name, partner.party.party_id, subject_name(anchor), anchor.not_valid_after_utc, standing(anchor, now))
+        for partner in (gateway.access_point.pmodes.partners if gateway is not None else ())
+        for anchor in partner.trust_anchors
+    ]
+    headers = ("Partner", "Party id", "Trust anchor (subject CN)", "Ends", "State")
+    return "<h2>Trust anchors of partners</h2>" + _table(headers, rows)
 
 
 def _session_secret(settings: Settings, encoded: str | None, root: bytes) -> bytes:
@@ -844,6 +856,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         body = (
             _own_certificates(gateway, certificates, now)
             + _partner_certificates(gateway, now)
+            + _partner_trust_anchors(gateway, now)
             + "<h2>Data services</h2>"
             + _table(("Identifier", "Title", "Register", "Preview", "State"), services)
             + samples

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from oots import __version__
 from oots.as4 import msh
-from oots.as4.certificates import partner_end
+from oots.as4.certificates import anchors_end, partner_end
 from oots.as4.domibus_mode import DomibusAccessPoint, load_domibus_access_point
 from oots.as4.service import AccessPoint, load_access_point
 from oots.as4.store import DELIVER_JOB, RETIRED_PURGE_JOB, As4Store, InboundPurge, Unsent
@@ -130,7 +130,7 @@ def check_node(
     The checks that need the database (its schema, a role's stored state) are not made. What the node
     would warn about at start (certificates expired or ending soon) is added to ``warnings`` when given.
     """
-    errors, access_point = _start_checks(settings, config_dir)
+    errors, access_point = _start_checks(settings.resolved(config_dir), config_dir)
     if access_point is not None:
         if warnings is not None:
             warnings.extend(access_point.warnings)
@@ -147,7 +147,12 @@ def _close(access_point: AccessPoint | DomibusAccessPoint) -> None:
 
 def build_context(settings: Settings, *, config_dir: Path | None = None) -> NodeContext:
     """Check the settings (every problem at once, see :func:`check_node`), open the node's database and
-    load what its roles need (the access point, the roles themselves)."""
+    load what its roles need (the access point, the roles themselves).
+
+    Relative ``[as4]`` file paths are taken from ``config_dir``, the configuration file's folder (the
+    context's settings hold them so taken, see :meth:`~oots.settings.Settings.resolved`).
+    """
+    settings = settings.resolved(config_dir)
     errors, access_point = _start_checks(settings, config_dir)
     if len(errors) == 1:
         raise errors[0]
@@ -320,7 +325,8 @@ def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]
     """The end of each certificate the node uses, for ``/metrics``: ``({"party", "use"}, notAfter)``.
 
     ``use`` is ``signing``, ``encryption`` or ``tls`` for the node's own certificates, ``partner`` for a
-    partner's (the earlier end of its signing and encryption certificates).
+    partner's (the earlier end of its signing and encryption certificates) and ``trust_anchor`` for the
+    CA certificates a partner's chain to (the earliest end of its ``trust_anchors``).
     """
     gateway = _gateway(ctx)
     if gateway is None:
@@ -337,6 +343,11 @@ def _certificate_expiries(ctx: NodeContext) -> list[tuple[dict[str, str], float]
         end = partner_end(partner)
         if end is not None:
             out.append(({"party": partner.party.party_id, "use": "partner"}, end[1].not_valid_after_utc.timestamp()))
+        anchor = anchors_end(partner)
+        if anchor is not None:
+            out.append(
+                ({"party": partner.party.party_id, "use": "trust_anchor"}, anchor.not_valid_after_utc.timestamp())
+            )
     return out
 
 

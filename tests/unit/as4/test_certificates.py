@@ -7,9 +7,20 @@ import datetime as dt
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from msh_doubles import make_certificate
 
-from oots.as4.certificates import OwnCertificate, own_notice, partner_end, standing, tls_client_certificate
+from oots.as4.certificates import (
+    OwnCertificate,
+    anchors_end,
+    own_notice,
+    partner_end,
+    standing,
+    subject_name,
+    tls_client_certificate,
+)
 from oots.as4.pmode import Partner, Party
 from oots.settings import As4Settings
 
@@ -65,3 +76,27 @@ def test_a_partners_first_end_says_which_certificate_it_is() -> None:
     assert partner_end(Partner("red", party, "", early, late)) == ("signing", early)
     assert partner_end(Partner("red", party, "", late, late)) == ("signing and encryption", late)
     assert partner_end(Partner("red", party, "")) is None
+
+
+def test_a_partners_trust_anchors_are_named_by_their_subject_and_the_first_end_is_theirs() -> None:
+    _, late = make_certificate("red root CA", not_before=NOW, days=3650)
+    _, early = make_certificate("red issuing CA", not_before=NOW, days=30)
+    party = Party("red_gw")
+    assert anchors_end(Partner("red", party, "", trust_anchors=(late, early))) is early
+    assert anchors_end(Partner("red", party, "")) is None
+    assert [subject_name(c) for c in (late, early)] == ["red root CA", "red issuing CA"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Red"), x509.NameAttribute(NameOID.COUNTRY_NAME, "FR")]
+    )
+    without_cn = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    assert subject_name(without_cn) == "C=FR,O=Red"  # no common name: the whole subject

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,6 +101,31 @@ def test_config_check_refuses_what_serve_refuses(
     with pytest.raises(ConfigError) as refused:  # what `oots serve` builds refuses it the same way
         build_context(load_settings(config), config_dir=tmp_path)
     assert path in {p for p, _ in refused.value.problems}
+
+
+def test_config_check_reads_relative_files_from_the_configuration_files_folder(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    init_dev_pki(tmp_path / "tls", ["be"], now=datetime.now(UTC) - timedelta(days=20), days=30)  # ends in 10 days
+    lines = (
+        'tls_client_certificate = "tls/be/sign.pem"\ntls_client_key = "tls/be/sign.key.pem"\n'
+        'tls_ca_file = "tls/ca.pem"\n'
+    )
+    config = _node_file(tmp_path, "")
+    config.write_text(config.read_text(encoding="utf-8").replace("[[as4.partners]]", lines + "[[as4.partners]]"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean_env.chdir(elsewhere)
+    code, out, err = run_cli(capsys, "config", "check", str(config))
+    assert code == 0, err
+    assert "OK" in out
+    tls = tmp_path / "tls" / "be" / "sign.pem"
+    assert f"warning: as4.tls_client_certificate: the node's own TLS client certificate in {tls} expires on " in err
+    assert "cannot be used" not in err
+    clean_env.setenv("OOTS_AS4__TLS_CLIENT_CERTIFICATE", "tls/nosuch.pem")  # the environment's: the same folder
+    code, _, err = run_cli(capsys, "config", "check", str(config))
+    assert code == 0, err
+    assert f"TLS client certificate in {tmp_path / 'tls' / 'nosuch.pem'} cannot be used" in err
 
 
 def test_config_check_lists_every_problem_of_the_node_at_once(

@@ -23,7 +23,9 @@ from starlette.types import Receive, Scope, Send
 from typer.testing import CliRunner
 
 from config_snippets import be_births_service, broken_births_register
-from oots.as4.keys import init_dev_pki, issue, load_certificate, load_key_pair
+from oots.as4.certificates import standing
+from oots.as4.http import tls_context
+from oots.as4.keys import init_dev_pki, issue, load_certificate, load_key_pair, make_ca
 from oots.audit.journal import load_journal
 from oots.cli import app as cli_app
 from oots.cli import main as cli_main
@@ -622,6 +624,80 @@ def test_the_partners_page_lists_each_certificate_of_the_node_and_each_partners_
     partners = _rows(page, "Partner access points")
     assert partners == [["red", "red_gw", "http://red.test/as4", _utc(red_ends), "encryption", "20 days left"]]
     ctx.database.dispose()
+
+
+def test_partners_trust_anchors_are_on_the_partners_page_and_in_the_metric(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    endpoints = {"blue": "http://blue.test/as4", "red": "http://red.test/as4"}
+    configs = write_node_configs(tmp_path, endpoints, tables={"blue": _admin_table()})
+    old = make_ca("red old CA", now=now - dt.timedelta(days=40), days=30).certificate  # ended 10 days ago
+    (tmp_path / "old-ca.pem").write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    text = configs["blue"].read_text(encoding="utf-8")
+    configs["blue"].write_text(text.replace("trust_anchors = [", 'trust_anchors = ["old-ca.pem", '), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(configs["blue"]), config_dir=tmp_path)  # starts all the same
+    assert f"partners[red].trust_anchors[0]: expired on {old.not_valid_after_utc:%Y-%m-%d %H:%M} UTC" in caplog.text
+    ca = load_certificate(tmp_path / "pki" / "ca.pem")
+    try:
+        with AppClient(create_app(ctx)) as client:
+            samples = parse_exposition(client.get("/metrics").text)
+            assert login(client) == 303
+            page = client.get("/admin/partners").text
+    finally:
+        ctx.database.dispose()
+    assert _rows(page, "Trust anchors of partners") == [
+        ["red", "red_gw", "red old CA", _utc(old.not_valid_after_utc), "EXPIRED"],
+        ["red", "red_gw", "oots development CA", _utc(ca.not_valid_after_utc), standing(ca, dt.datetime.now(dt.UTC))],
+    ]
+    # the earliest end of red's trust anchors, beside the earlier end of its own certificates
+    ends = samples['oots_certificate_expiry_timestamp_seconds{party="red_gw",use="trust_anchor"}']
+    assert ends == old.not_valid_after_utc.timestamp()
+    assert 'oots_certificate_expiry_timestamp_seconds{party="red_gw",use="partner"}' in samples
+    assert not any('party="blue_gw",use="trust_anchor"' in name for name in samples)
+
+
+def test_relative_tls_files_are_read_from_the_configuration_files_folder_wherever_the_node_starts(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    tls_ends = now + dt.timedelta(days=10, hours=1)
+    _tls_client_certificate(tmp_path, ends=tls_ends)
+    lines = 'tls_client_certificate = "tls.pem"\ntls_client_key = "tls.key.pem"\ntls_ca_file = "pki/ca.pem"\n'
+    endpoints = {"blue": "http://blue.test/as4", "red": "http://red.test/as4"}
+    configs = write_node_configs(tmp_path, endpoints, as4=lines, tables={"blue": _admin_table()})
+    elsewhere = tmp_path / "elsewhere"  # as under systemd: started from another folder
+    elsewhere.mkdir()
+    clean_env.chdir(elsewhere)
+    with caplog.at_level(logging.WARNING, logger="oots.node.app"):
+        ctx = build_context(load_settings(configs["blue"]), config_dir=configs["blue"].parent)
+    tls = tmp_path / "tls.pem"
+    assert f"the node's own TLS client certificate in {tls} expires on {tls_ends:%Y-%m-%d %H:%M} UTC" in caplog.text
+    ap = ctx.services["as4"].access_point
+    assert (ap.sender.ca_file, ap.sender.client_certificate, ap.sender.client_key) == (
+        tmp_path / "pki" / "ca.pem",
+        tls,
+        tmp_path / "tls.key.pem",
+    )
+    tls_context(ap.sender.ca_file, ap.sender.client_certificate, ap.sender.client_key)  # the sender's: reads them
+    try:
+        with AppClient(create_app(ctx)) as client:
+            samples = parse_exposition(client.get("/metrics").text)
+            assert login(client) == 303
+            page = client.get("/admin/partners").text
+    finally:
+        ctx.services["as4"].close()
+        ctx.database.dispose()
+    ends = samples['oots_certificate_expiry_timestamp_seconds{party="blue_gw",use="tls"}']
+    assert abs(ends - tls_ends.timestamp()) < 1
+    assert _rows(page, "Certificates of this node")[2] == [
+        "TLS client",
+        "as4.tls_client_certificate",
+        str(tls),
+        _utc(tls_ends),
+        "10 days left",
+    ]
 
 
 def test_in_domibus_mode_the_page_lists_the_tls_client_certificate_an_expired_one_as_expired(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from oots.errors import ConfigError
-from oots.settings import load_settings
+from oots.settings import AS4_FILES, As4PartnerSettings, As4Settings, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -126,3 +126,36 @@ def test_open_previews_are_kept_a_bounded_time(clean_env: pytest.MonkeyPatch, tm
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, "[provider]\npreview_purge_interval_seconds = 0\n"))
     assert [p for p, _ in info.value.problems] == ["provider.preview_purge_interval_seconds"]
+
+
+def test_as4_file_paths_are_taken_from_the_configuration_files_folder(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = write(
+        tmp_path,
+        '[as4]\ntls_ca_file = "tls/ca.pem"\ntls_client_certificate = "/etc/oots/tls.pem"\n'
+        '[[as4.partners]]\nname = "red"\nsigning_certificate = "red/sign.pem"\n'
+        'trust_anchors = ["red/ca.pem", "/etc/oots/ca.pem"]\n',
+    )
+    clean_env.setenv("OOTS_AS4__TLS_CLIENT_KEY", "tls/key.pem")  # from the environment: the same rule
+    settings = load_settings(config)
+    as4 = settings.resolved(tmp_path).as4
+    assert as4.tls_ca_file == tmp_path / "tls" / "ca.pem"
+    assert as4.tls_client_key == tmp_path / "tls" / "key.pem"
+    assert as4.tls_client_certificate == Path("/etc/oots/tls.pem")  # absolute: as it is
+    assert as4.signing_key is None
+    red = as4.partners[0]
+    assert red.signing_certificate == tmp_path / "red" / "sign.pem"
+    assert red.encryption_certificate is None
+    assert red.trust_anchors == [tmp_path / "red" / "ca.pem", Path("/etc/oots/ca.pem")]
+    assert as4.resolved(tmp_path) == as4  # taken once, taken for good
+    assert settings.resolved(None) is settings  # without a file: from the working directory
+    assert settings.as4.tls_ca_file == Path("tls/ca.pem")  # the settings read are left as they are
+
+
+def test_every_as4_file_setting_is_taken_from_the_configuration_files_folder() -> None:
+    def files(model: type[As4Settings] | type[As4PartnerSettings]) -> set[str]:
+        return {name for name, field in model.model_fields.items() if "Path" in str(field.annotation)}
+
+    assert files(As4Settings) == set(AS4_FILES)
+    assert files(As4PartnerSettings) == {"signing_certificate", "encryption_certificate", "trust_anchors"}

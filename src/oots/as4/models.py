@@ -1,7 +1,8 @@
 """The access point's tables: messages received and sent, their payloads and non-repudiation records.
 
 * ``as4_inbound``: one row per received UserMessage (``message_id`` unique: a message is kept once),
-  written with its receipt before the receipt is sent; its payloads in ``as4_inbound_payloads``.
+  written with its receipt before the receipt is sent; its payloads in ``as4_inbound_payloads``; a
+  message whose delivery failed names its dead delivery job (``delivery_job``).
 * ``as4_outbound``: one row per UserMessage we send: the signed bytes every attempt resends, the
   state of ``oots.as4.msh``, the retry schedule's next time, and a lease for the sender loop; the
   signed receipt that came back is kept with the references we signed (non-repudiation).
@@ -43,6 +44,9 @@ class As4Inbound(Base):
     receipt_content_type: Mapped[str] = mapped_column(String(400))
     receipt: Mapped[bytes] = mapped_column(LargeBinary)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: The dead-lettered delivery job (``queue_jobs.id``) of a ``delivery_failed`` message: the purge
+    #: keeps the message while that job can still run (dead, or queued or running again once requeued).
+    delivery_job: Mapped[int | None] = mapped_column(BigId)
 
 
 class As4InboundPayload(Base):

@@ -17,7 +17,8 @@ runs out and the same bytes are sent again; the receiver answers the duplicate w
 Forgetting: a received message that is done (delivered, not for delivery, delivery failed) is kept
 for the duplicate-detection window and then deleted with its payloads by :class:`InboundPurge` — the
 periodic work of the node's workers (and of :class:`oots.as4.service.Background`), a bounded batch per
-write transaction (:meth:`As4Store.purge_inbound`).
+write transaction (:meth:`As4Store.purge_inbound`). A message whose delivery failed is kept past the
+window while its dead delivery job can still be requeued: nothing an operator can still deliver is lost.
 """
 
 from __future__ import annotations
@@ -34,7 +35,20 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, Table, Text, bindparam, delete, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -69,6 +83,7 @@ from oots.as4.msh import (
 from oots.as4.pmode import PModeSet
 from oots.errors import NotFound, OotsError, StoreError, TransportError, error_text
 from oots.store import Database, UtcDateTime
+from oots.store.models import QueueJob
 from oots.store.queue import Job, enqueue
 
 __all__ = [
@@ -261,6 +276,7 @@ _INBOUND_DONE = (
         state=bindparam("new_state"),
         delivered_at=bindparam("done_at", type_=UtcDateTime()),
         last_error=bindparam("error", type_=Text()),
+        delivery_job=bindparam("job"),
     )
 )
 #: :data:`_INBOUND_DONE` only while the message is still ``received`` (or ``delivery_failed``: its dead
@@ -515,8 +531,10 @@ class As4Store:
         too, and the queue retries the job; once it has no attempts left (or at once, for an error that
         is not retryable: ``OotsError.retryable``, an answer to a partner whose certificate has expired)
         the queue dead-letters it, and :meth:`delivery_dead`, its ``on_dead`` hook, marks the message
-        ``delivery_failed`` with the reason. A message ``delivery_failed`` is delivered again when its
-        dead job is requeued (once the operator mended the cause); one purged meanwhile is not.
+        ``delivery_failed`` with the reason and names the dead job. A message ``delivery_failed`` is delivered
+        again when its dead job is requeued (once the operator mended the cause): the purge keeps it while
+        that job can still run (:meth:`purge_inbound`). A job requeued whose message is not kept any more
+        (purged by an older version, which did not wait for the job) ends done, with a warning.
 
         The message is marked ``delivered`` before the hook runs, in the same transaction and only while
         it is still ``received`` or ``delivery_failed``: that one statement is also the check that it was
@@ -532,7 +550,12 @@ class As4Store:
                 try:
                     stored, message = self.load_inbound(session, inbound_id)
                 except NotFound:
-                    log.warning("AS4 delivery job %s: the message is no longer kept (purged); nothing to do", job.id)
+                    log.warning(
+                        "AS4 delivery job %s: received message %s is no longer kept (purged before the job ran); "
+                        "it cannot be delivered: the job ends without delivering it",
+                        job.id,
+                        inbound_id,
+                    )
                     return
                 if stored.state not in _DELIVERABLE:
                     return  # delivered already (a job re-run after its completion was lost)
@@ -545,9 +568,10 @@ class As4Store:
 
     def delivery_dead(self, failed: DeliveryFailed | None = None) -> Callable[[Session, Job, BaseException], None]:
         """The ``on_dead`` hook of ``as4.deliver`` jobs: the message is marked ``delivery_failed`` with the
-        error, and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job
-        (its handler failed on its last attempt, or failed with an error that is not retryable, or its
-        worker never finished its last attempt: a :class:`~oots.errors.LeaseExpired`)."""
+        error and the dead job's id (``delivery_job``: the purge keeps the message while that job can run),
+        and ``failed`` (the application's hook) is told, in the transaction that dead-letters the job (its
+        handler failed on its last attempt, or failed with an error that is not retryable, or its worker
+        never finished its last attempt: a :class:`~oots.errors.LeaseExpired`)."""
 
         def dead(session: Session, job: Job, exc: BaseException) -> None:
             try:
@@ -559,7 +583,7 @@ class As4Store:
             state = InboundState(stored.state)
             if state is InboundState.RECEIVED:
                 state = msh.inbound_next(state, InboundEvent.DELIVERY_FAILED)
-            self._mark(session, stored, state, None, error_text(exc)[:4000])
+            self._mark_failed(session, stored, state, error_text(exc)[:4000], job.id)
             if failed is not None:
                 failed(session, message, exc)
 
@@ -617,14 +641,13 @@ class As4Store:
     @staticmethod
     def _claim_delivery(session: Session, inbound_id: int, state: InboundState, at: dt.datetime) -> bool:
         """Set the state of a ``received`` message; False when it is not ``received`` (or not kept) any more."""
-        params = {"inbound_id": inbound_id, "new_state": state.value, "done_at": at, "error": None}
+        params = {"inbound_id": inbound_id, "new_state": state.value, "done_at": at, "error": None, "job": None}
         return _rowcount(session.connection().execute(_INBOUND_CLAIMED, params)) > 0
 
     @staticmethod
-    def _mark(
-        session: Session, stored: StoredInbound, state: InboundState, at: dt.datetime | None, error: str | None
-    ) -> None:
-        params = {"inbound_id": stored.id, "new_state": state.value, "done_at": at, "error": error}
+    def _mark_failed(session: Session, stored: StoredInbound, state: InboundState, error: str, job: int) -> None:
+        """Mark a message whose delivery failed with the error and its dead delivery job."""
+        params = {"inbound_id": stored.id, "new_state": state.value, "done_at": None, "error": error, "job": job}
         session.connection().execute(_INBOUND_DONE, params)
 
     def inbound_state(self, message_id: str) -> str:
@@ -637,8 +660,11 @@ class As4Store:
     def purge_inbound(self, *, older_than: dt.datetime, limit: int = PURGE_BATCH) -> int:
         """Forget at most ``limit`` received messages that are done (delivered, not for delivery, delivery
         failed) and were received before ``older_than``, with their payloads, in a write transaction of
-        its own; how many. A message still waiting for its delivery is never forgotten. Rows another
-        transaction holds are skipped (PostgreSQL), not waited for: the next batch finds them."""
+        its own; how many. A message still waiting for its delivery is never forgotten, nor is one whose
+        delivery failed while its delivery job can still run: dead (an operator may requeue it), or
+        queued or running again (requeued); once that job is done (it delivered the message, which is then
+        ``delivered``) or deleted, the message is forgotten too. Rows another transaction holds are
+        skipped (PostgreSQL), not waited for: the next batch finds them."""
         with self._writing() as session:
             return _purge(session, older_than, limit)
 
@@ -757,17 +783,31 @@ def _rowcount(result: Any) -> int:
 
 
 _DONE = (InboundState.DELIVERED.value, InboundState.NOT_DELIVERED.value, InboundState.DELIVERY_FAILED.value)
+#: The statuses of a delivery job that can still deliver its message (a dead one once requeued).
+_JOB_LIVE = ("queued", "running", "dead")
+_JOBS: Table = QueueJob.__table__  # type: ignore[assignment]
+#: The purge's batch: done messages past the window (the ``(state, received_at)`` index), but not a
+#: ``delivery_failed`` one whose delivery job can still run (looked up by the job's primary key).
+_PURGEABLE = (
+    select(_I.id)
+    .where(
+        _I.state.in_([literal_column(f"'{state}'") for state in _DONE]),
+        _I.received_at < bindparam("older_than", type_=UtcDateTime()),
+        or_(
+            _I.state != literal_column(f"'{InboundState.DELIVERY_FAILED.value}'"),
+            ~exists().where(
+                _JOBS.c.id == _I.delivery_job,
+                _JOBS.c.status.in_([literal_column(f"'{status}'") for status in _JOB_LIVE]),
+            ),
+        ),
+    )
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
 
 
 def _purge(session: Session, older_than: dt.datetime, limit: int) -> int:
-    ids = list(
-        session.scalars(
-            select(As4Inbound.id)
-            .where(As4Inbound.state.in_(_DONE), As4Inbound.received_at < older_than)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    ids = list(session.connection().execute(_PURGEABLE, {"older_than": older_than, "limit": limit}).scalars())
     if not ids:
         return 0
     session.execute(delete(As4InboundPayload).where(As4InboundPayload.inbound_id.in_(ids)))

@@ -284,6 +284,24 @@ def _paging(path: str, number: int, more: bool) -> str:
     return f"<p>Page {number}. {' · '.join(links)}</p>" if links else ""
 
 
+def _retention(window_seconds: float) -> str:
+    """What the purge of received AS4 messages keeps, for the page that lists them."""
+    span = f"{window_seconds:g} seconds"
+    for unit, name in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if window_seconds >= unit and window_seconds % unit == 0:
+            number = window_seconds / unit
+            span = f"{number:g} {name}" + ("" if number == 1 else "s")
+            break
+    return (
+        "<p>A received message that was delivered, or is not for delivery, is purged with its payloads "
+        f"{_e(span)} after it was received (<code>[as4] duplicate_window_seconds</code>: a resend until then "
+        "is answered as a duplicate); one still waiting for its delivery is kept. One whose delivery failed "
+        "is kept past that while its dead <code>as4.deliver</code> job can still be requeued "
+        "(<a href='/admin/queue'>Queue</a>): requeued and delivered, it is purged as a delivered one; its job "
+        "deleted, it is purged too.</p>"
+    )
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
@@ -683,6 +701,7 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + "<h2>AS4 messages sent</h2>"
             + _table(("Message id", "Partner", "Leg", "State", "Attempts", "Updated"), outbound)
             + "<h2>AS4 messages received</h2>"
+            + _retention(settings.as4.duplicate_window_seconds)
             + _table(("Message id", "Partner", "Leg", "State", "Received", "Error"), inbound)
             + _paging("/admin/exchanges", number, more)
         )

@@ -573,6 +573,195 @@ def test_purge_jobs_left_from_before_the_periodic_purge_are_completed(nodes) -> 
         assert counts(session)[RETIRED_PURGE_JOB] == {"done": 2}
 
 
+def _failing_worker(red: As4Store, clock: Clock, mended: dict[str, bool], delivered: list[str]) -> Worker:
+    """A worker whose delivery hook fails (once: dead-lettered at once) until ``mended["on"]``."""
+
+    def deliver(session, message):  # type: ignore[no-untyped-def]
+        if message.message_id.startswith("x") and not mended["on"]:
+            raise RuntimeError("the register is unreachable")
+        delivered.append(message.message_id)
+
+    worker = Worker(red.db, QueueSettings(max_attempts=1), clock=clock)
+    worker.register(
+        DELIVER_JOB,
+        red.deliver_handler(deliver),
+        prepare=red.deliver_preparer(lambda m: None),
+        on_dead=red.delivery_dead(),
+    )
+    return worker
+
+
+def _job_of(red: As4Store, message_id: str) -> int:
+    with red.db.session() as session:
+        job = session.execute(
+            text("SELECT delivery_job FROM as4_inbound WHERE message_id = :m"), {"m": message_id}
+        ).scalar_one()
+    assert isinstance(job, int)
+    return job
+
+
+def test_a_failed_delivery_is_kept_past_the_window_while_its_job_can_run_and_purged_once_delivered(nodes) -> None:  # type: ignore[no-untyped-def]
+    # Before, the purge forgot a delivery_failed message past the window like a delivered one: its dead
+    # job, requeued after that, found nothing, and the request or answer was lost.
+    from oots.store.queue import requeue
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "x1@blue", clock)  # its delivery fails: dead-lettered
+    submit(blue, codec, "d1@blue", clock)  # delivered
+    submit(blue, codec, "t1@blue", clock, test=True)  # not for delivery
+    send_due(blue, codec, sender, now=clock)
+    mended, delivered = {"on": False}, []
+    worker = _failing_worker(red, clock, mended, delivered)
+    assert worker.drain() == 2
+    assert [red.inbound_state(m) for m in ("x1@blue", "d1@blue", "t1@blue")] == [
+        "delivery_failed",
+        "delivered",
+        "not_delivered",
+    ]
+    job = _job_of(red, "x1@blue")
+    purge = InboundPurge(red, window_seconds=600)
+    clock.now = NOW + dt.timedelta(days=30)  # long past the window
+    assert purge() == 2  # the delivered one and the test message, as before
+    assert purge() == 0
+    assert red.seen("x1@blue") is not None  # its dead job can still be requeued: kept
+
+    with red.db.session() as session:
+        requeue(session, job, now=clock())
+    assert purge() == 0  # queued again
+    with red.db.session() as session:
+        session.execute(text("UPDATE queue_jobs SET status = 'running' WHERE id = :j"), {"j": job})
+    assert purge() == 0  # held by a worker
+    with red.db.session() as session:
+        session.execute(text("UPDATE queue_jobs SET status = 'queued' WHERE id = :j"), {"j": job})
+
+    mended["on"] = True
+    assert worker.drain() == 1
+    assert delivered == ["d1@blue", "x1@blue"]  # delivered once
+    assert red.inbound_state("x1@blue") == "delivered"
+    assert purge() == 1  # done now: forgotten as a delivered one
+    assert red.seen("x1@blue") is None
+    with red.db.session() as session:
+        assert session.execute(text("SELECT count(*) FROM as4_inbound_payloads")).scalar() == 0
+        assert counts(session)[DELIVER_JOB] == {"done": 2}
+
+
+def test_a_failed_delivery_whose_dead_job_is_gone_or_done_is_purged(nodes) -> None:  # type: ignore[no-untyped-def]
+    blue, codec, red, sender, clock = nodes
+    for message_id in ("x1@blue", "x2@blue", "x3@blue"):
+        submit(blue, codec, message_id, clock)
+    send_due(blue, codec, sender, now=clock)
+    worker = _failing_worker(red, clock, {"on": False}, [])
+    assert worker.drain() == 3
+    clock.now = NOW + dt.timedelta(days=30)
+    with red.db.session() as session:  # the operator deleted one dead job; another ended done
+        session.execute(text("DELETE FROM queue_jobs WHERE id = :j"), {"j": _job_of(red, "x1@blue")})
+        session.execute(text("UPDATE queue_jobs SET status = 'done' WHERE id = :j"), {"j": _job_of(red, "x2@blue")})
+    assert red.purge_inbound(older_than=clock() - dt.timedelta(seconds=600)) == 2
+    assert red.seen("x1@blue") is None
+    assert red.seen("x2@blue") is None
+    assert red.inbound_state("x3@blue") == "delivery_failed"  # its job is still dead: kept
+
+
+def test_a_requeued_delivery_whose_message_an_older_version_purged_ends_with_a_clear_warning(nodes, caplog) -> None:  # type: ignore[no-untyped-def]
+    from oots.store.queue import requeue
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "x1@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    worker = _failing_worker(red, clock, {"on": True}, [])
+    job = None
+    with red.db.session() as session:  # as an older version left it: the job dead, the message purged
+        job = session.execute(text("SELECT id FROM queue_jobs WHERE kind = 'as4.deliver'")).scalar_one()
+        inbound = session.execute(text("SELECT id FROM as4_inbound")).scalar_one()
+        session.execute(text("UPDATE queue_jobs SET status = 'dead', attempts = 5 WHERE id = :j"), {"j": job})
+        session.execute(text("DELETE FROM as4_inbound_payloads"))
+        session.execute(text("DELETE FROM as4_inbound"))
+        requeue(session, job, now=clock())
+    with caplog.at_level("WARNING", logger="oots.as4.store"):
+        assert worker.drain() == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"AS4 delivery job {job}: received message {inbound} is no longer kept (purged before the job ran); "
+        "it cannot be delivered: the job ends without delivering it"
+    ]
+    with red.db.session() as session:
+        assert counts(session)[DELIVER_JOB] == {"done": 1}  # not dead again: nothing is left to deliver
+
+
+def test_the_purge_reads_the_state_index_and_the_jobs_primary_key(nodes) -> None:  # type: ignore[no-untyped-def]
+    """The batch is read by the ``(state, received_at)`` index, and a failed delivery's job by its primary
+    key: never the whole queue, however long its backlog (here 2,000 queued jobs, the statistics taken)."""
+    from sqlalchemy import insert
+
+    from oots.as4.store import _PURGEABLE
+    from oots.store.models import QueueJob
+
+    _blue, _codec, red, _sender, clock = nodes
+    backlog = {"kind": "test.backlog", "payload": {}, "status": "queued", "attempts": 0, "run_at": NOW}
+    with red.db.connect() as conn:
+        conn.execute(insert(QueueJob), [dict(backlog, created_at=NOW, updated_at=NOW) for _ in range(2000)])
+        conn.execute(text("ANALYZE"))
+        sql = str(
+            _PURGEABLE.params(older_than=clock(), limit=200).compile(conn, compile_kwargs={"literal_binds": True})
+        )
+        if red.db.dialect == "sqlite":
+            plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "ix_as4_inbound_state_received_at" in plan, plan
+            assert "SEARCH queue_jobs USING INTEGER PRIMARY KEY" in plan, plan
+        else:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table would be read whole anyway
+            plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {sql}")))
+            assert "ix_as4_inbound_state_received_at" in plan, plan
+            assert "Index Scan using pk_queue_jobs on queue_jobs" in plan, plan
+            assert "hashed SubPlan" not in plan, plan  # not every live job hashed per batch
+
+
+def test_failed_deliveries_of_an_older_database_name_their_job_once_migrated(nodes) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+    from sqlalchemy import insert
+
+    from oots.as4.models import As4Inbound
+    from oots.store.database import alembic_config
+    from oots.store.models import QueueJob
+
+    _blue, _codec, red, _sender, _clock = nodes
+    db = red.db
+    with db.connect() as conn:  # as an older version left it: no delivery_job column
+        command.downgrade(alembic_config(conn), "as4_0001")
+    inbound = {
+        "header": {},
+        "from_party": "|blue",
+        "partner": "blue",
+        "leg": "request",
+        "received_at": NOW,
+        "signer": b"",
+        "references": [],
+        "receipt_content_type": "text/xml",
+        "receipt": b"",
+    }
+    job = {"kind": DELIVER_JOB, "attempts": 1, "run_at": NOW, "created_at": NOW, "updated_at": NOW}
+    with db.connect() as conn:
+        states = ("delivery_failed", "delivery_failed", "received", "delivered")
+        ids = [
+            conn.execute(
+                insert(As4Inbound).returning(As4Inbound.id), dict(inbound, message_id=f"m{i}@blue", state=state)
+            ).scalar_one()
+            for i, state in enumerate(states)
+        ]
+        statuses = ("dead", "done", "queued", "done")
+        jobs = [
+            conn.execute(
+                insert(QueueJob).returning(QueueJob.id), dict(job, payload={"id": inbound_id}, status=status)
+            ).scalar_one()
+            for inbound_id, status in zip(ids, statuses, strict=True)
+        ]
+    db.migrate()
+    with db.connect() as conn:
+        named = conn.execute(text("SELECT delivery_job FROM as4_inbound ORDER BY id")).scalars().all()
+    assert named == [jobs[0], None, None, None]  # only a failed one whose job can still run
+    assert red.purge_inbound(older_than=NOW + dt.timedelta(days=1)) == 2  # the failed one whose job is done
+    assert red.seen("m0@blue") is not None  # its dead job can be requeued: kept
+
+
 def test_concurrent_accepts_from_many_threads_are_all_kept(nodes, dev_pki) -> None:  # type: ignore[no-untyped-def]
     import threading
 

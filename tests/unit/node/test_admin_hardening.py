@@ -421,3 +421,21 @@ def test_another_method_is_refused_with_the_headers_and_what_the_page_takes(admi
         _check_headers(response, f"{method} {path}")
         assert response.headers["allow"] == allow, (method, path)
     assert admin_client.get("/administrator").status_code == 404  # not the area's
+
+
+def test_the_exchanges_page_says_how_long_received_messages_are_kept(admin_client: AppClient) -> None:
+    assert login(admin_client) == 303
+    page = admin_client.get("/admin/exchanges").text
+    assert "is purged with its payloads 7 days after it was received" in page
+    assert "One whose delivery failed is kept past that while its dead <code>as4.deliver</code> job" in page
+
+
+def test_the_retention_note_names_the_window_in_its_unit() -> None:
+    from oots.node.admin import _retention
+
+    assert [_retention(s).split(" after it was received")[0].split("payloads ")[1] for s in (86400, 7200, 90, 60)] == [
+        "1 day",
+        "2 hours",
+        "90 seconds",
+        "1 minute",
+    ]

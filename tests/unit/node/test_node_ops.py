@@ -589,6 +589,21 @@ def _utc(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
+def _metrics_and_partners_page(ctx: NodeContext) -> tuple[dict[str, float], str]:
+    """The node's ``/metrics`` samples and its admin partners page, read by a logged-in admin; the node's
+    access point and database are closed afterwards."""
+    try:
+        with AppClient(create_app(ctx)) as client:
+            samples = parse_exposition(client.get("/metrics").text)
+            assert login(client) == 303
+            return samples, client.get("/admin/partners").text
+    finally:
+        access_point = ctx.services.get("as4")
+        if access_point is not None:
+            access_point.close()
+        ctx.database.dispose()
+
+
 def test_the_partners_page_lists_each_certificate_of_the_node_and_each_partners_first_end(
     tmp_path: Path, clean_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -609,9 +624,7 @@ def test_the_partners_page_lists_each_certificate_of_the_node_and_each_partners_
         "partners' access points that require mutual TLS fail"
     ) in caplog.text
     assert "as4.signing_certificate" not in caplog.text  # blue's AS4 certificates end in 825 days
-    with AppClient(create_app(ctx)) as client:
-        assert login(client) == 303
-        page = client.get("/admin/partners").text
+    _, page = _metrics_and_partners_page(ctx)
     own = _rows(page, "Certificates of this node")
     pki = tmp_path / "pki" / "blue"
     assert [row[:3] for row in own] == [
@@ -640,13 +653,7 @@ def test_partners_trust_anchors_are_on_the_partners_page_and_in_the_metric(
         ctx = build_context(load_settings(configs["blue"]), config_dir=tmp_path)  # starts all the same
     assert f"partners[red].trust_anchors[0]: expired on {old.not_valid_after_utc:%Y-%m-%d %H:%M} UTC" in caplog.text
     ca = load_certificate(tmp_path / "pki" / "ca.pem")
-    try:
-        with AppClient(create_app(ctx)) as client:
-            samples = parse_exposition(client.get("/metrics").text)
-            assert login(client) == 303
-            page = client.get("/admin/partners").text
-    finally:
-        ctx.database.dispose()
+    samples, page = _metrics_and_partners_page(ctx)
     assert _rows(page, "Trust anchors of partners") == [
         ["red", "red_gw", "red old CA", _utc(old.not_valid_after_utc), "EXPIRED"],
         ["red", "red_gw", "oots development CA", _utc(ca.not_valid_after_utc), standing(ca, dt.datetime.now(dt.UTC))],
@@ -681,14 +688,7 @@ def test_relative_tls_files_are_read_from_the_configuration_files_folder_whereve
         tmp_path / "tls.key.pem",
     )
     tls_context(ap.sender.ca_file, ap.sender.client_certificate, ap.sender.client_key)  # the sender's: reads them
-    try:
-        with AppClient(create_app(ctx)) as client:
-            samples = parse_exposition(client.get("/metrics").text)
-            assert login(client) == 303
-            page = client.get("/admin/partners").text
-    finally:
-        ctx.services["as4"].close()
-        ctx.database.dispose()
+    samples, page = _metrics_and_partners_page(ctx)
     ends = samples['oots_certificate_expiry_timestamp_seconds{party="blue_gw",use="tls"}']
     assert abs(ends - tls_ends.timestamp()) < 1
     assert _rows(page, "Certificates of this node")[2] == [
@@ -733,13 +733,7 @@ signing_certificate = {json.dumps(str(red))}
         f"{ended:%Y-%m-%d %H:%M} UTC: connections to a Domibus that requires mutual TLS fail until a new one is "
         "configured"
     ) in caplog.text
-    try:
-        with AppClient(create_app(ctx)) as client:
-            assert login(client) == 303
-            page = client.get("/admin/partners").text
-    finally:
-        ctx.services["as4"].close()
-        ctx.database.dispose()
+    _, page = _metrics_and_partners_page(ctx)
     assert "Domibus mode: Domibus signs and decrypts the AS4 messages with its own keys" in page
     assert _rows(page, "Certificates of this node") == [
         ["TLS client", "as4.tls_client_certificate", str(tls), _utc(ended), "EXPIRED"]

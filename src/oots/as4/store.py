@@ -18,7 +18,8 @@ Forgetting: a received message that is done (delivered, not for delivery, delive
 for the duplicate-detection window and then deleted with its payloads by :class:`InboundPurge` — the
 periodic work of the node's workers (and of :class:`oots.as4.service.Background`), a bounded batch per
 write transaction (:meth:`As4Store.purge_inbound`). A message whose delivery failed is kept past the
-window while its dead delivery job can still be requeued: nothing an operator can still deliver is lost.
+window while its dead delivery job can still be requeued: nothing an operator can still deliver is lost
+(once an operator discarded that job, :func:`oots.store.queue.discard`, it is forgotten too).
 """
 
 from __future__ import annotations
@@ -663,8 +664,8 @@ class As4Store:
         its own; how many. A message still waiting for its delivery is never forgotten, nor is one whose
         delivery failed while its delivery job can still run: dead (an operator may requeue it), or
         queued or running again (requeued); once that job is done (it delivered the message, which is then
-        ``delivered``) or deleted, the message is forgotten too. Rows another transaction holds are
-        skipped (PostgreSQL), not waited for: the next batch finds them."""
+        ``delivered``, or an operator discarded it) or deleted, the message is forgotten too. Rows another
+        transaction holds are skipped (PostgreSQL), not waited for: the next batch finds them."""
         with self._writing() as session:
             return _purge(session, older_than, limit)
 

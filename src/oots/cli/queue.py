@@ -1,4 +1,4 @@
-"""``oots queue``: inspect the durable work queue, re-queue dead jobs."""
+"""``oots queue``: inspect the durable work queue, re-queue or discard dead jobs."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from oots.errors import ConfigError
 if TYPE_CHECKING:
     from oots.settings import Settings
 
-app = typer.Typer(help="The durable work queue: counts, dead letters, re-queueing.", no_args_is_help=True)
+app = typer.Typer(help="The durable work queue: counts, dead letters, re-queueing, discarding.", no_args_is_help=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="The node's TOML configuration file.")]
 KindOpt = Annotated[str | None, typer.Option("--kind", help="Only jobs of this kind.")]
+JobIdsArg = Annotated[list[int] | None, typer.Argument(help="Ids of dead jobs.")]
+AllDeadOpt = Annotated[bool, typer.Option("--all", help="Every dead job (of --kind).")]
 
 
 def _settings(config: Path) -> Settings:
@@ -68,8 +70,8 @@ def dead(
 @app.command("requeue")
 def requeue(
     config: ConfigArg,
-    job_ids: Annotated[list[int] | None, typer.Argument(help="Ids of dead jobs.")] = None,
-    all_dead: Annotated[bool, typer.Option("--all", help="Every dead job (of --kind).")] = False,
+    job_ids: JobIdsArg = None,
+    all_dead: AllDeadOpt = False,
     kind: KindOpt = None,
 ) -> None:
     """Put dead jobs back in the queue with fresh attempts."""
@@ -86,6 +88,29 @@ def requeue(
                 q.requeue(session, job_id)
             n = len(job_ids or [])
     typer.echo(f"re-queued {n} job(s)")
+
+
+@app.command("discard")
+def discard(
+    config: ConfigArg,
+    job_ids: JobIdsArg = None,
+    all_dead: AllDeadOpt = False,
+    kind: KindOpt = None,
+) -> None:
+    """End dead jobs without running them (done, their last error kept): for causes never to be mended."""
+    from oots.store import open_existing_database
+    from oots.store import queue as q
+
+    if bool(job_ids) == all_dead:
+        raise ConfigError("give either job ids or --all")
+    with open_existing_database(_settings(config)) as db, db.session() as session:
+        if all_dead:
+            n = q.discard_dead(session, kind=kind)
+        else:
+            for job_id in job_ids or []:
+                q.discard(session, job_id)
+            n = len(job_ids or [])
+    typer.echo(f"discarded {n} job(s)")
 
 
 #: The youngest done jobs ``oots queue purge`` deletes: a done job's key keeps a repeat of its work out.

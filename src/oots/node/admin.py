@@ -6,8 +6,8 @@ with eID through the node's relying party (``[eid]``) for the person identifiers
 The session is a signed, HttpOnly, ``SameSite=Strict`` cookie limited to ``/admin`` carrying a random
 session id; the node's database keeps the session (:class:`AdminSessions`), which expires after
 ``session_minutes`` and which logging out revokes, so a copied cookie opens nothing afterwards. Every
-form that changes something (requeue, logout) carries a token bound to the session. Logging out of an
-eID session also ends the eID login. Wrong passwords are counted per client in the database too
+form that changes something (requeue, discard, logout) carries a token bound to the session. Logging
+out of an eID session also ends the eID login. Wrong passwords are counted per client in the database too
 (:class:`LoginThrottle`), so the limit holds across the node's processes and restarts. Pages show
 ids, states and dates — never personal data (the journal's search by person uses the keyed hash of
 the identifier).
@@ -31,7 +31,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -298,8 +298,38 @@ def _retention(window_seconds: float) -> str:
         "is answered as a duplicate); one still waiting for its delivery is kept. One whose delivery failed "
         "is kept past that while its dead <code>as4.deliver</code> job can still be requeued "
         "(<a href='/admin/queue'>Queue</a>): requeued and delivered, it is purged as a delivered one; its job "
-        "deleted, it is purged too.</p>"
+        "discarded or deleted, it is purged too.</p>"
     )
+
+
+#: What the queue page's buttons do with a dead job.
+_DEAD_LETTERS = (
+    "<p><strong>Requeue</strong> runs a dead job again, with fresh attempts, once its cause is mended. "
+    "<strong>Discard</strong> ends it without running it, for a cause that never will be: it is done, its "
+    "last error kept with a note of its discarding, and <code>oots queue purge</code> deletes it with the "
+    "other done jobs. A received AS4 message whose <code>as4.deliver</code> job is discarded stays "
+    "undelivered and is purged with its payloads once past the duplicate-detection window; a request to "
+    "this node's provider whose delivery or answer job is discarded stays unanswered (journalled "
+    "<code>exchange_failed</code> when the job died; a preview it holds open is closed, its data deleted, "
+    "by the previews' retention bound).</p>"
+)
+
+
+def _queue_message(params: Mapping[str, str]) -> str:
+    """What the queue page says of the form posted before it (from the query of its redirect)."""
+    if params.get("requeued", "").isdigit():
+        return f"{int(params['requeued'])} dead jobs put back in the queue."
+    if params.get("job", "").isdigit():
+        return f"Job {int(params['job'])} put back in the queue."
+    if params.get("discarded", "").isdigit():
+        return f"{int(params['discarded'])} dead jobs discarded: they will not run."
+    if params.get("discarded_job", "").isdigit():
+        return f"Job {int(params['discarded_job'])} discarded: it will not run."
+    if params.get("unconfirmed"):
+        return "Nothing was discarded: tick the box to confirm that none of the dead jobs will run."
+    if params.get("missing"):
+        return "There is no such dead job."
+    return ""
 
 
 def _e(value: Any) -> str:
@@ -718,6 +748,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
                 return "missing=1"
             return f"job={int(job)}"
 
+    def discard(job: str) -> str:
+        """The query of the page that says what became of discarding ``job`` (a job id or ``all``)."""
+        if job == "all":
+            with ctx.database.session() as db:
+                n = queue.discard_dead(db)
+            log.info("admin discarded every dead job (%d), unrun", n)
+            return f"discarded={n}"
+        try:
+            with ctx.database.session() as db:
+                kind = queue.discard(db, int(job))
+        except (ValueError, NotFound):
+            return "missing=1"
+        log.info("admin discarded dead job %d (%s), unrun", int(job), kind)  # once it is committed
+        return f"discarded_job={int(job)}"
+
     def queue_state(number: int) -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
         with ctx.database.session() as db:
             dead = queue.list_dead(db, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
@@ -726,19 +771,18 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             ]
 
     async def queue_page(request: Request, token: str) -> Response:
-        if request.method == "POST":  # answered with a redirect: reloading the page does not requeue again
+        if request.method == "POST":  # answered with a redirect: reloading the page does nothing again
             form = await _form(request)
-            done = await run_in_thread(requeue, form.get("job") or "")
+            job, action = form.get("job") or "", form.get("action") or "requeue"
+            if action not in {"requeue", "discard"}:
+                raise _Refused(400, "There is no such action: use the page's buttons.")
+            if action == "discard" and job == "all" and form.get("confirm") != "yes":
+                done = "unconfirmed=1"  # the box is required: only a browser that ignores that gets here
+            else:
+                done = await run_in_thread(requeue if action == "requeue" else discard, job)
             return RedirectResponse(f"/admin/queue?{done}", status_code=303)
-        params = request.query_params
-        message = ""
-        if params.get("requeued", "").isdigit():
-            message = f"{int(params['requeued'])} dead jobs put back in the queue."
-        elif params.get("job", "").isdigit():
-            message = f"Job {int(params['job'])} put back in the queue."
-        elif params.get("missing"):
-            message = "There is no such dead job."
-        number = _page_number(params.get("page", ""))
+        message = _queue_message(request.query_params)
+        number = _page_number(request.query_params.get("page", ""))
         counts, dead_jobs = await run_in_thread(queue_state, number)
         more = len(dead_jobs) > PAGE_SIZE
         dead_jobs = dead_jobs[:PAGE_SIZE]
@@ -746,7 +790,8 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             (
                 *job,
                 f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
-                f"<input type='hidden' name='job' value='{job[0]}'><button>Requeue</button></form>",
+                f"<input type='hidden' name='job' value='{job[0]}'><button>Requeue</button> "
+                "<button name='action' value='discard'>Discard</button></form>",
             )
             for job in dead_jobs
         ]
@@ -756,11 +801,16 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
             + "<h2>Jobs</h2>"
             + _table(("Kind", "Status", "Count"), rows)
             + "<h2>Dead letters</h2>"
+            + _DEAD_LETTERS
             + _table(("Job", "Kind", "Attempts", "Failed at", "Last error", ""), dead, raw_last=True)
             + _paging("/admin/queue", number, more)
             + (
                 f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
                 "<input type='hidden' name='job' value='all'><button>Requeue all dead jobs</button></form>"
+                f"<form method='post'><input type='hidden' name='csrf' value='{token}'>"
+                "<input type='hidden' name='job' value='all'><input type='hidden' name='action' value='discard'>"
+                "<label><input type='checkbox' name='confirm' value='yes' required> none of them will run</label> "
+                "<button>Discard all dead jobs</button></form>"
                 if dead
                 else ""
             )

@@ -15,20 +15,22 @@
   only for the writes. A preparer keeps what it made for its handler (the handler does the work
   itself when there is nothing kept); a preparer that raises is logged and the handler runs as usual.
 * A failed attempt is retried after an exponential backoff with jitter; after ``max_attempts`` the
-  job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead` and put
-  back by :func:`requeue`. An error that is not retryable (``OotsError.retryable`` false: an expired
-  certificate, which waiting does not mend) dead-letters the job at once. A kind may have an
-  *on_dead* hook, run in a savepoint of the transaction that dead-letters a job — its handler failed,
-  or its worker never finished its last attempt (:class:`LeaseExpired`) — to record what became of
-  the work (a requeued job runs its handler again as usual).
+  job is dead-lettered (status ``dead``) with its last error, listed by :func:`list_dead`, put back
+  by :func:`requeue`, or ended unrun by :func:`discard` when its cause will never be mended (``done``,
+  its last error kept with a note that it was discarded). An error that is not retryable
+  (``OotsError.retryable`` false: an expired certificate, which waiting does not mend) dead-letters
+  the job at once. A kind may have an *on_dead* hook, run in a savepoint of the transaction that
+  dead-letters a job — its handler failed, or its worker never finished its last attempt
+  (:class:`LeaseExpired`) — to record what became of the work (a requeued job runs its handler again
+  as usual; a discarded one runs nothing more, and what the hook recorded stays).
 * :func:`cancel` marks queued jobs done unrun when their work is no longer needed (the timeout job
   of something that ended), so that no worker claims them only to find nothing to do.
 * :func:`retired` is the handler of a kind nothing queues any more (work that became periodic): the
   jobs of it an older version left are completed unrun rather than left queued with no one to claim them.
 
 States (see docs/architecture.md): ``queued`` → ``running`` → ``done`` | ``queued`` (retry) | ``dead``;
-``queued`` → ``done`` (cancelled); ``running`` with an expired lease → ``running`` (claimed again) |
-``dead`` (no attempts left).
+``queued`` → ``done`` (cancelled); ``dead`` → ``queued`` (requeued) | ``done`` (discarded); ``running``
+with an expired lease → ``running`` (claimed again) | ``dead`` (no attempts left).
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, Text, Update, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -83,6 +85,8 @@ __all__ = [
     "complete",
     "counts",
     "default_worker_id",
+    "discard",
+    "discard_dead",
     "end_group_after",
     "enqueue",
     "enqueue_many",
@@ -567,7 +571,7 @@ def requeue(session: Session, job_id: int, *, now: datetime | None = None) -> No
         .execution_options(**_SKIP)
     )
     if _rowcount(result) != 1:
-        raise NotFound(f"there is no dead job {job_id}")
+        _not_dead(session, job_id, "requeued")
 
 
 def requeue_dead(session: Session, *, kind: str | None = None, now: datetime | None = None) -> int:
@@ -582,6 +586,58 @@ def requeue_dead(session: Session, *, kind: str | None = None, now: datetime | N
         )
     )
     return _rowcount(result)
+
+
+def discard(session: Session, job_id: int, *, now: datetime | None = None) -> str:
+    """End a dead job without running it, for work whose cause will never be mended; returns its kind.
+
+    The job becomes ``done`` (``finished_at`` now: :func:`purge_done` deletes it with the other done
+    jobs), its last error kept with a note that it was discarded and when. No hook runs: the kind's
+    ``on_dead`` hook ran when the job was dead-lettered, and what it recorded stays (a received AS4
+    message stays ``delivery_failed``, and its purge forgets it now that its job cannot run any more).
+    Like a cancelled job, a discarded one keeps its key: enqueueing the same ``(kind, key)`` returns it,
+    unrun, until it is purged. Raises :class:`NotFound` if there is no dead job with this id.
+    """
+    moment = now or utcnow()
+    kind = session.execute(_discarding(moment).where(QueueJob.id == job_id).returning(QueueJob.kind)).scalar()
+    if kind is None:
+        _not_dead(session, job_id, "discarded")
+    return str(kind)
+
+
+def discard_dead(session: Session, *, kind: str | None = None, now: datetime | None = None) -> int:
+    """End every dead job (of ``kind``) without running it (see :func:`discard`); returns how many."""
+    stmt = _discarding(now or utcnow())
+    if kind is not None:
+        stmt = stmt.where(QueueJob.kind == kind)
+    return _rowcount(session.execute(stmt))
+
+
+def _discarding(moment: datetime) -> Update:
+    """The update that discards dead jobs: ``done`` now, the note appended to the last error (cut to fit)."""
+    note = f"discarded unrun by an operator at {moment.isoformat(timespec='seconds')}"
+    keep = MAX_ERROR_LENGTH - len(note) - len(_NOTE_SEPARATOR)
+    kept = func.substr(QueueJob.last_error, 1, keep, type_=Text) + _NOTE_SEPARATOR
+    error = func.coalesce(kept, "", type_=Text) + note
+    return (
+        update(QueueJob)
+        .where(QueueJob.status == "dead")
+        .values(status="done", locked_by=None, locked_until=None, finished_at=moment, updated_at=moment)
+        .values(last_error=error)
+        .execution_options(**_SKIP)
+    )
+
+
+#: Between a discarded job's last error and the note that it was discarded.
+_NOTE_SEPARATOR = "; "
+
+
+def _not_dead(session: Session, job_id: int, done: str) -> NoReturn:
+    """Raise the :class:`NotFound` that says why job ``job_id`` could not be ``done`` (requeued...)."""
+    status = session.execute(select(QueueJob.status).where(QueueJob.id == job_id)).scalar()
+    if status is None:
+        raise NotFound(f"there is no dead job {job_id} (no job has that id)")
+    raise NotFound(f"there is no dead job {job_id}: it is {status}, and only a dead job can be {done}")
 
 
 def purge_done(session: Session, *, older_than: datetime) -> int:

@@ -662,6 +662,39 @@ def test_a_failed_delivery_whose_dead_job_is_gone_or_done_is_purged(nodes) -> No
     assert red.inbound_state("x3@blue") == "delivery_failed"  # its job is still dead: kept
 
 
+def test_a_failed_delivery_kept_while_its_job_is_dead_is_purged_once_the_job_is_discarded(nodes) -> None:  # type: ignore[no-untyped-def]
+    # Before, a dead delivery job could only be requeued: one whose cause would never be mended kept its
+    # message, and the personal data in its payloads, for ever.
+    from oots.store.queue import discard, purge_done
+
+    blue, codec, red, sender, clock = nodes
+    submit(blue, codec, "x1@blue", clock)
+    submit(blue, codec, "x2@blue", clock)
+    send_due(blue, codec, sender, now=clock)
+    delivered: list[str] = []
+    worker = _failing_worker(red, clock, {"on": False}, delivered)
+    assert worker.drain() == 2
+    purge = InboundPurge(red, window_seconds=600)
+    clock.now = NOW + dt.timedelta(days=30)  # long past the window
+    assert purge() == 0
+    assert red.inbound_state("x1@blue") == "delivery_failed"  # its dead job can still be requeued: kept
+
+    job = _job_of(red, "x1@blue")
+    with red.db.session() as session:
+        assert discard(session, job, now=clock()) == DELIVER_JOB
+    assert purge() == 1  # its job cannot run any more: forgotten with its payloads
+    assert red.seen("x1@blue") is None
+    assert red.inbound_state("x2@blue") == "delivery_failed"  # the other's job is still dead: kept
+    assert worker.drain() == 0  # the discarded job never runs
+    assert delivered == []
+    with red.db.session() as session:
+        payloads = session.execute(text("SELECT count(*) FROM as4_inbound_payloads")).scalar()
+        assert payloads == 1  # the other message's only
+        assert counts(session)[DELIVER_JOB] == {"dead": 1, "done": 1}
+        assert purge_done(session, older_than=clock() + dt.timedelta(seconds=1)) == 1  # the discarded job's record
+    assert purge() == 0
+
+
 def test_a_requeued_delivery_whose_message_an_older_version_purged_ends_with_a_clear_warning(nodes, caplog) -> None:  # type: ignore[no-untyped-def]
     from oots.store.queue import requeue
 

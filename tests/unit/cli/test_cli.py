@@ -252,6 +252,8 @@ def test_usage_lines_name_arguments_readably(capsys: pytest.CaptureFixture[str])
     assert "Usage: oots serve [OPTIONS] CONFIG" in out
     _, out, _ = run_cli(capsys, "queue", "requeue", "--help")
     assert "Usage: oots queue requeue [OPTIONS] CONFIG [JOB_IDS]..." in out
+    _, out, _ = run_cli(capsys, "queue", "discard", "--help")
+    assert "Usage: oots queue discard [OPTIONS] CONFIG [JOB_IDS]..." in out
     code, _, err = run_cli(capsys, "serve")
     assert code == 2
     assert "Usage: oots serve [OPTIONS] CONFIG" in err

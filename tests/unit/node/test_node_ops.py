@@ -450,6 +450,64 @@ def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppCli
     assert every.headers["location"] == "/admin/queue?requeued=0"
 
 
+def test_dead_letters_are_discarded_with_the_form_token_only(
+    admin_client: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = admin_client.app.state.context
+    with ctx.database.session() as session:
+        jobs = [queue.enqueue(session, kind, {}, max_attempts=1) for kind in ("demo.fail", "demo.fail", "demo.other")]
+        waiting = queue.enqueue(session, "demo.later", {})
+        session.execute(queue.QueueJob.__table__.update().where(queue.QueueJob.id.in_(jobs)).values(status="dead"))
+    assert login(admin_client) == 303
+    page = admin_client.get("/admin/queue").text
+    assert page.count("<button name='action' value='discard'>Discard</button>") == 3
+    assert "<button>Discard all dead jobs</button>" in page
+    assert "<input type='checkbox' name='confirm' value='yes' required>" in page
+    token = re.search(r"name='csrf' value='([0-9a-f]+)'", page)
+    assert token is not None
+    csrf = token.group(1)
+    for stale in ({"job": str(jobs[0]), "action": "discard"}, {"job": "all", "action": "discard", "confirm": "yes"}):
+        refused = admin_client.post("/admin/queue", data={**stale, "csrf": "0" * 64})
+        assert (refused.status_code, "stale" in refused.text) == (400, True)
+        refused = admin_client.post("/admin/queue", data=stale)
+        assert refused.status_code == 400
+    with ctx.database.session() as session:
+        assert queue.counts(session)["demo.fail"] == {"dead": 2}
+    with caplog.at_level(logging.INFO, logger="oots.node.admin"):
+        done = admin_client.post("/admin/queue", data={"job": str(jobs[0]), "action": "discard", "csrf": csrf})
+    assert done.status_code == 303  # POST-redirect-GET: reloading the page that follows discards nothing
+    assert done.headers["location"] == f"/admin/queue?discarded_job={jobs[0]}"
+    assert f"Job {jobs[0]} discarded: it will not run." in admin_client.get(done.headers["location"]).text
+    assert f"admin discarded dead job {jobs[0]} (demo.fail), unrun" in caplog.messages
+    with ctx.database.session() as session:
+        assert queue.counts(session)["demo.fail"] == {"dead": 1, "done": 1}
+        discarded = session.get(queue.QueueJob, jobs[0])
+        assert discarded is not None
+        assert (discarded.last_error or "").startswith("discarded unrun by an operator at ")
+    for job in (jobs[0], waiting, "x"):  # no longer dead, never dead, no job at all
+        again = admin_client.post("/admin/queue", data={"job": str(job), "action": "discard", "csrf": csrf})
+        assert again.headers["location"] == "/admin/queue?missing=1"
+    odd = admin_client.post("/admin/queue", data={"job": str(jobs[1]), "action": "delete", "csrf": csrf})
+    assert (odd.status_code, "There is no such action" in odd.text) == (400, True)
+    unconfirmed = admin_client.post("/admin/queue", data={"job": "all", "action": "discard", "csrf": csrf})
+    assert unconfirmed.headers["location"] == "/admin/queue?unconfirmed=1"
+    assert "Nothing was discarded" in admin_client.get(unconfirmed.headers["location"]).text
+    with ctx.database.session() as session:
+        assert len(queue.list_dead(session)) == 2
+    every = {"job": "all", "action": "discard", "confirm": "yes", "csrf": csrf}
+    with caplog.at_level(logging.INFO, logger="oots.node.admin"):
+        assert admin_client.post("/admin/queue", data=every).headers["location"] == "/admin/queue?discarded=2"
+    assert "admin discarded every dead job (2), unrun" in caplog.messages
+    assert "2 dead jobs discarded: they will not run." in admin_client.get("/admin/queue?discarded=2").text
+    with ctx.database.session() as session:
+        assert queue.counts(session) == {
+            "demo.fail": {"done": 2},
+            "demo.other": {"done": 1},
+            "demo.later": {"queued": 1},
+        }
+    assert "Discard all dead jobs" not in admin_client.get("/admin/queue").text  # no dead jobs left
+
+
 def test_admin_database_work_runs_off_the_event_loop(admin_client: AppClient, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 

@@ -594,6 +594,69 @@ def test_dead_jobs_are_listed_and_can_be_requeued(db: Database, clock: Clock) ->
     assert ledger_rows(db) == sorted([dead_a, dead_b])
 
 
+def test_dead_jobs_can_be_discarded_unrun(db: Database, clock: Clock) -> None:
+    hooked: list[int] = []
+
+    def boom(s: Session, job: q.Job) -> None:
+        raise RuntimeError("down")
+
+    with db.session() as s:
+        first = q.enqueue(s, "a", {}, key="first", max_attempts=1, now=clock())
+        second = q.enqueue(s, "a", {}, max_attempts=1, now=clock())
+        other = q.enqueue(s, "b", {}, max_attempts=1, now=clock())
+    w = worker(db, clock, {"a": boom, "b": boom})
+    w.register("c", ledger, on_dead=lambda s, job, exc: hooked.append(job.id))
+    w.drain()
+    with db.session() as s:
+        waiting = q.enqueue(s, "c", {}, run_at=clock() + timedelta(hours=1), now=clock())
+    failed_at = clock()
+    clock.advance(3600)
+    with db.session() as s:
+        assert q.discard(s, first, now=clock()) == "a"
+        with pytest.raises(NotFound, match=f"no dead job {first}: it is done, and only a dead job can be discarded"):
+            q.discard(s, first)
+        with pytest.raises(NotFound, match=f"no dead job {waiting}: it is queued"):
+            q.discard(s, waiting)
+        with pytest.raises(NotFound, match=r"no dead job 999999 \(no job has that id\)"):
+            q.discard(s, 999_999)
+        with pytest.raises(NotFound, match=f"no dead job {first}: it is done, and only a dead job can be requeued"):
+            q.requeue(s, first)
+    row = job_row(db, first)
+    assert (row.status, row.attempts, row.locked_by, row.locked_until) == ("done", 1, None, None)
+    assert row.finished_at == clock() != failed_at  # purge_done counts from the discarding
+    assert row.last_error == "RuntimeError; discarded unrun by an operator at 2026-11-27T13:00:00+00:00"
+    with db.session() as s:
+        assert q.enqueue(s, "a", {}, key="first") == first  # its key still deduplicates, the job stays done
+        assert q.discard_dead(s, kind="b", now=clock()) == 1
+        assert [j.id for j in q.list_dead(s)] == [second]
+        assert q.discard_dead(s, now=clock()) == 1
+        assert q.discard_dead(s, now=clock()) == 0
+        assert q.counts(s) == {"a": {"done": 2}, "b": {"done": 1}, "c": {"queued": 1}}
+    clock.advance(3600)
+    assert w.drain() == 1  # the queued job only: a discarded one never runs
+    assert ledger_rows(db) == [waiting]
+    assert hooked == []  # no on_dead hook runs for a discarded job (it ran when the job died)
+    assert job_row(db, other).last_error == "RuntimeError; discarded unrun by an operator at 2026-11-27T13:00:00+00:00"
+    with db.session() as s:
+        assert q.purge_done(s, older_than=failed_at + timedelta(seconds=1)) == 0  # not before its discarding
+        assert q.purge_done(s, older_than=clock() + timedelta(seconds=1)) == 4
+        assert q.counts(s) == {}
+
+
+def test_a_discarded_jobs_note_fits_beside_any_last_error(db: Database, clock: Clock) -> None:
+    with db.session() as s:
+        long, none = q.enqueue(s, "a", {}, now=clock()), q.enqueue(s, "a", {}, now=clock())
+        s.execute(q.QueueJob.__table__.update().where(QueueJob.id == long).values(status="dead", last_error="x" * 4000))
+        s.execute(q.QueueJob.__table__.update().where(QueueJob.id == none).values(status="dead", last_error=None))
+        assert q.discard_dead(s, now=clock()) == 2
+    note = "discarded unrun by an operator at 2026-11-27T12:00:00+00:00"
+    cut = job_row(db, long).last_error
+    assert cut is not None
+    assert len(cut) == q.MAX_ERROR_LENGTH
+    assert cut.endswith("xxx; " + note)
+    assert job_row(db, none).last_error == note
+
+
 def test_counts_and_purge(db: Database, clock: Clock) -> None:
     with db.session() as s:
         q.enqueue_many(s, "a", [{}, {}, {}], now=clock())

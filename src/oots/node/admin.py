@@ -739,14 +739,18 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
 
     def requeue(job: str) -> str:
         """The query of the page that says what became of requeueing ``job`` (a job id or ``all``)."""
-        with ctx.database.session() as db:
-            if job == "all":
-                return f"requeued={queue.requeue_dead(db)}"
-            try:
-                queue.requeue(db, int(job))
-            except (ValueError, NotFound):
-                return "missing=1"
-            return f"job={int(job)}"
+        if job == "all":
+            with ctx.database.session() as db:
+                n = queue.requeue_dead(db)
+            log.info("admin requeued every dead job (%d)", n)
+            return f"requeued={n}"
+        try:
+            with ctx.database.session() as db:
+                kind = queue.requeue(db, int(job))
+        except (ValueError, NotFound):
+            return "missing=1"
+        log.info("admin requeued dead job %d (%s)", int(job), kind)  # once it is committed
+        return f"job={int(job)}"
 
     def discard(job: str) -> str:
         """The query of the page that says what became of discarding ``job`` (a job id or ``all``)."""

@@ -558,20 +558,23 @@ def list_dead(session: Session, *, kind: str | None = None, limit: int = 100, of
     return list(session.scalars(stmt))
 
 
-def requeue(session: Session, job_id: int, *, now: datetime | None = None) -> None:
-    """Put a dead job back in the queue with a fresh set of attempts (its last error is kept).
+def requeue(session: Session, job_id: int, *, now: datetime | None = None) -> str:
+    """Put a dead job back in the queue with a fresh set of attempts (its last error is kept); returns
+    its kind.
 
     Raises :class:`NotFound` if there is no dead job with this id.
     """
     moment = now or utcnow()
-    result = session.execute(
+    kind = session.execute(
         update(QueueJob)
         .where(QueueJob.id == job_id, QueueJob.status == "dead")
         .values(status="queued", attempts=0, run_at=moment, finished_at=None, updated_at=moment)
+        .returning(QueueJob.kind)
         .execution_options(**_SKIP)
-    )
-    if _rowcount(result) != 1:
+    ).scalar()
+    if kind is None:
         _not_dead(session, job_id, "requeued")
+    return str(kind)
 
 
 def requeue_dead(session: Session, *, kind: str | None = None, now: datetime | None = None) -> int:

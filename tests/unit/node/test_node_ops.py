@@ -422,7 +422,9 @@ def test_admin_overview_and_pages_after_login(admin_client: AppClient) -> None:
     assert admin_client.get("/admin", follow_redirects=False).status_code == 303
 
 
-def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppClient) -> None:
+def test_dead_letters_are_requeued_with_the_form_token_only(
+    admin_client: AppClient, caplog: pytest.LogCaptureFixture
+) -> None:
     ctx = admin_client.app.state.context
     with ctx.database.session() as session:
         job = queue.enqueue(session, "demo.fail", {}, max_attempts=1)
@@ -437,7 +439,9 @@ def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppCli
     assert "stale" in refused.text
     with ctx.database.session() as session:
         assert queue.counts(session)["demo.fail"] == {"dead": 1}
-    done = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
+    with caplog.at_level(logging.INFO, logger="oots.node.admin"):
+        done = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
+    assert f"admin requeued dead job {job} (demo.fail)" in caplog.messages
     assert done.status_code == 303  # POST-redirect-GET: reloading the page that follows requeues nothing
     assert done.headers["location"] == f"/admin/queue?job={job}"
     assert f"Job {job} put back in the queue." in admin_client.get(done.headers["location"]).text
@@ -446,8 +450,10 @@ def test_dead_letters_are_requeued_with_the_form_token_only(admin_client: AppCli
     again = admin_client.post("/admin/queue", data={"job": str(job), "csrf": token.group(1)})
     assert again.headers["location"] == "/admin/queue?missing=1"
     assert "There is no such dead job." in admin_client.get(again.headers["location"]).text
-    every = admin_client.post("/admin/queue", data={"job": "all", "csrf": token.group(1)})
+    with caplog.at_level(logging.INFO, logger="oots.node.admin"):
+        every = admin_client.post("/admin/queue", data={"job": "all", "csrf": token.group(1)})
     assert every.headers["location"] == "/admin/queue?requeued=0"
+    assert "admin requeued every dead job (0)" in caplog.messages
 
 
 def test_dead_letters_are_discarded_with_the_form_token_only(

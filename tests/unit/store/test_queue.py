@@ -578,7 +578,7 @@ def test_dead_jobs_are_listed_and_can_be_requeued(db: Database, clock: Clock) ->
         assert {j.id for j in q.list_dead(s)} == {dead_a, dead_b}
         assert [j.id for j in q.list_dead(s, kind="a")] == [dead_a]
         assert q.list_dead(s)[0].last_error == "RuntimeError"
-        q.requeue(s, dead_a, now=clock())
+        assert q.requeue(s, dead_a, now=clock()) == "a"
         with pytest.raises(NotFound):
             q.requeue(s, dead_a)  # no longer dead
         with pytest.raises(NotFound):

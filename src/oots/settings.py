@@ -9,6 +9,10 @@ settings object: the result is passed explicitly to whatever needs it (``create_
   wins over the file, the file over the defaults.
 * A secret field ``x`` may instead be given as ``x_file = "/run/secrets/x"``: the file's content
   (trailing newline removed) becomes the value, so secrets never need to sit in the config file.
+* One rule for relative paths: a relative file path (every ``Path`` setting, ``eid.saml_idp_metadata``
+  when it is not an URL, every ``<secret>_file``), from the file or from an ``OOTS_`` variable, is read
+  from the configuration file's folder; absolute paths and URLs are kept. With no file: the working
+  directory. :meth:`Settings.resolved` is where the rule lives; ``load_settings`` applies it.
 
 Sections are added here as the parts of oots grow; each is a frozen pydantic model.
 """
@@ -18,9 +22,11 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -29,7 +35,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from oots.errors import ConfigError
 
 __all__ = [
-    "AS4_FILES",
     "AdminSettings",
     "As4PartnerSettings",
     "As4Settings",
@@ -55,12 +60,29 @@ __all__ = [
 ENV_PREFIX = "OOTS_"
 #: Environment variables with the prefix that are not settings.
 _ENV_NOT_SETTINGS = ("OOTS_CONFIG", "OOTS_TEST_")
+#: The configuration file's folder while ``load_settings`` validates it: where a relative ``<secret>_file``
+#: is read from (the files are read during validation, before :meth:`Settings.resolved` can run).
+_CONFIG_DIR: ContextVar[Path | None] = ContextVar("oots_config_dir", default=None)
+
+
+@contextmanager
+def _reading_from(config_dir: Path | None) -> Iterator[None]:
+    token = _CONFIG_DIR.set(config_dir)
+    try:
+        yield
+    finally:
+        _CONFIG_DIR.reset(token)
 
 
 class Section(BaseModel):
-    """Base of every settings section: frozen, unknown keys refused, ``<secret>_file`` resolved."""
+    """Base of every settings section: frozen, unknown keys refused, ``<secret>_file`` resolved.
+
+    Its ``Path`` fields are file paths taken from the configuration file's folder by
+    :meth:`Settings.resolved`; ``paths_or_urls`` names its ``str`` fields that hold a file path or an URL.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    paths_or_urls: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -77,8 +99,12 @@ class Section(BaseModel):
                 continue
             if name in data:
                 raise ValueError(f"give either {name} or {key}, not both")
+            file = Path(str(value))
+            config_dir = _CONFIG_DIR.get()
+            if config_dir is not None:
+                file = config_dir / file  # an absolute path stays as it is
             try:
-                out[name] = Path(str(value)).read_text(encoding="utf-8").rstrip("\r\n")
+                out[name] = file.read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"{key}: cannot read the secret file {value}: {exc.strerror}") from None
             del out[key]
@@ -160,18 +186,6 @@ class As4PartnerSettings(Section):
 
 #: Shortest Domibus push token accepted.
 PUSH_TOKEN_BYTES = 16
-#: The ``[as4]`` settings that name a file (beside each partner's ``signing_certificate``,
-#: ``encryption_certificate`` and ``trust_anchors``); see :meth:`As4Settings.resolved`.
-AS4_FILES = (
-    "signing_key",
-    "signing_certificate",
-    "decryption_key",
-    "decryption_certificate",
-    "pmode_file",
-    "tls_ca_file",
-    "tls_client_certificate",
-    "tls_client_key",
-)
 
 
 class As4Settings(Section):
@@ -219,32 +233,8 @@ class As4Settings(Section):
     )
 
     def resolved(self, base_dir: Path | None) -> As4Settings:
-        """These settings with every relative file path (:data:`AS4_FILES`, and each partner's certificates
-        and trust anchors) taken from ``base_dir``, the configuration file's folder, whether the path came
-        from the file or from an ``OOTS_AS4__…`` variable; absolute paths are kept. With no ``base_dir``
-        (settings without a file) they are kept as given: read from the working directory.
-
-        The one place this rule lives: whatever reads an ``[as4]`` file (the keys, the PModes, the TLS
-        context, the certificate warnings, the admin page, the metric) reads it from these settings.
-        """
-        if base_dir is None:
-            return self
-        base = base_dir.absolute()
-
-        def at(path: Path | None) -> Path | None:
-            return None if path is None else base / path  # an absolute path stays as it is
-
-        partners = [
-            p.model_copy(
-                update={
-                    "signing_certificate": at(p.signing_certificate),
-                    "encryption_certificate": at(p.encryption_certificate),
-                    "trust_anchors": [base / a for a in p.trust_anchors],
-                }
-            )
-            for p in self.partners
-        ]
-        return self.model_copy(update={name: at(getattr(self, name)) for name in AS4_FILES} | {"partners": partners})
+        """These settings with every relative file path taken from ``base_dir`` (:meth:`Settings.resolved`)."""
+        return self if base_dir is None else _taken_from(self, base_dir.absolute())
 
     @field_validator("domibus_push_token")
     @classmethod
@@ -330,6 +320,8 @@ class EidSettings(Section):
     acr_map: dict[str, Literal["low", "substantial", "high"]] = Field(
         default_factory=dict, description="Provider acr value -> eIDAS level (e.g. eidas2 = substantial)."
     )
+    paths_or_urls = ("saml_idp_metadata",)
+
     saml_idp_metadata: str = Field("", description="SAML IdP / eIDAS node metadata: a file path or an URL.")
     saml_idp_metadata_cert: Path | None = Field(
         None, description="Certificate (PEM) whose key must have signed the SAML IdP metadata."
@@ -769,8 +761,18 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
     def resolved(self, config_dir: Path | None) -> Settings:
-        """These settings with the ``[as4]`` file paths taken from ``config_dir`` (:meth:`As4Settings.resolved`)."""
-        return self if config_dir is None else self.model_copy(update={"as4": self.as4.resolved(config_dir)})
+        """These settings with every relative file path taken from ``config_dir``, the configuration file's
+        folder, whether the path came from the file or from an ``OOTS_…`` variable: each ``Path`` setting of
+        every section (``node.data_dir``, the ``[as4]`` keys, certificates, PMode and TLS files and the
+        partners' certificates, ``common_services.trust_roots``, the ``[eid]`` SAML files, the CSV registers'
+        ``path``, ...) and each ``paths_or_urls`` setting that is not an URL (``eid.saml_idp_metadata``).
+        Absolute paths are kept. With no ``config_dir`` (settings without a file) they are kept as given:
+        read from the working directory.
+
+        The one place this rule lives (``load_settings`` applies it; ``<secret>_file`` follows it as it is
+        read): whatever reads a file named in the settings reads it from the settings resolved here.
+        """
+        return self if config_dir is None else _taken_from(self, config_dir.absolute())
 
     @property
     def database_url(self) -> str:
@@ -778,6 +780,28 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.node.data_dir / 'oots.db').as_posix()}"
+
+
+def _taken_from(value: Any, base: Path) -> Any:
+    """``value`` (a settings model, or part of one) with every relative path in it taken from ``base``."""
+    if isinstance(value, Path):
+        return base / value  # an absolute path stays as it is
+    if isinstance(value, BaseModel):
+        update = {name: _taken_from(getattr(value, name), base) for name in type(value).model_fields}
+        for name in getattr(value, "paths_or_urls", ()):
+            update[name] = _path_or_url(getattr(value, name), base)
+        return value.model_copy(update=update)
+    if isinstance(value, list | tuple):
+        return type(value)(_taken_from(item, base) for item in value)
+    if isinstance(value, dict):
+        return {key: _taken_from(item, base) for key, item in value.items()}
+    return value
+
+
+def _path_or_url(value: str, base: Path) -> str:
+    if not value or urlsplit(value).scheme.lower() in ("http", "https") or value.lstrip().startswith("<"):
+        return value  # an URL, or the document itself
+    return str(base / value)
 
 
 def describe_problems(exc: ValidationError, source: str, *, shown: int | None = None) -> ConfigError:
@@ -826,18 +850,22 @@ def _unknown_env(env: Mapping[str, str]) -> list[tuple[str, str]]:
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Read settings from the TOML file at ``path`` (optional) and the ``OOTS_`` environment.
+    """Read settings from the TOML file at ``path`` (optional) and the ``OOTS_`` environment, with every
+    relative file path taken from the file's folder (:meth:`Settings.resolved`).
 
     Raises :class:`ConfigError` listing every problem with its key path.
     """
     data: dict[str, Any] = {}
     source = "the settings"
+    config_dir = None
     if path is not None:
         source = str(path)
         data = read_toml(path)
+        config_dir = Path(path).resolve().parent
     env_problems = _unknown_env(os.environ)
     try:
-        settings = Settings(**data)
+        with _reading_from(config_dir):
+            settings = Settings(**data)
     except ValidationError as exc:
         found = describe_problems(exc, source)
         # An unknown OOTS_ variable is listed under its own name, not again as the unknown key it makes.
@@ -849,7 +877,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise _problems(where, env_problems + rest) from None
     if env_problems:
         raise _problems("the environment", env_problems)
-    return settings
+    return settings.resolved(config_dir)
 
 
 def _problems(source: str, problems: list[tuple[str, str]]) -> ConfigError:

@@ -10,6 +10,8 @@ the admin area's partners page and the ``oots_certificate_expiry_timestamp_secon
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +131,38 @@ def own_notice(own: OwnCertificate, now: dt.datetime, fails: str, renew: str = "
 
 
 def tls_notices(settings: As4Settings, now: dt.datetime, fails: str) -> list[str]:
-    """The warning about the node's mutual-TLS client certificate (``as4.tls_client_certificate``) when
-    it cannot be read, is not valid yet, has expired or ends within :data:`RENEW_WARNING_DAYS` days;
-    ``fails`` says what fails without a valid one. It is never refused: the node still receives."""
+    """The warnings about the node's TLS files: its mutual-TLS client certificate
+    (``as4.tls_client_certificate``) when it cannot be read, is not valid yet, has expired or ends within
+    :data:`RENEW_WARNING_DAYS` days; the key of that certificate (``as4.tls_client_key``) and the CA bundle
+    (``as4.tls_ca_file``) when they cannot be read or used. ``fails`` says what fails without a valid
+    one. They are never refused: the node still receives."""
     own = tls_client_certificate(settings)
     notice = None if own is None else own_notice(own, now, fails)
-    return [notice] if notice is not None else []
+    notices = [notice] if notice is not None else []
+    if settings.tls_ca_file is not None:
+        problem = _tls_problem(lambda: ssl.create_default_context(cafile=str(settings.tls_ca_file)))
+        if problem:
+            notices.append(f"as4.tls_ca_file: the CA bundle {settings.tls_ca_file} cannot be used ({problem}): {fails}")
+    key = settings.tls_client_key
+    if key is not None and own is not None and own.certificate is not None:
+        # An encrypted key is refused here too (no password is given for it): unattended, it cannot be used.
+        problem = _tls_problem(
+            lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(str(own.path), str(key), password="")
+        )
+        if problem:
+            notices.append(f"as4.tls_client_key: the TLS client key {key} cannot be used ({problem}): {fails}")
+    return notices
+
+
+def _tls_problem(load: Callable[[], object]) -> str:
+    """Why ``load`` (reading TLS files) failed, or an empty string when it did not."""
+    try:
+        load()
+    except ssl.SSLError as exc:
+        return f"OpenSSL: {exc.reason or exc}"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
 
 
 def partner_end(partner: Partner) -> tuple[str, x509.Certificate] | None:

@@ -20,7 +20,9 @@ from oots.as4.certificates import (
     standing,
     subject_name,
     tls_client_certificate,
+    tls_notices,
 )
+from oots.as4.keys import init_dev_pki
 from oots.as4.pmode import Partner, Party
 from oots.settings import As4Settings
 
@@ -100,3 +102,30 @@ def test_a_partners_trust_anchors_are_named_by_their_subject_and_the_first_end_i
         .sign(key, hashes.SHA256())
     )
     assert subject_name(without_cn) == "C=FR,O=Red"  # no common name: the whole subject
+
+
+def test_an_unreadable_tls_ca_file_or_client_key_is_told_not_raised(tmp_path: Path) -> None:
+    pki = tmp_path / "pki"
+    init_dev_pki(pki, ["be"], now=dt.datetime.now(dt.UTC))
+    fine = As4Settings(
+        tls_ca_file=pki / "ca.pem",
+        tls_client_certificate=pki / "be" / "sign.pem",
+        tls_client_key=pki / "be" / "sign.key.pem",
+    )
+    assert tls_notices(fine, dt.datetime.now(dt.UTC), FAILS) == []
+
+    missing = fine.model_copy(update={"tls_ca_file": tmp_path / "nosuch.pem", "tls_client_key": tmp_path / "no.pem"})
+    ca, key = tls_notices(missing, dt.datetime.now(dt.UTC), FAILS)
+    assert ca == (
+        f"as4.tls_ca_file: the CA bundle {tmp_path / 'nosuch.pem'} cannot be used (No such file or directory): {FAILS}"
+    )
+    assert key.startswith(f"as4.tls_client_key: the TLS client key {tmp_path / 'no.pem'} cannot be used (")
+
+    (tmp_path / "ca.txt").write_text("not a certificate", encoding="utf-8")
+    wrong = fine.model_copy(
+        update={"tls_ca_file": tmp_path / "ca.txt", "tls_client_key": pki / "be" / "encrypt.key.pem"}
+    )
+    ca, key = tls_notices(wrong, dt.datetime.now(dt.UTC), FAILS)
+    assert ca.startswith(f"as4.tls_ca_file: the CA bundle {tmp_path / 'ca.txt'} cannot be used (OpenSSL: ")
+    assert key.startswith("as4.tls_client_key: ")  # not the key of the certificate
+    assert "cannot be used (OpenSSL: " in key

@@ -11,7 +11,8 @@ from clirun import run_cli
 from oots import __version__
 from oots.as4.keys import init_dev_pki
 from oots.errors import ConfigError
-from oots.node import build_context
+from oots.node import build_context, check_node
+from oots.node.admin import hash_password
 from oots.settings import load_settings
 
 
@@ -126,6 +127,47 @@ def test_config_check_reads_relative_files_from_the_configuration_files_folder(
     code, _, err = run_cli(capsys, "config", "check", str(config))
     assert code == 0, err
     assert f"TLS client certificate in {tmp_path / 'tls' / 'nosuch.pem'} cannot be used" in err
+
+
+def test_config_check_from_another_directory_reads_every_relative_path_from_the_configuration_files_folder(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "admin.hash").write_text(
+        hash_password("correct horse battery", iterations=1000) + "\n", encoding="utf-8"
+    )
+    config = _node_file(tmp_path, '[admin]\npassword_hash_file = "secrets/admin.hash"\n')
+    text = config.read_text(encoding="utf-8").replace(f'"{(tmp_path / "var").as_posix()}"', '"var/be-node"')
+    config.write_text(text + '[audit]\nseal_key_file = "secrets/seal.key"\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    clean_env.chdir(elsewhere)
+    code, _, err = run_cli(capsys, "config", "check", "../node.toml")
+    assert code == 2
+    assert "cannot read the secret file secrets/seal.key" in err  # named as written, looked for in the folder
+    (tmp_path / "secrets" / "seal.key").write_text("ab" * 32, encoding="utf-8")
+    code, out, err = run_cli(capsys, "config", "check", "../node.toml")
+    assert code == 0, err
+    assert f"database: sqlite:///{(tmp_path / 'var' / 'be-node' / 'oots.db').as_posix()}" in out
+    assert not list(elsewhere.iterdir())  # nothing made in the working directory
+
+
+def test_config_check_warns_of_an_unreadable_tls_ca_file_or_client_key(
+    capsys: pytest.CaptureFixture[str], clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lines = (
+        'tls_client_certificate = "pki/be/sign.pem"\ntls_client_key = "pki/be/nosuch.key.pem"\ntls_ca_file = "ca.pem"\n'
+    )
+    config = _node_file(tmp_path, "")
+    config.write_text(config.read_text(encoding="utf-8").replace("[[as4.partners]]", lines + "[[as4.partners]]"))
+    code, _, err = run_cli(capsys, "config", "check", str(config))
+    assert code == 0, err  # warned, as the start warns: the node still receives
+    assert f"warning: as4.tls_ca_file: the CA bundle {tmp_path / 'ca.pem'} cannot be used (No such file" in err
+    key = tmp_path / "pki" / "be" / "nosuch.key.pem"
+    assert f"warning: as4.tls_client_key: the TLS client key {key} cannot be used (" in err
+    warnings: list[str] = []
+    assert check_node(load_settings(config), warnings=warnings) == []  # the start's checks, its warnings
+    assert [w.split(":")[0] for w in warnings] == ["as4.tls_ca_file", "as4.tls_client_key"]
 
 
 def test_config_check_lists_every_problem_of_the_node_at_once(

@@ -149,8 +149,9 @@ def build_context(settings: Settings, *, config_dir: Path | None = None) -> Node
     """Check the settings (every problem at once, see :func:`check_node`), open the node's database and
     load what its roles need (the access point, the roles themselves).
 
-    Relative ``[as4]`` file paths are taken from ``config_dir``, the configuration file's folder (the
-    context's settings hold them so taken, see :meth:`~oots.settings.Settings.resolved`).
+    Relative file paths are taken from ``config_dir``, the configuration file's folder (the context's
+    settings hold them so taken, see :meth:`~oots.settings.Settings.resolved`; settings from
+    :func:`~oots.settings.load_settings` already are).
     """
     settings = settings.resolved(config_dir)
     errors, access_point = _start_checks(settings, config_dir)

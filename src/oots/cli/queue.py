@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +14,8 @@ import typer
 from oots.errors import ConfigError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from oots.settings import Settings
 
 app = typer.Typer(help="The durable work queue: counts, dead letters, re-queueing, discarding.", no_args_is_help=True)
@@ -67,6 +70,28 @@ def dead(
         typer.echo("no dead jobs")
 
 
+def _on_dead_jobs(
+    config: Path,
+    job_ids: list[int] | None,
+    all_dead: bool,
+    kind: str | None,
+    *,
+    one: Callable[[Session, int], str],
+    every: Callable[..., int],
+) -> int:
+    """Apply ``one`` to each dead job of ``job_ids`` or ``every`` to all (of ``kind``); returns how many."""
+    from oots.store import open_existing_database
+
+    if bool(job_ids) == all_dead:
+        raise ConfigError("give either job ids or --all")
+    with open_existing_database(_settings(config)) as db, db.session() as session:
+        if all_dead:
+            return every(session, kind=kind)
+        for job_id in job_ids or []:
+            one(session, job_id)
+        return len(job_ids or [])
+
+
 @app.command("requeue")
 def requeue(
     config: ConfigArg,
@@ -75,18 +100,9 @@ def requeue(
     kind: KindOpt = None,
 ) -> None:
     """Put dead jobs back in the queue with fresh attempts."""
-    from oots.store import open_existing_database
     from oots.store import queue as q
 
-    if bool(job_ids) == all_dead:
-        raise ConfigError("give either job ids or --all")
-    with open_existing_database(_settings(config)) as db, db.session() as session:
-        if all_dead:
-            n = q.requeue_dead(session, kind=kind)
-        else:
-            for job_id in job_ids or []:
-                q.requeue(session, job_id)
-            n = len(job_ids or [])
+    n = _on_dead_jobs(config, job_ids, all_dead, kind, one=q.requeue, every=q.requeue_dead)
     typer.echo(f"re-queued {n} job(s)")
 
 
@@ -98,18 +114,9 @@ def discard(
     kind: KindOpt = None,
 ) -> None:
     """End dead jobs without running them (done, their last error kept): for causes never to be mended."""
-    from oots.store import open_existing_database
     from oots.store import queue as q
 
-    if bool(job_ids) == all_dead:
-        raise ConfigError("give either job ids or --all")
-    with open_existing_database(_settings(config)) as db, db.session() as session:
-        if all_dead:
-            n = q.discard_dead(session, kind=kind)
-        else:
-            for job_id in job_ids or []:
-                q.discard(session, job_id)
-            n = len(job_ids or [])
+    n = _on_dead_jobs(config, job_ids, all_dead, kind, one=q.discard, every=q.discard_dead)
     typer.echo(f"discarded {n} job(s)")
 
 

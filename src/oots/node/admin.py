@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
@@ -313,6 +314,24 @@ _DEAD_LETTERS = (
     "<code>exchange_failed</code> when the job died; a preview it holds open is closed, its data deleted, "
     "by the previews' retention bound).</p>"
 )
+
+
+@dataclass(frozen=True)
+class _DeadJobAction:
+    """What a button of the queue page does with one dead job (``one``) or all of them (``every``), and
+    how it is told: the past tense in the log and the redirect's query (``did``, ``one_query``)."""
+
+    one: Callable[[Session, int], str]
+    every: Callable[[Session], int]
+    did: str
+    one_query: str
+    note: str = ""
+
+
+_DEAD_JOB_ACTIONS = {
+    "requeue": _DeadJobAction(queue.requeue, queue.requeue_dead, "requeued", "job"),
+    "discard": _DeadJobAction(queue.discard, queue.discard_dead, "discarded", "discarded_job", ", unrun"),
+}
 
 
 def _queue_message(params: Mapping[str, str]) -> str:
@@ -737,35 +756,21 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         )
         return _page("Exchanges and messages", body, node=node, token=token)
 
-    def requeue(job: str) -> str:
-        """The query of the page that says what became of requeueing ``job`` (a job id or ``all``)."""
+    def on_dead(action: _DeadJobAction, job: str) -> str:
+        """The query of the page that says what became of ``action`` on ``job`` (a job id or ``all``),
+        logged once it is committed."""
         if job == "all":
             with ctx.database.session() as db:
-                n = queue.requeue_dead(db)
-            log.info("admin requeued every dead job (%d)", n)
-            return f"requeued={n}"
+                n = action.every(db)
+            log.info("admin %s every dead job (%d)%s", action.did, n, action.note)
+            return f"{action.did}={n}"
         try:
             with ctx.database.session() as db:
-                kind = queue.requeue(db, int(job))
+                kind = action.one(db, int(job))
         except (ValueError, NotFound):
             return "missing=1"
-        log.info("admin requeued dead job %d (%s)", int(job), kind)  # once it is committed
-        return f"job={int(job)}"
-
-    def discard(job: str) -> str:
-        """The query of the page that says what became of discarding ``job`` (a job id or ``all``)."""
-        if job == "all":
-            with ctx.database.session() as db:
-                n = queue.discard_dead(db)
-            log.info("admin discarded every dead job (%d), unrun", n)
-            return f"discarded={n}"
-        try:
-            with ctx.database.session() as db:
-                kind = queue.discard(db, int(job))
-        except (ValueError, NotFound):
-            return "missing=1"
-        log.info("admin discarded dead job %d (%s), unrun", int(job), kind)  # once it is committed
-        return f"discarded_job={int(job)}"
+        log.info("admin %s dead job %d (%s)%s", action.did, int(job), kind, action.note)
+        return f"{action.one_query}={int(job)}"
 
     def queue_state(number: int) -> tuple[dict[str, dict[str, int]], list[tuple[Any, ...]]]:
         with ctx.database.session() as db:
@@ -778,12 +783,12 @@ def admin_routes(ctx: NodeContext) -> list[BaseRoute]:
         if request.method == "POST":  # answered with a redirect: reloading the page does nothing again
             form = await _form(request)
             job, action = form.get("job") or "", form.get("action") or "requeue"
-            if action not in {"requeue", "discard"}:
+            if action not in _DEAD_JOB_ACTIONS:
                 raise _Refused(400, "There is no such action: use the page's buttons.")
             if action == "discard" and job == "all" and form.get("confirm") != "yes":
                 done = "unconfirmed=1"  # the box is required: only a browser that ignores that gets here
             else:
-                done = await run_in_thread(requeue if action == "requeue" else discard, job)
+                done = await run_in_thread(on_dead, _DEAD_JOB_ACTIONS[action], job)
             return RedirectResponse(f"/admin/queue?{done}", status_code=303)
         message = _queue_message(request.query_params)
         number = _page_number(request.query_params.get("page", ""))
